@@ -1,0 +1,1 @@
+"""edgeprune.bench: device transports, the QEMU launcher, flashing, measurement and energy."""

@@ -1,0 +1,1 @@
+"""edgeprune.export: PyTorch → ONNX → int8 TFLite → TFLM-verified → C array."""

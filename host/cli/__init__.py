@@ -1,0 +1,45 @@
+"""The ``edgeprune`` command line: parsing only; every command calls a library function.
+
+Each subcommand lives in its own module (``host/cli/<name>.py``) next to nothing but its options,
+and imports heavy libraries (torch, TensorFlow) inside the command so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+
+import click
+
+from edgeprune.host import __version__
+
+SUBCOMMANDS = ("train", "search", "export", "flash", "bench", "report", "doctor")
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in SUBCOMMANDS if importlib.util.find_spec(f"{__name__}.{name}_cmd") is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.list_commands(ctx):
+            return None
+        module = importlib.import_module(f"edgeprune.host.cli.{cmd_name}_cmd")
+        return module.command  # type: ignore[no-any-return]
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgeprune")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """edgeprune: compress GRU forecasters and DQN policies for Cortex-M, measured on the device.
+
+    \b
+    Example:
+      edgeprune doctor
+      edgeprune search --device qemu:m4 --task weather-gru --budget 12
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(show_path=False)])

@@ -1,0 +1,293 @@
+"""Durable records of a search: the run's own SQLite store and the cross-run evaluation cache.
+
+The run store is the source of truth for resume: an evaluation is committed (WAL,
+``synchronous=FULL``) before the strategy learns its result, so a crash at any point loses at most
+an evaluation that was still being measured, and a config that is already stored is answered from
+the store instead of being measured again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeprune.host.search.types import EvalResult, EvaluatorIdentity
+
+log = logging.getLogger(__name__)
+
+DB_TIMEOUT_S = 30.0
+RUN_DB_NAME = "evaluations.sqlite"
+CACHE_DB_NAME = "eval_cache.sqlite"
+
+_RUN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evaluations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,              -- 'baseline' | 'candidate'
+    strategy TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    origin TEXT NOT NULL,            -- 'device' (measured now) | 'cache' (global cache) | 'run' (this run)
+    counted INTEGER NOT NULL,        -- 1 when it used one unit of the device-evaluation budget
+    feasible INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    reward REAL,
+    result_json TEXT NOT NULL,
+    proposal_json TEXT NOT NULL,     -- the strategy's raw action / params, for replay and plots
+    started REAL NOT NULL,
+    finished REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_digest ON evaluations(digest);
+"""
+
+_CACHE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cache (
+    task_hash TEXT NOT NULL, digest TEXT NOT NULL, target TEXT NOT NULL, build_id TEXT NOT NULL,
+    result_json TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (task_hash, digest, target, build_id)
+);
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=DB_TIMEOUT_S, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA busy_timeout={int(DB_TIMEOUT_S * 1000)}")
+    return conn
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class StoredEvaluation:
+    """One row of the run store.
+
+    Parameters
+    ----------
+    seq:
+        Order of recording (1-based, never reused).
+    kind:
+        ``"baseline"`` or ``"candidate"``.
+    strategy:
+        Strategy that proposed it.
+    origin:
+        ``"device"``, ``"cache"`` or ``"run"`` (see the table comment).
+    counted:
+        Whether it used a unit of the device budget.
+    feasible, reason:
+        Constraint verdict and, when infeasible, why.
+    reward:
+        The reward the strategy received.
+    result:
+        The measured ``EvalResult``.
+    proposal:
+        The strategy's raw proposal (action vector, Optuna params, ...).
+    started, finished:
+        Unix times.
+    """
+
+    seq: int
+    kind: str
+    strategy: str
+    origin: str
+    counted: bool
+    feasible: bool
+    reason: str
+    reward: float | None
+    result: EvalResult
+    proposal: dict[str, Any]
+    started: float
+    finished: float
+
+    @property
+    def digest(self) -> str:
+        return self.result.digest
+
+
+class RunStore:
+    """The run directory's ``evaluations.sqlite``: every evaluation, its verdict and the run's metadata.
+
+    Parameters
+    ----------
+    run_dir:
+        The run directory (created if missing).
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.run_dir / RUN_DB_NAME
+        self._conn = _connect(self.path)
+        self._conn.executescript(_RUN_SCHEMA)
+
+    @classmethod
+    def open_existing(cls, run_dir: Path) -> RunStore:
+        """Open a run directory that must already hold a store (for ``--resume`` and ``report``)."""
+        if not (Path(run_dir) / RUN_DB_NAME).is_file():
+            raise FileNotFoundError(f"{run_dir} holds no {RUN_DB_NAME}; pass a directory written by `edgeprune search`")
+        return cls(Path(run_dir))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- metadata ---------------------------------------------------------------------------------
+    def set_meta(self, key: str, value: Any) -> None:
+        with _transaction(self._conn) as c:
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    # -- evaluations ------------------------------------------------------------------------------
+    def record(
+        self,
+        *,
+        kind: str,
+        strategy: str,
+        result: EvalResult,
+        origin: str,
+        counted: bool,
+        feasible: bool,
+        reason: str,
+        reward: float | None,
+        proposal: dict[str, Any],
+        started: float,
+        finished: float | None = None,
+    ) -> int:
+        """Commit one evaluation durably and return its sequence number."""
+        finished = time.time() if finished is None else finished
+        with _transaction(self._conn) as c:
+            cur = c.execute(
+                "INSERT INTO evaluations(kind, strategy, digest, config_json, origin, counted, feasible, reason,"
+                " reward, result_json, proposal_json, started, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    kind,
+                    strategy,
+                    result.digest,
+                    result.config_json,
+                    origin,
+                    int(counted),
+                    int(feasible),
+                    reason,
+                    reward,
+                    json.dumps(result.to_dict()),
+                    json.dumps(proposal),
+                    started,
+                    finished,
+                ),
+            )
+            seq = cur.lastrowid
+        assert seq is not None
+        return int(seq)
+
+    def _rows(self, where: str = "", args: tuple[Any, ...] = ()) -> list[StoredEvaluation]:
+        rows = self._conn.execute(
+            "SELECT seq, kind, strategy, origin, counted, feasible, reason, reward, result_json, proposal_json,"
+            f" started, finished FROM evaluations {where} ORDER BY seq",
+            args,
+        ).fetchall()
+        return [
+            StoredEvaluation(
+                seq=r[0],
+                kind=r[1],
+                strategy=r[2],
+                origin=r[3],
+                counted=bool(r[4]),
+                feasible=bool(r[5]),
+                reason=r[6],
+                reward=r[7],
+                result=EvalResult.from_dict(json.loads(r[8])),
+                proposal=json.loads(r[9]),
+                started=r[10],
+                finished=r[11],
+            )
+            for r in rows
+        ]
+
+    def evaluations(self, kind: str | None = None) -> list[StoredEvaluation]:
+        if kind is None:
+            return self._rows()
+        return self._rows("WHERE kind = ?", (kind,))
+
+    def find(self, digest: str) -> StoredEvaluation | None:
+        """The first stored evaluation of ``digest`` in this run, if any."""
+        rows = self._rows("WHERE digest = ? ", (digest,))
+        return rows[0] if rows else None
+
+    def baseline(self) -> StoredEvaluation | None:
+        rows = self._rows("WHERE kind = 'baseline'")
+        return rows[0] if rows else None
+
+    def device_evaluations(self) -> int:
+        """Units of the budget used so far (measurements on the device, baseline excluded)."""
+        row = self._conn.execute("SELECT COUNT(*) FROM evaluations WHERE counted = 1").fetchone()
+        return int(row[0])
+
+    def count(self) -> int:
+        row = self._conn.execute("SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate'").fetchone()
+        return int(row[0])
+
+
+class EvalCache:
+    """Global cache of measurements, keyed by (task hash, config digest, target, firmware build id).
+
+    Parameters
+    ----------
+    path:
+        SQLite file; the default lives under ``edgeprune.host.paths.cache_dir()``.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        if path is None:
+            from edgeprune.host.paths import cache_dir
+
+            path = cache_dir() / CACHE_DB_NAME
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = _connect(self.path)
+        self._conn.executescript(_CACHE_SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def get(self, ident: EvaluatorIdentity, digest: str) -> EvalResult | None:
+        row = self._conn.execute(
+            "SELECT result_json FROM cache WHERE task_hash=? AND digest=? AND target=? AND build_id=?",
+            (ident.task_hash, digest, ident.target, ident.build_id),
+        ).fetchone()
+        return None if row is None else EvalResult.from_dict(json.loads(row[0]))
+
+    def put(self, ident: EvaluatorIdentity, result: EvalResult) -> None:
+        # Failed candidates are not cached: the failure may be transient (a hung emulator).
+        if result.error is not None and not result.error.startswith("ExportError"):
+            return
+        with _transaction(self._conn) as c:
+            c.execute(
+                "INSERT OR REPLACE INTO cache(task_hash, digest, target, build_id, result_json, created)"
+                " VALUES (?,?,?,?,?,?)",
+                (ident.task_hash, result.digest, ident.target, ident.build_id, json.dumps(result.to_dict()), time.time()),
+            )

@@ -1,0 +1,154 @@
+"""The ``Task`` interface every other stage codes against: a trained float model, its data or
+environment, and the one quality metric a compressed candidate is judged by.
+
+Refinements of the interface in docs/design.md (names there are unchanged; these are additions):
+
+* ``Task.evaluate(predict, split="test")``: ``split`` is ``"train" | "val" | "test"``. For a policy the
+  split selects a disjoint block of evaluation-episode seeds (see ``edgeprune.host.tasks.dqn``).
+* ``Task.input_shape`` (one example, no batch axis: ``(T, F)`` for a GRU, ``(obs_dim,)`` for a policy)
+  and ``Task.num_outputs``.
+* ``Task.baseline_metrics()`` returns the metrics JSON stored beside the cached baseline
+  (params, MACs, FLOPs, training time, quality on val/test, hyper-parameters).
+* ``Task.cache_path`` is the baseline's cache directory (``None`` until the baseline exists).
+* ``predict`` callables take a float32 batch shaped ``(B, *input_shape)`` and return ``(B, num_outputs)``
+  (a regressor with one output may return ``(B,)``).
+* ``calibration_inputs(n)`` / ``agreement_inputs(n)`` return float32 arrays shaped ``(n, *input_shape)``;
+  for a GRU these are whole windows ``[n, T, F]`` (export derives per-step inputs and states from them).
+* Every failure caused by user input raises ``TaskError`` with a one-line message saying what was expected.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from torch import nn
+
+Predict = Callable[[np.ndarray], np.ndarray]
+Progress = Callable[[str, float], None]
+"""``progress(description, fraction_done)``; fraction in [0, 1]."""
+
+SPLITS = ("train", "val", "test")
+
+
+class TaskError(ValueError):
+    """A task cannot be built from the given name, files or environment; the message says what was expected."""
+
+
+@dataclass
+class Quality:
+    """One quality figure of a model on a task.
+
+    Parameters
+    ----------
+    value:
+        The task's metric (accuracy in [0, 1], RMSE, or mean episode return).
+    std:
+        Spread of ``value`` where it is a mean over episodes; ``None`` for dataset metrics.
+    metric:
+        Name of the metric (``"accuracy"``, ``"rmse"``, ``"return"``).
+    details:
+        Secondary figures (macro-F1, majority-class accuracy, number of examples or episodes...).
+    """
+
+    value: float
+    std: float | None
+    metric: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Task(abc.ABC):
+    """A model to compress, the data or environment it is judged on, and how it is judged.
+
+    Subclasses set the class attributes below and implement the abstract methods; see the module
+    docstring for the exact array shapes.
+
+    Parameters
+    ----------
+    name:
+        Registry name, e.g. ``"weather-gru"``, ``"cartpole-dqn"``, ``"dqn:Acrobot-v1"``, ``"byo-gru:<hash>"``.
+    kind:
+        ``"classifier"``, ``"regressor"`` or ``"policy"``.
+    metric:
+        ``"accuracy"``, ``"rmse"`` or ``"return"``.
+    higher_is_better:
+        Direction of ``metric``.
+    """
+
+    name: str
+    kind: str
+    metric: str
+    higher_is_better: bool
+    cache_path: Path | None = None
+
+    @property
+    @abc.abstractmethod
+    def input_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    @abc.abstractmethod
+    def num_outputs(self) -> int: ...
+
+    @abc.abstractmethod
+    def baseline(self) -> nn.Module:
+        """The trained float model in canonical form (``StackedGRU`` or ``MLP``), eval mode."""
+
+    @abc.abstractmethod
+    def evaluate(self, predict: Predict, split: str = "test") -> Quality:
+        """Quality of ``predict`` on ``split``."""
+
+    @abc.abstractmethod
+    def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Supervised ``X, y`` for fine-tuning (a policy: visited states and the teacher's Q-values)."""
+
+    @abc.abstractmethod
+    def calibration_inputs(self, n: int) -> np.ndarray:
+        """``n`` model inputs drawn from training data (int8 calibration)."""
+
+    @abc.abstractmethod
+    def agreement_inputs(self, n: int) -> np.ndarray:
+        """``n`` model inputs from the test split (device-vs-oracle agreement)."""
+
+    @abc.abstractmethod
+    def content_hash(self) -> str:
+        """Hash of data (or environment), code version, seed and hyper-parameters."""
+
+    def baseline_metrics(self) -> dict[str, Any]:
+        """The metrics JSON written next to the cached baseline."""
+        if self.cache_path is None:
+            self.baseline()
+        assert self.cache_path is not None
+        return json.loads((self.cache_path / "metrics.json").read_text())  # type: ignore[no-any-return]
+
+    def evaluate_model(self, model: nn.Module, split: str = "test") -> Quality:
+        """Evaluate a torch model (any module mapping the task's input batch to outputs)."""
+        return self.evaluate(torch_predict(model), split)
+
+
+def torch_predict(model: nn.Module) -> Predict:
+    """Wrap a torch module as a numpy ``predict`` callable (eval mode, no grad, float32)."""
+    import torch
+
+    model.eval()
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out = model(torch.as_tensor(np.asarray(batch, dtype=np.float32)))
+        return out.detach().cpu().numpy()
+
+    return predict
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise TaskError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")

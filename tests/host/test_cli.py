@@ -1,0 +1,40 @@
+"""The CLI surface: every subcommand exists and explains itself with an example."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from edgeprune.host.cli import SUBCOMMANDS, main
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_subcommand_help_has_an_example(name: str) -> None:
+    result = CliRunner().invoke(main, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output
+    assert f"edgeprune {name}" in result.output
+
+
+def test_all_subcommands_are_listed() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    for name in SUBCOMMANDS:
+        assert name in result.output
+
+
+def test_packages_map_to_top_level_folders_without_generic_names(tmp_path) -> None:
+    code = (
+        "import importlib.util, edgeprune.host, edgeprune.export, edgeprune.bench;"
+        "print(edgeprune.host.__file__, edgeprune.export.__file__, edgeprune.bench.__file__);"
+        "print(importlib.util.find_spec('host'), importlib.util.find_spec('bench'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    files, specs = out.stdout.strip().splitlines()
+    assert files.split()[0].endswith("host/__init__.py")
+    assert files.split()[1].endswith("export/__init__.py")
+    assert files.split()[2].endswith("bench/__init__.py")
+    assert specs == "None None"

@@ -115,6 +115,7 @@ def provision(dest: Path | None = None, force: bool = False) -> Path:
             dest.rename(old)
             shutil.rmtree(old, ignore_errors=True)
         tmp.rename(dest)
+        dest.chmod(0o755)  # mkdtemp creates 0700; PlatformIO may run as another user in CI containers
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ProvisionError(f"could not write {dest}: {exc}") from exc

@@ -11,7 +11,6 @@ import importlib.util
 import logging
 
 import click
-
 from edgeprune.host import __version__
 
 SUBCOMMANDS = ("train", "search", "export", "flash", "bench", "report", "doctor")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-
 from edgeprune.host.doctor import run_doctor
 
 

@@ -9,9 +9,8 @@ exactly what ``nn.GRU`` computes (same gate equations, PyTorch's gate order r, z
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from edgeprune.host.models.layers import LinearLike
+from torch import nn
 
 GATES = ("r", "z", "n")
 
@@ -94,7 +93,7 @@ class StackedGRU(nn.Module):
 
     @property
     def hidden_sizes(self) -> list[int]:
-        return [layer.hidden_size for layer in self.layers]  # type: ignore[union-attr]
+        return [int(layer.hidden_size) for layer in self.layers]  # type: ignore[arg-type]
 
     def init_state(self, batch: int) -> list[torch.Tensor]:
         return [torch.zeros(batch, h) for h in self.hidden_sizes]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from edgeprune.host.models.layers import LinearLike, in_features, out_features
+from torch import nn
 
 
 class MLP(nn.Module):

@@ -87,6 +87,9 @@ class EvalResult:
     error:
         Set when the candidate could not be built or run (e.g. an ``ExportError``); such a candidate
         is infeasible and the message is the recorded reason.
+    artifacts:
+        Where the candidate's exported files are (``dir``: folder holding ``model.tflite``,
+        ``model_data.c/.h``, ``manifest.json``), so the report can export the best one.
     """
 
     config_json: str
@@ -95,6 +98,7 @@ class EvalResult:
     layers: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)
 
     def value(self, name: str) -> float:
         fig = self.figures.get(name)
@@ -108,6 +112,7 @@ class EvalResult:
             "layers": self.layers,
             "timings": self.timings,
             "error": self.error,
+            "artifacts": self.artifacts,
         }
 
     @classmethod
@@ -119,6 +124,7 @@ class EvalResult:
             layers=list(d.get("layers", [])),
             timings=dict(d.get("timings", {})),
             error=d.get("error"),
+            artifacts=dict(d.get("artifacts", {})),
         )
 
 

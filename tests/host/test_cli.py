@@ -7,7 +7,6 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from edgeprune.host.cli import SUBCOMMANDS, main
 
 

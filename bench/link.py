@@ -1,0 +1,324 @@
+"""Host side of the device link: frames over a transport, and the :class:`Device` client.
+
+Every request gets exactly one reply with the same seq (see ``firmware/include/ep_protocol.h``).
+Bytes that do not decode (boot noise, a half frame after a reconnect) are dropped up to the next 0x00
+delimiter, so the link resynchronises by itself; each request is also preceded by a 0x00 so the
+device drops any partial frame it still holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgeprune.bench import protocol as P
+from edgeprune.bench.transports import open_port
+
+log = logging.getLogger(__name__)
+
+
+class LinkError(Exception):
+    """Base of every link failure."""
+
+
+class LinkTimeout(LinkError, TimeoutError):
+    """No (complete, matching) reply before the deadline."""
+
+
+class FrameError(LinkError):
+    """A frame was malformed: the device could not parse ours, or we could not parse its reply."""
+
+
+class DeviceError(LinkError):
+    """The device refused a request.
+
+    :param status: ``protocol.ST_*`` code
+    :param detail: status-specific value (expected seq/offset, a limit, or the runtime status)
+    :param request_type: the refused request's type
+    """
+
+    def __init__(self, status: int, detail: int = 0, request_type: int = 0):
+        self.status = status
+        self.detail = detail
+        self.request_type = request_type
+        name = P.STATUS_NAMES.get(status, str(status))
+        super().__init__(f"device refused request 0x{request_type:02x}: {name} (detail {detail})")
+
+    @property
+    def name(self) -> str:
+        return P.STATUS_NAMES.get(self.status, str(self.status))
+
+
+@dataclass(frozen=True)
+class Hello:
+    """What a device reports about itself (HELLO reply).
+
+    :param protocol: protocol version
+    :param build_id: firmware build id ``<git hash>-<config hash>``
+    :param core: ``"m0" | "m3" | "m4" | "m7" | "m33" | ...``
+    :param clock_hz: core clock (QEMU: the emulated SysTick clock)
+    :param counter: ``"dwt"`` (cycles) or ``"icount"`` (QEMU instructions)
+    :param counter_scale: counts per counter tick, i.e. the resolution of each count (62.5 on microbit)
+    :param arena: tensor arena bytes
+    :param max_model: largest model LOAD accepts, bytes
+    :param max_payload: frame payload limit
+    :param reset_reason: ``"power-on" | "software" | "watchdog" | "other"``
+    :param has_runtime: firmware built with the inference runtime
+    :param baked_model: deploy build with a compiled-in model
+    :param board: board name
+    """
+
+    protocol: int
+    build_id: str
+    core: str
+    clock_hz: int
+    counter: str
+    counter_scale: float
+    arena: int
+    max_model: int
+    max_payload: int
+    reset_reason: str
+    has_runtime: bool
+    baked_model: bool
+    board: str
+
+    @property
+    def unit(self) -> str:
+        return "cycles" if self.counter == "dwt" else "instructions"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Reply to a completed model load: what the runtime planned."""
+
+    arena_used: int
+    macs: int
+    num_inputs: int
+    num_outputs: int
+
+
+@dataclass(frozen=True)
+class IoInfo:
+    """One model input or output as the device's runtime sees it."""
+
+    bytes: int
+    scale: float
+    zero_point: int
+    dtype: int
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class InferResult:
+    """INFER n: per-run counts in run order, their min/median, and the outputs of the last run.
+
+    :param counts: one count per run (cycles for ``dwt``, instructions for ``icount``)
+    :param min: smallest count
+    :param median: lower median
+    :param counter: ``"dwt"`` or ``"icount"``
+    :param outputs: bytes of every output tensor after the last run (empty if not fetched)
+    """
+
+    counts: list[int]
+    min: int
+    median: int
+    counter: str
+    outputs: list[bytes] = field(default_factory=list)
+
+    @property
+    def unit(self) -> str:
+        return "cycles" if self.counter == "dwt" else "instructions"
+
+
+@dataclass(frozen=True)
+class PowerSample:
+    """One reading of the board's power monitor."""
+
+    sensor: str
+    bus_uv: int
+    current_ua: int
+    power_uw: int
+
+
+class Device:
+    """A board (or QEMU instance) speaking the edgeprune protocol.
+
+    :param port: an open pyserial-compatible port (see :func:`edgeprune.bench.transports.open_port`)
+    :param timeout_s: default deadline for each request's reply
+    :param name: label for messages (the path or URL)
+    """
+
+    def __init__(self, port: Any, timeout_s: float = 5.0, name: str = "device"):
+        self.port = port
+        self.timeout_s = timeout_s
+        self.name = name
+        self._seq = 0
+        self._rx = bytearray()
+        self._synced = False
+        self.last_hello: Hello | None = None
+
+    @classmethod
+    def open(cls, url_or_path: str, timeout_s: float = 5.0) -> Device:
+        """Open ``/dev/ttyACM0``, ``/dev/pts/N``, ``socket://127.0.0.1:PORT`` or a USB serial number."""
+        return cls(open_port(url_or_path, timeout_s), timeout_s, url_or_path)
+
+    def close(self) -> None:
+        self.port.close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- framing ------------------------------------------------------------------------------------
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are (tests use this for malformed frames)."""
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except Exception as exc:  # pyserial raises SerialTimeoutException / OSError subclasses
+            if type(exc).__name__ == "SerialTimeoutException":
+                raise LinkTimeout(f"{self.name}: write timed out after {self.timeout_s:g} s") from exc
+            raise
+
+    def next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+    def read_frame(self, timeout_s: float | None = None) -> P.Frame:
+        """The next well-formed frame; garbage up to a delimiter is logged and dropped."""
+        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        while True:
+            while 0 in self._rx:
+                end = self._rx.index(0)
+                chunk = bytes(self._rx[:end])
+                del self._rx[: end + 1]
+                if not chunk:
+                    continue
+                try:
+                    return P.decode_frame(chunk)
+                except P.FrameDecodeError as exc:
+                    log.warning("%s: dropped %d undecodable bytes (%s)", self.name, len(chunk), exc)
+            if len(self._rx) > 4 * P.MAX_ENCODED:
+                log.warning("%s: dropped %d bytes without a delimiter", self.name, len(self._rx))
+                self._rx.clear()
+            if time.monotonic() >= deadline:
+                raise LinkTimeout(f"{self.name}: no reply within {timeout_s or self.timeout_s:g} s; is the firmware running?")
+            data = self.port.read(max(1, self.port.in_waiting or 0))
+            if data:
+                self._rx += data
+
+    def read_reply(self, seq: int, timeout_s: float | None = None) -> P.Frame:
+        """The reply carrying ``seq``; replies to older requests (e.g. after a timeout) are skipped."""
+        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        while True:
+            frame = self.read_frame(max(0.0, deadline - time.monotonic()))
+            if frame.seq == seq:
+                return frame
+            if frame.seq == 0xFFFF and frame.type == (P.MSG_ERROR | P.REPLY_FLAG):
+                err = P.ERROR.unpack(frame.payload)
+                raise FrameError(f"{self.name}: device could not parse our frame: {P.STATUS_NAMES.get(err['status'])}")
+            log.debug("%s: skipped stale reply seq %d (waiting for %d)", self.name, frame.seq, seq)
+
+    def request(self, type_: int, payload: bytes = b"", timeout_s: float | None = None) -> bytes:
+        """Send one request and return its reply payload; raises :class:`DeviceError` on an error reply."""
+        if not self._synced and type_ not in (P.MSG_HELLO, P.MSG_RESET):
+            # The device still expects the previous session's seqs; HELLO resynchronises them.
+            self.hello()
+        seq = self.next_seq()
+        self.send_raw(b"\0" + P.encode_frame(type_, seq, payload))
+        frame = self.read_reply(seq, timeout_s)
+        if frame.type == (P.MSG_ERROR | P.REPLY_FLAG):
+            err = P.ERROR.unpack(frame.payload)
+            raise DeviceError(err["status"], err["detail"], err["request_type"])
+        if frame.type != (type_ | P.REPLY_FLAG):
+            raise FrameError(f"{self.name}: reply type 0x{frame.type:02x} to request 0x{type_:02x}")
+        if type_ in (P.MSG_HELLO, P.MSG_RESET):
+            self._synced = type_ == P.MSG_HELLO
+        return frame.payload
+
+    # ---- commands ------------------------------------------------------------------------------------
+
+    def hello(self, timeout_s: float | None = None) -> Hello:
+        h = P.HELLO.unpack(self.request(P.MSG_HELLO, timeout_s=timeout_s))
+        self.last_hello = Hello(
+            protocol=h["protocol"], build_id=h["build_id"], core=P.CORE_NAMES.get(h["core"], str(h["core"])),
+            clock_hz=h["clock_hz"], counter=P.COUNTER_NAMES.get(h["counter"], str(h["counter"])),
+            counter_scale=h["counter_scale_milli"] / 1000.0, arena=h["arena_bytes"], max_model=h["max_model"],
+            max_payload=h["max_payload"], reset_reason=P.RESET_NAMES.get(h["reset_reason"], str(h["reset_reason"])),
+            has_runtime=bool(h["has_runtime"]), baked_model=bool(h["baked_model"]), board=h["board"])
+        if self.last_hello.protocol != P.PROTOCOL_VERSION:
+            raise FrameError(f"{self.name}: firmware speaks protocol {self.last_hello.protocol}, host "
+                             f"{P.PROTOCOL_VERSION}; rebuild and flash the firmware")
+        return self.last_hello
+
+    def load_model(self, tflite: bytes, timeout_s: float | None = None) -> LoadResult:
+        """Send a model in chunks; the device checks size and SHA-256, then its runtime validates it."""
+        digest = hashlib.sha256(tflite).digest()
+        self.request(P.MSG_LOAD_BEGIN, P.LOAD_BEGIN.pack(size=len(tflite), sha256=digest))
+        for off in range(0, len(tflite), P.MAX_CHUNK):
+            self.request(P.MSG_LOAD_CHUNK, struct.pack("<I", off) + tflite[off : off + P.MAX_CHUNK])
+        r = P.LOAD_REPLY.unpack(self.request(P.MSG_LOAD_END, timeout_s=timeout_s or max(self.timeout_s, 30.0)))
+        return LoadResult(r["arena_used"], r["macs"], r["num_inputs"], r["num_outputs"])
+
+    def set_sequence(self, steps: int, stream_input: int = 0, recurrent_pairs: list[tuple[int, int]] | list[list[int]] = ()) -> None:  # type: ignore[assignment]
+        pairs = [tuple(p) for p in recurrent_pairs]
+        if len(pairs) > P.MAX_PAIRS:
+            raise ValueError(f"{len(pairs)} recurrent pairs, the protocol allows {P.MAX_PAIRS}")
+        tail = b"".join(struct.pack("<BB", int(o), int(i)) for o, i in pairs)
+        self.request(P.MSG_SET_SEQUENCE, P.SET_SEQUENCE.pack(steps=steps, stream_input=stream_input, npairs=len(pairs)) + tail)
+
+    def set_input(self, index: int, data: bytes) -> None:
+        """Write input ``index`` (in sequence mode, the streamed input takes all steps' bytes)."""
+        room = P.MAX_PAYLOAD - P.SET_INPUT.size
+        for off in range(0, max(len(data), 1), room):
+            self.request(P.MSG_SET_INPUT, P.SET_INPUT.pack(index=index, offset=off) + data[off : off + room])
+
+    def io_info(self, is_output: bool, index: int) -> IoInfo:
+        r = P.IO_INFO.unpack(self.request(P.MSG_IO_INFO, P.IO_INFO_REQ.pack(is_output=int(is_output), index=index)))
+        return IoInfo(r["bytes"], r["scale"], r["zero_point"], r["dtype"], tuple(r["dims"][: r["rank"]]))
+
+    def get_output(self, index: int) -> bytes:
+        out = bytearray()
+        room = P.MAX_PAYLOAD - P.OUTPUT_REPLY.size
+        while True:
+            rep = self.request(P.MSG_GET_OUTPUT, P.GET_OUTPUT.pack(index=index, max_len=room, offset=len(out)))
+            head = P.OUTPUT_REPLY.unpack(rep)
+            out += rep[P.OUTPUT_REPLY.size :]
+            if len(out) >= head["total"] or len(rep) == P.OUTPUT_REPLY.size:
+                return bytes(out)
+
+    def infer(self, n: int = 1, fetch_outputs: bool = True, timeout_s: float | None = None) -> InferResult:
+        """Run ``n`` inferences (1..MAX_RUNS); counts are per run, outputs are those of the last run."""
+        if not 1 <= n <= P.MAX_RUNS:
+            raise ValueError(f"n={n} outside 1..{P.MAX_RUNS}")
+        rep = self.request(P.MSG_INFER, P.INFER.pack(n=n), timeout_s=timeout_s or max(self.timeout_s, 60.0))
+        head = P.INFER_REPLY.unpack(rep)
+        counts = list(struct.unpack_from(f"<{head['n']}I", rep, P.INFER_REPLY.size))
+        outputs = [self.get_output(i) for i in range(head["num_outputs"])] if fetch_outputs else []
+        return InferResult(counts, head["min"], head["median"], P.COUNTER_NAMES.get(head["counter"], "?"), outputs)
+
+    def power(self) -> PowerSample | None:
+        """One power reading, or None when the board has no meter ("absent")."""
+        r = P.POWER.unpack(self.request(P.MSG_POWER))
+        if r["sensor"] == P.POWER_ABSENT:
+            return None
+        return PowerSample(P.POWER_NAMES.get(r["sensor"], str(r["sensor"])), r["bus_uv"], r["current_ua"], r["power_uw"])
+
+    def reset(self, wait_s: float | None = None) -> Hello:
+        """Reset the device and wait (up to ``wait_s``) until it answers HELLO again."""
+        self.request(P.MSG_RESET)
+        deadline = time.monotonic() + (wait_s if wait_s is not None else max(self.timeout_s, 10.0))
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                return self.hello(timeout_s=min(0.5, max(0.05, deadline - time.monotonic())))
+            except (LinkTimeout, FrameError) as exc:
+                last = exc
+        raise LinkTimeout(f"{self.name}: no HELLO after RESET ({last})")

@@ -1,0 +1,232 @@
+"""Run the firmware in qemu-system-arm and expose its UART like a board's serial port.
+
+``with QemuBoard("m4") as board: Device.open(board.url, 5)`` -- QEMU runs with ``-icount shift=0`` (one
+instruction = 1 ns of virtual time, so SysTick counts instructions deterministically), its UART on a
+loopback TCP server (``socket://127.0.0.1:PORT``) or a pty (``/dev/pts/N``). Every instance lives in its
+own process group and is killed and reaped on close, on error, on Ctrl-C and at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeprune.host.paths import project_root
+
+log = logging.getLogger(__name__)
+
+
+class QemuError(RuntimeError):
+    """QEMU could not be started, or the firmware did not answer HELLO in time."""
+
+
+@dataclass(frozen=True)
+class Machine:
+    """How to emulate one core.
+
+    :param env: PlatformIO env whose ELF runs here
+    :param machine: QEMU ``-machine``
+    :param extra: further QEMU arguments
+    """
+
+    env: str
+    machine: str
+    extra: tuple[str, ...] = ()
+
+
+MACHINES: dict[str, Machine] = {
+    # QEMU-only enlargement of the nRF51's 256K flash / 16K RAM, so that real models fit (see docs).
+    "m0": Machine("qemu-m0", "microbit", ("-global", "nrf51-soc.flash-size=0x80000",
+                                          "-global", "nrf51-soc.sram-size=0x80000")),
+    "m3": Machine("qemu-m3", "mps2-an385"),
+    "m4": Machine("qemu-m4", "mps2-an386"),
+    "m7": Machine("qemu-m7", "mps2-an500"),
+    "m33": Machine("qemu-m33", "mps2-an505"),
+}
+
+_live: weakref.WeakSet[QemuBoard] = weakref.WeakSet()
+
+
+def _kill_all() -> None:
+    for board in list(_live):
+        board.close()
+
+
+atexit.register(_kill_all)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def default_elf(core: str) -> Path:
+    """``.pio/build/qemu-<core>/firmware.elf``, built first if missing."""
+    env = MACHINES[core].env
+    elf = project_root() / ".pio" / "build" / env / "firmware.elf"
+    if not elf.is_file():
+        from edgeprune.bench.firmware_build import build
+
+        elf = build(env).elf
+    return elf
+
+
+ICOUNT = ["-icount", "shift=0"]
+
+
+class QemuBoard:
+    """One emulated board running the firmware.
+
+    :param core: ``"m0" | "m3" | "m4" | "m7" | "m33"``
+    :param elf: firmware image (default: the env's ``firmware.elf``, built on demand)
+    :param serial: ``"tcp"`` (``url`` is ``socket://127.0.0.1:PORT``) or ``"pty"`` (``url`` is ``/dev/pts/N``)
+    :param boot_timeout_s: deadline for QEMU to start and the firmware to answer HELLO
+    :param wait_hello: check HELLO during start (the connection is closed again afterwards)
+    """
+
+    def __init__(self, core: str, elf: str | Path | None = None, serial: str = "tcp",
+                 boot_timeout_s: float = 20.0, wait_hello: bool = True):
+        if core not in MACHINES:
+            raise QemuError(f"unknown core {core!r}; choose one of {sorted(MACHINES)}")
+        if serial not in ("tcp", "pty"):
+            raise QemuError(f"serial must be 'tcp' or 'pty', not {serial!r}")
+        self.core = core
+        self.machine = MACHINES[core]
+        self.elf = Path(elf) if elf is not None else None
+        self.serial = serial
+        self.boot_timeout_s = boot_timeout_s
+        self.wait_hello = wait_hello
+        self.url = ""
+        self.boot_s: float | None = None
+        self.hello = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._lock = threading.Lock()
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> QemuBoard:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def command(self) -> list[str]:
+        exe = shutil.which("qemu-system-arm")
+        if exe is None:
+            raise QemuError("qemu-system-arm not found: apt-get install qemu-system-arm")
+        if self.serial == "tcp":
+            self._port = free_port()
+            chardev = f"tcp:127.0.0.1:{self._port},server=on,wait=on,nodelay=on"
+        else:
+            chardev = "pty"
+        assert self.elf is not None
+        return [exe, "-machine", self.machine.machine, *self.machine.extra, *ICOUNT,
+                "-nographic", "-monitor", "none", "-serial", chardev, "-kernel", str(self.elf)]
+
+    def start(self) -> QemuBoard:
+        """Launch QEMU and wait (``boot_timeout_s``) until the UART is reachable and answers HELLO."""
+        if self.elf is None:
+            self.elf = default_elf(self.core)
+        if not self.elf.is_file():
+            raise QemuError(f"firmware {self.elf} does not exist; build it with `pio run -e {self.machine.env}`")
+        t0 = time.monotonic()
+        deadline = t0 + self.boot_timeout_s
+        cmd = self.command()
+        self._log = tempfile.NamedTemporaryFile(prefix="qemu-", suffix=".log")
+        # A new session = a new process group, so close() can kill QEMU and anything it spawned.
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        _live.add(self)
+        try:
+            self.url = self._wait_endpoint(deadline)
+            if self.wait_hello:
+                self._wait_hello(deadline)
+        except BaseException:  # also KeyboardInterrupt: never leave an emulator behind
+            self.close()
+            raise
+        self.boot_s = time.monotonic() - t0
+        log.info("QEMU %s (%s) up at %s in %.2f s", self.core, self.machine.machine, self.url, self.boot_s)
+        return self
+
+    def _output(self) -> str:
+        if self._log is None:
+            return ""
+        try:
+            return Path(self._log.name).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _check_alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise QemuError(f"qemu-system-arm exited with {self.proc.returncode}: {self._output().strip()[-500:]}")
+
+    def _wait_endpoint(self, deadline: float) -> str:
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if self.serial == "tcp":
+                # QEMU prints this once its server socket listens (wait=on holds the guest until we connect).
+                if "waiting for connection" in self._output():
+                    return f"socket://127.0.0.1:{self._port}"
+            else:
+                m = re.search(r"char device redirected to (/dev/pts/\d+)", self._output())
+                if m:
+                    return m.group(1)
+            time.sleep(0.02)
+        raise QemuError(f"QEMU did not open its serial port within {self.boot_timeout_s:g} s: {self._output()[-300:]}")
+
+    def _wait_hello(self, deadline: float) -> None:
+        from edgeprune.bench.link import Device, FrameError, LinkTimeout
+
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                with Device.open(self.url, timeout_s=max(0.1, min(1.0, deadline - time.monotonic()))) as dev:
+                    self.hello = dev.hello()
+                    return
+            except (LinkTimeout, FrameError, OSError) as exc:
+                last = exc
+                time.sleep(0.05)
+        raise QemuError(f"firmware in QEMU {self.core} sent no HELLO within {self.boot_timeout_s:g} s ({last})")
+
+    def restart(self) -> QemuBoard:
+        """Kill and relaunch (a fresh power-on); ``url`` may change."""
+        self.close()
+        return self.start()
+
+    def close(self) -> None:
+        with self._lock:
+            proc, self.proc = self.proc, None
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if proc is not None:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    log.error("QEMU pid %d did not exit after SIGKILL", proc.pid)
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+            _live.discard(self)
+
+    def __del__(self) -> None:
+        self.close()

@@ -1,0 +1,167 @@
+"""What gets exported for a canonical model: the module, its named inputs/outputs, the sequence loop.
+
+A ``StackedGRU`` is exported as its streaming single-step cell (``GRUStep``) and an ``MLP`` as is;
+anything else is refused here, before any converter runs, so the error names the layer rather than
+some operator three tools later. Calibration data for the cell is built by running the float model
+over the calibration windows, so the hidden-state inputs see the values they take in real use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from edgeprune.export.errors import ExportError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# The converters see this many (x_t, h) samples at most; more barely moves the ranges and costs time.
+MAX_CALIBRATION_SAMPLES = 600
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A named float tensor of the exported graph.
+
+    Parameters
+    ----------
+    name:
+        Name in ONNX, in the .tflite signature and in the manifest.
+    shape:
+        Static shape, batch 1 (e.g. ``(1, 4)``).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+
+
+@dataclass
+class ExportGraph:
+    """The module handed to the ONNX exporter plus how to drive it.
+
+    Parameters
+    ----------
+    module:
+        ``GRUStep`` or ``MLP`` in eval mode.
+    kind:
+        ``"gru"`` (streaming cell, run ``steps`` times) or ``"mlp"`` (one invocation).
+    inputs, outputs:
+        Named tensors in the user's order (the .tflite may order them differently; the manifest maps them).
+    steps:
+        Time steps per prediction (1 for an MLP).
+    recurrent:
+        ``(output_name, input_name)`` pairs carried from one step to the next.
+    """
+
+    module: Any
+    kind: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    steps: int = 1
+    recurrent: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+
+def _check_layers(model: nn.Module) -> None:
+    from edgeprune.host.models import GRULayer, GRUStep, LowRankLinear, StackedGRU
+    from edgeprune.host.models.mlp import MLP
+    from torch import nn
+
+    allowed = (StackedGRU, GRULayer, GRUStep, MLP, LowRankLinear, nn.Linear, nn.ModuleList)
+    for name, sub in model.named_modules():
+        if not isinstance(sub, allowed):
+            raise ExportError(
+                "onnx",
+                op=type(sub).__name__,
+                detail=f"layer {name or '<root>'!r} is not exportable; models must be StackedGRU or MLP "
+                "built from nn.Linear / LowRankLinear (see host/models)",
+            )
+
+
+def prepare(model: nn.Module) -> ExportGraph:
+    """Wrap a canonical model for export, or raise ``ExportError('onnx', op=...)`` naming what is unsupported."""
+    from edgeprune.host.models import GRUStep, StackedGRU
+    from edgeprune.host.models.mlp import MLP
+
+    _check_layers(model)
+    if isinstance(model, StackedGRU):
+        hidden = model.hidden_sizes
+        inputs = [TensorSpec("x_t", (1, model.input_size))]
+        inputs += [TensorSpec(f"h_{i}", (1, h)) for i, h in enumerate(hidden)]
+        outputs = [TensorSpec("y", (1, model.num_outputs))]
+        outputs += [TensorSpec(f"h_{i}_next", (1, h)) for i, h in enumerate(hidden)]
+        recurrent = [(f"h_{i}_next", f"h_{i}") for i in range(len(hidden))]
+        return ExportGraph(GRUStep(model).eval(), "gru", inputs, outputs, model.seq_len, recurrent)
+    if isinstance(model, MLP):
+        sizes = model.sizes
+        return ExportGraph(model.eval(), "mlp", [TensorSpec("obs", (1, sizes[0]))], [TensorSpec("q", (1, sizes[-1]))])
+    raise ExportError(
+        "onnx", op=type(model).__name__, detail="only StackedGRU and MLP are exportable (see host/models)"
+    )
+
+
+def check_calibration(graph: ExportGraph, calibration: np.ndarray) -> np.ndarray:
+    """Validate the calibration array's shape: ``[N, T, F]`` for a GRU, ``[N, obs]`` for an MLP."""
+    cal = np.asarray(calibration, dtype=np.float32)
+    feat = graph.inputs[0].shape[1]
+    want = (graph.steps, feat) if graph.kind == "gru" else (feat,)
+    if cal.ndim != len(want) + 1 or tuple(cal.shape[1:]) != want or cal.shape[0] < 1:
+        raise ExportError(
+            "onnx", detail=f"calibration must have shape [N, {', '.join(map(str, want))}], got {list(cal.shape)}"
+        )
+    if not np.all(np.isfinite(cal)):
+        raise ExportError("onnx", detail="calibration contains NaN or inf; clean the task's inputs")
+    return cal
+
+
+def representative_samples(
+    graph: ExportGraph, calibration: np.ndarray, max_samples: int = MAX_CALIBRATION_SAMPLES
+) -> list[dict[str, np.ndarray]]:
+    """Float input dicts (name → ``[1, …]`` array) for calibration and parity checks.
+
+    For the GRU cell, the float model runs over each window and every step contributes
+    ``(x_t, h_{t-1})``, including the zero state of step 0, so state scales cover what the loop feeds back.
+    Whole windows are kept (deterministically spread over the calibration set) until ``max_samples``.
+    """
+    import torch
+
+    cal = check_calibration(graph, calibration)
+    if graph.kind == "mlp":
+        idx = np.linspace(0, len(cal) - 1, num=min(len(cal), max_samples)).round().astype(int)
+        return [{graph.inputs[0].name: cal[i : i + 1]} for i in idx]
+    n_windows = max(1, min(len(cal), max_samples // graph.steps))
+    idx = np.linspace(0, len(cal) - 1, num=n_windows).round().astype(int)
+    windows = torch.from_numpy(cal[idx])
+    model = graph.module.model
+    samples: list[dict[str, np.ndarray]] = []
+    with torch.no_grad():
+        hs = model.init_state(len(idx))
+        for t in range(graph.steps):
+            x_t = windows[:, t].numpy()
+            h_np = [h.numpy() for h in hs]
+            for b in range(len(idx)):
+                sample = {"x_t": x_t[b : b + 1]}
+                sample.update({f"h_{i}": h[b : b + 1] for i, h in enumerate(h_np)})
+                samples.append(sample)
+            _, hs = model.step(windows[:, t], hs)
+    return samples
+
+
+def torch_outputs(graph: ExportGraph, sample: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The float PyTorch module's outputs for one input dict, in ``graph.outputs`` order."""
+    import torch
+
+    args = [torch.from_numpy(sample[name]) for name in graph.input_names]
+    with torch.no_grad():
+        out = graph.module(*args)
+    outs = out if isinstance(out, tuple) else (out,)
+    return [o.numpy() for o in outs]

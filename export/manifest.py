@@ -1,0 +1,102 @@
+"""``manifest.json``: everything the device, the oracle and the reports need to know about an export."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from typing import Any
+
+from edgeprune.export.graph import ExportGraph
+from edgeprune.export.tflite_info import ModelInfo
+
+FORMAT_VERSION = 1
+_TOOLS = ("edgeprune", "torch", "onnx", "onnxruntime", "onnx2tf", "tensorflow", "tflite-micro", "numpy")
+
+
+def tool_versions() -> dict[str, str]:
+    out = {}
+    for dist in _TOOLS:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
+def io_entries(info: ModelInfo, names: list[str], output: bool) -> list[dict[str, Any]]:
+    """I/O tensors in the .tflite's order (``position``), each with the user's name and quant params."""
+    by_index = info.signature_outputs if output else info.signature_inputs
+    order = info.outputs if output else info.inputs
+    name_of = {idx: name for name, idx in by_index.items() if name in names}
+    entries = []
+    for pos, idx in enumerate(order):
+        t = info.tensors[idx]
+        entries.append(
+            {
+                "name": name_of.get(idx, t.name),
+                "position": pos,
+                "tensor": idx,
+                "shape": t.shape,
+                "dtype": t.dtype,
+                "scale": t.scales[0] if t.scales else None,
+                "zero_point": t.zero_points[0] if t.zero_points else None,
+            }
+        )
+    return entries
+
+
+def sequence_block(graph: ExportGraph, info: ModelInfo) -> dict[str, Any] | None:
+    if graph.kind != "gru":
+        return None
+    return {
+        "steps": graph.steps,
+        "stream_input": info.input_position(graph.input_names[0]),
+        "output": info.output_position(graph.output_names[0]),
+        "recurrent": [[info.output_position(o), info.input_position(i)] for o, i in graph.recurrent],
+    }
+
+
+def build(
+    *,
+    name: str,
+    graph: ExportGraph,
+    info: ModelInfo,
+    quantize: str,
+    tflite: bytes,
+    onnx_bytes: bytes,
+    arena: int,
+    parity: dict[str, Any],
+    source: str,
+) -> dict[str, Any]:
+    weight_dtype = "int8" if quantize == "int8" else "float32"
+    return {
+        "format": FORMAT_VERSION,
+        "name": name,
+        "source": source,
+        "kind": graph.kind,
+        "quantize": quantize,
+        "input_names": graph.input_names,
+        "output_names": graph.output_names,
+        "inputs": io_entries(info, graph.input_names, output=False),
+        "outputs": io_entries(info, graph.output_names, output=True),
+        "sequence": sequence_block(graph, info),
+        "ops": info.op_counts,
+        "op_sequence": info.ops,
+        "subgraphs": info.num_subgraphs,
+        "tensors": [t.to_json() for t in info.tensors],
+        "arena_bytes": arena,
+        "arena_note": "smallest arena accepted by TFLM's 64-bit host build (upper bound for a 32-bit device)",
+        "sizes": {
+            "tflite_bytes": len(tflite),
+            "weight_bytes": info.weight_bytes(weight_dtype),
+            "bias_bytes": info.weight_bytes("int32"),
+            "onnx_bytes": len(onnx_bytes),
+        },
+        "weight_bytes": info.weight_bytes(weight_dtype),
+        "parity": parity,
+        "hashes": {
+            "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
+            "onnx_sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+        },
+        "tools": tool_versions(),
+    }

@@ -1,0 +1,190 @@
+"""``export_model``: the whole PyTorch → ONNX → TFLite → TFLM → C path, written atomically.
+
+Everything is produced in a temporary directory next to ``out_dir`` and renamed into place only after
+TFLM has loaded, checked and run the model, so a failed export leaves no directory that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from edgeprune.export import carray, manifest, verify
+from edgeprune.export.errors import ExportError
+from edgeprune.export.graph import ExportGraph, prepare, representative_samples, torch_outputs
+from edgeprune.export.tflite_info import read_model
+
+if TYPE_CHECKING:
+    from torch import nn
+
+log = logging.getLogger(__name__)
+
+# Samples compared between onnxruntime/TF and PyTorch, and windows run through TFLM for the int8 figure.
+PARITY_SAMPLES = 16
+TFLM_PARITY_WINDOWS = 32
+
+
+@dataclass
+class ExportResult:
+    """What an export produced and measured.
+
+    Parameters
+    ----------
+    out_dir:
+        Directory holding ``model.tflite``, ``model.onnx``, ``model_data.c/.h``, ``manifest.json``.
+    manifest:
+        The manifest as written.
+    timings:
+        Seconds per stage (``onnx``, ``onnxruntime-parity``, ``onnx2tf``, ``tflite``, ``tflm``, ``carray``).
+    """
+
+    out_dir: Path
+    manifest: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def tflite_path(self) -> Path:
+        return self.out_dir / "model.tflite"
+
+    @property
+    def tflite_bytes(self) -> int:
+        return int(self.manifest["sizes"]["tflite_bytes"])
+
+    @property
+    def weight_bytes(self) -> int:
+        return int(self.manifest["weight_bytes"])
+
+    @property
+    def arena_bytes(self) -> int:
+        return int(self.manifest["arena_bytes"])
+
+    def read_tflite(self) -> bytes:
+        return self.tflite_path.read_bytes()
+
+
+def _tflm_parity(
+    graph: ExportGraph, tflite: bytes, man: dict[str, Any], calibration: np.ndarray
+) -> dict[str, Any]:
+    """Float model vs TFLM (quantise → loop → dequantise) on a few calibration inputs."""
+    import torch
+
+    n = min(len(calibration), TFLM_PARITY_WINDOWS)
+    idx = np.linspace(0, len(calibration) - 1, num=n).round().astype(int)
+    batch = np.asarray(calibration[idx], dtype=np.float32)
+    got = verify.predict_fn(tflite, man)(batch)
+    model = graph.module.model if graph.kind == "gru" else graph.module
+    with torch.no_grad():
+        ref = model(torch.from_numpy(batch)).numpy()
+    return {
+        "tflm_samples": int(n),
+        "tflm_max_abs_diff": float(np.max(np.abs(got - ref))),
+        "tflm_mean_abs_diff": float(np.mean(np.abs(got - ref))),
+        "tflm_argmax_agreement": float(np.mean(got.argmax(axis=1) == ref.argmax(axis=1))),
+        "float_output_range": [float(ref.min()), float(ref.max())],
+    }
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    """Move ``tmp`` to ``out_dir``; an existing ``out_dir`` is swapped out first and then deleted."""
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.rename(out_dir, old / out_dir.name)
+    os.rename(tmp, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_model(
+    model: nn.Module,
+    calibration: np.ndarray,
+    out_dir: str | os.PathLike[str],
+    *,
+    quantize: str = "int8",
+    name: str = "model",
+    source: str | None = None,
+) -> ExportResult:
+    """Export a canonical model (``StackedGRU`` or ``MLP``) to a TFLM-verified .tflite and C array.
+
+    ``calibration``: float model inputs from the task's training data, ``[N, T, F]`` (GRU) or
+    ``[N, obs]`` (MLP). ``quantize``: ``"int8"`` (full-integer, int8 I/O) or ``"float32"``.
+    ``source`` is recorded in the manifest and C comment (defaults to the model's class and sizes).
+    Raises ``ExportError(stage, op, detail)``; on error ``out_dir`` is left as it was.
+    """
+    from edgeprune.export import to_onnx, to_tflite
+
+    if quantize not in ("int8", "float32"):
+        raise ExportError("tflite", detail=f"quantize must be 'int8' or 'float32', got {quantize!r}")
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + now - clock
+        clock = now
+
+    graph = prepare(model)
+    src = source or f"{type(model).__name__} inputs={[s.shape for s in graph.inputs]} outputs={[s.shape for s in graph.outputs]}"
+    samples = representative_samples(graph, calibration)
+    step = max(1, len(samples) // PARITY_SAMPLES)
+    parity_samples = samples[::step][:PARITY_SAMPLES]
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        onnx_bytes = to_onnx.export_onnx(graph)
+        lap("onnx")
+        onnx_diff = to_onnx.check_parity(graph, onnx_bytes, parity_samples)
+        lap("onnxruntime-parity")
+        keras_model = to_tflite.onnx_to_keras(graph, onnx_bytes, str(tmp / "work"))
+        func = to_tflite.signature_function(graph, keras_model)
+        tf_diff = to_tflite.check_tf_parity(graph, func, parity_samples)
+        lap("onnx2tf")
+        tflite = to_tflite.convert_tflite(func, keras_model, samples, quantize)
+        lap("tflite")
+        info = read_model(tflite)
+        verify.check_model(info, quantize)
+        if any(n not in info.signature_inputs for n in graph.input_names) or any(
+            n not in info.signature_outputs for n in graph.output_names
+        ):
+            raise ExportError("tflite", detail="the .tflite signature lost the model's input/output names")
+        arena = verify.arena_bytes(tflite)
+        parity = {"onnx_max_abs_diff": onnx_diff, "tf_max_abs_diff": tf_diff, "parity_samples": len(parity_samples)}
+        man = manifest.build(
+            name=name, graph=graph, info=info, quantize=quantize, tflite=tflite, onnx_bytes=onnx_bytes,
+            arena=arena, parity=parity, source=src,
+        )
+        verify.smoke_invoke(tflite, man)
+        parity.update(_tflm_parity(graph, tflite, man, calibration))
+        lap("tflm")
+        try:
+            c_text, h_text = carray.c_source(tflite, f"{name}: {src}")
+        except (ValueError, UnicodeError) as exc:
+            raise ExportError("carray", detail="could not render the C array", cause=exc) from exc
+        shutil.rmtree(tmp / "work", ignore_errors=True)
+        (tmp / "model.tflite").write_bytes(tflite)
+        (tmp / "model.onnx").write_bytes(onnx_bytes)
+        (tmp / "model_data.c").write_text(c_text)
+        (tmp / "model_data.h").write_text(h_text)
+        (tmp / "manifest.json").write_text(json.dumps(man, indent=2) + "\n")
+        _replace_dir(tmp, out_dir)
+        lap("carray")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported %s: %d B tflite, %d B weights, arena %d B", name, len(tflite), man["weight_bytes"], arena)
+    return ExportResult(out_dir, man, timings)
+
+
+def reference_outputs(model: nn.Module, sample: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Float outputs of the exported form of ``model`` for one named input dict (for tests and tools)."""
+    return torch_outputs(prepare(model), sample)

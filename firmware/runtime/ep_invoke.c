@@ -1,0 +1,200 @@
+/*
+ * Running a loaded model: IO access, input staging, single-step and sequence (streaming cell) invoke,
+ * and ep_requantize, the recurrent-state carry shared with export/qmath.py.
+ */
+#include <string.h>
+
+#include "ep_kernels.h"
+#include "ep_qmath.h"
+#include "ep_runtime.h"
+
+#define EP_MAGIC 0x45505254u
+
+static int ready(const ep_model_t *m) { return m != NULL && m->magic == EP_MAGIC; }
+static int seq_active(const ep_model_t *m) { return m->stream_buf != NULL; }
+
+int ep_model_io(const ep_model_t *m, int is_output, uint32_t index, ep_tensor_info_t *out) {
+  const ep_tensor_t *t;
+  uint32_t i;
+  if (!ready(m)) return EP_RT_ERR_STATE;
+  if (out == NULL) return EP_RT_ERR_ARG;
+  if (index >= (is_output ? m->num_outputs : m->num_inputs)) return EP_RT_ERR_INDEX;
+  t = &m->tensors[is_output ? m->outputs[index] : m->inputs[index]];
+  memset(out, 0, sizeof *out);
+  out->data = t->data;
+  out->bytes = t->bytes;
+  if (!is_output && seq_active(m) && index == m->stream_input) {
+    out->data = m->stream_buf;
+    out->bytes = m->stream_bytes;
+  }
+  out->dtype = t->dtype;
+  out->scale = t->scale;
+  out->zero_point = t->zero_point;
+  out->rank = t->rank;
+  for (i = 0; i < t->rank; i++) out->dims[i] = t->dims[i];
+  return EP_RT_OK;
+}
+
+int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, const uint8_t (*pairs)[2],
+                          uint32_t npairs) {
+  const ep_tensor_t *st;
+  uint32_t i, j, start;
+  uint64_t need;
+  if (!ready(m)) return EP_RT_ERR_STATE;
+  m->stream_buf = NULL;
+  m->stream_bytes = 0;
+  m->steps = 1;
+  m->npairs = 0;
+  m->arena_used = m->arena_plan;
+  if (steps == 0 || npairs > EP_RT_MAX_PAIRS || (npairs > 0 && pairs == NULL)) return EP_RT_ERR_SEQUENCE;
+  if (stream_input >= m->num_inputs) return EP_RT_ERR_SEQUENCE;
+  if (steps == 1 && npairs == 0) return EP_RT_OK; /* plain single-step mode */
+  for (i = 0; i < npairs; i++) {
+    const ep_tensor_t *to, *ti;
+    if (pairs[i][0] >= m->num_outputs || pairs[i][1] >= m->num_inputs || pairs[i][1] == stream_input)
+      return EP_RT_ERR_SEQUENCE;
+    for (j = 0; j < i; j++)
+      if (pairs[j][1] == pairs[i][1]) return EP_RT_ERR_SEQUENCE;
+    to = &m->tensors[m->outputs[pairs[i][0]]];
+    ti = &m->tensors[m->inputs[pairs[i][1]]];
+    if (to->bytes != ti->bytes || to->dtype != ti->dtype) return EP_RT_ERR_SEQUENCE;
+    if (to->dtype != EP_DT_INT8 && to->dtype != EP_DT_FLOAT32) return EP_RT_ERR_SEQUENCE;
+  }
+  st = &m->tensors[m->inputs[stream_input]];
+  start = (m->arena_plan + 15u) & ~15u;
+  need = (uint64_t)steps * st->bytes;
+  if (start > m->arena_len || need > (uint64_t)(m->arena_len - start)) return EP_RT_ERR_ARENA;
+  m->stream_buf = m->arena + start;
+  m->stream_bytes = (uint32_t)need;
+  memset(m->stream_buf, 0, m->stream_bytes);
+  m->steps = steps;
+  m->stream_input = stream_input;
+  m->npairs = npairs;
+  for (i = 0; i < npairs; i++) {
+    m->pairs[i][0] = pairs[i][0];
+    m->pairs[i][1] = pairs[i][1];
+  }
+  m->arena_used = start + m->stream_bytes;
+  return EP_RT_OK;
+}
+
+int ep_model_set_input(ep_model_t *m, uint32_t index, uint32_t offset, const uint8_t *data, uint32_t len) {
+  uint8_t *dst;
+  uint32_t cap;
+  if (!ready(m)) return EP_RT_ERR_STATE;
+  if (data == NULL && len != 0) return EP_RT_ERR_ARG;
+  if (index >= m->num_inputs) return EP_RT_ERR_INDEX;
+  if (seq_active(m) && index == m->stream_input) {
+    dst = m->stream_buf;
+    cap = m->stream_bytes;
+  } else {
+    dst = m->tensors[m->inputs[index]].data;
+    cap = m->tensors[m->inputs[index]].bytes;
+  }
+  if (offset > cap || len > cap - offset) return EP_RT_ERR_RANGE;
+  if (len) memcpy(dst + offset, data, len);
+  return EP_RT_OK;
+}
+
+static int run_op(ep_model_t *m, const ep_op_t *op) {
+  switch (op->kind) {
+    case EP_K_FC_I8: return ep_k_fc_i8(m, op);
+    case EP_K_FC_F32: return ep_k_fc_f32(m, op);
+    case EP_K_ADD_I8:
+    case EP_K_SUB_I8:
+    case EP_K_MUL_I8:
+    case EP_K_ADD_F32:
+    case EP_K_SUB_F32:
+    case EP_K_MUL_F32: return ep_k_elementwise(m, op);
+    default: return ep_k_unary(m, op);
+  }
+}
+
+static int run_graph(ep_model_t *m) {
+  uint32_t i;
+  for (i = 0; i < m->num_ops; i++) {
+    int st = run_op(m, &m->ops[i]);
+    if (st) return st;
+  }
+  return EP_RT_OK;
+}
+
+int ep_model_invoke(ep_model_t *m) {
+  uint32_t s, i;
+  if (!ready(m)) return EP_RT_ERR_STATE;
+  if (!seq_active(m)) return run_graph(m);
+  for (i = 0; i < m->npairs; i++) { /* h = 0 at t = 0 */
+    ep_tensor_t *t = &m->tensors[m->inputs[m->pairs[i][1]]];
+    memset(t->data, t->dtype == EP_DT_INT8 ? (uint8_t)(int8_t)t->zero_point : 0, t->bytes);
+  }
+  for (s = 0; s < m->steps; s++) {
+    ep_tensor_t *xt = &m->tensors[m->inputs[m->stream_input]];
+    int st;
+    memcpy(xt->data, m->stream_buf + (size_t)s * xt->bytes, xt->bytes);
+    st = run_graph(m);
+    if (st) return st;
+    if (s + 1u == m->steps) break;
+    for (i = 0; i < m->npairs; i++) {
+      const ep_tensor_t *to = &m->tensors[m->outputs[m->pairs[i][0]]];
+      ep_tensor_t *ti = &m->tensors[m->inputs[m->pairs[i][1]]];
+      if (to->dtype == EP_DT_INT8)
+        ep_requantize((const int8_t *)to->data, (int8_t *)ti->data, to->bytes, to->scale, to->zero_point, ti->scale,
+                      ti->zero_point);
+      else
+        memcpy(ti->data, to->data, to->bytes);
+    }
+  }
+  return EP_RT_OK;
+}
+
+int ep_model_invoke_op(ep_model_t *m, uint32_t index) {
+  if (!ready(m)) return EP_RT_ERR_STATE;
+  if (index >= m->num_ops) return EP_RT_ERR_INDEX;
+  return run_op(m, &m->ops[index]);
+}
+
+int ep_model_op_builtin(const ep_model_t *m, uint32_t index) {
+  if (!ready(m) || index >= m->num_ops) return -1;
+  return m->ops[index].builtin;
+}
+
+void ep_requantize(const int8_t *src, int8_t *dst, uint32_t n, float s_from, int32_t z_from, float s_to,
+                   int32_t z_to) {
+  int32_t mult, shift;
+  uint32_t i;
+  int e = 0;
+  double q;
+  int64_t qf;
+  if (s_from == s_to && z_from == z_to) {
+    if (dst != src) memmove(dst, src, n);
+    return;
+  }
+  /* Same multiplier split as qmath.quantize_multiplier (no clamp of large shifts, unlike the kernels). */
+  q = frexp((double)s_from / (double)s_to, &e);
+  qf = (int64_t)round(q * 2147483648.0);
+  if (qf == ((int64_t)1 << 31)) {
+    qf /= 2;
+    e += 1;
+  }
+  if (e < -31 || q == 0.0) {
+    qf = 0;
+    e = 0;
+  }
+  mult = (int32_t)qf;
+  shift = e;
+  for (i = 0; i < n; i++) {
+    int64_t x = (int64_t)src[i] - z_from;
+    int32_t scaled, r;
+    if (shift > 0) { /* qmath clips the shifted value to int32 before the high multiply */
+      x = shift >= 40 ? (x > 0 ? INT32_MAX : (x < 0 ? INT32_MIN : 0)) : x * ((int64_t)1 << shift);
+      if (x > INT32_MAX) x = INT32_MAX;
+      if (x < INT32_MIN) x = INT32_MIN;
+    }
+    scaled = (int32_t)x;
+    r = ep_rdbpot(ep_srdhm(scaled, mult), shift < 0 ? -shift : 0);
+    {
+      int64_t v = (int64_t)r + z_to;
+      dst[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+    }
+  }
+}

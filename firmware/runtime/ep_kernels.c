@@ -1,0 +1,151 @@
+/*
+ * Element-wise (ADD/SUB/MUL, with numpy broadcasting) and unary kernels (QUANTIZE, DEQUANTIZE,
+ * LOGISTIC, TANH, RELU, RESHAPE copy), int8 and float32. int8 arithmetic follows TFLM's reference.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ep_kernels.h"
+#include "ep_qmath.h"
+
+static float ldf(const uint8_t *p) {
+  float f;
+  memcpy(&f, p, 4);
+  return f;
+}
+static void stf(uint8_t *p, float f) { memcpy(p, &f, 4); }
+
+static uint32_t count(const ep_tensor_t *t) {
+  uint32_t n = 1, i;
+  for (i = 0; i < t->rank; i++) n *= (uint32_t)t->dims[i];
+  return n;
+}
+
+static int8_t binary_i8(const ep_op_t *op, int8_t a, int8_t b) {
+  int32_t r;
+  if (op->kind == EP_K_MUL_I8) {
+    r = ep_mbqm((op->i0 + a) * (op->i1 + b), op->mult[0], op->shift[0]);
+  } else {
+    int32_t sa = ep_mbqm((op->i0 + a) * (1 << 20), op->mult[0], op->shift[0]);
+    int32_t sb = ep_mbqm((op->i1 + b) * (1 << 20), op->mult[1], op->shift[1]);
+    r = ep_mbqm(op->kind == EP_K_ADD_I8 ? sa + sb : sa - sb, op->mult[2], op->shift[2]);
+  }
+  return (int8_t)ep_clamp_i32(ep_add_wrap(r, op->i2), op->act_min, op->act_max);
+}
+
+static float binary_f32(const ep_op_t *op, float a, float b) {
+  float lo, hi, r;
+  memcpy(&lo, &op->act_min, 4);
+  memcpy(&hi, &op->act_max, 4);
+  r = op->kind == EP_K_ADD_F32 ? a + b : (op->kind == EP_K_SUB_F32 ? a - b : a * b);
+  return r < lo ? lo : (r > hi ? hi : r);
+}
+
+/* Strides of `t` over the output's dims, right-aligned, 0 where `t` is broadcast. */
+static void bcast_strides(const ep_tensor_t *t, const ep_tensor_t *out, uint32_t *st) {
+  uint32_t s = 1;
+  int i;
+  for (i = EP_RT_MAX_DIMS - 1; i >= 0; i--) st[i] = 0;
+  for (i = (int)t->rank - 1; i >= 0; i--) {
+    int oi = EP_RT_MAX_DIMS - (int)t->rank + i;
+    st[oi] = t->dims[i] == 1 ? 0 : s;
+    s *= (uint32_t)t->dims[i];
+  }
+  (void)out;
+}
+
+int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *ta = &m->tensors[op->in[0]], *tb = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
+  const int is_f = op->kind == EP_K_ADD_F32 || op->kind == EP_K_SUB_F32 || op->kind == EP_K_MUL_F32;
+  const uint32_t n = count(to), na = count(ta), nb = count(tb);
+  uint32_t sa[EP_RT_MAX_DIMS], sb[EP_RT_MAX_DIMS], od[EP_RT_MAX_DIMS], idx[EP_RT_MAX_DIMS];
+  uint32_t i;
+  int k;
+  if (na == n && nb == n) { /* same shape: the common case in GRU cells */
+    for (i = 0; i < n; i++) {
+      if (is_f) stf(to->data + 4u * i, binary_f32(op, ldf(ta->data + 4u * i), ldf(tb->data + 4u * i)));
+      else ((int8_t *)to->data)[i] = binary_i8(op, ((const int8_t *)ta->data)[i], ((const int8_t *)tb->data)[i]);
+    }
+    return 0;
+  }
+  bcast_strides(ta, to, sa);
+  bcast_strides(tb, to, sb);
+  for (k = 0; k < EP_RT_MAX_DIMS; k++) {
+    int src = k - (EP_RT_MAX_DIMS - (int)to->rank);
+    od[k] = src >= 0 ? (uint32_t)to->dims[src] : 1u;
+    idx[k] = 0;
+  }
+  for (i = 0; i < n; i++) {
+    uint32_t ia = 0, ib = 0;
+    for (k = 0; k < EP_RT_MAX_DIMS; k++) {
+      ia += idx[k] * sa[k];
+      ib += idx[k] * sb[k];
+    }
+    if (is_f) stf(to->data + 4u * i, binary_f32(op, ldf(ta->data + 4u * ia), ldf(tb->data + 4u * ib)));
+    else ((int8_t *)to->data)[i] = binary_i8(op, ((const int8_t *)ta->data)[ia], ((const int8_t *)tb->data)[ib]);
+    for (k = EP_RT_MAX_DIMS - 1; k >= 0; k--) { /* odometer increment over the output index */
+      if (++idx[k] < od[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return 0;
+}
+
+static float logistic_f32(float v) {
+  /* Same cut-offs as TFLite's reference float kernel: beyond them the result is exact in float. */
+  if (v > 16.619047164916992188f) return 1.0f;
+  if (v < -9.0f) return expf(v);
+  return 1.0f / (1.0f + expf(-v));
+}
+
+int ep_k_unary(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
+  const uint32_t n = count(to);
+  const int8_t *xi = (const int8_t *)ti->data;
+  int8_t *yo = (int8_t *)to->data;
+  uint32_t i;
+  switch (op->kind) {
+    case EP_K_QUANT_F2I:
+      for (i = 0; i < n; i++) {
+        float q = roundf(ldf(ti->data + 4u * i) / to->scale);
+        /* Out-of-range floats saturate before the int conversion, which would otherwise be UB. */
+        int32_t v = q >= 2147483520.0f ? INT32_MAX : (q <= -2147483648.0f ? INT32_MIN : (int32_t)q);
+        yo[i] = (int8_t)ep_clamp_i32(ep_add_wrap(v, op->i2), -128, 127);
+      }
+      return 0;
+    case EP_K_REQUANT_I8:
+      for (i = 0; i < n; i++)
+        yo[i] = (int8_t)ep_clamp_i32(ep_mbqm(xi[i] - op->i0, op->mult[0], op->shift[0]) + op->i2, -128, 127);
+      return 0;
+    case EP_K_DEQUANT_I8:
+      for (i = 0; i < n; i++) stf(to->data + 4u * i, (float)((double)ti->scale * (double)(xi[i] - ti->zero_point)));
+      return 0;
+    case EP_K_LOGISTIC_I8:
+      for (i = 0; i < n; i++) yo[i] = ep_logistic_i8(xi[i] - op->i0, op->i1, op->mult[0], op->shift[0]);
+      return 0;
+    case EP_K_TANH_I8:
+      for (i = 0; i < n; i++) yo[i] = ep_tanh_i8(xi[i] - op->i0, op->i1, op->mult[0], op->shift[0]);
+      return 0;
+    case EP_K_LOGISTIC_F32:
+      for (i = 0; i < n; i++) stf(to->data + 4u * i, logistic_f32(ldf(ti->data + 4u * i)));
+      return 0;
+    case EP_K_TANH_F32:
+      for (i = 0; i < n; i++) stf(to->data + 4u * i, tanhf(ldf(ti->data + 4u * i)));
+      return 0;
+    case EP_K_RELU_F32: {
+      float lo, hi;
+      memcpy(&lo, &op->act_min, 4);
+      memcpy(&hi, &op->act_max, 4);
+      for (i = 0; i < n; i++) {
+        float v = ldf(ti->data + 4u * i);
+        stf(to->data + 4u * i, v < lo ? lo : (v > hi ? hi : v));
+      }
+      return 0;
+    }
+    case EP_K_COPY:
+      if (to->data != ti->data) memmove(to->data, ti->data, to->bytes);
+      return 0;
+    default:
+      return EP_RT_ERR_OP;
+  }
+}

@@ -1,0 +1,653 @@
+/*
+ * Model loading: parse and validate a TFLite flatbuffer completely, prepare every operator (all
+ * multipliers, folded biases and activation ranges are computed here, once), and plan the arena.
+ * Nothing here executes the model, so a model that fails any check is never run.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ep_flatbuf.h"
+#include "ep_kernels.h"
+#include "ep_qmath.h"
+#include "ep_runtime.h"
+
+#define EP_MAGIC 0x45505254u
+#define EP_ALIGN 16u
+
+/* TFLite schema field ids used below. */
+enum { F_MODEL_VERSION = 0, F_MODEL_OPCODES = 1, F_MODEL_SUBGRAPHS = 2, F_MODEL_BUFFERS = 4 };
+enum { F_OPCODE_DEPRECATED = 0, F_OPCODE_CUSTOM = 1, F_OPCODE_BUILTIN = 3 };
+enum { F_SG_TENSORS = 0, F_SG_INPUTS = 1, F_SG_OUTPUTS = 2, F_SG_OPERATORS = 3 };
+enum { F_T_SHAPE = 0, F_T_TYPE = 1, F_T_BUFFER = 2, F_T_QUANT = 4, F_T_VARIABLE = 5, F_T_SPARSITY = 6 };
+enum { F_Q_SCALE = 2, F_Q_ZERO = 3, F_Q_DETAILS_TYPE = 4, F_Q_DIM = 6 };
+enum { F_OP_OPCODE = 0, F_OP_INPUTS = 1, F_OP_OUTPUTS = 2, F_OP_OPTS_TYPE = 3, F_OP_OPTS = 4 };
+enum { F_BUF_DATA = 0, F_BUF_OFFSET = 1 };
+/* BuiltinOptions union tags. */
+enum { OPT_FC = 8, OPT_ADD = 11, OPT_RESHAPE = 17, OPT_MUL = 21, OPT_SUB = 28 };
+
+#define TRY(expr)          \
+  do {                     \
+    int st_ = (expr);      \
+    if (st_ != 0) return st_; \
+  } while (0)
+
+static uint32_t dtype_size(uint8_t dt) {
+  switch (dt) {
+    case EP_DT_FLOAT32:
+    case EP_DT_INT32:
+      return 4;
+    case EP_DT_INT8:
+    case EP_DT_UINT8:
+    case EP_DT_BOOL:
+      return 1;
+    case EP_DT_INT16:
+    case EP_DT_FLOAT16:
+      return 2;
+    case EP_DT_INT64:
+      return 8;
+    default:
+      return 0;
+  }
+}
+
+static float rd_f32(const uint8_t *p) {
+  uint32_t u = ep_le32(p);
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static uint32_t elements(const ep_tensor_t *t) {
+  uint32_t n = 1, i;
+  for (i = 0; i < t->rank; i++) n *= (uint32_t)t->dims[i];
+  return n;
+}
+
+static int parse_quant(const ep_fb_t *fb, const ep_fb_table_t *q, ep_tensor_t *t) {
+  ep_fb_vec_t sc, zp;
+  uint32_t dtype_tag, qdim, i;
+  TRY(ep_fb_vec(fb, q, F_Q_SCALE, 4, &sc));
+  TRY(ep_fb_vec(fb, q, F_Q_ZERO, 8, &zp));
+  TRY(ep_fb_scalar(fb, q, F_Q_DETAILS_TYPE, 1, 0, &dtype_tag));
+  TRY(ep_fb_scalar(fb, q, F_Q_DIM, 4, 0, &qdim));
+  if (sc.n == 0) return 0; /* min/max only: treated as unquantised */
+  if (dtype_tag != 0) return EP_RT_ERR_QUANT;
+  if (zp.n != 0 && zp.n != sc.n) return EP_RT_ERR_QUANT;
+  for (i = 0; i < sc.n; i++) {
+    float s = rd_f32(fb->b + sc.pos + 4u * i);
+    if (!(s > 0.0f) || !isfinite(s)) return EP_RT_ERR_QUANT;
+  }
+  for (i = 0; i < zp.n; i++) {
+    uint32_t lo = ep_le32(fb->b + zp.pos + 8u * i), hi = ep_le32(fb->b + zp.pos + 8u * i + 4u);
+    int64_t z = (int64_t)(((uint64_t)hi << 32) | lo);
+    if (z < -32768 || z > 65535) return EP_RT_ERR_QUANT;
+    if (i == 0) t->zero_point = (int32_t)z;
+    else if ((int32_t)z != t->zero_point) return EP_RT_ERR_QUANT; /* per-channel zero points must agree */
+  }
+  t->scale = rd_f32(fb->b + sc.pos);
+  t->has_quant = 1;
+  if (sc.n > 1) {
+    t->chan_scales = fb->b + sc.pos;
+    t->nchan = sc.n;
+    t->quant_dim = (int32_t)qdim;
+  }
+  return 0;
+}
+
+static int parse_tensor(ep_model_t *m, const ep_fb_t *fb, const ep_fb_vec_t *buffers, const ep_fb_table_t *tt,
+                        ep_tensor_t *t) {
+  ep_fb_vec_t shape;
+  ep_fb_table_t q, buf;
+  uint32_t type, bufidx, variable, i, sparsity;
+  uint64_t n = 1;
+  uint32_t esize;
+  int present;
+  TRY(ep_fb_vec(fb, tt, F_T_SHAPE, 4, &shape));
+  TRY(ep_fb_scalar(fb, tt, F_T_TYPE, 1, 0, &type));
+  TRY(ep_fb_scalar(fb, tt, F_T_BUFFER, 4, 0, &bufidx));
+  TRY(ep_fb_scalar(fb, tt, F_T_VARIABLE, 1, 0, &variable));
+  TRY(ep_fb_ref(fb, tt, F_T_SPARSITY, &sparsity));
+  if (variable || sparsity) return EP_RT_ERR_OP;
+  if (shape.n > EP_RT_MAX_DIMS) return EP_RT_ERR_SHAPE;
+  esize = dtype_size((uint8_t)type);
+  if (esize == 0) return EP_RT_ERR_DTYPE;
+  t->dtype = (uint8_t)type;
+  t->rank = (uint8_t)shape.n;
+  for (i = 0; i < shape.n; i++) {
+    int32_t d = ep_fb_vec_i32(fb, &shape, i);
+    if (d <= 0) return EP_RT_ERR_SHAPE;
+    t->dims[i] = d;
+    n *= (uint64_t)d;
+    if (n > 0x10000000u) return EP_RT_ERR_SHAPE;
+  }
+  t->bytes = (uint32_t)n * esize;
+  TRY(ep_fb_subtable(fb, tt, F_T_QUANT, &q, &present));
+  if (present) TRY(parse_quant(fb, &q, t));
+  if (bufidx >= buffers->n) return EP_RT_ERR_BUFFER;
+  TRY(ep_fb_vec_table(fb, buffers, bufidx, &buf));
+  {
+    ep_fb_vec_t data;
+    uint32_t offpos;
+    TRY(ep_fb_vec(fb, &buf, F_BUF_DATA, 1, &data));
+    /* Buffers stored outside the flatbuffer (offset/size fields, for >2 GB models) are not supported. */
+    TRY(ep_fb_field(fb, &buf, F_BUF_OFFSET, 8, &offpos));
+    if (offpos != 0 && (ep_le32(fb->b + offpos) > 1u || ep_le32(fb->b + offpos + 4) != 0)) return EP_RT_ERR_BUFFER;
+    if (data.n != 0) {
+      if (data.n != t->bytes) return EP_RT_ERR_BUFFER;
+      t->data = (uint8_t *)(uintptr_t)(fb->b + data.pos); /* constants stay in the model: never written */
+      t->is_const = 1;
+    }
+  }
+  (void)m;
+  return 0;
+}
+
+static int act_range_q(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi) {
+  int32_t qmin = -128, qmax = 127;
+#define EP_QV(x) (out->zero_point + (int32_t)roundf((x) / out->scale))
+  switch (act) {
+    case EP_ACT_NONE:
+      break;
+    case EP_ACT_RELU:
+      if (EP_QV(0.0f) > qmin) qmin = EP_QV(0.0f);
+      break;
+    case EP_ACT_RELU6:
+      if (EP_QV(0.0f) > qmin) qmin = EP_QV(0.0f);
+      if (EP_QV(6.0f) < qmax) qmax = EP_QV(6.0f);
+      break;
+    case EP_ACT_RELU_N1_TO_1:
+      if (EP_QV(-1.0f) > qmin) qmin = EP_QV(-1.0f);
+      if (EP_QV(1.0f) < qmax) qmax = EP_QV(1.0f);
+      break;
+    default:
+      return EP_RT_ERR_OP;
+  }
+#undef EP_QV
+  *lo = qmin;
+  *hi = qmax;
+  return 0;
+}
+
+static int act_range_f(uint8_t act, ep_op_t *op) {
+  /* Float bounds are stored as raw bits in act_min/act_max; +-inf mean "no bound". */
+  float lo = -INFINITY, hi = INFINITY;
+  switch (act) {
+    case EP_ACT_NONE:
+      break;
+    case EP_ACT_RELU:
+      lo = 0.0f;
+      break;
+    case EP_ACT_RELU6:
+      lo = 0.0f;
+      hi = 6.0f;
+      break;
+    case EP_ACT_RELU_N1_TO_1:
+      lo = -1.0f;
+      hi = 1.0f;
+      break;
+    default:
+      return EP_RT_ERR_OP;
+  }
+  memcpy(&op->act_min, &lo, 4);
+  memcpy(&op->act_max, &hi, 4);
+  return 0;
+}
+
+static int is_q8(const ep_tensor_t *t) { return t->dtype == EP_DT_INT8 && t->has_quant && t->nchan == 0; }
+static int zp8(const ep_tensor_t *t) { return t->zero_point >= -128 && t->zero_point <= 127; }
+
+/* Scratch bytes an operator needs in the persistent part of the arena. */
+static uint32_t op_scratch_bytes(const ep_op_t *op) {
+  if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->i2 ? 3u : 1u);
+  return 0;
+}
+
+/* Everything about one operator that depends only on tensor metadata. */
+static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_t *fb, const ep_fb_table_t *opts,
+                      int has_opts, uint32_t opts_type) {
+  ep_tensor_t *in0 = &m->tensors[op->in[0]];
+  ep_tensor_t *out = &m->tensors[op->out[0]];
+  uint32_t act = 0;
+  uint32_t expect_opts = 0;
+  switch (builtin) {
+    case EP_OP_FULLY_CONNECTED: expect_opts = OPT_FC; break;
+    case EP_OP_ADD: expect_opts = OPT_ADD; break;
+    case EP_OP_SUB: expect_opts = OPT_SUB; break;
+    case EP_OP_MUL: expect_opts = OPT_MUL; break;
+    case EP_OP_RESHAPE: expect_opts = OPT_RESHAPE; break;
+    default: break;
+  }
+  if (opts_type != 0 && opts_type != expect_opts) return EP_RT_ERR_OP;
+  if (has_opts && expect_opts != 0 && expect_opts != OPT_RESHAPE) {
+    TRY(ep_fb_scalar(fb, opts, 0, 1, 0, &act));
+  }
+  if (builtin == EP_OP_FULLY_CONNECTED && has_opts) {
+    uint32_t wfmt;
+    TRY(ep_fb_scalar(fb, opts, 1, 1, 0, &wfmt));
+    if (wfmt != 0) return EP_RT_ERR_OP; /* shuffled weight formats are not supported */
+  }
+  op->act = (uint8_t)act;
+
+  switch (builtin) {
+    case EP_OP_QUANTIZE:
+      if (op->n_in != 1 || op->n_out != 1) return EP_RT_ERR_OP;
+      if (!is_q8(out) || !zp8(out) || elements(in0) != elements(out)) return out->dtype != EP_DT_INT8 ? EP_RT_ERR_DTYPE : EP_RT_ERR_QUANT;
+      if (in0->dtype == EP_DT_FLOAT32) {
+        op->kind = EP_K_QUANT_F2I;
+      } else if (in0->dtype == EP_DT_INT8) {
+        if (!is_q8(in0) || !zp8(in0)) return EP_RT_ERR_QUANT;
+        op->kind = EP_K_REQUANT_I8;
+        ep_quantize_multiplier((double)in0->scale / (double)out->scale, &op->mult[0], &op->shift[0]);
+        op->i0 = in0->zero_point;
+      } else {
+        return EP_RT_ERR_DTYPE;
+      }
+      op->i2 = out->zero_point;
+      return 0;
+    case EP_OP_DEQUANTIZE:
+      if (op->n_in != 1 || op->n_out != 1) return EP_RT_ERR_OP;
+      if (in0->dtype != EP_DT_INT8 || out->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
+      if (!is_q8(in0) || !zp8(in0)) return EP_RT_ERR_QUANT;
+      if (elements(in0) != elements(out)) return EP_RT_ERR_SHAPE;
+      op->kind = EP_K_DEQUANT_I8;
+      return 0;
+    case EP_OP_FULLY_CONNECTED: {
+      ep_tensor_t *w, *b = NULL;
+      uint32_t n_in_el;
+      if (op->n_in < 2 || op->n_in > 3 || op->n_out != 1) return EP_RT_ERR_OP;
+      if (op->in[1] < 0) return EP_RT_ERR_GRAPH;
+      w = &m->tensors[op->in[1]];
+      if (op->n_in == 3 && op->in[2] >= 0) b = &m->tensors[op->in[2]];
+      if (w->rank != 2 || !w->is_const) return EP_RT_ERR_SHAPE;
+      op->rows = (uint32_t)w->dims[0];
+      op->depth = (uint32_t)w->dims[1];
+      n_in_el = elements(in0);
+      if (in0->rank < 1 || n_in_el % op->depth != 0) return EP_RT_ERR_SHAPE;
+      op->batches = n_in_el / op->depth;
+      if (op->depth > 65536u) return EP_RT_ERR_LIMITS; /* keeps the int32 dot product free of overflow */
+      if (elements(out) != op->batches * op->rows) return EP_RT_ERR_SHAPE;
+      if (b != NULL && (!b->is_const || elements(b) != op->rows)) return EP_RT_ERR_SHAPE;
+      if (in0->dtype == EP_DT_FLOAT32) {
+        if (w->dtype != EP_DT_FLOAT32 || out->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
+        if (b != NULL && b->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
+        op->kind = EP_K_FC_F32;
+        m->macs += (uint64_t)op->batches * op->rows * op->depth;
+        return act_range_f(op->act, op);
+      }
+      if (in0->dtype != EP_DT_INT8 || w->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
+      if (b != NULL && b->dtype != EP_DT_INT32) return EP_RT_ERR_DTYPE;
+      if (!is_q8(in0) || !is_q8(out) || !w->has_quant || !zp8(in0) || !zp8(out)) return EP_RT_ERR_QUANT;
+      if (w->zero_point != 0) return EP_RT_ERR_QUANT; /* int8 weights are symmetric in TFLite */
+      if (w->nchan != 0) {
+        if (w->quant_dim != 0 || w->nchan != op->rows) return EP_RT_ERR_QUANT;
+        op->i2 = 1;
+      } else {
+        ep_quantize_multiplier((double)in0->scale * (double)w->scale / (double)out->scale, &op->mult[0],
+                               &op->shift[0]);
+      }
+      op->i0 = in0->zero_point;
+      op->i1 = out->zero_point;
+      op->kind = EP_K_FC_I8;
+      m->macs += (uint64_t)op->batches * op->rows * op->depth;
+      return act_range_q(op->act, out, &op->act_min, &op->act_max);
+    }
+    case EP_OP_ADD:
+    case EP_OP_SUB:
+    case EP_OP_MUL: {
+      ep_tensor_t *in1;
+      uint32_t i, r = out->rank;
+      if (op->n_in != 2 || op->n_out != 1) return EP_RT_ERR_OP;
+      in1 = &m->tensors[op->in[1]];
+      /* Numpy-style broadcast, aligned at the last dimension. */
+      if (in0->rank > r || in1->rank > r) return EP_RT_ERR_SHAPE;
+      for (i = 0; i < r; i++) {
+        int32_t od = out->dims[r - 1 - i];
+        int32_t a = i < in0->rank ? in0->dims[in0->rank - 1 - i] : 1;
+        int32_t c = i < in1->rank ? in1->dims[in1->rank - 1 - i] : 1;
+        if ((a != od && a != 1) || (c != od && c != 1)) return EP_RT_ERR_SHAPE;
+        if (od != (a > c ? a : c)) return EP_RT_ERR_SHAPE;
+      }
+      if (in0->dtype == EP_DT_FLOAT32) {
+        if (in1->dtype != EP_DT_FLOAT32 || out->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
+        op->kind = builtin == EP_OP_ADD ? EP_K_ADD_F32 : (builtin == EP_OP_SUB ? EP_K_SUB_F32 : EP_K_MUL_F32);
+        return act_range_f(op->act, op);
+      }
+      if (in0->dtype != EP_DT_INT8 || in1->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
+      if (!is_q8(in0) || !is_q8(in1) || !is_q8(out) || !zp8(in0) || !zp8(in1) || !zp8(out)) return EP_RT_ERR_QUANT;
+      op->i0 = -in0->zero_point;
+      op->i1 = -in1->zero_point;
+      op->i2 = out->zero_point;
+      if (builtin == EP_OP_MUL) {
+        op->kind = EP_K_MUL_I8;
+        ep_quantize_multiplier((double)in0->scale * (double)in1->scale / (double)out->scale, &op->mult[0],
+                               &op->shift[0]);
+      } else if (builtin == EP_OP_ADD) {
+        /* TFLM's ADD computes these ratios in double, SUB in float: kept distinct on purpose. */
+        double twice = 2.0 * (double)(in0->scale > in1->scale ? in0->scale : in1->scale);
+        op->kind = EP_K_ADD_I8;
+        ep_quantize_multiplier((double)in0->scale / twice, &op->mult[0], &op->shift[0]);
+        ep_quantize_multiplier((double)in1->scale / twice, &op->mult[1], &op->shift[1]);
+        ep_quantize_multiplier(twice / ((double)(1 << 20) * (double)out->scale), &op->mult[2], &op->shift[2]);
+      } else {
+        float twice = 2.0f * (in0->scale > in1->scale ? in0->scale : in1->scale);
+        op->kind = EP_K_SUB_I8;
+        ep_quantize_multiplier((double)(in0->scale / twice), &op->mult[0], &op->shift[0]);
+        ep_quantize_multiplier((double)(in1->scale / twice), &op->mult[1], &op->shift[1]);
+        ep_quantize_multiplier((double)(twice / ((float)(1 << 20) * out->scale)), &op->mult[2], &op->shift[2]);
+      }
+      if (op->shift[0] > 0 || op->shift[1] > 0 || op->shift[2] > 0) return EP_RT_ERR_QUANT;
+      return act_range_q(op->act, out, &op->act_min, &op->act_max);
+    }
+    case EP_OP_LOGISTIC:
+    case EP_OP_TANH: {
+      if (op->n_in != 1 || op->n_out != 1) return EP_RT_ERR_OP;
+      if (elements(in0) != elements(out)) return EP_RT_ERR_SHAPE;
+      if (in0->dtype == EP_DT_FLOAT32 && out->dtype == EP_DT_FLOAT32) {
+        op->kind = builtin == EP_OP_LOGISTIC ? EP_K_LOGISTIC_F32 : EP_K_TANH_F32;
+        return 0;
+      }
+      if (in0->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
+      if (!is_q8(in0) || !is_q8(out) || !zp8(in0)) return EP_RT_ERR_QUANT;
+      /* The fixed-point kernels produce exactly these output quantisations. */
+      if (builtin == EP_OP_LOGISTIC && (out->zero_point != -128 || out->scale != 1.0f / 256.0f)) return EP_RT_ERR_QUANT;
+      if (builtin == EP_OP_TANH && (out->zero_point != 0 || out->scale != 1.0f / 128.0f)) return EP_RT_ERR_QUANT;
+      {
+        /* Input rescaled to Q4.27: real multiplier = scale * 2^27, split into Q31 mantissa + left shift. */
+        int e = 0;
+        double q = frexp((double)in0->scale * (double)(1 << 27), &e);
+        int64_t qf = (int64_t)round(q * 2147483648.0);
+        double radius;
+        if (qf >= ((int64_t)1 << 31)) qf = INT32_MIN; /* matches the reference's int32 conversion; unreachable for float scales */
+        if (e > 30 || e < -30) return EP_RT_ERR_QUANT;
+        op->mult[0] = (int32_t)qf;
+        op->shift[0] = e;
+        radius = 1.0 * 15.0 * (double)((int64_t)1 << 27) / ldexp(1.0, e);
+        op->i1 = (int32_t)floor(radius);
+      }
+      op->i0 = in0->zero_point;
+      op->kind = builtin == EP_OP_LOGISTIC ? EP_K_LOGISTIC_I8 : EP_K_TANH_I8;
+      return 0;
+    }
+    case EP_OP_RELU:
+    case EP_OP_RELU6:
+      if (op->n_in != 1 || op->n_out != 1) return EP_RT_ERR_OP;
+      if (in0->dtype != EP_DT_FLOAT32 || out->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
+      if (elements(in0) != elements(out)) return EP_RT_ERR_SHAPE;
+      op->kind = EP_K_RELU_F32;
+      return act_range_f(builtin == EP_OP_RELU ? EP_ACT_RELU : EP_ACT_RELU6, op);
+    case EP_OP_RESHAPE:
+      if (op->n_in < 1 || op->n_in > 2 || op->n_out != 1) return EP_RT_ERR_OP;
+      if (in0->dtype != out->dtype) return EP_RT_ERR_DTYPE;
+      if (in0->bytes != out->bytes) return EP_RT_ERR_SHAPE;
+      if (in0->has_quant && out->has_quant && (in0->scale != out->scale || in0->zero_point != out->zero_point))
+        return EP_RT_ERR_QUANT;
+      op->n_in = 1; /* the shape operand is already folded into the output tensor's shape */
+      op->kind = EP_K_COPY;
+      return 0;
+    default:
+      return EP_RT_ERR_OP;
+  }
+}
+
+/* Lifetimes: graph inputs and outputs live for the whole invoke (sequence mode rewrites them between steps). */
+static int compute_lifetimes(ep_model_t *m) {
+  uint32_t i, k;
+  int16_t last = (int16_t)(m->num_ops ? m->num_ops - 1 : 0);
+  for (i = 0; i < m->num_tensors; i++) {
+    m->tensors[i].first_use = -1;
+    m->tensors[i].last_use = -1;
+  }
+  for (i = 0; i < m->num_inputs; i++) {
+    ep_tensor_t *t = &m->tensors[m->inputs[i]];
+    if (t->is_const) return EP_RT_ERR_GRAPH;
+    t->first_use = 0;
+    t->last_use = last;
+  }
+  for (i = 0; i < m->num_ops; i++) {
+    ep_op_t *op = &m->ops[i];
+    for (k = 0; k < op->n_in; k++) {
+      ep_tensor_t *t;
+      if (op->in[k] < 0) continue;
+      t = &m->tensors[op->in[k]];
+      if (t->is_const) continue;
+      if (t->first_use < 0) return EP_RT_ERR_GRAPH; /* read before any op wrote it */
+      if (t->last_use < (int16_t)i) t->last_use = (int16_t)i;
+    }
+    for (k = 0; k < op->n_out; k++) {
+      ep_tensor_t *t = &m->tensors[op->out[k]];
+      if (t->is_const || t->first_use >= 0) return EP_RT_ERR_GRAPH; /* written twice or a constant */
+      t->first_use = (int16_t)i;
+      t->last_use = (int16_t)i;
+    }
+  }
+  for (i = 0; i < m->num_outputs; i++) {
+    ep_tensor_t *t = &m->tensors[m->outputs[i]];
+    if (t->is_const || t->first_use < 0) return EP_RT_ERR_GRAPH;
+    t->last_use = last;
+  }
+  return 0;
+}
+
+static uint32_t align_up(uint32_t v) { return (v + (EP_ALIGN - 1u)) & ~(EP_ALIGN - 1u); }
+
+/* Greedy first-fit of activation tensors, largest first, against already placed overlapping lifetimes. */
+static int plan_arena(ep_model_t *m, uint32_t base, uint32_t avail) {
+  uint16_t order[EP_RT_MAX_TENSORS];
+  uint32_t off[EP_RT_MAX_TENSORS];
+  uint8_t placed[EP_RT_MAX_TENSORS];
+  uint32_t n = 0, i, j, high = 0;
+  for (i = 0; i < m->num_tensors; i++) {
+    placed[i] = 0;
+    off[i] = 0;
+    if (!m->tensors[i].is_const && m->tensors[i].first_use >= 0) order[n++] = (uint16_t)i;
+  }
+  for (i = 1; i < n; i++) { /* insertion sort by size, descending; ties by index keep the plan deterministic */
+    uint16_t v = order[i];
+    j = i;
+    while (j > 0 && m->tensors[order[j - 1]].bytes < m->tensors[v].bytes) {
+      order[j] = order[j - 1];
+      j--;
+    }
+    order[j] = v;
+  }
+  for (i = 0; i < n; i++) {
+    ep_tensor_t *t = &m->tensors[order[i]];
+    uint32_t size = align_up(t->bytes), cand = 0;
+    int moved = 1;
+    while (moved) {
+      moved = 0;
+      for (j = 0; j < i; j++) {
+        ep_tensor_t *o = &m->tensors[order[j]];
+        uint32_t os = off[order[j]], oe = os + align_up(o->bytes);
+        if (o->last_use < t->first_use || t->last_use < o->first_use) continue;
+        if (cand < oe && os < cand + size) {
+          cand = oe;
+          moved = 1;
+        }
+      }
+    }
+    off[order[i]] = cand;
+    placed[order[i]] = 1;
+    if (cand + size > high) high = cand + size;
+  }
+  if (high > avail) return EP_RT_ERR_ARENA;
+  for (i = 0; i < m->num_tensors; i++)
+    if (placed[i]) m->tensors[i].data = m->arena + base + off[i];
+  m->arena_plan = base + high;
+  return 0;
+}
+
+static int load(ep_model_t *m, const ep_fb_t *fb) {
+  ep_fb_table_t model, sg, t;
+  ep_fb_vec_t opcodes, subgraphs, buffers, tensors, ins, outs, ops;
+  uint32_t root, version, i, k, persist = 0, base;
+  if (fb->len < 8) return EP_RT_ERR_TRUNCATED;
+  if (memcmp(fb->b + 4, "TFL3", 4) != 0) return EP_RT_ERR_IDENTIFIER;
+  TRY(ep_fb_u32(fb, 0, &root));
+  if (root >= fb->len) return EP_RT_ERR_TRUNCATED;
+  TRY(ep_fb_table_at(fb, root, &model));
+  TRY(ep_fb_scalar(fb, &model, F_MODEL_VERSION, 4, 0, &version));
+  if (version != 3) return EP_RT_ERR_IDENTIFIER;
+  TRY(ep_fb_vec(fb, &model, F_MODEL_OPCODES, 4, &opcodes));
+  TRY(ep_fb_vec(fb, &model, F_MODEL_SUBGRAPHS, 4, &subgraphs));
+  TRY(ep_fb_vec(fb, &model, F_MODEL_BUFFERS, 4, &buffers));
+  if (subgraphs.n != 1) return EP_RT_ERR_SUBGRAPHS;
+  TRY(ep_fb_vec_table(fb, &subgraphs, 0, &sg));
+  TRY(ep_fb_vec(fb, &sg, F_SG_TENSORS, 4, &tensors));
+  TRY(ep_fb_vec(fb, &sg, F_SG_INPUTS, 4, &ins));
+  TRY(ep_fb_vec(fb, &sg, F_SG_OUTPUTS, 4, &outs));
+  TRY(ep_fb_vec(fb, &sg, F_SG_OPERATORS, 4, &ops));
+  if (tensors.n > EP_RT_MAX_TENSORS || ops.n > EP_RT_MAX_OPS || ins.n > EP_RT_MAX_IO || outs.n > EP_RT_MAX_IO)
+    return EP_RT_ERR_LIMITS;
+  if (ops.n == 0 || ins.n == 0 || outs.n == 0) return EP_RT_ERR_GRAPH;
+  m->num_tensors = (uint16_t)tensors.n;
+  m->num_ops = (uint16_t)ops.n;
+  m->num_inputs = (uint16_t)ins.n;
+  m->num_outputs = (uint16_t)outs.n;
+  for (i = 0; i < tensors.n; i++) {
+    TRY(ep_fb_vec_table(fb, &tensors, i, &t));
+    TRY(parse_tensor(m, fb, &buffers, &t, &m->tensors[i]));
+  }
+  for (i = 0; i < ins.n; i++) {
+    int32_t v = ep_fb_vec_i32(fb, &ins, i);
+    if (v < 0 || (uint32_t)v >= tensors.n) return EP_RT_ERR_GRAPH;
+    m->inputs[i] = (int16_t)v;
+  }
+  for (i = 0; i < outs.n; i++) {
+    int32_t v = ep_fb_vec_i32(fb, &outs, i);
+    if (v < 0 || (uint32_t)v >= tensors.n) return EP_RT_ERR_GRAPH;
+    m->outputs[i] = (int16_t)v;
+  }
+  for (i = 0; i < ops.n; i++) {
+    ep_fb_table_t opt, oc, opts = {0, 0, 0, 0};
+    ep_fb_vec_t oin, oout;
+    uint32_t opcode_idx, builtin, deprecated, custom, opts_type;
+    int has_opts;
+    ep_op_t *op = &m->ops[i];
+    TRY(ep_fb_vec_table(fb, &ops, i, &opt));
+    TRY(ep_fb_scalar(fb, &opt, F_OP_OPCODE, 4, 0, &opcode_idx));
+    if (opcode_idx >= opcodes.n) return EP_RT_ERR_BOUNDS;
+    TRY(ep_fb_vec_table(fb, &opcodes, opcode_idx, &oc));
+    TRY(ep_fb_scalar(fb, &oc, F_OPCODE_DEPRECATED, 1, 0, &deprecated));
+    TRY(ep_fb_scalar(fb, &oc, F_OPCODE_BUILTIN, 4, 0, &builtin));
+    TRY(ep_fb_ref(fb, &oc, F_OPCODE_CUSTOM, &custom));
+    if (custom != 0) return EP_RT_ERR_OP;
+    /* The 8-bit deprecated code and the 32-bit code coexist; the effective code is the larger. */
+    deprecated = (uint32_t)(int32_t)(int8_t)deprecated;
+    if ((int32_t)deprecated > (int32_t)builtin) builtin = deprecated;
+    TRY(ep_fb_vec(fb, &opt, F_OP_INPUTS, 4, &oin));
+    TRY(ep_fb_vec(fb, &opt, F_OP_OUTPUTS, 4, &oout));
+    if (oin.n == 0 || oin.n > EP_RT_MAX_OP_INPUTS || oout.n == 0 || oout.n > EP_RT_MAX_OP_OUTPUTS) return EP_RT_ERR_OP;
+    op->n_in = (uint8_t)oin.n;
+    op->n_out = (uint8_t)oout.n;
+    for (k = 0; k < oin.n; k++) {
+      int32_t v = ep_fb_vec_i32(fb, &oin, k);
+      if (v < -1 || v >= (int32_t)tensors.n || (v == -1 && k != 2)) return EP_RT_ERR_GRAPH;
+      op->in[k] = (int16_t)v;
+    }
+    if (op->in[0] < 0) return EP_RT_ERR_GRAPH;
+    for (k = 0; k < oout.n; k++) {
+      int32_t v = ep_fb_vec_i32(fb, &oout, k);
+      if (v < 0 || v >= (int32_t)tensors.n) return EP_RT_ERR_GRAPH;
+      op->out[k] = (int16_t)v;
+    }
+    TRY(ep_fb_scalar(fb, &opt, F_OP_OPTS_TYPE, 1, 0, &opts_type));
+    TRY(ep_fb_subtable(fb, &opt, F_OP_OPTS, &opts, &has_opts));
+    TRY(prepare_op(m, op, builtin, fb, &opts, has_opts, opts_type));
+    op->builtin = (uint8_t)builtin;
+    op->scratch_bytes = op_scratch_bytes(op);
+    persist += align_up(op->scratch_bytes);
+  }
+  TRY(compute_lifetimes(m));
+  /* Persistent per-op data first, then the planned activations. */
+  base = (uint32_t)(((uintptr_t)m->arena + (EP_ALIGN - 1u)) & ~(uintptr_t)(EP_ALIGN - 1u)) - (uint32_t)(uintptr_t)m->arena;
+  if (base > m->arena_len || persist > m->arena_len - base) return EP_RT_ERR_ARENA;
+  for (i = 0; i < m->num_ops; i++) {
+    ep_op_t *op = &m->ops[i];
+    if (op->scratch_bytes == 0) continue;
+    op->scratch = (int32_t *)(void *)(m->arena + base);
+    base += align_up(op->scratch_bytes);
+  }
+  TRY(plan_arena(m, base, m->arena_len - base));
+  /* Per-op init data that needs the scratch memory. */
+  for (i = 0; i < m->num_ops; i++) {
+    ep_op_t *op = &m->ops[i];
+    if (op->kind == EP_K_FC_I8) {
+      const ep_tensor_t *w = &m->tensors[op->in[1]];
+      const ep_tensor_t *in0 = &m->tensors[op->in[0]];
+      const ep_tensor_t *out = &m->tensors[op->out[0]];
+      const ep_tensor_t *b = (op->n_in == 3 && op->in[2] >= 0) ? &m->tensors[op->in[2]] : NULL;
+      uint32_t r, d;
+      for (r = 0; r < op->rows; r++) {
+        /* Fold the input zero point into the bias: sum_d (x_d - zp) w_d = sum x w - zp sum w. */
+        int32_t s = 0;
+        const int8_t *wr = (const int8_t *)w->data + (size_t)r * op->depth;
+        for (d = 0; d < op->depth; d++) s += wr[d];
+        op->scratch[r] = (int32_t)((b ? ep_le32(b->data + 4u * r) : 0u) - (uint32_t)op->i0 * (uint32_t)s);
+        if (op->i2) {
+          double ws = (double)rd_f32(w->chan_scales + 4u * r);
+          ep_quantize_multiplier((double)in0->scale * ws / (double)out->scale, &op->scratch[op->rows + r],
+                                 &op->scratch[2u * op->rows + r]);
+        }
+      }
+    }
+  }
+  m->arena_used = m->arena_plan;
+  return 0;
+}
+
+int ep_model_init(ep_model_t *m, const uint8_t *tflite, uint32_t len, uint8_t *arena, uint32_t arena_len) {
+  ep_fb_t fb;
+  int st;
+  if (m == NULL) return EP_RT_ERR_ARG;
+  memset(m, 0, sizeof *m);
+  if (tflite == NULL || arena == NULL) return EP_RT_ERR_ARG;
+  fb.b = tflite;
+  fb.len = len;
+  m->fb = tflite;
+  m->fb_len = len;
+  m->arena = arena;
+  m->arena_len = arena_len;
+  st = load(m, &fb);
+  if (st != 0) {
+    uint8_t *a = m->arena;
+    uint32_t al = m->arena_len;
+    memset(m, 0, sizeof *m); /* a failed model keeps no half-initialised state */
+    m->arena = a;
+    m->arena_len = al;
+    return st;
+  }
+  m->steps = 1;
+  m->magic = EP_MAGIC;
+  return EP_RT_OK;
+}
+
+uint32_t ep_model_num_inputs(const ep_model_t *m) { return (m && m->magic == EP_MAGIC) ? m->num_inputs : 0; }
+uint32_t ep_model_num_outputs(const ep_model_t *m) { return (m && m->magic == EP_MAGIC) ? m->num_outputs : 0; }
+uint32_t ep_model_arena_used(const ep_model_t *m) { return (m && m->magic == EP_MAGIC) ? m->arena_used : 0; }
+uint64_t ep_model_macs(const ep_model_t *m) { return (m && m->magic == EP_MAGIC) ? m->macs * m->steps : 0; }
+uint32_t ep_model_num_ops(const ep_model_t *m) { return (m && m->magic == EP_MAGIC) ? m->num_ops : 0; }
+
+const char *ep_rt_status_str(int status) {
+  switch (status) {
+    case EP_RT_OK: return "ok";
+    case EP_RT_ERR_ARG: return "invalid argument";
+    case EP_RT_ERR_TRUNCATED: return "model truncated";
+    case EP_RT_ERR_IDENTIFIER: return "not a TFLite v3 flatbuffer";
+    case EP_RT_ERR_BOUNDS: return "flatbuffer offset out of bounds";
+    case EP_RT_ERR_SUBGRAPHS: return "model must have exactly one subgraph";
+    case EP_RT_ERR_OP: return "unsupported operator or option";
+    case EP_RT_ERR_DTYPE: return "unsupported tensor type for operator";
+    case EP_RT_ERR_SHAPE: return "inconsistent tensor shapes";
+    case EP_RT_ERR_QUANT: return "missing or unsupported quantisation parameters";
+    case EP_RT_ERR_BUFFER: return "constant buffer size mismatch or external buffer";
+    case EP_RT_ERR_LIMITS: return "model exceeds runtime limits (tensors/ops/io)";
+    case EP_RT_ERR_ARENA: return "arena too small";
+    case EP_RT_ERR_STATE: return "model not initialised";
+    case EP_RT_ERR_INDEX: return "index out of range";
+    case EP_RT_ERR_SEQUENCE: return "invalid sequence configuration";
+    case EP_RT_ERR_GRAPH: return "invalid graph (tensor use before definition, double write, bad index)";
+    case EP_RT_ERR_RANGE: return "input offset/length out of range";
+    default: return "unknown status";
+  }
+}

@@ -1,0 +1,74 @@
+/*
+ * Fixed-point rescaling rules shared by all int8 kernels; C twin of export/qmath.py.
+ *
+ * A real multiplier is stored as a Q31 mantissa and a power-of-two shift; an int32 value is
+ * rescaled with a saturating rounding doubling high multiply followed by a rounding right shift
+ * (round half away from zero). Keep these bit-identical to export/qmath.py and TFLM's reference.
+ */
+#ifndef EP_QMATH_H
+#define EP_QMATH_H
+
+#include <math.h>
+#include <stdint.h>
+
+/* Splits `real` into a Q31 mantissa and shift with real ~= mant * 2^(shift - 31). */
+static inline void ep_quantize_multiplier(double real, int32_t *mult, int32_t *shift) {
+  int e = 0;
+  double q;
+  int64_t qf;
+  if (real == 0.0) {
+    *mult = 0;
+    *shift = 0;
+    return;
+  }
+  q = frexp(real, &e);
+  qf = (int64_t)round(q * 2147483648.0);
+  if (qf == ((int64_t)1 << 31)) {
+    qf /= 2;
+    e += 1;
+  }
+  if (e < -31) {
+    qf = 0;
+    e = 0;
+  }
+  if (e > 30) { /* a multiplier this large cannot be applied without overflow; TFLM saturates it too */
+    e = 30;
+    qf = ((int64_t)1 << 31) - 1;
+  }
+  *mult = (int32_t)qf;
+  *shift = (int32_t)e;
+}
+
+static inline int32_t ep_srdhm(int32_t a, int32_t b) {
+  int64_t ab;
+  int64_t nudge;
+  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+  ab = (int64_t)a * (int64_t)b;
+  nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+  /* C99 division truncates toward zero, which is the rounding the reference relies on. */
+  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+static inline int32_t ep_rdbpot(int32_t x, int32_t exponent) {
+  const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  /* Arithmetic right shift of negatives is implementation-defined in C99; gcc/clang shift arithmetically. */
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* round(x * mult * 2^(shift - 31)) exactly as the int8 reference kernels compute it. */
+static inline int32_t ep_mbqm(int32_t x, int32_t mult, int32_t shift) {
+  const int32_t left = shift > 0 ? shift : 0;
+  const int32_t right = shift > 0 ? 0 : -shift;
+  return ep_rdbpot(ep_srdhm((int32_t)((uint32_t)x << left), mult), right);
+}
+
+/* Two's complement wrap (what the reference does on the targets) without signed-overflow UB. */
+static inline int32_t ep_add_wrap(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+
+static inline int32_t ep_clamp_i32(int32_t v, int32_t lo, int32_t hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
+#endif /* EP_QMATH_H */

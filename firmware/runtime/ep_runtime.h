@@ -1,0 +1,173 @@
+/*
+ * edgeprune device runtime: a self-contained C99 int8 inference engine for TFLite flatbuffers.
+ *
+ * TFLM's reference kernels are the oracle: every int8 result must be bit-exact with them.
+ * No malloc, no globals: all state lives in the caller's ep_model_t and arena, so a model can be
+ * re-initialised at any time by calling ep_model_init again.
+ *
+ * Typical use:
+ *   static ep_model_t m; static uint8_t arena[64 * 1024];
+ *   int st = ep_model_init(&m, tflite, len, arena, sizeof arena);   // validates everything
+ *   ep_model_set_input(&m, 0, 0, bytes, n);
+ *   ep_model_invoke(&m);
+ *   ep_model_io(&m, 1, 0, &info);                                     // info.data = output bytes
+ *
+ * Sequence mode (streaming recurrent cell, see docs/design.md):
+ *   ep_model_set_sequence(&m, steps, stream_input, pairs, npairs) stages steps x per-step bytes of
+ *   the streamed input in the arena; ep_model_set_input(&m, stream_input, offset, ...) then writes into
+ *   that staging buffer; each invoke runs `steps` steps, carrying recurrent outputs to inputs with
+ *   ep_requantize; state inputs start at their zero point; outputs are those of the last step.
+ */
+#ifndef EP_RUNTIME_H
+#define EP_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Capacity limits; a model that exceeds them is rejected with EP_RT_ERR_LIMITS.
+ * Override at compile time (-DEP_RT_MAX_TENSORS=...) to trade RAM for capacity. */
+#ifndef EP_RT_MAX_TENSORS
+#define EP_RT_MAX_TENSORS 192
+#endif
+#ifndef EP_RT_MAX_OPS
+#define EP_RT_MAX_OPS 128
+#endif
+#ifndef EP_RT_MAX_IO
+#define EP_RT_MAX_IO 8 /* graph inputs, graph outputs */
+#endif
+#ifndef EP_RT_MAX_PAIRS
+#define EP_RT_MAX_PAIRS 8 /* recurrent pairs in sequence mode */
+#endif
+#define EP_RT_MAX_DIMS 6
+#define EP_RT_MAX_OP_INPUTS 4
+#define EP_RT_MAX_OP_OUTPUTS 4
+
+/* Tensor element types: values are TFLite's TensorType enum. */
+enum {
+  EP_DT_FLOAT32 = 0,
+  EP_DT_FLOAT16 = 1,
+  EP_DT_INT32 = 2,
+  EP_DT_UINT8 = 3,
+  EP_DT_INT64 = 4,
+  EP_DT_BOOL = 6,
+  EP_DT_INT16 = 7,
+  EP_DT_INT8 = 9
+};
+
+/* Status codes: 0 is success, every failure is a distinct negative value. */
+typedef enum {
+  EP_RT_OK = 0,
+  EP_RT_ERR_ARG = -1,         /* NULL pointer or nonsensical argument */
+  EP_RT_ERR_TRUNCATED = -2,   /* model shorter than its headers / tables claim */
+  EP_RT_ERR_IDENTIFIER = -3,  /* not a TFLite flatbuffer ("TFL3") or schema version != 3 */
+  EP_RT_ERR_BOUNDS = -4,      /* a flatbuffer offset / vector points outside the model */
+  EP_RT_ERR_SUBGRAPHS = -5,   /* subgraph count != 1 */
+  EP_RT_ERR_OP = -6,          /* operator (builtin code, custom op, or option) not supported */
+  EP_RT_ERR_DTYPE = -7,       /* tensor type not supported for this operator */
+  EP_RT_ERR_SHAPE = -8,       /* shapes inconsistent for this operator, or rank > 6 */
+  EP_RT_ERR_QUANT = -9,       /* missing / invalid quantisation parameters */
+  EP_RT_ERR_BUFFER = -10,     /* constant buffer size != tensor size, external/offset buffers */
+  EP_RT_ERR_LIMITS = -11,     /* more tensors / ops / IO than EP_RT_MAX_* */
+  EP_RT_ERR_ARENA = -12,      /* arena too small */
+  EP_RT_ERR_STATE = -13,      /* model not initialised (or init failed) */
+  EP_RT_ERR_INDEX = -14,      /* tensor / IO index out of range */
+  EP_RT_ERR_SEQUENCE = -15,   /* bad sequence configuration (pair shapes, stream index, steps) */
+  EP_RT_ERR_GRAPH = -16,      /* tensor read before written, written twice, or bad tensor index */
+  EP_RT_ERR_RANGE = -17       /* set_input offset + length beyond the tensor / staging buffer */
+} ep_rt_status;
+
+typedef struct {
+  void *data; /* tensor bytes (arena or model buffer); for the streamed input in sequence mode: staging */
+  uint32_t bytes; /* for the streamed input in sequence mode: steps x per-step bytes */
+  uint8_t dtype;  /* EP_DT_* */
+  float scale;
+  int32_t zero_point;
+  uint8_t rank;
+  int32_t dims[EP_RT_MAX_DIMS];
+} ep_tensor_info_t;
+
+/* Internal tensor record (callers only allocate it). */
+typedef struct {
+  uint8_t *data;
+  const uint8_t *chan_scales; /* per-channel float32 scales inside the model (unaligned), or NULL */
+  uint32_t bytes;
+  uint32_t nchan; /* number of per-channel scales (0 = per-tensor) */
+  int32_t dims[EP_RT_MAX_DIMS];
+  float scale;
+  int32_t zero_point;
+  int32_t quant_dim;
+  int16_t first_use, last_use; /* op indices; planner lifetimes */
+  uint8_t dtype, rank, is_const, has_quant;
+} ep_tensor_t;
+
+/* Internal per-operator record, filled at init so invoke does no setup work. */
+typedef struct {
+  uint8_t kind;     /* EP_K_* (internal kernel id) */
+  uint8_t builtin;  /* TFLite builtin operator code */
+  uint8_t act;      /* fused activation */
+  uint8_t n_in, n_out;
+  int16_t in[EP_RT_MAX_OP_INPUTS];
+  int16_t out[EP_RT_MAX_OP_OUTPUTS];
+  int32_t act_min, act_max;
+  int32_t mult[3];
+  int32_t shift[3];
+  int32_t i0, i1, i2; /* kernel-specific integers (zero points, sizes, axis...) */
+  uint32_t rows, depth, batches;
+  int32_t *scratch; /* per-op persistent arena data (folded bias, per-channel multipliers) */
+  uint32_t scratch_bytes;
+} ep_op_t;
+
+struct ep_model {
+  const uint8_t *fb;
+  uint32_t fb_len;
+  uint8_t *arena;
+  uint32_t arena_len;
+  uint32_t arena_used;
+  uint32_t arena_plan; /* bytes used by persistent data + planned tensors (before sequence staging) */
+  uint16_t num_tensors, num_ops, num_inputs, num_outputs;
+  int16_t inputs[EP_RT_MAX_IO];
+  int16_t outputs[EP_RT_MAX_IO];
+  ep_tensor_t tensors[EP_RT_MAX_TENSORS];
+  ep_op_t ops[EP_RT_MAX_OPS];
+  uint64_t macs;
+  /* sequence mode */
+  uint32_t steps;
+  uint32_t stream_input;
+  uint32_t npairs;
+  uint8_t pairs[EP_RT_MAX_PAIRS][2];
+  uint8_t *stream_buf;
+  uint32_t stream_bytes;
+  uint32_t magic; /* set only after a successful init */
+};
+typedef struct ep_model ep_model_t;
+
+int ep_model_init(ep_model_t *m, const uint8_t *tflite, uint32_t len, uint8_t *arena, uint32_t arena_len);
+uint32_t ep_model_num_inputs(const ep_model_t *m);
+uint32_t ep_model_num_outputs(const ep_model_t *m);
+int ep_model_io(const ep_model_t *m, int is_output, uint32_t index, ep_tensor_info_t *out);
+/* steps == 1 and npairs == 0 returns to plain (single-step) mode. */
+int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, const uint8_t (*pairs)[2],
+                          uint32_t npairs);
+int ep_model_set_input(ep_model_t *m, uint32_t index, uint32_t offset, const uint8_t *data, uint32_t len);
+int ep_model_invoke(ep_model_t *m);
+uint32_t ep_model_arena_used(const ep_model_t *m);
+uint64_t ep_model_macs(const ep_model_t *m); /* per invoke (x steps in sequence mode) */
+const char *ep_rt_status_str(int status);
+void ep_requantize(const int8_t *src, int8_t *dst, uint32_t n, float s_from, int32_t z_from, float s_to,
+                   int32_t z_to);
+
+/* Extensions. */
+uint32_t ep_model_num_ops(const ep_model_t *m);
+/* TFLite builtin code of operator `index` (or -1). */
+int ep_model_op_builtin(const ep_model_t *m, uint32_t index);
+/* Run only operator `index` (for per-op profiling); inputs must have been computed. */
+int ep_model_invoke_op(ep_model_t *m, uint32_t index);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EP_RUNTIME_H */

@@ -1,0 +1,13 @@
+#ifndef HOST_PORT_H
+#define HOST_PORT_H
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ep_port.h"
+
+extern jmp_buf host_reset_jmp;
+extern uint8_t host_tx[1 << 16];
+extern size_t host_tx_len;
+extern unsigned host_resets;
+#endif

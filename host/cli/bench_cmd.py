@@ -1,0 +1,136 @@
+"""``edgeprune bench``: measure a .tflite on a device, or list attached devices."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+from edgeprune.host.cli.errors import UserError, friendly_errors
+
+_ORDER = (
+    ("count", "count (median)"),
+    ("count_iqr", "count IQR"),
+    ("count_min", "count min"),
+    ("per_mac", "per MAC"),
+    ("latency", "latency"),
+    ("energy_model", "energy (MCU model)"),
+    ("power_board", "power (on-board INA)"),
+    ("energy_board_ina", "energy (INA x latency)"),
+    ("energy_board_ppk2", "energy (PPK2)"),
+    ("energy_host", "host energy (CodeCarbon)"),
+)
+
+
+def _value(fig: Any) -> str:
+    if math.isnan(fig.value):
+        return "absent"
+    if fig.unit in ("instructions", "cycles"):
+        return f"{fig.value:,.0f} {fig.unit}"
+    return f"{fig.value:.4g} {fig.unit}"
+
+
+def _print_devices() -> None:
+    from edgeprune.bench.discovery import list_devices
+    from rich.console import Console
+    from rich.table import Table
+
+    devices = list_devices()
+    console = Console()
+    if not devices:
+        console.print("no USB serial devices attached (QEMU targets: qemu:m0 qemu:m3 qemu:m4 qemu:m7 qemu:m33)")
+        return
+    table = Table(title="serial devices")
+    for col in ("port", "VID:PID", "serial number", "description", "firmware", "build id", "core", "clock"):
+        table.add_column(col)
+    for d in devices:
+        h = d.hello
+        table.add_row(d.port, d.usb_id(), d.serial_number or "-", d.description,
+                      d.kind if h is None else f"edgeprune ({h.board})",
+                      "-" if h is None else h.build_id, "-" if h is None else h.core,
+                      "-" if h is None else f"{h.clock_hz / 1e6:g} MHz ({h.counter})")
+    console.print(table)
+
+
+def _print_measurement(m: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = m.target
+    console = Console()
+    title = (f"{m.model.get('path', 'model')} on {t['board'] or t['core']} ({t['core']}, build {t['build_id']})")
+    table = Table(title=title, title_justify="left")
+    for col in ("figure", "value", "source", "how"):
+        table.add_column(col, overflow="fold")
+    for key, label in _ORDER:
+        fig = m.figures.get(key)
+        if fig is not None:
+            table.add_row(label, _value(fig), fig.source, fig.detail)
+    if m.agreement is not None:
+        a = m.agreement
+        table.add_row("agreement with TFLM", f"{a.byte_equal_rate.value:.1%} of {a.n}", a.byte_equal_rate.source,
+                      a.byte_equal_rate.detail + (f"; max |diff| {a.max_abs_diff:g}" if a.mismatches else ""))
+        if a.metric is not None:
+            table.add_row(a.metric.unit, f"{a.metric.value:.4g}", a.metric.source, a.metric.detail)
+    console.print(table)
+    s = m.stats
+    console.print(f"{s.n} runs after {m.warmup} warm-up; {s.outliers} outlier(s) outside Tukey fences "
+                  f"[{s.fences[0]:.0f}, {s.fences[1]:.0f}]; model {m.model['bytes']:,} bytes, "
+                  f"sha256 {m.model['sha256'][:12]}. Sources are never added together.")
+
+
+@click.command("bench")
+@click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--device", "device_spec", default="qemu:m4", show_default=True,
+              help="qemu:<m0|m3|m4|m7|m33>, a serial port (/dev/ttyACM0) or socket:// URL.")
+@click.option("--repeats", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Measured runs.")
+@click.option("--warmup", default=2, show_default=True, type=click.IntRange(0, 1000), help="Discarded runs first.")
+@click.option("--manifest", "manifest_path", type=click.Path(exists=True, dir_okay=False),
+              help="Export manifest (default: manifest.json beside the model, else read from the .tflite).")
+@click.option("--agreement", default=4, show_default=True, type=click.IntRange(0, 1000),
+              help="Inputs whose device outputs are compared with the TFLM oracle.")
+@click.option("--energy-board", default=None, help="Energy-table row for the MCU model (default: the core's).")
+@click.option("--host-energy", "host_energy_runs", default=0, type=click.IntRange(0), show_default=True,
+              help="Also measure host energy with CodeCarbon over N TFLite inferences.")
+@click.option("--ppk2", "ppk2_port", default=None, help="Serial port of a Nordic PPK2 (GPIO-windowed energy).")
+@click.option("--ppk2-channel", default=0, show_default=True, type=click.IntRange(0, 7),
+              help="PPK2 logic input wired to the firmware's inference GPIO.")
+@click.option("--ppk2-mv", default=3300, show_default=True, type=click.IntRange(800, 5000), help="PPK2 supply, mV.")
+@click.option("--timeout", "timeout_s", default=10.0, show_default=True, help="Per-request reply timeout, s.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the measurement as JSON.")
+@click.option("--list", "list_only", is_flag=True, help="List attached devices (USB identity + firmware HELLO).")
+@friendly_errors
+def command(model: str | None, device_spec: str, repeats: int, warmup: int, manifest_path: str | None,
+            agreement: int, energy_board: str | None, host_energy_runs: int, ppk2_port: str | None,
+            ppk2_channel: int, ppk2_mv: int, timeout_s: float, json_out: str | None, list_only: bool) -> None:
+    """Measure an int8 .tflite on a device; every number is printed with its source.
+
+    Counts under QEMU are instructions (a lower bound on cycles) and latency is then an estimate
+    at a reference board's clock; on a board they are DWT cycles at the reported clock.
+
+    \b
+    Example:
+      edgeprune bench model.tflite --device qemu:m4 --repeats 20
+      edgeprune bench model.tflite --device /dev/ttyACM0 --manifest manifest.json
+      edgeprune bench --list
+    """
+    if list_only:
+        _print_devices()
+        return
+    if model is None:
+        raise UserError("give a MODEL.tflite to measure, or --list to list devices")
+    from edgeprune.bench.discovery import TargetSpecError
+    from edgeprune.bench.energy import EnergyTableError
+    from edgeprune.bench.flash import FlashError
+    from edgeprune.bench.link import LinkError
+    from edgeprune.bench.measure import MeasureError, bench_model
+    from edgeprune.bench.power import PowerMeterError
+
+    try:
+        result = bench_model(model, device_spec, manifest_path=manifest_path, repeats=repeats, warmup=warmup,
+                             agreement=agreement, energy_board=energy_board, host_energy_runs=host_energy_runs,
+                             ppk2_port=ppk2_port, ppk2_channel=ppk2_channel, ppk2_mv=ppk2_mv,
+                             timeout_s=timeout_s, json_out=json_out)
+    except (LinkError, MeasureError, PowerMeterError, EnergyTableError, TargetSpecError, FlashError) as exc:
+        raise UserError(f"{type(exc).__name__}: {exc}") from exc
+    _print_measurement(result)

@@ -1,0 +1,46 @@
+"""``edgeprune flash``: upload firmware to a board and verify the build id it then reports."""
+
+from __future__ import annotations
+
+import click
+from edgeprune.host.cli.errors import UserError, friendly_errors
+
+
+@click.command("flash")
+@click.option("--env", "env", required=True,
+              help="PlatformIO env from platformio.ini (e.g. nucleo_l4r5zi), or qemu:<core> to launch the ELF.")
+@click.option("--port", default=None, help="Serial port of the board (required unless --env qemu:<core>).")
+@click.option("--model-dir", type=click.Path(exists=True, file_okay=False),
+              help="Export directory: deploy build with its model_data.c compiled in.")
+@click.option("--expect-build-id", default=None, help="Build id the board must report (default: that of the build).")
+@click.option("--timeout", "timeout_s", default=180.0, show_default=True, help="Limit for one upload, s.")
+@click.option("--retries", default=2, show_default=True, type=click.IntRange(0, 10), help="Extra upload attempts.")
+@friendly_errors
+def command(env: str, port: str | None, model_dir: str | None, expect_build_id: str | None, timeout_s: float,
+            retries: int) -> None:
+    """Flash firmware with `pio run -t upload`, then check the board's HELLO reports the new build.
+
+    An upload that leaves the old firmware running is reported as an error, not as success.
+
+    \b
+    Example:
+      edgeprune flash --env nucleo_l4r5zi --port /dev/ttyACM0
+      edgeprune flash --env nucleo_l4r5zi --port /dev/ttyACM0 --model-dir runs/best/export
+    """
+    from edgeprune.bench.flash import FlashError, flash
+
+    if port is None and not env.startswith("qemu:"):
+        raise UserError("--port is required for a board (e.g. --port /dev/ttyACM0); list ports with "
+                        "`edgeprune bench --list`")
+    try:
+        res = flash(env, port or "", timeout_s=timeout_s, retries=retries, expect_build_id=expect_build_id,
+                    model_dir=model_dir)
+    except FlashError as exc:
+        if exc.log_tail:
+            click.echo(exc.log_tail, err=True)
+        raise UserError(str(exc)) from exc
+    if res.board is not None:
+        # QEMU "flashing" only proves the ELF boots; nothing persists once the command exits.
+        res.board.close()
+    click.echo(f"flashed {res.env} on {res.port}: build {res.build_id} verified by HELLO "
+               f"({res.attempts} attempt(s), {res.duration_s:.1f} s)")

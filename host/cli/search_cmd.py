@@ -1,0 +1,79 @@
+"""``edgeprune search``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+from edgeprune.host.cli.errors import friendly_errors
+
+STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
+
+
+@click.command("search")
+@click.option("--device", default="qemu:m4", show_default=True,
+              help="qemu[:m0|m3|m4|m7|m33], a serial port (/dev/ttyACM0, /dev/pts/N) or socket://HOST:PORT.")
+@click.option("--task", default="weather-gru", show_default=True, help="weather-gru | cartpole-dqn | a task spec.")
+@click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Bring your own model file (with --env or --data) instead of --task.")
+@click.option("--env", "env_id", default=None, help="Gymnasium env id for a --model policy.")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None, help="Data file for a --model GRU.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="ppo", show_default=True)
+@click.option("--budget", type=click.IntRange(1), default=None,
+              help="Device evaluations (cache hits are free). Default 12: about 10 min on 2 cores.")
+@click.option("--max-acc-drop", type=float, default=2.0, show_default=True,
+              help="Allowed quality drop: percentage points of accuracy (percent of baseline for return/RMSE).")
+@click.option("--flash-kb", type=float, default=None, help="Flash limit of the deploy build, KiB.")
+@click.option("--ram-kb", type=float, default=None, help="RAM limit of the deploy build, KiB.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--finetune-steps", type=click.IntRange(0), default=None, help="Fine-tuning steps per candidate.")
+@click.option("--no-host-energy", is_flag=True, help="Skip CodeCarbon host energy.")
+@click.option("--no-cache", is_flag=True, help="Measure every config even if a earlier run measured it.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/<task>-<strategy>-<time>).")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Continue an interrupted run directory (its stored options are used).")
+@friendly_errors
+def command(device: str, task: str, model: str | None, env_id: str | None, data: str | None, strategy: str,
+            budget: int | None, max_acc_drop: float, flash_kb: float | None, ram_kb: float | None, seed: int,
+            finetune_steps: int | None, no_host_energy: bool, no_cache: bool, out: str | None,
+            resume: str | None) -> None:
+    """Search compression configs for a model, measuring every candidate on the device.
+
+    With no options: the weather GRU on QEMU Cortex-M4 with PPO, energy from the cited model plus
+    CodeCarbon, a budget that ends in about 10 minutes. Ends with the Pareto-front table (every
+    figure with its source) and the path of report.html.
+
+    \b
+    Examples:
+      edgeprune search
+      edgeprune search --task cartpole-dqn --strategy tpe --budget 20 --flash-kb 64
+      edgeprune search --device /dev/ttyACM0 --max-acc-drop 1 --ram-kb 32
+      edgeprune search --resume runs/weather-gru-ppo-20250101-120000
+    """
+    from edgeprune.host.search.run import DEFAULT_BUDGET, DEFAULT_FINETUNE_STEPS, SearchOptions, run_search
+    from edgeprune.host.search.ui import ProgressDisplay, final_table
+    from rich.console import Console
+
+    options = SearchOptions(
+        device=device, task=task, model=model, env_id=env_id, data=data, strategy=strategy,
+        budget=budget if budget is not None else DEFAULT_BUDGET, max_acc_drop=max_acc_drop, flash_kb=flash_kb,
+        ram_kb=ram_kb, seed=seed, out=out,
+        finetune_steps=finetune_steps if finetune_steps is not None else DEFAULT_FINETUNE_STEPS,
+        host_energy=not no_host_energy, use_cache=not no_cache,
+    )
+    # SIGTERM unwinds like Ctrl-C so the emulator is stopped and the run stays resumable.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    console = Console()
+    display = ProgressDisplay(console)
+    try:
+        result = run_search(
+            None if resume else options,
+            resume=Path(resume) if resume else None,
+            on_start=display.start,
+            on_outcome=display.update,
+        )
+    finally:
+        display.stop()
+    final_table(result, console)

@@ -1,0 +1,118 @@
+"""``compress``: the whole chain for one config — prune → SVD → sparsity → fine-tune → proxies.
+
+Order matters: structured pruning scores units on the dense, trained weights; factorising after it
+only has to approximate the units that survive; magnitude masks are computed on the final factors
+(the tensors that will be stored); fine-tuning then recovers accuracy with the masks held.
+Quantisation itself happens in the exporter; ``config.quantize`` rides along for it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from edgeprune.host.compress.config import CompressionConfig, layer_names_of
+from edgeprune.host.compress.data import TrainData
+from edgeprune.host.compress.errors import ConfigError, DataError
+from edgeprune.host.compress.finetune import finetune
+from edgeprune.host.compress.lowrank import factorise
+from edgeprune.host.compress.proxies import Proxies, proxies
+from edgeprune.host.compress.sparsity import apply_masks, layer_sparsity, magnitude_masks
+from edgeprune.host.compress.structured import prune_structured
+from edgeprune.host.compress.surgery import check_model
+from edgeprune.host.models import MLP, StackedGRU
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Compressed:
+    """Result of ``compress``.
+
+    Parameters
+    ----------
+    model:
+        The compressed model (same class as the input, smaller shapes), in eval mode.
+    proxies:
+        Its analytic costs (``proxies(model)``).
+    config:
+        The config that produced it.
+    report:
+        What was done: shapes before/after, kept units, ranks, per-layer sparsity, fine-tuning
+        losses, the baseline's proxies, masks' parameter names, wall time.
+    """
+
+    model: nn.Module
+    proxies: Proxies
+    config: CompressionConfig
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _shape(model: nn.Module) -> list[int]:
+    if isinstance(model, StackedGRU):
+        return [model.input_size, *model.hidden_sizes, model.num_outputs]
+    assert isinstance(model, MLP)
+    return list(model.sizes)
+
+
+def compress(task_or_model: Any, config: CompressionConfig, data: Any = None) -> Compressed:
+    """Apply ``config`` to a task's baseline (or a model) deterministically under ``config.seed``.
+
+    ``data`` (``(X, y)``, ``(X, y, kind)``, ``TrainData`` or a task) feeds data-driven importance and
+    fine-tuning; with a task it defaults to the task's training arrays. The input model is not
+    modified. Raises ``ConfigError`` when the config does not fit the model, ``DataError`` when it
+    needs data that was not given.
+    """
+    if not isinstance(config, CompressionConfig):
+        raise ConfigError(f"config must be a CompressionConfig, got {type(config).__name__}")
+    started = time.perf_counter()
+    if callable(getattr(task_or_model, "baseline", None)):
+        base = task_or_model.baseline()
+        if data is None:
+            data = task_or_model
+    else:
+        base = task_or_model
+    check_model(base)
+    names = layer_names_of(base)
+    config.validate_for(names)
+    needs_data = config.finetune_steps > 0 or (
+        config.importance != "l2" and any(config.layer(n).prune > 0 for n in names)
+    )
+    td = TrainData.from_source(data) if data is not None else None
+    if needs_data and td is None:
+        raise DataError("this config fine-tunes or scores units on data; pass a task or data=(X, y)")
+
+    torch.manual_seed(config.seed)
+    base = base.eval()
+    model, kept = prune_structured(base, config, data=td, seed=config.seed)
+    model, ranks = factorise(model, config)
+    masks = magnitude_masks(model, config)
+    apply_masks(model, masks)
+    ft = None
+    if config.finetune_steps > 0:
+        assert td is not None
+        teacher = copy.deepcopy(base) if config.distill else None
+        ft = finetune(model, td, config.finetune_steps, teacher, masks=masks, qat=config.qat, seed=config.seed)
+    model.eval()
+    prox = proxies(model)
+    report: dict[str, Any] = {
+        "shape_before": _shape(base),
+        "shape_after": _shape(model),
+        "kept_units": {n: len(v) for n, v in kept.items()},
+        "ranks": ranks,
+        "layer_sparsity": layer_sparsity(model),
+        "masked_params": sorted(masks),
+        "baseline_proxies": proxies(base).to_dict(),
+        "finetune": None if ft is None else {
+            "steps": ft.steps, "initial_loss": ft.initial_loss, "final_loss": ft.final_loss,
+        },
+        "seconds": time.perf_counter() - started,
+    }
+    log.info("compressed %s -> %s: %d params, %d MACs", report["shape_before"], report["shape_after"],
+             prox.params, prox.macs)
+    return Compressed(model, prox, config, report)

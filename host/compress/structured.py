@@ -1,0 +1,202 @@
+"""Structured pruning: physically remove GRU hidden units and MLP neurons.
+
+Removing unit ``j`` of GRU layer ``i`` deletes row ``j`` of all three gates' ``x_proj`` and ``h_proj``,
+column ``j`` of the three ``h_proj`` (the recurrence), and column ``j`` of the next layer's ``x_proj``
+(or of the ``head``). Removing neuron ``j`` of MLP layer ``i`` deletes row ``j`` of ``layers[i]`` and
+column ``j`` of ``layers[i+1]``. The model that comes back is the same class with smaller shapes.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from edgeprune.host.compress.config import CompressionConfig, layer_names_of, readout_name
+from edgeprune.host.compress.data import TrainData, supervised_loss
+from edgeprune.host.compress.errors import ConfigError, DataError
+from edgeprune.host.compress.surgery import check_model, dense_weight, select_cols, select_rows
+from edgeprune.host.models import MLP, StackedGRU
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+#: Training samples used for data-driven importance (enough for stable means, cheap on 2 cores).
+IMPORTANCE_SAMPLES = 256
+
+
+def kept_count(units: int, prune: float) -> int:
+    """Units left after removing the fraction ``prune`` (rounded half up, at least one)."""
+    return max(1, min(units, math.floor(units * (1.0 - prune) + 0.5)))
+
+
+def _sq_rows(layer: nn.Module) -> torch.Tensor:
+    return dense_weight(layer).detach().pow(2).sum(dim=1)
+
+
+def _sq_cols(layer: nn.Module) -> torch.Tensor:
+    return dense_weight(layer).detach().pow(2).sum(dim=0)
+
+
+def l2_importance(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Per prunable layer, the L2 norm of every weight attached to each unit (in and out).
+
+    That is exactly the weight mass the removal deletes, so a unit whose weights are all zero
+    scores 0 and is removed first.
+    """
+    check_model(model)
+    scores: dict[str, torch.Tensor] = {}
+    if isinstance(model, StackedGRU):
+        layers = list(model.layers)
+        for i, layer in enumerate(layers):
+            s = sum(_sq_rows(p) for p in layer.x_proj) + sum(_sq_rows(p) + _sq_cols(p) for p in layer.h_proj)  # type: ignore[union-attr]
+            nxt = [*layers[i + 1].x_proj] if i + 1 < len(layers) else [model.head]  # type: ignore[union-attr]
+            s = s + sum(_sq_cols(p) for p in nxt)
+            scores[f"gru{i}"] = torch.as_tensor(s).sqrt()
+    else:
+        assert isinstance(model, MLP)
+        lins = list(model.layers)
+        for i in range(len(lins) - 1):
+            scores[f"fc{i}"] = (_sq_rows(lins[i]) + _sq_cols(lins[i + 1])).sqrt()
+    return scores
+
+
+def _unit_activations(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
+    """Run ``model`` on ``x`` keeping every prunable unit's output per step (graph retained)."""
+    acts: dict[str, list[torch.Tensor]] = {}
+    if isinstance(model, StackedGRU):
+        hs = model.init_state(x.shape[0])
+        y = None
+        for t in range(x.shape[1]):
+            y, hs = model.step(x[:, t], hs)
+            for i, h in enumerate(hs):
+                if h.requires_grad:
+                    h.retain_grad()
+                acts.setdefault(f"gru{i}", []).append(h)
+        assert y is not None
+        return y, acts
+    assert isinstance(model, MLP)
+    last = len(model.layers) - 1
+    for i, lin in enumerate(model.layers):
+        x = lin(x)
+        if i != last:
+            x = torch.relu(x)
+            if x.requires_grad:
+                x.retain_grad()
+            acts[f"fc{i}"] = [x]
+    return x, acts
+
+
+def data_importance(model: nn.Module, data: TrainData, kind: str, seed: int = 0) -> dict[str, torch.Tensor]:
+    """``"activation"``: mean ``|a|``; ``"taylor"``: mean ``|a · ∂L/∂a|`` over samples and steps."""
+    check_model(model)
+    if kind not in ("activation", "taylor"):
+        raise ConfigError(f"data importance must be 'activation' or 'taylor', got {kind!r}")
+    x, y = data.sample(IMPORTANCE_SAMPLES, seed)
+    work = copy.deepcopy(model)
+    work.eval()
+    if kind == "activation":
+        with torch.no_grad():
+            _, acts = _unit_activations(work, x)
+        return {n: torch.stack([a.abs().mean(dim=0) for a in seq]).mean(dim=0) for n, seq in acts.items()}
+    work.zero_grad()
+    out, acts = _unit_activations(work, x)
+    supervised_loss(out, y, data.kind).backward()
+    scores = {}
+    for n, seq in acts.items():
+        if any(a.grad is None for a in seq):
+            raise DataError(f"no gradient reached {n}; Taylor importance needs a differentiable loss")
+        scores[n] = torch.stack([(a * a.grad).abs().mean(dim=0) for a in seq]).mean(dim=0).detach()  # type: ignore[operator]
+    return scores
+
+
+def importance_scores(
+    model: nn.Module, importance: str = "l2", data: TrainData | None = None, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Score of every unit of every prunable layer (higher = more important)."""
+    if importance == "l2":
+        return l2_importance(model)
+    if data is None:
+        raise DataError(f"importance={importance!r} needs training data; pass a task or (X, y), or use 'l2'")
+    return data_importance(model, data, importance, seed)
+
+
+def _keep_indices(score: torch.Tensor, keep: int) -> list[int]:
+    # Stable sort on -score: equal scores keep the lower index, so pruning is deterministic.
+    order = np.argsort(-score.double().numpy(), kind="stable")
+    return sorted(int(i) for i in order[:keep])
+
+
+def prune_structured(
+    model: nn.Module,
+    prune: CompressionConfig | Mapping[str, float],
+    importance: str = "l2",
+    data: TrainData | None = None,
+    seed: int = 0,
+) -> tuple[nn.Module, dict[str, list[int]]]:
+    """Remove the least important units of each layer; returns ``(smaller copy, kept unit indices)``.
+
+    ``prune`` maps layer names (``gru<i>``/``fc<i>``) to the fraction of units to remove, or is a
+    config (its ``importance`` then overrides the argument). Scores are computed once on the input
+    model, so every layer is judged against the same unpruned network.
+    """
+    check_model(model)
+    names = layer_names_of(model)
+    if isinstance(prune, CompressionConfig):
+        importance = prune.importance
+        fracs = {n: prune.layer(n).prune for n in names}
+    else:
+        unknown = sorted(set(prune) - set(names))
+        if unknown:
+            raise ConfigError(f"prune names unknown layers {unknown}; the model has {list(names)}")
+        fracs = {n: float(prune.get(n, 0.0)) for n in names}
+    ro = readout_name(names)
+    if fracs.get(ro, 0.0) > 0:
+        raise ConfigError(f"{ro} is the readout; its outputs cannot be pruned (use sparsity)")
+    todo = {n: f for n, f in fracs.items() if f > 0}
+    out = copy.deepcopy(model)
+    if not todo:
+        return out, {}
+    scores = importance_scores(model, importance, data, seed)
+    kept: dict[str, list[int]] = {}
+    for name, frac in todo.items():
+        score = scores[name]
+        kept[name] = _keep_indices(score, kept_count(score.numel(), frac))
+    if isinstance(out, StackedGRU):
+        _apply_gru(out, kept)
+    else:
+        assert isinstance(out, MLP)
+        _apply_mlp(out, kept)
+    log.debug("structured pruning kept %s", {n: len(v) for n, v in kept.items()})
+    return out, kept
+
+
+def _apply_gru(model: StackedGRU, kept: dict[str, list[int]]) -> None:
+    layers = list(model.layers)
+    for i, layer in enumerate(layers):
+        idx = kept.get(f"gru{i}")
+        if idx is None:
+            continue
+        layer.x_proj = nn.ModuleList([select_rows(p, idx) for p in layer.x_proj])  # type: ignore[union-attr]
+        layer.h_proj = nn.ModuleList([select_cols(select_rows(p, idx), idx) for p in layer.h_proj])  # type: ignore[union-attr]
+        layer.hidden_size = len(idx)
+        if i + 1 < len(layers):
+            nxt = layers[i + 1]
+            nxt.x_proj = nn.ModuleList([select_cols(p, idx) for p in nxt.x_proj])  # type: ignore[union-attr]
+            nxt.input_size = len(idx)
+        else:
+            model.head = select_cols(model.head, idx)  # type: ignore[assignment]
+
+
+def _apply_mlp(model: MLP, kept: dict[str, list[int]]) -> None:
+    lins = list(model.layers)
+    for i in range(len(lins) - 1):
+        idx = kept.get(f"fc{i}")
+        if idx is None:
+            continue
+        lins[i] = select_rows(lins[i], idx)
+        lins[i + 1] = select_cols(lins[i + 1], idx)
+    model.layers = nn.ModuleList(lins)

@@ -1,0 +1,81 @@
+"""The results table of the studies (quality, sparsity, params, MACs, latency, energy, flash, RAM),
+every cell with its source, as rows of text shared by the terminal (rich) and the HTML report."""
+
+from __future__ import annotations
+
+import math
+
+from edgeprune.host.search.store import StoredEvaluation
+from edgeprune.host.search.types import (
+    ENERGY_UJ,
+    FLASH_BYTES,
+    LATENCY_COUNT,
+    LATENCY_MS,
+    MACS,
+    PARAMS,
+    QUALITY,
+    RAM_BYTES,
+    SPARSITY,
+    FigureRecord,
+)
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    (QUALITY, "quality"),
+    (SPARSITY, "sparsity"),
+    (PARAMS, "params"),
+    (MACS, "MACs"),
+    (LATENCY_COUNT, "latency (count)"),
+    (LATENCY_MS, "latency ms"),
+    (ENERGY_UJ, "energy µJ"),
+    (FLASH_BYTES, "flash KiB"),
+    (RAM_BYTES, "RAM KiB"),
+)
+
+
+def fmt_figure(name: str, fig: FigureRecord | None) -> str:
+    """``value unit [source]`` with bytes shown in KiB; ``—`` when absent."""
+    if fig is None or not math.isfinite(fig.value):
+        return "—" if fig is None else f"absent [{fig.source}]"
+    v = fig.value
+    if name in (FLASH_BYTES, RAM_BYTES):
+        return f"{v / 1024:.1f} [{fig.source}]"
+    if name == LATENCY_COUNT:
+        return f"{v:,.0f} {fig.unit} [{fig.source}]"
+    if name in (PARAMS, MACS):
+        return f"{v:,.0f} [{fig.source}]"
+    if name == SPARSITY:
+        return f"{100 * v:.1f}% [{fig.source}]"
+    if name == QUALITY:
+        return f"{v:.4g} {fig.unit} [{fig.source}]"
+    return f"{v:.4g} [{fig.source}]"
+
+
+def header(metric: str) -> list[str]:
+    return ["#", "strategy", "origin"] + [metric if k == QUALITY else label for k, label in COLUMNS] + ["verdict"]
+
+
+def row(label: str, ev: StoredEvaluation) -> list[str]:
+    cells = [label, ev.strategy, ev.origin]
+    cells += [fmt_figure(k, ev.result.figures.get(k)) for k, _ in COLUMNS]
+    cells.append("feasible" if ev.feasible else ev.reason)
+    return cells
+
+
+def rows(baseline: StoredEvaluation | None, shown: list[StoredEvaluation]) -> list[list[str]]:
+    out = []
+    if baseline is not None:
+        out.append(row("baseline", baseline))
+    out += [row(str(ev.seq), ev) for ev in shown]
+    return out
+
+
+def rich_table(title: str, metric: str, baseline: StoredEvaluation | None, shown: list[StoredEvaluation]) -> object:
+    """A ``rich.table.Table`` of ``rows``; the caller prints it with a ``rich.console.Console``."""
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for h in header(metric):
+        table.add_column(h, overflow="fold")
+    for r in rows(baseline, shown):
+        table.add_row(*r)
+    return table

@@ -1,0 +1,408 @@
+"""``HardwareEvaluator``: one candidate config, end to end, measured on the device.
+
+compress (+ fine-tune) → export (int8 .tflite, TFLM-verified, C array) → quality from the TFLM
+interpreter on the task's test split, checked byte for byte against the device's own outputs on
+a sample → LOAD_MODEL + timed INFER on the device → flash/RAM of the deploy build (or the model's
+own size and arena, labelled as an estimate) → energy (cited per-cycle model, CodeCarbon on the
+host). One device connection (one QEMU instance) serves every candidate; a hung emulator is
+restarted once and the candidate retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from edgeprune.host.search.types import (
+    ENERGY_UJ,
+    FLASH_BYTES,
+    HOST_ENERGY_KWH,
+    LATENCY_COUNT,
+    LATENCY_MS,
+    MACS,
+    MODEL_BYTES,
+    PARAMS,
+    QUALITY,
+    RAM_BYTES,
+    SPARSITY,
+    EvalResult,
+    EvaluatorIdentity,
+    FigureRecord,
+)
+
+log = logging.getLogger(__name__)
+
+QEMU_CORES = ("m0", "m3", "m4", "m7", "m33")
+
+
+class TargetError(ValueError):
+    """The ``--device`` string names no usable target."""
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Where candidates run.
+
+    Parameters
+    ----------
+    kind:
+        ``"qemu"`` (an emulated board started here) or ``"serial"`` (a port or ``socket://`` URL).
+    core:
+        QEMU core (``m0``..``m33``); empty for serial until HELLO says.
+    port:
+        Serial device path or URL (serial only).
+    """
+
+    kind: str
+    core: str = ""
+    port: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> TargetSpec:
+        """``qemu``, ``qemu:m4``, ``/dev/ttyACM0``, ``/dev/pts/3``, ``socket://127.0.0.1:5555``."""
+        t = text.strip()
+        if t == "qemu" or t.startswith("qemu:"):
+            core = t.partition(":")[2] or "m4"
+            if core not in QEMU_CORES:
+                raise TargetError(f"unknown QEMU core {core!r}; use qemu:{'|'.join(QEMU_CORES)}")
+            return cls("qemu", core=core)
+        if t.startswith(("/dev/", "socket://", "rfc2217://", "loop://", "COM")):
+            return cls("serial", port=t)
+        raise TargetError(f"--device {t!r}: expected qemu[:m0|m3|m4|m7|m33] or a serial port such as /dev/ttyACM0")
+
+
+class HardwareEvaluator:
+    """Runs candidates on a real device link (QEMU or a board on a serial port).
+
+    Parameters
+    ----------
+    task:
+        The ``Task`` whose baseline is compressed.
+    target:
+        ``--device`` string (see ``TargetSpec.parse``) or a ``TargetSpec``.
+    store:
+        Unused by the evaluator itself (kept for the documented signature): the run store and the
+        cache sit in ``SearchSession``, in front of the evaluator, so nothing stored is re-measured.
+    repeats, warmup:
+        Timed and discarded inferences per candidate.
+    agreement_n:
+        Test inputs run on the device and in TFLM; any byte difference makes the candidate fail.
+    calibration_n:
+        Training inputs used for int8 calibration.
+    host_energy_runs:
+        TFLite inferences timed under CodeCarbon per candidate (0 = no host energy).
+    host_energy:
+        Shortcut: ``False`` sets ``host_energy_runs`` to 0.
+    deploy_build:
+        ``"auto"`` (build the firmware with the model compiled in to read flash/RAM; if PlatformIO
+        cannot run, fall back to the labelled estimate), ``"always"`` or ``"never"``.
+    deploy_env:
+        PlatformIO env of the deploy build (default: ``qemu-<core>``; for a serial board, give it).
+    artifacts_dir:
+        Where exports are kept, per task and config (default ``cache_dir()/artifacts``).
+    link_timeout_s:
+        Timeout of each request on the link.
+    energy_board:
+        Energy-table row for the model energy (default: the core's row).
+    elf:
+        Firmware image for QEMU (default: the env's serial-loading build).
+    serial:
+        ``"tcp"`` or ``"pty"`` for QEMU's UART.
+    """
+
+    def __init__(
+        self,
+        task: Any,
+        target: str | TargetSpec,
+        store: Any = None,
+        *,
+        repeats: int = 5,
+        warmup: int = 1,
+        agreement_n: int = 4,
+        calibration_n: int = 64,
+        host_energy_runs: int = 20,
+        host_energy: bool = True,
+        deploy_build: str = "auto",
+        deploy_env: str | None = None,
+        artifacts_dir: Path | None = None,
+        link_timeout_s: float = 60.0,
+        energy_board: str | None = None,
+        elf: str | None = None,
+        serial: str = "tcp",
+    ) -> None:
+        if deploy_build not in ("auto", "always", "never"):
+            raise ValueError(f"deploy_build must be auto, always or never, got {deploy_build!r}")
+        self.task = task
+        self.spec = target if isinstance(target, TargetSpec) else TargetSpec.parse(target)
+        self.repeats = int(repeats)
+        self.warmup = int(warmup)
+        self.agreement_n = int(agreement_n)
+        self.calibration_n = int(calibration_n)
+        self.host_energy_runs = int(host_energy_runs) if host_energy else 0
+        self.deploy_build = deploy_build
+        self.deploy_env = deploy_env
+        self.link_timeout_s = float(link_timeout_s)
+        self.energy_board = energy_board
+        self.elf = elf
+        self.serial = serial
+        if artifacts_dir is None:
+            from edgeprune.host.paths import cache_dir
+
+            artifacts_dir = cache_dir() / "artifacts"
+        self.artifacts_dir = Path(artifacts_dir)
+        self.board: Any = None
+        self.device: Any = None
+        self.hello: Any = None
+        self._task_hash: str | None = None
+        self._calibration: np.ndarray | None = None
+        self._agreement: np.ndarray | None = None
+        self._deploy_broken: str | None = None
+        self.restarts = 0
+
+    # -- device lifecycle -------------------------------------------------------------------------
+    def _connect(self) -> None:
+        from edgeprune.bench.link import Device
+
+        if self.spec.kind == "qemu":
+            from edgeprune.bench.qemu import QemuBoard
+
+            if self.board is None:
+                self.board = QemuBoard(self.spec.core, elf=self.elf, serial=self.serial)
+                self.board.start()
+            url = self.board.url
+        else:
+            url = self.spec.port
+        self.device = Device.open(url, timeout_s=self.link_timeout_s)
+        self.hello = self.device.hello()
+        log.info("device %s: core %s, build %s, counter %s", url, self.hello.core, self.hello.build_id,
+                 self.hello.counter)
+
+    def _ensure(self) -> Any:
+        if self.device is None:
+            self._connect()
+        return self.device
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        if self.device is not None:
+            self.device.close()
+            self.device = None
+        if self.board is not None:
+            self.board.restart()
+        elif self.spec.kind == "serial":
+            time.sleep(0.5)
+        self._connect()
+
+    def close(self) -> None:
+        """Close the link and stop QEMU (safe to call twice)."""
+        if self.device is not None:
+            try:
+                self.device.close()
+            finally:
+                self.device = None
+        if self.board is not None:
+            try:
+                self.board.close()
+            finally:
+                self.board = None
+
+    def __enter__(self) -> HardwareEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def target_name(self) -> str:
+        if self.spec.kind == "qemu":
+            return f"qemu:{self.spec.core}"
+        self._ensure()
+        return f"serial:{getattr(self.hello, 'board', '') or 'board'}:{self.hello.core}"
+
+    def identity(self) -> EvaluatorIdentity:
+        self._ensure()
+        if self._task_hash is None:
+            self._task_hash = str(self.task.content_hash())
+        return EvaluatorIdentity(self._task_hash, self.target_name, str(self.hello.build_id))
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def _inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._calibration is None:
+            self._calibration = np.asarray(self.task.calibration_inputs(self.calibration_n), dtype=np.float32)
+            self._agreement = np.asarray(self.task.agreement_inputs(max(1, self.agreement_n)), dtype=np.float32)
+        assert self._agreement is not None
+        return self._calibration, self._agreement
+
+    # -- one candidate ----------------------------------------------------------------------------
+    def evaluate(self, config: Any) -> EvalResult:
+        """Compress, export, measure ``config``; failures come back as ``EvalResult.error``."""
+        from edgeprune.export.errors import ExportError
+        from edgeprune.host.compress.errors import ConfigError
+
+        digest = config.digest()
+        result = EvalResult(config.to_json(), digest)
+        ident = self.identity()
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            result.timings[stage] = round(now - clock, 3)
+            clock = now
+
+        from edgeprune.host.compress.pipeline import compress
+
+        try:
+            compressed = compress(self.task, config)
+        except ConfigError as exc:
+            result.error = f"ConfigError: {exc}"
+            return result
+        lap("compress+finetune")
+        self._proxy_figures(result, compressed)
+
+        from edgeprune.export.pipeline import export_model
+
+        calibration, agreement = self._inputs()
+        out_dir = self.artifacts_dir / ident.task_hash[:16] / digest[:16]
+        try:
+            exported = export_model(compressed.model, calibration, out_dir, quantize=config.quantize, name="model")
+        except ExportError as exc:
+            result.error = f"ExportError: {exc}"
+            return result
+        lap("export")
+        result.artifacts = {"dir": str(out_dir)}
+        tflite = exported.read_tflite()
+        manifest = exported.manifest
+        result.figures[MODEL_BYTES] = FigureRecord(len(tflite), "bytes", "build", ".tflite flatbuffer size")
+
+        from edgeprune.export.verify import predict_fn
+
+        quality = self.task.evaluate(predict_fn(tflite, manifest), split="test")
+        lap("quality")
+
+        from edgeprune.bench.link import LinkError
+
+        try:
+            measurement = self._measure(tflite, manifest, agreement)
+        except (LinkError, RuntimeError, OSError) as exc:  # MeasureError/QemuError are RuntimeErrors
+            result.error = f"{type(exc).__name__}: {exc}"
+            return result
+        lap("device")
+        self._device_figures(result, measurement, quality)
+        if result.error is None:
+            self._memory_figures(result, exported, out_dir)
+            lap("deploy-build")
+        return result
+
+    def _measure(self, tflite: bytes, manifest: dict[str, Any], agreement: np.ndarray) -> Any:
+        from edgeprune.bench.link import LinkError
+        from edgeprune.bench.measure import measure
+        from edgeprune.export.verify import TflmRunner, quantize_array
+
+        runner = TflmRunner(tflite, manifest)
+        spec = runner.inputs[runner.stream_input]
+
+        def q(x: np.ndarray) -> np.ndarray:
+            if spec["dtype"] == "int8":
+                return quantize_array(x, spec["scale"], spec["zero_point"])
+            return np.asarray(x, dtype=np.dtype(spec["dtype"]))
+
+        samples = [q(x) for x in agreement[: max(1, self.agreement_n)]]
+        stream = runner.stream_input
+        kwargs: dict[str, Any] = dict(
+            warmup=self.warmup,
+            repeats=self.repeats,
+            agreement_inputs=[{stream: s} for s in samples] if self.agreement_n > 0 else None,
+            oracle=runner,
+            energy_board=self.energy_board,
+            host_energy_runs=self.host_energy_runs,
+        )
+        from edgeprune.bench.qemu import QemuError
+
+        for attempt in (0, 1):
+            try:
+                device = self._ensure()
+                return measure(device, tflite, manifest, {stream: samples[0].tobytes()}, **kwargs)
+            except (LinkError, QemuError, OSError) as exc:
+                if attempt == 1:
+                    raise
+                log.warning("device did not answer (%s); restarting it and retrying the candidate", exc)
+                self._restart()
+        raise AssertionError("unreachable")
+
+    # -- figures ----------------------------------------------------------------------------------
+    @staticmethod
+    def _proxy_figures(result: EvalResult, compressed: Any) -> None:
+        p = compressed.proxies
+        result.figures[PARAMS] = FigureRecord(float(p.params), "params", "proxy", "counted from the compressed shapes")
+        result.figures[MACS] = FigureRecord(float(p.macs), "MACs", "proxy", "matrix-product MACs per inference")
+        result.figures[SPARSITY] = FigureRecord(float(p.sparsity), "fraction", "proxy", "zero weights / weights")
+        layers = compressed.report.get("layers") if isinstance(compressed.report, dict) else None
+        if isinstance(layers, list):
+            result.layers = [dict(x) for x in layers if isinstance(x, dict)]
+        else:
+            result.layers = [lc.to_dict() for lc in compressed.config.layers]
+
+    def _device_figures(self, result: EvalResult, m: Any, quality: Any) -> None:
+        figs = m.figures
+        agreement = m.agreement
+        detail = f"{quality.metric} on the test split, TFLM interpreter (the device's bit-exact oracle)"
+        if agreement is not None:
+            rate = agreement.byte_equal_rate.value
+            detail += f"; device outputs byte-equal to TFLM on {round(rate * agreement.n)}/{agreement.n} test inputs"
+            if rate < 1.0:
+                result.error = (
+                    f"device outputs differ from TFLM on {len(agreement.mismatches)}/{agreement.n} inputs "
+                    f"(max |diff| {agreement.max_abs_diff}); the firmware and the oracle disagree"
+                )
+        source = m.figures["count"].source
+        result.figures[QUALITY] = FigureRecord(float(quality.value), quality.metric, source, detail)
+        result.figures[LATENCY_COUNT] = FigureRecord.of(figs["count"])
+        if "latency" in figs:
+            result.figures[LATENCY_MS] = FigureRecord.of(figs["latency"])
+        energy = None
+        for key in ("energy_board_ppk2", "energy_board_ina", "energy_model"):
+            fig = figs.get(key)
+            if fig is not None and np.isfinite(fig.value):
+                energy = fig
+                break
+        if energy is not None:
+            result.figures[ENERGY_UJ] = FigureRecord.of(energy)
+        host = figs.get("energy_host")
+        if host is not None and np.isfinite(host.value):
+            result.figures[HOST_ENERGY_KWH] = FigureRecord.of(host)
+
+    def _memory_figures(self, result: EvalResult, exported: Any, out_dir: Path) -> None:
+        env = self.deploy_env or (f"qemu-{self.spec.core}" if self.spec.kind == "qemu" else None)
+        if self.deploy_build != "never" and env is not None and self._deploy_broken is None:
+            from edgeprune.bench.firmware_build import BuildError, build
+
+            try:
+                built = build(env, baked_model_dir=out_dir, build_dir=self.artifacts_dir / "deploy-build")
+            except BuildError as exc:
+                if exc.stage == "limits":
+                    result.error = f"BuildError: {exc}"
+                    return
+                if self.deploy_build == "always":
+                    raise
+                self._deploy_broken = str(exc).splitlines()[0]
+                log.warning("deploy build unavailable (%s); flash/RAM are estimates from now on", self._deploy_broken)
+            else:
+                result.figures[FLASH_BYTES] = FigureRecord(
+                    built.flash_bytes, "bytes", "build", f"deploy build {env}: .text+.data (model compiled in)"
+                )
+                result.figures[RAM_BYTES] = FigureRecord(
+                    built.ram_bytes, "bytes", "build", f"deploy build {env}: .data+.bss (arena included; stack extra)"
+                )
+                return
+        why = self._deploy_broken or "no deploy build for this target"
+        result.figures[FLASH_BYTES] = FigureRecord(
+            exported.tflite_bytes, "bytes", "build", f"estimate: .tflite size only, firmware excluded ({why})"
+        )
+        result.figures[RAM_BYTES] = FigureRecord(
+            exported.arena_bytes, "bytes", "build", f"estimate: TFLM arena only, firmware excluded ({why})"
+        )

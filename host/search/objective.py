@@ -1,0 +1,204 @@
+"""Hard constraints, the reward and the observation features, all relative to the measured baseline.
+
+Kept apart from the evaluator on purpose: a cached measurement is valid for any run on the same
+target, while feasibility and reward depend on this run's limits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from edgeprune.host.search.types import (
+    ENERGY_UJ,
+    FLASH_BYTES,
+    LATENCY_COUNT,
+    MACS,
+    PARAMS,
+    QUALITY,
+    RAM_BYTES,
+    EvalResult,
+)
+
+INFEASIBLE_REWARD = -1.0
+OBS_FEATURES = (
+    "quality_rel",
+    "drop_over_limit",
+    "params_ratio",
+    "macs_ratio",
+    "flash_ratio",
+    "ram_ratio",
+    "latency_ratio",
+    "energy_ratio",
+    "feasible",
+)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Hard limits a candidate must meet to be feasible.
+
+    Parameters
+    ----------
+    max_acc_drop:
+        Largest allowed quality drop vs the baseline, in percentage points for ``accuracy``
+        (0.5 = half a point), in percent of the baseline for ``return`` and ``rmse``.
+    flash_kb, ram_kb:
+        Limits on the deploy build's flash and RAM in KiB (``None``: the target's own capacity only).
+    """
+
+    max_acc_drop: float = 2.0
+    flash_kb: float | None = None
+    ram_kb: float | None = None
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Weights of the measured savings in the reward (they need not sum to one).
+
+    Parameters
+    ----------
+    latency, energy, flash, ram:
+        Weight of ``1 - measured / baseline`` for each figure.
+    quality:
+        Weight of the quality term ``-drop / max_acc_drop``.
+    """
+
+    latency: float = 0.4
+    energy: float = 0.2
+    flash: float = 0.2
+    ram: float = 0.2
+    quality: float = 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A candidate judged against the baseline and the constraints.
+
+    Parameters
+    ----------
+    feasible:
+        All hard constraints met and the candidate measured without error.
+    reason:
+        Empty when feasible, else every violated constraint, ``"; "``-separated.
+    reward:
+        See ``Objective.reward``.
+    drop:
+        Quality drop (percentage points or percent, see ``Constraints.max_acc_drop``).
+    features:
+        The observation features, named as in ``OBS_FEATURES``.
+    """
+
+    feasible: bool
+    reason: str
+    reward: float
+    drop: float
+    features: dict[str, float] = field(default_factory=dict)
+
+    def observation(self) -> np.ndarray:
+        return np.array([self.features.get(k, 0.0) for k in OBS_FEATURES], dtype=np.float32)
+
+
+def _ratio(value: float, base: float) -> float:
+    if not math.isfinite(value) or not math.isfinite(base) or base <= 0:
+        return 1.0
+    return value / base
+
+
+class Objective:
+    """Judges candidates against a measured baseline.
+
+    Parameters
+    ----------
+    baseline:
+        The uncompressed model measured on the same target.
+    metric:
+        ``"accuracy"``, ``"rmse"`` or ``"return"``.
+    higher_is_better:
+        Quality direction.
+    constraints, weights:
+        See ``Constraints`` and ``RewardWeights``.
+
+    The reward of a feasible candidate is
+    ``w_q · (−drop / max_acc_drop) + Σ_k w_k · (1 − m_k / m_k,baseline)`` over
+    k ∈ {latency, energy, flash, ram}; an infeasible one gets
+    ``−1 − Σ relative overshoots`` (at most −1, at least −4).
+    """
+
+    def __init__(
+        self,
+        baseline: EvalResult,
+        metric: str,
+        higher_is_better: bool,
+        constraints: Constraints,
+        weights: RewardWeights | None = None,
+    ) -> None:
+        self.baseline = baseline
+        self.metric = metric
+        self.higher_is_better = higher_is_better
+        self.constraints = constraints
+        self.weights = weights or RewardWeights()
+
+    def drop(self, quality: float) -> float:
+        """Quality lost vs the baseline (positive = worse) in the unit of ``max_acc_drop``."""
+        base = self.baseline.value(QUALITY)
+        if not math.isfinite(quality):
+            return math.inf
+        if self.metric == "accuracy":
+            lost = base - quality if self.higher_is_better else quality - base
+            return 100.0 * lost
+        scale = abs(base) if abs(base) > 1e-12 else 1.0
+        lost = base - quality if self.higher_is_better else quality - base
+        return 100.0 * lost / scale
+
+    def judge(self, result: EvalResult) -> Verdict:
+        base = self.baseline
+        feats = {
+            "quality_rel": _ratio(result.value(QUALITY), base.value(QUALITY))
+            if self.higher_is_better
+            else _ratio(base.value(QUALITY), result.value(QUALITY)),
+            "params_ratio": _ratio(result.value(PARAMS), base.value(PARAMS)),
+            "macs_ratio": _ratio(result.value(MACS), base.value(MACS)),
+            "flash_ratio": _ratio(result.value(FLASH_BYTES), base.value(FLASH_BYTES)),
+            "ram_ratio": _ratio(result.value(RAM_BYTES), base.value(RAM_BYTES)),
+            "latency_ratio": _ratio(result.value(LATENCY_COUNT), base.value(LATENCY_COUNT)),
+            "energy_ratio": _ratio(result.value(ENERGY_UJ), base.value(ENERGY_UJ)),
+        }
+        if result.error is not None:
+            feats["drop_over_limit"] = 1.0
+            feats["feasible"] = 0.0
+            return Verdict(False, f"failed: {result.error}", INFEASIBLE_REWARD - 1.0, math.inf, feats)
+
+        drop = self.drop(result.value(QUALITY))
+        limit = max(self.constraints.max_acc_drop, 1e-9)
+        feats["drop_over_limit"] = float(np.clip(drop / limit, -5.0, 5.0))
+        reasons: list[str] = []
+        overshoot = 0.0
+        if drop > self.constraints.max_acc_drop:
+            reasons.append(f"quality drop {drop:.2f} > {self.constraints.max_acc_drop:g}")
+            overshoot += (drop - self.constraints.max_acc_drop) / limit
+        for name, limit_kb, label in (
+            (FLASH_BYTES, self.constraints.flash_kb, "flash"),
+            (RAM_BYTES, self.constraints.ram_kb, "RAM"),
+        ):
+            if limit_kb is None:
+                continue
+            used = result.value(name)
+            if not math.isfinite(used):
+                reasons.append(f"{label} not measured")
+                overshoot += 1.0
+            elif used > limit_kb * 1024:
+                reasons.append(f"{label} {used / 1024:.1f} KiB > {limit_kb:g} KiB")
+                overshoot += used / (limit_kb * 1024) - 1.0
+        feasible = not reasons
+        feats["feasible"] = 1.0 if feasible else 0.0
+        if not feasible:
+            return Verdict(False, "; ".join(reasons), INFEASIBLE_REWARD - min(overshoot, 3.0), drop, feats)
+        w = self.weights
+        reward = w.quality * -feats["drop_over_limit"]
+        reward += w.latency * (1.0 - feats["latency_ratio"])
+        reward += w.energy * (1.0 - feats["energy_ratio"])
+        reward += w.flash * (1.0 - feats["flash_ratio"])
+        reward += w.ram * (1.0 - feats["ram_ratio"])
+        return Verdict(True, "", float(reward), drop, feats)

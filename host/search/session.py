@@ -1,0 +1,195 @@
+"""The one path every strategy's proposal takes: run store → global cache → device, then commit.
+
+A strategy never calls the evaluator directly; it calls ``SearchSession.evaluate``, which answers a
+config already seen (in this run or any earlier run on the same task/target/firmware) without using
+the device, counts the budget in device evaluations only, and commits every result before returning
+it, so whatever the strategy does next, the evaluation is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from edgeprune.host.search.objective import Constraints, Objective, RewardWeights, Verdict
+from edgeprune.host.search.store import EvalCache, RunStore
+from edgeprune.host.search.types import EvalResult, Evaluator
+
+log = logging.getLogger(__name__)
+
+
+class BudgetExhausted(Exception):
+    """Raised by ``SearchSession.evaluate`` once the device-evaluation budget is used up."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a strategy gets back for one proposal.
+
+    Parameters
+    ----------
+    result:
+        The measurement (possibly from the store or the cache).
+    verdict:
+        Feasibility, reason, reward and observation features.
+    origin:
+        ``"device"``, ``"cache"`` or ``"run"``.
+    seq:
+        Row number in the run store.
+    """
+
+    result: EvalResult
+    verdict: Verdict
+    origin: str
+    seq: int
+
+
+class SearchSession:
+    """Budgeted, durable access to an evaluator for one run.
+
+    Parameters
+    ----------
+    evaluator:
+        Anything following the ``Evaluator`` protocol.
+    store:
+        The run's ``RunStore``.
+    cache:
+        Global ``EvalCache``, or ``None`` to measure everything.
+    strategy:
+        Name recorded with each evaluation.
+    budget:
+        Device evaluations allowed (cache and store hits are free).
+    constraints, weights:
+        See ``edgeprune.host.search.objective``.
+    metric, higher_is_better:
+        The task's quality metric and direction.
+    max_free_proposals:
+        Cap on consecutive proposals answered without the device, so a strategy that keeps
+        proposing known configs ends instead of looping forever.
+    on_outcome:
+        Called after each committed evaluation (progress display).
+    """
+
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        store: RunStore,
+        cache: EvalCache | None,
+        *,
+        strategy: str,
+        budget: int,
+        constraints: Constraints,
+        metric: str,
+        higher_is_better: bool,
+        weights: RewardWeights | None = None,
+        max_free_proposals: int = 200,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.evaluator = evaluator
+        self.store = store
+        self.cache = cache
+        self.strategy = strategy
+        self.budget = budget
+        self.constraints = constraints
+        self.metric = metric
+        self.higher_is_better = higher_is_better
+        self.weights = weights
+        self.max_free_proposals = max_free_proposals
+        self.on_outcome = on_outcome
+        self._free_streak = 0
+        self.objective: Objective | None = None
+
+    # -- budget -----------------------------------------------------------------------------------
+    @property
+    def used(self) -> int:
+        return self.store.device_evaluations()
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.budget - self.used)
+
+    def exhausted(self) -> bool:
+        return self.remaining == 0 or self._free_streak >= self.max_free_proposals
+
+    # -- measuring --------------------------------------------------------------------------------
+    def _measure(self, config: Any) -> tuple[EvalResult, str]:
+        digest = config.digest()
+        stored = self.store.find(digest)
+        if stored is not None:
+            return stored.result, "run"
+        ident = self.evaluator.identity()
+        if self.cache is not None:
+            cached = self.cache.get(ident, digest)
+            if cached is not None:
+                return cached, "cache"
+        result = self.evaluator.evaluate(config)
+        if self.cache is not None:
+            self.cache.put(ident, result)
+        return result, "device"
+
+    def ensure_baseline(self, config: Any) -> EvalResult:
+        """Measure (or reload) the uncompressed model on this target; it anchors every ratio."""
+        stored = self.store.baseline()
+        if stored is None:
+            started = time.time()
+            result, origin = self._measure(config)
+            if result.error is not None:
+                raise RuntimeError(f"the baseline model failed on the target: {result.error}")
+            self.store.record(
+                kind="baseline",
+                strategy=self.strategy,
+                result=result,
+                origin=origin,
+                counted=False,
+                feasible=True,
+                reason="baseline",
+                reward=None,
+                proposal={"baseline": True},
+                started=started,
+            )
+        else:
+            result = stored.result
+        self.objective = Objective(result, self.metric, self.higher_is_better, self.constraints, self.weights)
+        return result
+
+    def evaluate(self, config: Any, proposal: dict[str, Any] | None = None) -> Outcome:
+        """Measure ``config`` (or recall it), commit it, and return the verdict.
+
+        Raises ``BudgetExhausted`` before measuring when no device evaluation is left.
+        """
+        if self.objective is None:
+            raise RuntimeError("call ensure_baseline() before evaluate()")
+        if self.exhausted():
+            raise BudgetExhausted(f"{self.used}/{self.budget} device evaluations used")
+        started = time.time()
+        result, origin = self._measure(config)
+        verdict = self.objective.judge(result)
+        counted = origin == "device"
+        self._free_streak = 0 if counted else self._free_streak + 1
+        seq = self.store.record(
+            kind="candidate",
+            strategy=self.strategy,
+            result=result,
+            origin=origin,
+            counted=counted,
+            feasible=verdict.feasible,
+            reason=verdict.reason,
+            reward=verdict.reward,
+            proposal=proposal or {},
+            started=started,
+        )
+        outcome = Outcome(result, verdict, origin, seq)
+        log.info(
+            "eval #%d %s (%s): reward %.3f%s",
+            seq,
+            result.digest[:10],
+            origin,
+            verdict.reward,
+            "" if verdict.feasible else f" infeasible: {verdict.reason}",
+        )
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        return outcome

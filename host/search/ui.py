@@ -1,0 +1,126 @@
+"""Terminal display of a search: what will run, a progress bar with the best so far, the final table."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from edgeprune.host.search.run import SearchOptions, SearchResult
+from edgeprune.host.search.session import Outcome, SearchSession
+from edgeprune.host.search.types import QUALITY
+
+
+def describe(options: SearchOptions, run_dir: Path, resumed: bool) -> list[str]:
+    """The first lines of a search: everything that was chosen, defaults included."""
+    what = options.task if options.model is None else f"model {options.model}"
+    energy = "cited per-cycle energy model" + (" + CodeCarbon (host)" if options.host_energy else "")
+    limits = [f"max drop {options.max_acc_drop:g}"]
+    if options.flash_kb is not None:
+        limits.append(f"flash ≤ {options.flash_kb:g} KiB")
+    if options.ram_kb is not None:
+        limits.append(f"RAM ≤ {options.ram_kb:g} KiB")
+    device = options.device
+    if device.startswith("qemu"):
+        core = device.partition(":")[2] or "m4"
+        device = f"{device} (QEMU Cortex-{core.upper()}, instruction counts under -icount)"
+    return [
+        f"edgeprune search {'(resumed) ' if resumed else ''}→ {run_dir}",
+        f"  task: {what}   device: {device}",
+        f"  strategy: {options.strategy}   budget: {options.budget} device evaluations   seed: {options.seed}",
+        f"  energy: {energy}   limits: {', '.join(limits)}",
+        f"  fine-tuning: {options.finetune_steps} steps per RL/uniform candidate "
+        f"(≤ {options.max_finetune_steps} for tpe/cmaes/random)",
+    ]
+
+
+class ProgressDisplay:
+    """A rich progress bar over device evaluations showing the current best and the front size.
+
+    Parameters
+    ----------
+    console:
+        A ``rich.console.Console``.
+    """
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+            transient=False,
+        )
+        self.task_id: Any = None
+        self.best: tuple[float, float, str] | None = None
+        self.points: list[tuple[float, ...]] = []
+
+    def start(self, options: SearchOptions, run_dir: Path, session: SearchSession) -> None:
+        self.higher = session.higher_is_better
+        for line in describe(options, run_dir, resumed=session.used > 0 or session.store.count() > 0):
+            self.console.print(line)
+        for ev in session.store.evaluations("candidate"):
+            self._track(ev.feasible, ev.reward, ev.result)
+        self.progress.start()
+        self.task_id = self.progress.add_task(
+            "measuring", total=options.budget, completed=session.used, status=self._status()
+        )
+
+    def _track(self, feasible: bool, reward: float | None, result: Any) -> None:
+        if not feasible or reward is None:
+            return
+        q = result.value(QUALITY)
+        if self.best is None or reward > self.best[0]:
+            unit = result.figures[QUALITY].unit if QUALITY in result.figures else ""
+            self.best = (reward, q, unit)
+        costs = [result.value(k) for k in ("latency_count", "flash_bytes", "energy_uj")]
+        pt = (-q if self.higher else q, *costs)
+        if all(math.isfinite(v) for v in pt):
+            self.points.append(pt)
+
+    def _front_size(self) -> int:
+        pts = list(dict.fromkeys(self.points))
+
+        def dom(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+            return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+        return sum(1 for p in pts if not any(dom(o, p) for o in pts))
+
+    def _status(self) -> str:
+        if self.best is None:
+            return "no feasible candidate yet"
+        r, q, unit = self.best
+        return f"best reward {r:+.3f} ({unit} {q:.4g})  front {self._front_size()}"
+
+    def update(self, outcome: Outcome, session: SearchSession) -> None:
+        self._track(outcome.verdict.feasible, outcome.verdict.reward, outcome.result)
+        self.progress.update(self.task_id, completed=session.used, status=self._status())
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def final_table(result: SearchResult, console: Any, limit: int = 15) -> None:
+    """Print the front (and baseline) with every figure's source, then the report path."""
+    from edgeprune.host.report.load import load_run
+    from edgeprune.host.report.table import rich_table
+
+    run = load_run(result.run_dir)
+    shown = [p.evaluation for p in run.front][:limit]
+    console.print(
+        rich_table(
+            f"Pareto front ({len(run.front)} points; {result.device_evaluations} device evaluations, "
+            f"{result.evaluations} candidates recorded)",
+            run.metric,
+            run.baseline,
+            shown,
+        )
+    )
+    if run.best is not None:
+        console.print(f"best (highest reward): #{run.best.seq}  reward {run.best.reward:+.3f}")
+    console.print(f"report: {result.report_html.resolve()}")

@@ -1,0 +1,149 @@
+"""Training a GRU baseline: fast ``nn.GRU`` training with early stopping, then conversion to the
+canonical ``StackedGRU`` (the conversion is exact; the test split is never looked at here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from edgeprune.host.tasks.base import Progress
+
+if TYPE_CHECKING:
+    from edgeprune.host.models import StackedGRU
+    from edgeprune.host.tasks.sequence import SequenceData
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GRUTrainConfig:
+    """Hyper-parameters of GRU baseline training (all enter the cache key).
+
+    Parameters
+    ----------
+    hidden_size, num_layers:
+        Width and depth of the ``nn.GRU``.
+    lr, weight_decay:
+        AdamW learning rate and decoupled weight decay.
+    batch_size:
+        Mini-batch size.
+    max_epochs, patience:
+        Epoch budget; stop after ``patience`` epochs without a better validation score.
+    grad_clip:
+        Max global gradient norm (GRUs occasionally spike early in training).
+    seed:
+        Seeds initialisation and shuffling; with ``threads`` fixed the run is repeatable.
+    threads:
+        Torch intra-op threads during training (restored afterwards).
+    """
+
+    hidden_size: int = 256
+    num_layers: int = 2
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    max_epochs: int = 40
+    patience: int = 8
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_gru_net(input_size: int, hidden_size: int, num_layers: int, num_outputs: int) -> Any:
+    """``nn.GRU`` (batch_first) + ``nn.Linear`` readout on the last step; the bring-your-own format."""
+    from torch import nn
+
+    class GRUNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = nn.GRU(input_size, hidden_size, num_layers=num_layers, batch_first=True)
+            self.head = nn.Linear(hidden_size, num_outputs)
+
+        def forward(self, x: Any) -> Any:
+            out, _ = self.gru(x)
+            return self.head(out[:, -1])
+
+    return GRUNet()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_gru(
+    data: SequenceData, cfg: GRUTrainConfig, progress: Progress | None = None
+) -> tuple[StackedGRU, dict[str, Any]]:
+    """Train on ``data``'s train split, select the epoch by validation score, return the canonical model.
+
+    The validation score is accuracy for a classifier (ties broken by lower loss) and minus the loss
+    for a regressor. Returns the model and a dict with ``epochs``, ``best_epoch``, ``train_seconds``.
+    """
+    import torch
+    from torch import nn
+
+    from edgeprune.host.models import StackedGRU
+
+    t0 = time.monotonic()
+    classifier = data.kind == "classifier"
+    with torch_threads(cfg.threads):
+        torch.manual_seed(cfg.seed)
+        net = make_gru_net(data.num_features, cfg.hidden_size, cfg.num_layers, data.num_outputs)
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        loss_fn: nn.Module = nn.CrossEntropyLoss() if classifier else nn.MSELoss()
+        Xtr, ytr = (torch.as_tensor(a) for a in data.part("train"))
+        Xva, yva = (torch.as_tensor(a) for a in data.part("val"))
+        if not classifier and ytr.ndim == 1:
+            ytr, yva = ytr[:, None], yva[:, None]
+        gen = torch.Generator().manual_seed(cfg.seed)
+        best: tuple[float, float] | None = None
+        best_state: dict[str, Any] = {}
+        best_epoch = 0
+        epoch = 0
+        for epoch in range(1, cfg.max_epochs + 1):
+            net.train()
+            order = torch.randperm(len(Xtr), generator=gen)
+            for i in range(0, len(order), cfg.batch_size):
+                idx = order[i : i + cfg.batch_size]
+                opt.zero_grad()
+                loss = loss_fn(net(Xtr[idx]), ytr[idx])
+                loss.backward()
+                nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                opt.step()
+            net.eval()
+            with torch.no_grad():
+                out = net(Xva)
+                val_loss = float(loss_fn(out, yva))
+                val_acc = float((out.argmax(1) == yva).float().mean()) if classifier else -val_loss
+            score = (val_acc, -val_loss)
+            if best is None or score > best:
+                best, best_epoch = score, epoch
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            log.info("epoch %d: val loss %.4f, val score %.4f (best epoch %d)", epoch, val_loss, val_acc, best_epoch)
+            if progress is not None:
+                progress(f"epoch {epoch}: val {val_acc:.3f}", epoch / cfg.max_epochs)
+            if epoch - best_epoch >= cfg.patience:
+                break
+        net.load_state_dict(best_state)
+        model = StackedGRU.from_torch_gru(net.gru, net.head, data.seq_len)
+        model.eval()
+    if progress is not None:
+        progress("trained", 1.0)
+    info = {"epochs": epoch, "best_epoch": best_epoch, "train_seconds": round(time.monotonic() - t0, 2)}
+    return model, info
+

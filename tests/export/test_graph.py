@@ -1,0 +1,88 @@
+"""Which models export, and the calibration samples the converters see (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from edgeprune.export.errors import ExportError
+from edgeprune.export.graph import prepare, representative_samples
+from edgeprune.host.models import MLP, StackedGRU
+
+from .conftest import synthetic_windows
+
+
+class ConvNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(4, 8, 3)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x).mean(-1))
+
+
+def test_gru_is_exported_as_the_streaming_cell() -> None:
+    g = prepare(StackedGRU(4, [16, 8], 3, 10))
+    assert g.kind == "gru" and g.steps == 10
+    assert g.input_names == ["x_t", "h_0", "h_1"]
+    assert g.output_names == ["y", "h_0_next", "h_1_next"]
+    assert [s.shape for s in g.inputs] == [(1, 4), (1, 16), (1, 8)]
+    assert g.recurrent == [("h_0_next", "h_0"), ("h_1_next", "h_1")]
+
+
+def test_mlp_has_one_input_and_no_sequence() -> None:
+    g = prepare(MLP([4, 32, 2]))
+    assert g.kind == "mlp" and g.steps == 1 and g.recurrent == []
+    assert [s.shape for s in g.inputs] == [(1, 4)] and [s.shape for s in g.outputs] == [(1, 2)]
+
+
+@pytest.mark.parametrize("model", [ConvNet(), nn.Sequential(nn.Linear(4, 4), nn.ReLU())])
+def test_unsupported_models_are_refused_with_the_layer_named(model: nn.Module) -> None:
+    with pytest.raises(ExportError) as info:
+        prepare(model)
+    assert info.value.stage == "onnx"
+    assert info.value.op in {"ConvNet", "Sequential", "Conv1d", "ReLU"}
+
+
+def test_a_foreign_layer_inside_a_canonical_model_is_named() -> None:
+    model = MLP([4, 8, 2])
+    model.layers[0] = nn.Conv1d(4, 8, 1)  # type: ignore[assignment]
+    with pytest.raises(ExportError, match="Conv1d") as info:
+        prepare(model)
+    assert info.value.op == "Conv1d"
+
+
+def test_calibration_shape_is_checked() -> None:
+    g = prepare(StackedGRU(4, [8], 3, 12))
+    with pytest.raises(ExportError, match=r"\[N, 12, 4\]"):
+        representative_samples(g, np.zeros((5, 10, 4), np.float32))
+    with pytest.raises(ExportError, match="NaN"):
+        representative_samples(g, np.full((5, 12, 4), np.nan, np.float32))
+
+
+def test_gru_calibration_records_the_hidden_states_the_loop_feeds_back() -> None:
+    torch.manual_seed(0)
+    model = StackedGRU(4, [8, 6], 3, 12).eval()
+    cal = synthetic_windows(7)
+    samples = representative_samples(prepare(model), cal, max_samples=10_000)
+    assert len(samples) == 7 * 12
+    # Step 0 of every window starts from h = 0.
+    assert all(not s["h_0"].any() and not s["h_1"].any() for s in samples[:7])
+    # The state recorded at step t is the float model's state after steps 0..t-1 of that window.
+    with torch.no_grad():
+        hs = model.init_state(1)
+        for t in range(5):
+            _, hs = model.step(torch.from_numpy(cal[2:3, t]), hs)
+    s = samples[5 * 7 + 2]
+    np.testing.assert_allclose(s["x_t"], cal[2:3, 5])
+    np.testing.assert_allclose(s["h_0"], hs[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(s["h_1"], hs[1].numpy(), atol=1e-6)
+
+
+def test_sample_budget_keeps_whole_windows() -> None:
+    g = prepare(StackedGRU(4, [8], 3, 12))
+    samples = representative_samples(g, synthetic_windows(100), max_samples=60)
+    assert len(samples) == 5 * 12

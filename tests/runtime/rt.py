@@ -1,0 +1,102 @@
+"""ctypes binding of the firmware runtime built for the host (test helper, not library code)."""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME = ROOT / "firmware" / "runtime"
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared"]
+
+STATUS = {
+    0: "OK", -1: "ARG", -2: "TRUNCATED", -3: "IDENTIFIER", -4: "BOUNDS", -5: "SUBGRAPHS", -6: "OP",
+    -7: "DTYPE", -8: "SHAPE", -9: "QUANT", -10: "BUFFER", -11: "LIMITS", -12: "ARENA", -13: "STATE",
+    -14: "INDEX", -15: "SEQUENCE", -16: "GRAPH", -17: "RANGE",
+}
+DTYPES = {0: np.float32, 2: np.int32, 9: np.int8, 3: np.uint8, 7: np.int16}
+
+
+def sources() -> list[str]:
+    return [str(p) for p in sorted(RUNTIME.glob("*.c"))] + [str(RUNTIME / "tests" / "host_shim.c")]
+
+
+def build(out: Path, extra: list[str] | None = None) -> Path:
+    cmd = ["gcc", *CFLAGS, *(extra or ["-O2"]), "-o", str(out), *sources(), "-lm"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+    return out
+
+
+class TensorInfo(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p), ("bytes", ctypes.c_uint32), ("dtype", ctypes.c_uint8),
+        ("scale", ctypes.c_float), ("zero_point", ctypes.c_int32), ("rank", ctypes.c_uint8),
+        ("dims", ctypes.c_int32 * 6),
+    ]
+
+
+class Runtime:
+    """Thin wrapper over the shared library: one model, one arena."""
+
+    def __init__(self, lib_path: Path):
+        self.lib = ctypes.CDLL(str(lib_path))
+        L = self.lib
+        L.ep_host_model_size.restype = ctypes.c_uint32
+        L.ep_model_init.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32]
+        L.ep_model_io.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.POINTER(TensorInfo)]
+        L.ep_model_set_input.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint32]
+        L.ep_model_set_sequence.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint32]
+        L.ep_model_invoke.argtypes = [ctypes.c_void_p]
+        L.ep_model_num_inputs.argtypes = [ctypes.c_void_p]
+        L.ep_model_num_outputs.argtypes = [ctypes.c_void_p]
+        L.ep_model_arena_used.argtypes = [ctypes.c_void_p]
+        L.ep_model_arena_used.restype = ctypes.c_uint32
+        L.ep_model_macs.argtypes = [ctypes.c_void_p]
+        L.ep_model_macs.restype = ctypes.c_uint64
+        L.ep_rt_status_str.restype = ctypes.c_char_p
+        L.ep_requantize.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_float, ctypes.c_int32,
+                                    ctypes.c_float, ctypes.c_int32]
+        L.ep_logistic_i8.argtypes = [ctypes.c_int32] * 4
+        L.ep_logistic_i8.restype = ctypes.c_int8
+        L.ep_tanh_i8.argtypes = [ctypes.c_int32] * 4
+        L.ep_tanh_i8.restype = ctypes.c_int8
+        self.model = ctypes.create_string_buffer(L.ep_host_model_size())
+        self.arena = None
+        self.blob = None
+
+    def init(self, tflite: bytes, arena_len: int = 1 << 20) -> int:
+        self.blob = ctypes.create_string_buffer(tflite, len(tflite))  # kept alive: constants point into it
+        self.arena = ctypes.create_string_buffer(arena_len)
+        return self.lib.ep_model_init(self.model, self.blob, len(tflite), self.arena, arena_len)
+
+    def io(self, is_output: bool, index: int) -> TensorInfo:
+        info = TensorInfo()
+        st = self.lib.ep_model_io(self.model, int(is_output), index, ctypes.byref(info))
+        assert st == 0, STATUS.get(st)
+        return info
+
+    def set_input(self, index: int, data: bytes, offset: int = 0) -> int:
+        return self.lib.ep_model_set_input(self.model, index, offset, data, len(data))
+
+    def set_sequence(self, steps: int, stream_input: int, pairs: list[tuple[int, int]]) -> int:
+        raw = bytes(b for p in pairs for b in p)
+        return self.lib.ep_model_set_sequence(self.model, steps, stream_input, raw or None, len(pairs))
+
+    def invoke(self) -> int:
+        return self.lib.ep_model_invoke(self.model)
+
+    def output(self, index: int) -> np.ndarray:
+        info = self.io(True, index)
+        raw = ctypes.string_at(info.data, info.bytes)
+        return np.frombuffer(raw, dtype=DTYPES[info.dtype]).reshape(tuple(info.dims[: info.rank]))
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        for i, x in enumerate(inputs):
+            st = self.set_input(i, np.ascontiguousarray(x).tobytes())
+            assert st == 0, STATUS.get(st)
+        st = self.invoke()
+        assert st == 0, STATUS.get(st)
+        return [self.output(i).copy() for i in range(self.lib.ep_model_num_outputs(self.model))]

@@ -1,0 +1,28 @@
+"""Subprocess entry for the kill -9 / resume tests: a search on the analytic stand-in evaluator."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from edgeprune.host.search.run import SearchOptions, run_search  # noqa: E402
+from edgeprune.host.search.store import EvalCache  # noqa: E402
+from tests.search.conftest import FakeTask  # noqa: E402
+from tests.search.synthetic import SyntheticEvaluator  # noqa: E402
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    run_dir, strategy, budget, resume, cache = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+    ev = SyntheticEvaluator(delay_s=0.25)
+    opts = SearchOptions(strategy=strategy, budget=budget, out=run_dir, host_energy=False, max_acc_drop=30.0)
+    run_search(None if resume else opts, resume=Path(run_dir) if resume else None, task=FakeTask(),
+               evaluator_factory=lambda t, o, d: ev, cache=EvalCache(Path(cache)))
+
+
+if __name__ == "__main__":
+    main()

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class TargetSpecError(ValueError):
 
 
 @contextlib.contextmanager
-def open_target(spec: str, *, timeout_s: float = 10.0, elf: str | None = None) -> Iterator[Any]:
+def open_target(spec: str, *, timeout_s: float = 10.0, elf: str | Path | None = None) -> Iterator[Any]:
     """An open ``Device`` for ``qemu:<core>`` (QEMU launched, killed on exit) or a port/URL.
 
     :param spec: ``qemu:m4``, ``/dev/ttyACM0``, ``socket://127.0.0.1:PORT`` or a USB serial number

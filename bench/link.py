@@ -222,8 +222,11 @@ class Device:
             if frame.seq == seq:
                 return frame
             if frame.seq == 0xFFFF and frame.type == (P.MSG_ERROR | P.REPLY_FLAG):
+                # The device could not parse something: line garbage flushed by our leading 0x00, or our own
+                # frame damaged in transit (then our reply never comes and the deadline raises LinkTimeout).
                 err = P.ERROR.unpack(frame.payload)
-                raise FrameError(f"{self.name}: device could not parse our frame: {P.STATUS_NAMES.get(err['status'])}")
+                log.warning("%s: device dropped an unparsable frame (%s)", self.name, P.STATUS_NAMES.get(err["status"]))
+                continue
             log.debug("%s: skipped stale reply seq %d (waiting for %d)", self.name, frame.seq, seq)
 
     def request(self, type_: int, payload: bytes = b"", timeout_s: float | None = None) -> bytes:

@@ -32,8 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgeprune.bench import protocol as P
 from edgeprune.bench.energy import EnergyTable, EnergyTableError, load_table, model_energy
 from edgeprune.bench.figures import Figure, absent
+from edgeprune.bench.link import DeviceError
 
 __all__ = [
     "Agreement",
@@ -49,7 +52,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_RUNS_PER_INFER = 128  # EP_MAX_RUNS in firmware/include/ep_protocol.h
+MAX_RUNS_PER_INFER = P.MAX_RUNS
 ORACLE_ARENA = 2 * 1024 * 1024  # TFLM arena for the oracle when the manifest states none
 TUKEY_K = 1.5
 
@@ -136,7 +139,8 @@ class Agreement:
 class Measurement:
     """Everything measured for one model on one device.
 
-    :param target: what ran it: ``board``, ``core``, ``counter``, ``clock_hz``, ``build_id``
+    :param target: what ran it: ``board``, ``core``, ``counter``, ``clock_hz``, ``build_id`` (and
+        ``recovered_resets`` when the device reset mid-measurement and the runs were redone)
     :param model: ``sha256``, ``bytes``, and what LOAD_MODEL reported (``macs``, ``arena_used``)
     :param stats: per-run count statistics (in ``count_unit``)
     :param count_unit: ``"cycles"`` (board) or ``"instructions"`` (qemu)
@@ -351,7 +355,7 @@ def measure(
     clock_hz = float(getattr(hello, "clock_hz", 0) or 0)
     source = "board" if counter == "dwt" else "qemu"
     unit = "cycles" if counter == "dwt" else "instructions"
-    target = {
+    target: dict[str, Any] = {
         "board": str(getattr(hello, "board", "")),
         "core": core,
         "counter": counter,
@@ -361,26 +365,43 @@ def measure(
     if counter == "dwt" and clock_hz <= 0:
         raise MeasureError("device reports a DWT counter but no clock; cannot convert cycles to time")
 
-    load_info = device.load_model(tflite_bytes)
+    def prepare() -> Any:
+        info = device.load_model(tflite_bytes)
+        _configure(device, manifest)
+        _set_inputs(device, inputs, manifest)
+        return info
+
+    load_info = prepare()
     model: dict[str, Any] = {"sha256": hashlib.sha256(tflite_bytes).hexdigest(), "bytes": len(tflite_bytes)}
     for key in ("macs", "arena_used", "num_inputs", "num_outputs"):
         if load_info is not None and hasattr(load_info, key):
             model[key] = int(getattr(load_info, key))
-    steps = _configure(device, manifest)
-    model["steps"] = steps
-    _set_inputs(device, inputs, manifest)
+    seq_block = (manifest or {}).get("sequence")
+    model["steps"] = int(seq_block["steps"]) if seq_block else 1
 
     if warmup:
         _infer_counts(device, warmup)
 
-    def timed() -> tuple[list[int], Any]:
-        return _infer_counts(device, repeats)
+    def timed_with_recovery() -> tuple[list[int], Any]:
+        # A board that reset (watchdog, brown-out) has lost its model: reload once and start over, so
+        # the counts never mix runs from before and after the reset.
+        try:
+            return _infer_counts(device, repeats)
+        except DeviceError as exc:
+            if exc.status != P.ST_NO_MODEL:
+                raise
+            log.warning("device lost its model (reset during measurement); reloading and re-measuring")
+            target["recovered_resets"] = int(target.get("recovered_resets", 0)) + 1
+            prepare()
+            if warmup:
+                _infer_counts(device, warmup)
+            return _infer_counts(device, repeats)
 
     ppk2_fig: Figure
     if ppk2 is not None:
-        ppk2_fig, (counts, _) = ppk2.energy_during(timed)
+        ppk2_fig, (counts, _) = ppk2.energy_during(timed_with_recovery)
     else:
-        counts, _ = timed()
+        counts, _ = timed_with_recovery()
         ppk2_fig = absent("uJ", "board", "no PPK2 attached")
     stats = summarize_counts(counts)
 
@@ -524,12 +545,13 @@ def load_manifest(model_path: str | Path, manifest_path: str | Path | None, tfli
 def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Path | None = None,
                 repeats: int = 20, warmup: int = 2, agreement: int = 0, energy_board: str | None = None,
                 host_energy_runs: int = 0, ppk2_port: str | None = None, ppk2_channel: int = 0,
-                ppk2_mv: int = 3300, timeout_s: float = 10.0, json_out: str | Path | None = None) -> Measurement:
+                ppk2_mv: int = 3300, timeout_s: float = 10.0, json_out: str | Path | None = None,
+                elf: str | Path | None = None) -> Measurement:
     """Measure a .tflite file on ``device`` (``qemu:<core>`` or a port): what ``edgeprune bench`` runs.
 
     Inputs are seeded random int8 (timing does not depend on values); ``agreement`` > 0 compares that
     many further random inputs with the TFLM oracle. ``json_out`` receives ``Measurement.to_dict()``
-    (written to a temporary file, then renamed).
+    (written to a temporary file, then renamed). ``elf`` overrides the firmware QEMU runs.
     """
     from edgeprune.bench.discovery import open_target
 
@@ -551,7 +573,7 @@ def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Pat
 
         meter = Ppk2Meter(ppk2_port, vdd_mv=ppk2_mv, channel=ppk2_channel).open()
     try:
-        with open_target(device, timeout_s=timeout_s) as dev:
+        with open_target(device, timeout_s=timeout_s, elf=elf) as dev:
             result = measure(dev, tflite, manifest, samples[0], warmup=warmup, repeats=repeats,
                              agreement_inputs=agreement_inputs, energy_board=energy_board, ppk2=meter,
                              host_energy_runs=host_energy_runs)

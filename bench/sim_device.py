@@ -44,6 +44,7 @@ class Faults:
     :param flip_output: XOR the first output byte with 1 (device/oracle mismatch)
     :param spike_every: every this-many INFER runs take ``spike_factor`` × the count (0 = never)
     :param spike_factor: multiplier of a spiked run
+    :param reboot_after_infers: reboot (watchdog) right after answering this many more INFERs (0 = never)
     """
 
     garbage_before_reply: bytes = b""
@@ -53,6 +54,7 @@ class Faults:
     flip_output: bool = False
     spike_every: int = 0
     spike_factor: int = 5
+    reboot_after_infers: int = 0
 
 
 @dataclass
@@ -350,6 +352,10 @@ class SimDevice:
         head = P.INFER_REPLY.pack(n=n, counter=P.COUNTER_ICOUNT if c.counter == "icount" else P.COUNTER_DWT,
                                   num_outputs=len(self.outputs), min=ordered[0], median=ordered[(n - 1) // 2])
         self._reply(t, seq, head + struct.pack(f"<{n}I", *counts))
+        if f.reboot_after_infers > 0:
+            f.reboot_after_infers -= 1
+            if f.reboot_after_infers == 0:
+                self.reboot()
 
     def _get_output(self, t: int, seq: int, payload: bytes) -> None:
         req = P.GET_OUTPUT.unpack(payload)

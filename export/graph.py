@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from edgeprune.export.errors import ExportError
 
 if TYPE_CHECKING:
@@ -72,9 +73,10 @@ class ExportGraph:
 
 
 def _check_layers(model: nn.Module) -> None:
+    from torch import nn
+
     from edgeprune.host.models import GRULayer, GRUStep, LowRankLinear, StackedGRU
     from edgeprune.host.models.mlp import MLP
-    from torch import nn
 
     allowed = (StackedGRU, GRULayer, GRUStep, MLP, LowRankLinear, nn.Linear, nn.ModuleList)
     for name, sub in model.named_modules():
@@ -165,3 +167,82 @@ def torch_outputs(graph: ExportGraph, sample: dict[str, np.ndarray]) -> list[np.
         out = graph.module(*args)
     outs = out if isinstance(out, tuple) else (out,)
     return [o.numpy() for o in outs]
+
+
+def input_norm(calibration: np.ndarray) -> dict[str, list[float]]:
+    """Per-feature ``mean``/``std`` of the calibration inputs (over samples and time steps).
+
+    TFLite quantises the model input with one scale for all features; a feature whose range is
+    small next to the others (CartPole's pole angle, ±0.05 beside a cart velocity of ±1) would get a
+    handful of int8 levels. Exporting ``model((z·std) + mean)`` and feeding ``z = (x − mean)/std`` gives
+    every feature a similar range; the affine map is folded into the first layer, so it costs nothing.
+    """
+    flat = np.asarray(calibration, dtype=np.float64).reshape(-1, calibration.shape[-1])
+    mean = flat.mean(axis=0)
+    std = flat.std(axis=0)
+    std = np.where(std > 1e-8, std, 1.0)
+    return {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+
+
+def apply_input_norm(x: np.ndarray, norm: dict[str, list[float]] | None) -> np.ndarray:
+    """``(x − mean)/std`` over the last axis (identity when ``norm`` is None), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    if norm is None:
+        return x
+    mean = np.asarray(norm["mean"], dtype=np.float32)
+    std = np.asarray(norm["std"], dtype=np.float32)
+    return ((x - mean) / std).astype(np.float32)
+
+
+def _fold_into(layer: Any, mean: Any, std: Any) -> Any:
+    """A copy of a Linear/LowRankLinear computing ``layer(z·std + mean)`` from ``z``."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    from edgeprune.host.models import LowRankLinear
+
+    out = copy.deepcopy(layer)
+    with torch.no_grad():
+        if isinstance(out, LowRankLinear):
+            shift = out.second.weight @ (out.first.weight @ mean)
+            out.first.weight.mul_(std)
+            if out.second.bias is None:
+                second = nn.Linear(out.second.in_features, out.second.out_features)
+                second.weight.copy_(out.second.weight)
+                second.bias.zero_()
+                out.second = second
+            out.second.bias.add_(shift)
+        else:
+            shift = out.weight @ mean
+            out.weight.mul_(std)
+            if out.bias is None:
+                lin = nn.Linear(out.in_features, out.out_features)
+                lin.weight.copy_(out.weight)
+                lin.bias.zero_()
+                out = lin
+            out.bias.add_(shift)
+    return out
+
+
+def fold_input_norm(model: nn.Module, norm: dict[str, list[float]] | None) -> nn.Module:
+    """A copy of ``model`` taking normalised inputs ``z`` and computing ``model(z·std + mean)``."""
+    import copy
+
+    import torch
+
+    from edgeprune.host.models import StackedGRU
+
+    if norm is None:
+        return model
+    mean = torch.tensor(norm["mean"], dtype=torch.float32)
+    std = torch.tensor(norm["std"], dtype=torch.float32)
+    folded = copy.deepcopy(model).eval()
+    if isinstance(folded, StackedGRU):
+        layer0 = folded.layers[0]
+        for g in range(len(layer0.x_proj)):  # type: ignore[arg-type]
+            layer0.x_proj[g] = _fold_into(layer0.x_proj[g], mean, std)  # type: ignore[index]
+    else:
+        folded.layers[0] = _fold_into(folded.layers[0], mean, std)  # type: ignore[index]
+    return folded

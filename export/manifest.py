@@ -67,6 +67,7 @@ def build(
     arena: int,
     parity: dict[str, Any],
     source: str,
+    norm: dict[str, list[float]] | None = None,
 ) -> dict[str, Any]:
     weight_dtype = "int8" if quantize == "int8" else "float32"
     return {
@@ -80,6 +81,8 @@ def build(
         "inputs": io_entries(info, graph.input_names, output=False),
         "outputs": io_entries(info, graph.output_names, output=True),
         "sequence": sequence_block(graph, info),
+        # Feed (x − mean)/std to input ``input``, then quantise with its scale/zero point.
+        "input_norm": None if norm is None else {"input": graph.input_names[0], **norm},
         "ops": info.op_counts,
         "op_sequence": info.ops,
         "subgraphs": info.num_subgraphs,

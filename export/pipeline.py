@@ -17,9 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from edgeprune.export import carray, manifest, verify
 from edgeprune.export.errors import ExportError
-from edgeprune.export.graph import ExportGraph, prepare, representative_samples, torch_outputs
+from edgeprune.export.graph import (
+    apply_input_norm,
+    check_calibration,
+    fold_input_norm,
+    input_norm,
+    prepare,
+    representative_samples,
+    torch_outputs,
+)
 from edgeprune.export.tflite_info import read_model
 
 if TYPE_CHECKING:
@@ -70,17 +79,14 @@ class ExportResult:
         return self.tflite_path.read_bytes()
 
 
-def _tflm_parity(
-    graph: ExportGraph, tflite: bytes, man: dict[str, Any], calibration: np.ndarray
-) -> dict[str, Any]:
-    """Float model vs TFLM (quantise → loop → dequantise) on a few calibration inputs."""
+def _tflm_parity(model: nn.Module, tflite: bytes, man: dict[str, Any], calibration: np.ndarray) -> dict[str, Any]:
+    """The user's float model vs TFLM (normalise → quantise → loop → dequantise) on calibration inputs."""
     import torch
 
     n = min(len(calibration), TFLM_PARITY_WINDOWS)
     idx = np.linspace(0, len(calibration) - 1, num=n).round().astype(int)
     batch = np.asarray(calibration[idx], dtype=np.float32)
     got = verify.predict_fn(tflite, man)(batch)
-    model = graph.module.model if graph.kind == "gru" else graph.module
     with torch.no_grad():
         ref = model(torch.from_numpy(batch)).numpy()
     return {
@@ -111,12 +117,16 @@ def export_model(
     quantize: str = "int8",
     name: str = "model",
     source: str | None = None,
+    normalize_inputs: bool = True,
 ) -> ExportResult:
     """Export a canonical model (``StackedGRU`` or ``MLP``) to a TFLM-verified .tflite and C array.
 
     ``calibration``: float model inputs from the task's training data, ``[N, T, F]`` (GRU) or
     ``[N, obs]`` (MLP). ``quantize``: ``"int8"`` (full-integer, int8 I/O) or ``"float32"``.
     ``source`` is recorded in the manifest and C comment (defaults to the model's class and sizes).
+    ``normalize_inputs``: fold a per-feature standardisation (from ``calibration``) into the first
+    layer and record it as the manifest's ``input_norm``; callers feed ``(x − mean)/std`` (``predict_fn``
+    and ``quantize_input`` do). It gives every input feature a fair share of the one int8 input scale.
     Raises ``ExportError(stage, op, detail)``; on error ``out_dir`` is left as it was.
     """
     from edgeprune.export import to_onnx, to_tflite
@@ -135,8 +145,11 @@ def export_model(
         clock = now
 
     graph = prepare(model)
+    calibration = check_calibration(graph, calibration)
+    norm = input_norm(calibration) if normalize_inputs else None
+    graph = prepare(fold_input_norm(model, norm))
     src = source or f"{type(model).__name__} inputs={[s.shape for s in graph.inputs]} outputs={[s.shape for s in graph.outputs]}"
-    samples = representative_samples(graph, calibration)
+    samples = representative_samples(graph, apply_input_norm(calibration, norm))
     step = max(1, len(samples) // PARITY_SAMPLES)
     parity_samples = samples[::step][:PARITY_SAMPLES]
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -161,10 +174,10 @@ def export_model(
         parity = {"onnx_max_abs_diff": onnx_diff, "tf_max_abs_diff": tf_diff, "parity_samples": len(parity_samples)}
         man = manifest.build(
             name=name, graph=graph, info=info, quantize=quantize, tflite=tflite, onnx_bytes=onnx_bytes,
-            arena=arena, parity=parity, source=src,
+            arena=arena, parity=parity, source=src, norm=norm,
         )
         verify.smoke_invoke(tflite, man)
-        parity.update(_tflm_parity(graph, tflite, man, calibration))
+        parity.update(_tflm_parity(model, tflite, man, calibration))
         lap("tflm")
         try:
             c_text, h_text = carray.c_source(tflite, f"{name}: {src}")

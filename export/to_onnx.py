@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from edgeprune.export.errors import ExportError
 from edgeprune.export.graph import ExportGraph, torch_outputs
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
 from edgeprune.export.errors import ExportError
 from edgeprune.export.graph import ExportGraph, torch_outputs
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+
 from edgeprune.export import qmath
 from edgeprune.export.errors import ExportError
 from edgeprune.export.tflite_info import ModelInfo
@@ -197,22 +198,34 @@ class TflmRunner:
         return np.concatenate([self.run(x) for x in xs], axis=0)
 
 
-def predict_fn(tflite_bytes: bytes, manifest: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
-    """A ``Task.evaluate``-style predictor: float batch in → quantise → TFLM loop → dequantise → float out.
+def quantize_input(x: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
+    """Raw float stream input (``[T, F]``, ``[B, T, F]``, ``[F]`` or ``[B, F]``) → the bytes the device takes.
 
-    The batch is ``[B, T, F]`` for a sequence model and ``[B, F]`` otherwise.
+    Applies the manifest's ``input_norm`` (if any), then the stream input's quantisation; for a float32
+    model only the normalisation. This is what a host must do before ``SET_INPUT``.
+    """
+    seq = manifest.get("sequence")
+    spec = manifest["inputs"][int(seq["stream_input"]) if seq else 0]
+    norm = manifest.get("input_norm")
+    z = np.asarray(x, dtype=np.float32)
+    if norm is not None:
+        z = ((z - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)).astype(np.float32)
+    if spec["dtype"] != "int8":
+        return z
+    return quantize_array(z, spec["scale"], spec["zero_point"])
+
+
+def predict_fn(tflite_bytes: bytes, manifest: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """A ``Task.evaluate``-style predictor: float batch in → normalise, quantise → TFLM loop → dequantise.
+
+    The batch is ``[B, T, F]`` for a sequence model and ``[B, F]`` otherwise (raw features, as the
+    PyTorch model takes them).
     """
     runner = TflmRunner(tflite_bytes, manifest)
-    inp = runner.inputs[runner.stream_input]
     out = runner.outputs[runner.output]
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        batch = np.asarray(batch, dtype=np.float32)
-        if inp["dtype"] == "int8":
-            batch_q = quantize_array(batch, inp["scale"], inp["zero_point"])
-        else:
-            batch_q = batch
-        raw = runner.run_batch(batch_q)
+        raw = runner.run_batch(quantize_input(batch, manifest))
         if out["dtype"] == "int8":
             return dequantize_array(raw, out["scale"], out["zero_point"])
         return raw.astype(np.float32)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from edgeprune.bench.figures import Figure
 from edgeprune.bench.power import PowerMeterError
 

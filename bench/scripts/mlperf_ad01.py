@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cores", nargs="+", default=["m0", "m3", "m4", "m7", "m33"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--agreement", type=int, default=2, help="random inputs checked against the TFLM oracle")
+    ap.add_argument("--build-dir", type=Path, default=None,
+                    help="build the firmware here (PlatformIO build dir) instead of using .pio/build")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -59,9 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     for core in args.cores:
         t0 = time.monotonic()
         try:
+            elf = None
+            if args.build_dir is not None:
+                from edgeprune.bench.firmware_build import build
+
+                elf = build(core, build_dir=args.build_dir).elf
             m = bench_model(args.model, f"qemu:{core}", repeats=args.repeats, warmup=1, agreement=args.agreement,
-                            timeout_s=120.0)
-        except (LinkError, MeasureError, QemuError, OSError, RuntimeError) as exc:
+                            timeout_s=120.0, elf=elf)
+        except (LinkError, MeasureError, QemuError, OSError, RuntimeError) as exc:  # BuildError is a RuntimeError
             print(f"{core:5} {MACHINES[core].machine:13} FAILED: {type(exc).__name__}: {exc}")
             failed += 1
             continue
@@ -76,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'core':5} {'board @MHz':24} {'runtime':30} {'latency ms':>10} {'cycles/MAC':>10} {'uJ/inf':>7}")
     for core, board, runtime, ms, cpm, uj in PUBLISHED:
         print(f"{core:5} {board:24} {runtime:30} {ms:>10.2f} {cpm:>10.2f} {uj if uj is not None else '-':>7}")
+    from edgeprune.bench.energy import cross_check, load_table
+
+    print("\nEnergy-model cross-check (model = published cycles x cited energy per cycle, vs published uJ):")
+    for row in load_table().rows.values():
+        cc = cross_check(row, MACS)
+        if cc is not None:
+            print(f"  {row.mcu}: {row.pj_per_cycle:.0f} pJ/cycle ({row.source.split(':')[0]}) -> "
+                  f"{cc['modelled_uj']:.0f} uJ modelled vs {cc['published_uj']:.0f} uJ published "
+                  f"(ratio {cc['ratio']:.2f})")
     print("\nInstructions are a lower bound on cycles: compare the ratio, not the absolute numbers.")
     return 1 if failed else 0
 

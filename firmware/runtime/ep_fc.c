@@ -2,54 +2,95 @@
  * FULLY_CONNECTED kernels. The int8 result equals TFLM's reference: acc = bias + sum (x - zp_in) w,
  * rescaled by the (per-tensor or per-channel) multiplier, plus zp_out, clamped to the activation range.
  * The input zero-point term is folded into the bias at init, so the hot loop is a plain int8 dot product;
- * only how that int32 sum is formed differs between cores (DSP SIMD on M4/M7/M33, unrolled C elsewhere).
+ * only how that int32 sum is formed differs between cores (DSP SIMD on M4/M7/M33, an assembly loop on
+ * v6-M, C elsewhere).
  */
 #include <string.h>
 
 #include "ep_kernels.h"
 #include "ep_qmath.h"
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__OPTIMIZE__)
 #define EP_FC_DSP 1
 #else
 #define EP_FC_DSP 0
 #endif
+#if defined(__ARM_ARCH_6M__) && defined(__GNUC__)
+#define EP_FC_V6M 1
+#else
+#define EP_FC_V6M 0
+#endif
+
+uint32_t ep_fc_tmp_bytes(uint32_t depth) {
+#if EP_FC_DSP
+  return (depth & ~3u) * 2u; /* the input as int16 lane pairs */
+#else
+  (void)depth;
+  return 0;
+#endif
+}
 
 #if EP_FC_DSP
+/*
+ * v7E-M / v8-M DSP: the input is widened once per FC into (x0,x2),(x1,x3) int16 lane pairs so that
+ * SXTB16 of a weight word (w0,w2) and of the word rotated by 8 (w1,w3) feed SMLAD directly. Four rows
+ * share each pair of input words; 32 depth steps per loop pass. Weight words may be unaligned (LDR
+ * allows it on these cores); the widened input is word aligned (arena).
+ */
+#define EP_DSP_STEP(W, A)                 \
+  "ldr %[v], [%[" W "]], #4\n\t"          \
+  "sxtb16 %[t], %[v]\n\t"                 \
+  "sxtb16 %[v], %[v], ror #8\n\t"         \
+  "smlad %[" A "], %[t], %[x0], %[" A "]\n\t" \
+  "smlad %[" A "], %[v], %[x1], %[" A "]\n\t"
+#define EP_DSP_GROUP                  \
+  "ldrd %[x0], %[x1], [%[xp]], #8\n\t" \
+  EP_DSP_STEP("w0", "a0") EP_DSP_STEP("w1", "a1") EP_DSP_STEP("w2", "a2") EP_DSP_STEP("w3", "a3")
+
 static inline uint32_t ld32(const int8_t *p) {
   uint32_t v;
-  memcpy(&v, p, 4); /* a single LDR on v7E-M/v8-M, which tolerate unaligned word loads */
+  memcpy(&v, p, 4); /* one LDR: v7E-M/v8-M tolerate unaligned word loads */
   return v;
 }
 
-/* Four rows share every input load: x is read as 4 bytes, split into even/odd int16 lanes once. */
-static void dot4(const int8_t *w, const int8_t *x, uint32_t depth, int32_t *acc) {
-  const int8_t *w0 = w, *w1 = w + depth, *w2 = w + 2u * depth, *w3 = w + 3u * depth;
-  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-  uint32_t n = depth >> 2, d;
-  while (n--) {
-    uint32_t xv = ld32(x);
-    int16x2_t x02 = __sxtb16(xv), x13 = __sxtb16(__ror(xv, 8));
-    uint32_t v;
-    x += 4;
-    v = ld32(w0);
-    w0 += 4;
-    a0 = __smlad(__sxtb16(v), x02, a0);
-    a0 = __smlad(__sxtb16(__ror(v, 8)), x13, a0);
-    v = ld32(w1);
-    w1 += 4;
-    a1 = __smlad(__sxtb16(v), x02, a1);
-    a1 = __smlad(__sxtb16(__ror(v, 8)), x13, a1);
-    v = ld32(w2);
-    w2 += 4;
-    a2 = __smlad(__sxtb16(v), x02, a2);
-    a2 = __smlad(__sxtb16(__ror(v, 8)), x13, a2);
-    v = ld32(w3);
-    w3 += 4;
-    a3 = __smlad(__sxtb16(v), x02, a3);
-    a3 = __smlad(__sxtb16(__ror(v, 8)), x13, a3);
+static void widen_input(const int8_t *x, uint32_t depth, uint32_t *xq) {
+  uint32_t k;
+  for (k = 0; k + 4u <= depth; k += 4u) {
+    uint32_t v = ld32(x + k), lo, hi;
+    __asm__("sxtb16 %0, %1" : "=r"(lo) : "r"(v));
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(hi) : "r"(v));
+    xq[k / 2u] = lo;      /* (x0, x2) */
+    xq[k / 2u + 1u] = hi; /* (x1, x3) */
   }
+}
+
+static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t *acc) {
+  const int8_t *w0 = w, *w1 = w + depth, *w2 = w + 2u * depth, *w3 = w + 3u * depth;
+  const uint32_t *xp = xq;
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  uint32_t n = depth >> 5, g = (depth >> 2) & 7u, d;
+  uint32_t x0, x1, v, t;
+  if (n) {
+    __asm__ volatile(
+        "1:\n\t" EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP
+            EP_DSP_GROUP
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
+          [w2] "+r"(w2), [w3] "+r"(w3), [xp] "+r"(xp), [n] "+r"(n), [x0] "=&r"(x0), [x1] "=&r"(x1),
+          [v] "=&r"(v), [t] "=&r"(t)
+        :
+        : "cc", "memory");
+  }
+  while (g--) {
+    __asm__ volatile(EP_DSP_GROUP
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
+                       [w2] "+r"(w2), [w3] "+r"(w3), [xp] "+r"(xp), [x0] "=&r"(x0), [x1] "=&r"(x1), [v] "=&r"(v),
+                       [t] "=&r"(t)
+                     :
+                     : "memory");
+  }
+  x += depth & ~3u;
   for (d = 0; d < (depth & 3u); d++) {
     int32_t xd = x[d];
     a0 = (int32_t)((uint32_t)a0 + (uint32_t)(w0[d] * xd));
@@ -63,26 +104,91 @@ static void dot4(const int8_t *w, const int8_t *x, uint32_t depth, int32_t *acc)
   acc[3] = a3;
 }
 
-static int32_t dot1(const int8_t *w, const int8_t *x, uint32_t depth, int32_t a) {
+static int32_t dot1(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t a) {
   uint32_t n = depth >> 2, d;
   while (n--) {
-    uint32_t xv = ld32(x), v = ld32(w);
-    a = __smlad(__sxtb16(v), __sxtb16(xv), a);
-    a = __smlad(__sxtb16(__ror(v, 8)), __sxtb16(__ror(xv, 8)), a);
-    x += 4;
+    uint32_t v;
+    int32_t t, u;
+    memcpy(&v, w, 4);
+    __asm__("sxtb16 %0, %1" : "=r"(t) : "r"(v));
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(u) : "r"(v));
+    __asm__("smlad %0, %1, %2, %0" : "+r"(a) : "r"(t), "r"(xq[0]));
+    __asm__("smlad %0, %1, %2, %0" : "+r"(a) : "r"(u), "r"(xq[1]));
+    xq += 2;
     w += 4;
   }
+  x += depth & ~3u;
   for (d = 0; d < (depth & 3u); d++) a = (int32_t)((uint32_t)a + (uint32_t)(w[d] * x[d]));
   return a;
 }
+#elif EP_FC_V6M
+/*
+ * v6-M (Cortex-M0/M0+): only register-offset LDRSB and 8 low registers. One negative index addresses the
+ * input and four weight rows; the accumulators live in r8-r11 (ADD accepts high registers): 15
+ * instructions per 4 MACs. A file-scope function so the register assignment holds at any -O level.
+ *   void ep_dot4_v6m(int32_t acc[4], const int8_t *x_end, const int8_t *row0_end, int32_t minus_depth)
+ * rows 1..3 end depth bytes apart; minus_depth < 0.
+ */
+void ep_dot4_v6m(int32_t *acc, const int8_t *x_end, const int8_t *row0_end, int32_t minus_depth);
+__asm__(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .global ep_dot4_v6m\n"
+    "  .type ep_dot4_v6m, %function\n"
+    "  .thumb_func\n"
+    "ep_dot4_v6m:\n"
+    "  push {r4-r7, lr}\n"
+    "  mov r4, r8\n  mov r5, r9\n  mov r6, r10\n  mov r7, r11\n"
+    "  push {r4-r7}\n"
+    "  push {r0}\n"
+    "  ldr r4, [r0, #0]\n  mov r8, r4\n"
+    "  ldr r4, [r0, #4]\n  mov r9, r4\n"
+    "  ldr r4, [r0, #8]\n  mov r10, r4\n"
+    "  ldr r4, [r0, #12]\n  mov r11, r4\n"
+    "  subs r4, r2, r3\n"
+    "  subs r5, r4, r3\n"
+    "  subs r6, r5, r3\n"
+    "1:\n"
+    "  ldrsb r0, [r1, r3]\n"
+    "  ldrsb r7, [r2, r3]\n  muls r7, r0, r7\n  add r8, r7\n"
+    "  ldrsb r7, [r4, r3]\n  muls r7, r0, r7\n  add r9, r7\n"
+    "  ldrsb r7, [r5, r3]\n  muls r7, r0, r7\n  add r10, r7\n"
+    "  ldrsb r7, [r6, r3]\n  muls r7, r0, r7\n  add r11, r7\n"
+    "  adds r3, r3, #1\n"
+    "  bne 1b\n"
+    "  pop {r0}\n"
+    "  mov r4, r8\n  str r4, [r0, #0]\n"
+    "  mov r4, r9\n  str r4, [r0, #4]\n"
+    "  mov r4, r10\n  str r4, [r0, #8]\n"
+    "  mov r4, r11\n  str r4, [r0, #12]\n"
+    "  pop {r4-r7}\n"
+    "  mov r8, r4\n  mov r9, r5\n  mov r10, r6\n  mov r11, r7\n"
+    "  pop {r4-r7, pc}\n"
+    "  .size ep_dot4_v6m, .-ep_dot4_v6m\n"
+    "  .syntax divided\n");
+
+static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t *acc) {
+  (void)xq;
+  ep_dot4_v6m(acc, x + depth, w + depth, -(int32_t)depth);
+}
+
+static int32_t dot1(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t a) {
+  uint32_t d, u = (uint32_t)a;
+  (void)xq;
+  for (d = 0; d < depth; d++) u += (uint32_t)(w[d] * x[d]);
+  return (int32_t)u;
+}
 #else
-/* Portable: four rows share each input byte; one negative index addresses all five streams. */
-static void dot4(const int8_t *w, const int8_t *x, uint32_t depth, int32_t *acc) {
+/* Portable C (Cortex-M3, hosts): four rows share each input byte. */
+static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t *acc) {
   const int8_t *xe = x + depth;
   const int8_t *w0 = w + depth, *w1 = w + 2u * depth, *w2 = w + 3u * depth, *w3 = w + 4u * depth;
   /* Unsigned accumulators: wrap-around (never reached by sane models) must not be UB. */
   uint32_t a0 = (uint32_t)acc[0], a1 = (uint32_t)acc[1], a2 = (uint32_t)acc[2], a3 = (uint32_t)acc[3];
   int32_t i = -(int32_t)depth;
+  (void)xq;
   while (i != 0) {
     int32_t xv = xe[i];
     a0 += (uint32_t)(w0[i] * xv);
@@ -97,24 +203,43 @@ static void dot4(const int8_t *w, const int8_t *x, uint32_t depth, int32_t *acc)
   acc[3] = (int32_t)a3;
 }
 
-static int32_t dot1(const int8_t *w, const int8_t *x, uint32_t depth, int32_t a) {
+static int32_t dot1(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t a) {
   uint32_t d, u = (uint32_t)a;
+  (void)xq;
   for (d = 0; d < depth; d++) u += (uint32_t)(w[d] * x[d]);
   return (int32_t)u;
 }
 #endif
 
-void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const int32_t *bias, int32_t *acc, uint32_t rows,
-                    uint32_t depth) {
+void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const int32_t *bias, int32_t *acc,
+                    uint32_t rows, uint32_t depth) {
   uint32_t r = 0;
   for (; r + 4u <= rows; r += 4u) {
     acc[r] = bias[r];
     acc[r + 1u] = bias[r + 1u];
     acc[r + 2u] = bias[r + 2u];
     acc[r + 3u] = bias[r + 3u];
-    dot4(w + (size_t)r * depth, x, depth, acc + r);
+    dot4(w + (size_t)r * depth, x, xq, depth, acc + r);
   }
-  for (; r < rows; r++) acc[r] = dot1(w + (size_t)r * depth, x, depth, bias[r]);
+  for (; r < rows; r++) acc[r] = dot1(w + (size_t)r * depth, x, xq, depth, bias[r]);
+}
+
+/* ep_mbqm + zero point + clamp over a block of rows with one multiplier, its constants hoisted.
+ * Identical to ep_mbqm for every multiplier ep_quantize_multiplier yields (never INT32_MIN). */
+static void requant_block(const int32_t *acc, int8_t *y, uint32_t n, int32_t mult, int32_t shift, int32_t zp,
+                          int32_t lo, int32_t hi) {
+  const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+  const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u), thr = mask >> 1;
+  uint32_t k;
+  if (mult == INT32_MIN) {
+    for (k = 0; k < n; k++) y[k] = (int8_t)ep_clamp_i32(ep_add_wrap(ep_mbqm(acc[k], mult, shift), zp), lo, hi);
+    return;
+  }
+  for (k = 0; k < n; k++) {
+    int32_t p = (int32_t)(((int64_t)(int32_t)((uint32_t)acc[k] << left) * mult + ((int64_t)1 << 30)) >> 31);
+    int32_t v = (p >> right) + ((p & mask) > thr + (p < 0) ? 1 : 0);
+    y[k] = (int8_t)ep_clamp_i32(ep_add_wrap(v, zp), lo, hi);
+  }
 }
 
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
@@ -124,19 +249,26 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
   const int32_t *bias = op->scratch;
   const int32_t *cm = op->i2 ? op->scratch + op->rows : NULL;
   const int32_t *cs = op->i2 ? op->scratch + 2u * op->rows : NULL;
+  const int32_t mult = op->mult[0], shift = op->shift[0], zp_out = op->i1, lo = op->act_min, hi = op->act_max;
   uint32_t b, r;
   for (b = 0; b < op->batches; b++) {
     const int8_t *xb = x + (size_t)b * op->depth;
     int8_t *yb = y + (size_t)b * op->rows;
+    uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
+#if EP_FC_DSP
+    widen_input(xb, op->depth, xq);
+#endif
     r = 0;
     while (r < op->rows) {
       /* Accumulate in blocks of up to 16 rows on the stack, then requantise them. */
       int32_t acc[16];
       uint32_t n = op->rows - r > 16u ? 16u : op->rows - r, k;
-      ep_fc_dot_rows(w + (size_t)r * op->depth, xb, bias + r, acc, n, op->depth);
-      for (k = 0; k < n; k++) {
-        int32_t v = cm ? ep_mbqm(acc[k], cm[r + k], cs[r + k]) : ep_mbqm(acc[k], op->mult[0], op->shift[0]);
-        yb[r + k] = (int8_t)ep_clamp_i32(ep_add_wrap(v, op->i1), op->act_min, op->act_max);
+      ep_fc_dot_rows(w + (size_t)r * op->depth, xb, xq, bias + r, acc, n, op->depth);
+      if (cm) {
+        for (k = 0; k < n; k++)
+          yb[r + k] = (int8_t)ep_clamp_i32(ep_add_wrap(ep_mbqm(acc[k], cm[r + k], cs[r + k]), zp_out), lo, hi);
+      } else {
+        requant_block(acc, yb + r, n, mult, shift, zp_out, lo, hi);
       }
       r += n;
     }

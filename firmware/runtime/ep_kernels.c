@@ -118,7 +118,9 @@ int ep_k_unary(const ep_model_t *m, const ep_op_t *op) {
         yo[i] = (int8_t)ep_clamp_i32(ep_mbqm(xi[i] - op->i0, op->mult[0], op->shift[0]) + op->i2, -128, 127);
       return 0;
     case EP_K_DEQUANT_I8:
-      for (i = 0; i < n; i++) stf(to->data + 4u * i, (float)((double)ti->scale * (double)(xi[i] - ti->zero_point)));
+      /* TFLM multiplies in double then rounds to float; scale (24-bit mantissa) times a 9-bit integer is
+       * exact in both, so one float multiply rounds identically without software doubles. */
+      for (i = 0; i < n; i++) stf(to->data + 4u * i, ti->scale * (float)(xi[i] - ti->zero_point));
       return 0;
     case EP_K_LOGISTIC_I8:
       for (i = 0; i < n; i++) yo[i] = ep_logistic_i8(xi[i] - op->i0, op->i1, op->mult[0], op->shift[0]);

@@ -51,9 +51,12 @@ int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op);
 int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op);
 int ep_k_unary(const ep_model_t *m, const ep_op_t *op);
 
-/* Per-row int8 dot products + folded bias: acc[r] = bias[r] + sum_d w[r][d] * x[d]. Exposed for benches. */
-void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const int32_t *bias, int32_t *acc, uint32_t rows,
-                    uint32_t depth);
+/* Per-row int8 dot products + folded bias: acc[r] = bias[r] + sum_d w[r][d] * x[d]. `xq` is the input
+ * widened by the DSP path (ep_fc_tmp_bytes(depth) bytes, word aligned; unused elsewhere). */
+void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const int32_t *bias, int32_t *acc,
+                    uint32_t rows, uint32_t depth);
+/* Bytes of shared temporary memory an int8 FC of this depth needs on this core. */
+uint32_t ep_fc_tmp_bytes(uint32_t depth);
 
 /* gemmlowp-compatible fixed-point activations on an int8 value already offset by the zero point. */
 int8_t ep_logistic_i8(int32_t input, int32_t radius, int32_t mult, int32_t shift);

@@ -557,11 +557,17 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
     op->builtin = (uint8_t)builtin;
     op->scratch_bytes = op_scratch_bytes(op);
     persist += align_up(op->scratch_bytes);
+    if (op->kind == EP_K_FC_I8 && ep_fc_tmp_bytes(op->depth) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_fc_tmp_bytes(op->depth);
   }
+  persist += align_up(m->fc_tmp_bytes);
   TRY(compute_lifetimes(m));
   /* Persistent per-op data first, then the planned activations. */
   base = (uint32_t)(((uintptr_t)m->arena + (EP_ALIGN - 1u)) & ~(uintptr_t)(EP_ALIGN - 1u)) - (uint32_t)(uintptr_t)m->arena;
   if (base > m->arena_len || persist > m->arena_len - base) return EP_RT_ERR_ARENA;
+  if (m->fc_tmp_bytes) {
+    m->fc_tmp = m->arena + base;
+    base += align_up(m->fc_tmp_bytes);
+  }
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
     if (op->scratch_bytes == 0) continue;

@@ -40,13 +40,11 @@ static inline void ep_quantize_multiplier(double real, int32_t *mult, int32_t *s
 }
 
 static inline int32_t ep_srdhm(int32_t a, int32_t b) {
-  int64_t ab;
-  int64_t nudge;
   if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-  ab = (int64_t)a * (int64_t)b;
-  nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-  /* C99 division truncates toward zero, which is the rounding the reference relies on. */
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+  /* The reference adds 2^30 (or 1 - 2^30 when negative) and divides by 2^31 truncating toward zero;
+   * for every sign that equals one floor shift of (a*b + 2^30), which is a multiply-add and a shift
+   * on the targets instead of a 64-bit division. Relies on >> of negatives being arithmetic (gcc). */
+  return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 static inline int32_t ep_rdbpot(int32_t x, int32_t exponent) {

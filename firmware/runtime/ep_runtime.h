@@ -134,6 +134,8 @@ struct ep_model {
   ep_tensor_t tensors[EP_RT_MAX_TENSORS];
   ep_op_t ops[EP_RT_MAX_OPS];
   uint64_t macs;
+  uint8_t *fc_tmp; /* shared FC temporary (input widened for the DSP path), in the persistent arena part */
+  uint32_t fc_tmp_bytes;
   /* sequence mode */
   uint32_t steps;
   uint32_t stream_input;

@@ -43,19 +43,24 @@ static unsigned drain_replies(void) {
   return n;
 }
 
+/* setjmp lives in its own frame so the caller's loop variables are not clobbered by the longjmp. */
+static void handle(int r) {
+  if (setjmp(host_reset_jmp) == 0) {
+    if (r == EP_RX_FRAME)
+      ep_link_handle(rx.buf, rx.n);
+    else
+      ep_link_overflow();
+  } else {
+    ep_link_init(); /* what a reboot does */
+  }
+}
+
 static void feed(const uint8_t *data, size_t n) {
   for (size_t i = 0; i < n; i++) {
     int r = ep_rx_push(&rx, data[i]);
     if (r == EP_RX_NONE) continue;
     frames_seen++;
-    if (setjmp(host_reset_jmp) == 0) {
-      if (r == EP_RX_FRAME)
-        ep_link_handle(rx.buf, rx.n);
-      else
-        ep_link_overflow();
-    } else {
-      ep_link_init(); /* what a reboot does */
-    }
+    handle(r);
     ep_rx_reset(&rx);
     unsigned got = drain_replies();
     if (got != 1) {

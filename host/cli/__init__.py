@@ -11,6 +11,7 @@ import importlib.util
 import logging
 
 import click
+
 from edgeprune.host import __version__
 
 SUBCOMMANDS = ("train", "search", "export", "flash", "bench", "report", "doctor")

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import click
+
 from edgeprune.host.cli.errors import UserError, friendly_errors
 
 _ORDER = (
@@ -31,9 +32,10 @@ def _value(fig: Any) -> str:
 
 
 def _print_devices() -> None:
-    from edgeprune.bench.discovery import list_devices
     from rich.console import Console
     from rich.table import Table
+
+    from edgeprune.bench.discovery import list_devices
 
     devices = list_devices()
     console = Console()

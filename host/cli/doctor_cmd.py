@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from edgeprune.host.doctor import run_doctor
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+
 from edgeprune.host.cli.errors import friendly_errors
 
 
@@ -23,8 +24,9 @@ def command(run_dirs: tuple[str, ...], out: str | None) -> None:
       edgeprune report runs/weather-gru-ppo-20250101-120000
       edgeprune report runs/a runs/b runs/c --out runs/compare
     """
-    from edgeprune.host.report import generate_report
     from rich.console import Console
+
+    from edgeprune.host.report import generate_report
 
     path = generate_report([Path(d) for d in run_dirs], Path(out) if out else None)
     Console().print(f"report: {path.resolve()}")

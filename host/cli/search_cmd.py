@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from edgeprune.host.cli.errors import friendly_errors
 
 STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
@@ -52,9 +53,10 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
       edgeprune search --device /dev/ttyACM0 --max-acc-drop 1 --ram-kb 32
       edgeprune search --resume runs/weather-gru-ppo-20250101-120000
     """
+    from rich.console import Console
+
     from edgeprune.host.search.run import DEFAULT_BUDGET, DEFAULT_FINETUNE_STEPS, SearchOptions, run_search
     from edgeprune.host.search.ui import ProgressDisplay, final_table
-    from rich.console import Console
 
     options = SearchOptions(
         device=device, task=task, model=model, env_id=env_id, data=data, strategy=strategy,

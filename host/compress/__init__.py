@@ -22,15 +22,15 @@ from edgeprune.host.compress.errors import CompressError, ConfigError, DataError
 _LAZY = {
     "compress": "pipeline",
     "Compressed": "pipeline",
-    "proxies": "proxies",
-    "Proxies": "proxies",
+    "proxies": "cost_proxies",
+    "Proxies": "cost_proxies",
     "prune_structured": "structured",
     "factorise": "lowrank",
     "factorise_linear": "lowrank",
     "magnitude_masks": "sparsity",
     "apply_masks": "sparsity",
-    "finetune": "finetune",
-    "FinetuneResult": "finetune",
+    "finetune": "finetuning",
+    "FinetuneResult": "finetuning",
     "TrainData": "data",
 }
 

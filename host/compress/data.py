@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from edgeprune.host.compress.errors import DataError
 from torch.nn import functional as F
+
+from edgeprune.host.compress.errors import DataError
 
 KINDS = ("classifier", "regressor", "policy")
 

@@ -7,11 +7,12 @@ import math
 from collections.abc import Mapping
 
 import torch
+from torch import nn
+
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.surgery import check_model
 from edgeprune.host.models import MLP, LowRankLinear, StackedGRU
-from torch import nn
 
 
 def rank_for(out_f: int, in_f: int, rank_frac: float) -> int:
@@ -67,6 +68,7 @@ def factorise(
     check_model(model)
     names = layer_names_of(model)
     if isinstance(rank_fracs, CompressionConfig):
+        rank_fracs.validate_for(names)
         fracs = {n: rank_fracs.layer(n).rank_frac for n in names}
     else:
         unknown = sorted(set(rank_fracs) - set(names))

@@ -15,17 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
+
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of
+from edgeprune.host.compress.cost_proxies import Proxies, proxies
 from edgeprune.host.compress.data import TrainData
 from edgeprune.host.compress.errors import ConfigError, DataError
-from edgeprune.host.compress.finetune import finetune
+from edgeprune.host.compress.finetuning import finetune
 from edgeprune.host.compress.lowrank import factorise
-from edgeprune.host.compress.proxies import Proxies, proxies
 from edgeprune.host.compress.sparsity import apply_masks, layer_sparsity, magnitude_masks
 from edgeprune.host.compress.structured import prune_structured
 from edgeprune.host.compress.surgery import check_model
 from edgeprune.host.models import MLP, StackedGRU
-from torch import nn
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from edgeprune.host.models import GRULayer
 from torch import nn
 from torch.nn import functional as F
+
+from edgeprune.host.models import GRULayer
 
 #: EMA factor of the activation range observers (as TF's QAT default).
 EMA_DECAY = 0.99
@@ -46,21 +47,21 @@ class RangeObserver:
 
     def __init__(self, decay: float = EMA_DECAY) -> None:
         self.decay = decay
-        self.lo: float | None = None
-        self.hi: float | None = None
+        self.lo: torch.Tensor | None = None
+        self.hi: torch.Tensor | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        lo, hi = min(float(x.detach().min()), 0.0), max(float(x.detach().max()), 0.0)
+        # Ranges stay tensors: converting to Python floats on every call would dominate the step time.
+        lo, hi = torch.aminmax(x.detach())
+        zero = torch.zeros((), dtype=x.dtype)
+        lo, hi = torch.minimum(lo, zero), torch.maximum(hi, zero)
         if self.lo is None or self.hi is None:
             self.lo, self.hi = lo, hi
         else:
             self.lo = self.decay * self.lo + (1 - self.decay) * lo
             self.hi = self.decay * self.hi + (1 - self.decay) * hi
-        span = self.hi - self.lo
-        if span <= 0:
-            return x
-        scale = span / 255.0
-        zero_point = round(-128 - self.lo / scale)
+        scale = torch.clamp((self.hi - self.lo) / 255.0, min=1e-12)
+        zero_point = torch.round(-128 - self.lo / scale)
         q = torch.clamp(torch.round(x / scale) + zero_point, -128, 127)
         return _ste(x, (q - zero_point) * scale)
 

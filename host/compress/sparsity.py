@@ -12,10 +12,11 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from torch import nn
+
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.surgery import named_layers, weight_params
-from torch import nn
 
 Masks = dict[str, torch.Tensor]
 
@@ -32,6 +33,7 @@ def magnitude_masks(model: nn.Module, sparsity: CompressionConfig | Mapping[str,
     """
     names = layer_names_of(model)
     if isinstance(sparsity, CompressionConfig):
+        sparsity.validate_for(names)
         fracs = {n: sparsity.layer(n).sparsity for n in names}
     else:
         unknown = sorted(set(sparsity) - set(names))

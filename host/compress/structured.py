@@ -15,12 +15,13 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from torch import nn
+
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of, readout_name
 from edgeprune.host.compress.data import TrainData, supervised_loss
 from edgeprune.host.compress.errors import ConfigError, DataError
 from edgeprune.host.compress.surgery import check_model, dense_weight, select_cols, select_rows
 from edgeprune.host.models import MLP, StackedGRU
-from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ def prune_structured(
     check_model(model)
     names = layer_names_of(model)
     if isinstance(prune, CompressionConfig):
+        prune.validate_for(names)
         importance = prune.importance
         fracs = {n: prune.layer(n).prune for n in names}
     else:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
+
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.models import MLP, LowRankLinear, StackedGRU
-from torch import nn
 
 LinearLike = nn.Linear | LowRankLinear
 

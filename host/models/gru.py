@@ -9,8 +9,9 @@ exactly what ``nn.GRU`` computes (same gate equations, PyTorch's gate order r, z
 from __future__ import annotations
 
 import torch
-from edgeprune.host.models.layers import LinearLike
 from torch import nn
+
+from edgeprune.host.models.layers import LinearLike
 
 GATES = ("r", "z", "n")
 

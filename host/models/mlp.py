@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-from edgeprune.host.models.layers import LinearLike, in_features, out_features
 from torch import nn
+
+from edgeprune.host.models.layers import LinearLike, in_features, out_features
 
 
 class MLP(nn.Module):

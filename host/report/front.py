@@ -19,6 +19,7 @@ from edgeprune.host.search.store import StoredEvaluation
 from edgeprune.host.search.types import (
     ENERGY_UJ,
     FLASH_BYTES,
+    HOST_ENERGY_UJ,
     LATENCY_COUNT,
     LATENCY_MS,
     MACS,
@@ -30,7 +31,7 @@ from edgeprune.host.search.types import (
 
 # (figure, larger is better); quality's direction comes from the run.
 COSTS = (LATENCY_COUNT, FLASH_BYTES, ENERGY_UJ)
-CSV_FIGURES = (QUALITY, SPARSITY, PARAMS, MACS, LATENCY_COUNT, LATENCY_MS, ENERGY_UJ, FLASH_BYTES, RAM_BYTES)
+CSV_FIGURES = (QUALITY, SPARSITY, PARAMS, MACS, LATENCY_COUNT, LATENCY_MS, ENERGY_UJ, HOST_ENERGY_UJ, FLASH_BYTES, RAM_BYTES)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from edgeprune.host.search.store import StoredEvaluation
 from edgeprune.host.search.types import (
     ENERGY_UJ,
     FLASH_BYTES,
+    HOST_ENERGY_UJ,
     LATENCY_COUNT,
     LATENCY_MS,
     MACS,
@@ -27,6 +28,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     (LATENCY_COUNT, "latency (count)"),
     (LATENCY_MS, "latency ms"),
     (ENERGY_UJ, "energy µJ"),
+    (HOST_ENERGY_UJ, "host µJ"),
     (FLASH_BYTES, "flash KiB"),
     (RAM_BYTES, "RAM KiB"),
 )
@@ -72,10 +74,12 @@ def rows(baseline: StoredEvaluation | None, shown: list[StoredEvaluation]) -> li
 def rich_table(title: str, metric: str, baseline: StoredEvaluation | None, shown: list[StoredEvaluation]) -> object:
     """A ``rich.table.Table`` of ``rows``; the caller prints it with a ``rich.console.Console``."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_lines=False, header_style="bold")
     for h in header(metric):
         table.add_column(h, overflow="fold")
     for r in rows(baseline, shown):
-        table.add_row(*r)
+        # Text, not markup: "[qemu]" must print as is, not be read as a style tag.
+        table.add_row(*(Text(c) for c in r))
     return table

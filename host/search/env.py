@@ -6,10 +6,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
+
 from edgeprune.host.search.objective import OBS_FEATURES
 from edgeprune.host.search.session import SearchSession
 from edgeprune.host.search.space import CONTINUOUS_DIM, N_DISCRETE_ACTIONS, ConfigSpace
-from gymnasium import spaces
 
 ENV_ID = "edgeprune/Compress-v0"
 

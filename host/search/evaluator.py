@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from edgeprune.host.search.types import (
     ENERGY_UJ,
     FLASH_BYTES,
-    HOST_ENERGY_KWH,
+    HOST_ENERGY_UJ,
     LATENCY_COUNT,
     LATENCY_MS,
     MACS,
@@ -112,6 +113,13 @@ class HardwareEvaluator:
         Firmware image for QEMU (default: the env's serial-loading build).
     serial:
         ``"tcp"`` or ``"pty"`` for QEMU's UART.
+    deploy_dir:
+        PlatformIO build dir of the deploy builds (one per run, so builds are incremental and two
+        runs never share one); default ``<artifacts_dir>/deploy-build``.
+    pidfile:
+        Where the QEMU pid is noted (the run directory's ``.qemu.pid``): QEMU runs in its own process
+        group, so a search killed with SIGKILL leaves it behind; the resumed search ends that one
+        emulator (checked by pid and command name) before starting its own.
     """
 
     def __init__(
@@ -133,6 +141,8 @@ class HardwareEvaluator:
         energy_board: str | None = None,
         elf: str | None = None,
         serial: str = "tcp",
+        deploy_dir: Path | None = None,
+        pidfile: Path | None = None,
     ) -> None:
         if deploy_build not in ("auto", "always", "never"):
             raise ValueError(f"deploy_build must be auto, always or never, got {deploy_build!r}")
@@ -149,11 +159,13 @@ class HardwareEvaluator:
         self.energy_board = energy_board
         self.elf = elf
         self.serial = serial
+        self.pidfile = Path(pidfile) if pidfile is not None else None
         if artifacts_dir is None:
             from edgeprune.host.paths import cache_dir
 
             artifacts_dir = cache_dir() / "artifacts"
         self.artifacts_dir = Path(artifacts_dir)
+        self.deploy_dir = Path(deploy_dir) if deploy_dir is not None else self.artifacts_dir / "deploy-build"
         self.board: Any = None
         self.device: Any = None
         self.hello: Any = None
@@ -171,8 +183,10 @@ class HardwareEvaluator:
             from edgeprune.bench.qemu import QemuBoard
 
             if self.board is None:
+                self._end_stale_qemu()
                 self.board = QemuBoard(self.spec.core, elf=self.elf, serial=self.serial)
                 self.board.start()
+                self._note_pid()
             url = self.board.url
         else:
             url = self.spec.port
@@ -180,6 +194,29 @@ class HardwareEvaluator:
         self.hello = self.device.hello()
         log.info("device %s: core %s, build %s, counter %s", url, self.hello.core, self.hello.build_id,
                  self.hello.counter)
+
+    def _end_stale_qemu(self) -> None:
+        if self.pidfile is None or not self.pidfile.is_file():
+            return
+        import psutil
+
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            proc = psutil.Process(pid)
+            noted = self.pidfile.stat().st_mtime
+            # Same name and started before the note was written: the emulator we started, not a reused pid.
+            if "qemu-system-arm" in " ".join(proc.cmdline()[:1]) and proc.create_time() <= noted + 1.0:
+                log.warning("ending QEMU pid %d left behind by an interrupted run", pid)
+                proc.kill()
+                proc.wait(timeout=10)
+        except (ValueError, psutil.Error):
+            pass
+        self.pidfile.unlink(missing_ok=True)
+
+    def _note_pid(self) -> None:
+        proc = getattr(self.board, "proc", None)
+        if self.pidfile is not None and proc is not None:
+            self.pidfile.write_text(str(proc.pid))
 
     def _ensure(self) -> Any:
         if self.device is None:
@@ -193,6 +230,7 @@ class HardwareEvaluator:
             self.device = None
         if self.board is not None:
             self.board.restart()
+            self._note_pid()
         elif self.spec.kind == "serial":
             time.sleep(0.5)
         self._connect()
@@ -209,6 +247,8 @@ class HardwareEvaluator:
                 self.board.close()
             finally:
                 self.board = None
+                if self.pidfile is not None:
+                    self.pidfile.unlink(missing_ok=True)
 
     def __enter__(self) -> HardwareEvaluator:
         return self
@@ -268,12 +308,16 @@ class HardwareEvaluator:
 
         calibration, agreement = self._inputs()
         out_dir = self.artifacts_dir / ident.task_hash[:16] / digest[:16]
-        try:
-            exported = export_model(compressed.model, calibration, out_dir, quantize=config.quantize, name="model")
-        except ExportError as exc:
-            result.error = f"ExportError: {exc}"
-            return result
-        lap("export")
+        exported = self._reuse_export(out_dir)
+        if exported is None:
+            try:
+                exported = export_model(compressed.model, calibration, out_dir, quantize=config.quantize, name="model")
+            except ExportError as exc:
+                result.error = f"ExportError: {exc}"
+                return result
+            lap("export")
+        else:
+            lap("export-reused")
         result.artifacts = {"dir": str(out_dir)}
         tflite = exported.read_tflite()
         manifest = exported.manifest
@@ -288,7 +332,7 @@ class HardwareEvaluator:
 
         try:
             measurement = self._measure(tflite, manifest, agreement)
-        except (LinkError, RuntimeError, OSError) as exc:  # MeasureError/QemuError are RuntimeErrors
+        except (LinkError, ExportError, RuntimeError, OSError) as exc:  # MeasureError/QemuError: RuntimeError
             result.error = f"{type(exc).__name__}: {exc}"
             return result
         lap("device")
@@ -298,26 +342,44 @@ class HardwareEvaluator:
             lap("deploy-build")
         return result
 
+    @staticmethod
+    def _reuse_export(out_dir: Path) -> Any:
+        """An earlier export of the same (task, config) by the same tool versions, if complete.
+
+        export_model renames its output into place only when finished, so a manifest whose hash
+        matches the .tflite next to it is a whole export; measuring still happens on the device.
+        """
+        import hashlib
+        import json
+
+        from edgeprune.export.manifest import tool_versions
+        from edgeprune.export.pipeline import ExportResult
+
+        man_path, tfl_path = out_dir / "manifest.json", out_dir / "model.tflite"
+        if not (man_path.is_file() and tfl_path.is_file() and (out_dir / "model_data.c").is_file()):
+            return None
+        try:
+            man = json.loads(man_path.read_text())
+        except (OSError, ValueError):
+            return None
+        digest = hashlib.sha256(tfl_path.read_bytes()).hexdigest()
+        if man.get("hashes", {}).get("tflite_sha256") != digest or man.get("tools") != tool_versions():
+            return None
+        return ExportResult(out_dir, man, {})
+
     def _measure(self, tflite: bytes, manifest: dict[str, Any], agreement: np.ndarray) -> Any:
-        from edgeprune.bench.link import LinkError
+        from edgeprune.bench.link import FrameError, LinkTimeout
         from edgeprune.bench.measure import measure
-        from edgeprune.export.verify import TflmRunner, quantize_array
+        from edgeprune.export.verify import TflmRunner
 
-        runner = TflmRunner(tflite, manifest)
-        spec = runner.inputs[runner.stream_input]
-
-        def q(x: np.ndarray) -> np.ndarray:
-            if spec["dtype"] == "int8":
-                return quantize_array(x, spec["scale"], spec["zero_point"])
-            return np.asarray(x, dtype=np.dtype(spec["dtype"]))
-
-        samples = [q(x) for x in agreement[: max(1, self.agreement_n)]]
-        stream = runner.stream_input
+        # Float windows: measure() quantises them with the manifest's input parameters.
+        samples = agreement[: max(1, self.agreement_n)]
         kwargs: dict[str, Any] = dict(
             warmup=self.warmup,
             repeats=self.repeats,
-            agreement_inputs=[{stream: s} for s in samples] if self.agreement_n > 0 else None,
-            oracle=runner,
+            agreement_inputs=samples if self.agreement_n > 0 else None,
+            # The oracle gets generous arena headroom: the manifest's figure is the host build's minimum.
+            oracle=TflmRunner(tflite, manifest, arena_size=2 * int(manifest.get("arena_bytes", 0)) + 16384),
             energy_board=self.energy_board,
             host_energy_runs=self.host_energy_runs,
         )
@@ -326,8 +388,9 @@ class HardwareEvaluator:
         for attempt in (0, 1):
             try:
                 device = self._ensure()
-                return measure(device, tflite, manifest, {stream: samples[0].tobytes()}, **kwargs)
-            except (LinkError, QemuError, OSError) as exc:
+                return measure(device, tflite, manifest, samples[0], **kwargs)
+            # A refusal (DeviceError) is an answer, not a hang: only silence or garbage restarts the board.
+            except (LinkTimeout, FrameError, QemuError, OSError) as exc:
                 if attempt == 1:
                     raise
                 log.warning("device did not answer (%s); restarting it and retrying the candidate", exc)
@@ -341,11 +404,15 @@ class HardwareEvaluator:
         result.figures[PARAMS] = FigureRecord(float(p.params), "params", "proxy", "counted from the compressed shapes")
         result.figures[MACS] = FigureRecord(float(p.macs), "MACs", "proxy", "matrix-product MACs per inference")
         result.figures[SPARSITY] = FigureRecord(float(p.sparsity), "fraction", "proxy", "zero weights / weights")
-        layers = compressed.report.get("layers") if isinstance(compressed.report, dict) else None
-        if isinstance(layers, list):
-            result.layers = [dict(x) for x in layers if isinstance(x, dict)]
-        else:
-            result.layers = [lc.to_dict() for lc in compressed.config.layers]
+        report = compressed.report if isinstance(compressed.report, dict) else {}
+        result.layers = []
+        for lc in compressed.config.layers:
+            entry = lc.to_dict()
+            for key in ("kept_units", "ranks", "layer_sparsity"):
+                per_layer = report.get(key)
+                if isinstance(per_layer, dict) and lc.name in per_layer:
+                    entry[key] = per_layer[lc.name]
+            result.layers.append(entry)
 
     def _device_figures(self, result: EvalResult, m: Any, quality: Any) -> None:
         figs = m.figures
@@ -374,7 +441,7 @@ class HardwareEvaluator:
             result.figures[ENERGY_UJ] = FigureRecord.of(energy)
         host = figs.get("energy_host")
         if host is not None and np.isfinite(host.value):
-            result.figures[HOST_ENERGY_KWH] = FigureRecord.of(host)
+            result.figures[HOST_ENERGY_UJ] = FigureRecord.of(host)
 
     def _memory_figures(self, result: EvalResult, exported: Any, out_dir: Path) -> None:
         env = self.deploy_env or (f"qemu-{self.spec.core}" if self.spec.kind == "qemu" else None)
@@ -382,7 +449,7 @@ class HardwareEvaluator:
             from edgeprune.bench.firmware_build import BuildError, build
 
             try:
-                built = build(env, baked_model_dir=out_dir, build_dir=self.artifacts_dir / "deploy-build")
+                built = build(env, baked_model_dir=out_dir, build_dir=self.deploy_dir)
             except BuildError as exc:
                 if exc.stage == "limits":
                     result.error = f"BuildError: {exc}"

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from edgeprune.host.search.types import (
     ENERGY_UJ,
     FLASH_BYTES,

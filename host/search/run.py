@@ -159,12 +159,7 @@ def load_task(options: SearchOptions) -> Any:
     from edgeprune.host.tasks import get_task
 
     if options.model is not None:
-        spec: dict[str, Any] = {"model": options.model}
-        if options.env_id is not None:
-            spec["env"] = options.env_id
-        if options.data is not None:
-            spec["data"] = options.data
-        return get_task(spec)
+        return get_task(None, model=options.model, data=options.data, env=options.env_id)
     return get_task(options.task)
 
 
@@ -179,6 +174,8 @@ def hardware_evaluator(task: Any, options: SearchOptions, run_dir: Path) -> Eval
         options.device,
         repeats=options.repeats,
         host_energy=options.host_energy,
+        pidfile=run_dir / ".qemu.pid",
+        deploy_dir=run_dir / ".deploy-build",
         **options.evaluator_options,
     )
 

@@ -133,7 +133,7 @@ class _StopAndSnapshot:
             def _on_step(self) -> bool:
                 if self.num_timesteps % cfg.eval_every:
                     return True
-                mlp = MLP.from_sequential(copy.deepcopy(self.model.q_net.q_net))
+                mlp = MLP.from_sequential(copy.deepcopy(self.model.q_net.q_net))  # type: ignore[attr-defined]
                 q = task._rollout_quality(torch_predict(mlp), "val", cfg.eval_episodes)
                 self.history.append((self.num_timesteps, q.value))
                 log.info("step %d: validation return %.1f ± %.1f", self.num_timesteps, q.value, q.std or 0.0)

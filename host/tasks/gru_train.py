@@ -36,6 +36,8 @@ class GRUTrainConfig:
         Epoch budget; stop after ``patience`` epochs without a better validation score.
     grad_clip:
         Max global gradient norm (GRUs occasionally spike early in training).
+    dropout:
+        ``nn.GRU`` dropout between layers (training only; the converted model has none).
     seed:
         Seeds initialisation and shuffling; with ``threads`` fixed the run is repeatable.
     threads:
@@ -50,6 +52,7 @@ class GRUTrainConfig:
     max_epochs: int = 40
     patience: int = 8
     grad_clip: float = 1.0
+    dropout: float = 0.0
     seed: int = 0
     threads: int = 2
 
@@ -57,14 +60,14 @@ class GRUTrainConfig:
         return asdict(self)
 
 
-def make_gru_net(input_size: int, hidden_size: int, num_layers: int, num_outputs: int) -> Any:
+def make_gru_net(input_size: int, hidden_size: int, num_layers: int, num_outputs: int, dropout: float = 0.0) -> Any:
     """``nn.GRU`` (batch_first) + ``nn.Linear`` readout on the last step; the bring-your-own format."""
     from torch import nn
 
     class GRUNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.gru = nn.GRU(input_size, hidden_size, num_layers=num_layers, batch_first=True)
+            self.gru = nn.GRU(input_size, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout)
             self.head = nn.Linear(hidden_size, num_outputs)
 
         def forward(self, x: Any) -> Any:
@@ -103,7 +106,7 @@ def train_gru(
     classifier = data.kind == "classifier"
     with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
-        net = make_gru_net(data.num_features, cfg.hidden_size, cfg.num_layers, data.num_outputs)
+        net = make_gru_net(data.num_features, cfg.hidden_size, cfg.num_layers, data.num_outputs, cfg.dropout)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         loss_fn: nn.Module = nn.CrossEntropyLoss() if classifier else nn.MSELoss()
         Xtr, ytr = (torch.as_tensor(a) for a in data.part("train"))

@@ -117,7 +117,9 @@ def build_windows(days: WeatherDays, data_hash: str, seq_len: int = SEQ_LEN) -> 
     mean = days.features[t0:t1].mean(axis=0)
     std = days.features[t0:t1].std(axis=0)
     scaled = ((days.features - mean) / std).astype(np.float32)
-    xs, ys, targets = [], [], []
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    targets: list[int] = []
     splits: dict[str, list[int]] = {s: [] for s in blocks}
     for split, (start, end) in blocks.items():
         for target in range(start + seq_len, end):

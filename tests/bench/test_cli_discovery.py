@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from edgeprune.bench.discovery import list_devices
 from edgeprune.bench.sim_device import SimConfig, SimDevice
 from edgeprune.host.cli import main

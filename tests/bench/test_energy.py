@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+
 from edgeprune.bench.energy import (
     EnergyTableError,
     cross_check,

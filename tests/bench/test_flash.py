@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from edgeprune.bench.flash import FlashError, flash, verify_build
 from edgeprune.bench.sim_device import SimConfig, SimDevice
 

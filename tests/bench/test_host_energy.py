@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from edgeprune.bench.power.host import host_energy, host_energy_tflite
 
 AD01 = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
@@ -20,6 +21,7 @@ def test_codecarbon_host_energy_is_positive_and_tagged_host() -> None:
     assert "host energy" in res.per_inference.detail
 
 
+@pytest.mark.slow
 @pytest.mark.tf
 def test_codecarbon_host_energy_of_tflite_model() -> None:
     if not AD01.exists():

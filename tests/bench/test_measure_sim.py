@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+
 from edgeprune.bench.link import Device
 from edgeprune.bench.measure import Measurement, measure
 from edgeprune.bench.sim_device import Faults, SimConfig, SimDevice, sim_output
@@ -109,3 +110,25 @@ def test_measurement_serialises_with_sources() -> None:
     # no cited energy row and no board clock for an M3: absent, never a made-up number
     assert math.isnan(d["figures"]["energy_model"]["value"]) and math.isnan(d["figures"]["latency"]["value"])
     assert d["stats"]["rule"].startswith("Tukey")
+
+
+def test_a_reset_during_measurement_reloads_and_redoes_the_runs() -> None:
+    # the sim reboots right after the warm-up INFER, so the timed INFER finds no model
+    m = _run(SimConfig(base_count=3000), Faults(reboot_after_infers=1), warmup=1, repeats=4)
+    assert m.target["recovered_resets"] == 1
+    assert m.counts == [3000] * 4
+
+
+def test_ppk2_energy_is_windowed_around_the_timed_runs() -> None:
+    from edgeprune.bench.power.ppk2 import Ppk2Meter
+    from edgeprune.bench.power.ppk2_fake import FakePpk2, Segment, decoded_ua
+
+    wave = [Segment(500, 1000.0)]
+    for _ in range(4):
+        wave += [Segment(200, 6000.0, logic=1), Segment(300, 1000.0)]
+    with FakePpk2(wave) as fake, Ppk2Meter(fake.port, vdd_mv=3000, settle_s=0.15) as meter:
+        m = _run(SimConfig(), repeats=4, ppk2=meter)
+    fig = m.figures["energy_board_ppk2"]
+    assert fig.source == "board" and fig.unit == "uJ"
+    assert fig.value == pytest.approx(200 * decoded_ua(6000.0) * 3.0 * 1e-5)
+    assert len(fig.extra["energies_uj"]) == 4

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from edgeprune.bench import protocol as P
 from edgeprune.bench.link import Device, DeviceError, FrameError, LinkTimeout
 from edgeprune.bench.sim_device import SimConfig, SimDevice, sim_output

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from edgeprune.bench.measure import MeasureError, summarize_counts, tukey_filter
-from edgeprune.bench.power.ina import power_figure
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from edgeprune.bench.measure import MeasureError, summarize_counts, tukey_filter
+from edgeprune.bench.power.ina import power_figure
 
 
 def test_tukey_removes_a_single_interrupt_spike() -> None:

@@ -6,7 +6,7 @@ import torch
 
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
 from edgeprune.host.compress.errors import ConfigError, DataError
-from edgeprune.host.compress.finetune import finetune
+from edgeprune.host.compress.finetuning import finetune
 from edgeprune.host.compress.pipeline import compress
 from edgeprune.host.compress.qat import quantize_weight
 from edgeprune.host.compress.sparsity import apply_masks, magnitude_masks
@@ -122,3 +122,17 @@ def test_finetune_input_errors(mlp) -> None:
     with pytest.raises(ConfigError, match="StackedGRU and MLP"):
         compress(torch.nn.Linear(2, 2), CompressionConfig())
     assert isinstance(mlp, MLP)
+
+
+def test_activation_fake_quant_is_int8_with_straight_through_gradient() -> None:
+    from edgeprune.host.compress.qat import RangeObserver
+
+    obs = RangeObserver()
+    x = (torch.rand(1000) * 3 - 1).requires_grad_(True)  # range ≈ [-1, 2]
+    q = obs(x)
+    assert len(torch.unique(q.detach())) <= 256
+    scale = float((obs.hi - obs.lo) / 255)
+    assert float((q - x).detach().abs().max()) <= scale / 2 + 1e-6
+    assert float(obs(torch.zeros(3)).abs().max()) < 1e-6  # 0 is exactly representable
+    q.sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))

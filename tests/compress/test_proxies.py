@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
+from edgeprune.host.compress.cost_proxies import proxies
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.lowrank import factorise
 from edgeprune.host.compress.pipeline import compress
-from edgeprune.host.compress.proxies import proxies
 from edgeprune.host.models import StackedGRU
 
 
@@ -71,3 +71,14 @@ def test_study_baseline_figures() -> None:
     assert abs(p.flops - 36e6) / 36e6 < 0.02
     small = compress(model, CompressionConfig.from_continuous([0.5, 0.5, 0.0, 1.0], model)).proxies
     assert small.macs_per_step == 3 * (4 * 128 + 128 * 128) + 3 * 2 * 128 * 128 + 128 * 5
+
+
+def test_package_api_names_are_not_shadowed_by_submodules() -> None:
+    import types
+
+    import edgeprune.host.compress as c
+    import edgeprune.host.compress.pipeline  # noqa: F401  (imports every submodule)
+    from edgeprune.host.compress import cost_proxies, finetuning
+
+    assert c.proxies is cost_proxies.proxies and c.finetune is finetuning.finetune
+    assert not any(isinstance(getattr(c, name), types.ModuleType) for name in c.__all__)

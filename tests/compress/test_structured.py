@@ -9,7 +9,7 @@ from edgeprune.host.compress.errors import ConfigError, DataError
 from edgeprune.host.compress.lowrank import factorise
 from edgeprune.host.compress.pipeline import compress
 from edgeprune.host.compress.structured import kept_count, prune_structured
-from edgeprune.host.models import MLP, LowRankLinear, StackedGRU
+from edgeprune.host.models import LowRankLinear, StackedGRU
 
 DEAD = [1, 5]  # units of gru0 / fc0 whose weights the tests zero
 

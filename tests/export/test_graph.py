@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from export_helpers import synthetic_windows
 from torch import nn
 
 from edgeprune.export.errors import ExportError
 from edgeprune.export.graph import prepare, representative_samples
 from edgeprune.host.models import MLP, StackedGRU
-
-from .conftest import synthetic_windows
 
 
 class ConvNet(nn.Module):
@@ -86,3 +85,29 @@ def test_sample_budget_keeps_whole_windows() -> None:
     g = prepare(StackedGRU(4, [8], 3, 12))
     samples = representative_samples(g, synthetic_windows(100), max_samples=60)
     assert len(samples) == 5 * 12
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: StackedGRU(4, [8, 6], 3, 12), lambda: MLP([4, 16, 2])],
+)
+def test_folded_input_norm_computes_the_same_function(make) -> None:
+    from export_helpers import compressed_gru
+
+    from edgeprune.export.graph import apply_input_norm, fold_input_norm, input_norm
+
+    torch.manual_seed(0)
+    for model in (make().eval(), compressed_gru()):
+        if isinstance(model, MLP):
+            x = np.random.default_rng(0).normal(size=(9, 4)).astype(np.float32) * [1, 2, 0.05, 3]
+        else:
+            x = synthetic_windows(9) * np.float32(3.0) + np.float32(1.5)
+        norm = input_norm(x)
+        folded = fold_input_norm(model, norm)
+        with torch.no_grad():
+            ref = model(torch.from_numpy(np.asarray(x, np.float32))).numpy()
+            got = folded(torch.from_numpy(apply_input_norm(x, norm))).numpy()
+        np.testing.assert_allclose(got, ref, atol=2e-5)
+        z = apply_input_norm(x, norm).reshape(-1, 4)
+        np.testing.assert_allclose(z.mean(0), 0, atol=1e-4)
+        np.testing.assert_allclose(z.std(0), 1, atol=1e-3)

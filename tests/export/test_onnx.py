@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from export_helpers import compressed_gru, policy_mlp, synthetic_windows, trained_gru
 
 from edgeprune.export import to_onnx
 from edgeprune.export.errors import ExportError
 from edgeprune.export.graph import prepare, representative_samples
-
-from .conftest import compressed_gru, policy_mlp, synthetic_windows, trained_gru
 
 ELEMENTWISE = {"Gemm", "MatMul", "Add", "Sub", "Mul", "Sigmoid", "Tanh", "Relu"}
 

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+
 from edgeprune.host.cli import SUBCOMMANDS, main
 
 

@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 from click.testing import CliRunner
+
 from edgeprune.host.cli import main
 from edgeprune.host.doctor import SerialPort, decide_fallbacks, run_doctor
 

@@ -44,7 +44,8 @@ def kill_when(proc: subprocess.Popen, run_dir: Path, n: int, timeout_s: float = 
     assert proc.returncode == -signal.SIGKILL
 
 
-@pytest.mark.parametrize("strategy", ["dqn", "tpe", "random"])
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ppo", "dqn", "tpe"])
 def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, strategy):
     run_dir, cache = tmp_path / "run", tmp_path / "cache.sqlite"
     budget = 8

@@ -1,3 +1,4 @@
+# ruff: noqa: F821, UP031 -- SCons script: names are injected by SCons (Import), and it runs under PlatformIO's Python
 """SCons build script of the qemu-cortexm platform: bare-metal C with Debian's arm-none-eabi-gcc (PATH)."""
 
 from os.path import join

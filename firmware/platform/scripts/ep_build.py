@@ -1,3 +1,4 @@
+# ruff: noqa: F821, UP031 -- SCons script: names are injected by SCons (Import), and it runs under PlatformIO's Python
 """PlatformIO pre-script shared by every env (QEMU and real boards): edgeprune's build glue.
 
 * adds firmware/runtime/*.c when the runtime exists (EP_HAVE_RUNTIME=1, else 0: link-only firmware),

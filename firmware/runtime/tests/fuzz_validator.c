@@ -131,7 +131,8 @@ int main(int argc, char **argv) {
     nseeds++;
   }
   for (it = 0; it < iters; it++) {
-    uint32_t len, s = rnd() % nseeds;
+    /* The last seed may be large (copying it dominates the run time): pick it 1 time in 8. */
+    uint32_t len, s = (nseeds > 1 && rnd() % 8 != 0) ? rnd() % (nseeds - 1) : nseeds - 1;
     int st;
     if (it % 16 == 0) { /* pure noise, usually with a valid header so parsing goes deeper */
       uint32_t k;

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from edgeprune.host.search.session import BudgetExhausted, SearchSession
 from edgeprune.host.search.space import ConfigSpace
 
@@ -125,10 +126,11 @@ def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any]) -> None:
     """Drive an SB3 ``PPO`` (continuous actions) or ``DQN`` (16 discrete actions) agent."""
     import gymnasium as gym
     import torch
-    from edgeprune.host.search.env import ENV_ID, register
     from stable_baselines3 import DQN, PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.utils import set_random_seed
+
+    from edgeprune.host.search.env import ENV_ID, register
 
     torch.set_num_threads(1)
     register()

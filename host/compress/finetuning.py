@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
+
 from edgeprune.host.compress.data import TrainData, distill_loss, supervised_loss
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.qat import bake_weights, fake_quant
 from edgeprune.host.compress.sparsity import Masks, apply_masks
-from torch import nn
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from torch import nn
+
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.sparsity import weight_sparsity
 from edgeprune.host.compress.surgery import check_model, named_layers, weight_params
 from edgeprune.host.models import MLP, LowRankLinear, StackedGRU
-from torch import nn
 
 
 @dataclass(frozen=True)

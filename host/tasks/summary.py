@@ -1,0 +1,39 @@
+"""Human-readable rows of a baseline's metrics JSON (the CLI renders them as a table)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _quality(q: dict[str, Any]) -> str:
+    if q["metric"] == "return":
+        d = q["details"]
+        return f"{q['value']:.1f} ± {q['std']:.1f} over {d['episodes']} episodes (min {d['min']:.0f})"
+    if q["metric"] == "accuracy":
+        d = q["details"]
+        return (
+            f"{q['value']:.3f} (macro-F1 {d['macro_f1']:.3f}, majority-class '{d['majority_class']}' "
+            f"{d['majority_accuracy']:.3f}, n={d['n']})"
+        )
+    return f"{q['value']:.4g} (train-mean RMSE {q['details']['train_mean_rmse']:.4g}, n={q['details']['n']})"
+
+
+def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [
+        ("task", metrics["task"]),
+        ("model", str(metrics["model"])),
+        ("parameters", f"{metrics['params']:,}"),
+        ("MACs / inference", f"{metrics['macs']:,}"),
+        ("FLOPs / inference (2×MACs)", f"{metrics['flops']:,} ({metrics['flops'] / 1e6:.1f} M)"),
+    ]
+    for split in ("val", "test"):
+        rows.append((f"{split} {metrics['metric']}", _quality(metrics["quality"][split])))
+    training = metrics.get("training", {})
+    if "train_seconds" in training:
+        rows.append(("training time", f"{training['train_seconds']:.1f} s"))
+    if "epochs" in training:
+        rows.append(("epochs (best)", f"{training['epochs']} ({training['best_epoch']})"))
+    if "timesteps" in training:
+        rows.append(("env steps", f"{training['timesteps']:,}"))
+    rows.append(("cache key", metrics["key"]))
+    return rows

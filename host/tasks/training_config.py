@@ -1,0 +1,30 @@
+"""Baseline hyper-parameters for a task name, with the few overrides the CLI exposes."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from edgeprune.host.tasks.base import TaskError
+
+
+def config_for(task: str | None, *, seed: int | None = None, timesteps: int | None = None) -> Any:
+    """The default training config of ``task`` with overrides applied; ``None`` if nothing to train."""
+    if task == "weather-gru":
+        from edgeprune.host.tasks.gru_train import GRUTrainConfig
+
+        if timesteps is not None:
+            raise TaskError("--timesteps applies to DQN tasks only")
+        return GRUTrainConfig() if seed is None else dataclasses.replace(GRUTrainConfig(), seed=seed)
+    if task is not None and (task == "cartpole-dqn" or task.startswith("dqn:")):
+        from edgeprune.host.tasks.dqn import DQNTrainConfig
+
+        cfg = DQNTrainConfig()
+        if seed is not None:
+            cfg = dataclasses.replace(cfg, seed=seed)
+        if timesteps is not None:
+            cfg = dataclasses.replace(cfg, total_timesteps=timesteps)
+        return cfg
+    if seed is not None or timesteps is not None:
+        raise TaskError("--seed/--timesteps apply to trained tasks (weather-gru, cartpole-dqn, dqn:<env>)")
+    return None

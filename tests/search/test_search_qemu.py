@@ -1,0 +1,195 @@
+"""Searches on the real path: compress → export (TFLM-verified) → QEMU Cortex-M4 over the link.
+
+One QEMU instance serves the whole module (``shared_evaluator``); the pty test starts its own board
+and goes through ``--device /dev/pts/N`` exactly as a board on /dev/ttyACM0 would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.store import EvalCache, RunStore
+from edgeprune.host.search.strategies import STRATEGIES
+
+from .qemu_setup import evaluator_options, small_weather_task
+
+pytestmark = [pytest.mark.qemu, pytest.mark.tf, pytest.mark.slow]
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory):
+    os.environ["EDGEPRUNE_CACHE"] = str(tmp_path_factory.mktemp("epcache"))
+    return small_weather_task()
+
+
+class _Shared:
+    """Keeps one evaluator (one QEMU) alive across the module's searches: ``close`` is deferred."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def identity(self):
+        return self.inner.identity()
+
+    def evaluate(self, config):
+        return self.inner.evaluate(config)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def shared_evaluator(task, tmp_path_factory):
+    from edgeprune.host.search.evaluator import HardwareEvaluator
+
+    ev = HardwareEvaluator(task, "qemu:m4", repeats=3, host_energy=False,
+                           artifacts_dir=tmp_path_factory.mktemp("artifacts"), **evaluator_options())
+    yield ev
+    ev.close()
+    assert ev.board is None
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    c = EvalCache(tmp_path_factory.mktemp("cache") / "cache.sqlite")
+    yield c
+    c.close()
+
+
+def _search(tmp_path, task, evaluator, cache, strategy, budget, name="run", **kw):
+    opts = SearchOptions(device="qemu:m4", strategy=strategy, budget=budget, out=str(tmp_path / name),
+                         host_energy=False, max_acc_drop=kw.pop("max_acc_drop", 50.0), finetune_steps=0,
+                         max_finetune_steps=5, repeats=3, **kw)
+    return run_search(opts, task=task, evaluator_factory=lambda t, o, d: _Shared(evaluator), cache=cache)
+
+
+def _assert_measured_on_qemu(ev):
+    figs = ev.result.figures
+    assert figs["latency_count"].source == "qemu" and figs["latency_count"].unit == "instructions"
+    assert figs["latency_count"].value > 1000
+    assert figs["quality"].source == "qemu" and "byte-equal to TFLM on 2/2" in figs["quality"].detail
+    assert figs["energy_uj"].source == "model" and figs["energy_uj"].value > 0
+    assert figs["flash_bytes"].value > 0 and figs["ram_bytes"].value > 0
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_short_search_every_strategy_on_qemu(tmp_path, task, shared_evaluator, cache, strategy):
+    res = _search(tmp_path, task, shared_evaluator, cache, strategy, budget=1)
+    with RunStore.open_existing(res.run_dir) as store:
+        evs = store.evaluations()
+        assert store.device_evaluations() + sum(e.origin == "cache" for e in evs if e.kind == "candidate") >= 1
+    from edgeprune.host.report.load import load_run
+
+    run = load_run(res.run_dir)
+    assert run.baseline is not None
+    _assert_measured_on_qemu(run.baseline)
+    assert run.front, "no feasible candidate with a 50-point drop allowance"
+    for p in run.front:
+        assert p.evaluation.feasible
+        _assert_measured_on_qemu(p.evaluation)
+    assert res.report_html.is_file() and (res.run_dir / "front.csv").is_file()
+    best = res.run_dir / "best"
+    for f in ("model.tflite", "model_data.c", "model_data.h", "manifest.json"):
+        assert (best / f).is_file(), f
+
+
+def test_cache_hit_is_not_measured_again(tmp_path, task, shared_evaluator, cache):
+    from edgeprune.host.search.objective import Constraints
+    from edgeprune.host.search.session import SearchSession
+    from edgeprune.host.search.space import ConfigSpace
+
+    space = ConfigSpace(task)
+    config = space.retain(0.6)
+    outcomes = []
+    for name in ("a", "b"):
+        with RunStore(tmp_path / name) as store:
+            s = SearchSession(_Shared(shared_evaluator), store, cache, strategy="random", budget=1,
+                              constraints=Constraints(50.0), metric=task.metric, higher_is_better=True)
+            s.ensure_baseline(space.identity())
+            outcomes.append(s.evaluate(config))
+            assert store.device_evaluations() == (1 if name == "a" else 0)
+    first, second = outcomes
+    assert (first.origin, second.origin) == ("device", "cache")
+    assert second.result.to_dict() == first.result.to_dict()
+
+
+def test_serial_pty_device_path(tmp_path, task, cache):
+    """``--device /dev/pts/N``: the board is reached only through its serial device, like a real one."""
+    from edgeprune.bench.qemu import QemuBoard
+
+    with QemuBoard("m4", serial="pty") as board:
+        assert board.url.startswith("/dev/pts/")
+        opts = SearchOptions(device=board.url, strategy="uniform", budget=1, out=str(tmp_path / "pty"),
+                             host_energy=False, max_acc_drop=50.0, finetune_steps=0, repeats=3,
+                             evaluator_options=evaluator_options() | {"deploy_env": "qemu-m4"})
+        res = run_search(opts, task=task, cache=None)
+    with RunStore.open_existing(res.run_dir) as store:
+        ident = store.get_meta("identity")
+        rows = store.evaluations()
+    assert ident["target"].startswith("serial:") and ident["target"].endswith("m4")
+    assert [r.origin for r in rows] == ["device", "device"]
+    for r in rows:
+        _assert_measured_on_qemu(r)
+
+
+def _qemu_children(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_sigkill_mid_search_then_resume(tmp_path, task):
+    import psutil
+
+    run_dir = tmp_path / "killed"
+    budget = 4
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, str(HERE / "_qemu_run.py"), str(run_dir), "tpe", str(budget), "0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 400
+    spawned: set[int] = set()
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+        spawned |= set(_qemu_children(proc.pid))
+        if (run_dir / "evaluations.sqlite").exists():
+            with RunStore(run_dir) as store:
+                if store.device_evaluations() >= 1:
+                    break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("no evaluation committed in time")
+    spawned |= set(_qemu_children(proc.pid))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    # kill -9 leaves the emulator (own process group) behind: end exactly the ones this test started.
+    for pid in spawned:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.NoSuchProcess:
+            pass
+    with RunStore(run_dir) as store:
+        before = [(r.seq, r.digest) for r in store.evaluations() if r.counted]
+    assert 1 <= len(before) < budget
+
+    res = subprocess.run([sys.executable, str(HERE / "_qemu_run.py"), str(run_dir), "tpe", str(budget), "1"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    with RunStore(run_dir) as store:
+        after = [(r.seq, r.digest) for r in store.evaluations() if r.counted]
+        assert store.get_meta("finished") is not None
+    assert after[: len(before)] == before
+    assert len(after) == budget and len({d for _, d in after}) == budget
+    assert (run_dir / "report.html").is_file()

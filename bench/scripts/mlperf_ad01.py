@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             m = bench_model(args.model, f"qemu:{core}", repeats=args.repeats, warmup=1, agreement=args.agreement,
                             timeout_s=120.0, elf=elf)
         except (LinkError, MeasureError, QemuError, OSError, RuntimeError) as exc:  # BuildError is a RuntimeError
-            print(f"{core:5} {MACHINES[core].machine:13} FAILED: {type(exc).__name__}: {exc}")
+            lines = str(exc).strip().splitlines()
+            why = lines[0] if len(lines) < 3 else f"{lines[0]} ... {lines[-3].strip()}"
+            print(f"{core:5} {MACHINES[core].machine:13} FAILED: {type(exc).__name__}: {why}")
             failed += 1
             continue
         count = m.figures["count"]

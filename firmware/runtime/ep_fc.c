@@ -34,7 +34,7 @@ uint32_t ep_fc_tmp_bytes(uint32_t depth) {
 /*
  * v7E-M / v8-M DSP: the input is widened once per FC into (x0,x2),(x1,x3) int16 lane pairs so that
  * SXTB16 of a weight word (w0,w2) and of the word rotated by 8 (w1,w3) feed SMLAD directly. Four rows
- * share each pair of input words; 32 depth steps per loop pass. Weight words may be unaligned (LDR
+ * share each pair of input words; 64 depth steps per loop pass. Weight words may be unaligned (LDR
  * allows it on these cores); the widened input is word aligned (arena).
  */
 #define EP_DSP_STEP(W, A)                 \
@@ -68,12 +68,13 @@ static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t 
   const int8_t *w0 = w, *w1 = w + depth, *w2 = w + 2u * depth, *w3 = w + 3u * depth;
   const uint32_t *xp = xq;
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-  uint32_t n = depth >> 5, g = (depth >> 2) & 7u, d;
+  uint32_t n = depth >> 6, g = (depth >> 2) & 15u, d;
   uint32_t x0, x1, v, t;
   if (n) {
     __asm__ volatile(
         "1:\n\t" EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP
-            EP_DSP_GROUP
+            EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP EP_DSP_GROUP
+                EP_DSP_GROUP
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
@@ -260,9 +261,9 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
 #endif
     r = 0;
     while (r < op->rows) {
-      /* Accumulate in blocks of up to 16 rows on the stack, then requantise them. */
-      int32_t acc[16];
-      uint32_t n = op->rows - r > 16u ? 16u : op->rows - r, k;
+      /* Accumulate in blocks of up to 64 rows on the stack, then requantise them. */
+      int32_t acc[64];
+      uint32_t n = op->rows - r > 64u ? 64u : op->rows - r, k;
       ep_fc_dot_rows(w + (size_t)r * op->depth, xb, xq, bias + r, acc, n, op->depth);
       if (cm) {
         for (k = 0; k < n; k++)

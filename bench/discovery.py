@@ -18,6 +18,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PPK2_PRODUCT = "PPK2"
+PPK2_VID_PID = (0x1915, 0xC00A)  # Nordic Semiconductor PPK2
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def list_devices(*, probe_hello: bool = True, hello_timeout_s: float = 0.5, usb_
             manufacturer=p.manufacturer,
             product=p.product,
         )
-        if p.product == PPK2_PRODUCT:
+        if p.product == PPK2_PRODUCT or (p.vid, p.pid) == PPK2_VID_PID:
             found.append(_with(info, kind="ppk2", error="power profiler, not probed"))
             continue
         if usb_only and p.vid is None:
@@ -137,7 +138,9 @@ def open_target(spec: str, *, timeout_s: float = 10.0, elf: str | Path | None = 
         core = spec.split(":", 1)[1]
         if core not in MACHINES:
             raise TargetSpecError(f"unknown QEMU core {core!r}; use one of {', '.join(sorted(MACHINES))}")
-        with QemuBoard(core, elf=elf) as board, Device.open(board.url, timeout_s=timeout_s) as dev:
+        # A loaded host (2 cores shared) can take longer than QEMU's default boot deadline.
+        boot = max(20.0, timeout_s)
+        with QemuBoard(core, elf=elf, boot_timeout_s=boot) as board, Device.open(board.url, timeout_s=timeout_s) as dev:
             yield dev
         return
     if not spec:

@@ -7,11 +7,15 @@ in a separate build dir so it never clobbers the serial-loading firmware.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +35,18 @@ ENV_LIMITS: dict[str, tuple[int, int]] = {
     "nucleo_h743zi": (2 * 1024 * 1024, 512 * 1024),  # AXI SRAM; the linker script of the platform decides
 }
 CORE_ENVS = {"m0": "qemu-m0", "m3": "qemu-m3", "m4": "qemu-m4", "m7": "qemu-m7", "m33": "qemu-m33"}
+# -mcpu of each env (decides whether the runtime's DSP fully-connected path, and its arena temporary, exist).
+ENV_CPU: dict[str, str] = {
+    "qemu-m0": "cortex-m0", "qemu-m3": "cortex-m3", "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7",
+    "qemu-m33": "cortex-m33", "nucleo_l4r5zi": "cortex-m4", "nucleo_g0b1re": "cortex-m0plus",
+    "nucleo_h743zi": "cortex-m7",
+}
 # Stack headroom the linker script reserves beyond .bss/.noinit (ep_cortexm.ld asserts it).
 STACK_RESERVE = 16 * 1024
 
 
 class BuildError(RuntimeError):
-    """``pio run`` failed or the image does not fit; ``stage`` is "pio", "elf" or "limits"."""
+    """``pio run`` failed or the image does not fit; ``stage`` is "plan", "pio", "elf" or "limits"."""
 
     def __init__(self, stage: str, message: str):
         super().__init__(f"[{stage}] {message}")
@@ -67,6 +77,25 @@ class BuildResult:
     ram_bytes: int
     limits: tuple[int, int]
     build_id: str
+    plan: ModelPlan | None = None
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """What a deploy build reserves for its baked model, from firmware/runtime's own planner run on the host.
+
+    :param model_bytes: size of the .tflite compiled into flash
+    :param arena: tensor arena bytes on the target (incl. sequence staging and the DSP FC temporary)
+    :param tensors: tensors in the model (sizes the runtime's tensor table)
+    :param ops: operators in the model (sizes the runtime's op table)
+    :param dsp: the target compiles the runtime's DSP fully-connected path
+    """
+
+    model_bytes: int
+    arena: int
+    tensors: int
+    ops: int
+    dsp: bool
 
 
 def _pio() -> list[str]:
@@ -102,6 +131,88 @@ def elf_sizes(elf: Path) -> tuple[int, int, int]:
     return text, data, bss
 
 
+def _run(cmd: list[str], stage: str, timeout_s: float, **kw: object) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False, **kw)  # type: ignore[call-overload, no-any-return]
+    except subprocess.TimeoutExpired as exc:
+        raise BuildError(stage, f"{cmd[0]} took longer than {timeout_s:g} s") from exc
+    except OSError as exc:
+        raise BuildError(stage, f"cannot run {cmd[0]}: {exc}") from exc
+
+
+def _planner() -> Path:
+    """The host build of ``firmware/platform/scripts/ep_arena_plan.c`` + the runtime (cached by source hash)."""
+    fw = project_root() / "firmware"
+    sources = [fw / "platform" / "scripts" / "ep_arena_plan.c", *sorted((fw / "runtime").glob("*.c"))]
+    h = hashlib.sha256()
+    for src in [*sources, *sorted((fw / "runtime").glob("*.h"))]:
+        h.update(src.read_bytes())
+    exe = project_root() / ".pio" / "ep_arena_plan" / f"plan-{h.hexdigest()[:12]}"
+    if exe.is_file():
+        return exe
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise BuildError("plan", "no host C compiler to plan the arena: apt-get install gcc")
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    tmp = exe.with_name(exe.name + f".{os.getpid()}.tmp")
+    proc = _run([cc, "-std=c99", "-O1", f"-I{fw / 'runtime'}", *map(str, sources), "-lm", "-o", str(tmp)], "plan", 120)
+    if proc.returncode != 0:
+        raise BuildError("plan", f"compiling the arena planner failed: {proc.stderr.strip()[-400:]}")
+    os.replace(tmp, exe)
+    return exe
+
+
+def has_dsp(env: str) -> bool:
+    """Whether ``arm-none-eabi-gcc -mcpu=<env's cpu>`` defines ``__ARM_FEATURE_DSP``."""
+    cpu = ENV_CPU.get(env)
+    if cpu is None:
+        raise BuildError("plan", f"unknown env {env!r}: add its -mcpu to ENV_CPU in bench/firmware_build.py")
+    gcc = shutil.which("arm-none-eabi-gcc")
+    if gcc is None:
+        raise BuildError("plan", "arm-none-eabi-gcc not found: apt-get install gcc-arm-none-eabi")
+    proc = _run([gcc, f"-mcpu={cpu}", "-mthumb", "-O2", "-dM", "-E", "-x", "c", os.devnull], "plan", 60)
+    return bool(re.search(r"^#define __ARM_FEATURE_DSP 1$", proc.stdout, flags=re.M))
+
+
+def baked_tflite(baked_dir: Path) -> bytes:
+    """The model of an export dir: ``model.tflite``, or the bytes of ``model_data.c`` when that is all there is."""
+    if (baked_dir / "model.tflite").is_file():
+        return (baked_dir / "model.tflite").read_bytes()
+    text = (baked_dir / "model_data.c").read_text()
+    m = re.search(r"\{(.*?)\};", text, flags=re.S)
+    if m is None:
+        raise BuildError("plan", f"{baked_dir / 'model_data.c'} holds no array initialiser")
+    return bytes(int(x, 16) for x in re.findall(r"0x([0-9a-fA-F]{1,2})", m.group(1)))
+
+
+def plan_model(tflite: bytes, env: str, sequence: dict | None = None) -> ModelPlan:
+    """Arena and table sizes the firmware of ``env`` needs for ``tflite`` (exactly what its runtime plans).
+
+    :param tflite: the model
+    :param env: PlatformIO env (decides the DSP temporary)
+    :param sequence: the manifest's ``sequence`` block (``steps``, ``stream_input``, ``recurrent``), if any
+    """
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as fh:
+        fh.write(tflite)
+        fh.flush()
+        args = [str(_planner()), fh.name]
+        if sequence:
+            args += [str(int(sequence["steps"])), str(int(sequence["stream_input"]))]
+            args += [f"{int(o)},{int(i)}" for o, i in sequence.get("recurrent", [])]
+        proc = _run(args, "plan", 60)
+    if proc.returncode != 0:
+        raise BuildError("plan", f"the runtime refuses this model: {proc.stderr.strip()[-300:]}")
+    m = re.search(r"arena (\d+) tensors (\d+) ops (\d+) fc_max_depth (\d+)", proc.stdout)
+    if m is None:
+        raise BuildError("plan", f"unexpected planner output {proc.stdout!r}")
+    arena, tensors, ops, depth = map(int, m.groups())
+    dsp = has_dsp(env)
+    if dsp:
+        # ep_fc_tmp_bytes(): the DSP path widens the input to int16 pairs, kept 16-byte aligned in the arena.
+        arena += (((depth & ~3) * 2) + 15) & ~15
+    return ModelPlan(len(tflite), arena, tensors, ops, dsp)
+
+
 def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | Path | None = None,
           *, timeout_s: float = 600.0, no_runtime: bool = False) -> BuildResult:
     """Build ``env`` and return its sizes, checked against the env's memory limits.
@@ -115,14 +226,27 @@ def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | 
     env = CORE_ENVS.get(env, env)
     root = project_root()
     environ = dict(os.environ)
-    environ.pop("EP_BAKED_MODEL_DIR", None)
+    for var in ("EP_BAKED_MODEL_DIR", "EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS"):
+        environ.pop(var, None)
+    plan = None
     if baked_model_dir is not None:
         baked = Path(baked_model_dir).resolve()
-        if not (baked / "model_data.c").is_file():
-            raise BuildError("pio", f"{baked} has no model_data.c; export the model first")
-        environ["EP_BAKED_MODEL_DIR"] = str(baked)
+        if not (baked / "model_data.c").is_file() or not (baked / "model_data.h").is_file():
+            raise BuildError("plan", f"{baked} has no model_data.c/.h; export the model first")
+        manifest = json.loads((baked / "manifest.json").read_text()) if (baked / "manifest.json").is_file() else {}
+        tflite = baked_tflite(baked)
+        flash, ram = ENV_LIMITS.get(env, (0, 0))
+        if flash and len(tflite) > flash:
+            raise BuildError("limits", f"{env}: the model alone is {len(tflite)} B, the board has {flash} B flash")
+        plan = plan_model(tflite, env, manifest.get("sequence"))
+        if ram and plan.arena + STACK_RESERVE > ram:
+            raise BuildError("limits", f"{env}: the model needs a {plan.arena} B arena + {STACK_RESERVE} B stack, "
+                                       f"the board has {ram} B RAM")
+        environ.update(EP_BAKED_MODEL_DIR=str(baked), EP_BAKED_ARENA=str(plan.arena),
+                       EP_BAKED_MAX_TENSORS=str(max(1, plan.tensors)), EP_BAKED_MAX_OPS=str(max(1, plan.ops)))
         if build_dir is None:
-            build_dir = root / ".pio" / "build-baked" / baked.name
+            digest = hashlib.sha256((baked / "model_data.c").read_bytes()).hexdigest()[:10]
+            build_dir = root / ".pio" / "build-baked" / f"{baked.name}-{digest}"
     if no_runtime:
         environ["EP_NO_RUNTIME"] = "1"
     if build_dir is not None:
@@ -134,7 +258,15 @@ def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | 
     except subprocess.TimeoutExpired as exc:
         raise BuildError("pio", f"pio run -e {env} took longer than {timeout_s:g} s") from exc
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        out_text = proc.stdout + proc.stderr
+        over = re.search(r"region `(\w+)' overflowed by (\d+) bytes", out_text)
+        if over:
+            raise BuildError("limits", f"{env}: the image does not fit: {over.group(1)} overflowed by "
+                                       f"{over.group(2)} B (smaller model, or a board with more memory)")
+        if "RAM overflow" in out_text:
+            raise BuildError("limits", f"{env}: less than {STACK_RESERVE} B RAM left for the stack "
+                                       "(lower custom_ep_model_max / custom_ep_arena, or a smaller model)")
+        tail = "\n".join(out_text.strip().splitlines()[-25:])
         raise BuildError("pio", f"pio run -e {env} failed (exit {proc.returncode}):\n{tail}")
     out = Path(build_dir).resolve() / env if build_dir is not None else root / ".pio" / "build" / env
     elf = out / "firmware.elf"
@@ -143,7 +275,7 @@ def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | 
     text, data, bss = elf_sizes(elf)
     limits = ENV_LIMITS.get(env, (0, 0))
     result = BuildResult(env, elf, text, data, bss, text + data, data + bss, limits,
-                         (out / "build_id.txt").read_text().strip() if (out / "build_id.txt").is_file() else "")
+                         (out / "build_id.txt").read_text().strip() if (out / "build_id.txt").is_file() else "", plan)
     check_limits(result)
     return result
 

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 MAX_RUNS_PER_INFER = P.MAX_RUNS
 ORACLE_ARENA = 2 * 1024 * 1024  # TFLM arena for the oracle when the manifest states none
+ORACLE_MIN_ARENA = 256 * 1024
 TUKEY_K = 1.5
 
 
@@ -139,7 +140,8 @@ class Agreement:
 class Measurement:
     """Everything measured for one model on one device.
 
-    :param target: what ran it: ``board``, ``core``, ``counter``, ``clock_hz``, ``build_id`` (and
+    :param target: what ran it: ``board``, ``core``, ``counter``, ``clock_hz``, ``build_id``,
+        ``resolution`` (counts per counter tick, e.g. 40 instructions per SysTick tick on mps2) (and
         ``recovered_resets`` when the device reset mid-measurement and the runs were redone)
     :param model: ``sha256``, ``bytes``, and what LOAD_MODEL reported (``macs``, ``arena_used``)
     :param stats: per-run count statistics (in ``count_unit``)
@@ -313,7 +315,7 @@ def measure(
     repeats: int = 20,
     agreement_inputs: Any = None,
     agreement_labels: Any = None,
-    metric: Callable[[list[np.ndarray], Any], float] | None = None,
+    metric: Callable[[np.ndarray, Any], float] | None = None,
     metric_name: str = "metric",
     oracle: Any = None,
     macs: int | None = None,
@@ -361,6 +363,7 @@ def measure(
         "counter": counter,
         "clock_hz": clock_hz,
         "build_id": str(getattr(hello, "build_id", "")),
+        "resolution": float(getattr(hello, "counter_scale", 1) or 1),
     }
     if counter == "dwt" and clock_hz <= 0:
         raise MeasureError("device reports a DWT counter but no clock; cannot convert cycles to time")
@@ -414,7 +417,7 @@ def measure(
     what = "DWT cycles" if counter == "dwt" else "instructions under QEMU -icount (lower bound on cycles)"
     figures: dict[str, Figure] = {
         "count": Figure(stats.median, unit, source, f"median of {stats.n} runs, {stats.outliers} Tukey outliers "
-                        f"removed; {what}"),
+                        f"removed; {what}; resolution {target['resolution']:g} {unit}"),
         "count_iqr": Figure(stats.iqr, unit, source, "interquartile range of kept runs"),
         "count_min": Figure(stats.min, unit, source, "minimum of kept runs"),
     }
@@ -453,8 +456,10 @@ def _agreement(device: Any, tflite_bytes: bytes, manifest: Mapping[str, Any] | N
     if oracle is None:
         from edgeprune.export.verify import TflmRunner
 
-        arena = int(man.get("arena_bytes") or ORACLE_ARENA)
-        oracle = TflmRunner(tflite_bytes, man, arena_size=arena + 1024)
+        # The arena size cannot change the oracle's bytes, only whether it allocates; be generous
+        # (a manifest's host-measured minimum has proved too tight for a fresh interpreter).
+        stated = int(man.get("arena_bytes") or 0)
+        oracle = TflmRunner(tflite_bytes, man, arena_size=max(2 * stated, ORACLE_MIN_ARENA) if stated else ORACLE_ARENA)
     stream, out_idx = _stream_index(man), _output_index(man)
     in_spec = man["inputs"][stream]
     out_dtype = np.dtype(man["outputs"][out_idx]["dtype"])

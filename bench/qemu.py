@@ -67,10 +67,14 @@ def _kill_all() -> None:
 atexit.register(_kill_all)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# Boards whose QEMU machine has a LAN9118 the firmware can run the link over (serial="eth").
+ETH_CORES = ("m3", "m4", "m7", "m33")
 
 
 def default_elf(core: str) -> Path:
@@ -92,17 +96,24 @@ class QemuBoard:
 
     :param core: ``"m0" | "m3" | "m4" | "m7" | "m33"``
     :param elf: firmware image (default: the env's ``firmware.elf``, built on demand)
-    :param serial: ``"tcp"`` (``url`` is ``socket://127.0.0.1:PORT``) or ``"pty"`` (``url`` is ``/dev/pts/N``)
+    :param serial: how the host reaches the firmware's link: ``"tcp"`` (UART0, ``url`` is
+        ``socket://127.0.0.1:PORT``), ``"pty"`` (UART0, ``url`` is ``/dev/pts/N``), ``"eth"`` (the board's
+        LAN9118 over UDP, ``url`` is ``ethudp://...``; mps2 cores only, ~50x faster model loads) or
+        ``"auto"``: ``"eth"`` where the machine has the NIC, else ``"tcp"``
     :param boot_timeout_s: deadline for QEMU to start and the firmware to answer HELLO
     :param wait_hello: check HELLO during start (the connection is closed again afterwards)
     """
 
-    def __init__(self, core: str, elf: str | Path | None = None, serial: str = "tcp",
+    def __init__(self, core: str, elf: str | Path | None = None, serial: str = "auto",
                  boot_timeout_s: float = 20.0, wait_hello: bool = True):
         if core not in MACHINES:
             raise QemuError(f"unknown core {core!r}; choose one of {sorted(MACHINES)}")
-        if serial not in ("tcp", "pty"):
-            raise QemuError(f"serial must be 'tcp' or 'pty', not {serial!r}")
+        if serial == "auto":
+            serial = "eth" if core in ETH_CORES else "tcp"
+        if serial not in ("tcp", "pty", "eth"):
+            raise QemuError(f"serial must be 'auto', 'tcp', 'pty' or 'eth', not {serial!r}")
+        if serial == "eth" and core not in ETH_CORES:
+            raise QemuError(f"QEMU's {MACHINES[core].machine} has no Ethernet; use serial='tcp' for {core}")
         self.core = core
         self.machine = MACHINES[core]
         self.elf = Path(elf) if elf is not None else None
@@ -129,13 +140,19 @@ class QemuBoard:
         exe = shutil.which("qemu-system-arm")
         if exe is None:
             raise QemuError("qemu-system-arm not found: apt-get install qemu-system-arm")
+        net: list[str] = []
         if self.serial == "tcp":
             self._port = free_port()
             chardev = f"tcp:127.0.0.1:{self._port},server=on,wait=on,nodelay=on"
-        else:
+        elif self.serial == "pty":
             chardev = "pty"
+        else:
+            # QEMU sends each frame from the NIC to udp=, and receives frames for it on localaddr=.
+            self._port, self._host_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+            chardev = "null"
+            net = ["-nic", f"socket,udp=127.0.0.1:{self._host_port},localaddr=127.0.0.1:{self._port}"]
         assert self.elf is not None
-        return [exe, "-machine", self.machine.machine, *self.machine.extra, *ICOUNT,
+        return [exe, "-machine", self.machine.machine, *self.machine.extra, *ICOUNT, *net,
                 "-nographic", "-monitor", "none", "-serial", chardev, "-kernel", str(self.elf)]
 
     def start(self) -> QemuBoard:
@@ -179,6 +196,9 @@ class QemuBoard:
     def _wait_endpoint(self, deadline: float) -> str:
         while time.monotonic() < deadline:
             self._check_alive()
+            if self.serial == "eth":
+                # Nothing to wait for: a HELLO sent before the firmware enabled the NIC is dropped and retried.
+                return f"ethudp://127.0.0.1:{self._port}?bind={self._host_port}"
             if self.serial == "tcp":
                 # QEMU prints this once its server socket listens (wait=on holds the guest until we connect).
                 if "waiting for connection" in self._output():
@@ -197,7 +217,8 @@ class QemuBoard:
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                with Device.open(self.url, timeout_s=max(0.1, min(1.0, deadline - time.monotonic()))) as dev:
+                per_try = 0.3 if self.serial == "eth" else 1.0
+                with Device.open(self.url, timeout_s=max(0.1, min(per_try, deadline - time.monotonic()))) as dev:
                     self.hello = dev.hello()
                     return
             except (LinkTimeout, FrameError, OSError) as exc:

@@ -76,6 +76,7 @@ class SimConfig:
     :param jitter: counts vary by ``0..jitter`` (deterministically)
     :param power: ``None`` (absent) or ``(sensor, bus_uv, current_ua, power_uw)``
     :param macs: MACs reported by LOAD_END
+    :param protocol: protocol version HELLO reports (a mismatch tests the host's check)
     """
 
     build_id: str = "sim-0000000-00000000"
@@ -93,6 +94,7 @@ class SimConfig:
     jitter: int = 0
     power: tuple[int, int, int, int] | None = None
     macs: int = 1000
+    protocol: int = P.PROTOCOL_VERSION
 
 
 def sim_output(model_sha: bytes, stream: bytes, size: int) -> bytes:
@@ -252,7 +254,7 @@ class SimDevice:
     def _hello(self, t: int, seq: int, payload: bytes) -> None:
         c = self.config
         self._reply(t, seq, P.HELLO.pack(
-            protocol=P.PROTOCOL_VERSION, core=_CORE_IDS.get(c.core, 4),
+            protocol=c.protocol, core=_CORE_IDS.get(c.core, 4),
             counter=P.COUNTER_ICOUNT if c.counter == "icount" else P.COUNTER_DWT,
             clock_hz=c.clock_hz, counter_scale_milli=c.counter_scale * 1000, arena_bytes=c.arena_bytes,
             max_model=c.max_model, max_payload=P.MAX_PAYLOAD, reset_reason=self.reset_reason,

@@ -141,7 +141,7 @@ class FakePpk2:
                 break
             self.commands.append(cmd)
             if cmd == _CMD_METADATA:
-                os.write(self._master, _metadata())
+                self._write(_metadata())
             elif cmd == _CMD_START:
                 self._measuring = True
                 self._cursor = 0
@@ -156,6 +156,9 @@ class FakePpk2:
             self._cursor += len(data)
         else:
             data = self._idle
+        return len(data) if self._write(data) else 0
+
+    def _write(self, data: bytes) -> bool:
         view = memoryview(data)
         while view and not self._stop.is_set():
             _, writable, _ = select.select([], [self._master], [], 0.05)
@@ -163,5 +166,5 @@ class FakePpk2:
                 try:
                     view = view[os.write(self._master, view):]
                 except OSError:
-                    return 0
-        return len(data)
+                    return False
+        return not view

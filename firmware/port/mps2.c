@@ -1,33 +1,40 @@
 /*
  * Port for Arm MPS2/MPS2+ FPGA images as emulated by QEMU: AN385 (M3), AN386 (M4), AN500 (M7), AN505 (M33,
  * secure world). CMSDK UART0, CMSDK watchdog, SysTick as the counter (QEMU does not emulate DWT CYCCNT).
+ * The link runs over UART0 or, much faster in QEMU, over the board's LAN9118 (ep_lan9118.h): the device
+ * answers on whichever of the two delivered the last request byte.
  */
 #include <stdint.h>
 
 #include "ep_cortexm.h"
+#include "ep_lan9118.h"
 #include "ep_port.h"
 
 #if defined(EP_BOARD_AN505)
 #define UART0_BASE 0x50200000u    /* secure alias */
 #define WATCHDOG_BASE 0x50081000u /* SSE-200 secure watchdog */
+#define ETH_BASE 0x52000000u      /* secure alias of the LAN9118 at 0x42000000 */
 #define EP_BOARD_NAME "mps2-an505"
 #define EP_CORE EP_CORE_M33
 #define EP_SYSTICK_HZ 20000000u
 #elif defined(EP_BOARD_AN500)
 #define UART0_BASE 0x40004000u
 #define WATCHDOG_BASE 0x40008000u
+#define ETH_BASE 0xA0000000u /* AN500 moves the LAN9118 (QEMU's "info mtree" agrees) */
 #define EP_BOARD_NAME "mps2-an500"
 #define EP_CORE EP_CORE_M7
 #define EP_SYSTICK_HZ 25000000u
 #elif defined(EP_BOARD_AN386)
 #define UART0_BASE 0x40004000u
 #define WATCHDOG_BASE 0x40008000u
+#define ETH_BASE 0x40200000u
 #define EP_BOARD_NAME "mps2-an386"
 #define EP_CORE EP_CORE_M4
 #define EP_SYSTICK_HZ 25000000u
 #elif defined(EP_BOARD_AN385)
 #define UART0_BASE 0x40004000u
 #define WATCHDOG_BASE 0x40008000u
+#define ETH_BASE 0x40200000u
 #define EP_BOARD_NAME "mps2-an385"
 #define EP_CORE EP_CORE_M3
 #define EP_SYSTICK_HZ 25000000u
@@ -56,6 +63,7 @@
 
 static const ep_port_info_t info = {EP_BOARD_NAME, EP_CORE, EP_COUNTER_ICOUNT, EP_SYSTICK_HZ, (uint32_t)EP_MILLI_INSTR_PER_TICK};
 static uint8_t reset_reason;
+static uint8_t reply_on_eth; /* the last request byte came over Ethernet */
 
 const ep_port_info_t *ep_port_info(void) { return &info; }
 
@@ -68,7 +76,9 @@ void ep_port_init(void) {
   ep_reset_magic = EP_MAGIC_BOOT;
   UART_BAUDDIV = 16u;
   UART_CTRL = 0x1u | 0x2u | 0x8u; /* TX, RX, RX interrupt (wakes WFI) */
-  /* Every external line is routed to ep_port_irq; only the UART raises any, so enabling all is harmless. */
+  /* Every external line is routed to ep_port_irq; only the UART and the LAN9118 raise any, so enabling all is harmless. */
+  /* The LAN9118's IRQ line is active-low out of reset: configure it before any line is enabled. */
+  ep_eth_init(ETH_BASE);
   for (uint32_t i = 0; i < 3u; i++) NVIC_ISER(i) = 0xFFFFFFFFu;
   ep_systick_start();
   WDOG_LOCK = 0x1ACCE551u;
@@ -79,6 +89,7 @@ void ep_port_init(void) {
 
 void ep_port_irq(void) {
   UART_INTCLR = 0xFu;
+  ep_eth_irq();
 }
 
 void ep_port_nmi(void) {
@@ -89,11 +100,23 @@ void ep_port_nmi(void) {
 }
 
 int ep_port_getc(void) {
-  if (UART_STATE & UART_STATE_RXFULL) return (int)(UART_DATA & 0xFFu);
+  int c = ep_eth_getc();
+  if (c >= 0) {
+    reply_on_eth = 1;
+    return c;
+  }
+  if (UART_STATE & UART_STATE_RXFULL) {
+    reply_on_eth = 0;
+    return (int)(UART_DATA & 0xFFu);
+  }
   return -1;
 }
 
 void ep_port_write(const uint8_t *data, size_t n) {
+  if (reply_on_eth) {
+    ep_eth_write(data, n);
+    return;
+  }
   for (size_t i = 0; i < n; i++) {
     while (UART_STATE & UART_STATE_TXFULL) {
     }
@@ -107,7 +130,7 @@ void ep_port_idle(void) {
   ep_port_watchdog_feed();
   /* Masked WFI: a byte that arrives between the check and the WFI still wakes us. */
   ep_irq_disable();
-  if (!(UART_STATE & UART_STATE_RXFULL)) {
+  if (!(UART_STATE & UART_STATE_RXFULL) && !ep_eth_pending()) {
     ep_wfi();
   }
   ep_irq_enable();

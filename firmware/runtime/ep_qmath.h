@@ -39,12 +39,38 @@ static inline void ep_quantize_multiplier(double real, int32_t *mult, int32_t *s
   *shift = (int32_t)e;
 }
 
+#if defined(__ARM_ARCH_6M__) && !defined(EP_QMATH_SPLIT_MUL)
+#define EP_QMATH_SPLIT_MUL 1
+#endif
+
 static inline int32_t ep_srdhm(int32_t a, int32_t b) {
   if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+#if defined(EP_QMATH_SPLIT_MUL) && EP_QMATH_SPLIT_MUL
+  {
+    /* v6-M has no 32x32->64 multiply (libgcc's __aeabi_lmul costs ~45 instructions): form the exact
+     * 64-bit product from four 16x16 partial products with 32-bit carries, then round and shift. */
+    const uint32_t neg = (uint32_t)((a < 0) != (b < 0));
+    const uint32_t ua = a < 0 ? 0u - (uint32_t)a : (uint32_t)a, ub = b < 0 ? 0u - (uint32_t)b : (uint32_t)b;
+    const uint32_t al = ua & 0xFFFFu, ah = ua >> 16, bl = ub & 0xFFFFu, bh = ub >> 16;
+    const uint32_t ll = al * bl, m1 = al * bh, m2 = ah * bl;
+    const uint32_t mid = m1 + m2, mid_carry = mid < m1 ? 1u : 0u;
+    uint32_t lo = ll + (mid << 16);
+    uint32_t hi = ah * bh + (mid >> 16) + (mid_carry << 16) + (lo < ll ? 1u : 0u);
+    uint32_t lo2;
+    if (neg) {
+      lo = 0u - lo;
+      hi = ~hi + (lo == 0u ? 1u : 0u);
+    }
+    lo2 = lo + 0x40000000u;
+    hi += lo2 < lo ? 1u : 0u;
+    return (int32_t)((hi << 1) | (lo2 >> 31));
+  }
+#else
   /* The reference adds 2^30 (or 1 - 2^30 when negative) and divides by 2^31 truncating toward zero;
    * for every sign that equals one floor shift of (a*b + 2^30), which is a multiply-add and a shift
    * on the targets instead of a 64-bit division. Relies on >> of negatives being arithmetic (gcc). */
   return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
+#endif
 }
 
 static inline int32_t ep_rdbpot(int32_t x, int32_t exponent) {

@@ -115,8 +115,9 @@ static void do_load_begin(const ep_frame_t *f) {
   if (f->len != sizeof b) return fail(f->type, f->seq, EP_ST_BAD_LENGTH, (int32_t)sizeof b);
   memcpy(&b, f->payload, sizeof b);
   load.active = 0;
-  model_ready = 0; /* the buffer is about to be overwritten */
+  /* Refused before touching model_ready: a deploy build (max_model 0) keeps its baked model. */
   if (b.size == 0 || b.size > max_model()) return fail(f->type, f->seq, EP_ST_MODEL_TOO_BIG, (int32_t)max_model());
+  model_ready = 0; /* the buffer is about to be overwritten */
   load.active = 1;
   load.size = b.size;
   load.received = 0;

@@ -49,10 +49,10 @@ class GRUTrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 64
-    max_epochs: int = 40
-    patience: int = 8
+    max_epochs: int = 25
+    patience: int = 6
     grad_clip: float = 1.0
-    dropout: float = 0.0
+    dropout: float = 0.2
     seed: int = 0
     threads: int = 2
 

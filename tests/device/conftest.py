@@ -52,3 +52,41 @@ def full_firmware():
 
 def golden_path() -> Path:
     return project_root() / "firmware" / "tests" / "golden_frames.json"
+
+
+def seed_models():
+    """The runtime owner's flatbuffer builders (tests/runtime/seed_models.py): valid int8 models without TF."""
+    import importlib
+    import sys
+
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    if tests_dir not in sys.path:
+        sys.path.insert(0, tests_dir)
+    return importlib.import_module("runtime.seed_models")
+
+
+def tflm_output(model: bytes, x, index: int = 0) -> bytes:
+    """Output ``index`` of one plain invoke in TFLM's own interpreter (PyPI tflite-micro)."""
+    import numpy as np
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    it.set_input(x, 0)
+    it.invoke()
+    return np.asarray(it.get_output(index)).tobytes()
+
+
+def bake_dir(tmp: Path, model: bytes, name: str, sequence: dict | None = None) -> Path:
+    """An export-like folder (model.tflite, model_data.c/.h, manifest.json) written by export/carray.py."""
+    import json
+
+    from edgeprune.export.carray import c_source
+
+    d = tmp / name
+    d.mkdir(parents=True, exist_ok=True)
+    c, h = c_source(model, name)
+    (d / "model_data.c").write_text(c)
+    (d / "model_data.h").write_text(h)
+    (d / "model.tflite").write_bytes(model)
+    (d / "manifest.json").write_text(json.dumps({"name": name, "sequence": sequence} if sequence else {"name": name}))
+    return d

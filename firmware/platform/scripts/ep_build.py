@@ -4,7 +4,9 @@
 * adds firmware/runtime/*.c when the runtime exists (EP_HAVE_RUNTIME=1, else 0: link-only firmware),
 * sets model buffer / arena sizes from ``custom_ep_model_max`` / ``custom_ep_arena`` (bytes),
 * deploy build: ``EP_BAKED_MODEL_DIR=<dir with model_data.c/.h>`` in the environment bakes the model in
-  (-DEP_BAKED_MODEL, no RAM model buffer),
+  (-DEP_BAKED_MODEL, no RAM model buffer); ``EP_BAKED_ARENA`` / ``EP_BAKED_MAX_TENSORS`` / ``EP_BAKED_MAX_OPS``
+  (set by bench/firmware_build.py from the runtime's own plan of that model) size the arena and the runtime's
+  tables for exactly that model, so the ELF's RAM figure is the model's,
 * stamps a build id ``<git hash>-<config hash>`` (config hash: flags + every firmware source + the baked
   model) into the firmware and into ``$BUILD_DIR/build_id.txt`` for the host.
 """
@@ -36,18 +38,28 @@ model_max = int(option("custom_ep_model_max", 65536))
 arena = int(option("custom_ep_arena", 32768))
 baked_dir = os.environ.get("EP_BAKED_MODEL_DIR", "").strip()
 
-defines = [("EP_HAVE_RUNTIME", 1 if have_runtime else 0), ("EP_ARENA_BYTES", "%du" % arena)]
+defines = [("EP_HAVE_RUNTIME", 1 if have_runtime else 0)]
 if baked_dir:
     baked = Path(baked_dir).resolve()
     if not (baked / "model_data.c").is_file() or not (baked / "model_data.h").is_file():
         raise SystemExit("EP_BAKED_MODEL_DIR=%s holds no model_data.c/.h (run the exporter first)" % baked)
     defines += ["EP_BAKED_MODEL", ("EP_MODEL_MAX", "0u")]
+    planned = os.environ.get("EP_BAKED_ARENA", "").strip()
+    if planned:
+        arena = int(planned)
+    else:
+        print("edgeprune: EP_BAKED_ARENA not set; the deploy build keeps the env's %d B arena "  # noqa: T201
+              "(bench/firmware_build.py sizes it for the model)" % arena)
+    for var in ("EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS"):
+        if os.environ.get(var, "").strip():
+            defines.append((var.replace("EP_BAKED_", "EP_RT_"), int(os.environ[var])))
     env.Append(CPPPATH=[str(baked)])  # noqa: F821
     env.BuildSources(os.path.join("$BUILD_DIR", "baked_model"), str(baked), src_filter="+<model_data.c>")  # noqa: F821
 else:
     baked = None
     defines += [("EP_MODEL_MAX", "%du" % model_max)]
 
+defines.append(("EP_ARENA_BYTES", "%du" % arena))
 env.Append(CPPPATH=[str(fw / "include"), str(fw / "port"), str(fw / "src")])  # noqa: F821
 if have_runtime:
     env.Append(CPPPATH=[str(fw / "runtime")])  # noqa: F821

@@ -210,6 +210,10 @@ def run_optuna(ctx: StrategyContext, make_sampler: Callable[[int], Any]) -> None
     # A trial left RUNNING was interrupted: either its evaluation was committed (tell its reward)
     # or it never finished measuring (fail it and ask for the same point again).
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if any(n not in trial.params for n in names):
+            # Killed while Optuna was still writing the trial's parameters: it was never evaluated.
+            study.tell(trial.number, state=TrialState.FAIL)
+            continue
         stored = ctx.session.store.find(config_of(trial.params).digest())
         if stored is not None and stored.reward is not None:
             study.tell(trial.number, stored.reward)

@@ -1,0 +1,62 @@
+/*
+ * Host tool for deploy builds: runs firmware/runtime's own ep_model_init (and ep_model_set_sequence) on a
+ * .tflite and prints what the baked firmware must reserve, so its static buffers are sized for the model.
+ *
+ *   ep_arena_plan model.tflite [steps stream_input out,in ...]
+ *   -> "arena <bytes> tensors <n> ops <n> fc_max_depth <n>"
+ *
+ * The arena is planned by the same C code the device runs; the one target-dependent part is the int16
+ * temporary of the DSP fully-connected path (absent on the host), hence fc_max_depth for the caller.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+
+#include "ep_runtime.h"
+
+#define ARENA (64u * 1024u * 1024u)
+
+static ep_model_t model;
+static uint8_t arena[ARENA] __attribute__((aligned(16)));
+
+int main(int argc, char **argv) {
+  if (argc < 2 || argc == 3) {
+    fprintf(stderr, "usage: %s model.tflite [steps stream_input out,in ...]\n", argv[0]);
+    return 2;
+  }
+  FILE *f = fopen(argv[1], "rb");
+  if (!f) {
+    perror(argv[1]);
+    return 2;
+  }
+  static uint8_t buf[16u * 1024u * 1024u] __attribute__((aligned(16)));
+  size_t len = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  int st = ep_model_init(&model, buf, (uint32_t)len, arena, ARENA);
+  if (st != EP_RT_OK) {
+    fprintf(stderr, "runtime refused the model: %s (%d)\n", ep_rt_status_str(st), st);
+    return 1;
+  }
+  if (argc > 3) {
+    uint8_t pairs[EP_RT_MAX_PAIRS][2];
+    uint32_t np = 0;
+    for (int i = 4; i < argc && np < EP_RT_MAX_PAIRS; i++, np++) {
+      unsigned o, in;
+      if (sscanf(argv[i], "%u,%u", &o, &in) != 2) return 2;
+      pairs[np][0] = (uint8_t)o;
+      pairs[np][1] = (uint8_t)in;
+    }
+    st = ep_model_set_sequence(&model, (uint32_t)atoi(argv[2]), (uint32_t)atoi(argv[3]),
+                               (const uint8_t(*)[2])pairs, np);
+    if (st != EP_RT_OK) {
+      fprintf(stderr, "runtime refused the sequence: %s (%d)\n", ep_rt_status_str(st), st);
+      return 1;
+    }
+  }
+  uint32_t depth = 0;
+  for (uint32_t i = 0; i < model.num_ops; i++)
+    if (model.ops[i].builtin == 9u && model.ops[i].depth > depth) depth = model.ops[i].depth; /* FULLY_CONNECTED */
+  printf("arena %u tensors %u ops %u fc_max_depth %u\n", (unsigned)ep_model_arena_used(&model),
+         (unsigned)model.num_tensors, (unsigned)model.num_ops, (unsigned)depth);
+  return 0;
+}

@@ -1,0 +1,92 @@
+"""``edgeprune export``: a task baseline, a compression config, a search run's best or a user's model
+→ int8 .tflite verified in TFLM, ``model_data.c/.h`` and ``manifest.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgeprune.host.cli.errors import UserError, friendly_errors
+
+
+def _summary(exp: Any) -> Any:
+    from rich.table import Table
+
+    man = exp.result.manifest
+    sizes, parity = man["sizes"], man["parity"]
+    table = Table(title=f"export {man['name']} ({man['quantize']})", show_header=False)
+    rows = [
+        ("source", man["source"]),
+        ("output", str(exp.result.out_dir)),
+        (".tflite size", f"{sizes['tflite_bytes']:,} B"),
+        ("weight bytes", f"{sizes['weight_bytes']:,} B ({man['quantize']}) + {sizes['bias_bytes']:,} B int32 bias"),
+        ("TFLM arena", f"{man['arena_bytes']:,} B (host build)"),
+        ("ops", ", ".join(f"{k}×{v}" for k, v in man["ops"].items())),
+        ("steps per prediction", str(man["sequence"]["steps"]) if man["sequence"] else "1"),
+        ("ONNX vs PyTorch", f"max |Δ| {parity['onnx_max_abs_diff']:.2e}"),
+        ("TF vs PyTorch", f"max |Δ| {parity['tf_max_abs_diff']:.2e}"),
+        ("TFLM vs PyTorch", f"max |Δ| {parity['tflm_max_abs_diff']:.3g}, argmax agree {parity['tflm_argmax_agreement']:.1%}"),
+    ]
+    if exp.float_quality is not None:
+        fq, iq = exp.float_quality, exp.int8_quality
+        rows.append((f"{fq.metric} (test)", f"float {fq.value:.4g} → exported {iq.value:.4g}"))
+    if exp.agreement is not None:
+        rows.append(("argmax agreement", f"{exp.agreement:.2%} of {exp.details.get('agreement_inputs')} test inputs"))
+    rows.append(("time", ", ".join(f"{k} {v:.1f}s" for k, v in exp.result.timings.items())))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+@click.command("export")
+@click.option("--task", "task", help="Task name: weather-gru | cartpole-dqn | dqn:<env id>.")
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CompressionConfig JSON applied to the task's baseline before export.")
+@click.option("--run", "run", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Search run directory: export its best feasible candidate.")
+@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Bring your own: GRU .pt (with --data) or SB3 DQN .zip (with --env).")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Data .npz for a --model .pt.")
+@click.option("--env", "env_id", help="Gymnasium env id for a --model .zip.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output directory (default runs/export/<task>). Replaced only after verification.")
+@click.option("--float32", "float32", is_flag=True, help="Export float32 instead of full-integer int8.")
+@click.option("--no-eval", is_flag=True, help="Skip the task-metric comparison (float vs exported).")
+@friendly_errors
+def command(
+    task: str | None,
+    config: Path | None,
+    run: Path | None,
+    model: Path | None,
+    data: Path | None,
+    env_id: str | None,
+    out: Path | None,
+    float32: bool,
+    no_eval: bool,
+) -> None:
+    """Export a model to an int8 .tflite checked in TFLM, plus model_data.c/.h and manifest.json.
+
+    \b
+    Examples:
+      edgeprune export --task weather-gru --out build/weather
+      edgeprune export --task weather-gru --config best.json
+      edgeprune export --run runs/weather-gru-ppo-20260101
+      edgeprune export --model policy.zip --env CartPole-v1 --float32
+    """
+    from rich.console import Console
+
+    from edgeprune.export import ExportError
+    from edgeprune.export.task_export import SourceError, export_source, resolve_source
+
+    if config is not None and not task:
+        raise click.UsageError("--config needs --task (the task whose baseline it compresses)")
+    try:
+        source = resolve_source(task=task, config=config, run=run, model=model, data=data, env=env_id)
+        name = str(source.task.name).replace(":", "_").replace("/", "_")
+        exp = export_source(source, out or Path("runs") / "export" / name,
+                            quantize="float32" if float32 else "int8", evaluate=not no_eval)
+    except (ExportError, SourceError) as exc:
+        raise UserError(str(exc)) from exc
+    Console().print(_summary(exp))

@@ -1,0 +1,119 @@
+"""Deploy build: the model compiled into flash, static buffers sized for it, run in QEMU without LOAD_MODEL."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from edgeprune.bench import protocol as P
+from edgeprune.bench.firmware_build import BuildError, build, plan_model
+from edgeprune.bench.link import Device, DeviceError
+from edgeprune.bench.qemu import QemuBoard
+
+from .conftest import bake_dir, seed_models, tflm_output
+
+pytestmark = [pytest.mark.qemu]
+
+GRU_SEQUENCE = {"steps": 5, "stream_input": 0, "output": 0, "recurrent": [[0, 1]]}
+
+
+def _run(core: str, elf, x: bytes, *, load: bytes | None = None, sequence: dict | None = None, n: int = 3):
+    with QemuBoard(core, elf=elf) as board, Device.open(board.url, 10) as dev:
+        hello = dev.hello()
+        loaded = dev.load_model(load) if load is not None else None
+        if sequence:
+            dev.set_sequence(sequence["steps"], sequence["stream_input"], sequence["recurrent"])
+        dev.set_input(0, x)
+        res = dev.infer(n)
+        return hello, loaded, res
+
+
+@pytest.mark.parametrize("core", ["m4", "m0"])
+def test_plan_matches_device_arena(core, full_firmware):
+    """The host plan is the arena the target's runtime reports after a LOAD (DSP temporary included on M4)."""
+    model = seed_models().fc_square(64, seed=3)
+    plan = plan_model(model, f"qemu-{core}")
+    assert plan.dsp == (core == "m4") and plan.tensors == 4 and plan.ops == 1
+    with QemuBoard(core, elf=full_firmware(core).elf) as board, Device.open(board.url, 10) as dev:
+        assert dev.load_model(model).arena_used == plan.arena
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+@pytest.mark.parametrize("core", ["m4", "m0"])
+def test_baked_model_infers_without_load(core, full_firmware, tmp_path):
+    model = seed_models().fc_square(64, seed=3)
+    x = np.random.default_rng(1).integers(-128, 128, (1, 64), dtype=np.int8)
+    fw = build(core, bake_dir(tmp_path, model, "fc64"))
+    full = full_firmware(core)
+    # Sized for the model: no RX model buffer, an arena of the planned size, far below the loading firmware.
+    assert fw.plan is not None and fw.plan.model_bytes == len(model)
+    assert fw.flash_bytes > len(model) and fw.ram_bytes >= fw.plan.arena
+    assert fw.ram_bytes < full.ram_bytes // 4
+    hello, _, baked = _run(core, fw.elf, x.tobytes())
+    assert hello.baked_model and hello.max_model == 0 and hello.arena == fw.plan.arena
+    assert hello.build_id == fw.build_id != full.build_id
+    _, _, loaded = _run(core, full.elf, x.tobytes(), load=model)
+    assert baked.outputs[0] == loaded.outputs[0] == tflm_output(model, x)
+    # Same runtime code, same model bytes: the count is the loaded firmware's, to the SysTick tick.
+    assert abs(baked.median - loaded.median) <= hello.counter_scale
+
+
+@pytest.mark.slow
+def test_baked_sequence_model_and_load_refused(full_firmware, tmp_path):
+    """A streaming recurrent cell: the arena includes the sequence staging; LOAD_BEGIN cannot unseat the model."""
+    model = seed_models().gru_like_cell(4, 8, seed=2)
+    steps = GRU_SEQUENCE["steps"]
+    x = np.random.default_rng(5).integers(-128, 128, (steps, 4), dtype=np.int8).tobytes()
+    fw = build("m4", bake_dir(tmp_path, model, "gru", GRU_SEQUENCE))
+    assert fw.plan is not None and fw.plan.arena > plan_model(model, "qemu-m4").arena  # + staging of 5 x 4 bytes
+    _, _, loaded = _run("m4", full_firmware("m4").elf, x, load=model, sequence=GRU_SEQUENCE)
+    with QemuBoard("m4", elf=fw.elf) as board, Device.open(board.url, 10) as dev:
+        dev.set_sequence(steps, GRU_SEQUENCE["stream_input"], GRU_SEQUENCE["recurrent"])
+        dev.set_input(0, x)
+        first = dev.infer(2)
+        with pytest.raises(DeviceError) as err:
+            dev.request(P.MSG_LOAD_BEGIN, P.LOAD_BEGIN.pack(size=len(model), sha256=hashlib.sha256(model).digest()))
+        assert err.value.name == "MODEL_TOO_BIG" and err.value.detail == 0
+        again = dev.infer(1)
+    assert first.outputs == again.outputs == loaded.outputs
+    assert abs(first.median - loaded.median) <= 40
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_baked_mlperf_matches_tflm(tmp_path):
+    from pathlib import Path
+
+    model = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite").read_bytes()
+    fw = build("m4", bake_dir(tmp_path, model, "ad01"))
+    assert fw.plan is not None and fw.plan.arena == 13728 and fw.ram_bytes < 64 * 1024
+    x = np.random.default_rng(0).standard_normal((1, 640)).astype(np.float32)
+    _, _, res = _run("m4", fw.elf, x.tobytes())
+    assert res.outputs[0] == tflm_output(model, x)
+    assert max(res.counts) - min(res.counts) <= 40 and res.min > 264_192
+
+
+def test_model_larger_than_flash_is_refused_before_building(tmp_path):
+    big = bytes(600 * 1024)
+    with pytest.raises(BuildError) as err:
+        build("m0", bake_dir(tmp_path, big, "big"))
+    assert err.value.stage == "limits" and "512" not in err.value.stage and "flash" in str(err.value)
+
+
+def test_invalid_model_is_refused_by_the_planner(tmp_path):
+    with pytest.raises(BuildError) as err:
+        build("m4", bake_dir(tmp_path, b"not a tflite" * 10, "junk"))
+    assert err.value.stage == "plan" and "refuses" in str(err.value)
+
+
+@pytest.mark.slow
+def test_image_overflowing_flash_is_a_limits_error(tmp_path):
+    """A valid model that fits alone but not with the firmware: the linker's overflow becomes a clear error."""
+    model = seed_models().fc_square(700)  # ~490 KB of weights; the M0 firmware adds ~40 KB > 512 KiB
+    assert len(model) < 512 * 1024
+    with pytest.raises(BuildError) as err:
+        build("m0", bake_dir(tmp_path, model, "fc700"))
+    assert err.value.stage == "limits" and "FLASH overflowed" in str(err.value)

@@ -1,0 +1,74 @@
+"""Models made by the real exporter (edgeprune.export: PyTorch -> ONNX -> TFLite int8) run on the runtime
+byte-identically to export.verify.TflmRunner: a 2-layer GRU streamed in sequence mode and a DQN MLP
+(float32 export too, within tolerance)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from .rt import STATUS
+
+pytestmark = [pytest.mark.tf, pytest.mark.slow]
+
+
+def _export(model, calib, out, quantize="int8"):
+    from edgeprune.export.pipeline import export_model
+
+    res = export_model(model, calib, out, quantize=quantize)
+    tflite = (out / "model.tflite").read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    return res, tflite, manifest
+
+
+def test_exported_gru_sequence_bit_exact(rt, tmp_path):
+    import torch
+
+    from edgeprune.export.verify import TflmRunner
+    from edgeprune.host.models.gru import StackedGRU
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = StackedGRU(4, [12, 8], 3, seq_len=10).eval()
+    rng = np.random.default_rng(0)
+    calib = rng.normal(0, 1, (64, 10, 4)).astype(np.float32)
+    _, tflite, man = _export(model, calib, tmp_path / "gru")
+    seq = man["sequence"]
+    runner = TflmRunner(tflite, man)
+    assert STATUS[rt.init(tflite)] == "OK"
+    assert STATUS[rt.set_sequence(seq["steps"], seq["stream_input"], [tuple(p) for p in seq["recurrent"]])] == "OK"
+    spec = man["inputs"][seq["stream_input"]]
+    for k in range(4):
+        x = rng.integers(-128, 128, (seq["steps"], *spec["shape"][1:]), dtype=np.int8)
+        ref = runner.run(x)
+        assert rt.set_input(seq["stream_input"], x.tobytes()) == 0
+        assert rt.invoke() == 0
+        assert np.array_equal(rt.output(seq["output"]), ref), k
+
+
+@pytest.mark.parametrize("quantize", ["int8", "float32"])
+def test_exported_mlp(rt, tmp_path, quantize):
+    import torch
+
+    from edgeprune.export.verify import TflmRunner
+    from edgeprune.host.models.mlp import MLP
+
+    torch.manual_seed(1)
+    torch.set_num_threads(1)
+    model = MLP([6, 32, 32, 3]).eval()
+    rng = np.random.default_rng(1)
+    calib = rng.normal(0, 1, (64, 6)).astype(np.float32)
+    _, tflite, man = _export(model, calib, tmp_path / quantize, quantize)
+    runner = TflmRunner(tflite, man)
+    assert STATUS[rt.init(tflite)] == "OK"
+    dt = np.int8 if quantize == "int8" else np.float32
+    for _ in range(5):
+        x = (rng.integers(-128, 128, (1, 6)) if dt == np.int8 else rng.normal(0, 1, (1, 6))).astype(dt)
+        ref = runner.run(x)
+        out = rt.run([x])[0]
+        if dt == np.int8:
+            assert np.array_equal(out, ref)
+        else:
+            np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)

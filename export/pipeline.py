@@ -162,7 +162,7 @@ def export_model(
         func = to_tflite.signature_function(graph, keras_model)
         tf_diff = to_tflite.check_tf_parity(graph, func, parity_samples)
         lap("onnx2tf")
-        tflite = to_tflite.convert_tflite(func, keras_model, samples, quantize)
+        tflite = to_tflite.convert_tflite(graph, func, keras_model, samples, quantize)
         lap("tflite")
         info = read_model(tflite)
         verify.check_model(info, quantize)

@@ -31,6 +31,8 @@ def build(out: Path, extra: list[str] | None = None) -> Path:
 
 
 class TensorInfo(ctypes.Structure):
+    """ctypes mirror of ``ep_tensor_info_t`` (fields as in ep_runtime.h)."""
+
     _fields_ = [
         ("data", ctypes.c_void_p), ("bytes", ctypes.c_uint32), ("dtype", ctypes.c_uint8),
         ("scale", ctypes.c_float), ("zero_point", ctypes.c_int32), ("rank", ctypes.c_uint8),
@@ -39,7 +41,10 @@ class TensorInfo(ctypes.Structure):
 
 
 class Runtime:
-    """Thin wrapper over the shared library: one model, one arena."""
+    """Thin wrapper over the shared library: one model, one arena.
+
+    :param lib_path: the runtime built as a shared library by ``build``
+    """
 
     def __init__(self, lib_path: Path):
         self.lib = ctypes.CDLL(str(lib_path))

@@ -139,6 +139,9 @@ def test_sb3_dqn_zip_becomes_an_mlp(sb3_zips: dict[str, Path], cache_root: Path)
     obs = torch.randn(7, 4)
     np.testing.assert_allclose(model(obs).detach().numpy(), sb3.q_net(obs).detach().numpy(), atol=1e-6)
     assert (task.cache_path / "policy.zip").read_bytes() == sb3_zips["dqn"].read_bytes()
+    # The dict spec `edgeprune search --model ... --env ...` passes names the same task (a cache hit).
+    same = get_task({"model": str(sb3_zips["dqn"]), "env": "CartPole-v1"})
+    assert same.name == task.name and same.cache_path == task.cache_path
 
 
 def test_sb3_refusals(sb3_zips: dict[str, Path], tmp_path: Path, cache_root: Path) -> None:

@@ -54,12 +54,16 @@ class Figure:
         return not math.isnan(self.value)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain dict for JSON; an absent (NaN) value becomes ``None`` so the JSON stays standard."""
+        out = asdict(self)
+        if not self.known:
+            out["value"] = None
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Figure:
         return cls(
-            value=float(data["value"]),
+            value=math.nan if data["value"] is None else float(data["value"]),
             unit=str(data["unit"]),
             source=data["source"],
             detail=str(data.get("detail", "")),

@@ -46,7 +46,12 @@ STACK_RESERVE = 16 * 1024
 
 
 class BuildError(RuntimeError):
-    """``pio run`` failed or the image does not fit; ``stage`` is "plan", "pio", "elf" or "limits"."""
+    """A firmware build failed. ``stage`` says whose problem it is:
+
+    * ``"model"``: the runtime refuses this model (per candidate, like ``"limits"``)
+    * ``"limits"``: the image or its RAM does not fit the env's memory (per candidate)
+    * ``"plan"``, ``"pio"``, ``"elf"``: the toolchain (host gcc, PlatformIO, the ELF) failed
+    """
 
     def __init__(self, stage: str, message: str):
         super().__init__(f"[{stage}] {message}")
@@ -200,8 +205,10 @@ def plan_model(tflite: bytes, env: str, sequence: dict | None = None) -> ModelPl
             args += [str(int(sequence["steps"])), str(int(sequence["stream_input"]))]
             args += [f"{int(o)},{int(i)}" for o, i in sequence.get("recurrent", [])]
         proc = _run(args, "plan", 60)
+    if proc.returncode == 1:
+        raise BuildError("model", f"the runtime refuses this model: {proc.stderr.strip()[-300:]}")
     if proc.returncode != 0:
-        raise BuildError("plan", f"the runtime refuses this model: {proc.stderr.strip()[-300:]}")
+        raise BuildError("plan", f"the arena planner failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
     m = re.search(r"arena (\d+) tensors (\d+) ops (\d+) fc_max_depth (\d+)", proc.stdout)
     if m is None:
         raise BuildError("plan", f"unexpected planner output {proc.stdout!r}")
@@ -211,6 +218,42 @@ def plan_model(tflite: bytes, env: str, sequence: dict | None = None) -> ModelPl
         # ep_fc_tmp_bytes(): the DSP path widens the input to int16 pairs, kept 16-byte aligned in the arena.
         arena += (((depth & ~3) * 2) + 15) & ~15
     return ModelPlan(len(tflite), arena, tensors, ops, dsp)
+
+
+BAKED_VARS = ("EP_BAKED_MODEL_DIR", "EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS")
+
+
+def deploy_environ(env: str, baked_model_dir: str | Path,
+                   build_dir: str | Path | None = None) -> tuple[dict[str, str], ModelPlan]:
+    """Environment variables for ``pio run -e <env>`` to make the deploy build of an export dir, and its plan.
+
+    Anything that runs PlatformIO on a deploy build (``build`` here, an upload in ``bench/flash.py``) must use
+    these, so it produces the same image and build id: ``EP_BAKED_*`` (the model and the buffer sizes planned
+    for it) and ``PLATFORMIO_BUILD_DIR`` (one dir per model unless ``build_dir`` is given).
+
+    :param env: PlatformIO env
+    :param baked_model_dir: export dir with ``model_data.c/.h`` (and ``model.tflite``, ``manifest.json``)
+    :param build_dir: PlatformIO build dir (default ``.pio/build-baked/<dir name>-<model hash>``)
+    """
+    env = CORE_ENVS.get(env, env)
+    baked = Path(baked_model_dir).resolve()
+    if not (baked / "model_data.c").is_file() or not (baked / "model_data.h").is_file():
+        raise BuildError("model", f"{baked} has no model_data.c/.h; export the model first")
+    manifest = json.loads((baked / "manifest.json").read_text()) if (baked / "manifest.json").is_file() else {}
+    tflite = baked_tflite(baked)
+    flash, ram = ENV_LIMITS.get(env, (0, 0))
+    if flash and len(tflite) > flash:
+        raise BuildError("limits", f"{env}: the model alone is {len(tflite)} B, the board has {flash} B flash")
+    plan = plan_model(tflite, env, manifest.get("sequence"))
+    if ram and plan.arena + STACK_RESERVE > ram:
+        raise BuildError("limits", f"{env}: the model needs a {plan.arena} B arena + {STACK_RESERVE} B stack, "
+                                   f"the board has {ram} B RAM")
+    if build_dir is None:
+        digest = hashlib.sha256((baked / "model_data.c").read_bytes()).hexdigest()[:10]
+        build_dir = project_root() / ".pio" / "build-baked" / f"{baked.name}-{digest}"
+    return {"EP_BAKED_MODEL_DIR": str(baked), "EP_BAKED_ARENA": str(plan.arena),
+            "EP_BAKED_MAX_TENSORS": str(max(1, plan.tensors)), "EP_BAKED_MAX_OPS": str(max(1, plan.ops)),
+            "PLATFORMIO_BUILD_DIR": str(Path(build_dir).resolve())}, plan
 
 
 def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | Path | None = None,
@@ -226,27 +269,13 @@ def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | 
     env = CORE_ENVS.get(env, env)
     root = project_root()
     environ = dict(os.environ)
-    for var in ("EP_BAKED_MODEL_DIR", "EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS"):
+    for var in BAKED_VARS:
         environ.pop(var, None)
     plan = None
     if baked_model_dir is not None:
-        baked = Path(baked_model_dir).resolve()
-        if not (baked / "model_data.c").is_file() or not (baked / "model_data.h").is_file():
-            raise BuildError("plan", f"{baked} has no model_data.c/.h; export the model first")
-        manifest = json.loads((baked / "manifest.json").read_text()) if (baked / "manifest.json").is_file() else {}
-        tflite = baked_tflite(baked)
-        flash, ram = ENV_LIMITS.get(env, (0, 0))
-        if flash and len(tflite) > flash:
-            raise BuildError("limits", f"{env}: the model alone is {len(tflite)} B, the board has {flash} B flash")
-        plan = plan_model(tflite, env, manifest.get("sequence"))
-        if ram and plan.arena + STACK_RESERVE > ram:
-            raise BuildError("limits", f"{env}: the model needs a {plan.arena} B arena + {STACK_RESERVE} B stack, "
-                                       f"the board has {ram} B RAM")
-        environ.update(EP_BAKED_MODEL_DIR=str(baked), EP_BAKED_ARENA=str(plan.arena),
-                       EP_BAKED_MAX_TENSORS=str(max(1, plan.tensors)), EP_BAKED_MAX_OPS=str(max(1, plan.ops)))
-        if build_dir is None:
-            digest = hashlib.sha256((baked / "model_data.c").read_bytes()).hexdigest()[:10]
-            build_dir = root / ".pio" / "build-baked" / f"{baked.name}-{digest}"
+        baked_env, plan = deploy_environ(env, baked_model_dir, build_dir)
+        environ.update(baked_env)
+        build_dir = baked_env["PLATFORMIO_BUILD_DIR"]
     if no_runtime:
         environ["EP_NO_RUNTIME"] = "1"
     if build_dir is not None:

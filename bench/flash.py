@@ -133,8 +133,17 @@ def flash(env: str, port: str, *, timeout_s: float = 180.0, retries: int = 2,
         return flash_qemu(env.split(":", 1)[1], expect_build_id=expect_build_id, hello_timeout_s=hello_timeout_s)
     if retries < 0:
         raise ValueError("retries must be >= 0")
+    from edgeprune.bench.transports import PortNotFound, resolve
     from edgeprune.host.paths import project_root
 
+    # Fail before a minutes-long build when the board is not even there.
+    try:
+        dev_path = resolve(port)
+    except PortNotFound as exc:
+        raise FlashError("connect", str(exc)) from exc
+    if "://" not in dev_path and not os.path.exists(dev_path):
+        raise FlashError("connect", f"serial port {dev_path} does not exist; plug the board in or pick another "
+                         "port (`edgeprune bench --list`)")
     cwd = Path(project_dir) if project_dir is not None else project_root()
     if not (cwd / "platformio.ini").exists():
         raise FlashError("upload", f"no platformio.ini in {cwd}; pass project_dir")

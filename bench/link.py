@@ -163,7 +163,8 @@ class Device:
 
     @classmethod
     def open(cls, url_or_path: str, timeout_s: float = 5.0) -> Device:
-        """Open ``/dev/ttyACM0``, ``/dev/pts/N``, ``socket://127.0.0.1:PORT`` or a USB serial number."""
+        """Open ``/dev/ttyACM0``, ``/dev/pts/N``, ``socket://127.0.0.1:PORT``, a USB serial number, or an
+        emulated mps2 board's Ethernet link ``ethudp://127.0.0.1:PORT?bind=PORT`` (``QemuBoard.url``)."""
         return cls(open_port(url_or_path, timeout_s), timeout_s, url_or_path)
 
     def close(self) -> None:

@@ -7,7 +7,9 @@ SHA-256; no reflash per candidate) → SET_SEQUENCE from the manifest's ``sequen
 
 Statistics. The per-run counts are summarised by their median, interquartile range (IQR) and minimum
 after removing outliers by Tukey's fences: a run is an outlier when it lies below Q1 − 1.5·IQR or
-above Q3 + 1.5·IQR of all runs (quartiles by linear interpolation). The number removed is reported;
+above Q3 + 1.5·IQR of all runs (quartiles by linear interpolation), each fence widened by one counter
+step (the device's ``counter_scale``, e.g. 40 instructions per SysTick tick under QEMU) so a run one
+tick off identical runs counts as quantisation, not as an outlier. The number removed is reported;
 with fewer than four runs nothing is removed.
 
 Counts and clocks. On a real board the counter is the DWT cycle counter (source ``board``) and
@@ -88,21 +90,24 @@ class CountStats:
     fences: tuple[float, float]
 
 
-def tukey_filter(values: Sequence[float], k: float = TUKEY_K) -> tuple[np.ndarray, tuple[float, float]]:
-    """Values inside ``[Q1 − k·IQR, Q3 + k·IQR]`` and the fences (no filtering below four values)."""
+def tukey_filter(values: Sequence[float], k: float = TUKEY_K,
+                 resolution: float = 0.0) -> tuple[np.ndarray, tuple[float, float]]:
+    """Values inside ``[Q1 − k·IQR − resolution, Q3 + k·IQR + resolution]`` and the fences (no
+    filtering below four values). ``resolution`` is the counter's step: a run one tick away from
+    identical runs (IQR 0) is quantisation, not an outlier."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.size == 0:
         raise MeasureError("no runs to summarise")
     if arr.size < 4:
         return arr, (-math.inf, math.inf)
     q1, q3 = np.percentile(arr, [25, 75])
-    lo, hi = q1 - k * (q3 - q1), q3 + k * (q3 - q1)
+    lo, hi = q1 - k * (q3 - q1) - resolution, q3 + k * (q3 - q1) + resolution
     return arr[(arr >= lo) & (arr <= hi)], (float(lo), float(hi))
 
 
-def summarize_counts(counts: Sequence[float], k: float = TUKEY_K) -> CountStats:
+def summarize_counts(counts: Sequence[float], k: float = TUKEY_K, resolution: float = 0.0) -> CountStats:
     """Median, IQR and minimum of ``counts`` after Tukey outlier removal (see module doc)."""
-    kept, fences = tukey_filter(counts, k)
+    kept, fences = tukey_filter(counts, k, resolution)
     q1, med, q3 = np.percentile(kept, [25, 50, 75])
     return CountStats(
         median=float(med),
@@ -168,7 +173,7 @@ class Measurement:
             "target": dict(self.target),
             "model": dict(self.model),
             "count_unit": self.count_unit,
-            "stats": {**self.stats.__dict__, "fences": list(self.stats.fences), "rule": f"Tukey k={TUKEY_K}"},
+            "stats": {**self.stats.__dict__, "fences": [f if math.isfinite(f) else None for f in self.stats.fences], "rule": f"Tukey k={TUKEY_K}"},
             "counts": list(self.counts),
             "warmup": self.warmup,
             "figures": {k: v.to_dict() for k, v in self.figures.items()},
@@ -178,7 +183,7 @@ class Measurement:
             out["agreement"] = {
                 "n": a.n,
                 "byte_equal_rate": a.byte_equal_rate.to_dict(),
-                "max_abs_diff": a.max_abs_diff,
+                "max_abs_diff": a.max_abs_diff if math.isfinite(a.max_abs_diff) else None,
                 "metric": a.metric.to_dict() if a.metric is not None else None,
                 "mismatches": list(a.mismatches),
             }
@@ -343,7 +348,8 @@ def measure(
     :param metric_name: name of the metric (e.g. ``"accuracy"``)
     :param oracle: an object with ``run(x_int8) -> output`` like ``export.verify.TflmRunner``
         (built from the manifest when agreement is asked and none is given)
-    :param macs: MACs per inference (for counts per MAC); default: what LOAD_MODEL reports
+    :param macs: MACs per inference, all steps (for counts per MAC); default: what LOAD_MODEL reports
+        per invoke × the sequence's steps
     :param energy_board: energy-table row for the model energy (default: the core's default row)
     :param energy_table: an already loaded table
     :param ppk2: an open ``Ppk2Meter``; when given the timed runs are windowed by its GPIO channel
@@ -406,7 +412,7 @@ def measure(
     else:
         counts, _ = timed_with_recovery()
         ppk2_fig = absent("uJ", "board", "no PPK2 attached")
-    stats = summarize_counts(counts)
+    stats = summarize_counts(counts, resolution=target["resolution"])
 
     table = energy_table if energy_table is not None else load_table()
     try:
@@ -423,8 +429,10 @@ def measure(
     }
     latency = _latency(stats, counter, clock_hz, row, core)
     figures["latency"] = latency
-    mac_count = int(macs if macs is not None else model.get("macs", 0))
+    # LOAD_END reports MACs per invoke; a streaming model invokes once per step.
+    mac_count = int(macs) if macs is not None else int(model.get("macs", 0)) * int(model["steps"])
     if mac_count:
+        model["macs_per_inference"] = mac_count
         figures["per_mac"] = Figure(stats.median / mac_count, f"{unit}/MAC", source,
                                     f"median {unit} / {mac_count} MACs per inference")
     figures["energy_model"] = (model_energy(stats.median, counter, row) if row is not None
@@ -547,6 +555,12 @@ def load_manifest(model_path: str | Path, manifest_path: str | Path | None, tfli
     return bare_manifest(tflite_bytes)
 
 
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
 def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Path | None = None,
                 repeats: int = 20, warmup: int = 2, agreement: int = 0, energy_board: str | None = None,
                 host_energy_runs: int = 0, ppk2_port: str | None = None, ppk2_channel: int = 0,
@@ -589,6 +603,7 @@ def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Pat
     if json_out is not None:
         out = Path(json_out)
         tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=True), encoding="utf-8")
+        tmp.write_text(json.dumps(result.to_dict(), indent=2, default=_json_default, allow_nan=False),
+                       encoding="utf-8")
         os.replace(tmp, out)
     return result

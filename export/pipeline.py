@@ -29,7 +29,7 @@ from edgeprune.export.graph import (
     representative_samples,
     torch_outputs,
 )
-from edgeprune.export.tflite_info import read_model
+from edgeprune.export.tflite_info import bind_names, read_model
 
 if TYPE_CHECKING:
     from torch import nn
@@ -52,7 +52,8 @@ class ExportResult:
     manifest:
         The manifest as written.
     timings:
-        Seconds per stage (``onnx``, ``onnxruntime-parity``, ``onnx2tf``, ``tflite``, ``tflm``, ``carray``).
+        Seconds per stage: ``prepare`` (calibration samples), ``import`` (TensorFlow/onnx2tf, first
+        export in a process only), ``onnx``, ``onnxruntime-parity``, ``onnx2tf``, ``tflite``, ``tflm``, ``carray``.
     """
 
     out_dir: Path
@@ -152,6 +153,9 @@ def export_model(
     samples = representative_samples(graph, apply_input_norm(calibration, norm))
     step = max(1, len(samples) // PARITY_SAMPLES)
     parity_samples = samples[::step][:PARITY_SAMPLES]
+    lap("prepare")
+    to_tflite.warm_up()
+    lap("import")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         onnx_bytes = to_onnx.export_onnx(graph)
@@ -166,10 +170,11 @@ def export_model(
         lap("tflite")
         info = read_model(tflite)
         verify.check_model(info, quantize)
-        if any(n not in info.signature_inputs for n in graph.input_names) or any(
-            n not in info.signature_outputs for n in graph.output_names
-        ):
-            raise ExportError("tflite", detail="the .tflite signature lost the model's input/output names")
+        bind_names(
+            info,
+            [(t.name, list(t.shape)) for t in graph.inputs],
+            [(t.name, list(t.shape)) for t in graph.outputs],
+        )
         arena = verify.arena_bytes(tflite)
         parity = {"onnx_max_abs_diff": onnx_diff, "tf_max_abs_diff": tf_diff, "parity_samples": len(parity_samples)}
         man = manifest.build(

@@ -157,3 +157,37 @@ def read_model(tflite: bytes) -> ModelInfo:
         sig_in,
         sig_out,
     )
+
+
+def _frozen_output_position(name: str) -> int | None:
+    """``Identity`` → 0, ``Identity_3`` → 3: how TF names a frozen function's k-th flat output."""
+    if name == "Identity":
+        return 0
+    head, _, tail = name.rpartition("_")
+    return int(tail) if head == "Identity" and tail.isdigit() else None
+
+
+def bind_names(info: ModelInfo, inputs: list[tuple[str, list[int]]], outputs: list[tuple[str, list[int]]]) -> None:
+    """Fill ``signature_inputs/outputs`` (name → tensor index) and check each tensor's shape.
+
+    A converted SavedModel carries a SignatureDef; a frozen concrete function does not, but keeps the
+    placeholders' names for inputs and names the k-th output ``Identity_k``. Either way every
+    user name must resolve to exactly one tensor of the declared shape, or ``ExportError('tflite')``.
+    """
+    if not info.signature_inputs:
+        for idx in info.inputs:
+            info.signature_inputs[info.tensors[idx].name.split(":")[0]] = idx
+    if not info.signature_outputs:
+        names = [name for name, _ in outputs]
+        for idx in info.outputs:
+            k = _frozen_output_position(info.tensors[idx].name)
+            if k is not None and k < len(names):
+                info.signature_outputs[names[k]] = idx
+    for (name, shape), table in [(s, info.signature_inputs) for s in inputs] + [
+        (s, info.signature_outputs) for s in outputs
+    ]:
+        if name not in table:
+            raise ExportError("tflite", op=name, detail=f"no .tflite tensor carries the name {name!r}")
+        got = info.tensors[table[name]].shape
+        if list(got) != list(shape):
+            raise ExportError("tflite", op=name, detail=f"tensor {name!r} has shape {got}, expected {list(shape)}")

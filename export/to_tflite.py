@@ -4,8 +4,9 @@ TensorFlow is imported once per process, on first use, through ``tensorflow()``;
 log chatter is turned down at that moment. onnx2tf is called with the in-memory ONNX graph, without
 onnxsim (it shells out three times and the graph is already folded by the exporter), without op-name
 regeneration (names are ours already) and without saving anything: it returns a Keras model, from
-which a concrete function with named inputs/outputs is converted. The TFLite signature then carries
-the user's names, which is how ``manifest`` maps tensors no matter how the converter orders them.
+which a concrete function with named inputs is frozen and converted (no SavedModel round trip).
+Inputs keep the user's names and outputs are ``Identity_k`` in the user's order; ``bind_names`` maps
+them so the manifest names tensors correctly however the converter orders them.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def tensorflow() -> Any:
     return _TF
 
 
+def warm_up() -> None:
+    """Import TensorFlow and onnx2tf now (seconds, once per process) so stage timings exclude it."""
+    tensorflow()
+    import onnx2tf  # noqa: F401
+
+
 def onnx_to_keras(graph: ExportGraph, onnx_bytes: bytes, work_dir: str) -> Any:
     """Convert the ONNX graph with onnx2tf and return its Keras model (inputs/outputs in ONNX order)."""
     import onnx
@@ -80,7 +87,10 @@ def onnx_to_keras(graph: ExportGraph, onnx_bytes: bytes, work_dir: str) -> Any:
 
 
 def signature_function(graph: ExportGraph, keras_model: Any) -> Any:
-    """A concrete function with the user's input names and a dict of the user's output names."""
+    """A concrete function with the user's input names, returning the outputs in the user's order.
+
+    After freezing, TF names the k-th output ``Identity_k``; ``tflite_info.bind_names`` maps them back.
+    """
     tf = tensorflow()
     specs = [tf.TensorSpec(spec.shape, tf.float32, name=spec.name) for spec in graph.inputs]
     names = graph.output_names

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     print("QEMU -icount counts INSTRUCTIONS: a lower bound on cycles on real silicon (loads, multiplies and taken")
     print("branches take more than one cycle on Cortex-M3/M4/M7/M33; M0 multiplies may too).\n")
     head = (f"{'core':5} {'QEMU machine':13} {'instructions/inference':>23} {'instr/MAC':>10} "
-            f"{'IQR':>6} {'TFLM agreement':>15} {'model energy (lower bound)':>28} {'wall s':>7}")
+            f"{'IQR':>6} {'TFLM agreement':>15} {'model energy (lower bound)':>28} {'wall s':>7}  firmware build")
     print(head)
     print("-" * len(head))
     failed = 0
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         energy = m.figures["energy_model"]
         e_txt = (f"{energy.value:.0f} uJ @{energy.extra.get('row', '?')}" if energy.known else "no cited row")
         print(f"{core:5} {MACHINES[core].machine:13} {count.value:>23,.0f} {count.value / MACS:>10.2f} "
-              f"{m.stats.iqr:>6.0f} {agree:>9.0%} of {n_agree:<2} {e_txt:>28} {time.monotonic() - t0:>7.1f}")
+              f"{m.stats.iqr:>6.0f} {agree:>9.0%} of {n_agree:<2} {e_txt:>28} {time.monotonic() - t0:>7.1f}  "
+              f"{m.target['build_id']}")
     print("\nPublished whole-model results (cycles/MAC = latency x clock / 264,192; real silicon, other runtimes):")
     print(f"{'core':5} {'board @MHz':24} {'runtime':30} {'latency ms':>10} {'cycles/MAC':>10} {'uJ/inf':>7}")
     for core, board, runtime, ms, cpm, uj in PUBLISHED:

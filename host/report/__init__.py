@@ -31,7 +31,7 @@ def generate_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
     last = Path()
     for run in runs:
         write_front(run.run_dir, run.front)
-        info = export_best(run.run_dir, run.best)
+        info = export_best(run.run_dir, run.best, run.options)
         if info is not None:
             best_infos[str(run.run_dir)] = info
         images = [

@@ -76,6 +76,23 @@ class TargetSpec:
         raise TargetError(f"--device {t!r}: expected qemu[:m0|m3|m4|m7|m33] or a serial port such as /dev/ttyACM0")
 
 
+def deploy_record(built: Any) -> dict[str, Any]:
+    """What ``deploy.json`` says about a ``bench.firmware_build.BuildResult``."""
+    return {
+        "status": "built",
+        "env": built.env,
+        "flash_bytes": built.flash_bytes,
+        "ram_bytes": built.ram_bytes,
+        "text": built.text,
+        "data": built.data,
+        "bss": built.bss,
+        "build_id": built.build_id,
+        "source": "build",
+        "detail": "PlatformIO deploy build with the model compiled in: flash = .text+.data, RAM = .data+.bss",
+    }
+
+
+
 class HardwareEvaluator:
     """Runs candidates on a real device link (QEMU or a board on a serial port).
 
@@ -443,6 +460,17 @@ class HardwareEvaluator:
         if host is not None and np.isfinite(host.value):
             result.figures[HOST_ENERGY_UJ] = FigureRecord.of(host)
 
+    @staticmethod
+    def _keep_deploy(built: Any, out_dir: Path) -> None:
+        """Keep this candidate's deploy ELF and sizes beside its export (the report reuses them)."""
+        import json
+        import shutil
+
+        shutil.copy2(built.elf, out_dir / "firmware.elf")
+        tmp = out_dir / "deploy.json.tmp"
+        tmp.write_text(json.dumps(deploy_record(built), indent=2))
+        tmp.replace(out_dir / "deploy.json")
+
     def _memory_figures(self, result: EvalResult, exported: Any, out_dir: Path) -> None:
         env = self.deploy_env or (f"qemu-{self.spec.core}" if self.spec.kind == "qemu" else None)
         if self.deploy_build != "never" and env is not None and self._deploy_broken is None:
@@ -459,6 +487,7 @@ class HardwareEvaluator:
                 self._deploy_broken = str(exc).splitlines()[0]
                 log.warning("deploy build unavailable (%s); flash/RAM are estimates from now on", self._deploy_broken)
             else:
+                self._keep_deploy(built, out_dir)
                 result.figures[FLASH_BYTES] = FigureRecord(
                     built.flash_bytes, "bytes", "build", f"deploy build {env}: .text+.data (model compiled in)"
                 )

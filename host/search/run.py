@@ -69,6 +69,8 @@ class SearchOptions:
         Also measure host energy with CodeCarbon (source ``host``).
     use_cache:
         Consult and fill the global evaluation cache.
+    deploy_best:
+        Deploy-build the best candidate for the report when the evaluator did not already.
     evaluator_options:
         Extra keyword arguments for ``HardwareEvaluator`` (e.g. ``agreement_n``).
     """
@@ -91,6 +93,7 @@ class SearchOptions:
     repeats: int = 5
     host_energy: bool = True
     use_cache: bool = True
+    deploy_best: bool = True
     evaluator_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

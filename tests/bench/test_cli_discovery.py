@@ -64,3 +64,20 @@ def test_bench_cli_reports_an_unreachable_device_in_one_line(tmp_path: Path) -> 
 def test_flash_cli_requires_a_port_for_a_board() -> None:
     result = CliRunner().invoke(main, ["flash", "--env", "nucleo_l4r5zi"])
     assert result.exit_code != 0 and "--port is required" in result.output
+
+
+def test_bench_list_runs_without_a_model() -> None:
+    result = CliRunner().invoke(main, ["bench", "--list"])
+    assert result.exit_code == 0, result.output
+    assert "qemu:m4" in result.output or "serial devices" in result.output
+
+
+def test_a_manifest_of_another_model_is_refused(tmp_path: Path) -> None:
+    from edgeprune.bench.measure import MeasureError, load_manifest
+
+    man = tmp_path / "manifest.json"
+    man.write_text(json.dumps({"hashes": {"tflite_sha256": "0" * 64}, "inputs": [], "outputs": []}))
+    with pytest.raises(MeasureError, match="another model"):
+        load_manifest(tmp_path / "model.tflite", man, b"not this model")
+    bare = load_manifest(AD01, None, AD01.read_bytes())  # no manifest beside it: read from the .tflite
+    assert bare["inputs"][0]["dtype"] == "float32" and bare["inputs"][0]["shape"] == [1, 640]

@@ -99,6 +99,16 @@ def test_flash_that_leaves_old_firmware_fails_after_bounded_retries(project) -> 
 def test_flash_upload_error_is_reported_with_the_log(project) -> None:
     bin_dir, proj, build_file = project
     _fake_pio(bin_dir, build_file, ["fail", "fail"])
-    with pytest.raises(FlashError) as err:
-        flash("sim", "/dev/null-port", retries=1, project_dir=proj, timeout_s=30, expect_build_id="x")
+    with SimDevice(SimConfig()) as sim, pytest.raises(FlashError) as err:
+        flash("sim", sim.port, retries=1, project_dir=proj, timeout_s=30, expect_build_id="x")
     assert err.value.stage == "upload" and "unable to connect" in err.value.log_tail
+    assert err.value.attempts == 2
+
+
+def test_flash_to_a_missing_port_fails_before_building(project) -> None:
+    bin_dir, proj, build_file = project
+    _fake_pio(bin_dir, build_file, [])
+    with pytest.raises(FlashError) as err:
+        flash("sim", "/dev/ttyACM-not-there", project_dir=proj, timeout_s=30)
+    assert err.value.stage == "connect" and "does not exist" in str(err.value)
+    assert not (bin_dir / "calls.txt").exists()

@@ -77,6 +77,8 @@ def test_sequence_block_sends_all_steps() -> None:
         assert m.model["steps"] == 5 and sim.steps == 5
         assert bytes(sim.inputs[0]) == bytes([1]) * 40
     assert m.figures["count"].value == 5000
+    # the device reports MACs per invoke (1000); one inference is 5 invokes
+    assert m.model["macs_per_inference"] == 5000 and m.figures["per_mac"].value == pytest.approx(1.0)
 
 
 def test_agreement_is_measured_on_the_device() -> None:
@@ -108,7 +110,8 @@ def test_measurement_serialises_with_sources() -> None:
     d = m.to_dict()
     assert d["figures"]["count"]["source"] == "qemu"
     # no cited energy row and no board clock for an M3: absent, never a made-up number
-    assert math.isnan(d["figures"]["energy_model"]["value"]) and math.isnan(d["figures"]["latency"]["value"])
+    assert d["figures"]["energy_model"]["value"] is None and d["figures"]["latency"]["value"] is None
+    assert math.isnan(m.figures["latency"].value) and "absent" in m.figures["latency"].detail
     assert d["stats"]["rule"].startswith("Tukey")
 
 

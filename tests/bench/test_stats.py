@@ -48,3 +48,11 @@ def test_ina_power_figure() -> None:
     assert "INA226" in fig.detail
     # no power register: V x I = 3.3 V x 5 mA = 16.5 mW
     assert power_figure({"sensor": 1, "bus_uv": 3_300_000, "current_ua": 5000, "power_uw": 0}).value == pytest.approx(16.5)
+
+
+def test_one_counter_tick_is_quantisation_not_an_outlier() -> None:
+    counts = [444_880] * 9 + [444_920]  # one run one SysTick tick (40 instructions) longer
+    assert summarize_counts(counts).outliers == 1  # plain Tukey: IQR 0 makes any difference an outlier
+    s = summarize_counts(counts, resolution=40)
+    assert s.outliers == 0 and s.max == 444_920 and s.fences == (444_840, 444_920)
+    assert summarize_counts([*counts, 480_000], resolution=40).outliers == 1  # a real spike still is

@@ -124,18 +124,18 @@ def test_device_timeout_is_typed(link_firmware):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="QEMU 7.2's mps2 CMSDK watchdog did not reset the hung M3 within 60 s "
-                   "(cause not yet found: unclocked WDOGCLK or unwired reset); strict, so a fix shows up")
 def test_watchdog_recovers_hung_board(link_firmware):
+    """The hang spins ~1.5e9 emulated instructions (1.5 s of -icount time) before the watchdog's NMI resets the
+    board: ~25 s on a loaded 2-core machine, hence the generous deadline."""
     with QemuBoard("m3", elf=link_firmware("m3").elf) as board, Device.open(board.url, 5) as dev:
         dev.hello()
         dev.send_raw(b"\0" + P.encode_frame(P.MSG_TEST_HANG, dev.next_seq()))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 150
         while True:
             try:
                 h = dev.hello(timeout_s=1.0)
                 break
             except (FrameError, Exception) as exc:  # LinkTimeout until the watchdog fires
                 if time.monotonic() > deadline:
-                    raise AssertionError("no watchdog reset within 60 s") from exc
+                    raise AssertionError("no watchdog reset within 150 s") from exc
         assert h.reset_reason == "watchdog"

@@ -13,5 +13,6 @@ def small_weather_task() -> Any:
     return WeatherGRUTask(GRUTrainConfig(hidden_size=12, num_layers=2, max_epochs=4, patience=2, threads=1))
 
 
-def evaluator_options() -> dict[str, Any]:
-    return {"agreement_n": 2, "warmup": 1, "calibration_n": 32}
+def evaluator_options(**over: Any) -> dict[str, Any]:
+    """Per-candidate deploy builds are off by default here (the pty test and the best export cover them)."""
+    return {"agreement_n": 2, "warmup": 1, "calibration_n": 32, "deploy_build": "never"} | over

@@ -135,3 +135,38 @@ def test_constraints_drop_units(fake_task):
     assert not v.feasible and "quality drop 2.00 > 1" in v.reason
     ret = Objective(res(200.0), "return", True, Constraints(max_acc_drop=5.0))
     assert ret.drop(190.0) == pytest.approx(5.0)
+
+
+def test_registered_env_steps_through_the_session(tmp_path, fake_task):
+    import gymnasium as gym
+    import numpy as np
+
+    from edgeprune.host.search.env import ENV_ID
+    from edgeprune.host.search.objective import OBS_FEATURES
+    from edgeprune.host.search.session import BudgetExhausted, SearchSession
+    from edgeprune.host.search.space import ConfigSpace
+
+    space = ConfigSpace(fake_task.layer_names)
+    with RunStore(tmp_path / "r") as store:
+        session = SearchSession(SyntheticEvaluator(), store, None, strategy="ppo", budget=3,
+                                constraints=Constraints(5.0, flash_kb=28.5), metric="accuracy",
+                                higher_is_better=True)
+        session.ensure_baseline(space.identity())
+        env = gym.make(ENV_ID, session=session, task=fake_task, mode="continuous", horizon=2, space=space,
+                       disable_env_checker=True)
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (len(OBS_FEATURES) + 1,) and env.action_space.shape == (4,)
+        # Light compression, int8: feasible, cheaper than the baseline.
+        obs, reward, terminated, truncated, info = env.step(np.array([0.1, 0.1, 0.1, 0.9], dtype=np.float32))
+        assert info["feasible"] and reward > 0 and not terminated
+        lat = OBS_FEATURES.index("latency_ratio")
+        assert 0 < obs[lat] < 1
+        # float32 (a3 < 0.5): over the 28.5 KiB flash limit → penalty and the reason.
+        obs, reward, terminated, _, info = env.step(np.array([0.1, 0.1, 0.1, 0.1], dtype=np.float32))
+        assert not info["feasible"] and "flash" in info["reason"] and reward <= -1.0
+        assert terminated  # horizon 2
+        env.reset()
+        env.step(np.array([0.5, 0.5, 0.5, 0.9], dtype=np.float32))
+        with pytest.raises(BudgetExhausted):
+            env.step(np.array([0.6, 0.6, 0.6, 0.9], dtype=np.float32))
+        assert store.device_evaluations() == 3

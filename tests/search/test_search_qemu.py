@@ -6,6 +6,7 @@ and goes through ``--device /dev/pts/N`` exactly as a board on /dev/ttyACM0 woul
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -48,11 +49,16 @@ class _Shared:
 
 
 @pytest.fixture(scope="module")
-def shared_evaluator(task, tmp_path_factory):
+def artifacts(tmp_path_factory):
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(scope="module")
+def shared_evaluator(task, artifacts):
     from edgeprune.host.search.evaluator import HardwareEvaluator
 
-    ev = HardwareEvaluator(task, "qemu:m4", repeats=3, host_energy=False,
-                           artifacts_dir=tmp_path_factory.mktemp("artifacts"), **evaluator_options())
+    ev = HardwareEvaluator(task, "qemu:m4", repeats=3, host_energy=False, artifacts_dir=artifacts,
+                           **evaluator_options())
     yield ev
     ev.close()
     assert ev.board is None
@@ -68,7 +74,7 @@ def cache(tmp_path_factory):
 def _search(tmp_path, task, evaluator, cache, strategy, budget, name="run", **kw):
     opts = SearchOptions(device="qemu:m4", strategy=strategy, budget=budget, out=str(tmp_path / name),
                          host_energy=False, max_acc_drop=kw.pop("max_acc_drop", 50.0), finetune_steps=0,
-                         max_finetune_steps=5, repeats=3, **kw)
+                         max_finetune_steps=5, repeats=3, deploy_best=kw.pop("deploy_best", False), **kw)
     return run_search(opts, task=task, evaluator_factory=lambda t, o, d: _Shared(evaluator), cache=cache)
 
 
@@ -83,7 +89,8 @@ def _assert_measured_on_qemu(ev):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_short_search_every_strategy_on_qemu(tmp_path, task, shared_evaluator, cache, strategy):
-    res = _search(tmp_path, task, shared_evaluator, cache, strategy, budget=1)
+    # The default strategy also deploy-builds its best candidate (the others skip it to save CI time).
+    res = _search(tmp_path, task, shared_evaluator, cache, strategy, budget=1, deploy_best=strategy == "ppo")
     with RunStore.open_existing(res.run_dir) as store:
         evs = store.evaluations()
         assert store.device_evaluations() + sum(e.origin == "cache" for e in evs if e.kind == "candidate") >= 1
@@ -98,8 +105,17 @@ def test_short_search_every_strategy_on_qemu(tmp_path, task, shared_evaluator, c
         _assert_measured_on_qemu(p.evaluation)
     assert res.report_html.is_file() and (res.run_dir / "front.csv").is_file()
     best = res.run_dir / "best"
-    for f in ("model.tflite", "model_data.c", "model_data.h", "manifest.json"):
+    for f in ("model.tflite", "model_data.c", "model_data.h", "manifest.json", "deploy.json"):
         assert (best / f).is_file(), f
+    deploy = json.loads((best / "deploy.json").read_text())
+    assert deploy["digest"] == run.best.digest
+    if strategy == "ppo":
+        assert deploy["status"] == "built", deploy
+        assert (best / "firmware.elf").is_file()
+        # The deploy image holds the model: more flash than the .tflite alone.
+        assert deploy["flash_bytes"] > run.best.result.value("model_bytes")
+    else:
+        assert deploy["status"].startswith("skipped")
 
 
 def test_cache_hit_is_not_measured_again(tmp_path, task, shared_evaluator, cache):
@@ -122,7 +138,7 @@ def test_cache_hit_is_not_measured_again(tmp_path, task, shared_evaluator, cache
     assert second.result.to_dict() == first.result.to_dict()
 
 
-def test_serial_pty_device_path(tmp_path, task, cache):
+def test_serial_pty_device_path(tmp_path, task, artifacts):
     """``--device /dev/pts/N``: the board is reached only through its serial device, like a real one."""
     from edgeprune.bench.qemu import QemuBoard
 
@@ -130,7 +146,8 @@ def test_serial_pty_device_path(tmp_path, task, cache):
         assert board.url.startswith("/dev/pts/")
         opts = SearchOptions(device=board.url, strategy="uniform", budget=1, out=str(tmp_path / "pty"),
                              host_energy=False, max_acc_drop=50.0, finetune_steps=0, repeats=3,
-                             evaluator_options=evaluator_options() | {"deploy_env": "qemu-m4"})
+                             evaluator_options=evaluator_options(deploy_build="always", deploy_env="qemu-m4",
+                                                                 artifacts_dir=str(artifacts)))
         res = run_search(opts, task=task, cache=None)
     with RunStore.open_existing(res.run_dir) as store:
         ident = store.get_meta("identity")
@@ -139,6 +156,8 @@ def test_serial_pty_device_path(tmp_path, task, cache):
     assert [r.origin for r in rows] == ["device", "device"]
     for r in rows:
         _assert_measured_on_qemu(r)
+        flash = r.result.figures["flash_bytes"]
+        assert flash.detail.startswith("deploy build qemu-m4") and flash.value > r.result.value("model_bytes")
 
 
 def _qemu_children(pid: int) -> list[int]:
@@ -154,7 +173,7 @@ def test_sigkill_mid_search_then_resume(tmp_path, task):
     import psutil
 
     run_dir = tmp_path / "killed"
-    budget = 4
+    budget = 3
     env = dict(os.environ)
     proc = subprocess.Popen([sys.executable, str(HERE / "_qemu_run.py"), str(run_dir), "tpe", str(budget), "0"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

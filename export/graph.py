@@ -240,9 +240,10 @@ def fold_input_norm(model: nn.Module, norm: dict[str, list[float]] | None) -> nn
     std = torch.tensor(norm["std"], dtype=torch.float32)
     folded = copy.deepcopy(model).eval()
     if isinstance(folded, StackedGRU):
-        layer0 = folded.layers[0]
-        for g in range(len(layer0.x_proj)):  # type: ignore[arg-type]
-            layer0.x_proj[g] = _fold_into(layer0.x_proj[g], mean, std)  # type: ignore[index]
+        layer0: Any = folded.layers[0]
+        for g in range(len(layer0.x_proj)):
+            layer0.x_proj[g] = _fold_into(layer0.x_proj[g], mean, std)
     else:
-        folded.layers[0] = _fold_into(folded.layers[0], mean, std)  # type: ignore[index]
+        layers: Any = folded.layers
+        layers[0] = _fold_into(layers[0], mean, std)
     return folded

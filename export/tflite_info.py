@@ -134,8 +134,9 @@ def read_model(tflite: bytes) -> ModelInfo:
         data = getattr(buf, "data", None)
         nbytes = len(data) if data is not None else 0
         # Large models store data outside the flatbuffer (offset/size); count those bytes too.
-        if buf is not None and getattr(buf, "size", 0):
-            nbytes = int(buf.size)
+        external = int(getattr(buf, "size", None) or 0)
+        if external:
+            nbytes = external
         q = t.quantization
         scales = [float(s) for s in (q.scale if q is not None and q.scale is not None else [])]
         zps = [int(z) for z in (q.zeroPoint if q is not None and q.zeroPoint is not None else [])]

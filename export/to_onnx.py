@@ -58,7 +58,7 @@ def export_onnx(graph: ExportGraph) -> bytes:
             torch.onnx.export(
                 graph.module,
                 args,
-                buf,
+                buf,  # type: ignore[arg-type]  # file-like objects are accepted at runtime
                 input_names=graph.input_names,
                 output_names=graph.output_names,
                 opset_version=OPSET,

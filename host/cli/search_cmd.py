@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -53,6 +54,8 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
       edgeprune search --device /dev/ttyACM0 --max-acc-drop 1 --ram-kb 32
       edgeprune search --resume runs/weather-gru-ppo-20250101-120000
     """
+    # TensorFlow's C++ start-up chatter would bury the progress display; errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from rich.console import Console
 
     from edgeprune.host.search.run import DEFAULT_BUDGET, DEFAULT_FINETUNE_STEPS, SearchOptions, run_search
@@ -73,6 +76,8 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
         result = run_search(
             None if resume else options,
             resume=Path(resume) if resume else None,
+            on_begin=display.begin,
+            on_task_progress=display.task_progress,
             on_start=display.start,
             on_outcome=display.update,
         )

@@ -11,6 +11,7 @@ import dataclasses
 import fcntl
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -157,13 +158,13 @@ def default_run_dir(options: SearchOptions) -> Path:
     return Path("runs") / f"{name}-{options.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def load_task(options: SearchOptions) -> Any:
+def load_task(options: SearchOptions, progress: Callable[[str, float], None] | None = None) -> Any:
     """The task named by the options (trains and caches the baseline on first use)."""
     from edgeprune.host.tasks import get_task
 
     if options.model is not None:
-        return get_task(None, model=options.model, data=options.data, env=options.env_id)
-    return get_task(options.task)
+        return get_task(None, model=options.model, data=options.data, env=options.env_id, progress=progress)
+    return get_task(options.task, progress=progress)
 
 
 EvaluatorFactory = Callable[[Any, SearchOptions, Path], Evaluator]
@@ -189,6 +190,8 @@ def run_search(
     resume: Path | None = None,
     on_outcome: Callable[[Outcome, SearchSession], None] | None = None,
     on_start: Callable[[SearchOptions, Path, SearchSession], None] | None = None,
+    on_begin: Callable[[SearchOptions, Path, bool], None] | None = None,
+    on_task_progress: Callable[[str, float], None] | None = None,
     task: Any = None,
     evaluator_factory: EvaluatorFactory | None = None,
     cache: EvalCache | None = None,
@@ -196,14 +199,12 @@ def run_search(
     """Run (or resume) a search and write its report; returns where ``report.html`` is.
 
     ``resume``: a run directory from an earlier, interrupted call; its stored options are used and
-    the strategy continues from its last saved state. ``on_start``/``on_outcome`` drive a progress
-    display. ``task``/``evaluator_factory``/``cache`` replace the defaults (``get_task``,
+    the strategy continues from its last saved state. ``on_begin(options, run_dir, resumed)`` is
+    called before anything slow (task loading may train the baseline; ``on_task_progress`` follows
+    it), ``on_start``/``on_outcome`` drive a progress display. ``task``/``evaluator_factory``/``cache`` replace the defaults (``get_task``,
     ``HardwareEvaluator``, the global cache under ``cache_dir()``).
     """
-    from edgeprune.host.report import generate_report
-    from edgeprune.host.search.space import ConfigSpace
     from edgeprune.host.search.strategies import get_strategy
-    from edgeprune.host.search.strategies.common import StrategyContext
 
     if resume is not None:
         run_dir = Path(resume)
@@ -218,10 +219,46 @@ def run_search(
         if (run_dir / "evaluations.sqlite").exists():
             raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
     run_strategy = get_strategy(options.strategy)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_locked(options, run_dir, resume, run_strategy, on_outcome, on_start, on_begin,
+                           on_task_progress, task, evaluator_factory, cache)
+    except BaseException:
+        # A run that failed before measuring anything (bad task, no device) leaves no directory behind.
+        if created and resume is None and not _has_evaluations(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _has_evaluations(run_dir: Path) -> bool:
+    if not (run_dir / "evaluations.sqlite").is_file():
+        return False
+    with RunStore(run_dir) as store:
+        return bool(store.evaluations())
+
+
+def _run_locked(
+    options: SearchOptions,
+    run_dir: Path,
+    resume: Path | None,
+    run_strategy: Callable[[Any], None],
+    on_outcome: Callable[[Outcome, SearchSession], None] | None,
+    on_start: Callable[[SearchOptions, Path, SearchSession], None] | None,
+    on_begin: Callable[[SearchOptions, Path, bool], None] | None,
+    on_task_progress: Callable[[str, float], None] | None,
+    task: Any,
+    evaluator_factory: EvaluatorFactory | None,
+    cache: EvalCache | None,
+) -> SearchResult:
+    from edgeprune.host.report import generate_report
+    from edgeprune.host.search.space import ConfigSpace
+    from edgeprune.host.search.strategies.common import StrategyContext
 
     with _RunLock(run_dir):
-        task = task if task is not None else load_task(options)
+        if on_begin is not None:
+            on_begin(options, run_dir, resume is not None)
+        task = task if task is not None else load_task(options, on_task_progress)
         store = RunStore(run_dir)
         own_cache = cache is None and options.use_cache
         cache = (EvalCache() if own_cache else cache) if options.use_cache else None

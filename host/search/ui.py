@@ -57,16 +57,28 @@ class ProgressDisplay:
             transient=False,
         )
         self.task_id: Any = None
+        self.prep_id: Any = None
+        self.higher = True
         self.best: tuple[float, float, str] | None = None
         self.points: list[tuple[float, ...]] = []
 
+    def begin(self, options: SearchOptions, run_dir: Path, resumed: bool) -> None:
+        """Print what will run, then show baseline loading/training progress."""
+        for line in describe(options, run_dir, resumed=resumed):
+            self.console.print(line)
+        self.progress.start()
+
+    def task_progress(self, description: str, fraction: float) -> None:
+        if self.prep_id is None:
+            self.prep_id = self.progress.add_task("baseline", total=1.0, status="")
+        self.progress.update(self.prep_id, completed=min(max(fraction, 0.0), 1.0), status=description)
+
     def start(self, options: SearchOptions, run_dir: Path, session: SearchSession) -> None:
         self.higher = session.higher_is_better
-        for line in describe(options, run_dir, resumed=session.used > 0 or session.store.count() > 0):
-            self.console.print(line)
+        if self.prep_id is not None:
+            self.progress.update(self.prep_id, completed=1.0, status="baseline ready")
         for ev in session.store.evaluations("candidate"):
             self._track(ev.feasible, ev.reward, ev.result)
-        self.progress.start()
         self.task_id = self.progress.add_task(
             "measuring", total=options.budget, completed=session.used, status=self._status()
         )
@@ -99,7 +111,8 @@ class ProgressDisplay:
 
     def update(self, outcome: Outcome, session: SearchSession) -> None:
         self._track(outcome.verdict.feasible, outcome.verdict.reward, outcome.result)
-        self.progress.update(self.task_id, completed=session.used, status=self._status())
+        if self.task_id is not None:
+            self.progress.update(self.task_id, completed=session.used, status=self._status())
 
     def stop(self) -> None:
         self.progress.stop()

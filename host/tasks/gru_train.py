@@ -106,7 +106,9 @@ def train_gru(
     classifier = data.kind == "classifier"
     with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
-        net = make_gru_net(data.num_features, cfg.hidden_size, cfg.num_layers, data.num_outputs, cfg.dropout)
+        # nn.GRU applies dropout between layers only (and warns when there are none).
+        dropout = cfg.dropout if cfg.num_layers > 1 else 0.0
+        net = make_gru_net(data.num_features, cfg.hidden_size, cfg.num_layers, data.num_outputs, dropout)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         loss_fn: nn.Module = nn.CrossEntropyLoss() if classifier else nn.MSELoss()
         Xtr, ytr = (torch.as_tensor(a) for a in data.part("train"))

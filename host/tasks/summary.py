@@ -18,13 +18,17 @@ def _quality(q: dict[str, Any]) -> str:
     return f"{q['value']:.4g} (train-mean RMSE {q['details']['train_mean_rmse']:.4g}, n={q['details']['n']})"
 
 
+def _si(n: float) -> str:
+    return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.1f} k"
+
+
 def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [
         ("task", metrics["task"]),
         ("model", str(metrics["model"])),
         ("parameters", f"{metrics['params']:,}"),
         ("MACs / inference", f"{metrics['macs']:,}"),
-        ("FLOPs / inference (2×MACs)", f"{metrics['flops']:,} ({metrics['flops'] / 1e6:.1f} M)"),
+        ("FLOPs / inference (2×MACs)", f"{metrics['flops']:,} ({_si(metrics['flops'])})"),
     ]
     for split in ("val", "test"):
         rows.append((f"{split} {metrics['metric']}", _quality(metrics["quality"][split])))

@@ -117,3 +117,24 @@ def test_image_overflowing_flash_is_a_limits_error(tmp_path):
     with pytest.raises(BuildError) as err:
         build("m0", bake_dir(tmp_path, model, "fc700"))
     assert err.value.stage == "limits" and "FLASH overflowed" in str(err.value)
+
+
+@pytest.mark.slow
+def test_plain_pio_run_plans_the_same_image(tmp_path):
+    """`EP_BAKED_MODEL_DIR=... pio run` (what an upload runs) sizes the buffers itself: same build id as build()."""
+    import os
+    import subprocess
+    import sys
+
+    from edgeprune.bench.firmware_build import BAKED_VARS
+    from edgeprune.host.paths import project_root
+
+    folder = bake_dir(tmp_path, seed_models().fc_square(48, seed=1), "fc48")
+    fw = build("m4", folder, build_dir=tmp_path / "a")
+    environ = {k: v for k, v in os.environ.items() if k not in BAKED_VARS}
+    environ.update(EP_BAKED_MODEL_DIR=str(folder), PLATFORMIO_BUILD_DIR=str(tmp_path / "b"))
+    pio = os.path.join(os.path.dirname(sys.executable), "pio")
+    proc = subprocess.run([pio, "run", "-e", "qemu-m4", "-d", str(project_root())], env=environ, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (tmp_path / "b" / "qemu-m4" / "build_id.txt").read_text().strip() == fw.build_id

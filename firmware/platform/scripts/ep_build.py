@@ -5,8 +5,8 @@
 * sets model buffer / arena sizes from ``custom_ep_model_max`` / ``custom_ep_arena`` (bytes),
 * deploy build: ``EP_BAKED_MODEL_DIR=<dir with model_data.c/.h>`` in the environment bakes the model in
   (-DEP_BAKED_MODEL, no RAM model buffer); ``EP_BAKED_ARENA`` / ``EP_BAKED_MAX_TENSORS`` / ``EP_BAKED_MAX_OPS``
-  (set by bench/firmware_build.py from the runtime's own plan of that model) size the arena and the runtime's
-  tables for exactly that model, so the ELF's RAM figure is the model's,
+  (set by bench/firmware_build.py from the runtime's own plan of that model; computed here the same way when
+  absent) size the arena and the runtime's tables for exactly that model, so the ELF's RAM figure is the model's,
 * stamps a build id ``<git hash>-<config hash>`` (config hash: flags + every firmware source + the baked
   model) into the firmware and into ``$BUILD_DIR/build_id.txt`` for the host.
 """
@@ -44,15 +44,25 @@ if baked_dir:
     if not (baked / "model_data.c").is_file() or not (baked / "model_data.h").is_file():
         raise SystemExit("EP_BAKED_MODEL_DIR=%s holds no model_data.c/.h (run the exporter first)" % baked)
     defines += ["EP_BAKED_MODEL", ("EP_MODEL_MAX", "0u")]
-    planned = os.environ.get("EP_BAKED_ARENA", "").strip()
-    if planned:
-        arena = int(planned)
-    else:
-        print("edgeprune: EP_BAKED_ARENA not set; the deploy build keeps the env's %d B arena "  # noqa: T201
-              "(bench/firmware_build.py sizes it for the model)" % arena)
+    sizes = {v: os.environ.get(v, "").strip() for v in ("EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS")}
+    if not sizes["EP_BAKED_ARENA"]:
+        # A plain `pio run` (or an upload): plan here exactly as bench/firmware_build.py does, so every way of
+        # building the same export gives the same image and build id.
+        try:
+            from edgeprune.bench.firmware_build import BuildError, deploy_environ
+        except ImportError:
+            print("edgeprune: not importable here; the deploy build keeps the env's %d B arena" % arena)  # noqa: T201
+        else:
+            try:
+                planned_env, _ = deploy_environ(env.subst("$PIOENV"), baked)  # noqa: F821
+            except BuildError as exc:
+                raise SystemExit("edgeprune deploy build: %s" % exc) from exc
+            sizes = {v: planned_env[v] for v in sizes}
+    if sizes["EP_BAKED_ARENA"]:
+        arena = int(sizes["EP_BAKED_ARENA"])
     for var in ("EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS"):
-        if os.environ.get(var, "").strip():
-            defines.append((var.replace("EP_BAKED_", "EP_RT_"), int(os.environ[var])))
+        if sizes[var]:
+            defines.append((var.replace("EP_BAKED_", "EP_RT_"), int(sizes[var])))
     env.Append(CPPPATH=[str(baked)])  # noqa: F821
     env.BuildSources(os.path.join("$BUILD_DIR", "baked_model"), str(baked), src_filter="+<model_data.c>")  # noqa: F821
 else:

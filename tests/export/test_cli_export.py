@@ -1,0 +1,64 @@
+"""``edgeprune export``: options parse, heavy imports stay lazy, a bring-your-own GRU exports end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from export_helpers import FEATURES, SEQ, synthetic_windows, trained_gru
+
+from edgeprune.host.cli import main
+
+
+def test_help_does_not_import_tensorflow_or_torch() -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from edgeprune.host.cli import main\n"
+        "r = CliRunner().invoke(main, ['export', '--help'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "assert '--float32' in r.output and '--run' in r.output\n"
+        "print(sorted(m for m in ('tensorflow', 'torch', 'onnx2tf') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_config_without_task_is_a_usage_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.json"
+    cfg.write_text("{}")
+    result = CliRunner().invoke(main, ["export", "--config", str(cfg)])
+    assert result.exit_code == 2 and "--config needs --task" in result.output
+
+
+def test_nothing_to_export_is_a_one_line_error() -> None:
+    result = CliRunner().invoke(main, ["export", "--no-eval"])
+    assert result.exit_code == 1
+    assert "say what to export" in result.output
+
+
+@pytest.mark.tf
+def test_bring_your_own_gru_exports_from_the_cli(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("EDGEPRUNE_CACHE", str(tmp_path / "cache"))
+    model = trained_gru([12, 8], seed=4, steps=20)
+    config = {"input_size": FEATURES, "hidden_sizes": [12, 8], "num_outputs": 3, "seq_len": SEQ, "kind": "classifier"}
+    torch.save({"config": config, "state_dict": model.state_dict()}, tmp_path / "gru.pt")
+    x = synthetic_windows(120, seed=8)
+    np.savez(tmp_path / "data.npz", X=x, y=x[:, -1, :3].argmax(axis=1).astype(np.int64))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["export", "--model", str(tmp_path / "gru.pt"), "--data", str(tmp_path / "data.npz"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "weight bytes" in result.output and "accuracy" in result.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["sequence"]["steps"] == SEQ
+    assert man["quality"]["metric"] == "accuracy"
+    assert abs(man["quality"]["float"] - man["quality"]["exported"]) <= 0.05
+    assert (out / "model_data.c").is_file()

@@ -105,7 +105,13 @@ def _replace_dir(tmp: Path, out_dir: Path) -> None:
     if out_dir.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
         os.rename(out_dir, old / out_dir.name)
-    os.rename(tmp, out_dir)
+    try:
+        os.rename(tmp, out_dir)
+    except OSError:
+        if old is not None:  # put the previous export back rather than lose it
+            os.rename(old / out_dir.name, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -15,6 +15,7 @@ import contextlib
 import io
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -154,6 +155,10 @@ def convert_tflite(
     else:
         raise ExportError("tflite", detail=f"quantize must be 'int8' or 'float32', got {quantize!r}")
     try:
-        return bytes(converter.convert())
+        with warnings.catch_warnings():
+            # "Statistics for quantized inputs were expected": a legacy-int8 hint; the representative
+            # dataset supplies the input ranges.
+            warnings.simplefilter("ignore", UserWarning)
+            return bytes(converter.convert())
     except Exception as exc:  # converter errors come as ConverterError, RuntimeError, ValueError
         raise ExportError("tflite", detail=f"TFLiteConverter ({quantize}) failed", cause=exc) from exc

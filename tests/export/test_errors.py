@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from export_helpers import synthetic_windows, trained_gru
@@ -50,3 +51,17 @@ def test_failed_late_stage_leaves_no_output_and_keeps_the_previous_one(tmp_path:
     assert [p.name for p in tmp_path.iterdir()] == ["export"]
     assert [p.name for p in out.iterdir()] == ["manifest.json"]
     assert (out / "manifest.json").read_text() == '{"previous": true}'
+
+
+@pytest.mark.tf
+def test_successful_export_replaces_the_previous_directory_and_leaves_no_temporaries(tmp_path: Path) -> None:
+    from export_helpers import policy_mlp
+
+    out = tmp_path / "policy"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an older export")
+    states = np.random.default_rng(0).normal(scale=[1.0, 1.0, 0.1, 1.0], size=(64, 4)).astype(np.float32)
+    result = export_model(policy_mlp(), states, out)
+    assert result.out_dir == out.resolve()
+    assert [p.name for p in tmp_path.iterdir()] == ["policy"]
+    assert not (out / "stale.txt").exists() and (out / "model.tflite").is_file()

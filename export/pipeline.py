@@ -22,6 +22,7 @@ from edgeprune.export import carray, manifest, verify
 from edgeprune.export.errors import ExportError
 from edgeprune.export.graph import (
     apply_input_norm,
+    center_outputs,
     check_calibration,
     fold_input_norm,
     input_norm,
@@ -125,6 +126,7 @@ def export_model(
     name: str = "model",
     source: str | None = None,
     normalize_inputs: bool = True,
+    center_q: bool = True,
 ) -> ExportResult:
     """Export a canonical model (``StackedGRU`` or ``MLP``) to a TFLM-verified .tflite and C array.
 
@@ -134,6 +136,8 @@ def export_model(
     ``normalize_inputs``: fold a per-feature standardisation (from ``calibration``) into the first
     layer and record it as the manifest's ``input_norm``; callers feed ``(x − mean)/std`` (``predict_fn``
     and ``quantize_input`` do). It gives every input feature a fair share of the one int8 input scale.
+    ``center_q`` (MLP only): export ``Q − mean_a Q`` so int8 resolves the action gaps (manifest
+    ``output_centered``); the greedy action is unchanged, the Q-values' common offset is dropped.
     Raises ``ExportError(stage, op, detail)``; on error ``out_dir`` is left as it was.
     """
     from edgeprune.export import to_onnx, to_tflite
@@ -153,6 +157,9 @@ def export_model(
 
     graph = prepare(model)
     calibration = check_calibration(graph, calibration)
+    centered = center_q and graph.kind == "mlp"
+    if centered:
+        model = center_outputs(model)
     norm = input_norm(calibration) if normalize_inputs else None
     graph = prepare(fold_input_norm(model, norm))
     src = source or f"{type(model).__name__} inputs={[s.shape for s in graph.inputs]} outputs={[s.shape for s in graph.outputs]}"
@@ -187,6 +194,7 @@ def export_model(
             name=name, graph=graph, info=info, quantize=quantize, tflite=tflite, onnx_bytes=onnx_bytes,
             arena=arena, parity=parity, source=src, norm=norm,
         )
+        man["output_centered"] = centered
         verify.smoke_invoke(tflite, man)
         parity.update(_tflm_parity(model, tflite, man, calibration))
         lap("tflm")

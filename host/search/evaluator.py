@@ -118,8 +118,11 @@ class HardwareEvaluator:
     host_energy:
         Shortcut: ``False`` sets ``host_energy_runs`` to 0.
     deploy_build:
-        ``"auto"`` (build the firmware with the model compiled in to read flash/RAM; if PlatformIO
-        cannot run, fall back to the labelled estimate), ``"always"`` or ``"never"``.
+        ``"baseline"`` (default: one real deploy build — firmware with the model compiled in — for the
+        first candidate measured, the baseline; later candidates' flash/RAM are derived from it by
+        swapping the model's bytes and arena, labelled ``derived``), ``"auto"`` (a deploy build per
+        candidate; if PlatformIO cannot run, fall back to the labelled estimate), ``"always"`` (per
+        candidate, failures are errors) or ``"never"`` (model size and arena only, labelled estimate).
     deploy_env:
         PlatformIO env of the deploy build (default: ``qemu-<core>``; for a serial board, give it).
     artifacts_dir:
@@ -147,13 +150,13 @@ class HardwareEvaluator:
         target: str | TargetSpec,
         store: Any = None,
         *,
-        repeats: int = 5,
+        repeats: int = 3,
         warmup: int = 1,
-        agreement_n: int = 4,
+        agreement_n: int = 2,
         calibration_n: int = 64,
         host_energy_runs: int = 20,
         host_energy: bool = True,
-        deploy_build: str = "auto",
+        deploy_build: str = "baseline",
         deploy_env: str | None = None,
         artifacts_dir: Path | None = None,
         link_timeout_s: float = 60.0,
@@ -163,8 +166,8 @@ class HardwareEvaluator:
         deploy_dir: Path | None = None,
         pidfile: Path | None = None,
     ) -> None:
-        if deploy_build not in ("auto", "always", "never"):
-            raise ValueError(f"deploy_build must be auto, always or never, got {deploy_build!r}")
+        if deploy_build not in ("baseline", "auto", "always", "never"):
+            raise ValueError(f"deploy_build must be baseline, auto, always or never, got {deploy_build!r}")
         self.task = task
         self.spec = target if isinstance(target, TargetSpec) else TargetSpec.parse(target)
         self.repeats = int(repeats)
@@ -192,6 +195,7 @@ class HardwareEvaluator:
         self._calibration: np.ndarray | None = None
         self._agreement: np.ndarray | None = None
         self._deploy_broken: str | None = None
+        self._base: tuple[int, int, int, int] | None = None
         self.restarts = 0
 
     # -- device lifecycle -------------------------------------------------------------------------
@@ -479,7 +483,8 @@ class HardwareEvaluator:
 
     def _memory_figures(self, result: EvalResult, exported: Any, out_dir: Path) -> None:
         env = self.deploy_env or (f"qemu-{self.spec.core}" if self.spec.kind == "qemu" else None)
-        if self.deploy_build != "never" and env is not None and self._deploy_broken is None:
+        wanted = self.deploy_build in ("auto", "always") or (self.deploy_build == "baseline" and self._base is None)
+        if wanted and env is not None and self._deploy_broken is None:
             from edgeprune.bench.firmware_build import BuildError, build
 
             try:
@@ -494,6 +499,8 @@ class HardwareEvaluator:
                 log.warning("deploy build unavailable (%s); flash/RAM are estimates from now on", self._deploy_broken)
             else:
                 self._keep_deploy(built, out_dir)
+                if self._base is None:
+                    self._base = (built.flash_bytes, built.ram_bytes, exported.tflite_bytes, exported.arena_bytes)
                 result.figures[FLASH_BYTES] = FigureRecord(
                     built.flash_bytes, "bytes", "build", f"deploy build {env}: .text+.data (model compiled in)"
                 )
@@ -501,6 +508,19 @@ class HardwareEvaluator:
                     built.ram_bytes, "bytes", "build", f"deploy build {env}: .data+.bss (arena included; stack extra)"
                 )
                 return
+        if self._base is not None:
+            # The firmware around the model does not change between candidates: only the model's
+            # bytes (flash) and its arena (RAM) do, so one real deploy build anchors the others.
+            flash0, ram0, model0, arena0 = self._base
+            result.figures[FLASH_BYTES] = FigureRecord(
+                flash0 - model0 + exported.tflite_bytes, "bytes", "build",
+                f"derived: first deploy build {env} ({flash0} B) − its model ({model0} B) + this .tflite",
+            )
+            result.figures[RAM_BYTES] = FigureRecord(
+                ram0 - arena0 + exported.arena_bytes, "bytes", "build",
+                f"derived: first deploy build {env} ({ram0} B) − its arena estimate ({arena0} B) + this arena estimate",
+            )
+            return
         why = self._deploy_broken or ("deploy builds disabled" if self.deploy_build == "never" else "no deploy env for this target")
         result.figures[FLASH_BYTES] = FigureRecord(
             exported.tflite_bytes, "bytes", "build", f"estimate: .tflite size only, firmware excluded ({why})"

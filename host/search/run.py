@@ -26,8 +26,8 @@ from edgeprune.host.search.types import Evaluator
 log = logging.getLogger(__name__)
 
 # Sized so the default search (weather GRU, QEMU Cortex-M4, PPO) ends within 10 minutes on 2 cores.
-DEFAULT_BUDGET = 12
-DEFAULT_FINETUNE_STEPS = 30
+DEFAULT_BUDGET = 8
+DEFAULT_FINETUNE_STEPS = 20
 
 
 class RunDirError(RuntimeError):
@@ -91,7 +91,7 @@ class SearchOptions:
     finetune_steps: int = DEFAULT_FINETUNE_STEPS
     max_finetune_steps: int = 60
     horizon: int = 4
-    repeats: int = 5
+    repeats: int = 3
     host_energy: bool = True
     use_cache: bool = True
     deploy_best: bool = True

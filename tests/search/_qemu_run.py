@@ -18,7 +18,7 @@ def main() -> None:
     run_dir, strategy, budget, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
     opts = SearchOptions(device="qemu:m4", strategy=strategy, budget=budget, out=run_dir, host_energy=False,
                          max_acc_drop=50.0, finetune_steps=0, max_finetune_steps=5, repeats=3,
-                         deploy_best=False, evaluator_options=evaluator_options())
+                         deploy_best=False, evaluator_options=evaluator_options(deploy_build="never"))
     run_search(None if resume else opts, resume=Path(run_dir) if resume else None, task=small_weather_task())
 
 

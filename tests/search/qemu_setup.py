@@ -14,5 +14,5 @@ def small_weather_task() -> Any:
 
 
 def evaluator_options(**over: Any) -> dict[str, Any]:
-    """Per-candidate deploy builds are off by default here (the pty test and the best export cover them)."""
-    return {"agreement_n": 2, "warmup": 1, "calibration_n": 32, "deploy_build": "never"} | over
+    """One real deploy build per evaluator, the rest derived from it (the product default)."""
+    return {"agreement_n": 2, "warmup": 1, "calibration_n": 32, "deploy_build": "baseline"} | over

@@ -111,3 +111,18 @@ def test_folded_input_norm_computes_the_same_function(make) -> None:
         z = apply_input_norm(x, norm).reshape(-1, 4)
         np.testing.assert_allclose(z.mean(0), 0, atol=1e-4)
         np.testing.assert_allclose(z.std(0), 1, atol=1e-3)
+
+
+def test_centered_q_keeps_the_greedy_action_and_drops_the_offset() -> None:
+    from edgeprune.export.graph import center_outputs
+    from edgeprune.host.models import LowRankLinear
+
+    torch.manual_seed(0)
+    model = MLP([4, 16, 3]).eval()
+    low = LowRankLinear(16, 3, rank=2)
+    model.layers[1] = low
+    x = torch.randn(50, 4)
+    with torch.no_grad():
+        ref, got = model(x), center_outputs(model)(x)
+    assert torch.equal(ref.argmax(1), got.argmax(1))
+    torch.testing.assert_close(got, ref - ref.mean(1, keepdim=True), atol=1e-5, rtol=0)

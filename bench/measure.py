@@ -257,7 +257,13 @@ def quantize_input(x: Any, manifest: Mapping[str, Any] | None, index: int) -> by
     arr = np.asarray(x)
     specs = (manifest or {}).get("inputs") or []
     want = specs[index].get("dtype") if index < len(specs) else None
-    if arr.dtype.kind == "f" and want == "int8":
+    norm = (manifest or {}).get("input_norm")
+    if arr.dtype.kind == "f" and norm is not None and index < len(specs) and specs[index].get("name") == norm.get("input"):
+        # The exporter folded a standardisation into layer 0: raw features must be normalised the same way.
+        from edgeprune.export.verify import quantize_input as export_quantize_input
+
+        arr = export_quantize_input(arr, dict(manifest or {}))
+    elif arr.dtype.kind == "f" and want == "int8":
         from edgeprune.export.verify import quantize_array
 
         arr = quantize_array(arr, specs[index]["scale"], specs[index]["zero_point"])

@@ -121,7 +121,8 @@ def check_tools(path: str | None = None) -> list[Check]:
         _tool_check("QEMU", "qemu-system-arm", path, _apt_fix("qemu-system-arm")),
         _tool_check("PlatformIO", "pio", path, SETUP_FIX),
     ]
-    scons = Path.home() / ".platformio" / "packages" / "tool-scons" / "package.json"
+    core = os.environ.get("PLATFORMIO_CORE_DIR")
+    scons = (Path(core) if core else Path.home() / ".platformio") / "packages" / "tool-scons" / "package.json"
     checks.append(
         Check(
             "PlatformIO tool-scons (offline)",

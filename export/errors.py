@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-STAGES = ("onnx", "onnxruntime-parity", "onnx2tf", "tflite", "tflm", "carray")
+STAGES = ("onnx", "onnxruntime-parity", "onnx2tf", "tflite", "tflm", "carray", "distill")
 
 
 class ExportError(Exception):
@@ -11,7 +11,8 @@ class ExportError(Exception):
     Parameters
     ----------
     stage:
-        One of ``STAGES``: ``onnx``, ``onnxruntime-parity``, ``onnx2tf``, ``tflite``, ``tflm``, ``carray``.
+        One of ``STAGES``: ``onnx``, ``onnxruntime-parity``, ``onnx2tf``, ``tflite``, ``tflm``, ``carray``,
+        ``distill`` (the optional policy distillation, ``policy_distill``).
     op:
         The layer or operator involved (e.g. ``"Conv1d"``, ``"GATHER"``), or ``None``.
     detail:

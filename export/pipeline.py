@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeprune.export import carray, manifest, verify
+from edgeprune.export import fine_input as fine
 from edgeprune.export.errors import ExportError
 from edgeprune.export.graph import (
     apply_input_norm,
@@ -127,6 +128,7 @@ def export_model(
     source: str | None = None,
     normalize_inputs: bool = True,
     center_q: bool = True,
+    fine_input: int = 0,
 ) -> ExportResult:
     """Export a canonical model (``StackedGRU`` or ``MLP``) to a TFLM-verified .tflite and C array.
 
@@ -138,6 +140,9 @@ def export_model(
     and ``quantize_input`` do). It gives every input feature a fair share of the one int8 input scale.
     ``center_q`` (MLP only): export ``Q − mean_a Q`` so int8 resolves the action gaps (manifest
     ``output_centered``); the greedy action is unchanged, the Q-values' common offset is dropped.
+    ``fine_input`` (MLP only, ``0`` = off, e.g. ``16``): the input becomes ``[q(z), q((z − q(z))·f)]``
+    (twice the features) and layer 0 ``[W, W/f]``, so int8 resolves inputs ``f`` times finer
+    (manifest ``input_norm.fine``; ``quantize_input`` builds the pair). Needs ``normalize_inputs``.
     Raises ``ExportError(stage, op, detail)``; on error ``out_dir`` is left as it was.
     """
     from edgeprune.export import to_onnx, to_tflite
@@ -160,10 +165,18 @@ def export_model(
     centered = center_q and graph.kind == "mlp"
     if centered:
         model = center_outputs(model)
-    norm = input_norm(calibration) if normalize_inputs else None
-    graph = prepare(fold_input_norm(model, norm))
+    norm: dict[str, Any] | None = input_norm(calibration) if normalize_inputs else None
+    folded = fold_input_norm(model, norm)
+    z = apply_input_norm(calibration, norm)
+    if fine_input:
+        if norm is None:
+            raise ExportError("onnx", detail="fine_input needs normalize_inputs=True (the pair is built on z)")
+        folded = fine.split_first_layer(folded, fine_input)
+        z = fine.split_float(z, *fine.input_grid(z), fine_input)
+        norm = {**norm, "fine": int(fine_input)}
+    graph = prepare(folded)
     src = source or f"{type(model).__name__} inputs={[s.shape for s in graph.inputs]} outputs={[s.shape for s in graph.outputs]}"
-    samples = representative_samples(graph, apply_input_norm(calibration, norm))
+    samples = representative_samples(graph, z)
     step = max(1, len(samples) // PARITY_SAMPLES)
     parity_samples = samples[::step][:PARITY_SAMPLES]
     lap("prepare")

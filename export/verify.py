@@ -202,7 +202,8 @@ def quantize_input(x: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
     """Raw float stream input (``[T, F]``, ``[B, T, F]``, ``[F]`` or ``[B, F]``) → the bytes the device takes.
 
     Applies the manifest's ``input_norm`` (if any), then the stream input's quantisation; for a float32
-    model only the normalisation. This is what a host must do before ``SET_INPUT``.
+    model only the normalisation. With ``input_norm.fine`` the result has twice the features: the int8
+    code of ``z`` and the code of its rounding residual × ``fine`` (see ``export.fine_input``). This is what a host must do before ``SET_INPUT``.
     """
     seq = manifest.get("sequence")
     spec = manifest["inputs"][int(seq["stream_input"]) if seq else 0]
@@ -210,6 +211,13 @@ def quantize_input(x: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
     z = np.asarray(x, dtype=np.float32)
     if norm is not None:
         z = ((z - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)).astype(np.float32)
+    fine = int(norm.get("fine", 0)) if norm is not None else 0
+    if fine:
+        from edgeprune.export.fine_input import split_float, split_int8
+
+        if spec["dtype"] != "int8":
+            return split_float(z, 1.0 / 128.0, 0, fine)
+        return split_int8(z, spec["scale"], spec["zero_point"], fine)
     if spec["dtype"] != "int8":
         return z
     return quantize_array(z, spec["scale"], spec["zero_point"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +35,19 @@ class FinetuneResult:
         Training objective on a fixed sample of the training data before and after.
     losses:
         Mini-batch objective at every step.
+    val_scores:
+        ``(step, score)`` pairs of the ``validate`` callable (higher is better); empty without one.
+    best_step:
+        The step whose weights were kept (0 = the compressed model before any update), or None
+        when no validation ran (then the last step's weights are kept).
     """
 
     steps: int
     initial_loss: float
     final_loss: float
     losses: list[float] = field(default_factory=list)
+    val_scores: list[tuple[int, float]] = field(default_factory=list)
+    best_step: int | None = None
 
 
 def _objective(
@@ -67,6 +76,8 @@ def finetune(
     alpha: float = 0.5,
     temperature: float = 2.0,
     seed: int = 0,
+    validate: Callable[[nn.Module], float] | None = None,
+    validations: int = 5,
 ) -> FinetuneResult:
     """Train ``model`` in place for ``steps`` Adam steps and return the losses.
 
@@ -77,6 +88,10 @@ def finetune(
     (classifier, temperature ``temperature``) or MSE to the teacher's outputs/Q-values.
     ``masks`` (from ``magnitude_masks``) are re-applied after every step, so pruned weights stay 0.
     ``qat=True`` trains through int8 fake quantisation and snaps the weights to the int8 grid.
+    ``validate`` (model → score on held-out data, higher is better) is called before the first step
+    and ``validations`` times during training; the best-scoring weights are kept. Why: training data
+    can disagree with the held-out period (the weather task's labelling changes over the years), and
+    a compression candidate must not be made worse by the step meant to repair it.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ConfigError(f"steps must be an int >= 0, got {steps!r}")
@@ -99,12 +114,29 @@ def finetune(
 
     initial = eval_loss()
     losses: list[float] = []
+    val_scores: list[tuple[int, float]] = []
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+
+    def checkpoint(step: int) -> None:
+        nonlocal best
+        if validate is None:
+            return
+        model.eval()
+        with torch.no_grad():
+            score = float(validate(model))
+        model.train()
+        val_scores.append((step, score))
+        if best is None or score > best[0]:
+            best = (score, step, copy.deepcopy(model.state_dict()))
+
     if steps > 0:
+        every = max(1, steps // max(1, validations))
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         model.train()
         ctx = fake_quant(model) if qat else contextlib.nullcontext()
         with ctx:
-            for _ in range(steps):
+            checkpoint(0)
+            for step in range(1, steps + 1):
                 idx = torch.randint(0, len(td), (min(batch_size, len(td)),), generator=gen)
                 opt.zero_grad()
                 loss = _objective(model, td.x[idx], td.y[idx], kind, teacher, alpha, temperature)
@@ -112,9 +144,14 @@ def finetune(
                 opt.step()
                 apply_masks(model, masks)
                 losses.append(float(loss.detach()))
+                if step % every == 0 or step == steps:
+                    checkpoint(step)
+            if best is not None:
+                model.load_state_dict(best[2])
         if qat:
             bake_weights(model)
     model.eval()
     final = eval_loss()
-    log.info("fine-tuned %d steps: loss %.4g -> %.4g", steps, initial, final)
-    return FinetuneResult(steps, initial, final, losses)
+    best_step = None if best is None else best[1]
+    log.info("fine-tuned %d steps: loss %.4g -> %.4g (kept step %s)", steps, initial, final, best_step)
+    return FinetuneResult(steps, initial, final, losses, val_scores, best_step)

@@ -61,11 +61,27 @@ def _shape(model: nn.Module) -> list[int]:
     return list(model.sizes)
 
 
+def _validator(source: Any) -> Any:
+    """Score on the task's validation split (higher is better), or None when there is none.
+
+    Policies are excluded: their validation is whole episodes, too slow to run inside fine-tuning.
+    """
+    if not callable(getattr(source, "evaluate_model", None)) or getattr(source, "kind", None) == "policy":
+        return None
+    sign = 1.0 if getattr(source, "higher_is_better", True) else -1.0
+
+    def validate(model: nn.Module) -> float:
+        return sign * float(source.evaluate_model(model, split="val").value)
+
+    return validate
+
+
 def compress(task_or_model: Any, config: CompressionConfig, data: Any = None) -> Compressed:
     """Apply ``config`` to a task's baseline (or a model) deterministically under ``config.seed``.
 
     ``data`` (``(X, y)``, ``(X, y, kind)``, ``TrainData`` or a task) feeds data-driven importance and
-    fine-tuning; with a task it defaults to the task's training arrays. The input model is not
+    fine-tuning; with a task it defaults to the task's training arrays, and fine-tuning keeps the
+    weights that score best on the task's validation split (step 0 included). The input model is not
     modified. Raises ``ConfigError`` when the config does not fit the model, ``DataError`` when it
     needs data that was not given.
     """
@@ -98,7 +114,10 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None) ->
     if config.finetune_steps > 0:
         assert td is not None
         teacher = copy.deepcopy(base) if config.distill else None
-        ft = finetune(model, td, config.finetune_steps, teacher, masks=masks, qat=config.qat, seed=config.seed)
+        ft = finetune(
+            model, td, config.finetune_steps, teacher, masks=masks, qat=config.qat, seed=config.seed,
+            validate=_validator(data),
+        )
     model.eval()
     prox = proxies(model)
     report: dict[str, Any] = {
@@ -111,6 +130,7 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None) ->
         "baseline_proxies": proxies(base).to_dict(),
         "finetune": None if ft is None else {
             "steps": ft.steps, "initial_loss": ft.initial_loss, "final_loss": ft.final_loss,
+            "val_scores": ft.val_scores, "best_step": ft.best_step,
         },
         "seconds": time.perf_counter() - started,
     }

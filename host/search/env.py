@@ -18,8 +18,10 @@ ENV_ID = "edgeprune/Compress-v0"
 class CompressEnv(gym.Env[np.ndarray, Any]):
     """Each step compresses the model with one config, measures it on the device, and rewards it.
 
-    **Action.** ``mode="continuous"``: a ``Box(0, 1, (n,))`` vector, one entry per compressible
-    layer as in the layer-wise study, turned into a config by ``CompressionConfig.from_continuous``.
+    **Action.** ``mode="continuous"``: a ``Box(-1, 1, (4,))`` vector (the study's ``[a0, a1, a2, a3]``:
+    first-layer prune, deeper-layer prune, readout sparsity, quantise iff ≥ 0.5) mapped affinely to
+    ``[0, 1]`` and turned into a config by ``CompressionConfig.from_continuous``. The symmetric box
+    keeps a fresh Gaussian policy centred inside the range instead of clipping half its samples to 0.
     ``mode="discrete"``: ``Discrete(16)``, one of the 16 study actions (``from_discrete``).
 
     **Observation.** ``Box`` of ``len(OBS_FEATURES) + 1`` float32 values describing the last
@@ -72,7 +74,7 @@ class CompressEnv(gym.Env[np.ndarray, Any]):
         self.horizon = int(horizon)
         self.space = space if space is not None else ConfigSpace(task)
         if mode == "continuous":
-            self.action_space: spaces.Space[Any] = spaces.Box(0.0, 1.0, shape=(CONTINUOUS_DIM,), dtype=np.float32)
+            self.action_space: spaces.Space[Any] = spaces.Box(-1.0, 1.0, shape=(CONTINUOUS_DIM,), dtype=np.float32)
         else:
             self.action_space = spaces.Discrete(N_DISCRETE_ACTIONS)
         n_obs = len(OBS_FEATURES) + 1
@@ -91,8 +93,9 @@ class CompressEnv(gym.Env[np.ndarray, Any]):
 
     def config_for(self, action: Any) -> tuple[Any, dict[str, Any]]:
         if self.mode == "continuous":
-            vec = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
-            return self.space.continuous(vec), {"action": [float(v) for v in vec]}
+            raw = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
+            vec = (raw + 1.0) / 2.0
+            return self.space.continuous(vec), {"action": [float(v) for v in vec], "raw": [float(v) for v in raw]}
         a = int(np.asarray(action).reshape(-1)[0])
         return self.space.discrete(a), {"action": a}
 

@@ -219,6 +219,10 @@ def run_search(
         if (run_dir / "evaluations.sqlite").exists():
             raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
     run_strategy = get_strategy(options.strategy)
+    if evaluator_factory is None:
+        from edgeprune.host.search.evaluator import TargetSpec
+
+        TargetSpec.parse(options.device)  # a typo fails now, not after the baseline is trained
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -156,19 +156,20 @@ def test_registered_env_steps_through_the_session(tmp_path, fake_task):
                        disable_env_checker=True)
         obs, _ = env.reset(seed=0)
         assert obs.shape == (len(OBS_FEATURES) + 1,) and env.action_space.shape == (4,)
+        assert env.action_space.low.min() == -1.0
         # Light compression, int8: feasible, cheaper than the baseline.
-        obs, reward, terminated, truncated, info = env.step(np.array([0.1, 0.1, 0.1, 0.9], dtype=np.float32))
+        obs, reward, terminated, truncated, info = env.step(np.array([-0.8, -0.8, -0.8, 0.8], dtype=np.float32))  # rates 0.1, int8
         assert info["feasible"] and reward > -1.0 and not terminated
         lat = OBS_FEATURES.index("latency_ratio")
         assert 0 < obs[lat] < 1
         # float32 (a3 < 0.5): over the 28.5 KiB flash limit → penalty and the reason.
-        obs, reward, terminated, _, info = env.step(np.array([0.1, 0.1, 0.1, 0.1], dtype=np.float32))
+        obs, reward, terminated, _, info = env.step(np.array([-0.8, -0.8, -0.8, -0.8], dtype=np.float32))
         assert not info["feasible"] and "flash" in info["reason"] and reward <= -1.0
         assert terminated  # horizon 2
         env.reset()
-        env.step(np.array([0.5, 0.5, 0.5, 0.9], dtype=np.float32))
+        env.step(np.array([0.0, 0.0, 0.0, 0.8], dtype=np.float32))
         with pytest.raises(BudgetExhausted):
-            env.step(np.array([0.6, 0.6, 0.6, 0.9], dtype=np.float32))
+            env.step(np.array([0.2, 0.2, 0.2, 0.8], dtype=np.float32))
         assert store.device_evaluations() == 3
 
 

@@ -450,7 +450,8 @@ def measure(
     if host_energy_runs > 0:
         from edgeprune.bench.power.host import host_energy_tflite
 
-        figures["energy_host"] = host_energy_tflite(tflite_bytes, host_energy_runs).per_inference
+        steps = int(((manifest or {}).get("sequence") or {}).get("steps", 1))
+        figures["energy_host"] = host_energy_tflite(tflite_bytes, host_energy_runs, steps=steps).per_inference
     else:
         figures["energy_host"] = absent("uJ", "host", "host energy not requested")
 

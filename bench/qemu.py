@@ -91,6 +91,22 @@ def default_elf(core: str) -> Path:
 ICOUNT = ["-icount", "shift=0"]
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask Linux to SIGKILL QEMU when the launching process dies.
+
+    Why: a ``kill -9`` of the search cannot run atexit handlers, and QEMU lives in its own session
+    (so Ctrl-C in the terminal doesn't reach it); without this it would be orphaned.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig, sigkill = 1, 9
+        libc.prctl(pr_set_pdeathsig, sigkill, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: atexit/close() still clean up normal exits
+        pass
+
+
 class QemuBoard:
     """One emulated board running the firmware.
 
@@ -170,7 +186,7 @@ class QemuBoard:
         self._log = tempfile.NamedTemporaryFile(prefix="qemu-", suffix=".log")
         # A new session = a new process group, so close() can kill QEMU and anything it spawned.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         _live.add(self)
         try:
             self.url = self._wait_endpoint(deadline)

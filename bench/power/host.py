@@ -131,6 +131,18 @@ def tflite_runner(tflite_bytes: bytes, inputs: np.ndarray | None = None) -> Call
     return run
 
 
-def host_energy_tflite(tflite_bytes: bytes, n: int = 200, **kwargs: Any) -> HostEnergy:
-    """CodeCarbon host energy of ``n`` TFLite-interpreter inferences of the model."""
-    return host_energy(tflite_runner(tflite_bytes), n, **kwargs)
+def host_energy_tflite(tflite_bytes: bytes, n: int = 200, *, steps: int = 1, **kwargs: Any) -> HostEnergy:
+    """CodeCarbon host energy of ``n`` TFLite-interpreter inferences of the model.
+
+    ``steps``: invocations per inference — a streaming recurrent cell runs ``T`` times per window on
+    the device, so the host must too, or its per-inference energy would be ``T`` times too small.
+    """
+    if steps < 1:
+        raise ValueError("steps must be at least 1")
+    step = tflite_runner(tflite_bytes)
+
+    def inference() -> None:
+        for _ in range(steps):
+            step()
+
+    return host_energy(inference, n, **kwargs)

@@ -134,7 +134,8 @@ class HardwareEvaluator:
     elf:
         Firmware image for QEMU (default: the env's serial-loading build).
     serial:
-        ``"tcp"`` or ``"pty"`` for QEMU's UART.
+        QEMU wire: ``"auto"`` (emulated Ethernet on mps2 boards, the UART on m0 — see
+        docs/design.md, "Wires"), ``"eth"``, ``"tcp"`` or ``"pty"``.
     deploy_dir:
         PlatformIO build dir of the deploy builds (one per run, so builds are incremental and two
         runs never share one); default ``<artifacts_dir>/deploy-build``.
@@ -162,7 +163,7 @@ class HardwareEvaluator:
         link_timeout_s: float = 60.0,
         energy_board: str | None = None,
         elf: str | None = None,
-        serial: str = "tcp",
+        serial: str = "auto",
         deploy_dir: Path | None = None,
         pidfile: Path | None = None,
     ) -> None:
@@ -490,7 +491,7 @@ class HardwareEvaluator:
             try:
                 built = build(env, baked_model_dir=out_dir, build_dir=self.deploy_dir)
             except BuildError as exc:
-                if exc.stage == "limits":
+                if exc.stage in ("limits", "model"):  # this candidate's fault, not the build's
                     result.error = f"BuildError: {exc}"
                     return
                 if self.deploy_build == "always":

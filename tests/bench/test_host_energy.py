@@ -28,3 +28,13 @@ def test_codecarbon_host_energy_of_tflite_model() -> None:
         pytest.fail(f"reference model missing: {AD01}")
     res = host_energy_tflite(AD01.read_bytes(), n=20, min_duration_s=1.0)
     assert res.per_inference.source == "host" and res.per_inference.value > 0
+
+
+def test_a_sequence_inference_runs_every_step(monkeypatch) -> None:
+    from edgeprune.bench.power import host as host_mod
+
+    calls = {"step": 0}
+    monkeypatch.setattr(host_mod, "tflite_runner", lambda _b: lambda: calls.__setitem__("step", calls["step"] + 1))
+    res = host_mod.host_energy_tflite(b"", n=3, steps=30, min_duration_s=0.0)
+    assert res.inferences >= 3
+    assert calls["step"] == 30 * res.inferences

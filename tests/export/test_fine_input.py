@@ -61,3 +61,14 @@ def test_fine_input_export_feeds_the_pair(tmp_path) -> None:
         ref = model(torch.from_numpy(states)).numpy()
     got = predict_fn(res.read_tflite(), man)(states)
     assert np.mean(got.argmax(1) == ref.argmax(1)) >= 0.97
+
+
+def test_distill_rejects_unusable_states() -> None:
+    from edgeprune.export.policy_distill import distill_policy
+
+    model = policy_mlp()
+    with pytest.raises(ExportError, match="states must be"):
+        distill_policy(model, np.zeros((10, 3), np.float32), np.zeros((10, 4), np.float32))
+    bad = np.full((512, 4), np.nan, np.float32)
+    with pytest.raises(ExportError, match="NaN"):
+        distill_policy(model, bad, np.zeros((10, 4), np.float32))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 
 import click
 
@@ -39,6 +40,15 @@ def main(verbose: int) -> None:
       edgeprune doctor
       edgeprune search --device qemu:m4 --task weather-gru --budget 12
     """
+    # TensorFlow's C++ runtime logs (oneDNN notices, a failed cuInit on CPU-only hosts) go straight to
+    # stderr before Python logging exists; they must be silenced before anything imports TensorFlow.
+    if verbose < 2:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+        from edgeprune.host.cli import native_stderr
+
+        native_stderr.install()
     level = logging.WARNING - 10 * min(verbose, 2)
     from rich.logging import RichHandler
 

@@ -20,13 +20,12 @@ import logging
 import os
 import select
 import struct
-import threading
 import time
-import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeprune.bench import protocol as P
+from edgeprune.bench.pty_peer import PtyPeer
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ def sim_output(model_sha: bytes, stream: bytes, size: int) -> bytes:
     return out[:size]
 
 
-class SimDevice:
+class SimDevice(PtyPeer):
     """The simulated board. ``port`` is the tty path the host opens.
 
     :param config: what it reports and computes (:class:`SimConfig`)
@@ -117,33 +116,12 @@ class SimDevice:
     def __init__(self, config: SimConfig | None = None, faults: Faults | None = None) -> None:
         self.config = config or SimConfig()
         self.faults = faults or Faults()
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
+        super().__init__("sim-device")
         self.requests: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sim-device", daemon=True)
         self._runs = 0
         self._boot(P.RESET_POWER_ON)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
-
-    def __enter__(self) -> SimDevice:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2.0)
-        for fd in (self._master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
     def _boot(self, reason: int) -> None:
         self.reset_reason = reason

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import os
 import select
-import threading
 import time
-import tty
 from dataclasses import dataclass
 
 import numpy as np
+
+from edgeprune.bench.pty_peer import PtyPeer
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _metadata() -> bytes:
     return "\n".join(lines).encode()
 
 
-class FakePpk2:
+class FakePpk2(PtyPeer):
     """A PPK2 look-alike on a pty; ``port`` is the path to open with ``ppk2_api``.
 
     :param waveform: segments played once after every AVERAGE_START
@@ -90,31 +90,10 @@ class FakePpk2:
         self._payload = encode(waveform)
         self._idle = encode([Segment(chunk, idle_ua, 0)])
         self._chunk_bytes = chunk * 4
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
+        super().__init__("fake-ppk2")
         self.commands: list[int] = []
         self._measuring = False
         self._cursor = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fake-ppk2", daemon=True)
-
-    def __enter__(self) -> FakePpk2:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2.0)
-        for fd in (self._master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
     def _run(self) -> None:
         pending = b""

@@ -24,7 +24,7 @@ STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None, help="Data file for a --model GRU.")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="ppo", show_default=True)
 @click.option("--budget", type=click.IntRange(1), default=None,
-              help="Device evaluations (cache hits are free). Default 8: under 10 min on 2 cores with a cached baseline.")
+              help="Device evaluations (cache hits are free). Default 20: under 10 min on 2 cores with a cached baseline.")
 @click.option("--max-acc-drop", type=float, default=2.0, show_default=True,
               help="Allowed quality drop: percentage points of accuracy (percent of baseline for return/RMSE).")
 @click.option("--flash-kb", type=float, default=None, help="Flash limit of the deploy build, KiB.")

@@ -18,7 +18,24 @@ from edgeprune.host import __version__
 SUBCOMMANDS = ("train", "search", "export", "flash", "bench", "report", "doctor")
 
 
+def _is_library_error(exc: BaseException) -> bool:
+    """Typed errors raised on purpose by edgeprune's modules (ExportError, LinkTimeout, TaskError, …)."""
+    return any(cls.__module__.startswith("edgeprune.") for cls in type(exc).__mro__ if cls is not object)
+
+
 class _LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        # A library error already says what went wrong and what to do: one line, exit 1.
+        # Anything else is a bug and keeps its traceback.
+        try:
+            return super().invoke(ctx)
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            if _is_library_error(exc):
+                raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+            raise
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in SUBCOMMANDS if importlib.util.find_spec(f"{__name__}.{name}_cmd") is not None]
 

@@ -38,3 +38,21 @@ def test_packages_map_to_top_level_folders_without_generic_names(tmp_path) -> No
     assert files.split()[1].endswith("export/__init__.py")
     assert files.split()[2].endswith("bench/__init__.py")
     assert specs == "None None"
+
+
+@pytest.mark.tf
+def test_library_errors_become_one_line_and_exit_1(tmp_path) -> None:
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a model")
+    result = CliRunner().invoke(main, ["bench", str(bad), "--device", "qemu:m4"])
+    assert result.exit_code == 1
+    assert "Error: ExportError: export failed at tflm" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bugs_keep_their_traceback() -> None:
+    from edgeprune.host.cli import _is_library_error
+    from edgeprune.host.tasks.base import TaskError
+
+    assert _is_library_error(TaskError("x"))
+    assert not _is_library_error(KeyError("x"))

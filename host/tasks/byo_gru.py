@@ -47,8 +47,11 @@ def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise TaskError(f"model file {path} not found")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+    # A non-torch file surfaces as any of these, depending on its first bytes (KeyError: bad magic number).
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, KeyError):
+            first = "unrecognised file header"
         raise TaskError(f"{path}: not a torch.save'd {{'config', 'state_dict'}} dict ({first})") from exc
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
         raise TaskError(f"{path}: expected a dict with keys 'config' and 'state_dict' (see byo_gru docs)")

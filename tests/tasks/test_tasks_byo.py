@@ -81,6 +81,8 @@ def test_wrong_model_formats_are_refused(tmp_path: Path, cache_root: Path) -> No
     data = tmp_path / "d.npz"
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     _expect_refusal(tmp_path, cache_root, "not a torch.save", model=tmp_path / "junk.pt", data=data)
+    (tmp_path / "text.pt").write_bytes(b"junk\n")  # legacy-pickle path: torch raises KeyError (bad magic)
+    _expect_refusal(tmp_path, cache_root, "not a torch.save", model=tmp_path / "text.pt", data=data)
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
     _expect_refusal(tmp_path, cache_root, "'config' and 'state_dict'", model=tmp_path / "tensor.pt", data=data)
     write_gru(tmp_path / "nokind.pt", config={k: v for k, v in CONFIG.items() if k != "kind"})

@@ -123,11 +123,12 @@ int ep_k_unary(const ep_model_t *m, const ep_op_t *op) {
       for (i = 0; i < n; i++) stf(to->data + 4u * i, ti->scale * (float)(xi[i] - ti->zero_point));
       return 0;
     case EP_K_LOGISTIC_I8:
-      for (i = 0; i < n; i++) yo[i] = ep_logistic_i8(xi[i] - op->i0, op->i1, op->mult[0], op->shift[0]);
+    case EP_K_TANH_I8: {
+      const int8_t *tbl = (const int8_t *)(const void *)op->scratch; /* filled at init, see ep_model.c */
+      const uint8_t *xu = (const uint8_t *)ti->data;
+      for (i = 0; i < n; i++) yo[i] = tbl[xu[i]];
       return 0;
-    case EP_K_TANH_I8:
-      for (i = 0; i < n; i++) yo[i] = ep_tanh_i8(xi[i] - op->i0, op->i1, op->mult[0], op->shift[0]);
-      return 0;
+    }
     case EP_K_LOGISTIC_F32:
       for (i = 0; i < n; i++) stf(to->data + 4u * i, logistic_f32(ldf(ti->data + 4u * i)));
       return 0;

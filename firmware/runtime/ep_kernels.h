@@ -58,6 +58,10 @@ void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const 
 /* Bytes of shared temporary memory an int8 FC of this depth needs on this core. */
 uint32_t ep_fc_tmp_bytes(uint32_t depth);
 
+/* int8 LOGISTIC/TANH keep a lookup table of all 256 outputs, indexed by the input byte (uint8 view),
+ * in their op scratch; it is filled at init from the fixed-point routines below. */
+#define EP_ACT_TABLE_BYTES 256u
+
 /* gemmlowp-compatible fixed-point activations on an int8 value already offset by the zero point. */
 int8_t ep_logistic_i8(int32_t input, int32_t radius, int32_t mult, int32_t shift);
 int8_t ep_tanh_i8(int32_t input, int32_t radius, int32_t mult, int32_t shift);

@@ -199,6 +199,7 @@ static int zp8(const ep_tensor_t *t) { return t->zero_point >= -128 && t->zero_p
 /* Scratch bytes an operator needs in the persistent part of the arena. */
 static uint32_t op_scratch_bytes(const ep_op_t *op) {
   if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->i2 ? 3u : 1u);
+  if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) return EP_ACT_TABLE_BYTES;
   return 0;
 }
 
@@ -595,6 +596,17 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
           ep_quantize_multiplier((double)in0->scale * ws / (double)out->scale, &op->scratch[op->rows + r],
                                  &op->scratch[2u * op->rows + r]);
         }
+      }
+    } else if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) {
+      /* An int8 -> int8 function with init-time constants: evaluating the exact fixed-point routine
+       * once per possible input makes invoke a lookup, indexed by the input byte. */
+      int8_t *tbl = (int8_t *)(void *)op->scratch;
+      const int is_logistic = op->kind == EP_K_LOGISTIC_I8;
+      int32_t x;
+      for (x = -128; x <= 127; x++) {
+        int32_t d = x - op->i0;
+        tbl[(uint8_t)(int8_t)x] = is_logistic ? ep_logistic_i8(d, op->i1, op->mult[0], op->shift[0])
+                                              : ep_tanh_i8(d, op->i1, op->mult[0], op->shift[0]);
       }
     }
   }

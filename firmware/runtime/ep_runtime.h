@@ -117,7 +117,7 @@ typedef struct {
   int32_t shift[3];
   int32_t i0, i1, i2; /* kernel-specific integers (zero points, sizes, axis...) */
   uint32_t rows, depth, batches;
-  int32_t *scratch; /* per-op persistent arena data (folded bias, per-channel multipliers) */
+  int32_t *scratch; /* per-op persistent arena data (folded bias, per-channel multipliers, int8 activation table) */
   uint32_t scratch_bytes;
 } ep_op_t;
 

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,13 +58,14 @@ class DistillConfig:
         Seeds the student's initialisation and the batch order.
     """
 
-    # Measured on cartpole-dqn (int8 simulation, 2,000 test states): gain 100 / 60 epochs 95.6 %,
-    # gain 20 / 150 epochs 98.7 %, plus the margin term 99.05 %; a smoother target fits the boundary better.
+    # Measured on cartpole-dqn through TFLM (2,000 test states, export/README.md): gain 100 / 60 epochs
+    # 95.6 %, gain 20 / 150 epochs + margin 99.0 %, near_weight 16 99.15 % (seed 1: 98.85 %). A smoother
+    # target (lower gain) is what lets the student fit the decision boundary.
     gain: float = 20.0
     epochs: int = 150
     batch_size: int = 256
     lr: float = 3e-3
-    near_weight: float = 4.0
+    near_weight: float = 16.0
     margin: float = 0.1
     margin_weight: float = 4.0
     fine_input: int = 16
@@ -237,28 +239,59 @@ def export_distilled_policy(
     config: DistillConfig | None = None,
     name: str | None = None,
     calibration_samples: int = 512,
+    seeds: int = 3,
+    selection_states: int = 2000,
 ) -> tuple[ExportResult, nn.Module]:
     """Distil a DQN task's baseline (``distill_policy``) and export the student int8 with ``fine_input``.
 
-    ``task``: a DQN ``Task`` (``baseline()``, ``train_arrays()``, ``calibration_inputs(n)``); the
-    student trains on its training split only. Returns the export result (manifest ``distilled`` holds
-    the config and gain) and the float student. The exported outputs are ``clip(gain·(Q − mean_a Q))``,
-    not Q-values: only the greedy action is meaningful. Raises ``ExportError`` (stage ``distill`` or later).
+    ``task``: a DQN ``Task`` (``baseline()``, ``train_arrays()``, ``calibration_inputs(n)``,
+    ``split_states(split, n)``); students train on its training split only. ``seeds`` students
+    (seeds ``config.seed …``) are distilled and exported, and the one whose int8 model in TFLM agrees
+    best with the teacher's greedy actions on ``selection_states`` **validation** states is kept — the
+    test split stays untouched for the final figure. Why several: one student's agreement varies by
+    about ±0.3 pp with its seed, and 99 % is a narrow target.
+    Returns the export result (manifest ``distilled`` holds the config, the chosen seed and every
+    candidate's validation agreement) and the float student. The exported outputs are
+    ``clip(gain·(Q − mean_a Q))``, not Q-values: only the greedy action is meaningful.
+    Raises ``ExportError`` (stage ``distill`` or later).
     """
-    from dataclasses import asdict
+    import tempfile
+    from dataclasses import asdict, replace
+
+    import torch
 
     from edgeprune.export.pipeline import export_model
+    from edgeprune.export.verify import predict_fn
 
+    if seeds < 1:
+        raise ExportError("distill", detail=f"seeds must be >= 1, got {seeds}")
     cfg = config or DistillConfig()
     teacher = task.baseline().eval()
     states, _ = task.train_arrays()
     calibration = task.calibration_inputs(calibration_samples)
-    student = distill_policy(teacher, states, calibration, cfg)
-    result = export_model(
-        student, calibration, out_dir, name=name or f"{getattr(task, 'name', 'policy')}-distilled",
-        center_q=True, fine_input=cfg.fine_input,
-    )
-    result.manifest["distilled"] = asdict(cfg)
+    val = np.asarray(task.split_states("val", selection_states), dtype=np.float32)
+    with torch.no_grad():
+        want = teacher(torch.from_numpy(val)).argmax(1).numpy()
+    out = Path(out_dir)
+    label = name or f"{getattr(task, 'name', 'policy')}-distilled"
+    best: tuple[float, DistillConfig, nn.Module] | None = None
+    scores: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as scratch:
+        for k in range(seeds):
+            cand_cfg = replace(cfg, seed=cfg.seed + k)
+            student = distill_policy(teacher, states, calibration, cand_cfg)
+            trial = export_model(student, calibration, Path(scratch) / f"seed{k}", name=label,
+                                 center_q=True, fine_input=cand_cfg.fine_input)
+            got = predict_fn(trial.read_tflite(), trial.manifest)(val).argmax(1)
+            scores[cand_cfg.seed] = float((got == want).mean())
+            log.info("distilled seed %d: int8 agreement %.4f on %d val states", cand_cfg.seed,
+                     scores[cand_cfg.seed], len(val))
+            if best is None or scores[cand_cfg.seed] > best[0]:
+                best = (scores[cand_cfg.seed], cand_cfg, student)
+    assert best is not None
+    _, chosen, student = best
+    result = export_model(student, calibration, out, name=label, center_q=True, fine_input=chosen.fine_input)
+    result.manifest["distilled"] = {**asdict(chosen), "val_agreement": scores, "selected_seed": chosen.seed}
     # The manifest on disk must say the outputs are distilled advantages, not Q-values.
     path = result.out_dir / "manifest.json"
     tmp = path.with_suffix(".json.tmp")

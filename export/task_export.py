@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeprune.export.errors import ExportError
 from edgeprune.export.pipeline import ExportResult, export_model
 from edgeprune.export.verify import predict_fn
 
@@ -133,14 +134,28 @@ def export_source(
     quantize: str = "int8",
     evaluate: bool = True,
     calibration_inputs: int = CALIBRATION_INPUTS,
+    distill_int8: bool = False,
 ) -> TaskExport:
-    """Export ``source.model`` with the task's calibration inputs; optionally evaluate float vs TFLM."""
+    """Export ``source.model`` with the task's calibration inputs; optionally evaluate float vs TFLM.
+
+    ``distill_int8`` (DQN policies only): export an int8-aware student distilled from the policy
+    (``policy_distill.export_distilled_policy``) instead of quantising the policy itself; the
+    evaluation still compares against ``source.model``, the unmodified float policy.
+    """
     import torch
 
     task = source.task
     calibration = task.calibration_inputs(calibration_inputs)
     name = str(task.name).replace(":", "_").replace("/", "_")
-    result = export_model(source.model, calibration, out_dir, quantize=quantize, name=name, source=source.label)
+    if distill_int8:
+        if task.kind != "policy" or quantize != "int8":
+            raise ExportError("distill", detail="--distill-int8 is for int8 exports of DQN policies only")
+        from edgeprune.export.policy_distill import export_distilled_policy
+
+        result, _ = export_distilled_policy(task, out_dir, name=f"{name}-distilled",
+                                            calibration_samples=calibration_inputs)
+    else:
+        result = export_model(source.model, calibration, out_dir, quantize=quantize, name=name, source=source.label)
     out = TaskExport(result)
     if not evaluate:
         return out

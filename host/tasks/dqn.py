@@ -387,3 +387,11 @@ class DQNTask(Task):
 
     def agreement_inputs(self, n: int) -> np.ndarray:
         return self._states("test", n, 0.0)
+
+    def split_states(self, split: str, n: int) -> np.ndarray:
+        """``n`` states the baseline visits acting greedily on ``split``'s episode seeds.
+
+        For choices made before the final test (e.g. picking among distilled students on ``val``).
+        """
+        check_split(split)
+        return self._states(split, n, 0.0)

@@ -62,3 +62,16 @@ def test_bring_your_own_gru_exports_from_the_cli(tmp_path: Path, monkeypatch) ->
     assert man["quality"]["metric"] == "accuracy"
     assert abs(man["quality"]["float"] - man["quality"]["exported"]) <= 0.05
     assert (out / "model_data.c").is_file()
+
+
+def test_distill_int8_is_refused_for_a_gru(tmp_path) -> None:
+    """--distill-int8 only makes sense for DQN policies; a GRU gets a one-line refusal, nothing written."""
+    from click.testing import CliRunner
+
+    from edgeprune.host.cli import main
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["export", "--task", "weather-gru", "--distill-int8", "--out", str(out)])
+    assert result.exit_code != 0
+    assert "--distill-int8 is for int8 exports of DQN policies only" in result.output
+    assert not out.exists()

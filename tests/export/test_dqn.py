@@ -97,8 +97,29 @@ def test_cartpole_dqn_int8_policy_keeps_its_return(cartpole) -> None:
     assert int8_q.value >= 0.8 * float_q.value
 
 
+@pytest.fixture(scope="module")
+def distilled(cartpole, tmp_path_factory):
+    """The baseline distilled into an int8-aware student and exported with ``fine_input`` (policy_distill)."""
+    from edgeprune.export.policy_distill import export_distilled_policy
+
+    task = cartpole[0]
+    result, _ = export_distilled_policy(task, tmp_path_factory.mktemp("distilled") / "export")
+    return result, predict_fn(result.read_tflite(), result.manifest)
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known gap: full-int8 PTQ gives ~76 % greedy agreement on this "
-                   "baseline (action gaps < 0.02 on Q ≈ 54–113); most of the return is kept (test above)")
-def test_cartpole_dqn_greedy_agreement_reaches_99_percent(cartpole) -> None:
-    assert _agreement(cartpole) >= 0.99
+def test_cartpole_dqn_greedy_agreement_reaches_99_percent(cartpole, distilled) -> None:
+    """Plain PTQ keeps ~76 % of the greedy actions (test above); the explicit distilled export must keep
+    ≥ 99 % of the **unmodified float baseline's** actions on the test split, run in TFLM."""
+    task, model, _, _ = cartpole
+    result, predict = distilled
+    man = result.manifest
+    assert man["input_norm"]["fine"] == man["distilled"]["fine_input"] > 0 and man["output_centered"] is True
+    assert set(read_model(result.read_tflite()).ops) <= ALLOWED_OPS
+    assert man["weight_bytes"] == 2 * 4 * 64 + 64 * 64 + 64 * 2  # same sizes; layer 0 takes the input pair
+    agreement = _agreement((task, model, result, predict))
+    float_q, int8_q = task.evaluate_model(model), task.evaluate(predict)
+    log.warning("cartpole-dqn distilled int8: agreement %.4f; return float %.1f int8 %.1f",
+                agreement, float_q.value, int8_q.value)
+    assert agreement >= 0.99
+    assert int8_q.value >= 0.95 * float_q.value

@@ -205,7 +205,7 @@ def test_sigkill_mid_search_then_resume(tmp_path, task):
             pass
     with RunStore(run_dir) as store:
         before = [(r.seq, r.digest) for r in store.evaluations() if r.counted]
-    assert 1 <= len(before) < budget
+    assert 0 < len(before) < budget
 
     res = subprocess.run([sys.executable, str(HERE / "_qemu_run.py"), str(run_dir), "tpe", str(budget), "1"],
                          env=env, capture_output=True, text=True, timeout=600)

@@ -251,15 +251,16 @@ def _output_index(manifest: Mapping[str, Any] | None) -> int:
 
 def quantize_input(x: Any, manifest: Mapping[str, Any] | None, index: int) -> bytes:
     """Bytes for input ``index``: raw bytes pass through, int8 arrays are sent as is, float arrays are
-    quantised with the manifest's scale and zero point for that input."""
+    quantised with the manifest's scale and zero point for that input (the stream input by the
+    exporter's ``quantize_input``, which also applies its ``input_norm``)."""
     if isinstance(x, bytes | bytearray | memoryview):
         return bytes(x)
     arr = np.asarray(x)
     specs = (manifest or {}).get("inputs") or []
     want = specs[index].get("dtype") if index < len(specs) else None
-    norm = (manifest or {}).get("input_norm")
-    if arr.dtype.kind == "f" and norm is not None and index < len(specs) and specs[index].get("name") == norm.get("input"):
-        # The exporter folded a standardisation into layer 0: raw features must be normalised the same way.
+    if arr.dtype.kind == "f" and index < len(specs) and index == _stream_index(manifest):
+        # The exporter's own rule for its stream input: the folded standardisation (and fine-input
+        # split) first, then that input's quantisation.
         from edgeprune.export.verify import quantize_input as export_quantize_input
 
         arr = export_quantize_input(arr, dict(manifest or {}))

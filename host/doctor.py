@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
-import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeprune.bench.discovery import DeviceInfo, list_devices
 from edgeprune.host.paths import project_root
 
 # PyPI distributions the toolchain imports, with whether a search cannot run without them.
@@ -35,8 +35,6 @@ PYTHON_STACK: tuple[tuple[str, bool], ...] = (
     ("pyelftools", True),
 )
 
-# Nordic PPK2's USB ids: an attached one becomes the energy source.
-PPK2_VID_PID = (0x1915, 0xC00A)
 SETUP_FIX = "make setup   (or: make test / make demo, which run it)"
 
 
@@ -58,22 +56,11 @@ class Check:
 
 
 @dataclass
-class SerialPort:
-    """An attached serial device: path, USB ids and serial number as the OS reports them."""
-
-    device: str
-    vid: int | None
-    pid: int | None
-    serial_number: str | None
-    description: str
-
-
-@dataclass
 class DoctorReport:
     """Everything ``doctor`` found. ``fallbacks`` says what ``edgeprune search`` would use by default."""
 
     checks: list[Check] = field(default_factory=list)
-    ports: list[SerialPort] = field(default_factory=list)
+    ports: list[DeviceInfo] = field(default_factory=list)
     fallbacks: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -150,26 +137,13 @@ def check_python_stack() -> list[Check]:
     return checks
 
 
-def list_serial_ports() -> list[SerialPort]:
-    """Attached serial devices with USB VID/PID/serial number (empty when pyserial is missing)."""
-    try:
-        from serial.tools import list_ports
-    except ImportError:
-        return []
-    return [
-        SerialPort(p.device, p.vid, p.pid, p.serial_number, p.description or "")
-        for p in list_ports.comports()
-        if p.vid is not None or re.match(r"/dev/tty(ACM|USB)", p.device)
-    ]
-
-
-def decide_fallbacks(checks: list[Check], ports: list[SerialPort]) -> dict[str, str]:
+def decide_fallbacks(checks: list[Check], ports: list[DeviceInfo]) -> dict[str, str]:
     """What ``edgeprune search`` with no ``--device`` would measure on, and where energy comes from."""
-    boards = [p for p in ports if (p.vid, p.pid) != PPK2_VID_PID]
-    ppk2 = [p for p in ports if (p.vid, p.pid) == PPK2_VID_PID]
+    boards = [p for p in ports if p.kind != "ppk2"]
+    ppk2 = [p for p in ports if p.kind == "ppk2"]
     qemu_ok = any(c.name == "QEMU" and c.ok for c in checks)
     if boards:
-        device = f"serial board candidates: {', '.join(p.device for p in boards)} (pass --device PORT to use one); default stays QEMU"
+        device = f"serial board candidates: {', '.join(p.port for p in boards)} (pass --device PORT to use one); default stays QEMU"
     else:
         device = "no board attached"
     fallbacks = {
@@ -178,7 +152,7 @@ def decide_fallbacks(checks: list[Check], ports: list[SerialPort]) -> dict[str, 
         if qemu_ok
         else "none: QEMU missing",
         "energy": (
-            f"PPK2 on {ppk2[0].device} when a board is used; otherwise " if ppk2 else ""
+            f"PPK2 on {ppk2[0].port} when a board is used; otherwise " if ppk2 else ""
         )
         + "MCU energy model (cycles × energy per cycle) + CodeCarbon host energy",
     }
@@ -190,5 +164,6 @@ def run_doctor(path: str | None = None) -> DoctorReport:
     checks = check_tools(path) + check_python_stack()
     pio_ini = project_root() / "platformio.ini"
     checks.append(Check("project platformio.ini", pio_ini.exists(), str(pio_ini), fix="run from a full edgeprune checkout"))
-    ports = list_serial_ports()
+    # No HELLO probe: doctor must not write to ports it merely lists (`edgeprune bench --list` probes).
+    ports = list_devices(probe_hello=False)
     return DoctorReport(checks=checks, ports=ports, fallbacks=decide_fallbacks(checks, ports))

@@ -36,7 +36,7 @@ def command(search_path: str | None) -> None:
             ports.add_column(col)
         for p in report.ports:
             ids = f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None and p.pid is not None else "-"
-            ports.add_row(p.device, ids, p.serial_number or "-", p.description)
+            ports.add_row(p.port, ids, p.serial_number or "-", p.description)
         console.print(ports)
     else:
         console.print("serial devices: none attached")

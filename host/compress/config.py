@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -450,3 +450,21 @@ def to_vector(config: CompressionConfig, names: Any, max_finetune_steps: int = 5
                 raise ConfigError(f"finetune_steps={config.finetune_steps} exceeds max_finetune_steps={k.high:g}")
             out.append(steps)
     return out
+
+
+def per_layer(
+    knobs: CompressionConfig | Mapping[str, Any], names: Sequence[str], knob: str, default: Any = None
+) -> dict[str, Any]:
+    """One knob's value for every layer in ``names``, from a config or a ``{layer: value}`` mapping.
+
+    A config is validated against ``names`` and read through ``LayerConfig.<knob>``; a mapping may
+    omit layers (they get ``default``) but may not name layers the model lacks. Each transform
+    (pruning, SVD, sparsity) accepts either form, so they resolve it here in one way.
+    """
+    if isinstance(knobs, CompressionConfig):
+        knobs.validate_for(names)
+        return {n: getattr(knobs.layer(n), knob) for n in names}
+    unknown = sorted(set(knobs) - set(names))
+    if unknown:
+        raise ConfigError(f"{knob} names unknown layers {unknown}; the model has {list(names)}")
+    return {n: knobs.get(n, default) for n in names}

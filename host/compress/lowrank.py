@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from edgeprune.host.compress.config import CompressionConfig, layer_names_of
+from edgeprune.host.compress.config import CompressionConfig, layer_names_of, per_layer
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.surgery import check_model
 from edgeprune.host.models import MLP, LowRankLinear, StackedGRU
@@ -67,14 +67,7 @@ def factorise(
     """
     check_model(model)
     names = layer_names_of(model)
-    if isinstance(rank_fracs, CompressionConfig):
-        rank_fracs.validate_for(names)
-        fracs = {n: rank_fracs.layer(n).rank_frac for n in names}
-    else:
-        unknown = sorted(set(rank_fracs) - set(names))
-        if unknown:
-            raise ConfigError(f"rank_fracs names unknown layers {unknown}; the model has {list(names)}")
-        fracs = {n: rank_fracs.get(n) for n in names}
+    fracs = per_layer(rank_fracs, names, "rank_frac")
     out = copy.deepcopy(model)
     ranks: dict[str, list[int | None]] = {}
     for name, frac in fracs.items():

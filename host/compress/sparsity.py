@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeprune.host.compress.config import CompressionConfig, layer_names_of
+from edgeprune.host.compress.config import CompressionConfig, layer_names_of, per_layer
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.surgery import named_layers, weight_params
 
@@ -32,14 +32,7 @@ def magnitude_masks(model: nn.Module, sparsity: CompressionConfig | Mapping[str,
     matter most instead of forcing the same sparsity on every matrix. Biases are never masked.
     """
     names = layer_names_of(model)
-    if isinstance(sparsity, CompressionConfig):
-        sparsity.validate_for(names)
-        fracs = {n: sparsity.layer(n).sparsity for n in names}
-    else:
-        unknown = sorted(set(sparsity) - set(names))
-        if unknown:
-            raise ConfigError(f"sparsity names unknown layers {unknown}; the model has {list(names)}")
-        fracs = {n: float(sparsity.get(n, 0.0)) for n in names}
+    fracs = {n: float(v) for n, v in per_layer(sparsity, names, "sparsity", 0.0).items()}
     pnames = _param_names(model)
     masks: Masks = {}
     for lname, modules in named_layers(model).items():

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeprune.host.compress.config import CompressionConfig, layer_names_of, readout_name
+from edgeprune.host.compress.config import CompressionConfig, layer_names_of, per_layer, readout_name
 from edgeprune.host.compress.data import TrainData, supervised_loss
 from edgeprune.host.compress.errors import ConfigError, DataError
 from edgeprune.host.compress.surgery import check_model, dense_weight, select_cols, select_rows
@@ -147,14 +147,8 @@ def prune_structured(
     check_model(model)
     names = layer_names_of(model)
     if isinstance(prune, CompressionConfig):
-        prune.validate_for(names)
         importance = prune.importance
-        fracs = {n: prune.layer(n).prune for n in names}
-    else:
-        unknown = sorted(set(prune) - set(names))
-        if unknown:
-            raise ConfigError(f"prune names unknown layers {unknown}; the model has {list(names)}")
-        fracs = {n: float(prune.get(n, 0.0)) for n in names}
+    fracs = {n: float(v) for n, v in per_layer(prune, names, "prune", 0.0).items()}
     ro = readout_name(names)
     if fracs.get(ro, 0.0) > 0:
         raise ConfigError(f"{ro} is the readout; its outputs cannot be pruned (use sparsity)")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from edgeprune.bench.discovery import DeviceInfo
 from edgeprune.host.cli import main
-from edgeprune.host.doctor import SerialPort, decide_fallbacks, run_doctor
+from edgeprune.host.doctor import decide_fallbacks, run_doctor
 
 
 def _fake_tool(folder: Path, name: str, version_line: str) -> None:
@@ -46,8 +47,8 @@ def test_real_machine_toolchain_is_complete() -> None:
 
 def test_fallbacks_name_attached_boards_and_ppk2() -> None:
     ports = [
-        SerialPort("/dev/ttyACM0", 0x0483, 0x374B, "066DFF", "STM32 STLink"),
-        SerialPort("/dev/ttyACM1", 0x1915, 0xC00A, "C1234", "PPK2"),
+        DeviceInfo("/dev/ttyACM0", "STM32 STLink", 0x0483, 0x374B, "066DFF"),
+        DeviceInfo("/dev/ttyACM1", "PPK2", 0x1915, 0xC00A, "C1234", kind="ppk2"),
     ]
     fb = decide_fallbacks([], ports)
     assert "/dev/ttyACM0" in fb["device"] and "/dev/ttyACM1" not in fb["device"]

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprune.bench.reference import ad01_path
+
 ROOT = Path(__file__).resolve().parents[2]
-AD01 = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 AD01_MACS = 264_192
-# /work/shared/benchmarks/README.md: best published cycles/MAC per core for AD01, with the runtime.
+# bench/reference/README.md (MLPerf Tiny result files, cycles on silicon): best published cycles/MAC per core for AD01, with the runtime.
 PUBLISHED = {
     "m0": "9.9 (M0+, Bosch HALE)",
     "m3": "-",

@@ -17,10 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-AD01_DEFAULT = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+from edgeprune.bench.reference import ad01_path
+
+AD01_DEFAULT = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 MACS = 264_192
 
-# /work/shared/benchmarks/README.md (MLPerf Tiny v0.5-v1.3 result files).
+# bench/reference/README.md (MLPerf Tiny v0.5-v1.3 result files; cycles on silicon).
 PUBLISHED = [
     ("m4", "NUCLEO-L4R5ZI @120", "TFLM + CMSIS-NN (reference)", 10.05, 4.57, 416),
     ("m4", "NUCLEO-L4R5ZI @120", "microTVM + CMSIS-NN", 8.6, 3.91, 443),

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from doubles.sim_device import SimConfig, SimDevice
 
 from edgeprune.bench.discovery import list_devices
-from edgeprune.bench.sim_device import SimConfig, SimDevice
+from edgeprune.bench.reference import ad01_path
 from edgeprune.host.cli import main
 
-AD01 = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 
 
 def test_list_devices_reports_hello_of_firmware_and_nothing_for_a_silent_port() -> None:

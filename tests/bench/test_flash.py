@@ -12,9 +12,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from doubles.sim_device import SimConfig, SimDevice
 
 from edgeprune.bench.flash import FlashError, flash, verify_build
-from edgeprune.bench.sim_device import SimConfig, SimDevice
 
 
 def test_verify_accepts_the_expected_build() -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from edgeprune.bench.power.host import host_energy, host_energy_tflite
+from edgeprune.bench.reference import ad01_path
 
-AD01 = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 
 
 def test_codecarbon_host_energy_is_positive_and_tagged_host() -> None:

@@ -15,8 +15,9 @@ import pytest
 from edgeprune.bench.discovery import open_target
 from edgeprune.bench.flash import FlashError, flash_qemu
 from edgeprune.bench.measure import bench_model, measure
+from edgeprune.bench.reference import ad01_path
 
-AD01 = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 AD01_MACS = 264_192
 
 pytestmark = pytest.mark.qemu

@@ -9,10 +9,10 @@ import math
 
 import numpy as np
 import pytest
+from doubles.sim_device import Faults, SimConfig, SimDevice, sim_output
 
 from edgeprune.bench.link import Device
 from edgeprune.bench.measure import Measurement, measure
-from edgeprune.bench.sim_device import Faults, SimConfig, SimDevice, sim_output
 
 MODEL = b"TFL3" + bytes(range(200)) * 5
 MANIFEST = {
@@ -123,8 +123,9 @@ def test_a_reset_during_measurement_reloads_and_redoes_the_runs() -> None:
 
 
 def test_ppk2_energy_is_windowed_around_the_timed_runs() -> None:
+    from doubles.ppk2_fake import FakePpk2, Segment, decoded_ua
+
     from edgeprune.bench.power.ppk2 import Ppk2Meter
-    from edgeprune.bench.power.ppk2_fake import FakePpk2, Segment, decoded_ua
 
     wave = [Segment(500, 1000.0)]
     for _ in range(4):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from doubles.ppk2_fake import FakePpk2, Segment, decoded_ua
 
 from edgeprune.bench.power import PowerMeterError
 from edgeprune.bench.power.ppk2 import Ppk2Meter, Ppk2Trace, windowed_energy
-from edgeprune.bench.power.ppk2_fake import FakePpk2, Segment, decoded_ua
 
 
 def test_windowed_energy_hand_calculation() -> None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from doubles.sim_device import SimConfig, SimDevice, sim_output
 
 from edgeprune.bench import protocol as P
 from edgeprune.bench.link import Device, DeviceError, FrameError, LinkTimeout
-from edgeprune.bench.sim_device import SimConfig, SimDevice, sim_output
 
 MODEL = bytes(range(256)) * 9  # 2304 bytes: three LOAD_CHUNK frames
 

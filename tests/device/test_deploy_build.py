@@ -11,6 +11,7 @@ from edgeprune.bench import protocol as P
 from edgeprune.bench.firmware_build import BuildError, build, plan_model
 from edgeprune.bench.link import Device, DeviceError
 from edgeprune.bench.qemu import QemuBoard
+from edgeprune.bench.reference import ad01_bytes
 
 from .conftest import bake_dir, seed_models, tflm_output
 
@@ -85,9 +86,7 @@ def test_baked_sequence_model_and_load_refused(full_firmware, tmp_path):
 @pytest.mark.slow
 @pytest.mark.tf
 def test_baked_mlperf_matches_tflm(tmp_path):
-    from pathlib import Path
-
-    model = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite").read_bytes()
+    model = ad01_bytes()
     fw = build("m4", bake_dir(tmp_path, model, "ad01"))
     assert fw.plan is not None and fw.plan.arena == 13728 and fw.ram_bytes < 64 * 1024
     x = np.random.default_rng(0).standard_normal((1, 640)).astype(np.float32)

@@ -11,12 +11,13 @@ import pytest
 
 from edgeprune.bench.link import Device
 from edgeprune.bench.qemu import QemuBoard
+from edgeprune.bench.reference import ad01_path
 
 from .conftest import CORES
 
 pytestmark = [pytest.mark.qemu, pytest.mark.tf]
 
-MLPERF = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+MLPERF = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 MLPERF_SHA = "861f3de4465a176099248090583ae5b6be00bc6f0c6bac16ce3bda004a7fa9c2"
 
 

@@ -3,17 +3,17 @@ give TFLM's bytes: MLPerf AD01, an FC with odd depth/rows (all tails), and a GRU
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+
+from edgeprune.bench.reference import ad01_path
 
 from .oracle import tflm_interpreter, tflm_run
 from .seed_models import gru_like_cell
 from .tflbuild import INT8, INT32, Graph, S
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
-AD01 = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 
 
 def odd_fc(rows: int = 67, depth: int = 83, seed: int = 5) -> bytes:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from edgeprune.bench.reference import ad01_path
 
 from .oracle import tflm_run
 from .rt import CFLAGS, RUNTIME, STATUS, sources
 from .seed_models import gru_like_cell
 
-AD01 = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 SAN = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 

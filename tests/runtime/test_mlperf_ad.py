@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+
+from edgeprune.bench.reference import ad01_path
 
 from .oracle import tflm_interpreter
 from .rt import STATUS
 
-AD01 = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 
 
 @pytest.fixture(scope="module")
 def ad01() -> bytes:
     if not AD01.exists():
-        pytest.fail(f"{AD01} missing: the shared benchmark models are part of the test environment")
+        pytest.fail(f"{AD01} missing: it ships in bench/reference/")
     return AD01.read_bytes()
 
 

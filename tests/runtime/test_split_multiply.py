@@ -3,16 +3,16 @@ same bytes as TFLM: AD01, FC with per-channel scales, and LOGISTIC/TANH over all
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+
+from edgeprune.bench.reference import ad01_path
 
 from .oracle import tflm_run
 from .rt import STATUS, Runtime, build
 from .tflbuild import INT8, Graph, S
 
-AD01 = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from edgeprune.bench.reference import ad01_path
 
 from .rt import STATUS
 from .tflbuild import FLOAT32, INT8, INT32, Graph, S
 
 OP = S.BuiltinOperator
-AD01 = Path("/work/shared/benchmarks/mlperf_tiny_ad01_int8.tflite")
+AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked
 
 
 def small_fc(dtype_in=INT8, code=OP.FULLY_CONNECTED, w_zp=0, bias_len=8) -> Graph:

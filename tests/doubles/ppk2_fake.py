@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeprune.bench.pty_peer import PtyPeer
+from doubles.pty_peer import PtyPeer
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from doubles.pty_peer import PtyPeer
 from edgeprune.bench import protocol as P
-from edgeprune.bench.pty_peer import PtyPeer
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,83 @@
+"""Reference models and published figures shipped in the repository (see README.md here).
+
+The MLPerf Tiny AD01 model is read only through :func:`ad01_bytes` / :func:`ad01_path`, which check
+its SHA-256, so a truncated or replaced copy fails loudly instead of skewing a benchmark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+AD01_FILE = HERE / "mlperf_tiny_ad01_int8.tflite"
+AD01_SHA256 = "861f3de4465a176099248090583ae5b6be00bc6f0c6bac16ce3bda004a7fa9c2"
+AD01_MACS = 264_192
+
+
+class ReferenceModelError(RuntimeError):
+    """A shipped reference file is missing or its SHA-256 differs from the recorded one."""
+
+
+def _verified(path: Path, sha256: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReferenceModelError(f"cannot read reference model {path}: {exc}") from exc
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:
+        raise ReferenceModelError(f"{path} has SHA-256 {got}, expected {sha256}; restore it from git")
+    return data
+
+
+def ad01_bytes() -> bytes:
+    """The AD01 model's bytes, SHA-256 checked."""
+    return _verified(AD01_FILE, AD01_SHA256)
+
+
+def ad01_path() -> Path:
+    """Path of the AD01 model, after checking its SHA-256 (for tools that want a file)."""
+    _verified(AD01_FILE, AD01_SHA256)
+    return AD01_FILE
+
+
+@dataclass(frozen=True)
+class TflmQemuCount:
+    """TFLM instructions per ``Invoke()`` under qemu-system-arm 7.2 ``-icount shift=0`` (see README.md).
+
+    :param core: QEMU core (``m3``, ``m4``, ``m7``)
+    :param model: ``"ad01"`` or ``"fc256"`` (int8 FULLY_CONNECTED 256×256 with bias and ReLU)
+    :param kernels: ``"reference"`` or ``"cmsis-nn"``
+    :param instructions: instructions per inference
+    """
+
+    core: str
+    model: str
+    kernels: str
+    instructions: int
+
+    source = "qemu"  # instruction counts: compare only with other QEMU counts
+
+
+# Copied from the team's benchmark notes (README.md here, "TFLM on the same QEMU").
+TFLM_SAME_QEMU: tuple[TflmQemuCount, ...] = tuple(
+    TflmQemuCount(core, model, kernels, n)
+    for core, figures in {
+        "m4": (2_044_240, 674_840, 409_200, 138_120),
+        "m7": (1_968_880, 603_160, 408_680, 138_120),
+        "m3": (2_144_440, 1_148_080, 409_160, 230_800),
+    }.items()
+    for (model, kernels), n in zip(
+        (("ad01", "reference"), ("ad01", "cmsis-nn"), ("fc256", "reference"), ("fc256", "cmsis-nn")), figures, strict=True
+    )
+)
+
+
+def tflm_same_qemu(core: str, model: str, kernels: str) -> int | None:
+    """TFLM's instruction count for ``model`` on ``core`` with ``kernels``, or ``None`` if not measured."""
+    for row in TFLM_SAME_QEMU:
+        if (row.core, row.model, row.kernels) == (core, model, kernels):
+            return row.instructions
+    return None

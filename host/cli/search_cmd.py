@@ -17,16 +17,18 @@ STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
 @click.command("search")
 @click.option("--device", default="qemu:m4", show_default=True,
               help="qemu[:m0|m3|m4|m7|m33], a serial port (/dev/ttyACM0, /dev/pts/N) or socket://HOST:PORT.")
-@click.option("--task", default="weather-gru", show_default=True, help="weather-gru | cartpole-dqn | a task spec.")
+@click.option("--task", default=None, help="weather-gru (default) | cartpole-dqn | dqn:<env id>.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Bring your own model file (with --env or --data) instead of --task.")
 @click.option("--env", "env_id", default=None, help="Gymnasium env id for a --model policy.")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None, help="Data file for a --model GRU.")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="ppo", show_default=True)
 @click.option("--budget", type=click.IntRange(1), default=None,
-              help="Device evaluations (cache hits are free). Default 20: under 10 min on 2 cores with a cached baseline.")
+              help="Device evaluations (cache hits are free). Default 20. The time per evaluation depends on the "
+                   "model and the machine (weather GRU: ~10 s on 2 cores); the search prints an estimate after "
+                   "the first one.")
 @click.option("--max-acc-drop", type=float, default=2.0, show_default=True,
-              help="Allowed quality drop: percentage points of accuracy (percent of baseline for return/RMSE).")
+              help="Allowed quality drop, ≥ 0: 2 means 2 pp of accuracy, or 2 % of the baseline's RMSE or return.")
 @click.option("--flash-kb", type=float, default=None, help="Flash limit of the deploy build, KiB.")
 @click.option("--ram-kb", type=float, default=None, help="RAM limit of the deploy build, KiB.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -54,6 +56,10 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
       edgeprune search --device /dev/ttyACM0 --max-acc-drop 1 --ram-kb 32
       edgeprune search --resume runs/weather-gru-ppo-20250101-120000
     """
+    if model is not None and task is not None:
+        raise click.UsageError("give either --task or --model (with --data or --env), not both")
+    if model is None and (data is not None or env_id is not None):
+        raise click.UsageError("--data and --env describe a --model; give the model file too")
     # TensorFlow's C++ start-up chatter would bury the progress display; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from rich.console import Console
@@ -62,7 +68,7 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
     from edgeprune.host.search.ui import ProgressDisplay, final_table
 
     options = SearchOptions(
-        device=device, task=task, model=model, env_id=env_id, data=data, strategy=strategy,
+        device=device, task=task or "weather-gru", model=model, env_id=env_id, data=data, strategy=strategy,
         budget=budget if budget is not None else DEFAULT_BUDGET, max_acc_drop=max_acc_drop, flash_kb=flash_kb,
         ram_kb=ram_kb, seed=seed, out=out,
         finetune_steps=finetune_steps if finetune_steps is not None else DEFAULT_FINETUNE_STEPS,

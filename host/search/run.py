@@ -36,6 +36,10 @@ class RunDirError(RuntimeError):
     """The run directory cannot be used (in use by another process, or not a search run)."""
 
 
+class LimitError(ValueError):
+    """A limit that no candidate can meet or that means something else than the user thinks."""
+
+
 @dataclass
 class SearchOptions:
     """What to search, where to measure, and the limits.
@@ -48,6 +52,9 @@ class SearchOptions:
         Task name (``weather-gru``, ``cartpole-dqn``) or spec understood by ``get_task``.
     model, env_id, data:
         Bring-your-own model file with its Gymnasium env id or data file (instead of ``task``).
+        ``prepare_options`` makes the paths absolute, so a run resumes from any directory.
+    model_sha256, data_sha256:
+        SHA-256 of ``model``/``data`` when the run started; ``--resume`` refuses files that changed.
     strategy:
         ``ppo``, ``dqn``, ``tpe``, ``cmaes``, ``random`` or ``uniform``.
     budget:
@@ -83,6 +90,8 @@ class SearchOptions:
     model: str | None = None
     env_id: str | None = None
     data: str | None = None
+    model_sha256: str | None = None
+    data_sha256: str | None = None
     strategy: str = "ppo"
     budget: int = DEFAULT_BUDGET
     max_acc_drop: float = 2.0
@@ -155,6 +164,121 @@ class _RunLock:
             os.close(self.fd)
 
 
+def byo_task_name(model: str) -> str:
+    """What a bring-your-own run records as its task, so the stored options never contradict each other."""
+    from edgeprune.host.tasks.registry import byo_kind
+
+    return byo_kind(model)
+
+
+def _sha256(path: Path) -> str:
+    from edgeprune.host.tasks.cache import file_sha256
+
+    return file_sha256(path)
+
+
+def _finite(value: float) -> bool:
+    return value == value and value not in (float("inf"), float("-inf"))
+
+
+def prepare_options(options: SearchOptions) -> SearchOptions:
+    """The options a new run stores: limits checked, model/data paths absolute with their SHA-256.
+
+    Raises ``LimitError`` for a limit that is negative, zero or not a number: a negative quality
+    drop would demand an improvement, and a zero-size memory limit can never be met.
+    """
+    if not _finite(options.max_acc_drop) or options.max_acc_drop < 0:
+        raise LimitError(f"--max-acc-drop {options.max_acc_drop:g}: give the allowed quality loss as a number ≥ 0 "
+                         "(2 = 2 pp of accuracy, or 2 % of the baseline's RMSE/return)")
+    for flag, value in (("--flash-kb", options.flash_kb), ("--ram-kb", options.ram_kb)):
+        if value is not None and (not _finite(value) or value <= 0):
+            raise LimitError(f"{flag} {value:g}: give the board's limit in KiB, a number > 0")
+    changes: dict[str, Any] = {}
+    for key in ("model", "data"):
+        value = getattr(options, key)
+        if value is None:
+            continue
+        path = Path(value).expanduser().resolve()
+        if not path.is_file():
+            raise RunDirError(f"--{key} {value}: no such file")
+        changes[key] = str(path)
+        changes[f"{key}_sha256"] = _sha256(path)
+    if options.model is not None:
+        changes["task"] = byo_task_name(options.model)
+    return dataclasses.replace(options, **changes)
+
+
+def check_inputs_unchanged(options: SearchOptions, run_dir: Path) -> None:
+    """Refuse to resume when the run's model or data file is gone or no longer what was measured."""
+    for key in ("model", "data"):
+        value, want = getattr(options, key), getattr(options, f"{key}_sha256")
+        if value is None:
+            continue
+        path = Path(value)
+        if not path.is_file():
+            raise RunDirError(f"{run_dir} was started with --{key} {value}, which no longer exists; "
+                              "put the file back or start a new run")
+        if want is not None and _sha256(path) != want:
+            raise RunDirError(f"--{key} {value} changed since {run_dir} started (sha256 {want[:12]}… then, "
+                              f"{_sha256(path)[:12]}… now); restore it or start a new run with the new file")
+
+
+def _holds_run(run_dir: Path) -> bool:
+    """A run directory with stored options (an empty store left by a kill at start-up does not count)."""
+    if not (run_dir / "evaluations.sqlite").is_file():
+        return False
+    with RunStore(run_dir) as store:
+        return store.get_meta("options") is not None or bool(store.evaluations())
+
+
+def _create_run_dir(run_dir: Path, options: SearchOptions) -> None:
+    """Make ``run_dir`` with the options already stored, so a kill at any moment of start-up leaves
+    either no run directory or one that ``--resume`` accepts.
+
+    A new directory is assembled under a hidden name and renamed into place; an existing (empty or
+    foreign) directory gets the store directly.
+    """
+    meta = options.to_dict() | {"started": time.time()}
+    if run_dir.exists():
+        with RunStore(run_dir) as store:
+            store.set_meta("options", meta)
+        return
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.parent.glob(f".{run_dir.name}.starting-*"):
+        pid = stale.name.rpartition("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = run_dir.parent / f".{run_dir.name}.starting-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    with RunStore(tmp) as store:
+        store.set_meta("options", meta)
+    os.rename(tmp, run_dir)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_baseline_limits(baseline: Any, options: SearchOptions) -> None:
+    """Refuse a flash/RAM limit below what the firmware needs without any model: no candidate can meet it."""
+    from edgeprune.host.search.types import FLASH_BYTES, MODEL_BYTES
+
+    flash, model = baseline.figures.get(FLASH_BYTES), baseline.figures.get(MODEL_BYTES)
+    if options.flash_kb is None or flash is None or model is None or not flash.detail.startswith(("deploy build", "derived")):
+        return
+    firmware = flash.value - model.value
+    if options.flash_kb * 1024 < firmware:
+        raise LimitError(f"--flash-kb {options.flash_kb:g}: the firmware without any model already takes "
+                         f"{firmware / 1024:.1f} KiB of flash (the baseline {flash.value / 1024:.1f} KiB); "
+                         f"give at least {firmware / 1024:.0f} KiB plus room for a model")
+
+
 def default_run_dir(options: SearchOptions) -> Path:
     name = (options.task if options.model is None else Path(options.model).stem).replace(":", "_").replace("/", "_")
     return Path("runs") / f"{name}-{options.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -215,24 +339,28 @@ def run_search(
         if stored is None:
             raise RunDirError(f"{run_dir} has no stored options; it was not written by `edgeprune search`")
         options = SearchOptions.from_dict(stored)
+        check_inputs_unchanged(options, run_dir)
     else:
-        options = options or SearchOptions()
+        options = prepare_options(options or SearchOptions())
         run_dir = Path(options.out) if options.out else default_run_dir(options)
-        if (run_dir / "evaluations.sqlite").exists():
+        if _holds_run(run_dir):
             raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
     run_strategy = get_strategy(options.strategy)
     if evaluator_factory is None:
-        from edgeprune.host.search.evaluator import TargetSpec
+        from edgeprune.bench.targets import TargetSpec
 
-        TargetSpec.parse(options.device)  # a typo fails now, not after the baseline is trained
+        # A typo or an unplugged board fails now, not after the baseline is trained.
+        TargetSpec.parse(options.device).check()
     created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume is None:
+        _create_run_dir(run_dir, options)
     try:
         return _run_locked(options, run_dir, resume, run_strategy, on_outcome, on_start, on_begin,
                            on_task_progress, task, evaluator_factory, cache)
-    except BaseException:
-        # A run that failed before measuring anything (bad task, no device) leaves no directory behind.
-        if created and resume is None and not _has_evaluations(run_dir):
+    except BaseException as exc:
+        # A run that failed before measuring anything (bad task, no device) or whose limits no
+        # candidate can meet leaves no directory behind.
+        if created and resume is None and (isinstance(exc, LimitError) or not _has_evaluations(run_dir)):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
@@ -270,12 +398,13 @@ def _run_locked(
         cache = (EvalCache() if own_cache else cache) if options.use_cache else None
         evaluator = (evaluator_factory or hardware_evaluator)(task, options, run_dir)
         try:
-            if resume is None:
+            stored = store.get_meta("options") or {}
+            if resume is None or "metric" not in stored:  # a kill at start-up stores options without them
                 meta = options.to_dict() | {
                     "metric": task.metric,
                     "higher_is_better": bool(task.higher_is_better),
                     "task_name": getattr(task, "name", options.task),
-                    "started": time.time(),
+                    "started": stored.get("started", time.time()),
                 }
                 store.set_meta("options", meta)
             store.set_meta("identity", dataclasses.asdict(evaluator.identity()))
@@ -299,7 +428,7 @@ def _run_locked(
             )
             if on_start is not None:
                 on_start(options, run_dir, session)
-            session.ensure_baseline(space.identity())
+            check_baseline_limits(session.ensure_baseline(space.identity()), options)
             ctx = StrategyContext(session, task, options.seed, run_dir / "agent", space, options.horizon)
             run_strategy(ctx)
             store.set_meta("finished", time.time())

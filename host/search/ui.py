@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
+from edgeprune.host.search.rejections import (
+    baseline_verdict,
+    limit_text,
+    metric_of,
+    rejection_summary,
+    with_units,
+)
 from edgeprune.host.search.run import SearchOptions, SearchResult
 from edgeprune.host.search.session import Outcome, SearchSession
 from edgeprune.host.search.types import QUALITY
@@ -13,9 +21,11 @@ from edgeprune.host.search.types import QUALITY
 
 def describe(options: SearchOptions, run_dir: Path, resumed: bool) -> list[str]:
     """The first lines of a search: everything that was chosen, defaults included."""
-    what = options.task if options.model is None else f"model {options.model}"
+    what = options.task if options.model is None else f"{options.task}, model {options.model}"
+    if options.data is not None:
+        what += f", data {options.data}"
     energy = "cited per-cycle energy model" + (" + CodeCarbon (host)" if options.host_energy else "")
-    limits = [f"max drop {options.max_acc_drop:g}"]
+    limits = [f"max quality drop {limit_text(options.max_acc_drop, metric_of(options.task))}"]
     if options.flash_kb is not None:
         limits.append(f"flash ≤ {options.flash_kb:g} KiB")
     if options.ram_kb is not None:
@@ -44,18 +54,35 @@ class ProgressDisplay:
     """
 
     def __init__(self, console: Any) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = console
+        # Without a terminal (CI, nohup, a pipe) a live bar shows nothing until the end: one line per
+        # evaluation instead.
+        self.plain = not console.is_terminal
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             TextColumn("{task.fields[status]}"),
             console=console,
             transient=False,
+            disable=self.plain,
         )
+        self.metric: str | None = None
+        self.budget = 0
+        self.t0 = time.monotonic()
+        self.first_device: float | None = None
+        self._last_prep = ""
         self.task_id: Any = None
         self.prep_id: Any = None
         self.higher = True
@@ -66,15 +93,23 @@ class ProgressDisplay:
         """Print what will run, then show baseline loading/training progress."""
         for line in describe(options, run_dir, resumed=resumed):
             self.console.print(line)
+        self.t0 = time.monotonic()
         self.progress.start()
 
     def task_progress(self, description: str, fraction: float) -> None:
+        if self.plain and description != self._last_prep:
+            self._last_prep = description
+            self._line(f"baseline: {description}")
         if self.prep_id is None:
             self.prep_id = self.progress.add_task("baseline", total=1.0, status="")
         self.progress.update(self.prep_id, completed=min(max(fraction, 0.0), 1.0), status=description)
 
     def start(self, options: SearchOptions, run_dir: Path, session: SearchSession) -> None:
         self.higher = session.higher_is_better
+        self.budget = options.budget
+        if metric_of(options.task) != session.metric:  # describe() could not tell the unit yet
+            self.console.print(f"  quality limit: max drop {limit_text(options.max_acc_drop, session.metric)}")
+        self.metric = session.metric
         if self.prep_id is not None:
             self.progress.update(self.prep_id, completed=1.0, status="baseline ready")
         for ev in session.store.evaluations("candidate"):
@@ -109,10 +144,33 @@ class ProgressDisplay:
         r, q, unit = self.best
         return f"best reward {r:+.3f} ({unit} {q:.4g})  front {self._front_size()}"
 
+    def _line(self, text: str) -> None:
+        elapsed = int(time.monotonic() - self.t0)
+        self.console.print(f"[{elapsed // 60}m{elapsed % 60:02d}s] {text}", markup=False, highlight=False)
+
     def update(self, outcome: Outcome, session: SearchSession) -> None:
         self._track(outcome.verdict.feasible, outcome.verdict.reward, outcome.result)
         if self.task_id is not None:
             self.progress.update(self.task_id, completed=session.used, status=self._status())
+        if outcome.origin == "device" and self.first_device is None:
+            self._estimate(session)
+        if self.plain:
+            v = outcome.verdict
+            verdict = "feasible" if v.feasible else f"infeasible: {with_units(v.reason, self.metric)}"
+            self._line(f"{session.used}/{self.budget} device evaluations  #{outcome.seq} ({outcome.origin}) "
+                       f"reward {v.reward:+.3f} {verdict}  |  {self._status()}")
+
+    def _estimate(self, session: SearchSession) -> None:
+        """The run time of this model on this machine, from the first candidate measured here."""
+        self.first_device = time.monotonic()
+        row = session.store.evaluations("candidate")[-1]
+        took = max(0.0, row.finished - row.started)
+        left = max(0, session.budget - session.used)
+        if left:
+            total = left * took
+            when = f"{total:.0f} s" if total < 90 else f"{math.ceil(total / 60)} min"
+            self.console.print(f"  estimate: the first device evaluation took {took:.0f} s; the {left} left "
+                               f"take about {when}", highlight=False)
 
     def stop(self) -> None:
         self.progress.stop()
@@ -130,10 +188,12 @@ def final_table(result: SearchResult, console: Any, limit: int = 15) -> None:
             f"Pareto front ({len(run.front)} points; {result.device_evaluations} device evaluations, "
             f"{result.evaluations} candidates recorded)",
             run.metric,
-            run.baseline,
+            baseline_verdict(run),
             shown,
         )
     )
+    for line in rejection_summary(run):
+        console.print(line, markup=False, highlight=False)
     if run.best is not None:
         console.print(f"best (highest reward): #{run.best.seq}  reward {run.best.reward:+.3f}")
     console.print(f"report: {result.report_html.resolve()}")

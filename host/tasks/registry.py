@@ -10,7 +10,7 @@ from edgeprune.host.tasks.base import Progress, Task, TaskError
 
 log = logging.getLogger(__name__)
 
-BUILTIN = ("weather-gru", "cartpole-dqn", "dqn:<gymnasium env id>", "byo-gru", "byo-dqn")
+BUILTIN = ("weather-gru", "weather-gru:shuffled", "cartpole-dqn", "dqn:<gymnasium env id>", "byo-gru", "byo-dqn")
 
 
 def get_task(
@@ -51,6 +51,16 @@ def get_task(
     return task
 
 
+def byo_kind(model: Path | str) -> str:
+    """``byo-dqn`` for an SB3 ``.zip``, ``byo-gru`` for a ``.pt``/``.pth``; anything else is refused."""
+    suffix = Path(model).suffix.lower()
+    if suffix == ".zip":
+        return "byo-dqn"
+    if suffix in (".pt", ".pth"):
+        return "byo-gru"
+    raise TaskError(f"cannot tell the model kind of {model}: expected an SB3 DQN .zip or a GRU .pt")
+
+
 def _build(
     name: str | None,
     cache_dir: Path | None,
@@ -63,17 +73,11 @@ def _build(
     if name is None:
         if model is None:
             raise TaskError(f"give a task name ({', '.join(BUILTIN)}) or --model")
-        suffix = Path(model).suffix.lower()
-        if suffix == ".zip":
-            name = "byo-dqn"
-        elif suffix in (".pt", ".pth"):
-            name = "byo-gru"
-        else:
-            raise TaskError(f"cannot tell the model kind of {model}: expected an SB3 DQN .zip or a GRU .pt")
-    if name == "weather-gru":
-        from edgeprune.host.tasks.weather import WeatherGRUTask
+        name = byo_kind(model)
+    if name == "weather-gru" or name.startswith("weather-gru:"):
+        from edgeprune.host.tasks.weather import WeatherGRUTask, parse_name
 
-        return WeatherGRUTask(train_config, cache_dir, progress)
+        return WeatherGRUTask(train_config, cache_dir, progress, split=parse_name(name))
     if name == "cartpole-dqn" or name.startswith("dqn:"):
         from edgeprune.host.tasks.dqn import DQNTask, env_id_for
 

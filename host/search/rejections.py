@@ -1,0 +1,107 @@
+"""Why candidates were rejected, in words a user can act on: limits with their units, rejections
+grouped by reason with what to try, and the baseline judged against the run's own limits."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections import Counter
+from typing import Any
+
+from edgeprune.host.search.objective import Constraints, Objective
+from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES
+
+# What ``--max-acc-drop`` means per metric (see ``Objective.drop``).
+_DROP_UNITS = {"accuracy": "pp accuracy", "rmse": "% of baseline RMSE", "return": "% of baseline return"}
+# Tasks whose metric is known before the task is loaded.
+_TASK_METRICS = {"weather-gru": "accuracy", "cartpole-dqn": "return", "byo-dqn": "return"}
+
+
+def drop_unit(metric: str | None) -> str:
+    """The unit of a quality drop for ``metric`` (``None``: not known yet, e.g. a BYO GRU before loading)."""
+    if metric is None:
+        return "(pp of accuracy for a classifier, % of baseline RMSE for a regressor)"
+    return _DROP_UNITS.get(metric, f"% of baseline {metric}")
+
+
+def metric_of(task: str) -> str | None:
+    """The metric of a task name before the task is loaded, when the name alone decides it."""
+    if task.startswith("dqn:"):
+        return "return"
+    return _TASK_METRICS.get(task)
+
+
+def limit_text(max_drop: float, metric: str | None) -> str:
+    """``"2 pp accuracy"``, ``"2 % of baseline RMSE"``."""
+    return f"{max_drop:g} {drop_unit(metric)}"
+
+
+_BARE_DROP = re.compile(r"quality drop (\S+) > (\S+)(?=;|$)")
+
+
+def with_units(reason: str, metric: str | None) -> str:
+    """A stored verdict reason with the drop's unit spelled out (``quality drop 3.10 > 2 pp accuracy``)."""
+    return _BARE_DROP.sub(lambda m: f"quality drop {m.group(1)} > {m.group(2)} {drop_unit(metric)}", reason)
+
+
+def _category(part: str) -> str:
+    if part.startswith("failed: "):
+        return "failed: " + part[len("failed: "):].split(":", 1)[0]
+    m = re.match(r"[A-Za-z ]+?(?= \d| inf| >|$)", part)
+    return m.group(0).strip() if m else part
+
+
+def _objective(run: Any) -> Objective | None:
+    if run.baseline is None:
+        return None
+    o = run.options
+    constraints = Constraints(float(o.get("max_acc_drop", 2.0)), o.get("flash_kb"), o.get("ram_kb"))
+    return Objective(run.baseline.result, run.metric, run.higher_is_better, constraints)
+
+
+def baseline_verdict(run: Any) -> Any:
+    """The stored baseline, marked infeasible (with why) when it breaks the run's flash/RAM limits."""
+    obj = _objective(run)
+    if obj is None:
+        return run.baseline
+    verdict = obj.judge(run.baseline.result)
+    if verdict.feasible:
+        return run.baseline
+    return dataclasses.replace(run.baseline, feasible=False, reason=f"over the limits: {verdict.reason}")
+
+
+def rejection_summary(run: Any) -> list[str]:
+    """Lines saying how many candidates each limit rejected, the closest miss, and what to try."""
+    from edgeprune.host.report.front import unique_candidates
+
+    obj = _objective(run)
+    cands = unique_candidates(run.evaluations)
+    rejected = [e for e in cands if not e.feasible]
+    if obj is None or not rejected:
+        return []
+    counts: Counter[str] = Counter()
+    for ev in rejected:
+        for part in ev.reason.split("; "):
+            counts[_category(part)] += 1
+    measured = [e for e in rejected if e.result.error is None]
+    o, unit = run.options, drop_unit(run.metric)
+    lines = [f"Rejected {len(rejected)} of {len(cands)} candidates:"]
+    for cat, n in counts.most_common():
+        if cat == "quality drop":
+            best = min((obj.drop(e.result.value("quality")) for e in measured), default=math.inf)
+            lines.append(
+                f"  {n} × quality drop over {limit_text(float(o.get('max_acc_drop', 2.0)), run.metric)} "
+                f"(smallest seen {best:.2f} {unit}): allow more with --max-acc-drop, or fine-tune more "
+                f"(--finetune-steps, now {o.get('finetune_steps', '?')}) or spend a larger --budget")
+        elif cat in ("flash", "RAM"):
+            key, flag = (FLASH_BYTES, "--flash-kb") if cat == "flash" else (RAM_BYTES, "--ram-kb")
+            limit = o.get("flash_kb" if cat == "flash" else "ram_kb")
+            best = min((e.result.value(key) for e in measured if math.isfinite(e.result.value(key))), default=math.nan)
+            lines.append(f"  {n} × {cat} over {limit:g} KiB (smallest seen {best / 1024:.1f} KiB): raise {flag}, "
+                         "or let the search prune harder with a looser --max-acc-drop")
+        elif cat.startswith("failed"):
+            lines.append(f"  {n} × {cat}: the messages are in report.html (and with -v as they happen)")
+        else:
+            lines.append(f"  {n} × {cat}")
+    return lines

@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeprune.bench.proc_group import run_in_group
 from edgeprune.host.paths import project_root
 
 log = logging.getLogger(__name__)
@@ -283,7 +284,8 @@ def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | 
     cmd = [*_pio(), "run", "-e", env, "-d", str(root)]
     log.info("building %s: %s", env, " ".join(cmd))
     try:
-        proc = subprocess.run(cmd, cwd=root, env=environ, capture_output=True, text=True, timeout=timeout_s, check=False)
+        # In a killable group: a search killed mid-build must not leave pio/SCons/gcc running.
+        proc = run_in_group(cmd, timeout_s, cwd=root, env=environ)
     except subprocess.TimeoutExpired as exc:
         raise BuildError("pio", f"pio run -e {env} took longer than {timeout_s:g} s") from exc
     if proc.returncode != 0:
@@ -316,3 +318,50 @@ def check_limits(result: BuildResult) -> None:
     if ram and result.ram_bytes + STACK_RESERVE > ram:
         raise BuildError("limits", f"{result.env}: {result.ram_bytes} B RAM + {STACK_RESERVE} B stack exceed {ram} B; "
                                    "lower custom_ep_model_max / custom_ep_arena in platformio.ini")
+
+
+def deploy_env_for(counter: str, core: str, board: str) -> str | None:
+    """The PlatformIO env whose deploy build matches a measured target (``None`` when none is known).
+
+    :param counter: ``"icount"`` (QEMU) or ``"dwt"`` (a board), as HELLO reports it
+    :param core: the core HELLO reports (``m4``, ...)
+    :param board: the board name HELLO reports
+    """
+    if counter == "icount":
+        return CORE_ENVS.get(core)
+    return board if board in ENV_LIMITS else None
+
+
+def deploy_footprint(tflite_path: str | Path, env: str, manifest: dict | None = None,
+                     *, timeout_s: float = 600.0) -> BuildResult:
+    """The deploy build of a ``.tflite`` for ``env`` (the model compiled into flash, as it would ship).
+
+    An export folder beside the model (``model_data.c`` of the same bytes) is built as it is; a bare
+    ``.tflite`` gets its C array generated under ``.pio/deploy-src/<sha256>``. Each model has its own
+    PlatformIO build dir, so building the same model again is an up-to-date check, not a rebuild.
+
+    :param tflite_path: the model
+    :param env: PlatformIO env (see :func:`deploy_env_for`)
+    :param manifest: the export manifest (its ``sequence`` block sizes the arena of a GRU)
+    """
+    from edgeprune.export.carray import c_source
+
+    path = Path(tflite_path)
+    tflite = path.read_bytes()
+    digest = hashlib.sha256(tflite).hexdigest()
+    beside = path.parent / "model_data.c"
+    if beside.is_file() and (path.parent / "model_data.h").is_file() and digest in beside.read_text(errors="replace")[:600]:
+        return build(env, baked_model_dir=path.parent, timeout_s=timeout_s)
+    src = project_root() / ".pio" / "deploy-src" / digest[:16]
+    if not (src / "model_data.h").is_file():
+        tmp = src.with_name(f"{src.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        body, header = c_source(tflite, str(path))
+        (tmp / "model.tflite").write_bytes(tflite)
+        (tmp / "model_data.c").write_text(body)
+        (tmp / "manifest.json").write_text(json.dumps(manifest or {}))
+        (tmp / "model_data.h").write_text(header)
+        shutil.rmtree(src, ignore_errors=True)
+        os.replace(tmp, src)
+    return build(env, baked_model_dir=src, timeout_s=timeout_s)

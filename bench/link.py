@@ -20,6 +20,10 @@ from edgeprune.bench.transports import open_port
 
 log = logging.getLogger(__name__)
 
+# A port that talks garbage (wrong baud rate, another program) would otherwise log one line per chunk:
+# the first drop is logged, later ones are summarised at most this often.
+DROP_LOG_INTERVAL_S = 10.0
+
 
 class LinkError(Exception):
     """Base of every link failure."""
@@ -160,6 +164,9 @@ class Device:
         self._rx = bytearray()
         self._synced = False
         self.last_hello: Hello | None = None
+        self.dropped_bytes = 0
+        self._unlogged = [0, 0]  # chunks, bytes dropped since the last warning
+        self._drop_logged_at: float | None = None
 
     @classmethod
     def open(cls, url_or_path: str, timeout_s: float = 5.0) -> Device:
@@ -205,15 +212,35 @@ class Device:
                 try:
                     return P.decode_frame(chunk)
                 except P.FrameDecodeError as exc:
-                    log.warning("%s: dropped %d undecodable bytes (%s)", self.name, len(chunk), exc)
+                    self._dropped(len(chunk), f"undecodable ({exc})")
             if len(self._rx) > 4 * P.MAX_ENCODED:
-                log.warning("%s: dropped %d bytes without a delimiter", self.name, len(self._rx))
+                self._dropped(len(self._rx), "without a delimiter")
                 self._rx.clear()
             if time.monotonic() >= deadline:
-                raise LinkTimeout(f"{self.name}: no reply within {timeout_s or self.timeout_s:g} s; is the firmware running?")
+                noise = (f" ({self.dropped_bytes:,} bytes of garbage received: wrong baud rate, or another program "
+                         "on the port?)" if self.dropped_bytes else "")
+                raise LinkTimeout(f"{self.name}: no reply within {timeout_s or self.timeout_s:g} s; "
+                                  f"is the firmware running?{noise}")
             data = self.port.read(max(1, self.port.in_waiting or 0))
             if data:
                 self._rx += data
+
+    def _dropped(self, n: int, why: str) -> None:
+        self.dropped_bytes += n
+        self._unlogged[0] += 1
+        self._unlogged[1] += n
+        now = time.monotonic()
+        if self._drop_logged_at is None:
+            log.warning("%s: dropped %d bytes %s; further drops are summarised every %g s",
+                        self.name, n, why, DROP_LOG_INTERVAL_S)
+        elif now - self._drop_logged_at >= DROP_LOG_INTERVAL_S:
+            log.warning("%s: dropped %d more garbled chunks (%d bytes) in %.0f s",
+                        self.name, self._unlogged[0], self._unlogged[1], now - self._drop_logged_at)
+        else:
+            log.debug("%s: dropped %d bytes %s", self.name, n, why)
+            return
+        self._drop_logged_at = now
+        self._unlogged = [0, 0]
 
     def read_reply(self, seq: int, timeout_s: float | None = None) -> P.Frame:
         """The reply carrying ``seq``; replies to older requests (e.g. after a timeout) are skipped."""

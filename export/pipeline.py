@@ -103,6 +103,10 @@ def _tflm_parity(model: nn.Module, tflite: bytes, man: dict[str, Any], calibrati
 
 def _replace_dir(tmp: Path, out_dir: Path) -> None:
     """Move ``tmp`` to ``out_dir``; an existing ``out_dir`` is swapped out first and then deleted."""
+    # mkdtemp makes the folder 0700; the published export gets the mode any mkdir would (the umask).
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o777 & ~mask)
     old = None
     if out_dir.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))

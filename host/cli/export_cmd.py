@@ -11,7 +11,8 @@ import click
 from edgeprune.host.cli.errors import UserError, friendly_errors
 
 
-def _summary(exp: Any) -> Any:
+def _summary(exp: Any, kind: str) -> Any:
+    """The export's figures; an argmax agreement only where outputs are classes or actions (not a regressor)."""
     from rich.table import Table
 
     man = exp.result.manifest
@@ -27,17 +28,34 @@ def _summary(exp: Any) -> Any:
         ("steps per prediction", str(man["sequence"]["steps"]) if man["sequence"] else "1"),
         ("ONNX vs PyTorch", f"max |Δ| {parity['onnx_max_abs_diff']:.2e}"),
         ("TF vs PyTorch", f"max |Δ| {parity['tf_max_abs_diff']:.2e}"),
-        ("TFLM vs PyTorch", f"max |Δ| {parity['tflm_max_abs_diff']:.3g}, argmax agree {parity['tflm_argmax_agreement']:.1%}"),
+        ("TFLM vs PyTorch", f"max |Δ| {parity['tflm_max_abs_diff']:.3g}"
+         + (f", argmax agree {parity['tflm_argmax_agreement']:.1%}" if kind != "regressor" else "")
+         + f" on {parity.get('tflm_samples', '?')} calibration windows"),
     ]
     if exp.float_quality is not None:
         fq, iq = exp.float_quality, exp.int8_quality
         rows.append((f"{fq.metric} (test)", f"float {fq.value:.4g} → exported {iq.value:.4g}"))
+        rows.append(("int8 calibration", _calibration_note()))
     if exp.agreement is not None:
         rows.append(("argmax agreement", f"{exp.agreement:.2%} of {exp.details.get('agreement_inputs')} test inputs"))
     rows.append(("time", ", ".join(f"{k} {v:.1f}s" for k, v in exp.result.timings.items())))
     for label, value in rows:
         table.add_row(label, value)
     return table
+
+
+def _calibration_note() -> str:
+    """Why a search's figures for the same model can differ a little from this export's."""
+    import inspect
+
+    from edgeprune.export.task_export import CALIBRATION_INPUTS
+    from edgeprune.host.search.evaluator import HardwareEvaluator
+
+    search_n = inspect.signature(HardwareEvaluator.__init__).parameters["calibration_n"].default
+    if search_n == CALIBRATION_INPUTS:
+        return f"{CALIBRATION_INPUTS} training windows (as in a search)"
+    return (f"{CALIBRATION_INPUTS} training windows; a search calibrates each candidate on {search_n} (faster), "
+            "so its int8 model, metric and instruction count can differ slightly from this export's")
 
 
 @click.command("export")
@@ -95,4 +113,4 @@ def command(
                             distill_int8=distill_int8)
     except (ExportError, SourceError) as exc:
         raise UserError(str(exc)) from exc
-    Console().print(_summary(exp))
+    Console().print(_summary(exp, str(source.task.kind)))

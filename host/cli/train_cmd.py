@@ -14,7 +14,8 @@ from edgeprune.host.cli.errors import friendly_errors
 @click.option("--model", type=click.Path(path_type=Path), help="Bring your own: SB3 DQN .zip or GRU .pt.")
 @click.option("--data", type=click.Path(path_type=Path), help="Bring your own GRU: data .npz (X, y[, *_idx]).")
 @click.option("--env", "env_id", help="Gymnasium env id for a --model .zip.")
-@click.option("--seed", type=int, default=None, help="Training seed (changes the cache key).")
+@click.option("--seed", type=int, default=None,
+              help="Training seed of a built-in task (changes the cache key); a --model is evaluated, not trained.")
 @click.option("--timesteps", type=int, default=None, help="DQN env-step budget (changes the cache key).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Cache root (default $EDGEPRUNE_CACHE).")
 @friendly_errors
@@ -28,6 +29,8 @@ def command(
     cache_dir: Path | None,
 ) -> None:
     """Train (or reuse from the cache) a task's baseline and print its metrics.
+
+    A supplied --model is not trained: it is loaded, checked and evaluated as given.
 
     \b
     TASK: weather-gru | cartpole-dqn | dqn:<gymnasium env id>
@@ -59,8 +62,12 @@ def command(
             metrics = built.baseline_metrics()
     except TaskError as exc:
         raise click.ClickException(str(exc)) from exc
-    table = Table(title=f"baseline {built.name}", show_header=False)
+    supplied = model is not None
+    title = f"{'supplied model (evaluated, not trained)' if supplied else 'baseline'} {built.name}"
+    table = Table(title=title, show_header=False)
     for label, value in summary_rows(metrics):
+        if supplied and label == "training time":
+            label, value = "training", "none: the supplied model was evaluated as given"
         table.add_row(label, value)
     console = Console()
     console.print(table)

@@ -8,12 +8,11 @@ and never probed, since a HELLO frame is not a PPK2 command.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
+
+from edgeprune.bench.targets import TargetError, open_device, probe, spec_for_port
 
 log = logging.getLogger(__name__)
 
@@ -48,25 +47,12 @@ class DeviceInfo:
     hello: Any = None
     error: str | None = None
 
+    def spec(self) -> str:
+        """What to pass as ``--device``: ``serial:<USB serial number>`` when the port has one, else the path."""
+        return spec_for_port(self.port, self.serial_number)
+
     def usb_id(self) -> str:
         return f"{self.vid:04x}:{self.pid:04x}" if self.vid is not None and self.pid is not None else "-"
-
-
-def probe(port: str, timeout_s: float = 0.5) -> tuple[Any, str | None]:
-    """Send HELLO on ``port``; returns ``(hello, None)`` or ``(None, reason)``. Never raises for I/O."""
-    from edgeprune.bench import link
-
-    errors: tuple[type[BaseException], ...] = (OSError, link.LinkTimeout, link.FrameError, link.DeviceError)
-    try:
-        dev = link.Device.open(port, timeout_s=timeout_s)
-    except errors as exc:
-        return None, f"cannot open: {exc}"
-    try:
-        return dev.hello(), None
-    except errors as exc:
-        return None, f"no HELLO within {timeout_s:g} s ({type(exc).__name__})"
-    finally:
-        dev.close()
 
 
 def list_devices(*, probe_hello: bool = True, hello_timeout_s: float = 0.5, usb_only: bool = True,
@@ -76,7 +62,8 @@ def list_devices(*, probe_hello: bool = True, hello_timeout_s: float = 0.5, usb_
     :param probe_hello: send HELLO to each candidate port (skipped for PPK2s)
     :param hello_timeout_s: per-port timeout for the HELLO answer
     :param usb_only: probe only USB ports (legacy ``/dev/ttyS*`` rarely hold a board and can be slow)
-    :param extra_ports: ports pyserial does not list (ptys, ``socket://`` URLs) to probe as well
+    :param extra_ports: target specs pyserial does not list (ptys, ``socket://`` URLs, ``qemu:<core>``,
+        which is launched for the probe) to probe as well
     """
     from serial.tools import list_ports
 
@@ -113,37 +100,9 @@ def list_devices(*, probe_hello: bool = True, hello_timeout_s: float = 0.5, usb_
 
 
 def _with(info: DeviceInfo, **changes: Any) -> DeviceInfo:
-    from dataclasses import replace
-
     return replace(info, **changes)
 
 
-class TargetSpecError(ValueError):
-    """A ``--device`` value that is neither ``qemu:<core>`` nor a port."""
-
-
-@contextlib.contextmanager
-def open_target(spec: str, *, timeout_s: float = 10.0, elf: str | Path | None = None) -> Iterator[Any]:
-    """An open ``Device`` for ``qemu:<core>`` (QEMU launched, killed on exit) or a port/URL.
-
-    :param spec: ``qemu:m4``, ``/dev/ttyACM0``, ``socket://127.0.0.1:PORT`` or a USB serial number
-    :param timeout_s: per-request reply deadline
-    :param elf: firmware image for QEMU (default: the core's built firmware)
-    """
-    from edgeprune.bench.link import Device
-
-    if spec.startswith("qemu:"):
-        from edgeprune.bench.qemu import MACHINES, QemuBoard
-
-        core = spec.split(":", 1)[1]
-        if core not in MACHINES:
-            raise TargetSpecError(f"unknown QEMU core {core!r}; use one of {', '.join(sorted(MACHINES))}")
-        # A loaded host (2 cores shared) can take longer than QEMU's default boot deadline.
-        boot = max(20.0, timeout_s)
-        with QemuBoard(core, elf=elf, boot_timeout_s=boot) as board, Device.open(board.url, timeout_s=timeout_s) as dev:
-            yield dev
-        return
-    if not spec:
-        raise TargetSpecError("empty --device; give qemu:<core> or a serial port")
-    with Device.open(spec, timeout_s=timeout_s) as dev:
-        yield dev
+# Kept for callers of the old names: targets are parsed and opened in bench.targets now.
+TargetSpecError = TargetError
+open_target = open_device

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.targets import LINK_ERRORS, Target, TargetError, TargetSpec
+
 log = logging.getLogger(__name__)
 
 STAGES = ("upload", "connect", "verify")
@@ -68,25 +70,19 @@ def _tail(text: str, lines: int = 15) -> str:
 
 def verify_build(port: str, expect_build_id: str | None, *, timeout_s: float = 5.0,
                  connect_attempts: int = 5, settle_s: float = 0.5) -> Any:
-    """Open ``port``, read HELLO and check its build id; returns the HELLO.
+    """Open ``port`` (a serial target spec), read HELLO and check its build id; returns the HELLO.
 
     A board re-enumerates after an upload, so opening is retried ``connect_attempts`` times
     ``settle_s`` apart. Raises ``FlashError("connect")`` if it never answers and
     ``FlashError("verify")`` if it runs a different build.
     """
-    from edgeprune.bench import link
-
-    errors: tuple[type[BaseException], ...] = (OSError, link.LinkTimeout, link.FrameError, link.DeviceError)
     last: BaseException | None = None
     for attempt in range(1, connect_attempts + 1):
         try:
-            dev = link.Device.open(port, timeout_s=timeout_s)
-            try:
-                hello = dev.hello()
-            finally:
-                dev.close()
+            with Target(port, link_timeout_s=timeout_s) as target:
+                hello = target.hello
             break
-        except errors as exc:
+        except LINK_ERRORS as exc:
             last = exc
             log.info("HELLO on %s failed (attempt %d/%d): %s", port, attempt, connect_attempts, exc)
             time.sleep(settle_s)
@@ -119,7 +115,8 @@ def flash(env: str, port: str, *, timeout_s: float = 180.0, retries: int = 2,
 
     :param env: PlatformIO environment in ``platformio.ini`` (e.g. ``nucleo_l4r5zi``); ``qemu:<core>``
         goes to :func:`flash_qemu`
-    :param port: serial port of the board (upload and protocol)
+    :param port: the board's target spec (``/dev/ttyACM0``, ``serial:<USB serial number>``, ``socket://``);
+        ``qemu[:core]`` goes to :func:`flash_qemu`
     :param timeout_s: limit for one ``pio`` upload
     :param retries: extra upload attempts after a failed one (upload error, timeout, or wrong build)
     :param expect_build_id: build id the board must report afterwards (``None``: build ``env`` first
@@ -129,17 +126,23 @@ def flash(env: str, port: str, *, timeout_s: float = 180.0, retries: int = 2,
         (``EP_BAKED_MODEL_DIR``, as ``bench.firmware_build.build`` does)
     :param hello_timeout_s: protocol timeout for the verification HELLO
     """
-    if env.startswith("qemu:"):
-        return flash_qemu(env.split(":", 1)[1], expect_build_id=expect_build_id, hello_timeout_s=hello_timeout_s)
+    if env == "qemu" or env.startswith("qemu:"):
+        try:
+            core = TargetSpec.parse(env).core
+        except TargetError as exc:
+            raise FlashError("connect", str(exc)) from exc
+        return flash_qemu(core, expect_build_id=expect_build_id, hello_timeout_s=hello_timeout_s)
     if retries < 0:
         raise ValueError("retries must be >= 0")
-    from edgeprune.bench.transports import PortNotFound, resolve
     from edgeprune.host.paths import project_root
 
     # Fail before a minutes-long build when the board is not even there.
     try:
-        dev_path = resolve(port)
-    except PortNotFound as exc:
+        spec = TargetSpec.parse(port)
+        if spec.is_qemu:
+            return flash_qemu(spec.core, expect_build_id=expect_build_id, hello_timeout_s=hello_timeout_s)
+        dev_path = spec.resolve_port()
+    except TargetError as exc:
         raise FlashError("connect", str(exc)) from exc
     if "://" not in dev_path and not os.path.exists(dev_path):
         raise FlashError("connect", f"serial port {dev_path} does not exist; plug the board in or pick another "
@@ -157,7 +160,7 @@ def flash(env: str, port: str, *, timeout_s: float = 180.0, retries: int = 2,
         child_env["PLATFORMIO_BUILD_DIR"] = str(cwd / ".pio" / "build-baked" / mdir.name)
     if expect_build_id is None:
         expect_build_id = _built_id(env, model_dir, timeout_s)
-    cmd = [_pio(), "run", "-e", env, "-t", "upload", "--upload-port", port]
+    cmd = [_pio(), "run", "-e", env, "-t", "upload", "--upload-port", dev_path]
     t0 = time.monotonic()
     failure: FlashError | None = None
     for attempt in range(1, retries + 2):
@@ -176,13 +179,13 @@ def flash(env: str, port: str, *, timeout_s: float = 180.0, retries: int = 2,
                                  f"{_tail(output, 1)}", attempts=attempt, log_tail=_tail(output))
             continue
         try:
-            hello = verify_build(port, expect_build_id, timeout_s=hello_timeout_s)
+            hello = verify_build(dev_path, expect_build_id, timeout_s=hello_timeout_s)
         except FlashError as exc:
             exc.attempts = attempt
             exc.log_tail = _tail(output)
             failure = exc
             continue
-        return FlashResult(env, port, str(hello.build_id), attempt, time.monotonic() - t0, hello, _tail(output))
+        return FlashResult(env, dev_path, str(hello.build_id), attempt, time.monotonic() - t0, hello, _tail(output))
     assert failure is not None
     raise failure
 

@@ -574,13 +574,13 @@ def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Pat
                 host_energy_runs: int = 0, ppk2_port: str | None = None, ppk2_channel: int = 0,
                 ppk2_mv: int = 3300, timeout_s: float = 10.0, json_out: str | Path | None = None,
                 elf: str | Path | None = None) -> Measurement:
-    """Measure a .tflite file on ``device`` (``qemu:<core>`` or a port): what ``edgeprune bench`` runs.
+    """Measure a .tflite file on ``device`` (any target spec, see ``bench.targets``): what ``edgeprune bench`` runs.
 
     Inputs are seeded random int8 (timing does not depend on values); ``agreement`` > 0 compares that
     many further random inputs with the TFLM oracle. ``json_out`` receives ``Measurement.to_dict()``
     (written to a temporary file, then renamed). ``elf`` overrides the firmware QEMU runs.
     """
-    from edgeprune.bench.discovery import open_target
+    from edgeprune.bench.targets import open_device
 
     path = Path(model_path)
     try:
@@ -600,7 +600,7 @@ def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Pat
 
         meter = Ppk2Meter(ppk2_port, vdd_mv=ppk2_mv, channel=ppk2_channel).open()
     try:
-        with open_target(device, timeout_s=timeout_s, elf=elf) as dev:
+        with open_device(device, timeout_s=timeout_s, elf=elf) as dev:
             result = measure(dev, tflite, manifest, samples[0], warmup=warmup, repeats=repeats,
                              agreement_inputs=agreement_inputs, energy_board=energy_board, ppk2=meter,
                              host_energy_runs=host_energy_runs)

@@ -23,6 +23,10 @@ DEFAULT_BAUD = 115200
 POLL_S = 0.02
 
 
+# Where users find their boards' paths and USB serial numbers.
+LIST_COMMAND = "edgeprune bench --list"
+
+
 class PortNotFound(OSError):
     """No serial port matches the given path, URL or USB serial number."""
 
@@ -35,7 +39,7 @@ def resolve(port: str) -> str:
 
     matches = [p.device for p in list_ports.comports() if p.serial_number and p.serial_number.lower() == port.lower()]
     if not matches:
-        raise PortNotFound(f"no serial port with USB serial number {port!r}; list ports with `edgeprune devices`")
+        raise PortNotFound(f"no attached board has USB serial number {port!r}; list boards with `{LIST_COMMAND}`")
     if len(matches) > 1:
         log.warning("USB serial %s matches %s; using %s", port, matches, matches[0])
     return matches[0]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeprune.bench.discovery import DeviceInfo, list_devices
+from edgeprune.bench.targets import TargetSpec, probe
 from edgeprune.host.paths import project_root
 
 # PyPI distributions the toolchain imports, with whether a search cannot run without them.
@@ -159,11 +160,28 @@ def decide_fallbacks(checks: list[Check], ports: list[DeviceInfo]) -> dict[str, 
     return fallbacks
 
 
-def run_doctor(path: str | None = None) -> DoctorReport:
-    """Run every check; ``path`` overrides ``$PATH`` for tool lookup (tests use it for the missing path)."""
+def check_target(spec: str, timeout_s: float = 5.0) -> Check:
+    """Open the target ``spec`` (starting QEMU for ``qemu[:core]``) and ask its firmware for HELLO."""
+    try:
+        name = str(TargetSpec.parse(spec))
+    except ValueError as exc:  # TargetError
+        return Check(f"target {spec}", False, str(exc), fix="edgeprune bench --list   (shows what to pass as --device)")
+    hello, err = probe(name, timeout_s)
+    if hello is None:
+        return Check(f"target {name}", False, err or "no answer",
+                     fix="flash the firmware (edgeprune flash) or pick another --device from `edgeprune bench --list`")
+    return Check(f"target {name}", True, f"HELLO: {hello.board} ({hello.core}), build {hello.build_id}, "
+                 f"counter {hello.counter}")
+
+
+def run_doctor(path: str | None = None, device: str | None = None) -> DoctorReport:
+    """Run every check; ``path`` overrides ``$PATH`` for tool lookup (tests use it for the missing path);
+    ``device``, a target spec, is also opened and must answer HELLO."""
     checks = check_tools(path) + check_python_stack()
     pio_ini = project_root() / "platformio.ini"
     checks.append(Check("project platformio.ini", pio_ini.exists(), str(pio_ini), fix="run from a full edgeprune checkout"))
     # No HELLO probe: doctor must not write to ports it merely lists (`edgeprune bench --list` probes).
     ports = list_devices(probe_hello=False)
+    if device is not None:
+        checks.append(check_target(device))
     return DoctorReport(checks=checks, ports=ports, fallbacks=decide_fallbacks(checks, ports))

@@ -7,7 +7,10 @@ from typing import Any
 
 import click
 
+from edgeprune.bench.targets import FORMS, QEMU_CORES
 from edgeprune.host.cli.errors import UserError, friendly_errors
+
+QEMU_TARGETS = "qemu " + " ".join(f"qemu:{c}" for c in QEMU_CORES)
 
 _ORDER = (
     ("count", "count (median)"),
@@ -31,23 +34,23 @@ def _value(fig: Any) -> str:
     return f"{fig.value:.4g} {fig.unit}"
 
 
-def _print_devices() -> None:
+def _print_devices(extra_ports: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from edgeprune.bench.discovery import list_devices
 
-    devices = list_devices()
+    devices = list_devices(extra_ports=extra_ports)
     console = Console()
     if not devices:
-        console.print("no USB serial devices attached (QEMU targets: qemu:m0 qemu:m3 qemu:m4 qemu:m7 qemu:m33)")
+        console.print(f"no USB serial devices attached (emulated targets: {QEMU_TARGETS})")
         return
-    table = Table(title="serial devices")
-    for col in ("port", "VID:PID", "serial number", "description", "firmware", "build id", "core", "clock"):
+    table = Table(title="serial devices", caption=f"emulated targets: {QEMU_TARGETS}")
+    for col in ("--device", "port", "VID:PID", "serial number", "description", "firmware", "build id", "core", "clock"):
         table.add_column(col)
     for d in devices:
         h = d.hello
-        table.add_row(d.port, d.usb_id(), d.serial_number or "-", d.description,
+        table.add_row(d.spec(), d.port, d.usb_id(), d.serial_number or "-", d.description,
                       d.kind if h is None else f"edgeprune ({h.board})",
                       "-" if h is None else h.build_id, "-" if h is None else h.core,
                       "-" if h is None else f"{h.clock_hz / 1e6:g} MHz ({h.counter})")
@@ -83,8 +86,8 @@ def _print_measurement(m: Any) -> None:
 
 @click.command("bench")
 @click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option("--device", "device_spec", default="qemu:m4", show_default=True,
-              help="qemu:<m0|m3|m4|m7|m33>, a serial port (/dev/ttyACM0) or socket:// URL.")
+@click.option("--device", "device_spec", default=None,
+              help=f"Target: {FORMS}. Default qemu:m4; with --list, also probe this target.")
 @click.option("--repeats", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Measured runs.")
 @click.option("--warmup", default=2, show_default=True, type=click.IntRange(0, 1000), help="Discarded runs first.")
 @click.option("--manifest", "manifest_path", type=click.Path(exists=True, dir_okay=False),
@@ -102,7 +105,7 @@ def _print_measurement(m: Any) -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the measurement as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List attached devices (USB identity + firmware HELLO).")
 @friendly_errors
-def command(model: str | None, device_spec: str, repeats: int, warmup: int, manifest_path: str | None,
+def command(model: str | None, device_spec: str | None, repeats: int, warmup: int, manifest_path: str | None,
             agreement: int, energy_board: str | None, host_energy_runs: int, ppk2_port: str | None,
             ppk2_channel: int, ppk2_mv: int, timeout_s: float, json_out: str | None, list_only: bool) -> None:
     """Measure an int8 .tflite on a device; every number is printed with its source.
@@ -114,25 +117,27 @@ def command(model: str | None, device_spec: str, repeats: int, warmup: int, mani
     Example:
       edgeprune bench model.tflite --device qemu:m4 --repeats 20
       edgeprune bench model.tflite --device /dev/ttyACM0 --manifest manifest.json
+      edgeprune bench model.tflite --device serial:066DFF515150898367034443
       edgeprune bench --list
     """
     if list_only:
-        _print_devices()
+        _print_devices([] if device_spec is None else [device_spec])
         return
+    device_spec = device_spec or "qemu:m4"
     if model is None:
         raise UserError("give a MODEL.tflite to measure, or --list to list devices")
-    from edgeprune.bench.discovery import TargetSpecError
     from edgeprune.bench.energy import EnergyTableError
     from edgeprune.bench.flash import FlashError
     from edgeprune.bench.link import LinkError
     from edgeprune.bench.measure import MeasureError, bench_model
     from edgeprune.bench.power import PowerMeterError
+    from edgeprune.bench.targets import TargetError
 
     try:
         result = bench_model(model, device_spec, manifest_path=manifest_path, repeats=repeats, warmup=warmup,
                              agreement=agreement, energy_board=energy_board, host_energy_runs=host_energy_runs,
                              ppk2_port=ppk2_port, ppk2_channel=ppk2_channel, ppk2_mv=ppk2_mv,
                              timeout_s=timeout_s, json_out=json_out)
-    except (LinkError, MeasureError, PowerMeterError, EnergyTableError, TargetSpecError, FlashError) as exc:
+    except (LinkError, MeasureError, PowerMeterError, EnergyTableError, TargetError, FlashError) as exc:
         raise UserError(f"{type(exc).__name__}: {exc}") from exc
     _print_measurement(result)

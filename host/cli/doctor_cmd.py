@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import click
 
+from edgeprune.bench.targets import FORMS
 from edgeprune.host.doctor import run_doctor
 
 
 @click.command("doctor")
 @click.option("--path", "search_path", default=None, help="Look tools up on this PATH instead of $PATH.")
-def command(search_path: str | None) -> None:
+@click.option("--device", default=None, help=f"Also open this target and check its HELLO: {FORMS}.")
+def command(search_path: str | None, device: str | None) -> None:
     """Report the toolchain, attached serial devices and the fallbacks a search would use.
 
     Exits 1 with the exact fix when something required is missing.
@@ -17,11 +19,12 @@ def command(search_path: str | None) -> None:
     \b
     Example:
       edgeprune doctor
+      edgeprune doctor --device qemu:m4
     """
     from rich.console import Console
     from rich.table import Table
 
-    report = run_doctor(search_path)
+    report = run_doctor(search_path, device)
     console = Console()
     table = Table(title="edgeprune doctor", show_lines=False)
     for col in ("", "check", "found", "fix"):
@@ -32,11 +35,10 @@ def command(search_path: str | None) -> None:
     console.print(table)
     if report.ports:
         ports = Table(title="serial devices")
-        for col in ("device", "VID:PID", "serial number", "description"):
+        for col in ("--device", "port", "VID:PID", "serial number", "description"):
             ports.add_column(col)
         for p in report.ports:
-            ids = f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None and p.pid is not None else "-"
-            ports.add_row(p.port, ids, p.serial_number or "-", p.description)
+            ports.add_row(p.spec(), p.port, p.usb_id(), p.serial_number or "-", p.description)
         console.print(ports)
     else:
         console.print("serial devices: none attached")

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import click
 
+from edgeprune.bench.targets import FORMS, TargetSpec
 from edgeprune.host.cli.errors import UserError, friendly_errors
 
 
 @click.command("flash")
-@click.option("--env", "env", required=True,
+@click.option("--env", "env", default=None,
               help="PlatformIO env from platformio.ini (e.g. nucleo_l4r5zi), or qemu:<core> to launch the ELF.")
-@click.option("--port", default=None, help="Serial port of the board (required unless --env qemu:<core>).")
+@click.option("--port", "--device", "port", default=None,
+              help=f"The board: {FORMS} (required unless the target is QEMU).")
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False),
               help="Export directory: deploy build with its model_data.c compiled in.")
 @click.option("--expect-build-id", default=None, help="Build id the board must report (default: that of the build).")
 @click.option("--timeout", "timeout_s", default=180.0, show_default=True, help="Limit for one upload, s.")
 @click.option("--retries", default=2, show_default=True, type=click.IntRange(0, 10), help="Extra upload attempts.")
 @friendly_errors
-def command(env: str, port: str | None, model_dir: str | None, expect_build_id: str | None, timeout_s: float,
+def command(env: str | None, port: str | None, model_dir: str | None, expect_build_id: str | None, timeout_s: float,
             retries: int) -> None:
     """Flash firmware with `pio run -t upload`, then check the board's HELLO reports the new build.
 
@@ -27,10 +29,17 @@ def command(env: str, port: str | None, model_dir: str | None, expect_build_id: 
     Example:
       edgeprune flash --env nucleo_l4r5zi --port /dev/ttyACM0
       edgeprune flash --env nucleo_l4r5zi --port /dev/ttyACM0 --model-dir runs/best/export
+      edgeprune flash --env nucleo_l4r5zi --device serial:066DFF515150898367034443
+      edgeprune flash --device qemu:m4
     """
     from edgeprune.bench.flash import FlashError, flash
 
-    if port is None and not env.startswith("qemu:"):
+    if env is None:
+        spec = TargetSpec.parse(port) if port is not None else None
+        if spec is None or not spec.is_qemu:
+            raise UserError("--env is required for a board (e.g. --env nucleo_l4r5zi); see platformio.ini")
+        env = str(spec)
+    if port is None and not (env == "qemu" or env.startswith("qemu:")):
         raise UserError("--port is required for a board (e.g. --port /dev/ttyACM0); list ports with "
                         "`edgeprune bench --list`")
     try:

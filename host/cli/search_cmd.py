@@ -16,7 +16,8 @@ STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
 
 @click.command("search")
 @click.option("--device", default="qemu:m4", show_default=True,
-              help="qemu[:m0|m3|m4|m7|m33], a serial port (/dev/ttyACM0, /dev/pts/N) or socket://HOST:PORT.")
+              help="qemu[:m0|m3|m4|m7|m33], a serial port (/dev/ttyACM0, /dev/pts/N), serial:<USB serial number> "
+                   "or socket://HOST:PORT.")
 @click.option("--task", default=None, help="weather-gru (default) | cartpole-dqn | dqn:<env id>.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Bring your own model file (with --env or --data) instead of --task.")

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+# TargetSpec/TargetError/QEMU_CORES stay importable from here for older callers.
+from edgeprune.bench.targets import QEMU_CORES as QEMU_CORES
+from edgeprune.bench.targets import Target, TargetSpec
+from edgeprune.bench.targets import TargetError as TargetError
 from edgeprune.host.search.types import (
     ENERGY_UJ,
     FLASH_BYTES,
@@ -37,45 +40,8 @@ from edgeprune.host.search.types import (
 
 log = logging.getLogger(__name__)
 
-QEMU_CORES = ("m0", "m3", "m4", "m7", "m33")
 # Largest |device − TFLM| accepted for a float32 model's outputs (a few ULPs of typical logits).
 FLOAT_AGREEMENT_TOL = 1e-4
-
-
-class TargetError(ValueError):
-    """The ``--device`` string names no usable target."""
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """Where candidates run.
-
-    Parameters
-    ----------
-    kind:
-        ``"qemu"`` (an emulated board started here) or ``"serial"`` (a port or ``socket://`` URL).
-    core:
-        QEMU core (``m0``..``m33``); empty for serial until HELLO says.
-    port:
-        Serial device path or URL (serial only).
-    """
-
-    kind: str
-    core: str = ""
-    port: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> TargetSpec:
-        """``qemu``, ``qemu:m4``, ``/dev/ttyACM0``, ``/dev/pts/3``, ``socket://127.0.0.1:5555``."""
-        t = text.strip()
-        if t == "qemu" or t.startswith("qemu:"):
-            core = t.partition(":")[2] or "m4"
-            if core not in QEMU_CORES:
-                raise TargetError(f"unknown QEMU core {core!r}; use qemu:{'|'.join(QEMU_CORES)}")
-            return cls("qemu", core=core)
-        if t.startswith(("/dev/", "socket://", "rfc2217://", "loop://", "COM")):
-            return cls("serial", port=t)
-        raise TargetError(f"--device {t!r}: expected qemu[:m0|m3|m4|m7|m33] or a serial port such as /dev/ttyACM0")
 
 
 def deploy_record(built: Any) -> dict[str, Any]:
@@ -189,90 +155,40 @@ class HardwareEvaluator:
             artifacts_dir = cache_dir() / "artifacts"
         self.artifacts_dir = Path(artifacts_dir)
         self.deploy_dir = Path(deploy_dir) if deploy_dir is not None else self.artifacts_dir / "deploy-build"
-        self.board: Any = None
-        self.device: Any = None
-        self.hello: Any = None
+        # Opening, HELLO, restarts and stale-emulator clean-up belong to the target (bench.targets).
+        self._target = Target(self.spec, link_timeout_s=self.link_timeout_s, elf=elf, wire=serial, pidfile=self.pidfile)
         self._task_hash: str | None = None
         self._calibration: np.ndarray | None = None
         self._agreement: np.ndarray | None = None
         self._deploy_broken: str | None = None
         self._base: tuple[int, int, int, int] | None = None
-        self.restarts = 0
 
-    # -- device lifecycle -------------------------------------------------------------------------
-    def _connect(self) -> None:
-        from edgeprune.bench.link import Device
+    # -- device lifecycle (bench.targets.Target) -----------------------------------------------
+    @property
+    def board(self) -> Any:
+        return self._target.board
 
-        if self.spec.kind == "qemu":
-            from edgeprune.bench.qemu import QemuBoard
+    @property
+    def device(self) -> Any:
+        return self._target.device
 
-            if self.board is None:
-                self._end_stale_qemu()
-                self.board = QemuBoard(self.spec.core, elf=self.elf, serial=self.serial)
-                self.board.start()
-                self._note_pid()
-            url = self.board.url
-        else:
-            url = self.spec.port
-        self.device = Device.open(url, timeout_s=self.link_timeout_s)
-        self.hello = self.device.hello()
-        log.info("device %s: core %s, build %s, counter %s", url, self.hello.core, self.hello.build_id,
-                 self.hello.counter)
+    @property
+    def hello(self) -> Any:
+        return self._target.hello
 
-    def _end_stale_qemu(self) -> None:
-        if self.pidfile is None or not self.pidfile.is_file():
-            return
-        import psutil
-
-        try:
-            pid = int(self.pidfile.read_text().strip())
-            proc = psutil.Process(pid)
-            noted = self.pidfile.stat().st_mtime
-            # Same name and started before the note was written: the emulator we started, not a reused pid.
-            if "qemu-system-arm" in " ".join(proc.cmdline()[:1]) and proc.create_time() <= noted + 1.0:
-                log.warning("ending QEMU pid %d left behind by an interrupted run", pid)
-                proc.kill()
-                proc.wait(timeout=10)
-        except (ValueError, psutil.Error):
-            pass
-        self.pidfile.unlink(missing_ok=True)
-
-    def _note_pid(self) -> None:
-        proc = getattr(self.board, "proc", None)
-        if self.pidfile is not None and proc is not None:
-            self.pidfile.write_text(str(proc.pid))
+    @property
+    def restarts(self) -> int:
+        return self._target.restarts
 
     def _ensure(self) -> Any:
-        if self.device is None:
-            self._connect()
-        return self.device
+        return self._target.open()
 
     def _restart(self) -> None:
-        self.restarts += 1
-        if self.device is not None:
-            self.device.close()
-            self.device = None
-        if self.board is not None:
-            self.board.restart()
-            self._note_pid()
-        elif self.spec.kind == "serial":
-            time.sleep(0.5)
-        self._connect()
+        self._target.restart()
 
     def close(self) -> None:
         """Close the link and stop QEMU (safe to call twice)."""
-        if self.device is not None:
-            try:
-                self.device.close()
-            finally:
-                self.device = None
-        if self.board is not None:
-            try:
-                self.board.close()
-            finally:
-                self.board = None
-                if self.pidfile is not None:
-                    self.pidfile.unlink(missing_ok=True)
+        self._target.close()
 
     def __enter__(self) -> HardwareEvaluator:
         return self

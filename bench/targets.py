@@ -1,0 +1,295 @@
+"""One way to name, open and look after a measurement target, shared by every command.
+
+A target spec is what ``--device`` (``search``, ``bench``, ``doctor``) and ``--port``/``--device``
+(``flash``) take:
+
+============================  =================================================================
+``qemu``                      the emulated Cortex-M4 (``qemu:m4``), launched here
+``qemu:m0|m3|m4|m7|m33``      an emulated board of that core, launched here
+``/dev/ttyACM0``              a board's serial port (also ``/dev/ttyUSB0``, ``/dev/pts/N``, ``COM3``)
+``serial:<USB serial number>``  the board whose USB serial number this is (several boards attached)
+``socket://host:port``        a serial port over TCP (also ``rfc2217://``, ``loop://``, ``ethudp://``)
+============================  =================================================================
+
+:class:`Target` owns the lifecycle: it starts QEMU when the spec names it (ending an emulator a killed
+earlier run left behind), opens the link, checks the firmware answers HELLO, restarts a hung board,
+and cleans everything up on close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeprune.bench.link import Device, DeviceError, FrameError, Hello, LinkTimeout
+from edgeprune.bench.qemu import MACHINES, QemuBoard, QemuError
+from edgeprune.bench.transports import LIST_COMMAND, PortNotFound, resolve
+
+log = logging.getLogger(__name__)
+
+QEMU_CORES: tuple[str, ...] = tuple(MACHINES)
+DEFAULT_QEMU_CORE = "m4"
+URL_SCHEMES = ("socket://", "rfc2217://", "loop://", "ethudp://")
+FORMS = f"qemu, qemu:<{'|'.join(QEMU_CORES)}>, /dev/ttyACM0, /dev/pts/N, serial:<USB serial number>, socket://host:port"
+# A bare word of this shape naming an attached board was accepted before ``serial:`` existed (deprecated).
+_LEGACY_SERIAL = re.compile(r"^[0-9A-Za-z]{6,}$")
+
+
+class TargetError(ValueError):
+    """A target spec names no usable target; the message is one line that says what to write instead."""
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A parsed target spec (see the module doc for the forms).
+
+    :param kind: ``"qemu"`` (an emulated board started here) or ``"serial"`` (a port, URL or USB serial number)
+    :param core: QEMU core (``m0``..``m33``); empty for serial targets until HELLO says
+    :param port: serial device path or URL (serial only; empty when ``usb_serial`` names the board)
+    :param usb_serial: USB serial number resolved to a port when opened (serial only)
+    """
+
+    kind: str
+    core: str = ""
+    port: str = ""
+    usb_serial: str = ""
+
+    @classmethod
+    def parse(cls, text: str | TargetSpec) -> TargetSpec:
+        """Parse ``text``; raises :class:`TargetError` for anything that is not one of the forms."""
+        if isinstance(text, TargetSpec):
+            return text
+        t = text.strip()
+        if t == "qemu" or t.startswith("qemu:"):
+            core = t.partition(":")[2] or DEFAULT_QEMU_CORE
+            if core not in QEMU_CORES:
+                raise TargetError(f"unknown QEMU core {core!r}; use qemu:{'|'.join(QEMU_CORES)}")
+            return cls("qemu", core=core)
+        if t.startswith("serial:"):
+            rest = t.partition(":")[2].strip()
+            if not rest:
+                raise TargetError("serial: needs the board's USB serial number, e.g. serial:066DFF515150898367034443")
+            if rest.startswith("/") or rest.startswith(URL_SCHEMES):
+                return cls("serial", port=rest)
+            return cls("serial", usb_serial=rest)
+        if t.startswith("/") or t.startswith(URL_SCHEMES) or re.match(r"^COM\d+$", t, flags=re.I):
+            return cls("serial", port=t)
+        if t and os.path.exists(t):
+            return cls("serial", port=t)
+        if t and _LEGACY_SERIAL.match(t) and _attached_usb_serial(t):
+            log.warning("--device %s: a bare USB serial number is deprecated; write serial:%s", t, t)
+            return cls("serial", usb_serial=t)
+        raise TargetError(f"--device {t!r}: expected qemu[:{'|'.join(QEMU_CORES)}], a serial port such as "
+                          f"/dev/ttyACM0, serial:<USB serial number> or socket://host:port")
+
+    def __str__(self) -> str:
+        if self.kind == "qemu":
+            return f"qemu:{self.core}"
+        return f"serial:{self.usb_serial}" if self.usb_serial else self.port
+
+    @property
+    def is_qemu(self) -> bool:
+        return self.kind == "qemu"
+
+    def resolve_port(self) -> str:
+        """The device path or URL to open: a USB serial number is looked up among attached ports."""
+        if self.kind != "serial":
+            raise TargetError(f"{self} is an emulator, not a port")
+        if not self.usb_serial:
+            return self.port
+        try:
+            return resolve(self.usb_serial)
+        except PortNotFound as exc:
+            raise TargetError(str(exc)) from exc
+
+    def check(self) -> None:
+        """Fail now, in one line, for a serial target that is not there (before any slow work)."""
+        if self.kind != "serial":
+            return
+        path = self.resolve_port()
+        if "://" not in path and not os.path.exists(path):
+            raise TargetError(f"serial port {path} does not exist; plug the board in, or list boards with "
+                              f"`{LIST_COMMAND}`")
+
+
+def _attached_usb_serial(word: str) -> bool:
+    """Whether ``word`` is the USB serial number of an attached port (a bare word is otherwise a typo)."""
+    try:
+        resolve(word)
+    except PortNotFound:
+        return False
+    return True
+
+
+def spec_for_port(port: str, serial_number: str | None) -> str:
+    """The spec a user should pass for a listed port: ``serial:<SN>`` survives re-plugging, a path may not."""
+    return f"serial:{serial_number}" if serial_number else port
+
+
+LINK_ERRORS: tuple[type[BaseException], ...] = (OSError, LinkTimeout, FrameError, DeviceError)
+
+
+class Target:
+    """An open target: the emulator (if any), the link, and the firmware's HELLO.
+
+    :param spec: a target spec string or :class:`TargetSpec`
+    :param link_timeout_s: deadline of each request on the link
+    :param elf: firmware image QEMU runs (default: the core's serial-loading build)
+    :param wire: QEMU wire, as ``QemuBoard(serial=...)``: ``"auto"``, ``"eth"``, ``"tcp"`` or ``"pty"``
+    :param boot_timeout_s: deadline for QEMU to boot and answer HELLO
+    :param pidfile: where the QEMU pid is noted; QEMU runs in its own process group, so a run killed
+        with SIGKILL leaves it behind, and the next :meth:`open` with the same pidfile ends that one
+        emulator (checked by pid, command name and start time) before starting its own
+    """
+
+    def __init__(self, spec: str | TargetSpec, *, link_timeout_s: float = 10.0, elf: str | Path | None = None,
+                 wire: str = "auto", boot_timeout_s: float = 20.0, pidfile: Path | None = None) -> None:
+        self.spec = TargetSpec.parse(spec)
+        self.link_timeout_s = float(link_timeout_s)
+        self.elf = elf
+        self.wire = wire
+        self.boot_timeout_s = float(boot_timeout_s)
+        self.pidfile = Path(pidfile) if pidfile is not None else None
+        self.board: QemuBoard | None = None
+        self.device: Device | None = None
+        self.hello: Hello | None = None
+        self.url = ""
+        self.restarts = 0
+
+    def open(self) -> Device:
+        """The open link (opened, and QEMU started, on first use); HELLO has answered."""
+        if self.device is not None:
+            return self.device
+        if self.spec.is_qemu:
+            if self.board is None:
+                end_stale_qemu(self.pidfile)
+                board = QemuBoard(self.spec.core, elf=self.elf, serial=self.wire, boot_timeout_s=self.boot_timeout_s)
+                board.start()
+                self.board = board
+                self._note_pid()
+            url = self.board.url
+        else:
+            url = self.spec.resolve_port()
+        device = Device.open(url, timeout_s=self.link_timeout_s)
+        try:
+            hello = device.hello()
+        except BaseException:
+            device.close()
+            raise
+        self.device, self.hello, self.url = device, hello, url
+        log.info("device %s: core %s, build %s, counter %s", url, hello.core, hello.build_id, hello.counter)
+        return device
+
+    def restart(self) -> Device:
+        """Power-cycle an emulator (a board: reopen its port after a pause) and open again."""
+        self.restarts += 1
+        self._close_link()
+        if self.board is not None:
+            self.board.restart()
+            self._note_pid()
+        else:
+            time.sleep(0.5)  # a board that reset re-enumerates its USB port
+        return self.open()
+
+    def _close_link(self) -> None:
+        if self.device is not None:
+            try:
+                self.device.close()
+            finally:
+                self.device = None
+
+    def close(self) -> None:
+        """Close the link and stop QEMU (safe to call twice)."""
+        self._close_link()
+        if self.board is not None:
+            try:
+                self.board.close()
+            finally:
+                self.board = None
+                if self.pidfile is not None:
+                    self.pidfile.unlink(missing_ok=True)
+
+    def _note_pid(self) -> None:
+        proc = getattr(self.board, "proc", None)
+        if self.pidfile is not None and proc is not None:
+            self.pidfile.write_text(str(proc.pid))
+
+    def __enter__(self) -> Target:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def end_stale_qemu(pidfile: Path | None) -> None:
+    """End the QEMU an interrupted run noted in ``pidfile`` (only if it is still that emulator)."""
+    if pidfile is None or not pidfile.is_file():
+        return
+    import psutil
+
+    try:
+        pid = int(pidfile.read_text().strip())
+        proc = psutil.Process(pid)
+        noted = pidfile.stat().st_mtime
+        # Same name and started before the note was written: the emulator we started, not a reused pid.
+        if "qemu-system-arm" in " ".join(proc.cmdline()[:1]) and proc.create_time() <= noted + 1.0:
+            log.warning("ending QEMU pid %d left behind by an interrupted run", pid)
+            proc.kill()
+            proc.wait(timeout=10)
+    except (ValueError, psutil.Error):
+        pass
+    pidfile.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def open_device(spec: str | TargetSpec, *, timeout_s: float = 10.0, elf: str | Path | None = None) -> Iterator[Device]:
+    """An open ``Device`` for ``spec`` (QEMU launched and killed on exit); HELLO has answered.
+
+    :param spec: any target spec (see the module doc)
+    :param timeout_s: per-request reply deadline
+    :param elf: firmware image for QEMU (default: the core's built firmware)
+    """
+    # A loaded host (2 cores shared) can take longer than QEMU's default boot deadline.
+    with Target(spec, link_timeout_s=timeout_s, elf=elf, boot_timeout_s=max(20.0, timeout_s)) as target:
+        assert target.device is not None
+        yield target.device
+
+
+def probe(spec: str | TargetSpec, timeout_s: float = 0.5) -> tuple[Any, str | None]:
+    """Send HELLO to ``spec``; returns ``(hello, None)`` or ``(None, reason)``. Never raises for I/O."""
+    try:
+        parsed = TargetSpec.parse(spec)
+        if parsed.is_qemu:
+            with Target(parsed, link_timeout_s=max(timeout_s, 5.0)) as target:
+                return target.hello, None
+        device = Device.open(parsed.resolve_port(), timeout_s=timeout_s)
+    except (TargetError, QemuError, *LINK_ERRORS) as exc:
+        return None, f"cannot open: {exc}"
+    try:
+        return device.hello(), None
+    except LINK_ERRORS as exc:
+        return None, f"no HELLO within {timeout_s:g} s ({type(exc).__name__})"
+    finally:
+        device.close()
+
+
+__all__ = [
+    "DEFAULT_QEMU_CORE",
+    "FORMS",
+    "QEMU_CORES",
+    "Target",
+    "TargetError",
+    "TargetSpec",
+    "end_stale_qemu",
+    "open_device",
+    "probe",
+    "spec_for_port",
+]

@@ -84,6 +84,30 @@ def _print_measurement(m: Any) -> None:
                   f"sha256 {m.model['sha256'][:12]}. Sources are never added together.")
 
 
+def _print_deploy(model: str, manifest_path: str | None, m: Any) -> None:
+    """Flash and RAM of the deploy build (the model compiled in, as it ships), like ``search`` reports them."""
+    from rich.console import Console
+
+    from edgeprune.bench.firmware_build import BuildError, deploy_env_for, deploy_footprint
+    from edgeprune.bench.measure import load_manifest
+
+    t, console = m.target, Console()
+    env = deploy_env_for(t["counter"], t["core"], t["board"])
+    if env is None:
+        console.print(f"deploy build: no PlatformIO env known for board {t['board']!r}; flash/RAM not measured")
+        return
+    with open(model, "rb") as fh:
+        manifest = load_manifest(model, manifest_path, fh.read())
+    try:
+        built = deploy_footprint(model, env, manifest)
+    except BuildError as exc:
+        console.print(f"deploy build {env}: {exc}", markup=False)
+        return
+    console.print(f"deploy build {env}: flash {built.flash_bytes / 1024:.1f} KiB (.text+.data), "
+                  f"RAM {built.ram_bytes / 1024:.1f} KiB (.data+.bss, arena included, stack extra) [build]",
+                  markup=False)
+
+
 @click.command("bench")
 @click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--device", "device_spec", default=None,
@@ -104,10 +128,12 @@ def _print_measurement(m: Any) -> None:
 @click.option("--timeout", "timeout_s", default=10.0, show_default=True, help="Per-request reply timeout, s.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the measurement as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List attached devices (USB identity + firmware HELLO).")
+@click.option("--no-deploy-build", is_flag=True, help="Skip the deploy build that gives flash/RAM (cached per model).")
 @friendly_errors
 def command(model: str | None, device_spec: str | None, repeats: int, warmup: int, manifest_path: str | None,
             agreement: int, energy_board: str | None, host_energy_runs: int, ppk2_port: str | None,
-            ppk2_channel: int, ppk2_mv: int, timeout_s: float, json_out: str | None, list_only: bool) -> None:
+            ppk2_channel: int, ppk2_mv: int, timeout_s: float, json_out: str | None, list_only: bool,
+            no_deploy_build: bool) -> None:
     """Measure an int8 .tflite on a device; every number is printed with its source.
 
     Counts under QEMU are instructions (a lower bound on cycles) and latency is then an estimate
@@ -141,3 +167,5 @@ def command(model: str | None, device_spec: str | None, repeats: int, warmup: in
     except (LinkError, MeasureError, PowerMeterError, EnergyTableError, TargetError, FlashError) as exc:
         raise UserError(f"{type(exc).__name__}: {exc}") from exc
     _print_measurement(result)
+    if not no_deploy_build:
+        _print_deploy(model, manifest_path, result)

@@ -222,6 +222,16 @@ static int32_t dot1(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32
 }
 #endif
 
+void ep_fc_widen(const int8_t *x, uint32_t depth, uint32_t *xq) {
+#if EP_FC_DSP
+  widen_input(x, depth, xq);
+#else
+  (void)x;
+  (void)depth;
+  (void)xq;
+#endif
+}
+
 void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const int32_t *bias, int32_t *acc,
                     uint32_t rows, uint32_t depth) {
   uint32_t r = 0;

@@ -62,11 +62,21 @@ int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, 
   }
   st = &m->tensors[m->inputs[stream_input]];
   start = (m->arena_plan + 15u) & ~15u;
+  /* Staging, then one 256-byte carry table per pair: the carry is an int8 -> int8 function. */
   need = (uint64_t)steps * st->bytes;
+  need = ((need + 15u) & ~(uint64_t)15u) + 256u * npairs;
   if (start > m->arena_len || need > (uint64_t)(m->arena_len - start)) return EP_RT_ERR_ARENA;
   m->stream_buf = m->arena + start;
-  m->stream_bytes = (uint32_t)need;
+  m->stream_bytes = steps * st->bytes;
   memset(m->stream_buf, 0, m->stream_bytes);
+  m->carry_tbl = m->stream_buf + ((m->stream_bytes + 15u) & ~15u);
+  for (i = 0; i < npairs; i++) {
+    const ep_tensor_t *to = &m->tensors[m->outputs[pairs[i][0]]], *ti = &m->tensors[m->inputs[pairs[i][1]]];
+    int8_t all[256];
+    for (j = 0; j < 256u; j++) all[j] = (int8_t)(uint8_t)j;
+    m->carry_copy[i] = (uint8_t)(to->dtype != EP_DT_INT8 || (to->scale == ti->scale && to->zero_point == ti->zero_point));
+    ep_requantize(all, (int8_t *)(m->carry_tbl + 256u * i), 256u, to->scale, to->zero_point, ti->scale, ti->zero_point);
+  }
   m->steps = steps;
   m->stream_input = stream_input;
   m->npairs = npairs;
@@ -74,7 +84,7 @@ int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, 
     m->pairs[i][0] = pairs[i][0];
     m->pairs[i][1] = pairs[i][1];
   }
-  m->arena_used = start + m->stream_bytes;
+  m->arena_used = start + (uint32_t)need;
   return EP_RT_OK;
 }
 
@@ -99,6 +109,7 @@ int ep_model_set_input(ep_model_t *m, uint32_t index, uint32_t offset, const uin
 static int run_op(ep_model_t *m, const ep_op_t *op) {
   switch (op->kind) {
     case EP_K_FC_I8: return ep_k_fc_i8(m, op);
+    case EP_K_GRU: return ep_k_gru(m, op);
     case EP_K_FC_F32: return ep_k_fc_f32(m, op);
     case EP_K_ADD_I8:
     case EP_K_SUB_I8:
@@ -111,9 +122,9 @@ static int run_op(ep_model_t *m, const ep_op_t *op) {
 }
 
 static int run_graph(ep_model_t *m) {
-  uint32_t i;
-  for (i = 0; i < m->num_ops; i++) {
-    int st = run_op(m, &m->ops[i]);
+  const uint16_t *r = m->run, *end = m->run + m->num_run;
+  for (; r != end; r++) {
+    int st = run_op(m, &m->ops[*r]);
     if (st) return st;
   }
   return EP_RT_OK;
@@ -136,12 +147,16 @@ int ep_model_invoke(ep_model_t *m) {
     if (s + 1u == m->steps) break;
     for (i = 0; i < m->npairs; i++) {
       const ep_tensor_t *to = &m->tensors[m->outputs[m->pairs[i][0]]];
-      ep_tensor_t *ti = &m->tensors[m->inputs[m->pairs[i][1]]];
-      if (to->dtype == EP_DT_INT8)
-        ep_requantize((const int8_t *)to->data, (int8_t *)ti->data, to->bytes, to->scale, to->zero_point, ti->scale,
-                      ti->zero_point);
-      else
+      const ep_tensor_t *ti = &m->tensors[m->inputs[m->pairs[i][1]]];
+      if (m->carry_copy[i]) {
         memcpy(ti->data, to->data, to->bytes);
+      } else {
+        const int8_t *tbl = (const int8_t *)(m->carry_tbl + 256u * i);
+        const uint8_t *src = to->data;
+        int8_t *dst = (int8_t *)ti->data;
+        uint32_t k;
+        for (k = 0; k < to->bytes; k++) dst[k] = tbl[src[k]];
+      }
     }
   }
   return EP_RT_OK;
@@ -150,6 +165,7 @@ int ep_model_invoke(ep_model_t *m) {
 int ep_model_invoke_op(ep_model_t *m, uint32_t index) {
   if (!ready(m)) return EP_RT_ERR_STATE;
   if (index >= m->num_ops) return EP_RT_ERR_INDEX;
+  if (m->ops[index].fused) return EP_RT_OK; /* runs inside its fused op */
   return run_op(m, &m->ops[index]);
 }
 

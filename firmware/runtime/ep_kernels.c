@@ -22,15 +22,8 @@ static uint32_t count(const ep_tensor_t *t) {
 }
 
 static int8_t binary_i8(const ep_op_t *op, int8_t a, int8_t b) {
-  int32_t r;
-  if (op->kind == EP_K_MUL_I8) {
-    r = ep_mbqm((op->i0 + a) * (op->i1 + b), op->mult[0], op->shift[0]);
-  } else {
-    int32_t sa = ep_mbqm((op->i0 + a) * (1 << 20), op->mult[0], op->shift[0]);
-    int32_t sb = ep_mbqm((op->i1 + b) * (1 << 20), op->mult[1], op->shift[1]);
-    r = ep_mbqm(op->kind == EP_K_ADD_I8 ? sa + sb : sa - sb, op->mult[2], op->shift[2]);
-  }
-  return (int8_t)ep_clamp_i32(ep_add_wrap(r, op->i2), op->act_min, op->act_max);
+  if (op->kind == EP_K_MUL_I8) return ep_mul_i8(op, a, b);
+  return ep_addsub_i8(op, a, b, op->kind == EP_K_SUB_I8);
 }
 
 static float binary_f32(const ep_op_t *op, float a, float b) {

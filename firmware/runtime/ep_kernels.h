@@ -2,6 +2,7 @@
 #ifndef EP_KERNELS_H
 #define EP_KERNELS_H
 
+#include "ep_qmath.h"
 #include "ep_runtime.h"
 
 /* TFLite builtin operator codes the runtime understands. */
@@ -42,7 +43,8 @@ enum {
   EP_K_LOGISTIC_F32,
   EP_K_TANH_F32,
   EP_K_RELU_F32,
-  EP_K_COPY
+  EP_K_COPY,
+  EP_K_GRU /* fused GRU step (ep_gru.c); its constituent ops are left out of the run list */
 };
 
 /* FC int8 scratch layout (int32 words): folded bias[rows], then per-channel mult[rows], shift[rows]. */
@@ -50,6 +52,25 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op);
 int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op);
 int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op);
 int ep_k_unary(const ep_model_t *m, const ep_op_t *op);
+int ep_k_gru(const ep_model_t *m, const ep_op_t *op);
+
+/* Finds the exporter's GRU-cell op pattern and turns each instance into one EP_K_GRU op (ep_gru.c): its
+ * final ADD becomes the fused op, the other 15 are marked `fused`. Runs after per-op preparation and before
+ * arena planning; the fused ops' records go to `mem` (16-byte aligned, `avail` bytes), `*used` bytes. */
+int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used);
+
+/* int8 ADD/SUB/MUL of one element pair, exactly TFLM's reference arithmetic; `a` is input 0, `b` input 1.
+ * Shared by the op-by-op kernel and the fused GRU step so both produce the same bytes. */
+static inline int8_t ep_addsub_i8(const ep_op_t *op, int32_t a, int32_t b, int sub) {
+  const int32_t sa = ep_rdbpot(ep_srdhm((op->i0 + a) * (1 << 20), op->mult[0]), -op->shift[0]);
+  const int32_t sb = ep_rdbpot(ep_srdhm((op->i1 + b) * (1 << 20), op->mult[1]), -op->shift[1]);
+  const int32_t r = ep_rdbpot(ep_srdhm(sub ? sa - sb : sa + sb, op->mult[2]), -op->shift[2]);
+  return (int8_t)ep_clamp_i32(ep_add_wrap(r, op->i2), op->act_min, op->act_max);
+}
+static inline int8_t ep_mul_i8(const ep_op_t *op, int32_t a, int32_t b) {
+  const int32_t r = ep_mbqm((op->i0 + a) * (op->i1 + b), op->mult[0], op->shift[0]);
+  return (int8_t)ep_clamp_i32(ep_add_wrap(r, op->i2), op->act_min, op->act_max);
+}
 
 /* Per-row int8 dot products + folded bias: acc[r] = bias[r] + sum_d w[r][d] * x[d]. `xq` is the input
  * widened by the DSP path (ep_fc_tmp_bytes(depth) bytes, word aligned; unused elsewhere). */
@@ -57,6 +78,15 @@ void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const 
                     uint32_t rows, uint32_t depth);
 /* Bytes of shared temporary memory an int8 FC of this depth needs on this core. */
 uint32_t ep_fc_tmp_bytes(uint32_t depth);
+/* Widens `x` into `xq` for ep_fc_dot_rows on the DSP path (no-op elsewhere). */
+void ep_fc_widen(const int8_t *x, uint32_t depth, uint32_t *xq);
+/* One FC output element: ep_mbqm of the accumulator of row `r` by its (per-tensor or per-channel)
+ * multiplier, plus the output zero point, clamped to the fused activation range. */
+static inline int32_t ep_fc_out_i8(const ep_op_t *op, int32_t acc, uint32_t r) {
+  const int32_t mult = op->i2 ? op->scratch[op->rows + r] : op->mult[0];
+  const int32_t shift = op->i2 ? op->scratch[2u * op->rows + r] : op->shift[0];
+  return ep_clamp_i32(ep_add_wrap(ep_mbqm(acc, mult, shift), op->i1), op->act_min, op->act_max);
+}
 
 /* int8 LOGISTIC/TANH keep a lookup table of all 256 outputs, indexed by the input byte (uint8 view),
  * in their op scratch; it is filled at init from the fixed-point routines below. */

@@ -575,6 +575,13 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
     op->scratch = (int32_t *)(void *)(m->arena + base);
     base += align_up(op->scratch_bytes);
   }
+  if (!(m->flags & EP_RT_INIT_NO_FUSE)) {
+    uint32_t used = 0;
+    TRY(ep_gru_fuse(m, m->arena + base, m->arena_len - base, &used));
+    base += used;
+  }
+  for (i = 0; i < m->num_ops; i++)
+    if (!m->ops[i].fused) m->run[m->num_run++] = (uint16_t)i;
   TRY(plan_arena(m, base, m->arena_len - base));
   /* Per-op init data that needs the scratch memory. */
   for (i = 0; i < m->num_ops; i++) {
@@ -615,11 +622,17 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
 }
 
 int ep_model_init(ep_model_t *m, const uint8_t *tflite, uint32_t len, uint8_t *arena, uint32_t arena_len) {
+  return ep_model_init_ex(m, tflite, len, arena, arena_len, EP_RT_DEFAULT_FLAGS);
+}
+
+int ep_model_init_ex(ep_model_t *m, const uint8_t *tflite, uint32_t len, uint8_t *arena, uint32_t arena_len,
+                     uint32_t flags) {
   ep_fb_t fb;
   int st;
   if (m == NULL) return EP_RT_ERR_ARG;
   memset(m, 0, sizeof *m);
   if (tflite == NULL || arena == NULL) return EP_RT_ERR_ARG;
+  m->flags = flags;
   fb.b = tflite;
   fb.len = len;
   m->fb = tflite;
@@ -645,6 +658,7 @@ uint32_t ep_model_num_outputs(const ep_model_t *m) { return (m && m->magic == EP
 uint32_t ep_model_arena_used(const ep_model_t *m) { return (m && m->magic == EP_MAGIC) ? m->arena_used : 0; }
 uint64_t ep_model_macs(const ep_model_t *m) { return (m && m->magic == EP_MAGIC) ? m->macs * m->steps : 0; }
 uint32_t ep_model_num_ops(const ep_model_t *m) { return (m && m->magic == EP_MAGIC) ? m->num_ops : 0; }
+uint32_t ep_model_num_fused(const ep_model_t *m) { return (m && m->magic == EP_MAGIC) ? m->num_fused : 0; }
 
 const char *ep_rt_status_str(int status) {
   switch (status) {

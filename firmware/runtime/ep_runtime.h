@@ -110,6 +110,7 @@ typedef struct {
   uint8_t builtin;  /* TFLite builtin operator code */
   uint8_t act;      /* fused activation */
   uint8_t n_in, n_out;
+  uint8_t fused; /* part of a fused kernel that runs in another op's place: not run on its own */
   int16_t in[EP_RT_MAX_OP_INPUTS];
   int16_t out[EP_RT_MAX_OP_OUTPUTS];
   int32_t act_min, act_max;
@@ -143,11 +144,24 @@ struct ep_model {
   uint8_t pairs[EP_RT_MAX_PAIRS][2];
   uint8_t *stream_buf;
   uint32_t stream_bytes;
+  uint32_t flags;        /* EP_RT_INIT_* given to ep_model_init_ex */
+  uint16_t num_run;      /* ops run per step, in order (fused parts left out) */
+  uint16_t num_fused;    /* fused GRU steps recognised at load */
+  uint16_t run[EP_RT_MAX_OPS];
+  uint8_t *carry_tbl;    /* sequence mode: 256-byte int8 carry table per recurrent pair (ep_requantize of all bytes) */
+  uint8_t carry_copy[EP_RT_MAX_PAIRS]; /* 1: the pair's carry is a plain copy (same quantisation, or float) */
   uint32_t magic; /* set only after a successful init */
 };
 typedef struct ep_model ep_model_t;
 
 int ep_model_init(ep_model_t *m, const uint8_t *tflite, uint32_t len, uint8_t *arena, uint32_t arena_len);
+/* Load flags. EP_RT_INIT_NO_FUSE keeps the op-by-op reference path (no fused GRU step). */
+#define EP_RT_INIT_NO_FUSE 1u
+#ifndef EP_RT_DEFAULT_FLAGS
+#define EP_RT_DEFAULT_FLAGS 0u /* what ep_model_init uses; -DEP_RT_DEFAULT_FLAGS=1 builds an op-by-op firmware */
+#endif
+int ep_model_init_ex(ep_model_t *m, const uint8_t *tflite, uint32_t len, uint8_t *arena, uint32_t arena_len,
+                     uint32_t flags);
 uint32_t ep_model_num_inputs(const ep_model_t *m);
 uint32_t ep_model_num_outputs(const ep_model_t *m);
 int ep_model_io(const ep_model_t *m, int is_output, uint32_t index, ep_tensor_info_t *out);
@@ -168,6 +182,8 @@ uint32_t ep_model_num_ops(const ep_model_t *m);
 int ep_model_op_builtin(const ep_model_t *m, uint32_t index);
 /* Run only operator `index` (for per-op profiling); inputs must have been computed. */
 int ep_model_invoke_op(ep_model_t *m, uint32_t index);
+/* Number of GRU-cell op groups running as one fused kernel. */
+uint32_t ep_model_num_fused(const ep_model_t *m);
 
 #ifdef __cplusplus
 }

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprune.bench.runtime_status import RuntimeStatus
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "firmware" / "runtime"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared"]
 
-STATUS = {
-    0: "OK", -1: "ARG", -2: "TRUNCATED", -3: "IDENTIFIER", -4: "BOUNDS", -5: "SUBGRAPHS", -6: "OP",
-    -7: "DTYPE", -8: "SHAPE", -9: "QUANT", -10: "BUFFER", -11: "LIMITS", -12: "ARENA", -13: "STATE",
-    -14: "INDEX", -15: "SEQUENCE", -16: "GRAPH", -17: "RANGE",
-}
+# The runtime's status codes by value, from the checked mirror of ep_runtime.h (not copied by hand).
+STATUS = {int(s): s.short for s in RuntimeStatus}
+NO_FUSE = 1  # EP_RT_INIT_NO_FUSE
 DTYPES = {0: np.float32, 2: np.int32, 9: np.int8, 3: np.uint8, 7: np.int16}
 
 
@@ -51,6 +51,9 @@ class Runtime:
         L = self.lib
         L.ep_host_model_size.restype = ctypes.c_uint32
         L.ep_model_init.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32]
+        L.ep_model_init_ex.argtypes = [*L.ep_model_init.argtypes, ctypes.c_uint32]
+        L.ep_model_num_fused.argtypes = [ctypes.c_void_p]
+        L.ep_model_num_fused.restype = ctypes.c_uint32
         L.ep_model_io.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.POINTER(TensorInfo)]
         L.ep_model_set_input.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint32]
         L.ep_model_set_sequence.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint32]
@@ -72,10 +75,17 @@ class Runtime:
         self.arena = None
         self.blob = None
 
-    def init(self, tflite: bytes, arena_len: int = 1 << 20) -> int:
+    def init(self, tflite: bytes, arena_len: int = 1 << 20, flags: int | None = None) -> int:
+        """``ep_model_init``, or ``ep_model_init_ex`` with ``flags`` (``NO_FUSE``: the op-by-op path)."""
         self.blob = ctypes.create_string_buffer(tflite, len(tflite))  # kept alive: constants point into it
         self.arena = ctypes.create_string_buffer(arena_len)
-        return self.lib.ep_model_init(self.model, self.blob, len(tflite), self.arena, arena_len)
+        if flags is None:
+            return self.lib.ep_model_init(self.model, self.blob, len(tflite), self.arena, arena_len)
+        return self.lib.ep_model_init_ex(self.model, self.blob, len(tflite), self.arena, arena_len, flags)
+
+    @property
+    def num_fused(self) -> int:
+        return int(self.lib.ep_model_num_fused(self.model))
 
     def io(self, is_output: bool, index: int) -> TensorInfo:
         info = TensorInfo()

@@ -1,0 +1,253 @@
+/*
+ * Fused GRU step. The exporter's streaming cell (export/README.md) computes, per layer,
+ *   r = LOGISTIC(ADD(FC(x), FC(h)))      z = LOGISTIC(ADD(FC(x), FC(h)))
+ *   n = TANH(ADD(FC(x), MUL(r, FC(h))))  h' = ADD(n, MUL(z, SUB(h, n)))
+ * as 16 int8 ops, each writing a tensor the next one re-reads. Every op after the FCs is element-wise, so
+ * element j of h' depends only on row j of the six FCs: the fused kernel computes blocks of rows of all six
+ * dot products, then the whole chain per element in registers, with each op's own prepared constants and
+ * the same arithmetic functions as the op-by-op kernels (ep_kernels.h), hence the same bytes.
+ * The pattern is matched on tensors and op kinds, not on op order; commutative ADD/MUL operands are put in
+ * a canonical order by swapping them with their constants (exact: the int8 arithmetic is symmetric).
+ */
+#include <string.h>
+
+#include "ep_kernels.h"
+#include "ep_qmath.h"
+
+#define EP_GRU_BLOCK 16u
+
+/* Roles of the six FULLY_CONNECTED ops. */
+enum { FC_XR, FC_HR, FC_XZ, FC_HZ, FC_XN, FC_HN, FC_COUNT };
+
+/* Persistent record of one fused step (start of the fused op's scratch); op and tensor indices. */
+typedef struct {
+  int16_t fc[FC_COUNT];
+  int16_t add_r, add_z, log_r, log_z, mul_n, add_n, tanh_n, sub_d, mul_z, add_h;
+  int16_t x, h, out;
+  uint16_t hidden, depth_x;
+} ep_gru_t;
+
+#define EP_GRU_HEAD ((sizeof(ep_gru_t) + 15u) & ~15u)
+
+static uint32_t n_elems(const ep_tensor_t *t) {
+  uint32_t n = 1, i;
+  for (i = 0; i < t->rank; i++) n *= (uint32_t)t->dims[i];
+  return n;
+}
+
+/* Producer op of every tensor and the number of readers (op inputs + graph outputs). */
+typedef struct {
+  int16_t prod[EP_RT_MAX_TENSORS];
+  uint8_t uses[EP_RT_MAX_TENSORS];
+} graph_index_t;
+
+static int producer(const ep_model_t *m, const graph_index_t *gi, int16_t t, uint8_t kind) {
+  int16_t p;
+  if (t < 0) return -1;
+  p = gi->prod[t];
+  if (p < 0 || m->ops[p].kind != kind || m->ops[p].fused) return -1;
+  return p;
+}
+
+/* Which input of binary op `o` is made by an op of `kind` (0 or 1), -1 if none or both. */
+static int input_from(const ep_model_t *m, const graph_index_t *gi, int o, uint8_t kind) {
+  const int a = producer(m, gi, m->ops[o].in[0], kind) >= 0, b = producer(m, gi, m->ops[o].in[1], kind) >= 0;
+  return a == b ? -1 : (a ? 0 : 1);
+}
+
+/* Puts input `first` of a commutative ADD/MUL in position 0, with its constants. */
+static void canonical(ep_op_t *op, int first) {
+  int16_t t;
+  int32_t v;
+  if (first == 0) return;
+  t = op->in[0], op->in[0] = op->in[1], op->in[1] = t;
+  v = op->i0, op->i0 = op->i1, op->i1 = v;
+  if (op->kind == EP_K_ADD_I8) {
+    v = op->mult[0], op->mult[0] = op->mult[1], op->mult[1] = v;
+    v = op->shift[0], op->shift[0] = op->shift[1], op->shift[1] = v;
+  }
+}
+
+/* The gate pre-activation ADD(FC(x), FC(h)) behind a LOGISTIC op: fills the two FC roles, -1 on mismatch. */
+static int gate(const ep_model_t *m, const graph_index_t *gi, int act, int16_t x, int *add, int16_t *fcx,
+                int16_t *fch) {
+  int a, f0, f1;
+  if (act < 0) return -1;
+  a = producer(m, gi, m->ops[act].in[0], EP_K_ADD_I8);
+  if (a < 0) return -1;
+  f0 = producer(m, gi, m->ops[a].in[0], EP_K_FC_I8);
+  f1 = producer(m, gi, m->ops[a].in[1], EP_K_FC_I8);
+  if (f0 < 0 || f1 < 0) return -1;
+  if (m->ops[f0].in[0] == x) {
+    *fcx = (int16_t)f0, *fch = (int16_t)f1;
+  } else {
+    *fcx = (int16_t)f1, *fch = (int16_t)f0;
+  }
+  *add = a;
+  return m->ops[*fcx].in[0] == x ? 0 : -1;
+}
+
+/* Matches the pattern ending in ADD op `o` (h' = n + z*(h-n)); fills `g` and returns 0 on success. */
+static int match(ep_model_t *m, const graph_index_t *gi, int o, ep_gru_t *g) {
+  const ep_op_t *ops = m->ops;
+  int side, tanh_n, mul_z, add_n, mul_n, sub_d, log_r, log_z, add_r, add_z, k;
+  int16_t x, h;
+  uint32_t n;
+  side = input_from(m, gi, o, EP_K_TANH_I8);
+  if (side < 0) return -1;
+  tanh_n = producer(m, gi, ops[o].in[side], EP_K_TANH_I8);
+  mul_z = producer(m, gi, ops[o].in[1 - side], EP_K_MUL_I8);
+  if (mul_z < 0) return -1;
+  add_n = producer(m, gi, ops[tanh_n].in[0], EP_K_ADD_I8);
+  if (add_n < 0) return -1;
+  k = input_from(m, gi, add_n, EP_K_MUL_I8);
+  if (k < 0) return -1;
+  mul_n = producer(m, gi, ops[add_n].in[k], EP_K_MUL_I8);
+  g->fc[FC_XN] = (int16_t)producer(m, gi, ops[add_n].in[1 - k], EP_K_FC_I8);
+  k = input_from(m, gi, mul_n, EP_K_LOGISTIC_I8);
+  if (g->fc[FC_XN] < 0 || k < 0) return -1;
+  log_r = producer(m, gi, ops[mul_n].in[k], EP_K_LOGISTIC_I8);
+  g->fc[FC_HN] = (int16_t)producer(m, gi, ops[mul_n].in[1 - k], EP_K_FC_I8);
+  if (g->fc[FC_HN] < 0) return -1;
+  x = ops[g->fc[FC_XN]].in[0];
+  h = ops[g->fc[FC_HN]].in[0];
+  if (x == h) return -1;
+  k = input_from(m, gi, mul_z, EP_K_LOGISTIC_I8);
+  if (k < 0) return -1;
+  log_z = producer(m, gi, ops[mul_z].in[k], EP_K_LOGISTIC_I8);
+  sub_d = producer(m, gi, ops[mul_z].in[1 - k], EP_K_SUB_I8);
+  if (sub_d < 0 || ops[sub_d].in[0] != h || ops[sub_d].in[1] != ops[o].in[side]) return -1;
+  if (gate(m, gi, log_r, x, &add_r, &g->fc[FC_XR], &g->fc[FC_HR]) != 0) return -1;
+  if (gate(m, gi, log_z, x, &add_z, &g->fc[FC_XZ], &g->fc[FC_HZ]) != 0) return -1;
+  n = n_elems(&m->tensors[ops[o].out[0]]);
+  if (n == 0 || n > 0xFFFFu || n_elems(&m->tensors[h]) != n) return -1;
+  for (k = 0; k < FC_COUNT; k++) {
+    const ep_op_t *fc = &ops[g->fc[k]];
+    if (fc->batches != 1 || fc->rows != n || fc->in[0] != ((k & 1) ? h : x)) return -1;
+    if (gi->uses[fc->out[0]] != 1) return -1;
+  }
+  {
+    /* Every element-wise op works on n elements (no broadcast); every intermediate has only the readers
+     * inside the group (n: SUB and the final ADD) and is no graph output. */
+    const int ew[] = {add_r, add_z, log_r, log_z, mul_n, add_n, tanh_n, sub_d, mul_z, o};
+    uint32_t e, i;
+    for (e = 0; e < sizeof ew / sizeof ew[0]; e++) {
+      const ep_op_t *op = &ops[ew[e]];
+      for (i = 0; i < op->n_in; i++)
+        if (n_elems(&m->tensors[op->in[i]]) != n) return -1;
+      if (n_elems(&m->tensors[op->out[0]]) != n) return -1;
+      if (ew[e] != o && gi->uses[op->out[0]] != (ew[e] == tanh_n ? 2u : 1u)) return -1;
+    }
+  }
+  canonical(&m->ops[add_r], m->ops[add_r].in[0] == ops[g->fc[FC_XR]].out[0] ? 0 : 1);
+  canonical(&m->ops[add_z], m->ops[add_z].in[0] == ops[g->fc[FC_XZ]].out[0] ? 0 : 1);
+  canonical(&m->ops[mul_n], m->ops[mul_n].in[0] == ops[log_r].out[0] ? 0 : 1);
+  canonical(&m->ops[add_n], m->ops[add_n].in[0] == ops[g->fc[FC_XN]].out[0] ? 0 : 1);
+  canonical(&m->ops[mul_z], m->ops[mul_z].in[0] == ops[log_z].out[0] ? 0 : 1);
+  canonical(&m->ops[o], side);
+  g->add_r = (int16_t)add_r, g->add_z = (int16_t)add_z, g->log_r = (int16_t)log_r, g->log_z = (int16_t)log_z;
+  g->mul_n = (int16_t)mul_n, g->add_n = (int16_t)add_n, g->tanh_n = (int16_t)tanh_n, g->sub_d = (int16_t)sub_d;
+  g->mul_z = (int16_t)mul_z, g->add_h = (int16_t)o;
+  g->x = x, g->h = h, g->out = ops[o].out[0];
+  g->hidden = (uint16_t)n;
+  g->depth_x = (uint16_t)ops[g->fc[FC_XN]].depth;
+  return 0;
+}
+
+static uint32_t widen_bytes(uint32_t depth) { return ((depth & ~3u) * 2u + 15u) & ~15u; }
+
+int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
+  graph_index_t gi;
+  uint32_t i, k;
+  *used = 0;
+  for (i = 0; i < m->num_tensors; i++) {
+    gi.prod[i] = -1;
+    gi.uses[i] = 0;
+  }
+  for (i = 0; i < m->num_ops; i++) {
+    const ep_op_t *op = &m->ops[i];
+    for (k = 0; k < op->n_in; k++)
+      if (op->in[k] >= 0 && gi.uses[op->in[k]] < 255u) gi.uses[op->in[k]]++;
+    for (k = 0; k < op->n_out; k++) gi.prod[op->out[k]] = (int16_t)i;
+  }
+  for (i = 0; i < m->num_outputs; i++)
+    if (gi.uses[m->outputs[i]] < 255u) gi.uses[m->outputs[i]]++;
+  for (i = 0; i < m->num_ops; i++) {
+    ep_gru_t g;
+    ep_op_t *op = &m->ops[i];
+    /* Head + the widened x of the DSP path; reserved on every target so the arena plan is target-free. */
+    uint32_t need;
+    if (op->kind != EP_K_ADD_I8 || op->fused) continue;
+    if (match(m, &gi, (int)i, &g) != 0) continue;
+    need = (uint32_t)EP_GRU_HEAD + widen_bytes(g.depth_x);
+    if (need > avail - *used) return EP_RT_ERR_ARENA;
+    {
+      const int16_t parts[] = {g.fc[0], g.fc[1], g.fc[2], g.fc[3], g.fc[4], g.fc[5], g.add_r, g.add_z,
+                               g.log_r, g.log_z, g.mul_n, g.add_n, g.tanh_n, g.sub_d, g.mul_z};
+      ep_tensor_t *tx = &m->tensors[g.x], *th = &m->tensors[g.h];
+      for (k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+        ep_tensor_t *t = &m->tensors[m->ops[parts[k]].out[0]];
+        m->ops[parts[k]].fused = 1;
+        t->first_use = -1; /* never materialised: left out of the arena plan */
+        t->last_use = -1;
+      }
+      /* The kernel reads x and h while it writes h': keep them alive (and apart from h') until then. */
+      if (tx->last_use < (int16_t)i) tx->last_use = (int16_t)i;
+      if (th->last_use < (int16_t)i) th->last_use = (int16_t)i;
+    }
+    op->kind = EP_K_GRU;
+    op->scratch = (int32_t *)(void *)(mem + *used);
+    op->scratch_bytes = need;
+    memcpy(op->scratch, &g, sizeof g);
+    *used += need;
+    m->num_fused++;
+  }
+  return 0;
+}
+
+int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
+  const ep_gru_t *g = (const ep_gru_t *)(const void *)op->scratch;
+  const ep_op_t *ops = m->ops;
+  const ep_op_t *fc[FC_COUNT];
+  const int8_t *w[FC_COUNT];
+  const int8_t *x = (const int8_t *)m->tensors[g->x].data, *h = (const int8_t *)m->tensors[g->h].data;
+  const int8_t *tbl_r = (const int8_t *)(const void *)ops[g->log_r].scratch;
+  const int8_t *tbl_z = (const int8_t *)(const void *)ops[g->log_z].scratch;
+  const int8_t *tbl_n = (const int8_t *)(const void *)ops[g->tanh_n].scratch;
+  const ep_op_t *add_r = &ops[g->add_r], *add_z = &ops[g->add_z], *mul_n = &ops[g->mul_n];
+  const ep_op_t *add_n = &ops[g->add_n], *sub_d = &ops[g->sub_d], *mul_z = &ops[g->mul_z];
+  int8_t *out = (int8_t *)m->tensors[g->out].data;
+  uint32_t *xq_x = (uint32_t *)(void *)((uint8_t *)op->scratch + EP_GRU_HEAD);
+  uint32_t *xq_h = (uint32_t *)(void *)m->fc_tmp;
+  const uint32_t n = g->hidden, dx = g->depth_x;
+  uint32_t j0, k;
+  for (k = 0; k < FC_COUNT; k++) {
+    fc[k] = &ops[g->fc[k]];
+    w[k] = (const int8_t *)m->tensors[fc[k]->in[1]].data;
+  }
+  ep_fc_widen(x, dx, xq_x);
+  ep_fc_widen(h, n, xq_h);
+  for (j0 = 0; j0 < n; j0 += EP_GRU_BLOCK) {
+    int32_t acc[FC_COUNT][EP_GRU_BLOCK];
+    const uint32_t nb = n - j0 < EP_GRU_BLOCK ? n - j0 : EP_GRU_BLOCK;
+    uint32_t e;
+    for (k = 0; k < FC_COUNT; k++) {
+      const int is_h = (int)(k & 1u);
+      const uint32_t depth = is_h ? n : dx;
+      ep_fc_dot_rows(w[k] + (size_t)j0 * depth, is_h ? h : x, is_h ? xq_h : xq_x, fc[k]->scratch + j0, acc[k], nb,
+                     depth);
+    }
+    for (e = 0; e < nb; e++) {
+      const uint32_t j = j0 + e;
+      const int32_t xr = ep_fc_out_i8(fc[FC_XR], acc[FC_XR][e], j), hr = ep_fc_out_i8(fc[FC_HR], acc[FC_HR][e], j);
+      const int32_t xz = ep_fc_out_i8(fc[FC_XZ], acc[FC_XZ][e], j), hz = ep_fc_out_i8(fc[FC_HZ], acc[FC_HZ][e], j);
+      const int32_t xn = ep_fc_out_i8(fc[FC_XN], acc[FC_XN][e], j), hn = ep_fc_out_i8(fc[FC_HN], acc[FC_HN][e], j);
+      const int32_t r = tbl_r[(uint8_t)ep_addsub_i8(add_r, xr, hr, 0)];
+      const int32_t z = tbl_z[(uint8_t)ep_addsub_i8(add_z, xz, hz, 0)];
+      const int32_t nn = tbl_n[(uint8_t)ep_addsub_i8(add_n, xn, ep_mul_i8(mul_n, r, hn), 0)];
+      const int32_t d = ep_addsub_i8(sub_d, h[j], nn, 1);
+      out[j] = ep_addsub_i8(op, nn, ep_mul_i8(mul_z, z, d), 0);
+    }
+  }
+  return 0;
+}

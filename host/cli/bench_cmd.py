@@ -82,6 +82,10 @@ def _print_measurement(m: Any) -> None:
     console.print(f"{s.n} runs after {m.warmup} warm-up; {s.outliers} outlier(s) outside Tukey fences "
                   f"[{s.fences[0]:.0f}, {s.fences[1]:.0f}]; model {m.model['bytes']:,} bytes, "
                   f"sha256 {m.model['sha256'][:12]}. Sources are never added together.")
+    # Counts move a little with input values (e.g. 389,120 vs 389,240 instructions for one GRU): say
+    # why `search`, which times a real test window, can print a slightly different figure.
+    console.print("Inputs: seeded random values; `search` times a real test window, so its count for the same "
+                  "model can differ by a few hundred instructions.")
 
 
 def _print_deploy(model: str, manifest_path: str | None, m: Any) -> None:

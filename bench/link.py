@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeprune.bench import protocol as P
+from edgeprune.bench.runtime_status import describe
 from edgeprune.bench.transports import open_port
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,9 @@ class DeviceError(LinkError):
         self.detail = detail
         self.request_type = request_type
         name = P.STATUS_NAMES.get(status, str(status))
-        super().__init__(f"device refused request 0x{request_type:02x}: {name} (detail {detail})")
+        # ST_RUNTIME carries the runtime's own ep_rt_status in detail: name it, it says what to fix.
+        what = describe(detail) if status == P.ST_RUNTIME else f"detail {detail}"
+        super().__init__(f"device refused request 0x{request_type:02x}: {name} ({what})")
 
     @property
     def name(self) -> str:

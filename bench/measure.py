@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from edgeprune.bench import protocol as P
+from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.bench.energy import EnergyTable, EnergyTableError, load_table, model_energy
 from edgeprune.bench.figures import Figure, absent
 from edgeprune.bench.link import DeviceError
@@ -55,8 +55,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_RUNS_PER_INFER = P.MAX_RUNS
-ORACLE_ARENA = 2 * 1024 * 1024  # TFLM arena for the oracle when the manifest states none
-ORACLE_MIN_ARENA = 256 * 1024
 TUKEY_K = 1.5
 
 
@@ -472,10 +470,7 @@ def _agreement(device: Any, tflite_bytes: bytes, manifest: Mapping[str, Any] | N
     if oracle is None:
         from edgeprune.export.verify import TflmRunner
 
-        # The arena size cannot change the oracle's bytes, only whether it allocates; be generous
-        # (a manifest's host-measured minimum has proved too tight for a fresh interpreter).
-        stated = int(man.get("arena_bytes") or 0)
-        oracle = TflmRunner(tflite_bytes, man, arena_size=max(2 * stated, ORACLE_MIN_ARENA) if stated else ORACLE_ARENA)
+        oracle = TflmRunner.oracle(tflite_bytes, man)
     stream, out_idx = _stream_index(man), _output_index(man)
     in_spec = man["inputs"][stream]
     out_dtype = np.dtype(man["outputs"][out_idx]["dtype"])
@@ -609,9 +604,5 @@ def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Pat
             meter.close()
     result.model["path"] = str(path)
     if json_out is not None:
-        out = Path(json_out)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(result.to_dict(), indent=2, default=_json_default, allow_nan=False),
-                       encoding="utf-8")
-        os.replace(tmp, out)
+        atomic_write_text(json_out, json.dumps(result.to_dict(), indent=2, default=_json_default, allow_nan=False))
     return result

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.export.errors import ExportError
 from edgeprune.export.fine_input import input_grid
 from edgeprune.export.graph import apply_input_norm, input_norm
@@ -293,8 +294,5 @@ def export_distilled_policy(
     result = export_model(student, calibration, out, name=label, center_q=True, fine_input=chosen.fine_input)
     result.manifest["distilled"] = {**asdict(chosen), "val_agreement": scores, "selected_seed": chosen.seed}
     # The manifest on disk must say the outputs are distilled advantages, not Q-values.
-    path = result.out_dir / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.manifest, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(result.out_dir / "manifest.json", json.dumps(result.manifest, indent=2) + "\n")
     return result, student

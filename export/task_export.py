@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.export.errors import ExportError
 from edgeprune.export.pipeline import ExportResult, export_model
 from edgeprune.export.verify import predict_fn
@@ -182,7 +183,4 @@ def _record_quality(result: ExportResult, out: TaskExport) -> None:
         "agreement": out.agreement,
         **out.details,
     }
-    path = result.out_dir / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(man, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(result.out_dir / "manifest.json", json.dumps(man, indent=2) + "\n")

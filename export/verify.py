@@ -68,6 +68,11 @@ def check_model(info: ModelInfo, quantize: str = "int8") -> None:
 # TFLM's own bookkeeping (interpreter, allocator objects) lives in the arena besides the tensors that
 # "Arena allocation total" counts; this slack covers it on the 64-bit host build.
 ARENA_SLACK = 4096
+# The oracle compares bytes; its arena cannot change an output, only whether TFLM allocates, and a
+# manifest's host-measured minimum has proved too tight for a fresh interpreter. So every oracle gets
+# this headroom (oracle_arena_size), defined here and nowhere else.
+ORACLE_ARENA_DEFAULT = 2 * 1024 * 1024  # when the manifest states no arena (a bare .tflite)
+ORACLE_ARENA_MIN = 256 * 1024
 _TOTAL_RE = re.compile(rb"Arena allocation total (\d+) bytes")
 
 
@@ -125,6 +130,13 @@ def dequantize_array(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray
     return ((np.asarray(q, dtype=np.int32) - zero_point) * np.float32(scale)).astype(np.float32)
 
 
+def oracle_arena_size(manifest: dict[str, Any] | None) -> int:
+    """TFLM arena for the device's oracle: twice the manifest's ``arena_bytes`` (at least
+    ``ORACLE_ARENA_MIN``), or ``ORACLE_ARENA_DEFAULT`` when the manifest states none."""
+    stated = int((manifest or {}).get("arena_bytes") or 0)
+    return max(2 * stated + ARENA_SLACK, ORACLE_ARENA_MIN) if stated else ORACLE_ARENA_DEFAULT
+
+
 class TflmRunner:
     """Runs an exported model in TFLM's interpreter, with the manifest's sequence loop (the device oracle).
 
@@ -156,6 +168,11 @@ class TflmRunner:
             self.interpreter = _interpreter(tflite_bytes, max(size, 4096))
         except RuntimeError as exc:
             raise ExportError("tflm", detail=f"TFLM could not allocate the model in a {size}-byte arena", cause=exc) from exc
+
+    @classmethod
+    def oracle(cls, tflite_bytes: bytes, manifest: dict[str, Any]) -> TflmRunner:
+        """A runner sized as the device's oracle (``oracle_arena_size``), not as the export's check."""
+        return cls(tflite_bytes, manifest, arena_size=oracle_arena_size(manifest))
 
     def _dtype(self, spec: dict[str, Any]) -> Any:
         return np.dtype(spec["dtype"])

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.bench.reference import ad01_path
+from edgeprune.export.verify import ORACLE_ARENA_DEFAULT
 
 ROOT = Path(__file__).resolve().parents[2]
 AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked
@@ -64,7 +65,7 @@ def fc_model(n: int = 256, seed: int = 0) -> bytes:
 def tflm_output(tflite: bytes, x: np.ndarray) -> bytes:
     from tflite_micro.python.tflite_micro import runtime
 
-    it = runtime.Interpreter.from_bytes(tflite, arena_size=1 << 20)
+    it = runtime.Interpreter.from_bytes(tflite, arena_size=ORACLE_ARENA_DEFAULT)
     it.set_input(x, 0)
     it.invoke()
     return np.array(it.get_output(0)).tobytes()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 # TargetSpec/TargetError/QEMU_CORES stay importable from here for older callers.
+from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.bench.targets import QEMU_CORES as QEMU_CORES
 from edgeprune.bench.targets import Target, TargetSpec
 from edgeprune.bench.targets import TargetError as TargetError
@@ -394,9 +395,7 @@ class HardwareEvaluator:
         import shutil
 
         shutil.copy2(built.elf, out_dir / "firmware.elf")
-        tmp = out_dir / "deploy.json.tmp"
-        tmp.write_text(json.dumps(deploy_record(built), indent=2))
-        tmp.replace(out_dir / "deploy.json")
+        atomic_write_text(out_dir / "deploy.json", json.dumps(deploy_record(built), indent=2))
 
     def _memory_figures(self, result: EvalResult, exported: Any, out_dir: Path) -> None:
         env = self.deploy_env or (f"qemu-{self.spec.core}" if self.spec.kind == "qemu" else None)

@@ -70,7 +70,9 @@ def tflm_output(model: bytes, x, index: int = 0) -> bytes:
     import numpy as np
     from tflite_micro.python.tflite_micro import runtime
 
-    it = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    from edgeprune.export.verify import ORACLE_ARENA_DEFAULT
+
+    it = runtime.Interpreter.from_bytes(model, arena_size=ORACLE_ARENA_DEFAULT)
     it.set_input(x, 0)
     it.invoke()
     return np.asarray(it.get_output(index)).tobytes()

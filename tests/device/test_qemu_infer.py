@@ -12,6 +12,7 @@ import pytest
 from edgeprune.bench.link import Device
 from edgeprune.bench.qemu import QemuBoard
 from edgeprune.bench.reference import ad01_path
+from edgeprune.export.verify import ORACLE_ARENA_DEFAULT
 
 from .conftest import CORES
 
@@ -24,7 +25,7 @@ MLPERF_SHA = "861f3de4465a176099248090583ae5b6be00bc6f0c6bac16ce3bda004a7fa9c2"
 def tflm(model: bytes, x: np.ndarray) -> bytes:
     from tflite_micro.python.tflite_micro import runtime
 
-    it = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    it = runtime.Interpreter.from_bytes(model, arena_size=ORACLE_ARENA_DEFAULT)
     it.set_input(x, 0)
     it.invoke()
     return np.asarray(it.get_output(0)).tobytes()

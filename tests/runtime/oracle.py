@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeprune.export.verify import ORACLE_ARENA_DEFAULT
 
-def tflm_interpreter(tflite: bytes, arena_size: int = 1 << 20):
+
+def tflm_interpreter(tflite: bytes, arena_size: int = ORACLE_ARENA_DEFAULT):
     from tflite_micro.python.tflite_micro import runtime
 
     return runtime.Interpreter.from_bytes(tflite, arena_size=arena_size)
 
 
-def tflm_run(tflite: bytes, inputs: list[np.ndarray], n_outputs: int = 1, arena_size: int = 1 << 20) -> list[np.ndarray]:
+def tflm_run(tflite: bytes, inputs: list[np.ndarray], n_outputs: int = 1, arena_size: int = ORACLE_ARENA_DEFAULT) -> list[np.ndarray]:
     it = tflm_interpreter(tflite, arena_size)
     for i, x in enumerate(inputs):
         it.set_input(np.ascontiguousarray(x), i)

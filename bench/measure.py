@@ -5,12 +5,10 @@ SHA-256; no reflash per candidate) → SET_SEQUENCE from the manifest's ``sequen
 → INFER ``warmup`` runs (discarded) → INFER ``repeats`` runs → statistics → latency, energy, power
 → on-device output agreement with the TFLM oracle on a subset of test inputs.
 
-Statistics. The per-run counts are summarised by their median, interquartile range (IQR) and minimum
-after removing outliers by Tukey's fences: a run is an outlier when it lies below Q1 − 1.5·IQR or
-above Q3 + 1.5·IQR of all runs (quartiles by linear interpolation), each fence widened by one counter
-step (the device's ``counter_scale``, e.g. 40 instructions per SysTick tick under QEMU) so a run one
-tick off identical runs counts as quantisation, not as an outlier. The number removed is reported;
-with fewer than four runs nothing is removed.
+Statistics (Tukey outlier removal, median, IQR) are in :mod:`edgeprune.bench.stats`, input encoding in
+:mod:`edgeprune.bench.inputs`, oracle agreement in :mod:`edgeprune.bench.agreement`, and benchmarking a
+.tflite file (``edgeprune bench``) in :mod:`edgeprune.bench.model_bench`; their public names are
+re-exported here so ``from edgeprune.bench.measure import ...`` keeps working.
 
 Counts and clocks. On a real board the counter is the DWT cycle counter (source ``board``) and
 latency = cycles / ``hello().clock_hz``. Under QEMU the count is *instructions* under ``-icount``
@@ -24,21 +22,24 @@ core), labelled as such.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from edgeprune.bench import protocol as P
-from edgeprune.bench.atomic import atomic_write_text
+from edgeprune.bench.agreement import Agreement, check_agreement
 from edgeprune.bench.energy import EnergyTable, EnergyTableError, load_table, model_energy
+from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.figures import Figure, absent
+from edgeprune.bench.inputs import encode_input, set_inputs, synthetic_inputs
 from edgeprune.bench.link import DeviceError
+from edgeprune.bench.manifests import bare_manifest, load_manifest
+from edgeprune.bench.stats import TUKEY_K, CountStats, summarize_counts, tukey_filter
 
 __all__ = [
     "Agreement",
@@ -46,97 +47,18 @@ __all__ = [
     "Figure",
     "Measurement",
     "MeasureError",
-    "bench_model",
+    "bare_manifest",
+    "encode_input",
+    "load_manifest",
     "measure",
     "summarize_counts",
+    "synthetic_inputs",
     "tukey_filter",
 ]
 
 log = logging.getLogger(__name__)
 
 MAX_RUNS_PER_INFER = P.MAX_RUNS
-TUKEY_K = 1.5
-
-
-class MeasureError(RuntimeError):
-    """A measurement could not be made (bad inputs, manifest/device mismatch); the message says why."""
-
-
-@dataclass(frozen=True)
-class CountStats:
-    """Summary of per-run counts after Tukey outlier removal.
-
-    :param median: median of the kept runs
-    :param q1: first quartile of the kept runs
-    :param q3: third quartile of the kept runs
-    :param iqr: ``q3 - q1``
-    :param min: smallest kept run
-    :param max: largest kept run
-    :param n: runs measured
-    :param outliers: runs removed by the fences
-    :param fences: ``(low, high)`` Tukey fences computed on all runs
-    """
-
-    median: float
-    q1: float
-    q3: float
-    iqr: float
-    min: float
-    max: float
-    n: int
-    outliers: int
-    fences: tuple[float, float]
-
-
-def tukey_filter(values: Sequence[float], k: float = TUKEY_K,
-                 resolution: float = 0.0) -> tuple[np.ndarray, tuple[float, float]]:
-    """Values inside ``[Q1 − k·IQR − resolution, Q3 + k·IQR + resolution]`` and the fences (no
-    filtering below four values). ``resolution`` is the counter's step: a run one tick away from
-    identical runs (IQR 0) is quantisation, not an outlier."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        raise MeasureError("no runs to summarise")
-    if arr.size < 4:
-        return arr, (-math.inf, math.inf)
-    q1, q3 = np.percentile(arr, [25, 75])
-    lo, hi = q1 - k * (q3 - q1) - resolution, q3 + k * (q3 - q1) + resolution
-    return arr[(arr >= lo) & (arr <= hi)], (float(lo), float(hi))
-
-
-def summarize_counts(counts: Sequence[float], k: float = TUKEY_K, resolution: float = 0.0) -> CountStats:
-    """Median, IQR and minimum of ``counts`` after Tukey outlier removal (see module doc)."""
-    kept, fences = tukey_filter(counts, k, resolution)
-    q1, med, q3 = np.percentile(kept, [25, 50, 75])
-    return CountStats(
-        median=float(med),
-        q1=float(q1),
-        q3=float(q3),
-        iqr=float(q3 - q1),
-        min=float(kept.min()),
-        max=float(kept.max()),
-        n=len(counts),
-        outliers=len(counts) - int(kept.size),
-        fences=fences,
-    )
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """On-device outputs compared with the TFLM oracle.
-
-    :param n: inputs compared
-    :param byte_equal_rate: fraction of inputs whose output bytes equal the oracle's (source = device's)
-    :param max_abs_diff: largest |device − oracle| over all output elements, in the output's own
-        units (quantised steps for int8 outputs)
-    :param metric: the task metric computed from the *device* outputs, when a metric was given
-    :param mismatches: indices of inputs whose outputs differ
-    """
-
-    n: int
-    byte_equal_rate: Figure
-    max_abs_diff: float
-    metric: Figure | None = None
-    mismatches: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -226,58 +148,6 @@ def _configure(device: Any, manifest: Mapping[str, Any] | None) -> int:
     pairs = [(int(o), int(i)) for o, i in seq.get("recurrent", [])]
     device.set_sequence(steps, int(seq.get("stream_input", 0)), pairs)
     return steps
-
-
-def bare_manifest(tflite_bytes: bytes) -> dict[str, Any]:
-    """A manifest for a .tflite that came without one: its I/O list and quantisation, no sequence."""
-    from edgeprune.export.manifest import io_entries
-    from edgeprune.export.tflite_info import read_model
-
-    info = read_model(tflite_bytes)
-    return {"inputs": io_entries(info, [], output=False), "outputs": io_entries(info, [], output=True)}
-
-
-def _stream_index(manifest: Mapping[str, Any] | None) -> int:
-    seq = (manifest or {}).get("sequence")
-    return int(seq.get("stream_input", 0)) if seq else 0
-
-
-def _output_index(manifest: Mapping[str, Any] | None) -> int:
-    seq = (manifest or {}).get("sequence")
-    return int(seq.get("output", 0)) if seq else 0
-
-
-def quantize_input(x: Any, manifest: Mapping[str, Any] | None, index: int) -> bytes:
-    """Bytes for input ``index``: raw bytes pass through, int8 arrays are sent as is, float arrays are
-    quantised with the manifest's scale and zero point for that input (the stream input by the
-    exporter's ``quantize_input``, which also applies its ``input_norm``)."""
-    if isinstance(x, bytes | bytearray | memoryview):
-        return bytes(x)
-    arr = np.asarray(x)
-    specs = (manifest or {}).get("inputs") or []
-    want = specs[index].get("dtype") if index < len(specs) else None
-    if arr.dtype.kind == "f" and index < len(specs) and index == _stream_index(manifest):
-        # The exporter's own rule for its stream input: the folded standardisation (and fine-input
-        # split) first, then that input's quantisation.
-        from edgeprune.export.verify import quantize_input as export_quantize_input
-
-        arr = export_quantize_input(arr, dict(manifest or {}))
-    elif arr.dtype.kind == "f" and want == "int8":
-        from edgeprune.export.verify import quantize_array
-
-        arr = quantize_array(arr, specs[index]["scale"], specs[index]["zero_point"])
-    elif arr.dtype.kind == "f" and want not in ("float32", None):
-        raise MeasureError(f"float data for input {index}, which is {want}; give bytes of that type")
-    elif want == "float32":
-        arr = arr.astype(np.float32)
-    return np.ascontiguousarray(arr).tobytes()
-
-
-def _set_inputs(device: Any, inputs: Any, manifest: Mapping[str, Any] | None) -> None:
-    """``inputs`` is a mapping input-index → data, or the stream input's data alone."""
-    items = inputs.items() if isinstance(inputs, Mapping) else [(_stream_index(manifest), inputs)]
-    for index, data in items:
-        device.set_input(int(index), quantize_input(data, manifest, int(index)))
 
 
 def _latency(stats: CountStats, counter: str, clock_hz: float, row: Any, core: str) -> Figure:
@@ -382,7 +252,7 @@ def measure(
     def prepare() -> Any:
         info = device.load_model(tflite_bytes)
         _configure(device, manifest)
-        _set_inputs(device, inputs, manifest)
+        set_inputs(device, inputs, manifest)
         return info
 
     load_info = prepare()
@@ -456,153 +326,25 @@ def measure(
 
     agreement = None
     if agreement_inputs is not None and len(agreement_inputs) > 0:
-        agreement = _agreement(device, tflite_bytes, manifest, agreement_inputs, agreement_labels,
-                               metric, metric_name, oracle, source)
+        agreement = check_agreement(device, tflite_bytes, manifest, agreement_inputs, agreement_labels,
+                                    metric, metric_name, oracle, source)
         # Agreement left the last agreement sample as the device input; restore the timing input.
-        _set_inputs(device, inputs, manifest)
+        set_inputs(device, inputs, manifest)
     return Measurement(target, model, stats, unit, figures, counts, agreement, warmup)
 
 
-def _agreement(device: Any, tflite_bytes: bytes, manifest: Mapping[str, Any] | None, samples: Any,
-               labels: Any, metric: Callable[..., float] | None, metric_name: str, oracle: Any,
-               source: str) -> Agreement:
-    man = dict(manifest) if manifest is not None else bare_manifest(tflite_bytes)
-    if oracle is None:
-        from edgeprune.export.verify import TflmRunner
-
-        oracle = TflmRunner.oracle(tflite_bytes, man)
-    stream, out_idx = _stream_index(man), _output_index(man)
-    in_spec = man["inputs"][stream]
-    out_dtype = np.dtype(man["outputs"][out_idx]["dtype"])
-    equal = 0
-    max_diff = 0.0
-    mismatches: list[int] = []
-    device_rows: list[np.ndarray] = []
-    for i, sample in enumerate(samples):
-        data = quantize_input(sample, man, stream)
-        device.set_input(stream, data)
-        res = device.infer(1)
-        if out_idx >= len(res.outputs):
-            raise MeasureError(f"device returned {len(res.outputs)} outputs; manifest reads output {out_idx}")
-        dev = np.frombuffer(bytes(res.outputs[out_idx]), dtype=out_dtype)
-        x = np.frombuffer(data, dtype=np.dtype(in_spec["dtype"]))
-        ref = np.asarray(oracle.run(x)).astype(out_dtype).reshape(-1)
-        if dev.tobytes() == ref.tobytes():
-            equal += 1
-        else:
-            mismatches.append(i)
-            diff = (float(np.max(np.abs(dev.astype(np.float64) - ref.astype(np.float64))))
-                    if dev.size == ref.size else math.inf)
-            max_diff = max(max_diff, diff)
-        device_rows.append(dev)
-    n = len(device_rows)
-    rate = Figure(equal / n, "fraction", source,
-                  f"{equal}/{n} test inputs with device output bytes equal to the TFLM oracle")
-    metric_fig = None
-    if metric is not None:
-        out_spec = man["outputs"][out_idx]
-        preds = np.stack(device_rows).astype(np.float32)
-        if out_spec.get("dtype") == "int8":
-            preds = (preds - out_spec["zero_point"]) * np.float32(out_spec["scale"])
-        value = float(metric(preds, labels))
-        metric_fig = Figure(value, metric_name, source,
-                            f"{metric_name} computed from device outputs on {n} test inputs")
-    return Agreement(n, rate, max_diff, metric_fig, mismatches)
+def quantize_input(x: Any, manifest: Mapping[str, Any] | None, index: int) -> bytes:
+    """Deprecated name of :func:`edgeprune.bench.inputs.encode_input` (it returns bytes for SET_INPUT;
+    ``edgeprune.export.quantize_input`` is the exporter's float → int8 array rule)."""
+    warnings.warn("edgeprune.bench.measure.quantize_input is deprecated; use edgeprune.bench.inputs.encode_input",
+                  DeprecationWarning, stacklevel=2)
+    return encode_input(x, manifest, index)
 
 
-def synthetic_inputs(manifest: Mapping[str, Any], n: int, seed: int = 0) -> list[dict[int, bytes]]:
-    """``n`` seeded random samples (int8, or float32 for float I/O) for every input the host sets
-    (not the recurrent ones).
+def __getattr__(name: str) -> Any:
+    # bench_model sits in model_bench, which imports this module; resolve it on first use, not at import.
+    if name == "bench_model":
+        from edgeprune.bench.model_bench import bench_model
 
-    Used when a bare .tflite is benchmarked without a task: timing does not depend on values, and
-    byte agreement with the oracle holds for any input.
-    """
-    seq = manifest.get("sequence") or {}
-    steps = int(seq.get("steps", 1)) if seq else 1
-    stream = _stream_index(manifest)
-    recurrent = {int(i) for _, i in seq.get("recurrent", [])} if seq else set()
-    rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(n):
-        sample: dict[int, bytes] = {}
-        for pos, spec in enumerate(manifest["inputs"]):
-            if pos in recurrent:
-                continue
-            size = int(np.prod(spec["shape"])) * (steps if pos == stream else 1)
-            if spec.get("dtype") == "int8":
-                sample[pos] = rng.integers(-128, 128, size=size, dtype=np.int8).tobytes()
-            elif spec.get("dtype") == "float32":
-                # A float input is quantised inside the model (QUANTIZE op); any finite values do.
-                sample[pos] = rng.standard_normal(size).astype(np.float32).tobytes()
-            else:
-                raise MeasureError(f"input {pos} is {spec.get('dtype')}; the runtime takes int8 or float32 I/O")
-        samples.append(sample)
-    return samples
-
-
-def load_manifest(model_path: str | Path, manifest_path: str | Path | None, tflite_bytes: bytes) -> dict[str, Any]:
-    """The given manifest, else ``manifest.json`` beside the model, else one read from the .tflite."""
-    candidates = [Path(manifest_path)] if manifest_path is not None else [Path(model_path).with_name("manifest.json")]
-    for p in candidates:
-        if p.is_file():
-            try:
-                data = json.loads(p.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise MeasureError(f"cannot read manifest {p}: {exc}") from exc
-            want = (data.get("hashes") or {}).get("tflite_sha256")
-            if want and want != hashlib.sha256(tflite_bytes).hexdigest():
-                raise MeasureError(f"manifest {p} belongs to another model (sha256 differs); pass the right --manifest")
-            return dict(data)
-        if manifest_path is not None:
-            raise MeasureError(f"manifest {p} does not exist")
-    return bare_manifest(tflite_bytes)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Path | None = None,
-                repeats: int = 20, warmup: int = 2, agreement: int = 0, energy_board: str | None = None,
-                host_energy_runs: int = 0, ppk2_port: str | None = None, ppk2_channel: int = 0,
-                ppk2_mv: int = 3300, timeout_s: float = 10.0, json_out: str | Path | None = None,
-                elf: str | Path | None = None) -> Measurement:
-    """Measure a .tflite file on ``device`` (any target spec, see ``bench.targets``): what ``edgeprune bench`` runs.
-
-    Inputs are seeded random int8 (timing does not depend on values); ``agreement`` > 0 compares that
-    many further random inputs with the TFLM oracle. ``json_out`` receives ``Measurement.to_dict()``
-    (written to a temporary file, then renamed). ``elf`` overrides the firmware QEMU runs.
-    """
-    from edgeprune.bench.targets import open_device
-
-    path = Path(model_path)
-    try:
-        tflite = path.read_bytes()
-    except OSError as exc:
-        raise MeasureError(f"cannot read model {path}: {exc}") from exc
-    manifest = load_manifest(path, manifest_path, tflite)
-    samples = synthetic_inputs(manifest, 1 + agreement, seed=0)
-    stream = _stream_index(manifest)
-    agreement_inputs = None
-    if agreement:
-        dtype = np.dtype(manifest["inputs"][stream]["dtype"])
-        agreement_inputs = [np.frombuffer(s[stream], dtype=dtype) for s in samples[1:]]
-    meter = None
-    if ppk2_port is not None:
-        from edgeprune.bench.power.ppk2 import Ppk2Meter
-
-        meter = Ppk2Meter(ppk2_port, vdd_mv=ppk2_mv, channel=ppk2_channel).open()
-    try:
-        with open_device(device, timeout_s=timeout_s, elf=elf) as dev:
-            result = measure(dev, tflite, manifest, samples[0], warmup=warmup, repeats=repeats,
-                             agreement_inputs=agreement_inputs, energy_board=energy_board, ppk2=meter,
-                             host_energy_runs=host_energy_runs)
-    finally:
-        if meter is not None:
-            meter.close()
-    result.model["path"] = str(path)
-    if json_out is not None:
-        atomic_write_text(json_out, json.dumps(result.to_dict(), indent=2, default=_json_default, allow_nan=False))
-    return result
+        return bench_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

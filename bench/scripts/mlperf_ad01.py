@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
+    from edgeprune.bench.errors import MeasureError
     from edgeprune.bench.link import LinkError
-    from edgeprune.bench.measure import MeasureError, bench_model
+    from edgeprune.bench.model_bench import bench_model
     from edgeprune.bench.qemu import MACHINES, QemuError
 
     if not args.model.is_file():

@@ -93,7 +93,7 @@ def _print_deploy(model: str, manifest_path: str | None, m: Any) -> None:
     from rich.console import Console
 
     from edgeprune.bench.firmware_build import BuildError, deploy_env_for, deploy_footprint
-    from edgeprune.bench.measure import load_manifest
+    from edgeprune.bench.manifests import load_manifest
 
     t, console = m.target, Console()
     env = deploy_env_for(t["counter"], t["core"], t["board"])
@@ -157,9 +157,10 @@ def command(model: str | None, device_spec: str | None, repeats: int, warmup: in
     if model is None:
         raise UserError("give a MODEL.tflite to measure, or --list to list devices")
     from edgeprune.bench.energy import EnergyTableError
+    from edgeprune.bench.errors import MeasureError
     from edgeprune.bench.flash import FlashError
     from edgeprune.bench.link import LinkError
-    from edgeprune.bench.measure import MeasureError, bench_model
+    from edgeprune.bench.model_bench import bench_model
     from edgeprune.bench.power import PowerMeterError
     from edgeprune.bench.targets import TargetError
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from edgeprune.bench.measure import quantize_input
+from edgeprune.bench import agreement, inputs, manifests, measure, model_bench, stats
+from edgeprune.bench.inputs import encode_input
 
 
 def _manifest(norm: bool) -> dict:
@@ -16,7 +18,7 @@ def _manifest(norm: bool) -> dict:
 
 def test_stream_input_is_normalised_then_quantised() -> None:
     x = np.array([[3.0, -1.0], [1.0, -2.0]], dtype=np.float32)
-    got = np.frombuffer(quantize_input(x, _manifest(True), 0), dtype=np.int8).reshape(2, 2)
+    got = np.frombuffer(encode_input(x, _manifest(True), 0), dtype=np.int8).reshape(2, 2)
     z = (x - np.array([1.0, -2.0])) / np.array([2.0, 0.5])  # [[1, 2], [0, 0]]
     expected = np.clip(np.round(z / 0.05) + 3, -128, 127).astype(np.int8)
     assert np.array_equal(got, expected)
@@ -24,5 +26,18 @@ def test_stream_input_is_normalised_then_quantised() -> None:
 
 def test_without_norm_only_the_quantisation_applies() -> None:
     x = np.array([[0.5, -0.25]], dtype=np.float32)
-    got = np.frombuffer(quantize_input(x, _manifest(False), 0), dtype=np.int8)
+    got = np.frombuffer(encode_input(x, _manifest(False), 0), dtype=np.int8)
     assert got.tolist() == [13, -2]
+
+
+def test_the_old_name_still_works_with_a_deprecation_warning() -> None:
+    x = np.array([[0.5, -0.25]], dtype=np.float32)
+    with pytest.warns(DeprecationWarning, match="encode_input"):
+        old = measure.quantize_input(x, _manifest(False), 0)
+    assert old == encode_input(x, _manifest(False), 0)
+
+
+def test_measure_keeps_its_public_names() -> None:
+    assert measure.bench_model is model_bench.bench_model
+    assert measure.summarize_counts is stats.summarize_counts and measure.Agreement is agreement.Agreement
+    assert measure.load_manifest is manifests.load_manifest and measure.synthetic_inputs is inputs.synthetic_inputs

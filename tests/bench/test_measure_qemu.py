@@ -14,7 +14,8 @@ import pytest
 
 from edgeprune.bench.discovery import open_target
 from edgeprune.bench.flash import FlashError, flash_qemu
-from edgeprune.bench.measure import bench_model, measure
+from edgeprune.bench.measure import measure
+from edgeprune.bench.model_bench import bench_model
 from edgeprune.bench.reference import ad01_path
 
 AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked

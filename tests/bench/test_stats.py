@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgeprune.bench.measure import MeasureError, summarize_counts, tukey_filter
+from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.power.ina import power_figure
+from edgeprune.bench.stats import summarize_counts, tukey_filter
 
 
 def test_tukey_removes_a_single_interrupt_spike() -> None:

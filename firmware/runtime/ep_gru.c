@@ -19,13 +19,82 @@
 /* Roles of the six FULLY_CONNECTED ops. */
 enum { FC_XR, FC_HR, FC_XZ, FC_HZ, FC_XN, FC_HN, FC_COUNT };
 
-/* Persistent record of one fused step (start of the fused op's scratch); op and tensor indices. */
+/* A final rescale `sat8(rdbpot(srdhm(x << shl, mult), shr) + zp)` with its rounding mask precomputed. */
+typedef struct {
+  int32_t mult, shl, shr, mask, zp;
+} rescale_t;
+/* int8 ADD/SUB: both inputs rescaled (ep_srdhm_2p20 + rounding shift), then the output rescale. */
+typedef struct {
+  int32_t za, ma, ra, mask_a, zb, mb, rb, mask_b;
+  rescale_t out;
+} addsub_t;
+/* int8 MUL: (a + za) * (b + zb), then the output rescale. */
+typedef struct {
+  int32_t za, zb;
+  rescale_t out;
+} mul_t;
+
+/* Persistent record of one fused step (start of the fused op's scratch): op and tensor indices, and the
+ * element-wise ops' constants in the form the kernel uses. */
 typedef struct {
   int16_t fc[FC_COUNT];
   int16_t add_r, add_z, log_r, log_z, mul_n, add_n, tanh_n, sub_d, mul_z, add_h;
   int16_t x, h, out;
   uint16_t hidden, depth_x;
+  addsub_t c_add_r, c_add_z, c_add_n, c_sub_d, c_add_h;
+  mul_t c_mul_n, c_mul_z;
 } ep_gru_t;
+
+static int32_t low_mask(int32_t shr) { return (int32_t)(((uint32_t)1 << shr) - 1u); }
+
+static void rescale_of(rescale_t *c, int32_t mult, int32_t shift, int32_t zp) {
+  c->mult = mult;
+  c->shl = shift > 0 ? shift : 0;
+  c->shr = shift > 0 ? 0 : -shift;
+  c->mask = low_mask(c->shr);
+  c->zp = zp;
+}
+
+static void addsub_of(addsub_t *c, const ep_op_t *op) {
+  c->za = op->i0, c->ma = op->mult[0], c->ra = -op->shift[0], c->mask_a = low_mask(c->ra);
+  c->zb = op->i1, c->mb = op->mult[1], c->rb = -op->shift[1], c->mask_b = low_mask(c->rb);
+  rescale_of(&c->out, op->mult[2], op->shift[2], op->i2);
+}
+
+static void mul_of(mul_t *c, const ep_op_t *op) {
+  c->za = op->i0, c->zb = op->i1;
+  rescale_of(&c->out, op->mult[0], op->shift[0], op->i2);
+}
+
+static inline int32_t sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+
+/* ep_rdbpot with its mask given. */
+static inline int32_t rdbpot_m(int32_t x, int32_t shr, int32_t mask) {
+  return (x >> shr) + (int32_t)((uint32_t)((mask >> 1) + (int32_t)((uint32_t)x >> 31) - (x & mask)) >> 31);
+}
+
+/* ep_srdhm for mult != INT32_MIN (every multiplier ep_quantize_multiplier yields), where the reference's
+ * one saturating case cannot occur. */
+static inline int32_t srdhm(int32_t a, int32_t mult) {
+#if defined(EP_QMATH_SPLIT_MUL) && EP_QMATH_SPLIT_MUL
+  return ep_srdhm(a, mult);
+#else
+  return (int32_t)(((int64_t)a * (int64_t)mult + ((int64_t)1 << 30)) >> 31);
+#endif
+}
+
+static inline int32_t rescale(const rescale_t *c, int32_t x) {
+  return sat8(rdbpot_m(srdhm((int32_t)((uint32_t)x << c->shl), c->mult), c->shr, c->mask) + c->zp);
+}
+
+/* Same bytes as ep_addsub_i8 (tested), with the constants in kernel form and int8 activation range. */
+static inline int32_t addsub(const addsub_t *c, int32_t a, int32_t b, int sub) {
+  const int32_t sa = rdbpot_m(ep_srdhm_2p20(c->za + a, c->ma), c->ra, c->mask_a);
+  const int32_t sb = rdbpot_m(ep_srdhm_2p20(c->zb + b, c->mb), c->rb, c->mask_b);
+  return rescale(&c->out, sub ? sa - sb : sa + sb);
+}
+
+static inline int32_t mul(const mul_t *c, int32_t a, int32_t b) { return rescale(&c->out, (c->za + a) * (c->zb + b)); }
 
 #define EP_GRU_HEAD ((sizeof(ep_gru_t) + 15u) & ~15u)
 
@@ -139,6 +208,14 @@ static int match(ep_model_t *m, const graph_index_t *gi, int o, ep_gru_t *g) {
       if (ew[e] != o && gi->uses[op->out[0]] != (ew[e] == tanh_n ? 2u : 1u)) return -1;
     }
   }
+  {
+    /* The kernel saturates to int8: every op of the group must have no fused activation clamp. */
+    const int all[] = {g->fc[0], g->fc[1], g->fc[2], g->fc[3], g->fc[4], g->fc[5], add_r, add_z, mul_n, add_n,
+                       sub_d, mul_z, o};
+    uint32_t e;
+    for (e = 0; e < sizeof all / sizeof all[0]; e++)
+      if (ops[all[e]].act_min != -128 || ops[all[e]].act_max != 127) return -1;
+  }
   canonical(&m->ops[add_r], m->ops[add_r].in[0] == ops[g->fc[FC_XR]].out[0] ? 0 : 1);
   canonical(&m->ops[add_z], m->ops[add_z].in[0] == ops[g->fc[FC_XZ]].out[0] ? 0 : 1);
   canonical(&m->ops[mul_n], m->ops[mul_n].in[0] == ops[log_r].out[0] ? 0 : 1);
@@ -150,6 +227,13 @@ static int match(ep_model_t *m, const graph_index_t *gi, int o, ep_gru_t *g) {
   g->mul_z = (int16_t)mul_z, g->add_h = (int16_t)o;
   g->x = x, g->h = h, g->out = ops[o].out[0];
   g->hidden = (uint16_t)n;
+  addsub_of(&g->c_add_r, &ops[add_r]);
+  addsub_of(&g->c_add_z, &ops[add_z]);
+  addsub_of(&g->c_add_n, &ops[add_n]);
+  addsub_of(&g->c_sub_d, &ops[sub_d]);
+  addsub_of(&g->c_add_h, &ops[o]);
+  mul_of(&g->c_mul_n, &ops[mul_n]);
+  mul_of(&g->c_mul_z, &ops[mul_z]);
   g->depth_x = (uint16_t)ops[g->fc[FC_XN]].depth;
   return 0;
 }
@@ -205,17 +289,29 @@ int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
   return 0;
 }
 
+/* FC output of row j: per-channel multipliers from the FC's scratch, or the per-tensor ones (stride 0). */
+typedef struct {
+  const int32_t *mult, *shift;
+  uint32_t stride;
+  int32_t zp;
+} fc_out_t;
+
+static inline int32_t fc_out(const fc_out_t *f, int32_t acc, uint32_t j) {
+  const int32_t shift = f->shift[j * f->stride];
+  const int32_t shl = shift > 0 ? shift : 0, shr = shl - shift;
+  return sat8(rdbpot_m(srdhm((int32_t)((uint32_t)acc << shl), f->mult[j * f->stride]), shr, low_mask(shr)) + f->zp);
+}
+
 int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   const ep_gru_t *g = (const ep_gru_t *)(const void *)op->scratch;
   const ep_op_t *ops = m->ops;
   const ep_op_t *fc[FC_COUNT];
+  fc_out_t fo[FC_COUNT];
   const int8_t *w[FC_COUNT];
   const int8_t *x = (const int8_t *)m->tensors[g->x].data, *h = (const int8_t *)m->tensors[g->h].data;
   const int8_t *tbl_r = (const int8_t *)(const void *)ops[g->log_r].scratch;
   const int8_t *tbl_z = (const int8_t *)(const void *)ops[g->log_z].scratch;
   const int8_t *tbl_n = (const int8_t *)(const void *)ops[g->tanh_n].scratch;
-  const ep_op_t *add_r = &ops[g->add_r], *add_z = &ops[g->add_z], *mul_n = &ops[g->mul_n];
-  const ep_op_t *add_n = &ops[g->add_n], *sub_d = &ops[g->sub_d], *mul_z = &ops[g->mul_z];
   int8_t *out = (int8_t *)m->tensors[g->out].data;
   uint32_t *xq_x = (uint32_t *)(void *)((uint8_t *)op->scratch + EP_GRU_HEAD);
   uint32_t *xq_h = (uint32_t *)(void *)m->fc_tmp;
@@ -224,6 +320,12 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   for (k = 0; k < FC_COUNT; k++) {
     fc[k] = &ops[g->fc[k]];
     w[k] = (const int8_t *)m->tensors[fc[k]->in[1]].data;
+    fo[k].zp = fc[k]->i1;
+    if (fc[k]->i2) { /* per-channel */
+      fo[k].mult = fc[k]->scratch + fc[k]->rows, fo[k].shift = fc[k]->scratch + 2u * fc[k]->rows, fo[k].stride = 1;
+    } else {
+      fo[k].mult = &fc[k]->mult[0], fo[k].shift = &fc[k]->shift[0], fo[k].stride = 0;
+    }
   }
   ep_fc_widen(x, dx, xq_x);
   ep_fc_widen(h, n, xq_h);
@@ -239,14 +341,14 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
     }
     for (e = 0; e < nb; e++) {
       const uint32_t j = j0 + e;
-      const int32_t xr = ep_fc_out_i8(fc[FC_XR], acc[FC_XR][e], j), hr = ep_fc_out_i8(fc[FC_HR], acc[FC_HR][e], j);
-      const int32_t xz = ep_fc_out_i8(fc[FC_XZ], acc[FC_XZ][e], j), hz = ep_fc_out_i8(fc[FC_HZ], acc[FC_HZ][e], j);
-      const int32_t xn = ep_fc_out_i8(fc[FC_XN], acc[FC_XN][e], j), hn = ep_fc_out_i8(fc[FC_HN], acc[FC_HN][e], j);
-      const int32_t r = tbl_r[(uint8_t)ep_addsub_i8(add_r, xr, hr, 0)];
-      const int32_t z = tbl_z[(uint8_t)ep_addsub_i8(add_z, xz, hz, 0)];
-      const int32_t nn = tbl_n[(uint8_t)ep_addsub_i8(add_n, xn, ep_mul_i8(mul_n, r, hn), 0)];
-      const int32_t d = ep_addsub_i8(sub_d, h[j], nn, 1);
-      out[j] = ep_addsub_i8(op, nn, ep_mul_i8(mul_z, z, d), 0);
+      const int32_t r = tbl_r[(uint8_t)addsub(&g->c_add_r, fc_out(&fo[FC_XR], acc[FC_XR][e], j),
+                                              fc_out(&fo[FC_HR], acc[FC_HR][e], j), 0)];
+      const int32_t z = tbl_z[(uint8_t)addsub(&g->c_add_z, fc_out(&fo[FC_XZ], acc[FC_XZ][e], j),
+                                              fc_out(&fo[FC_HZ], acc[FC_HZ][e], j), 0)];
+      const int32_t hn = mul(&g->c_mul_n, r, fc_out(&fo[FC_HN], acc[FC_HN][e], j));
+      const int32_t nn = tbl_n[(uint8_t)addsub(&g->c_add_n, fc_out(&fo[FC_XN], acc[FC_XN][e], j), hn, 0)];
+      const int32_t d = addsub(&g->c_sub_d, h[j], nn, 1);
+      out[j] = (int8_t)addsub(&g->c_add_h, nn, mul(&g->c_mul_z, z, d), 0);
     }
   }
   return 0;

@@ -84,6 +84,73 @@ int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
+static uint32_t ld_u32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* TFLM's float -> int8 QUANTIZE of one value, the reference the tables reproduce (run at init only). */
+static int32_t quantize_ref(float x, float scale, int32_t zp) {
+  float q = roundf(x / scale);
+  /* Out-of-range floats saturate before the int conversion, which would otherwise be UB. */
+  int32_t v = q >= 2147483520.0f ? INT32_MAX : (q <= -2147483648.0f ? INT32_MIN : (int32_t)q);
+  return ep_clamp_i32(ep_add_wrap(v, zp), -128, 127);
+}
+
+static float key_float(int32_t key) {
+  const uint32_t bits = (uint32_t)ep_float_key((uint32_t)key); /* the key map is its own inverse */
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+/* Predicates over float keys, false then true as the key grows (NaN keys sit beyond the infinities). */
+enum { P_GE_K, P_SAT_HI, P_NOT_SAT_LO };
+static int pred(int kind, int32_t key, float scale, int32_t zp, int32_t k) {
+  const float x = key_float(key);
+  float q;
+  if (x != x) return key > 0;
+  q = roundf(x / scale);
+  if (kind == P_SAT_HI) return q >= 2147483520.0f;
+  if (kind == P_NOT_SAT_LO) return !(q <= -2147483648.0f);
+  /* Monotone core: the saturated ends count as the extreme int8 values. */
+  if (q >= 2147483520.0f) return 1;
+  if (q <= -2147483648.0f) return 0;
+  return ep_clamp_i32(ep_add_wrap((int32_t)q, zp), -128, 127) >= k;
+}
+
+/* Smallest key (over all int32) where the predicate holds; INT32_MAX + 1 is returned as INT32_MAX. */
+static int32_t first_key(int kind, float scale, int32_t zp, int32_t k) {
+  int64_t lo = INT32_MIN, hi = (int64_t)INT32_MAX + 1; /* pred(lo - 1) false, pred(hi) true by convention */
+  while (lo < hi) {
+    const int64_t mid = lo + ((hi - lo) >> 1);
+    if (pred(kind, (int32_t)mid, scale, zp, k)) hi = mid;
+    else lo = mid + 1;
+  }
+  return hi > INT32_MAX ? INT32_MAX : (int32_t)hi;
+}
+
+void ep_quant_table_init(int32_t *thr, float scale, int32_t zp) {
+  int32_t k;
+  for (k = -127; k <= 127; k++) thr[k + 127] = first_key(P_GE_K, scale, zp, k);
+  thr[255] = INT32_MAX;
+  thr[EP_QT_KHI] = first_key(P_SAT_HI, scale, zp, 0);
+  thr[EP_QT_KLO] = first_key(P_NOT_SAT_LO, scale, zp, 0) - 1;
+  thr[EP_QT_VHI] = quantize_ref(INFINITY, scale, zp);
+  thr[EP_QT_VLO] = quantize_ref(-INFINITY, scale, zp);
+}
+
+void ep_dequant_table_init(uint32_t *tbl, float scale, int32_t zp) {
+  int32_t x;
+  for (x = -128; x <= 127; x++) {
+    /* TFLM multiplies in double then rounds to float; scale (24-bit mantissa) times a 9-bit integer is
+     * exact in double, so one float multiply rounds identically. */
+    const float f = scale * (float)(x - zp);
+    memcpy(&tbl[(uint8_t)(int8_t)x], &f, 4);
+  }
+}
+
 static float logistic_f32(float v) {
   /* Same cut-offs as TFLite's reference float kernel: beyond them the result is exact in float. */
   if (v > 16.619047164916992188f) return 1.0f;
@@ -98,23 +165,41 @@ int ep_k_unary(const ep_model_t *m, const ep_op_t *op) {
   int8_t *yo = (int8_t *)to->data;
   uint32_t i;
   switch (op->kind) {
-    case EP_K_QUANT_F2I:
+    case EP_K_QUANT_F2I: {
+      /* Integer only: the float -> int8 function is monotone in the float's order key, so 255 thresholds
+       * found at init (by the exact float routine, ep_quant_table_init) and 8 branch-free comparisons give
+       * its value; the two saturation cuts reproduce the reference's wrap of out-of-range conversions. */
+      const int32_t *thr = op->scratch;
+      const int32_t k_hi = thr[EP_QT_KHI], k_lo = thr[EP_QT_KLO];
       for (i = 0; i < n; i++) {
-        float q = roundf(ldf(ti->data + 4u * i) / to->scale);
-        /* Out-of-range floats saturate before the int conversion, which would otherwise be UB. */
-        int32_t v = q >= 2147483520.0f ? INT32_MAX : (q <= -2147483648.0f ? INT32_MIN : (int32_t)q);
-        yo[i] = (int8_t)ep_clamp_i32(ep_add_wrap(v, op->i2), -128, 127);
+        const int32_t key = ep_float_key(ld_u32(ti->data + 4u * i));
+        uint32_t idx = 0, step;
+        int32_t v;
+        for (step = 128u; step; step >>= 1) {
+          const int64_t ge = ((int64_t)key - thr[idx + step - 1u]) >> 63; /* -1 if key < thr, else 0 */
+          idx += step & ~(uint32_t)ge;
+        }
+        v = (int32_t)idx - 128;
+        if (key >= k_hi) v = thr[EP_QT_VHI];
+        if (key <= k_lo) v = thr[EP_QT_VLO];
+        yo[i] = (int8_t)v;
       }
       return 0;
+    }
     case EP_K_REQUANT_I8:
       for (i = 0; i < n; i++)
         yo[i] = (int8_t)ep_clamp_i32(ep_mbqm(xi[i] - op->i0, op->mult[0], op->shift[0]) + op->i2, -128, 127);
       return 0;
-    case EP_K_DEQUANT_I8:
-      /* TFLM multiplies in double then rounds to float; scale (24-bit mantissa) times a 9-bit integer is
-       * exact in both, so one float multiply rounds identically without software doubles. */
-      for (i = 0; i < n; i++) stf(to->data + 4u * i, ti->scale * (float)(xi[i] - ti->zero_point));
+    case EP_K_DEQUANT_I8: {
+      /* 256 results computed at init by the float routine (ep_dequant_table_init): a lookup, no float. */
+      const uint32_t *tbl = (const uint32_t *)(const void *)op->scratch;
+      const uint8_t *xu = (const uint8_t *)ti->data;
+      for (i = 0; i < n; i++) {
+        const uint32_t v = tbl[xu[i]];
+        memcpy(to->data + 4u * i, &v, 4);
+      }
       return 0;
+    }
     case EP_K_LOGISTIC_I8:
     case EP_K_TANH_I8: {
       const int8_t *tbl = (const int8_t *)(const void *)op->scratch; /* filled at init, see ep_model.c */

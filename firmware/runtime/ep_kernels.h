@@ -62,8 +62,8 @@ int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used);
 /* int8 ADD/SUB/MUL of one element pair, exactly TFLM's reference arithmetic; `a` is input 0, `b` input 1.
  * Shared by the op-by-op kernel and the fused GRU step so both produce the same bytes. */
 static inline int8_t ep_addsub_i8(const ep_op_t *op, int32_t a, int32_t b, int sub) {
-  const int32_t sa = ep_rdbpot(ep_srdhm((op->i0 + a) * (1 << 20), op->mult[0]), -op->shift[0]);
-  const int32_t sb = ep_rdbpot(ep_srdhm((op->i1 + b) * (1 << 20), op->mult[1]), -op->shift[1]);
+  const int32_t sa = ep_rdbpot(ep_srdhm_2p20(op->i0 + a, op->mult[0]), -op->shift[0]);
+  const int32_t sb = ep_rdbpot(ep_srdhm_2p20(op->i1 + b, op->mult[1]), -op->shift[1]);
   const int32_t r = ep_rdbpot(ep_srdhm(sub ? sa - sb : sa + sb, op->mult[2]), -op->shift[2]);
   return (int8_t)ep_clamp_i32(ep_add_wrap(r, op->i2), op->act_min, op->act_max);
 }
@@ -86,6 +86,19 @@ static inline int32_t ep_fc_out_i8(const ep_op_t *op, int32_t acc, uint32_t r) {
   const int32_t mult = op->i2 ? op->scratch[op->rows + r] : op->mult[0];
   const int32_t shift = op->i2 ? op->scratch[2u * op->rows + r] : op->shift[0];
   return ep_clamp_i32(ep_add_wrap(ep_mbqm(acc, mult, shift), op->i1), op->act_min, op->act_max);
+}
+
+/* float32 -> int8 QUANTIZE and int8 -> float32 DEQUANTIZE run integer-only from tables filled at init.
+ * QUANTIZE scratch (int32): 255 ascending float-key thresholds (+1 pad), then the saturation cuts. */
+enum { EP_QT_KHI = 256, EP_QT_KLO, EP_QT_VHI, EP_QT_VLO, EP_QT_WORDS };
+#define EP_QUANT_TABLE_BYTES (4u * EP_QT_WORDS)
+#define EP_DEQUANT_TABLE_BYTES 1024u
+void ep_quant_table_init(int32_t *thr, float scale, int32_t zp);
+void ep_dequant_table_init(uint32_t *tbl, float scale, int32_t zp);
+/* Order-preserving int32 key of a float's bits (-0 just below +0, NaNs beyond the infinities). */
+static inline int32_t ep_float_key(uint32_t bits) {
+  const int32_t b = (int32_t)bits;
+  return b ^ (int32_t)((uint32_t)(b >> 31) >> 1);
 }
 
 /* int8 LOGISTIC/TANH keep a lookup table of all 256 outputs, indexed by the input byte (uint8 view),

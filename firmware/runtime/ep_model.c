@@ -200,6 +200,8 @@ static int zp8(const ep_tensor_t *t) { return t->zero_point >= -128 && t->zero_p
 static uint32_t op_scratch_bytes(const ep_op_t *op) {
   if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->i2 ? 3u : 1u);
   if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) return EP_ACT_TABLE_BYTES;
+  if (op->kind == EP_K_QUANT_F2I) return EP_QUANT_TABLE_BYTES;
+  if (op->kind == EP_K_DEQUANT_I8) return EP_DEQUANT_TABLE_BYTES;
   return 0;
 }
 
@@ -604,6 +606,12 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
                                  &op->scratch[2u * op->rows + r]);
         }
       }
+    } else if (op->kind == EP_K_QUANT_F2I) {
+      const ep_tensor_t *out = &m->tensors[op->out[0]];
+      ep_quant_table_init(op->scratch, out->scale, out->zero_point);
+    } else if (op->kind == EP_K_DEQUANT_I8) {
+      const ep_tensor_t *in0 = &m->tensors[op->in[0]];
+      ep_dequant_table_init((uint32_t *)(void *)op->scratch, in0->scale, in0->zero_point);
     } else if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) {
       /* An int8 -> int8 function with init-time constants: evaluating the exact fixed-point routine
        * once per possible input makes invoke a lookup, indexed by the input byte. */

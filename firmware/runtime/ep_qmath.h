@@ -76,9 +76,17 @@ static inline int32_t ep_srdhm(int32_t a, int32_t b) {
 static inline int32_t ep_rdbpot(int32_t x, int32_t exponent) {
   const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
   const int32_t remainder = x & mask;
-  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-  /* Arithmetic right shift of negatives is implementation-defined in C99; gcc/clang shift arithmetically. */
-  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+  const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)x >> 31);
+  /* remainder > threshold as the sign of threshold - remainder (no overflow: both in [0, 2^31)): branch-free,
+   * so the instruction count does not depend on the data on cores without conditional execution.
+   * Arithmetic right shift of negatives is implementation-defined in C99; gcc/clang shift arithmetically. */
+  return (x >> exponent) + (int32_t)((uint32_t)(threshold - remainder) >> 31);
+}
+
+/* ep_srdhm(v * 2^20, mult) for |v| <= 255 and 0 <= mult < 2^31 (the int8 ADD/SUB input rescale) in 32-bit
+ * arithmetic: floor((v*mult + 2^10) / 2^11) split at bit 11 of mult, exact (each product fits in int32). */
+static inline int32_t ep_srdhm_2p20(int32_t v, int32_t mult) {
+  return v * (mult >> 11) + ((v * (mult & 2047) + 1024) >> 11);
 }
 
 /* round(x * mult * 2^(shift - 31)) exactly as the int8 reference kernels compute it. */

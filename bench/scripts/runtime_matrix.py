@@ -1,0 +1,327 @@
+"""Runtime micro-benchmark matrix (issue 13): instructions per inference and per MAC on every QEMU core.
+
+Usage: python bench/scripts/runtime_matrix.py [--cores m0 m3 m4 m7 m33] [--runs 3] [--build-dir DIR]
+                                              [--no-op-by-op] [--markdown FILE]
+
+Models (random weights; GRUs and MLPs go through the real exporter, edgeprune.export.export_model):
+  * streaming GRUs, 4 features, T = 30 steps, 5 classes: one layer of hidden 16/32/64/128/256, and the
+    weather baseline's 2 x 256 (597,253 parameters);
+  * MLP policies 4-64-64-2 (the CartPole DQN), 4-32-32-2, 4-16-16-2;
+  * one int8 FULLY_CONNECTED 256 x 256 (+bias), MLPerf Tiny AD01 (from the repository, see `ad01_path`);
+  * overhead probes: a chain of 1-element int8 ops (instructions per op) and a 1-element recurrent cell
+    in sequence mode (instructions per step).
+For each core the firmware is built twice (PlatformIO, into --build-dir): the default (fused GRU step) and
+the op-by-op reference (-DEP_RT_DEFAULT_FLAGS=1). Every output is compared byte for byte with TFLM
+(export.verify.TflmRunner: the same sequence loop). QEMU -icount shift=0 counts instructions, a lower bound
+on cycles; TFLM figures beside ours are the same QEMU's counts (TFLM_QEMU below, copied from the team's
+shared benchmark notes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPS = 30
+FEATURES = 4
+CLASSES = 5
+GRUS = {"gru16": [16], "gru32": [32], "gru64": [64], "gru128": [128], "gru256": [256], "gru2x256": [256, 256]}
+MLPS = {"mlp4-64-64-2": [4, 64, 64, 2], "mlp4-32-32-2": [4, 32, 32, 2], "mlp4-16-16-2": [4, 16, 16, 2]}
+# TFLM (tflite-micro 90b983c2) reference kernels / + CMSIS-NN (4ab83cc3), arm-none-eabi-gcc 12.2 -O2, same
+# qemu-system-arm 7.2 -icount shift=0, instructions per Invoke() (team benchmark notes, measured there).
+# FC 256x256 there has a fused ReLU; ours has none (the ReLU is a clamp in the same requantisation pass).
+TFLM_QEMU = {
+    ("ad01", "m4"): (2_044_240, 674_840), ("ad01", "m7"): (1_968_880, 603_160), ("ad01", "m3"): (2_144_440, 1_148_080),
+    ("fc256", "m4"): (409_200, 138_120), ("fc256", "m7"): (408_680, 138_120), ("fc256", "m3"): (409_160, 230_800),
+}
+OP_CHAIN = 64  # ops in the per-op probe
+
+
+def _builder():
+    """The test suite's flatbuffer builder, loaded by path (it imports only flatbuffers and numpy)."""
+    path = ROOT / "tests" / "runtime" / "tflbuild.py"
+    spec = importlib.util.spec_from_file_location("ep_tflbuild", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look themselves up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def ad01_path() -> Path | None:
+    """AD01 as the repository holds it (a tracked .tflite), else the path the runtime tests use."""
+    try:
+        files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                               check=True).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        files = []
+    tracked = [ROOT / f for f in files if "ad01" in f.lower() and f.endswith(".tflite")]
+    for p in [*tracked, ROOT / "bench" / "reference" / "mlperf_tiny_ad01_int8.tflite"]:
+        if p.is_file():
+            return p
+    return None
+
+
+@dataclass
+class Bench:
+    """One benchmark model.
+
+    :param name: row label
+    :param tflite: the flatbuffer
+    :param x: input bytes for one inference (the whole stream in sequence mode)
+    :param ref: TFLM's bytes for the checked output
+    :param out_index: which output ``ref`` is
+    :param sequence: manifest ``sequence`` block, or None for single-step models
+    """
+
+    name: str
+    tflite: bytes
+    x: bytes
+    ref: bytes
+    out_index: int = 0
+    sequence: dict | None = None
+    extra_inputs: dict[int, bytes] = field(default_factory=dict)
+
+
+def _export(name: str, model, calib: np.ndarray, cache: Path) -> tuple[bytes, dict]:
+    from edgeprune.export.pipeline import export_model
+
+    out = cache / name
+    if not (out / "model.tflite").is_file():
+        export_model(model, calib, out)
+    return (out / "model.tflite").read_bytes(), json.loads((out / "manifest.json").read_text())
+
+
+def exported_models(cache: Path, rng: np.random.Generator) -> list[Bench]:
+    import torch
+
+    from edgeprune.export.verify import TflmRunner
+    from edgeprune.host.models.gru import StackedGRU
+    from edgeprune.host.models.mlp import MLP
+
+    torch.set_num_threads(1)
+    benches = []
+    for k, (name, hidden) in enumerate(GRUS.items()):
+        torch.manual_seed(k)
+        calib = np.random.default_rng(k).normal(0, 1, (64, STEPS, FEATURES)).astype(np.float32)
+        tflite, man = _export(name, StackedGRU(FEATURES, hidden, CLASSES, seq_len=STEPS).eval(), calib, cache)
+        seq = man["sequence"]
+        x = rng.integers(-128, 128, (seq["steps"], *man["inputs"][seq["stream_input"]]["shape"][1:]), dtype=np.int8)
+        benches.append(Bench(name, tflite, x.tobytes(), TflmRunner(tflite, man).run(x).tobytes(), seq["output"], seq))
+    for k, (name, sizes) in enumerate(MLPS.items()):
+        torch.manual_seed(100 + k)
+        calib = np.random.default_rng(100 + k).normal(0, 1, (256, sizes[0])).astype(np.float32)
+        tflite, man = _export(name, MLP(sizes).eval(), calib, cache)
+        x = rng.integers(-128, 128, tuple(man["inputs"][0]["shape"]), dtype=np.int8)
+        benches.append(Bench(name, tflite, x.tobytes(), TflmRunner(tflite, man).run(x).tobytes()))
+    return benches
+
+
+def _tflm(tflite: bytes, inputs: list[np.ndarray]) -> bytes:
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(tflite, arena_size=1 << 20)
+    for i, v in enumerate(inputs):
+        it.set_input(v, i)
+    it.invoke()
+    return np.array(it.get_output(0)).tobytes()
+
+
+def builder_models(rng: np.random.Generator) -> list[Bench]:
+    tb = _builder()
+    op = tb.S.BuiltinOperator
+    g = tb.Graph()
+    x = g.tensor([1, 256], tb.INT8, 0.05, -3)
+    w = g.tensor([256, 256], tb.INT8, 0.004, 0, data=rng.integers(-127, 128, (256, 256), dtype=np.int8))
+    b = g.tensor([256], tb.INT32, 0.0002, 0, data=rng.integers(-5000, 5000, 256, dtype=np.int32))
+    y = g.tensor([1, 256], tb.INT8, 0.2, 4)
+    g.inputs, g.outputs = [x], [y]
+    g.op(op.FULLY_CONNECTED, [x, w, b], [y])
+    fc = g.build()
+    xf = rng.integers(-128, 128, (1, 256), dtype=np.int8)
+    out = [Bench("fc256", fc, xf.tobytes(), _tflm(fc, [xf]))]
+    # Per-op probe: n chained 1-element int8 requantisations; (count(64) - count(0 ops beyond one)) / 63.
+    for n in (1, OP_CHAIN):
+        g = tb.Graph()
+        prev = g.tensor([1, 1], tb.INT8, 0.05, 0)
+        g.inputs = [prev]
+        for k in range(n):
+            nxt = g.tensor([1, 1], tb.INT8, 0.05 + 0.001 * (k % 2), 0)
+            g.op(op.QUANTIZE, [prev], [nxt])
+            prev = nxt
+        g.outputs = [prev]
+        buf = g.build()
+        v = np.array([[17]], np.int8)
+        out.append(Bench(f"probe-ops{n}", buf, v.tobytes(), _tflm(buf, [v])))
+    # Per-step probe: x, h -> h' = ADD(x, h) in sequence mode, 1 and 101 steps.
+    g = tb.Graph()
+    xs, hs = g.tensor([1, 1], tb.INT8, 0.05, 0), g.tensor([1, 1], tb.INT8, 0.1, 0)
+    ho = g.tensor([1, 1], tb.INT8, 0.11, 1)
+    g.inputs, g.outputs = [xs, hs], [ho]
+    g.op(op.ADD, [xs, hs], [ho])
+    cell = g.build()
+    for steps in (1, 101):
+        seq = {"steps": steps, "stream_input": 0, "recurrent": [[0, 1]]}
+        out.append(Bench(f"probe-steps{steps}", cell, bytes(steps), b"", 0, seq))
+    return out
+
+
+def ad01_models(rng: np.random.Generator) -> list[Bench]:
+    path = ad01_path()
+    if path is None:
+        logging.warning("AD01 not found in the repository; its rows are skipped")
+        return []
+    tfl = path.read_bytes()
+    xr = rng.normal(0, 3, (1, 640)).astype(np.float32)
+    xz = np.zeros((1, 640), np.float32)
+    return [Bench("ad01", tfl, xr.tobytes(), _tflm(tfl, [xr])), Bench("ad01-zero", tfl, xz.tobytes(), _tflm(tfl, [xz]))]
+
+
+def run_core(core: str, elf: Path, benches: list[Bench], runs: int) -> dict[str, dict]:
+    from edgeprune.bench.link import Device, DeviceError
+    from edgeprune.bench.qemu import QemuBoard
+
+    rows: dict[str, dict] = {}
+    with QemuBoard(core, elf=elf) as board, Device.open(board.url, 60.0) as dev:
+        for b in benches:
+            try:
+                load = dev.load_model(b.tflite)
+            except DeviceError as exc:  # e.g. the model is larger than the board's model buffer
+                logging.warning("%s on %s: %s", b.name, core, exc)
+                rows[b.name] = {"count": None, "macs": 0, "exact": True, "arena": 0, "why": str(exc)}
+                continue
+            seq = b.sequence or {"steps": 1, "stream_input": 0, "recurrent": []}
+            dev.set_sequence(seq["steps"], seq["stream_input"], seq["recurrent"])
+            dev.set_input(seq["stream_input"], b.x)
+            res = dev.infer(runs, timeout_s=300.0)
+            exact = not b.ref or res.outputs[b.out_index] == b.ref
+            macs = load.macs * seq["steps"]  # the load reply counts one step
+            rows[b.name] = {"count": res.median, "macs": macs, "exact": exact, "arena": load.arena_used}
+    return rows
+
+
+def _fmt(v: float | None, spec: str = ",.0f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def report(results: dict[str, dict[str, dict]], ops: dict[str, dict[str, dict]], cores: list[str]) -> list[str]:
+    lines = ["| model | core | MACs | instr/inference | instr/MAC | op-by-op instr | TFLM ref | TFLM+CMSIS-NN | "
+             "vs CMSIS-NN | TFLM-exact |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    names = [n for n in next(iter(results.values())) if not n.startswith("probe")]
+    for name in names:
+        for core in cores:
+            r = results[core][name]
+            o = ops.get(core, {}).get(name)
+            if r["count"] is None:
+                lines.append(f"| {name} | {core} | - | does not load: {r['why'][:60]} | | | | | | |")
+                continue
+            tf = TFLM_QEMU.get((name, core))
+            ratio = f"{tf[1] / r['count']:.2f}x" if tf else "-"
+            exact = r["exact"] and (o is None or o["exact"])
+            lines.append(f"| {name} | {core} | {r['macs']:,} | {r['count']:,} | "
+                         f"{_fmt(r['count'] / r['macs'] if r['macs'] else None, '.3f')} | "
+                         f"{_fmt(o['count'] if o else None)} | {_fmt(tf[0] if tf else None)} | "
+                         f"{_fmt(tf[1] if tf else None)} | {ratio} | {'yes' if exact else 'NO'} |")
+    lines += ["", "| core | instr per op (1-element int8 op, incl. dispatch) | instr per sequence step (1-element cell) |",
+              "|---|---:|---:|"]
+    for core in cores:
+        r = results[core]
+        per_op = (r[f"probe-ops{OP_CHAIN}"]["count"] - r["probe-ops1"]["count"]) / (OP_CHAIN - 1)
+        per_step = (r["probe-steps101"]["count"] - r["probe-steps1"]["count"]) / 100
+        lines.append(f"| {core} | {per_op:.1f} | {per_step:.1f} |")
+    return lines
+
+
+def targets(results: dict[str, dict[str, dict]]) -> list[str]:
+    def get(name: str, core: str) -> dict | None:
+        r = results.get(core, {}).get(name)
+        return r if r and r["count"] is not None else None
+
+    out = []
+    w = get("gru2x256", "m4")
+    if w:
+        v = w["count"] / w["macs"]
+        out.append(f"- weather-sized GRU 2x256 on M4 <= 1.7 instr/MAC: {v:.3f} -> {'MET' if v <= 1.7 else 'NOT MET'}")
+    h = get("gru32", "m4")
+    if h:
+        v = h["count"] / h["macs"]
+        out.append(f"- hidden-32 GRU (M4) <= 2.5 instr/MAC: {v:.3f} -> {'MET' if v <= 2.5 else 'NOT MET'}")
+    for core, need in (("m4", 1.6), ("m7", 1.6), ("m3", 1.3)):
+        a = get("ad01", core)
+        if a and ("ad01", core) in TFLM_QEMU:
+            v = TFLM_QEMU[("ad01", core)][1] / a["count"]
+            out.append(f"- AD01 on {core.upper()} >= {need}x fewer than TFLM+CMSIS-NN: {v:.2f}x -> "
+                       f"{'MET' if v >= need else 'NOT MET'}")
+    for core in results:
+        a, z = get("ad01", core), get("ad01-zero", core)
+        if a and z:
+            out.append(f"- AD01 count independent of the input on {core.upper()}: random {a['count']:,} vs zero "
+                       f"{z['count']:,} -> {'MET' if a['count'] == z['count'] else 'NOT MET'}")
+    c = get("mlp4-64-64-2", "m0")
+    if c:
+        out.append(f"- CartPole policy 4-64-64-2 on M0 <= 25,000 instr/action: {c['count']:,} -> "
+                   f"{'MET' if c['count'] <= 25_000 else 'NOT MET'}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cores", nargs="+", default=["m0", "m3", "m4", "m7", "m33"])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-matrix")
+    ap.add_argument("--no-op-by-op", action="store_true", help="skip the op-by-op firmware column")
+    ap.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
+    ap.add_argument("--models", nargs="+", default=None, help="only these rows (names as printed)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    from edgeprune.bench.firmware_build import CORE_ENVS, build
+
+    rng = np.random.default_rng(13)
+    benches = exported_models(args.build_dir / "models", rng) + builder_models(rng) + ad01_models(rng)
+    if args.models:
+        benches = [b for b in benches if b.name in args.models or b.name.startswith("probe")]
+    results: dict[str, dict[str, dict]] = {}
+    ops: dict[str, dict[str, dict]] = {}
+    saved = os.environ.get("PLATFORMIO_BUILD_FLAGS")
+    for core in args.cores:
+        results[core] = run_core(core, build(CORE_ENVS[core], build_dir=args.build_dir / "fused").elf, benches, args.runs)
+        if not args.no_op_by_op:
+            os.environ["PLATFORMIO_BUILD_FLAGS"] = "-DEP_RT_DEFAULT_FLAGS=1"  # EP_RT_INIT_NO_FUSE
+            try:
+                elf = build(CORE_ENVS[core], build_dir=args.build_dir / "op-by-op").elf
+            finally:
+                os.environ.pop("PLATFORMIO_BUILD_FLAGS", None)
+                if saved is not None:
+                    os.environ["PLATFORMIO_BUILD_FLAGS"] = saved
+            grus = [b for b in benches if b.name.startswith("gru")]
+            ops[core] = run_core(core, elf, grus, args.runs)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=30, check=False).stdout.strip()
+    head = [f"Command: `python bench/scripts/runtime_matrix.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
+            f" — {dt.date.today().isoformat()}, commit {commit}, QEMU -icount shift=0 (instructions), median of "
+            f"{args.runs} runs.", ""]
+    lines = head + report(results, ops, args.cores) + ["", "Targets:"] + targets(results)
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+    bad = [(c, n) for c, rows in [*results.items(), *ops.items()] for n, r in rows.items() if not r["exact"]]
+    if bad:
+        print(f"NOT TFLM-exact: {bad}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

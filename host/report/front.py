@@ -88,8 +88,10 @@ def pareto_front(evaluations: list[StoredEvaluation], higher_is_better: bool) ->
     return front
 
 
-def point_dict(ev: StoredEvaluation) -> dict[str, Any]:
+def point_dict(ev: StoredEvaluation, test: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
+        "quality_split": "val",
+        "test_quality": test,
         "seq": ev.seq,
         "strategy": ev.strategy,
         "digest": ev.digest,
@@ -107,9 +109,13 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_front(run_dir: Path, front: list[FrontPoint]) -> tuple[Path, Path]:
-    """Write ``front.json`` and ``front.csv`` (value and source columns per figure)."""
-    pts = [point_dict(p.evaluation) for p in front]
+def write_front(run_dir: Path, front: list[FrontPoint], test: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write ``front.json`` and ``front.csv`` (value and source columns per figure).
+
+    ``quality`` is the validation score every selection used; ``test_quality`` is the test-split score
+    measured once after the search (``test``: digest → quality dict)."""
+    test = test or {}
+    pts = [point_dict(p.evaluation, test.get(p.evaluation.digest)) for p in front]
     json_path = run_dir / "front.json"
     _atomic_write(json_path, json.dumps({"objectives": ["quality", *COSTS], "points": pts}, indent=2))
     buf = io.StringIO()
@@ -117,6 +123,8 @@ def write_front(run_dir: Path, front: list[FrontPoint]) -> tuple[Path, Path]:
     header = ["seq", "strategy", "digest", "reward"]
     for k in CSV_FIGURES:
         header += [k, f"{k}_unit", f"{k}_source"]
+        if k == QUALITY:
+            header += ["quality_split", "test_quality"]
     w.writerow(header)
     for p in front:
         ev = p.evaluation
@@ -124,6 +132,9 @@ def write_front(run_dir: Path, front: list[FrontPoint]) -> tuple[Path, Path]:
         for k in CSV_FIGURES:
             fig = ev.result.figures.get(k)
             row += [fig.value, fig.unit, fig.source] if fig is not None else ["", "", ""]
+            if k == QUALITY:
+                scored = test.get(ev.digest)
+                row += ["val", "" if scored is None else scored["value"]]
         w.writerow(row)
     csv_path = run_dir / "front.csv"
     _atomic_write(csv_path, buf.getvalue())

@@ -50,7 +50,7 @@ def _run_section(run: RunData, best_info: dict[str, Any] | None) -> str:
         f"{repeats} re-proposals answered from this run; {feasible} feasible; front of {len(run.front)}.</p>",
         _kv(run.options),
         "<h3>Pareto front</h3>",
-        _table(tbl.header(run.metric), tbl.rows(run.baseline, [p.evaluation for p in run.front])),
+        _table(tbl.header(run.metric), tbl.rows(run.baseline, [p.evaluation for p in run.front], run.test_quality)),
     ]
     if best_info:
         parts += ["<h3>Best candidate (highest reward, feasible)</h3>", _kv(best_info)]

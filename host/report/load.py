@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,11 @@ class RunData:
         The run's Pareto front.
     best:
         The feasible candidate with the highest reward.
+    test_quality:
+        Digest → test-split quality (dict), scored once after the search for the baseline and the
+        front points; empty for runs that ended before that step.
+    reference_quality:
+        The FP32 baseline's validation quality that drops were measured from (``None``: the int8 baseline's).
     """
 
     run_dir: Path
@@ -36,6 +41,8 @@ class RunData:
     baseline: StoredEvaluation | None
     front: list[FrontPoint]
     best: StoredEvaluation | None
+    test_quality: dict[str, Any] = field(default_factory=dict)
+    reference_quality: float | None = None
 
     @property
     def label(self) -> str:
@@ -59,6 +66,8 @@ def load_run(run_dir: Path) -> RunData:
         options = dict(store.get_meta("options", {}) or {})
         evaluations = store.evaluations()
         baseline = store.baseline()
+        test_quality = dict(store.get_meta("test_quality", {}) or {})
+        reference = store.get_meta("reference_quality")
     hib = bool(options.get("higher_is_better", True))
     return RunData(
         run_dir=Path(run_dir),
@@ -67,4 +76,6 @@ def load_run(run_dir: Path) -> RunData:
         baseline=baseline,
         front=pareto_front(evaluations, hib),
         best=best_candidate(evaluations),
+        test_quality=test_quality,
+        reference_quality=reference,
     )

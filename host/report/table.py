@@ -4,6 +4,7 @@ every cell with its source, as rows of text shared by the terminal (rich) and th
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from edgeprune.host.search.store import StoredEvaluation
 from edgeprune.host.search.types import (
@@ -53,25 +54,42 @@ def fmt_figure(name: str, fig: FigureRecord | None) -> str:
 
 
 def header(metric: str) -> list[str]:
-    return ["#", "strategy", "origin"] + [metric if k == QUALITY else label for k, label in COLUMNS] + ["verdict"]
+    """Quality is selected on the validation split; the test figure is measured once, after the search."""
+    cols = [f"val {metric}" if k == QUALITY else label for k, label in COLUMNS]
+    return ["#", "strategy", "origin", *cols[:1], f"test {metric} (once, at the end)", *cols[1:], "verdict"]
 
 
-def row(label: str, ev: StoredEvaluation) -> list[str]:
-    cells = [label, ev.strategy, ev.origin]
-    cells += [fmt_figure(k, ev.result.figures.get(k)) for k, _ in COLUMNS]
+def fmt_test(test: dict[str, Any] | None) -> str:
+    if not test:
+        return "—"
+    return f"{float(test['value']):.4g} {test.get('metric', '')} [tflm]"
+
+
+def row(label: str, ev: StoredEvaluation, test: dict[str, Any] | None = None) -> list[str]:
+    figs = [fmt_figure(k, ev.result.figures.get(k)) for k, _ in COLUMNS]
+    cells = [label, ev.strategy, ev.origin, figs[0], fmt_test(test), *figs[1:]]
     cells.append("feasible" if ev.feasible else ev.reason)
     return cells
 
 
-def rows(baseline: StoredEvaluation | None, shown: list[StoredEvaluation]) -> list[list[str]]:
+def rows(
+    baseline: StoredEvaluation | None, shown: list[StoredEvaluation], test: dict[str, Any] | None = None
+) -> list[list[str]]:
+    test = test or {}
     out = []
     if baseline is not None:
-        out.append(row("baseline", baseline))
-    out += [row(str(ev.seq), ev) for ev in shown]
+        out.append(row("baseline", baseline, test.get(baseline.digest)))
+    out += [row(str(ev.seq), ev, test.get(ev.digest)) for ev in shown]
     return out
 
 
-def rich_table(title: str, metric: str, baseline: StoredEvaluation | None, shown: list[StoredEvaluation]) -> object:
+def rich_table(
+    title: str,
+    metric: str,
+    baseline: StoredEvaluation | None,
+    shown: list[StoredEvaluation],
+    test: dict[str, Any] | None = None,
+) -> object:
     """A ``rich.table.Table`` of ``rows``; the caller prints it with a ``rich.console.Console``."""
     from rich.table import Table
     from rich.text import Text
@@ -79,7 +97,7 @@ def rich_table(title: str, metric: str, baseline: StoredEvaluation | None, shown
     table = Table(title=title, show_lines=False, header_style="bold")
     for h in header(metric):
         table.add_column(h, overflow="fold")
-    for r in rows(baseline, shown):
+    for r in rows(baseline, shown, test):
         # Text, not markup: "[qemu]" must print as is, not be read as a style tag.
         table.add_row(*(Text(c) for c in r))
     return table

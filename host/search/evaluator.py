@@ -1,7 +1,7 @@
 """``HardwareEvaluator``: one candidate config, end to end, measured on the device.
 
 compress (+ fine-tune) → export (int8 .tflite, TFLM-verified, C array) → quality from the TFLM
-interpreter on the task's test split, checked byte for byte against the device's own outputs on
+interpreter on the task's validation split (selection never reads the test split), checked byte for byte against the device's own outputs on
 a sample → LOAD_MODEL + timed INFER on the device → flash/RAM of the deploy build (or the model's
 own size and arena, labelled as an estimate) → energy (cited per-cycle model, CodeCarbon on the
 host). One device connection (one QEMU instance) serves every candidate; a hung emulator is
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,35 @@ from edgeprune.host.search.types import (
 
 log = logging.getLogger(__name__)
 
+#: The split every selection figure comes from; the test split is read only after a search ends.
+SELECTION_SPLIT = "val"
 # Largest |device − TFLM| accepted for a float32 model's outputs (a few ULPs of typical logits).
 FLOAT_AGREEMENT_TOL = 1e-4
+
+
+@dataclass
+class Prepared:
+    """A candidate after the host half of its evaluation (``HardwareEvaluator.prepare``).
+
+    Parameters
+    ----------
+    config:
+        The ``CompressionConfig``.
+    result:
+        The ``EvalResult`` being filled (``error`` set when the host half failed).
+    tflite, manifest, exported, out_dir:
+        The verified export and where it lives.
+    quality:
+        The int8 model's validation quality from TFLM (a ``Quality``).
+    """
+
+    config: Any
+    result: EvalResult
+    tflite: bytes = b""
+    manifest: dict[str, Any] = field(default_factory=dict)
+    exported: Any = None
+    out_dir: Path | None = None
+    quality: Any = None
 
 
 def deploy_record(built: Any) -> dict[str, Any]:
@@ -207,26 +235,46 @@ class HardwareEvaluator:
     def identity(self) -> EvaluatorIdentity:
         self._ensure()
         if self._task_hash is None:
-            self._task_hash = str(self.task.content_hash())
+            from edgeprune.host.tasks.cache import digest, source_fingerprint
+
+            # The code that compresses and exports shapes every figure: a change to it must not reuse
+            # results measured by older code (the task hash covers data and baseline only).
+            self._task_hash = digest({"task": str(self.task.content_hash()), "code": source_fingerprint()})
         return EvaluatorIdentity(self._task_hash, self.target_name, str(self.hello.build_id))
 
     # -- inputs -----------------------------------------------------------------------------------
     def _inputs(self) -> tuple[np.ndarray, np.ndarray]:
         if self._calibration is None:
             self._calibration = np.asarray(self.task.calibration_inputs(self.calibration_n), dtype=np.float32)
-            self._agreement = np.asarray(self.task.agreement_inputs(max(1, self.agreement_n)), dtype=np.float32)
+            # Validation windows: a search never reads the test split (see Task.test_sealed).
+            self._agreement = np.asarray(
+                self.task.agreement_inputs(max(1, self.agreement_n), split=SELECTION_SPLIT), dtype=np.float32
+            )
         assert self._agreement is not None
         return self._calibration, self._agreement
 
     # -- one candidate ----------------------------------------------------------------------------
     def evaluate(self, config: Any) -> EvalResult:
         """Compress, export, measure ``config``; failures come back as ``EvalResult.error``."""
+        prepared = self.prepare(config)
+        if prepared.result.error is not None:
+            return prepared.result
+        return self.measure_prepared(prepared)
+
+    def prepare(self, config: Any) -> Prepared:
+        """The host half: compress (+ fine-tune), export, and the int8 quality on the validation split
+        from the TFLM interpreter — the device's bit-exact oracle, so this quality *is* the device's.
+
+        A search uses it to drop candidates whose quality already breaks the limit before spending a
+        device evaluation on them (``SearchSession``).
+        """
         from edgeprune.export.errors import ExportError
         from edgeprune.host.compress.errors import ConfigError
 
         digest = config.digest()
         result = EvalResult(config.to_json(), digest)
         ident = self.identity()
+        prepared = Prepared(config, result)
         clock = time.perf_counter()
 
         def lap(stage: str) -> None:
@@ -241,13 +289,13 @@ class HardwareEvaluator:
             compressed = compress(self.task, config)
         except ConfigError as exc:
             result.error = f"ConfigError: {exc}"
-            return result
+            return prepared
         lap("compress+finetune")
         self._proxy_figures(result, compressed)
 
         from edgeprune.export.pipeline import export_model
 
-        calibration, agreement = self._inputs()
+        calibration, _ = self._inputs()
         out_dir = self.artifacts_dir / ident.task_hash[:16] / digest[:16]
         exported = self._reuse_export(out_dir)
         if exported is None:
@@ -255,33 +303,58 @@ class HardwareEvaluator:
                 exported = export_model(compressed.model, calibration, out_dir, quantize=config.quantize, name="model")
             except ExportError as exc:
                 result.error = f"ExportError: {exc}"
-                return result
+                return prepared
             lap("export")
         else:
             lap("export-reused")
         result.artifacts = {"dir": str(out_dir)}
-        tflite = exported.read_tflite()
-        manifest = exported.manifest
-        result.figures[MODEL_BYTES] = FigureRecord(len(tflite), "bytes", "build", ".tflite flatbuffer size")
+        prepared.tflite = exported.read_tflite()
+        prepared.manifest = exported.manifest
+        prepared.exported = exported
+        prepared.out_dir = out_dir
+        result.figures[MODEL_BYTES] = FigureRecord(len(prepared.tflite), "bytes", "build", ".tflite flatbuffer size")
 
         from edgeprune.export.verify import predict_fn
 
-        quality = self.task.evaluate(predict_fn(tflite, manifest), split="test")
+        prepared.quality = self.task.evaluate(predict_fn(prepared.tflite, prepared.manifest), split=SELECTION_SPLIT)
+        result.figures[QUALITY] = FigureRecord(
+            float(prepared.quality.value), prepared.quality.metric, "tflm",
+            f"{prepared.quality.metric} on the validation split, TFLM interpreter (not yet run on the device)",
+        )
         lap("quality")
+        return prepared
 
+    def measure_prepared(self, prepared: Prepared) -> EvalResult:
+        """The device half: load, time, compare with TFLM, then flash/RAM of the deploy build."""
         from edgeprune.bench.link import LinkError
+        from edgeprune.export.errors import ExportError
 
+        result = prepared.result
+        _, agreement = self._inputs()
+        started = time.perf_counter()
         try:
-            measurement = self._measure(tflite, manifest, agreement)
+            measurement = self._measure(prepared.tflite, prepared.manifest, agreement)
         except (LinkError, ExportError, RuntimeError, OSError) as exc:  # MeasureError/QemuError: RuntimeError
             result.error = f"{type(exc).__name__}: {exc}"
             return result
-        lap("device")
-        self._device_figures(result, measurement, quality, config.quantize == "float32")
+        result.timings["device"] = round(time.perf_counter() - started, 3)
+        self._device_figures(result, measurement, prepared.quality, prepared.config.quantize == "float32")
         if result.error is None:
-            self._memory_figures(result, exported, out_dir)
-            lap("deploy-build")
+            started = time.perf_counter()
+            self._memory_figures(result, prepared.exported, prepared.out_dir)
+            result.timings["deploy-build"] = round(time.perf_counter() - started, 3)
         return result
+
+    def test_quality(self, result: EvalResult) -> Any:
+        """Quality of a measured candidate on the **test** split, from its stored export (TFLM, bit-exact
+        with the device). Called once per front point after the search has ended."""
+        from edgeprune.export.verify import predict_fn
+
+        out_dir = Path(result.artifacts["dir"])
+        exported = self._reuse_export(out_dir)
+        if exported is None:
+            raise FileNotFoundError(f"the export of {result.digest[:10]} is gone from {out_dir}")
+        return self.task.evaluate(predict_fn(exported.read_tflite(), exported.manifest), split="test")
 
     @staticmethod
     def _reuse_export(out_dir: Path) -> Any:
@@ -291,22 +364,21 @@ class HardwareEvaluator:
         matches the .tflite next to it is a whole export; measuring still happens on the device.
         """
         import hashlib
-        import json
 
-        from edgeprune.export.manifest import tool_versions
+        from edgeprune.export.manifest import ManifestError, read_manifest, tool_versions
         from edgeprune.export.pipeline import ExportResult
 
         man_path, tfl_path = out_dir / "manifest.json", out_dir / "model.tflite"
         if not (man_path.is_file() and tfl_path.is_file() and (out_dir / "model_data.c").is_file()):
             return None
         try:
-            man = json.loads(man_path.read_text())
-        except (OSError, ValueError):
+            man = read_manifest(man_path)
+        except ManifestError:  # unreadable or from a newer edgeprune: export again
             return None
         digest = hashlib.sha256(tfl_path.read_bytes()).hexdigest()
-        if man.get("hashes", {}).get("tflite_sha256") != digest or man.get("tools") != tool_versions():
+        if man.tflite_sha256 != digest or man.tools != tool_versions():
             return None
-        return ExportResult(out_dir, man, {})
+        return ExportResult(out_dir, man.to_dict(), {})
 
     def _measure(self, tflite: bytes, manifest: dict[str, Any], agreement: np.ndarray) -> Any:
         from edgeprune.bench.link import FrameError, LinkTimeout
@@ -358,10 +430,10 @@ class HardwareEvaluator:
     def _device_figures(self, result: EvalResult, m: Any, quality: Any, float_model: bool) -> None:
         figs = m.figures
         agreement = m.agreement
-        detail = f"{quality.metric} on the test split, TFLM interpreter (the device's bit-exact oracle)"
+        detail = f"{quality.metric} on the validation split, TFLM interpreter (the device's bit-exact oracle)"
         if agreement is not None:
             rate = agreement.byte_equal_rate.value
-            detail += f"; device outputs byte-equal to TFLM on {round(rate * agreement.n)}/{agreement.n} test inputs"
+            detail += f"; device outputs byte-equal to TFLM on {round(rate * agreement.n)}/{agreement.n} validation inputs"
             # int8 kernels are integer arithmetic: any difference is a bug. Float kernels may round
             # differently (summation order), so float32 models get a tolerance instead.
             if float_model and rate < 1.0 and agreement.max_abs_diff <= FLOAT_AGREEMENT_TOL:

@@ -120,6 +120,9 @@ class Objective:
         Quality direction.
     constraints, weights:
         See ``Constraints`` and ``RewardWeights``.
+    reference_quality:
+        The quality every drop is measured from: the FP32 baseline's validation score (what a user
+        means by "≤ 1 pp below my model"). Default: the measured int8 baseline's quality.
 
     The reward of a feasible candidate is
     ``w_q · (−drop / max_acc_drop) + Σ_k w_k · (1 − m_k / m_k,baseline)`` over
@@ -134,16 +137,20 @@ class Objective:
         higher_is_better: bool,
         constraints: Constraints,
         weights: RewardWeights | None = None,
+        reference_quality: float | None = None,
     ) -> None:
         self.baseline = baseline
+        self.reference_quality = (
+            float(reference_quality) if reference_quality is not None else baseline.value(QUALITY)
+        )
         self.metric = metric
         self.higher_is_better = higher_is_better
         self.constraints = constraints
         self.weights = weights or RewardWeights()
 
     def drop(self, quality: float) -> float:
-        """Quality lost vs the baseline (positive = worse) in the unit of ``max_acc_drop``."""
-        base = self.baseline.value(QUALITY)
+        """Quality lost vs the reference (positive = worse) in the unit of ``max_acc_drop``."""
+        base = self.reference_quality
         if not math.isfinite(quality):
             return math.inf
         if self.metric == "accuracy":
@@ -152,6 +159,15 @@ class Objective:
         scale = abs(base) if abs(base) > 1e-12 else 1.0
         lost = base - quality if self.higher_is_better else quality - base
         return 100.0 * lost / scale
+
+    def screened(self, result: EvalResult) -> Verdict:
+        """The verdict of a candidate dropped on the host (its int8 validation quality already breaks
+        the limit); it keeps the infeasible reward of ``judge`` with a reason that says so."""
+        verdict = self.judge(result)
+        return Verdict(
+            False, f"{verdict.reason} (int8 in TFLM, bit-exact with the device; not sent to the device)",
+            verdict.reward, verdict.drop, verdict.features,
+        )
 
     def judge(self, result: EvalResult) -> Verdict:
         base = self.baseline

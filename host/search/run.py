@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeprune.host.search.final import REFERENCE_META, reference_quality, score_front_on_test
 from edgeprune.host.search.objective import Constraints
 from edgeprune.host.search.session import Outcome, SearchSession
 from edgeprune.host.search.store import EvalCache, RunStore
@@ -417,9 +418,14 @@ def _run_locked(
                 constraints=Constraints(options.max_acc_drop, options.flash_kb, options.ram_kb),
                 metric=task.metric,
                 higher_is_better=bool(task.higher_is_better),
+                reference_quality=reference_quality(task),
             )
             if on_outcome is not None:
                 session.on_outcome = lambda o: on_outcome(o, session)
+            # Selection (rewards, limits, front, best) sees validation data only; the seal makes any
+            # read of the test split before the run ends an error instead of a silent leak.
+            task.test_sealed = True
+            store.set_meta(REFERENCE_META, session.reference_quality)
             space = ConfigSpace(
                 getattr(task, "layer_names", None) or task,
                 finetune_steps=options.finetune_steps,
@@ -432,6 +438,8 @@ def _run_locked(
             ctx = StrategyContext(session, task, options.seed, run_dir / "agent", space, options.horizon)
             run_strategy(ctx)
             store.set_meta("finished", time.time())
+            task.test_sealed = False
+            score_front_on_test(store, evaluator, bool(task.higher_is_better))
             used, count = store.device_evaluations(), store.count()
         finally:
             evaluator.close()

@@ -71,6 +71,14 @@ class SearchSession:
         proposing known configs ends instead of looping forever.
     on_outcome:
         Called after each committed evaluation (progress display).
+    reference_quality:
+        The quality drops are measured from (the FP32 baseline's validation score); ``None``: the
+        measured int8 baseline's.
+
+    Candidates are screened on the host first: the evaluator's ``prepare`` gives the int8 model's
+    validation quality from TFLM, which is bit-exact with the device, and a candidate whose drop
+    already breaks ``max_acc_drop`` is stored as infeasible (origin ``"host"``) without using the
+    device or the budget. A host-screened proposal counts toward ``max_free_proposals``.
     """
 
     def __init__(
@@ -87,6 +95,7 @@ class SearchSession:
         weights: RewardWeights | None = None,
         max_free_proposals: int = 200,
         on_outcome: Callable[[Outcome], None] | None = None,
+        reference_quality: float | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.store = store
@@ -101,6 +110,9 @@ class SearchSession:
         self.on_outcome = on_outcome
         self._free_streak = 0
         self.objective: Objective | None = None
+        self.reference_quality = reference_quality
+        #: Candidates dropped on the host (quality over the limit) in this process.
+        self.screened = 0
 
     # -- budget -----------------------------------------------------------------------------------
     @property
@@ -115,7 +127,7 @@ class SearchSession:
         return self.remaining == 0 or self._free_streak >= self.max_free_proposals
 
     # -- measuring --------------------------------------------------------------------------------
-    def _measure(self, config: Any) -> tuple[EvalResult, str]:
+    def _measure(self, config: Any, screen: bool = False) -> tuple[EvalResult, str]:
         digest = config.digest()
         stored = self.store.find(digest)
         if stored is not None:
@@ -125,7 +137,21 @@ class SearchSession:
             cached = self.cache.get(ident, digest)
             if cached is not None:
                 return cached, "cache"
-        result = self.evaluator.evaluate(config)
+        prepare = getattr(self.evaluator, "prepare", None)
+        if screen and prepare is not None and self.objective is not None:
+            prepared = prepare(config)
+            result = prepared.result
+            if result.error is not None:
+                return result, "host"
+            drop = self.objective.drop(float(prepared.quality.value))
+            if drop > self.constraints.max_acc_drop:
+                # The int8 quality from TFLM is bit-exact with the device's, so this candidate is
+                # infeasible whatever the device would measure: no budget is spent on it.
+                self.screened += 1
+                return result, "host"
+            result = self.evaluator.measure_prepared(prepared)  # type: ignore[attr-defined]
+        else:
+            result = self.evaluator.evaluate(config)
         if self.cache is not None:
             self.cache.put(ident, result)
         return result, "device"
@@ -152,7 +178,10 @@ class SearchSession:
             )
         else:
             result = stored.result
-        self.objective = Objective(result, self.metric, self.higher_is_better, self.constraints, self.weights)
+        self.objective = Objective(
+            result, self.metric, self.higher_is_better, self.constraints, self.weights,
+            reference_quality=self.reference_quality,
+        )
         return result
 
     def evaluate(self, config: Any, proposal: dict[str, Any] | None = None) -> Outcome:
@@ -165,8 +194,10 @@ class SearchSession:
         if self.exhausted():
             raise BudgetExhausted(f"{self.used}/{self.budget} device evaluations used")
         started = time.time()
-        result, origin = self._measure(config)
+        result, origin = self._measure(config, screen=True)
         verdict = self.objective.judge(result)
+        if origin == "host" and result.error is None:
+            verdict = self.objective.screened(result)
         counted = origin == "device"
         self._free_streak = 0 if counted else self._free_streak + 1
         seq = self.store.record(

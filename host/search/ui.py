@@ -190,6 +190,7 @@ def final_table(result: SearchResult, console: Any, limit: int = 15) -> None:
             run.metric,
             baseline_verdict(run),
             shown,
+            run.test_quality,
         )
     )
     for line in rejection_summary(run):

@@ -12,7 +12,9 @@ Refinements of the interface in docs/design.md (names there are unchanged; these
 * ``Task.cache_path`` is the baseline's cache directory (``None`` until the baseline exists).
 * ``predict`` callables take a float32 batch shaped ``(B, *input_shape)`` and return ``(B, num_outputs)``
   (a regressor with one output may return ``(B,)``).
-* ``calibration_inputs(n)`` / ``agreement_inputs(n)`` return float32 arrays shaped ``(n, *input_shape)``;
+* ``Task.test_sealed`` / ``guard_split``: while a search selects candidates the test split is sealed, and
+  any read of it raises ``TestSplitSealed``; the run unseals it only to score the final front.
+* ``calibration_inputs(n)`` / ``agreement_inputs(n, split)`` return float32 arrays shaped ``(n, *input_shape)``;
   for a GRU these are whole windows ``[n, T, F]`` (export derives per-step inputs and states from them).
 * Every failure caused by user input raises ``TaskError`` with a one-line message saying what was expected.
 """
@@ -40,6 +42,12 @@ SPLITS = ("train", "val", "test")
 
 class TaskError(ValueError):
     """A task cannot be built from the given name, files or environment; the message says what was expected."""
+
+
+class TestSplitSealed(RuntimeError):
+    """Code that selects candidates read the test split (a bug: selection uses validation data only)."""
+
+    __test__ = False  # not a pytest class, despite the name
 
 
 @dataclass
@@ -90,6 +98,17 @@ class Task(abc.ABC):
     metric: str
     higher_is_better: bool
     cache_path: Path | None = None
+    #: While True, any read of the test split raises ``TestSplitSealed`` (a search seals it until it ends).
+    test_sealed: bool = False
+
+    def guard_split(self, split: str) -> None:
+        """``check_split`` plus the seal: selection code must never look at the test split."""
+        check_split(split)
+        if split == "test" and self.test_sealed:
+            raise TestSplitSealed(
+                f"{getattr(self, 'name', 'task')}: the test split is sealed while a search selects candidates; "
+                "use split='val'"
+            )
 
     @property
     @abc.abstractmethod
@@ -116,8 +135,8 @@ class Task(abc.ABC):
         """``n`` model inputs drawn from training data (int8 calibration)."""
 
     @abc.abstractmethod
-    def agreement_inputs(self, n: int) -> np.ndarray:
-        """``n`` model inputs from the test split (device-vs-oracle agreement)."""
+    def agreement_inputs(self, n: int, split: str = "test") -> np.ndarray:
+        """``n`` model inputs from ``split`` (device-vs-oracle agreement; a search passes ``"val"``)."""
 
     @abc.abstractmethod
     def content_hash(self) -> str:

@@ -37,6 +37,26 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Source folders (relative to the package root) whose code shapes a baseline or a measured candidate.
+SHAPING_SOURCES = ("host/tasks", "host/models", "host/compress", "export")
+
+
+def source_fingerprint(folders: tuple[str, ...] = SHAPING_SOURCES) -> str:
+    """Hash of the Python sources under ``folders``: part of every cache key, so results computed by
+    older code (a changed label file reader, pruning rule or exporter) are never reused.
+
+    ``folders`` may also name single files. Only ``*.py`` files count (docs and data have their own hashes), in a stable order.
+    """
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    for folder in folders:
+        top = root / folder
+        for path in [top] if top.is_file() else sorted(top.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def baselines_root(root: Path | None = None) -> Path:
     base = Path(root) if root is not None else cache_dir()
     path = base / "baselines"

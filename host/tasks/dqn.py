@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeprune.host.tasks.base import Predict, Progress, Quality, Task, TaskError, check_split, torch_predict
+from edgeprune.host.tasks.base import Predict, Progress, Quality, Task, TaskError, torch_predict
 from edgeprune.host.tasks.baselines import ensure_baseline
-from edgeprune.host.tasks.cache import digest, file_sha256
+from edgeprune.host.tasks.cache import digest, file_sha256, source_fingerprint
 from edgeprune.host.tasks.rollout import check_spaces, make_env, run_episodes
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CODE_VERSION = "dqn/1"
+#: Code that shapes a trained or converted policy (enters the baseline cache key).
+BASELINE_SOURCES = ("host/tasks/dqn.py", "host/tasks/rollout.py", "host/models")
 SPLIT_SEED_BASE = {"train": 1_000_000, "val": 2_000_000, "test": 3_000_000}
 DISTILL_EPSILON = 0.1
 DISTILL_STATES = 20_000
@@ -242,6 +244,7 @@ class DQNTask(Task):
             "code": CODE_VERSION,
             "env": self.env_id,
             "gymnasium": gymnasium.__version__,
+            "source": source_fingerprint(BASELINE_SOURCES),
         }
         if self._zip_hash is not None:
             key["policy_zip"] = self._zip_hash
@@ -352,10 +355,11 @@ class DQNTask(Task):
         )
 
     def evaluate(self, predict: Predict, split: str = "test") -> Quality:
-        check_split(split)
+        self.guard_split(split)
         return self._rollout_quality(predict, split, self.eval_episodes)
 
     def _states(self, split: str, n: int, epsilon: float) -> np.ndarray:
+        self.guard_split(split)
         if n <= 0:
             raise TaskError(f"n must be positive, got {n}")
         teacher = torch_predict(self.baseline())
@@ -385,13 +389,12 @@ class DQNTask(Task):
     def calibration_inputs(self, n: int) -> np.ndarray:
         return self._states("train", n, DISTILL_EPSILON)
 
-    def agreement_inputs(self, n: int) -> np.ndarray:
-        return self._states("test", n, 0.0)
+    def agreement_inputs(self, n: int, split: str = "test") -> np.ndarray:
+        return self._states(split, n, 0.0)
 
     def split_states(self, split: str, n: int) -> np.ndarray:
         """``n`` states the baseline visits acting greedily on ``split``'s episode seeds.
 
         For choices made before the final test (e.g. picking among distilled students on ``val``).
         """
-        check_split(split)
         return self._states(split, n, 0.0)

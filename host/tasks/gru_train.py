@@ -38,6 +38,9 @@ class GRUTrainConfig:
         Max global gradient norm (GRUs occasionally spike early in training).
     dropout:
         ``nn.GRU`` dropout between layers (training only; the converted model has none).
+    class_weighting:
+        ``"none"``, ``"sqrt"`` (cross-entropy weights ∝ 1/√frequency of the training labels) or
+        ``"balanced"`` (∝ 1/frequency). Classifier only.
     seed:
         Seeds initialisation and shuffling; with ``threads`` fixed the run is repeatable.
     threads:
@@ -53,6 +56,7 @@ class GRUTrainConfig:
     patience: int = 6
     grad_clip: float = 1.0
     dropout: float = 0.2
+    class_weighting: str = "none"
     seed: int = 0
     threads: int = 2
 
@@ -75,6 +79,20 @@ def make_gru_net(input_size: int, hidden_size: int, num_layers: int, num_outputs
             return self.head(out[:, -1])
 
     return GRUNet()
+
+
+def class_weights(y: Any, num_classes: int, how: str) -> Any:
+    """Cross-entropy class weights from the training labels (mean weight 1 over the samples)."""
+    import torch
+
+    if how == "none":
+        return None
+    if how not in ("sqrt", "balanced"):
+        raise ValueError(f"class_weighting must be none, sqrt or balanced, got {how!r}")
+    counts = torch.bincount(y, minlength=num_classes).double().clamp(min=1.0)
+    w = 1.0 / counts.sqrt() if how == "sqrt" else 1.0 / counts
+    w = w / (w[y].mean())
+    return w.float()
 
 
 @contextlib.contextmanager
@@ -110,8 +128,12 @@ def train_gru(
         dropout = cfg.dropout if cfg.num_layers > 1 else 0.0
         net = make_gru_net(data.num_features, cfg.hidden_size, cfg.num_layers, data.num_outputs, dropout)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        loss_fn: nn.Module = nn.CrossEntropyLoss() if classifier else nn.MSELoss()
         Xtr, ytr = (torch.as_tensor(a) for a in data.part("train"))
+        loss_fn: nn.Module = (
+            nn.CrossEntropyLoss(weight=class_weights(ytr, data.num_outputs, cfg.class_weighting))
+            if classifier
+            else nn.MSELoss()
+        )
         Xva, yva = (torch.as_tensor(a) for a in data.part("val"))
         if not classifier and ytr.ndim == 1:
             ytr, yva = ytr[:, None], yva[:, None]

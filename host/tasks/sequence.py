@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeprune.host.tasks import metrics
-from edgeprune.host.tasks.base import SPLITS, Predict, Quality, Task, TaskError, check_split
+from edgeprune.host.tasks.base import SPLITS, Predict, Quality, Task, TaskError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -140,7 +140,7 @@ class SequenceTask(Task):
         return copy.deepcopy(self._model)
 
     def evaluate(self, predict: Predict, split: str = "test") -> Quality:
-        check_split(split)
+        self.guard_split(split)
         X, y = self.data.part(split)
         out = batched(predict, X)
         if out.shape[0] != len(X):
@@ -178,6 +178,7 @@ class SequenceTask(Task):
         return self.data.part("train")
 
     def _sample(self, split: str, n: int) -> np.ndarray:
+        self.guard_split(split)
         if n <= 0:
             raise TaskError(f"n must be positive, got {n}")
         X = self.data.part(split)[0]
@@ -188,5 +189,5 @@ class SequenceTask(Task):
     def calibration_inputs(self, n: int) -> np.ndarray:
         return self._sample("train", n)
 
-    def agreement_inputs(self, n: int) -> np.ndarray:
-        return self._sample("test", n)
+    def agreement_inputs(self, n: int, split: str = "test") -> np.ndarray:
+        return self._sample(split, n)

@@ -11,10 +11,12 @@ def _quality(q: dict[str, Any]) -> str:
         return f"{q['value']:.1f} ± {q['std']:.1f} over {d['episodes']} episodes (min {d['min']:.0f})"
     if q["metric"] == "accuracy":
         d = q["details"]
-        return (
-            f"{q['value']:.3f} (macro-F1 {d['macro_f1']:.3f}, majority-class '{d['majority_class']}' "
-            f"{d['majority_accuracy']:.3f}, n={d['n']})"
-        )
+        refs = f"majority-class '{d['majority_class']}' {d['majority_accuracy']:.3f}"
+        if "persistence_accuracy" in d:
+            refs += f", persistence {d['persistence_accuracy']:.3f}"
+        split_kind = d.get("split_kind")
+        leak = " — shuffled windows LEAK across splits" if split_kind == "shuffled" else ""
+        return f"{q['value']:.3f} (macro-F1 {d['macro_f1']:.3f}; {refs}; n={d['n']}{leak})"
     return f"{q['value']:.4g} (train-mean RMSE {q['details']['train_mean_rmse']:.4g}, n={q['details']['n']})"
 
 

@@ -29,11 +29,62 @@ def windows(days: W.WeatherDays) -> W.WeatherWindows:
     return W.build_windows(days, "test")
 
 
-def test_dataset_is_the_local_seattle_table(days: W.WeatherDays) -> None:
+def test_dataset_is_the_corrected_seattle_table(days: W.WeatherDays) -> None:
     assert len(days.dates) == 1461
-    assert days.dates[0] == "2012/01/01" and days.dates[-1] == "2015/12/31"
+    assert days.dates[0] == "2012-01-01" and days.dates[-1] == "2015-12-31"
     assert days.features.shape == (1461, 4)
-    assert set(np.unique(days.labels)) == set(range(len(W.CLASSES)))
+    counts = dict(zip(W.CLASSES, np.bincount(days.labels, minlength=len(W.CLASSES)).tolist(), strict=True))
+    # The corrected labels (vega-datasets 2.x), not PyPI vega_datasets 0.9's stale copy.
+    assert counts == {"rain": 641, "sun": 640, "fog": 101, "drizzle": 53, "snow": 26}
+    year = np.array([d[:4] for d in days.dates])
+    assert int(np.sum((year == "2014") & (days.labels == W.CLASSES.index("rain")))) > 100
+
+
+def test_an_edited_data_file_is_refused(tmp_path: Path) -> None:
+    from edgeprune.host.tasks import TaskError
+
+    edited = tmp_path / "seattle-weather.csv"
+    text = W.csv_path().read_text()
+    edited.write_text(text.replace("2012-01-02,10.9,10.6,2.8,4.5,rain", "2012-01-02,10.9,10.6,2.8,4.5,sun", 1))
+    with pytest.raises(TaskError, match="not the corrected seattle-weather.csv") as err:
+        W.load_days(edited)
+    assert "\n" not in str(err.value)
+    assert W.verify_csv(W.csv_path()) == W.DATA_SHA256
+
+
+def test_persistence_and_majority_references(days: W.WeatherDays) -> None:
+    task = W.WeatherGRUTask(TINY, Path("/nonexistent-unused"))
+    # Figures checked by hand on the corrected labels: a model must beat these to mean anything.
+    assert task.persistence_accuracy("val") == pytest.approx(0.577, abs=0.001)
+    assert task.persistence_accuracy("test") == pytest.approx(0.589, abs=0.003)
+    y_test = task.data.part("test")[1]
+    block_majority = np.bincount(y_test).max() / len(y_test)
+    assert block_majority < task.persistence_accuracy("test") - 0.1
+
+
+def test_shuffled_split_is_the_studys_protocol_and_says_so(days: W.WeatherDays) -> None:
+    win = W.build_windows(days, "x", split="shuffled")
+    sizes = {s: len(v) for s, v in win.data.splits.items()}
+    assert sizes == {"train": 1431 - 287 - 215, "val": 215, "test": 287}
+    assert W.parse_name("weather-gru:shuffled") == "shuffled" and W.parse_name("weather-gru") == "chronological"
+    from edgeprune.host.tasks import TaskError
+
+    with pytest.raises(TaskError, match="weather-gru:shuffled"):
+        W.parse_name("weather-gru:random")
+
+
+def test_sealed_task_refuses_the_test_split() -> None:
+    from edgeprune.host.tasks.base import TestSplitSealed
+
+    task = W.WeatherGRUTask(TINY, Path("/nonexistent-unused"))
+    task.test_sealed = True
+    with pytest.raises(TestSplitSealed):
+        task.agreement_inputs(4)
+    with pytest.raises(TestSplitSealed):
+        task.evaluate(lambda x: np.zeros((len(x), 5), np.float32), "test")
+    assert task.agreement_inputs(4, split="val").shape == (4, 30, 4)
+    task.test_sealed = False
+    assert task.evaluate(lambda x: np.zeros((len(x), 5), np.float32), "test").value >= 0.0
 
 
 def test_window_holds_previous_30_days_and_next_day_label(days: W.WeatherDays, windows: W.WeatherWindows) -> None:
@@ -93,6 +144,7 @@ def test_tiny_gru_beats_majority_class(tiny_task) -> None:
     q = task.evaluate_model(model, "test")
     assert q.metric == "accuracy" and q.details["n"] == len(task.data.splits["test"])
     assert q.value > q.details["majority_accuracy"] + 0.03, q
+    assert q.details["persistence_accuracy"] > 0.5
     assert 0.0 < q.details["macro_f1"] <= 1.0
     metrics = task.baseline_metrics()
     assert metrics["quality"]["test"]["value"] == pytest.approx(q.value)

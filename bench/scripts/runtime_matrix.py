@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import logging
 import os
@@ -31,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kernel_ipm import _builder, fc_model  # noqa: E402  (sibling script: same FC model, same builder)
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 30
@@ -46,17 +48,6 @@ TFLM_QEMU = {
     ("fc256", "m4"): (409_200, 138_120), ("fc256", "m7"): (408_680, 138_120), ("fc256", "m3"): (409_160, 230_800),
 }
 OP_CHAIN = 64  # ops in the per-op probe
-
-
-def _builder():
-    """The test suite's flatbuffer builder, loaded by path (it imports only flatbuffers and numpy)."""
-    path = ROOT / "tests" / "runtime" / "tflbuild.py"
-    spec = importlib.util.spec_from_file_location("ep_tflbuild", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclasses look themselves up there
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def ad01_path() -> Path | None:
@@ -141,14 +132,7 @@ def _tflm(tflite: bytes, inputs: list[np.ndarray]) -> bytes:
 def builder_models(rng: np.random.Generator) -> list[Bench]:
     tb = _builder()
     op = tb.S.BuiltinOperator
-    g = tb.Graph()
-    x = g.tensor([1, 256], tb.INT8, 0.05, -3)
-    w = g.tensor([256, 256], tb.INT8, 0.004, 0, data=rng.integers(-127, 128, (256, 256), dtype=np.int8))
-    b = g.tensor([256], tb.INT32, 0.0002, 0, data=rng.integers(-5000, 5000, 256, dtype=np.int32))
-    y = g.tensor([1, 256], tb.INT8, 0.2, 4)
-    g.inputs, g.outputs = [x], [y]
-    g.op(op.FULLY_CONNECTED, [x, w, b], [y])
-    fc = g.build()
+    fc = fc_model()
     xf = rng.integers(-128, 128, (1, 256), dtype=np.int8)
     out = [Bench("fc256", fc, xf.tobytes(), _tflm(fc, [xf]))]
     # Per-op probe: n chained 1-element int8 requantisations; (count(64) - count(0 ops beyond one)) / 63.

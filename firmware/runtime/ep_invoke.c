@@ -106,25 +106,11 @@ int ep_model_set_input(ep_model_t *m, uint32_t index, uint32_t offset, const uin
   return EP_RT_OK;
 }
 
-static int run_op(ep_model_t *m, const ep_op_t *op) {
-  switch (op->kind) {
-    case EP_K_FC_I8: return ep_k_fc_i8(m, op);
-    case EP_K_GRU: return ep_k_gru(m, op);
-    case EP_K_FC_F32: return ep_k_fc_f32(m, op);
-    case EP_K_ADD_I8:
-    case EP_K_SUB_I8:
-    case EP_K_MUL_I8:
-    case EP_K_ADD_F32:
-    case EP_K_SUB_F32:
-    case EP_K_MUL_F32: return ep_k_elementwise(m, op);
-    default: return ep_k_unary(m, op);
-  }
-}
-
 static int run_graph(ep_model_t *m) {
   const uint16_t *r = m->run, *end = m->run + m->num_run;
   for (; r != end; r++) {
-    int st = run_op(m, &m->ops[*r]);
+    const ep_op_t *op = &m->ops[*r];
+    int st = op->fn(m, op);
     if (st) return st;
   }
   return EP_RT_OK;
@@ -166,7 +152,7 @@ int ep_model_invoke_op(ep_model_t *m, uint32_t index) {
   if (!ready(m)) return EP_RT_ERR_STATE;
   if (index >= m->num_ops) return EP_RT_ERR_INDEX;
   if (m->ops[index].fused) return EP_RT_OK; /* runs inside its fused op */
-  return run_op(m, &m->ops[index]);
+  return m->ops[index].fn(m, &m->ops[index]);
 }
 
 int ep_model_op_builtin(const ep_model_t *m, uint32_t index) {

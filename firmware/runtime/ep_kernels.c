@@ -15,12 +15,6 @@ static float ldf(const uint8_t *p) {
 }
 static void stf(uint8_t *p, float f) { memcpy(p, &f, 4); }
 
-static uint32_t count(const ep_tensor_t *t) {
-  uint32_t n = 1, i;
-  for (i = 0; i < t->rank; i++) n *= (uint32_t)t->dims[i];
-  return n;
-}
-
 static int8_t binary_i8(const ep_op_t *op, int8_t a, int8_t b) {
   if (op->kind == EP_K_MUL_I8) return ep_mul_i8(op, a, b);
   return ep_addsub_i8(op, a, b, op->kind == EP_K_SUB_I8);
@@ -50,11 +44,11 @@ static void bcast_strides(const ep_tensor_t *t, const ep_tensor_t *out, uint32_t
 int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *ta = &m->tensors[op->in[0]], *tb = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int is_f = op->kind == EP_K_ADD_F32 || op->kind == EP_K_SUB_F32 || op->kind == EP_K_MUL_F32;
-  const uint32_t n = count(to), na = count(ta), nb = count(tb);
+  const uint32_t n = op->rows;
   uint32_t sa[EP_RT_MAX_DIMS], sb[EP_RT_MAX_DIMS], od[EP_RT_MAX_DIMS], idx[EP_RT_MAX_DIMS];
   uint32_t i;
   int k;
-  if (na == n && nb == n) { /* same shape: the common case in GRU cells */
+  if (op->depth) { /* same shape (prepare's flag): the common case in GRU cells */
     for (i = 0; i < n; i++) {
       if (is_f) stf(to->data + 4u * i, binary_f32(op, ldf(ta->data + 4u * i), ldf(tb->data + 4u * i)));
       else ((int8_t *)to->data)[i] = binary_i8(op, ((const int8_t *)ta->data)[i], ((const int8_t *)tb->data)[i]);
@@ -158,75 +152,144 @@ static float logistic_f32(float v) {
   return 1.0f / (1.0f + expf(-v));
 }
 
-int ep_k_unary(const ep_model_t *m, const ep_op_t *op) {
-  const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
-  const uint32_t n = count(to);
+/* Unary kernels: one function per kind, reached through ep_kernel_for (no second dispatch at invoke). */
+#define UNARY_ARGS                                                                              \
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];                \
+  const uint32_t n = op->rows; /* elements, set at prepare */                                  \
+  uint32_t i
+
+#if defined(__ARM_FP) && (__ARM_FP & 4) && !defined(EP_RT_INT_EDGES)
+/* Cores with a single-precision FPU: TFLM's x / scale, then roundf (half away from zero) done as truncate +
+ * compare of the exact remainder, so no library call and no data-dependent branch. */
+static int k_quant_f2i(const ep_model_t *m, const ep_op_t *op) {
+  UNARY_ARGS;
+  const float scale = to->scale;
+  const int32_t zp = op->i2;
+  int8_t *yo = (int8_t *)to->data;
+  for (i = 0; i < n; i++) {
+    const float q = ldf(ti->data + 4u * i) / scale;
+    const int in_range = q < 2147483520.0f && q > -2147483648.0f;
+    int32_t t = (int32_t)(in_range ? q : 0.0f);
+    const float f = q - (float)t; /* exact: Sterbenz below 2^23, zero above (q is then an integer) */
+    t += (f >= 0.5f) - (f <= -0.5f);
+    if (q >= 2147483520.0f) t = INT32_MAX; /* the reference's saturation of out-of-range conversions */
+    if (q <= -2147483648.0f) t = INT32_MIN;
+    yo[i] = (int8_t)ep_clamp_i32(ep_add_wrap(t, zp), -128, 127);
+  }
+  return 0;
+}
+#else
+static int k_quant_f2i(const ep_model_t *m, const ep_op_t *op) {
+  /* Integer only: the float -> int8 function is monotone in the float's order key, so 255 thresholds
+   * found at init (by the exact float routine, ep_quant_table_init) and 8 branch-free comparisons give
+   * its value; the two saturation cuts reproduce the reference's wrap of out-of-range conversions. */
+  UNARY_ARGS;
+  const int32_t *thr = op->scratch;
+  const int32_t k_hi = thr[EP_QT_KHI], k_lo = thr[EP_QT_KLO];
+  int8_t *yo = (int8_t *)to->data;
+  for (i = 0; i < n; i++) {
+    const int32_t key = ep_float_key(ld_u32(ti->data + 4u * i));
+    uint32_t idx = 0, step;
+    int32_t v;
+    for (step = 128u; step; step >>= 1) {
+      const int64_t ge = ((int64_t)key - thr[idx + step - 1u]) >> 63; /* -1 if key < thr, else 0 */
+      idx += step & ~(uint32_t)ge;
+    }
+    v = (int32_t)idx - 128;
+    if (key >= k_hi) v = thr[EP_QT_VHI];
+    if (key <= k_lo) v = thr[EP_QT_VLO];
+    yo[i] = (int8_t)v;
+  }
+  return 0;
+}
+#endif
+
+static int k_requant_i8(const ep_model_t *m, const ep_op_t *op) {
+  UNARY_ARGS;
   const int8_t *xi = (const int8_t *)ti->data;
   int8_t *yo = (int8_t *)to->data;
-  uint32_t i;
-  switch (op->kind) {
-    case EP_K_QUANT_F2I: {
-      /* Integer only: the float -> int8 function is monotone in the float's order key, so 255 thresholds
-       * found at init (by the exact float routine, ep_quant_table_init) and 8 branch-free comparisons give
-       * its value; the two saturation cuts reproduce the reference's wrap of out-of-range conversions. */
-      const int32_t *thr = op->scratch;
-      const int32_t k_hi = thr[EP_QT_KHI], k_lo = thr[EP_QT_KLO];
-      for (i = 0; i < n; i++) {
-        const int32_t key = ep_float_key(ld_u32(ti->data + 4u * i));
-        uint32_t idx = 0, step;
-        int32_t v;
-        for (step = 128u; step; step >>= 1) {
-          const int64_t ge = ((int64_t)key - thr[idx + step - 1u]) >> 63; /* -1 if key < thr, else 0 */
-          idx += step & ~(uint32_t)ge;
-        }
-        v = (int32_t)idx - 128;
-        if (key >= k_hi) v = thr[EP_QT_VHI];
-        if (key <= k_lo) v = thr[EP_QT_VLO];
-        yo[i] = (int8_t)v;
-      }
-      return 0;
-    }
-    case EP_K_REQUANT_I8:
-      for (i = 0; i < n; i++)
-        yo[i] = (int8_t)ep_clamp_i32(ep_mbqm(xi[i] - op->i0, op->mult[0], op->shift[0]) + op->i2, -128, 127);
-      return 0;
-    case EP_K_DEQUANT_I8: {
-      /* 256 results computed at init by the float routine (ep_dequant_table_init): a lookup, no float. */
-      const uint32_t *tbl = (const uint32_t *)(const void *)op->scratch;
-      const uint8_t *xu = (const uint8_t *)ti->data;
-      for (i = 0; i < n; i++) {
-        const uint32_t v = tbl[xu[i]];
-        memcpy(to->data + 4u * i, &v, 4);
-      }
-      return 0;
-    }
+  for (i = 0; i < n; i++)
+    yo[i] = (int8_t)ep_clamp_i32(ep_mbqm(xi[i] - op->i0, op->mult[0], op->shift[0]) + op->i2, -128, 127);
+  return 0;
+}
+
+static int k_dequant_i8(const ep_model_t *m, const ep_op_t *op) {
+  /* 256 results computed at init by the float routine (ep_dequant_table_init): a lookup, no float. */
+  UNARY_ARGS;
+  const uint32_t *tbl = (const uint32_t *)(const void *)op->scratch;
+  const uint8_t *xu = (const uint8_t *)ti->data;
+  for (i = 0; i < n; i++) {
+    const uint32_t v = tbl[xu[i]];
+    memcpy(to->data + 4u * i, &v, 4);
+  }
+  return 0;
+}
+
+static int k_table_i8(const ep_model_t *m, const ep_op_t *op) {
+  UNARY_ARGS;
+  const int8_t *tbl = (const int8_t *)(const void *)op->scratch; /* filled at init, see ep_model.c */
+  const uint8_t *xu = (const uint8_t *)ti->data;
+  int8_t *yo = (int8_t *)to->data;
+  for (i = 0; i < n; i++) yo[i] = tbl[xu[i]];
+  return 0;
+}
+
+static int k_logistic_f32(const ep_model_t *m, const ep_op_t *op) {
+  UNARY_ARGS;
+  for (i = 0; i < n; i++) stf(to->data + 4u * i, logistic_f32(ldf(ti->data + 4u * i)));
+  return 0;
+}
+
+static int k_tanh_f32(const ep_model_t *m, const ep_op_t *op) {
+  UNARY_ARGS;
+  for (i = 0; i < n; i++) stf(to->data + 4u * i, tanhf(ldf(ti->data + 4u * i)));
+  return 0;
+}
+
+static int k_relu_f32(const ep_model_t *m, const ep_op_t *op) {
+  UNARY_ARGS;
+  float lo, hi;
+  memcpy(&lo, &op->act_min, 4);
+  memcpy(&hi, &op->act_max, 4);
+  for (i = 0; i < n; i++) {
+    float v = ldf(ti->data + 4u * i);
+    stf(to->data + 4u * i, v < lo ? lo : (v > hi ? hi : v));
+  }
+  return 0;
+}
+
+static int k_copy(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
+  if (to->data != ti->data) memmove(to->data, ti->data, to->bytes);
+  return 0;
+}
+
+static int k_none(const ep_model_t *m, const ep_op_t *op) {
+  (void)m;
+  (void)op;
+  return EP_RT_ERR_OP;
+}
+
+ep_kernel_fn ep_kernel_for(uint8_t kind) {
+  switch (kind) {
+    case EP_K_QUANT_F2I: return k_quant_f2i;
+    case EP_K_REQUANT_I8: return k_requant_i8;
+    case EP_K_DEQUANT_I8: return k_dequant_i8;
+    case EP_K_FC_I8: return ep_k_fc_i8;
+    case EP_K_FC_F32: return ep_k_fc_f32;
+    case EP_K_ADD_I8:
+    case EP_K_SUB_I8:
+    case EP_K_MUL_I8:
+    case EP_K_ADD_F32:
+    case EP_K_SUB_F32:
+    case EP_K_MUL_F32: return ep_k_elementwise;
     case EP_K_LOGISTIC_I8:
-    case EP_K_TANH_I8: {
-      const int8_t *tbl = (const int8_t *)(const void *)op->scratch; /* filled at init, see ep_model.c */
-      const uint8_t *xu = (const uint8_t *)ti->data;
-      for (i = 0; i < n; i++) yo[i] = tbl[xu[i]];
-      return 0;
-    }
-    case EP_K_LOGISTIC_F32:
-      for (i = 0; i < n; i++) stf(to->data + 4u * i, logistic_f32(ldf(ti->data + 4u * i)));
-      return 0;
-    case EP_K_TANH_F32:
-      for (i = 0; i < n; i++) stf(to->data + 4u * i, tanhf(ldf(ti->data + 4u * i)));
-      return 0;
-    case EP_K_RELU_F32: {
-      float lo, hi;
-      memcpy(&lo, &op->act_min, 4);
-      memcpy(&hi, &op->act_max, 4);
-      for (i = 0; i < n; i++) {
-        float v = ldf(ti->data + 4u * i);
-        stf(to->data + 4u * i, v < lo ? lo : (v > hi ? hi : v));
-      }
-      return 0;
-    }
-    case EP_K_COPY:
-      if (to->data != ti->data) memmove(to->data, ti->data, to->bytes);
-      return 0;
-    default:
-      return EP_RT_ERR_OP;
+    case EP_K_TANH_I8: return k_table_i8;
+    case EP_K_LOGISTIC_F32: return k_logistic_f32;
+    case EP_K_TANH_F32: return k_tanh_f32;
+    case EP_K_RELU_F32: return k_relu_f32;
+    case EP_K_COPY: return k_copy;
+    case EP_K_GRU: return ep_k_gru;
+    default: return k_none;
   }
 }

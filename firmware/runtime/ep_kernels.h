@@ -51,7 +51,8 @@ enum {
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op);
 int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op);
 int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op);
-int ep_k_unary(const ep_model_t *m, const ep_op_t *op);
+/* The kernel of an internal kind (ep_op_t.fn is set from it once the op is final). */
+ep_kernel_fn ep_kernel_for(uint8_t kind);
 int ep_k_gru(const ep_model_t *m, const ep_op_t *op);
 
 /* Finds the exporter's GRU-cell op pattern and turns each instance into one EP_K_GRU op (ep_gru.c): its

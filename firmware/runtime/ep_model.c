@@ -310,6 +310,7 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
         if ((a != od && a != 1) || (c != od && c != 1)) return EP_RT_ERR_SHAPE;
         if (od != (a > c ? a : c)) return EP_RT_ERR_SHAPE;
       }
+      op->depth = elements(in0) == elements(out) && elements(in1) == elements(out); /* no broadcast */
       if (in0->dtype == EP_DT_FLOAT32) {
         if (in1->dtype != EP_DT_FLOAT32 || out->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
         op->kind = builtin == EP_OP_ADD ? EP_K_ADD_F32 : (builtin == EP_OP_SUB ? EP_K_SUB_F32 : EP_K_MUL_F32);
@@ -582,8 +583,12 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
     TRY(ep_gru_fuse(m, m->arena + base, m->arena_len - base, &used));
     base += used;
   }
-  for (i = 0; i < m->num_ops; i++)
-    if (!m->ops[i].fused) m->run[m->num_run++] = (uint16_t)i;
+  for (i = 0; i < m->num_ops; i++) {
+    ep_op_t *op = &m->ops[i];
+    if (op->kind != EP_K_FC_I8 && op->kind != EP_K_FC_F32) op->rows = elements(&m->tensors[op->out[0]]);
+    op->fn = ep_kernel_for(op->kind);
+    if (!op->fused) m->run[m->num_run++] = (uint16_t)i;
+  }
   TRY(plan_arena(m, base, m->arena_len - base));
   /* Per-op init data that needs the scratch memory. */
   for (i = 0; i < m->num_ops; i++) {

@@ -47,23 +47,18 @@ static inline int32_t ep_srdhm(int32_t a, int32_t b) {
   if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
 #if defined(EP_QMATH_SPLIT_MUL) && EP_QMATH_SPLIT_MUL
   {
-    /* v6-M has no 32x32->64 multiply (libgcc's __aeabi_lmul costs ~45 instructions): form the exact
-     * 64-bit product from four 16x16 partial products with 32-bit carries, then round and shift. */
-    const uint32_t neg = (uint32_t)((a < 0) != (b < 0));
-    const uint32_t ua = a < 0 ? 0u - (uint32_t)a : (uint32_t)a, ub = b < 0 ? 0u - (uint32_t)b : (uint32_t)b;
-    const uint32_t al = ua & 0xFFFFu, ah = ua >> 16, bl = ub & 0xFFFFu, bh = ub >> 16;
-    const uint32_t ll = al * bl, m1 = al * bh, m2 = ah * bl;
-    const uint32_t mid = m1 + m2, mid_carry = mid < m1 ? 1u : 0u;
-    uint32_t lo = ll + (mid << 16);
-    uint32_t hi = ah * bh + (mid >> 16) + (mid_carry << 16) + (lo < ll ? 1u : 0u);
-    uint32_t lo2;
-    if (neg) {
-      lo = 0u - lo;
-      hi = ~hi + (lo == 0u ? 1u : 0u);
-    }
-    lo2 = lo + 0x40000000u;
-    hi += lo2 < lo ? 1u : 0u;
-    return (int32_t)((hi << 1) | (lo2 >> 31));
+    /* v6-M has no 32x32->64 multiply (libgcc's __aeabi_lmul costs ~45 instructions). With a = ah*2^16 + al,
+     * b = bh*2^16 + bl (ah, bh signed, al, bl in [0, 2^16)) every partial product fits in 32 bits and
+     *   floor((a*b + 2^30) / 2^31) = 2*(ah*bh + c) + (m1 >> 15) + (m2 >> 15)
+     *                                + (((m1 & 0x7FFF) + (m2 & 0x7FFF) + (lo >> 16)) >> 15)
+     * with m1 = ah*bl, m2 = al*bh, lo = al*bl + 2^30 (mod 2^32) and c its carry: exact, in 32-bit
+     * operations without branches (the count does not depend on the data). Sums wrap as uint32: the result
+     * fits in int32 (the one exception returned above). */
+    const int32_t ah = a >> 16, bh = b >> 16, al = a & 0xFFFF, bl = b & 0xFFFF;
+    const int32_t m1 = ah * bl, m2 = al * bh;
+    const uint32_t ll = (uint32_t)al * (uint32_t)bl, lo = ll + 0x40000000u, c = ((ll >> 30) + 1u) >> 2;
+    const uint32_t frac = (uint32_t)((m1 & 0x7FFF) + (m2 & 0x7FFF) + (int32_t)(lo >> 16)) >> 15;
+    return (int32_t)(2u * ((uint32_t)(ah * bh) + c) + (uint32_t)(m1 >> 15) + (uint32_t)(m2 >> 15) + frac);
   }
 #else
   /* The reference adds 2^30 (or 1 - 2^30 when negative) and divides by 2^31 truncating toward zero;

@@ -104,8 +104,13 @@ typedef struct {
   uint8_t dtype, rank, is_const, has_quant;
 } ep_tensor_t;
 
+struct ep_model;
+struct ep_op;
+typedef int (*ep_kernel_fn)(const struct ep_model *m, const struct ep_op *op);
+
 /* Internal per-operator record, filled at init so invoke does no setup work. */
-typedef struct {
+typedef struct ep_op {
+  ep_kernel_fn fn;  /* the kernel (prepared kind), called directly by invoke */
   uint8_t kind;     /* EP_K_* (internal kernel id) */
   uint8_t builtin;  /* TFLite builtin operator code */
   uint8_t act;      /* fused activation */
@@ -117,7 +122,7 @@ typedef struct {
   int32_t mult[3];
   int32_t shift[3];
   int32_t i0, i1, i2; /* kernel-specific integers (zero points, sizes, axis...) */
-  uint32_t rows, depth, batches;
+  uint32_t rows, depth, batches; /* FC: weight rows/depth, input batches; other kinds: rows = output elements */
   int32_t *scratch; /* per-op persistent arena data (folded bias, per-channel multipliers, int8 activation table) */
   uint32_t scratch_bytes;
 } ep_op_t;

@@ -85,3 +85,27 @@ def test_positive_overflow_saturates(rt):
     x = np.array([[np.inf, 1e38, 3e9 * 0.05, 2.0**31 * 0.05 * 0.999]], np.float32)
     assert STATUS[rt.init(quant_model(4, 0.05, 0))] == "OK"
     assert rt.run([x])[0].tolist() == [[127, 127, 127, 127]]
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("core", ["m0", "m4"])
+def test_edges_on_device(core, tmp_path):
+    # M0 runs the threshold search, M4 the FPU path (truncate + exact remainder): both against TFLM.
+    from edgeprune.bench.firmware_build import CORE_ENVS, build
+    from edgeprune.bench.link import Device
+    from edgeprune.bench.qemu import QemuBoard
+
+    elf = build(CORE_ENVS[core], build_dir=tmp_path / "pio").elf
+    allq = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    with QemuBoard(core, elf=elf) as board, Device.open(board.url, 30.0) as dev:
+        for scale, zp in ((0.05, 0), (1 / 3, -128), (7.9e-5, 77), (40.0, 127), (1e-6, -5)):
+            x = edge_inputs(scale, zp)
+            buf = quant_model(x.shape[1], scale, zp)
+            dev.load_model(buf)
+            dev.set_input(0, x.tobytes())
+            assert dev.infer(1).outputs[0] == tflm_run(buf, [x])[0].tobytes(), (core, scale, zp)
+            buf = dequant_model(scale, zp)
+            dev.load_model(buf)
+            dev.set_input(0, allq.tobytes())
+            assert dev.infer(1).outputs[0] == tflm_run(buf, [allq])[0].tobytes(), (core, scale, zp)

@@ -256,10 +256,29 @@ static void requant_block(const int32_t *acc, int8_t *y, uint32_t n, int32_t mul
     for (k = 0; k < n; k++) y[k] = (int8_t)ep_clamp_i32(ep_add_wrap(ep_mbqm(acc[k], mult, shift), zp), lo, hi);
     return;
   }
+  if (lo == -128 && hi == 127) { /* no fused activation: one saturation */
+    for (k = 0; k < n; k++) {
+      int32_t p = ep_srdhm((int32_t)((uint32_t)acc[k] << left), mult);
+      int32_t v = (p >> right) + (int32_t)((uint32_t)(thr + (int32_t)((uint32_t)p >> 31) - (p & mask)) >> 31);
+      y[k] = (int8_t)ep_sat8(ep_add_wrap(v, zp));
+    }
+    return;
+  }
   for (k = 0; k < n; k++) {
     int32_t p = ep_srdhm((int32_t)((uint32_t)acc[k] << left), mult);
-    int32_t v = (p >> right) + ((p & mask) > thr + (p < 0) ? 1 : 0);
-    y[k] = (int8_t)ep_clamp_i32(ep_add_wrap(v, zp), lo, hi);
+    int32_t v = (p >> right) + (int32_t)((uint32_t)(thr + (int32_t)((uint32_t)p >> 31) - (p & mask)) >> 31);
+    y[k] = (int8_t)ep_clamp_i32(ep_sat8(ep_add_wrap(v, zp)), lo, hi);
+  }
+}
+
+/* The same with per-row multipliers (per-channel weights). */
+static void requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int32_t *cs, int32_t zp,
+                         int32_t lo, int32_t hi) {
+  uint32_t k;
+  for (k = 0; k < n; k++) {
+    const int32_t shift = cs[k], left = shift > 0 ? shift : 0, right = left - shift;
+    const int32_t v = ep_rdbpot(ep_srdhm((int32_t)((uint32_t)acc[k] << left), cm[k]), right);
+    y[k] = (int8_t)ep_clamp_i32(ep_sat8(ep_add_wrap(v, zp)), lo, hi);
   }
 }
 
@@ -283,11 +302,10 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
     while (r < op->rows) {
       /* Accumulate in blocks of up to 64 rows on the stack, then requantise them. */
       int32_t acc[64];
-      uint32_t n = op->rows - r > 64u ? 64u : op->rows - r, k;
+      uint32_t n = op->rows - r > 64u ? 64u : op->rows - r;
       ep_fc_dot_rows(w + (size_t)r * op->depth, xb, xq, bias + r, acc, n, op->depth);
       if (cm) {
-        for (k = 0; k < n; k++)
-          yb[r + k] = (int8_t)ep_clamp_i32(ep_add_wrap(ep_mbqm(acc[k], cm[r + k], cs[r + k]), zp_out), lo, hi);
+        requant_rows(acc, yb + r, n, cm + r, cs + r, zp_out, lo, hi);
       } else {
         requant_block(acc, yb + r, n, mult, shift, zp_out, lo, hi);
       }

@@ -66,7 +66,7 @@ static void mul_of(mul_t *c, const ep_op_t *op) {
   rescale_of(&c->out, op->mult[0], op->shift[0], op->i2);
 }
 
-static inline int32_t sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+#define sat8 ep_sat8
 
 /* ep_rdbpot with its mask given. */
 static inline int32_t rdbpot_m(int32_t x, int32_t shr, int32_t mask) {

@@ -10,8 +10,7 @@ from pathlib import Path
 import click
 
 from edgeprune.host.cli.errors import friendly_errors
-
-STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
+from edgeprune.host.search.strategies import STRATEGIES
 
 
 @click.command("search")
@@ -33,7 +32,9 @@ STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
 @click.option("--flash-kb", type=float, default=None, help="Flash limit of the deploy build, KiB.")
 @click.option("--ram-kb", type=float, default=None, help="RAM limit of the deploy build, KiB.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--finetune-steps", type=click.IntRange(0), default=None, help="Fine-tuning steps per candidate.")
+@click.option("--finetune-steps", type=str, default=None,
+              help="Fine-tuning steps per candidate: a number, or 'auto' (default: sized to how much was removed, "
+                   "early-stopped on validation).")
 @click.option("--no-host-energy", is_flag=True, help="Skip CodeCarbon host energy.")
 @click.option("--no-cache", is_flag=True, help="Measure every config even if a earlier run measured it.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/<task>-<strategy>-<time>).")
@@ -65,14 +66,14 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from rich.console import Console
 
-    from edgeprune.host.search.run import DEFAULT_BUDGET, DEFAULT_FINETUNE_STEPS, SearchOptions, run_search
+    from edgeprune.host.search.run import DEFAULT_BUDGET, SearchOptions, parse_finetune_steps, run_search
     from edgeprune.host.search.ui import ProgressDisplay, final_table
 
     options = SearchOptions(
         device=device, task=task or "weather-gru", model=model, env_id=env_id, data=data, strategy=strategy,
         budget=budget if budget is not None else DEFAULT_BUDGET, max_acc_drop=max_acc_drop, flash_kb=flash_kb,
         ram_kb=ram_kb, seed=seed, out=out,
-        finetune_steps=finetune_steps if finetune_steps is not None else DEFAULT_FINETUNE_STEPS,
+        finetune_steps=parse_finetune_steps(finetune_steps),
         host_energy=not no_host_energy, use_cache=not no_cache,
     )
     # SIGTERM unwinds like Ctrl-C so the emulator is stopped and the run stays resumable.

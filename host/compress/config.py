@@ -25,7 +25,7 @@ IMPORTANCE_KINDS = ("l2", "taylor", "activation")
 #: Structured pruning ratios of the discrete action space (action % 8 indexes this).
 DISCRETE_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 #: Caps applied by the action-space constructors so every layer keeps some units and weights.
-MAX_PRUNE = 0.9
+MAX_PRUNE = 0.97
 MAX_SPARSITY = 0.95
 #: Lower bound of ``rank_frac`` in the optimiser vector (a rank-0 factorisation computes nothing).
 MIN_RANK_FRAC = 0.05

@@ -78,6 +78,8 @@ def finetune(
     seed: int = 0,
     validate: Callable[[nn.Module], float] | None = None,
     validations: int = 5,
+    validate_every: int = 25,
+    patience: int = 8,
 ) -> FinetuneResult:
     """Train ``model`` in place for ``steps`` Adam steps and return the losses.
 
@@ -89,9 +91,10 @@ def finetune(
     ``masks`` (from ``magnitude_masks``) are re-applied after every step, so pruned weights stay 0.
     ``qat=True`` trains through int8 fake quantisation and snaps the weights to the int8 grid.
     ``validate`` (model → score on held-out data, higher is better) is called before the first step
-    and ``validations`` times during training; the best-scoring weights are kept. Why: training data
-    can disagree with the held-out period (the weather task's labelling changes over the years), and
-    a compression candidate must not be made worse by the step meant to repair it.
+    and then every ``min(validate_every, steps // validations)`` steps; the best-scoring weights are
+    kept, and training stops early once ``patience`` validations in a row brought no improvement.
+    Why: a long fine-tune sized for a deep cut must not overfit the ~1,000 training windows, and a
+    compression candidate must not be made worse by the step meant to repair it.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ConfigError(f"steps must be an int >= 0, got {steps!r}")
@@ -130,7 +133,8 @@ def finetune(
             best = (score, step, copy.deepcopy(model.state_dict()))
 
     if steps > 0:
-        every = max(1, steps // max(1, validations))
+        every = max(1, min(validate_every, steps // max(1, validations)))
+        stale = 0
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         model.train()
         ctx = fake_quant(model) if qat else contextlib.nullcontext()
@@ -145,7 +149,12 @@ def finetune(
                 apply_masks(model, masks)
                 losses.append(float(loss.detach()))
                 if step % every == 0 or step == steps:
+                    before = best[1] if best is not None else None
                     checkpoint(step)
+                    stale = 0 if best is None or best[1] != before else stale + 1
+                    if validate is not None and stale >= patience:
+                        log.info("fine-tuning stopped early at step %d (best step %s)", step, best[1] if best else None)
+                        break
             if best is not None:
                 model.load_state_dict(best[2])
         if qat:
@@ -154,4 +163,4 @@ def finetune(
     final = eval_loss()
     best_step = None if best is None else best[1]
     log.info("fine-tuned %d steps: loss %.4g -> %.4g (kept step %s)", steps, initial, final, best_step)
-    return FinetuneResult(steps, initial, final, losses, val_scores, best_step)
+    return FinetuneResult(len(losses), initial, final, losses, val_scores, best_step)

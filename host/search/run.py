@@ -30,7 +30,22 @@ log = logging.getLogger(__name__)
 # measured 8 evaluations in 1 min 31 s (`edgeprune search --budget 8`, cached baseline, this 2-core
 # machine); 20 leaves room for a loaded machine while giving PPO more than a handful of episodes.
 DEFAULT_BUDGET = 20
-DEFAULT_FINETUNE_STEPS = 20
+#: Fine-tuning sized to how much a candidate removed (``ConfigSpace``/``auto_finetune_steps``), early-
+#: stopped on validation: a fixed 20 steps could not heal a 10× cut.
+DEFAULT_FINETUNE_STEPS: int | str = "auto"
+
+
+def parse_finetune_steps(text: str | int | None) -> int | str:
+    """``None`` → the default, ``"auto"`` → ``"auto"``, a non-negative integer → itself."""
+    if text is None:
+        return DEFAULT_FINETUNE_STEPS
+    if isinstance(text, int) or str(text).strip().isdigit():
+        return int(text)
+    if str(text).strip() == "auto":
+        return "auto"
+    from edgeprune.host.compress.errors import ConfigError
+
+    raise ConfigError(f"--finetune-steps must be a non-negative number or 'auto', got {text!r}")
 
 
 class RunDirError(RuntimeError):
@@ -69,9 +84,15 @@ class SearchOptions:
     out:
         Run directory (default ``runs/<task>-<strategy>-<time>``).
     finetune_steps:
-        Fine-tuning steps of configs built from RL actions and retain rates.
+        Fine-tuning steps per candidate: an int, or ``"auto"`` (default: sized to the fraction of
+        weights removed, early-stopped on validation; see ``edgeprune.host.search.space``).
     max_finetune_steps:
-        Upper bound of the fine-tuning coordinate for TPE / CMA-ES / random.
+        Upper bound of the fine-tuning coordinate for TPE / CMA-ES / random (ignored with ``"auto"``).
+    distill:
+        Fine-tune with distillation from the uncompressed model (default on).
+    prune_scale:
+        ``"log"`` (default: prune coordinates on a log scale of the kept fraction) or ``"linear"``
+        (the studies' mapping).
     horizon:
         Candidates per RL episode.
     repeats:
@@ -100,7 +121,9 @@ class SearchOptions:
     ram_kb: float | None = None
     seed: int = 0
     out: str | None = None
-    finetune_steps: int = DEFAULT_FINETUNE_STEPS
+    finetune_steps: int | str = DEFAULT_FINETUNE_STEPS
+    distill: bool = True
+    prune_scale: str = "log"
     max_finetune_steps: int = 60
     horizon: int = 4
     repeats: int = 3
@@ -419,6 +442,8 @@ def _run_locked(
                 metric=task.metric,
                 higher_is_better=bool(task.higher_is_better),
                 reference_quality=reference_quality(task),
+                # Host-screened proposals are free but not instant (compress + export): bound a streak.
+                max_free_proposals=max(10, options.budget),
             )
             if on_outcome is not None:
                 session.on_outcome = lambda o: on_outcome(o, session)
@@ -430,6 +455,8 @@ def _run_locked(
                 getattr(task, "layer_names", None) or task,
                 finetune_steps=options.finetune_steps,
                 max_finetune_steps=options.max_finetune_steps,
+                distill=options.distill,
+                prune_scale=options.prune_scale,
                 seed=options.seed,
             )
             if on_start is not None:

@@ -1,19 +1,60 @@
 """Action spaces: how a strategy's raw proposal becomes a ``CompressionConfig``.
 
 One ``ConfigSpace`` per run wraps the config's constructors (``from_continuous``, ``from_discrete``,
-``from_retain_rate``, the optimiser vector) with the run's fixed choices (fine-tuning steps, seed),
-so every strategy maps proposals to configs the same way.
+``from_retain_rate``, the optimiser vector) with the run's fixed choices, so every strategy maps
+proposals to configs the same way. Three choices matter for what a search finds (docs/design.md,
+"Search space"):
+
+* **Prune rates on a log scale** (``prune_scale="log"``, default): a coordinate ``u ∈ [0, 1]`` keeps
+  ``MIN_KEEP ** u`` of a layer's units (u = 0.5 keeps ≈ 17 %, u = 1 keeps 3 %). Compression is
+  multiplicative, so each decade of model size gets the same share of the search instead of the
+  first 10× getting 90 % of it. ``"linear"`` is the studies' own mapping (the coordinate is the rate).
+* **Fine-tuning sized to the cut** (``finetune_steps="auto"``): steps grow with the fraction of
+  weights removed, early-stopped on the validation split (see ``auto_finetune_steps``).
+* **Canonical configs**: every config is snapped to the model it produces (the prune rate to the exact
+  kept-unit count, sparsity and rank to a 1 % grid), so two proposals that build the same model have
+  the same digest and the second is answered from the store without using the device.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 N_DISCRETE_ACTIONS = 16
 CONTINUOUS_DIM = 4
+#: Smallest fraction of a layer's units the log-scale mapping keeps (u = 1).
+MIN_KEEP = 0.03
+#: ``auto`` fine-tuning: ``AUTO_FT_BASE + AUTO_FT_PER_REMOVED · removed`` steps, removed ∈ [0, 1].
+AUTO_FT_BASE, AUTO_FT_PER_REMOVED = 60, 540
+_GRID = 100  # sparsity / rank fractions are snapped to 1/100
+
+
+def auto_finetune_steps(removed: float) -> int:
+    """Fine-tuning steps for a candidate that removed the fraction ``removed`` of the weights.
+
+    Why this size: the weather GRU's training split is ~1,000 windows (16 batches of 64), so a light
+    cut heals in a few epochs while a 10–30× cut needs ~30 epochs of distillation; validation
+    early-stopping (``compress.finetuning``) ends it sooner when it stops helping.
+    """
+    removed = min(max(float(removed), 0.0), 1.0)
+    return int(round(AUTO_FT_BASE + AUTO_FT_PER_REMOVED * removed))
+
+
+def _widths(obj: Any) -> dict[str, int] | None:
+    """Units per prunable layer of a task's baseline or a model, ``None`` when only names are known."""
+    model = obj.baseline() if callable(getattr(obj, "baseline", None)) else obj
+    hidden = getattr(model, "hidden_sizes", None)
+    if hidden is not None:
+        return {f"gru{i}": int(h) for i, h in enumerate(hidden)}
+    sizes = getattr(model, "sizes", None)
+    if sizes is not None:
+        return {f"fc{i}": int(s) for i, s in enumerate(list(sizes)[1:-1])}
+    return None
 
 
 class ConfigSpace:
@@ -22,60 +63,154 @@ class ConfigSpace:
     Parameters
     ----------
     names:
-        Layer names (``gru0, gru1, head`` / ``fc0, fc1, fc2``), a model or a task.
+        Layer names (``gru0, gru1, head`` / ``fc0, fc1, fc2``), a model or a task. With a model or a
+        task the layer widths are known and configs are snapped to the model they produce.
     finetune_steps:
-        Fine-tuning steps given to configs built from RL actions and retain rates.
+        Fine-tuning steps of configs built from RL actions, retain rates and vectors: an int, or
+        ``"auto"`` (sized to the cut, ``auto_finetune_steps``).
     max_finetune_steps:
-        Upper bound of the ``finetune_steps`` coordinate of the optimiser vector (TPE, CMA-ES, random).
+        Upper bound of the ``finetune_steps`` coordinate of the optimiser vector (TPE, CMA-ES, random);
+        with ``finetune_steps="auto"`` that coordinate is replaced by the automatic size.
     distill:
-        Whether configs built from RL actions and retain rates distil from the baseline.
+        Whether configs distil from the baseline while fine-tuning.
     seed:
         The configs' ``seed`` (pruning ties, fine-tuning batches).
+    prune_scale:
+        ``"log"`` (default) or ``"linear"``: how a prune coordinate in [0, 1] becomes a rate (see above).
     """
 
     def __init__(
         self,
         names: Any,
-        finetune_steps: int = 0,
+        finetune_steps: int | str = 0,
         max_finetune_steps: int = 100,
         distill: bool = False,
         seed: int = 0,
+        prune_scale: str = "log",
     ) -> None:
         from edgeprune.host.compress.config import CompressionConfig, layer_names_of, vector_knobs
 
+        if prune_scale not in ("log", "linear"):
+            raise ValueError(f"prune_scale must be 'log' or 'linear', got {prune_scale!r}")
+        if finetune_steps != "auto" and (isinstance(finetune_steps, bool) or not isinstance(finetune_steps, int)):
+            raise ValueError(f"finetune_steps must be an int or 'auto', got {finetune_steps!r}")
         self.cls = CompressionConfig
         self.names: tuple[str, ...] = layer_names_of(names)
-        self.finetune_steps = int(finetune_steps)
+        self.widths = None if isinstance(names, Sequence) else _widths(names)
+        self.params = None if isinstance(names, Sequence) else _param_count(names)
+        self.finetune_steps = finetune_steps
         self.max_finetune_steps = int(max_finetune_steps)
         self.distill = bool(distill)
         self.seed = int(seed)
+        self.prune_scale = prune_scale
         self.knobs = vector_knobs(self.names, self.max_finetune_steps)
 
+    # -- mapping ----------------------------------------------------------------------------------
+    def prune_rate(self, u: float) -> float:
+        """The prune rate of a coordinate ``u ∈ [0, 1]`` under this space's scale."""
+        u = min(max(float(u), 0.0), 1.0)
+        return 1.0 - MIN_KEEP**u if self.prune_scale == "log" else u
+
     def _globals(self) -> dict[str, Any]:
-        return {"finetune_steps": self.finetune_steps, "distill": self.distill, "seed": self.seed}
+        steps = 0 if self.finetune_steps == "auto" else self.finetune_steps
+        return {"finetune_steps": steps, "distill": self.distill, "seed": self.seed}
 
     def identity(self) -> Any:
         """The uncompressed model (int8 like every candidate): the baseline all ratios refer to."""
         return self.cls.identity(self.names, seed=self.seed)
 
     def continuous(self, action: Sequence[float]) -> Any:
-        return self.cls.from_continuous(list(action), self.names, **self._globals())
+        a = [float(v) for v in action]
+        if len(a) == CONTINUOUS_DIM:
+            a[0], a[1] = self.prune_rate(a[0]), self.prune_rate(a[1])
+        return self.canonical(self.cls.from_continuous(a, self.names, **self._globals()))
 
     def discrete(self, action: int) -> Any:
-        return self.cls.from_discrete(int(action), self.names, **self._globals())
+        return self.canonical(self.cls.from_discrete(int(action), self.names, **self._globals()))
 
     def retain(self, rate: float) -> Any:
-        return self.cls.from_retain_rate(float(rate), self.names, **self._globals())
+        return self.canonical(self.cls.from_retain_rate(float(rate), self.names, **self._globals()))
 
     def vector_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         lo = np.array([k.low for k in self.knobs], dtype=np.float64)
-        hi = np.array([k.high for k in self.knobs], dtype=np.float64)
+        hi = np.array([1.0 if self._is_prune(k.name) else k.high for k in self.knobs], dtype=np.float64)
         return lo, hi
 
     def vector_names(self) -> list[str]:
         return [k.name for k in self.knobs]
 
+    def _is_prune(self, knob: str) -> bool:
+        return knob.endswith(".prune") and self.prune_scale == "log"
+
     def vector(self, vec: Sequence[float]) -> Any:
         from edgeprune.host.compress.config import from_vector
 
-        return from_vector(list(vec), self.names, self.max_finetune_steps, seed=self.seed)
+        raw = [self.prune_rate(v) if self._is_prune(k.name) else float(v) for k, v in zip(self.knobs, vec, strict=True)]
+        return self.canonical(from_vector(raw, self.names, self.max_finetune_steps, seed=self.seed))
+
+    # -- canonical form ---------------------------------------------------------------------------
+    def removed_fraction(self, config: Any) -> float:
+        """Fraction of the baseline's weights a config's structured pruning removes (0 when unknown)."""
+        if self.widths is None or self.params is None:
+            return max((config.layer(n).prune for n in self.names), default=0.0)
+        from edgeprune.host.compress.structured import kept_count
+
+        kept = {n: kept_count(w, config.layer(n).prune) for n, w in self.widths.items()}
+        return 1.0 - _approx_params(self.params, self.widths, kept) / self.params["total"]
+
+    def canonical(self, config: Any) -> Any:
+        """``config`` snapped to the model it produces (see the module docstring)."""
+        from edgeprune.host.compress.config import MAX_PRUNE, LayerConfig
+
+        layers = []
+        for lc in config.layers:
+            prune = lc.prune
+            if prune > 0 and self.widths is not None and lc.name in self.widths:
+                from edgeprune.host.compress.structured import kept_count
+
+                w = self.widths[lc.name]
+                k = kept_count(w, prune)
+                prune = min(round(1.0 - k / w, 6), MAX_PRUNE) if k < w else 0.0
+                if kept_count(w, prune) != k:  # the cap moved it: keep what the cap allows
+                    prune = round(1.0 - kept_count(w, prune) / w, 6)
+            sparsity = math.floor(lc.sparsity * _GRID + 0.5) / _GRID
+            sparsity = min(sparsity, (_GRID - 1) / _GRID)
+            rank = None if lc.rank_frac is None else max(1, math.floor(lc.rank_frac * _GRID + 0.5)) / _GRID
+            layers.append(LayerConfig(lc.name, prune=prune, sparsity=sparsity, rank_frac=rank, quantize=lc.quantize))
+        out = replace(config, layers=tuple(layers))
+        if self.finetune_steps == "auto":
+            removed = self.removed_fraction(out)
+            compressed = removed > 0 or any(lc.sparsity > 0 or lc.rank_frac is not None for lc in out.layers)
+            out = replace(out, finetune_steps=auto_finetune_steps(removed) if compressed else 0)
+            if out.finetune_steps == 0 and out.qat:
+                out = replace(out, qat=False)
+        return out
+
+
+def _param_count(obj: Any) -> dict[str, Any] | None:
+    """Baseline parameter counts per layer kind, for ``removed_fraction``."""
+    model = obj.baseline() if callable(getattr(obj, "baseline", None)) else obj
+    total = sum(int(p.numel()) for p in model.parameters()) if hasattr(model, "parameters") else 0
+    if total == 0:
+        return None
+    return {
+        "total": total,
+        "input": int(getattr(model, "input_size", 0) or 0),
+        "outputs": int(getattr(model, "num_outputs", 0) or 0),
+        "kind": "gru" if hasattr(model, "hidden_sizes") else "mlp",
+        "sizes": list(getattr(model, "sizes", []) or []),
+    }
+
+
+def _approx_params(params: dict[str, Any], widths: dict[str, int], kept: dict[str, int]) -> float:
+    """Parameters left after pruning to ``kept`` units (GRU: 3 gates of W_x, W_h and two biases)."""
+    if params["kind"] == "gru":
+        n, prev = 0.0, params["input"]
+        for i in range(len(widths)):
+            h = kept[f"gru{i}"]
+            n += 3 * (prev * h + h * h + 2 * h)
+            prev = h
+        return n + prev * params["outputs"] + params["outputs"]
+    sizes = list(params["sizes"])
+    dims = [sizes[0]] + [kept[f"fc{i}"] for i in range(len(sizes) - 2)] + [sizes[-1]]
+    return float(sum(a * b + b for a, b in zip(dims[:-1], dims[1:], strict=True)))

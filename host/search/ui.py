@@ -197,4 +197,10 @@ def final_table(result: SearchResult, console: Any, limit: int = 15) -> None:
         console.print(line, markup=False, highlight=False)
     if run.best is not None:
         console.print(f"best (highest reward): #{run.best.seq}  reward {run.best.reward:+.3f}")
+    from edgeprune.host.report.headline import headline
+
+    head = headline(run)
+    if head is not None:
+        for line in head.lines():
+            console.print(line, markup=False, highlight=False)
     console.print(f"report: {result.report_html.resolve()}")

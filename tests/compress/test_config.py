@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from edgeprune.host.compress.config import (
     DISCRETE_RATIOS,
+    MAX_PRUNE,
     CompressionConfig,
     LayerConfig,
     from_vector,
@@ -109,7 +110,7 @@ def test_from_continuous() -> None:
     assert cfg.quantize == "int8"
     assert CompressionConfig.from_continuous([0, 0, 0, 0.49], GRU_NAMES).quantize == "float32"
     clipped = CompressionConfig.from_continuous([1.5, -1, 2, 1], GRU_NAMES, finetune_steps=5)
-    assert clipped.layer("gru0").prune == 0.9 and clipped.layer("gru1").prune == 0
+    assert clipped.layer("gru0").prune == MAX_PRUNE and clipped.layer("gru1").prune == 0
     assert clipped.layer("head").sparsity == 0.95 and clipped.finetune_steps == 5
     mlp_cfg = CompressionConfig.from_continuous([0.1, 0.2, 0.3, 0.0], MLP_NAMES)
     assert [mlp_cfg.layer(n).prune for n in MLP_NAMES] == [0.1, 0.2, 0]
@@ -156,7 +157,7 @@ def test_vector_encoding_round_trip_and_bounds() -> None:
     lows = from_vector([k.low for k in knobs], GRU_NAMES)
     assert lows.quantize == "float32" and lows.finetune_steps == 0 and not lows.qat
     highs = from_vector([k.high + 5 for k in knobs], GRU_NAMES, max_finetune_steps=100)  # clipped
-    assert highs.layer("gru0").prune == 0.9 and highs.layer("gru0").rank_frac is None
+    assert highs.layer("gru0").prune == MAX_PRUNE and highs.layer("gru0").rank_frac is None
     assert highs.qat and highs.finetune_steps == 100 and highs.importance == "activation"
     with pytest.raises(ConfigError, match="layout needs"):
         from_vector([0.0], GRU_NAMES)

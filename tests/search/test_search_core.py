@@ -146,7 +146,7 @@ def test_registered_env_steps_through_the_session(tmp_path, fake_task):
     from edgeprune.host.search.session import BudgetExhausted, SearchSession
     from edgeprune.host.search.space import ConfigSpace
 
-    space = ConfigSpace(fake_task.layer_names)
+    space = ConfigSpace(fake_task.layer_names, prune_scale="linear")  # rates as the comments say
     with RunStore(tmp_path / "r") as store:
         session = SearchSession(SyntheticEvaluator(), store, None, strategy="ppo", budget=3,
                                 constraints=Constraints(5.0, flash_kb=28.5), metric="accuracy",

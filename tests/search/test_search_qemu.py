@@ -45,6 +45,15 @@ class _Shared:
     def evaluate(self, config):
         return self.inner.evaluate(config)
 
+    def prepare(self, config):
+        return self.inner.prepare(config)
+
+    def measure_prepared(self, prepared):
+        return self.inner.measure_prepared(prepared)
+
+    def test_quality(self, result):
+        return self.inner.test_quality(result)
+
     def close(self):
         pass
 
@@ -85,7 +94,8 @@ def _assert_measured_on_qemu(ev):
     assert figs["latency_count"].value > 1000
     assert figs["quality"].source == "qemu"
     # int8: every device output byte-equal to TFLM; float32: within the float tolerance.
-    assert re.search(r"byte-equal to TFLM on (2/2|[01]/2 test inputs \(float32: others within)", figs["quality"].detail)
+    assert "validation split" in figs["quality"].detail
+    assert re.search(r"byte-equal to TFLM on (2/2|[01]/2 validation inputs \(float32: others within)", figs["quality"].detail)
     assert figs["energy_uj"].source == "model" and figs["energy_uj"].value > 0
     assert figs["flash_bytes"].value > figs["model_bytes"].value and figs["ram_bytes"].value > 0
     assert figs["flash_bytes"].detail.startswith(("deploy build qemu-m4", "derived: first deploy build qemu-m4"))
@@ -108,6 +118,13 @@ def test_short_search_every_strategy_on_qemu(tmp_path, task, shared_evaluator, c
         assert p.evaluation.feasible
         _assert_measured_on_qemu(p.evaluation)
     assert res.report_html.is_file() and (res.run_dir / "front.csv").is_file()
+    # The search ran with the test split sealed (a read would have raised); afterwards the baseline and
+    # every front point were scored on it once, and the front shows both splits.
+    assert task.test_sealed is False
+    assert set(run.test_quality) == {run.baseline.digest} | {p.evaluation.digest for p in run.front}
+    assert all(q["details"]["split"] == "test" for q in run.test_quality.values())
+    header = (res.run_dir / "front.csv").read_text().splitlines()[0]
+    assert "quality_split" in header and "test_quality" in header
     best = res.run_dir / "best"
     for f in ("model.tflite", "model_data.c", "model_data.h", "manifest.json", "deploy.json"):
         assert (best / f).is_file(), f

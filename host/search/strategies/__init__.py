@@ -9,12 +9,12 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
+STRATEGIES = ("ppo", "ppo-discrete", "dqn", "tpe", "cmaes", "random", "uniform")
 
 
 def get_strategy(name: str) -> Callable[[Any], None]:
     """The ``run(ctx: StrategyContext)`` function of strategy ``name``."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
-    module = importlib.import_module(f"edgeprune.host.search.strategies.{name}")
+    module = importlib.import_module(f"edgeprune.host.search.strategies.{name.replace('-', '_')}")
     return module.run  # type: ignore[no-any-return]

@@ -122,8 +122,9 @@ class _Checkpointer:
                 shutil.rmtree(old, ignore_errors=True)
 
 
-def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any]) -> None:
-    """Drive an SB3 ``PPO`` (continuous actions) or ``DQN`` (16 discrete actions) agent."""
+def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any], mode: str | None = None) -> None:
+    """Drive an SB3 ``PPO`` or ``DQN`` agent; ``mode``: ``"continuous"`` (the layer-wise study's 4-D
+    action; default for PPO) or ``"discrete"`` (the discrete study's 16 actions; DQN's only mode)."""
     import gymnasium as gym
     import torch
     from stable_baselines3 import DQN, PPO
@@ -134,7 +135,7 @@ def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any]) -> None:
 
     torch.set_num_threads(1)
     register()
-    mode = "continuous" if algo == "ppo" else "discrete"
+    mode = mode or ("continuous" if algo == "ppo" else "discrete")
     env = gym.make(
         ENV_ID,
         session=ctx.session,

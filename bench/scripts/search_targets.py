@@ -1,0 +1,219 @@
+"""Issue 12's targets for the search, measured by running real searches (QEMU, real firmware).
+
+Usage:
+  python bench/scripts/search_targets.py default              # target 1: `edgeprune search` defaults, wall time
+  python bench/scripts/search_targets.py budget100            # target 2: the same with --budget 100, whole front
+  python bench/scripts/search_targets.py strategies [--seeds 3] [--budget 20]   # target 3: hypervolume per strategy
+  python bench/scripts/search_targets.py cartpole-m0          # target 4: CartPole DQN on qemu:m0
+  python bench/scripts/search_targets.py all
+
+Each run goes to runs/bench/<target>/... with the evaluation cache off (a cached measurement would be
+free for a later strategy, which is not a fair comparison); cached baselines are used as a user's
+second run would. Results are written to bench/results/search_<target>.json and into BENCHMARKS.md
+(section "Search targets (issue 12)"), with the command, date and commit, met or not.
+
+Instruction counts are QEMU's (-icount), compared only with QEMU counts of the int8 baseline on the
+same core; flash is the PlatformIO deploy build's .text+.data. Quality: validation (what selected the
+point) and test (scored once after the search).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeprune.host.report.headline import headline
+from edgeprune.host.report.load import load_run
+from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.types import FLASH_BYTES, LATENCY_COUNT, QUALITY
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
+RUNS = ROOT / "runs" / "bench"
+STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
+SECTION = "Search targets (issue 12)"
+log = logging.getLogger("search_targets")
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _search(name: str, **opts: Any) -> tuple[Path, float]:
+    out = RUNS / name
+    if (out / "evaluations.sqlite").exists():
+        import shutil
+
+        shutil.rmtree(out)
+    t0 = time.monotonic()
+    result = run_search(SearchOptions(out=str(out), use_cache=False, **opts))
+    return result.run_dir, time.monotonic() - t0
+
+
+def front_rows(run_dir: Path) -> list[dict[str, Any]]:
+    run = load_run(run_dir)
+    base = run.baseline.result if run.baseline is not None else None
+    ref = run.reference_quality
+    rows = []
+    for p in run.front:
+        r = p.evaluation.result
+        test = run.test_quality.get(p.evaluation.digest)
+        rows.append({
+            "seq": p.evaluation.seq,
+            "layers": r.layers,
+            "instructions": r.value(LATENCY_COUNT),
+            "flash_bytes": r.value(FLASH_BYTES),
+            "val": r.value(QUALITY),
+            "test": None if test is None else test["value"],
+            "instr_ratio": base.value(LATENCY_COUNT) / r.value(LATENCY_COUNT) if base else math.nan,
+            "flash_ratio": base.value(FLASH_BYTES) / r.value(FLASH_BYTES) if base else math.nan,
+            "drop_vs_fp32": None if ref is None else 100.0 * (ref - r.value(QUALITY)) if run.higher_is_better
+            else 100.0 * (r.value(QUALITY) - ref) / abs(ref),
+        })
+    return rows
+
+
+def hypervolume(run_dir: Path) -> tuple[float, dict[str, Any]]:
+    """Hypervolume (moocore) of the run's front in (instructions/base, flash/base, 1 − val accuracy),
+    all minimised; reference point (1, 1, 1 − persistence-free floor) stated in the result."""
+    import moocore
+
+    run = load_run(run_dir)
+    assert run.baseline is not None
+    base = run.baseline.result
+    ref_err = 1.0 - 0.5  # validation accuracy 0.5: below the persistence predictor (0.577), so every useful point counts
+    pts = []
+    for p in run.front:
+        r = p.evaluation.result
+        pts.append([r.value(LATENCY_COUNT) / base.value(LATENCY_COUNT), r.value(FLASH_BYTES) / base.value(FLASH_BYTES),
+                    1.0 - r.value(QUALITY)])
+    ref = np.array([1.0, 1.0, ref_err])
+    arr = np.array([q for q in pts if all(a < b for a, b in zip(q, ref, strict=True))])
+    hv = float(moocore.hypervolume(arr, ref=ref)) if len(arr) else 0.0
+    return hv, {"reference_point": ref.tolist(), "axes": ["instructions / int8 baseline", "flash / int8 baseline",
+                                                          "1 − validation accuracy"]}
+
+
+def target_default(args: argparse.Namespace) -> dict[str, Any]:
+    run_dir, wall = _search("default", budget=args.budget or 20)
+    head = headline(load_run(run_dir))
+    met = head is not None and head.latency_ratio >= 10 and head.flash_ratio >= 10 and head.drop <= 1.0 and wall <= 600
+    return {"wall_s": round(wall, 1), "headline": None if head is None else head.__dict__, "front": front_rows(run_dir),
+            "met": met, "goal": "≥10× instructions and ≥10× flash vs int8 baseline at ≤1 pp val drop vs FP32, ≤10 min"}
+
+
+def target_budget100(args: argparse.Namespace) -> dict[str, Any]:
+    run_dir, wall = _search("budget100", budget=100)
+    head = headline(load_run(run_dir))
+    met = head is not None and head.latency_ratio >= 20 and head.drop <= 1.0
+    return {"wall_s": round(wall, 1), "headline": None if head is None else head.__dict__, "front": front_rows(run_dir),
+            "met": met, "goal": "≥20× instructions at ≤1 pp val drop vs FP32"}
+
+
+def target_strategies(args: argparse.Namespace) -> dict[str, Any]:
+    budget = args.budget or 20
+    table: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    for strategy in args.strategies:
+        hvs, walls = [], []
+        for seed in range(args.seeds):
+            run_dir, wall = _search(f"strategies/{strategy}-s{seed}", strategy=strategy, seed=seed, budget=budget)
+            hv, meta = hypervolume(run_dir)
+            hvs.append(hv)
+            walls.append(wall)
+            log.info("%s seed %d: hypervolume %.4f (%.0f s)", strategy, seed, hv, wall)
+        table[strategy] = {"hv": hvs, "mean": statistics.mean(hvs), "std": statistics.pstdev(hvs),
+                           "wall_s": [round(w, 1) for w in walls]}
+    winner = max(table, key=lambda s: table[s]["mean"]) if table else None
+    return {"budget": budget, "seeds": args.seeds, "hypervolume": table, "winner": winner, **meta, "met": True,
+            "goal": "every strategy at the same device budget, ≥3 seeds; report which wins"}
+
+
+def target_cartpole(args: argparse.Namespace) -> dict[str, Any]:
+    run_dir, wall = _search("cartpole-m0", task="cartpole-dqn", device="qemu:m0", budget=args.budget or 20,
+                            max_acc_drop=5.0)
+    rows = front_rows(run_dir)
+    ok = [r for r in rows if r["instructions"] <= 5000 and (r["test"] or 0) >= 475]
+    return {"wall_s": round(wall, 1), "front": rows, "met": bool(ok),
+            "goal": "a front point with mean test return ≥ 475 over 100 episodes at ≤ 5,000 instructions/action (M0)"}
+
+
+TARGETS = {"default": target_default, "budget100": target_budget100, "strategies": target_strategies,
+           "cartpole-m0": target_cartpole}
+
+
+def write_benchmarks(name: str, result: dict[str, Any], command: str) -> None:
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    head = f"## {SECTION}: {name}"
+    body = [head, "", f"- command: `{command}`", f"- date: {time.strftime('%Y-%m-%d %H:%M')}, commit {_commit()}",
+            f"- goal: {result['goal']}", f"- **met: {'yes' if result['met'] else 'NO'}**"]
+    if "wall_s" in result:
+        body.append(f"- wall time: {result['wall_s']:.0f} s")
+    if result.get("headline"):
+        h = result["headline"]
+        body.append(f"- best point #{h['seq']}: {h['latency_ratio']:.1f}× fewer {h['latency_unit']}, "
+                    f"{h['flash_ratio']:.1f}× less flash than the int8 baseline (QEMU, deploy build); "
+                    f"val {h['val_quality']:.4f} (FP32 {h['reference_val']}, drop {h['drop']:+.2f} pp); "
+                    f"test {h['test_quality']}")
+    if "front" in result:
+        body += ["", "| # | instructions | ×fewer | flash B | ×less | val | test | drop vs FP32 (pp) | layers |",
+                 "|---|---|---|---|---|---|---|---|---|"]
+        for r in result["front"]:
+            kept = ", ".join(f"{lay['name']}:{lay.get('kept_units', '')}" for lay in r["layers"] if "kept_units" in lay)
+            body.append(f"| {r['seq']} | {r['instructions']:,.0f} | {r['instr_ratio']:.1f} | {r['flash_bytes']:,.0f} | "
+                        f"{r['flash_ratio']:.1f} | {r['val']:.4f} | {r['test'] if r['test'] is None else round(r['test'], 4)} | "
+                        f"{r['drop_vs_fp32']:+.2f} | {kept} |")
+    if "hypervolume" in result:
+        body += ["", f"Hypervolume (moocore) over axes {result.get('axes')}, reference point {result.get('reference_point')}; "
+                 f"budget {result['budget']} device evaluations, {result['seeds']} seeds:", "",
+                 "| strategy | mean ± std | per seed |", "|---|---|---|"]
+        for s, v in result["hypervolume"].items():
+            body.append(f"| {s} | {v['mean']:.4f} ± {v['std']:.4f} | {', '.join(f'{x:.4f}' for x in v['hv'])} |")
+        body.append(f"\nWinner by mean: **{result['winner']}**.")
+    block = "\n".join(body) + "\n"
+    start = text.find(head)
+    if start >= 0:
+        end = text.find("\n## ", start + len(head))
+        text = text[:start] + block + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("target", choices=[*TARGETS, "all"])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--budget", type=int, default=None)
+    ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    args = ap.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    names = list(TARGETS) if args.target == "all" else [args.target]
+    for name in names:
+        result = TARGETS[name](args)
+        (RESULTS / f"search_{name}.json").write_text(json.dumps(result, indent=2, default=str))
+        write_benchmarks(name, result, "python bench/scripts/search_targets.py " + " ".join(sys.argv[1:]))
+        print(json.dumps({k: v for k, v in result.items() if k != "front"}, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

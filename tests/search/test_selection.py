@@ -1,0 +1,81 @@
+"""Selection reads validation data only; the device budget is spent only where it can pay off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.store import EvalCache, RunStore
+from edgeprune.host.tasks.base import Quality
+
+from .synthetic import SyntheticEvaluator
+
+
+@dataclass
+class _Prepared:
+    config: object
+    result: object
+    quality: Quality
+
+
+class SplitSpy(SyntheticEvaluator):
+    """Records whether the task's test split was sealed at each call; has the two-stage interface."""
+
+    def __init__(self, task) -> None:
+        super().__init__()
+        self.task = task
+        self.sealed_at_eval: list[bool] = []
+        self.tested: list[str] = []
+        self.measured: list[str] = []
+
+    def evaluate(self, config):
+        self.sealed_at_eval.append(bool(getattr(self.task, "test_sealed", False)))
+        result = super().evaluate(config)
+        result.artifacts = {"dir": "unused"}
+        return result
+
+    def prepare(self, config):
+        result = self.evaluate(config)
+        return _Prepared(config, result, Quality(result.value("quality"), None, "accuracy", {"split": "val"}))
+
+    def measure_prepared(self, prepared):
+        self.measured.append(prepared.result.digest)
+        return prepared.result
+
+    def test_quality(self, result):
+        assert not self.task.test_sealed, "the test split was read while sealed"
+        self.tested.append(result.digest)
+        return Quality(0.5, None, "accuracy", {"split": "test"})
+
+
+def _run(tmp_path, task, ev, **kw):
+    opts = SearchOptions(strategy="random", budget=kw.pop("budget", 5), out=str(tmp_path / "run"), host_energy=False,
+                         max_acc_drop=kw.pop("max_acc_drop", 8.0), **kw)
+    return run_search(opts, task=task, evaluator_factory=lambda t, o, d: ev, cache=EvalCache(tmp_path / "c.sqlite"))
+
+
+def test_test_split_is_sealed_during_selection_and_scored_once_after(tmp_path, fake_task):
+    ev = SplitSpy(fake_task)
+    res = _run(tmp_path, fake_task, ev)
+    assert ev.sealed_at_eval and all(ev.sealed_at_eval[1:])  # every candidate was judged with test sealed
+    from edgeprune.host.report.load import load_run
+
+    run = load_run(res.run_dir)
+    front = {p.evaluation.digest for p in run.front}
+    assert sorted(ev.tested) == sorted(front | {run.baseline.digest})  # once each, nothing else
+    assert set(run.test_quality) == front | {run.baseline.digest}
+    html = res.report_html.read_text()
+    assert "val accuracy" in html and "test accuracy (once, at the end)" in html
+
+
+def test_candidates_over_the_quality_limit_cost_no_device_evaluation(tmp_path, fake_task):
+    ev = SplitSpy(fake_task)
+    # The synthetic accuracy falls with the cut: a 0.5 pp limit rejects most candidates on the host.
+    res = _run(tmp_path, fake_task, ev, budget=3, max_acc_drop=0.5)
+    with RunStore.open_existing(res.run_dir) as store:
+        rows = store.evaluations("candidate")
+        host = [r for r in rows if r.origin == "host"]
+        assert host, "expected host-screened candidates"
+        assert all(not r.counted and not r.feasible and "not sent to the device" in r.reason for r in host)
+        assert store.device_evaluations() == len([r for r in rows if r.origin == "device"]) <= 3
+    assert set(ev.measured).isdisjoint(r.digest for r in host)

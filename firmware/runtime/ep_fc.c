@@ -64,10 +64,11 @@ static void widen_input(const int8_t *x, uint32_t depth, uint32_t *xq) {
   }
 }
 
-static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t *acc) {
+static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, const int32_t *init,
+                 int32_t *acc) {
   const int8_t *w0 = w, *w1 = w + depth, *w2 = w + 2u * depth, *w3 = w + 3u * depth;
   const uint32_t *xp = xq;
-  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  int32_t a0 = init[0], a1 = init[1], a2 = init[2], a3 = init[3];
   uint32_t n = depth >> 6, g = (depth >> 2) & 15u, d;
   uint32_t x0, x1, v, t;
   if (n) {
@@ -180,8 +181,13 @@ __asm__(
     "  .size ep_dot4_v6m, .-ep_dot4_v6m\n"
     "  .syntax divided\n");
 
-static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t *acc) {
+static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, const int32_t *init,
+                 int32_t *acc) {
   (void)xq;
+  acc[0] = init[0];
+  acc[1] = init[1];
+  acc[2] = init[2];
+  acc[3] = init[3];
   ep_dot4_v6m(acc, x + depth, w + depth, -(int32_t)depth);
 }
 
@@ -193,11 +199,12 @@ static int32_t dot1(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32
 }
 #else
 /* Portable C (Cortex-M3, hosts): four rows share each input byte. */
-static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t *acc) {
+static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, const int32_t *init,
+                 int32_t *acc) {
   const int8_t *xe = x + depth;
   const int8_t *w0 = w + depth, *w1 = w + 2u * depth, *w2 = w + 3u * depth, *w3 = w + 4u * depth;
   /* Unsigned accumulators: wrap-around (never reached by sane models) must not be UB. */
-  uint32_t a0 = (uint32_t)acc[0], a1 = (uint32_t)acc[1], a2 = (uint32_t)acc[2], a3 = (uint32_t)acc[3];
+  uint32_t a0 = (uint32_t)init[0], a1 = (uint32_t)init[1], a2 = (uint32_t)init[2], a3 = (uint32_t)init[3];
   int32_t i = -(int32_t)depth;
   (void)xq;
   while (i != 0) {
@@ -235,13 +242,7 @@ void ep_fc_widen(const int8_t *x, uint32_t depth, uint32_t *xq) {
 void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const int32_t *bias, int32_t *acc,
                     uint32_t rows, uint32_t depth) {
   uint32_t r = 0;
-  for (; r + 4u <= rows; r += 4u) {
-    acc[r] = bias[r];
-    acc[r + 1u] = bias[r + 1u];
-    acc[r + 2u] = bias[r + 2u];
-    acc[r + 3u] = bias[r + 3u];
-    dot4(w + (size_t)r * depth, x, xq, depth, acc + r);
-  }
+  for (; r + 4u <= rows; r += 4u) dot4(w + (size_t)r * depth, x, xq, depth, bias + r, acc + r);
   for (; r < rows; r++) acc[r] = dot1(w + (size_t)r * depth, x, xq, depth, bias[r]);
 }
 

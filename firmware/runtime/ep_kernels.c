@@ -168,13 +168,14 @@ static int k_quant_f2i(const ep_model_t *m, const ep_op_t *op) {
   int8_t *yo = (int8_t *)to->data;
   for (i = 0; i < n; i++) {
     const float q = ldf(ti->data + 4u * i) / scale;
-    const int in_range = q < 2147483520.0f && q > -2147483648.0f;
-    int32_t t = (int32_t)(in_range ? q : 0.0f);
-    const float f = q - (float)t; /* exact: Sterbenz below 2^23, zero above (q is then an integer) */
-    t += (f >= 0.5f) - (f <= -0.5f);
-    if (q >= 2147483520.0f) t = INT32_MAX; /* the reference's saturation of out-of-range conversions */
-    if (q <= -2147483648.0f) t = INT32_MIN;
-    yo[i] = (int8_t)ep_clamp_i32(ep_add_wrap(t, zp), -128, 127);
+    int32_t t;
+    if (fabsf(q) < 2147483520.0f) {
+      const float f = q - (float)(t = (int32_t)q); /* exact: Sterbenz below 2^23, zero above (q integral) */
+      t += (int32_t)(f + f); /* |f| < 1: truncating 2f gives +1 iff f >= 0.5, -1 iff f <= -0.5 (2f is exact) */
+    } else { /* the reference's saturation of out-of-range conversions (and NaN, as the int8 minimum) */
+      t = q > 0.0f ? INT32_MAX : INT32_MIN;
+    }
+    yo[i] = (int8_t)ep_sat8(ep_add_wrap(t, zp));
   }
   return 0;
 }

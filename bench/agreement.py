@@ -7,7 +7,7 @@ task metric can also be computed from the *device* outputs, to show the quality 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +15,10 @@ import numpy as np
 
 from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.figures import Figure
-from edgeprune.bench.inputs import encode_input, output_index, stream_index
+from edgeprune.bench.inputs import encode_input
 from edgeprune.bench.manifests import bare_manifest
+from edgeprune.export.manifest import Manifest, ManifestLike
+from edgeprune.export.verify import TflmRunner
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Agreement:
     mismatches: list[int] = field(default_factory=list)
 
 
-def check_agreement(device: Any, tflite_bytes: bytes, manifest: Mapping[str, Any] | None, samples: Any,
+def check_agreement(device: Any, tflite_bytes: bytes, manifest: ManifestLike | None, samples: Any,
                     labels: Any = None, metric: Callable[..., float] | None = None, metric_name: str = "metric",
                     oracle: Any = None, source: str = "board") -> Agreement:
     """Run each of ``samples`` on ``device`` (model loaded, sequence set) and in the oracle; compare.
@@ -49,14 +51,13 @@ def check_agreement(device: Any, tflite_bytes: bytes, manifest: Mapping[str, Any
     :param oracle: anything with ``run(x) -> output`` (default: ``TflmRunner.oracle`` of the model)
     :param source: the device's figure source (``board`` or ``qemu``)
     """
-    man = dict(manifest) if manifest is not None else bare_manifest(tflite_bytes)
+    man = Manifest.from_dict(manifest if manifest is not None else bare_manifest(tflite_bytes))
     if oracle is None:
-        from edgeprune.export.verify import TflmRunner
-
         oracle = TflmRunner.oracle(tflite_bytes, man)
-    stream, out_idx = stream_index(man), output_index(man)
-    in_spec = man["inputs"][stream]
-    out_dtype = np.dtype(man["outputs"][out_idx]["dtype"])
+    stream, out_idx = man.stream_input, man.output_index
+    in_spec = man.inputs[stream]
+    out_spec = man.outputs[out_idx]
+    out_dtype = np.dtype(out_spec.dtype)
     equal = 0
     max_diff = 0.0
     mismatches: list[int] = []
@@ -68,7 +69,7 @@ def check_agreement(device: Any, tflite_bytes: bytes, manifest: Mapping[str, Any
         if out_idx >= len(res.outputs):
             raise MeasureError(f"device returned {len(res.outputs)} outputs; manifest reads output {out_idx}")
         dev = np.frombuffer(bytes(res.outputs[out_idx]), dtype=out_dtype)
-        x = np.frombuffer(data, dtype=np.dtype(in_spec["dtype"]))
+        x = np.frombuffer(data, dtype=np.dtype(in_spec.dtype))
         ref = np.asarray(oracle.run(x)).astype(out_dtype).reshape(-1)
         if dev.tobytes() == ref.tobytes():
             equal += 1
@@ -83,10 +84,9 @@ def check_agreement(device: Any, tflite_bytes: bytes, manifest: Mapping[str, Any
                   f"{equal}/{n} test inputs with device output bytes equal to the TFLM oracle")
     metric_fig = None
     if metric is not None:
-        out_spec = man["outputs"][out_idx]
         preds = np.stack(device_rows).astype(np.float32)
-        if out_spec.get("dtype") == "int8":
-            preds = (preds - out_spec["zero_point"]) * np.float32(out_spec["scale"])
+        if out_spec.dtype == "int8":
+            preds = (preds - out_spec.zero_point) * np.float32(out_spec.scale)
         value = float(metric(preds, labels))
         metric_fig = Figure(value, metric_name, source,
                             f"{metric_name} computed from device outputs on {n} test inputs")

@@ -8,7 +8,6 @@ in a separate build dir so it never clobbers the serial-loading firmware.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeprune.bench.proc_group import run_in_group
+from edgeprune.export.manifest import ManifestError, read_manifest, write_manifest
 from edgeprune.host.paths import project_root
 
 log = logging.getLogger(__name__)
@@ -240,12 +240,15 @@ def deploy_environ(env: str, baked_model_dir: str | Path,
     baked = Path(baked_model_dir).resolve()
     if not (baked / "model_data.c").is_file() or not (baked / "model_data.h").is_file():
         raise BuildError("model", f"{baked} has no model_data.c/.h; export the model first")
-    manifest = json.loads((baked / "manifest.json").read_text()) if (baked / "manifest.json").is_file() else {}
+    try:
+        sequence = read_manifest(baked / "manifest.json").sequence if (baked / "manifest.json").is_file() else None
+    except ManifestError as exc:
+        raise BuildError("model", str(exc)) from exc
     tflite = baked_tflite(baked)
     flash, ram = ENV_LIMITS.get(env, (0, 0))
     if flash and len(tflite) > flash:
         raise BuildError("limits", f"{env}: the model alone is {len(tflite)} B, the board has {flash} B flash")
-    plan = plan_model(tflite, env, manifest.get("sequence"))
+    plan = plan_model(tflite, env, sequence.to_dict() if sequence is not None else None)
     if ram and plan.arena + STACK_RESERVE > ram:
         raise BuildError("limits", f"{env}: the model needs a {plan.arena} B arena + {STACK_RESERVE} B stack, "
                                    f"the board has {ram} B RAM")
@@ -360,7 +363,8 @@ def deploy_footprint(tflite_path: str | Path, env: str, manifest: dict | None = 
         body, header = c_source(tflite, str(path))
         (tmp / "model.tflite").write_bytes(tflite)
         (tmp / "model_data.c").write_text(body)
-        (tmp / "manifest.json").write_text(json.dumps(manifest or {}))
+        if manifest:
+            write_manifest(tmp / "manifest.json", manifest)
         (tmp / "model_data.h").write_text(header)
         shutil.rmtree(src, ignore_errors=True)
         os.replace(tmp, src)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from edgeprune.bench.errors import MeasureError
+from edgeprune.export.manifest import ManifestError, io_entries, read_manifest
+from edgeprune.export.tflite_info import read_model
 
 
 def bare_manifest(tflite_bytes: bytes) -> dict[str, Any]:
     """A manifest for a .tflite that came without one: its I/O list and quantisation, no sequence."""
-    from edgeprune.export.manifest import io_entries
-    from edgeprune.export.tflite_info import read_model
-
     info = read_model(tflite_bytes)
     return {"inputs": io_entries(info, [], output=False), "outputs": io_entries(info, [], output=True)}
 
@@ -25,13 +23,13 @@ def load_manifest(model_path: str | Path, manifest_path: str | Path | None, tfli
     for p in candidates:
         if p.is_file():
             try:
-                data = json.loads(p.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise MeasureError(f"cannot read manifest {p}: {exc}") from exc
-            want = (data.get("hashes") or {}).get("tflite_sha256")
+                man = read_manifest(p)
+            except ManifestError as exc:
+                raise MeasureError(str(exc)) from exc
+            want = man.tflite_sha256
             if want and want != hashlib.sha256(tflite_bytes).hexdigest():
                 raise MeasureError(f"manifest {p} belongs to another model (sha256 differs); pass the right --manifest")
-            return dict(data)
+            return man.to_dict()
         if manifest_path is not None:
             raise MeasureError(f"manifest {p} does not exist")
     return bare_manifest(tflite_bytes)

@@ -25,7 +25,7 @@ import hashlib
 import logging
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +36,11 @@ from edgeprune.bench.agreement import Agreement, check_agreement
 from edgeprune.bench.energy import EnergyTable, EnergyTableError, load_table, model_energy
 from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.figures import Figure, absent
-from edgeprune.bench.inputs import encode_input, set_inputs, synthetic_inputs
+from edgeprune.bench.inputs import encode_input, set_inputs, synthetic_inputs, typed
 from edgeprune.bench.link import DeviceError
 from edgeprune.bench.manifests import bare_manifest, load_manifest
 from edgeprune.bench.stats import TUKEY_K, CountStats, summarize_counts, tukey_filter
+from edgeprune.export.manifest import Manifest, ManifestLike
 
 __all__ = [
     "Agreement",
@@ -139,15 +140,13 @@ def _infer_counts(device: Any, runs: int) -> tuple[list[int], Any]:
     return counts, last
 
 
-def _configure(device: Any, manifest: Mapping[str, Any] | None) -> int:
-    seq = (manifest or {}).get("sequence")
-    if not seq:
+def _configure(device: Any, manifest: Manifest | None) -> int:
+    seq = manifest.sequence if manifest is not None else None
+    if seq is None:
         device.set_sequence(1, 0, [])
         return 1
-    steps = int(seq["steps"])
-    pairs = [(int(o), int(i)) for o, i in seq.get("recurrent", [])]
-    device.set_sequence(steps, int(seq.get("stream_input", 0)), pairs)
-    return steps
+    device.set_sequence(seq.steps, seq.stream_input, list(seq.recurrent))
+    return seq.steps
 
 
 def _latency(stats: CountStats, counter: str, clock_hz: float, row: Any, core: str) -> Figure:
@@ -188,7 +187,7 @@ def _power_figures(device: Any, latency_ms: Figure) -> tuple[Figure, Figure]:
 def measure(
     device: Any,
     tflite_bytes: bytes,
-    manifest: Mapping[str, Any] | None,
+    manifest: ManifestLike | None,
     inputs: Any,
     *,
     warmup: int = 2,
@@ -232,6 +231,8 @@ def measure(
     """
     if repeats < 1 or warmup < 0:
         raise MeasureError("repeats must be >= 1 and warmup >= 0")
+    man = typed(manifest)
+    steps = man.steps if man is not None else 1
     hello = device.hello()
     counter = _counter_kind(hello)
     core = _core_name(hello)
@@ -251,8 +252,8 @@ def measure(
 
     def prepare() -> Any:
         info = device.load_model(tflite_bytes)
-        _configure(device, manifest)
-        set_inputs(device, inputs, manifest)
+        _configure(device, man)
+        set_inputs(device, inputs, man)
         return info
 
     load_info = prepare()
@@ -260,8 +261,7 @@ def measure(
     for key in ("macs", "arena_used", "num_inputs", "num_outputs"):
         if load_info is not None and hasattr(load_info, key):
             model[key] = int(getattr(load_info, key))
-    seq_block = (manifest or {}).get("sequence")
-    model["steps"] = int(seq_block["steps"]) if seq_block else 1
+    model["steps"] = steps
 
     if warmup:
         _infer_counts(device, warmup)
@@ -319,21 +319,20 @@ def measure(
     if host_energy_runs > 0:
         from edgeprune.bench.power.host import host_energy_tflite
 
-        steps = int(((manifest or {}).get("sequence") or {}).get("steps", 1))
         figures["energy_host"] = host_energy_tflite(tflite_bytes, host_energy_runs, steps=steps).per_inference
     else:
         figures["energy_host"] = absent("uJ", "host", "host energy not requested")
 
     agreement = None
     if agreement_inputs is not None and len(agreement_inputs) > 0:
-        agreement = check_agreement(device, tflite_bytes, manifest, agreement_inputs, agreement_labels,
+        agreement = check_agreement(device, tflite_bytes, man, agreement_inputs, agreement_labels,
                                     metric, metric_name, oracle, source)
         # Agreement left the last agreement sample as the device input; restore the timing input.
-        set_inputs(device, inputs, manifest)
+        set_inputs(device, inputs, man)
     return Measurement(target, model, stats, unit, figures, counts, agreement, warmup)
 
 
-def quantize_input(x: Any, manifest: Mapping[str, Any] | None, index: int) -> bytes:
+def quantize_input(x: Any, manifest: ManifestLike | None, index: int) -> bytes:
     """Deprecated name of :func:`edgeprune.bench.inputs.encode_input` (it returns bytes for SET_INPUT;
     ``edgeprune.export.quantize_input`` is the exporter's float → int8 array rule)."""
     warnings.warn("edgeprune.bench.measure.quantize_input is deprecated; use edgeprune.bench.inputs.encode_input",

@@ -6,7 +6,6 @@ TFLM has loaded, checked and run the model, so a failed export leaves no directo
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -224,7 +223,7 @@ def export_model(
         (tmp / "model.onnx").write_bytes(onnx_bytes)
         (tmp / "model_data.c").write_text(c_text)
         (tmp / "model_data.h").write_text(h_text)
-        (tmp / "manifest.json").write_text(json.dumps(man, indent=2) + "\n")
+        manifest.write_manifest(tmp / "manifest.json", man)
         _replace_dir(tmp, out_dir)
         lap("carray")
     except BaseException:

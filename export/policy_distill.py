@@ -12,7 +12,6 @@ teacher (``tests/export/test_dqn.py`` does, on the task's evaluation states).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -21,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.export.errors import ExportError
 from edgeprune.export.fine_input import input_grid
 from edgeprune.export.graph import apply_input_norm, input_norm
+from edgeprune.export.manifest import write_manifest
 
 if TYPE_CHECKING:
     import torch
@@ -294,5 +293,5 @@ def export_distilled_policy(
     result = export_model(student, calibration, out, name=label, center_q=True, fine_input=chosen.fine_input)
     result.manifest["distilled"] = {**asdict(chosen), "val_agreement": scores, "selected_seed": chosen.seed}
     # The manifest on disk must say the outputs are distilled advantages, not Q-values.
-    atomic_write_text(result.out_dir / "manifest.json", json.dumps(result.manifest, indent=2) + "\n")
+    write_manifest(result.out_dir / "manifest.json", result.manifest)
     return result, student

@@ -4,7 +4,6 @@ measure what int8 costs in the task's own metric. ``edgeprune export`` is a thin
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.export.errors import ExportError
+from edgeprune.export.manifest import write_manifest
 from edgeprune.export.pipeline import ExportResult, export_model
 from edgeprune.export.verify import predict_fn
 
@@ -183,4 +182,4 @@ def _record_quality(result: ExportResult, out: TaskExport) -> None:
         "agreement": out.agreement,
         **out.details,
     }
-    atomic_write_text(result.out_dir / "manifest.json", json.dumps(man, indent=2) + "\n")
+    write_manifest(result.out_dir / "manifest.json", man)

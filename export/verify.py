@@ -33,6 +33,7 @@ import numpy as np
 
 from edgeprune.export import qmath
 from edgeprune.export.errors import ExportError
+from edgeprune.export.manifest import IoSpec, Manifest, ManifestLike
 from edgeprune.export.tflite_info import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,10 @@ def dequantize_array(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray
     return ((np.asarray(q, dtype=np.int32) - zero_point) * np.float32(scale)).astype(np.float32)
 
 
-def oracle_arena_size(manifest: dict[str, Any] | None) -> int:
+def oracle_arena_size(manifest: ManifestLike | None) -> int:
     """TFLM arena for the device's oracle: twice the manifest's ``arena_bytes`` (at least
     ``ORACLE_ARENA_MIN``), or ``ORACLE_ARENA_DEFAULT`` when the manifest states none."""
-    stated = int((manifest or {}).get("arena_bytes") or 0)
+    stated = Manifest.from_dict(manifest).arena_bytes if manifest is not None else 0
     return max(2 * stated + ARENA_SLACK, ORACLE_ARENA_MIN) if stated else ORACLE_ARENA_DEFAULT
 
 
@@ -154,52 +155,52 @@ class TflmRunner:
     exactly as TFLM produced it. See the module docstring for the loop.
     """
 
-    def __init__(self, tflite_bytes: bytes, manifest: dict[str, Any], arena_size: int | None = None) -> None:
-        self.manifest = manifest
-        self.inputs: list[dict[str, Any]] = manifest["inputs"]
-        self.outputs: list[dict[str, Any]] = manifest["outputs"]
-        seq = manifest.get("sequence")
-        self.steps = int(seq["steps"]) if seq else 1
-        self.stream_input = int(seq["stream_input"]) if seq else 0
-        self.output = int(seq["output"]) if seq else 0
-        self.recurrent: list[tuple[int, int]] = [(int(o), int(i)) for o, i in seq["recurrent"]] if seq else []
-        size = arena_size if arena_size is not None else int(manifest.get("arena_bytes", 0)) + ARENA_SLACK
+    def __init__(self, tflite_bytes: bytes, manifest: ManifestLike, arena_size: int | None = None) -> None:
+        man = Manifest.from_dict(manifest)
+        self.manifest = man
+        self.inputs: list[IoSpec] = man.inputs
+        self.outputs: list[IoSpec] = man.outputs
+        self.steps = man.steps
+        self.stream_input = man.stream_input
+        self.output = man.output_index
+        self.recurrent: list[tuple[int, int]] = list(man.sequence.recurrent) if man.sequence is not None else []
+        size = arena_size if arena_size is not None else man.arena_bytes + ARENA_SLACK
         try:
             self.interpreter = _interpreter(tflite_bytes, max(size, 4096))
         except RuntimeError as exc:
             raise ExportError("tflm", detail=f"TFLM could not allocate the model in a {size}-byte arena", cause=exc) from exc
 
     @classmethod
-    def oracle(cls, tflite_bytes: bytes, manifest: dict[str, Any]) -> TflmRunner:
+    def oracle(cls, tflite_bytes: bytes, manifest: ManifestLike) -> TflmRunner:
         """A runner sized as the device's oracle (``oracle_arena_size``), not as the export's check."""
         return cls(tflite_bytes, manifest, arena_size=oracle_arena_size(manifest))
 
-    def _dtype(self, spec: dict[str, Any]) -> Any:
-        return np.dtype(spec["dtype"])
+    def _dtype(self, spec: IoSpec) -> Any:
+        return np.dtype(spec.dtype)
 
     def initial_state(self) -> dict[int, np.ndarray]:
         """Recurrent inputs at their zero point (h = 0), keyed by input position."""
         state = {}
         for _, i in self.recurrent:
             spec = self.inputs[i]
-            zp = spec["zero_point"] if spec["dtype"] == "int8" else 0
-            state[i] = np.full(spec["shape"], zp, dtype=self._dtype(spec))
+            zp = spec.zero_point if spec.dtype == "int8" else 0
+            state[i] = np.full(spec.shape, zp, dtype=self._dtype(spec))
         return state
 
     def carry(self, out_pos: int, in_pos: int, value: np.ndarray) -> np.ndarray:
         """Output ``out_pos`` of one step as input ``in_pos`` of the next (``qmath.requantize`` for int8)."""
         src, dst = self.outputs[out_pos], self.inputs[in_pos]
-        if dst["dtype"] != "int8":
-            return np.asarray(value, dtype=self._dtype(dst)).reshape(dst["shape"])
-        q = qmath.requantize(value, src["scale"], src["zero_point"], dst["scale"], dst["zero_point"])
-        return q.reshape(dst["shape"])
+        if dst.dtype != "int8":
+            return np.asarray(value, dtype=self._dtype(dst)).reshape(dst.shape)
+        q = qmath.requantize(value, src.scale, src.zero_point, dst.scale, dst.zero_point)
+        return q.reshape(dst.shape)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         spec = self.inputs[self.stream_input]
         x = np.asarray(x)
         if x.dtype != self._dtype(spec):
-            raise ValueError(f"stream input must be {spec['dtype']}, got {x.dtype}; quantise with the input's params")
-        steps = x.reshape(self.steps, *spec["shape"])
+            raise ValueError(f"stream input must be {spec.dtype}, got {x.dtype}; quantise with the input's params")
+        steps = x.reshape(self.steps, *spec.shape)
         state = self.initial_state()
         ip = self.interpreter
         for t in range(self.steps):
@@ -215,16 +216,16 @@ class TflmRunner:
         return np.concatenate([self.run(x) for x in xs], axis=0)
 
 
-def quantize_input(x: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
+def quantize_input(x: np.ndarray, manifest: ManifestLike) -> np.ndarray:
     """Raw float stream input (``[T, F]``, ``[B, T, F]``, ``[F]`` or ``[B, F]``) → the bytes the device takes.
 
     Applies the manifest's ``input_norm`` (if any), then the stream input's quantisation; for a float32
     model only the normalisation. With ``input_norm.fine`` the result has twice the features: the int8
     code of ``z`` and the code of its rounding residual × ``fine`` (see ``export.fine_input``). This is what a host must do before ``SET_INPUT``.
     """
-    seq = manifest.get("sequence")
-    spec = manifest["inputs"][int(seq["stream_input"]) if seq else 0]
-    norm = manifest.get("input_norm")
+    man = Manifest.from_dict(manifest)
+    spec = man.inputs[man.stream_input]
+    norm = man.input_norm
     z = np.asarray(x, dtype=np.float32)
     if norm is not None:
         z = ((z - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)).astype(np.float32)
@@ -232,15 +233,15 @@ def quantize_input(x: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
     if fine:
         from edgeprune.export.fine_input import split_float, split_int8
 
-        if spec["dtype"] != "int8":
+        if spec.dtype != "int8":
             return split_float(z, 1.0 / 128.0, 0, fine)
-        return split_int8(z, spec["scale"], spec["zero_point"], fine)
-    if spec["dtype"] != "int8":
+        return split_int8(z, spec.scale, spec.zero_point, fine)
+    if spec.dtype != "int8":
         return z
-    return quantize_array(z, spec["scale"], spec["zero_point"])
+    return quantize_array(z, spec.scale, spec.zero_point)
 
 
-def predict_fn(tflite_bytes: bytes, manifest: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+def predict_fn(tflite_bytes: bytes, manifest: ManifestLike) -> Callable[[np.ndarray], np.ndarray]:
     """A ``Task.evaluate``-style predictor: float batch in → normalise, quantise → TFLM loop → dequantise.
 
     The batch is ``[B, T, F]`` for a sequence model and ``[B, F]`` otherwise (raw features, as the
@@ -250,19 +251,19 @@ def predict_fn(tflite_bytes: bytes, manifest: dict[str, Any]) -> Callable[[np.nd
     out = runner.outputs[runner.output]
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        raw = runner.run_batch(quantize_input(batch, manifest))
-        if out["dtype"] == "int8":
-            return dequantize_array(raw, out["scale"], out["zero_point"])
+        raw = runner.run_batch(quantize_input(batch, runner.manifest))
+        if out.dtype == "int8":
+            return dequantize_array(raw, out.scale, out.zero_point)
         return raw.astype(np.float32)
 
     return predict
 
 
-def smoke_invoke(tflite_bytes: bytes, manifest: dict[str, Any]) -> None:
+def smoke_invoke(tflite_bytes: bytes, manifest: ManifestLike) -> None:
     """One full sequence at the manifest's arena (+ slack): proves allocation and every kernel's Prepare/Eval."""
     runner = TflmRunner(tflite_bytes, manifest)
     spec = runner.inputs[runner.stream_input]
     try:
-        runner.run(np.zeros((runner.steps, *spec["shape"]), dtype=np.dtype(spec["dtype"])))
+        runner.run(np.zeros((runner.steps, *spec.shape), dtype=np.dtype(spec.dtype)))
     except RuntimeError as exc:
         raise ExportError("tflm", detail="TFLM failed to invoke the model", cause=exc) from exc

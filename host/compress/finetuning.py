@@ -52,15 +52,23 @@ class FinetuneResult:
 
 def _objective(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: str, teacher: nn.Module | None,
-    alpha: float, temperature: float,
+    alpha: float, temperature: float, t_out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     out = model(x)
     loss = supervised_loss(out, y, kind)
     if teacher is not None:
-        with torch.no_grad():
-            t_out = teacher(x)
+        if t_out is None:
+            with torch.no_grad():
+                t_out = teacher(x)
         loss = alpha * distill_loss(out, t_out, kind, temperature) + (1 - alpha) * loss
     return loss
+
+
+def _teacher_outputs(teacher: nn.Module, x: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+    """The teacher's outputs on every training example, once: the inputs never change, and a 2×256
+    GRU teacher per mini-batch would cost more than the small student it teaches."""
+    with torch.no_grad():
+        return torch.cat([teacher(x[i : i + chunk]) for i in range(0, len(x), chunk)], dim=0)
 
 
 def finetune(
@@ -134,6 +142,7 @@ def finetune(
 
     if steps > 0:
         every = max(1, min(validate_every, steps // max(1, validations)))
+        t_all = _teacher_outputs(teacher, td.x) if teacher is not None else None
         stale = 0
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         model.train()
@@ -143,7 +152,8 @@ def finetune(
             for step in range(1, steps + 1):
                 idx = torch.randint(0, len(td), (min(batch_size, len(td)),), generator=gen)
                 opt.zero_grad()
-                loss = _objective(model, td.x[idx], td.y[idx], kind, teacher, alpha, temperature)
+                loss = _objective(model, td.x[idx], td.y[idx], kind, teacher, alpha, temperature,
+                                  None if t_all is None else t_all[idx])
                 loss.backward()
                 opt.step()
                 apply_masks(model, masks)

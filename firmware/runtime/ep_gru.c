@@ -339,16 +339,42 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
       ep_fc_dot_rows(w[k] + (size_t)j0 * depth, is_h ? h : x, is_h ? xq_h : xq_x, fc[k]->scratch + j0, acc[k], nb,
                      depth);
     }
-    for (e = 0; e < nb; e++) {
-      const uint32_t j = j0 + e;
-      const int32_t r = tbl_r[(uint8_t)addsub(&g->c_add_r, fc_out(&fo[FC_XR], acc[FC_XR][e], j),
-                                              fc_out(&fo[FC_HR], acc[FC_HR][e], j), 0)];
-      const int32_t z = tbl_z[(uint8_t)addsub(&g->c_add_z, fc_out(&fo[FC_XZ], acc[FC_XZ][e], j),
-                                              fc_out(&fo[FC_HZ], acc[FC_HZ][e], j), 0)];
-      const int32_t hn = mul(&g->c_mul_n, r, fc_out(&fo[FC_HN], acc[FC_HN][e], j));
-      const int32_t nn = tbl_n[(uint8_t)addsub(&g->c_add_n, fc_out(&fo[FC_XN], acc[FC_XN][e], j), hn, 0)];
-      const int32_t d = addsub(&g->c_sub_d, h[j], nn, 1);
-      out[j] = (int8_t)addsub(&g->c_add_h, nn, mul(&g->c_mul_z, z, d), 0);
+    /* The chain stage by stage over the block, each stage's constants copied to locals so they stay in
+     * registers (int8 stores would otherwise force reloads); results go back into the spent accumulators. */
+    {
+      const addsub_t c = g->c_add_r;
+      const fc_out_t fx = fo[FC_XR], fh = fo[FC_HR];
+      for (e = 0; e < nb; e++)
+        acc[FC_XR][e] = tbl_r[(uint8_t)addsub(&c, fc_out(&fx, acc[FC_XR][e], j0 + e), fc_out(&fh, acc[FC_HR][e], j0 + e), 0)];
+    }
+    {
+      const addsub_t c = g->c_add_z;
+      const fc_out_t fx = fo[FC_XZ], fh = fo[FC_HZ];
+      for (e = 0; e < nb; e++)
+        acc[FC_XZ][e] = tbl_z[(uint8_t)addsub(&c, fc_out(&fx, acc[FC_XZ][e], j0 + e), fc_out(&fh, acc[FC_HZ][e], j0 + e), 0)];
+    }
+    {
+      const mul_t cm = g->c_mul_n;
+      const fc_out_t fh = fo[FC_HN];
+      for (e = 0; e < nb; e++) acc[FC_HN][e] = mul(&cm, acc[FC_XR][e], fc_out(&fh, acc[FC_HN][e], j0 + e));
+    }
+    {
+      const addsub_t c = g->c_add_n;
+      const fc_out_t fx = fo[FC_XN];
+      for (e = 0; e < nb; e++)
+        acc[FC_XN][e] = tbl_n[(uint8_t)addsub(&c, fc_out(&fx, acc[FC_XN][e], j0 + e), acc[FC_HN][e], 0)];
+    }
+    {
+      const addsub_t c = g->c_sub_d;
+      for (e = 0; e < nb; e++) acc[FC_HR][e] = addsub(&c, h[j0 + e], acc[FC_XN][e], 1);
+    }
+    {
+      const mul_t cm = g->c_mul_z;
+      for (e = 0; e < nb; e++) acc[FC_HZ][e] = mul(&cm, acc[FC_XZ][e], acc[FC_HR][e]);
+    }
+    {
+      const addsub_t c = g->c_add_h;
+      for (e = 0; e < nb; e++) out[j0 + e] = (int8_t)addsub(&c, acc[FC_XN][e], acc[FC_HZ][e], 0);
     }
   }
   return 0;

@@ -14,10 +14,11 @@ import numpy as np
 
 from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.bench.errors import MeasureError
-from edgeprune.bench.inputs import stream_index, synthetic_inputs
+from edgeprune.bench.inputs import synthetic_inputs
 from edgeprune.bench.manifests import load_manifest
 from edgeprune.bench.measure import Measurement, measure
 from edgeprune.bench.targets import open_device
+from edgeprune.export.manifest import Manifest
 
 
 def _json_default(obj: Any) -> Any:
@@ -42,12 +43,12 @@ def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Pat
         tflite = path.read_bytes()
     except OSError as exc:
         raise MeasureError(f"cannot read model {path}: {exc}") from exc
-    manifest = load_manifest(path, manifest_path, tflite)
+    manifest = Manifest.from_dict(load_manifest(path, manifest_path, tflite))
     samples = synthetic_inputs(manifest, 1 + agreement, seed=0)
-    stream = stream_index(manifest)
+    stream = manifest.stream_input
     agreement_inputs = None
     if agreement:
-        dtype = np.dtype(manifest["inputs"][stream]["dtype"])
+        dtype = np.dtype(manifest.inputs[stream].dtype)
         agreement_inputs = [np.frombuffer(s[stream], dtype=dtype) for s in samples[1:]]
     meter = None
     if ppk2_port is not None:

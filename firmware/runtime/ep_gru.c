@@ -379,3 +379,9 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   }
   return 0;
 }
+
+void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h) {
+  const ep_gru_t *g = (const ep_gru_t *)(const void *)op->scratch;
+  *x = g->x;
+  *h = g->h;
+}

@@ -35,6 +35,32 @@ int ep_model_io(const ep_model_t *m, int is_output, uint32_t index, ep_tensor_in
   return EP_RT_OK;
 }
 
+/* Marks the ops the recurrent outputs depend on (backwards over the run list) into m->run_carry. */
+static void plan_carry(ep_model_t *m) {
+  uint8_t need[EP_RT_MAX_TENSORS];
+  uint8_t keep[EP_RT_MAX_OPS];
+  uint32_t i, k, n = 0;
+  memset(need, 0, sizeof need);
+  for (i = 0; i < m->npairs; i++) need[m->outputs[m->pairs[i][0]]] = 1;
+  for (i = m->num_run; i-- > 0;) {
+    const ep_op_t *op = &m->ops[m->run[i]];
+    keep[i] = 0;
+    for (k = 0; k < op->n_out; k++) keep[i] |= need[op->out[k]];
+    if (!keep[i]) continue;
+    if (op->kind == EP_K_GRU) {
+      int16_t x, h;
+      ep_gru_reads(op, &x, &h);
+      need[x] = need[h] = 1;
+    } else {
+      for (k = 0; k < op->n_in; k++)
+        if (op->in[k] >= 0) need[op->in[k]] = 1;
+    }
+  }
+  for (i = 0; i < m->num_run; i++)
+    if (keep[i]) m->run_carry[n++] = m->run[i];
+  m->num_run_carry = (uint16_t)n;
+}
+
 int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, const uint8_t (*pairs)[2],
                           uint32_t npairs) {
   const ep_tensor_t *st;
@@ -84,6 +110,7 @@ int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, 
     m->pairs[i][0] = pairs[i][0];
     m->pairs[i][1] = pairs[i][1];
   }
+  plan_carry(m);
   m->arena_used = start + (uint32_t)need;
   return EP_RT_OK;
 }
@@ -106,8 +133,7 @@ int ep_model_set_input(ep_model_t *m, uint32_t index, uint32_t offset, const uin
   return EP_RT_OK;
 }
 
-static int run_graph(ep_model_t *m) {
-  const uint16_t *r = m->run, *end = m->run + m->num_run;
+static int run_list(ep_model_t *m, const uint16_t *r, const uint16_t *end) {
   for (; r != end; r++) {
     const ep_op_t *op = &m->ops[*r];
     int st = op->fn(m, op);
@@ -115,6 +141,8 @@ static int run_graph(ep_model_t *m) {
   }
   return EP_RT_OK;
 }
+
+static int run_graph(ep_model_t *m) { return run_list(m, m->run, m->run + m->num_run); }
 
 int ep_model_invoke(ep_model_t *m) {
   uint32_t s, i;
@@ -128,9 +156,9 @@ int ep_model_invoke(ep_model_t *m) {
     ep_tensor_t *xt = &m->tensors[m->inputs[m->stream_input]];
     int st;
     memcpy(xt->data, m->stream_buf + (size_t)s * xt->bytes, xt->bytes);
-    st = run_graph(m);
+    if (s + 1u == m->steps) return run_graph(m); /* the last step computes every output */
+    st = run_list(m, m->run_carry, m->run_carry + m->num_run_carry);
     if (st) return st;
-    if (s + 1u == m->steps) break;
     for (i = 0; i < m->npairs; i++) {
       const ep_tensor_t *to = &m->tensors[m->outputs[m->pairs[i][0]]];
       const ep_tensor_t *ti = &m->tensors[m->inputs[m->pairs[i][1]]];

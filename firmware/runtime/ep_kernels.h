@@ -59,6 +59,8 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op);
  * final ADD becomes the fused op, the other 15 are marked `fused`. Runs after per-op preparation and before
  * arena planning; the fused ops' records go to `mem` (16-byte aligned, `avail` bytes), `*used` bytes. */
 int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used);
+/* The tensors a fused GRU op reads (its op record's inputs are the group's internal tensors). */
+void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h);
 
 /* int8 ADD/SUB/MUL of one element pair, exactly TFLM's reference arithmetic; `a` is input 0, `b` input 1.
  * Shared by the op-by-op kernel and the fused GRU step so both produce the same bytes. */

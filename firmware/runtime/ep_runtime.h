@@ -153,6 +153,9 @@ struct ep_model {
   uint16_t num_run;      /* ops run per step, in order (fused parts left out) */
   uint16_t num_fused;    /* fused GRU steps recognised at load */
   uint16_t run[EP_RT_MAX_OPS];
+  uint16_t num_run_carry; /* sequence mode: the ops of `run` the recurrent outputs depend on (all but the last
+                             step run only these; outputs read after the last step are unchanged) */
+  uint16_t run_carry[EP_RT_MAX_OPS];
   uint8_t *carry_tbl;    /* sequence mode: 256-byte int8 carry table per recurrent pair (ep_requantize of all bytes) */
   uint8_t carry_copy[EP_RT_MAX_PAIRS]; /* 1: the pair's carry is a plain copy (same quantisation, or float) */
   uint32_t magic; /* set only after a successful init */

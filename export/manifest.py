@@ -132,11 +132,9 @@ class Manifest:
         if version > FORMAT_VERSION:
             raise ManifestError(f"manifest format {version} is newer than this edgeprune reads ({FORMAT_VERSION}); "
                                 "upgrade edgeprune or re-export the model")
-        if "inputs" not in d:
-            raise ManifestError("manifest lists no inputs")
         seq = d.get("sequence")
         return cls(
-            inputs=[IoSpec.from_dict(e, i) for i, e in enumerate(d["inputs"])],
+            inputs=[IoSpec.from_dict(e, i) for i, e in enumerate(d.get("inputs") or [])],
             outputs=[IoSpec.from_dict(e, i) for i, e in enumerate(d.get("outputs") or [])],
             sequence=SequenceSpec.from_dict(seq) if seq else None,
             input_norm=dict(d["input_norm"]) if d.get("input_norm") else None,
@@ -164,7 +162,7 @@ class Manifest:
         order = [k for k in self._order if k in every] + [k for k in every if k not in self._order]
         out = {k: every[k] for k in order}
         # A bare manifest had no format, hashes or tools; do not invent them on the way out.
-        for key in ("format", "outputs", "hashes", "tools", "arena_bytes", "sequence", "input_norm"):
+        for key in ("format", "inputs", "outputs", "hashes", "tools", "arena_bytes", "sequence", "input_norm"):
             if key not in self._order and self._order and not out[key]:
                 del out[key]
         return out

@@ -68,8 +68,10 @@ def test_newer_or_broken_manifests_are_refused(tmp_path):
     newer = {**gru_manifest(), "format": FORMAT_VERSION + 1}
     with pytest.raises(ManifestError, match="newer"):
         Manifest.from_dict(newer)
-    with pytest.raises(ManifestError, match="no inputs"):
-        Manifest.from_dict({"format": 1, "outputs": []})
+    with pytest.raises(ManifestError, match="sequence block"):
+        Manifest.from_dict({"format": 1, "sequence": {"stream_input": 0}})
+    assert Manifest.from_dict({"sequence": {"steps": 5}}).to_dict() == {
+        "sequence": {"steps": 5, "stream_input": 0, "output": 0, "recurrent": []}}  # what a deploy build reads
     bad = gru_manifest()
     bad["inputs"][0] = {"name": "x"}
     with pytest.raises(ManifestError, match="I/O entry 0"):

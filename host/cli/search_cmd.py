@@ -32,6 +32,9 @@ from edgeprune.host.search.strategies import STRATEGIES
 @click.option("--flash-kb", type=float, default=None, help="Flash limit of the deploy build, KiB.")
 @click.option("--ram-kb", type=float, default=None, help="RAM limit of the deploy build, KiB.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--reward", type=click.Choice(["measured", "proxy"]), default="measured", show_default=True,
+              help="measured: the device's instructions/cycles, energy, flash, RAM; proxy: the published studies' "
+                   "FLOPs and parameter reductions (every candidate is still measured and stored).")
 @click.option("--finetune-steps", type=str, default=None,
               help="Fine-tuning steps per candidate: a number, or 'auto' (default: sized to how much was removed, "
                    "early-stopped on validation).")
@@ -43,8 +46,8 @@ from edgeprune.host.search.strategies import STRATEGIES
 @friendly_errors
 def command(device: str, task: str, model: str | None, env_id: str | None, data: str | None, strategy: str,
             budget: int | None, max_acc_drop: float, flash_kb: float | None, ram_kb: float | None, seed: int,
-            finetune_steps: int | None, no_host_energy: bool, no_cache: bool, out: str | None,
-            resume: str | None) -> None:
+            finetune_steps: str | None, no_host_energy: bool, no_cache: bool, out: str | None,
+            resume: str | None, reward: str = "measured") -> None:
     """Search compression configs for a model, measuring every candidate on the device.
 
     With no options: the weather GRU on QEMU Cortex-M4 with PPO, energy from the cited model plus
@@ -73,7 +76,7 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
         device=device, task=task or "weather-gru", model=model, env_id=env_id, data=data, strategy=strategy,
         budget=budget if budget is not None else DEFAULT_BUDGET, max_acc_drop=max_acc_drop, flash_kb=flash_kb,
         ram_kb=ram_kb, seed=seed, out=out,
-        finetune_steps=parse_finetune_steps(finetune_steps),
+        finetune_steps=parse_finetune_steps(finetune_steps), reward=reward,
         host_energy=not no_host_energy, use_cache=not no_cache,
     )
     # SIGTERM unwinds like Ctrl-C so the emulator is stopped and the run stays resumable.

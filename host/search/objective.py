@@ -23,6 +23,7 @@ from edgeprune.host.search.types import (
 )
 
 INFEASIBLE_REWARD = -1.0
+REWARD_MODES = ("measured", "proxy")
 OBS_FEATURES = (
     "quality_rel",
     "drop_over_limit",
@@ -120,6 +121,10 @@ class Objective:
         Quality direction.
     constraints, weights:
         See ``Constraints`` and ``RewardWeights``.
+    reward_mode:
+        ``"measured"`` (default: the device's latency, energy, flash and RAM) or ``"proxy"`` (the
+        published studies' reward: FLOPs and parameter reductions; every candidate is still measured
+        and stored, so the two can be compared on the same device).
     reference_quality:
         The quality every drop is measured from: the FP32 baseline's validation score (what a user
         means by "≤ 1 pp below my model"). Default: the measured int8 baseline's quality.
@@ -138,7 +143,11 @@ class Objective:
         constraints: Constraints,
         weights: RewardWeights | None = None,
         reference_quality: float | None = None,
+        reward_mode: str = "measured",
     ) -> None:
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward must be one of {', '.join(REWARD_MODES)}, got {reward_mode!r}")
+        self.reward_mode = reward_mode
         self.baseline = baseline
         self.reference_quality = (
             float(reference_quality) if reference_quality is not None else baseline.value(QUALITY)
@@ -214,6 +223,10 @@ class Objective:
             return Verdict(False, "; ".join(reasons), INFEASIBLE_REWARD - min(overshoot, 3.0), drop, feats)
         w = self.weights
         reward = w.quality * -feats["drop_over_limit"]
+        if self.reward_mode == "proxy":
+            # The studies' reward: FLOPs (∝ MACs) and parameter reductions, blind to what was measured.
+            reward += 0.7 * (1.0 - feats["macs_ratio"]) + 0.3 * (1.0 - feats["params_ratio"])
+            return Verdict(True, "", float(reward), drop, feats)
         reward += w.latency * (1.0 - feats["latency_ratio"])
         reward += w.energy * (1.0 - feats["energy_ratio"])
         reward += w.flash * (1.0 - feats["flash_ratio"])

@@ -90,6 +90,9 @@ class SearchOptions:
         Upper bound of the fine-tuning coordinate for TPE / CMA-ES / random (ignored with ``"auto"``).
     distill:
         Fine-tune with distillation from the uncompressed model (default on).
+    reward:
+        ``"measured"`` (default) or ``"proxy"`` (the studies' FLOPs/parameter reward; candidates are
+        still measured on the device and stored).
     prune_scale:
         ``"log"`` (default: prune coordinates on a log scale of the kept fraction) or ``"linear"``
         (the studies' mapping).
@@ -124,6 +127,7 @@ class SearchOptions:
     finetune_steps: int | str = DEFAULT_FINETUNE_STEPS
     distill: bool = True
     prune_scale: str = "log"
+    reward: str = "measured"
     max_finetune_steps: int = 60
     horizon: int = 4
     repeats: int = 3
@@ -444,6 +448,7 @@ def _run_locked(
                 reference_quality=reference_quality(task),
                 # Host-screened proposals are free but not instant (compress + export): bound a streak.
                 max_free_proposals=max(10, options.budget),
+                reward_mode=options.reward,
             )
             if on_outcome is not None:
                 session.on_outcome = lambda o: on_outcome(o, session)

@@ -71,6 +71,8 @@ class SearchSession:
         proposing known configs ends instead of looping forever.
     on_outcome:
         Called after each committed evaluation (progress display).
+    reward_mode:
+        ``"measured"`` or ``"proxy"`` (see ``Objective``).
     reference_quality:
         The quality drops are measured from (the FP32 baseline's validation score); ``None``: the
         measured int8 baseline's.
@@ -96,6 +98,7 @@ class SearchSession:
         max_free_proposals: int = 200,
         on_outcome: Callable[[Outcome], None] | None = None,
         reference_quality: float | None = None,
+        reward_mode: str = "measured",
     ) -> None:
         self.evaluator = evaluator
         self.store = store
@@ -111,6 +114,7 @@ class SearchSession:
         self._free_streak = 0
         self.objective: Objective | None = None
         self.reference_quality = reference_quality
+        self.reward_mode = reward_mode
         #: Candidates dropped on the host (quality over the limit) in this process.
         self.screened = 0
 
@@ -180,7 +184,7 @@ class SearchSession:
             result = stored.result
         self.objective = Objective(
             result, self.metric, self.higher_is_better, self.constraints, self.weights,
-            reference_quality=self.reference_quality,
+            reference_quality=self.reference_quality, reward_mode=self.reward_mode,
         )
         return result
 

@@ -79,3 +79,30 @@ def test_candidates_over_the_quality_limit_cost_no_device_evaluation(tmp_path, f
         assert all(not r.counted and not r.feasible and "not sent to the device" in r.reason for r in host)
         assert store.device_evaluations() == len([r for r in rows if r.origin == "device"]) <= 3
     assert set(ev.measured).isdisjoint(r.digest for r in host)
+
+
+def test_proxy_reward_follows_flops_while_measured_follows_the_device():
+    from edgeprune.host.search.objective import Constraints, Objective
+    from edgeprune.host.search.types import EvalResult, FigureRecord
+
+    def result(macs, params, latency, flash):
+        figs = {"quality": FigureRecord(0.6, "accuracy", "qemu"), "macs": FigureRecord(macs, "MACs", "proxy"),
+                "params": FigureRecord(params, "params", "proxy"),
+                "latency_count": FigureRecord(latency, "instructions", "qemu"),
+                "flash_bytes": FigureRecord(flash, "bytes", "build"), "ram_bytes": FigureRecord(1000, "bytes", "build"),
+                "energy_uj": FigureRecord(latency / 1000, "uJ", "model")}
+        return EvalResult("{}", "d", figs)
+
+    base = result(1000, 1000, 10_000, 100_000)
+    # Unstructured sparsity as a proxy sees it: half the "FLOPs", and the dense kernel exactly as slow.
+    sparse = result(500, 500, 10_000, 100_000)
+    # Structured pruning: fewer MACs counted and fewer instructions measured.
+    pruned = result(800, 800, 6_000, 80_000)
+    proxy = Objective(base, "accuracy", True, Constraints(2.0), reward_mode="proxy")
+    measured = Objective(base, "accuracy", True, Constraints(2.0))
+    assert proxy.judge(sparse).reward > proxy.judge(pruned).reward
+    assert measured.judge(pruned).reward > measured.judge(sparse).reward
+    import pytest
+
+    with pytest.raises(ValueError, match="proxy"):
+        Objective(base, "accuracy", True, Constraints(2.0), reward_mode="flops")

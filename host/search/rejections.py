@@ -37,7 +37,8 @@ def limit_text(max_drop: float, metric: str | None) -> str:
     return f"{max_drop:g} {drop_unit(metric)}"
 
 
-_BARE_DROP = re.compile(r"quality drop (\S+) > (\S+)(?=;|$)")
+# A drop without its unit, before the next reason, a parenthesised remark or the end.
+_BARE_DROP = re.compile(r"quality drop (\S+) > ([^\s;]+)(?=;| \(|$)")
 
 
 def with_units(reason: str, metric: str | None) -> str:

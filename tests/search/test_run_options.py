@@ -141,6 +141,10 @@ def test_limit_units_follow_the_metric():
     assert limit_text(2.5, "return") == "2.5 % of baseline return"
     assert with_units("quality drop 164.51 > 2; flash 3.0 KiB > 1 KiB", "rmse") == (
         "quality drop 164.51 > 2 % of baseline RMSE; flash 3.0 KiB > 1 KiB")
+    assert with_units("quality drop 3.10 > 2 (int8 in TFLM; not sent)", "accuracy") == (
+        "quality drop 3.10 > 2 pp accuracy (int8 in TFLM; not sent)")
+    # A reason that already carries its unit is left alone.
+    assert with_units("quality drop 3.10 > 2 pp accuracy", "accuracy") == "quality drop 3.10 > 2 pp accuracy"
 
 
 def _startup_script(run_dir: Path, marker: Path) -> list[str]:

@@ -295,10 +295,10 @@ def main(argv: list[str] | None = None) -> int:
                     os.environ["PLATFORMIO_BUILD_FLAGS"] = saved
             grus = [b for b in benches if b.name.startswith("gru")]
             ops[core] = run_core(core, elf, grus, args.runs)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=30, check=False).stdout.strip()
+    commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", "firmware"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=30, check=False).stdout.strip()
     head = [f"Command: `python bench/scripts/runtime_matrix.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
-            f" — {dt.date.today().isoformat()}, commit {commit}, QEMU -icount shift=0 (instructions), median of "
+            f" — {dt.date.today().isoformat()}, firmware at commit {commit}, QEMU -icount shift=0 (instructions), median of "
             f"{args.runs} runs.", ""]
     lines = head + report(results, ops, args.cores) + ["", "Targets:"] + targets(results)
     text = "\n".join(lines)

@@ -391,8 +391,7 @@ class HardwareEvaluator:
             warmup=self.warmup,
             repeats=self.repeats,
             agreement_inputs=samples if self.agreement_n > 0 else None,
-            # The oracle gets generous arena headroom: the manifest's figure is the host build's minimum.
-            oracle=TflmRunner(tflite, manifest, arena_size=2 * int(manifest.get("arena_bytes", 0)) + 16384),
+            oracle=TflmRunner.oracle(tflite, manifest),
             energy_board=self.energy_board,
             host_energy_runs=self.host_energy_runs,
         )

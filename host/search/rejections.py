@@ -46,6 +46,11 @@ def with_units(reason: str, metric: str | None) -> str:
     return _BARE_DROP.sub(lambda m: f"quality drop {m.group(1)} > {m.group(2)} {drop_unit(metric)}", reason)
 
 
+def reason_parts(reason: str) -> list[str]:
+    """The violated limits of a verdict reason, without a closing remark such as ``(... not sent ...)``."""
+    return re.sub(r" \([^()]*\)$", "", reason).split("; ")
+
+
 def _category(part: str) -> str:
     if part.startswith("failed: "):
         return "failed: " + part[len("failed: "):].split(":", 1)[0]
@@ -83,7 +88,7 @@ def rejection_summary(run: Any) -> list[str]:
         return []
     counts: Counter[str] = Counter()
     for ev in rejected:
-        for part in ev.reason.split("; "):
+        for part in reason_parts(ev.reason):
             counts[_category(part)] += 1
     measured = [e for e in rejected if e.result.error is None]
     o, unit = run.options, drop_unit(run.metric)

@@ -134,7 +134,7 @@ def test_nothing_feasible_explains_why_with_units_and_baseline_is_not_feasible(t
 
 
 def test_limit_units_follow_the_metric():
-    from edgeprune.host.search.rejections import limit_text, with_units
+    from edgeprune.host.search.rejections import limit_text, reason_parts, with_units
 
     assert limit_text(2, "accuracy") == "2 pp accuracy"
     assert limit_text(2, "rmse") == "2 % of baseline RMSE"
@@ -143,6 +143,8 @@ def test_limit_units_follow_the_metric():
         "quality drop 164.51 > 2 % of baseline RMSE; flash 3.0 KiB > 1 KiB")
     assert with_units("quality drop 3.10 > 2 (int8 in TFLM; not sent)", "accuracy") == (
         "quality drop 3.10 > 2 pp accuracy (int8 in TFLM; not sent)")
+    assert reason_parts("quality drop 3.10 > 2; RAM not measured (int8 in TFLM; not sent to the device)") == [
+        "quality drop 3.10 > 2", "RAM not measured"]
     # A reason that already carries its unit is left alone.
     assert with_units("quality drop 3.10 > 2 pp accuracy", "accuracy") == "quality drop 3.10 > 2 pp accuracy"
 

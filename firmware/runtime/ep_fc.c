@@ -288,9 +288,9 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
   const int8_t *w = (const int8_t *)m->tensors[op->in[1]].data;
   int8_t *y = (int8_t *)m->tensors[op->out[0]].data;
   const int32_t *bias = op->scratch;
-  const int32_t *cm = op->i2 ? op->scratch + op->rows : NULL;
-  const int32_t *cs = op->i2 ? op->scratch + 2u * op->rows : NULL;
-  const int32_t mult = op->mult[0], shift = op->shift[0], zp_out = op->i1, lo = op->act_min, hi = op->act_max;
+  const int32_t *cm = op->p.fc.per_channel ? op->scratch + op->rows : NULL;
+  const int32_t *cs = op->p.fc.per_channel ? op->scratch + 2u * op->rows : NULL;
+  const int32_t mult = op->mult[0], shift = op->shift[0], zp_out = op->p.fc.zp_out, lo = op->act_min, hi = op->act_max;
   uint32_t b, r;
   for (b = 0; b < op->batches; b++) {
     const int8_t *xb = x + (size_t)b * op->depth;

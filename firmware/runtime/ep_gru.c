@@ -56,14 +56,14 @@ static void rescale_of(rescale_t *c, int32_t mult, int32_t shift, int32_t zp) {
 }
 
 static void addsub_of(addsub_t *c, const ep_op_t *op) {
-  c->za = op->i0, c->ma = op->mult[0], c->ra = -op->shift[0], c->mask_a = low_mask(c->ra);
-  c->zb = op->i1, c->mb = op->mult[1], c->rb = -op->shift[1], c->mask_b = low_mask(c->rb);
-  rescale_of(&c->out, op->mult[2], op->shift[2], op->i2);
+  c->za = op->p.bin.neg_zp_a, c->ma = op->mult[0], c->ra = -op->shift[0], c->mask_a = low_mask(c->ra);
+  c->zb = op->p.bin.neg_zp_b, c->mb = op->mult[1], c->rb = -op->shift[1], c->mask_b = low_mask(c->rb);
+  rescale_of(&c->out, op->mult[2], op->shift[2], op->p.bin.zp_out);
 }
 
 static void mul_of(mul_t *c, const ep_op_t *op) {
-  c->za = op->i0, c->zb = op->i1;
-  rescale_of(&c->out, op->mult[0], op->shift[0], op->i2);
+  c->za = op->p.bin.neg_zp_a, c->zb = op->p.bin.neg_zp_b;
+  rescale_of(&c->out, op->mult[0], op->shift[0], op->p.bin.zp_out);
 }
 
 #define sat8 ep_sat8
@@ -130,7 +130,7 @@ static void canonical(ep_op_t *op, int first) {
   int32_t v;
   if (first == 0) return;
   t = op->in[0], op->in[0] = op->in[1], op->in[1] = t;
-  v = op->i0, op->i0 = op->i1, op->i1 = v;
+  v = op->p.bin.neg_zp_a, op->p.bin.neg_zp_a = op->p.bin.neg_zp_b, op->p.bin.neg_zp_b = v;
   if (op->kind == EP_K_ADD_I8) {
     v = op->mult[0], op->mult[0] = op->mult[1], op->mult[1] = v;
     v = op->shift[0], op->shift[0] = op->shift[1], op->shift[1] = v;
@@ -320,8 +320,8 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   for (k = 0; k < FC_COUNT; k++) {
     fc[k] = &ops[g->fc[k]];
     w[k] = (const int8_t *)m->tensors[fc[k]->in[1]].data;
-    fo[k].zp = fc[k]->i1;
-    if (fc[k]->i2) { /* per-channel */
+    fo[k].zp = fc[k]->p.fc.zp_out;
+    if (fc[k]->p.fc.per_channel) {
       fo[k].mult = fc[k]->scratch + fc[k]->rows, fo[k].shift = fc[k]->scratch + 2u * fc[k]->rows, fo[k].stride = 1;
     } else {
       fo[k].mult = &fc[k]->mult[0], fo[k].shift = &fc[k]->shift[0], fo[k].stride = 0;

@@ -78,11 +78,17 @@ int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
+/* float32 -> int8 QUANTIZE: FPU arithmetic where the core has a single-precision FPU, else integer thresholds. */
+#if defined(__ARM_FP) && (__ARM_FP & 4) && !defined(EP_RT_INT_EDGES)
+#define EP_QUANT_FPU 1
+#else
+#define EP_QUANT_FPU 0
 static uint32_t ld_u32(const uint8_t *p) {
   uint32_t v;
   memcpy(&v, p, 4);
   return v;
 }
+#endif
 
 /* TFLM's float -> int8 QUANTIZE of one value, the reference the tables reproduce (run at init only). */
 static int32_t quantize_ref(float x, float scale, int32_t zp) {
@@ -158,13 +164,13 @@ static float logistic_f32(float v) {
   const uint32_t n = op->rows; /* elements, set at prepare */                                  \
   uint32_t i
 
-#if defined(__ARM_FP) && (__ARM_FP & 4) && !defined(EP_RT_INT_EDGES)
+#if EP_QUANT_FPU
 /* Cores with a single-precision FPU: TFLM's x / scale, then roundf (half away from zero) done as truncate +
  * compare of the exact remainder, so no library call and no data-dependent branch. */
 static int k_quant_f2i(const ep_model_t *m, const ep_op_t *op) {
   UNARY_ARGS;
   const float scale = to->scale;
-  const int32_t zp = op->i2;
+  const int32_t zp = op->p.quant.zp_out;
   int8_t *yo = (int8_t *)to->data;
   for (i = 0; i < n; i++) {
     const float q = ldf(ti->data + 4u * i) / scale;
@@ -210,7 +216,8 @@ static int k_requant_i8(const ep_model_t *m, const ep_op_t *op) {
   const int8_t *xi = (const int8_t *)ti->data;
   int8_t *yo = (int8_t *)to->data;
   for (i = 0; i < n; i++)
-    yo[i] = (int8_t)ep_clamp_i32(ep_mbqm(xi[i] - op->i0, op->mult[0], op->shift[0]) + op->i2, -128, 127);
+    yo[i] = (int8_t)ep_clamp_i32(ep_mbqm(xi[i] - op->p.quant.zp_in, op->mult[0], op->shift[0]) + op->p.quant.zp_out,
+                                     -128, 127);
   return 0;
 }
 

@@ -65,14 +65,14 @@ void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h);
 /* int8 ADD/SUB/MUL of one element pair, exactly TFLM's reference arithmetic; `a` is input 0, `b` input 1.
  * Shared by the op-by-op kernel and the fused GRU step so both produce the same bytes. */
 static inline int8_t ep_addsub_i8(const ep_op_t *op, int32_t a, int32_t b, int sub) {
-  const int32_t sa = ep_rdbpot(ep_srdhm_2p20(op->i0 + a, op->mult[0]), -op->shift[0]);
-  const int32_t sb = ep_rdbpot(ep_srdhm_2p20(op->i1 + b, op->mult[1]), -op->shift[1]);
+  const int32_t sa = ep_rdbpot(ep_srdhm_2p20(op->p.bin.neg_zp_a + a, op->mult[0]), -op->shift[0]);
+  const int32_t sb = ep_rdbpot(ep_srdhm_2p20(op->p.bin.neg_zp_b + b, op->mult[1]), -op->shift[1]);
   const int32_t r = ep_rdbpot(ep_srdhm(sub ? sa - sb : sa + sb, op->mult[2]), -op->shift[2]);
-  return (int8_t)ep_clamp_i32(ep_add_wrap(r, op->i2), op->act_min, op->act_max);
+  return (int8_t)ep_clamp_i32(ep_add_wrap(r, op->p.bin.zp_out), op->act_min, op->act_max);
 }
 static inline int8_t ep_mul_i8(const ep_op_t *op, int32_t a, int32_t b) {
-  const int32_t r = ep_mbqm((op->i0 + a) * (op->i1 + b), op->mult[0], op->shift[0]);
-  return (int8_t)ep_clamp_i32(ep_add_wrap(r, op->i2), op->act_min, op->act_max);
+  const int32_t r = ep_mbqm((op->p.bin.neg_zp_a + a) * (op->p.bin.neg_zp_b + b), op->mult[0], op->shift[0]);
+  return (int8_t)ep_clamp_i32(ep_add_wrap(r, op->p.bin.zp_out), op->act_min, op->act_max);
 }
 
 /* Per-row int8 dot products + folded bias: acc[r] = bias[r] + sum_d w[r][d] * x[d]. `xq` is the input
@@ -83,13 +83,6 @@ void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const 
 uint32_t ep_fc_tmp_bytes(uint32_t depth);
 /* Widens `x` into `xq` for ep_fc_dot_rows on the DSP path (no-op elsewhere). */
 void ep_fc_widen(const int8_t *x, uint32_t depth, uint32_t *xq);
-/* One FC output element: ep_mbqm of the accumulator of row `r` by its (per-tensor or per-channel)
- * multiplier, plus the output zero point, clamped to the fused activation range. */
-static inline int32_t ep_fc_out_i8(const ep_op_t *op, int32_t acc, uint32_t r) {
-  const int32_t mult = op->i2 ? op->scratch[op->rows + r] : op->mult[0];
-  const int32_t shift = op->i2 ? op->scratch[2u * op->rows + r] : op->shift[0];
-  return ep_clamp_i32(ep_add_wrap(ep_mbqm(acc, mult, shift), op->i1), op->act_min, op->act_max);
-}
 
 /* float32 -> int8 QUANTIZE and int8 -> float32 DEQUANTIZE run integer-only from tables filled at init.
  * QUANTIZE scratch (int32): 255 ascending float-key thresholds (+1 pad), then the saturation cuts. */

@@ -198,7 +198,7 @@ static int zp8(const ep_tensor_t *t) { return t->zero_point >= -128 && t->zero_p
 
 /* Scratch bytes an operator needs in the persistent part of the arena. */
 static uint32_t op_scratch_bytes(const ep_op_t *op) {
-  if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->i2 ? 3u : 1u);
+  if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->p.fc.per_channel ? 3u : 1u);
   if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) return EP_ACT_TABLE_BYTES;
   if (op->kind == EP_K_QUANT_F2I) return EP_QUANT_TABLE_BYTES;
   if (op->kind == EP_K_DEQUANT_I8) return EP_DEQUANT_TABLE_BYTES;
@@ -241,11 +241,11 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
         if (!is_q8(in0) || !zp8(in0)) return EP_RT_ERR_QUANT;
         op->kind = EP_K_REQUANT_I8;
         ep_quantize_multiplier((double)in0->scale / (double)out->scale, &op->mult[0], &op->shift[0]);
-        op->i0 = in0->zero_point;
+        op->p.quant.zp_in = in0->zero_point;
       } else {
         return EP_RT_ERR_DTYPE;
       }
-      op->i2 = out->zero_point;
+      op->p.quant.zp_out = out->zero_point;
       return 0;
     case EP_OP_DEQUANTIZE:
       if (op->n_in != 1 || op->n_out != 1) return EP_RT_ERR_OP;
@@ -283,13 +283,13 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
       if (w->zero_point != 0) return EP_RT_ERR_QUANT; /* int8 weights are symmetric in TFLite */
       if (w->nchan != 0) {
         if (w->quant_dim != 0 || w->nchan != op->rows) return EP_RT_ERR_QUANT;
-        op->i2 = 1;
+        op->p.fc.per_channel = 1;
       } else {
         ep_quantize_multiplier((double)in0->scale * (double)w->scale / (double)out->scale, &op->mult[0],
                                &op->shift[0]);
       }
-      op->i0 = in0->zero_point;
-      op->i1 = out->zero_point;
+      op->p.fc.zp_in = in0->zero_point;
+      op->p.fc.zp_out = out->zero_point;
       op->kind = EP_K_FC_I8;
       m->macs += (uint64_t)op->batches * op->rows * op->depth;
       return act_range_q(op->act, out, &op->act_min, &op->act_max);
@@ -318,9 +318,9 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
       }
       if (in0->dtype != EP_DT_INT8 || in1->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
       if (!is_q8(in0) || !is_q8(in1) || !is_q8(out) || !zp8(in0) || !zp8(in1) || !zp8(out)) return EP_RT_ERR_QUANT;
-      op->i0 = -in0->zero_point;
-      op->i1 = -in1->zero_point;
-      op->i2 = out->zero_point;
+      op->p.bin.neg_zp_a = -in0->zero_point;
+      op->p.bin.neg_zp_b = -in1->zero_point;
+      op->p.bin.zp_out = out->zero_point;
       if (builtin == EP_OP_MUL) {
         op->kind = EP_K_MUL_I8;
         ep_quantize_multiplier((double)in0->scale * (double)in1->scale / (double)out->scale, &op->mult[0],
@@ -366,9 +366,9 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
         op->mult[0] = (int32_t)qf;
         op->shift[0] = e;
         radius = 1.0 * 15.0 * (double)((int64_t)1 << 27) / ldexp(1.0, e);
-        op->i1 = (int32_t)floor(radius);
+        op->p.act.radius = (int32_t)floor(radius);
       }
-      op->i0 = in0->zero_point;
+      op->p.act.zp_in = in0->zero_point;
       op->kind = builtin == EP_OP_LOGISTIC ? EP_K_LOGISTIC_I8 : EP_K_TANH_I8;
       return 0;
     }
@@ -604,8 +604,8 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
         int32_t s = 0;
         const int8_t *wr = (const int8_t *)w->data + (size_t)r * op->depth;
         for (d = 0; d < op->depth; d++) s += wr[d];
-        op->scratch[r] = (int32_t)((b ? ep_le32(b->data + 4u * r) : 0u) - (uint32_t)op->i0 * (uint32_t)s);
-        if (op->i2) {
+        op->scratch[r] = (int32_t)((b ? ep_le32(b->data + 4u * r) : 0u) - (uint32_t)op->p.fc.zp_in * (uint32_t)s);
+        if (op->p.fc.per_channel) {
           double ws = (double)rd_f32(w->chan_scales + 4u * r);
           ep_quantize_multiplier((double)in0->scale * ws / (double)out->scale, &op->scratch[op->rows + r],
                                  &op->scratch[2u * op->rows + r]);
@@ -624,9 +624,9 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
       const int is_logistic = op->kind == EP_K_LOGISTIC_I8;
       int32_t x;
       for (x = -128; x <= 127; x++) {
-        int32_t d = x - op->i0;
-        tbl[(uint8_t)(int8_t)x] = is_logistic ? ep_logistic_i8(d, op->i1, op->mult[0], op->shift[0])
-                                              : ep_tanh_i8(d, op->i1, op->mult[0], op->shift[0]);
+        int32_t d = x - op->p.act.zp_in;
+        tbl[(uint8_t)(int8_t)x] = is_logistic ? ep_logistic_i8(d, op->p.act.radius, op->mult[0], op->shift[0])
+                                              : ep_tanh_i8(d, op->p.act.radius, op->mult[0], op->shift[0]);
       }
     }
   }

@@ -121,7 +121,12 @@ typedef struct ep_op {
   int32_t act_min, act_max;
   int32_t mult[3];
   int32_t shift[3];
-  int32_t i0, i1, i2; /* kernel-specific integers (zero points, sizes, axis...) */
+  union { /* kernel-specific integers, named per kind */
+    struct { int32_t zp_in, zp_out, per_channel; } fc;      /* FC_I8 */
+    struct { int32_t neg_zp_a, neg_zp_b, zp_out; } bin;     /* ADD/SUB/MUL_I8: -zero point of each input */
+    struct { int32_t zp_in, radius; } act;                  /* LOGISTIC/TANH_I8 (table built at init) */
+    struct { int32_t zp_in, unused, zp_out; } quant;        /* QUANTIZE: REQUANT_I8 uses both, QUANT_F2I zp_out */
+  } p;
   uint32_t rows, depth, batches; /* FC: weight rows/depth, input batches; other kinds: rows = output elements */
   int32_t *scratch; /* per-op persistent arena data (folded bias, per-channel multipliers, int8 activation table) */
   uint32_t scratch_bytes;

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,10 @@ log = logging.getLogger(__name__)
 # A port that talks garbage (wrong baud rate, another program) would otherwise log one line per chunk:
 # the first drop is logged, later ones are summarised at most this often.
 DROP_LOG_INTERVAL_S = 10.0
+# How often a waiting read asks the target whether the device is still there (an emulator's process).
+WATCHDOG_INTERVAL_S = 0.1
+#: What a device fault that outlived its retries is recorded as (``DeviceFault.kind``).
+FAULT_KINDS = ("hang", "reset", "corrupt", "wrong-build", "gone")
 
 
 class LinkError(Exception):
@@ -36,6 +42,42 @@ class LinkTimeout(LinkError, TimeoutError):
 
 class FrameError(LinkError):
     """A frame was malformed: the device could not parse ours, or we could not parse its reply."""
+
+
+class DeviceGone(LinkError):
+    """The device is no longer there: its emulator exited or was stopped, or its port vanished."""
+
+
+class BuildMismatch(LinkError):
+    """The device answers with another firmware build than the one this session started with."""
+
+
+class DeviceFault(LinkError):
+    """A device fault that outlived its retries; recorded as a failed evaluation with its kind.
+
+    :param kind: one of :data:`FAULT_KINDS`
+    :param detail: what was seen (one line)
+    :param attempts: attempts made (each after a restart of the device)
+    :param elapsed_s: wall-clock seconds from the first attempt to giving up
+    """
+
+    def __init__(self, kind: str, detail: str, attempts: int, elapsed_s: float):
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        self.kind, self.detail, self.attempts, self.elapsed_s = kind, detail, attempts, elapsed_s
+        super().__init__(f"{kind}: {detail} ({attempts} attempts in {elapsed_s:.1f} s)")
+
+
+_FAULT_TEXT = re.compile(r"^DeviceFault: ([a-z-]+):")
+
+
+def fault_kind(error: str | None) -> str | None:
+    """The fault kind of a stored ``EvalResult.error`` written from a :class:`DeviceFault`, else ``None``.
+
+    Such a failure is transient (the device's, not the candidate's), so it is never reused for the config.
+    """
+    m = _FAULT_TEXT.match(error or "")
+    return m.group(1) if m and m.group(1) in FAULT_KINDS else None
 
 
 class DeviceError(LinkError):
@@ -170,6 +212,11 @@ class Device:
         self.dropped_bytes = 0
         self._unlogged = [0, 0]  # chunks, bytes dropped since the last warning
         self._drop_logged_at: float | None = None
+        #: Called while a read waits (every WATCHDOG_INTERVAL_S); raises DeviceGone when the device is gone,
+        #: so a dead emulator is noticed at once instead of after the reply deadline.
+        self.watchdog: Callable[[], None] | None = None
+        #: Deadline of the slow requests (LOAD_END validates the model; INFER runs up to 128 inferences).
+        self.slow_timeout_s = 60.0
 
     @classmethod
     def open(cls, url_or_path: str, timeout_s: float = 5.0) -> Device:
@@ -205,6 +252,7 @@ class Device:
     def read_frame(self, timeout_s: float | None = None) -> P.Frame:
         """The next well-formed frame; garbage up to a delimiter is logged and dropped."""
         deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        next_check = time.monotonic() + WATCHDOG_INTERVAL_S
         while True:
             while 0 in self._rx:
                 end = self._rx.index(0)
@@ -219,7 +267,11 @@ class Device:
             if len(self._rx) > 4 * P.MAX_ENCODED:
                 self._dropped(len(self._rx), "without a delimiter")
                 self._rx.clear()
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if self.watchdog is not None and now >= next_check:
+                self.watchdog()
+                next_check = now + WATCHDOG_INTERVAL_S
+            if now >= deadline:
                 noise = (f" ({self.dropped_bytes:,} bytes of garbage received: wrong baud rate, or another program "
                          "on the port?)" if self.dropped_bytes else "")
                 raise LinkTimeout(f"{self.name}: no reply within {timeout_s or self.timeout_s:g} s; "
@@ -298,7 +350,7 @@ class Device:
         self.request(P.MSG_LOAD_BEGIN, P.LOAD_BEGIN.pack(size=len(tflite), sha256=digest))
         for off in range(0, len(tflite), P.MAX_CHUNK):
             self.request(P.MSG_LOAD_CHUNK, struct.pack("<I", off) + tflite[off : off + P.MAX_CHUNK])
-        r = P.LOAD_REPLY.unpack(self.request(P.MSG_LOAD_END, timeout_s=timeout_s or max(self.timeout_s, 30.0)))
+        r = P.LOAD_REPLY.unpack(self.request(P.MSG_LOAD_END, timeout_s=timeout_s or max(self.timeout_s, self.slow_timeout_s / 2)))
         return LoadResult(r["arena_used"], r["macs"], r["num_inputs"], r["num_outputs"])
 
     def set_sequence(self, steps: int, stream_input: int = 0, recurrent_pairs: list[tuple[int, int]] | list[list[int]] = ()) -> None:  # type: ignore[assignment]
@@ -332,7 +384,7 @@ class Device:
         """Run ``n`` inferences (1..MAX_RUNS); counts are per run, outputs are those of the last run."""
         if not 1 <= n <= P.MAX_RUNS:
             raise ValueError(f"n={n} outside 1..{P.MAX_RUNS}")
-        rep = self.request(P.MSG_INFER, P.INFER.pack(n=n), timeout_s=timeout_s or max(self.timeout_s, 60.0))
+        rep = self.request(P.MSG_INFER, P.INFER.pack(n=n), timeout_s=timeout_s or max(self.timeout_s, self.slow_timeout_s))
         head = P.INFER_REPLY.unpack(rep)
         counts = list(struct.unpack_from(f"<{head['n']}I", rep, P.INFER_REPLY.size))
         outputs = [self.get_output(i) for i in range(head["num_outputs"])] if fetch_outputs else []

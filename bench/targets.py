@@ -23,12 +23,22 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from edgeprune.bench.link import Device, DeviceError, FrameError, Hello, LinkTimeout
+from edgeprune.bench import protocol as P
+from edgeprune.bench.link import (
+    BuildMismatch,
+    Device,
+    DeviceError,
+    DeviceFault,
+    DeviceGone,
+    FrameError,
+    Hello,
+    LinkTimeout,
+)
 from edgeprune.bench.qemu import MACHINES, QemuBoard, QemuError
 from edgeprune.bench.transports import LIST_COMMAND, PortNotFound, resolve
 
@@ -134,6 +144,31 @@ def spec_for_port(port: str, serial_number: str | None) -> str:
 
 
 LINK_ERRORS: tuple[type[BaseException], ...] = (OSError, LinkTimeout, FrameError, DeviceError)
+#: Attempts per job in :meth:`Target.run` (the first, then one after a restart).
+MAX_ATTEMPTS = 2
+# HELLO deadline when asking a silent device whether it is still alive (and how it is).
+PROBE_TIMEOUT_S = 2.0
+# Refusals that mean the board rebooted under us (its model and load state are gone).
+_RESET_STATUSES = (P.ST_NO_MODEL, P.ST_NO_LOAD)
+_FAULT_ERRORS: tuple[type[BaseException], ...] = (OSError, LinkTimeout, FrameError, DeviceGone, BuildMismatch,
+                                                  DeviceError, QemuError)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FaultEvent:
+    """One device fault seen by :meth:`Target.run` (recovered from or not).
+
+    :param kind: one of ``bench.link.FAULT_KINDS``
+    :param detail: what was seen
+    :param attempt: 1-based attempt it ended
+    :param detected_s: seconds from the attempt's start to the fault's detection
+    """
+
+    kind: str
+    detail: str
+    attempt: int
+    detected_s: float
 
 
 class Target:
@@ -147,21 +182,29 @@ class Target:
     :param pidfile: where the QEMU pid is noted; QEMU runs in its own process group, so a run killed
         with SIGKILL leaves it behind, and the next :meth:`open` with the same pidfile ends that one
         emulator (checked by pid, command name and start time) before starting its own
+    :param slow_timeout_s: deadline of an INFER (LOAD_END: half of it), i.e. how long a hang mid-inference
+        goes unnoticed; ``None`` keeps the link's default (60 s)
     """
 
     def __init__(self, spec: str | TargetSpec, *, link_timeout_s: float = 10.0, elf: str | Path | None = None,
-                 wire: str = "auto", boot_timeout_s: float = 20.0, pidfile: Path | None = None) -> None:
+                 wire: str = "auto", boot_timeout_s: float = 20.0, pidfile: Path | None = None,
+                 slow_timeout_s: float | None = None) -> None:
         self.spec = TargetSpec.parse(spec)
         self.link_timeout_s = float(link_timeout_s)
         self.elf = elf
         self.wire = wire
         self.boot_timeout_s = float(boot_timeout_s)
         self.pidfile = Path(pidfile) if pidfile is not None else None
+        self.slow_timeout_s = slow_timeout_s
         self.board: QemuBoard | None = None
         self.device: Device | None = None
         self.hello: Hello | None = None
         self.url = ""
         self.restarts = 0
+        #: The build the first HELLO reported; another build later is a fault (results would mix builds).
+        self.expected_build: str | None = None
+        #: Every fault :meth:`run` saw, in order.
+        self.faults: list[FaultEvent] = []
 
     def open(self) -> Device:
         """The open link (opened, and QEMU started, on first use); HELLO has answered."""
@@ -183,7 +226,13 @@ class Target:
         except BaseException:
             device.close()
             raise
+        if self.board is not None:
+            device.watchdog = self._watchdog
+        if self.slow_timeout_s is not None:
+            device.slow_timeout_s = self.slow_timeout_s
         self.device, self.hello, self.url = device, hello, url
+        if self.expected_build is None:
+            self.expected_build = hello.build_id
         log.info("device %s: core %s, build %s, counter %s", url, hello.core, hello.build_id, hello.counter)
         return device
 
@@ -197,6 +246,110 @@ class Target:
         else:
             time.sleep(0.5)  # a board that reset re-enumerates its USB port
         return self.open()
+
+    def run(self, job: Callable[[Device], T], *, attempts: int = MAX_ATTEMPTS) -> T:
+        """``job(device)`` with faults detected, classified and retried after a restart, at most ``attempts`` times.
+
+        Before each attempt HELLO must name the build the session started with. Silence, garbage, a
+        reboot, another build or a vanished device (an emulator's process is polled while reads wait)
+        restart the device and try again; when every attempt failed, :class:`DeviceFault` says which kind,
+        and the device is left closed so the next job starts on a fresh one. A refusal that is not a
+        reboot (``DeviceError``) is the device's answer and propagates at once.
+        """
+        started = time.monotonic()
+        event: FaultEvent | None = None
+        for attempt in range(1, attempts + 1):
+            t0 = time.monotonic()
+            try:
+                device = self.open()
+                # A retried board is reset by software first: a crash after that reports another reset
+                # reason, which tells a reboot from a lost reply. An emulator was restarted instead.
+                hello = device.hello() if attempt == 1 or self.board is not None else device.reset()
+                if self.expected_build is not None and hello.build_id != self.expected_build:
+                    raise BuildMismatch(f"HELLO names build {hello.build_id}, this session measures with "
+                                        f"{self.expected_build}")
+                self.hello = hello
+                return job(device)
+            except _FAULT_ERRORS as exc:
+                if isinstance(exc, DeviceError) and exc.status not in _RESET_STATUSES:
+                    raise
+                kind, detail = self._classify(exc)
+                event = FaultEvent(kind, detail, attempt, round(time.monotonic() - t0, 3))
+                self.faults.append(event)
+                log.warning("device fault (%s) on attempt %d/%d after %.1f s: %s", kind, attempt, attempts,
+                            event.detected_s, detail)
+                self._recover()
+        assert event is not None
+        raise DeviceFault(event.kind, event.detail, attempts, time.monotonic() - started)
+
+    def _watchdog(self) -> None:
+        reason = self._gone_reason()
+        if reason is not None:
+            raise DeviceGone(reason)
+
+    def _gone_reason(self) -> str | None:
+        """Why the device is not there any more (an emulator exited or stopped, a port vanished), else None."""
+        if self.board is not None:
+            proc = getattr(self.board, "proc", None)
+            if proc is None:
+                return "the emulator is not running"
+            code = proc.poll()
+            if code is not None:
+                return f"the emulator exited (code {code})"
+            import psutil
+
+            try:
+                if psutil.Process(proc.pid).status() == psutil.STATUS_STOPPED:
+                    return "the emulator is stopped (SIGSTOP)"
+            except psutil.Error:
+                return "the emulator's process is gone"
+            return None
+        if self.url and "://" not in self.url and not os.path.exists(self.url):
+            return f"serial port {self.url} vanished (unplugged?)"
+        return None
+
+    def _classify(self, exc: BaseException) -> tuple[str, str]:
+        """The fault kind of ``exc`` and one line of detail; a silent device is asked HELLO to tell them apart."""
+        gone = self._gone_reason()
+        if gone is not None:
+            return "gone", gone
+        if isinstance(exc, DeviceGone | QemuError):
+            return "gone", str(exc)
+        if isinstance(exc, BuildMismatch):
+            return "wrong-build", str(exc)
+        if isinstance(exc, DeviceError):
+            return "reset", f"the board lost its model ({exc.name}): it reset during the job"
+        if isinstance(exc, FrameError):
+            return "corrupt", str(exc)
+        if not isinstance(exc, LinkTimeout):
+            return "gone", f"{type(exc).__name__}: {exc}"
+        device = self.device
+        if device is None:  # the open's own HELLO timed out
+            return ("corrupt", str(exc)) if "garbage" in str(exc) else ("hang", str(exc))
+        dropped = device.dropped_bytes
+        before = self.hello
+        try:
+            hello = device.hello(timeout_s=PROBE_TIMEOUT_S)
+        except (LinkTimeout, FrameError, DeviceError, OSError):
+            if device.dropped_bytes > 0:
+                return "corrupt", f"only garbage arrives ({device.dropped_bytes:,} undecodable bytes): {exc}"
+            return "hang", f"{exc}; no HELLO within {PROBE_TIMEOUT_S:g} s either"
+        if self.expected_build is not None and hello.build_id != self.expected_build:
+            return "wrong-build", f"HELLO names build {hello.build_id}, expected {self.expected_build}"
+        if before is not None and hello.reset_reason != before.reset_reason:
+            return "reset", f"the board rebooted ({hello.reset_reason}) during the job"
+        if device.dropped_bytes > dropped or device.dropped_bytes > 0:
+            return "corrupt", f"a reply arrived damaged ({device.dropped_bytes:,} undecodable bytes)"
+        return "corrupt", f"a reply was lost (the board still answers HELLO): {exc}"
+
+    def _recover(self) -> None:
+        """Drop the link and the emulator (the next :meth:`open` starts afresh); a board's port is reopened."""
+        self.restarts += 1
+        self._close_link()
+        if self.board is not None:
+            self.close()
+        else:
+            time.sleep(0.5)  # a board that reset re-enumerates its USB port
 
     def _close_link(self) -> None:
         if self.device is not None:
@@ -284,6 +437,8 @@ def probe(spec: str | TargetSpec, timeout_s: float = 0.5) -> tuple[Any, str | No
 __all__ = [
     "DEFAULT_QEMU_CORE",
     "FORMS",
+    "MAX_ATTEMPTS",
+    "FaultEvent",
     "QEMU_CORES",
     "Target",
     "TargetError",

@@ -38,6 +38,21 @@ def _kv(d: dict[str, Any]) -> str:
     return _table(["option", "value"], [[k, json.dumps(v) if not isinstance(v, str) else v] for k, v in d.items()])
 
 
+def _failures(cands: list[Any]) -> list[str]:
+    """Failed evaluations counted by kind: device faults (transient, re-measured if proposed again) and the rest."""
+    from edgeprune.bench.link import FAULT_KINDS, fault_kind
+
+    failed = [e for e in cands if e.result.error is not None]
+    if not failed:
+        return []
+    kinds: dict[str, list[Any]] = {}
+    for e in failed:
+        kinds.setdefault(fault_kind(e.result.error) or "candidate (build/export/agreement)", []).append(e)
+    order = [k for k in FAULT_KINDS if k in kinds] + [k for k in kinds if k not in FAULT_KINDS]
+    body = [[k, str(len(kinds[k])), kinds[k][0].result.error or ""] for k in order]
+    return ["<h3>Failed evaluations by kind</h3>", _table(["kind", "evaluations", "first reason"], body)]
+
+
 def _run_section(run: RunData, best_info: dict[str, Any] | None) -> str:
     cands = run.candidates()
     device = sum(1 for e in cands if e.counted)
@@ -54,6 +69,7 @@ def _run_section(run: RunData, best_info: dict[str, Any] | None) -> str:
     ]
     if best_info:
         parts += ["<h3>Best candidate (highest reward, feasible)</h3>", _kv(best_info)]
+    parts += _failures(cands)
     infeasible = [e for e in cands if not e.feasible]
     if infeasible:
         parts += [

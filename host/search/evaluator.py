@@ -73,6 +73,10 @@ class Prepared:
     quality: Any = None
 
 
+class ModelTooBig(RuntimeError):
+    """A candidate's model is larger than the board's load buffer (HELLO's ``max_model``)."""
+
+
 def deploy_record(built: Any) -> dict[str, Any]:
     """What ``deploy.json`` says about a ``bench.firmware_build.BuildResult``."""
     return {
@@ -138,6 +142,9 @@ class HardwareEvaluator:
         Where the QEMU pid is noted (the run directory's ``.qemu.pid``): QEMU runs in its own process
         group, so a search killed with SIGKILL leaves it behind; the resumed search ends that one
         emulator (checked by pid and command name) before starting its own.
+    slow_timeout_s:
+        Deadline of one INFER request (LOAD_END: half), so a board hung mid-inference is noticed in
+        bounded time; default the link's 60 s. An emulator's death is noticed at once (its process is polled).
     """
 
     def __init__(
@@ -161,6 +168,7 @@ class HardwareEvaluator:
         serial: str = "auto",
         deploy_dir: Path | None = None,
         pidfile: Path | None = None,
+        slow_timeout_s: float | None = None,
     ) -> None:
         if deploy_build not in ("baseline", "auto", "always", "never"):
             raise ValueError(f"deploy_build must be baseline, auto, always or never, got {deploy_build!r}")
@@ -185,7 +193,10 @@ class HardwareEvaluator:
         self.artifacts_dir = Path(artifacts_dir)
         self.deploy_dir = Path(deploy_dir) if deploy_dir is not None else self.artifacts_dir / "deploy-build"
         # Opening, HELLO, restarts and stale-emulator clean-up belong to the target (bench.targets).
-        self._target = Target(self.spec, link_timeout_s=self.link_timeout_s, elf=elf, wire=serial, pidfile=self.pidfile)
+        self._target = Target(self.spec, link_timeout_s=self.link_timeout_s, elf=elf, wire=serial, pidfile=self.pidfile,
+                              slow_timeout_s=slow_timeout_s)
+        #: Faults the last measurement recovered from (restart + retry succeeded).
+        self.recovered_faults = 0
         self._task_hash: str | None = None
         self._calibration: np.ndarray | None = None
         self._agreement: np.ndarray | None = None
@@ -335,9 +346,13 @@ class HardwareEvaluator:
         try:
             measurement = self._measure(prepared.tflite, prepared.manifest, agreement)
         except (LinkError, ExportError, RuntimeError, OSError) as exc:  # MeasureError/QemuError: RuntimeError
+            # A DeviceFault is stored as "DeviceFault: <kind>: ..." (bench.link.fault_kind reads it back).
             result.error = f"{type(exc).__name__}: {exc}"
+            result.timings["device"] = round(time.perf_counter() - started, 3)
             return result
         result.timings["device"] = round(time.perf_counter() - started, 3)
+        if self.recovered_faults:
+            result.timings["device-faults-recovered"] = float(self.recovered_faults)
         self._device_figures(result, measurement, prepared.quality, prepared.config.quantize == "float32")
         if result.error is None:
             started = time.perf_counter()
@@ -381,7 +396,6 @@ class HardwareEvaluator:
         return ExportResult(out_dir, man.to_dict(), {})
 
     def _measure(self, tflite: bytes, manifest: dict[str, Any], agreement: np.ndarray) -> Any:
-        from edgeprune.bench.link import FrameError, LinkTimeout
         from edgeprune.bench.measure import measure
         from edgeprune.export.verify import TflmRunner
 
@@ -395,19 +409,22 @@ class HardwareEvaluator:
             energy_board=self.energy_board,
             host_energy_runs=self.host_energy_runs,
         )
-        from edgeprune.bench.qemu import QemuError
 
-        for attempt in (0, 1):
-            try:
-                device = self._ensure()
-                return measure(device, tflite, manifest, samples[0], **kwargs)
-            # A refusal (DeviceError) is an answer, not a hang: only silence or garbage restarts the board.
-            except (LinkTimeout, FrameError, QemuError, OSError) as exc:
-                if attempt == 1:
-                    raise
-                log.warning("device did not answer (%s); restarting it and retrying the candidate", exc)
-                self._restart()
-        raise AssertionError("unreachable")
+        def job(device: Any) -> Any:
+            max_model = device.last_hello.max_model
+            if len(tflite) > max_model:
+                # The board would refuse it after a long load: not sent, not a fault.
+                raise ModelTooBig(f"model {len(tflite):,} B is larger than the board's load buffer "
+                                  f"(max_model {max_model:,} B); not sent")
+            return measure(device, tflite, manifest, samples[0], **kwargs)
+
+        # Faults (hang, reset, corrupt, wrong build, gone) are detected, retried after a restart and, if they
+        # persist, raised as DeviceFault; the target is then left closed so the next candidate starts afresh.
+        faults_before = len(self._target.faults)
+        try:
+            return self._target.run(job)
+        finally:
+            self.recovered_faults = len(self._target.faults) - faults_before
 
     # -- figures ----------------------------------------------------------------------------------
     @staticmethod

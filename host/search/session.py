@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from edgeprune.bench.link import fault_kind
 from edgeprune.host.search.objective import Constraints, Objective, RewardWeights, Verdict
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.types import EvalResult, Evaluator
@@ -133,7 +134,8 @@ class SearchSession:
     # -- measuring --------------------------------------------------------------------------------
     def _measure(self, config: Any, screen: bool = False) -> tuple[EvalResult, str]:
         digest = config.digest()
-        stored = self.store.find(digest)
+        # A device fault (hang, reset, ...) is the device's, not the config's: a re-proposal measures again.
+        stored = self.store.find(digest, accept=lambda e: fault_kind(e.result.error) is None)
         if stored is not None:
             return stored.result, "run"
         ident = self.evaluator.identity()

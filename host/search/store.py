@@ -12,7 +12,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,10 +233,10 @@ class RunStore:
             return self._rows()
         return self._rows("WHERE kind = ?", (kind,))
 
-    def find(self, digest: str) -> StoredEvaluation | None:
-        """The first stored evaluation of ``digest`` in this run, if any."""
+    def find(self, digest: str, accept: Callable[[StoredEvaluation], bool] | None = None) -> StoredEvaluation | None:
+        """The first stored evaluation of ``digest`` in this run (that ``accept`` takes, when given), if any."""
         rows = self._rows("WHERE digest = ? ", (digest,))
-        return rows[0] if rows else None
+        return next((r for r in rows if accept is None or accept(r)), None)
 
     def baseline(self) -> StoredEvaluation | None:
         rows = self._rows("WHERE kind = 'baseline'")

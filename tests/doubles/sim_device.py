@@ -44,6 +44,10 @@ class Faults:
     :param spike_every: every this-many INFER runs take ``spike_factor`` × the count (0 = never)
     :param spike_factor: multiplier of a spiked run
     :param reboot_after_infers: reboot (watchdog) right after answering this many more INFERs (0 = never)
+    :param hang_on_infer: an INFER hangs the board: no reply to anything afterwards, until ``hung`` is cleared
+    :param reset_on_infer: every INFER reboots the board (watchdog) before it answers, as a crash mid-inference
+    :param drop_infer_replies: every INFER reply is lost on the wire (the board keeps answering the rest)
+    :param unplug_on_infer: an INFER unplugs the board: its port vanishes (as a USB cable pulled mid-inference)
     """
 
     garbage_before_reply: bytes = b""
@@ -54,6 +58,11 @@ class Faults:
     spike_every: int = 0
     spike_factor: int = 5
     reboot_after_infers: int = 0
+    hang_on_infer: bool = False
+    reset_on_infer: bool = False
+    drop_infer_replies: bool = False
+    unplug_on_infer: bool = False
+    hung: bool = False
 
 
 @dataclass
@@ -134,6 +143,16 @@ class SimDevice(PtyPeer):
         self.inputs = [bytearray(n) for n in self.config.io_inputs]
         self.outputs = [bytes(n) for n in self.config.io_outputs]
 
+    def unplug(self) -> None:
+        """The port vanishes (callable from the serving thread, which then ends)."""
+        self._stop.set()
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._master = self._slave = -1  # never close a number another open has since reused
+
     def reboot(self, reason: int = P.RESET_WATCHDOG) -> None:
         """Spontaneous reboot (as after a watchdog reset): the model and sequence state are lost."""
         self._boot(reason)
@@ -168,6 +187,8 @@ class SimDevice(PtyPeer):
 
     def _reply(self, type_: int, seq: int, payload: bytes = b"") -> None:
         f = self.faults
+        if f.hung or (f.drop_infer_replies and type_ == P.MSG_INFER):
+            return
         if f.drop_replies > 0:
             f.drop_replies -= 1
             return
@@ -315,6 +336,15 @@ class SimDevice(PtyPeer):
             self._error(t, seq, P.ST_NO_MODEL)
             return
         c, f = self.config, self.faults
+        if f.hang_on_infer:
+            f.hung = True
+            return
+        if f.reset_on_infer:
+            self.reboot()
+            return
+        if f.unplug_on_infer:
+            self.unplug()
+            return
         counts = []
         for _ in range(n):
             self._runs += 1

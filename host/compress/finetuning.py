@@ -16,6 +16,7 @@ from edgeprune.host.compress.data import TrainData, distill_loss, supervised_los
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.qat import bake_weights, fake_quant
 from edgeprune.host.compress.sparsity import Masks, apply_masks
+from edgeprune.host.models import StackedGRU
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,44 @@ class FinetuneResult:
     best_step: int | None = None
 
 
+def sequence_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` for training, reordered for speed: a ``StackedGRU`` runs layer by layer, its input
+    projections for all ``T`` steps in one matrix product and its three dense recurrent projections
+    fused into one per step. Same parameters and the same equations as ``StackedGRU.forward`` (the
+    export graph is untouched), so gradients and masks apply unchanged; about half the small ops.
+    """
+    if not isinstance(model, StackedGRU):
+        return model(x)
+    inp = x
+    h = x.new_zeros(0)
+    for layer in model.layers:
+        xr, xz, xn = (proj(inp) for proj in layer.x_proj)  # type: ignore[union-attr]
+        hp = list(layer.h_proj)  # type: ignore[arg-type]
+        dense = all(isinstance(p, nn.Linear) for p in hp)
+        if dense:
+            w = torch.cat([p.weight for p in hp], dim=0)
+            b = torch.cat([p.bias for p in hp], dim=0)
+        h = x.new_zeros(x.shape[0], int(layer.hidden_size))  # type: ignore[arg-type]
+        outs = []
+        for t in range(x.shape[1]):
+            if dense:
+                hr, hz, hn = torch.addmm(b, h, w.t()).chunk(3, dim=1)
+            else:
+                hr, hz, hn = (p(h) for p in hp)
+            r = torch.sigmoid(xr[:, t] + hr)
+            z = torch.sigmoid(xz[:, t] + hz)
+            n = torch.tanh(xn[:, t] + r * hn)
+            h = n + z * (h - n)
+            outs.append(h)
+        inp = torch.stack(outs, dim=1)
+    return model.head(h)  # type: ignore[no-any-return]
+
+
 def _objective(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: str, teacher: nn.Module | None,
     alpha: float, temperature: float, t_out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    out = model(x)
+    out = sequence_forward(model, x)
     loss = supervised_loss(out, y, kind)
     if teacher is not None:
         if t_out is None:
@@ -79,15 +113,16 @@ def finetune(
     *,
     masks: Masks | None = None,
     qat: bool = False,
-    lr: float = 1e-3,
-    batch_size: int = 64,
+    lr: float = 3e-3,
+    batch_size: int = 128,
     alpha: float = 0.5,
     temperature: float = 2.0,
     seed: int = 0,
     validate: Callable[[nn.Module], float] | None = None,
     validations: int = 5,
     validate_every: int = 25,
-    patience: int = 8,
+    patience: int = 6,
+    threads: int = 1,
 ) -> FinetuneResult:
     """Train ``model`` in place for ``steps`` Adam steps and return the losses.
 
@@ -103,11 +138,31 @@ def finetune(
     kept, and training stops early once ``patience`` validations in a row brought no improvement.
     Why: a long fine-tune sized for a deep cut must not overfit the ~1,000 training windows, and a
     compression candidate must not be made worse by the step meant to repair it.
+    ``lr``/``batch_size`` defaults: measured on the weather GRU cut to 2×22 units (120× fewer weights),
+    distilled from the 2×256 baseline: 3e-3 / 128 recovered the baseline's validation accuracy within
+    ~300 steps, 1e-3 / 64 reached 0.545 in 400.
+    ``threads``: torch intra-op threads while training (restored after). One, because the models are
+    small and the machine is shared with the emulator: a 2×44 GRU step measured 65 ms with one thread
+    and 700 ms with two on a loaded 2-core machine.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ConfigError(f"steps must be an int >= 0, got {steps!r}")
     if not 0.0 <= alpha <= 1.0 or temperature <= 0 or lr <= 0 or batch_size < 1:
         raise ConfigError("need 0 <= alpha <= 1, temperature > 0, lr > 0 and batch_size >= 1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        return _finetune(model, data, steps, teacher, masks, qat, lr, batch_size, alpha, temperature, seed,
+                         validate, validations, validate_every, patience)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _finetune(
+    model: nn.Module, data: Any, steps: int, teacher: nn.Module | None, masks: Masks | None, qat: bool,
+    lr: float, batch_size: int, alpha: float, temperature: float, seed: int,
+    validate: Callable[[nn.Module], float] | None, validations: int, validate_every: int, patience: int,
+) -> FinetuneResult:
     td = TrainData.from_source(data)
     kind = td.kind
     masks = masks or {}

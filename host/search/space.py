@@ -30,7 +30,7 @@ CONTINUOUS_DIM = 4
 #: Smallest fraction of a layer's units the log-scale mapping keeps (u = 1).
 MIN_KEEP = 0.03
 #: ``auto`` fine-tuning: ``AUTO_FT_BASE + AUTO_FT_PER_REMOVED · removed`` steps, removed ∈ [0, 1].
-AUTO_FT_BASE, AUTO_FT_PER_REMOVED = 60, 540
+AUTO_FT_BASE, AUTO_FT_PER_REMOVED = 40, 360
 _GRID = 100  # sparsity / rank fractions are snapped to 1/100
 
 

@@ -136,3 +136,20 @@ def test_activation_fake_quant_is_int8_with_straight_through_gradient() -> None:
     assert float(obs(torch.zeros(3)).abs().max()) < 1e-6  # 0 is exactly representable
     q.sum().backward()
     assert torch.equal(x.grad, torch.ones_like(x))
+
+
+def test_sequence_forward_is_the_models_forward():
+    import torch
+
+    from edgeprune.host.compress.finetuning import sequence_forward
+    from edgeprune.host.compress.lowrank import factorise
+    from edgeprune.host.compress.config import CompressionConfig, LayerConfig
+    from edgeprune.host.models import StackedGRU
+
+    torch.manual_seed(0)
+    m = StackedGRU(3, [6, 5], 2, 7)
+    x = torch.randn(4, 7, 3)
+    torch.testing.assert_close(sequence_forward(m, x), m(x), rtol=0, atol=1e-6)
+    cfg = CompressionConfig(layers=(LayerConfig("gru0"), LayerConfig("gru1", rank_frac=0.2), LayerConfig("head")))
+    low, _ = factorise(m, cfg)  # low-rank recurrent projections take the unfused path
+    torch.testing.assert_close(sequence_forward(low, x), low(x), rtol=0, atol=1e-6)

@@ -141,9 +141,9 @@ def test_activation_fake_quant_is_int8_with_straight_through_gradient() -> None:
 def test_sequence_forward_is_the_models_forward():
     import torch
 
+    from edgeprune.host.compress.config import CompressionConfig, LayerConfig
     from edgeprune.host.compress.finetuning import sequence_forward
     from edgeprune.host.compress.lowrank import factorise
-    from edgeprune.host.compress.config import CompressionConfig, LayerConfig
     from edgeprune.host.models import StackedGRU
 
     torch.manual_seed(0)

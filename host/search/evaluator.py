@@ -77,6 +77,31 @@ class ModelTooBig(RuntimeError):
     """A candidate's model is larger than the board's load buffer (HELLO's ``max_model``)."""
 
 
+class _Baked:
+    """A deploy build's link: the model is compiled in, so LOAD is skipped; its build's plan stands in
+    for LOAD's reply. Everything else goes to the device.
+
+    Parameters
+    ----------
+    device:
+        The open ``bench.link.Device`` of the deploy build.
+    load:
+        The ``LoadResult`` to report (arena from the build's plan).
+    """
+
+    def __init__(self, device: Any, load: Any) -> None:
+        self._device = device
+        self._load = load
+
+    def load_model(self, tflite: bytes, timeout_s: float | None = None) -> Any:
+        if not self._device.last_hello.baked_model:
+            raise ModelTooBig("the deploy build did not report a baked model")
+        return self._load
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._device, name)
+
+
 def deploy_record(built: Any) -> dict[str, Any]:
     """What ``deploy.json`` says about a ``bench.firmware_build.BuildResult``."""
     return {
@@ -344,7 +369,7 @@ class HardwareEvaluator:
         _, agreement = self._inputs()
         started = time.perf_counter()
         try:
-            measurement = self._measure(prepared.tflite, prepared.manifest, agreement)
+            measurement = self._measure(prepared.tflite, prepared.manifest, agreement, prepared.out_dir)
         except (LinkError, ExportError, RuntimeError, OSError) as exc:  # MeasureError/QemuError: RuntimeError
             # A DeviceFault is stored as "DeviceFault: <kind>: ..." (bench.link.fault_kind reads it back).
             result.error = f"{type(exc).__name__}: {exc}"
@@ -395,7 +420,8 @@ class HardwareEvaluator:
             return None
         return ExportResult(out_dir, man.to_dict(), {})
 
-    def _measure(self, tflite: bytes, manifest: dict[str, Any], agreement: np.ndarray) -> Any:
+    def _measure(self, tflite: bytes, manifest: dict[str, Any], agreement: np.ndarray,
+                 out_dir: Path | None = None) -> Any:
         from edgeprune.bench.measure import measure
         from edgeprune.export.verify import TflmRunner
 
@@ -405,7 +431,7 @@ class HardwareEvaluator:
             warmup=self.warmup,
             repeats=self.repeats,
             agreement_inputs=samples if self.agreement_n > 0 else None,
-            oracle=TflmRunner.oracle(tflite, manifest),
+            oracle=TflmRunner.oracle(tflite, manifest) if self.agreement_n > 0 else None,
             energy_board=self.energy_board,
             host_energy_runs=self.host_energy_runs,
         )
@@ -415,7 +441,7 @@ class HardwareEvaluator:
             if len(tflite) > max_model:
                 # The board would refuse it after a long load: not sent, not a fault.
                 raise ModelTooBig(f"model {len(tflite):,} B is larger than the board's load buffer "
-                                  f"(max_model {max_model:,} B); not sent")
+                                  f"(max_model {max_model:,} B)")
             return measure(device, tflite, manifest, samples[0], **kwargs)
 
         # Faults (hang, reset, corrupt, wrong build, gone) are detected, retried after a restart and, if they
@@ -423,8 +449,34 @@ class HardwareEvaluator:
         faults_before = len(self._target.faults)
         try:
             return self._target.run(job)
+        except ModelTooBig as exc:
+            if out_dir is None or not self.spec.is_qemu:
+                raise ModelTooBig(f"{exc}; not sent (a board is measured with such a model only from a "
+                                  f"deploy build flashed with `edgeprune flash`)") from exc
+            log.info("%s: measuring a deploy build with the model in flash instead", exc)
+            return self._measure_deployed(tflite, manifest, samples[0], out_dir, kwargs)
         finally:
             self.recovered_faults = len(self._target.faults) - faults_before
+
+    def _measure_deployed(self, tflite: bytes, manifest: dict[str, Any], x: Any, out_dir: Path,
+                          kwargs: dict[str, Any]) -> Any:
+        """A model larger than the loading firmware's buffer, measured as it would ship: a deploy build with the
+        model compiled into flash, booted in its own emulator (nothing is loaded over the link)."""
+        from edgeprune.bench.firmware_build import build
+        from edgeprune.bench.link import LoadResult
+        from edgeprune.bench.measure import measure
+
+        env = self.deploy_env or f"qemu-{self.spec.core}"
+        built = build(env, baked_model_dir=out_dir, build_dir=self.deploy_dir)  # BuildError: a RuntimeError
+        self._keep_deploy(built, out_dir)
+        man = manifest if isinstance(manifest, dict) else {}
+        load = LoadResult(arena_used=built.plan.arena if built.plan is not None else 0, macs=0,
+                          num_inputs=len(man.get("inputs", [])), num_outputs=len(man.get("outputs", [])))
+        with Target(self.spec, link_timeout_s=self.link_timeout_s, elf=built.elf, wire=self.serial,
+                    slow_timeout_s=self._target.slow_timeout_s) as deployed:
+            measurement = deployed.run(lambda device: measure(_Baked(device, load), tflite, manifest, x, **kwargs))
+        measurement.model["deploy_build"] = built.build_id
+        return measurement
 
     # -- figures ----------------------------------------------------------------------------------
     @staticmethod

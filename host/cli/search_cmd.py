@@ -26,7 +26,7 @@ from edgeprune.host.search.strategies import STRATEGIES
 @click.option("--budget", type=click.IntRange(1), default=None,
               help="Device evaluations (cache hits are free). Default 20. The time per evaluation depends on the "
                    "model and the machine; the search prints an estimate after the first one.")
-@click.option("--max-acc-drop", type=float, default=2.0, show_default=True,
+@click.option("--max-acc-drop", type=float, default=1.0, show_default=True,
               help="Allowed quality drop, ≥ 0: 2 means 2 pp of accuracy, or 2 % of the baseline's RMSE or return.")
 @click.option("--flash-kb", type=float, default=None, help="Flash limit of the deploy build, KiB.")
 @click.option("--ram-kb", type=float, default=None, help="RAM limit of the deploy build, KiB.")

@@ -22,7 +22,20 @@ from edgeprune.host.search.types import (
     EvalResult,
 )
 
+# What ``--max-acc-drop`` means per metric (see ``Objective.drop``).
+_DROP_UNITS = {"accuracy": "pp accuracy", "rmse": "% of baseline RMSE", "return": "% of baseline return"}
+
+
+def drop_unit(metric: str | None) -> str:
+    """The unit of a quality drop for ``metric`` (``None``: not known yet, e.g. a BYO GRU before loading)."""
+    if metric is None:
+        return "(pp of accuracy for a classifier, % of baseline RMSE for a regressor)"
+    return _DROP_UNITS.get(metric, f"% of baseline {metric}")
+
+
 INFEASIBLE_REWARD = -1.0
+#: Largest reward for quality above the reference, in units of ``max_acc_drop``.
+QUALITY_GAIN_CAP = 0.25
 REWARD_MODES = ("measured", "proxy")
 OBS_FEATURES = (
     "quality_rel",
@@ -130,7 +143,7 @@ class Objective:
         means by "≤ 1 pp below my model"). Default: the measured int8 baseline's quality.
 
     The reward of a feasible candidate is
-    ``w_q · (−drop / max_acc_drop) + Σ_k w_k · (1 − m_k / m_k,baseline)`` over
+    ``w_q · (−max(drop / max_acc_drop, −QUALITY_GAIN_CAP)) + Σ_k w_k · (1 − m_k / m_k,baseline)`` over
     k ∈ {latency, energy, flash, ram}; an infeasible one gets
     ``−1 − Σ relative overshoots`` (at most −1, at least −4).
     """
@@ -202,7 +215,7 @@ class Objective:
         reasons: list[str] = []
         overshoot = 0.0
         if drop > self.constraints.max_acc_drop:
-            reasons.append(f"quality drop {drop:.2f} > {self.constraints.max_acc_drop:g}")
+            reasons.append(f"quality drop {drop:.2f} > {self.constraints.max_acc_drop:g} {drop_unit(self.metric)}")
             overshoot += (drop - self.constraints.max_acc_drop) / limit
         for name, limit_kb, label in (
             (FLASH_BYTES, self.constraints.flash_kb, "flash"),
@@ -222,7 +235,9 @@ class Objective:
         if not feasible:
             return Verdict(False, "; ".join(reasons), INFEASIBLE_REWARD - min(overshoot, 3.0), drop, feats)
         w = self.weights
-        reward = w.quality * -feats["drop_over_limit"]
+        # Beating the reference earns little (a quarter of the limit at most): on a small validation
+        # split a gain is mostly noise, and the search is for cost at a bounded loss, not for accuracy.
+        reward = w.quality * -max(feats["drop_over_limit"], -QUALITY_GAIN_CAP)
         if self.reward_mode == "proxy":
             # The studies' reward: FLOPs (∝ MACs) and parameter reductions, blind to what was measured.
             reward += 0.7 * (1.0 - feats["macs_ratio"]) + 0.3 * (1.0 - feats["params_ratio"])

@@ -9,20 +9,11 @@ import re
 from collections import Counter
 from typing import Any
 
-from edgeprune.host.search.objective import Constraints, Objective
+from edgeprune.host.search.objective import Constraints, Objective, drop_unit
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES
 
-# What ``--max-acc-drop`` means per metric (see ``Objective.drop``).
-_DROP_UNITS = {"accuracy": "pp accuracy", "rmse": "% of baseline RMSE", "return": "% of baseline return"}
 # Tasks whose metric is known before the task is loaded.
 _TASK_METRICS = {"weather-gru": "accuracy", "cartpole-dqn": "return", "byo-dqn": "return"}
-
-
-def drop_unit(metric: str | None) -> str:
-    """The unit of a quality drop for ``metric`` (``None``: not known yet, e.g. a BYO GRU before loading)."""
-    if metric is None:
-        return "(pp of accuracy for a classifier, % of baseline RMSE for a regressor)"
-    return _DROP_UNITS.get(metric, f"% of baseline {metric}")
 
 
 def metric_of(task: str) -> str | None:

@@ -119,7 +119,7 @@ class SearchOptions:
     data_sha256: str | None = None
     strategy: str = "ppo"
     budget: int = DEFAULT_BUDGET
-    max_acc_drop: float = 2.0
+    max_acc_drop: float = 1.0
     flash_kb: float | None = None
     ram_kb: float | None = None
     seed: int = 0

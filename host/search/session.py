@@ -170,25 +170,31 @@ class SearchSession:
             result, origin = self._measure(config)
             if result.error is not None:
                 raise RuntimeError(f"the baseline model failed on the target: {result.error}")
+            # Judged like a candidate, so a baseline over a flash limit or below the FP32 reference
+            # is stored (and reported) as such rather than labelled feasible.
+            verdict = self._objective_for(result).judge(result)
             self.store.record(
                 kind="baseline",
                 strategy=self.strategy,
                 result=result,
                 origin=origin,
                 counted=False,
-                feasible=True,
-                reason="baseline",
+                feasible=verdict.feasible,
+                reason="baseline" if verdict.feasible else f"baseline: {verdict.reason}",
                 reward=None,
                 proposal={"baseline": True},
                 started=started,
             )
         else:
             result = stored.result
-        self.objective = Objective(
-            result, self.metric, self.higher_is_better, self.constraints, self.weights,
+        self.objective = self._objective_for(result)
+        return result
+
+    def _objective_for(self, baseline: EvalResult) -> Objective:
+        return Objective(
+            baseline, self.metric, self.higher_is_better, self.constraints, self.weights,
             reference_quality=self.reference_quality, reward_mode=self.reward_mode,
         )
-        return result
 
     def evaluate(self, config: Any, proposal: dict[str, Any] | None = None) -> Outcome:
         """Measure ``config`` (or recall it), commit it, and return the verdict.

@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 DROP_LOG_INTERVAL_S = 10.0
 # How often a waiting read asks the target whether the device is still there (an emulator's process).
 WATCHDOG_INTERVAL_S = 0.1
+#: SET_BAUD request (-> u32 rate; <- empty at the old rate, then the board switches and, if no valid frame
+#: arrives at the new rate within its grace period, switches back). Not yet in firmware/include/ep_protocol.h:
+#: a firmware without it answers UNKNOWN_TYPE and the link stays at its rate.
+MSG_SET_BAUD = 0x0D
+#: Rates tried, fastest first (common USB-UART bridges: ST-LINK V2-1 up to 2 Mbaud, CP210x/CH340 to 921,600).
+BAUD_RATES = (2_000_000, 921_600, 460_800, 230_400)
+#: How long a board waits at a new rate for the host's confirming HELLO before it reverts.
+BAUD_GRACE_S = 1.0
 #: What a device fault that outlived its retries is recorded as (``DeviceFault.kind``).
 FAULT_KINDS = ("hang", "reset", "corrupt", "wrong-build", "gone")
 
@@ -217,6 +225,8 @@ class Device:
         self.watchdog: Callable[[], None] | None = None
         #: Deadline of the slow requests (LOAD_END validates the model; INFER runs up to 128 inferences).
         self.slow_timeout_s = 60.0
+        #: Seconds the last model load took (``None`` before the first).
+        self.last_load_s: float | None = None
 
     @classmethod
     def open(cls, url_or_path: str, timeout_s: float = 5.0) -> Device:
@@ -243,6 +253,8 @@ class Device:
         except Exception as exc:  # pyserial raises SerialTimeoutException / OSError subclasses
             if type(exc).__name__ == "SerialTimeoutException":
                 raise LinkTimeout(f"{self.name}: write timed out after {self.timeout_s:g} s") from exc
+            if type(exc).__module__ == "termios":  # termios.error is no OSError: a tty whose far end is gone
+                raise DeviceGone(f"{self.name}: the port failed ({exc}); unplugged?") from exc
             raise
 
     def next_seq(self) -> int:
@@ -344,8 +356,51 @@ class Device:
                              f"{P.PROTOCOL_VERSION}; rebuild and flash the firmware")
         return self.last_hello
 
+    def negotiate_baud(self, rates: tuple[int, ...] = BAUD_RATES) -> int:
+        """Move the link to the fastest of ``rates`` both ends manage; returns the rate in use.
+
+        Each step is confirmed by a HELLO at the new rate; when it does not come (the USB bridge cannot do the
+        rate), the host goes back to the old rate and waits out the board's grace period, after which the
+        board is back too. A port without a rate (socket, Ethernet, a pty's peer that ignores it) or a firmware
+        without SET_BAUD keeps its rate.
+        """
+        old = getattr(self.port, "baudrate", None)
+        if not isinstance(old, int):
+            return 0
+        for rate in sorted((r for r in rates if r > old), reverse=True):
+            try:
+                self.request(MSG_SET_BAUD, struct.pack("<I", rate))
+            except DeviceError as exc:
+                if exc.status == P.ST_UNKNOWN_TYPE:
+                    log.info("%s: firmware has no SET_BAUD; staying at %d baud", self.name, old)
+                    return old
+                continue  # the board refuses this rate: try the next
+            self.port.baudrate = rate
+            try:
+                self.hello(timeout_s=BAUD_GRACE_S / 2)
+            except (LinkTimeout, FrameError) as exc:
+                log.warning("%s: no HELLO at %d baud (%s); back to %d", self.name, rate, type(exc).__name__, old)
+                self.port.baudrate = old
+                time.sleep(BAUD_GRACE_S)
+                self._rx.clear()
+                self.hello()
+                continue
+            log.info("%s: link at %d baud (was %d)", self.name, rate, old)
+            return rate
+        return old
+
     def load_model(self, tflite: bytes, timeout_s: float | None = None) -> LoadResult:
-        """Send a model in chunks; the device checks size and SHA-256, then its runtime validates it."""
+        """Send a model in chunks; the device checks size and SHA-256, then its runtime validates it.
+
+        The wall-clock time of the whole load is kept in ``last_load_s`` (what the link speed costs).
+        """
+        started = time.monotonic()
+        try:
+            return self._load_model(tflite, timeout_s)
+        finally:
+            self.last_load_s = round(time.monotonic() - started, 3)
+
+    def _load_model(self, tflite: bytes, timeout_s: float | None) -> LoadResult:
         digest = hashlib.sha256(tflite).digest()
         self.request(P.MSG_LOAD_BEGIN, P.LOAD_BEGIN.pack(size=len(tflite), sha256=digest))
         for off in range(0, len(tflite), P.MAX_CHUNK):

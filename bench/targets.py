@@ -184,11 +184,12 @@ class Target:
         emulator (checked by pid, command name and start time) before starting its own
     :param slow_timeout_s: deadline of an INFER (LOAD_END: half of it), i.e. how long a hang mid-inference
         goes unnoticed; ``None`` keeps the link's default (60 s)
+    :param negotiate_baud: move a serial board's link to the fastest rate both ends manage (``Device.negotiate_baud``)
     """
 
     def __init__(self, spec: str | TargetSpec, *, link_timeout_s: float = 10.0, elf: str | Path | None = None,
                  wire: str = "auto", boot_timeout_s: float = 20.0, pidfile: Path | None = None,
-                 slow_timeout_s: float | None = None) -> None:
+                 slow_timeout_s: float | None = None, negotiate_baud: bool = True) -> None:
         self.spec = TargetSpec.parse(spec)
         self.link_timeout_s = float(link_timeout_s)
         self.elf = elf
@@ -201,6 +202,9 @@ class Target:
         self.hello: Hello | None = None
         self.url = ""
         self.restarts = 0
+        self.negotiate_baud = negotiate_baud
+        #: The link rate negotiated with a serial board (None: the port's default, or not a UART).
+        self.baud: int | None = None
         #: The build the first HELLO reported; another build later is a fault (results would mix builds).
         self.expected_build: str | None = None
         #: Every fault :meth:`run` saw, in order.
@@ -222,7 +226,9 @@ class Target:
             url = self.spec.resolve_port()
         device = Device.open(url, timeout_s=self.link_timeout_s)
         try:
-            hello = device.hello()
+            hello = self._hello_at_a_known_rate(device)
+            if self.negotiate_baud and self.board is None:
+                self.baud = device.negotiate_baud() or None
         except BaseException:
             device.close()
             raise
@@ -235,6 +241,17 @@ class Target:
             self.expected_build = hello.build_id
         log.info("device %s: core %s, build %s, counter %s", url, hello.core, hello.build_id, hello.counter)
         return device
+
+    def _hello_at_a_known_rate(self, device: Device) -> Hello:
+        """HELLO at the port's default rate, else at the rate negotiated earlier (a board that did not reset
+        keeps it across the host's reconnects)."""
+        try:
+            return device.hello()
+        except (LinkTimeout, FrameError):
+            if not self.baud or getattr(device.port, "baudrate", self.baud) == self.baud:
+                raise
+        device.port.baudrate = self.baud
+        return device.hello()
 
     def restart(self) -> Device:
         """Power-cycle an emulator (a board: reopen its port after a pause) and open again."""

@@ -376,6 +376,9 @@ class HardwareEvaluator:
             result.timings["device"] = round(time.perf_counter() - started, 3)
             return result
         result.timings["device"] = round(time.perf_counter() - started, 3)
+        load_s = getattr(self.device, "last_load_s", None)
+        if load_s is not None:  # what the link speed costs this candidate
+            result.timings["model-load"] = float(load_s)
         if self.recovered_faults:
             result.timings["device-faults-recovered"] = float(self.recovered_faults)
         self._device_figures(result, measurement, prepared.quality, prepared.config.quantize == "float32")
@@ -437,6 +440,7 @@ class HardwareEvaluator:
         )
 
         def job(device: Any) -> Any:
+            device.last_load_s = None
             max_model = device.last_hello.max_model
             if len(tflite) > max_model:
                 # The board would refuse it after a long load: not sent, not a fault.

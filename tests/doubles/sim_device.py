@@ -26,6 +26,7 @@ from pathlib import Path
 
 from doubles.pty_peer import PtyPeer
 from edgeprune.bench import protocol as P
+from edgeprune.bench.link import BAUD_GRACE_S, MSG_SET_BAUD
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ class SimConfig:
     :param power: ``None`` (absent) or ``(sensor, bus_uv, current_ua, power_uw)``
     :param macs: MACs reported by LOAD_END
     :param protocol: protocol version HELLO reports (a mismatch tests the host's check)
+    :param bauds: rates SET_BAUD accepts (empty: a firmware without SET_BAUD, which answers UNKNOWN_TYPE)
+    :param bridge_max_baud: fastest rate the simulated USB bridge carries; above it bytes do not get through
+    :param simulate_rate: take 10 bit times per received byte at the current rate (load times as on a UART)
     """
 
     build_id: str = "sim-0000000-00000000"
@@ -103,6 +107,9 @@ class SimConfig:
     power: tuple[int, int, int, int] | None = None
     macs: int = 1000
     protocol: int = P.PROTOCOL_VERSION
+    bauds: tuple[int, ...] = ()
+    bridge_max_baud: int = 2_000_000
+    simulate_rate: bool = False
 
 
 def sim_output(model_sha: bytes, stream: bytes, size: int) -> bytes:
@@ -128,6 +135,8 @@ class SimDevice(PtyPeer):
         super().__init__("sim-device")
         self.requests: list[int] = []
         self._runs = 0
+        self.baud = 115_200
+        self._baud_revert: tuple[int, float] | None = None  # (old rate, deadline) until a HELLO confirms
         self._boot(P.RESET_POWER_ON)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
@@ -159,16 +168,36 @@ class SimDevice(PtyPeer):
 
     # ---- I/O ------------------------------------------------------------------------------------------
 
+    def _host_baud(self) -> int | None:
+        """The rate the host set on its end of the pty (termios), or None when it is not a standard rate."""
+        import termios
+
+        try:
+            speed = termios.tcgetattr(self._slave)[5]
+        except termios.error:
+            return None
+        for rate in (self.baud, 115_200, *self.config.bauds):
+            if getattr(termios, f"B{rate}", None) == speed:
+                return rate
+        return None
+
     def _run(self) -> None:
         rx = bytearray()
         while not self._stop.is_set():
+            if self._baud_revert is not None and time.monotonic() > self._baud_revert[1]:
+                self.baud, self._baud_revert = self._baud_revert[0], None  # no confirmation: back to the old rate
             ready, _, _ = select.select([self._master], [], [], 0.02)
             if not ready:
                 continue
             try:
-                rx += os.read(self._master, 4096)
+                data = os.read(self._master, 4096)
             except OSError:
                 return
+            if self.config.simulate_rate:
+                time.sleep(len(data) * 10 / self.baud)
+            if self.baud > self.config.bridge_max_baud or (self.config.bauds and self._host_baud() != self.baud):
+                continue  # the two ends disagree on the rate (or the bridge cannot carry it): nothing decodes
+            rx += data
             while 0 in rx:
                 end = rx.index(0)
                 chunk = bytes(rx[:end])
@@ -238,7 +267,10 @@ class SimDevice(PtyPeer):
             P.MSG_POWER: self._power,
             P.MSG_IO_INFO: self._io_info,
             P.MSG_RESET: self._reset,
+            MSG_SET_BAUD: self._set_baud,
         }.get(t)
+        if t == P.MSG_HELLO:
+            self._baud_revert = None  # a frame at the new rate confirms it
         if handler is None:
             self._error(t, seq, P.ST_UNKNOWN_TYPE)
             return
@@ -392,6 +424,18 @@ class SimDevice(PtyPeer):
             return
         n = sizes[req["index"]]
         self._reply(t, seq, P.IO_INFO.pack(bytes=n, scale=1.0, zero_point=0, dtype=9, rank=2, dims=[1, n]))
+
+    def _set_baud(self, t: int, seq: int, payload: bytes) -> None:
+        if not self.config.bauds:
+            self._error(t, seq, P.ST_UNKNOWN_TYPE)
+            return
+        (rate,) = struct.unpack_from("<I", payload) if len(payload) == 4 else (0,)
+        if rate not in self.config.bauds:
+            self._error(t, seq, P.ST_BAD_ARG)
+            return
+        self._reply(t, seq)  # at the old rate
+        self._baud_revert = (self.baud, time.monotonic() + BAUD_GRACE_S)
+        self.baud = rate
 
     def _reset(self, t: int, seq: int, payload: bytes) -> None:
         self._reply(t, seq)

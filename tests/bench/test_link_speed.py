@@ -1,0 +1,74 @@
+"""Link speed (issue 16, deliverable 4): SET_BAUD to the fastest rate both ends manage, confirmed by a HELLO
+at the new rate, falling back when the bridge cannot carry it; load times per rate on the simulated board."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from doubles.sim_device import SimConfig, SimDevice
+
+from edgeprune.bench.link import BAUD_GRACE_S, Device
+from edgeprune.bench.targets import Target
+
+MODEL = bytes(range(256)) * 64  # 16 KiB
+
+
+def test_a_firmware_without_set_baud_keeps_its_rate():
+    with SimDevice() as sim, Device.open(sim.port, timeout_s=1.0) as dev:
+        assert dev.negotiate_baud() == 115_200
+        assert dev.port.baudrate == 115_200
+        dev.load_model(MODEL)
+
+
+def test_the_fastest_common_rate_is_negotiated_and_used():
+    cfg = SimConfig(bauds=(921_600, 460_800, 230_400))
+    with SimDevice(cfg) as sim, Device.open(sim.port, timeout_s=1.0) as dev:
+        assert dev.negotiate_baud() == 921_600
+        assert dev.port.baudrate == sim.baud == 921_600
+        time.sleep(BAUD_GRACE_S + 0.2)  # confirmed: the board does not revert
+        assert sim.baud == 921_600
+        dev.load_model(MODEL)
+        assert dev.infer(1, fetch_outputs=False).counts == [10_000]
+
+
+def test_a_rate_the_bridge_cannot_carry_falls_back():
+    cfg = SimConfig(bauds=(2_000_000, 921_600, 460_800), bridge_max_baud=460_800)
+    with SimDevice(cfg) as sim, Device.open(sim.port, timeout_s=1.0) as dev:
+        started = time.monotonic()
+        assert dev.negotiate_baud() == 460_800
+        assert time.monotonic() - started < 2 * (BAUD_GRACE_S * 1.5 + 1.0) + 2.0
+        assert dev.port.baudrate == sim.baud == 460_800
+        dev.load_model(MODEL)
+
+
+def test_a_target_negotiates_on_open_and_finds_the_rate_again_after_a_reconnect():
+    cfg = SimConfig(bauds=(921_600,))
+    with SimDevice(cfg) as sim:
+        target = Target(sim.port, link_timeout_s=1.0)
+        try:
+            target.open()
+            assert target.baud == 921_600
+            target._close_link()  # the host reconnects; the board still runs at 921,600
+            dev = target.open()
+            assert dev.port.baudrate == 921_600 and target.hello is not None
+            dev.load_model(MODEL)
+        finally:
+            target.close()
+
+
+def test_load_time_falls_with_the_rate():
+    times = {}
+    for rate in (115_200, 230_400, 460_800, 921_600):
+        cfg = SimConfig(bauds=(rate,) if rate > 115_200 else (), simulate_rate=True)
+        with SimDevice(cfg) as sim, Device.open(sim.port, timeout_s=5.0) as dev:
+            assert dev.negotiate_baud((rate,)) == rate
+            dev.load_model(MODEL)
+            times[rate] = dev.last_load_s
+    sys.stderr.write("load of 16 KiB on the simulated board: "
+                     + ", ".join(f"{r:,} baud {t:.2f} s" for r, t in times.items()) + "\n")
+    rates = sorted(times)
+    assert all(times[a] > times[b] for a, b in zip(rates, rates[1:], strict=False))
+    # 10 bits per byte: the slowest rate is close to its wire time, the fastest at least 4x faster.
+    assert times[115_200] >= len(MODEL) * 10 / 115_200
+    assert times[115_200] > 4 * times[921_600]

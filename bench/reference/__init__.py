@@ -1,7 +1,8 @@
 """Reference models and published figures shipped in the repository (see README.md here).
 
-The MLPerf Tiny AD01 model is read only through :func:`ad01_bytes` / :func:`ad01_path`, which check
-its SHA-256, so a truncated or replaced copy fails loudly instead of skewing a benchmark.
+The MLPerf Tiny models are read only through :func:`ad01_bytes` / :func:`ad01_path` and
+:func:`kws_bytes` / :func:`kws_path`, which check their SHA-256, so a truncated or replaced copy fails
+loudly instead of skewing a benchmark.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ HERE = Path(__file__).resolve().parent
 AD01_FILE = HERE / "mlperf_tiny_ad01_int8.tflite"
 AD01_SHA256 = "861f3de4465a176099248090583ae5b6be00bc6f0c6bac16ce3bda004a7fa9c2"
 AD01_MACS = 264_192
+
+KWS_FILE = HERE / "mlperf_tiny_kws01_int8.tflite"
+KWS_SHA256 = "aeea436800704fce17b17292e4412630ad856e9d777c044c64ef748a880bd0ae"
+KWS_MACS = 2_656_768  # DS-CNN: CONV 10x4 + 4 x (depthwise 3x3 + pointwise 64x64) on 25x5, FC 64x12
 
 
 class ReferenceModelError(RuntimeError):
@@ -43,12 +48,23 @@ def ad01_path() -> Path:
     return AD01_FILE
 
 
+def kws_bytes() -> bytes:
+    """The MLPerf Tiny KWS (DS-CNN) model's bytes, SHA-256 checked."""
+    return _verified(KWS_FILE, KWS_SHA256)
+
+
+def kws_path() -> Path:
+    """Path of the KWS model, after checking its SHA-256 (for tools that want a file)."""
+    _verified(KWS_FILE, KWS_SHA256)
+    return KWS_FILE
+
+
 @dataclass(frozen=True)
 class TflmQemuCount:
     """TFLM instructions per ``Invoke()`` under qemu-system-arm 7.2 ``-icount shift=0`` (see README.md).
 
     :param core: QEMU core (``m3``, ``m4``, ``m7``)
-    :param model: ``"ad01"`` or ``"fc256"`` (int8 FULLY_CONNECTED 256×256 with bias and ReLU)
+    :param model: ``"ad01"``, ``"kws"`` or ``"fc256"`` (int8 FULLY_CONNECTED 256×256 with bias and ReLU)
     :param kernels: ``"reference"`` or ``"cmsis-nn"``
     :param instructions: instructions per inference
     """
@@ -72,6 +88,11 @@ TFLM_SAME_QEMU: tuple[TflmQemuCount, ...] = tuple(
     for (model, kernels), n in zip(
         (("ad01", "reference"), ("ad01", "cmsis-nn"), ("fc256", "reference"), ("fc256", "cmsis-nn")), figures, strict=True
     )
+) + tuple(  # KWS (DS-CNN): README.md here, "MLPerf Tiny KWS"
+    TflmQemuCount(core, "kws", kernels, n)
+    for core, figures in {"m4": (198_637_280, 7_698_200), "m7": (196_877_600, 7_643_920),
+                          "m3": (198_685_920, 10_532_920)}.items()
+    for kernels, n in zip(("reference", "cmsis-nn"), figures, strict=True)
 )
 
 

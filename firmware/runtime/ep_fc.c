@@ -283,6 +283,11 @@ static void requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_
   }
 }
 
+void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int32_t *cs, int32_t zp,
+                        int32_t lo, int32_t hi) {
+  requant_rows(acc, y, n, cm, cs, zp, lo, hi);
+}
+
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
   const int8_t *x = (const int8_t *)m->tensors[op->in[0]].data;
   const int8_t *w = (const int8_t *)m->tensors[op->in[1]].data;

@@ -123,3 +123,9 @@ int8_t ep_tanh_i8(int32_t input, int32_t radius, int32_t mult, int32_t shift) {
   out = ep_rdbpot(fp_tanh(q4), 24);
   return (int8_t)ep_clamp_i32(out, -128, 127);
 }
+
+int32_t ep_fp_exp_negative(int32_t a, int ibits) { return exp_negative(a, ibits); }
+
+int32_t ep_fp_one_over_one_plus_x(int32_t a) {
+  return fp_mul_pot(nr_reciprocal_q2(rounding_half_sum(a, Q0_ONE)), 1); /* Rescale<0>(ExactMulByPot<-1>(x)) */
+}

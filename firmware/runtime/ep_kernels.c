@@ -298,6 +298,11 @@ ep_kernel_fn ep_kernel_for(uint8_t kind) {
     case EP_K_RELU_F32: return k_relu_f32;
     case EP_K_COPY: return k_copy;
     case EP_K_GRU: return ep_k_gru;
+    case EP_K_CONV_I8: return ep_k_conv_i8;
+    case EP_K_DWCONV_I8: return ep_k_dwconv_i8;
+    case EP_K_AVGPOOL_I8:
+    case EP_K_MAXPOOL_I8: return ep_k_pool_i8;
+    case EP_K_SOFTMAX_I8: return ep_k_softmax_i8;
     default: return k_none;
   }
 }

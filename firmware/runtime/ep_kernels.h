@@ -8,14 +8,19 @@
 /* TFLite builtin operator codes the runtime understands. */
 enum {
   EP_OP_ADD = 0,
+  EP_OP_AVERAGE_POOL_2D = 1,
   EP_OP_CONCATENATION = 2,
+  EP_OP_CONV_2D = 3,
+  EP_OP_DEPTHWISE_CONV_2D = 4,
   EP_OP_DEQUANTIZE = 6,
   EP_OP_FULLY_CONNECTED = 9,
   EP_OP_LOGISTIC = 14,
+  EP_OP_MAX_POOL_2D = 17,
   EP_OP_MUL = 18,
   EP_OP_RELU = 19,
   EP_OP_RELU6 = 21,
   EP_OP_RESHAPE = 22,
+  EP_OP_SOFTMAX = 25,
   EP_OP_TANH = 28,
   EP_OP_SUB = 41,
   EP_OP_QUANTIZE = 114
@@ -44,8 +49,38 @@ enum {
   EP_K_TANH_F32,
   EP_K_RELU_F32,
   EP_K_COPY,
-  EP_K_GRU /* fused GRU step (ep_gru.c); its constituent ops are left out of the run list */
+  EP_K_GRU, /* fused GRU step (ep_gru.c); its constituent ops are left out of the run list */
+  EP_K_CONV_I8,    /* CONV_2D (ep_conv.c) */
+  EP_K_DWCONV_I8,  /* DEPTHWISE_CONV_2D, depth multiplier 1 */
+  EP_K_AVGPOOL_I8, /* AVERAGE_POOL_2D */
+  EP_K_MAXPOOL_I8, /* MAX_POOL_2D */
+  EP_K_SOFTMAX_I8  /* SOFTMAX int8 -> int8 */
 };
+
+/* Quantised activation range of a fused activation on output `out` (TFLM's CalculateActivationRangeQuantized). */
+int ep_act_range_q(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi);
+
+/* Windowed int8 kernels and SOFTMAX (ep_conv.c). ep_conv_prepare validates one op of these builtins from its
+ * options table (fb/opts as in ep_model.c; `fbv` is the ep_fb_t) and fills its record; ep_conv_scratch_bytes is
+ * its persistent arena data, ep_conv_tmp_bytes the shared temporary it needs (m->fc_tmp: widened input, then the
+ * im2col patch); ep_conv_init fills the scratch once it is placed. */
+int ep_is_conv_builtin(uint32_t builtin);
+int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, const void *fbv, const void *opts, int has_opts,
+                    uint32_t opts_type);
+uint32_t ep_conv_scratch_bytes(const ep_model_t *m, const ep_op_t *op);
+uint32_t ep_conv_tmp_bytes(const ep_model_t *m, const ep_op_t *op);
+void ep_conv_init(const ep_model_t *m, ep_op_t *op);
+int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op);
+int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op);
+int ep_k_pool_i8(const ep_model_t *m, const ep_op_t *op);
+int ep_k_softmax_i8(const ep_model_t *m, const ep_op_t *op);
+/* The FC kernel's per-row requantisation (per-channel multipliers), shared with the convolutions. */
+void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int32_t *cs, int32_t zp,
+                        int32_t lo, int32_t hi);
+/* gemmlowp exp_on_negative_values (a with `ibits` integer bits, 4 or 5; result Q0) and
+ * one_over_one_plus_x_for_x_in_0_1 (Q0 in and out), as TFLM's SOFTMAX uses them. */
+int32_t ep_fp_exp_negative(int32_t a, int ibits);
+int32_t ep_fp_one_over_one_plus_x(int32_t a);
 
 /* FC int8 scratch layout (int32 words): folded bias[rows], then per-channel mult[rows], shift[rows]. */
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op);

@@ -142,7 +142,7 @@ static int parse_tensor(ep_model_t *m, const ep_fb_t *fb, const ep_fb_vec_t *buf
   return 0;
 }
 
-static int act_range_q(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi) {
+int ep_act_range_q(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi) {
   int32_t qmin = -128, qmax = 127;
 #define EP_QV(x) (out->zero_point + (int32_t)roundf((x) / out->scale))
   switch (act) {
@@ -197,7 +197,8 @@ static int is_q8(const ep_tensor_t *t) { return t->dtype == EP_DT_INT8 && t->has
 static int zp8(const ep_tensor_t *t) { return t->zero_point >= -128 && t->zero_point <= 127; }
 
 /* Scratch bytes an operator needs in the persistent part of the arena. */
-static uint32_t op_scratch_bytes(const ep_op_t *op) {
+static uint32_t op_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
+  if (op->kind >= EP_K_CONV_I8) return ep_conv_scratch_bytes(m, op);
   if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->p.fc.per_channel ? 3u : 1u);
   if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) return EP_ACT_TABLE_BYTES;
   if (op->kind == EP_K_QUANT_F2I) return EP_QUANT_TABLE_BYTES;
@@ -212,6 +213,7 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
   ep_tensor_t *out = &m->tensors[op->out[0]];
   uint32_t act = 0;
   uint32_t expect_opts = 0;
+  if (ep_is_conv_builtin(builtin)) return ep_conv_prepare(m, op, builtin, fb, opts, has_opts, opts_type);
   switch (builtin) {
     case EP_OP_FULLY_CONNECTED: expect_opts = OPT_FC; break;
     case EP_OP_ADD: expect_opts = OPT_ADD; break;
@@ -292,7 +294,7 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
       op->p.fc.zp_out = out->zero_point;
       op->kind = EP_K_FC_I8;
       m->macs += (uint64_t)op->batches * op->rows * op->depth;
-      return act_range_q(op->act, out, &op->act_min, &op->act_max);
+      return ep_act_range_q(op->act, out, &op->act_min, &op->act_max);
     }
     case EP_OP_ADD:
     case EP_OP_SUB:
@@ -340,7 +342,7 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
         ep_quantize_multiplier((double)(twice / ((float)(1 << 20) * out->scale)), &op->mult[2], &op->shift[2]);
       }
       if (op->shift[0] > 0 || op->shift[1] > 0 || op->shift[2] > 0) return EP_RT_ERR_QUANT;
-      return act_range_q(op->act, out, &op->act_min, &op->act_max);
+      return ep_act_range_q(op->act, out, &op->act_min, &op->act_max);
     }
     case EP_OP_LOGISTIC:
     case EP_OP_TANH: {
@@ -559,9 +561,10 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
     TRY(ep_fb_subtable(fb, &opt, F_OP_OPTS, &opts, &has_opts));
     TRY(prepare_op(m, op, builtin, fb, &opts, has_opts, opts_type));
     op->builtin = (uint8_t)builtin;
-    op->scratch_bytes = op_scratch_bytes(op);
+    op->scratch_bytes = op_scratch_bytes(m, op);
     persist += align_up(op->scratch_bytes);
     if (op->kind == EP_K_FC_I8 && ep_fc_tmp_bytes(op->depth) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_fc_tmp_bytes(op->depth);
+    if (ep_conv_tmp_bytes(m, op) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_conv_tmp_bytes(m, op);
   }
   persist += align_up(m->fc_tmp_bytes);
   TRY(compute_lifetimes(m));
@@ -585,7 +588,8 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
   }
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
-    if (op->kind != EP_K_FC_I8 && op->kind != EP_K_FC_F32) op->rows = elements(&m->tensors[op->out[0]]);
+    if (op->kind != EP_K_FC_I8 && op->kind != EP_K_FC_F32 && op->kind < EP_K_CONV_I8)
+      op->rows = elements(&m->tensors[op->out[0]]);
     op->fn = ep_kernel_for(op->kind);
     if (!op->fused) m->run[m->num_run++] = (uint16_t)i;
   }
@@ -611,6 +615,8 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
                                  &op->scratch[2u * op->rows + r]);
         }
       }
+    } else if (op->kind >= EP_K_CONV_I8) {
+      ep_conv_init(m, op);
     } else if (op->kind == EP_K_QUANT_F2I) {
       const ep_tensor_t *out = &m->tensors[op->out[0]];
       ep_quant_table_init(op->scratch, out->scale, out->zero_point);

@@ -126,6 +126,9 @@ typedef struct ep_op {
     struct { int32_t neg_zp_a, neg_zp_b, zp_out; } bin;     /* ADD/SUB/MUL_I8: -zero point of each input */
     struct { int32_t zp_in, radius; } act;                  /* LOGISTIC/TANH_I8 (table built at init) */
     struct { int32_t zp_in, unused, zp_out; } quant;        /* QUANTIZE: REQUANT_I8 uses both, QUANT_F2I zp_out */
+    struct { int16_t pad_h, pad_w; uint8_t stride_h, stride_w, dil_h, dil_w; int8_t zp_in, zp_out; } conv; /* CONV/DWCONV */
+    struct { int16_t pad_h, pad_w; uint8_t stride_h, stride_w, win_h, win_w; } pool; /* AVG/MAXPOOL_I8 */
+    struct { int32_t diff_min; } softmax;                   /* SOFTMAX_I8 (exp table built at init) */
   } p;
   uint32_t rows, depth, batches; /* FC: weight rows/depth, input batches; other kinds: rows = output elements */
   int32_t *scratch; /* per-op persistent arena data (folded bias, per-channel multipliers, int8 activation table) */

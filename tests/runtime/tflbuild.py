@@ -36,6 +36,11 @@ OPTIONS = {
     S.BuiltinOperator.SUB: (S.BuiltinOptions.SubOptions, S.SubOptionsT),
     S.BuiltinOperator.MUL: (S.BuiltinOptions.MulOptions, S.MulOptionsT),
     S.BuiltinOperator.RESHAPE: (S.BuiltinOptions.ReshapeOptions, S.ReshapeOptionsT),
+    S.BuiltinOperator.CONV_2D: (S.BuiltinOptions.Conv2DOptions, S.Conv2DOptionsT),
+    S.BuiltinOperator.DEPTHWISE_CONV_2D: (S.BuiltinOptions.DepthwiseConv2DOptions, S.DepthwiseConv2DOptionsT),
+    S.BuiltinOperator.AVERAGE_POOL_2D: (S.BuiltinOptions.Pool2DOptions, S.Pool2DOptionsT),
+    S.BuiltinOperator.MAX_POOL_2D: (S.BuiltinOptions.Pool2DOptions, S.Pool2DOptionsT),
+    S.BuiltinOperator.SOFTMAX: (S.BuiltinOptions.SoftmaxOptions, S.SoftmaxOptionsT),
 }
 
 

@@ -1,0 +1,431 @@
+/*
+ * Windowed int8 kernels (CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D) and int8 SOFTMAX,
+ * bit-exact with TFLM's reference integer kernels. NHWC tensors, batch any, dilation any, SAME/VALID.
+ *
+ * CONV_2D runs as a FULLY_CONNECTED per output pixel: the pixel's receptive field is gathered into an
+ * im2col patch (padding taps hold the input zero point, so they add exactly nothing once the zero-point
+ * term is folded into the bias, as in the FC kernel) and the FC dot-product rows (DSP SIMD on M4/M7/M33,
+ * v6-M assembly on M0) run over the output channels. A 1x1 convolution reads the input pixel in place.
+ * DEPTHWISE_CONV_2D, the pools and SOFTMAX are plain C. SOFTMAX's exp of the 256 possible (x - max)
+ * differences is computed once at init by the gemmlowp routine TFLM uses, so invoke is a lookup, a sum,
+ * one fixed-point reciprocal per row and one multiply per element.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ep_flatbuf.h"
+#include "ep_kernels.h"
+#include "ep_qmath.h"
+
+/* BuiltinOptions union tags and their field ids. */
+enum { OPT_CONV = 1, OPT_DWCONV = 2, OPT_POOL = 5, OPT_SOFTMAX = 9 };
+enum { PAD_SAME = 0, PAD_VALID = 1 };
+#define CONV_BLOCK 64u /* output channels accumulated on the stack at a time */
+#define SOFTMAX_MAX_DEPTH 256u /* keeps the reciprocal's rounding shift within 31 bits */
+
+#define TRY(expr)             \
+  do {                        \
+    int st_ = (expr);         \
+    if (st_ != 0) return st_; \
+  } while (0)
+
+static uint32_t align16(uint32_t v) { return (v + 15u) & ~15u; }
+
+static int q8(const ep_tensor_t *t) {
+  return t->dtype == EP_DT_INT8 && t->has_quant && t->nchan == 0 && t->zero_point >= -128 && t->zero_point <= 127;
+}
+
+static float ld_f32(const uint8_t *p) {
+  float f;
+  memcpy(&f, p, 4);
+  return f;
+}
+
+int ep_is_conv_builtin(uint32_t builtin) {
+  return builtin == EP_OP_CONV_2D || builtin == EP_OP_DEPTHWISE_CONV_2D || builtin == EP_OP_AVERAGE_POOL_2D ||
+         builtin == EP_OP_MAX_POOL_2D || builtin == EP_OP_SOFTMAX;
+}
+
+/* TFLM's ComputeOutSize + ComputePaddingWithOffset for one spatial dimension. */
+static int window(int32_t in, int32_t k, uint32_t stride, uint32_t dil, uint32_t padding, int32_t out, int16_t *pad) {
+  const int64_t eff = (int64_t)(k - 1) * dil + 1;
+  int64_t o, total;
+  if (stride == 0 || stride > 255u || dil == 0 || dil > 255u) return EP_RT_ERR_LIMITS;
+  if (padding == PAD_SAME) o = ((int64_t)in + stride - 1) / stride;
+  else if (padding == PAD_VALID) o = ((int64_t)in + stride - eff) / (int64_t)stride;
+  else return EP_RT_ERR_OP;
+  if (o <= 0 || o != out) return EP_RT_ERR_SHAPE;
+  total = (o - 1) * stride + eff - in;
+  if (total < 0) total = 0;
+  if (total / 2 > 32767) return EP_RT_ERR_LIMITS;
+  *pad = (int16_t)(total / 2);
+  return 0;
+}
+
+/* The per-channel filter quantisation of CONV (dimension 0) / DEPTHWISE (dimension 3), or per-tensor. */
+static int filter_quant(const ep_tensor_t *w, uint32_t channels, int32_t qdim) {
+  if (w->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
+  if (!w->has_quant || w->zero_point != 0) return EP_RT_ERR_QUANT;
+  if (w->nchan != 0 && (w->nchan != channels || w->quant_dim != qdim)) return EP_RT_ERR_QUANT;
+  return 0;
+}
+
+static int prepare_conv(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts, int dw) {
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]], *w, *b = NULL;
+  uint32_t padding, sw, sh, act, dlw, dlh, dm = 1, oc, kh, kw;
+  uint64_t depth;
+  if (op->n_in < 2 || op->n_in > 3 || op->n_out != 1) return EP_RT_ERR_OP;
+  if (op->in[1] < 0) return EP_RT_ERR_GRAPH;
+  w = &m->tensors[op->in[1]];
+  if (op->n_in == 3 && op->in[2] >= 0) b = &m->tensors[op->in[2]];
+  TRY(ep_fb_scalar(fb, opts, 0, 1, 0, &padding));
+  TRY(ep_fb_scalar(fb, opts, 1, 4, 0, &sw));
+  TRY(ep_fb_scalar(fb, opts, 2, 4, 0, &sh));
+  if (dw) {
+    TRY(ep_fb_scalar(fb, opts, 3, 4, 0, &dm));
+    TRY(ep_fb_scalar(fb, opts, 4, 1, 0, &act));
+    TRY(ep_fb_scalar(fb, opts, 5, 4, 1, &dlw));
+    TRY(ep_fb_scalar(fb, opts, 6, 4, 1, &dlh));
+  } else {
+    TRY(ep_fb_scalar(fb, opts, 3, 1, 0, &act));
+    TRY(ep_fb_scalar(fb, opts, 4, 4, 1, &dlw));
+    TRY(ep_fb_scalar(fb, opts, 5, 4, 1, &dlh));
+  }
+  if (in->rank != 4 || w->rank != 4 || out->rank != 4 || !w->is_const) return EP_RT_ERR_SHAPE;
+  if (in->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
+  if (!q8(in) || !q8(out)) return EP_RT_ERR_QUANT;
+  kh = (uint32_t)w->dims[1];
+  kw = (uint32_t)w->dims[2];
+  if (dw) {
+    if (dm != 1) return EP_RT_ERR_OP; /* depth multiplier 1 only (every MLPerf Tiny model) */
+    oc = (uint32_t)w->dims[3];
+    if (w->dims[0] != 1 || oc != (uint32_t)in->dims[3]) return EP_RT_ERR_SHAPE;
+    TRY(filter_quant(w, oc, 3));
+    depth = (uint64_t)kh * kw;
+  } else {
+    oc = (uint32_t)w->dims[0];
+    if (w->dims[3] != in->dims[3]) return EP_RT_ERR_SHAPE; /* no grouped convolution */
+    TRY(filter_quant(w, oc, 0));
+    depth = (uint64_t)kh * kw * (uint32_t)in->dims[3];
+  }
+  if (depth > 65536u) return EP_RT_ERR_LIMITS; /* int32 accumulators stay exact */
+  if (out->dims[0] != in->dims[0] || (uint32_t)out->dims[3] != oc) return EP_RT_ERR_SHAPE;
+  if (b != NULL && (!b->is_const || b->dtype != EP_DT_INT32 || b->rank != 1 || (uint32_t)b->dims[0] != oc))
+    return b->dtype != EP_DT_INT32 ? EP_RT_ERR_DTYPE : EP_RT_ERR_SHAPE;
+  TRY(window(in->dims[1], (int32_t)kh, sh, dlh, padding, out->dims[1], &op->p.conv.pad_h));
+  TRY(window(in->dims[2], (int32_t)kw, sw, dlw, padding, out->dims[2], &op->p.conv.pad_w));
+  op->p.conv.stride_h = (uint8_t)sh;
+  op->p.conv.stride_w = (uint8_t)sw;
+  op->p.conv.dil_h = (uint8_t)dlh;
+  op->p.conv.dil_w = (uint8_t)dlw;
+  op->p.conv.zp_in = (int8_t)in->zero_point;
+  op->p.conv.zp_out = (int8_t)out->zero_point;
+  op->act = (uint8_t)act;
+  op->rows = oc;
+  op->depth = (uint32_t)depth;
+  op->kind = dw ? EP_K_DWCONV_I8 : EP_K_CONV_I8;
+  m->macs += (uint64_t)out->dims[0] * (uint32_t)out->dims[1] * (uint32_t)out->dims[2] * oc * depth;
+  return ep_act_range_q(op->act, out, &op->act_min, &op->act_max);
+}
+
+static int prepare_pool(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts, int is_max) {
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]];
+  uint32_t padding, sw, sh, fw, fh, act;
+  if (op->n_in != 1 || op->n_out != 1) return EP_RT_ERR_OP;
+  TRY(ep_fb_scalar(fb, opts, 0, 1, 0, &padding));
+  TRY(ep_fb_scalar(fb, opts, 1, 4, 0, &sw));
+  TRY(ep_fb_scalar(fb, opts, 2, 4, 0, &sh));
+  TRY(ep_fb_scalar(fb, opts, 3, 4, 0, &fw));
+  TRY(ep_fb_scalar(fb, opts, 4, 4, 0, &fh));
+  TRY(ep_fb_scalar(fb, opts, 5, 1, 0, &act));
+  if (in->rank != 4 || out->rank != 4) return EP_RT_ERR_SHAPE;
+  if (in->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
+  if (!q8(in) || !q8(out)) return EP_RT_ERR_QUANT;
+  /* The kernels pass values through unscaled: the same quantisation on both sides. */
+  if (in->scale != out->scale || in->zero_point != out->zero_point) return EP_RT_ERR_QUANT;
+  if (fw == 0 || fh == 0 || fw > 255u || fh > 255u) return EP_RT_ERR_LIMITS;
+  if (out->dims[0] != in->dims[0] || out->dims[3] != in->dims[3]) return EP_RT_ERR_SHAPE;
+  TRY(window(in->dims[1], (int32_t)fh, sh, 1, padding, out->dims[1], &op->p.pool.pad_h));
+  TRY(window(in->dims[2], (int32_t)fw, sw, 1, padding, out->dims[2], &op->p.pool.pad_w));
+  op->p.pool.stride_h = (uint8_t)sh;
+  op->p.pool.stride_w = (uint8_t)sw;
+  op->p.pool.win_h = (uint8_t)fh;
+  op->p.pool.win_w = (uint8_t)fw;
+  op->act = (uint8_t)act;
+  op->kind = is_max ? EP_K_MAXPOOL_I8 : EP_K_AVGPOOL_I8;
+  return ep_act_range_q(op->act, out, &op->act_min, &op->act_max);
+}
+
+static int prepare_softmax(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts) {
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]];
+  uint32_t beta_bits, i, n = 1;
+  float beta;
+  double real, radius;
+  if (op->n_in != 1 || op->n_out != 1) return EP_RT_ERR_OP;
+  TRY(ep_fb_scalar(fb, opts, 0, 4, 0, &beta_bits));
+  memcpy(&beta, &beta_bits, 4);
+  if (in->rank < 1 || in->rank != out->rank) return EP_RT_ERR_SHAPE;
+  for (i = 0; i < in->rank; i++) {
+    if (in->dims[i] != out->dims[i]) return EP_RT_ERR_SHAPE;
+    n *= (uint32_t)in->dims[i];
+  }
+  if (in->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
+  if (!q8(in) || !q8(out)) return EP_RT_ERR_QUANT;
+  /* TFLM's int8 output quantisation for SOFTMAX (checked there with this tolerance). */
+  if (out->zero_point != -128 || fabsf(out->scale - 1.0f / 256.0f) > 0.001f / 256.0f) return EP_RT_ERR_QUANT;
+  if (!(beta > 0.0f) || !isfinite(beta)) return EP_RT_ERR_OP;
+  op->depth = (uint32_t)in->dims[in->rank - 1];
+  op->batches = n / op->depth;
+  if (op->depth > SOFTMAX_MAX_DEPTH) return EP_RT_ERR_LIMITS;
+  /* PreprocessSoftmaxScaling with 5 integer bits, then CalculateInputRadius. */
+  real = (double)beta * (double)in->scale * (double)(1 << 26);
+  if (real >= 1073741824.0) return EP_RT_ERR_QUANT; /* TFLM would need a left shift of 31 */
+  ep_quantize_multiplier(real, &op->mult[0], &op->shift[0]);
+  if (op->shift[0] < 0) return EP_RT_ERR_QUANT; /* QuantizeMultiplierGreaterThanOne requires >= 1 */
+  radius = 31.0 * (double)(1ll << 26) / (double)(1ll << op->shift[0]);
+  op->p.softmax.diff_min = -(int32_t)floor(radius);
+  op->kind = EP_K_SOFTMAX_I8;
+  return 0;
+}
+
+int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, const void *fbv, const void *optsv, int has_opts,
+                    uint32_t opts_type) {
+  const ep_fb_t *fb = (const ep_fb_t *)fbv;
+  const ep_fb_table_t *opts = (const ep_fb_table_t *)optsv;
+  const uint32_t expect = builtin == EP_OP_CONV_2D            ? OPT_CONV
+                          : builtin == EP_OP_DEPTHWISE_CONV_2D ? OPT_DWCONV
+                          : builtin == EP_OP_SOFTMAX           ? OPT_SOFTMAX
+                                                               : OPT_POOL;
+  if (opts_type != expect || !has_opts) return EP_RT_ERR_OP; /* strides, windows, beta have no usable default */
+  switch (builtin) {
+    case EP_OP_CONV_2D: return prepare_conv(m, op, fb, opts, 0);
+    case EP_OP_DEPTHWISE_CONV_2D: return prepare_conv(m, op, fb, opts, 1);
+    case EP_OP_AVERAGE_POOL_2D: return prepare_pool(m, op, fb, opts, 0);
+    case EP_OP_MAX_POOL_2D: return prepare_pool(m, op, fb, opts, 1);
+    default: return prepare_softmax(m, op, fb, opts);
+  }
+}
+
+/* Per-channel bias, multiplier and shift words (CONV: the bias has the zero-point term folded in). */
+uint32_t ep_conv_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
+  (void)m;
+  if (op->kind == EP_K_CONV_I8 || op->kind == EP_K_DWCONV_I8) return 12u * op->rows;
+  if (op->kind == EP_K_SOFTMAX_I8) return 4u * 256u; /* exp raw of every (x - max) difference */
+  return 0;
+}
+
+static int conv_is_1x1(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *w = &m->tensors[op->in[1]];
+  return w->dims[1] == 1 && w->dims[2] == 1;
+}
+
+/* Bytes of the widened input (DSP path) before the patch, so both live in the one shared temporary. */
+static uint32_t patch_offset(uint32_t depth) { return align16(ep_fc_tmp_bytes(depth)); }
+
+uint32_t ep_conv_tmp_bytes(const ep_model_t *m, const ep_op_t *op) {
+  if (op->kind != EP_K_CONV_I8) return 0;
+  if (conv_is_1x1(m, op)) return ep_fc_tmp_bytes(op->depth);
+  return patch_offset(op->depth) + op->depth;
+}
+
+void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
+  if (op->kind == EP_K_CONV_I8 || op->kind == EP_K_DWCONV_I8) {
+    const ep_tensor_t *in = &m->tensors[op->in[0]], *w = &m->tensors[op->in[1]], *out = &m->tensors[op->out[0]];
+    const ep_tensor_t *b = (op->n_in == 3 && op->in[2] >= 0) ? &m->tensors[op->in[2]] : NULL;
+    const uint32_t oc = op->rows;
+    const int dw = op->kind == EP_K_DWCONV_I8;
+    uint32_t r, d;
+    for (r = 0; r < oc; r++) {
+      int32_t bias = b ? (int32_t)ep_le32(b->data + 4u * r) : 0;
+      const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
+      if (!dw) { /* fold the input zero point: sum (x - zp) w = sum x w - zp sum w */
+        int32_t s = 0;
+        const int8_t *wr = (const int8_t *)w->data + (size_t)r * op->depth;
+        for (d = 0; d < op->depth; d++) s += wr[d];
+        bias = (int32_t)((uint32_t)bias - (uint32_t)(int32_t)op->p.conv.zp_in * (uint32_t)s);
+      }
+      op->scratch[r] = bias;
+      /* TFLM: (double)input_scale * (double)filter_scale / (double)output_scale, per channel. */
+      ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &op->scratch[oc + r], &op->scratch[2u * oc + r]);
+    }
+  } else if (op->kind == EP_K_SOFTMAX_I8) {
+    int32_t d;
+    for (d = 0; d < 256; d++) {
+      const int32_t diff = -d;
+      int32_t v = 0;
+      if (diff >= op->p.softmax.diff_min) {
+        /* MultiplyByQuantizedMultiplierGreaterThanOne, then exp_on_negative_values with 5 integer bits. */
+        const int32_t scaled = ep_srdhm((int32_t)((uint32_t)diff << op->shift[0]), op->mult[0]);
+        v = ep_fp_exp_negative(scaled, 5);
+      }
+      op->scratch[d] = v; /* 0 below diff_min: adds nothing to the sum and gives the int8 minimum */
+    }
+  }
+}
+
+int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2];
+  const uint32_t oc = op->rows, depth = op->depth;
+  const int32_t *bias = op->scratch, *cm = op->scratch + oc, *cs = op->scratch + 2u * oc;
+  const int8_t *w = (const int8_t *)tw->data;
+  const int direct = KH == 1 && KW == 1;
+  uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
+  int8_t *patch = (int8_t *)(m->fc_tmp + patch_offset(depth));
+  int32_t b, oy, ox;
+  for (b = 0; b < ti->dims[0]; b++) {
+    const int8_t *xb = (const int8_t *)ti->data + (size_t)b * H * W * C;
+    int8_t *y = (int8_t *)to->data + (size_t)b * OH * OW * oc;
+    for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
+      for (ox = 0; ox < OW; ox++, y += oc) {
+        const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+        const int8_t *x;
+        uint32_t r;
+        if (direct) {
+          x = xb + ((size_t)iy0 * W + ix0) * C; /* 1x1: never padded */
+        } else {
+          int32_t fy, fx;
+          int8_t *dst = patch;
+          for (fy = 0; fy < KH; fy++) {
+            const int32_t iy = iy0 + fy * op->p.conv.dil_h;
+            for (fx = 0; fx < KW; fx++, dst += C) {
+              const int32_t ix = ix0 + fx * op->p.conv.dil_w;
+              if (iy >= 0 && iy < H && ix >= 0 && ix < W) memcpy(dst, xb + ((size_t)iy * W + ix) * C, (size_t)C);
+              else memset(dst, (uint8_t)op->p.conv.zp_in, (size_t)C);
+            }
+          }
+          x = patch;
+        }
+        ep_fc_widen(x, depth, xq);
+        for (r = 0; r < oc;) {
+          int32_t acc[CONV_BLOCK];
+          const uint32_t n = oc - r > CONV_BLOCK ? CONV_BLOCK : oc - r;
+          ep_fc_dot_rows(w + (size_t)r * depth, x, xq, bias + r, acc, n, depth);
+          ep_fc_requant_rows(acc, y + r, n, cm + r, cs + r, op->p.conv.zp_out, op->act_min, op->act_max);
+          r += n;
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2];
+  const int32_t *bias = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
+  const int32_t neg_zp = -(int32_t)op->p.conv.zp_in;
+  const int8_t *w = (const int8_t *)tw->data;
+  int32_t b, oy, ox;
+  for (b = 0; b < ti->dims[0]; b++) {
+    const int8_t *xb = (const int8_t *)ti->data + (size_t)b * H * W * C;
+    int8_t *y = (int8_t *)to->data + (size_t)b * OH * OW * C;
+    for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
+      for (ox = 0; ox < OW; ox++, y += C) {
+        const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+        int32_t c0;
+        for (c0 = 0; c0 < C; c0 += (int32_t)CONV_BLOCK) {
+          const int32_t n = C - c0 > (int32_t)CONV_BLOCK ? (int32_t)CONV_BLOCK : C - c0;
+          int32_t acc[CONV_BLOCK], fy, fx, k;
+          for (k = 0; k < n; k++) acc[k] = bias[c0 + k];
+          for (fy = 0; fy < KH; fy++) {
+            const int32_t iy = iy0 + fy * op->p.conv.dil_h;
+            if (iy < 0 || iy >= H) continue; /* TFLM skips taps outside the image */
+            for (fx = 0; fx < KW; fx++) {
+              const int32_t ix = ix0 + fx * op->p.conv.dil_w;
+              const int8_t *xp, *wp;
+              if (ix < 0 || ix >= W) continue;
+              xp = xb + ((size_t)iy * W + ix) * C + c0;
+              wp = w + ((size_t)fy * KW + fx) * C + c0;
+              for (k = 0; k < n; k++) acc[k] += (xp[k] + neg_zp) * wp[k];
+            }
+          }
+          ep_fc_requant_rows(acc, y + c0, (uint32_t)n, cm + c0, cs + c0, op->p.conv.zp_out, op->act_min,
+                             op->act_max);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+int ep_k_pool_i8(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], OH = to->dims[1], OW = to->dims[2];
+  const int is_max = op->kind == EP_K_MAXPOOL_I8;
+  int32_t b, oy, ox;
+  for (b = 0; b < ti->dims[0]; b++) {
+    const int8_t *xb = (const int8_t *)ti->data + (size_t)b * H * W * C;
+    int8_t *y = (int8_t *)to->data + (size_t)b * OH * OW * C;
+    for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * op->p.pool.stride_h - op->p.pool.pad_h;
+      const int32_t fy0 = iy0 < 0 ? -iy0 : 0, fy1 = H - iy0 < op->p.pool.win_h ? H - iy0 : op->p.pool.win_h;
+      for (ox = 0; ox < OW; ox++, y += C) {
+        const int32_t ix0 = ox * op->p.pool.stride_w - op->p.pool.pad_w;
+        const int32_t fx0 = ix0 < 0 ? -ix0 : 0, fx1 = W - ix0 < op->p.pool.win_w ? W - ix0 : op->p.pool.win_w;
+        const int32_t count = (fy1 - fy0) * (fx1 - fx0);
+        int32_t c0;
+        if (count <= 0) return EP_RT_ERR_SHAPE; /* TFLM fails the op too; unreachable for validated shapes */
+        for (c0 = 0; c0 < C; c0 += (int32_t)CONV_BLOCK) {
+          const int32_t n = C - c0 > (int32_t)CONV_BLOCK ? (int32_t)CONV_BLOCK : C - c0;
+          int32_t acc[CONV_BLOCK], fy, fx, k;
+          for (k = 0; k < n; k++) acc[k] = is_max ? -128 : 0;
+          for (fy = fy0; fy < fy1; fy++) {
+            for (fx = fx0; fx < fx1; fx++) {
+              const int8_t *xp = xb + ((size_t)(iy0 + fy) * W + (ix0 + fx)) * C + c0;
+              if (is_max) {
+                for (k = 0; k < n; k++) acc[k] = xp[k] > acc[k] ? xp[k] : acc[k];
+              } else {
+                for (k = 0; k < n; k++) acc[k] += xp[k];
+              }
+            }
+          }
+          for (k = 0; k < n; k++) {
+            int32_t v = acc[k];
+            /* TFLM rounds the average half away from zero by integer division. */
+            if (!is_max) v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
+            y[c0 + k] = (int8_t)ep_clamp_i32(v, op->act_min, op->act_max);
+          }
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+static int32_t clz32(uint32_t v) {
+  int32_t n = 0;
+  while (n < 32 && !(v & 0x80000000u)) {
+    v <<= 1;
+    n++;
+  }
+  return n;
+}
+
+int ep_k_softmax_i8(const ep_model_t *m, const ep_op_t *op) {
+  const int8_t *x = (const int8_t *)m->tensors[op->in[0]].data;
+  int8_t *y = (int8_t *)m->tensors[op->out[0]].data;
+  const int32_t *tbl = op->scratch; /* exp raw (Q0) indexed by max - x */
+  const uint32_t depth = op->depth;
+  uint32_t i, c;
+  for (i = 0; i < op->batches; i++, x += depth, y += depth) {
+    int32_t mx = -128, bits_over_unit, clz, scale;
+    uint32_t sum = 0;
+    for (c = 0; c < depth; c++) mx = x[c] > mx ? x[c] : mx;
+    for (c = 0; c < depth; c++) sum += (uint32_t)ep_rdbpot(tbl[mx - x[c]], 12); /* Rescale to 12 integer bits */
+    /* GetReciprocal(sum, 12): 1 / (1 + x) of the sum normalised into [1, 2). */
+    clz = clz32(sum);
+    bits_over_unit = 12 - clz;
+    scale = ep_fp_one_over_one_plus_x((int32_t)((sum << clz) - 0x80000000u));
+    for (c = 0; c < depth; c++) {
+      const int32_t v = ep_rdbpot(ep_srdhm(scale, tbl[mx - x[c]]), bits_over_unit + 31 - 8);
+      y[c] = (int8_t)ep_clamp_i32(v - 128, -128, 127);
+    }
+  }
+  (void)m;
+  return 0;
+}

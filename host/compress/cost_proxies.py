@@ -5,8 +5,10 @@ Conventions
 * **MACs** are multiply-accumulates of matrix products only: a dense ``m × n`` projection costs
   ``m·n``; a ``LowRankLinear`` of rank ``k`` costs ``n·k + k·m`` (both factors). Bias adds, gate
   arithmetic and nonlinearities are *not* MACs; they are listed in ``elementwise``.
-* A GRU runs as the exported streaming cell (``GRUStep``) ``T`` times per inference, and that cell
-  includes the readout, so ``macs = T × (Σ gate projections + head)``. An MLP runs once (``T = 1``).
+* A GRU runs as the exported streaming cell (``GRUStep``) ``T`` times per inference; the cell holds
+  the readout, but the runtime evaluates it only at the last step (its earlier outputs are unused), so
+  ``macs = T × Σ gate projections + head`` — the same count as ``tasks.model_io.count_macs``.
+  ``macs_per_step`` is the whole cell (projections + head). An MLP runs once (``T = 1``).
 * Sparsity never lowers MACs or bytes: the int8 kernels are dense and store/multiply zeros.
 * ``weight_bytes_int8`` = 1 byte per weight + 4 bytes per bias (int32), the payload of an int8
   TFLite model without its per-channel scales and flatbuffer overhead; ``weight_bytes_f32`` =
@@ -99,6 +101,10 @@ class Proxies:
         return asdict(self)
 
 
+def _readout(layers: dict[str, Any]) -> str:
+    return "head" if "head" in layers else list(layers)[-1]
+
+
 def _linear_counts(m: nn.Module) -> tuple[int, int, int, int]:
     """(weights, biases, MACs, inner width) of a linear-like module."""
     if isinstance(m, LowRankLinear):
@@ -150,10 +156,12 @@ def proxies(model: nn.Module, seq_len: int | None = None) -> Proxies:
         ew["relu"] = sum(sizes[1:-1])
         peak = max(sizes[i] + sizes[i + 1] + inner[f"fc{i}"] for i in range(len(sizes) - 1))
     ew = {key: v * steps for key, v in ew.items()}
+    head = layers[_readout(layers)].macs_per_step
+    macs = (per_step - head) * steps + head
     zeros, total = weight_sparsity(model)
     return Proxies(
         params=weights + biases,
-        macs=per_step * steps,
+        macs=macs,
         weight_bytes_int8=weights + 4 * biases,
         weight_bytes_f32=4 * (weights + biases),
         peak_activation_bytes=peak,

@@ -15,11 +15,14 @@ def test_gru_counts_match_hand_calculation(gru) -> None:
     # StackedGRU(F=3, hidden [8, 6], C=4, T=5); MACs of one step:
     #   gru0: x_proj 3 gates × 3·8 = 72,  h_proj 3 × 8·8 = 192  → 264
     #   gru1: x_proj 3 × 8·6 = 144,       h_proj 3 × 6·6 = 108  → 252
-    #   head (runs every step in the streaming cell): 6·4 = 24
-    #   per step 540, per inference ×5 = 2700
+    #   head (in the streaming cell, but the runtime evaluates it at the last step only): 6·4 = 24
+    #   per step 540; per inference 5 × 516 + 24 = 2604 (the same as tasks.model_io.count_macs)
     # biases: gru0 6·8 = 48, gru1 6·6 = 36, head 4 → 88; weights 540 → params 628
     p = proxies(gru)
-    assert (p.macs_per_step, p.steps, p.macs, p.flops) == (540, 5, 2700, 5400)
+    assert (p.macs_per_step, p.steps, p.macs, p.flops) == (540, 5, 2604, 5208)
+    from edgeprune.host.tasks.model_io import count_macs
+
+    assert count_macs(gru) == p.macs
     assert p.params == 628 == sum(t.numel() for t in gru.parameters())
     assert p.weight_bytes_int8 == 540 + 4 * 88 and p.weight_bytes_f32 == 4 * 628
     # Σhidden = 14 per step: adds 5·14, muls 2·14, sigmoids 2·14, tanh 14, bias adds 88; × 5 steps.
@@ -27,7 +30,7 @@ def test_gru_counts_match_hand_calculation(gru) -> None:
     # io: x_t 3 + h in/out 2·14 + y 4 = 35; widest layer's work 9·8 = 72.
     assert p.peak_activation_bytes == 107
     assert p.sparsity == 0.0 and p.nonzero_weights == 540
-    assert proxies(gru, seq_len=30).macs == 540 * 30
+    assert proxies(gru, seq_len=30).macs == 516 * 30 + 24
     assert p.layers["gru1"].macs_per_step == 252
 
 
@@ -65,7 +68,8 @@ def test_study_baseline_figures() -> None:
     model = StackedGRU(4, [256, 256], 5, 30)
     p = proxies(model)
     # gru0 3·(4·256 + 256·256) = 199,680; gru1 3·2·256·256 = 393,216; head 1,280 → 594,176 per step.
-    assert p.macs_per_step == 594_176 and p.macs == 17_825_280
+    # 30 steps of the gates, one readout: 30 · 592,896 + 1,280 = 17,788,160 (35.6 MFLOPs).
+    assert p.macs_per_step == 594_176 and p.macs == 17_788_160
     assert p.params == 597_253
     assert abs(p.params - 596_000) / 596_000 < 0.005
     assert abs(p.flops - 36e6) / 36e6 < 0.02

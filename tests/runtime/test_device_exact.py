@@ -1,15 +1,17 @@
 """The core-specific kernels (DSP SIMD on M4, v6-M assembly on M0) run in the real firmware under QEMU and
-give TFLM's bytes: MLPerf AD01, an FC with odd depth/rows (all tails), and a GRU-like cell in sequence mode."""
+give TFLM's bytes: MLPerf AD01, an FC with odd depth/rows (all tails), a GRU-like cell in sequence mode, random
+CONV_2D / DEPTHWISE_CONV_2D / pool / SOFTMAX models and MLPerf KWS (DS-CNN) on random inputs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edgeprune.bench.reference import ad01_path
+from edgeprune.bench.reference import KWS_MACS, ad01_path, kws_bytes
 
 from .oracle import tflm_interpreter, tflm_run
 from .seed_models import gru_like_cell
+from .test_conv_vs_tflm import _random_conv
 from .tflbuild import INT8, INT32, Graph, S
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
@@ -75,3 +77,16 @@ def test_firmware_kernels_bit_exact(core, tmp_path):
         dev.set_sequence(12, 0, [(0, 1)])
         dev.set_input(0, xs.tobytes())
         assert dev.infer(1).outputs[0] == tflm_sequence(cell, xs, 8).tobytes()
+
+        for seed, depthwise in [(0, False), (1, False), (2, True), (3, True), (5, False)]:
+            buf, (xc,) = _random_conv(seed, depthwise)
+            dev.load_model(buf)
+            dev.set_input(0, xc.tobytes())
+            assert dev.infer(1).outputs[0] == tflm_run(buf, [xc])[0].tobytes(), (seed, depthwise)
+
+        kws = kws_bytes()
+        assert dev.load_model(kws).macs == KWS_MACS
+        for _ in range(3):
+            xk = rng.integers(-128, 128, (1, 49, 10, 1), dtype=np.int8)
+            dev.set_input(0, xk.tobytes())
+            assert dev.infer(1).outputs[0] == tflm_run(kws, [xk])[0].tobytes()

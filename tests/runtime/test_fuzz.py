@@ -1,4 +1,5 @@
-"""Fuzz the validator under ASan/UBSan: >= 100,000 random and mutated models, no crash, no UB."""
+"""Fuzz the validator under ASan/UBSan: >= 100,000 random and mutated models (GRU cells, AD01, the KWS DS-CNN with
+its convolutions, pools and SOFTMAX), no crash, no UB."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from edgeprune.bench.reference import ad01_path
+from edgeprune.bench.reference import ad01_path, kws_path
 
 from .oracle import tflm_run
 from .rt import CFLAGS, RUNTIME, STATUS, sources
@@ -38,7 +39,7 @@ def test_fuzz_validator_asan_ubsan(tmp_path):
     seeds[0].write_bytes(gru_like_cell(4, 8, 0))
     seeds[1].write_bytes(gru_like_cell(3, 12, 1))
     res = subprocess.run(
-        [str(exe), "100000", "12345", *map(str, seeds), str(AD01)],
+        [str(exe), "100000", "12345", *map(str, seeds), str(AD01), str(kws_path())],
         capture_output=True, text=True, timeout=240,
     )
     assert res.returncode == 0, res.stderr[-3000:]

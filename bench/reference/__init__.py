@@ -1,8 +1,8 @@
 """Reference models and published figures shipped in the repository (see README.md here).
 
 The MLPerf Tiny models are read only through :func:`ad01_bytes` / :func:`ad01_path` and
-:func:`kws_bytes` / :func:`kws_path`, which check their SHA-256, so a truncated or replaced copy fails
-loudly instead of skewing a benchmark.
+:func:`mlperf_bytes` / :func:`mlperf_path` (``"kws"``, ``"ic"``, ``"vww"``; :func:`kws_bytes` / :func:`kws_path`),
+which check their SHA-256, so a truncated or replaced copy fails loudly instead of skewing a benchmark.
 """
 
 from __future__ import annotations
@@ -20,6 +20,33 @@ AD01_MACS = 264_192
 KWS_FILE = HERE / "mlperf_tiny_kws01_int8.tflite"
 KWS_SHA256 = "aeea436800704fce17b17292e4412630ad856e9d777c044c64ef748a880bd0ae"
 KWS_MACS = 2_656_768  # DS-CNN: CONV 10x4 + 4 x (depthwise 3x3 + pointwise 64x64) on 25x5, FC 64x12
+
+
+@dataclass(frozen=True)
+class MlperfModel:
+    """One shipped MLPerf Tiny convolutional reference model (README.md here).
+
+    :param name: short name (``"kws"``, ``"ic"``, ``"vww"``)
+    :param path: the ``.tflite`` in this folder
+    :param sha256: its recorded SHA-256
+    :param macs: multiply-accumulates per inference, counted from the model
+    :param input_shape: the int8 input's shape
+    """
+
+    name: str
+    path: Path
+    sha256: str
+    macs: int
+    input_shape: tuple[int, ...]
+
+
+MLPERF: dict[str, MlperfModel] = {
+    "kws": MlperfModel("kws", KWS_FILE, KWS_SHA256, KWS_MACS, (1, 49, 10, 1)),
+    "ic": MlperfModel("ic", HERE / "mlperf_tiny_ic01_int8.tflite",
+                      "3c002613d1b2475eb51dd78dfb85a546c8ae658dee71cf6ade43b022fe205415", 12_501_632, (1, 32, 32, 3)),
+    "vww": MlperfModel("vww", HERE / "mlperf_tiny_vww01_int8.tflite",
+                       "597a384c8c2c8a1276f04702f25013b7838f2f814f1ca7c174d295b73e3d6b7b", 7_489_664, (1, 96, 96, 3)),
+}
 
 
 class ReferenceModelError(RuntimeError):
@@ -48,15 +75,26 @@ def ad01_path() -> Path:
     return AD01_FILE
 
 
+def mlperf_bytes(name: str) -> bytes:
+    """The bytes of the MLPerf Tiny model ``name`` (a key of :data:`MLPERF`), SHA-256 checked."""
+    ref = MLPERF[name]
+    return _verified(ref.path, ref.sha256)
+
+
+def mlperf_path(name: str) -> Path:
+    """Path of the MLPerf Tiny model ``name``, after checking its SHA-256 (for tools that want a file)."""
+    mlperf_bytes(name)
+    return MLPERF[name].path
+
+
 def kws_bytes() -> bytes:
     """The MLPerf Tiny KWS (DS-CNN) model's bytes, SHA-256 checked."""
-    return _verified(KWS_FILE, KWS_SHA256)
+    return mlperf_bytes("kws")
 
 
 def kws_path() -> Path:
     """Path of the KWS model, after checking its SHA-256 (for tools that want a file)."""
-    _verified(KWS_FILE, KWS_SHA256)
-    return KWS_FILE
+    return mlperf_path("kws")
 
 
 @dataclass(frozen=True)
@@ -64,7 +102,7 @@ class TflmQemuCount:
     """TFLM instructions per ``Invoke()`` under qemu-system-arm 7.2 ``-icount shift=0`` (see README.md).
 
     :param core: QEMU core (``m3``, ``m4``, ``m7``)
-    :param model: ``"ad01"``, ``"kws"`` or ``"fc256"`` (int8 FULLY_CONNECTED 256×256 with bias and ReLU)
+    :param model: ``"ad01"``, ``"kws"``, ``"ic"``, ``"vww"`` or ``"fc256"`` (int8 FULLY_CONNECTED 256×256, bias, ReLU)
     :param kernels: ``"reference"`` or ``"cmsis-nn"``
     :param instructions: instructions per inference
     """
@@ -88,10 +126,16 @@ TFLM_SAME_QEMU: tuple[TflmQemuCount, ...] = tuple(
     for (model, kernels), n in zip(
         (("ad01", "reference"), ("ad01", "cmsis-nn"), ("fc256", "reference"), ("fc256", "cmsis-nn")), figures, strict=True
     )
-) + tuple(  # KWS (DS-CNN): README.md here, "MLPerf Tiny KWS"
-    TflmQemuCount(core, "kws", kernels, n)
-    for core, figures in {"m4": (198_637_280, 7_698_200), "m7": (196_877_600, 7_643_920),
-                          "m3": (198_685_920, 10_532_920)}.items()
+) + tuple(  # the convolutional models: README.md here, "MLPerf Tiny KWS, IC, VWW"
+    TflmQemuCount(core, model, kernels, n)
+    for (core, model), figures in {
+        ("m4", "kws"): (198_637_280, 7_698_200), ("m7", "kws"): (196_877_600, 7_643_920),
+        ("m3", "kws"): (198_685_920, 10_532_920),
+        ("m4", "ic"): (824_060_920, 29_864_480), ("m7", "ic"): (821_813_280, 30_027_480),
+        ("m3", "ic"): (824_233_240, 41_848_240),
+        ("m4", "vww"): (552_355_920, 24_104_000), ("m7", "vww"): (549_894_400, 24_027_520),
+        ("m3", "vww"): (552_557_280, 31_961_240),
+    }.items()
     for kernels, n in zip(("reference", "cmsis-nn"), figures, strict=True)
 )
 

@@ -121,7 +121,7 @@ def finetune(
     validate: Callable[[nn.Module], float] | None = None,
     validations: int = 5,
     validate_every: int = 25,
-    patience: int = 6,
+    patience: int = 4,
     threads: int = 1,
 ) -> FinetuneResult:
     """Train ``model`` in place for ``steps`` Adam steps and return the losses.

@@ -56,7 +56,15 @@ def fmt_figure(name: str, fig: FigureRecord | None) -> str:
 def header(metric: str) -> list[str]:
     """Quality is selected on the validation split; the test figure is measured once, after the search."""
     cols = [f"val {metric}" if k == QUALITY else label for k, label in COLUMNS]
-    return ["#", "strategy", "origin", *cols[:1], f"test {metric} (once, at the end)", *cols[1:], "verdict"]
+    return ["#", "strategy", "origin", *cols[:1], f"test {metric} (once, at the end)", *cols[1:], "count/MAC", "verdict"]
+
+
+def per_mac(ev: StoredEvaluation) -> str:
+    """Measured count per MAC: what the MAC proxy misses (gate arithmetic, per-op and per-step overhead)."""
+    lat, macs = ev.result.figures.get(LATENCY_COUNT), ev.result.figures.get(MACS)
+    if lat is None or macs is None or not (math.isfinite(lat.value) and macs.value > 0):
+        return "—"
+    return f"{lat.value / macs.value:.2f} [{lat.source}]"
 
 
 def fmt_test(test: dict[str, Any] | None) -> str:
@@ -67,7 +75,7 @@ def fmt_test(test: dict[str, Any] | None) -> str:
 
 def row(label: str, ev: StoredEvaluation, test: dict[str, Any] | None = None) -> list[str]:
     figs = [fmt_figure(k, ev.result.figures.get(k)) for k, _ in COLUMNS]
-    cells = [label, ev.strategy, ev.origin, figs[0], fmt_test(test), *figs[1:]]
+    cells = [label, ev.strategy, ev.origin, figs[0], fmt_test(test), *figs[1:], per_mac(ev)]
     cells.append("feasible" if ev.feasible else ev.reason)
     return cells
 

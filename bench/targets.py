@@ -227,7 +227,7 @@ class Target:
         device = Device.open(url, timeout_s=self.link_timeout_s)
         try:
             hello = self._hello_at_a_known_rate(device)
-            if self.negotiate_baud and self.board is None:
+            if self.negotiate_baud and self.board is None and "://" not in url:  # a UART has a rate; a socket none
                 self.baud = device.negotiate_baud() or None
         except BaseException:
             device.close()

@@ -209,7 +209,8 @@ int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, const void *fb
 /* Per-channel bias, multiplier and shift words (CONV: the bias has the zero-point term folded in). */
 uint32_t ep_conv_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
   (void)m;
-  if (op->kind == EP_K_CONV_I8 || op->kind == EP_K_DWCONV_I8) return 12u * op->rows;
+  if (op->kind == EP_K_CONV_I8) return 12u * op->rows;
+  if (op->kind == EP_K_DWCONV_I8) return 16u * op->rows; /* + the bias with the zero point folded over all taps */
   if (op->kind == EP_K_SOFTMAX_I8) return 4u * 256u; /* exp raw of every (x - max) difference */
   return 0;
 }
@@ -245,6 +246,11 @@ void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
         bias = (int32_t)((uint32_t)bias - (uint32_t)(int32_t)op->p.conv.zp_in * (uint32_t)s);
       }
       op->scratch[r] = bias;
+      if (dw) { /* interior pixels (every tap inside the image): sum (x - zp) w = sum x w - zp sum_taps w */
+        int32_t s = 0;
+        for (d = 0; d < op->depth; d++) s += ((const int8_t *)w->data)[(size_t)d * oc + r];
+        op->scratch[3u * oc + r] = (int32_t)((uint32_t)bias - (uint32_t)(int32_t)op->p.conv.zp_in * (uint32_t)s);
+      }
       /* TFLM: (double)input_scale * (double)filter_scale / (double)output_scale, per channel. */
       ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &op->scratch[oc + r], &op->scratch[2u * oc + r]);
     }
@@ -312,12 +318,43 @@ int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
+/* One output pixel of a depthwise convolution whose taps all lie inside the image: accumulators in registers,
+ * four channels at a time, from the bias with the zero point folded in. `x` is the input at the window's
+ * top-left tap, channel c0; `w` the filter at channel c0; steps in bytes between tap rows / columns. */
+static void dw_interior(const int8_t *x, const int8_t *w, const int32_t *bf, int32_t *acc, int32_t n, int32_t C,
+                        int32_t KH, int32_t KW, int32_t row_step, int32_t col_step) {
+  int32_t k = 0, fy, fx;
+  for (; k + 4 <= n; k += 4) {
+    int32_t a0 = bf[k], a1 = bf[k + 1], a2 = bf[k + 2], a3 = bf[k + 3];
+    for (fy = 0; fy < KH; fy++) {
+      const int8_t *xp = x + k + (size_t)fy * row_step, *wp = w + k + (size_t)fy * KW * C;
+      for (fx = 0; fx < KW; fx++, xp += col_step, wp += C) {
+        a0 += xp[0] * wp[0];
+        a1 += xp[1] * wp[1];
+        a2 += xp[2] * wp[2];
+        a3 += xp[3] * wp[3];
+      }
+    }
+    acc[k] = a0;
+    acc[k + 1] = a1;
+    acc[k + 2] = a2;
+    acc[k + 3] = a3;
+  }
+  for (; k < n; k++) {
+    int32_t a = bf[k];
+    for (fy = 0; fy < KH; fy++)
+      for (fx = 0; fx < KW; fx++) a += x[k + (size_t)fy * row_step + (size_t)fx * col_step] * w[k + ((size_t)fy * KW + fx) * C];
+    acc[k] = a;
+  }
+}
+
 int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2];
-  const int32_t *bias = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
+  const int32_t *bias = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C, *bf = op->scratch + 3 * C;
   const int32_t neg_zp = -(int32_t)op->p.conv.zp_in;
+  const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
   const int8_t *w = (const int8_t *)tw->data;
   int32_t b, oy, ox;
   for (b = 0; b < ti->dims[0]; b++) {
@@ -327,10 +364,17 @@ int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
       const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
       for (ox = 0; ox < OW; ox++, y += C) {
         const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+        const int interior = iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + (KW - 1) * dw < W;
         int32_t c0;
         for (c0 = 0; c0 < C; c0 += (int32_t)CONV_BLOCK) {
           const int32_t n = C - c0 > (int32_t)CONV_BLOCK ? (int32_t)CONV_BLOCK : C - c0;
           int32_t acc[CONV_BLOCK], fy, fx, k;
+          if (interior) {
+            dw_interior(xb + ((size_t)iy0 * W + ix0) * C + c0, w + c0, bf + c0, acc, n, C, KH, KW, dh * W * C, dw * C);
+            ep_fc_requant_rows(acc, y + c0, (uint32_t)n, cm + c0, cs + c0, op->p.conv.zp_out, op->act_min,
+                               op->act_max);
+            continue;
+          }
           for (k = 0; k < n; k++) acc[k] = bias[c0 + k];
           for (fy = 0; fy < KH; fy++) {
             const int32_t iy = iy0 + fy * op->p.conv.dil_h;
@@ -353,11 +397,24 @@ int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
+/* TFLM's average: (v + count/2) / count for v > 0, (v - count/2) / count otherwise (C division, truncating), i.e.
+ * the sign times floor((|v| + count/2) / count). The floor is a multiply by recip = floor(2^40 / count) + 1, exact
+ * while numerator * count < 2^40: |v| <= 128 count and count <= 255 * 255 keep the numerator below 129 count, so
+ * that holds. No division by data at invoke: the instruction count does not depend on the input on cores without a
+ * hardware divide (v6-M). */
+static int32_t avg_round(int32_t v, int32_t count, uint64_t recip) {
+  const int32_t neg = v >> 31; /* -1 or 0 */
+  const uint32_t mag = (uint32_t)((v ^ neg) - neg) + (uint32_t)count / 2u;
+  const int32_t q = (int32_t)(((uint64_t)mag * recip) >> 40);
+  return (q ^ neg) - neg;
+}
+
 int ep_k_pool_i8(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], OH = to->dims[1], OW = to->dims[2];
   const int is_max = op->kind == EP_K_MAXPOOL_I8;
-  int32_t b, oy, ox;
+  int32_t b, oy, ox, last_count = 0;
+  uint64_t recip = 0;
   for (b = 0; b < ti->dims[0]; b++) {
     const int8_t *xb = (const int8_t *)ti->data + (size_t)b * H * W * C;
     int8_t *y = (int8_t *)to->data + (size_t)b * OH * OW * C;
@@ -370,6 +427,10 @@ int ep_k_pool_i8(const ep_model_t *m, const ep_op_t *op) {
         const int32_t count = (fy1 - fy0) * (fx1 - fx0);
         int32_t c0;
         if (count <= 0) return EP_RT_ERR_SHAPE; /* TFLM fails the op too; unreachable for validated shapes */
+        if (count != last_count) { /* depends on the geometry only; interior windows share it */
+          recip = ((uint64_t)1 << 40) / (uint32_t)count + 1u;
+          last_count = count;
+        }
         for (c0 = 0; c0 < C; c0 += (int32_t)CONV_BLOCK) {
           const int32_t n = C - c0 > (int32_t)CONV_BLOCK ? (int32_t)CONV_BLOCK : C - c0;
           int32_t acc[CONV_BLOCK], fy, fx, k;
@@ -386,8 +447,7 @@ int ep_k_pool_i8(const ep_model_t *m, const ep_op_t *op) {
           }
           for (k = 0; k < n; k++) {
             int32_t v = acc[k];
-            /* TFLM rounds the average half away from zero by integer division. */
-            if (!is_max) v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
+            if (!is_max) v = avg_round(v, count, recip);
             y[c0 + k] = (int8_t)ep_clamp_i32(v, op->act_min, op->act_max);
           }
         }
@@ -397,12 +457,11 @@ int ep_k_pool_i8(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
-static int32_t clz32(uint32_t v) {
-  int32_t n = 0;
-  while (n < 32 && !(v & 0x80000000u)) {
-    v <<= 1;
-    n++;
-  }
+/* 12 - clz(sum) for a softmax sum in [2^19, 2^28): the maximum contributes exactly 2^19 and every term at most
+ * that, with at most 256 terms. Counted branch-free (the instruction count does not depend on the data). */
+static int32_t bits_over_unit(uint32_t sum) {
+  int32_t n = 0, k;
+  for (k = 20; k <= 27; k++) n += (int32_t)((((uint32_t)1 << k) - 1u - sum) >> 31);
   return n;
 }
 
@@ -413,16 +472,18 @@ int ep_k_softmax_i8(const ep_model_t *m, const ep_op_t *op) {
   const uint32_t depth = op->depth;
   uint32_t i, c;
   for (i = 0; i < op->batches; i++, x += depth, y += depth) {
-    int32_t mx = -128, bits_over_unit, clz, scale;
+    int32_t mx = -128, over, scale;
     uint32_t sum = 0;
-    for (c = 0; c < depth; c++) mx = x[c] > mx ? x[c] : mx;
+    for (c = 0; c < depth; c++) {
+      const int32_t d = x[c] - mx;
+      mx += d & ~(d >> 31); /* max without a data-dependent branch */
+    }
     for (c = 0; c < depth; c++) sum += (uint32_t)ep_rdbpot(tbl[mx - x[c]], 12); /* Rescale to 12 integer bits */
     /* GetReciprocal(sum, 12): 1 / (1 + x) of the sum normalised into [1, 2). */
-    clz = clz32(sum);
-    bits_over_unit = 12 - clz;
-    scale = ep_fp_one_over_one_plus_x((int32_t)((sum << clz) - 0x80000000u));
+    over = bits_over_unit(sum);
+    scale = ep_fp_one_over_one_plus_x((int32_t)((sum << (12 - over)) - 0x80000000u));
     for (c = 0; c < depth; c++) {
-      const int32_t v = ep_rdbpot(ep_srdhm(scale, tbl[mx - x[c]]), bits_over_unit + 31 - 8);
+      const int32_t v = ep_rdbpot(ep_srdhm(scale, tbl[mx - x[c]]), over + 31 - 8);
       y[c] = (int8_t)ep_clamp_i32(v - 128, -128, 127);
     }
   }

@@ -161,3 +161,17 @@ def test_conv_validator_rejects_malformed(rt):
     g.inputs, g.outputs = [x], [y]
     g.op(OP.SOFTMAX, [x], [y], beta=1.0)
     assert STATUS[rt.init(g.build())] == "QUANT"
+
+
+@pytest.mark.parametrize("fill", [None, 127, -128])
+def test_avg_pool_large_windows(rt, fill):
+    """Counts up to 3,600 (and every border count of a SAME 31x31 window): the division-free rounding stays exact."""
+    rng = np.random.default_rng(41)
+    for win, padding, out in ((60, PAD.VALID, 1), (31, PAD.SAME, 60)):
+        g = Graph()
+        x = g.tensor([1, 60, 60, 2], INT8, 0.05, 3)
+        y = g.tensor([1, out, out, 2], INT8, 0.05, 3)
+        g.inputs, g.outputs = [x], [y]
+        g.op(OP.AVERAGE_POOL_2D, [x], [y], padding=padding, strideH=1, strideW=1, filterHeight=win, filterWidth=win)
+        xs = _i8(rng, (1, 60, 60, 2)) if fill is None else np.full((1, 60, 60, 2), fill, np.int8)
+        _check(rt, g.build(), [xs])

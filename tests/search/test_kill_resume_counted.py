@@ -21,7 +21,7 @@ from edgeprune.host.search.store import RunStore
 HERE = Path(__file__).resolve().parent
 ENTRY = HERE / "_kill_run.py"
 BUDGET = 16
-DELAY_S = 0.2  # per synthetic measurement
+DELAY_S = 0.2  # per phase of a synthetic evaluation (fine-tune, export, load + measure)
 KILLS = 10
 STEP_TIMEOUT_S = 120.0
 
@@ -83,25 +83,26 @@ def test_ten_random_sigkills_lose_and_repeat_nothing(tmp_path, strategy):
     rng = random.Random(16)
     moments: list[str] = []
     progress: list[int] = []
+    phase_file = run_dir.parent / f"{run_dir.name}.phase"
     while len(moments) < KILLS:
+        phase_file.unlink(missing_ok=True)  # absent until the new process is past its imports
         proc = _start(run_dir, strategy)
         before = len(_counted(run_dir))
         if rng.random() < 0.4:
             # Anywhere: start-up (imports, run directory, baseline), strategy set-up, or the loop.
             time.sleep(rng.uniform(0.2, 7.0))
-            moment = "timed"
         else:
             # Inside the loop: just after an evaluation was committed, during the next measurement or store write.
             deadline = time.monotonic() + STEP_TIMEOUT_S
             while len(_counted(run_dir)) <= before and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, DELAY_S * 1.2))
-            moment = "after-commit"
+            time.sleep(rng.uniform(0.0, DELAY_S * 3.5))
         if proc.poll() is not None:  # it finished before the kill: resume again, and kill that
             _finished(proc)
             continue
         _kill(proc)
-        moments.append(moment)
+        noted = phase_file.read_text() if phase_file.exists() else "start-up"
+        moments.append(noted or "between phases")  # empty: killed while the note itself was written
         progress.append(len(_counted(run_dir)))
         # Every kill leaves a store that passes SQLite's own check.
         if (run_dir / "evaluations.sqlite").exists():
@@ -120,5 +121,8 @@ def test_ten_random_sigkills_lose_and_repeat_nothing(tmp_path, strategy):
         assert len(store.evaluations("baseline")) == 1
     assert not list(run_dir.glob(".qemu.pid"))
     assert len(moments) >= KILLS
-    sys.stderr.write(f"kills {len(moments)} ({moments.count('timed')} timed, {moments.count('after-commit')} "
-                     f"after a commit); evaluations at each kill {progress}; {time.monotonic() - started:.0f} s\n")
+    phases = {p: moments.count(p) for p in sorted(set(moments))}
+    # The kills must land in more than start-up: inside the evaluation loop at least once.
+    assert set(phases) & {"fine-tune", "export", "load+measure", "store-write"}, phases
+    sys.stderr.write(f"kills {len(moments)} by phase {phases}; evaluations at each kill {progress}; "
+                     f"{time.monotonic() - started:.0f} s\n")

@@ -8,8 +8,10 @@ Models (random weights; GRUs and MLPs go through the real exporter, edgeprune.ex
     weather baseline's 2 x 256 (597,253 parameters);
   * MLP policies 4-64-64-2 (the CartPole DQN), 4-32-32-2, 4-16-16-2;
   * one int8 FULLY_CONNECTED 256 x 256 (+bias), MLPerf Tiny AD01 (from the repository, see `ad01_path`);
-  * MLPerf Tiny KWS (DS-CNN: CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, FC, SOFTMAX; bench/reference, SHA-256
-    checked) on a random and an all-zero int8 input;
+  * MLPerf Tiny KWS (DS-CNN: CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, FC, SOFTMAX), IC (ResNet-8) and VWW
+    (MobileNetV1 0.25) from bench/reference (SHA-256 checked), each on a random and an all-zero int8 input; IC and
+    VWW exceed the default firmware's 64 KB model buffer / 32 KB arena, so they run in a third build of each core
+    with larger buffers (LARGE_FLAGS, same runtime code; M0's 512 KB RAM holds IC only);
   * overhead probes: a chain of 1-element int8 ops (instructions per op) and a 1-element recurrent cell
     in sequence mode (instructions per step).
 For each core the firmware is built twice (PlatformIO, into --build-dir): the default (fused GRU step) and
@@ -36,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_ipm import _builder, fc_model  # noqa: E402  (sibling script: same FC model, same builder)
 
-from edgeprune.bench.reference import TFLM_SAME_QEMU, kws_bytes, tflm_same_qemu  # noqa: E402
+from edgeprune.bench.reference import MLPERF, TFLM_SAME_QEMU, mlperf_bytes, tflm_same_qemu  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 30
@@ -51,9 +53,13 @@ TFLM_QEMU = {
     ("ad01", "m4"): (2_044_240, 674_840), ("ad01", "m7"): (1_968_880, 603_160), ("ad01", "m3"): (2_144_440, 1_148_080),
     ("fc256", "m4"): (409_200, 138_120), ("fc256", "m7"): (408_680, 138_120), ("fc256", "m3"): (409_160, 230_800),
 }
-# KWS: TFLM's own cortex_m_generic flags, same QEMU (bench/reference/README.md; one copy, in edgeprune.bench.reference).
-TFLM_QEMU.update({("kws", r.core): (tflm_same_qemu(r.core, "kws", "reference") or 0, r.instructions)
-                  for r in TFLM_SAME_QEMU if r.model == "kws" and r.kernels == "cmsis-nn"})
+# KWS/IC/VWW: TFLM's own cortex_m_generic flags, same QEMU (bench/reference/README.md; one copy, in
+# edgeprune.bench.reference).
+TFLM_QEMU.update({(r.model, r.core): (tflm_same_qemu(r.core, r.model, "reference") or 0, r.instructions)
+                  for r in TFLM_SAME_QEMU if r.model in MLPERF and r.kernels == "cmsis-nn"})
+LARGE_FLAGS = "-DEP_MODEL_MAX=409600 -DEP_ARENA_BYTES=163840"  # mps2 boards: 4 MB RAM
+LARGE_FLAGS_M0 = "-DEP_MODEL_MAX=131072 -DEP_ARENA_BYTES=65536"  # the M0 board's 512 KB RAM: IC only
+LARGE_MODELS = ("ic", "ic-zero", "vww", "vww-zero")
 OP_CHAIN = 64  # ops in the per-op probe
 TICK: dict[str, float] = {}  # per core: instructions per SysTick tick (counts are whole ticks)
 
@@ -180,11 +186,14 @@ def ad01_models(rng: np.random.Generator) -> list[Bench]:
     return [Bench("ad01", tfl, xr.tobytes(), _tflm(tfl, [xr])), Bench("ad01-zero", tfl, xz.tobytes(), _tflm(tfl, [xz]))]
 
 
-def kws_models(rng: np.random.Generator) -> list[Bench]:
-    tfl = kws_bytes()
-    xr = rng.integers(-128, 128, (1, 49, 10, 1), dtype=np.int8)
-    xz = np.zeros((1, 49, 10, 1), np.int8)
-    return [Bench("kws", tfl, xr.tobytes(), _tflm(tfl, [xr])), Bench("kws-zero", tfl, xz.tobytes(), _tflm(tfl, [xz]))]
+def mlperf_conv_models(rng: np.random.Generator) -> list[Bench]:
+    out = []
+    for name in ("kws", "ic", "vww"):
+        tfl, shape = mlperf_bytes(name), MLPERF[name].input_shape
+        xr = rng.integers(-128, 128, shape, dtype=np.int8)
+        xz = np.zeros(shape, np.int8)
+        out += [Bench(name, tfl, xr.tobytes(), _tflm(tfl, [xr])), Bench(f"{name}-zero", tfl, xz.tobytes(), _tflm(tfl, [xz]))]
+    return out
 
 
 def run_core(core: str, elf: Path, benches: list[Bench], runs: int) -> dict[str, dict]:
@@ -218,10 +227,12 @@ def _fmt(v: float | None, spec: str = ",.0f") -> str:
 def report(results: dict[str, dict[str, dict]], ops: dict[str, dict[str, dict]], cores: list[str]) -> list[str]:
     lines = ["| model | core | MACs | instr/inference | instr/MAC | op-by-op instr | TFLM ref | TFLM+CMSIS-NN | "
              "vs CMSIS-NN | TFLM-exact |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    names = [n for n in next(iter(results.values())) if not n.startswith("probe")]
+    names = list(dict.fromkeys(n for rows in results.values() for n in rows if not n.startswith("probe")))
     for name in names:
         for core in cores:
-            r = results[core][name]
+            r = results[core].get(name)
+            if r is None:  # not run on this core (does not fit its RAM)
+                continue
             o = ops.get(core, {}).get(name)
             if r["count"] is None:
                 lines.append(f"| {name} | {core} | - | does not load: {r['why'][:60]} | | | | | | |")
@@ -257,8 +268,9 @@ def targets(results: dict[str, dict[str, dict]]) -> list[str]:
     if h:
         v = h["count"] / h["macs"]
         out.append(f"- hidden-32 GRU (M4) <= 2.5 instr/MAC: {v:.3f} -> {'MET' if v <= 2.5 else 'NOT MET'}")
-    # AD01 (issue 13): 1.6x on M4/M7, 1.3x on M3; KWS (issue 19): 1.2x on M4/M7, 1.1x on M3.
-    for model, needs in (("ad01", (1.6, 1.6, 1.3)), ("kws", (1.2, 1.2, 1.1))):
+    # AD01 (issue 13): 1.6x on M4/M7, 1.3x on M3; KWS, IC, VWW (issue 19): 1.2x on M4/M7, 1.1x on M3.
+    conv_need = (1.2, 1.2, 1.1)
+    for model, needs in (("ad01", (1.6, 1.6, 1.3)), ("kws", conv_need), ("ic", conv_need), ("vww", conv_need)):
         for core, need in zip(("m4", "m7", "m3"), needs, strict=True):
             a = get(model, core)
             if a and (model, core) in TFLM_QEMU:
@@ -266,12 +278,12 @@ def targets(results: dict[str, dict[str, dict]]) -> list[str]:
                 out.append(f"- {model.upper()} on {core.upper()} >= {need}x fewer than TFLM+CMSIS-NN: {v:.2f}x -> "
                            f"{'MET' if v >= need else 'NOT MET'}")
     for core in results:
-        for model, label in (("ad01", "AD01"), ("kws", "KWS")):
+        for model in ("ad01", "kws", "ic", "vww"):
             a, z = get(model, core), get(f"{model}-zero", core)
             if a and z:
                 tick = TICK.get(core, 0.0)
                 same = abs(a["count"] - z["count"]) <= tick
-                out.append(f"- {label} count independent of the input on {core.upper()}: random {a['count']:,} vs zero "
+                out.append(f"- {model.upper()} count independent of the input on {core.upper()}: random {a['count']:,} vs zero "
                            f"{z['count']:,} (counter resolution {tick:g} instr) -> {'MET' if same else 'NOT MET'}")
     c = get("mlp4-64-64-2", "m0")
     if c:
@@ -294,22 +306,32 @@ def main(argv: list[str] | None = None) -> int:
     from edgeprune.bench.firmware_build import CORE_ENVS, build
 
     rng = np.random.default_rng(13)
-    benches = exported_models(args.build_dir / "models", rng) + builder_models(rng) + ad01_models(rng) + kws_models(rng)
+    benches = exported_models(args.build_dir / "models", rng) + builder_models(rng) + ad01_models(rng)
+    benches += mlperf_conv_models(rng)
     if args.models:
         benches = [b for b in benches if b.name in args.models or b.name.startswith("probe")]
     results: dict[str, dict[str, dict]] = {}
     ops: dict[str, dict[str, dict]] = {}
-    saved = os.environ.get("PLATFORMIO_BUILD_FLAGS")
+    def build_with(core: str, sub: str, flags: str) -> Path:
+        saved = os.environ.get("PLATFORMIO_BUILD_FLAGS")
+        os.environ["PLATFORMIO_BUILD_FLAGS"] = flags
+        try:
+            return build(CORE_ENVS[core], build_dir=args.build_dir / sub).elf
+        finally:
+            os.environ.pop("PLATFORMIO_BUILD_FLAGS", None)
+            if saved is not None:
+                os.environ["PLATFORMIO_BUILD_FLAGS"] = saved
+
+    small = [b for b in benches if b.name not in LARGE_MODELS]
+    large = [b for b in benches if b.name in LARGE_MODELS]
     for core in args.cores:
-        results[core] = run_core(core, build(CORE_ENVS[core], build_dir=args.build_dir / "fused").elf, benches, args.runs)
+        results[core] = run_core(core, build(CORE_ENVS[core], build_dir=args.build_dir / "fused").elf, small, args.runs)
+        if large:
+            fits = [b for b in large if core != "m0" or not b.name.startswith("vww")]
+            flags = LARGE_FLAGS_M0 if core == "m0" else LARGE_FLAGS
+            results[core].update(run_core(core, build_with(core, "large", flags), fits, args.runs))
         if not args.no_op_by_op:
-            os.environ["PLATFORMIO_BUILD_FLAGS"] = "-DEP_RT_DEFAULT_FLAGS=1"  # EP_RT_INIT_NO_FUSE
-            try:
-                elf = build(CORE_ENVS[core], build_dir=args.build_dir / "op-by-op").elf
-            finally:
-                os.environ.pop("PLATFORMIO_BUILD_FLAGS", None)
-                if saved is not None:
-                    os.environ["PLATFORMIO_BUILD_FLAGS"] = saved
+            elf = build_with(core, "op-by-op", "-DEP_RT_DEFAULT_FLAGS=1")  # EP_RT_INIT_NO_FUSE
             grus = [b for b in benches if b.name.startswith("gru")]
             ops[core] = run_core(core, elf, grus, args.runs)
     commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", "firmware"], cwd=ROOT, capture_output=True,

@@ -447,7 +447,7 @@ def _run_locked(
                 higher_is_better=bool(task.higher_is_better),
                 reference_quality=reference_quality(task),
                 # Host-screened proposals are free but not instant (compress + export): bound a streak.
-                max_free_proposals=max(10, options.budget),
+                max_screened_streak=max(10, options.budget),
                 reward_mode=options.reward,
             )
             if on_outcome is not None:

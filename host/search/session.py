@@ -81,7 +81,9 @@ class SearchSession:
     Candidates are screened on the host first: the evaluator's ``prepare`` gives the int8 model's
     validation quality from TFLM, which is bit-exact with the device, and a candidate whose drop
     already breaks ``max_acc_drop`` is stored as infeasible (origin ``"host"``) without using the
-    device or the budget. A host-screened proposal counts toward ``max_free_proposals``.
+    device or the budget. A host-screened proposal counts toward ``max_free_proposals`` and toward
+    ``max_screened_streak`` (consecutive host-screened proposals without a device evaluation; ``None``:
+    no such cap), which bounds the time a strategy stuck below the quality limit can spend.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class SearchSession:
         higher_is_better: bool,
         weights: RewardWeights | None = None,
         max_free_proposals: int = 200,
+        max_screened_streak: int | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         reference_quality: float | None = None,
         reward_mode: str = "measured",
@@ -113,6 +116,8 @@ class SearchSession:
         self.max_free_proposals = max_free_proposals
         self.on_outcome = on_outcome
         self._free_streak = 0
+        self.max_screened_streak = max_screened_streak
+        self._screened_streak = 0
         self.objective: Objective | None = None
         self.reference_quality = reference_quality
         self.reward_mode = reward_mode
@@ -129,6 +134,8 @@ class SearchSession:
         return max(0, self.budget - self.used)
 
     def exhausted(self) -> bool:
+        if self.max_screened_streak is not None and self._screened_streak >= self.max_screened_streak:
+            return True
         return self.remaining == 0 or self._free_streak >= self.max_free_proposals
 
     # -- measuring --------------------------------------------------------------------------------
@@ -212,6 +219,8 @@ class SearchSession:
             verdict = self.objective.screened(result)
         counted = origin == "device"
         self._free_streak = 0 if counted else self._free_streak + 1
+        # Answers from the store are instant; a host-screened proposal costs a compress + export.
+        self._screened_streak = self._screened_streak + 1 if origin == "host" else 0 if counted else self._screened_streak
         seq = self.store.record(
             kind="candidate",
             strategy=self.strategy,

@@ -34,19 +34,20 @@ def generate_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
         info = export_best(run.run_dir, run.best, run.options)
         if info is not None:
             best_infos[str(run.run_dir)] = info
+        pareto, areas = plots.plot_front_mapped([run], run.run_dir / "pareto.png")
         images = [
-            plots.plot_front([run], run.run_dir / "pareto.png"),
+            pareto,
             plots.plot_strategies([run], run.run_dir / "strategies.png"),
             plots.plot_layers(run, run.run_dir / "layers.png"),
         ]
-        last = write_html(run.run_dir / "report.html", f"edgeprune search — {run.label}", [run], images, best_infos)
+        last = write_html(run.run_dir / "report.html", f"edgeprune search — {run.label}", [run], images, best_infos,
+                          {pareto: areas})
         log.info("report written to %s", last)
     if len(runs) == 1:
         return last
     out = Path(out_dir) if out_dir is not None else runs[0].run_dir.parent / "comparison"
     out.mkdir(parents=True, exist_ok=True)
-    images = [
-        plots.plot_front(runs, out / "pareto.png"),
-        plots.plot_strategies(runs, out / "strategies.png"),
-    ]
-    return write_html(out / "report.html", f"edgeprune comparison of {len(runs)} runs", runs, images, best_infos)
+    pareto, areas = plots.plot_front_mapped(runs, out / "pareto.png")
+    images = [pareto, plots.plot_strategies(runs, out / "strategies.png")]
+    return write_html(out / "report.html", f"edgeprune comparison of {len(runs)} runs", runs, images, best_infos,
+                      {pareto: areas})

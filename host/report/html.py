@@ -10,8 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.link import FAULT_KINDS, fault_kind
 from edgeprune.host.report import table as tbl
+from edgeprune.host.report.describe import LAYER_HEADER, describe_config, global_choices, layer_rows
+from edgeprune.host.report.front import unique_candidates
 from edgeprune.host.report.load import RunData
+from edgeprune.host.report.plots import AREA_RADIUS, PointArea
+from edgeprune.host.search.store import StoredEvaluation
+from edgeprune.host.search.types import ENERGY_UJ, FLASH_BYTES, LATENCY_COUNT, MACS, QUALITY
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1400px;color:#222}
@@ -19,29 +25,111 @@ table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
 th{background:#f2f2f2} td:nth-child(2),td:nth-child(3),td:last-child{text-align:left}
 img{max-width:100%;border:1px solid #ddd;margin:0.5em 0} code{background:#f5f5f5;padding:0 3px}
-.note{color:#555;font-size:12px}
+.note{color:#555;font-size:12px} img.mapped{max-width:none} tr:target{background:#fff3b0}
 """
 
 
-def _img(path: Path) -> str:
+def _img(path: Path, areas: list[PointArea] | None = None) -> str:
+    """The PNG inlined; with ``areas``, an image map whose points show the candidate on hover and link to its row."""
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
+    if not areas:
+        return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
+    name = f"map-{path.stem}"
+    spots = "".join(
+        f'<area shape="circle" coords="{a.x},{a.y},{AREA_RADIUS}" href="{html.escape(a.href)}" '
+        f'title="{html.escape(a.title)}" alt="{html.escape(a.title.partition(" (")[0])}">'
+        # The first area under the pointer wins: front points before the others they may overlap.
+        for a in sorted(areas, key=lambda a: not a.title.startswith("front "))
+    )
+    # No scaling (class "mapped"): image-map coordinates are in the PNG's own pixels.
+    return (f'<img class="mapped" alt="{html.escape(path.name)}" usemap="#{name}" '
+            f'src="data:image/png;base64,{data}"><map name="{name}">{spots}</map>')
 
 
-def _table(head: list[str], body: list[list[str]]) -> str:
+def _table(head: list[str], body: list[list[str]], ids: list[str] | None = None) -> str:
     h = "".join(f"<th>{html.escape(c)}</th>" for c in head)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+    ids = ids or [""] * len(body)
+    rows = "".join(
+        (f"<tr id='{html.escape(i)}'>" if i else "<tr>") + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+        for r, i in zip(body, ids, strict=True)
+    )
     return f"<table><tr>{h}</tr>{rows}</table>"
 
 
-def _kv(d: dict[str, Any]) -> str:
-    return _table(["option", "value"], [[k, json.dumps(v) if not isinstance(v, str) else v] for k, v in d.items()])
+def _kv(d: dict[str, Any], head: tuple[str, str] = ("option", "value")) -> str:
+    return _table(list(head), [[k, json.dumps(v) if not isinstance(v, str) else v] for k, v in d.items()])
+
+
+def set_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options a user (or a default) actually set: ``None``, empty strings and empty collections left out."""
+    return {k: v for k, v in options.items() if v is not None and not (isinstance(v, str | dict | list | tuple) and not v)}
+
+
+def _quality(ev: StoredEvaluation) -> str:
+    return tbl.fmt_figure(QUALITY, ev.result.figures.get(QUALITY))
+
+
+def _best(run: RunData, info: dict[str, Any]) -> list[str]:
+    """The best candidate: its quality on both splits, its config per layer, then where its files went."""
+    rest = {k: v for k, v in info.items() if k != "config"}
+    parts = ["<h3>Best candidate (highest reward, feasible)</h3>"]
+    ev = run.best
+    if ev is not None:
+        test = run.test_quality.get(ev.digest)
+        parts.append(_table(
+            ["candidate", f"val {run.metric} (selected on it)", f"test {run.metric} (once, at the end)", "config"],
+            [[f"#{ev.seq}", _quality(ev), tbl.fmt_test(test), describe_config(ev.result.config_json, ev.result.layers)]],
+        ))
+    config = info.get("config")
+    if config is not None:
+        layers = ev.result.layers if ev is not None else None
+        parts += [
+            f"<p>Whole model: {html.escape(global_choices(config))}.</p>",
+            _table(LAYER_HEADER, layer_rows(config, layers)),
+        ]
+    parts.append(_kv(rest, ("field", "value")))
+    return parts
+
+
+def _candidates(run: RunData) -> list[str]:
+    """Every evaluated candidate in words; the host-screened ones apart (their quality only, from TFLM)."""
+    cands = [e for e in unique_candidates(run.evaluations)]
+    measured = [e for e in cands if e.origin != "host"]
+    host = [e for e in cands if e.origin == "host"]
+    front = {p.evaluation.digest for p in run.front}
+
+    def verdict(e: StoredEvaluation) -> str:
+        if e.result.error is not None:
+            return f"failed: {e.result.error}"
+        return ("front, " if e.digest in front else "") + ("feasible" if e.feasible else e.reason)
+
+    parts = [
+        "<h3>Every candidate measured on the device</h3>",
+        _table(
+            ["#", "origin", "config", f"val {run.metric}", "latency (count)", "flash KiB", "energy µJ", "verdict"],
+            [[str(e.seq), e.origin, describe_config(e.result.config_json, e.result.layers), _quality(e),
+              *(tbl.fmt_figure(k, e.result.figures.get(k)) for k in (LATENCY_COUNT, FLASH_BYTES, ENERGY_UJ)),
+              verdict(e)] for e in measured],
+            [run.anchor(e.seq) for e in measured],
+        ),
+    ]
+    if host:
+        parts += [
+            "<h3>Screened on the host, never measured on the device</h3>",
+            "<p class='note'>Their quality comes from the int8 model in TFLM (bit-exact with the device); they have no "
+            "latency, flash or energy, so they appear only on the MAC panel of the plot.</p>",
+            _table(
+                ["#", "config", f"val {run.metric}", "MACs", "verdict"],
+                [[str(e.seq), describe_config(e.result.config_json, e.result.layers), _quality(e),
+                  tbl.fmt_figure(MACS, e.result.figures.get(MACS)), verdict(e)] for e in host],
+                [run.anchor(e.seq) for e in host],
+            ),
+        ]
+    return parts
 
 
 def _failures(cands: list[Any]) -> list[str]:
     """Failed evaluations counted by kind: device faults (transient, re-measured if proposed again) and the rest."""
-    from edgeprune.bench.link import FAULT_KINDS, fault_kind
-
     failed = [e for e in cands if e.result.error is not None]
     if not failed:
         return []
@@ -51,6 +139,13 @@ def _failures(cands: list[Any]) -> list[str]:
     order = [k for k in FAULT_KINDS if k in kinds] + [k for k in kinds if k not in FAULT_KINDS]
     body = [[k, str(len(kinds[k])), kinds[k][0].result.error or ""] for k in order]
     return ["<h3>Failed evaluations by kind</h3>", _table(["kind", "evaluations", "first reason"], body)]
+
+
+def _front_rows(run: RunData) -> list[list[str]]:
+    shown = [p.evaluation for p in run.front]
+    evs = ([run.baseline] if run.baseline is not None else []) + shown
+    rows = tbl.rows(run.baseline, shown, run.test_quality)
+    return [[*r, describe_config(e.result.config_json, e.result.layers)] for r, e in zip(rows, evs, strict=True)]
 
 
 def _run_section(run: RunData, best_info: dict[str, Any] | None) -> str:
@@ -63,12 +158,14 @@ def _run_section(run: RunData, best_info: dict[str, Any] | None) -> str:
         f"<h2>{html.escape(run.label)}</h2>",
         f"<p>{len(cands)} evaluations: {device} measured on the device, {cached} from the global cache, "
         f"{repeats} re-proposals answered from this run; {feasible} feasible; front of {len(run.front)}.</p>",
-        _kv(run.options),
+        "<h3>Search options (those set)</h3>",
+        _kv(set_options(run.options)),
         "<h3>Pareto front</h3>",
-        _table(tbl.header(run.metric), tbl.rows(run.baseline, [p.evaluation for p in run.front], run.test_quality)),
+        _table([*tbl.header(run.metric), "config"], _front_rows(run)),
     ]
     if best_info:
-        parts += ["<h3>Best candidate (highest reward, feasible)</h3>", _kv(best_info)]
+        parts += _best(run, best_info)
+    parts += _candidates(run)
     parts += _failures(cands)
     infeasible = [e for e in cands if not e.feasible]
     if infeasible:
@@ -85,17 +182,21 @@ def write_html(
     runs: list[RunData],
     images: list[Path],
     best_infos: dict[str, dict[str, Any]],
+    maps: dict[Path, list[PointArea]] | None = None,
 ) -> Path:
-    """Write the report atomically and return its path."""
+    """Write the report atomically and return its path (``maps``: hover areas of an image, by its path)."""
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M:%S')}. Every number carries its source in "
         "brackets: <code>qemu</code> = instruction count under QEMU -icount (a lower bound on cycles), "
         "<code>board</code> = measured on silicon, <code>model</code> = energy from the cited per-cycle table, "
         "<code>host</code> = CodeCarbon on the host, <code>build</code> = deploy build sizes, "
-        "<code>proxy</code> = computed from the model's shapes. Figures of different sources are never added.</p>",
+        "<code>proxy</code> = computed from the model's shapes, <code>tflm</code> = the int8 model in TFLM on the host. "
+        "Figures of different sources are never added. Quality is on the validation split (what every selection "
+        "used) unless a column says test; the test split is scored once, after the search. Hover a point of the "
+        "plot for its config; click it for its row.</p>",
     ]
-    body += [_img(p) for p in images]
+    body += [_img(p, (maps or {}).get(p)) for p in images]
     for run in runs:
         body.append(_run_section(run, best_infos.get(str(run.run_dir))))
     doc = (

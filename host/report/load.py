@@ -56,6 +56,10 @@ class RunData:
     def higher_is_better(self) -> bool:
         return bool(self.options.get("higher_is_better", True))
 
+    def anchor(self, seq: int) -> str:
+        """HTML id of a candidate's row, unique across the runs of one report."""
+        return f"cand-{self.run_dir.name}-{seq}"
+
     def candidates(self) -> list[StoredEvaluation]:
         return [e for e in self.evaluations if e.kind == "candidate"]
 

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from edgeprune.host.report.describe import describe_config
 from edgeprune.host.report.front import unique_candidates
 from edgeprune.host.report.load import RunData
-from edgeprune.host.search.types import ENERGY_UJ, FLASH_BYTES, LATENCY_COUNT, QUALITY
+from edgeprune.host.search.store import StoredEvaluation
+from edgeprune.host.search.types import ENERGY_UJ, FLASH_BYTES, LATENCY_COUNT, MACS, QUALITY
 
-PANELS = ((LATENCY_COUNT, "latency"), (FLASH_BYTES, "flash"), (ENERGY_UJ, "energy"))
+PANELS = ((LATENCY_COUNT, "latency"), (FLASH_BYTES, "flash"), (ENERGY_UJ, "energy"), (MACS, "MACs"))
+DPI = 90
+#: Radius in pixels of a point's hover/click area in the report's image map.
+AREA_RADIUS = 6
 
 
 def _plt() -> Any:
+    # Deferred on purpose: matplotlib takes a second to import and only the report draws.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,7 +35,7 @@ def _plt() -> Any:
 
 def _save(fig: Any, path: Path) -> Path:
     tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90, bbox_inches="tight")
+    fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
     os.replace(tmp, path)
     return path
 
@@ -39,57 +49,126 @@ def _unit_source(runs: list[RunData], name: str) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class PointArea:
+    """Where one plotted candidate lies in the saved PNG, for the report's image map.
+
+    Parameters
+    ----------
+    x, y:
+        Pixel centre in the PNG (origin top-left, as HTML image maps count).
+    title:
+        The hover text: the candidate's number, origin, config in words and validation quality.
+    href:
+        Anchor of the candidate's row in the report (``#cand-<run>-<seq>``).
+    """
+
+    x: int
+    y: int
+    title: str
+    href: str
+
+
+def point_title(run: RunData, ev: StoredEvaluation) -> str:
+    """Hover text of a plotted candidate: number, origin, config in words, validation quality, verdict."""
+    q = ev.result.figures.get(QUALITY)
+    qual = "—" if q is None else f"{q.value:.4g} [{q.source}]"
+    verdict = "feasible" if ev.feasible else (ev.reason or "infeasible")
+    where = "screened on the host" if ev.origin == "host" else ev.origin
+    return (f"#{ev.seq} ({where}): {describe_config(ev.result.config_json, ev.result.layers)}; "
+            f"val {run.metric} {qual}; {verdict}")
+
+
+def _finite(evs: list[StoredEvaluation], name: str) -> list[tuple[StoredEvaluation, float, float]]:
+    """The candidates that have both the plotted figure and quality (a host-screened one has no latency)."""
+    out = []
+    for e in evs:
+        x, y = e.result.value(name), e.result.value(QUALITY)
+        if math.isfinite(x) and math.isfinite(y):
+            out.append((e, x, y))
+    return out
+
+
+def _groups(run: RunData) -> list[tuple[str, list[StoredEvaluation], dict[str, Any]]]:
+    """Every evaluated candidate of a run, in the groups the plot draws differently."""
+    front = {p.evaluation.digest for p in run.front}
+    cands = [e for e in unique_candidates(run.evaluations) if e.result.error is None]
+    host = [e for e in cands if e.origin == "host"]
+    measured = [e for e in cands if e.origin != "host"]
+    return [
+        ("feasible", [e for e in measured if e.feasible and e.digest not in front],
+         {"marker": "o", "facecolors": "none", "alpha": 0.7, "s": 18}),
+        ("infeasible", [e for e in measured if not e.feasible], {"marker": "x", "alpha": 0.6, "s": 20}),
+        ("screened on host, not measured", host, {"marker": "s", "facecolors": "none", "alpha": 0.5, "s": 16}),
+    ]
+
+
 def plot_front(runs: list[RunData], path: Path) -> Path:
-    """Quality against measured latency, flash and energy; front points joined, infeasible marked ×."""
+    """Quality against measured latency, flash, energy and the MAC proxy (see ``plot_front_mapped``)."""
+    return plot_front_mapped(runs, path)[0]
+
+
+def plot_front_mapped(runs: list[RunData], path: Path) -> tuple[Path, list[PointArea]]:
+    """Every evaluated candidate against each cost, the front joined and labelled with its numbers.
+
+    Feasible candidates are hollow circles, infeasible ones ×, host-screened ones (quality from TFLM, never
+    measured on the device) hollow squares on the panels where they have the figure (the MAC proxy), the
+    baseline a star. Returns the PNG and where each point landed, for the report's hover tooltips.
+    """
     plt = _plt()
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.6), squeeze=False)
+    ncols = 2
+    nrows = math.ceil(len(PANELS) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.9 * nrows), squeeze=False, dpi=DPI)
     metric = runs[0].metric
-    for ax, (name, label) in zip(axes[0], PANELS, strict=True):
+    placed: list[tuple[Any, float, float, str, str]] = []
+    for ax, (name, label) in zip(axes.flat, PANELS, strict=False):
         for i, run in enumerate(runs):
             color = f"C{i}"
-            feas = [e for e in unique_candidates(run.evaluations) if e.feasible]
-            infeas = [e for e in unique_candidates(run.evaluations) if not e.feasible and e.result.error is None]
-            ax.scatter(
-                [e.result.value(name) for e in feas],
-                [e.result.value(QUALITY) for e in feas],
-                s=14,
-                color=color,
-                alpha=0.45,
-            )
-            ax.scatter(
-                [e.result.value(name) for e in infeas],
-                [e.result.value(QUALITY) for e in infeas],
-                s=14,
-                color=color,
-                marker="x",
-                alpha=0.35,
-            )
-            pts = sorted(run.front, key=lambda p: p.evaluation.result.value(name))
-            ax.plot(
-                [p.evaluation.result.value(name) for p in pts],
-                [p.evaluation.result.value(QUALITY) for p in pts],
-                "o-",
-                color=color,
-                ms=5,
-                label=f"{run.label} front ({len(run.front)})",
-            )
+            for kind, evs, style in _groups(run):
+                pts = _finite(evs, name)
+                if not pts:
+                    continue
+                colour = {"edgecolors": color} if style.get("facecolors") == "none" else {"color": color}
+                ax.scatter([x for _, x, _ in pts], [y for _, _, y in pts], label=f"{kind} ({run.label})",
+                           **style, **colour)
+                placed += [(ax, x, y, point_title(run, e), f"#{run.anchor(e.seq)}") for e, x, y in pts]
+            front = sorted(_finite([p.evaluation for p in run.front], name), key=lambda t: t[1])
+            ax.plot([x for _, x, _ in front], [y for _, _, y in front], "o-", color=color, ms=7, mec="k", mew=0.8,
+                    label=f"front ({run.label}, {len(run.front)})")
+            for e, x, y in front:
+                ax.annotate(f"#{e.seq}", (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
+                placed.append((ax, x, y, "front " + point_title(run, e), f"#{run.anchor(e.seq)}"))
             if run.baseline is not None:
-                ax.scatter(
-                    [run.baseline.result.value(name)],
-                    [run.baseline.result.value(QUALITY)],
-                    marker="*",
-                    s=120,
-                    color=color,
-                    edgecolor="k",
-                )
+                base = _finite([run.baseline], name)
+                ax.scatter([x for _, x, _ in base], [y for _, _, y in base], marker="*", s=140, color=color,
+                           edgecolor="k", label=f"baseline ({run.label})")
         ax.set_xlabel(f"{label}: {_unit_source(runs, name)}")
-        ax.set_ylabel(f"{metric} [{_unit_source(runs, QUALITY).split('[')[-1].rstrip(']')}]")
+        ax.set_ylabel(f"validation {metric}")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="lower right")
-    fig.suptitle("Pareto front (★ baseline, × infeasible)", fontsize=10)
-    out = _save(fig, path)
+    for ax in list(axes.flat)[len(PANELS):]:
+        ax.set_visible(False)
+    # The legend gathers every panel's kinds: host-screened points appear only on the MAC panel.
+    by_label: dict[str, Any] = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            by_label.setdefault(lab, h)
+    labels, handles = list(by_label), list(by_label.values())
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=min(4, max(1, len(labels))), frameon=False)
+    fig.suptitle(f"Every evaluated candidate: validation {metric} against each cost "
+                 "(front joined and numbered, ★ baseline, × infeasible, □ screened on the host)", fontsize=9)
+    legend_rows = math.ceil(len(labels) / 4)
+    fig.tight_layout(rect=(0, 0.035 * legend_rows + 0.02, 1, 0.96))
+    fig.canvas.draw()
+    height = fig.bbox.height
+    areas = []
+    for ax, x, y, title, href in placed:
+        px, py = ax.transData.transform((x, y))
+        areas.append(PointArea(round(float(px)), round(float(height - py)), title, href))
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=DPI)
+    os.replace(tmp, path)
     plt.close(fig)
-    return out
+    return path, areas
 
 
 def plot_strategies(runs: list[RunData], path: Path) -> Path:
@@ -108,7 +187,7 @@ def plot_strategies(runs: list[RunData], path: Path) -> Path:
                 ys.append(best)
         ax.step(xs, ys, where="post", color=f"C{i}", label=run.label)
     ax.set_xlabel("device evaluations")
-    ax.set_ylabel("best feasible reward")
+    ax.set_ylabel("best feasible reward (from validation quality)")
     ax.grid(alpha=0.3)
     if runs:
         ax.legend(fontsize=7)
@@ -120,10 +199,6 @@ def plot_strategies(runs: list[RunData], path: Path) -> Path:
 
 def plot_layers(run: RunData, path: Path, top: int = 5) -> Path:
     """Per-layer prune / sparsity / rank choices of the best front configs (by reward)."""
-    import json
-
-    import numpy as np
-
     plt = _plt()
     best = sorted(
         (p.evaluation for p in run.front),

@@ -318,35 +318,21 @@ int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
-/* The taps of a depthwise window that lie inside the image, [first, end) along one dimension (contiguous). */
-static void dw_taps(int32_t origin, int32_t k, int32_t dil, int32_t size, int32_t *first, int32_t *end) {
-  int32_t f = 0, e = k;
-  while (f < k && origin + f * dil < 0) f++;
-  while (e > f && origin + (e - 1) * dil >= size) e--;
-  *first = f;
-  *end = e;
-}
-
-/* One output pixel of a depthwise convolution over its inside taps (TFLM skips the others): accumulators in
- * registers, four channels at a time. Interior pixels start from the bias with the zero point folded over all
- * taps and add x * w (nz = 0); border pixels start from the plain bias and add (x - zp) * w (nz = -zp).
- * `x`, `w` point at the first inside tap, channel c0; the steps are in bytes between tap rows / columns. */
-typedef struct {
-  int32_t ny, nx, row_step, col_step, w_row, C, nz;
-} dw_win_t;
-
-static void dw_window(const int8_t *x, const int8_t *w, const int32_t *b0, int32_t *acc, int32_t n,
-                      const dw_win_t *g) {
+/* One output pixel of a depthwise convolution whose taps all lie inside the image: accumulators in registers,
+ * four channels at a time, from the bias with the zero point folded in. `x` is the input at the window's
+ * top-left tap, channel c0; `w` the filter at channel c0; steps in bytes between tap rows / columns. */
+static void dw_interior(const int8_t *x, const int8_t *w, const int32_t *bf, int32_t *acc, int32_t n, int32_t C,
+                        int32_t KH, int32_t KW, int32_t row_step, int32_t col_step) {
   int32_t k = 0, fy, fx;
   for (; k + 4 <= n; k += 4) {
-    int32_t a0 = b0[k], a1 = b0[k + 1], a2 = b0[k + 2], a3 = b0[k + 3];
-    for (fy = 0; fy < g->ny; fy++) {
-      const int8_t *xp = x + k + (size_t)fy * g->row_step, *wp = w + k + (size_t)fy * g->w_row;
-      for (fx = 0; fx < g->nx; fx++, xp += g->col_step, wp += g->C) {
-        a0 += (xp[0] + g->nz) * wp[0];
-        a1 += (xp[1] + g->nz) * wp[1];
-        a2 += (xp[2] + g->nz) * wp[2];
-        a3 += (xp[3] + g->nz) * wp[3];
+    int32_t a0 = bf[k], a1 = bf[k + 1], a2 = bf[k + 2], a3 = bf[k + 3];
+    for (fy = 0; fy < KH; fy++) {
+      const int8_t *xp = x + k + (size_t)fy * row_step, *wp = w + k + (size_t)fy * KW * C;
+      for (fx = 0; fx < KW; fx++, xp += col_step, wp += C) {
+        a0 += xp[0] * wp[0];
+        a1 += xp[1] * wp[1];
+        a2 += xp[2] * wp[2];
+        a3 += xp[3] * wp[3];
       }
     }
     acc[k] = a0;
@@ -355,10 +341,9 @@ static void dw_window(const int8_t *x, const int8_t *w, const int32_t *b0, int32
     acc[k + 3] = a3;
   }
   for (; k < n; k++) {
-    int32_t a = b0[k];
-    for (fy = 0; fy < g->ny; fy++)
-      for (fx = 0; fx < g->nx; fx++)
-        a += (x[k + (size_t)fy * g->row_step + (size_t)fx * g->col_step] + g->nz) * w[k + (size_t)fy * g->w_row + (size_t)fx * g->C];
+    int32_t a = bf[k];
+    for (fy = 0; fy < KH; fy++)
+      for (fx = 0; fx < KW; fx++) a += x[k + (size_t)fy * row_step + (size_t)fx * col_step] * w[k + ((size_t)fy * KW + fx) * C];
     acc[k] = a;
   }
 }
@@ -368,40 +353,41 @@ int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2];
   const int32_t *bias = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C, *bf = op->scratch + 3 * C;
+  const int32_t neg_zp = -(int32_t)op->p.conv.zp_in;
   const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
   const int8_t *w = (const int8_t *)tw->data;
-  dw_win_t g;
   int32_t b, oy, ox;
-  g.row_step = dh * W * C;
-  g.col_step = dw * C;
-  g.w_row = KW * C;
-  g.C = C;
   for (b = 0; b < ti->dims[0]; b++) {
     const int8_t *xb = (const int8_t *)ti->data + (size_t)b * H * W * C;
     int8_t *y = (int8_t *)to->data + (size_t)b * OH * OW * C;
     for (oy = 0; oy < OH; oy++) {
       const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
-      int32_t fy0, fy1;
-      dw_taps(iy0, KH, dh, H, &fy0, &fy1);
       for (ox = 0; ox < OW; ox++, y += C) {
         const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
-        int32_t fx0, fx1, c0;
-        const int32_t *b0;
-        const int8_t *x0, *w0;
-        int interior;
-        dw_taps(ix0, KW, dw, W, &fx0, &fx1);
-        interior = fy1 - fy0 == KH && fx1 - fx0 == KW;
-        g.ny = fy1 - fy0;
-        g.nx = fx1 - fx0;
-        /* Every tap inside: the folded bias; else TFLM's (x - zp) over the inside taps only. */
-        g.nz = interior ? 0 : -(int32_t)op->p.conv.zp_in;
-        b0 = interior ? bf : bias;
-        x0 = (g.ny > 0 && g.nx > 0) ? xb + ((size_t)(iy0 + fy0 * dh) * W + (ix0 + fx0 * dw)) * C : xb;
-        w0 = w + ((size_t)fy0 * KW + fx0) * C;
+        const int interior = iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + (KW - 1) * dw < W;
+        int32_t c0;
         for (c0 = 0; c0 < C; c0 += (int32_t)CONV_BLOCK) {
           const int32_t n = C - c0 > (int32_t)CONV_BLOCK ? (int32_t)CONV_BLOCK : C - c0;
-          int32_t acc[CONV_BLOCK];
-          dw_window(x0 + c0, w0 + c0, b0 + c0, acc, n, &g);
+          int32_t acc[CONV_BLOCK], fy, fx, k;
+          if (interior) {
+            dw_interior(xb + ((size_t)iy0 * W + ix0) * C + c0, w + c0, bf + c0, acc, n, C, KH, KW, dh * W * C, dw * C);
+            ep_fc_requant_rows(acc, y + c0, (uint32_t)n, cm + c0, cs + c0, op->p.conv.zp_out, op->act_min,
+                               op->act_max);
+            continue;
+          }
+          for (k = 0; k < n; k++) acc[k] = bias[c0 + k];
+          for (fy = 0; fy < KH; fy++) {
+            const int32_t iy = iy0 + fy * op->p.conv.dil_h;
+            if (iy < 0 || iy >= H) continue; /* TFLM skips taps outside the image */
+            for (fx = 0; fx < KW; fx++) {
+              const int32_t ix = ix0 + fx * op->p.conv.dil_w;
+              const int8_t *xp, *wp;
+              if (ix < 0 || ix >= W) continue;
+              xp = xb + ((size_t)iy * W + ix) * C + c0;
+              wp = w + ((size_t)fy * KW + fx) * C + c0;
+              for (k = 0; k < n; k++) acc[k] += (xp[k] + neg_zp) * wp[k];
+            }
+          }
           ep_fc_requant_rows(acc, y + c0, (uint32_t)n, cm + c0, cs + c0, op->p.conv.zp_out, op->act_min,
                              op->act_max);
         }

@@ -16,8 +16,8 @@ import numpy as np
 from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.figures import Figure
 from edgeprune.bench.inputs import encode_input
+from edgeprune.bench.manifest import Manifest, ManifestLike
 from edgeprune.bench.manifests import bare_manifest
-from edgeprune.export.manifest import Manifest, ManifestLike
 from edgeprune.export.verify import TflmRunner
 
 

@@ -18,9 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeprune.bench.carray import c_source
+from edgeprune.bench.manifest import ManifestError, read_manifest, write_manifest
+from edgeprune.bench.paths import project_root
 from edgeprune.bench.proc_group import run_in_group
-from edgeprune.export.manifest import ManifestError, read_manifest, write_manifest
-from edgeprune.host.paths import project_root
 
 log = logging.getLogger(__name__)
 
@@ -347,8 +348,6 @@ def deploy_footprint(tflite_path: str | Path, env: str, manifest: dict | None = 
     :param env: PlatformIO env (see :func:`deploy_env_for`)
     :param manifest: the export manifest (its ``sequence`` block sizes the arena of a GRU)
     """
-    from edgeprune.export.carray import c_source
-
     path = Path(tflite_path)
     tflite = path.read_bytes()
     digest = hashlib.sha256(tflite).hexdigest()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.paths import project_root
 from edgeprune.bench.targets import LINK_ERRORS, Target, TargetError, TargetSpec
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,6 @@ def flash(env: str, port: str, *, timeout_s: float = 180.0, retries: int = 2,
         return flash_qemu(core, expect_build_id=expect_build_id, hello_timeout_s=hello_timeout_s)
     if retries < 0:
         raise ValueError("retries must be >= 0")
-    from edgeprune.host.paths import project_root
-
     # Fail before a minutes-long build when the board is not even there.
     try:
         spec = TargetSpec.parse(port)

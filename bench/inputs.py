@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgeprune.bench.errors import MeasureError
-from edgeprune.export.manifest import Manifest, ManifestLike
+from edgeprune.bench.manifest import Manifest, ManifestLike
 from edgeprune.export.verify import quantize_array, quantize_input
 
 

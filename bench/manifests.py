@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.bench.errors import MeasureError
-from edgeprune.export.manifest import ManifestError, io_entries, read_manifest
+from edgeprune.bench.manifest import ManifestError, read_manifest
+from edgeprune.export.manifest import io_entries
 from edgeprune.export.tflite_info import read_model
 
 

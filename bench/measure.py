@@ -38,9 +38,9 @@ from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.figures import Figure, absent
 from edgeprune.bench.inputs import encode_input, set_inputs, synthetic_inputs, typed
 from edgeprune.bench.link import DeviceError
+from edgeprune.bench.manifest import Manifest, ManifestLike
 from edgeprune.bench.manifests import bare_manifest, load_manifest
 from edgeprune.bench.stats import TUKEY_K, CountStats, summarize_counts, tukey_filter
-from edgeprune.export.manifest import Manifest, ManifestLike
 
 __all__ = [
     "Agreement",

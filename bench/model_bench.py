@@ -15,10 +15,10 @@ import numpy as np
 from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.inputs import synthetic_inputs
+from edgeprune.bench.manifest import Manifest
 from edgeprune.bench.manifests import load_manifest
 from edgeprune.bench.measure import Measurement, measure
 from edgeprune.bench.targets import open_device
-from edgeprune.export.manifest import Manifest
 
 
 def _json_default(obj: Any) -> Any:

@@ -23,7 +23,7 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeprune.host.paths import project_root
+from edgeprune.bench.paths import project_root
 
 log = logging.getLogger(__name__)
 

@@ -209,9 +209,8 @@ int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, const void *fb
 /* Per-channel bias, multiplier and shift words (CONV: the bias has the zero-point term folded in). */
 uint32_t ep_conv_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
   (void)m;
-  if (op->kind == EP_K_CONV_I8) return 12u * op->rows;
-  if (op->kind == EP_K_DWCONV_I8) return 16u * op->rows; /* + the bias with the zero point folded over all taps */
-  if (op->kind == EP_K_SOFTMAX_I8) return 4u * 256u; /* exp raw of every (x - max) difference */
+  /* DEPTHWISE: the bias folded over all taps (interior pixels); border pixels read the model's bias. */
+  if (op->kind == EP_K_CONV_I8 || op->kind == EP_K_DWCONV_I8) return 12u * op->rows;
   return 0;
 }
 
@@ -239,32 +238,14 @@ void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
     for (r = 0; r < oc; r++) {
       int32_t bias = b ? (int32_t)ep_le32(b->data + 4u * r) : 0;
       const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
-      if (!dw) { /* fold the input zero point: sum (x - zp) w = sum x w - zp sum w */
-        int32_t s = 0;
-        const int8_t *wr = (const int8_t *)w->data + (size_t)r * op->depth;
-        for (d = 0; d < op->depth; d++) s += wr[d];
-        bias = (int32_t)((uint32_t)bias - (uint32_t)(int32_t)op->p.conv.zp_in * (uint32_t)s);
-      }
-      op->scratch[r] = bias;
-      if (dw) { /* interior pixels (every tap inside the image): sum (x - zp) w = sum x w - zp sum_taps w */
-        int32_t s = 0;
-        for (d = 0; d < op->depth; d++) s += ((const int8_t *)w->data)[(size_t)d * oc + r];
-        op->scratch[3u * oc + r] = (int32_t)((uint32_t)bias - (uint32_t)(int32_t)op->p.conv.zp_in * (uint32_t)s);
-      }
+      /* Fold the input zero point: sum (x - zp) w = sum x w - zp sum w (DEPTHWISE: over all taps, used for
+       * interior pixels; CONV: over the patch, whose padding taps hold the zero point). */
+      int32_t s = 0;
+      for (d = 0; d < op->depth; d++)
+        s += dw ? ((const int8_t *)w->data)[(size_t)d * oc + r] : ((const int8_t *)w->data)[(size_t)r * op->depth + d];
+      op->scratch[r] = (int32_t)((uint32_t)bias - (uint32_t)(int32_t)op->p.conv.zp_in * (uint32_t)s);
       /* TFLM: (double)input_scale * (double)filter_scale / (double)output_scale, per channel. */
       ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &op->scratch[oc + r], &op->scratch[2u * oc + r]);
-    }
-  } else if (op->kind == EP_K_SOFTMAX_I8) {
-    int32_t d;
-    for (d = 0; d < 256; d++) {
-      const int32_t diff = -d;
-      int32_t v = 0;
-      if (diff >= op->p.softmax.diff_min) {
-        /* MultiplyByQuantizedMultiplierGreaterThanOne, then exp_on_negative_values with 5 integer bits. */
-        const int32_t scaled = ep_srdhm((int32_t)((uint32_t)diff << op->shift[0]), op->mult[0]);
-        v = ep_fp_exp_negative(scaled, 5);
-      }
-      op->scratch[d] = v; /* 0 below diff_min: adds nothing to the sum and gives the int8 minimum */
     }
   }
 }
@@ -352,7 +333,8 @@ int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2];
-  const int32_t *bias = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C, *bf = op->scratch + 3 * C;
+  const int32_t *bf = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
+  const uint8_t *bias = (op->n_in == 3 && op->in[2] >= 0) ? m->tensors[op->in[2]].data : NULL; /* int32 LE */
   const int32_t neg_zp = -(int32_t)op->p.conv.zp_in;
   const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
   const int8_t *w = (const int8_t *)tw->data;
@@ -375,7 +357,7 @@ int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
                                op->act_max);
             continue;
           }
-          for (k = 0; k < n; k++) acc[k] = bias[c0 + k];
+          for (k = 0; k < n; k++) acc[k] = bias ? (int32_t)ep_le32(bias + 4u * (uint32_t)(c0 + k)) : 0;
           for (fy = 0; fy < KH; fy++) {
             const int32_t iy = iy0 + fy * op->p.conv.dil_h;
             if (iy < 0 || iy >= H) continue; /* TFLM skips taps outside the image */
@@ -465,10 +447,19 @@ static int32_t bits_over_unit(uint32_t sum) {
   return n;
 }
 
+/* exp(beta * scale * diff) for diff = x - max in [-255, 0], Q0: TFLM's MultiplyByQuantizedMultiplierGreaterThanOne
+ * then exp_on_negative_values with 5 integer bits; 0 below diff_min, which adds nothing to the sum and gives the
+ * int8 minimum as TFLM's skip does. Always evaluated, then masked: no branch on the data. */
+static int32_t softmax_exp(int32_t diff, int32_t mult, int32_t shift, int32_t diff_min) {
+  const int32_t keep = ~((diff - diff_min) >> 31); /* -1 if diff >= diff_min (no overflow: diff_min > -2^31) */
+  const int32_t e = ep_fp_exp_negative(ep_srdhm((int32_t)((uint32_t)diff << shift), mult), 5);
+  return e & keep;
+}
+
 int ep_k_softmax_i8(const ep_model_t *m, const ep_op_t *op) {
   const int8_t *x = (const int8_t *)m->tensors[op->in[0]].data;
   int8_t *y = (int8_t *)m->tensors[op->out[0]].data;
-  const int32_t *tbl = op->scratch; /* exp raw (Q0) indexed by max - x */
+  const int32_t mult = op->mult[0], shift = op->shift[0], diff_min = op->p.softmax.diff_min;
   const uint32_t depth = op->depth;
   uint32_t i, c;
   for (i = 0; i < op->batches; i++, x += depth, y += depth) {
@@ -478,12 +469,12 @@ int ep_k_softmax_i8(const ep_model_t *m, const ep_op_t *op) {
       const int32_t d = x[c] - mx;
       mx += d & ~(d >> 31); /* max without a data-dependent branch */
     }
-    for (c = 0; c < depth; c++) sum += (uint32_t)ep_rdbpot(tbl[mx - x[c]], 12); /* Rescale to 12 integer bits */
+    for (c = 0; c < depth; c++) sum += (uint32_t)ep_rdbpot(softmax_exp(x[c] - mx, mult, shift, diff_min), 12);
     /* GetReciprocal(sum, 12): 1 / (1 + x) of the sum normalised into [1, 2). */
     over = bits_over_unit(sum);
     scale = ep_fp_one_over_one_plus_x((int32_t)((sum << (12 - over)) - 0x80000000u));
     for (c = 0; c < depth; c++) {
-      const int32_t v = ep_rdbpot(ep_srdhm(scale, tbl[mx - x[c]]), over + 31 - 8);
+      const int32_t v = ep_rdbpot(ep_srdhm(scale, softmax_exp(x[c] - mx, mult, shift, diff_min)), over + 31 - 8);
       y[c] = (int8_t)ep_clamp_i32(v - 128, -128, 127);
     }
   }

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.firmware_build import BuildError, build
 from edgeprune.bench.paths import project_root
+from edgeprune.bench.qemu import QemuBoard
 from edgeprune.bench.targets import LINK_ERRORS, Target, TargetError, TargetSpec
 
 log = logging.getLogger(__name__)
@@ -191,8 +193,6 @@ def flash(env: str, port: str, *, timeout_s: float = 180.0, retries: int = 2,
 
 def _built_id(env: str, model_dir: str | Path | None, timeout_s: float) -> str | None:
     """Build ``env`` (as the upload will) and return the build id HELLO must then report."""
-    from edgeprune.bench.firmware_build import BuildError, build
-
     try:
         result = build(env, baked_model_dir=model_dir, timeout_s=timeout_s)
     except BuildError as exc:
@@ -208,8 +208,6 @@ def flash_qemu(core: str, *, expect_build_id: str | None = None, hello_timeout_s
 
     The returned result holds the running board in ``board``; close it when done.
     """
-    from edgeprune.bench.qemu import QemuBoard
-
     t0 = time.monotonic()
     board = QemuBoard(core) if elf is None else QemuBoard(core, elf=elf)
     board.start()

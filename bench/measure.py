@@ -40,6 +40,7 @@ from edgeprune.bench.inputs import encode_input, set_inputs, synthetic_inputs, t
 from edgeprune.bench.link import DeviceError
 from edgeprune.bench.manifest import Manifest, ManifestLike
 from edgeprune.bench.manifests import bare_manifest, load_manifest
+from edgeprune.bench.power.ina import power_figure
 from edgeprune.bench.stats import TUKEY_K, CountStats, summarize_counts, tukey_filter
 
 __all__ = [
@@ -174,8 +175,6 @@ def _power_figures(device: Any, latency_ms: Figure) -> tuple[Figure, Figure]:
         return absent("mW", "board", why), absent("uJ", "board", why)
     if sample is None:
         return absent("mW", "board", "no on-board power meter"), absent("uJ", "board", "no on-board power meter")
-    from edgeprune.bench.power.ina import power_figure
-
     power = power_figure(sample)
     if latency_ms.source != "board" or not latency_ms.known:
         return power, absent("uJ", "board", "latency is not a board measurement; power x time not formed")

@@ -18,6 +18,7 @@ from edgeprune.bench.inputs import synthetic_inputs
 from edgeprune.bench.manifest import Manifest
 from edgeprune.bench.manifests import load_manifest
 from edgeprune.bench.measure import Measurement, measure
+from edgeprune.bench.power.ppk2 import Ppk2Meter
 from edgeprune.bench.targets import open_device
 
 
@@ -52,8 +53,6 @@ def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Pat
         agreement_inputs = [np.frombuffer(s[stream], dtype=dtype) for s in samples[1:]]
     meter = None
     if ppk2_port is not None:
-        from edgeprune.bench.power.ppk2 import Ppk2Meter
-
         meter = Ppk2Meter(ppk2_port, vdd_mv=ppk2_mv, channel=ppk2_channel).open()
     try:
         with open_device(device, timeout_s=timeout_s, elf=elf) as dev:

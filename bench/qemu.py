@@ -9,12 +9,15 @@ own process group and is killed and reaped on close, on error, on Ctrl-C and at 
 from __future__ import annotations
 
 import atexit
+import ctypes
+import hashlib
 import logging
 import os
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -23,6 +26,9 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeprune.bench import protocol as P
+from edgeprune.bench.firmware_build import build
+from edgeprune.bench.link import Device, FrameError, LinkTimeout
 from edgeprune.bench.paths import project_root
 
 log = logging.getLogger(__name__)
@@ -82,8 +88,6 @@ def default_elf(core: str) -> Path:
     env = MACHINES[core].env
     elf = project_root() / ".pio" / "build" / env / "firmware.elf"
     if not elf.is_file():
-        from edgeprune.bench.firmware_build import build
-
         elf = build(env).elf
     return elf
 
@@ -98,8 +102,6 @@ def _die_with_parent() -> None:
     (so Ctrl-C in the terminal doesn't reach it); without this it would be orphaned.
     """
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig, sigkill = 1, 9
         libc.prctl(pr_set_pdeathsig, sigkill, 0, 0, 0)
@@ -230,8 +232,6 @@ class QemuBoard:
         raise QemuError(f"QEMU did not open its serial port within {self.boot_timeout_s:g} s: {self._output()[-300:]}")
 
     def _wait_hello(self, deadline: float) -> None:
-        from edgeprune.bench.link import Device, FrameError, LinkTimeout
-
         last: Exception | None = None
         while time.monotonic() < deadline:
             self._check_alive()
@@ -283,12 +283,6 @@ def link_throughput(core: str, serial: str = "auto", size: int = 256 * 1024, elf
     :param size: bytes to send (capped at the firmware's ``max_model``)
     :param elf: firmware image (default: the env's ``firmware.elf``)
     """
-    import hashlib
-    import struct
-
-    from edgeprune.bench import protocol as P
-    from edgeprune.bench.link import Device
-
     with QemuBoard(core, elf=elf, serial=serial) as board, Device.open(board.url, 10.0) as dev:
         n = min(size, dev.hello().max_model)
         if n <= 0:

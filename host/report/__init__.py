@@ -18,6 +18,8 @@ def generate_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
     (default: ``<parent of the first run>/comparison``). Returns the path of the report covering
     every run given (the run's own ``report.html`` when there is one run).
     """
+    # Deferred on purpose: the search itself imports ``edgeprune.host.report.front``, which runs this
+    # package first; loading the evaluator (best.py) and the plots here would tie the search to them.
     from edgeprune.host.report import plots
     from edgeprune.host.report.best import export_best
     from edgeprune.host.report.front import write_front

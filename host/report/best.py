@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.firmware_build import BuildError, build
 from edgeprune.host.search.evaluator import deploy_record
 from edgeprune.host.search.store import StoredEvaluation
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES
@@ -45,8 +46,6 @@ def _deploy(folder: Path, src: Path, env: str | None, build_dir: Path, enabled: 
         return {"status": "skipped: deploy build of the best candidate disabled (deploy_best=False)"}
     if env is None:
         return {"status": "skipped: no PlatformIO env known for this device (give evaluator deploy_env)"}
-    from edgeprune.bench.firmware_build import BuildError, build
-
     try:
         built = build(env, baked_model_dir=folder, build_dir=build_dir)
     except BuildError as exc:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich.table import Table
+from rich.text import Text
+
 from edgeprune.host.search.store import StoredEvaluation
 from edgeprune.host.search.types import (
     ENERGY_UJ,
@@ -99,9 +102,6 @@ def rich_table(
     test: dict[str, Any] | None = None,
 ) -> object:
     """A ``rich.table.Table`` of ``rows``; the caller prints it with a ``rich.console.Console``."""
-    from rich.table import Table
-    from rich.text import Text
-
     table = Table(title=title, show_lines=False, header_style="bold")
     for h in header(metric):
         table.add_column(h, overflow="fold")

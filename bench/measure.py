@@ -40,6 +40,7 @@ from edgeprune.bench.inputs import encode_input, set_inputs, synthetic_inputs, t
 from edgeprune.bench.link import DeviceError
 from edgeprune.bench.manifest import Manifest, ManifestLike
 from edgeprune.bench.manifests import bare_manifest, load_manifest
+from edgeprune.bench.power.host import host_energy_tflite
 from edgeprune.bench.power.ina import power_figure
 from edgeprune.bench.stats import TUKEY_K, CountStats, summarize_counts, tukey_filter
 
@@ -316,8 +317,6 @@ def measure(
     figures["energy_board_ina"] = ina_energy
     figures["energy_board_ppk2"] = ppk2_fig
     if host_energy_runs > 0:
-        from edgeprune.bench.power.host import host_energy_tflite
-
         figures["energy_host"] = host_energy_tflite(tflite_bytes, host_energy_runs, steps=steps).per_inference
     else:
         figures["energy_host"] = absent("uJ", "host", "host energy not requested")

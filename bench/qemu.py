@@ -84,12 +84,27 @@ ETH_CORES = ("m3", "m4", "m7", "m33")
 
 
 def default_elf(core: str) -> Path:
-    """``.pio/build/qemu-<core>/firmware.elf``, built first if missing."""
+    """``.pio/build/qemu-<core>/firmware.elf``, built first if missing or older than any firmware source
+    (an ELF left by an earlier checkout would otherwise refuse ops the runtime has since learned)."""
     env = MACHINES[core].env
     elf = project_root() / ".pio" / "build" / env / "firmware.elf"
-    if not elf.is_file():
+    if not elf.is_file() or _firmware_newer_than(elf):
         elf = build(env).elf
+        elf.touch()  # PlatformIO leaves an up-to-date ELF alone; mark it checked against today's sources
     return elf
+
+
+def _firmware_newer_than(elf: Path) -> bool:
+    built = elf.stat().st_mtime
+    root = project_root()
+    for top in (root / "platformio.ini", root / "firmware"):
+        paths = [top] if top.is_file() else top.rglob("*")
+        for p in paths:
+            if "tests" in p.parts or not p.is_file():
+                continue
+            if p.suffix in (".c", ".h", ".S", ".py", ".json", ".ld", ".ini") and p.stat().st_mtime > built:
+                return True
+    return False
 
 
 ICOUNT = ["-icount", "shift=0"]

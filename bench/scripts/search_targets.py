@@ -6,6 +6,7 @@ Usage:
   python bench/scripts/search_targets.py strategies [--seeds 3] [--budget 20]   # target 3: hypervolume per strategy
   python bench/scripts/search_targets.py cartpole-m0          # target 4: CartPole DQN on qemu:m0
   python bench/scripts/search_targets.py all
+  ... --reuse                                                 # re-summarise finished runs, no new search
 
 Each run goes to runs/bench/<target>/... with the evaluation cache off (a cached measurement would be
 free for a later strategy, which is not a fair comparison); cached baselines are used as a user's
@@ -23,6 +24,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -55,8 +57,21 @@ def _commit() -> str:
         return "unknown"
 
 
+REUSE = False
+
+
 def _search(name: str, **opts: Any) -> tuple[Path, float]:
     out = RUNS / name
+    if REUSE and (out / "evaluations.sqlite").exists():
+        from edgeprune.host.report import generate_report
+        from edgeprune.host.search.store import RunStore
+
+        with RunStore(out) as store:
+            started, finished = (store.get_meta("options") or {}).get("started"), store.get_meta("finished")
+        if started is not None and finished is not None:
+            log.info("reusing the finished run %s (--reuse)", out)
+            generate_report([out])
+            return out, float(finished) - float(started)
     if (out / "evaluations.sqlite").exists():
         import shutil
 
@@ -158,20 +173,21 @@ TARGETS = {"default": target_default, "budget100": target_budget100, "strategies
            "cartpole-m0": target_cartpole}
 
 
-def write_benchmarks(name: str, result: dict[str, Any], command: str) -> None:
+def write_benchmarks(name: str, result: dict[str, Any], command: str, note: str = "") -> None:
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     head = f"## {SECTION}: {name}"
-    body = [head, "", f"- command: `{command}`", f"- date: {time.strftime('%Y-%m-%d %H:%M')}, commit {_commit()}",
+    body = [head, "", f"- command: `{command}`{note}", f"- date: {time.strftime('%Y-%m-%d %H:%M')}, commit {_commit()}",
             f"- goal: {result['goal']}", f"- **met: {'yes' if result['met'] else 'NO'}**"]
     if "wall_s" in result:
-        body.append(f"- wall time: {result['wall_s']:.0f} s")
+        load = os.getloadavg()[0]
+        body.append(f"- wall time: {result['wall_s']:.0f} s (load average {load:.1f} on 2 cores when summarised)")
     if result.get("headline"):
         h = result["headline"]
         body.append(f"- best point #{h['seq']}: {h['latency_ratio']:.1f}× fewer {h['latency_unit']}, "
                     f"{h['flash_ratio']:.1f}× less flash than the int8 baseline (QEMU, deploy build); "
-                    f"val {h['val_quality']:.4f} (FP32 {h['reference_val']}, drop {h['drop']:+.2f} pp); "
-                    f"test {h['test_quality']}")
+                    f"val {h['val_quality']:.4f} (FP32 {h['reference_val']:.4f}, drop {h['drop']:+.2f} pp); "
+                    f"test {h['test_quality']:.4f} (scored once after the search)")
     if "front" in result:
         body += ["", "| # | instructions | ×fewer | flash B | ×less | val | test | drop vs FP32 (pp) | layers |",
                  "|---|---|---|---|---|---|---|---|---|"]
@@ -204,13 +220,19 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--budget", type=int, default=None)
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    ap.add_argument("--reuse", action="store_true",
+                    help="summarise a finished run under runs/bench/ instead of searching again (wall time from its store)")
     args = ap.parse_args()
+    global REUSE
+    REUSE = args.reuse
     RESULTS.mkdir(parents=True, exist_ok=True)
     names = list(TARGETS) if args.target == "all" else [args.target]
     for name in names:
         result = TARGETS[name](args)
         (RESULTS / f"search_{name}.json").write_text(json.dumps(result, indent=2, default=str))
-        write_benchmarks(name, result, "python bench/scripts/search_targets.py " + " ".join(sys.argv[1:]))
+        argv = [a for a in sys.argv[1:] if a != "--reuse"]
+        command = "python bench/scripts/search_targets.py " + " ".join(argv)
+        write_benchmarks(name, result, command, " (summarised afterwards with `--reuse`)" if REUSE else "")
         print(json.dumps({k: v for k, v in result.items() if k != "front"}, indent=2, default=str))
     return 0
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import importlib
+import math
 import sys
 from pathlib import Path
 

@@ -59,8 +59,10 @@ def test_eth_url_errors():
 
 @pytest.mark.qemu
 def test_uart_and_eth_give_identical_results(full_firmware):
-    """One firmware, both wires: identical outputs and identical instruction counts (the wire is idle while
-    the model runs, so -icount determinism is untouched)."""
+    """One firmware, both wires: identical outputs, and instruction counts repeatable on each wire and equal
+    across wires to one SysTick tick (40 instructions). The wire is idle while the model runs, but the
+    instructions spent receiving the request differ, so the timed window starts at another phase of the
+    tick counter (measured: 7,520 vs 7,560 since the runtime's op-list rework)."""
     model = seed_models().fc_square(64, seed=3)
     x = np.random.default_rng(1).integers(-128, 128, (1, 64), dtype=np.int8).tobytes()
     results = {}
@@ -71,7 +73,10 @@ def test_uart_and_eth_give_identical_results(full_firmware):
             dev.set_input(0, x)
             results[serial] = dev.infer(4)
     assert results["tcp"].outputs == results["eth"].outputs
-    assert results["tcp"].counts == results["eth"].counts
+    for serial in ("tcp", "eth"):
+        assert len(set(results[serial].counts)) == 1, results[serial].counts  # -icount: exactly repeatable
+    tick = 40  # instructions per SysTick tick on mps2 under -icount shift=0 (docs/design.md)
+    assert abs(results["tcp"].counts[0] - results["eth"].counts[0]) <= tick
 
 
 @pytest.mark.qemu

@@ -54,7 +54,8 @@ def _objective(run: Any) -> Objective | None:
         return None
     o = run.options
     constraints = Constraints(float(o.get("max_acc_drop", 2.0)), o.get("flash_kb"), o.get("ram_kb"))
-    return Objective(run.baseline.result, run.metric, run.higher_is_better, constraints)
+    return Objective(run.baseline.result, run.metric, run.higher_is_better, constraints,
+                     reference_quality=getattr(run, "reference_quality", None))
 
 
 def baseline_verdict(run: Any) -> Any:
@@ -86,7 +87,8 @@ def rejection_summary(run: Any) -> list[str]:
     lines = [f"Rejected {len(rejected)} of {len(cands)} candidates:"]
     for cat, n in counts.most_common():
         if cat == "quality drop":
-            best = min((obj.drop(e.result.value("quality")) for e in measured), default=math.inf)
+            over = [e for e in measured if any(_category(p) == "quality drop" for p in reason_parts(e.reason))]
+            best = min((obj.drop(e.result.value("quality")) for e in over), default=math.inf)
             lines.append(
                 f"  {n} × quality drop over {limit_text(float(o.get('max_acc_drop', 2.0)), run.metric)} "
                 f"(smallest seen {best:.2f} {unit}): allow more with --max-acc-drop, or fine-tune more "

@@ -42,7 +42,7 @@ def test_garbage_is_summarised_not_logged_per_chunk(caplog, monkeypatch):
         dev.hello()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert port.sent // 8 > 100  # hundreds of garbled chunks arrived...
-    assert 1 <= len(warnings) <= 4  # ...first one + one summary per 0.2 s
+    assert len(warnings) >= 1 and len(warnings) <= 4  # ...first one + one summary per 0.2 s
     assert "further drops are summarised" in warnings[0].getMessage()
     assert any("more garbled chunks" in w.getMessage() for w in warnings[1:])
     assert "bytes of garbage received" in str(err.value) and "wrong baud rate" in str(err.value)

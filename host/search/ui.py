@@ -39,7 +39,9 @@ def describe(options: SearchOptions, run_dir: Path, resumed: bool) -> list[str]:
         f"  task: {what}   device: {device}",
         f"  strategy: {options.strategy}   budget: {options.budget} device evaluations   seed: {options.seed}",
         f"  energy: {energy}   limits: {', '.join(limits)}",
-        f"  fine-tuning: {options.finetune_steps} steps per RL/uniform candidate "
+        "  fine-tuning: sized to each cut (auto), distilled, early-stopped on validation; every strategy"
+        if options.finetune_steps == "auto"
+        else f"  fine-tuning: {options.finetune_steps} steps per RL/uniform candidate "
         f"(≤ {options.max_finetune_steps} for tpe/cmaes/random)",
     ]
 

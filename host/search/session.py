@@ -165,6 +165,8 @@ class SearchSession:
             result = self.evaluator.measure_prepared(prepared)  # type: ignore[attr-defined]
         else:
             result = self.evaluator.evaluate(config)
+        if result.error is not None and result.error.startswith("ModelTooBig"):
+            return result, "host"  # refused before sending (larger than the board's buffer): no budget spent
         if self.cache is not None:
             self.cache.put(ident, result)
         return result, "device"

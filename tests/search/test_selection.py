@@ -106,3 +106,20 @@ def test_proxy_reward_follows_flops_while_measured_follows_the_device():
 
     with pytest.raises(ValueError, match="proxy"):
         Objective(base, "accuracy", True, Constraints(2.0), reward_mode="flops")
+
+
+def test_a_model_the_board_cannot_hold_costs_no_device_evaluation(tmp_path, fake_task):
+    class TooBig(SyntheticEvaluator):
+        def evaluate(self, config):
+            result = super().evaluate(config)
+            if 0 < config.layers[0].prune < 0.5:  # larger candidates do not fit (the baseline is measured apart)
+                result.error = "ModelTooBig: model 700,000 B is larger than the board's load buffer (max_model 65,536 B)"
+            return result
+
+    ev = TooBig()
+    res = _run(tmp_path, fake_task, ev, budget=3, max_acc_drop=50.0)
+    with RunStore.open_existing(res.run_dir) as store:
+        rows = store.evaluations("candidate")
+        big = [r for r in rows if r.result.error]
+        assert big and all(r.origin == "host" and not r.counted and "max_model" in r.reason for r in big)
+        assert store.device_evaluations() == sum(r.origin == "device" for r in rows) == 3

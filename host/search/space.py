@@ -45,9 +45,8 @@ def auto_finetune_steps(removed: float) -> int:
     return int(round(AUTO_FT_BASE + AUTO_FT_PER_REMOVED * removed))
 
 
-def _widths(obj: Any) -> dict[str, int] | None:
-    """Units per prunable layer of a task's baseline or a model, ``None`` when only names are known."""
-    model = obj.baseline() if callable(getattr(obj, "baseline", None)) else obj
+def _widths(model: Any) -> dict[str, int] | None:
+    """Units per prunable layer of a model, ``None`` when only names are known."""
     hidden = getattr(model, "hidden_sizes", None)
     if hidden is not None:
         return {f"gru{i}": int(h) for i, h in enumerate(hidden)}
@@ -95,9 +94,11 @@ class ConfigSpace:
         if finetune_steps != "auto" and (isinstance(finetune_steps, bool) or not isinstance(finetune_steps, int)):
             raise ValueError(f"finetune_steps must be an int or 'auto', got {finetune_steps!r}")
         self.cls = CompressionConfig
-        self.names: tuple[str, ...] = layer_names_of(names)
-        self.widths = None if isinstance(names, Sequence) else _widths(names)
-        self.params = None if isinstance(names, Sequence) else _param_count(names)
+        # A task's baseline() is a deep copy of the model: take it once for names, widths and counts.
+        model = names.baseline() if callable(getattr(names, "baseline", None)) else names
+        self.names: tuple[str, ...] = layer_names_of(model)
+        self.widths = None if isinstance(model, Sequence) else _widths(model)
+        self.params = None if isinstance(model, Sequence) else _param_count(model)
         self.finetune_steps = finetune_steps
         self.max_finetune_steps = int(max_finetune_steps)
         self.distill = bool(distill)
@@ -161,13 +162,12 @@ class ConfigSpace:
     def canonical(self, config: Any) -> Any:
         """``config`` snapped to the model it produces (see the module docstring)."""
         from edgeprune.host.compress.config import MAX_PRUNE, LayerConfig
+        from edgeprune.host.compress.structured import kept_count
 
         layers = []
         for lc in config.layers:
             prune = lc.prune
             if prune > 0 and self.widths is not None and lc.name in self.widths:
-                from edgeprune.host.compress.structured import kept_count
-
                 w = self.widths[lc.name]
                 k = kept_count(w, prune)
                 prune = min(round(1.0 - k / w, 6), MAX_PRUNE) if k < w else 0.0
@@ -187,9 +187,8 @@ class ConfigSpace:
         return out
 
 
-def _param_count(obj: Any) -> dict[str, Any] | None:
+def _param_count(model: Any) -> dict[str, Any] | None:
     """Baseline parameter counts per layer kind, for ``removed_fraction``."""
-    model = obj.baseline() if callable(getattr(obj, "baseline", None)) else obj
     total = sum(int(p.numel()) for p in model.parameters()) if hasattr(model, "parameters") else 0
     if total == 0:
         return None

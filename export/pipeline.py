@@ -132,6 +132,7 @@ def export_model(
     normalize_inputs: bool = True,
     center_q: bool = True,
     fine_input: int = 0,
+    weights: str = "channel",
 ) -> ExportResult:
     """Export a canonical model (``StackedGRU`` or ``MLP``) to a TFLM-verified .tflite and C array.
 
@@ -146,12 +147,16 @@ def export_model(
     ``fine_input`` (MLP only, ``0`` = off, e.g. ``16``): the input becomes ``[q(z), q((z − q(z))·f)]``
     (twice the features) and layer 0 ``[W, W/f]``, so int8 resolves inputs ``f`` times finer
     (manifest ``input_norm.fine``; ``quantize_input`` builds the pair). Needs ``normalize_inputs``.
+    ``weights`` (int8 only): ``"channel"`` (per-row FULLY_CONNECTED scales) or ``"tensor"`` (one scale per
+    matrix: 12 B less per output row of every layer; manifest ``weight_scales``).
     Raises ``ExportError(stage, op, detail)``; on error ``out_dir`` is left as it was.
     """
     from edgeprune.export import to_onnx, to_tflite
 
     if quantize not in ("int8", "float32"):
         raise ExportError("tflite", detail=f"quantize must be 'int8' or 'float32', got {quantize!r}")
+    if weights not in to_tflite.WEIGHT_LAYOUTS:
+        raise ExportError("tflite", detail=f"weights must be one of {to_tflite.WEIGHT_LAYOUTS}, got {weights!r}")
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -195,7 +200,7 @@ def export_model(
         func = to_tflite.signature_function(graph, keras_model)
         tf_diff = to_tflite.check_tf_parity(graph, func, parity_samples)
         lap("onnx2tf")
-        tflite = to_tflite.convert_tflite(graph, func, keras_model, samples, quantize)
+        tflite = to_tflite.convert_tflite(graph, func, keras_model, samples, quantize, weights)
         lap("tflite")
         info = read_model(tflite)
         verify.check_model(info, quantize)
@@ -211,6 +216,7 @@ def export_model(
             arena=arena, parity=parity, source=src, norm=norm,
         )
         man["output_centered"] = centered
+        man["weight_scales"] = weights if quantize == "int8" else None
         verify.smoke_invoke(tflite, man)
         parity.update(_tflm_parity(model, tflite, man, calibration))
         lap("tflm")

@@ -38,11 +38,15 @@ class ModelSource:
         The float model (canonical form) to export.
     label:
         One line saying where the model came from (goes into the manifest and the C comment).
+    weights:
+        int8 FULLY_CONNECTED weight scales, ``"channel"`` or ``"tensor"``: a run's best candidate keeps
+        the layout its search measured (recorded in the candidate's manifest).
     """
 
     task: Any
     model: Any
     label: str
+    weights: str = "channel"
 
 
 @dataclass
@@ -70,6 +74,23 @@ class TaskExport:
 
 def best_config_of_run(run_dir: Path) -> tuple[dict[str, Any], str]:
     """``(search options, best feasible candidate's config JSON)`` of an ``edgeprune search`` run."""
+    options, best = _best_of_run(run_dir)
+    return options, best.result.config_json
+
+
+def _measured_weights(evaluation: Any) -> str:
+    """The weight-scale layout of the export a search measured (``"channel"`` for older runs)."""
+    import json
+
+    art = (evaluation.result.artifacts or {}).get("dir")
+    try:
+        man = json.loads((Path(art) / "manifest.json").read_text()) if art else {}
+    except (OSError, ValueError):
+        man = {}
+    return str(man.get("weight_scales") or "channel")
+
+
+def _best_of_run(run_dir: Path) -> tuple[dict[str, Any], Any]:
     from edgeprune.host.search.store import RunStore
 
     with RunStore.open_existing(run_dir) as store:
@@ -79,7 +100,7 @@ def best_config_of_run(run_dir: Path) -> tuple[dict[str, Any], str]:
         raise SourceError(f"{run_dir} has no feasible candidate yet; let the search run longer or pass --config")
     best = max(candidates, key=lambda e: float(e.reward or -np.inf))
     log.info("run %s: best candidate #%d (reward %.4f)", run_dir, best.seq, best.reward)
-    return options, best.result.config_json
+    return options, best
 
 
 def resolve_source(
@@ -96,10 +117,12 @@ def resolve_source(
 
     config_json: str | None = None
     label = ""
+    weights = "channel"
     if run is not None:
         if config is not None:
             raise SourceError("pass either --run or --config, not both")
-        options, config_json = best_config_of_run(Path(run))
+        options, best = _best_of_run(Path(run))
+        config_json, weights = best.result.config_json, _measured_weights(best)
         task = task or options.get("task")
         model = model or (Path(options["model"]) if options.get("model") else None)
         data = data or (Path(options["data"]) if options.get("data") else None)
@@ -124,7 +147,7 @@ def resolve_source(
         cfg = CompressionConfig.from_json(config_json)
         float_model = compress(built, cfg).model
         label = f"{label} ({built.name}, config {cfg.digest()[:12]})"
-    return ModelSource(built, float_model.eval(), label)
+    return ModelSource(built, float_model.eval(), label, weights)
 
 
 def export_source(
@@ -135,12 +158,14 @@ def export_source(
     evaluate: bool = True,
     calibration_inputs: int = CALIBRATION_INPUTS,
     distill_int8: bool = False,
+    weights: str | None = None,
 ) -> TaskExport:
     """Export ``source.model`` with the task's calibration inputs; optionally evaluate float vs TFLM.
 
     ``distill_int8`` (DQN policies only): export an int8-aware student distilled from the policy
     (``policy_distill.export_distilled_policy``) instead of quantising the policy itself; the
     evaluation still compares against ``source.model``, the unmodified float policy.
+    ``weights``: int8 weight-scale layout (``"channel"``/``"tensor"``); ``None`` = ``source.weights``.
     """
     import torch
 
@@ -155,7 +180,8 @@ def export_source(
         result, _ = export_distilled_policy(task, out_dir, name=f"{name}-distilled",
                                             calibration_samples=calibration_inputs)
     else:
-        result = export_model(source.model, calibration, out_dir, quantize=quantize, name=name, source=source.label)
+        result = export_model(source.model, calibration, out_dir, quantize=quantize, name=name, source=source.label,
+                              weights=weights or source.weights)
     out = TaskExport(result)
     if not evaluate:
         return out

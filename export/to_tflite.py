@@ -126,14 +126,22 @@ def check_tf_parity(
     return worst
 
 
+#: int8 weight-scale layouts of FULLY_CONNECTED: one scale per output row, or one per tensor.
+WEIGHT_LAYOUTS = ("channel", "tensor")
+
+
 def convert_tflite(
-    graph: ExportGraph, func: Any, keras_model: Any, samples: list[dict[str, np.ndarray]], quantize: str = "int8"
+    graph: ExportGraph, func: Any, keras_model: Any, samples: list[dict[str, np.ndarray]], quantize: str = "int8",
+    weights: str = "channel",
 ) -> bytes:
     """TFLiteConverter on the concrete function: full-integer int8 (int8 I/O) or plain float32.
 
-    int8 uses per-channel weight scales (the converter's default for FULLY_CONNECTED) and per-tensor
-    activation scales calibrated on ``samples`` (fed by input name).
+    int8 uses per-tensor activation scales calibrated on ``samples`` (fed by input name) and, for
+    FULLY_CONNECTED weights, ``weights="channel"`` (the converter's default: a float scale and an int64
+    zero point per output row, 12 B each in the flatbuffer) or ``"tensor"`` (one of each per matrix).
     """
+    if weights not in WEIGHT_LAYOUTS:
+        raise ExportError("tflite", detail=f"weights must be one of {WEIGHT_LAYOUTS}, got {weights!r}")
     tf = tensorflow()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([func], keras_model)
     # Convert the frozen function directly: the default first writes and re-reads a SavedModel of the
@@ -150,6 +158,8 @@ def convert_tflite(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+        # The converter's documented switch for dense layers (TF >= 2.16); conv layers are untouched.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = weights == "tensor"
     elif quantize == "float32":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     else:

@@ -75,6 +75,9 @@ def _calibration_note() -> str:
 @click.option("--distill-int8", is_flag=True,
               help="DQN policies: export an int8-aware student distilled from the policy (keeps ≥99 percent of greedy "
                    "actions where plain int8 keeps ~76 percent); judged against the unmodified policy.")
+@click.option("--weights", type=click.Choice(["channel", "tensor"]), default=None,
+              help="int8 dense-layer weight scales: per output row (channel) or one per matrix (tensor, 12 B less "
+                   "per row). Default: channel; with --run, the layout the search measured.")
 @friendly_errors
 def command(
     task: str | None,
@@ -87,6 +90,7 @@ def command(
     float32: bool,
     no_eval: bool,
     distill_int8: bool,
+    weights: str | None,
 ) -> None:
     """Export a model to an int8 .tflite checked in TFLM, plus model_data.c/.h and manifest.json.
 
@@ -110,7 +114,7 @@ def command(
         name = str(source.task.name).replace(":", "_").replace("/", "_")
         exp = export_source(source, out or Path("runs") / "export" / name,
                             quantize="float32" if float32 else "int8", evaluate=not no_eval,
-                            distill_int8=distill_int8)
+                            distill_int8=distill_int8, weights=weights)
     except (ExportError, SourceError) as exc:
         raise UserError(str(exc)) from exc
     Console().print(_summary(exp, str(source.task.kind)))

@@ -123,6 +123,29 @@ def test_int8_predictions_track_the_float_model(gru_export, gru_model) -> None:
     assert parity["onnx_max_abs_diff"] <= 1e-4 and parity["tf_max_abs_diff"] <= 1e-3
 
 
+def test_per_tensor_weights_drop_the_per_row_scales(gru_export, gru_model, calibration, tmp_path) -> None:
+    out = export_model(gru_model, calibration, tmp_path / "pt", name="gru-test", weights="tensor")
+    assert out.manifest["weight_scales"] == "tensor" and gru_export.manifest["weight_scales"] == "channel"
+    dense = [t for t in read_model(out.read_tflite()).tensors if t.constant and t.dtype == "int8"]
+    assert dense and all(len(t.scales) == 1 for t in dense)
+    rows = sum(t.shape[0] for t in dense)
+    # Each dropped row had a float32 scale and an int64 zero point in both the weight and the bias tensor.
+    assert len(gru_export.read_tflite()) - len(out.read_tflite()) >= 12 * rows
+    windows = synthetic_windows(32, seed=11)
+    with torch.no_grad():
+        ref = gru_model(torch.from_numpy(windows)).argmax(1).numpy()
+    agree = np.mean(predict_fn(out.read_tflite(), out.manifest)(windows).argmax(1) == ref)
+    assert agree >= 0.9
+
+
+def test_an_unknown_weight_layout_is_refused_before_any_work(gru_model, calibration, tmp_path) -> None:
+    from edgeprune.export import ExportError
+
+    with pytest.raises(ExportError, match="weights must be one of"):
+        export_model(gru_model, calibration, tmp_path / "bad", weights="row")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_compressed_gru_exports(tmp_path) -> None:
     """Unequal hidden sizes, a low-rank projection and pruned rows export and stay accurate."""
     model = compressed_gru()

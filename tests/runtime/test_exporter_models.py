@@ -14,16 +14,17 @@ from .rt import STATUS
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
 
-def _export(model, calib, out, quantize="int8"):
+def _export(model, calib, out, quantize="int8", weights="channel"):
     from edgeprune.export.pipeline import export_model
 
-    res = export_model(model, calib, out, quantize=quantize)
+    res = export_model(model, calib, out, quantize=quantize, weights=weights)
     tflite = (out / "model.tflite").read_bytes()
     manifest = json.loads((out / "manifest.json").read_text())
     return res, tflite, manifest
 
 
-def test_exported_gru_sequence_bit_exact(rt, tmp_path):
+@pytest.mark.parametrize("weights", ["channel", "tensor"])
+def test_exported_gru_sequence_bit_exact(rt, tmp_path, weights):
     import torch
 
     from edgeprune.export.verify import TflmRunner
@@ -34,7 +35,8 @@ def test_exported_gru_sequence_bit_exact(rt, tmp_path):
     model = StackedGRU(4, [12, 8], 3, seq_len=10).eval()
     rng = np.random.default_rng(0)
     calib = rng.normal(0, 1, (64, 10, 4)).astype(np.float32)
-    _, tflite, man = _export(model, calib, tmp_path / "gru")
+    _, tflite, man = _export(model, calib, tmp_path / "gru", weights=weights)
+    assert man["weight_scales"] == weights
     seq = man["sequence"]
     runner = TflmRunner(tflite, man)
     assert STATUS[rt.init(tflite)] == "OK"

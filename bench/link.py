@@ -28,14 +28,14 @@ log = logging.getLogger(__name__)
 DROP_LOG_INTERVAL_S = 10.0
 # How often a waiting read asks the target whether the device is still there (an emulator's process).
 WATCHDOG_INTERVAL_S = 0.1
-#: SET_BAUD request (-> u32 rate; <- empty at the old rate, then the board switches and, if no valid frame
-#: arrives at the new rate within its grace period, switches back). Not yet in firmware/include/ep_protocol.h:
-#: a firmware without it answers UNKNOWN_TYPE and the link stays at its rate.
-MSG_SET_BAUD = 0x0D
+#: SET_BAUD request (ep_protocol.h: -> u32 rate; <- empty at the old rate, then the board switches and, if no
+#: valid frame arrives at the new rate within its grace period, switches back). A firmware older than the
+#: command answers UNKNOWN_TYPE and the link stays at its rate.
+MSG_SET_BAUD = P.MSG_SET_BAUD
 #: Rates tried, fastest first (common USB-UART bridges: ST-LINK V2-1 up to 2 Mbaud, CP210x/CH340 to 921,600).
 BAUD_RATES = (2_000_000, 921_600, 460_800, 230_400)
 #: How long a board waits at a new rate for the host's confirming HELLO before it reverts.
-BAUD_GRACE_S = 1.0
+BAUD_GRACE_S = P.BAUD_GRACE_MS / 1000
 #: What a device fault that outlived its retries is recorded as (``DeviceFault.kind``).
 FAULT_KINDS = ("hang", "reset", "corrupt", "wrong-build", "gone")
 
@@ -127,6 +127,8 @@ class Hello:
     :param has_runtime: firmware built with the inference runtime
     :param baked_model: deploy build with a compiled-in model
     :param board: board name
+    :param model_sha256: SHA-256 of the model the board holds, loaded and validated (``None``: none, a baked
+        model, or a firmware older than the field)
     """
 
     protocol: int
@@ -142,6 +144,7 @@ class Hello:
     has_runtime: bool
     baked_model: bool
     board: str
+    model_sha256: bytes | None = None
 
     @property
     def unit(self) -> str:
@@ -225,8 +228,16 @@ class Device:
         self.watchdog: Callable[[], None] | None = None
         #: Deadline of the slow requests (LOAD_END validates the model; INFER runs up to 128 inferences).
         self.slow_timeout_s = 60.0
-        #: Seconds the last model load took (``None`` before the first).
+        #: Seconds the last model load took (``None`` before the first; 0.0 when it was skipped).
         self.last_load_s: float | None = None
+        #: The last load was skipped: the board already held that model (HELLO's ``model_sha256``).
+        self.last_load_skipped = False
+        #: Skip sending a model the board reports it holds (the runtime state is re-set by SET_SEQUENCE and
+        #: SET_INPUT before every measurement, so a reload would only re-plan the same arena).
+        self.skip_held_model = True
+        # LOAD replies of the models loaded over this link, by SHA-256: a skipped load answers with the
+        # plan its real load reported (the board does not repeat it in HELLO).
+        self._loaded: dict[bytes, LoadResult] = {}
 
     @classmethod
     def open(cls, url_or_path: str, timeout_s: float = 5.0) -> Device:
@@ -344,13 +355,17 @@ class Device:
     # ---- commands ------------------------------------------------------------------------------------
 
     def hello(self, timeout_s: float | None = None) -> Hello:
-        h = P.HELLO.unpack(self.request(P.MSG_HELLO, timeout_s=timeout_s))
+        payload = self.request(P.MSG_HELLO, timeout_s=timeout_s)
+        # A firmware older than model_sha256 sends a shorter HELLO: the missing tail reads as "no model held".
+        h = P.HELLO.unpack(payload.ljust(P.HELLO.size, b"\0"))
+        held = bytes(h["model_sha256"])
         self.last_hello = Hello(
             protocol=h["protocol"], build_id=h["build_id"], core=P.CORE_NAMES.get(h["core"], str(h["core"])),
             clock_hz=h["clock_hz"], counter=P.COUNTER_NAMES.get(h["counter"], str(h["counter"])),
             counter_scale=h["counter_scale_milli"] / 1000.0, arena=h["arena_bytes"], max_model=h["max_model"],
             max_payload=h["max_payload"], reset_reason=P.RESET_NAMES.get(h["reset_reason"], str(h["reset_reason"])),
-            has_runtime=bool(h["has_runtime"]), baked_model=bool(h["baked_model"]), board=h["board"])
+            has_runtime=bool(h["has_runtime"]), baked_model=bool(h["baked_model"]), board=h["board"],
+            model_sha256=held if any(held) else None)
         if self.last_hello.protocol != P.PROTOCOL_VERSION:
             raise FrameError(f"{self.name}: firmware speaks protocol {self.last_hello.protocol}, host "
                              f"{P.PROTOCOL_VERSION}; rebuild and flash the firmware")
@@ -369,7 +384,7 @@ class Device:
             return 0
         for rate in sorted((r for r in rates if r > old), reverse=True):
             try:
-                self.request(MSG_SET_BAUD, struct.pack("<I", rate))
+                self.request(MSG_SET_BAUD, P.SET_BAUD.pack(rate=rate))
             except DeviceError as exc:
                 if exc.status == P.ST_UNKNOWN_TYPE:
                     log.info("%s: firmware has no SET_BAUD; staying at %d baud", self.name, old)
@@ -392,16 +407,26 @@ class Device:
     def load_model(self, tflite: bytes, timeout_s: float | None = None) -> LoadResult:
         """Send a model in chunks; the device checks size and SHA-256, then its runtime validates it.
 
-        The wall-clock time of the whole load is kept in ``last_load_s`` (what the link speed costs).
+        The wall-clock time of the whole load is kept in ``last_load_s`` (what the link speed costs). A model
+        the board reports holding (HELLO, asked afresh: a reset since would have lost it) is not sent again:
+        ``last_load_s`` is then 0.0 and ``last_load_skipped`` true.
         """
+        digest = hashlib.sha256(tflite).digest()
+        self.last_load_skipped = False
+        if self.skip_held_model and digest in self._loaded and self.hello().model_sha256 == digest:
+            log.debug("%s: the board already holds model %s; not sent again", self.name, digest.hex()[:12])
+            self.last_load_s, self.last_load_skipped = 0.0, True
+            return self._loaded[digest]
         started = time.monotonic()
+        self._loaded.pop(digest, None)
         try:
-            return self._load_model(tflite, timeout_s)
+            result = self._load_model(tflite, digest, timeout_s)
         finally:
             self.last_load_s = round(time.monotonic() - started, 3)
+        self._loaded[digest] = result
+        return result
 
-    def _load_model(self, tflite: bytes, timeout_s: float | None) -> LoadResult:
-        digest = hashlib.sha256(tflite).digest()
+    def _load_model(self, tflite: bytes, digest: bytes, timeout_s: float | None) -> LoadResult:
         self.request(P.MSG_LOAD_BEGIN, P.LOAD_BEGIN.pack(size=len(tflite), sha256=digest))
         for off in range(0, len(tflite), P.MAX_CHUNK):
             self.request(P.MSG_LOAD_CHUNK, struct.pack("<I", off) + tflite[off : off + P.MAX_CHUNK])

@@ -26,6 +26,8 @@ MAX_PAIRS = 8
 BUILD_ID_LEN = 32
 BOARD_LEN = 16
 MAX_DIMS = 6
+BAUD_DEFAULT = 115_200
+BAUD_GRACE_MS = 1000
 REPLY_FLAG = 0x80
 
 MSG_HELLO = 0x01
@@ -40,6 +42,7 @@ MSG_POWER = 0x09
 MSG_RESET = 0x0A
 MSG_IO_INFO = 0x0B
 MSG_TEST_HANG = 0x0C
+MSG_SET_BAUD = 0x0D
 MSG_ERROR = 0x7F
 
 ST_OK = 0
@@ -153,7 +156,7 @@ HELLO = _layout("ep_hello_t", ("protocol", "uint16_t"), ("core", "uint8_t"), ("c
                 ("clock_hz", "uint32_t"), ("counter_scale_milli", "uint32_t"), ("arena_bytes", "uint32_t"),
                 ("max_model", "uint32_t"), ("max_payload", "uint32_t"), ("reset_reason", "uint8_t"),
                 ("has_runtime", "uint8_t"), ("baked_model", "uint8_t"), ("reserved", "uint8_t"),
-                ("build_id", "char", BUILD_ID_LEN), ("board", "char", BOARD_LEN))
+                ("build_id", "char", BUILD_ID_LEN), ("board", "char", BOARD_LEN), ("model_sha256", "uint8_t", 32))
 LOAD_BEGIN = _layout("ep_load_begin_t", ("size", "uint32_t"), ("sha256", "uint8_t", 32))
 LOAD_CHUNK = _layout("ep_load_chunk_t", ("offset", "uint32_t"))
 LOAD_REPLY = _layout("ep_load_reply_t", ("arena_used", "uint32_t"), ("macs", "uint32_t"),
@@ -171,11 +174,12 @@ POWER = _layout("ep_power_t", ("sensor", "uint8_t"), ("reserved", "uint8_t", 3),
 IO_INFO_REQ = _layout("ep_io_info_req_t", ("is_output", "uint8_t"), ("index", "uint8_t"), ("reserved", "uint16_t"))
 IO_INFO = _layout("ep_io_info_t", ("bytes", "uint32_t"), ("scale", "float"), ("zero_point", "int32_t"),
                   ("dtype", "uint8_t"), ("rank", "uint8_t"), ("reserved", "uint16_t"), ("dims", "int32_t", MAX_DIMS))
+SET_BAUD = _layout("ep_set_baud_t", ("rate", "uint32_t"))
 ERROR = _layout("ep_error_t", ("request_type", "uint8_t"), ("reserved", "uint8_t"), ("status", "int16_t"),
                 ("detail", "int32_t"))
 
 LAYOUTS: tuple[Layout, ...] = (HELLO, LOAD_BEGIN, LOAD_CHUNK, LOAD_REPLY, SET_SEQUENCE, SET_INPUT, INFER,
-                               INFER_REPLY, GET_OUTPUT, OUTPUT_REPLY, POWER, IO_INFO_REQ, IO_INFO, ERROR)
+                               INFER_REPLY, GET_OUTPUT, OUTPUT_REPLY, POWER, IO_INFO_REQ, IO_INFO, SET_BAUD, ERROR)
 
 
 # ---- framing -------------------------------------------------------------------------------------------

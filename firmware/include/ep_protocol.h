@@ -13,6 +13,12 @@
  * the last accepted one, i.e. (seq - last - 1) mod 2^16 < 0x8000; a duplicate or older seq is refused
  * with EP_ST_SEQUENCE (detail: the next expected seq). A host increments seq for every request it sends.
  *
+ * SET_BAUD: the reply leaves at the old rate, then the board switches its UART. A host confirms the rate with
+ * a HELLO at the new rate; when no valid frame arrives at the new rate within EP_BAUD_GRACE_MS the board goes
+ * back to the old one (a USB bridge that cannot carry the rate does not strand the link). A board that
+ * cannot run at the rate answers EP_ST_BAD_ARG and stays; a link without a rate (QEMU's UART models,
+ * Ethernet) accepts every rate and ignores it. A reset returns to EP_BAUD_DEFAULT.
+ *
  * Payload layouts are the packed structs below (no padding: every struct is laid out so that natural
  * alignment adds none, and the _Static_asserts pin the sizes). Variable-length tails are noted.
  */
@@ -35,6 +41,8 @@
 #define EP_BUILD_ID_LEN 32u                                /* NUL-padded ASCII */
 #define EP_BOARD_LEN 16u                                   /* NUL-padded ASCII */
 #define EP_MAX_DIMS 6u
+#define EP_BAUD_DEFAULT 115200u                            /* UART rate after every reset */
+#define EP_BAUD_GRACE_MS 1000u /* SET_BAUD: no valid frame at the new rate within this long -> the old rate */
 
 #define EP_REPLY_FLAG 0x80u
 
@@ -51,6 +59,7 @@
 #define EP_MSG_RESET 0x0Au        /* -> empty; <- empty, then the device resets */
 #define EP_MSG_IO_INFO 0x0Bu      /* -> ep_io_info_req_t; <- ep_io_info_t */
 #define EP_MSG_TEST_HANG 0x0Cu    /* -> empty; test builds only: stop feeding the watchdog (no reply) */
+#define EP_MSG_SET_BAUD 0x0Du     /* -> ep_set_baud_t; <- empty at the old rate, then the board switches (see below) */
 #define EP_MSG_ERROR 0x7Fu        /* never a request; reply type EP_MSG_ERROR | EP_REPLY_FLAG */
 
 /* Status codes carried by an error reply (ep_error_t.status). */
@@ -114,6 +123,8 @@ typedef struct {
   uint8_t reserved;
   char build_id[EP_BUILD_ID_LEN]; /* "<git hash>-<config hash>" */
   char board[EP_BOARD_LEN];       /* e.g. "mps2-an386" */
+  uint8_t model_sha256[32];       /* SHA-256 of the loaded and validated model; zeros when none is (and for a
+                                   * baked model): a host skips sending a model the board already holds */
 } ep_hello_t;
 
 typedef struct {
@@ -195,6 +206,10 @@ typedef struct {
 } ep_io_info_t;
 
 typedef struct {
+  uint32_t rate; /* baud */
+} ep_set_baud_t;
+
+typedef struct {
   uint8_t request_type; /* type of the refused request (0 if the frame could not be parsed) */
   uint8_t reserved;
   int16_t status;       /* EP_ST_* */
@@ -202,7 +217,7 @@ typedef struct {
 } ep_error_t;
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-_Static_assert(sizeof(ep_hello_t) == 76, "ep_hello_t layout");
+_Static_assert(sizeof(ep_hello_t) == 108, "ep_hello_t layout");
 _Static_assert(sizeof(ep_load_begin_t) == 36, "ep_load_begin_t layout");
 _Static_assert(sizeof(ep_load_chunk_t) == 4, "ep_load_chunk_t layout");
 _Static_assert(sizeof(ep_load_reply_t) == 12, "ep_load_reply_t layout");
@@ -215,6 +230,7 @@ _Static_assert(sizeof(ep_output_reply_t) == 8, "ep_output_reply_t layout");
 _Static_assert(sizeof(ep_power_t) == 16, "ep_power_t layout");
 _Static_assert(sizeof(ep_io_info_req_t) == 4, "ep_io_info_req_t layout");
 _Static_assert(sizeof(ep_io_info_t) == 40, "ep_io_info_t layout");
+_Static_assert(sizeof(ep_set_baud_t) == 4, "ep_set_baud_t layout");
 _Static_assert(sizeof(ep_error_t) == 8, "ep_error_t layout");
 #endif
 

@@ -38,15 +38,21 @@ static inline void ep_systick_start(void) {
   }
 }
 
-static inline uint32_t ep_systick_ticks(void) {
+static inline uint64_t ep_systick_ticks64(void) {
   uint32_t w1, v, w2;
   do {
     w1 = ep_systick_wraps;
     v = SYST_CVR;
     w2 = ep_systick_wraps;
   } while (w1 != w2);
-  return (w1 << 24) + (0x00FFFFFFu - v);
+  return ((uint64_t)w1 << 24) + (0x00FFFFFFu - v);
 }
+
+static inline uint32_t ep_systick_ticks(void) { return (uint32_t)ep_systick_ticks64(); }
+
+/* Milliseconds since ep_systick_start at `hz` SysTick ticks per second: from the 64-bit tick count, so the
+ * result wraps cleanly modulo 2^32 ms (ep_systick_ticks itself wraps at 2^32 ticks, not at a ms boundary). */
+static inline uint32_t ep_systick_ms(uint32_t hz) { return (uint32_t)(ep_systick_ticks64() / (hz / 1000u)); }
 
 /* Reset cause kept across a reset in RAM the startup code does not clear. */
 #define EP_MAGIC_SOFT 0x52535431u /* "RST1" */

@@ -35,5 +35,14 @@ uint8_t ep_port_reset_reason(void); /* EP_RESET_*, latched at boot */
 void ep_port_reset(void);           /* does not return */
 /* Fills *out; returns 0 with out->sensor = EP_POWER_ABSENT when the board has no meter. */
 int ep_port_power(ep_power_t *out);
+/* SET_BAUD, in two steps so that a refusal and the reply both go out at the old rate:
+ * ep_port_baud_ok says whether the link can run at `rate` (a link without a rate -- QEMU's UART models,
+ * Ethernet -- accepts any and ignores it); ep_port_set_baud switches once the bytes written so far have left
+ * the wire (rate: one ep_port_baud_ok accepted, or EP_BAUD_DEFAULT / the rate before, to go back). */
+int ep_port_baud_ok(uint32_t rate);
+void ep_port_set_baud(uint32_t rate);
+/* Milliseconds since boot, counting while idle too (the SET_BAUD grace period); wraps modulo 2^32. Not for
+ * measurement: DWT CYCCNT stops in sleep on some cores, so it comes from a clock that does not. */
+uint32_t ep_port_ms(void);
 
 #endif

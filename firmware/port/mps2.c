@@ -149,6 +149,14 @@ void ep_port_reset(void) {
   ep_sysreset();
 }
 
+/* QEMU's CMSDK UART passes bytes at whatever rate the host's end runs (BAUDDIV is not modelled) and the
+ * LAN9118 has no rate: every rate is accepted, and nothing needs to change. */
+int ep_port_baud_ok(uint32_t rate) { return rate > 0u; }
+
+void ep_port_set_baud(uint32_t rate) { (void)rate; }
+
+uint32_t ep_port_ms(void) { return ep_systick_ms(EP_SYSTICK_HZ); }
+
 int ep_port_power(ep_power_t *out) {
   *out = (ep_power_t){0};
   out->sensor = EP_POWER_ABSENT;

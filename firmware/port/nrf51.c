@@ -90,6 +90,29 @@ void ep_port_reset(void) {
   ep_sysreset();
 }
 
+/* BAUDRATE register values of the nRF51 reference manual (UART chapter); QEMU's model ignores the register,
+ * a real nRF51 runs at them. 2 Mbaud and above: not an nRF51 UART rate. */
+static uint32_t baud_reg(uint32_t rate) {
+  switch (rate) {
+    case 115200u: return 0x01D7E000u;
+    case 230400u: return 0x03AFB000u;
+    case 460800u: return 0x075F7000u;
+    case 921600u: return 0x0EBEDFA4u;
+    case 1000000u: return 0x10000000u;
+    default: return 0u;
+  }
+}
+
+int ep_port_baud_ok(uint32_t rate) { return baud_reg(rate) != 0u; }
+
+/* ep_port_write waits for TXDRDY of every byte, so the reply has left when this runs. */
+void ep_port_set_baud(uint32_t rate) {
+  uint32_t reg = baud_reg(rate);
+  if (reg) UART_BAUDRATE = reg;
+}
+
+uint32_t ep_port_ms(void) { return ep_systick_ms(EP_SYSTICK_HZ); }
+
 int ep_port_power(ep_power_t *out) {
   *out = (ep_power_t){0};
   out->sensor = EP_POWER_ABSENT;

@@ -152,6 +152,31 @@ static void gpio_out(GPIO_TypeDef *port, uint32_t pin) {
   port->OSPEEDR |= 3u << (2u * pin);
 }
 
+/* BRR for `rate` from the UART's kernel clock (PCLK = SYSCLK = SystemCoreClock on all three, see uart_init);
+ * 0 when the rate is outside what the divider can reach: LPUART needs 3 x rate <= f_ck <= 4096 x rate and
+ * BRR >= 0x300 (RM0432 52.4.7); USART with oversampling 16 needs BRR >= 16 (RM0444/RM0433). The rate error
+ * of the rounded divider stays under 2 % for every accepted rate (a UART tolerates ~3 %). */
+static uint32_t brr_for(uint32_t rate) {
+  if (rate == 0u) return 0u;
+#if defined(EP_STM32L4R5)
+  if ((uint64_t)rate * 3u > SystemCoreClock) return 0u;
+  uint32_t brr = (uint32_t)(((uint64_t)SystemCoreClock * 256u + rate / 2u) / rate);
+  if (brr < 0x300u || brr > 0xFFFFFu) return 0u;
+#else
+  uint32_t brr = (SystemCoreClock + rate / 2u) / rate;
+  if (brr < 16u || brr > 0xFFFFu) return 0u;
+#endif
+  /* The divider rounds: refuse a rate it cannot hit within 2 %. */
+#if defined(EP_STM32L4R5)
+  uint64_t actual_x100 = (uint64_t)SystemCoreClock * 256u * 100u / brr;
+#else
+  uint64_t actual_x100 = (uint64_t)SystemCoreClock * 100u / brr;
+#endif
+  uint64_t want_x100 = (uint64_t)rate * 100u;
+  uint64_t diff = actual_x100 > want_x100 ? actual_x100 - want_x100 : want_x100 - actual_x100;
+  return diff * 50u <= want_x100 ? brr : 0u;
+}
+
 static void uart_init(void) {
   uint32_t brr;
 #if defined(EP_STM32L4R5)
@@ -232,20 +257,39 @@ static void counter_init(void) {
   SysTick->CTRL = SysTick_CTRL_CLKSOURCE_Msk | SysTick_CTRL_TICKINT_Msk | SysTick_CTRL_ENABLE_Msk;
 }
 
-uint32_t ep_port_ticks(void) {
+static uint64_t ticks64(void) {
   uint32_t w1, v, w2;
   do {
     w1 = ep_systick_wraps;
     v = SysTick->VAL;
     w2 = ep_systick_wraps;
   } while (w1 != w2); /* a wrap between the reads: its interrupt ran, read again */
-  return (w1 << 24) + (0x00FFFFFFu - v);
+  return ((uint64_t)w1 << 24) + (0x00FFFFFFu - v);
 }
+
+uint32_t ep_port_ticks(void) { return (uint32_t)ticks64(); }
+
+/* SysTick keeps counting in sleep (it runs on the free-running FCLK), so it also serves as the clock. */
+uint32_t ep_port_ms(void) { return (uint32_t)(ticks64() / (SystemCoreClock / 1000u)); }
 
 static void wake_timer(int on) { (void)on; /* the counter's own wraps (every 2^24 cycles) wake the idle loop */ }
 #else
-/* No counter interrupt here, so SysTick (10 Hz) only ends the idle WFI often enough to feed the watchdog. */
-void SysTick_Handler(void) {}
+/* No counter interrupt here, so SysTick (10 Hz) only ends the idle WFI often enough to feed the watchdog, and
+ * counts tenths of a second for ep_port_ms (DWT CYCCNT stops while the core sleeps). Its interrupt is off
+ * during an inference (ep_port_mark), so the clock runs slow then: fine for a grace period. */
+static volatile uint32_t systick_tenths;
+
+void SysTick_Handler(void) { systick_tenths++; }
+
+uint32_t ep_port_ms(void) {
+  uint32_t t1, v, t2;
+  do {
+    t1 = systick_tenths;
+    v = SysTick->VAL;
+    t2 = systick_tenths;
+  } while (t1 != t2);
+  return t1 * 100u + (SysTick->LOAD - v) / (SystemCoreClock / 1000u);
+}
 
 static void wake_timer(int on) {
   if (on)
@@ -321,6 +365,21 @@ void ep_port_reset(void) {
   for (uint32_t i = 0; i < 1000000u && !(VCP->ISR & (1u << 6)); i++) { /* TC */
   }
   NVIC_SystemReset();
+}
+
+int ep_port_baud_ok(uint32_t rate) { return brr_for(rate) != 0u; }
+
+void ep_port_set_baud(uint32_t rate) {
+  uint32_t brr = brr_for(rate);
+  if (brr == 0u) return;
+  /* The reply's last byte must leave the shift register at the old rate (TC), then BRR is written with the
+   * UART disabled (it is read-only while UE is set). */
+  for (uint32_t i = 0; i < 1000000u && !(VCP->ISR & (1u << 6)); i++) { /* TC */
+  }
+  VCP->CR1 &= ~CR1_UE;
+  VCP->BRR = brr;
+  VCP->ICR = ICR_ALL;
+  VCP->CR1 |= CR1_UE;
 }
 
 int ep_port_power(ep_power_t *out) {

@@ -50,6 +50,13 @@ static struct {
 } load;
 
 static uint8_t model_ready;
+static uint8_t model_sha[32]; /* of the loaded model while model_ready (zeros for a baked one): HELLO reports it */
+/* SET_BAUD: the rate in use and, until a valid frame arrives at it, the rate to go back to. */
+static struct {
+  uint32_t rate, previous;
+  uint8_t pending;
+  uint32_t since_ms;
+} baud;
 static uint8_t seq_valid;
 static uint16_t seq_expected;
 static uint8_t reply[EP_MAX_PAYLOAD] __attribute__((aligned(4)));
@@ -72,7 +79,10 @@ static uint32_t max_model(void) { return EP_MODEL_MAX; }
 void ep_link_init(void) {
   memset(&load, 0, sizeof load);
   model_ready = 0;
+  memset(model_sha, 0, sizeof model_sha);
   seq_valid = 0;
+  baud.rate = EP_BAUD_DEFAULT;
+  baud.pending = 0;
 #if EP_HAVE_RUNTIME && defined(EP_BAKED_MODEL)
   model_ready = ep_model_init(&model, EP_BAKED_ARRAY, (uint32_t)EP_BAKED_LEN, arena, sizeof arena) == EP_RT_OK;
 #endif
@@ -106,6 +116,7 @@ static void do_hello(uint16_t seq) {
 #endif
   copy_str(h.build_id, EP_BUILD_ID, sizeof h.build_id);
   copy_str(h.board, pi->board, sizeof h.board);
+  if (model_ready) memcpy(h.model_sha256, model_sha, sizeof h.model_sha256);
   memcpy(reply, &h, sizeof h);
   ok(EP_MSG_HELLO, seq, sizeof h);
 }
@@ -118,6 +129,7 @@ static void do_load_begin(const ep_frame_t *f) {
   /* Refused before touching model_ready: a deploy build (max_model 0) keeps its baked model. */
   if (b.size == 0 || b.size > max_model()) return fail(f->type, f->seq, EP_ST_MODEL_TOO_BIG, (int32_t)max_model());
   model_ready = 0; /* the buffer is about to be overwritten */
+  memset(model_sha, 0, sizeof model_sha);
   load.active = 1;
   load.size = b.size;
   load.received = 0;
@@ -154,6 +166,7 @@ static void do_load_end(const ep_frame_t *f) {
   int st = ep_model_init(&model, model_buf, load.size, arena, sizeof arena);
   if (st != EP_RT_OK) return fail(f->type, f->seq, EP_ST_RUNTIME, st);
   model_ready = 1;
+  memcpy(model_sha, digest, sizeof model_sha);
   ep_load_reply_t r;
   uint64_t macs = ep_model_macs(&model);
   r.arena_used = ep_model_arena_used(&model);
@@ -287,6 +300,28 @@ static void do_power(const ep_frame_t *f) {
   ok(f->type, f->seq, sizeof p);
 }
 
+static void do_set_baud(const ep_frame_t *f) {
+  ep_set_baud_t q;
+  if (f->len != sizeof q) return fail(f->type, f->seq, EP_ST_BAD_LENGTH, (int32_t)sizeof q);
+  memcpy(&q, f->payload, sizeof q);
+  if (!ep_port_baud_ok(q.rate)) return fail(f->type, f->seq, EP_ST_BAD_ARG, (int32_t)baud.rate);
+  ok(f->type, f->seq, 0); /* at the old rate */
+  if (q.rate == baud.rate) return;
+  ep_port_set_baud(q.rate);
+  baud.previous = baud.rate; /* confirmed: this request arrived at it */
+  baud.rate = q.rate;
+  baud.pending = 1;
+  baud.since_ms = ep_port_ms();
+}
+
+void ep_link_poll(void) {
+  if (!baud.pending || (uint32_t)(ep_port_ms() - baud.since_ms) < EP_BAUD_GRACE_MS) return;
+  /* Nothing valid arrived at the new rate: the host (or its USB bridge) cannot use it. */
+  baud.pending = 0;
+  baud.rate = baud.previous;
+  ep_port_set_baud(baud.rate);
+}
+
 static void do_reset(const ep_frame_t *f) {
   if (f->len != 0) return fail(f->type, f->seq, EP_ST_BAD_LENGTH, 0);
   ok(f->type, f->seq, 0);
@@ -297,6 +332,7 @@ void ep_link_handle(uint8_t *enc, size_t n) {
   ep_frame_t f;
   int st = ep_frame_parse(enc, n, &f);
   if (st != EP_ST_OK) return fail(f.type, f.seq, st, st == EP_ST_VERSION ? (int32_t)EP_PROTOCOL_VERSION : 0);
+  baud.pending = 0; /* a valid frame at the new rate confirms it */
   if (f.type == EP_MSG_HELLO || f.type == EP_MSG_RESET) {
     seq_valid = 1;
   } else if (seq_valid && (uint16_t)(f.seq - seq_expected) >= 0x8000u) {
@@ -339,6 +375,8 @@ void ep_link_handle(uint8_t *enc, size_t n) {
       return do_power(&f);
     case EP_MSG_RESET:
       return do_reset(&f);
+    case EP_MSG_SET_BAUD:
+      return do_set_baud(&f);
 #ifdef EP_TEST_HOOKS
     case EP_MSG_TEST_HANG:
       for (;;) { /* stop feeding the watchdog: only a watchdog reset gets us out */

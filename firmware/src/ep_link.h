@@ -10,5 +10,7 @@ void ep_link_init(void);
 void ep_link_handle(uint8_t *enc, size_t n);
 /* A frame overflowed the receive buffer and was dropped. */
 void ep_link_overflow(void);
+/* Called by the main loop whenever it is idle: ends an unconfirmed SET_BAUD after its grace period. */
+void ep_link_poll(void);
 
 #endif

@@ -14,6 +14,7 @@ int main(void) {
   for (;;) {
     int c = ep_port_getc();
     if (c < 0) {
+      ep_link_poll();
       ep_port_idle();
       continue;
     }

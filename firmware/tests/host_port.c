@@ -10,6 +10,8 @@ jmp_buf host_reset_jmp;
 uint8_t host_tx[1 << 16];
 size_t host_tx_len;
 unsigned host_resets;
+uint32_t host_baud = EP_BAUD_DEFAULT;
+uint32_t host_ms;
 
 static const ep_port_info_t info = {"host", EP_CORE_M4, EP_COUNTER_DWT, 1000000u, 1000u};
 static uint32_t fake_ticks;
@@ -31,6 +33,9 @@ void ep_port_reset(void) {
   host_resets++;
   longjmp(host_reset_jmp, 1);
 }
+int ep_port_baud_ok(uint32_t rate) { return rate >= 9600u && rate <= 2000000u; }
+void ep_port_set_baud(uint32_t rate) { host_baud = rate; }
+uint32_t ep_port_ms(void) { return host_ms; }
 int ep_port_power(ep_power_t *out) {
   memset(out, 0, sizeof *out);
   return 0;

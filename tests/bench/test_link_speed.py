@@ -1,5 +1,6 @@
 """Link speed (issue 16, deliverable 4): SET_BAUD to the fastest rate both ends manage, confirmed by a HELLO
-at the new rate, falling back when the bridge cannot carry it; load times per rate on the simulated board."""
+at the new rate, falling back when the bridge cannot carry it; load times per rate on the simulated board; a model
+the board already holds (HELLO's model_sha256) is not sent again."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 
 from doubles.sim_device import SimConfig, SimDevice
 
+from edgeprune.bench import protocol as P
 from edgeprune.bench.link import BAUD_GRACE_S, Device
 from edgeprune.bench.targets import Target
 
@@ -72,3 +74,22 @@ def test_load_time_falls_with_the_rate():
     # 10 bits per byte: the slowest rate is close to its wire time, the fastest at least 4x faster.
     assert times[115_200] >= len(MODEL) * 10 / 115_200
     assert times[115_200] > 4 * times[921_600]
+
+
+def test_a_model_the_board_holds_is_not_sent_again():
+    other = bytes(reversed(MODEL))
+    with SimDevice() as sim, Device.open(sim.port, timeout_s=1.0) as dev:
+        first = dev.load_model(MODEL)
+        assert not dev.last_load_skipped and dev.last_load_s > 0
+        assert dev.load_model(MODEL) == first
+        assert dev.last_load_skipped and dev.last_load_s == 0.0
+        assert sim.requests.count(P.MSG_LOAD_BEGIN) == 1 and sim.requests.count(P.MSG_LOAD_END) == 1
+        assert dev.infer(1, fetch_outputs=False).counts == [10_000]
+        dev.load_model(other)  # another model: sent
+        assert not dev.last_load_skipped and sim.requests.count(P.MSG_LOAD_BEGIN) == 2
+        sim.reboot()  # the board lost what it held: the same model is sent again
+        dev.load_model(other)
+        assert not dev.last_load_skipped and sim.requests.count(P.MSG_LOAD_BEGIN) == 3
+        dev.skip_held_model = False  # opted out: always sent
+        dev.load_model(other)
+        assert sim.requests.count(P.MSG_LOAD_BEGIN) == 4

@@ -289,7 +289,8 @@ class SimDevice(PtyPeer):
             counter=P.COUNTER_ICOUNT if c.counter == "icount" else P.COUNTER_DWT,
             clock_hz=c.clock_hz, counter_scale_milli=c.counter_scale * 1000, arena_bytes=c.arena_bytes,
             max_model=c.max_model, max_payload=P.MAX_PAYLOAD, reset_reason=self.reset_reason,
-            has_runtime=1, baked_model=0, build_id=self._build_id(), board=c.board))
+            has_runtime=1, baked_model=0, build_id=self._build_id(), board=c.board,
+            model_sha256=self.model_sha if self.model is not None else b""))
 
     def _load_begin(self, t: int, seq: int, payload: bytes) -> None:
         if len(payload) != P.LOAD_BEGIN.size:

@@ -91,6 +91,14 @@ def _best(run: RunData, info: dict[str, Any]) -> list[str]:
     return parts
 
 
+def _load_time(ev: StoredEvaluation) -> str:
+    """Seconds the model took to reach the board (the link's cost), "skipped" when the board already held it."""
+    load_s = (ev.result.timings or {}).get("model-load")
+    if load_s is None:
+        return "—"
+    return "skipped (held)" if load_s == 0 else f"{load_s:.2f}"
+
+
 def _candidates(run: RunData) -> list[str]:
     """Every evaluated candidate in words; the host-screened ones apart (their quality only, from TFLM)."""
     cands = [e for e in unique_candidates(run.evaluations)]
@@ -106,10 +114,11 @@ def _candidates(run: RunData) -> list[str]:
     parts = [
         "<h3>Every candidate measured on the device</h3>",
         _table(
-            ["#", "origin", "config", f"val {run.metric}", "latency (count)", "flash KiB", "energy µJ", "verdict"],
+            ["#", "origin", "config", f"val {run.metric}", "latency (count)", "flash KiB", "energy µJ", "load s",
+             "verdict"],
             [[str(e.seq), e.origin, describe_config(e.result.config_json, e.result.layers), _quality(e),
               *(tbl.fmt_figure(k, e.result.figures.get(k)) for k in (LATENCY_COUNT, FLASH_BYTES, ENERGY_UJ)),
-              verdict(e)] for e in measured],
+              _load_time(e), verdict(e)] for e in measured],
             [run.anchor(e.seq) for e in measured],
         ),
     ]

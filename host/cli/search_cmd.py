@@ -16,7 +16,12 @@ from edgeprune.host.search.strategies import STRATEGIES
 @click.command("search")
 @click.option("--device", default="qemu:m4", show_default=True,
               help="qemu[:m0|m3|m4|m7|m33], a serial port (/dev/ttyACM0, /dev/pts/N), serial:<USB serial number> "
-                   "or socket://HOST:PORT.")
+                   "or socket://HOST:PORT. Several boards, comma-separated: one worker each.")
+@click.option("--workers", default="1", show_default=True,
+              help="Evaluations at once on this machine: N (each its own QEMU, or one board each) or 'auto' "
+                   "(min(cores, boards)).")
+@click.option("--ray-address", default=None,
+              help="Run evaluations on this Ray cluster ('auto': the local `ray start`); needs edgeprune[ray].")
 @click.option("--task", default=None, help="weather-gru (default) | cartpole-dqn | dqn:<env id>.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Bring your own model file (with --env or --data) instead of --task.")
@@ -46,7 +51,7 @@ from edgeprune.host.search.strategies import STRATEGIES
 def command(device: str, task: str, model: str | None, env_id: str | None, data: str | None, strategy: str,
             budget: int | None, max_acc_drop: float, flash_kb: float | None, ram_kb: float | None, seed: int,
             finetune_steps: str | None, no_host_energy: bool, no_cache: bool, out: str | None,
-            resume: str | None, reward: str = "measured") -> None:
+            resume: str | None, reward: str = "measured", workers: str = "1", ray_address: str | None = None) -> None:
     """Search compression configs for a model, measuring every candidate on the device.
 
     With no options: the weather GRU on QEMU Cortex-M4 with PPO, energy from the cited model plus
@@ -58,6 +63,8 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
       edgeprune search
       edgeprune search --task cartpole-dqn --strategy tpe --budget 20 --flash-kb 64
       edgeprune search --device /dev/ttyACM0 --max-acc-drop 1 --ram-kb 32
+      edgeprune search --strategy random --workers 2
+      edgeprune search --device /dev/ttyACM0,/dev/ttyACM1 --strategy tpe
       edgeprune search --resume runs/weather-gru-ppo-20250101-120000
     """
     if model is not None and task is not None:
@@ -68,6 +75,7 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from rich.console import Console
 
+    from edgeprune.host.search.parallel import parse_workers
     from edgeprune.host.search.run import DEFAULT_BUDGET, SearchOptions, parse_finetune_steps, run_search
     from edgeprune.host.search.ui import ProgressDisplay, final_table
 
@@ -77,6 +85,7 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
         ram_kb=ram_kb, seed=seed, out=out,
         finetune_steps=parse_finetune_steps(finetune_steps), reward=reward,
         host_energy=not no_host_energy, use_cache=not no_cache,
+        workers=parse_workers(workers), ray_address=ray_address,
     )
     # SIGTERM unwinds like Ctrl-C so the emulator is stopped and the run stays resumable.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

@@ -108,6 +108,13 @@ class SearchOptions:
         Deploy-build the best candidate for the report when the evaluator did not already.
     evaluator_options:
         Extra keyword arguments for ``HardwareEvaluator`` (e.g. ``agreement_n``).
+    workers:
+        Evaluations at once on this machine (``edgeprune.host.search.parallel``): an int, or ``"auto"``
+        (min(cores, boards); the cores for QEMU). 1 (default): the search's own evaluator, one at a time.
+        ``device`` may list several boards, comma-separated: one worker each.
+    ray_address:
+        Run the evaluations as Ray actors on this cluster (``auto``: the one ``ray start`` made here);
+        ``None``: no Ray.
     """
 
     device: str = "qemu:m4"
@@ -135,6 +142,8 @@ class SearchOptions:
     use_cache: bool = True
     deploy_best: bool = True
     evaluator_options: dict[str, Any] = field(default_factory=dict)
+    workers: int | str = 1
+    ray_address: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -323,18 +332,37 @@ def load_task(options: SearchOptions, progress: Callable[[str, float], None] | N
 
 EvaluatorFactory = Callable[[Any, SearchOptions, Path], Evaluator]
 
+#: Deadline of each request on a real board's link, instead of the evaluator's default minute: a healthy board
+#: answers every request but INFER and LOAD_END within milliseconds (the longest frame takes 0.09 s at
+#: 115,200 baud), so 10 s of silence is a hang, not a slow board. INFER's deadline is derived from the
+#: inferences timed so far (``bench.link.BOARD_INFER_DEADLINE``: 50x the slowest per run, floor 10 s), the
+#: first one (the baseline's warm-up) aside, which keeps the minute. An emulator keeps the defaults: its death
+#: is seen at once (its process is polled) and QEMU's speed depends on the host's load.
+BOARD_LINK_TIMEOUT_S = 10.0
+
+
+def board_link_options(device: str) -> dict[str, Any]:
+    """Evaluator options for the link of ``device`` (the first of a comma-separated list): shorter deadlines on
+    a board, so a hung board costs seconds rather than minutes; nothing for an emulator."""
+    from edgeprune.bench.targets import TargetSpec
+
+    if TargetSpec.parse(device.split(",")[0].strip()).is_qemu:
+        return {}
+    return {"link_timeout_s": BOARD_LINK_TIMEOUT_S}
+
 
 def hardware_evaluator(task: Any, options: SearchOptions, run_dir: Path) -> Evaluator:
     from edgeprune.host.search.evaluator import HardwareEvaluator
+    from edgeprune.host.search.parallel import split_devices
 
     return HardwareEvaluator(
         task,
-        options.device,
+        split_devices(options.device)[0],  # the baseline's device; with several boards, the first
         repeats=options.repeats,
         host_energy=options.host_energy,
         pidfile=run_dir / ".qemu.pid",
         deploy_dir=run_dir / ".deploy-build",
-        **options.evaluator_options,
+        **(board_link_options(options.device) | options.evaluator_options),
     )
 
 
@@ -349,6 +377,7 @@ def run_search(
     task: Any = None,
     evaluator_factory: EvaluatorFactory | None = None,
     cache: EvalCache | None = None,
+    worker_factory: Any = None,
 ) -> SearchResult:
     """Run (or resume) a search and write its report; returns where ``report.html`` is.
 
@@ -356,7 +385,8 @@ def run_search(
     the strategy continues from its last saved state. ``on_begin(options, run_dir, resumed)`` is
     called before anything slow (task loading may train the baseline; ``on_task_progress`` follows
     it), ``on_start``/``on_outcome`` drive a progress display. ``task``/``evaluator_factory``/``cache`` replace the defaults (``get_task``,
-    ``HardwareEvaluator``, the global cache under ``cache_dir()``).
+    ``HardwareEvaluator``, the global cache under ``cache_dir()``). ``worker_factory`` (picklable
+    ``(slot, device) -> Evaluator``) replaces ``pool.HardwareWorkers`` for ``workers`` > 1 or Ray.
     """
     from edgeprune.host.search.strategies import get_strategy
 
@@ -376,15 +406,22 @@ def run_search(
     run_strategy = get_strategy(options.strategy)
     if evaluator_factory is None:
         from edgeprune.bench.targets import TargetSpec
+        from edgeprune.host.search.parallel import split_devices
 
         # A typo or an unplugged board fails now, not after the baseline is trained.
-        TargetSpec.parse(options.device).check()
+        devices = split_devices(options.device)
+        for device in devices:
+            TargetSpec.parse(device).check()
+        if len(devices) > 1 and options.ray_address is None and not TargetSpec.parse(devices[0]).is_qemu:
+            from edgeprune.host.search.pool import check_boards
+
+            check_boards(devices)
     created = not run_dir.exists()
     if resume is None:
         _create_run_dir(run_dir, options)
     try:
         return _run_locked(options, run_dir, resume, run_strategy, on_outcome, on_start, on_begin,
-                           on_task_progress, task, evaluator_factory, cache)
+                           on_task_progress, task, evaluator_factory, cache, worker_factory)
     except BaseException as exc:
         # A run that failed before measuring anything (bad task, no device) or whose limits no
         # candidate can meet leaves no directory behind.
@@ -412,6 +449,7 @@ def _run_locked(
     task: Any,
     evaluator_factory: EvaluatorFactory | None,
     cache: EvalCache | None,
+    worker_factory: Any = None,
 ) -> SearchResult:
     from edgeprune.host.report import generate_report
     from edgeprune.host.search.space import ConfigSpace
@@ -467,8 +505,15 @@ def _run_locked(
             if on_start is not None:
                 on_start(options, run_dir, session)
             check_baseline_limits(session.ensure_baseline(space.identity()), options)
-            ctx = StrategyContext(session, task, options.seed, run_dir / "agent", space, options.horizon)
-            run_strategy(ctx)
+            from edgeprune.host.search.engines import start_parallel
+
+            parallel = start_parallel(options, session, evaluator, run_dir, worker_factory)
+            ctx = StrategyContext(session, task, options.seed, run_dir / "agent", space, options.horizon, parallel)
+            try:
+                run_strategy(ctx)
+            finally:
+                if parallel is not None:
+                    parallel.close()
             store.set_meta("finished", time.time())
             task.test_sealed = False
             score_front_on_test(store, evaluator, bool(task.higher_is_better))

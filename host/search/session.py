@@ -123,6 +123,10 @@ class SearchSession:
         self.reward_mode = reward_mode
         #: Candidates dropped on the host (quality over the limit) in this process.
         self.screened = 0
+        #: Set by a parallel engine (``edgeprune.host.search.parallel``): identity checked on every worker, and
+        #: where ``evaluate`` goes instead of this process's evaluator.
+        self.fixed_identity: Any = None
+        self.parallel: Any = None
 
     # -- budget -----------------------------------------------------------------------------------
     @property
@@ -139,37 +143,37 @@ class SearchSession:
         return self.remaining == 0 or self._free_streak >= self.max_free_proposals
 
     # -- measuring --------------------------------------------------------------------------------
-    def _measure(self, config: Any, screen: bool = False) -> tuple[EvalResult, str]:
+    def identity(self) -> Any:
+        """The evaluator's identity (the one fixed by a parallel engine once its workers answered, if set)."""
+        return self.fixed_identity if self.fixed_identity is not None else self.evaluator.identity()
+
+    def lookup(self, config: Any) -> tuple[EvalResult, str] | None:
+        """``config``'s result from the run store or the global cache, without the device; ``None`` if unknown."""
         digest = config.digest()
         # A device fault (hang, reset, ...) is the device's, not the config's: a re-proposal measures again.
         stored = self.store.find(digest, accept=lambda e: fault_kind(e.result.error) is None)
         if stored is not None:
             return stored.result, "run"
-        ident = self.evaluator.identity()
         if self.cache is not None:
-            cached = self.cache.get(ident, digest)
+            cached = self.cache.get(self.identity(), digest)
             if cached is not None:
                 return cached, "cache"
-        prepare = getattr(self.evaluator, "prepare", None)
-        if screen and prepare is not None and self.objective is not None:
-            prepared = prepare(config)
-            result = prepared.result
-            if result.error is not None:
-                return result, "host"
-            drop = self.objective.drop(float(prepared.quality.value))
-            if drop > self.constraints.max_acc_drop:
-                # The int8 quality from TFLM is bit-exact with the device's, so this candidate is
-                # infeasible whatever the device would measure: no budget is spent on it.
-                self.screened += 1
-                return result, "host"
-            result = self.evaluator.measure_prepared(prepared)  # type: ignore[attr-defined]
-        else:
-            result = self.evaluator.evaluate(config)
-        if result.error is not None and result.error.startswith("ModelTooBig"):
-            return result, "host"  # refused before sending (larger than the board's buffer): no budget spent
-        if self.cache is not None:
-            self.cache.put(ident, result)
-        return result, "device"
+        return None
+
+    def _measure(self, config: Any, screen: bool = False) -> tuple[EvalResult, str]:
+        known = self.lookup(config)
+        if known is not None:
+            return known
+        objective = self.objective if screen else None
+        result, origin, screened = screen_and_measure(self.evaluator, config, objective, self.constraints.max_acc_drop)
+        self.screened += int(screened)
+        self.remember(result, origin)
+        return result, origin
+
+    def remember(self, result: EvalResult, origin: str) -> None:
+        """Put a device measurement in the global cache (host-screened and refused ones are not)."""
+        if origin == "device" and self.cache is not None:
+            self.cache.put(self.identity(), result)
 
     def ensure_baseline(self, config: Any) -> EvalResult:
         """Measure (or reload) the uncompressed model on this target; it anchors every ratio."""
@@ -214,8 +218,19 @@ class SearchSession:
             raise RuntimeError("call ensure_baseline() before evaluate()")
         if self.exhausted():
             raise BudgetExhausted(f"{self.used}/{self.budget} device evaluations used")
+        if self.parallel is not None:
+            return self.parallel.evaluate(config, proposal)
         started = time.time()
         result, origin = self._measure(config, screen=True)
+        return self.commit(result, origin, proposal, started)
+
+    def commit(self, result: EvalResult, origin: str, proposal: dict[str, Any] | None, started: float,
+               inflight: str | None = None) -> Outcome:
+        """Judge ``result``, update the streaks, record it durably and tell ``on_outcome``.
+
+        ``inflight``: the digest of the store's in-flight row this result ends (dropped in the same transaction).
+        """
+        assert self.objective is not None
         verdict = self.objective.judge(result)
         if origin == "host" and result.error is None:
             verdict = self.objective.screened(result)
@@ -223,7 +238,7 @@ class SearchSession:
         self._free_streak = 0 if counted else self._free_streak + 1
         # Answers from the store are instant; a host-screened proposal costs a compress + export.
         self._screened_streak = self._screened_streak + 1 if origin == "host" else 0 if counted else self._screened_streak
-        seq = self.store.record(
+        record: dict[str, Any] = dict(
             kind="candidate",
             strategy=self.strategy,
             result=result,
@@ -235,6 +250,7 @@ class SearchSession:
             proposal=proposal or {},
             started=started,
         )
+        seq = self.store.record(**record) if inflight is None else self.store.record_done(inflight, **record)
         outcome = Outcome(result, verdict, origin, seq)
         log.info(
             "eval #%d %s (%s): reward %.3f%s",
@@ -247,3 +263,29 @@ class SearchSession:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return outcome
+
+
+def screen_and_measure(evaluator: Evaluator, config: Any, objective: Objective | None,
+                       max_acc_drop: float) -> tuple[EvalResult, str, bool]:
+    """Evaluate ``config`` on ``evaluator``: ``(result, origin, screened)``, origin ``"device"`` or ``"host"``.
+
+    With an ``objective`` and an evaluator that has ``prepare``, the host half runs first and a candidate
+    whose TFLM quality already breaks ``max_acc_drop`` is not sent to the device (``screened``). The same
+    function serves the search's own evaluator and each parallel worker's.
+    """
+    prepare = getattr(evaluator, "prepare", None)
+    if prepare is not None and objective is not None:
+        prepared = prepare(config)
+        result = prepared.result
+        if result.error is not None:
+            return result, "host", False
+        if objective.drop(float(prepared.quality.value)) > max_acc_drop:
+            # The int8 quality from TFLM is bit-exact with the device's, so this candidate is
+            # infeasible whatever the device would measure: no budget is spent on it.
+            return result, "host", True
+        result = evaluator.measure_prepared(prepared)  # type: ignore[attr-defined]
+    else:
+        result = evaluator.evaluate(config)
+    if result.error is not None and result.error.startswith("ModelTooBig"):
+        return result, "host", False  # refused before sending (larger than the board's buffer): no budget spent
+    return result, "device", False

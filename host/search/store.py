@@ -45,6 +45,14 @@ CREATE TABLE IF NOT EXISTS evaluations (
     finished REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS evaluations_digest ON evaluations(digest);
+-- Evaluations handed to parallel workers and not yet recorded (edgeprune.host.search.parallel).
+CREATE TABLE IF NOT EXISTS inflight (
+    digest TEXT PRIMARY KEY,
+    config_json TEXT NOT NULL,
+    proposal_json TEXT NOT NULL,
+    started REAL NOT NULL,
+    requeued INTEGER NOT NULL DEFAULT 0  -- resumes that re-queued it (at most one)
+);
 """
 
 _CACHE_SCHEMA = """
@@ -179,30 +187,62 @@ class RunStore:
         finished: float | None = None,
     ) -> int:
         """Commit one evaluation durably and return its sequence number."""
-        finished = time.time() if finished is None else finished
         with _transaction(self._conn) as c:
-            cur = c.execute(
-                "INSERT INTO evaluations(kind, strategy, digest, config_json, origin, counted, feasible, reason,"
-                " reward, result_json, proposal_json, started, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    kind,
-                    strategy,
-                    result.digest,
-                    result.config_json,
-                    origin,
-                    int(counted),
-                    int(feasible),
-                    reason,
-                    reward,
-                    json.dumps(result.to_dict()),
-                    json.dumps(proposal),
-                    started,
-                    finished,
-                ),
-            )
-            seq = cur.lastrowid
+            return self._record_in(c, kind=kind, strategy=strategy, result=result, origin=origin, counted=counted,
+                                   feasible=feasible, reason=reason, reward=reward, proposal=proposal,
+                                   started=started, finished=finished)
+
+    @staticmethod
+    def _record_in(c: sqlite3.Connection, *, kind: str, strategy: str, result: EvalResult, origin: str,
+                   counted: bool, feasible: bool, reason: str, reward: float | None, proposal: dict[str, Any],
+                   started: float, finished: float | None = None) -> int:
+        finished = time.time() if finished is None else finished
+        cur = c.execute(
+            "INSERT INTO evaluations(kind, strategy, digest, config_json, origin, counted, feasible, reason,"
+            " reward, result_json, proposal_json, started, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                kind,
+                strategy,
+                result.digest,
+                result.config_json,
+                origin,
+                int(counted),
+                int(feasible),
+                reason,
+                reward,
+                json.dumps(result.to_dict()),
+                json.dumps(proposal),
+                started,
+                finished,
+            ),
+        )
+        seq = cur.lastrowid
         assert seq is not None
         return int(seq)
+
+    def record_done(self, digest: str, **record: Any) -> int:
+        """``record`` an evaluation and drop its in-flight row in one transaction (a crash keeps one or the other)."""
+        with _transaction(self._conn) as c:
+            seq = self._record_in(c, **record)
+            c.execute("DELETE FROM inflight WHERE digest = ?", (digest,))
+        return seq
+
+    # -- in-flight evaluations (parallel engines) -------------------------------------------------
+    def add_inflight(self, digest: str, config_json: str, proposal: dict[str, Any], requeued: int = 0) -> None:
+        """Note that ``digest`` was handed to a worker (committed before it is)."""
+        with _transaction(self._conn) as c:
+            c.execute("INSERT OR REPLACE INTO inflight(digest, config_json, proposal_json, started, requeued)"
+                      " VALUES (?,?,?,?,?)", (digest, config_json, json.dumps(proposal), time.time(), int(requeued)))
+
+    def inflight(self) -> list[tuple[str, str, dict[str, Any], int]]:
+        """``(digest, config_json, proposal, requeued)`` of every evaluation handed out and not recorded."""
+        rows = self._conn.execute(
+            "SELECT digest, config_json, proposal_json, requeued FROM inflight ORDER BY started, digest").fetchall()
+        return [(r[0], r[1], json.loads(r[2]), int(r[3])) for r in rows]
+
+    def drop_inflight(self, digest: str) -> None:
+        with _transaction(self._conn) as c:
+            c.execute("DELETE FROM inflight WHERE digest = ?", (digest,))
 
     def _rows(self, where: str = "", args: tuple[Any, ...] = ()) -> list[StoredEvaluation]:
         rows = self._conn.execute(

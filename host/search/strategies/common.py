@@ -48,6 +48,8 @@ class StrategyContext:
         Maps proposals to configs (``ConfigSpace``).
     horizon:
         Candidates per RL episode.
+    parallel:
+        A ``ParallelEvaluations`` when several workers evaluate at once (``None``: one at a time).
     """
 
     session: SearchSession
@@ -56,6 +58,7 @@ class StrategyContext:
     state_dir: Path
     space: ConfigSpace
     horizon: int = 4
+    parallel: Any = None
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -222,6 +225,9 @@ def run_optuna(ctx: StrategyContext, make_sampler: Callable[[int], Any]) -> None
             study.tell(trial.number, state=TrialState.FAIL)
             study.enqueue_trial(dict(trial.params))
 
+    if ctx.parallel is not None:
+        _optuna_batches(ctx, study, dists, config_of)
+        return
     while not ctx.session.exhausted():
         asked = study.ask(dists)
         config = config_of(asked.params)
@@ -249,6 +255,9 @@ def run_sequence(ctx: StrategyContext, propose: Proposer, name: str) -> None:
         rng.bit_generator.state = saved["rng"]
         index = int(saved["index"])
         log.info("resumed %s at proposal %d", name, index)
+    if ctx.parallel is not None:
+        _sequence_batches(ctx, propose, state_path, rng, index)
+        return
     while not ctx.session.exhausted():
         config, proposal = propose(rng, index)
         if config is None:
@@ -260,3 +269,46 @@ def run_sequence(ctx: StrategyContext, propose: Proposer, name: str) -> None:
             break
         index += 1
         atomic_write_text(state_path, json.dumps({"index": index, "rng": rng.bit_generator.state}))
+
+
+# --------------------------------------------------------------------------------------------------
+# Batches for parallel workers (ctx.parallel): as many proposals out as workers and budget allow
+# --------------------------------------------------------------------------------------------------
+def _sequence_batches(ctx: StrategyContext, propose: Proposer, state_path: Path, rng: np.random.Generator,
+                      index: int) -> None:
+    """``run_sequence`` with several evaluations in flight: proposals go out in index order, so the configs
+    evaluated are the ones a single worker would evaluate (``ParallelEvaluations.can_submit``)."""
+    par = ctx.parallel
+    for config, proposal in par.resume_pending():
+        par.submit(config, proposal)
+    proposing = True
+    while True:
+        while proposing and par.can_submit():
+            config, proposal = propose(rng, index)
+            if config is None:
+                proposing = False
+                break
+            proposal["index"] = index
+            par.submit(config, proposal)  # noted in flight (or answered) before the state moves past it
+            index += 1
+            atomic_write_text(state_path, json.dumps({"index": index, "rng": rng.bit_generator.state}))
+        if not par.inflight:
+            break
+        par.wait()
+
+
+def _optuna_batches(ctx: StrategyContext, study: Any, dists: dict[str, Any], config_of: Callable[[Any], Any]) -> None:
+    """Optuna's ask/tell with a trial per free worker; each is told when its result comes back."""
+    par = ctx.parallel
+    par.resume_pending()  # RUNNING trials were enqueued again above; this drops work lost twice
+    while True:
+        while par.can_submit():
+            asked = study.ask(dists)
+            outcome = par.submit(config_of(asked.params), {"trial": asked.number, "params": dict(asked.params)},
+                                 tag=asked.number)
+            if outcome is not None:
+                study.tell(asked.number, outcome.verdict.reward)
+        if not par.inflight:
+            break
+        for number, outcome in par.wait():
+            study.tell(number, outcome.verdict.reward)

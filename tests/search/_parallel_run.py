@@ -1,0 +1,28 @@
+"""Subprocess entry for the kill -9 test of parallel evaluation: a 2-worker random search on the stand-in
+evaluator, or ``--resume`` when the run directory already holds one."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from edgeprune.host.search.run import SearchOptions, run_search  # noqa: E402
+from tests.search.conftest import FakeTask  # noqa: E402
+from tests.search.parallel_doubles import SyntheticWorkers  # noqa: E402
+from tests.search.synthetic import SyntheticEvaluator  # noqa: E402
+
+
+def main() -> None:
+    run_dir, budget, delay = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    opts = SearchOptions(strategy="random", budget=budget, out=str(run_dir), host_energy=False, max_acc_drop=30.0,
+                         use_cache=False, seed=3, workers=2)
+    resume = (run_dir / "evaluations.sqlite").exists()
+    run_search(None if resume else opts, resume=run_dir if resume else None, task=FakeTask(),
+               evaluator_factory=lambda t, o, d: SyntheticEvaluator(), worker_factory=SyntheticWorkers(delay_s=delay))
+    print("FINISHED", flush=True)
+
+
+if __name__ == "__main__":
+    main()

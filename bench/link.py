@@ -36,6 +36,12 @@ MSG_SET_BAUD = P.MSG_SET_BAUD
 BAUD_RATES = (2_000_000, 921_600, 460_800, 230_400)
 #: How long a board waits at a new rate for the host's confirming HELLO before it reverts.
 BAUD_GRACE_S = P.BAUD_GRACE_MS / 1000
+#: INFER deadline on a board once an inference has been timed (``Device.infer_deadline``): this many times the
+#: slowest inference seen on the link, times the request's runs, and never under the floor (seconds). Why 50: the
+#: slowest candidate a search proposes against its int8 baseline is a float32 model on a core without an FPU,
+#: 34x the baseline's instructions on the M0 (BENCHMARKS.md, study m0dqn: 1,049,750 vs 30,813); the floor covers
+#: a model that runs in microseconds, where the link's round trip and the host's scheduling dominate.
+BOARD_INFER_DEADLINE = (50.0, 10.0)
 #: What a device fault that outlived its retries is recorded as (``DeviceFault.kind``).
 FAULT_KINDS = ("hang", "reset", "corrupt", "wrong-build", "gone")
 
@@ -228,6 +234,12 @@ class Device:
         self.watchdog: Callable[[], None] | None = None
         #: Deadline of the slow requests (LOAD_END validates the model; INFER runs up to 128 inferences).
         self.slow_timeout_s = 60.0
+        #: ``(factor, floor_s)``: derive INFER's deadline from the slowest inference timed on this link (see
+        #: BOARD_INFER_DEADLINE); ``None``: ``slow_timeout_s`` always. Until the first INFER answers, the
+        #: default deadline holds.
+        self.infer_deadline: tuple[float, float] | None = None
+        #: Slowest wall time per inference seen on this link (an INFER's round trip over its n), seconds.
+        self.slowest_run_s: float | None = None
         #: Seconds the last model load took (``None`` before the first; 0.0 when it was skipped).
         self.last_load_s: float | None = None
         #: The last load was skipped: the board already held that model (HELLO's ``model_sha256``).
@@ -464,11 +476,21 @@ class Device:
         """Run ``n`` inferences (1..MAX_RUNS); counts are per run, outputs are those of the last run."""
         if not 1 <= n <= P.MAX_RUNS:
             raise ValueError(f"n={n} outside 1..{P.MAX_RUNS}")
-        rep = self.request(P.MSG_INFER, P.INFER.pack(n=n), timeout_s=timeout_s or max(self.timeout_s, self.slow_timeout_s))
+        started = time.monotonic()
+        rep = self.request(P.MSG_INFER, P.INFER.pack(n=n), timeout_s=timeout_s or self.infer_timeout(n))
+        self.slowest_run_s = max(self.slowest_run_s or 0.0, (time.monotonic() - started) / n)
         head = P.INFER_REPLY.unpack(rep)
         counts = list(struct.unpack_from(f"<{head['n']}I", rep, P.INFER_REPLY.size))
         outputs = [self.get_output(i) for i in range(head["num_outputs"])] if fetch_outputs else []
         return InferResult(counts, head["min"], head["median"], P.COUNTER_NAMES.get(head["counter"], "?"), outputs)
+
+    def infer_timeout(self, n: int) -> float:
+        """Deadline of an INFER of ``n`` runs: after it a board is taken as hung (and restarted)."""
+        fallback = max(self.timeout_s, self.slow_timeout_s)
+        if self.infer_deadline is None or self.slowest_run_s is None:
+            return fallback
+        factor, floor = self.infer_deadline
+        return max(floor, factor * n * self.slowest_run_s)
 
     def power(self) -> PowerSample | None:
         """One power reading, or None when the board has no meter ("absent")."""

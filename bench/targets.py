@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from edgeprune.bench import protocol as P
 from edgeprune.bench.link import (
+    BOARD_INFER_DEADLINE,
     BuildMismatch,
     Device,
     DeviceError,
@@ -183,7 +184,9 @@ class Target:
         with SIGKILL leaves it behind, and the next :meth:`open` with the same pidfile ends that one
         emulator (checked by pid, command name and start time) before starting its own
     :param slow_timeout_s: deadline of an INFER (LOAD_END: half of it), i.e. how long a hang mid-inference
-        goes unnoticed; ``None`` keeps the link's default (60 s)
+        goes unnoticed. ``None``: on a board (not an emulator), derived from the inferences timed so far
+        (``bench.link.BOARD_INFER_DEADLINE``), the link's default minute until the first is; on an emulator,
+        that minute (its death is seen at once anyway: the process is polled)
     :param negotiate_baud: move a serial board's link to the fastest rate both ends manage (``Device.negotiate_baud``)
     """
 
@@ -207,6 +210,8 @@ class Target:
         self.baud: int | None = None
         #: The build the first HELLO reported; another build later is a fault (results would mix builds).
         self.expected_build: str | None = None
+        #: Slowest inference timed on this target (``Device.slowest_run_s``), kept across reconnects.
+        self.slowest_run_s: float | None = None
         #: Every fault :meth:`run` saw, in order.
         self.faults: list[FaultEvent] = []
 
@@ -236,6 +241,11 @@ class Target:
             device.watchdog = self._watchdog
         if self.slow_timeout_s is not None:
             device.slow_timeout_s = self.slow_timeout_s
+        elif self.board is None:
+            # A board's hang is seen only as silence (an emulator's death is seen at once, its process is
+            # polled): INFER's deadline follows the inferences timed so far instead of a fixed minute.
+            device.infer_deadline = BOARD_INFER_DEADLINE
+            device.slowest_run_s = self.slowest_run_s
         self.device, self.hello, self.url = device, hello, url
         if self.expected_build is None:
             self.expected_build = hello.build_id
@@ -370,6 +380,7 @@ class Target:
 
     def _close_link(self) -> None:
         if self.device is not None:
+            self.slowest_run_s = self.device.slowest_run_s  # kept across reconnects and restarts
             try:
                 self.device.close()
             finally:

@@ -26,17 +26,16 @@ import logging
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_common import commit, replace_section, search_or_reuse
 
 from edgeprune.host.report.headline import headline
 from edgeprune.host.report.load import load_run
-from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.types import FLASH_BYTES, LATENCY_COUNT, QUALITY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,38 +46,16 @@ SECTION = "Search targets (issue 12)"
 log = logging.getLogger("search_targets")
 
 
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 REUSE = False
 
 
 def _search(name: str, **opts: Any) -> tuple[Path, float]:
-    out = RUNS / name
-    if REUSE and (out / "evaluations.sqlite").exists():
+    run_dir, wall = search_or_reuse(RUNS / name, REUSE, use_cache=False, **opts)
+    if REUSE:
         from edgeprune.host.report import generate_report
-        from edgeprune.host.search.store import RunStore
 
-        with RunStore(out) as store:
-            started, finished = (store.get_meta("options") or {}).get("started"), store.get_meta("finished")
-        if started is not None and finished is not None:
-            log.info("reusing the finished run %s (--reuse)", out)
-            generate_report([out])
-            return out, float(finished) - float(started)
-    if (out / "evaluations.sqlite").exists():
-        import shutil
-
-        shutil.rmtree(out)
-    t0 = time.monotonic()
-    result = run_search(SearchOptions(out=str(out), use_cache=False, **opts))
-    return result.run_dir, time.monotonic() - t0
+        generate_report([run_dir])
+    return run_dir, wall
 
 
 def front_rows(run_dir: Path) -> list[dict[str, Any]]:
@@ -175,9 +152,8 @@ TARGETS = {"default": target_default, "budget100": target_budget100, "strategies
 
 def write_benchmarks(name: str, result: dict[str, Any], command: str, note: str = "") -> None:
     path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
     head = f"## {SECTION}: {name}"
-    body = [head, "", f"- command: `{command}`{note}", f"- date: {time.strftime('%Y-%m-%d %H:%M')}, commit {_commit()}",
+    body = [head, "", f"- command: `{command}`{note}", f"- date: {time.strftime('%Y-%m-%d %H:%M')}, commit {commit()}",
             f"- goal: {result['goal']}", f"- **met: {'yes' if result['met'] else 'NO'}**"]
     if "wall_s" in result:
         load = os.getloadavg()[0]
@@ -203,14 +179,7 @@ def write_benchmarks(name: str, result: dict[str, Any], command: str, note: str 
         for s, v in result["hypervolume"].items():
             body.append(f"| {s} | {v['mean']:.4f} ± {v['std']:.4f} | {', '.join(f'{x:.4f}' for x in v['hv'])} |")
         body.append(f"\nWinner by mean: **{result['winner']}**.")
-    block = "\n".join(body) + "\n"
-    start = text.find(head)
-    if start >= 0:
-        end = text.find("\n## ", start + len(head))
-        text = text[:start] + block + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
+    replace_section(path, head, "\n".join(body))
 
 
 def main() -> int:

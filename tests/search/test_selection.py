@@ -123,3 +123,24 @@ def test_a_model_the_board_cannot_hold_costs_no_device_evaluation(tmp_path, fake
         big = [r for r in rows if r.result.error]
         assert big and all(r.origin == "host" and not r.counted and "max_model" in r.reason for r in big)
         assert store.device_evaluations() == sum(r.origin == "device" for r in rows) == 3
+
+
+def test_proxy_reward_counts_nonzero_weights_like_the_studies():
+    from edgeprune.host.search.objective import Constraints, Objective, study_flops_ratio
+    from edgeprune.host.search.types import EvalResult, FigureRecord
+
+    def result(sparsity):
+        figs = {"quality": FigureRecord(0.6, "accuracy", "qemu"), "macs": FigureRecord(1000, "MACs", "proxy"),
+                "params": FigureRecord(1000, "params", "proxy"), "sparsity": FigureRecord(sparsity, "fraction", "proxy"),
+                "latency_count": FigureRecord(10_000, "instructions", "qemu"),
+                "flash_bytes": FigureRecord(100_000, "bytes", "build"), "ram_bytes": FigureRecord(1000, "bytes", "build"),
+                "energy_uj": FigureRecord(10.0, "uJ", "model")}
+        return EvalResult("{}", "d", figs)
+
+    base, sparse = result(0.0), result(0.627)
+    # The layer-wise study's 62.7 % sparsity: 35.97 M -> 13.42 M FLOPs with the same dense MAC count.
+    assert abs(study_flops_ratio(sparse, base) - 0.373) < 1e-9
+    proxy = Objective(base, "accuracy", True, Constraints(2.0), reward_mode="proxy")
+    measured = Objective(base, "accuracy", True, Constraints(2.0))
+    assert proxy.judge(sparse).reward > proxy.judge(base).reward + 0.4
+    assert measured.judge(sparse).reward == measured.judge(base).reward

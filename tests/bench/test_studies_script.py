@@ -1,0 +1,72 @@
+"""bench/scripts/studies.py --quick: each study runs end to end on QEMU and writes its section and PNG
+where it is told to (a temporary BENCHMARKS.md and figure folder), never into the repository's.
+
+This tests the script, not the figures: budgets are tiny, so the numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "bench" / "scripts" / "studies.py"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _run(study: str, tmp: Path, *extra: str) -> tuple[str, dict]:
+    bench = tmp / "BENCHMARKS.md"
+    bench.write_text("# Benchmarks\n\n## Something else\n\nkept\n")
+    repo_png = ROOT / "docs" / "figures" / f"study_{study}.png"
+    repo_png_mtime = repo_png.stat().st_mtime if repo_png.exists() else None
+    cmd = [sys.executable, str(SCRIPT), study, "--quick", "--benchmarks", str(bench), "--figures", str(tmp / "fig"),
+           "--runs", str(tmp / "runs"), "--results", str(tmp / "res"), *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = bench.read_text()
+    assert "## Something else\n\nkept" in text, "the other sections must be kept"
+    head = f"## Studies (issue 14): {study}"
+    assert text.count(head) == 1
+    # The section's command names the temporary file: had it gone to the repository's BENCHMARKS.md, it would be there.
+    assert str(tmp) not in (ROOT / "BENCHMARKS.md").read_text()
+    png = tmp / "fig" / f"study_{study}.png"
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert (repo_png.stat().st_mtime if repo_png.exists() else None) == repo_png_mtime
+    result = json.loads((tmp / "res" / f"study_{study}.json").read_text())
+    section = text[text.index(head):]
+    assert "- **met: " in section and "- command: `python bench/scripts/studies.py " + study in section
+    return section, result
+
+
+@pytest.mark.slow
+def test_m0dqn_quick(tmp_path: Path) -> None:
+    section, result = _run("m0dqn", tmp_path)
+    rows = result["rows"]
+    assert {"fp32 1", "units 1", "units 0.95"} <= set(rows)
+    # Every row was measured on the M0: instructions per action from QEMU, the float model dearer than int8.
+    assert all(r["instructions"] > 1000 for r in rows.values())
+    assert rows["fp32 1"]["instructions"] > rows["units 1"]["instructions"]
+    assert "| units | 0.95 |" in section
+
+
+@pytest.mark.slow
+def test_discrete_quick(tmp_path: Path) -> None:
+    section, result = _run("discrete", tmp_path)
+    stage2 = result["stage2"]
+    assert {"FP32", "P50", "Q", "P30+Q"} <= set(stage2)
+    # N = 2 CodeCarbon runs per fixed config; unstructured sparsity leaves the dense int8 kernel's count alone.
+    assert all(len(r["host"]) == 2 for r in stage2.values() if r["error"] is None)
+    assert abs(stage2["P30+Q"]["instructions"] - stage2["Q"]["instructions"]) <= 0.01 * stage2["Q"]["instructions"]
+    assert "Stage 2:" in section and "| P30+Q |" in section
+
+
+@pytest.mark.slow
+def test_layerwise_quick(tmp_path: Path) -> None:
+    section, result = _run("layerwise", tmp_path, "--methods", "uniform")
+    assert set(result["table"]) == {"uniform|proxy", "uniform|measured"}
+    assert "Baseline FP32" in result["refs"]
+    assert "| uniform | proxy |" in section and "| uniform | measured |" in section

@@ -43,12 +43,13 @@ venv: $(STAMPS)/venv
 
 # torch==2.13.0 (CPU) goes in first: any later requirement on torch is then already satisfied
 # instead of pulling the multi-GB CUDA build from the registry.
-$(STAMPS)/venv: requirements/runtime.txt requirements/dev.txt pyproject.toml setup.py tools/check_torch.py
+$(STAMPS)/venv: requirements/runtime.txt requirements/dev.txt requirements/ray.txt pyproject.toml setup.py tools/check_torch.py
 	@mkdir -p $(STAMPS)
 	@[ -x $(PY) ] || { echo "==> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(PIP) install -q torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(PIP) install -q -r requirements/runtime.txt -r requirements/dev.txt
+	$(PIP) install -q -r requirements/ray.txt  # the edgeprune[ray] extra, for tests/search/test_ray.py
 	$(PIP) install -q --no-deps -e .
 	$(PY) tools/check_torch.py
 	@touch $@

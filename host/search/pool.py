@@ -259,7 +259,7 @@ class HardwareWorkers:
 
     def __call__(self, slot: int, device: str) -> Any:
         from edgeprune.host.search.evaluator import HardwareEvaluator
-        from edgeprune.host.search.run import SearchOptions, load_task
+        from edgeprune.host.search.run import SearchOptions, board_link_options, load_task
 
         options = SearchOptions.from_dict(self.options)
         task = load_task(options)
@@ -273,7 +273,7 @@ class HardwareWorkers:
             host_energy=options.host_energy,
             pidfile=state / f".qemu-w{slot}.pid",
             deploy_dir=state / f".deploy-build-w{slot}",
-            **options.evaluator_options,
+            **(board_link_options(device) | options.evaluator_options),
         )
 
 

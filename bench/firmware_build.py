@@ -96,6 +96,8 @@ class ModelPlan:
     :param tensors: tensors in the model (sizes the runtime's tensor table)
     :param ops: operators in the model (sizes the runtime's op table)
     :param dsp: the target compiles the runtime's DSP fully-connected path
+    :param kernels: the optional kernel families (``"conv"``, ``"f32"``, ``"gru"``; firmware/runtime/ep_kernels.h)
+        the model runs; the deploy build compiles only these
     """
 
     model_bytes: int
@@ -103,6 +105,7 @@ class ModelPlan:
     tensors: int
     ops: int
     dsp: bool
+    kernels: tuple[str, ...] = ("conv", "f32", "gru")
 
 
 def _pio() -> list[str]:
@@ -211,18 +214,20 @@ def plan_model(tflite: bytes, env: str, sequence: dict | None = None) -> ModelPl
         raise BuildError("model", f"the runtime refuses this model: {proc.stderr.strip()[-300:]}")
     if proc.returncode != 0:
         raise BuildError("plan", f"the arena planner failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
-    m = re.search(r"arena (\d+) tensors (\d+) ops (\d+) fc_max_depth (\d+)", proc.stdout)
+    m = re.search(r"arena (\d+) tensors (\d+) ops (\d+) fc_max_depth (\d+) gru (\d+) conv (\d+) f32 (\d+)",
+                  proc.stdout)
     if m is None:
         raise BuildError("plan", f"unexpected planner output {proc.stdout!r}")
-    arena, tensors, ops, depth = map(int, m.groups())
+    arena, tensors, ops, depth, gru, conv, f32 = map(int, m.groups())
+    kernels = tuple(name for name, n in (("conv", conv), ("f32", f32), ("gru", gru)) if n)
     dsp = has_dsp(env)
     if dsp:
         # ep_fc_tmp_bytes(): the DSP path widens the input to int16 pairs, kept 16-byte aligned in the arena.
         arena += (((depth & ~3) * 2) + 15) & ~15
-    return ModelPlan(len(tflite), arena, tensors, ops, dsp)
+    return ModelPlan(len(tflite), arena, tensors, ops, dsp, kernels)
 
 
-BAKED_VARS = ("EP_BAKED_MODEL_DIR", "EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS")
+BAKED_VARS = ("EP_BAKED_MODEL_DIR", "EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS", "EP_BAKED_KERNELS")
 
 
 def deploy_environ(env: str, baked_model_dir: str | Path,
@@ -258,6 +263,7 @@ def deploy_environ(env: str, baked_model_dir: str | Path,
         build_dir = project_root() / ".pio" / "build-baked" / f"{baked.name}-{digest}"
     return {"EP_BAKED_MODEL_DIR": str(baked), "EP_BAKED_ARENA": str(plan.arena),
             "EP_BAKED_MAX_TENSORS": str(max(1, plan.tensors)), "EP_BAKED_MAX_OPS": str(max(1, plan.ops)),
+            "EP_BAKED_KERNELS": ",".join(plan.kernels) or "none",
             "PLATFORMIO_BUILD_DIR": str(Path(build_dir).resolve())}, plan
 
 

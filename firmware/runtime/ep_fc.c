@@ -327,6 +327,7 @@ static float ldf(const uint8_t *p) {
   return f;
 }
 
+#if EP_RT_F32
 int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op) {
   const uint8_t *x = m->tensors[op->in[0]].data;
   const uint8_t *w = m->tensors[op->in[1]].data;
@@ -348,3 +349,4 @@ int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op) {
   }
   return 0;
 }
+#endif /* EP_RT_F32 */

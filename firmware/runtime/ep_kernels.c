@@ -151,12 +151,14 @@ void ep_dequant_table_init(uint32_t *tbl, float scale, int32_t zp) {
   }
 }
 
+#if EP_RT_F32
 static float logistic_f32(float v) {
   /* Same cut-offs as TFLite's reference float kernel: beyond them the result is exact in float. */
   if (v > 16.619047164916992188f) return 1.0f;
   if (v < -9.0f) return expf(v);
   return 1.0f / (1.0f + expf(-v));
 }
+#endif
 
 /* Unary kernels: one function per kind, reached through ep_kernel_for (no second dispatch at invoke). */
 #define UNARY_ARGS                                                                              \
@@ -242,6 +244,7 @@ static int k_table_i8(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
+#if EP_RT_F32
 static int k_logistic_f32(const ep_model_t *m, const ep_op_t *op) {
   UNARY_ARGS;
   for (i = 0; i < n; i++) stf(to->data + 4u * i, logistic_f32(ldf(ti->data + 4u * i)));
@@ -265,6 +268,7 @@ static int k_relu_f32(const ep_model_t *m, const ep_op_t *op) {
   }
   return 0;
 }
+#endif /* EP_RT_F32 */
 
 static int k_copy(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
@@ -284,7 +288,9 @@ ep_kernel_fn ep_kernel_for(uint8_t kind) {
     case EP_K_REQUANT_I8: return k_requant_i8;
     case EP_K_DEQUANT_I8: return k_dequant_i8;
     case EP_K_FC_I8: return ep_k_fc_i8;
+#if EP_RT_F32
     case EP_K_FC_F32: return ep_k_fc_f32;
+#endif
     case EP_K_ADD_I8:
     case EP_K_SUB_I8:
     case EP_K_MUL_I8:
@@ -293,16 +299,27 @@ ep_kernel_fn ep_kernel_for(uint8_t kind) {
     case EP_K_MUL_F32: return ep_k_elementwise;
     case EP_K_LOGISTIC_I8:
     case EP_K_TANH_I8: return k_table_i8;
+#if EP_RT_F32
     case EP_K_LOGISTIC_F32: return k_logistic_f32;
     case EP_K_TANH_F32: return k_tanh_f32;
     case EP_K_RELU_F32: return k_relu_f32;
+#else
+    case EP_K_FC_F32:
+    case EP_K_LOGISTIC_F32:
+    case EP_K_TANH_F32:
+    case EP_K_RELU_F32: return NULL; /* left out of this build: refused at load */
+#endif
     case EP_K_COPY: return k_copy;
+#if EP_RT_GRU
     case EP_K_GRU: return ep_k_gru;
+#endif
+#if EP_RT_CONV
     case EP_K_CONV_I8: return ep_k_conv_i8;
     case EP_K_DWCONV_I8: return ep_k_dwconv_i8;
     case EP_K_AVGPOOL_I8:
     case EP_K_MAXPOOL_I8: return ep_k_pool_i8;
     case EP_K_SOFTMAX_I8: return ep_k_softmax_i8;
+#endif
     default: return k_none;
   }
 }

@@ -2,6 +2,19 @@
 #ifndef EP_KERNELS_H
 #define EP_KERNELS_H
 
+/* Kernel families compiled in. The deploy build of one model leaves out the families its graph does not use
+ * (bench/firmware_build.py asks the host planner, which always has them all), so the linker drops their code,
+ * as a per-model TFLM op resolver does: ~7 KB of windowed kernels in a GRU image. Default: everything. */
+#ifndef EP_RT_CONV
+#define EP_RT_CONV 1
+#endif
+#ifndef EP_RT_GRU
+#define EP_RT_GRU 1
+#endif
+#ifndef EP_RT_F32 /* float32 FULLY_CONNECTED, LOGISTIC, TANH, RELU (libm's expf/tanhf come with them) */
+#define EP_RT_F32 1
+#endif
+
 #include "ep_qmath.h"
 #include "ep_runtime.h"
 
@@ -64,6 +77,7 @@ int ep_act_range_q(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi
  * options table (fb/opts as in ep_model.c; `fbv` is the ep_fb_t) and fills its record; ep_conv_scratch_bytes is
  * its persistent arena data, ep_conv_tmp_bytes the shared temporary it needs (m->fc_tmp: widened input, then the
  * im2col patch); ep_conv_init fills the scratch once it is placed. */
+#if EP_RT_CONV
 int ep_is_conv_builtin(uint32_t builtin);
 int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, const void *fbv, const void *opts, int has_opts,
                     uint32_t opts_type);
@@ -74,6 +88,32 @@ int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op);
 int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op);
 int ep_k_pool_i8(const ep_model_t *m, const ep_op_t *op);
 int ep_k_softmax_i8(const ep_model_t *m, const ep_op_t *op);
+#else
+/* Left out: these builtins are then unsupported ops, refused at load like any other. */
+static inline int ep_is_conv_builtin(uint32_t builtin) {
+  (void)builtin;
+  return 0;
+}
+static inline uint32_t ep_conv_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
+  (void)m;
+  (void)op;
+  return 0;
+}
+static inline uint32_t ep_conv_tmp_bytes(const ep_model_t *m, const ep_op_t *op) {
+  (void)m;
+  (void)op;
+  return 0;
+}
+static inline void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
+  (void)m;
+  (void)op;
+}
+static inline int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, const void *fbv, const void *opts,
+                                  int has_opts, uint32_t opts_type) {
+  (void)m, (void)op, (void)builtin, (void)fbv, (void)opts, (void)has_opts, (void)opts_type;
+  return EP_RT_ERR_OP;
+}
+#endif
 /* The FC kernel's per-row requantisation (per-channel multipliers), shared with the convolutions. */
 void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int32_t *cs, int32_t zp,
                         int32_t lo, int32_t hi);
@@ -87,15 +127,28 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op);
 int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op);
 int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op);
 /* The kernel of an internal kind (ep_op_t.fn is set from it once the op is final). */
-ep_kernel_fn ep_kernel_for(uint8_t kind);
-int ep_k_gru(const ep_model_t *m, const ep_op_t *op);
+ep_kernel_fn ep_kernel_for(uint8_t kind); /* NULL: a family this build left out */
 
 /* Finds the exporter's GRU-cell op pattern and turns each instance into one EP_K_GRU op (ep_gru.c): its
  * final ADD becomes the fused op, the other 15 are marked `fused`. Runs after per-op preparation and before
  * arena planning; the fused ops' records go to `mem` (16-byte aligned, `avail` bytes), `*used` bytes. */
+#if EP_RT_GRU
+int ep_k_gru(const ep_model_t *m, const ep_op_t *op);
 int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used);
 /* The tensors a fused GRU op reads (its op record's inputs are the group's internal tensors). */
 void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h);
+#else
+/* Left out: a GRU graph then runs op by op (same bytes, more instructions). */
+static inline int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
+  (void)m, (void)mem, (void)avail;
+  *used = 0;
+  return EP_RT_OK;
+}
+static inline void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h) {
+  (void)op;
+  *x = *h = 0;
+}
+#endif
 
 /* int8 ADD/SUB/MUL of one element pair, exactly TFLM's reference arithmetic; `a` is input 0, `b` input 1.
  * Shared by the op-by-op kernel and the fused GRU step so both produce the same bytes. */

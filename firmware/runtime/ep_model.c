@@ -591,6 +591,7 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
     if (op->kind != EP_K_FC_I8 && op->kind != EP_K_FC_F32 && op->kind < EP_K_CONV_I8)
       op->rows = elements(&m->tensors[op->out[0]]);
     op->fn = ep_kernel_for(op->kind);
+    if (op->fn == NULL) return EP_RT_ERR_OP; /* a kernel family this build left out (ep_kernels.h) */
     if (!op->fused) m->run[m->num_run++] = (uint16_t)i;
   }
   TRY(plan_arena(m, base, m->arena_len - base));

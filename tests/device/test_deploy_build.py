@@ -32,6 +32,43 @@ def _run(core: str, elf, x: bytes, *, load: bytes | None = None, sequence: dict 
         return hello, loaded, res
 
 
+def _symbols(elf) -> set[str]:
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as fh:
+        return {sym.name for sym in ELFFile(fh).get_section_by_name(".symtab").iter_symbols()}
+
+
+def test_plan_names_the_kernel_families_a_model_runs():
+    from edgeprune.bench.reference import kws_bytes
+
+    assert plan_model(seed_models().fc_square(32, seed=1), "qemu-m4").kernels == ()
+    assert plan_model(kws_bytes(), "qemu-m4").kernels == ("conv",)
+
+
+def test_a_runtime_without_a_family_refuses_its_ops_at_load(tmp_path):
+    """The planner built with the convolutions left out, as a GRU deploy build is: KWS is refused, not mis-run."""
+    import shutil
+    import subprocess
+
+    from edgeprune.bench.reference import kws_path
+    from edgeprune.host.paths import project_root
+
+    fw = project_root() / "firmware"
+    cc = shutil.which("gcc") or shutil.which("cc")
+    assert cc, "the host C compiler is part of the setup (apt gcc)"
+    exe = tmp_path / "plan-noconv"
+    sources = [fw / "platform" / "scripts" / "ep_arena_plan.c", *sorted((fw / "runtime").glob("*.c"))]
+    subprocess.run([cc, "-std=c99", "-O1", "-DEP_RT_CONV=0", "-DEP_RT_F32=0", f"-I{fw / 'runtime'}",
+                    *map(str, sources), "-lm", "-o", str(exe)], check=True, timeout=180)
+    refused = subprocess.run([str(exe), str(kws_path())], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "refused" in refused.stderr, refused.stderr
+    fc = tmp_path / "fc.tflite"
+    fc.write_bytes(seed_models().fc_square(32, seed=1))
+    ok = subprocess.run([str(exe), str(fc)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "gru 0 conv 0 f32 0" in ok.stdout
+
+
 @pytest.mark.parametrize("core", ["m4", "m0"])
 def test_plan_matches_device_arena(core, full_firmware):
     """The host plan is the arena the target's runtime reports after a LOAD (DSP temporary included on M4)."""
@@ -54,6 +91,10 @@ def test_baked_model_infers_without_load(core, full_firmware, tmp_path):
     assert fw.plan is not None and fw.plan.model_bytes == len(model)
     assert fw.flash_bytes > len(model) and fw.ram_bytes >= fw.plan.arena
     assert fw.ram_bytes < full.ram_bytes // 4
+    # One int8 FULLY_CONNECTED: none of the optional kernel families is compiled in (ep_kernels.h).
+    assert fw.plan.kernels == ()
+    assert not {"ep_k_conv_i8", "ep_k_gru", "ep_k_fc_f32", "tanhf"} & _symbols(fw.elf)
+    assert {"ep_k_conv_i8", "ep_k_gru", "ep_k_fc_f32"} <= _symbols(full.elf)
     hello, _, baked = _run(core, fw.elf, x.tobytes())
     assert hello.baked_model and hello.max_model == 0 and hello.arena == fw.plan.arena
     assert hello.build_id == fw.build_id != full.build_id

@@ -3,15 +3,18 @@
  * .tflite and prints what the baked firmware must reserve, so its static buffers are sized for the model.
  *
  *   ep_arena_plan model.tflite [steps stream_input out,in ...]
- *   -> "arena <bytes> tensors <n> ops <n> fc_max_depth <n>"
+ *   -> "arena <bytes> tensors <n> ops <n> fc_max_depth <n> gru <n> conv <n> f32 <n>"
  *
  * The arena is planned by the same C code the device runs; the one target-dependent part is the int16
  * temporary of the DSP fully-connected path (absent on the host), hence fc_max_depth for the caller.
+ * gru/conv/f32 count the ops of each optional kernel family (ep_kernels.h), so a deploy build can leave out a
+ * family the model never runs.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 
+#include "ep_kernels.h"
 #include "ep_runtime.h"
 
 #define ARENA (64u * 1024u * 1024u)
@@ -53,10 +56,16 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  uint32_t depth = 0;
-  for (uint32_t i = 0; i < model.num_ops; i++)
+  uint32_t depth = 0, gru = 0, conv = 0, f32 = 0;
+  for (uint32_t i = 0; i < model.num_ops; i++) {
     if (model.ops[i].builtin == 9u && model.ops[i].depth > depth) depth = model.ops[i].depth; /* FULLY_CONNECTED */
-  printf("arena %u tensors %u ops %u fc_max_depth %u\n", (unsigned)ep_model_arena_used(&model),
-         (unsigned)model.num_tensors, (unsigned)model.num_ops, (unsigned)depth);
+    gru += model.ops[i].kind == EP_K_GRU;
+    conv += model.ops[i].kind >= EP_K_CONV_I8;
+    f32 += model.ops[i].kind == EP_K_FC_F32 || model.ops[i].kind == EP_K_LOGISTIC_F32 ||
+           model.ops[i].kind == EP_K_TANH_F32 || model.ops[i].kind == EP_K_RELU_F32;
+  }
+  printf("arena %u tensors %u ops %u fc_max_depth %u gru %u conv %u f32 %u\n", (unsigned)ep_model_arena_used(&model),
+         (unsigned)model.num_tensors, (unsigned)model.num_ops, (unsigned)depth, (unsigned)gru, (unsigned)conv,
+         (unsigned)f32);
   return 0;
 }

@@ -6,7 +6,8 @@
 * deploy build: ``EP_BAKED_MODEL_DIR=<dir with model_data.c/.h>`` in the environment bakes the model in
   (-DEP_BAKED_MODEL, no RAM model buffer); ``EP_BAKED_ARENA`` / ``EP_BAKED_MAX_TENSORS`` / ``EP_BAKED_MAX_OPS``
   (set by bench/firmware_build.py from the runtime's own plan of that model; computed here the same way when
-  absent) size the arena and the runtime's tables for exactly that model, so the ELF's RAM figure is the model's,
+  absent) size the arena and the runtime's tables for exactly that model, so the ELF's RAM figure is the model's;
+  ``EP_BAKED_KERNELS`` (e.g. ``conv,f32,gru`` / ``gru`` / ``none``) compiles only the kernel families it runs,
 * stamps a build id ``<git hash>-<config hash>`` (config hash: flags + every firmware source + the baked
   model) into the firmware and into ``$BUILD_DIR/build_id.txt`` for the host.
 """
@@ -44,7 +45,8 @@ if baked_dir:
     if not (baked / "model_data.c").is_file() or not (baked / "model_data.h").is_file():
         raise SystemExit("EP_BAKED_MODEL_DIR=%s holds no model_data.c/.h (run the exporter first)" % baked)
     defines += ["EP_BAKED_MODEL", ("EP_MODEL_MAX", "0u")]
-    sizes = {v: os.environ.get(v, "").strip() for v in ("EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS")}
+    sizes = {v: os.environ.get(v, "").strip()
+             for v in ("EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS", "EP_BAKED_KERNELS")}
     if not sizes["EP_BAKED_ARENA"]:
         # A plain `pio run` (or an upload): plan here exactly as bench/firmware_build.py does, so every way of
         # building the same export gives the same image and build id.
@@ -63,6 +65,9 @@ if baked_dir:
     for var in ("EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS"):
         if sizes[var]:
             defines.append((var.replace("EP_BAKED_", "EP_RT_"), int(sizes[var])))
+    if sizes["EP_BAKED_KERNELS"]:
+        families = set(sizes["EP_BAKED_KERNELS"].split(","))
+        defines += [("EP_RT_%s" % f.upper(), int(f in families)) for f in ("conv", "f32", "gru")]
     env.Append(CPPPATH=[str(baked)])  # noqa: F821
     env.BuildSources(os.path.join("$BUILD_DIR", "baked_model"), str(baked), src_filter="+<model_data.c>")  # noqa: F821
 else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -65,7 +66,14 @@ def run_job(evaluator: Any, config: Any, context: WorkerContext) -> tuple[Any, s
     return screen_and_measure(evaluator, config, context.objective, context.max_acc_drop)
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through ``finally``: the worker's emulator is stopped
+
+
 def _worker_main(factory: WorkerFactory, slot: int, device: str, context: WorkerContext, conn: Connection) -> None:
+    # Ctrl-C reaches the whole process group: the search decides (it ends busy workers with SIGTERM).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         evaluator = open_worker(factory, slot, device, context)
         ident = evaluator.identity()
@@ -224,8 +232,12 @@ class LocalPool:
         self._spawn(w.slot)
 
     def close(self) -> None:
-        """Ask every worker to stop (each closes its device), then end any that does not."""
+        """Ask idle workers to stop and end busy ones (the search is over or failing: their results have no
+        taker; each closes its device), then end any that does not stop."""
         for w in self._workers.values():
+            if w.job is not None:
+                w.process.terminate()
+                continue
             try:
                 w.conn.send(None)
             except (BrokenPipeError, EOFError, OSError):
@@ -234,8 +246,8 @@ class LocalPool:
         for w in self._workers.values():
             w.process.join(timeout=max(0.1, deadline - time.monotonic()))
             if w.process.is_alive():
-                log.warning("worker %d did not stop; terminating it", w.slot)
-                w.process.terminate()
+                log.warning("worker %d did not stop; killing it", w.slot)
+                w.process.kill()
                 w.process.join(timeout=STOP_TIMEOUT_S)
             w.conn.close()
         self._workers.clear()

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 600.0
 #: Deadline for a worker to stop after being asked to.
 STOP_TIMEOUT_S = 20.0
+#: Replacement workers started on one device before the search gives up on it (a device that kills every
+#: worker would otherwise be restarted forever).
+MAX_RESTARTS = 3
 
 #: ``factory(slot, device) -> Evaluator``, picklable (it crosses into the worker process).
 WorkerFactory = Callable[[int, str], Any]
@@ -109,6 +112,7 @@ class _Worker:
     conn: Connection
     ready: bool = False
     job: int | None = None
+    restarts: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -137,14 +141,14 @@ class LocalPool:
         self._context: WorkerContext | None = None
         self._events: list[Event] = []
 
-    def _spawn(self, slot: int) -> _Worker:
+    def _spawn(self, slot: int, restarts: int = 0) -> _Worker:
         assert self._context is not None
         ours, theirs = self._mp.Pipe()
         process = self._mp.Process(target=_worker_main, name=f"edgeprune-worker-{slot}",
                                    args=(self.factory, slot, self.devices[slot], self._context, theirs), daemon=True)
         process.start()
         theirs.close()
-        worker = _Worker(slot, self.devices[slot], process, ours)
+        worker = _Worker(slot, self.devices[slot], process, ours, restarts=restarts)
         self._workers[slot] = worker
         return worker
 
@@ -229,7 +233,9 @@ class LocalPool:
                                                            f"died (exit code {code}) while evaluating"))
         log.warning("worker %d on %s died (exit code %s); starting another on the same device", w.slot, w.device, code)
         w.conn.close()
-        self._spawn(w.slot)
+        if w.restarts >= MAX_RESTARTS:
+            raise PoolError(f"worker {w.slot} on {w.device} died {w.restarts + 1} times; giving up on that device")
+        self._spawn(w.slot, w.restarts + 1)
 
     def close(self) -> None:
         """Ask idle workers to stop and end busy ones (the search is over or failing: their results have no

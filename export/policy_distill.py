@@ -166,15 +166,18 @@ def _unfold_norm(net: nn.Module, norm: dict[str, list[float]]) -> nn.Module:
 
 
 def distill_policy(
-    teacher: nn.Module, states: np.ndarray, calibration: np.ndarray, config: DistillConfig | None = None
+    teacher: nn.Module, states: np.ndarray, calibration: np.ndarray, config: DistillConfig | None = None,
+    sizes: list[int] | None = None,
 ) -> nn.Module:
-    """Train an ``MLP`` of the teacher's sizes whose int8 export keeps the teacher's greedy actions.
+    """Train an ``MLP`` (the teacher's sizes, or ``sizes``) whose int8 export keeps the teacher's greedy actions.
 
     ``states``: raw observations to distil on (e.g. the task's ``train_arrays()[0]`` plus greedy
     rollout states; never the evaluation split). ``calibration``: the inputs later given to
     ``export_model`` (the input standardisation and int8 ranges are derived from them). The result
     takes raw observations and returns ``gain``-scaled advantages (export it with ``center_q=True``
-    and the config's ``fine_input``). Raises ``ExportError('distill', ...)`` on unusable inputs.
+    and the config's ``fine_input``). ``sizes`` (same input and output widths as the teacher) makes the
+    student smaller: a search distils each structurally pruned policy into its own shape this way.
+    Raises ``ExportError('distill', ...)`` on unusable inputs.
     """
     import torch
 
@@ -185,6 +188,10 @@ def distill_policy(
         raise ExportError("distill", op=type(teacher).__name__, detail="only MLP Q-networks can be distilled")
     states = np.asarray(states, dtype=np.float32)
     obs = teacher.sizes[0]
+    shape = [int(n) for n in (sizes if sizes is not None else teacher.sizes)]
+    if len(shape) < 2 or shape[0] != obs or shape[-1] != teacher.sizes[-1] or min(shape) < 1:
+        raise ExportError("distill", detail=f"student sizes {shape} must start with {obs} inputs and end with "
+                                            f"{teacher.sizes[-1]} actions")
     if states.ndim != 2 or states.shape[1] != obs or len(states) < cfg.batch_size:
         raise ExportError("distill", detail=f"states must be [N>={cfg.batch_size}, {obs}], got {list(states.shape)}")
     if not np.all(np.isfinite(states)):
@@ -199,7 +206,7 @@ def distill_policy(
     range_z = torch.cat([torch.from_numpy(z_cal), z[: max(2000, len(z_cal))]])
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    student = MLP(teacher.sizes)
+    student = MLP(shape)
     sim = _Int8Sim(student, scale, zp, cfg.fine_input)
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     weight = 1.0 + cfg.near_weight * (target.abs() < 1.0).any(dim=1).float()
@@ -228,7 +235,8 @@ def distill_policy(
         raise ExportError("distill", detail="distillation diverged (loss is not finite); lower lr")
     with torch.no_grad():
         agree = float((sim(z).argmax(1) == target.argmax(1)).float().mean())
-    log.info("distilled %s: simulated int8 agreement %.4f on %d training states", teacher.sizes, agree, len(z))
+    log.info("distilled %s into %s: simulated int8 agreement %.4f on %d training states", teacher.sizes, shape, agree,
+             len(z))
     return _unfold_norm(student.eval(), norm)
 
 

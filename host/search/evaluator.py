@@ -334,7 +334,8 @@ class HardwareEvaluator:
         exported = self._reuse_export(out_dir)
         if exported is None:
             try:
-                exported, quality = self._export_smallest(compressed.model, calibration, out_dir, config.quantize)
+                exported, quality = self._export_smallest(compressed.model, calibration, out_dir, config.quantize,
+                                                          compressed.report.get("export") or {})
             except ExportError as exc:
                 result.error = f"ExportError: {exc}"
                 return prepared
@@ -400,13 +401,15 @@ class HardwareEvaluator:
 
         return self.task.evaluate(predict_fn(tflite, manifest), split=SELECTION_SPLIT)
 
-    def _export_smallest(self, model: Any, calibration: np.ndarray, out_dir: Path, quantize: str) -> tuple[Any, Any]:
+    def _export_smallest(self, model: Any, calibration: np.ndarray, out_dir: Path, quantize: str,
+                         options: dict[str, Any] | None = None) -> tuple[Any, Any]:
         """Export with one weight scale per matrix unless that costs validation quality per-row scales keep.
 
         Per-row (per-channel) FULLY_CONNECTED scales cost 12 B of flatbuffer per output row — 74 KB of the
         2×256 weather GRU's 690 KB, a third of a 9+60-unit candidate's. So every model (the baseline
         included) is exported per-tensor first and scored in TFLM on validation; only when that score is
         below the float model's is the per-channel export made, and kept if it scores strictly better.
+        ``options``: further ``export_model`` arguments the compressed model needs (``Compressed.report["export"]``).
         Returns the chosen export (in ``out_dir``) and its TFLM validation quality.
         """
         import shutil
@@ -414,17 +417,18 @@ class HardwareEvaluator:
         from edgeprune.export.pipeline import export_model
         from edgeprune.host.tasks.base import torch_predict
 
+        opts = dict(options or {})
         if quantize != "int8":
-            exported = export_model(model, calibration, out_dir, quantize=quantize, name="model")
+            exported = export_model(model, calibration, out_dir, quantize=quantize, name="model", **opts)
             return exported, self._tflm_quality(exported.read_tflite(), exported.manifest)
         sign = 1.0 if self.task.higher_is_better else -1.0
-        exported = export_model(model, calibration, out_dir, quantize="int8", name="model", weights="tensor")
+        exported = export_model(model, calibration, out_dir, quantize="int8", name="model", weights="tensor", **opts)
         quality = self._tflm_quality(exported.read_tflite(), exported.manifest)
         floating = self.task.evaluate(torch_predict(model), split=SELECTION_SPLIT)
         if sign * (quality.value - floating.value) >= 0:
             return exported, quality
         side = out_dir.with_name(out_dir.name + ".channel")
-        other = export_model(model, calibration, side, quantize="int8", name="model", weights="channel")
+        other = export_model(model, calibration, side, quantize="int8", name="model", weights="channel", **opts)
         other_quality = self._tflm_quality(other.read_tflite(), other.manifest)
         if sign * (other_quality.value - quality.value) <= 0:
             shutil.rmtree(side, ignore_errors=True)

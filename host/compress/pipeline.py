@@ -163,13 +163,14 @@ def _int8_aware_policy(source: Any, base: nn.Module, model: nn.Module, config: C
     the action gaps are tiny; export/policy_distill.py), and fine-tuning towards the float Q-values cannot
     fix what quantisation does after it. So the pruned architecture is trained as the exporter's int8-aware
     student of the baseline (``distill_policy`` with this config's seed), and exported the way it was
-    trained (``center_q`` and a split fine input). Only dense structured shapes: a student trained from
-    scratch would not keep unstructured masks or low-rank factors, so those configs keep the plain path.
-    Returns ``(student, export options)`` or ``None`` when this is not such a config.
+    trained (``center_q`` and a split fine input). The config's unstructured sparsity is then applied to the
+    student by magnitude, as to any model; low-rank factors are not kept by a student trained from scratch, so
+    factorised configs keep the plain path. Returns ``(student, export options)`` or ``None`` when this is not
+    such a config.
     """
     if not (config.distill and config.quantize == "int8" and getattr(source, "kind", None) == "policy"):
         return None
-    if not isinstance(model, MLP) or masks or any(ranks.values()) or not callable(getattr(source, "train_arrays", None)):
+    if not isinstance(model, MLP) or any(ranks.values()) or not callable(getattr(source, "train_arrays", None)):
         return None
     from edgeprune.export.policy_distill import distill_policy
 
@@ -182,4 +183,6 @@ def _int8_aware_policy(source: Any, base: nn.Module, model: nn.Module, config: C
         student = distill_policy(base, states, calibration, cfg, sizes=list(model.sizes))
     finally:
         torch.set_num_threads(threads)
+    if masks:
+        apply_masks(student, magnitude_masks(student, config))
     return student.eval(), {"center_q": True, "fine_input": cfg.fine_input}

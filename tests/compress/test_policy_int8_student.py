@@ -42,7 +42,15 @@ def test_pruned_policy_is_distilled_int8_aware_and_keeps_its_actions(cartpole, t
     assert (got == want).mean() >= 0.97
 
 
-@pytest.mark.parametrize("distill, sparsity", [(False, 0.0), (True, 0.5)])
-def test_other_policy_configs_keep_the_plain_path(cartpole, distill, sparsity):
-    out = compress(cartpole, _pruned(distill=distill, sparsity=sparsity))
+def test_without_distill_a_policy_keeps_the_plain_path(cartpole):
+    out = compress(cartpole, _pruned(distill=False))
     assert out.report["export"] == {}
+
+
+def test_the_students_sparsity_is_the_configs(cartpole):
+    cfg = CompressionConfig(layers=(LayerConfig("fc0", prune=0.75), LayerConfig("fc1", prune=0.75),
+                                    LayerConfig("fc2", sparsity=0.5)), finetune_steps=20, distill=True)
+    out = compress(cartpole, cfg)
+    assert out.report["export"]["fine_input"] == 16
+    readout = out.model.layers[-1].weight
+    assert int((readout == 0).sum()) == readout.numel() // 2

@@ -41,7 +41,7 @@ from edgeprune.bench.link import (
     LinkTimeout,
 )
 from edgeprune.bench.qemu import MACHINES, QemuBoard, QemuError
-from edgeprune.bench.transports import LIST_COMMAND, PortNotFound, resolve
+from edgeprune.bench.transports import LIST_COMMAND, PortNotFound, PortUnusable, check_port, resolve
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +125,15 @@ class TargetSpec:
         if self.kind != "serial":
             return
         path = self.resolve_port()
-        if "://" not in path and not os.path.exists(path):
+        if "://" in path:
+            return
+        if not os.path.exists(path):
             raise TargetError(f"serial port {path} does not exist; plug the board in, or list boards with "
                               f"`{LIST_COMMAND}`")
+        try:
+            check_port(path)  # permission, another program on it, not a tty: now, not after the baseline
+        except PortUnusable as exc:
+            raise TargetError(str(exc)) from exc
 
 
 def _attached_usb_serial(word: str) -> bool:

@@ -8,6 +8,7 @@ QEMU's TCP serial (``socket://127.0.0.1:PORT``) and the emulated mps2 boards' Et
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import select
@@ -29,6 +30,36 @@ LIST_COMMAND = "edgeprune bench --list"
 
 class PortNotFound(OSError):
     """No serial port matches the given path, URL or USB serial number."""
+
+
+class PortUnusable(PortNotFound):
+    """The port is there but cannot be used: permission denied, in use by another program, or not a serial port."""
+
+
+def port_problem(path: str, exc: BaseException) -> str:
+    """What to do about a port that would not open, in one line (``exc`` from the OS or pyserial)."""
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
+        return (f"permission denied on {path}: add your user to the port's group (`sudo usermod -aG dialout "
+                f"$USER`, then log in again) or fix the device's udev rule")
+    if code in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in text:
+        return (f"{path} is in use by another program (a serial monitor, screen, minicom or another edgeprune); "
+                "close it and run again")
+    if code == errno.ENOTTY or "Inappropriate ioctl" in text:
+        return f"{path} is not a serial port; give the board's port (list boards with `{LIST_COMMAND}`)"
+    return f"cannot open {path}: {text}"
+
+
+def check_port(path: str) -> None:
+    """Open ``path`` as the link will (read-write, exclusive) and close it again, so a port that cannot be
+    used fails before any slow work. Raises :class:`PortUnusable`."""
+    import serial
+
+    try:
+        serial.Serial(path, baudrate=DEFAULT_BAUD, timeout=POLL_S, write_timeout=1.0, exclusive=True).close()
+    except (serial.SerialException, OSError) as exc:
+        raise PortUnusable(port_problem(path, exc)) from exc
 
 
 def resolve(port: str) -> str:
@@ -165,8 +196,11 @@ def open_port(port: str, timeout_s: float, baudrate: int = DEFAULT_BAUD):
         else:
             if not os.path.exists(path):
                 raise PortNotFound(f"serial port {path} does not exist; is the board plugged in / QEMU running?")
-            ser = serial.Serial(path, baudrate=baudrate, timeout=POLL_S, write_timeout=timeout_s)
-    except serial.SerialException as exc:
-        raise PortNotFound(f"cannot open {path}: {exc}") from exc
+            # Exclusive (flock): two processes on one board would read each other's replies.
+            ser = serial.Serial(path, baudrate=baudrate, timeout=POLL_S, write_timeout=timeout_s, exclusive=True)
+    except (serial.SerialException, OSError) as exc:
+        if isinstance(exc, PortNotFound):
+            raise
+        raise PortUnusable(port_problem(path, exc)) from exc
     log.debug("opened %s", path)
     return ser

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def main() -> None:
     model = os.urandom(args.kb * 1000)
     rates = [int(r) for r in args.rates.split(",")]
     print(f"model {len(model):,} B, simulated board (8N1, 10 bit times per byte sent), "
-          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print("| baud | wire time of the model s | first load s | effective KB/s | second load (held) s | LOAD_BEGIN sent |")
     print("|---:|---:|---:|---:|---:|---:|")
     for rate in rates:

@@ -23,12 +23,21 @@ def _is_library_error(exc: BaseException) -> bool:
     return any(cls.__module__.startswith("edgeprune.") for cls in type(exc).__mro__ if cls is not object)
 
 
+class OneLineUsageError(click.ClickException):
+    """A bad option or argument, said in one line (Click's own adds the usage and a hint: four lines)."""
+
+    exit_code = 2
+
+
 class _LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         # A library error already says what went wrong and what to do: one line, exit 1.
         # Anything else is a bug and keeps its traceback.
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = f"edgeprune {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else "edgeprune"
+            raise OneLineUsageError(f"{exc.format_message()} (see `{where} --help`)") from exc
         except click.ClickException:
             raise
         except Exception as exc:

@@ -12,6 +12,7 @@ import fcntl
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -276,6 +277,14 @@ def _create_run_dir(run_dir: Path, options: SearchOptions) -> None:
     foreign) directory gets the store directly.
     """
     meta = options.to_dict() | {"started": time.time()}
+    try:
+        _assemble_run_dir(run_dir, meta)
+    except (OSError, sqlite3.Error) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise RunDirError(f"--out {run_dir}: cannot write the run directory there ({why}); give a writable --out") from exc
+
+
+def _assemble_run_dir(run_dir: Path, meta: dict[str, Any]) -> None:
     if run_dir.exists():
         with RunStore(run_dir) as store:
             store.set_meta("options", meta)

@@ -64,6 +64,30 @@ CREATE TABLE IF NOT EXISTS cache (
 """
 
 
+class StoreVersionError(RuntimeError):
+    """A run directory written by an older edgeprune whose store lacks columns this version reads."""
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def _check_run_columns(conn: sqlite3.Connection, run_dir: Path) -> None:
+    """Refuse, in one line, a store whose evaluations table predates columns of ``_RUN_SCHEMA``."""
+    have = _columns(conn, "evaluations")
+    if not have:  # a new store
+        return
+    mem = sqlite3.connect(":memory:")
+    try:
+        mem.executescript(_RUN_SCHEMA)
+        missing = [c for c in _columns(mem, "evaluations") if c not in have]
+    finally:
+        mem.close()
+    if missing:
+        raise StoreVersionError(f"{run_dir} was written by an older edgeprune (its store has no {', '.join(missing)}); "
+                                "start a new run, or resume it with the version that wrote it")
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=DB_TIMEOUT_S, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -143,6 +167,11 @@ class RunStore:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / RUN_DB_NAME
         self._conn = _connect(self.path)
+        try:
+            _check_run_columns(self._conn, self.run_dir)
+        except StoreVersionError:
+            self._conn.close()
+            raise
         self._conn.executescript(_RUN_SCHEMA)
 
     @classmethod

@@ -105,10 +105,15 @@ def build_model(config: dict[str, Any], state: dict[str, Any], path: Path) -> nn
 def read_data_file(path: Path, config: dict[str, Any]) -> SequenceData:
     if not path.is_file():
         raise TaskError(f"data file {path} not found")
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04":  # an .npz is a zip archive; anything else would be read as a pickle
+        what = "the file is empty" if not magic else "not a zip archive"
+        raise TaskError(f"{path}: expected a numpy .npz with arrays X and y, written by numpy.savez ({what})")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise TaskError(f"{path}: expected a numpy .npz with arrays X and y ({exc})") from exc
     if "X" not in arrays or "y" not in arrays:
         raise TaskError(f"{path}: expected arrays 'X' and 'y', found {sorted(arrays)}")

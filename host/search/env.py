@@ -100,10 +100,18 @@ class CompressEnv(gym.Env[np.ndarray, Any]):
         return self.space.discrete(a), {"action": a}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        config, proposal = self.propose(action)
+        return self.observe(self.session.evaluate(config, proposal))
+
+    def propose(self, action: Any) -> tuple[Any, dict[str, Any]]:
+        """The first half of ``step``: the config an action asks for (``PoolVecEnv`` evaluates several at once)."""
         config, proposal = self.config_for(action)
         self._t += 1
         proposal["episode_step"] = self._t
-        outcome = self.session.evaluate(config, proposal)
+        return config, proposal
+
+    def observe(self, outcome: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """The second half of ``step``: observation, reward, end of episode and info of an evaluated config."""
         obs = np.concatenate(
             [np.clip(outcome.verdict.observation(), -10.0, 10.0), [self._t / self.horizon]]
         ).astype(np.float32)

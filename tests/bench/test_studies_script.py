@@ -46,10 +46,10 @@ def _run(study: str, tmp: Path, *extra: str) -> tuple[str, dict]:
 def test_m0dqn_quick(tmp_path: Path) -> None:
     section, result = _run("m0dqn", tmp_path)
     rows = result["rows"]
-    assert {"fp32 1", "units 1", "units 0.95"} <= set(rows)
+    assert {"fp32 1", "ptq 1", "units 1", "units 0.95"} <= set(rows)
     # Every row was measured on the M0: instructions per action from QEMU, the float model dearer than int8.
     assert all(r["instructions"] > 1000 for r in rows.values())
-    assert rows["fp32 1"]["instructions"] > rows["units 1"]["instructions"]
+    assert rows["fp32 1"]["instructions"] > rows["ptq 1"]["instructions"]
     assert "| units | 0.95 |" in section
 
 

@@ -40,7 +40,7 @@ def replace_section(path: Path, head: str, block: str) -> None:
     start = text.find(head + "\n")
     if start >= 0:
         end = text.find("\n## ", start + len(head))
-        text = text[:start] + block + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + block + ("\n" + text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text)

@@ -481,9 +481,10 @@ def _m0_plot(path: Path, rows: dict[str, dict[str, Any]], searcher: dict[str, An
         ref = rows.get(key)
         if ref is not None and ref["test"] is not None:
             b.scatter([ref["instructions"]], [ref["test"]], marker=marker, color="k", label=f"{key.split()[0]}, uncompressed")
-    if searcher and searcher.get("point") and searcher["point"].get("test") is not None:
+    if searcher and searcher.get("point"):
         sp = searcher["point"]
-        b.scatter([sp["instructions"]], [sp["test"]], marker="*", s=120, color="tab:red", label="searcher's best")
+        split = "test" if sp.get("test") is not None else "val"
+        b.scatter([sp["instructions"]], [sp[split]], marker="*", s=120, color="tab:red", label=f"searcher's best ({split})")
     a.set_xlabel("retain rate")
     a.set_ylabel("mean test return")
     a2.set_ylabel("instructions per action (dashed)")
@@ -601,8 +602,9 @@ def section(name: str, result: dict[str, Any], command: str) -> str:
             body += ["", f"Searcher's best: the run `{s['run']}` has no feasible candidate."]
         else:
             p = s["point"]
-            body += ["", f"Searcher's best (`{s['run']}`): {p['config']}, {_f(p['instructions'])} instructions/action, "
-                     f"val {_f(p['val'], '{:.1f}')}, test {_f(p['test'], '{:.1f}')}."]
+            body += ["", f"Searcher's best (`{s['run']}`): {p['config']}, {_f(p['instructions'])} instructions/action "
+                     f"({_f(p.get('instr_x'), '{:.1f}')}× fewer than its int8 baseline), val {_f(p['val'], '{:.1f}')}, "
+                     f"test {_f(p['test'], '{:.1f}')} (- = not scored on test by the run)."]
     if result.get("diffs"):
         body += ["", "Where the proxy-rewarded choices differ on the device from what the proxy promised:", ""]
         body += [f"- {d}" for d in result["diffs"]]

@@ -172,10 +172,23 @@ def search_runs(args: argparse.Namespace, study: str, strategy: str, reward: str
     runs = []
     for seed in range(args.seeds):
         out = args.runs / study / f"{strategy}-{reward}-s{seed}"
+        if args.reuse and not _finished(out):
+            # --reuse summarises; a run that did not finish is reported as not run instead of being started.
+            log.warning("%s did not finish: left out of the summary", out)
+            continue
         runs.append(search_or_reuse(out, args.reuse, cache=cache, task=task, device=device, strategy=strategy,
                                     reward=reward, seed=seed, budget=args.budget, use_cache=True,
                                     host_energy=not args.quick, finetune_steps=0 if args.quick else "auto"))
     return runs
+
+
+def _finished(run_dir: Path) -> bool:
+    from edgeprune.host.search.store import RunStore
+
+    if not (run_dir / "evaluations.sqlite").is_file():
+        return False
+    with RunStore(run_dir) as store:
+        return store.get_meta("finished") is not None
 
 
 def chosen(ev: Any, run_dir: Path) -> dict[str, Any] | None:
@@ -267,10 +280,13 @@ def study_layerwise(args: argparse.Namespace) -> dict[str, Any]:
     groups: dict[str, list[Path]] = {"proxy": [], "measured": []}
     marks: dict[str, list[dict[str, Any]]] = {"proxy": [], "measured": []}
     walls: list[float] = []
+    ran: list[str] = []
     try:
         for method in args.methods:
             for reward in ("proxy", "measured"):
                 runs = search_runs(args, "layerwise", method, reward, "weather-gru", args.device, cache)
+                if runs:
+                    ran.append(f"{method}|{reward}")
                 rows = []
                 for seed, (run_dir, wall) in enumerate(runs):
                     walls.append(wall)
@@ -294,7 +310,7 @@ def study_layerwise(args: argparse.Namespace) -> dict[str, Any]:
         m = mean_std(r["instructions"] for r in table[f"{method}|measured"])[0]
         verdicts[method] = None if math.isnan(p) or math.isnan(m) else "same" if m == p else m < p
     known = [v is True for v in verdicts.values() if v is not None]
-    return {"table": table, "refs": refs, "figure": str(path), "walls": walls, "verdicts": verdicts,
+    return {"table": table, "refs": refs, "figure": str(path), "walls": walls, "verdicts": verdicts, "ran": ran,
             "met": bool(known) and all(known) and args.seeds >= 3,
             "goal": "at the same device budget and ≥ 3 seeds, the measured-rewarded choice of every method costs fewer "
                     "device instructions than the proxy-rewarded one (mean over seeds)",
@@ -524,7 +540,8 @@ def _layer_table(result: dict[str, Any]) -> list[str]:
     for key, rows in result["table"].items():
         method, reward = key.split("|")
         if not rows:
-            lines.append(f"| {method} | {reward} | no feasible candidate |" + " |" * 10)
+            what = "no feasible candidate" if key in result.get("ran", ()) else "not run (no finished run)"
+            lines.append(f"| {method} | {reward} | {what} |" + " |" * 10)
             continue
 
         def c(k: str, fmt: str = "{:,.0f}", rows: list[dict[str, Any]] = rows) -> str:

@@ -63,7 +63,7 @@ firmware: setup
 	@for e in $(QEMU_ENVS); do $(VENV)/bin/pio run -s -e $$e || exit 1; done
 
 demo: setup
-	$(VENV)/bin/edgeprune search
+	$(VENV)/bin/edgeprune search --workers auto
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,12 +1,13 @@
 """Issue 12's targets for the search, measured by running real searches (QEMU, real firmware).
 
 Usage:
-  python bench/scripts/search_targets.py default              # target 1: `edgeprune search` defaults, wall time
+  python bench/scripts/search_targets.py default              # target 1: what `make demo` runs, wall time
   python bench/scripts/search_targets.py budget100            # target 2: the same with --budget 100, whole front
   python bench/scripts/search_targets.py strategies [--seeds 3] [--budget 20]   # target 3: hypervolume per strategy
   python bench/scripts/search_targets.py cartpole-m0          # target 4: CartPole DQN on qemu:m0
   python bench/scripts/search_targets.py all
   ... --reuse                                                 # re-summarise finished runs, no new search
+  ... --workers 1                                             # one evaluation at a time (default: auto, as make demo)
 
 Each run goes to runs/bench/<target>/... with the evaluation cache off (a cached measurement would be
 free for a later strategy, which is not a fair comparison); cached baselines are used as a user's
@@ -47,9 +48,11 @@ log = logging.getLogger("search_targets")
 
 
 REUSE = False
+WORKERS: int | str = "auto"
 
 
 def _search(name: str, **opts: Any) -> tuple[Path, float]:
+    opts.setdefault("workers", WORKERS)
     run_dir, wall = search_or_reuse(RUNS / name, REUSE, use_cache=False, **opts)
     if REUSE:
         from edgeprune.host.report import generate_report
@@ -191,9 +194,12 @@ def main() -> int:
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     ap.add_argument("--reuse", action="store_true",
                     help="summarise a finished run under runs/bench/ instead of searching again (wall time from its store)")
+    ap.add_argument("--workers", default="auto",
+                    help="evaluations at once, as `edgeprune search --workers` (default auto, what `make demo` uses)")
     args = ap.parse_args()
-    global REUSE
+    global REUSE, WORKERS
     REUSE = args.reuse
+    WORKERS = args.workers if args.workers == "auto" else int(args.workers)
     RESULTS.mkdir(parents=True, exist_ok=True)
     names = list(TARGETS) if args.target == "all" else [args.target]
     for name in names:

@@ -19,6 +19,16 @@ from typing import Any
 PR_SET_PDEATHSIG = 1
 
 
+def die_with_parent(sig: int = signal.SIGTERM) -> bool:
+    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    Returns False when the parent is already gone (re-parented before the request took effect).
+    """
+    parent = os.getppid()
+    _parent_death_signal(sig)
+    return parent != 1 and os.getppid() == parent
+
+
 def _parent_death_signal(sig: int) -> None:
     try:
         import ctypes

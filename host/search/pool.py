@@ -77,6 +77,13 @@ def _worker_main(factory: WorkerFactory, slot: int, device: str, context: Worker
     # Ctrl-C reaches the whole process group: the search decides (it ends busy workers with SIGTERM).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
+    # A search killed outright (SIGKILL, OOM) cannot end its workers: the kernel does, so no worker goes on
+    # fine-tuning with its emulator for minutes as an orphan (seen before this: a SIGTERMed search's two
+    # workers re-parented to init, still busy).
+    from edgeprune.bench.proc_group import die_with_parent
+
+    if not die_with_parent(signal.SIGTERM):
+        return
     try:
         evaluator = open_worker(factory, slot, device, context)
         ident = evaluator.identity()

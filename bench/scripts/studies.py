@@ -311,7 +311,7 @@ def study_layerwise(args: argparse.Namespace) -> dict[str, Any]:
         m = mean_std(r["instructions"] for r in table[f"{method}|measured"])[0]
         verdicts[method] = None if math.isnan(p) or math.isnan(m) else "same" if m == p else m < p
     known = [v is True for v in verdicts.values() if v is not None]
-    return {"table": table, "refs": refs, "figure": str(path), "walls": walls, "verdicts": verdicts, "ran": ran,
+    return {"table": table, "refs": refs, "figure": _shown(path), "walls": walls, "verdicts": verdicts, "ran": ran,
             "met": bool(known) and all(known) and args.seeds >= 3,
             "goal": "at the same device budget and ≥ 3 seeds, the measured-rewarded choice of every method costs fewer "
                     "device instructions than the proxy-rewarded one (mean over seeds)",
@@ -384,7 +384,7 @@ def study_discrete(args: argparse.Namespace) -> dict[str, Any]:
                                                                   if not k.startswith("agent")})
     p50, pq = stage2["P50"], stage2["P30+Q"]
     device_holds = abs(p50["d_instructions"]) < 1.0 and pq["d_energy_model"] <= -3.7
-    return {"stage1": stage1, "stage2": stage2, "figure": str(path), "budget": args.budget, "seeds": args.seeds,
+    return {"stage1": stage1, "stage2": stage2, "figure": _shown(path), "budget": args.budget, "seeds": args.seeds,
             "n": args.n, "met": device_holds,
             "goal": "the published finding holds on the device: P50 saves nothing (instructions within 1 % of FP32) "
                     "and P30+Q saves ≥ 3.7 % energy vs FP32 (modelled from measured instructions)",
@@ -451,7 +451,7 @@ def study_m0dqn(args: argparse.Namespace) -> dict[str, Any]:
     at95 = [r for r in rows.values() if r["rate"] == 0.95 and r["kind"] != "fp32" and r["test"] is not None]
     best95 = max(at95, key=lambda r: r["instr_x"], default=None)
     met = best95 is not None and best95["instr_x"] >= 2.1 / 1.2 and best95["test"] >= 195
-    return {"rows": rows, "searcher": searcher, "figure": str(path), "met": met, "episodes": task.eval_episodes,
+    return {"rows": rows, "searcher": searcher, "figure": _shown(path), "met": met, "episodes": task.eval_episodes,
             "goal": "at retain rate 0.95 the published 2.1 → 1.2 ms per action (1.75×) as ≥ 1.75× fewer QEMU "
                     "instructions than the uncompressed int8 policy, at a test return ≥ 195"}
 
@@ -558,7 +558,7 @@ def section(name: str, result: dict[str, Any], command: str) -> str:
     head = f"## {SECTION}: {name}"
     body = [head, "", f"- command: `{command}`", f"- date: {time.strftime('%Y-%m-%d %H:%M')} UTC, commit {commit()}",
             f"- goal: {result['goal']}", f"- **met: {'yes' if result['met'] else 'NO'}**",
-            f"- figure: `{Path(result['figure']).relative_to(ROOT) if Path(result['figure']).is_relative_to(ROOT) else result['figure']}`"]
+            f"- figure: `{result['figure']}`"]
     if name == "layerwise":
         body += [f"- budget {result['budget']} device evaluations per run, {result['seeds']} seed(s) per method and reward; "
                  "mean ± std over seeds of the point each run's own reward chose; instructions are QEMU -icount on the "
@@ -627,6 +627,12 @@ def section(name: str, result: dict[str, Any], command: str) -> str:
         body += ["", "Where the proxy-rewarded choices differ on the device from what the proxy promised:", ""]
         body += [f"- {d}" for d in result["diffs"]]
     return "\n".join(body)
+
+
+def _shown(path: Path) -> str:
+    """A path as results record it: relative to the repository when inside it (results are committed)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv: list[str] | None = None) -> int:

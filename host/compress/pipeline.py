@@ -170,8 +170,10 @@ def _int8_aware_policy(source: Any, base: nn.Module, model: nn.Module, config: C
     """
     if not (config.distill and config.quantize == "int8" and getattr(source, "kind", None) == "policy"):
         return None
-    if not isinstance(model, MLP) or any(ranks.values()) or not callable(getattr(source, "train_arrays", None)):
+    if not isinstance(model, MLP) or any(ranks.values()):
         return None
+    if not all(callable(getattr(source, f, None)) for f in ("train_arrays", "calibration_inputs")):
+        return None  # a bare model or arrays: nothing to distil from or to calibrate on
     from edgeprune.export.policy_distill import distill_policy
 
     states, _ = source.train_arrays()

@@ -18,8 +18,8 @@ from edgeprune.host.search.session import SearchSession
 log = logging.getLogger(__name__)
 
 #: Strategies that learn from one result before proposing the next: they take the pool one at a time.
-# PPO steps one environment per worker together (host/search/vec_env.py); DQN takes one result at a time.
-SEQUENTIAL_STRATEGIES = ("dqn",)
+# PPO and DQN step one environment per worker together (host/search/vec_env.py): none is left here.
+SEQUENTIAL_STRATEGIES: tuple[str, ...] = ()
 
 
 def start_parallel(options: Any, session: SearchSession, evaluator: Any, run_dir: Path,

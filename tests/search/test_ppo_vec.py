@@ -1,4 +1,4 @@
-"""PPO with several workers steps one environment per worker together (``PoolVecEnv``): both workers measure,
+"""PPO and DQN with several workers step one environment per worker together (``PoolVecEnv``): both workers measure,
 the budget is spent exactly, and every environment keeps its own episode."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from .synthetic import SyntheticEvaluator
 
 
 @pytest.mark.timeout(240)
-def test_ppo_with_two_workers_measures_two_candidates_per_step(tmp_path, fake_task, caplog):
-    opts = SearchOptions(strategy="ppo", budget=8, out=str(tmp_path / "run"), host_energy=False, max_acc_drop=30.0,
+@pytest.mark.parametrize("strategy", ["ppo", "dqn"])
+def test_sb3_agents_with_two_workers_measure_two_candidates_per_step(tmp_path, fake_task, caplog, strategy):
+    opts = SearchOptions(strategy=strategy, budget=8, out=str(tmp_path / "run"), host_energy=False, max_acc_drop=30.0,
                          use_cache=False, seed=5, workers=2)
     run_search(opts, task=fake_task, evaluator_factory=lambda t, o, d: SyntheticEvaluator(),
                worker_factory=SyntheticWorkers(delay_s=0.2))

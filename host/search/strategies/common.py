@@ -140,17 +140,19 @@ def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any], mode: str | 
     register()
     mode = mode or ("continuous" if algo == "ppo" else "discrete")
     env: Any
-    if algo == "ppo" and ctx.parallel is not None and ctx.parallel.capacity > 1:
-        # One environment per worker, stepped together: a rollout step measures `capacity` candidates at once.
-        # The rollout keeps its size in evaluations (n_steps per environment shrinks), so PPO updates as often.
+    if ctx.parallel is not None and ctx.parallel.capacity > 1:
+        # One environment per worker, stepped together: a step measures `capacity` candidates at once (DQN
+        # stores each transition and trains once per vector step). PPO's rollout keeps its size in
+        # evaluations (n_steps per environment shrinks), so it updates as often as with one worker.
         from edgeprune.host.search.env import CompressEnv
         from edgeprune.host.search.vec_env import PoolVecEnv
 
         n = int(ctx.parallel.capacity)
         env = PoolVecEnv([CompressEnv(ctx.session, ctx.task, mode, ctx.horizon, ctx.space) for _ in range(n)],
                          ctx.parallel)
-        per_env = max(1, int(hyper.get("n_steps", 2 * ctx.horizon)) // n)
-        hyper = {**hyper, "n_steps": per_env, "batch_size": per_env * n}
+        if algo == "ppo":
+            per_env = max(1, int(hyper.get("n_steps", 2 * ctx.horizon)) // n)
+            hyper = {**hyper, "n_steps": per_env, "batch_size": per_env * n}
         # Work a killed search had in flight is measured once more and stored; the agent meets it again
         # only if it proposes it (then answered from the store).
         for config, proposal in ctx.parallel.resume_pending():

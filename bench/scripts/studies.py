@@ -469,7 +469,7 @@ def _searcher_best(args: argparse.Namespace) -> dict[str, Any] | None:
             continue
         if run.options.get("task") != "cartpole-dqn" or run.options.get("device") != "qemu:m0":
             continue
-        entry = {"run": str(store.parent.relative_to(ROOT)), "point": None}
+        entry: dict[str, Any] = {"run": str(store.parent.relative_to(ROOT)), "point": None}
         if run.best is not None:
             test = run.test_quality.get(run.best.digest)
             entry["point"] = point(run.best.result, run.baseline.result if run.baseline else None,

@@ -17,6 +17,7 @@ BENCHMARKS.md, section "Parallel evaluation (issue 17)".
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +101,7 @@ def ray_run(opts: dict[str, Any], slots: int) -> dict[str, Any]:
     core = opts["device"].partition(":")[2] or "m4"
     temp = tempfile.mkdtemp(prefix="ep-ray-")  # Ray's socket paths must be short
     ray.init(num_cpus=slots, resources={f"edgeprune_{core}": slots}, include_dashboard=False,
-             logging_level="WARNING", _temp_dir=temp)
+             logging_level=logging.WARNING, _temp_dir=temp)
     try:
         return one_run(f"ray{slots}", opts | {"ray_address": "auto", "workers": slots})
     finally:
@@ -127,7 +129,7 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace, cmd: str, 
     for r in results:
         ratio = f"{r['evals_per_min'] / one['evals_per_min']:.2f}" if one and r["evals_per_min"] else "-"
         same = "-" if one is None or r is one else ("yes" if r["digests"] == one["digests"] else "no")
-        if same == "yes":
+        if same == "yes" and one is not None:
             if "quality" in r and "quality" in one:
                 same += ", same TFLM quality" if r["quality"] == one["quality"] else ", quality differs"
             gap = max(abs(r["rewards"][d] - one["rewards"][d]) for d in one["digests"])
@@ -189,9 +191,10 @@ def main() -> None:
     else:
         results = []
         RESULTS.mkdir(parents=True, exist_ok=True)
-        runs = [(f"w{n}", lambda n=n: one_run(f"w{n}", opts | {"workers": n})) for n in args.workers]
+        runs: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            (f"w{n}", functools.partial(one_run, f"w{n}", opts | {"workers": n})) for n in args.workers]
         if not args.no_ray:
-            runs.append((f"ray{args.ray_slots}", lambda: ray_run(opts, args.ray_slots)))
+            runs.append((f"ray{args.ray_slots}", functools.partial(ray_run, opts, args.ray_slots)))
         for _, run in runs:
             results.append(run())
             # Kept after every run: a long benchmark interrupted later still leaves its figures.

@@ -379,7 +379,7 @@ class HardwareEvaluator:
         if self.recovered_faults:
             result.timings["device-faults-recovered"] = float(self.recovered_faults)
         self._device_figures(result, measurement, prepared.quality, prepared.config.quantize == "float32")
-        if result.error is None:
+        if result.error is None and prepared.out_dir is not None:
             started = time.perf_counter()
             self._memory_figures(result, prepared.exported, prepared.out_dir)
             result.timings["deploy-build"] = round(time.perf_counter() - started, 3)

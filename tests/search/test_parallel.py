@@ -146,14 +146,19 @@ def test_boards_with_different_builds_or_cores_are_refused_by_name():
                 check_boards([a.port, d.port])
 
 
-def test_worker_counts():
+def test_worker_counts(monkeypatch):
+    from edgeprune.host.search import parallel
     from edgeprune.host.search.parallel import PoolError, parse_workers, worker_count, worker_devices
 
     assert parse_workers("auto") == "auto" and parse_workers("3") == 3
     with pytest.raises(PoolError):
         parse_workers("0")
     assert worker_count(4, ["qemu:m4"], True) == 4
-    assert 1 <= worker_count("auto", ["qemu:m4"], True) <= (os.cpu_count() or 1)
+    monkeypatch.setattr(parallel, "available_cores", lambda: 3)
+    assert worker_count("auto", ["qemu:m4"], True) == 3  # one emulator per core
+    assert worker_count("auto", ["/dev/a", "/dev/b"], False) == 2  # no more workers than boards
+    monkeypatch.setattr(parallel, "available_cores", lambda: 1)
+    assert worker_count("auto", ["/dev/a", "/dev/b"], False) == 1  # nor than cores
     assert worker_count(1, ["/dev/a", "/dev/b"], False) == 2  # several boards: one worker each
     with pytest.raises(PoolError, match="one worker per board"):
         worker_count(3, ["/dev/a", "/dev/b"], False)

@@ -29,6 +29,23 @@ def _procs_with(marker: str) -> list[int]:
     return found
 
 
+def _sleeps(marker: str) -> list[int]:
+    """The `sleep <marker>` processes themselves: not the caller or `sh`, whose command lines hold the marker too,
+    nor the short-lived fork of `sh` that has not yet exec'd `sleep`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argv == [b"sleep", marker.encode()] and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 def _gone(marker: str, timeout_s: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -57,9 +74,9 @@ def test_sigkill_of_the_caller_kills_the_whole_tree(tmp_path):
             f"run_in_group(['sh', '-c', 'sleep {marker} & sleep {marker}'], timeout_s=600)")
     caller = subprocess.Popen([sys.executable, "-c", code], start_new_session=False)
     deadline = time.monotonic() + 60
-    while len(_procs_with(f"sleep {marker}")) < 2 and time.monotonic() < deadline:
+    while len(_sleeps(marker)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(_procs_with(f"sleep {marker}")) == 2
+    assert len(_sleeps(marker)) == 2
     os.kill(caller.pid, signal.SIGKILL)
     caller.wait(timeout=10)
     assert _gone(marker)

@@ -153,3 +153,28 @@ def test_sequence_forward_is_the_models_forward():
     cfg = CompressionConfig(layers=(LayerConfig("gru0"), LayerConfig("gru1", rank_frac=0.2), LayerConfig("head")))
     low, _ = factorise(m, cfg)  # low-rank recurrent projections take the unfused path
     torch.testing.assert_close(sequence_forward(low, x), low(x), rtol=0, atol=1e-6)
+
+
+def test_fused_gru_kernel_gives_the_models_gradients_and_steps_aside_for_fake_quant():
+    import torch
+
+    from edgeprune.host.compress.finetuning import _fused_layer, sequence_forward
+    from edgeprune.host.compress.qat import fake_quant
+    from edgeprune.host.models import StackedGRU
+
+    torch.manual_seed(1)
+    m = StackedGRU(3, [6, 5], 2, 7)
+    x = torch.randn(4, 7, 3)
+    assert _fused_layer(m.layers[0], x) is not None  # dense layers take PyTorch's GRU kernel
+    sequence_forward(m, x).square().sum().backward()
+    fused = {n: p.grad.clone() for n, p in m.named_parameters()}
+    m.zero_grad()
+    m(x).square().sum().backward()
+    for n, p in m.named_parameters():
+        torch.testing.assert_close(fused[n], p.grad, rtol=1e-5, atol=1e-6)
+    with fake_quant(m):  # fresh range observers per block: they learn from every call
+        # quantising forwards are module-level: the fused kernel would skip them
+        assert _fused_layer(m.layers[0], x) is None
+        reference = m(x)
+    with fake_quant(m):
+        torch.testing.assert_close(sequence_forward(m, x), reference, rtol=0, atol=1e-6)

@@ -46,6 +46,35 @@ def replace_section(path: Path, head: str, block: str) -> None:
     path.write_text(text)
 
 
+class BaselineOnlyCache:
+    """The global evaluation cache, for the uncompressed int8 baseline only: a run starts without
+    re-measuring the baseline, every candidate costs a device evaluation of its own run, and benchmark
+    candidates do not leak into the cache a later `make demo` reads."""
+
+    def __init__(self) -> None:
+        from edgeprune.host.search.store import EvalCache
+
+        self.inner = EvalCache()
+
+    def get(self, ident: Any, digest: str) -> Any:
+        hit = self.inner.get(ident, digest)
+        return hit if hit is not None and self._is_baseline(hit) else None
+
+    def put(self, ident: Any, result: Any) -> None:
+        if self._is_baseline(result):
+            self.inner.put(ident, result)
+
+    @staticmethod
+    def _is_baseline(result: Any) -> bool:
+        from edgeprune.host.compress.config import CompressionConfig
+
+        cfg = CompressionConfig.from_json(result.config_json)
+        return bool(cfg.is_identity and cfg.quantize == "int8")
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def search_or_reuse(out: Path, reuse: bool, cache: Any = None, **opts: Any) -> tuple[Path, float]:
     """Run ``edgeprune search`` into ``out`` (replacing an older run there) and return it with its wall
     time; with ``reuse``, a finished run already in ``out`` is summarised instead (wall time from its store).

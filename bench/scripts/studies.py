@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_common import ROOT, commit, mean_std, pm, replace_section, search_or_reuse
+from bench_common import ROOT, BaselineOnlyCache, commit, mean_std, pm, replace_section, search_or_reuse
 
 from edgeprune.host.search.types import (
     ENERGY_UJ,
@@ -47,31 +47,6 @@ log = logging.getLogger("studies")
 
 
 # -- measuring ---------------------------------------------------------------------------------------
-class BaselineOnlyCache:
-    """The global evaluation cache, answering for the uncompressed int8 baseline only: a run starts
-    without re-measuring the baseline, and every candidate costs a device evaluation of its own run."""
-
-    def __init__(self) -> None:
-        from edgeprune.host.search.store import EvalCache
-
-        self.inner = EvalCache()
-
-    def get(self, ident: Any, digest: str) -> EvalResult | None:
-        from edgeprune.host.compress.config import CompressionConfig
-
-        hit = self.inner.get(ident, digest)
-        if hit is None:
-            return None
-        cfg = CompressionConfig.from_json(hit.config_json)
-        return hit if cfg.is_identity and cfg.quantize == "int8" else None
-
-    def put(self, ident: Any, result: EvalResult) -> None:
-        self.inner.put(ident, result)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def evaluator(task: Any, device: str, work: Path, host_energy: bool) -> Any:
     from edgeprune.host.search.evaluator import HardwareEvaluator
 
@@ -171,15 +146,42 @@ def search_runs(args: argparse.Namespace, study: str, strategy: str, reward: str
                 cache: BaselineOnlyCache) -> list[tuple[Path, float]]:
     runs = []
     for seed in range(args.seeds):
+        shared = _shared_run(args, strategy, reward, task, device, seed)
+        if shared is not None:
+            runs.append(shared)
+            continue
         out = args.runs / study / f"{strategy}-{reward}-s{seed}"
         if args.reuse and not _finished(out):
             # --reuse summarises; a run that did not finish is reported as not run instead of being started.
             log.warning("%s did not finish: left out of the summary", out)
             continue
         runs.append(search_or_reuse(out, args.reuse, cache=cache, task=task, device=device, strategy=strategy,
-                                    reward=reward, seed=seed, budget=args.budget, use_cache=True,
+                                    reward=reward, seed=seed, budget=args.budget, use_cache=True, workers=args.workers,
                                     host_energy=not args.quick, finetune_steps=0 if args.quick else "auto"))
     return runs
+
+
+def _shared_run(args: argparse.Namespace, strategy: str, reward: str, task: str, device: str,
+                seed: int) -> tuple[Path, float] | None:
+    """A finished measured-reward run of ``search_targets.py strategies`` (``--measured-runs``) with this
+    study's task, device, strategy, seed, budget and worker count, instead of a second identical search."""
+    if args.measured_runs is None or reward != "measured":
+        return None
+    from edgeprune.host.search.store import RunStore
+
+    out = args.measured_runs / f"{strategy}-s{seed}"
+    if not _finished(out):
+        return None
+    with RunStore(out) as store:
+        opts, finished = store.get_meta("options") or {}, store.get_meta("finished")
+    want = {"task": task, "device": device, "strategy": strategy, "seed": seed, "budget": args.budget,
+            "reward": "measured", "workers": args.workers, "finetune_steps": "auto"}
+    differs = {k: (opts.get(k), v) for k, v in want.items() if opts.get(k) != v}
+    if differs:
+        log.warning("%s not shared (its options differ: %s)", out, differs)
+        return None
+    log.info("measured-reward %s seed %d: the finished run %s", strategy, seed, out)
+    return out, float(finished) - float(opts["started"])
 
 
 def _finished(run_dir: Path) -> bool:
@@ -645,6 +647,11 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--episodes", type=int, default=None, help="test/val episodes for CartPole (default the task's 100)")
     common.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     common.add_argument("--device", default="qemu:m4")
+    common.add_argument("--workers", default="auto", type=lambda v: v if v == "auto" else int(v),
+                        help="evaluations at once per search, as `edgeprune search --workers` (default auto)")
+    common.add_argument("--measured-runs", type=Path, default=None,
+                        help="take measured-reward searches from these finished runs (search_targets.py strategies "
+                             "writes runs/bench/strategies/<strategy>-s<seed>) when their options match")
     common.add_argument("--reuse", action="store_true", help="summarise finished searches instead of searching again")
     common.add_argument("--benchmarks", type=Path, default=ROOT / "BENCHMARKS.md")
     common.add_argument("--figures", type=Path, default=ROOT / "docs" / "figures")
@@ -660,8 +667,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in (quick if args.quick else defaults).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    for p in ("benchmarks", "figures", "runs", "results"):
-        setattr(args, p, getattr(args, p).resolve())
+    for p in ("benchmarks", "figures", "runs", "results", "measured_runs"):
+        if getattr(args, p) is not None:
+            setattr(args, p, getattr(args, p).resolve())
     result = STUDIES[args.study](args)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / f"study_{args.study}.json").write_text(json.dumps(result, indent=2, default=str))

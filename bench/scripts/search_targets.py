@@ -3,7 +3,7 @@
 Usage:
   python bench/scripts/search_targets.py default              # target 1: what `make demo` runs, wall time
   python bench/scripts/search_targets.py budget100            # target 2: the same with --budget 100, whole front
-  python bench/scripts/search_targets.py strategies [--seeds 3] [--budget 20]   # target 3: hypervolume per strategy
+  python bench/scripts/search_targets.py strategies [--seeds 3] [--budget 10]   # target 3: hypervolume per strategy
   python bench/scripts/search_targets.py cartpole-m0          # target 4: CartPole DQN on qemu:m0
   python bench/scripts/search_targets.py all
   ... --reuse                                                 # re-summarise finished runs, no new search
@@ -42,6 +42,7 @@ from edgeprune.host.search.types import FLASH_BYTES, LATENCY_COUNT, QUALITY
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
 RUNS = ROOT / "runs" / "bench"
+FIGURES = ROOT / "docs" / "figures"
 STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
 SECTION = "Search targets (issue 12)"
 log = logging.getLogger("search_targets")
@@ -126,22 +127,62 @@ def target_budget100(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def target_strategies(args: argparse.Namespace) -> dict[str, Any]:
-    budget = args.budget or 20
+    budget = args.budget or 10
     table: dict[str, Any] = {}
     meta: dict[str, Any] = {}
+    fronts: dict[str, list[list[tuple[float, float]]]] = {}
     for strategy in args.strategies:
-        hvs, walls = [], []
+        hvs, walls, heads = [], [], []
         for seed in range(args.seeds):
             run_dir, wall = _search(f"strategies/{strategy}-s{seed}", strategy=strategy, seed=seed, budget=budget)
             hv, meta = hypervolume(run_dir)
+            run = load_run(run_dir)
+            head = headline(run)
             hvs.append(hv)
             walls.append(wall)
+            heads.append(None if head is None else head.__dict__)
+            fronts.setdefault(strategy, []).append(
+                [(p.evaluation.result.value(LATENCY_COUNT), p.evaluation.result.value(QUALITY)) for p in run.front])
             log.info("%s seed %d: hypervolume %.4f (%.0f s)", strategy, seed, hv, wall)
         table[strategy] = {"hv": hvs, "mean": statistics.mean(hvs), "std": statistics.pstdev(hvs),
-                           "wall_s": [round(w, 1) for w in walls]}
+                           "wall_s": [round(w, 1) for w in walls], "best": heads}
     winner = max(table, key=lambda s: table[s]["mean"]) if table else None
+    figure = _strategies_plot(FIGURES / "search_strategies.png", table, fronts, budget)
     return {"budget": budget, "seeds": args.seeds, "hypervolume": table, "winner": winner, **meta, "met": True,
+            "figure": str(figure.relative_to(ROOT)),
             "goal": "every strategy at the same device budget, ≥3 seeds; report which wins"}
+
+
+def _strategies_plot(path: Path, table: dict[str, Any], fronts: dict[str, list[list[tuple[float, float]]]],
+                     budget: int) -> Path:
+    """Hypervolume per strategy (mean ± std over seeds) beside every run's front (instructions vs val accuracy)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, (bar, scatter) = plt.subplots(1, 2, figsize=(11, 4.2))
+    names = list(table)
+    bar.bar(names, [table[n]["mean"] for n in names], yerr=[table[n]["std"] for n in names], capsize=4, color="#4c72b0")
+    bar.set_ylabel("hypervolume (higher is better)")
+    bar.set_title(f"front hypervolume, budget {budget}, mean ± std over seeds")
+    for i, name in enumerate(names):
+        colour = plt.get_cmap("tab10")(i)
+        for k, front in enumerate(fronts.get(name, [])):
+            pts = sorted(front)
+            if pts:
+                scatter.plot([x for x, _ in pts], [y for _, y in pts], "o-", color=colour, alpha=0.7, ms=4,
+                             label=name if k == 0 else None)
+    scatter.set_xscale("log")
+    scatter.set_xlabel("QEMU M4 instructions per inference (log)")
+    scatter.set_ylabel("validation accuracy (int8, device)")
+    scatter.set_title("each run's front")
+    scatter.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def target_cartpole(args: argparse.Namespace) -> dict[str, Any]:
@@ -181,11 +222,24 @@ def write_benchmarks(name: str, result: dict[str, Any], command: str, note: str 
                         f"{r['drop_vs_fp32']:+.2f} | {kept} |")
     if "hypervolume" in result:
         body += ["", f"Hypervolume (moocore) over axes {result.get('axes')}, reference point {result.get('reference_point')}; "
-                 f"budget {result['budget']} device evaluations, {result['seeds']} seeds:", "",
-                 "| strategy | mean ± std | per seed |", "|---|---|---|"]
+                 f"budget {result['budget']} device evaluations per run, {result['seeds']} seeds. Best point: the front "
+                 "point with the largest min(instructions ratio, flash ratio) vs the int8 baseline (mean ± std over seeds; "
+                 "val drop vs FP32, test scored once after the search):", "",
+                 "| strategy | hypervolume | per seed | best ×fewer instr | best ×less flash | val drop (pp) | test | wall s |",
+                 "|---|---|---|---|---|---|---|---|"]
         for s, v in result["hypervolume"].items():
-            body.append(f"| {s} | {v['mean']:.4f} ± {v['std']:.4f} | {', '.join(f'{x:.4f}' for x in v['hv'])} |")
-        body.append(f"\nWinner by mean: **{result['winner']}**.")
+            heads = [h for h in v.get("best", []) if h]
+
+            def ms(key: str, fmt: str, heads: list[dict[str, Any]] = heads) -> str:
+                xs = [float(h[key]) for h in heads if h.get(key) is not None]
+                return "-" if not xs else f"{fmt.format(statistics.mean(xs))} ± {fmt.format(statistics.pstdev(xs))}"
+
+            body.append(f"| {s} | {v['mean']:.4f} ± {v['std']:.4f} | {', '.join(f'{x:.4f}' for x in v['hv'])} | "
+                        f"{ms('latency_ratio', '{:.1f}')} | {ms('flash_ratio', '{:.1f}')} | {ms('drop', '{:+.2f}')} | "
+                        f"{ms('test_quality', '{:.3f}')} | {statistics.mean(v['wall_s']):.0f} |")
+        body.append(f"\nWinner by mean hypervolume: **{result['winner']}**.")
+        if result.get("figure"):
+            body.append(f"\n![strategies]({result['figure']})")
     replace_section(path, head, "\n".join(body))
 
 

@@ -70,3 +70,42 @@ def test_layerwise_quick(tmp_path: Path) -> None:
     assert set(result["table"]) == {"uniform|proxy", "uniform|measured"}
     assert "Baseline FP32" in result["refs"]
     assert "| uniform | proxy |" in section and "| uniform | measured |" in section
+
+
+def test_measured_reward_runs_are_shared_only_when_their_options_match(tmp_path: Path) -> None:
+    """`--measured-runs`: a finished `search_targets.py strategies` run stands in for the study's own
+    measured-reward search only when task, device, strategy, seed, budget and workers all match."""
+    import argparse
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import studies
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    from edgeprune.host.search.store import RunStore
+
+    shared = tmp_path / "strategies"
+    opts = {"task": "weather-gru", "device": "qemu:m4", "strategy": "tpe", "seed": 1, "budget": 10,
+            "reward": "measured", "workers": "auto", "finetune_steps": "auto", "started": 1000.0}
+    with RunStore(shared / "tpe-s1") as store:
+        store.set_meta("options", opts)
+        store.set_meta("finished", 1600.0)
+    with RunStore(shared / "tpe-s2") as store:  # never finished: a kill mid-run
+        store.set_meta("options", {**opts, "seed": 2})
+    args = argparse.Namespace(measured_runs=shared, budget=10, workers="auto")
+
+    def share(**kw):
+        return studies._shared_run(**({"args": args, "strategy": "tpe", "reward": "measured", "task": "weather-gru",
+                                       "device": "qemu:m4", "seed": 1} | kw))
+
+    assert share() == (shared / "tpe-s1", 600.0)
+    assert share(reward="proxy") is None
+    assert share(seed=2) is None and share(seed=0) is None
+    assert share(device="qemu:m7") is None
+    args.budget = 8
+    assert share() is None
+    args.budget, args.workers = 10, 1
+    assert share() is None
+    args.measured_runs = None
+    args.workers = "auto"
+    assert share() is None

@@ -1,6 +1,7 @@
 """What gets exported for a canonical model: the module, its named inputs/outputs, the sequence loop.
 
-A ``StackedGRU`` is exported as its streaming single-step cell (``GRUStep``) and an ``MLP`` as is;
+A ``StackedGRU`` or ``StackedLSTM`` is exported as its streaming single-step cell (``RecurrentStep``:
+``x_t`` and the states in, ``y`` and the next states out) and an ``MLP`` as is;
 anything else is refused here, before any converter runs, so the error names the layer rather than
 some operator three tools later. Calibration data for the cell is built by running the float model
 over the calibration windows, so the hidden-state inputs see the values they take in real use.
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 # The converters see this many (x_t, h) samples at most; more barely moves the ranges and costs time.
 MAX_CALIBRATION_SAMPLES = 600
+#: Graph kinds that are one time step run ``steps`` times with their states fed back.
+RECURRENT_KINDS = ("gru", "lstm")
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,9 @@ class ExportGraph:
     Parameters
     ----------
     module:
-        ``GRUStep`` or ``MLP`` in eval mode.
+        ``RecurrentStep`` or ``MLP`` in eval mode.
     kind:
-        ``"gru"`` (streaming cell, run ``steps`` times) or ``"mlp"`` (one invocation).
+        ``"gru"``/``"lstm"`` (streaming cell, run ``steps`` times) or ``"mlp"`` (one invocation).
     inputs, outputs:
         Named tensors in the user's order (the .tflite may order them differently; the manifest maps them).
     steps:
@@ -64,6 +67,10 @@ class ExportGraph:
     recurrent: list[tuple[str, str]] = field(default_factory=list)
 
     @property
+    def recurrent_cell(self) -> bool:
+        return self.kind in RECURRENT_KINDS
+
+    @property
     def input_names(self) -> list[str]:
         return [t.name for t in self.inputs]
 
@@ -75,39 +82,39 @@ class ExportGraph:
 def _check_layers(model: nn.Module) -> None:
     from torch import nn
 
-    from edgeprune.host.models import GRULayer, GRUStep, LowRankLinear, StackedGRU
+    from edgeprune.host.models import LowRankLinear, RecurrentLayer, RecurrentStep, StackedRNN
     from edgeprune.host.models.mlp import MLP
 
-    allowed = (StackedGRU, GRULayer, GRUStep, MLP, LowRankLinear, nn.Linear, nn.ModuleList)
+    allowed = (StackedRNN, RecurrentLayer, RecurrentStep, MLP, LowRankLinear, nn.Linear, nn.ModuleList)
     for name, sub in model.named_modules():
         if not isinstance(sub, allowed):
             raise ExportError(
                 "onnx",
                 op=type(sub).__name__,
-                detail=f"layer {name or '<root>'!r} is not exportable; models must be StackedGRU or MLP "
+                detail=f"layer {name or '<root>'!r} is not exportable; models must be StackedGRU, StackedLSTM or MLP "
                 "built from nn.Linear / LowRankLinear (see host/models)",
             )
 
 
 def prepare(model: nn.Module) -> ExportGraph:
     """Wrap a canonical model for export, or raise ``ExportError('onnx', op=...)`` naming what is unsupported."""
-    from edgeprune.host.models import GRUStep, StackedGRU
+    from edgeprune.host.models import RecurrentStep, StackedRNN
     from edgeprune.host.models.mlp import MLP
 
     _check_layers(model)
-    if isinstance(model, StackedGRU):
-        hidden = model.hidden_sizes
+    if isinstance(model, StackedRNN):
+        states = list(zip(model.state_names, model.state_sizes, strict=True))
         inputs = [TensorSpec("x_t", (1, model.input_size))]
-        inputs += [TensorSpec(f"h_{i}", (1, h)) for i, h in enumerate(hidden)]
+        inputs += [TensorSpec(name, (1, h)) for name, h in states]
         outputs = [TensorSpec("y", (1, model.num_outputs))]
-        outputs += [TensorSpec(f"h_{i}_next", (1, h)) for i, h in enumerate(hidden)]
-        recurrent = [(f"h_{i}_next", f"h_{i}") for i in range(len(hidden))]
-        return ExportGraph(GRUStep(model).eval(), "gru", inputs, outputs, model.seq_len, recurrent)
+        outputs += [TensorSpec(f"{name}_next", (1, h)) for name, h in states]
+        recurrent = [(f"{name}_next", name) for name, _ in states]
+        return ExportGraph(RecurrentStep(model).eval(), model.PREFIX, inputs, outputs, model.seq_len, recurrent)
     if isinstance(model, MLP):
         sizes = model.sizes
         return ExportGraph(model.eval(), "mlp", [TensorSpec("obs", (1, sizes[0]))], [TensorSpec("q", (1, sizes[-1]))])
     raise ExportError(
-        "onnx", op=type(model).__name__, detail="only StackedGRU and MLP are exportable (see host/models)"
+        "onnx", op=type(model).__name__, detail="only StackedGRU, StackedLSTM and MLP are exportable (see host/models)"
     )
 
 
@@ -115,7 +122,7 @@ def check_calibration(graph: ExportGraph, calibration: np.ndarray) -> np.ndarray
     """Validate the calibration array's shape: ``[N, T, F]`` for a GRU, ``[N, obs]`` for an MLP."""
     cal = np.asarray(calibration, dtype=np.float32)
     feat = graph.inputs[0].shape[1]
-    want = (graph.steps, feat) if graph.kind == "gru" else (feat,)
+    want = (graph.steps, feat) if graph.recurrent_cell else (feat,)
     if cal.ndim != len(want) + 1 or tuple(cal.shape[1:]) != want or cal.shape[0] < 1:
         raise ExportError(
             "onnx", detail=f"calibration must have shape [N, {', '.join(map(str, want))}], got {list(cal.shape)}"
@@ -130,8 +137,8 @@ def representative_samples(
 ) -> list[dict[str, np.ndarray]]:
     """Float input dicts (name → ``[1, …]`` array) for calibration and parity checks.
 
-    For the GRU cell, the float model runs over each window and every step contributes
-    ``(x_t, h_{t-1})``, including the zero state of step 0, so state scales cover what the loop feeds back.
+    For a recurrent cell, the float model runs over each window and every step contributes
+    ``(x_t, states_{t-1})``, including the zero state of step 0, so state scales cover what the loop feeds back.
     Whole windows are kept (deterministically spread over the calibration set) until ``max_samples``.
     """
     import torch
@@ -144,17 +151,18 @@ def representative_samples(
     idx = np.linspace(0, len(cal) - 1, num=n_windows).round().astype(int)
     windows = torch.from_numpy(cal[idx])
     model = graph.module.model
+    names = model.state_names
     samples: list[dict[str, np.ndarray]] = []
     with torch.no_grad():
-        hs = model.init_state(len(idx))
+        states = model.init_state(len(idx))
         for t in range(graph.steps):
             x_t = windows[:, t].numpy()
-            h_np = [h.numpy() for h in hs]
+            s_np = [s.numpy() for s in states]
             for b in range(len(idx)):
                 sample = {"x_t": x_t[b : b + 1]}
-                sample.update({f"h_{i}": h[b : b + 1] for i, h in enumerate(h_np)})
+                sample.update({name: s[b : b + 1] for name, s in zip(names, s_np, strict=True)})
                 samples.append(sample)
-            _, hs = model.step(windows[:, t], hs)
+            _, states = model.step(windows[:, t], states)
     return samples
 
 
@@ -232,14 +240,14 @@ def fold_input_norm(model: nn.Module, norm: dict[str, list[float]] | None) -> nn
 
     import torch
 
-    from edgeprune.host.models import StackedGRU
+    from edgeprune.host.models import StackedRNN
 
     if norm is None:
         return model
     mean = torch.tensor(norm["mean"], dtype=torch.float32)
     std = torch.tensor(norm["std"], dtype=torch.float32)
     folded = copy.deepcopy(model).eval()
-    if isinstance(folded, StackedGRU):
+    if isinstance(folded, StackedRNN):
         layer0: Any = folded.layers[0]
         for g in range(len(layer0.x_proj)):
             layer0.x_proj[g] = _fold_into(layer0.x_proj[g], mean, std)

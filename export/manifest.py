@@ -74,7 +74,7 @@ def io_entries(info: ModelInfo, names: list[str], output: bool) -> list[dict[str
 
 
 def sequence_block(graph: ExportGraph, info: ModelInfo) -> dict[str, Any] | None:
-    if graph.kind != "gru":
+    if not graph.recurrent_cell:
         return None
     return {
         "steps": graph.steps,

@@ -29,7 +29,7 @@ from torch import nn
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.sparsity import weight_sparsity
 from edgeprune.host.compress.surgery import check_model, named_layers, weight_params
-from edgeprune.host.models import MLP, LowRankLinear, StackedGRU
+from edgeprune.host.models import MLP, LowRankLinear, StackedGRU, StackedRNN
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _linear_counts(m: nn.Module) -> tuple[int, int, int, int]:
 
 
 def proxies(model: nn.Module, seq_len: int | None = None) -> Proxies:
-    """Count parameters, MACs, bytes, peak activations and sparsity of a ``StackedGRU`` or ``MLP``.
+    """Count parameters, MACs, bytes, peak activations and sparsity of a ``StackedGRU``/``StackedLSTM`` or ``MLP``.
 
     ``seq_len`` overrides the GRU's ``T`` (default ``model.seq_len``); it must be omitted for an MLP.
     """
@@ -136,16 +136,21 @@ def proxies(model: nn.Module, seq_len: int | None = None) -> Proxies:
     biases = sum(lp.biases for lp in layers.values())
     per_step = sum(lp.macs_per_step for lp in layers.values())
     ew: dict[str, int] = {"bias_add": biases}
-    if isinstance(model, StackedGRU):
+    if isinstance(model, StackedRNN):
         steps = model.seq_len if seq_len is None else seq_len
         if steps < 1:
             raise ConfigError(f"seq_len must be >= 1, got {steps}")
         hs = model.hidden_sizes
         hsum = sum(hs)
-        # Per unit and step: xr+hr, xz+hz, xn+r·hn, h−n, n+z·(h−n) adds; r·hn, z·(h−n) muls.
-        ew.update(add=5 * hsum, mul=2 * hsum, sigmoid=2 * hsum, tanh=hsum)
-        io = model.input_size + 2 * hsum + model.num_outputs
-        work = max(9 * h + inner[f"gru{i}"] for i, h in enumerate(hs))
+        gates = len(model.LAYER.GATES)
+        if isinstance(model, StackedGRU):
+            # Per unit and step: xr+hr, xz+hz, xn+r·hn, h−n, n+z·(h−n) adds; r·hn, z·(h−n) muls.
+            ew.update(add=5 * hsum, mul=2 * hsum, sigmoid=2 * hsum, tanh=hsum)
+        else:
+            # LSTM, per unit and step: four x+h gate adds and f·c + i·g; f·c, i·g, o·tanh(c') muls.
+            ew.update(add=5 * hsum, mul=3 * hsum, sigmoid=3 * hsum, tanh=2 * hsum)
+        io = model.input_size + len(model.LAYER.STATES) * 2 * hsum + model.num_outputs
+        work = max(3 * gates * h + inner[f"{model.PREFIX}{i}"] for i, h in enumerate(hs))
         peak = io + max(work, inner["head"])
     else:
         assert isinstance(model, MLP)

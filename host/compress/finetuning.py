@@ -16,7 +16,7 @@ from edgeprune.host.compress.data import TrainData, distill_loss, supervised_los
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.qat import bake_weights, fake_quant
 from edgeprune.host.compress.sparsity import Masks, apply_masks
-from edgeprune.host.models import StackedGRU
+from edgeprune.host.models import StackedLSTM, StackedRNN
 
 log = logging.getLogger(__name__)
 
@@ -57,32 +57,37 @@ def _plain_linear(p: nn.Module) -> bool:
 
 
 def _fused_layer(layer: nn.Module, inp: torch.Tensor) -> torch.Tensor | None:
-    """All ``T`` steps of one GRU layer in PyTorch's own recurrent kernel (``torch._VF.gru``), or None
-    when its projections are not plain dense ``Linear`` s. Why: the per-step Python loop is most of a
-    fine-tuning step's time; the fused kernel measured 1.5–2.2× faster per Adam step (weather GRU,
-    batch 128, one thread: 17+30 units 45 → 21 ms, 140+200 units 243 → 159 ms). Its equations are
-    ours: ``n = tanh(W_n x + b_n + r ⊙ (U_n h + c_n))``, ``h' = (1 − z) ⊙ n + z ⊙ h``; gradients reach
-    the same parameters."""
+    """All ``T`` steps of one GRU or LSTM layer in PyTorch's own recurrent kernel (``torch._VF.gru`` /
+    ``lstm``), or None when its projections are not plain dense ``Linear`` s. Why: the per-step Python
+    loop is most of a fine-tuning step's time; the fused kernel measured 1.5–2.2× faster per Adam step
+    (weather GRU, batch 128, one thread: 17+30 units 45 → 21 ms, 140+200 units 243 → 159 ms). Its
+    equations are ours (GRU: ``n = tanh(W_n x + b_n + r ⊙ (U_n h + c_n))``, ``h' = (1 − z) ⊙ n + z ⊙ h``;
+    LSTM: gates i, f, g, o as ``nn.LSTM``); gradients reach the same parameters."""
     projs = [*layer.x_proj, *layer.h_proj]  # type: ignore[misc]
     if not all(_plain_linear(p) for p in projs):
         return None
-    w_ih = torch.cat([p.weight for p in projs[:3]])
-    b_ih = torch.cat([p.bias for p in projs[:3]])
-    w_hh = torch.cat([p.weight for p in projs[3:]])
-    b_hh = torch.cat([p.bias for p in projs[3:]])
+    gates = len(projs) // 2
+    w_ih = torch.cat([p.weight for p in projs[:gates]])
+    b_ih = torch.cat([p.bias for p in projs[:gates]])
+    w_hh = torch.cat([p.weight for p in projs[gates:]])
+    b_hh = torch.cat([p.bias for p in projs[gates:]])
     h0 = inp.new_zeros(1, inp.shape[0], w_hh.shape[1])
-    out, _ = torch._VF.gru(inp, h0, [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, True, False, True)  # type: ignore[attr-defined]
+    params = [w_ih, w_hh, b_ih, b_hh]
+    if gates == 4:
+        out = torch._VF.lstm(inp, (h0, h0), params, True, 1, 0.0, True, False, True)[0]  # type: ignore[attr-defined]
+    else:
+        out = torch._VF.gru(inp, h0, params, True, 1, 0.0, True, False, True)[0]  # type: ignore[attr-defined]
     return out  # type: ignore[no-any-return]
 
 
 def sequence_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)`` for training, reordered for speed: a ``StackedGRU`` runs layer by layer, in
-    PyTorch's fused GRU kernel where the layer's projections are dense (``_fused_layer``), otherwise
+    """``model(x)`` for training, reordered for speed: a ``StackedGRU``/``StackedLSTM`` runs layer by layer,
+    in PyTorch's fused kernel where the layer's projections are dense (``_fused_layer``), otherwise (GRU)
     with its input projections for all ``T`` steps in one matrix product and its three dense recurrent
     projections fused into one per step. Same parameters and the same equations as
-    ``StackedGRU.forward`` (the export graph is untouched), so gradients and masks apply unchanged.
+    the model's ``forward`` (the export graph is untouched), so gradients and masks apply unchanged.
     """
-    if not isinstance(model, StackedGRU) or any("step" in layer.__dict__ for layer in model.layers):
+    if not isinstance(model, StackedRNN) or any("step" in layer.__dict__ for layer in model.layers):
         # fake_quant patches each layer's step to quantise its state: only the model's own loop runs it.
         return model(x)
     inp = x
@@ -92,6 +97,8 @@ def sequence_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if fused is not None:
             inp, h = fused, fused[:, -1]
             continue
+        if isinstance(model, StackedLSTM):
+            return model(x)  # a low-rank LSTM layer: the model's own loop
         xr, xz, xn = (proj(inp) for proj in layer.x_proj)  # type: ignore[union-attr]
         hp = list(layer.h_proj)  # type: ignore[arg-type]
         dense = all(isinstance(p, nn.Linear) for p in hp)

@@ -12,7 +12,7 @@ from torch import nn
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of, per_layer
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.surgery import check_model
-from edgeprune.host.models import MLP, LowRankLinear, StackedGRU
+from edgeprune.host.models import MLP, LowRankLinear, StackedRNN
 
 
 def rank_for(out_f: int, in_f: int, rank_frac: float) -> int:
@@ -73,14 +73,14 @@ def factorise(
     for name, frac in fracs.items():
         if frac is None:
             continue
-        if isinstance(out, StackedGRU) and name.startswith("gru"):
-            layer = out.layers[int(name[3:])]
+        if isinstance(out, StackedRNN) and name.startswith(out.PREFIX):
+            layer = out.layers[int(name[len(out.PREFIX):])]
             xs = [_maybe(p, frac, only_if_smaller) for p in layer.x_proj]  # type: ignore[union-attr]
             hs = [_maybe(p, frac, only_if_smaller) for p in layer.h_proj]  # type: ignore[union-attr]
             layer.x_proj = nn.ModuleList([m for m, _ in xs])  # type: ignore[union-attr]
             layer.h_proj = nn.ModuleList([m for m, _ in hs])  # type: ignore[union-attr]
             ranks[name] = [k for _, k in xs + hs]
-        elif isinstance(out, StackedGRU):
+        elif isinstance(out, StackedRNN):
             head, k = _maybe(out.head, frac, only_if_smaller)
             out.head = head  # type: ignore[assignment]
             ranks[name] = [k]

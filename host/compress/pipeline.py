@@ -26,7 +26,7 @@ from edgeprune.host.compress.lowrank import factorise
 from edgeprune.host.compress.sparsity import apply_masks, layer_sparsity, magnitude_masks
 from edgeprune.host.compress.structured import prune_structured
 from edgeprune.host.compress.surgery import check_model
-from edgeprune.host.models import MLP, StackedGRU
+from edgeprune.host.models import MLP, StackedRNN
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Compressed:
 
 
 def _shape(model: nn.Module) -> list[int]:
-    if isinstance(model, StackedGRU):
+    if isinstance(model, StackedRNN):
         return [model.input_size, *model.hidden_sizes, model.num_outputs]
     assert isinstance(model, MLP)
     return list(model.sizes)

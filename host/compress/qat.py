@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from edgeprune.host.models import GRULayer
+from edgeprune.host.models import RecurrentLayer
 
 #: EMA factor of the activation range observers (as TF's QAT default).
 EMA_DECAY = 0.99
@@ -68,7 +68,7 @@ class RangeObserver:
 
 @contextmanager
 def fake_quant(model: nn.Module) -> Iterator[None]:
-    """Within the block, every ``nn.Linear`` (incl. low-rank factors) and GRU step of ``model``
+    """Within the block, every ``nn.Linear`` (incl. low-rank factors) and recurrent cell step of ``model``
     computes with fake-quantised int8 weights and activations. The overrides are instance
     attributes removed on exit, so the model's class and state dict are untouched."""
     patched: list[tuple[nn.Module, str]] = []
@@ -79,11 +79,16 @@ def fake_quant(model: nn.Module) -> Iterator[None]:
 
         return forward
 
-    def gru_step(layer: GRULayer, obs: RangeObserver) -> Any:
+    def cell_step(layer: RecurrentLayer) -> Any:
+        # One observer per carried state (GRU: h; LSTM: h and c): each is its own int8 tensor on the device.
         cls_step = type(layer).step
+        observers = [RangeObserver() for _ in layer.STATES]
 
-        def step(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-            return obs(cls_step(layer, x, h))
+        def step(x: torch.Tensor, *state: torch.Tensor) -> Any:
+            out = cls_step(layer, x, *state)  # type: ignore[operator]
+            if isinstance(out, tuple):
+                return tuple(obs(o) for obs, o in zip(observers, out, strict=True))
+            return observers[0](out)
 
         return step
 
@@ -92,8 +97,8 @@ def fake_quant(model: nn.Module) -> Iterator[None]:
             if isinstance(m, nn.Linear):
                 m.forward = linear_forward(m, RangeObserver())  # type: ignore[method-assign]
                 patched.append((m, "forward"))
-            elif isinstance(m, GRULayer):
-                m.step = gru_step(m, RangeObserver())  # type: ignore[method-assign]
+            elif isinstance(m, RecurrentLayer):
+                m.step = cell_step(m)  # type: ignore[method-assign]
                 patched.append((m, "step"))
         yield
     finally:

@@ -1,7 +1,8 @@
-"""Structured pruning: physically remove GRU hidden units and MLP neurons.
+"""Structured pruning: physically remove GRU/LSTM hidden units and MLP neurons.
 
-Removing unit ``j`` of GRU layer ``i`` deletes row ``j`` of all three gates' ``x_proj`` and ``h_proj``,
-column ``j`` of the three ``h_proj`` (the recurrence), and column ``j`` of the next layer's ``x_proj``
+Removing unit ``j`` of recurrent layer ``i`` deletes row ``j`` of every gate's ``x_proj`` and ``h_proj``
+(three for a GRU, four for an LSTM, whose cell state ``c`` loses unit ``j`` with them), column ``j`` of the
+``h_proj`` (the recurrence), and column ``j`` of the next layer's ``x_proj``
 (or of the ``head``). Removing neuron ``j`` of MLP layer ``i`` deletes row ``j`` of ``layers[i]`` and
 column ``j`` of ``layers[i+1]``. The model that comes back is the same class with smaller shapes.
 """
@@ -21,7 +22,7 @@ from edgeprune.host.compress.config import CompressionConfig, layer_names_of, pe
 from edgeprune.host.compress.data import TrainData, supervised_loss
 from edgeprune.host.compress.errors import ConfigError, DataError
 from edgeprune.host.compress.surgery import check_model, dense_weight, select_cols, select_rows
-from edgeprune.host.models import MLP, StackedGRU
+from edgeprune.host.models import MLP, StackedRNN
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,13 @@ def l2_importance(model: nn.Module) -> dict[str, torch.Tensor]:
     """
     check_model(model)
     scores: dict[str, torch.Tensor] = {}
-    if isinstance(model, StackedGRU):
+    if isinstance(model, StackedRNN):
         layers = list(model.layers)
         for i, layer in enumerate(layers):
             s = sum(_sq_rows(p) for p in layer.x_proj) + sum(_sq_rows(p) + _sq_cols(p) for p in layer.h_proj)  # type: ignore[union-attr]
             nxt = [*layers[i + 1].x_proj] if i + 1 < len(layers) else [model.head]  # type: ignore[union-attr]
             s = s + sum(_sq_cols(p) for p in nxt)
-            scores[f"gru{i}"] = torch.as_tensor(s).sqrt()
+            scores[f"{model.PREFIX}{i}"] = torch.as_tensor(s).sqrt()
     else:
         assert isinstance(model, MLP)
         lins = list(model.layers)
@@ -68,15 +69,15 @@ def l2_importance(model: nn.Module) -> dict[str, torch.Tensor]:
 def _unit_activations(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
     """Run ``model`` on ``x`` keeping every prunable unit's output per step (graph retained)."""
     acts: dict[str, list[torch.Tensor]] = {}
-    if isinstance(model, StackedGRU):
-        hs = model.init_state(x.shape[0])
+    if isinstance(model, StackedRNN):
+        states = model.init_state(x.shape[0])
         y = None
         for t in range(x.shape[1]):
-            y, hs = model.step(x[:, t], hs)
-            for i, h in enumerate(hs):
+            y, states = model.step(x[:, t], states)
+            for i, h in enumerate(model.layer_outputs(states)):
                 if h.requires_grad:
                     h.retain_grad()
-                acts.setdefault(f"gru{i}", []).append(h)
+                acts.setdefault(f"{model.PREFIX}{i}", []).append(h)
         assert y is not None
         return y, acts
     assert isinstance(model, MLP)
@@ -161,8 +162,8 @@ def prune_structured(
     for name, frac in todo.items():
         score = scores[name]
         kept[name] = _keep_indices(score, kept_count(score.numel(), frac))
-    if isinstance(out, StackedGRU):
-        _apply_gru(out, kept)
+    if isinstance(out, StackedRNN):
+        _apply_recurrent(out, kept)
     else:
         assert isinstance(out, MLP)
         _apply_mlp(out, kept)
@@ -170,10 +171,10 @@ def prune_structured(
     return out, kept
 
 
-def _apply_gru(model: StackedGRU, kept: dict[str, list[int]]) -> None:
+def _apply_recurrent(model: StackedRNN, kept: dict[str, list[int]]) -> None:
     layers = list(model.layers)
     for i, layer in enumerate(layers):
-        idx = kept.get(f"gru{i}")
+        idx = kept.get(f"{model.PREFIX}{i}")
         if idx is None:
             continue
         layer.x_proj = nn.ModuleList([select_rows(p, idx) for p in layer.x_proj])  # type: ignore[union-attr]

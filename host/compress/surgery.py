@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from edgeprune.host.compress.errors import ConfigError
-from edgeprune.host.models import MLP, LowRankLinear, StackedGRU
+from edgeprune.host.models import MLP, LowRankLinear, StackedRNN
 
 LinearLike = nn.Linear | LowRankLinear
 
@@ -76,17 +76,17 @@ def weight_params(layer: nn.Module) -> list[torch.Tensor]:
 
 
 def check_model(model: nn.Module) -> None:
-    if not isinstance(model, StackedGRU | MLP):
-        raise ConfigError(f"compression handles StackedGRU and MLP, got {type(model).__name__}")
+    if not isinstance(model, StackedRNN | MLP):
+        raise ConfigError(f"compression handles StackedGRU, StackedLSTM and MLP, got {type(model).__name__}")
 
 
 def named_layers(model: nn.Module) -> dict[str, list[nn.Module]]:
-    """Config layer name → the linear-like modules it owns (GRU: x_proj r,z,n then h_proj r,z,n)."""
+    """Config layer name → the linear-like modules it owns (GRU: x_proj r,z,n then h_proj r,z,n; LSTM: i,f,g,o)."""
     check_model(model)
     out: dict[str, list[nn.Module]] = {}
-    if isinstance(model, StackedGRU):
+    if isinstance(model, StackedRNN):
         for i, layer in enumerate(model.layers):
-            out[f"gru{i}"] = [*layer.x_proj, *layer.h_proj]  # type: ignore[union-attr]
+            out[f"{model.PREFIX}{i}"] = [*layer.x_proj, *layer.h_proj]  # type: ignore[union-attr]
         out["head"] = [model.head]
     elif isinstance(model, MLP):
         for i, lin in enumerate(model.layers):

@@ -2,6 +2,9 @@
 
 from edgeprune.host.models.gru import GRULayer, GRUStep, StackedGRU
 from edgeprune.host.models.layers import LowRankLinear
+from edgeprune.host.models.lstm import LSTMLayer, StackedLSTM
 from edgeprune.host.models.mlp import MLP
+from edgeprune.host.models.rnn import RecurrentLayer, RecurrentStep, StackedRNN
 
-__all__ = ["GRULayer", "GRUStep", "StackedGRU", "LowRankLinear", "MLP"]
+__all__ = ["GRULayer", "GRUStep", "StackedGRU", "LSTMLayer", "StackedLSTM", "RecurrentLayer", "RecurrentStep",
+           "StackedRNN", "LowRankLinear", "MLP"]

@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgeprune.host.models.layers import LinearLike
+from edgeprune.host.models.rnn import RecurrentLayer, RecurrentStep, StackedRNN
 
 GATES = ("r", "z", "n")
 
 
-class GRULayer(nn.Module):
+class GRULayer(RecurrentLayer):
     """One GRU layer with separate input and recurrent projections per gate.
 
     ``r = σ(Wx_r x + Wh_r h)``, ``z = σ(Wx_z x + Wh_z h)``, ``n = tanh(Wx_n x + r ⊙ (Wh_n h))``,
@@ -29,12 +29,8 @@ class GRULayer(nn.Module):
         Feature width of ``x`` and of the hidden state.
     """
 
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__()
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.x_proj = nn.ModuleList([nn.Linear(input_size, hidden_size) for _ in GATES])
-        self.h_proj = nn.ModuleList([nn.Linear(hidden_size, hidden_size) for _ in GATES])
+    GATES = GATES
+    STATES = ("h",)
 
     def step(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         xr, xz, xn = (p(x) for p in self.x_proj)
@@ -47,26 +43,10 @@ class GRULayer(nn.Module):
     @classmethod
     def from_torch_gru(cls, gru: nn.GRU, layer: int) -> GRULayer:
         """Copy layer ``layer`` of a unidirectional ``nn.GRU`` (weights split per gate)."""
-        w_ih = getattr(gru, f"weight_ih_l{layer}").detach()
-        w_hh = getattr(gru, f"weight_hh_l{layer}").detach()
-        b_ih = getattr(gru, f"bias_ih_l{layer}").detach()
-        b_hh = getattr(gru, f"bias_hh_l{layer}").detach()
-        hidden = gru.hidden_size
-        out = cls(w_ih.shape[1], hidden)
-        for g in range(3):
-            sl = slice(g * hidden, (g + 1) * hidden)
-            x_lin = out.x_proj[g]
-            h_lin = out.h_proj[g]
-            assert isinstance(x_lin, nn.Linear) and isinstance(h_lin, nn.Linear)
-            with torch.no_grad():
-                x_lin.weight.copy_(w_ih[sl])
-                x_lin.bias.copy_(b_ih[sl])
-                h_lin.weight.copy_(w_hh[sl])
-                h_lin.bias.copy_(b_hh[sl])
-        return out
+        return cls.from_torch(gru, layer)
 
 
-class StackedGRU(nn.Module):
+class StackedGRU(StackedRNN):
     """Stacked GRU plus a readout applied to the last layer's final hidden state.
 
     Parameters
@@ -83,58 +63,14 @@ class StackedGRU(nn.Module):
     ``forward(x[B, T, F]) → y[B, num_outputs]``; ``step(x_t, hs) → (y, hs')`` is one streaming step.
     """
 
-    def __init__(self, input_size: int, hidden_sizes: list[int], num_outputs: int, seq_len: int) -> None:
-        super().__init__()
-        self.input_size = input_size
-        self.seq_len = seq_len
-        self.num_outputs = num_outputs
-        sizes = [input_size, *hidden_sizes]
-        self.layers = nn.ModuleList([GRULayer(sizes[i], sizes[i + 1]) for i in range(len(hidden_sizes))])
-        self.head: LinearLike = nn.Linear(hidden_sizes[-1], num_outputs)
-
-    @property
-    def hidden_sizes(self) -> list[int]:
-        return [int(layer.hidden_size) for layer in self.layers]  # type: ignore[arg-type]
-
-    def init_state(self, batch: int) -> list[torch.Tensor]:
-        return [torch.zeros(batch, h) for h in self.hidden_sizes]
-
-    def step(self, x_t: torch.Tensor, hs: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        new: list[torch.Tensor] = []
-        inp = x_t
-        for layer, h in zip(self.layers, hs, strict=True):
-            inp = layer.step(inp, h)  # type: ignore[operator]
-            new.append(inp)
-        return self.head(inp), new
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hs = self.init_state(x.shape[0])
-        y = None
-        for t in range(x.shape[1]):
-            y, hs = self.step(x[:, t], hs)
-        assert y is not None
-        return y
+    LAYER = GRULayer
+    PREFIX = "gru"
 
     @classmethod
     def from_torch_gru(cls, gru: nn.GRU, head: nn.Linear, seq_len: int) -> StackedGRU:
         """Build from a trained ``nn.GRU`` (batch_first, unidirectional) and its ``nn.Linear`` readout."""
-        model = cls(gru.input_size, [gru.hidden_size] * gru.num_layers, head.out_features, seq_len)
-        model.layers = nn.ModuleList([GRULayer.from_torch_gru(gru, i) for i in range(gru.num_layers)])
-        model.head = head
-        return model
+        return cls.from_torch(gru, head, seq_len)
 
 
-class GRUStep(nn.Module):
-    """Export wrapper: one time step, ``(x_t, h_0, …, h_{L-1}) → (y, h_0', …, h_{L-1}')``.
-
-    The firmware runs this graph ``T`` times, feeding each ``h_i'`` back as ``h_i`` (see
-    ``edgeprune.export.qmath.requantize`` for how the int8 state crosses steps).
-    """
-
-    def __init__(self, model: StackedGRU) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x_t: torch.Tensor, *hs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        y, new = self.model.step(x_t, list(hs))
-        return (y, *new)
+#: The export wrapper of a ``StackedGRU`` (the name the exporter has always used).
+GRUStep = RecurrentStep

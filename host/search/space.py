@@ -49,7 +49,8 @@ def _widths(model: Any) -> dict[str, int] | None:
     """Units per prunable layer of a model, ``None`` when only names are known."""
     hidden = getattr(model, "hidden_sizes", None)
     if hidden is not None:
-        return {f"gru{i}": int(h) for i, h in enumerate(hidden)}
+        prefix = getattr(model, "PREFIX", "gru")
+        return {f"{prefix}{i}": int(h) for i, h in enumerate(hidden)}
     sizes = getattr(model, "sizes", None)
     if sizes is not None:
         return {f"fc{i}": int(s) for i, s in enumerate(list(sizes)[1:-1])}
@@ -196,18 +197,20 @@ def _param_count(model: Any) -> dict[str, Any] | None:
         "total": total,
         "input": int(getattr(model, "input_size", 0) or 0),
         "outputs": int(getattr(model, "num_outputs", 0) or 0),
-        "kind": "gru" if hasattr(model, "hidden_sizes") else "mlp",
+        "kind": "rnn" if hasattr(model, "hidden_sizes") else "mlp",
+        "prefix": getattr(model, "PREFIX", "gru"),
+        "gates": len(getattr(getattr(model, "LAYER", None), "GATES", ())) or 3,
         "sizes": list(getattr(model, "sizes", []) or []),
     }
 
 
 def _approx_params(params: dict[str, Any], widths: dict[str, int], kept: dict[str, int]) -> float:
-    """Parameters left after pruning to ``kept`` units (GRU: 3 gates of W_x, W_h and two biases)."""
-    if params["kind"] == "gru":
+    """Parameters left after pruning to ``kept`` units (per gate — 3 GRU, 4 LSTM — W_x, W_h and two biases)."""
+    if params["kind"] == "rnn":
         n, prev = 0.0, params["input"]
         for i in range(len(widths)):
-            h = kept[f"gru{i}"]
-            n += 3 * (prev * h + h * h + 2 * h)
+            h = kept[f"{params['prefix']}{i}"]
+            n += params["gates"] * (prev * h + h * h + 2 * h)
             prev = h
         return n + prev * params["outputs"] + params["outputs"]
     sizes = list(params["sizes"])

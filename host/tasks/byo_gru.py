@@ -1,4 +1,4 @@
-"""Bring-your-own GRU: a saved model plus windowed data.
+"""Bring-your-own GRU or LSTM: a saved model plus windowed data.
 
 Model file (``torch.save`` of a dict; loaded with ``weights_only=True``, so no pickled code)::
 
@@ -8,8 +8,10 @@ Model file (``torch.save`` of a dict; loaded with ``weights_only=True``, so no p
 
 ``state_dict`` is either (a) that of a module with attributes ``gru`` (an ``nn.GRU``, batch_first,
 unidirectional, all layers ``H`` wide) and ``head`` (``nn.Linear(H, C)`` on the last step's output),
-e.g. ``edgeprune.host.tasks.gru_train.make_gru_net``; or (b) that of a canonical ``StackedGRU``
-(keys ``layers.*`` / ``head.*``). A classifier outputs C logits; a regressor C values.
+e.g. ``edgeprune.host.tasks.gru_train.make_gru_net``; or the same with ``lstm`` (an ``nn.LSTM``,
+``make_lstm_net``); or (b) that of a canonical ``StackedGRU`` / ``StackedLSTM`` (keys ``layers.*`` /
+``head.*``; four gate projections per layer make it an LSTM, or say ``"cell": "lstm"`` in the config).
+A classifier outputs C logits; a regressor C values.
 
 Data file (``numpy.savez``; loaded with ``allow_pickle=False``): ``X`` float32 ``[N, T, F]``;
 ``y`` int64 ``[N]`` class ids (classifier) or float ``[N]`` / ``[N, C]`` targets (regressor);
@@ -72,11 +74,11 @@ def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def build_model(config: dict[str, Any], state: dict[str, Any], path: Path) -> nn.Module:
-    """The canonical ``StackedGRU`` for a BYO model file (either state-dict layout)."""
+    """The canonical ``StackedGRU``/``StackedLSTM`` for a BYO model file (either state-dict layout)."""
     import torch
 
-    from edgeprune.host.models import StackedGRU
-    from edgeprune.host.tasks.gru_train import make_gru_net
+    from edgeprune.host.models import StackedGRU, StackedLSTM
+    from edgeprune.host.tasks.gru_train import make_gru_net, make_lstm_net
 
     hs = [int(h) for h in config["hidden_sizes"]]
     for k, v in state.items():
@@ -85,21 +87,25 @@ def build_model(config: dict[str, Any], state: dict[str, Any], path: Path) -> nn
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise TaskError(f"{path}: weight {k} holds NaN/inf; the model is not usable")
     try:
-        if any(k.startswith("gru.") for k in state):
-            if len(set(hs)) != 1:
-                raise TaskError(f"{path}: an nn.GRU has one width for all layers, config says {hs}")
-            net = make_gru_net(config["input_size"], hs[0], len(hs), config["num_outputs"])
-            net.load_state_dict(state)
-            return StackedGRU.from_torch_gru(net.gru, net.head, config["seq_len"]).eval()
+        for prefix, make, canonical in (("gru", make_gru_net, StackedGRU), ("lstm", make_lstm_net, StackedLSTM)):
+            if any(k.startswith(f"{prefix}.") for k in state):
+                if len(set(hs)) != 1:
+                    raise TaskError(f"{path}: an nn.{prefix.upper()} has one width for all layers, config says {hs}")
+                net = make(config["input_size"], hs[0], len(hs), config["num_outputs"])
+                net.load_state_dict(state)
+                return canonical.from_torch(getattr(net, prefix), net.head, config["seq_len"]).eval()
         if any(k.startswith("layers.") for k in state):
-            model = StackedGRU(config["input_size"], hs, config["num_outputs"], config["seq_len"])
+            lstm = config.get("cell") == "lstm" or "layers.0.x_proj.3.weight" in state
+            cls = StackedLSTM if lstm else StackedGRU
+            model = cls(config["input_size"], hs, config["num_outputs"], config["seq_len"])
             model.load_state_dict(state)
             return model.eval()
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         detail = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else ""
         raise TaskError(f"{path}: state_dict does not match config {hs} ({first} {detail})") from exc
-    raise TaskError(f"{path}: state_dict keys must start with 'gru.'/'head.' (nn.GRU) or 'layers.'/'head.' (StackedGRU)")
+    raise TaskError(f"{path}: state_dict keys must start with 'gru.'/'lstm.' and 'head.' (nn.GRU/nn.LSTM) or "
+                    "'layers.'/'head.' (StackedGRU/StackedLSTM)")
 
 
 def read_data_file(path: Path, config: dict[str, Any]) -> SequenceData:

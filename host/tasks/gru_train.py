@@ -1,5 +1,6 @@
-"""Training a GRU baseline: fast ``nn.GRU`` training with early stopping, then conversion to the
-canonical ``StackedGRU`` (the conversion is exact; the test split is never looked at here).
+"""Training a recurrent baseline: fast ``nn.GRU``/``nn.LSTM`` training with early stopping, then
+conversion to the canonical ``StackedGRU``/``StackedLSTM`` (the conversion is exact; the test split is
+never looked at here).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from edgeprune.host.tasks.base import Progress
 
 if TYPE_CHECKING:
-    from edgeprune.host.models import StackedGRU
+    from edgeprune.host.models import StackedRNN
     from edgeprune.host.tasks.sequence import SequenceData
 
 log = logging.getLogger(__name__)
@@ -22,12 +23,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class GRUTrainConfig:
-    """Hyper-parameters of GRU baseline training (all enter the cache key).
+    """Hyper-parameters of recurrent (GRU or LSTM) baseline training (all enter the cache key).
 
     Parameters
     ----------
     hidden_size, num_layers:
-        Width and depth of the ``nn.GRU``.
+        Width and depth of the ``nn.GRU`` / ``nn.LSTM``.
     lr, weight_decay:
         AdamW learning rate and decoupled weight decay.
     batch_size:
@@ -37,7 +38,7 @@ class GRUTrainConfig:
     grad_clip:
         Max global gradient norm (GRUs occasionally spike early in training).
     dropout:
-        ``nn.GRU`` dropout between layers (training only; the converted model has none).
+        Dropout between recurrent layers (training only; the converted model has none).
     class_weighting:
         ``"none"``, ``"sqrt"`` (cross-entropy weights ∝ 1/√frequency of the training labels) or
         ``"balanced"`` (∝ 1/frequency). Classifier only.
@@ -81,6 +82,27 @@ def make_gru_net(input_size: int, hidden_size: int, num_layers: int, num_outputs
     return GRUNet()
 
 
+def make_lstm_net(input_size: int, hidden_size: int, num_layers: int, num_outputs: int, dropout: float = 0.0) -> Any:
+    """``nn.LSTM`` (batch_first) + ``nn.Linear`` readout on the last step; the bring-your-own LSTM format."""
+    from torch import nn
+
+    class LSTMNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout)
+            self.head = nn.Linear(hidden_size, num_outputs)
+
+        def forward(self, x: Any) -> Any:
+            out, _ = self.lstm(x)
+            return self.head(out[:, -1])
+
+    return LSTMNet()
+
+
+#: Recurrent cells a baseline can be trained with: the training net factory and its canonical class name.
+CELLS = {"gru": (make_gru_net, "StackedGRU"), "lstm": (make_lstm_net, "StackedLSTM")}
+
+
 def class_weights(y: Any, num_classes: int, how: str) -> Any:
     """Cross-entropy class weights from the training labels (mean weight 1 over the samples)."""
     import torch
@@ -108,9 +130,11 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def train_gru(
-    data: SequenceData, cfg: GRUTrainConfig, progress: Progress | None = None
-) -> tuple[StackedGRU, dict[str, Any]]:
+    data: SequenceData, cfg: GRUTrainConfig, progress: Progress | None = None, cell: str = "gru"
+) -> tuple[StackedRNN, dict[str, Any]]:
     """Train on ``data``'s train split, select the epoch by validation score, return the canonical model.
+
+    ``cell``: ``"gru"`` (``nn.GRU`` → ``StackedGRU``) or ``"lstm"`` (``nn.LSTM`` → ``StackedLSTM``).
 
     The validation score is accuracy for a classifier (ties broken by lower loss) and minus the loss
     for a regressor. Returns the model and a dict with ``epochs``, ``best_epoch``, ``train_seconds``.
@@ -118,15 +142,18 @@ def train_gru(
     import torch
     from torch import nn
 
-    from edgeprune.host.models import StackedGRU
+    from edgeprune.host import models
 
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+    make_net, canonical = CELLS[cell]
     t0 = time.monotonic()
     classifier = data.kind == "classifier"
     with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
         # nn.GRU applies dropout between layers only (and warns when there are none).
         dropout = cfg.dropout if cfg.num_layers > 1 else 0.0
-        net = make_gru_net(data.num_features, cfg.hidden_size, cfg.num_layers, data.num_outputs, dropout)
+        net = make_net(data.num_features, cfg.hidden_size, cfg.num_layers, data.num_outputs, dropout)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         Xtr, ytr = (torch.as_tensor(a) for a in data.part("train"))
         loss_fn: nn.Module = (
@@ -167,7 +194,7 @@ def train_gru(
             if epoch - best_epoch >= cfg.patience:
                 break
         net.load_state_dict(best_state)
-        model = StackedGRU.from_torch_gru(net.gru, net.head, data.seq_len)
+        model = getattr(models, canonical).from_torch(getattr(net, cell), net.head, data.seq_len)
         model.eval()
     if progress is not None:
         progress("trained", 1.0)

@@ -1,4 +1,4 @@
-"""Saving and loading canonical models (``StackedGRU``, ``MLP``) with the config needed to rebuild them,
+"""Saving and loading canonical models (``StackedGRU``, ``StackedLSTM``, ``MLP``) with the config needed to rebuild them,
 and the parameter / MAC counts printed beside every baseline.
 """
 
@@ -14,11 +14,11 @@ if TYPE_CHECKING:
 
 
 def model_config(model: nn.Module) -> dict[str, Any]:
-    from edgeprune.host.models import MLP, StackedGRU
+    from edgeprune.host.models import MLP, StackedRNN
 
-    if isinstance(model, StackedGRU):
+    if isinstance(model, StackedRNN):
         return {
-            "class": "StackedGRU",
+            "class": type(model).__name__,
             "input_size": model.input_size,
             "hidden_sizes": model.hidden_sizes,
             "num_outputs": model.num_outputs,
@@ -26,16 +26,17 @@ def model_config(model: nn.Module) -> dict[str, Any]:
         }
     if isinstance(model, MLP):
         return {"class": "MLP", "sizes": model.sizes}
-    raise TaskError(f"cannot save {type(model).__name__}; expected a StackedGRU or MLP")
+    raise TaskError(f"cannot save {type(model).__name__}; expected a StackedGRU, StackedLSTM or MLP")
 
 
 def build_model(config: dict[str, Any]) -> nn.Module:
     """An untrained canonical model of the shape ``config`` describes (dense layers)."""
-    from edgeprune.host.models import MLP, StackedGRU
+    from edgeprune.host.models import MLP, StackedGRU, StackedLSTM
 
     cls = config.get("class")
-    if cls == "StackedGRU":
-        return StackedGRU(
+    recurrent = {"StackedGRU": StackedGRU, "StackedLSTM": StackedLSTM}
+    if cls in recurrent:
+        return recurrent[cls](  # type: ignore[index]
             int(config["input_size"]),
             [int(h) for h in config["hidden_sizes"]],
             int(config["num_outputs"]),
@@ -43,7 +44,7 @@ def build_model(config: dict[str, Any]) -> nn.Module:
         )
     if cls == "MLP":
         return MLP([int(s) for s in config["sizes"]])
-    raise TaskError(f"unknown model class {cls!r} in saved config; expected StackedGRU or MLP")
+    raise TaskError(f"unknown model class {cls!r} in saved config; expected StackedGRU, StackedLSTM or MLP")
 
 
 def save_model(model: nn.Module, path: Path) -> None:
@@ -74,7 +75,7 @@ def count_macs(model: nn.Module) -> int:
     """
     from torch import nn
 
-    from edgeprune.host.models import MLP, LowRankLinear, StackedGRU
+    from edgeprune.host.models import MLP, LowRankLinear, StackedRNN
 
     def linear_macs(layer: nn.Module) -> int:
         if isinstance(layer, LowRankLinear):
@@ -83,7 +84,7 @@ def count_macs(model: nn.Module) -> int:
             return layer.in_features * layer.out_features
         raise TaskError(f"cannot count MACs of {type(layer).__name__}")
 
-    if isinstance(model, StackedGRU):
+    if isinstance(model, StackedRNN):
         per_step = sum(
             linear_macs(p)
             for layer in model.layers
@@ -93,4 +94,4 @@ def count_macs(model: nn.Module) -> int:
         return int(model.seq_len * per_step + linear_macs(model.head))
     if isinstance(model, MLP):
         return int(sum(linear_macs(layer) for layer in model.layers))
-    raise TaskError(f"cannot count MACs of {type(model).__name__}; expected a StackedGRU or MLP")
+    raise TaskError(f"cannot count MACs of {type(model).__name__}; expected a StackedGRU, StackedLSTM or MLP")

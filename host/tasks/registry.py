@@ -10,7 +10,8 @@ from edgeprune.host.tasks.base import Progress, Task, TaskError
 
 log = logging.getLogger(__name__)
 
-BUILTIN = ("weather-gru", "weather-gru:shuffled", "cartpole-dqn", "dqn:<gymnasium env id>", "byo-gru", "byo-dqn")
+BUILTIN = ("weather-gru", "weather-gru:shuffled", "weather-lstm", "weather-lstm:shuffled", "cartpole-dqn",
+           "dqn:<gymnasium env id>", "byo-gru", "byo-dqn")
 
 
 def get_task(
@@ -26,8 +27,8 @@ def get_task(
 ) -> Task:
     """Build a task and (unless ``ensure_baseline=False``) load or train its baseline.
 
-    ``name_or_spec``: ``"weather-gru"``, ``"cartpole-dqn"``, ``"dqn:<env-id>"``; or ``"byo-gru"`` with
-    ``model=<.pt>`` and ``data=<.npz>``; or ``"byo-dqn"`` with ``model=<SB3 .zip>`` and ``env=<env-id>``.
+    ``name_or_spec``: ``"weather-gru"``, ``"weather-lstm"``, ``"cartpole-dqn"``, ``"dqn:<env-id>"``; or
+    ``"byo-gru"`` with ``model=<.pt>`` (a GRU or LSTM) and ``data=<.npz>``; or ``"byo-dqn"`` with ``model=<SB3 .zip>`` and ``env=<env-id>``.
     With ``name_or_spec=None`` the kind of bring-your-own task follows from ``model``'s suffix.
     ``name_or_spec`` may also be a dict with keys ``name``/``task``, ``model``, ``data``, ``env``
     (what ``edgeprune search --model ... --env ...`` passes); explicit keyword arguments win.
@@ -74,10 +75,10 @@ def _build(
         if model is None:
             raise TaskError(f"give a task name ({', '.join(BUILTIN)}) or --model")
         name = byo_kind(model)
-    if name == "weather-gru" or name.startswith("weather-gru:"):
-        from edgeprune.host.tasks.weather import WeatherGRUTask, parse_name
+    if name.partition(":")[0] in ("weather-gru", "weather-lstm"):
+        from edgeprune.host.tasks.weather import WeatherGRUTask, parse_cell, parse_name
 
-        return WeatherGRUTask(train_config, cache_dir, progress, split=parse_name(name))
+        return WeatherGRUTask(train_config, cache_dir, progress, split=parse_name(name), cell=parse_cell(name))
     if name == "cartpole-dqn" or name.startswith("dqn:"):
         from edgeprune.host.tasks.dqn import DQNTask, env_id_for
 

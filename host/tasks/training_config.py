@@ -10,7 +10,7 @@ from edgeprune.host.tasks.base import TaskError
 
 def config_for(task: str | None, *, seed: int | None = None, timesteps: int | None = None) -> Any:
     """The default training config of ``task`` with overrides applied; ``None`` if nothing to train."""
-    if task == "weather-gru":
+    if task is not None and task.partition(":")[0] in ("weather-gru", "weather-lstm"):
         from edgeprune.host.tasks.gru_train import GRUTrainConfig
 
         if timesteps is not None:
@@ -26,5 +26,5 @@ def config_for(task: str | None, *, seed: int | None = None, timesteps: int | No
             cfg = dataclasses.replace(cfg, total_timesteps=timesteps)
         return cfg
     if seed is not None or timesteps is not None:
-        raise TaskError("--seed/--timesteps apply to trained tasks (weather-gru, cartpole-dqn, dqn:<env>)")
+        raise TaskError("--seed/--timesteps apply to trained tasks (weather-gru, weather-lstm, cartpole-dqn, dqn:<env>)")
     return None

@@ -1,4 +1,6 @@
-"""``weather-gru``: next-day weather class from the previous 30 days of Seattle observations.
+"""``weather-gru`` / ``weather-lstm``: next-day weather class from the previous 30 days of Seattle
+observations, with a stacked GRU (the study's model) or a stacked LSTM baseline on the same data,
+split and training recipe.
 
 Data: ``host/tasks/data/seattle-weather.csv``, shipped with edgeprune (1,461 daily rows, 2012-01-01 …
 2015-12-31; the corrected copy from npm ``vega-datasets`` 2.x, BSD-3-Clause — see ``data/README.md``).
@@ -210,18 +212,25 @@ def build_windows(
 
 
 def parse_name(name: str) -> str:
-    """``weather-gru`` → ``chronological``; ``weather-gru:<split>`` → that split."""
-    base, _, split = name.partition(":")
-    if base != "weather-gru":
-        raise TaskError(f"not a weather task: {name!r}")
-    split = split or "chronological"
+    """``weather-gru`` → ``chronological``; ``weather-gru:<split>`` → that split (same for ``weather-lstm``)."""
+    parse_cell(name)
+    split = name.partition(":")[2] or "chronological"
     if split not in SPLITS_KINDS:
-        raise TaskError(f"unknown weather split {split!r}; use weather-gru or weather-gru:shuffled")
+        raise TaskError(f"unknown weather split {split!r}; use {name.partition(':')[0]} or "
+                        f"{name.partition(':')[0]}:shuffled")
     return split
 
 
+def parse_cell(name: str) -> str:
+    """``weather-gru[:split]`` → ``gru``; ``weather-lstm[:split]`` → ``lstm``."""
+    base = name.partition(":")[0]
+    if base not in ("weather-gru", "weather-lstm"):
+        raise TaskError(f"not a weather task: {name!r}")
+    return base.removeprefix("weather-")
+
+
 class WeatherGRUTask(SequenceTask):
-    """Seattle next-day weather classification with a stacked GRU (see the module docstring).
+    """Seattle next-day weather classification with a stacked GRU or LSTM (see the module docstring).
 
     Parameters
     ----------
@@ -235,6 +244,9 @@ class WeatherGRUTask(SequenceTask):
         ``"chronological"`` (default) or ``"shuffled"`` (the study's leaking protocol).
     calendar:
         Add day-of-year sin/cos to the four weather features (default off; see the module docstring).
+    cell:
+        ``"gru"`` (task ``weather-gru``, default) or ``"lstm"`` (``weather-lstm``): the baseline's
+        recurrent cell, trained with the same ``train_config``.
     """
 
     def __init__(
@@ -244,13 +256,17 @@ class WeatherGRUTask(SequenceTask):
         progress: Progress | None = None,
         split: str = "chronological",
         calendar: bool = False,
+        cell: str = "gru",
     ) -> None:
+        if cell not in ("gru", "lstm"):
+            raise TaskError(f"weather task cell must be gru or lstm, got {cell!r}")
+        self.cell = cell
         path = csv_path()
         self.days = load_days(path)
         self.calendar = calendar
         self.windows = build_windows(self.days, DATA_SHA256, calendar=calendar, split=split)
         self.train_config = train_config or GRUTrainConfig()
-        name = "weather-gru" if split == "chronological" else f"weather-gru:{split}"
+        name = f"weather-{cell}" if split == "chronological" else f"weather-{cell}:{split}"
         super().__init__(name, self.windows.data, seed=self.train_config.seed)
         self.cache_root = cache_root
         self.progress = progress
@@ -291,7 +307,7 @@ class WeatherGRUTask(SequenceTask):
 
     def _make_baseline(self) -> nn.Module:
         def train() -> tuple[nn.Module, dict[str, Any], dict[str, bytes]]:
-            model, info = train_gru(self.data, self.train_config, self.progress)
+            model, info = train_gru(self.data, self.train_config, self.progress, cell=self.cell)
             return model, info, {}
 
         return ensure_baseline(self, self._key_inputs(), train, self.cache_root)

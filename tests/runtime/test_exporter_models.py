@@ -1,5 +1,5 @@
 """Models made by the real exporter (edgeprune.export: PyTorch -> ONNX -> TFLite int8) run on the runtime
-byte-identically to export.verify.TflmRunner: a 2-layer GRU streamed in sequence mode and a DQN MLP
+byte-identically to export.verify.TflmRunner: 2-layer GRU and LSTM cells streamed in sequence mode and a DQN MLP
 (float32 export too, within tolerance)."""
 
 from __future__ import annotations
@@ -23,20 +23,22 @@ def _export(model, calib, out, quantize="int8", weights="channel"):
     return res, tflite, manifest
 
 
-@pytest.mark.parametrize("weights", ["channel", "tensor"])
-def test_exported_gru_sequence_bit_exact(rt, tmp_path, weights):
+@pytest.mark.parametrize("cell,weights", [("gru", "channel"), ("gru", "tensor"), ("lstm", "channel"), ("lstm", "tensor")])
+def test_exported_recurrent_sequence_bit_exact(rt, tmp_path, cell, weights):
+    """GRU (one state per layer, fused kernel) and LSTM (h and c per layer, op by op) cells streamed."""
     import torch
 
     from edgeprune.export.verify import TflmRunner
-    from edgeprune.host.models.gru import StackedGRU
+    from edgeprune.host.models import StackedGRU, StackedLSTM
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    model = StackedGRU(4, [12, 8], 3, seq_len=10).eval()
+    model = {"gru": StackedGRU, "lstm": StackedLSTM}[cell](4, [12, 8], 3, seq_len=10).eval()
     rng = np.random.default_rng(0)
     calib = rng.normal(0, 1, (64, 10, 4)).astype(np.float32)
-    _, tflite, man = _export(model, calib, tmp_path / "gru", weights=weights)
-    assert man["weight_scales"] == weights
+    _, tflite, man = _export(model, calib, tmp_path / cell, weights=weights)
+    assert man["weight_scales"] == weights and man["kind"] == cell
+    assert len(man["sequence"]["recurrent"]) == (2 if cell == "gru" else 4)
     seq = man["sequence"]
     runner = TflmRunner(tflite, man)
     assert STATUS[rt.init(tflite)] == "OK"

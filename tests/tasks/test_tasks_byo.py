@@ -172,3 +172,25 @@ def test_cli_prints_metrics_table_and_cache_path(tmp_path: Path, cache_root: Pat
     write_data(tmp_path / "bad.npz", y=np.zeros(60, dtype=np.float32))
     bad = runner.invoke(main, ["train", "--model", str(tmp_path / "gru.pt"), "--data", str(tmp_path / "bad.npz")])
     assert bad.exit_code == 1 and "int64 class ids" in bad.output
+
+
+@pytest.mark.parametrize("layout", ["nn.LSTM", "StackedLSTM"])
+def test_byo_lstm_model_in_either_layout_is_the_same_model(tmp_path: Path, layout: str) -> None:
+    """A bring-your-own LSTM .pt (nn.LSTM + head, or a canonical StackedLSTM) loads as a StackedLSTM
+    computing what the saved network computes."""
+    import torch
+
+    from edgeprune.host.models import StackedLSTM
+    from edgeprune.host.tasks.byo_gru import build_model
+    from edgeprune.host.tasks.gru_train import make_lstm_net
+
+    torch.manual_seed(0)
+    net = make_lstm_net(3, 6, 2, 4).eval()
+    canonical = StackedLSTM.from_torch_lstm(net.lstm, net.head, 7).eval()
+    state = net.state_dict() if layout == "nn.LSTM" else canonical.state_dict()
+    config = {"input_size": 3, "hidden_sizes": [6, 6], "num_outputs": 4, "seq_len": 7, "kind": "classifier"}
+    model = build_model(config, state, tmp_path / "m.pt")
+    assert isinstance(model, StackedLSTM) and model.hidden_sizes == [6, 6]
+    x = torch.randn(2, 7, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net(x), rtol=0, atol=1e-6)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeprune.host.tasks import get_task
+from edgeprune.host.tasks import TaskError, get_task
 from edgeprune.host.tasks import weather as W
 from edgeprune.host.tasks.baselines import TRAIN_CALLS
 from edgeprune.host.tasks.gru_train import GRUTrainConfig
@@ -214,3 +214,22 @@ def test_training_is_deterministic_under_a_seed(windows: W.WeatherWindows) -> No
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+@pytest.mark.slow
+def test_weather_lstm_is_the_same_data_and_split_with_an_lstm(tmp_path: Path) -> None:
+    from edgeprune.host.models import StackedLSTM
+
+    gru = W.WeatherGRUTask(TINY, Path("/nonexistent-unused"))
+    task = get_task("weather-lstm", tmp_path, train_config=TINY)
+    assert task.name == "weather-lstm" and task.content_hash() != gru.content_hash()
+    for split in ("train", "val"):
+        np.testing.assert_array_equal(task.data.splits[split], gru.data.splits[split])
+    np.testing.assert_array_equal(task.data.X, gru.data.X)
+    model = task.baseline()
+    assert isinstance(model, StackedLSTM) and model.hidden_sizes == [16] and model.seq_len == 30
+    q = task.evaluate_model(model, "val")
+    assert q.value > q.details["majority_accuracy"] + 0.03, q
+    assert get_task("weather-lstm:shuffled", tmp_path, train_config=TINY, ensure_baseline=False).split_kind == "shuffled"
+    with pytest.raises(TaskError, match="not a weather task"):
+        W.parse_cell("weather-rnn")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def small_weather_task() -> Any:
-    """The weather GRU task with a 2 × 12 GRU baseline (trains in seconds, cached after the first run)."""
+def small_weather_task(cell: str = "gru") -> Any:
+    """The weather task with a 2 × 12 GRU (or LSTM) baseline (trains in seconds, cached after the first run)."""
     from edgeprune.host.tasks.gru_train import GRUTrainConfig
     from edgeprune.host.tasks.weather import WeatherGRUTask
 
-    return WeatherGRUTask(GRUTrainConfig(hidden_size=12, num_layers=2, max_epochs=4, patience=2, threads=1))
+    return WeatherGRUTask(GRUTrainConfig(hidden_size=12, num_layers=2, max_epochs=4, patience=2, threads=1), cell=cell)
 
 
 def evaluator_options(**over: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Reference models and published figures shipped in the repository (see README.md here).
 
 The MLPerf Tiny models are read only through :func:`ad01_bytes` / :func:`ad01_path` and
-:func:`mlperf_bytes` / :func:`mlperf_path` (``"kws"``, ``"ic"``, ``"vww"``; :func:`kws_bytes` / :func:`kws_path`),
+:func:`mlperf_bytes` / :func:`mlperf_path` (``"kws"``, ``"ic"``, ``"vww"``, ``"sww"``; :func:`kws_bytes` / :func:`kws_path`),
 which check their SHA-256, so a truncated or replaced copy fails loudly instead of skewing a benchmark.
 """
 
@@ -46,6 +46,9 @@ MLPERF: dict[str, MlperfModel] = {
                       "3c002613d1b2475eb51dd78dfb85a546c8ae658dee71cf6ade43b022fe205415", 12_501_632, (1, 32, 32, 3)),
     "vww": MlperfModel("vww", HERE / "mlperf_tiny_vww01_int8.tflite",
                        "597a384c8c2c8a1276f04702f25013b7838f2f814f1ca7c174d295b73e3d6b7b", 7_489_664, (1, 96, 96, 3)),
+    # The streaming wake-word model (1-D DS-CNN over 30 frames × 40 features): one window per invoke.
+    "sww": MlperfModel("sww", HERE / "mlperf_tiny_sww01_int8.tflite",
+                       "3af8550895ba7d5c584277102b5075c52dcfa63ba9d2b2240f37c4e6abd5dd2b", 826_368, (1, 30, 1, 40)),
 }
 
 
@@ -102,7 +105,7 @@ class TflmQemuCount:
     """TFLM instructions per ``Invoke()`` under qemu-system-arm 7.2 ``-icount shift=0`` (see README.md).
 
     :param core: QEMU core (``m3``, ``m4``, ``m7``)
-    :param model: ``"ad01"``, ``"kws"``, ``"ic"``, ``"vww"`` or ``"fc256"`` (int8 FULLY_CONNECTED 256×256, bias, ReLU)
+    :param model: ``"ad01"``, ``"kws"``, ``"ic"``, ``"vww"``, ``"sww"`` or ``"fc256"`` (int8 FULLY_CONNECTED 256×256, bias, ReLU)
     :param kernels: ``"reference"`` or ``"cmsis-nn"``
     :param instructions: instructions per inference
     """
@@ -135,6 +138,8 @@ TFLM_SAME_QEMU: tuple[TflmQemuCount, ...] = tuple(
         ("m3", "ic"): (824_233_240, 41_848_240),
         ("m4", "vww"): (552_355_920, 24_104_000), ("m7", "vww"): (549_894_400, 24_027_520),
         ("m3", "vww"): (552_557_280, 31_961_240),
+        ("m4", "sww"): (59_167_120, 2_228_200), ("m7", "sww"): (59_322_520, 2_189_280),
+        ("m3", "sww"): (59_178_280, 4_729_760),
     }.items()
     for kernels, n in zip(("reference", "cmsis-nn"), figures, strict=True)
 )

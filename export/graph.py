@@ -1,7 +1,9 @@
 """What gets exported for a canonical model: the module, its named inputs/outputs, the sequence loop.
 
 A ``StackedGRU`` or ``StackedLSTM`` is exported as its streaming single-step cell (``RecurrentStep``:
-``x_t`` and the states in, ``y`` and the next states out) and an ``MLP`` as is;
+``x_t`` and the states in, ``y`` and the next states out), an ``MLP`` as is and a ``ConvNet`` on NCHW
+(``ConvNCHW``; its ``inputs`` are the NHWC shapes onnx2tf makes and the device takes, and ``torch_sample``
+turns an NHWC sample back into what PyTorch and onnxruntime read);
 anything else is refused here, before any converter runs, so the error names the layer rather than
 some operator three tools later. Calibration data for the cell is built by running the float model
 over the calibration windows, so the hidden-state inputs see the values they take in real use.
@@ -66,6 +68,18 @@ class ExportGraph:
     steps: int = 1
     recurrent: list[tuple[str, str]] = field(default_factory=list)
 
+    def torch_sample(self, sample: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``sample`` as the traced module and the ONNX graph read it (a ConvNet's NHWC image as NCHW)."""
+        if self.kind != "cnn":
+            return sample
+        return {k: np.ascontiguousarray(np.transpose(v, (0, 3, 1, 2))) for k, v in sample.items()}
+
+    def torch_shapes(self) -> list[tuple[int, ...]]:
+        """Input shapes of the traced module (NCHW for a ConvNet)."""
+        if self.kind != "cnn":
+            return [t.shape for t in self.inputs]
+        return [(s[0], s[3], s[1], s[2]) for s in (t.shape for t in self.inputs)]
+
     @property
     def recurrent_cell(self) -> bool:
         return self.kind in RECURRENT_KINDS
@@ -82,26 +96,38 @@ class ExportGraph:
 def _check_layers(model: nn.Module) -> None:
     from torch import nn
 
-    from edgeprune.host.models import LowRankLinear, RecurrentLayer, RecurrentStep, StackedRNN
+    from edgeprune.host.models import (
+        ConvNCHW,
+        ConvNet,
+        LowRankLinear,
+        RecurrentLayer,
+        RecurrentStep,
+        StackedRNN,
+    )
     from edgeprune.host.models.mlp import MLP
 
-    allowed = (StackedRNN, RecurrentLayer, RecurrentStep, MLP, LowRankLinear, nn.Linear, nn.ModuleList)
+    allowed = (StackedRNN, RecurrentLayer, RecurrentStep, MLP, ConvNet, ConvNCHW, nn.Conv2d, LowRankLinear, nn.Linear,
+               nn.ModuleList)
     for name, sub in model.named_modules():
         if not isinstance(sub, allowed):
             raise ExportError(
                 "onnx",
                 op=type(sub).__name__,
-                detail=f"layer {name or '<root>'!r} is not exportable; models must be StackedGRU, StackedLSTM or MLP "
+                detail=f"layer {name or '<root>'!r} is not exportable; models must be StackedGRU, StackedLSTM, MLP or ConvNet "
                 "built from nn.Linear / LowRankLinear (see host/models)",
             )
 
 
 def prepare(model: nn.Module) -> ExportGraph:
     """Wrap a canonical model for export, or raise ``ExportError('onnx', op=...)`` naming what is unsupported."""
-    from edgeprune.host.models import RecurrentStep, StackedRNN
+    from edgeprune.host.models import ConvNCHW, ConvNet, RecurrentStep, StackedRNN
     from edgeprune.host.models.mlp import MLP
 
     _check_layers(model)
+    if isinstance(model, ConvNet):
+        h, w = model.input_hw
+        return ExportGraph(ConvNCHW(model).eval(), "cnn", [TensorSpec("image", (1, h, w, model.in_channels))],
+                           [TensorSpec("logits", (1, model.num_outputs))])
     if isinstance(model, StackedRNN):
         states = list(zip(model.state_names, model.state_sizes, strict=True))
         inputs = [TensorSpec("x_t", (1, model.input_size))]
@@ -114,15 +140,16 @@ def prepare(model: nn.Module) -> ExportGraph:
         sizes = model.sizes
         return ExportGraph(model.eval(), "mlp", [TensorSpec("obs", (1, sizes[0]))], [TensorSpec("q", (1, sizes[-1]))])
     raise ExportError(
-        "onnx", op=type(model).__name__, detail="only StackedGRU, StackedLSTM and MLP are exportable (see host/models)"
+        "onnx", op=type(model).__name__, detail="only StackedGRU, StackedLSTM, MLP and ConvNet are exportable (see host/models)"
     )
 
 
 def check_calibration(graph: ExportGraph, calibration: np.ndarray) -> np.ndarray:
-    """Validate the calibration array's shape: ``[N, T, F]`` for a GRU, ``[N, obs]`` for an MLP."""
+    """Validate the calibration array's shape: ``[N, T, F]`` for a recurrent cell, ``[N, obs]`` for an MLP,
+    ``[N, H, W, C]`` for a ConvNet."""
     cal = np.asarray(calibration, dtype=np.float32)
     feat = graph.inputs[0].shape[1]
-    want = (graph.steps, feat) if graph.recurrent_cell else (feat,)
+    want = (graph.steps, feat) if graph.recurrent_cell else tuple(graph.inputs[0].shape[1:]) if graph.kind == "cnn" else (feat,)
     if cal.ndim != len(want) + 1 or tuple(cal.shape[1:]) != want or cal.shape[0] < 1:
         raise ExportError(
             "onnx", detail=f"calibration must have shape [N, {', '.join(map(str, want))}], got {list(cal.shape)}"
@@ -144,7 +171,7 @@ def representative_samples(
     import torch
 
     cal = check_calibration(graph, calibration)
-    if graph.kind == "mlp":
+    if graph.kind in ("mlp", "cnn"):
         idx = np.linspace(0, len(cal) - 1, num=min(len(cal), max_samples)).round().astype(int)
         return [{graph.inputs[0].name: cal[i : i + 1]} for i in idx]
     n_windows = max(1, min(len(cal), max_samples // graph.steps))
@@ -170,7 +197,8 @@ def torch_outputs(graph: ExportGraph, sample: dict[str, np.ndarray]) -> list[np.
     """The float PyTorch module's outputs for one input dict, in ``graph.outputs`` order."""
     import torch
 
-    args = [torch.from_numpy(sample[name]) for name in graph.input_names]
+    torch_sample = graph.torch_sample(sample)
+    args = [torch.from_numpy(torch_sample[name]) for name in graph.input_names]
     with torch.no_grad():
         out = graph.module(*args)
     outs = out if isinstance(out, tuple) else (out,)

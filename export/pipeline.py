@@ -134,7 +134,7 @@ def export_model(
     fine_input: int = 0,
     weights: str = "channel",
 ) -> ExportResult:
-    """Export a canonical model (``StackedGRU`` or ``MLP``) to a TFLM-verified .tflite and C array.
+    """Export a canonical model (``StackedGRU``/``StackedLSTM``, ``MLP`` or ``ConvNet``) to a TFLM-verified .tflite and C array.
 
     ``calibration``: float model inputs from the task's training data, ``[N, T, F]`` (GRU) or
     ``[N, obs]`` (MLP). ``quantize``: ``"int8"`` (full-integer, int8 I/O) or ``"float32"``.
@@ -173,7 +173,9 @@ def export_model(
     centered = center_q and graph.kind == "mlp"
     if centered:
         model = center_outputs(model)
-    norm: dict[str, Any] | None = input_norm(calibration) if normalize_inputs else None
+    # A conv's zero padding is not an affine map of the input: folding a standardisation into the first
+    # conv would change the border pixels, so images are exported as the task scales them.
+    norm: dict[str, Any] | None = input_norm(calibration) if normalize_inputs and graph.kind != "cnn" else None
     folded = fold_input_norm(model, norm)
     z = apply_input_norm(calibration, norm)
     if fine_input:

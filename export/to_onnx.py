@@ -50,7 +50,7 @@ def export_onnx(graph: ExportGraph) -> bytes:
     import onnx
     import torch
 
-    args = tuple(torch.zeros(*spec.shape) for spec in graph.inputs)
+    args = tuple(torch.zeros(*shape) for shape in graph.torch_shapes())
     buf = io.BytesIO()
     try:
         with warnings.catch_warnings():
@@ -105,7 +105,7 @@ def check_parity(
     worst = 0.0
     for sample in samples:
         ref = torch_outputs(graph, sample)
-        got = sess.run(graph.output_names, sample)
+        got = sess.run(graph.output_names, graph.torch_sample(sample))
         for name, r, g in zip(graph.output_names, ref, got, strict=True):
             diff = float(np.max(np.abs(np.asarray(g) - r)))
             if not diff <= atol:

@@ -38,9 +38,11 @@ from edgeprune.export.tflite_info import ModelInfo
 
 log = logging.getLogger(__name__)
 
+#: The device runtime's windowed kernels (firmware/runtime/ep_conv.c): int8 only.
+CONV_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "SOFTMAX"})
 ALLOWED_OPS = frozenset(
     {"QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "LOGISTIC", "TANH", "RESHAPE"}
-)
+) | CONV_OPS
 # int32 appears only as FULLY_CONNECTED biases in an int8 model.
 ALLOWED_DTYPES = {"int8": frozenset({"int8", "int32"}), "float32": frozenset({"float32"})}
 MAX_ARENA = 8 * 1024 * 1024
@@ -55,6 +57,8 @@ def check_model(info: ModelInfo, quantize: str = "int8") -> None:
             raise ExportError(
                 "tflm", op=op, detail=f"op {op} is not implemented on the device (allowed: {sorted(ALLOWED_OPS)})"
             )
+        if op in CONV_OPS and quantize != "int8":
+            raise ExportError("tflm", op=op, detail=f"the device runs {op} in int8 only; export with quantize='int8'")
     allowed = ALLOWED_DTYPES[quantize]
     for t in info.tensors:
         if t.dtype not in allowed:

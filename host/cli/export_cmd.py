@@ -59,7 +59,7 @@ def _calibration_note() -> str:
 
 
 @click.command("export")
-@click.option("--task", "task", help="Task name: weather-gru | weather-lstm | cartpole-dqn | dqn:<env id>.")
+@click.option("--task", "task", help="Task name: weather-gru | weather-lstm | digits-cnn | cartpole-dqn | dqn:<env id>.")
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CompressionConfig JSON applied to the task's baseline before export.")
 @click.option("--run", "run", type=click.Path(exists=True, file_okay=False, path_type=Path),

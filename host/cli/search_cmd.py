@@ -22,7 +22,7 @@ from edgeprune.host.search.strategies import STRATEGIES
                    "(min(cores, boards)).")
 @click.option("--ray-address", default=None,
               help="Run evaluations on this Ray cluster ('auto': the local `ray start`); needs edgeprune[ray].")
-@click.option("--task", default=None, help="weather-gru (default) | weather-lstm | cartpole-dqn | dqn:<env id>.")
+@click.option("--task", default=None, help="weather-gru (default) | weather-lstm | digits-cnn | cartpole-dqn | dqn:<env id>.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Bring your own model file (with --env or --data) instead of --task.")
 @click.option("--env", "env_id", default=None, help="Gymnasium env id for a --model policy.")

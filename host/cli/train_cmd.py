@@ -33,7 +33,7 @@ def command(
     A supplied --model is not trained: it is loaded, checked and evaluated as given.
 
     \b
-    TASK: weather-gru | weather-lstm | cartpole-dqn | dqn:<gymnasium env id>
+    TASK: weather-gru | weather-lstm | digits-cnn | cartpole-dqn | dqn:<gymnasium env id>
     Examples:
       edgeprune train weather-gru
       edgeprune train dqn:Acrobot-v1 --timesteps 100000

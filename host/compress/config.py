@@ -3,7 +3,7 @@
 This module imports no torch: the CLI and the search strategies build and hash configs cheaply.
 
 Layer names: a ``StackedGRU`` has ``gru0, gru1, …`` (one per GRU layer) and ``head`` (the readout), a
-``StackedLSTM`` ``lstm0, lstm1, …`` and ``head``;
+``StackedLSTM`` ``lstm0, lstm1, …`` and ``head``, a ``ConvNet`` ``conv0, conv1, …`` (channels) and ``head``;
 an ``MLP`` has ``fc0, fc1, …`` and its last ``fc`` is the readout. The readout's outputs are classes,
 targets or Q-values, so they are never removed structurally (``prune`` must be 0 there); the readout
 can still be sparsified or factorised.
@@ -32,7 +32,7 @@ MAX_SPARSITY = 0.95
 MIN_RANK_FRAC = 0.05
 FORMAT_VERSION = 1
 
-_NAME_RE = re.compile(r"^(gru\d+|lstm\d+|fc\d+|head)$")
+_NAME_RE = re.compile(r"^(gru\d+|lstm\d+|conv\d+|fc\d+|head)$")
 _DIGITS = 6  # fractions are stored to 1e-6 so float noise (0.1 * 3) cannot change a digest
 
 
@@ -75,7 +75,7 @@ class LayerConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise ConfigError(f"layer name {self.name!r} is not one of gru<i>, lstm<i>, head, fc<i>")
+            raise ConfigError(f"layer name {self.name!r} is not one of gru<i>, lstm<i>, conv<i>, head, fc<i>")
         object.__setattr__(self, "prune", _frac(self.prune, f"{self.name}.prune", 0.0, 1.0, True))
         object.__setattr__(self, "sparsity", _frac(self.sparsity, f"{self.name}.sparsity", 0.0, 1.0, True))
         if self.rank_frac is not None:
@@ -111,7 +111,7 @@ def layer_names_of(obj: Any) -> tuple[str, ...]:
     if isinstance(obj, Sequence):
         names = tuple(obj)
         if not names or not all(isinstance(n, str) and _NAME_RE.match(n) for n in names):
-            raise ConfigError(f"layer names must be gru<i>/lstm<i>/head/fc<i> names, got {names!r}")
+            raise ConfigError(f"layer names must be gru<i>/lstm<i>/conv<i>/head/fc<i> names, got {names!r}")
         return names
     if callable(getattr(obj, "baseline", None)):
         return layer_names_of(obj.baseline())

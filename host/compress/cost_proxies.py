@@ -29,7 +29,7 @@ from torch import nn
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.sparsity import weight_sparsity
 from edgeprune.host.compress.surgery import check_model, named_layers, weight_params
-from edgeprune.host.models import MLP, LowRankLinear, StackedGRU, StackedRNN
+from edgeprune.host.models import MLP, ConvNet, LowRankLinear, StackedGRU, StackedRNN
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,8 @@ def _linear_counts(m: nn.Module) -> tuple[int, int, int, int]:
         return w, b, m.in_features * m.rank + m.rank * m.out_features, m.rank
     if isinstance(m, nn.Linear):
         return m.weight.numel(), m.bias.numel() if m.bias is not None else 0, m.in_features * m.out_features, 0
+    if isinstance(m, nn.Conv2d):  # MACs per output pixel; proxies() multiplies by the pixels
+        return m.weight.numel(), m.bias.numel() if m.bias is not None else 0, m.weight.numel(), 0
     raise ConfigError(f"{type(m).__name__} is not linear-like")
 
 
@@ -124,11 +126,12 @@ def proxies(model: nn.Module, seq_len: int | None = None) -> Proxies:
     check_model(model)
     layers: dict[str, LayerProxy] = {}
     inner: dict[str, int] = {}
+    pixels = {f"conv{i}": h * w for i, (h, w) in enumerate(model.layer_hw())} if isinstance(model, ConvNet) else {}
     for name, modules in named_layers(model).items():
         w = b = macs = k = 0
         for m in modules:
             mw, mb, mm, mk = _linear_counts(m)
-            w, b, macs, k = w + mw, b + mb, macs + mm, k + mk
+            w, b, macs, k = w + mw, b + mb, macs + mm * pixels.get(name, 1), k + mk
         zeros = sum(int((p.detach() == 0).sum()) for m in modules for p in weight_params(m))
         layers[name] = LayerProxy(w + b, w, b, macs, zeros)
         inner[name] = k
@@ -152,6 +155,14 @@ def proxies(model: nn.Module, seq_len: int | None = None) -> Proxies:
         io = model.input_size + len(model.LAYER.STATES) * 2 * hsum + model.num_outputs
         work = max(3 * gates * h + inner[f"{model.PREFIX}{i}"] for i, h in enumerate(hs))
         peak = io + max(work, inner["head"])
+    elif isinstance(model, ConvNet):
+        if seq_len not in (None, 1):
+            raise ConfigError("a ConvNet has no sequence; call proxies(model) without seq_len")
+        steps = 1
+        chans = [model.in_channels, *model.channels]
+        ew["relu"] = sum(c * pixels[f"conv{i}"] for i, c in enumerate(model.channels))
+        # Input and output maps of each conv live together (padding taps are read, not stored).
+        peak = max(chans[i] * pixels[f"conv{i}"] + chans[i + 1] * pixels[f"conv{i}"] for i in range(len(model.channels)))
     else:
         assert isinstance(model, MLP)
         if seq_len not in (None, 1):

@@ -35,8 +35,8 @@ class TrainData:
     @classmethod
     def from_arrays(cls, x: Any, y: Any, kind: str | None = None) -> TrainData:
         xa, ya = np.asarray(x), np.asarray(y)
-        if xa.ndim not in (2, 3) or len(xa) == 0:
-            raise DataError(f"X must be [N, F] or [N, T, F] with N > 0, got shape {xa.shape}")
+        if xa.ndim not in (2, 3, 4) or len(xa) == 0:
+            raise DataError(f"X must be [N, F], [N, T, F] or [N, H, W, C] with N > 0, got shape {xa.shape}")
         if len(ya) != len(xa):
             raise DataError(f"X has {len(xa)} samples but y has {len(ya)}")
         if kind is None:

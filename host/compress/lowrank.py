@@ -12,7 +12,7 @@ from torch import nn
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of, per_layer
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.surgery import check_model
-from edgeprune.host.models import MLP, LowRankLinear, StackedRNN
+from edgeprune.host.models import MLP, ConvNet, LowRankLinear, StackedRNN
 
 
 def rank_for(out_f: int, in_f: int, rank_frac: float) -> int:
@@ -59,7 +59,7 @@ def _maybe(layer: nn.Module, frac: float, only_if_smaller: bool) -> tuple[nn.Mod
 def factorise(
     model: nn.Module, rank_fracs: CompressionConfig | Mapping[str, float | None], only_if_smaller: bool = True
 ) -> tuple[nn.Module, dict[str, list[int | None]]]:
-    """Factorise each named layer's matrices (GRU: x_proj r,z,n and h_proj r,z,n separately).
+    """Factorise each named layer's matrices (GRU: x_proj r,z,n and h_proj r,z,n separately; a ConvNet's head only).
 
     Returns ``(copy, ranks)`` where ``ranks[name]`` lists the rank given to each matrix of that
     layer, ``None`` where it stayed dense (no ``rank_frac`` or no saving, see ``saves_work``).
@@ -80,10 +80,12 @@ def factorise(
             layer.x_proj = nn.ModuleList([m for m, _ in xs])  # type: ignore[union-attr]
             layer.h_proj = nn.ModuleList([m for m, _ in hs])  # type: ignore[union-attr]
             ranks[name] = [k for _, k in xs + hs]
-        elif isinstance(out, StackedRNN):
+        elif isinstance(out, StackedRNN | ConvNet) and name == "head":
             head, k = _maybe(out.head, frac, only_if_smaller)
             out.head = head  # type: ignore[assignment]
             ranks[name] = [k]
+        elif isinstance(out, ConvNet):
+            ranks[name] = [None]  # 3×3 filters stay dense: channel pruning is the structured knob of a conv
         else:
             assert isinstance(out, MLP)
             i = int(name[2:])

@@ -26,7 +26,7 @@ from edgeprune.host.compress.lowrank import factorise
 from edgeprune.host.compress.sparsity import apply_masks, layer_sparsity, magnitude_masks
 from edgeprune.host.compress.structured import prune_structured
 from edgeprune.host.compress.surgery import check_model
-from edgeprune.host.models import MLP, StackedRNN
+from edgeprune.host.models import MLP, ConvNet, StackedRNN
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class Compressed:
 
 
 def _shape(model: nn.Module) -> list[int]:
+    if isinstance(model, ConvNet):
+        return [model.in_channels, *model.channels, model.num_outputs]
     if isinstance(model, StackedRNN):
         return [model.input_size, *model.hidden_sizes, model.num_outputs]
     assert isinstance(model, MLP)
@@ -114,9 +116,11 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None) ->
     if config.finetune_steps > 0:
         assert td is not None
         teacher = copy.deepcopy(base) if config.distill else None
+        # A task may set its own learning rate (``finetune_lr``); the default suits the recurrent models.
+        lr = getattr(task_or_model, "finetune_lr", None)
         ft = finetune(
             model, td, config.finetune_steps, teacher, masks=masks, qat=config.qat, seed=config.seed,
-            validate=_validator(data),
+            validate=_validator(data), **({} if lr is None else {"lr": float(lr)}),
         )
     model.eval()
     int8_student = _int8_aware_policy(task_or_model, base, model, config, masks, ranks)

@@ -1,10 +1,11 @@
-"""Structured pruning: physically remove GRU/LSTM hidden units and MLP neurons.
+"""Structured pruning: physically remove GRU/LSTM hidden units, MLP neurons and conv channels.
 
 Removing unit ``j`` of recurrent layer ``i`` deletes row ``j`` of every gate's ``x_proj`` and ``h_proj``
 (three for a GRU, four for an LSTM, whose cell state ``c`` loses unit ``j`` with them), column ``j`` of the
 ``h_proj`` (the recurrence), and column ``j`` of the next layer's ``x_proj``
 (or of the ``head``). Removing neuron ``j`` of MLP layer ``i`` deletes row ``j`` of ``layers[i]`` and
-column ``j`` of ``layers[i+1]``. The model that comes back is the same class with smaller shapes.
+column ``j`` of ``layers[i+1]``. Removing channel ``j`` of conv layer ``i`` deletes filter ``j`` and input
+channel ``j`` of the next conv (or column ``j`` of the head, after global average pooling). The model that comes back is the same class with smaller shapes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from edgeprune.host.compress.config import CompressionConfig, layer_names_of, pe
 from edgeprune.host.compress.data import TrainData, supervised_loss
 from edgeprune.host.compress.errors import ConfigError, DataError
 from edgeprune.host.compress.surgery import check_model, dense_weight, select_cols, select_rows
-from edgeprune.host.models import MLP, StackedRNN
+from edgeprune.host.models import MLP, ConvNet, StackedRNN
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,13 @@ def l2_importance(model: nn.Module) -> dict[str, torch.Tensor]:
             nxt = [*layers[i + 1].x_proj] if i + 1 < len(layers) else [model.head]  # type: ignore[union-attr]
             s = s + sum(_sq_cols(p) for p in nxt)
             scores[f"{model.PREFIX}{i}"] = torch.as_tensor(s).sqrt()
+    elif isinstance(model, ConvNet):
+        convs = list(model.layers)
+        for i, conv in enumerate(convs):
+            nxt = convs[i + 1] if i + 1 < len(convs) else model.head
+            w = nxt.weight.detach()
+            cols = w.pow(2).sum(dim=(0, 2, 3)) if w.ndim == 4 else w.pow(2).sum(dim=0)
+            scores[f"conv{i}"] = (_sq_rows(conv) + cols).sqrt()
     else:
         assert isinstance(model, MLP)
         lins = list(model.layers)
@@ -80,6 +88,17 @@ def _unit_activations(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, 
                 acts.setdefault(f"{model.PREFIX}{i}", []).append(h)
         assert y is not None
         return y, acts
+    if isinstance(model, ConvNet):
+        h = x.permute(0, 3, 1, 2)
+        for i, (conv, pool) in enumerate(zip(model.layers, model.pool_after, strict=True)):
+            h = torch.relu(conv(h))
+            if h.requires_grad:
+                h.retain_grad()
+            acts[f"conv{i}"] = [h]  # [B, C, H, W]: per-channel scores average over the pixels too
+            if pool:
+                h = nn.functional.max_pool2d(h, 2)
+        h = nn.functional.avg_pool2d(h, model.final_hw)
+        return model.head(torch.flatten(h, 1)), acts
     assert isinstance(model, MLP)
     last = len(model.layers) - 1
     for i, lin in enumerate(model.layers):
@@ -103,7 +122,7 @@ def data_importance(model: nn.Module, data: TrainData, kind: str, seed: int = 0)
     if kind == "activation":
         with torch.no_grad():
             _, acts = _unit_activations(work, x)
-        return {n: torch.stack([a.abs().mean(dim=0) for a in seq]).mean(dim=0) for n, seq in acts.items()}
+        return {n: torch.stack([_per_unit(a.abs()) for a in seq]).mean(dim=0) for n, seq in acts.items()}
     work.zero_grad()
     out, acts = _unit_activations(work, x)
     supervised_loss(out, y, data.kind).backward()
@@ -111,8 +130,13 @@ def data_importance(model: nn.Module, data: TrainData, kind: str, seed: int = 0)
     for n, seq in acts.items():
         if any(a.grad is None for a in seq):
             raise DataError(f"no gradient reached {n}; Taylor importance needs a differentiable loss")
-        scores[n] = torch.stack([(a * a.grad).abs().mean(dim=0) for a in seq]).mean(dim=0).detach()  # type: ignore[operator]
+        scores[n] = torch.stack([_per_unit((a * a.grad).abs()) for a in seq]).mean(dim=0).detach()  # type: ignore[operator]
     return scores
+
+
+def _per_unit(a: torch.Tensor) -> torch.Tensor:
+    """Mean over every axis but the unit (channel) axis 1: samples, and pixels of a conv map."""
+    return a.transpose(0, 1).reshape(a.shape[1], -1).mean(dim=1)
 
 
 def importance_scores(
@@ -164,6 +188,8 @@ def prune_structured(
         kept[name] = _keep_indices(score, kept_count(score.numel(), frac))
     if isinstance(out, StackedRNN):
         _apply_recurrent(out, kept)
+    elif isinstance(out, ConvNet):
+        _apply_conv(out, kept)
     else:
         assert isinstance(out, MLP)
         _apply_mlp(out, kept)
@@ -186,6 +212,20 @@ def _apply_recurrent(model: StackedRNN, kept: dict[str, list[int]]) -> None:
             nxt.input_size = len(idx)
         else:
             model.head = select_cols(model.head, idx)  # type: ignore[assignment]
+
+
+def _apply_conv(model: ConvNet, kept: dict[str, list[int]]) -> None:
+    convs = list(model.layers)
+    for i in range(len(convs)):
+        idx = kept.get(f"conv{i}")
+        if idx is None:
+            continue
+        convs[i] = select_rows(convs[i], idx)
+        if i + 1 < len(convs):
+            convs[i + 1] = select_cols(convs[i + 1], idx)
+        else:
+            model.head = select_cols(model.head, idx)  # type: ignore[assignment]
+    model.layers = nn.ModuleList(convs)
 
 
 def _apply_mlp(model: MLP, kept: dict[str, list[int]]) -> None:

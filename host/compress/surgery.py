@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from edgeprune.host.compress.errors import ConfigError
-from edgeprune.host.models import MLP, LowRankLinear, StackedRNN
+from edgeprune.host.models import MLP, ConvNet, LowRankLinear, StackedRNN
 
 LinearLike = nn.Linear | LowRankLinear
 
@@ -34,7 +34,13 @@ def select_rows(layer: nn.Module, idx: Sequence[int]) -> nn.Module:
             if layer.bias is not None:
                 lin.bias.copy_(layer.bias[ix])
             return lin
-    raise ConfigError(f"cannot prune rows of {type(layer).__name__}: expected nn.Linear or LowRankLinear")
+        if isinstance(layer, nn.Conv2d):  # rows = output channels (filters)
+            conv = _conv_like(layer, layer.in_channels, len(ix))
+            conv.weight.copy_(layer.weight[ix])
+            if layer.bias is not None:
+                conv.bias.copy_(layer.bias[ix])  # type: ignore[union-attr]
+            return conv
+    raise ConfigError(f"cannot prune rows of {type(layer).__name__}: expected nn.Linear, LowRankLinear or nn.Conv2d")
 
 
 def select_cols(layer: nn.Module, idx: Sequence[int]) -> nn.Module:
@@ -54,15 +60,28 @@ def select_cols(layer: nn.Module, idx: Sequence[int]) -> nn.Module:
             if layer.bias is not None:
                 lin.bias.copy_(layer.bias)
             return lin
-    raise ConfigError(f"cannot prune columns of {type(layer).__name__}: expected nn.Linear or LowRankLinear")
+        if isinstance(layer, nn.Conv2d):  # columns = input channels
+            conv = _conv_like(layer, len(ix), layer.out_channels)
+            conv.weight.copy_(layer.weight[:, ix])
+            if layer.bias is not None:
+                conv.bias.copy_(layer.bias)  # type: ignore[union-attr]
+            return conv
+    raise ConfigError(f"cannot prune columns of {type(layer).__name__}: expected nn.Linear, LowRankLinear or nn.Conv2d")
+
+
+def _conv_like(layer: nn.Conv2d, in_channels: int, out_channels: int) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, layer.kernel_size, stride=layer.stride,  # type: ignore[arg-type]
+                     padding=layer.padding, dilation=layer.dilation, bias=layer.bias is not None)  # type: ignore[arg-type]
 
 
 def dense_weight(layer: nn.Module) -> torch.Tensor:
-    """The ``out × in`` matrix a linear-like layer applies."""
+    """The ``out × in`` matrix a linear-like layer applies (a conv: ``out × (in · kh · kw)``)."""
     if isinstance(layer, LowRankLinear):
         return layer.dense_weight()
     if isinstance(layer, nn.Linear):
         return layer.weight
+    if isinstance(layer, nn.Conv2d):
+        return layer.weight.reshape(layer.out_channels, -1)
     raise ConfigError(f"{type(layer).__name__} is not linear-like")
 
 
@@ -70,14 +89,14 @@ def weight_params(layer: nn.Module) -> list[torch.Tensor]:
     """The weight matrices stored for a linear-like layer (both factors for ``LowRankLinear``)."""
     if isinstance(layer, LowRankLinear):
         return [layer.first.weight, layer.second.weight]
-    if isinstance(layer, nn.Linear):
+    if isinstance(layer, nn.Linear | nn.Conv2d):
         return [layer.weight]
     raise ConfigError(f"{type(layer).__name__} is not linear-like")
 
 
 def check_model(model: nn.Module) -> None:
-    if not isinstance(model, StackedRNN | MLP):
-        raise ConfigError(f"compression handles StackedGRU, StackedLSTM and MLP, got {type(model).__name__}")
+    if not isinstance(model, StackedRNN | MLP | ConvNet):
+        raise ConfigError(f"compression handles StackedGRU, StackedLSTM, MLP and ConvNet, got {type(model).__name__}")
 
 
 def named_layers(model: nn.Module) -> dict[str, list[nn.Module]]:
@@ -91,4 +110,8 @@ def named_layers(model: nn.Module) -> dict[str, list[nn.Module]]:
     elif isinstance(model, MLP):
         for i, lin in enumerate(model.layers):
             out[f"fc{i}"] = [lin]
+    elif isinstance(model, ConvNet):
+        for i, conv in enumerate(model.layers):
+            out[f"conv{i}"] = [conv]
+        out["head"] = [model.head]
     return out

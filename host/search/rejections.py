@@ -13,7 +13,7 @@ from edgeprune.host.search.objective import Constraints, Objective, drop_unit
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES
 
 # Tasks whose metric is known before the task is loaded.
-_TASK_METRICS = {"weather-gru": "accuracy", "weather-lstm": "accuracy", "cartpole-dqn": "return", "byo-dqn": "return"}
+_TASK_METRICS = {"weather-gru": "accuracy", "weather-lstm": "accuracy", "digits-cnn": "accuracy", "cartpole-dqn": "return", "byo-dqn": "return"}
 
 
 def metric_of(task: str) -> str | None:

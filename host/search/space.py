@@ -47,6 +47,9 @@ def auto_finetune_steps(removed: float) -> int:
 
 def _widths(model: Any) -> dict[str, int] | None:
     """Units per prunable layer of a model, ``None`` when only names are known."""
+    channels = getattr(model, "channels", None)
+    if channels is not None:
+        return {f"conv{i}": int(c) for i, c in enumerate(channels)}
     hidden = getattr(model, "hidden_sizes", None)
     if hidden is not None:
         prefix = getattr(model, "PREFIX", "gru")
@@ -106,6 +109,8 @@ class ConfigSpace:
         self.seed = int(seed)
         self.prune_scale = prune_scale
         self.knobs = vector_knobs(self.names, self.max_finetune_steps)
+        # The device runs convolutions in int8 only: a conv model's configs are int8 whatever the proposal.
+        self.int8_only = any(n.startswith("conv") for n in self.names)
 
     # -- mapping ----------------------------------------------------------------------------------
     def prune_rate(self, u: float) -> float:
@@ -177,8 +182,11 @@ class ConfigSpace:
             sparsity = math.floor(lc.sparsity * _GRID + 0.5) / _GRID
             sparsity = min(sparsity, (_GRID - 1) / _GRID)
             rank = None if lc.rank_frac is None else max(1, math.floor(lc.rank_frac * _GRID + 0.5)) / _GRID
-            layers.append(LayerConfig(lc.name, prune=prune, sparsity=sparsity, rank_frac=rank, quantize=lc.quantize))
+            quantize = None if self.int8_only else lc.quantize
+            layers.append(LayerConfig(lc.name, prune=prune, sparsity=sparsity, rank_frac=rank, quantize=quantize))
         out = replace(config, layers=tuple(layers))
+        if self.int8_only and out.quantize != "int8":
+            out = replace(out, quantize="int8")
         if self.finetune_steps == "auto":
             removed = self.removed_fraction(out)
             compressed = removed > 0 or any(lc.sparsity > 0 or lc.rank_frac is not None for lc in out.layers)
@@ -197,7 +205,8 @@ def _param_count(model: Any) -> dict[str, Any] | None:
         "total": total,
         "input": int(getattr(model, "input_size", 0) or 0),
         "outputs": int(getattr(model, "num_outputs", 0) or 0),
-        "kind": "rnn" if hasattr(model, "hidden_sizes") else "mlp",
+        "kind": "cnn" if hasattr(model, "channels") else "rnn" if hasattr(model, "hidden_sizes") else "mlp",
+        "in_channels": int(getattr(model, "in_channels", 0) or 0),
         "prefix": getattr(model, "PREFIX", "gru"),
         "gates": len(getattr(getattr(model, "LAYER", None), "GATES", ())) or 3,
         "sizes": list(getattr(model, "sizes", []) or []),
@@ -212,6 +221,13 @@ def _approx_params(params: dict[str, Any], widths: dict[str, int], kept: dict[st
             h = kept[f"{params['prefix']}{i}"]
             n += params["gates"] * (prev * h + h * h + 2 * h)
             prev = h
+        return n + prev * params["outputs"] + params["outputs"]
+    if params["kind"] == "cnn":
+        n, prev = 0.0, params["in_channels"]
+        for i in range(len(widths)):
+            c = kept[f"conv{i}"]
+            n += 9 * prev * c + c
+            prev = c
         return n + prev * params["outputs"] + params["outputs"]
     sizes = list(params["sizes"])
     dims = [sizes[0]] + [kept[f"fc{i}"] for i in range(len(sizes) - 2)] + [sizes[-1]]

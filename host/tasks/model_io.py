@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def model_config(model: nn.Module) -> dict[str, Any]:
-    from edgeprune.host.models import MLP, StackedRNN
+    from edgeprune.host.models import MLP, ConvNet, StackedRNN
 
     if isinstance(model, StackedRNN):
         return {
@@ -26,14 +26,21 @@ def model_config(model: nn.Module) -> dict[str, Any]:
         }
     if isinstance(model, MLP):
         return {"class": "MLP", "sizes": model.sizes}
-    raise TaskError(f"cannot save {type(model).__name__}; expected a StackedGRU, StackedLSTM or MLP")
+    if isinstance(model, ConvNet):
+        return {"class": "ConvNet", "input_hw": list(model.input_hw), "in_channels": model.in_channels,
+                "channels": model.channels, "num_outputs": model.num_outputs, "pool_after": model.pool_after}
+    raise TaskError(f"cannot save {type(model).__name__}; expected a StackedGRU, StackedLSTM, MLP or ConvNet")
 
 
 def build_model(config: dict[str, Any]) -> nn.Module:
     """An untrained canonical model of the shape ``config`` describes (dense layers)."""
-    from edgeprune.host.models import MLP, StackedGRU, StackedLSTM
+    from edgeprune.host.models import MLP, ConvNet, StackedGRU, StackedLSTM
 
     cls = config.get("class")
+    if cls == "ConvNet":
+        hw = config["input_hw"]
+        return ConvNet((int(hw[0]), int(hw[1])), int(config["in_channels"]), [int(c) for c in config["channels"]],
+                       int(config["num_outputs"]), [bool(p) for p in config["pool_after"]])
     recurrent = {"StackedGRU": StackedGRU, "StackedLSTM": StackedLSTM}
     if cls in recurrent:
         return recurrent[cls](  # type: ignore[index]
@@ -44,7 +51,7 @@ def build_model(config: dict[str, Any]) -> nn.Module:
         )
     if cls == "MLP":
         return MLP([int(s) for s in config["sizes"]])
-    raise TaskError(f"unknown model class {cls!r} in saved config; expected StackedGRU, StackedLSTM or MLP")
+    raise TaskError(f"unknown model class {cls!r} in saved config; expected StackedGRU, StackedLSTM, MLP or ConvNet")
 
 
 def save_model(model: nn.Module, path: Path) -> None:
@@ -75,7 +82,7 @@ def count_macs(model: nn.Module) -> int:
     """
     from torch import nn
 
-    from edgeprune.host.models import MLP, LowRankLinear, StackedRNN
+    from edgeprune.host.models import MLP, ConvNet, LowRankLinear, StackedRNN
 
     def linear_macs(layer: nn.Module) -> int:
         if isinstance(layer, LowRankLinear):
@@ -94,4 +101,8 @@ def count_macs(model: nn.Module) -> int:
         return int(model.seq_len * per_step + linear_macs(model.head))
     if isinstance(model, MLP):
         return int(sum(linear_macs(layer) for layer in model.layers))
-    raise TaskError(f"cannot count MACs of {type(model).__name__}; expected a StackedGRU, StackedLSTM or MLP")
+    if isinstance(model, ConvNet):
+        convs = sum(int(conv.weight.numel()) * h * w  # type: ignore[union-attr]
+                    for conv, (h, w) in zip(model.layers, model.layer_hw(), strict=True))
+        return int(convs + linear_macs(model.head))
+    raise TaskError(f"cannot count MACs of {type(model).__name__}; expected a StackedGRU, StackedLSTM, MLP or ConvNet")

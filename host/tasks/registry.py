@@ -10,7 +10,7 @@ from edgeprune.host.tasks.base import Progress, Task, TaskError
 
 log = logging.getLogger(__name__)
 
-BUILTIN = ("weather-gru", "weather-gru:shuffled", "weather-lstm", "weather-lstm:shuffled", "cartpole-dqn",
+BUILTIN = ("weather-gru", "weather-gru:shuffled", "weather-lstm", "weather-lstm:shuffled", "digits-cnn", "cartpole-dqn",
            "dqn:<gymnasium env id>", "byo-gru", "byo-dqn")
 
 
@@ -79,6 +79,10 @@ def _build(
         from edgeprune.host.tasks.weather import WeatherGRUTask, parse_cell, parse_name
 
         return WeatherGRUTask(train_config, cache_dir, progress, split=parse_name(name), cell=parse_cell(name))
+    if name == "digits-cnn":
+        from edgeprune.host.tasks.digits import DigitsCNNTask
+
+        return DigitsCNNTask(train_config, cache_dir, progress)
     if name == "cartpole-dqn" or name.startswith("dqn:"):
         from edgeprune.host.tasks.dqn import DQNTask, env_id_for
 

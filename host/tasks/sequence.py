@@ -1,5 +1,6 @@
-"""Windowed sequence data (``X [N, T, F]``, ``y [N]``) and the task logic shared by every GRU task:
-evaluation, training arrays and calibration/agreement inputs. Subclasses supply the baseline.
+"""Windowed sequence data (``X [N, T, F]``, ``y [N]``) — or images (``X [N, H, W, C]``) — and the task
+logic shared by every supervised task: evaluation, training arrays and calibration/agreement inputs.
+Subclasses supply the baseline.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class SequenceData:
     Parameters
     ----------
     X:
-        Inputs ``[N, T, F]`` float32.
+        Inputs ``[N, T, F]`` float32 (sequences), or ``[N, H, W, C]`` (NHWC images).
     y:
         Targets ``[N]``: int64 class ids (classifier) or float32 values (regressor; ``[N, K]`` allowed).
     splits:
@@ -53,8 +54,8 @@ class SequenceData:
     def validate(self) -> None:
         """Raise ``TaskError`` on any shape, dtype, NaN or split inconsistency."""
         X, y = self.X, self.y
-        if X.ndim != 3 or X.shape[0] == 0:
-            raise TaskError(f"X must be [N, T, F] with N > 0, got shape {X.shape}")
+        if X.ndim not in (3, 4) or X.shape[0] == 0:
+            raise TaskError(f"X must be [N, T, F] (or [N, H, W, C] images) with N > 0, got shape {X.shape}")
         if X.dtype != np.float32:
             raise TaskError(f"X must be float32, got {X.dtype}")
         if not np.all(np.isfinite(X)):
@@ -107,7 +108,7 @@ def batched(predict: Predict, X: np.ndarray) -> np.ndarray:
 
 
 class SequenceTask(Task):
-    """A GRU task over windowed data; ``_make_baseline()`` gives the trained model (subclass)."""
+    """A supervised task over windowed sequences or images; ``_make_baseline()`` gives the trained model (subclass)."""
 
     higher_is_better: bool
 
@@ -123,7 +124,7 @@ class SequenceTask(Task):
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return (self.data.seq_len, self.data.num_features)
+        return tuple(int(d) for d in self.data.X.shape[1:])
 
     @property
     def num_outputs(self) -> int:

@@ -10,6 +10,12 @@ from edgeprune.host.tasks.base import TaskError
 
 def config_for(task: str | None, *, seed: int | None = None, timesteps: int | None = None) -> Any:
     """The default training config of ``task`` with overrides applied; ``None`` if nothing to train."""
+    if task == "digits-cnn":
+        from edgeprune.host.tasks.digits import CNNTrainConfig
+
+        if timesteps is not None:
+            raise TaskError("--timesteps applies to DQN tasks only")
+        return CNNTrainConfig() if seed is None else dataclasses.replace(CNNTrainConfig(), seed=seed)
     if task is not None and task.partition(":")[0] in ("weather-gru", "weather-lstm"):
         from edgeprune.host.tasks.gru_train import GRUTrainConfig
 
@@ -26,5 +32,5 @@ def config_for(task: str | None, *, seed: int | None = None, timesteps: int | No
             cfg = dataclasses.replace(cfg, total_timesteps=timesteps)
         return cfg
     if seed is not None or timesteps is not None:
-        raise TaskError("--seed/--timesteps apply to trained tasks (weather-gru, weather-lstm, cartpole-dqn, dqn:<env>)")
+        raise TaskError("--seed/--timesteps apply to trained tasks (weather-gru, weather-lstm, digits-cnn, cartpole-dqn, dqn:<env>)")
     return None

@@ -76,3 +76,26 @@ def test_exported_mlp(rt, tmp_path, quantize):
             assert np.array_equal(out, ref)
         else:
             np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [[8, 16], [3, 5, 7]])
+def test_exported_convnet_bit_exact(rt, tmp_path, channels):
+    """A ConvNet (3×3 convs, max pools, global average pool, FC) from the exporter: NHWC image in, byte-equal to TFLM."""
+    import torch
+
+    from edgeprune.export.verify import TflmRunner
+    from edgeprune.host.models import ConvNet
+
+    torch.manual_seed(2)
+    torch.set_num_threads(1)
+    model = ConvNet((8, 8), 1, channels, 10).eval()
+    rng = np.random.default_rng(2)
+    calib = rng.uniform(0, 1, (64, 8, 8, 1)).astype(np.float32)
+    _, tflite, man = _export(model, calib, tmp_path / "cnn", weights="tensor")
+    assert man["kind"] == "cnn" and man["inputs"][0]["shape"] == [1, 8, 8, 1] and man["sequence"] is None
+    assert man["ops"]["CONV_2D"] == len(channels) and "AVERAGE_POOL_2D" in man["ops"]
+    runner = TflmRunner(tflite, man)
+    assert STATUS[rt.init(tflite)] == "OK"
+    for _ in range(4):
+        x = rng.integers(-128, 128, (1, 8, 8, 1), dtype=np.int8)
+        assert np.array_equal(rt.run([x])[0], runner.run(x))

@@ -1,4 +1,4 @@
-"""Bring-your-own GRU or LSTM: a saved model plus windowed data.
+"""Bring-your-own GRU, LSTM or CNN: a saved model plus windowed data (or images).
 
 Model file (``torch.save`` of a dict; loaded with ``weights_only=True``, so no pickled code)::
 
@@ -12,6 +12,11 @@ e.g. ``edgeprune.host.tasks.gru_train.make_gru_net``; or the same with ``lstm`` 
 ``make_lstm_net``); or (b) that of a canonical ``StackedGRU`` / ``StackedLSTM`` (keys ``layers.*`` /
 ``head.*``; four gate projections per layer make it an LSTM, or say ``"cell": "lstm"`` in the config).
 A classifier outputs C logits; a regressor C values.
+
+A CNN: ``config`` ``{"class": "ConvNet", "input_hw": [H, W], "in_channels": C, "channels": [C1, …],
+"num_outputs": K, "pool_after": [bool, …], "kind": "classifier"}`` and the state dict of a canonical
+``ConvNet`` (``host/models/cnn.py``: 3×3 convs with padding 1, ReLU, optional 2×2 max pools, global average
+pooling, linear head; it reads NHWC images). Its data file holds ``X`` float32 ``[N, H, W, C]``.
 
 Data file (``numpy.savez``; loaded with ``allow_pickle=False``): ``X`` float32 ``[N, T, F]``;
 ``y`` int64 ``[N]`` class ids (classifier) or float ``[N]`` / ``[N, C]`` targets (regressor);
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
 
 CODE_VERSION = "byo-gru/1"
 CONFIG_KEYS = ("input_size", "hidden_sizes", "num_outputs", "seq_len", "kind")
+CNN_CONFIG_KEYS = ("input_hw", "in_channels", "channels", "num_outputs", "pool_after", "kind")
 SPLIT_KEYS = ("train_idx", "val_idx", "test_idx")
 
 
@@ -58,6 +64,8 @@ def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
         raise TaskError(f"{path}: expected a dict with keys 'config' and 'state_dict' (see byo_gru docs)")
     config, state = blob["config"], blob["state_dict"]
+    if isinstance(config, dict) and config.get("class") == "ConvNet":
+        return _check_cnn_config(config, path), _check_state(state, path)
     if not isinstance(config, dict) or any(k not in config for k in CONFIG_KEYS):
         raise TaskError(f"{path}: config must hold {', '.join(CONFIG_KEYS)}")
     if config["kind"] not in ("classifier", "regressor"):
@@ -68,9 +76,32 @@ def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     for k in ("input_size", "num_outputs", "seq_len"):
         if not isinstance(config[k], int) or config[k] <= 0:
             raise TaskError(f"{path}: config {k} must be a positive int, got {config[k]!r}")
+    return config, _check_state(state, path)
+
+
+def _check_state(state: Any, path: Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise TaskError(f"{path}: state_dict must be a dict of tensors")
-    return config, state
+    return state
+
+
+def _check_cnn_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    missing = [k for k in CNN_CONFIG_KEYS if k not in config]
+    if missing:
+        raise TaskError(f"{path}: a ConvNet config must hold {', '.join(CNN_CONFIG_KEYS)} (missing {', '.join(missing)})")
+    if config["kind"] != "classifier":
+        raise TaskError(f"{path}: a ConvNet is a classifier (config kind 'classifier'), got {config['kind']!r}")
+    hw, ch, pools = config["input_hw"], config["channels"], config["pool_after"]
+    if not (isinstance(hw, list | tuple) and len(hw) == 2 and all(isinstance(v, int) and v > 0 for v in hw)):
+        raise TaskError(f"{path}: input_hw must be [H, W] positive ints, got {hw!r}")
+    if not (isinstance(ch, list | tuple) and ch and all(isinstance(c, int) and c > 0 for c in ch)):
+        raise TaskError(f"{path}: channels must be a non-empty list of positive ints, got {ch!r}")
+    if not (isinstance(pools, list | tuple) and len(pools) == len(ch) and all(isinstance(p, bool) for p in pools)):
+        raise TaskError(f"{path}: pool_after must hold one bool per conv layer, got {pools!r}")
+    for k in ("in_channels", "num_outputs"):
+        if not isinstance(config[k], int) or config[k] <= 0:
+            raise TaskError(f"{path}: config {k} must be a positive int, got {config[k]!r}")
+    return config
 
 
 def build_model(config: dict[str, Any], state: dict[str, Any], path: Path) -> nn.Module:
@@ -80,12 +111,22 @@ def build_model(config: dict[str, Any], state: dict[str, Any], path: Path) -> nn
     from edgeprune.host.models import StackedGRU, StackedLSTM
     from edgeprune.host.tasks.gru_train import make_gru_net, make_lstm_net
 
-    hs = [int(h) for h in config["hidden_sizes"]]
     for k, v in state.items():
         if not isinstance(v, torch.Tensor):
             raise TaskError(f"{path}: state_dict entry {k} is not a tensor")
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise TaskError(f"{path}: weight {k} holds NaN/inf; the model is not usable")
+    if config.get("class") == "ConvNet":
+        from edgeprune.host.tasks.model_io import build_model as build_canonical
+
+        try:
+            cnn = build_canonical(config)
+            cnn.load_state_dict(state)
+        except (RuntimeError, ValueError) as exc:
+            first = str(exc).splitlines()[0]
+            raise TaskError(f"{path}: state_dict does not match the ConvNet config ({first})") from exc
+        return cnn.eval()
+    hs = [int(h) for h in config["hidden_sizes"]]
     try:
         for prefix, make, canonical in (("gru", make_gru_net, StackedGRU), ("lstm", make_lstm_net, StackedLSTM)):
             if any(k.startswith(f"{prefix}.") for k in state):
@@ -126,9 +167,12 @@ def read_data_file(path: Path, config: dict[str, Any]) -> SequenceData:
     X, y = arrays["X"], arrays["y"]
     if not np.issubdtype(X.dtype, np.floating):
         raise TaskError(f"{path}: X must be float32, got {X.dtype}")
-    want = (config["seq_len"], config["input_size"])
-    if X.ndim != 3 or X.shape[1:] != want:
-        raise TaskError(f"{path}: X must be [N, {want[0]}, {want[1]}] to match the model config, got {list(X.shape)}")
+    if config.get("class") == "ConvNet":
+        want: tuple[int, ...] = (*config["input_hw"], config["in_channels"])
+    else:
+        want = (config["seq_len"], config["input_size"])
+    if X.shape[1:] != want:
+        raise TaskError(f"{path}: X must be [N, {', '.join(map(str, want))}] to match the model config, got {list(X.shape)}")
     kind = config["kind"]
     if kind == "classifier":
         if not np.issubdtype(y.dtype, np.integer):
@@ -167,7 +211,7 @@ def read_data_file(path: Path, config: dict[str, Any]) -> SequenceData:
 
 
 class BYOGRUTask(SequenceTask):
-    """A user's GRU and data (formats in the module docstring); the given model is the baseline.
+    """A user's GRU, LSTM or CNN and data (formats in the module docstring); the given model is the baseline.
 
     Parameters
     ----------

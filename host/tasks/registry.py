@@ -53,13 +53,13 @@ def get_task(
 
 
 def byo_kind(model: Path | str) -> str:
-    """``byo-dqn`` for an SB3 ``.zip``, ``byo-gru`` for a ``.pt``/``.pth``; anything else is refused."""
+    """``byo-dqn`` for an SB3 ``.zip``, ``byo-gru`` for a ``.pt``/``.pth`` (a GRU, LSTM or ConvNet); anything else is refused."""
     suffix = Path(model).suffix.lower()
     if suffix == ".zip":
         return "byo-dqn"
     if suffix in (".pt", ".pth"):
         return "byo-gru"
-    raise TaskError(f"cannot tell the model kind of {model}: expected an SB3 DQN .zip or a GRU .pt")
+    raise TaskError(f"cannot tell the model kind of {model}: expected an SB3 DQN .zip or a GRU, LSTM or ConvNet .pt")
 
 
 def _build(

@@ -194,3 +194,29 @@ def test_byo_lstm_model_in_either_layout_is_the_same_model(tmp_path: Path, layou
     x = torch.randn(2, 7, 3)
     with torch.no_grad():
         torch.testing.assert_close(model(x), net(x), rtol=0, atol=1e-6)
+
+
+def test_byo_cnn_with_images_is_a_convnet_task(tmp_path: Path) -> None:
+    """A ConvNet .pt (canonical state dict, `"class": "ConvNet"` config) with an NHWC .npz: the same model
+    comes back, the images are its inputs, and a wrong image shape is one clear error."""
+    from edgeprune.host.models import ConvNet
+    from edgeprune.host.tasks.model_io import model_config
+
+    torch.manual_seed(0)
+    net = ConvNet((6, 6), 2, [4, 5], 3).eval()
+    cfg = {**model_config(net), "kind": "classifier"}
+    torch.save({"config": cfg, "state_dict": net.state_dict()}, tmp_path / "cnn.pt")
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (40, 6, 6, 2)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", X=X, y=rng.integers(0, 3, 40))
+    task = get_task(model=tmp_path / "cnn.pt", data=tmp_path / "d.npz", cache_dir=tmp_path / "cache")
+    model = task.baseline()
+    assert isinstance(model, ConvNet) and model.channels == [4, 5] and task.input_shape == (6, 6, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(torch.from_numpy(X[:4])), net(torch.from_numpy(X[:4])))
+    np.savez(tmp_path / "bad.npz", X=X[:, :5], y=rng.integers(0, 3, 40))
+    with pytest.raises(TaskError, match=r"X must be \[N, 6, 6, 2\]"):
+        get_task(model=tmp_path / "cnn.pt", data=tmp_path / "bad.npz", cache_dir=tmp_path / "cache")
+    torch.save({"config": {**cfg, "channels": [4]}, "state_dict": net.state_dict()}, tmp_path / "mismatch.pt")
+    with pytest.raises(TaskError, match="pool_after must hold one bool per conv layer"):
+        get_task(model=tmp_path / "mismatch.pt", data=tmp_path / "d.npz", cache_dir=tmp_path / "cache")

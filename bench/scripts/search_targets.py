@@ -6,6 +6,7 @@ Usage:
   python bench/scripts/search_targets.py strategies [--seeds 3] [--budget 10]   # target 3: hypervolume per strategy
   python bench/scripts/search_targets.py cartpole-m0          # target 4: CartPole DQN on qemu:m0
   python bench/scripts/search_targets.py weather-lstm         # issue 19: the weather task with an LSTM, ≥ 5×
+  python bench/scripts/search_targets.py digits-cnn           # issue 19: the digits ConvNet, ≥ 5×
   python bench/scripts/search_targets.py all
   ... --reuse                                                 # re-summarise finished runs, no new search
   ... --workers 1                                             # one evaluation at a time (default: auto, as make demo)
@@ -205,8 +206,18 @@ def target_lstm(args: argparse.Namespace) -> dict[str, Any]:
                                 "at ≤1 pp val drop vs FP32"}
 
 
+def target_digits(args: argparse.Namespace) -> dict[str, Any]:
+    """Issue 19's CNN target: the digits ConvNet (16 + 32 channels) searched like the default run."""
+    run_dir, wall = _search("digits-cnn", task="digits-cnn", budget=args.budget or 20)
+    head = headline(load_run(run_dir))
+    met = head is not None and head.latency_ratio >= 5 and head.drop <= 1.0
+    return {"wall_s": round(wall, 1), "headline": None if head is None else head.__dict__, "front": front_rows(run_dir),
+            "met": met, "goal": "(issue 19) a pruned digits CNN with ≥5× fewer instructions than its int8 baseline "
+                                "at ≤1 pp val drop vs FP32"}
+
+
 TARGETS = {"default": target_default, "budget100": target_budget100, "strategies": target_strategies,
-           "cartpole-m0": target_cartpole, "weather-lstm": target_lstm}
+           "cartpole-m0": target_cartpole, "weather-lstm": target_lstm, "digits-cnn": target_digits}
 
 
 def write_benchmarks(name: str, result: dict[str, Any], command: str, note: str = "") -> None:

@@ -61,7 +61,7 @@ def test_unknown_env_and_task_names_are_refused() -> None:
     with pytest.raises(TaskError, match="registered env id"):
         get_task("dqn:NoSuchEnv-v9", ensure_baseline=False)
     with pytest.raises(TaskError, match="unknown task"):
-        get_task("weather-lstm", ensure_baseline=False)
+        get_task("weather-transformer", ensure_baseline=False)
 
 
 def test_other_discrete_envs_share_the_code_path() -> None:

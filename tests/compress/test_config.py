@@ -73,7 +73,7 @@ def test_round_trip_property(prune, sparsity, rank, steps, distill, importance) 
         (lambda: LayerConfig("gru0", prune=1.0), "prune"),
         (lambda: LayerConfig("gru0", sparsity=-0.1), "sparsity"),
         (lambda: LayerConfig("gru0", rank_frac=0.0), "rank_frac"),
-        (lambda: LayerConfig("conv0"), "layer name"),
+        (lambda: LayerConfig("attn0"), "layer name"),
         (lambda: LayerConfig("head", prune=0.2), "readout"),
         (lambda: CompressionConfig(layers=(LayerConfig("gru0", quantize="float32"),)), "one precision per model"),
         (lambda: CompressionConfig(quantize="int4"), "quantize"),

@@ -119,7 +119,7 @@ def test_finetune_input_errors(mlp) -> None:
         finetune(mlp, (np.zeros((4, 4)), np.zeros(4)), steps=-1)
     with pytest.raises(DataError, match="pass a task"):
         compress(mlp, CompressionConfig(finetune_steps=3))
-    with pytest.raises(ConfigError, match="StackedGRU, StackedLSTM and MLP"):
+    with pytest.raises(ConfigError, match="StackedGRU, StackedLSTM, MLP and ConvNet"):
         compress(torch.nn.Linear(2, 2), CompressionConfig())
     assert isinstance(mlp, MLP)
 

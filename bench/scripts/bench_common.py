@@ -75,19 +75,28 @@ class BaselineOnlyCache:
         self.inner.close()
 
 
+class RunNotFinished(RuntimeError):
+    """``--reuse`` found no finished run where one was expected."""
+
+
 def search_or_reuse(out: Path, reuse: bool, cache: Any = None, **opts: Any) -> tuple[Path, float]:
     """Run ``edgeprune search`` into ``out`` (replacing an older run there) and return it with its wall
-    time; with ``reuse``, a finished run already in ``out`` is summarised instead (wall time from its store).
+    time; with ``reuse``, a finished run already in ``out`` is summarised instead (wall time from its store),
+    and ``RunNotFinished`` is raised when there is none (nothing is searched or deleted).
     ``cache``: an evaluation cache to use instead of the global one (needs ``use_cache=True`` in ``opts``)."""
     from edgeprune.host.search.run import SearchOptions, run_search
     from edgeprune.host.search.store import RunStore
 
-    if reuse and (out / "evaluations.sqlite").exists():
-        with RunStore(out) as store:
-            started, finished = (store.get_meta("options") or {}).get("started"), store.get_meta("finished")
-        if started is not None and finished is not None:
-            log.info("reusing the finished run %s (--reuse)", out)
-            return out, float(finished) - float(started)
+    if reuse:
+        # --reuse summarises and never searches: an unfinished run is the caller's to report as not run.
+        started = finished = None
+        if (out / "evaluations.sqlite").exists():
+            with RunStore(out) as store:
+                started, finished = (store.get_meta("options") or {}).get("started"), store.get_meta("finished")
+        if started is None or finished is None:
+            raise RunNotFinished(f"{out} has no finished run to reuse")
+        log.info("reusing the finished run %s (--reuse)", out)
+        return out, float(finished) - float(started)
     if out.exists():
         shutil.rmtree(out)
     t0 = time.monotonic()

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_common import BaselineOnlyCache, commit, replace_section, search_or_reuse
+from bench_common import BaselineOnlyCache, RunNotFinished, commit, replace_section, search_or_reuse
 
 from edgeprune.host.report.headline import headline
 from edgeprune.host.report.load import load_run
@@ -136,7 +136,11 @@ def target_strategies(args: argparse.Namespace) -> dict[str, Any]:
     for strategy in args.strategies:
         hvs, walls, heads = [], [], []
         for seed in range(args.seeds):
-            run_dir, wall = _search(f"strategies/{strategy}-s{seed}", strategy=strategy, seed=seed, budget=budget)
+            try:
+                run_dir, wall = _search(f"strategies/{strategy}-s{seed}", strategy=strategy, seed=seed, budget=budget)
+            except RunNotFinished as exc:  # --reuse: reported as not run
+                log.warning("%s", exc)
+                continue
             hv, meta = hypervolume(run_dir)
             run = load_run(run_dir)
             head = headline(run)
@@ -146,6 +150,8 @@ def target_strategies(args: argparse.Namespace) -> dict[str, Any]:
             fronts.setdefault(strategy, []).append(
                 [(p.evaluation.result.value(LATENCY_COUNT), p.evaluation.result.value(QUALITY)) for p in run.front])
             log.info("%s seed %d: hypervolume %.4f (%.0f s)", strategy, seed, hv, wall)
+        if not hvs:
+            continue
         table[strategy] = {"hv": hvs, "mean": statistics.mean(hvs), "std": statistics.pstdev(hvs),
                            "wall_s": [round(w, 1) for w in walls], "best": heads}
     winner = max(table, key=lambda s: table[s]["mean"]) if table else None
@@ -256,7 +262,7 @@ def write_benchmarks(name: str, result: dict[str, Any], command: str, note: str 
                 xs = [float(h[key]) for h in heads if h.get(key) is not None]
                 return "-" if not xs else f"{fmt.format(statistics.mean(xs))} ± {fmt.format(statistics.pstdev(xs))}"
 
-            body.append(f"| {s} | {v['mean']:.4f} ± {v['std']:.4f} | {', '.join(f'{x:.4f}' for x in v['hv'])} | "
+            body.append(f"| {s} ({len(v['hv'])} seeds) | {v['mean']:.4f} ± {v['std']:.4f} | {', '.join(f'{x:.4f}' for x in v['hv'])} | "
                         f"{ms('latency_ratio', '{:.1f}')} | {ms('flash_ratio', '{:.1f}')} | {ms('drop', '{:+.2f}')} | "
                         f"{ms('test_quality', '{:.3f}')} | {statistics.mean(v['wall_s']):.0f} |")
         body.append(f"\nWinner by mean hypervolume: **{result['winner']}**.")

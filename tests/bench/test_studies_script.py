@@ -109,3 +109,27 @@ def test_measured_reward_runs_are_shared_only_when_their_options_match(tmp_path:
     args.measured_runs = None
     args.workers = "auto"
     assert share() is None
+
+
+def test_reuse_never_searches_or_deletes_an_unfinished_run(tmp_path: Path) -> None:
+    """`--reuse` summarises: a run without a `finished` stamp (killed, or still going) raises RunNotFinished and
+    stays on disk as it was, instead of being replaced by a new search."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from bench_common import RunNotFinished, search_or_reuse
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    from edgeprune.host.search.store import RunStore
+
+    with pytest.raises(RunNotFinished):
+        search_or_reuse(tmp_path / "absent", reuse=True)
+    out = tmp_path / "going"
+    with RunStore(out) as store:
+        store.set_meta("options", {"started": 5.0})
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(RunNotFinished):
+        search_or_reuse(out, reuse=True)
+    assert sorted(p.name for p in out.iterdir()) == before
+    with RunStore(out) as store:
+        store.set_meta("finished", 65.0)
+    assert search_or_reuse(out, reuse=True) == (out, 60.0)

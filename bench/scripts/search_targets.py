@@ -180,12 +180,13 @@ def _strategies_plot(path: Path, table: dict[str, Any], fronts: dict[str, list[l
         for k, front in enumerate(fronts.get(name, [])):
             pts = sorted(front)
             if pts:
-                scatter.plot([x for x, _ in pts], [y for _, y in pts], "o-", color=colour, alpha=0.7, ms=4,
+                # Markers only: a front in (instructions, flash, accuracy) is not a curve in two of them.
+                scatter.plot([x for x, _ in pts], [y for _, y in pts], "o", color=colour, alpha=0.7, ms=5,
                              label=name if k == 0 else None)
     scatter.set_xscale("log")
     scatter.set_xlabel("QEMU M4 instructions per inference (log)")
     scatter.set_ylabel("validation accuracy (int8, device)")
-    scatter.set_title("each run's front")
+    scatter.set_title("every run's front points (all seeds)")
     scatter.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -260,7 +261,7 @@ def write_benchmarks(name: str, result: dict[str, Any], command: str, note: str 
 
             def ms(key: str, fmt: str, heads: list[dict[str, Any]] = heads) -> str:
                 xs = [float(h[key]) for h in heads if h.get(key) is not None]
-                return "-" if not xs else f"{fmt.format(statistics.mean(xs))} ± {fmt.format(statistics.pstdev(xs))}"
+                return "-" if not xs else f"{fmt.format(statistics.mean(xs))} ± {fmt.replace('+', '').format(statistics.pstdev(xs))}"
 
             body.append(f"| {s} ({len(v['hv'])} seeds) | {v['mean']:.4f} ± {v['std']:.4f} | {', '.join(f'{x:.4f}' for x in v['hv'])} | "
                         f"{ms('latency_ratio', '{:.1f}')} | {ms('flash_ratio', '{:.1f}')} | {ms('drop', '{:+.2f}')} | "

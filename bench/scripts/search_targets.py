@@ -203,24 +203,22 @@ def target_cartpole(args: argparse.Namespace) -> dict[str, Any]:
             "goal": "a front point with mean test return ≥ 475 over 100 episodes at ≤ 5,000 instructions/action (M0)"}
 
 
-def target_lstm(args: argparse.Namespace) -> dict[str, Any]:
-    """Issue 19's LSTM target, searched like the default run: the weather task with a 2 × 256 LSTM baseline."""
-    run_dir, wall = _search("weather-lstm", task="weather-lstm", budget=args.budget or 20)
+def _task_target(task: str, what: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Issue 19's targets: ``task`` searched like the default run, ≥ 5× fewer instructions at ≤ 1 pp."""
+    run_dir, wall = _search(task, task=task, budget=args.budget or 20)
     head = headline(load_run(run_dir))
     met = head is not None and head.latency_ratio >= 5 and head.drop <= 1.0
     return {"wall_s": round(wall, 1), "headline": None if head is None else head.__dict__, "front": front_rows(run_dir),
-            "met": met, "goal": "(issue 19) a pruned weather LSTM with ≥5× fewer instructions than its int8 baseline "
+            "met": met, "goal": f"(issue 19) a pruned {what} with ≥5× fewer instructions than its int8 baseline "
                                 "at ≤1 pp val drop vs FP32"}
+
+
+def target_lstm(args: argparse.Namespace) -> dict[str, Any]:
+    return _task_target("weather-lstm", "weather LSTM (2 × 256 baseline)", args)
 
 
 def target_digits(args: argparse.Namespace) -> dict[str, Any]:
-    """Issue 19's CNN target: the digits ConvNet (16 + 32 channels) searched like the default run."""
-    run_dir, wall = _search("digits-cnn", task="digits-cnn", budget=args.budget or 20)
-    head = headline(load_run(run_dir))
-    met = head is not None and head.latency_ratio >= 5 and head.drop <= 1.0
-    return {"wall_s": round(wall, 1), "headline": None if head is None else head.__dict__, "front": front_rows(run_dir),
-            "met": met, "goal": "(issue 19) a pruned digits CNN with ≥5× fewer instructions than its int8 baseline "
-                                "at ≤1 pp val drop vs FP32"}
+    return _task_target("digits-cnn", "digits CNN (16 + 32 channels)", args)
 
 
 TARGETS = {"default": target_default, "budget100": target_budget100, "strategies": target_strategies,

@@ -49,18 +49,8 @@ class GRULayer(RecurrentLayer):
 class StackedGRU(StackedRNN):
     """Stacked GRU plus a readout applied to the last layer's final hidden state.
 
-    Parameters
-    ----------
-    input_size:
-        Features per time step ``F``.
-    hidden_sizes:
-        Hidden width of each layer (they may differ after structured pruning).
-    num_outputs:
-        Classes (classifier) or targets (regressor) of the readout.
-    seq_len:
-        Window length ``T`` the model was trained on (export unrolls the cell this many times).
-
-    ``forward(x[B, T, F]) → y[B, num_outputs]``; ``step(x_t, hs) → (y, hs')`` is one streaming step.
+    Parameters as ``StackedRNN`` (input size, hidden sizes, outputs, ``seq_len``); ``step(x_t, hs) → (y, hs')``
+    is one streaming step, one state ``h`` per layer.
     """
 
     LAYER = GRULayer

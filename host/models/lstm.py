@@ -45,17 +45,7 @@ class LSTMLayer(RecurrentLayer):
 class StackedLSTM(StackedRNN):
     """Stacked LSTM plus a readout applied to the last layer's final ``h``.
 
-    Parameters
-    ----------
-    input_size:
-        Features per time step ``F``.
-    hidden_sizes:
-        Hidden width of each layer (they may differ after structured pruning).
-    num_outputs:
-        Classes (classifier) or targets (regressor) of the readout.
-    seq_len:
-        Window length ``T`` the model was trained on (export unrolls the cell this many times).
-
+    Parameters as ``StackedRNN`` (input size, hidden sizes, outputs, ``seq_len``);
     ``step(x_t, [h_0, c_0, h_1, c_1, …]) → (y, states')``.
     """
 

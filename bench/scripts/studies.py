@@ -6,6 +6,7 @@ Usage (each regenerates one BENCHMARKS.md section and one PNG under docs/figures
   python bench/scripts/studies.py layerwise [--seeds 3] [--budget 8] [--methods uniform tpe cmaes ppo]
   ... --quick                        # tiny budget, 1 seed, N = 2, few episodes (what the test runs)
   ... --reuse                        # summarise finished searches under --runs instead of searching again
+  ... --resume                       # keep finished searches, search the missing or unfinished ones
   ... --benchmarks F --figures D --runs D --results D   # where the section, PNG, runs and JSON go
 
 Every candidate is measured on the device (QEMU, -icount: instructions, a lower bound on cycles), whatever
@@ -151,11 +152,13 @@ def search_runs(args: argparse.Namespace, study: str, strategy: str, reward: str
             runs.append(shared)
             continue
         out = args.runs / study / f"{strategy}-{reward}-s{seed}"
-        if args.reuse and not _finished(out):
+        finished = _finished(out)
+        if args.reuse and not finished:
             # --reuse summarises; a run that did not finish is reported as not run instead of being started.
             log.warning("%s did not finish: left out of the summary", out)
             continue
-        runs.append(search_or_reuse(out, args.reuse, cache=cache, task=task, device=device, strategy=strategy,
+        # --resume keeps what finished and searches the rest (a killed study loses only its unfinished runs).
+        runs.append(search_or_reuse(out, args.reuse or (args.resume and finished), cache=cache, task=task, device=device, strategy=strategy,
                                     reward=reward, seed=seed, budget=args.budget, use_cache=True, workers=args.workers,
                                     host_energy=not args.quick, finetune_steps=0 if args.quick else "auto"))
     return runs
@@ -653,6 +656,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="take measured-reward searches from these finished runs (search_targets.py strategies "
                              "writes runs/bench/strategies/<strategy>-s<seed>) when their options match")
     common.add_argument("--reuse", action="store_true", help="summarise finished searches instead of searching again")
+    common.add_argument("--resume", action="store_true",
+                        help="keep finished searches and search only the missing or unfinished ones")
     common.add_argument("--benchmarks", type=Path, default=ROOT / "BENCHMARKS.md")
     common.add_argument("--figures", type=Path, default=ROOT / "docs" / "figures")
     common.add_argument("--runs", type=Path, default=ROOT / "runs" / "studies")

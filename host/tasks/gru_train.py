@@ -65,38 +65,34 @@ class GRUTrainConfig:
         return asdict(self)
 
 
-def make_gru_net(input_size: int, hidden_size: int, num_layers: int, num_outputs: int, dropout: float = 0.0) -> Any:
-    """``nn.GRU`` (batch_first) + ``nn.Linear`` readout on the last step; the bring-your-own format."""
+def _rnn_net(cell: str, input_size: int, hidden_size: int, num_layers: int, num_outputs: int, dropout: float) -> Any:
+    """``nn.GRU``/``nn.LSTM`` (batch_first) stored as attribute ``cell`` + ``nn.Linear`` readout on the last step."""
     from torch import nn
 
-    class GRUNet(nn.Module):
+    rnn_class = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
+
+    class RNNNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.gru = nn.GRU(input_size, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout)
+            setattr(self, cell, rnn_class(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                                          dropout=dropout))
             self.head = nn.Linear(hidden_size, num_outputs)
 
         def forward(self, x: Any) -> Any:
-            out, _ = self.gru(x)
+            out, _ = getattr(self, cell)(x)
             return self.head(out[:, -1])
 
-    return GRUNet()
+    return RNNNet()
+
+
+def make_gru_net(input_size: int, hidden_size: int, num_layers: int, num_outputs: int, dropout: float = 0.0) -> Any:
+    """``nn.GRU`` (attribute ``gru``) + ``nn.Linear`` readout on the last step; the bring-your-own format."""
+    return _rnn_net("gru", input_size, hidden_size, num_layers, num_outputs, dropout)
 
 
 def make_lstm_net(input_size: int, hidden_size: int, num_layers: int, num_outputs: int, dropout: float = 0.0) -> Any:
-    """``nn.LSTM`` (batch_first) + ``nn.Linear`` readout on the last step; the bring-your-own LSTM format."""
-    from torch import nn
-
-    class LSTMNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout)
-            self.head = nn.Linear(hidden_size, num_outputs)
-
-        def forward(self, x: Any) -> Any:
-            out, _ = self.lstm(x)
-            return self.head(out[:, -1])
-
-    return LSTMNet()
+    """``nn.LSTM`` (attribute ``lstm``) + ``nn.Linear`` readout on the last step; the bring-your-own LSTM format."""
+    return _rnn_net("lstm", input_size, hidden_size, num_layers, num_outputs, dropout)
 
 
 #: Recurrent cells a baseline can be trained with: the training net factory and its canonical class name.

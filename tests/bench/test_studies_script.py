@@ -133,3 +133,35 @@ def test_reuse_never_searches_or_deletes_an_unfinished_run(tmp_path: Path) -> No
     with RunStore(out) as store:
         store.set_meta("finished", 65.0)
     assert search_or_reuse(out, reuse=True) == (out, 60.0)
+
+
+def test_resume_keeps_finished_searches_and_searches_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--resume`: a killed study restarts without repeating its finished runs; without it every run is
+    searched again (and a finished one replaced)."""
+    import argparse
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import studies
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    from edgeprune.host.search.store import RunStore
+
+    with RunStore(tmp_path / "layerwise" / "tpe-proxy-s0") as store:
+        store.set_meta("options", {"started": 1.0})
+        store.set_meta("finished", 2.0)
+    with RunStore(tmp_path / "layerwise" / "tpe-proxy-s1") as store:  # killed mid-run
+        store.set_meta("options", {"started": 1.0})
+    calls: list[tuple[str, bool]] = []
+    monkeypatch.setattr(studies, "search_or_reuse", lambda out, reuse, **kw: calls.append((out.name, reuse)) or (out, 0.0))
+
+    def run(**kw):
+        calls.clear()
+        args = argparse.Namespace(**({"seeds": 3, "runs": tmp_path, "reuse": False, "resume": False, "measured_runs": None,
+                                      "budget": 10, "workers": "auto", "quick": False} | kw))
+        studies.search_runs(args, "layerwise", "tpe", "proxy", "weather-gru", "qemu:m4", cache=None)
+        return list(calls)
+
+    assert run(resume=True) == [("tpe-proxy-s0", True), ("tpe-proxy-s1", False), ("tpe-proxy-s2", False)]
+    assert run() == [("tpe-proxy-s0", False), ("tpe-proxy-s1", False), ("tpe-proxy-s2", False)]
+    assert run(reuse=True) == [("tpe-proxy-s0", True)]

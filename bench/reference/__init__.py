@@ -151,3 +151,11 @@ def tflm_same_qemu(core: str, model: str, kernels: str) -> int | None:
         if (row.core, row.model, row.kernels) == (core, model, kernels):
             return row.instructions
     return None
+
+
+#: TFLM's ``arena_used_bytes()`` on the same QEMU M4 build (README.md here): (reference kernels, CMSIS-NN).
+#: The PyPI interpreter does not expose it, so these figures come from the C++ build the counts above came from.
+TFLM_ARENA: dict[str, tuple[int, int]] = {
+    "ad01": (4_816, 5_136), "kws": (22_772, 22_820), "ic": (54_340, 54_996), "vww": (100_660, 100_708),
+    "sww": (15_252, 16_596),
+}

@@ -17,6 +17,12 @@
 #include "ep_kernels.h"
 #include "ep_qmath.h"
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__OPTIMIZE__)
+#define EP_CONV_DSP 1 /* v7E-M / v8-M DSP: SIMD convolution kernels (the same test as ep_fc.c's) */
+#else
+#define EP_CONV_DSP 0
+#endif
+
 #if EP_RT_CONV /* the whole file; see ep_kernels.h */
 
 /* BuiltinOptions union tags and their field ids. */
@@ -30,8 +36,6 @@ enum { PAD_SAME = 0, PAD_VALID = 1 };
     int st_ = (expr);         \
     if (st_ != 0) return st_; \
   } while (0)
-
-static uint32_t align16(uint32_t v) { return (v + 15u) & ~15u; }
 
 static int q8(const ep_tensor_t *t) {
   return t->dtype == EP_DT_INT8 && t->has_quant && t->nchan == 0 && t->zero_point >= -128 && t->zero_point <= 127;
@@ -221,13 +225,22 @@ static int conv_is_1x1(const ep_model_t *m, const ep_op_t *op) {
   return w->dims[1] == 1 && w->dims[2] == 1;
 }
 
-/* Bytes of the widened input (DSP path) before the patch, so both live in the one shared temporary. */
-static uint32_t patch_offset(uint32_t depth) { return align16(ep_fc_tmp_bytes(depth)); }
+/* Shared temporary. DSP builds: two pixels' inputs widened to int16 lane pairs (4 (depth & ~3) bytes; the one-pixel
+ * FC widening of an odd last pixel fits in it), then the int8 im2col patch (kernels larger than 1x1). Elsewhere: the
+ * patch only. */
+static uint32_t widened_bytes(uint32_t depth) {
+#if EP_CONV_DSP
+  return (4u * (depth & ~3u) + 15u) & ~15u; /* 16-byte aligned patch */
+#else
+  (void)depth;
+  return 0;
+#endif
+}
 
 uint32_t ep_conv_tmp_bytes(const ep_model_t *m, const ep_op_t *op) {
   if (op->kind != EP_K_CONV_I8) return 0;
-  if (conv_is_1x1(m, op)) return ep_fc_tmp_bytes(op->depth);
-  return patch_offset(op->depth) + op->depth;
+  if (conv_is_1x1(m, op)) return widened_bytes(op->depth);
+  return widened_bytes(op->depth) + op->depth;
 }
 
 void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
@@ -252,6 +265,259 @@ void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
   }
 }
 
+/* Clamp without a branch: a compiler may branch on a ternary, and the count would then depend on the data. */
+static inline int32_t clamp_bf(int32_t v, int32_t lo, int32_t hi) {
+#if defined(__GNUC__) && defined(__thumb2__)
+  __asm__("cmp %0, %1\n\tit lt\n\tmovlt %0, %1\n\tcmp %0, %2\n\tit gt\n\tmovgt %0, %2" : "+r"(v) : "r"(lo), "r"(hi) : "cc");
+  return v;
+#else
+  return ep_clamp_i32(v, lo, hi);
+#endif
+}
+
+/* One channel's requantisation constants (TFLM's MultiplyByQuantizedMultiplier), derived once per use. */
+typedef struct {
+  int32_t mult, left, right, mask;
+} rq_t;
+
+static inline rq_t rq_of(int32_t mult, int32_t shift) {
+  rq_t q;
+  q.mult = mult;
+  q.left = shift > 0 ? shift : 0;
+  q.right = q.left - shift;
+  q.mask = (int32_t)(((uint32_t)1 << q.right) - 1u);
+  return q;
+}
+
+/* ep_mbqm + zero point + activation clamp. The multiplier is never INT32_MIN (ep_quantize_multiplier), so the one
+ * saturating case of SRDHM cannot occur and its test is left out; the rounding shift is ep_rdbpot's. */
+static inline int8_t rq_apply(int32_t acc, rq_t q, int32_t zp, int32_t lo, int32_t hi) {
+  const int32_t a = (int32_t)((uint32_t)acc << q.left);
+#if defined(EP_QMATH_SPLIT_MUL) && EP_QMATH_SPLIT_MUL
+  const int32_t p = ep_srdhm(a, q.mult);
+#else
+  const int32_t p = (int32_t)(((int64_t)a * q.mult + ((int64_t)1 << 30)) >> 31);
+#endif
+  const int32_t thr = (q.mask >> 1) + (int32_t)((uint32_t)p >> 31);
+  const int32_t v = (p >> q.right) + (int32_t)((uint32_t)(thr - (p & q.mask)) >> 31);
+  return (int8_t)clamp_bf(ep_add_wrap(v, zp), lo, hi);
+}
+
+static void rq_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int32_t *cs, int32_t zp,
+                    int32_t lo, int32_t hi) {
+  uint32_t k;
+  for (k = 0; k < n; k++) y[k] = rq_apply(acc[k], rq_of(cm[k], cs[k]), zp, lo, hi);
+}
+
+/* The int8 input of output pixel (oy, ox): the pixel itself for a 1x1 kernel (never padded), else its receptive
+ * field gathered into `patch`, padding taps set to the input zero point. Kernel rows lying inside the image are
+ * contiguous in NHWC (dilation 1): one copy per row. Branches depend on the geometry only. */
+static const int8_t *conv_input(const ep_op_t *op, const int8_t *xb, int32_t H, int32_t W, int32_t C, int32_t KH,
+                                int32_t KW, int32_t oy, int32_t ox, int8_t *patch) {
+  const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h, ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+  const size_t row = (size_t)KW * C;
+  int8_t *dst = patch;
+  int32_t fy, fx;
+  if (KH == 1 && KW == 1) return xb + ((size_t)iy0 * W + ix0) * C;
+  for (fy = 0; fy < KH; fy++, dst += row) {
+    const int32_t iy = iy0 + fy * op->p.conv.dil_h;
+    if (iy < 0 || iy >= H) {
+      memset(dst, (uint8_t)op->p.conv.zp_in, row);
+    } else if (op->p.conv.dil_w == 1 && ix0 >= 0 && ix0 + KW <= W) {
+      memcpy(dst, xb + ((size_t)iy * W + ix0) * C, row);
+    } else {
+      for (fx = 0; fx < KW; fx++) {
+        const int32_t ix = ix0 + fx * op->p.conv.dil_w;
+        if (ix >= 0 && ix < W) memcpy(dst + (size_t)fx * C, xb + ((size_t)iy * W + ix) * C, (size_t)C);
+        else memset(dst + (size_t)fx * C, (uint8_t)op->p.conv.zp_in, (size_t)C);
+      }
+    }
+  }
+  return patch;
+}
+
+#if EP_CONV_DSP
+static inline uint32_t ld32u(const int8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4); /* one LDR: v7E-M/v8-M tolerate unaligned word loads */
+  return v;
+}
+static inline uint32_t sxtb16(uint32_t v) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(v));
+  return r;
+}
+static inline uint32_t sxtb16_r8(uint32_t v) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+  return r;
+}
+static inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+static inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+
+/* rq_apply before the activation clamp: the value saturated to int8. */
+static inline int32_t rq_value(int32_t acc, rq_t q, int32_t zp) {
+  const int32_t a = (int32_t)((uint32_t)acc << q.left);
+  const int32_t p = (int32_t)(((int64_t)a * q.mult + ((int64_t)1 << 30)) >> 31);
+  const int32_t thr = (q.mask >> 1) + (int32_t)((uint32_t)p >> 31);
+  return ep_sat8(ep_add_wrap((p >> q.right) + (int32_t)((uint32_t)(thr - (p & q.mask)) >> 31), zp));
+}
+
+/* The same in fewer instructions, exact when rq_fast_ok holds for the op: every shift <= -1 (a right shift e >= 1, no
+ * left shift) and |acc| < 2^30 for any int8 input (|folded bias| + depth * 2^14, from the model's constants). Then
+ * SRDHM(acc, m) = SMMULR(2 acc, m) (2 acc does not overflow) and TFLM's rounding shift of that p (|p| < 2^30) is
+ * (p + 2^(e-1) - (p < 0)) >> e. `h` is 2^(e-1). */
+static inline int32_t rq_fast(int32_t acc, int32_t mult, int32_t e, int32_t h, int32_t zp) {
+  int32_t p;
+  __asm__("smmulr %0, %1, %2" : "=r"(p) : "r"((int32_t)((uint32_t)acc << 1)), "r"(mult));
+  return ep_sat8(((p + h + (p >> 31)) >> e) + zp);
+}
+
+static int rq_fast_ok(const ep_op_t *op, uint32_t channels) {
+  const int64_t room = ((int64_t)1 << 30) - (int64_t)op->depth * 16384;
+  uint32_t r;
+  for (r = 0; r < channels; r++) {
+    const int64_t b = op->scratch[r];
+    const int32_t s = op->scratch[2u * channels + r];
+    if (s > -1 || s < -31 || (b < 0 ? -b : b) >= room) return 0;
+  }
+  return 1;
+}
+
+/* Four int8 values (already saturated) in one word, then the activation clamp lane by lane: SSUB8 sets the GE
+ * flags, SEL picks (a max and a min in four instructions for four outputs). */
+static inline uint32_t pack4(int32_t b0, int32_t b1, int32_t b2, int32_t b3) {
+  uint32_t v = (uint32_t)b0; /* bits 8..31 are all replaced */
+  __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+r"(v) : "r"(b1), "r"(b2), "r"(b3));
+  return v;
+}
+static inline uint32_t clamp4(uint32_t v, uint32_t lo4, uint32_t hi4) {
+  uint32_t t;
+  __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2\n\tssub8 %1, %3, %0\n\tsel %0, %0, %3"
+          : "+r"(v), "=&r"(t)
+          : "r"(lo4), "r"(hi4)
+          : "cc");
+  return v;
+}
+
+/* One pixel's input (depth & ~3 bytes) widened into its lanes of the two-pixel buffer, whose 4-word groups are
+ * [A (x0,x2), A (x1,x3), B (x0,x2), B (x1,x3)]: `xq` is the buffer (pixel A) or the buffer + 2 (pixel B). */
+static void widen_lane(const int8_t *x, uint32_t groups, uint32_t *xq) {
+  for (; groups != 0u; groups--, x += 4, xq += 4) {
+    const uint32_t v = ld32u(x);
+    xq[0] = sxtb16(v);
+    xq[1] = sxtb16_r8(v);
+  }
+}
+
+#define EP_ROW2(W, A, B)                      \
+  "ldr %[v], [%[" W "]], #4\n\t"              \
+  "sxtb16 %[t], %[v]\n\t"                     \
+  "sxtb16 %[v], %[v], ror #8\n\t"             \
+  "smlad %[" A "], %[t], %[x0], %[" A "]\n\t" \
+  "smlad %[" A "], %[v], %[x1], %[" A "]\n\t" \
+  "smlad %[" B "], %[t], %[x2], %[" B "]\n\t" \
+  "smlad %[" B "], %[v], %[x3], %[" B "]\n\t"
+#define EP_2X2_GROUP                    \
+  "ldrd %[x0], %[x1], [%[xp]], #8\n\t" \
+  "ldrd %[x2], %[x3], [%[xp]], #8\n\t" EP_ROW2("w0", "a00", "a01") EP_ROW2("w1", "a10", "a11")
+#define EP_2X2_OPERANDS                                                                                            \
+  [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [w0] "+r"(w0), [w1] "+r"(w1), [xp] "+r"(xp), \
+      [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [v] "=&r"(v), [t] "=&r"(t)
+
+/* Two weight rows against two widened pixels over `groups` 4-byte groups, added to acc = {row 0 pixel A, row 0
+ * pixel B, row 1 A, row 1 B}: each weight word is loaded and widened once for both pixels (16 instructions per
+ * 16 MACs). */
+static void dot2x2(const int8_t *w0, const int8_t *w1, const uint32_t *xq, uint32_t groups, int32_t *acc) {
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+  const uint32_t *xp = xq;
+  uint32_t n = groups >> 2, g = groups & 3u, x0, x1, x2, x3, v, t;
+  if (n) {
+    __asm__ volatile("1:\n\t" EP_2X2_GROUP EP_2X2_GROUP EP_2X2_GROUP EP_2X2_GROUP
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     : EP_2X2_OPERANDS, [n] "+r"(n)
+                     :
+                     : "cc", "memory");
+  }
+  while (g--) __asm__ volatile(EP_2X2_GROUP : EP_2X2_OPERANDS : : "memory");
+  acc[0] = a00;
+  acc[1] = a01;
+  acc[2] = a10;
+  acc[3] = a11;
+}
+
+/* Output pixels in pairs: both inputs widened into one buffer, then two output channels at a time, requantised as
+ * they finish (the pair shares each channel's constants). Returns the pixels done (an odd last one is left). */
+static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t OW = to->dims[2], npix = to->dims[1] * OW, KH = tw->dims[1], KW = tw->dims[2];
+  const uint32_t oc = op->rows, depth = op->depth, groups = depth >> 2, tail = depth & 3u, body = depth & ~3u;
+  const int32_t *bias = op->scratch, *cm = op->scratch + oc, *cs = op->scratch + 2u * oc;
+  const int32_t zp = op->p.conv.zp_out;
+  const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
+  const int fast = rq_fast_ok(op, oc);
+  const int8_t *w = (const int8_t *)tw->data;
+  uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
+  int8_t *patch = (int8_t *)(m->fc_tmp + widened_bytes(depth));
+  int32_t p, oy = 0, ox = 0;
+  for (p = 0; p + 1 < npix; p += 2) {
+    int8_t ta[4] = {0, 0, 0, 0}, tb[4] = {0, 0, 0, 0};
+    int8_t *ya = y + (size_t)p * oc, *yb = ya + oc;
+    const int8_t *x = conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch);
+    uint32_t r, d;
+    widen_lane(x, groups, xq);
+    for (d = 0; d < tail; d++) ta[d] = x[body + d];
+    if (++ox == OW) ox = 0, oy++;
+    x = conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch);
+    widen_lane(x, groups, xq + 2);
+    for (d = 0; d < tail; d++) tb[d] = x[body + d];
+    if (++ox == OW) ox = 0, oy++;
+    for (r = 0; r < oc; r += 2) {
+      const uint32_t r1 = r + 1u < oc ? r + 1u : r; /* odd channel count: the last row twice, stored once */
+      const int8_t *w0 = w + (size_t)r * depth, *w1 = w + (size_t)r1 * depth;
+      int32_t acc[4];
+      uint32_t v;
+      acc[0] = acc[1] = bias[r];
+      acc[2] = acc[3] = bias[r1];
+      dot2x2(w0, w1, xq, groups, acc);
+      for (d = 0; d < tail; d++) {
+        const int32_t u0 = w0[body + d], u1 = w1[body + d];
+        acc[0] += u0 * ta[d];
+        acc[1] += u0 * tb[d];
+        acc[2] += u1 * ta[d];
+        acc[3] += u1 * tb[d];
+      }
+      if (fast) {
+        const int32_t e0 = -cs[r], e1 = -cs[r1];
+        const int32_t h0 = (int32_t)((uint32_t)1 << (e0 - 1)), h1 = (int32_t)((uint32_t)1 << (e1 - 1));
+        v = pack4(rq_fast(acc[0], cm[r], e0, h0, zp), rq_fast(acc[2], cm[r1], e1, h1, zp),
+                  rq_fast(acc[1], cm[r], e0, h0, zp), rq_fast(acc[3], cm[r1], e1, h1, zp));
+      } else {
+        const rq_t q0 = rq_of(cm[r], cs[r]), q1 = rq_of(cm[r1], cs[r1]);
+        v = pack4(rq_value(acc[0], q0, zp), rq_value(acc[2], q1, zp), rq_value(acc[1], q0, zp),
+                  rq_value(acc[3], q1, zp));
+      }
+      v = clamp4(v, lo4, hi4); /* {A r, A r1, B r, B r1} */
+      ya[r] = (int8_t)v;
+      ya[r1] = (int8_t)(v >> 8);
+      yb[r] = (int8_t)(v >> 16);
+      yb[r1] = (int8_t)(v >> 24);
+    }
+  }
+  return p;
+}
+#endif /* EP_CONV_DSP */
+
 int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
@@ -259,42 +525,30 @@ int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
   const uint32_t oc = op->rows, depth = op->depth;
   const int32_t *bias = op->scratch, *cm = op->scratch + oc, *cs = op->scratch + 2u * oc;
   const int8_t *w = (const int8_t *)tw->data;
-  const int direct = KH == 1 && KW == 1;
   uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
-  int8_t *patch = (int8_t *)(m->fc_tmp + patch_offset(depth));
-  int32_t b, oy, ox;
+  int8_t *patch = (int8_t *)(m->fc_tmp + widened_bytes(depth));
+  int32_t b, p, oy, ox;
   for (b = 0; b < ti->dims[0]; b++) {
     const int8_t *xb = (const int8_t *)ti->data + (size_t)b * H * W * C;
     int8_t *y = (int8_t *)to->data + (size_t)b * OH * OW * oc;
-    for (oy = 0; oy < OH; oy++) {
-      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
-      for (ox = 0; ox < OW; ox++, y += oc) {
-        const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
-        const int8_t *x;
-        uint32_t r;
-        if (direct) {
-          x = xb + ((size_t)iy0 * W + ix0) * C; /* 1x1: never padded */
-        } else {
-          int32_t fy, fx;
-          int8_t *dst = patch;
-          for (fy = 0; fy < KH; fy++) {
-            const int32_t iy = iy0 + fy * op->p.conv.dil_h;
-            for (fx = 0; fx < KW; fx++, dst += C) {
-              const int32_t ix = ix0 + fx * op->p.conv.dil_w;
-              if (iy >= 0 && iy < H && ix >= 0 && ix < W) memcpy(dst, xb + ((size_t)iy * W + ix) * C, (size_t)C);
-              else memset(dst, (uint8_t)op->p.conv.zp_in, (size_t)C);
-            }
-          }
-          x = patch;
-        }
-        ep_fc_widen(x, depth, xq);
-        for (r = 0; r < oc;) {
-          int32_t acc[CONV_BLOCK];
-          const uint32_t n = oc - r > CONV_BLOCK ? CONV_BLOCK : oc - r;
-          ep_fc_dot_rows(w + (size_t)r * depth, x, xq, bias + r, acc, n, depth);
-          ep_fc_requant_rows(acc, y + r, n, cm + r, cs + r, op->p.conv.zp_out, op->act_min, op->act_max);
-          r += n;
-        }
+#if EP_CONV_DSP
+    p = conv_pairs(m, op, xb, y);
+#else
+    p = 0;
+#endif
+    oy = p / OW;
+    ox = p % OW;
+    for (; p < OH * OW; p++) {
+      const int8_t *x = conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch);
+      uint32_t r;
+      if (++ox == OW) ox = 0, oy++;
+      ep_fc_widen(x, depth, xq);
+      for (r = 0; r < oc;) {
+        int32_t acc[CONV_BLOCK];
+        const uint32_t n = oc - r > CONV_BLOCK ? CONV_BLOCK : oc - r;
+        ep_fc_dot_rows(w + (size_t)r * depth, x, xq, bias + r, acc, n, depth);
+        rq_rows(acc, y + (size_t)p * oc + r, n, cm + r, cs + r, op->p.conv.zp_out, op->act_min, op->act_max);
+        r += n;
       }
     }
   }
@@ -331,7 +585,9 @@ static void dw_interior(const int8_t *x, const int8_t *w, const int32_t *bf, int
   }
 }
 
-int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
+/* Channels c_begin.. of one batch, pixel by pixel: interior pixels by dw_interior, border pixels by TFLM's
+ * skip-outside-taps loop from the model's bias. */
+static void dw_generic(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y, int32_t c_begin) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2];
@@ -340,31 +596,25 @@ int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
   const int32_t neg_zp = -(int32_t)op->p.conv.zp_in;
   const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
   const int8_t *w = (const int8_t *)tw->data;
-  int32_t b, oy, ox;
-  for (b = 0; b < ti->dims[0]; b++) {
-    const int8_t *xb = (const int8_t *)ti->data + (size_t)b * H * W * C;
-    int8_t *y = (int8_t *)to->data + (size_t)b * OH * OW * C;
-    for (oy = 0; oy < OH; oy++) {
-      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
-      for (ox = 0; ox < OW; ox++, y += C) {
-        const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
-        const int interior = iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + (KW - 1) * dw < W;
-        int32_t c0;
-        for (c0 = 0; c0 < C; c0 += (int32_t)CONV_BLOCK) {
-          const int32_t n = C - c0 > (int32_t)CONV_BLOCK ? (int32_t)CONV_BLOCK : C - c0;
-          int32_t acc[CONV_BLOCK], fy, fx, k;
-          if (interior) {
-            dw_interior(xb + ((size_t)iy0 * W + ix0) * C + c0, w + c0, bf + c0, acc, n, C, KH, KW, dh * W * C, dw * C);
-            ep_fc_requant_rows(acc, y + c0, (uint32_t)n, cm + c0, cs + c0, op->p.conv.zp_out, op->act_min,
-                               op->act_max);
-            continue;
-          }
+  int32_t oy, ox;
+  for (oy = 0; oy < OH; oy++) {
+    const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
+    for (ox = 0; ox < OW; ox++, y += C) {
+      const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+      const int interior = iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + (KW - 1) * dw < W;
+      int32_t c0;
+      for (c0 = c_begin; c0 < C; c0 += (int32_t)CONV_BLOCK) {
+        const int32_t n = C - c0 > (int32_t)CONV_BLOCK ? (int32_t)CONV_BLOCK : C - c0;
+        int32_t acc[CONV_BLOCK], fy, fx, k;
+        if (interior) {
+          dw_interior(xb + ((size_t)iy0 * W + ix0) * C + c0, w + c0, bf + c0, acc, n, C, KH, KW, dh * W * C, dw * C);
+        } else {
           for (k = 0; k < n; k++) acc[k] = bias ? (int32_t)ep_le32(bias + 4u * (uint32_t)(c0 + k)) : 0;
           for (fy = 0; fy < KH; fy++) {
-            const int32_t iy = iy0 + fy * op->p.conv.dil_h;
+            const int32_t iy = iy0 + fy * dh;
             if (iy < 0 || iy >= H) continue; /* TFLM skips taps outside the image */
             for (fx = 0; fx < KW; fx++) {
-              const int32_t ix = ix0 + fx * op->p.conv.dil_w;
+              const int32_t ix = ix0 + fx * dw;
               const int8_t *xp, *wp;
               if (ix < 0 || ix >= W) continue;
               xp = xb + ((size_t)iy * W + ix) * C + c0;
@@ -372,11 +622,120 @@ int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
               for (k = 0; k < n; k++) acc[k] += (xp[k] + neg_zp) * wp[k];
             }
           }
-          ep_fc_requant_rows(acc, y + c0, (uint32_t)n, cm + c0, cs + c0, op->p.conv.zp_out, op->act_min,
-                             op->act_max);
         }
+        rq_rows(acc, y + c0, (uint32_t)n, cm + c0, cs + c0, op->p.conv.zp_out, op->act_min, op->act_max);
       }
     }
+  }
+}
+
+#if EP_CONV_DSP
+#define DW_TAPS 32 /* KH * KW of the SIMD path: its widened filter and tap offsets live on the stack */
+
+/* Channels 0 .. (C & ~3) of one batch, four at a time, every pixel: the block's filter is widened once (SXTB16),
+ * each tap's four input bytes are widened by two SXTB16 and multiplied lane by lane (SMLABB / SMLATT). Border
+ * pixels read the input zero point for taps outside the image, which the bias folded over all taps cancels
+ * exactly, so every pixel runs the same code. Returns the channels done. */
+static int32_t dw_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2], T = KH * KW;
+  const int32_t *bf = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
+  const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w, zp = op->p.conv.zp_out;
+  const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
+  const uint32_t zp4 = (uint32_t)(uint8_t)op->p.conv.zp_in * 0x01010101u;
+  const int fast = rq_fast_ok(op, (uint32_t)C);
+  const int8_t *w = (const int8_t *)tw->data;
+  int32_t toff[DW_TAPS], boff[DW_TAPS], c0, t, fy, fx;
+  uint32_t wq[2 * DW_TAPS], xw[DW_TAPS];
+  if (T > DW_TAPS) return 0;
+  for (fy = 0, t = 0; fy < KH; fy++) {
+    for (fx = 0; fx < KW; fx++, t++) {
+      toff[t] = (fy * dh * W + fx * dw) * C;
+      boff[t] = 4 * t;
+    }
+  }
+  for (c0 = 0; c0 + 4 <= C; c0 += 4) {
+    const rq_t q0 = rq_of(cm[c0], cs[c0]), q1 = rq_of(cm[c0 + 1], cs[c0 + 1]);
+    const rq_t q2 = rq_of(cm[c0 + 2], cs[c0 + 2]), q3 = rq_of(cm[c0 + 3], cs[c0 + 3]);
+    const int32_t *mq = cm + c0;
+    int32_t e[4], h[4], k;
+    int8_t *yp = y + c0;
+    int32_t oy, ox;
+    for (k = 0; k < 4; k++) {
+      e[k] = -cs[c0 + k];
+      h[k] = (int32_t)((uint32_t)1 << ((e[k] - 1) & 31));
+    }
+    for (t = 0; t < T; t++) {
+      const uint32_t v = ld32u(w + (size_t)t * C + c0);
+      wq[2 * t] = sxtb16(v);
+      wq[2 * t + 1] = sxtb16_r8(v);
+    }
+    for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
+      for (ox = 0; ox < OW; ox++, yp += C) {
+        const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+        const int8_t *src;
+        const int32_t *off;
+        int32_t a0 = bf[c0], a1 = bf[c0 + 1], a2 = bf[c0 + 2], a3 = bf[c0 + 3];
+        if (iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + (KW - 1) * dw < W) {
+          src = xb + ((size_t)iy0 * W + ix0) * C + c0;
+          off = toff;
+        } else {
+          for (fy = 0, t = 0; fy < KH; fy++) {
+            const int32_t iy = iy0 + fy * dh;
+            for (fx = 0; fx < KW; fx++, t++) {
+              const int32_t ix = ix0 + fx * dw;
+              xw[t] = iy >= 0 && iy < H && ix >= 0 && ix < W ? ld32u(xb + ((size_t)iy * W + ix) * C + c0) : zp4;
+            }
+          }
+          src = (const int8_t *)xw;
+          off = boff;
+        }
+        uint32_t v;
+#define EP_DW_TAP                                                                   \
+  do {                                                                              \
+    const uint32_t x = ld32u(src + off[t]), xe = sxtb16(x), xo = sxtb16_r8(x);      \
+    a0 = smlabb(xe, wq[2 * t], a0);                                                 \
+    a2 = smlatt(xe, wq[2 * t], a2);                                                 \
+    a1 = smlabb(xo, wq[2 * t + 1], a1);                                             \
+    a3 = smlatt(xo, wq[2 * t + 1], a3);                                             \
+  } while (0)
+        if (T == 9) { /* 3x3, the common case: unrolled, offsets and filter words at fixed stack slots */
+#pragma GCC unroll 9
+          for (t = 0; t < 9; t++) EP_DW_TAP;
+        } else {
+          for (t = 0; t < T; t++) EP_DW_TAP;
+        }
+#undef EP_DW_TAP
+        if (fast) {
+          v = pack4(rq_fast(a0, mq[0], e[0], h[0], zp), rq_fast(a1, mq[1], e[1], h[1], zp),
+                    rq_fast(a2, mq[2], e[2], h[2], zp), rq_fast(a3, mq[3], e[3], h[3], zp));
+        } else {
+          v = pack4(rq_value(a0, q0, zp), rq_value(a1, q1, zp), rq_value(a2, q2, zp), rq_value(a3, q3, zp));
+        }
+        v = clamp4(v, lo4, hi4);
+        memcpy(yp, &v, 4);
+      }
+    }
+  }
+  return c0;
+}
+#endif /* EP_CONV_DSP */
+
+int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
+  const int32_t C = ti->dims[3];
+  int32_t b;
+  for (b = 0; b < ti->dims[0]; b++) {
+    const int8_t *xb = (const int8_t *)ti->data + (size_t)b * ti->dims[1] * ti->dims[2] * C;
+    int8_t *y = (int8_t *)to->data + (size_t)b * to->dims[1] * to->dims[2] * C;
+#if EP_CONV_DSP
+    const int32_t done = dw_simd(m, op, xb, y);
+#else
+    const int32_t done = 0;
+#endif
+    if (done < C) dw_generic(m, op, xb, y, done);
   }
   return 0;
 }

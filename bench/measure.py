@@ -142,7 +142,8 @@ def _infer_counts(device: Any, runs: int) -> tuple[list[int], Any]:
     return counts, last
 
 
-def _configure(device: Any, manifest: Manifest | None) -> int:
+def configure_sequence(device: Any, manifest: Manifest | None) -> int:
+    """Put ``device`` in the manifest's sequence mode (one plain step without one); the steps per inference."""
     seq = manifest.sequence if manifest is not None else None
     if seq is None:
         device.set_sequence(1, 0, [])
@@ -252,7 +253,7 @@ def measure(
 
     def prepare() -> Any:
         info = device.load_model(tflite_bytes)
-        _configure(device, man)
+        configure_sequence(device, man)
         set_inputs(device, inputs, man)
         return info
 

@@ -135,10 +135,11 @@ class QemuBoard:
         ``"auto"``: ``"eth"`` where the machine has the NIC, else ``"tcp"``
     :param boot_timeout_s: deadline for QEMU to start and the firmware to answer HELLO
     :param wait_hello: check HELLO during start (the connection is closed again afterwards)
+    :param extra_args: further QEMU arguments, appended (e.g. ``-d`` execution tracing for a profile)
     """
 
     def __init__(self, core: str, elf: str | Path | None = None, serial: str = "auto",
-                 boot_timeout_s: float = 20.0, wait_hello: bool = True):
+                 boot_timeout_s: float = 20.0, wait_hello: bool = True, extra_args: tuple[str, ...] = ()):
         if core not in MACHINES:
             raise QemuError(f"unknown core {core!r}; choose one of {sorted(MACHINES)}")
         if serial == "auto":
@@ -153,6 +154,7 @@ class QemuBoard:
         self.serial = serial
         self.boot_timeout_s = boot_timeout_s
         self.wait_hello = wait_hello
+        self.extra_args = tuple(extra_args)
         self.url = ""
         self.boot_s: float | None = None
         self.hello = None
@@ -189,7 +191,7 @@ class QemuBoard:
             net = ["-nic", f"socket,udp=127.0.0.1:{self._host_port},localaddr=127.0.0.1:{self._port}"]
         assert self.elf is not None
         return [exe, "-machine", self.machine.machine, *self.machine.extra, *ICOUNT, *net,
-                "-nographic", "-monitor", "none", "-serial", chardev, "-kernel", str(self.elf)]
+                "-nographic", "-monitor", "none", "-serial", chardev, "-kernel", str(self.elf), *self.extra_args]
 
     def start(self) -> QemuBoard:
         """Launch QEMU and wait (``boot_timeout_s``) until the UART is reachable and answers HELLO."""

@@ -112,6 +112,26 @@ def _print_deploy(model: str, manifest_path: str | None, m: Any) -> None:
                   markup=False)
 
 
+def _print_profile(model: str, manifest_path: str | None, core: str, top: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from edgeprune.bench.qemu_profile import profile
+
+    console = Console()
+    with console.status(f"profiling on QEMU {core} (a traced session)…"):
+        prof = profile(model, core, manifest_path=manifest_path)
+    table = Table(title=f"where one inference's instructions go, QEMU {core} [qemu: instructions]")
+    table.add_column("function")
+    table.add_column("instructions", justify="right")
+    table.add_column("share", justify="right")
+    for fn, n in list(prof.per_function.items())[:top]:
+        table.add_row(fn, f"{n:,.0f}", f"{100 * n / prof.attributed:.1f} %")
+    console.print(table)
+    console.print(f"attributed {prof.attributed:,.0f} of the device's {prof.device_count:,} instructions per inference "
+                  "(the difference: the count's own start/stop)", markup=False)
+
+
 @click.command("bench")
 @click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--device", "device_spec", default=None,
@@ -133,11 +153,13 @@ def _print_deploy(model: str, manifest_path: str | None, m: Any) -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the measurement as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List attached devices (USB identity + firmware HELLO).")
 @click.option("--no-deploy-build", is_flag=True, help="Skip the deploy build that gives flash/RAM (cached per model).")
+@click.option("--profile", "profile_top", default=0, type=click.IntRange(0, 1000), show_default=True,
+              help="QEMU only: also print the N functions that cost the most instructions per inference.")
 @friendly_errors
 def command(model: str | None, device_spec: str | None, repeats: int, warmup: int, manifest_path: str | None,
             agreement: int, energy_board: str | None, host_energy_runs: int, ppk2_port: str | None,
             ppk2_channel: int, ppk2_mv: int, timeout_s: float, json_out: str | None, list_only: bool,
-            no_deploy_build: bool) -> None:
+            no_deploy_build: bool, profile_top: int) -> None:
     """Measure an int8 .tflite on a device; every number is printed with its source.
 
     Counts under QEMU are instructions (a lower bound on cycles) and latency is then an estimate
@@ -148,6 +170,7 @@ def command(model: str | None, device_spec: str | None, repeats: int, warmup: in
       edgeprune bench model.tflite --device qemu:m4 --repeats 20
       edgeprune bench model.tflite --device /dev/ttyACM0 --manifest manifest.json
       edgeprune bench model.tflite --device serial:066DFF515150898367034443
+      edgeprune bench model.tflite --device qemu:m7 --profile 15
       edgeprune bench --list
     """
     if list_only:
@@ -162,8 +185,14 @@ def command(model: str | None, device_spec: str | None, repeats: int, warmup: in
     from edgeprune.bench.link import LinkError
     from edgeprune.bench.model_bench import bench_model
     from edgeprune.bench.power import PowerMeterError
-    from edgeprune.bench.targets import TargetError
+    from edgeprune.bench.targets import TargetError, TargetSpec
 
+    try:
+        target = TargetSpec.parse(device_spec)
+    except TargetError as exc:
+        raise UserError(f"TargetError: {exc}") from exc
+    if profile_top and target.kind != "qemu":
+        raise UserError(f"--profile traces QEMU's execution; use a qemu:<core> device, not {device_spec!r}")
     try:
         result = bench_model(model, device_spec, manifest_path=manifest_path, repeats=repeats, warmup=warmup,
                              agreement=agreement, energy_board=energy_board, host_energy_runs=host_energy_runs,
@@ -172,5 +201,7 @@ def command(model: str | None, device_spec: str | None, repeats: int, warmup: in
     except (LinkError, MeasureError, PowerMeterError, EnergyTableError, TargetError, FlashError) as exc:
         raise UserError(f"{type(exc).__name__}: {exc}") from exc
     _print_measurement(result)
+    if profile_top:
+        _print_profile(model, manifest_path, target.core, profile_top)
     if not no_deploy_build:
         _print_deploy(model, manifest_path, result)

@@ -22,6 +22,11 @@
 #else
 #define EP_CONV_DSP 0
 #endif
+#if !EP_CONV_DSP && !(defined(__ARM_ARCH_6M__) && defined(__GNUC__))
+#define EP_CONV_PACKED 1 /* v7-M (Cortex-M3) and hosts: two pixels per 32x32->64 multiply-accumulate (SMLAL) */
+#else
+#define EP_CONV_PACKED 0 /* v6-M has no long multiply: the FC's assembly dot rows, one pixel at a time */
+#endif
 
 #if EP_RT_CONV /* the whole file; see ep_kernels.h */
 
@@ -225,15 +230,15 @@ static int conv_is_1x1(const ep_model_t *m, const ep_op_t *op) {
   return w->dims[1] == 1 && w->dims[2] == 1;
 }
 
-/* Shared temporary. DSP builds: two pixels' inputs widened to int16 lane pairs (4 (depth & ~3) bytes; the one-pixel
- * FC widening of an odd last pixel fits in it), then the int8 im2col patch (kernels larger than 1x1). Elsewhere: the
- * patch only. */
+/* Shared temporary: two pixels' inputs combined (DSP: int16 lane pairs, 4 (depth & ~3) bytes, where the one-pixel FC
+ * widening of an odd last pixel fits too; elsewhere one int32 word per depth step, 4 depth bytes, also reserved on
+ * v6-M so that every non-DSP target plans the same arena as the host), then the int8 im2col patch (kernels larger
+ * than 1x1). The host's figure is never below a DSP target's. */
 static uint32_t widened_bytes(uint32_t depth) {
 #if EP_CONV_DSP
   return (4u * (depth & ~3u) + 15u) & ~15u; /* 16-byte aligned patch */
 #else
-  (void)depth;
-  return 0;
+  return (4u * depth + 15u) & ~15u;
 #endif
 }
 
@@ -309,6 +314,31 @@ static void rq_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm
   for (k = 0; k < n; k++) y[k] = rq_apply(acc[k], rq_of(cm[k], cs[k]), zp, lo, hi);
 }
 
+#if EP_CONV_DSP || EP_CONV_PACKED
+/* Whether the shorter requantisation (rq_fast) is exact for every input of this op: every shift <= -1 (a right shift
+ * e >= 1, no left shift) and |acc| < 2^30 whatever the int8 input (|folded bias| + depth * 2^14). Decided from the
+ * model's constants only, so the instruction count still does not depend on the data. */
+static int rq_fast_ok(const ep_op_t *op, uint32_t channels) {
+  const int64_t room = ((int64_t)1 << 30) - (int64_t)op->depth * 16384;
+  uint32_t r;
+  for (r = 0; r < channels; r++) {
+    const int64_t b = op->scratch[r];
+    const int32_t s = op->scratch[2u * channels + r];
+    if (s > -1 || s < -31 || (b < 0 ? -b : b) >= room) return 0;
+  }
+  return 1;
+}
+#endif
+
+#if EP_CONV_PACKED
+/* rq_apply when rq_fast_ok holds: TFLM's rounding shift of p = SRDHM(acc, m) (|p| < 2^30) is
+ * (p + 2^(e-1) - (p < 0)) >> e; `h` is 2^(e-1). */
+static inline int8_t rq_fast_c(int32_t acc, int32_t mult, int32_t e, int32_t h, int32_t zp, int32_t lo, int32_t hi) {
+  const int32_t p = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << 30)) >> 31);
+  return (int8_t)clamp_bf(((p + h + (p >> 31)) >> e) + zp, lo, hi);
+}
+#endif
+
 /* The int8 input of output pixel (oy, ox): the pixel itself for a 1x1 kernel (never padded), else its receptive
  * field gathered into `patch`, padding taps set to the input zero point. Kernel rows lying inside the image are
  * contiguous in NHWC (dilation 1): one copy per row. Branches depend on the geometry only. */
@@ -379,17 +409,6 @@ static inline int32_t rq_fast(int32_t acc, int32_t mult, int32_t e, int32_t h, i
   int32_t p;
   __asm__("smmulr %0, %1, %2" : "=r"(p) : "r"((int32_t)((uint32_t)acc << 1)), "r"(mult));
   return ep_sat8(((p + h + (p >> 31)) >> e) + zp);
-}
-
-static int rq_fast_ok(const ep_op_t *op, uint32_t channels) {
-  const int64_t room = ((int64_t)1 << 30) - (int64_t)op->depth * 16384;
-  uint32_t r;
-  for (r = 0; r < channels; r++) {
-    const int64_t b = op->scratch[r];
-    const int32_t s = op->scratch[2u * channels + r];
-    if (s > -1 || s < -31 || (b < 0 ? -b : b) >= room) return 0;
-  }
-  return 1;
 }
 
 /* Four int8 values (already saturated) in one word, then the activation clamp lane by lane: SSUB8 sets the GE
@@ -518,6 +537,94 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
 }
 #endif /* EP_CONV_DSP */
 
+#if EP_CONV_PACKED
+#define PACK_SHIFT 23   /* pixel B's input sits 23 bits above pixel A's in one int32 word (|B| 2^23 <= 2^30) */
+#define PACK_CHUNK 255u /* |sum of 255 int8 x int8 products| < 2^22: pixel A's sum fits the signed 23-bit low field */
+
+/* Pixel A's and B's sums out of one int64 chunk sum A + B * 2^23 (|A| < 2^22), added to *a and *b. */
+static inline void unpack_add(int64_t s, int32_t *a, int32_t *b) {
+  const int32_t lo = (int32_t)((uint32_t)(uint64_t)s << (32 - PACK_SHIFT)) >> (32 - PACK_SHIFT);
+  *a = (int32_t)((uint32_t)*a + (uint32_t)lo);
+  *b = (int32_t)((uint32_t)*b + (uint32_t)(int32_t)((s - lo) >> PACK_SHIFT));
+}
+
+/* Two weight rows against two pixels packed as X[d] = xA[d] + xB[d] * 2^23: one long multiply-accumulate gives both
+ * pixels' products of a weight (exact in int64); every PACK_CHUNK steps the two sums are separated. acc = {row 0 A,
+ * row 0 B, row 1 A, row 1 B}, added to. */
+static void dot2x2_packed(const int8_t *w0, const int8_t *w1, const int32_t *X, uint32_t depth, int32_t *acc) {
+  uint32_t d = 0;
+  while (d < depth) {
+    const uint32_t end = depth - d > PACK_CHUNK ? d + PACK_CHUNK : depth;
+    int64_t s0 = 0, s1 = 0;
+    for (; d + 4u <= end; d += 4u) {
+      s0 += (int64_t)w0[d] * X[d];
+      s1 += (int64_t)w1[d] * X[d];
+      s0 += (int64_t)w0[d + 1] * X[d + 1];
+      s1 += (int64_t)w1[d + 1] * X[d + 1];
+      s0 += (int64_t)w0[d + 2] * X[d + 2];
+      s1 += (int64_t)w1[d + 2] * X[d + 2];
+      s0 += (int64_t)w0[d + 3] * X[d + 3];
+      s1 += (int64_t)w1[d + 3] * X[d + 3];
+    }
+    for (; d < end; d++) {
+      s0 += (int64_t)w0[d] * X[d];
+      s1 += (int64_t)w1[d] * X[d];
+    }
+    unpack_add(s0, &acc[0], &acc[1]);
+    unpack_add(s1, &acc[2], &acc[3]);
+  }
+}
+
+/* Output pixels in pairs (see dot2x2_packed), two output channels at a time. Returns the pixels done. */
+static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t OW = to->dims[2], npix = to->dims[1] * OW, KH = tw->dims[1], KW = tw->dims[2];
+  const uint32_t oc = op->rows, depth = op->depth;
+  const int32_t *bias = op->scratch, *cm = op->scratch + oc, *cs = op->scratch + 2u * oc;
+  const int32_t zp = op->p.conv.zp_out, lo = op->act_min, hi = op->act_max;
+  const int fast = rq_fast_ok(op, oc);
+  const int8_t *w = (const int8_t *)tw->data;
+  int32_t *X = (int32_t *)(void *)m->fc_tmp;
+  int8_t *patch = (int8_t *)(m->fc_tmp + widened_bytes(depth));
+  int32_t p, oy = 0, ox = 0;
+  for (p = 0; p + 1 < npix; p += 2) {
+    int8_t *ya = y + (size_t)p * oc, *yb = ya + oc;
+    const int8_t *x = conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch);
+    uint32_t r, d;
+    for (d = 0; d < depth; d++) X[d] = x[d];
+    if (++ox == OW) ox = 0, oy++;
+    x = conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch);
+    for (d = 0; d < depth; d++) X[d] = (int32_t)((uint32_t)X[d] + ((uint32_t)(int32_t)x[d] << PACK_SHIFT));
+    if (++ox == OW) ox = 0, oy++;
+    for (r = 0; r < oc; r += 2) {
+      const uint32_t r1 = r + 1u < oc ? r + 1u : r; /* odd channel count: the last row twice, stored once */
+      int32_t acc[4];
+      rq_t q;
+      acc[0] = acc[1] = bias[r];
+      acc[2] = acc[3] = bias[r1];
+      dot2x2_packed(w + (size_t)r * depth, w + (size_t)r1 * depth, X, depth, acc);
+      if (fast) {
+        const int32_t e0 = -cs[r], e1 = -cs[r1];
+        const int32_t h0 = (int32_t)((uint32_t)1 << (e0 - 1)), h1 = (int32_t)((uint32_t)1 << (e1 - 1));
+        ya[r] = rq_fast_c(acc[0], cm[r], e0, h0, zp, lo, hi);
+        yb[r] = rq_fast_c(acc[1], cm[r], e0, h0, zp, lo, hi);
+        ya[r1] = rq_fast_c(acc[2], cm[r1], e1, h1, zp, lo, hi);
+        yb[r1] = rq_fast_c(acc[3], cm[r1], e1, h1, zp, lo, hi);
+        continue;
+      }
+      q = rq_of(cm[r], cs[r]);
+      ya[r] = rq_apply(acc[0], q, zp, lo, hi);
+      yb[r] = rq_apply(acc[1], q, zp, lo, hi);
+      q = rq_of(cm[r1], cs[r1]);
+      ya[r1] = rq_apply(acc[2], q, zp, lo, hi);
+      yb[r1] = rq_apply(acc[3], q, zp, lo, hi);
+    }
+  }
+  return p;
+}
+#endif /* EP_CONV_PACKED */
+
 int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
@@ -531,7 +638,7 @@ int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
   for (b = 0; b < ti->dims[0]; b++) {
     const int8_t *xb = (const int8_t *)ti->data + (size_t)b * H * W * C;
     int8_t *y = (int8_t *)to->data + (size_t)b * OH * OW * oc;
-#if EP_CONV_DSP
+#if EP_CONV_DSP || EP_CONV_PACKED
     p = conv_pairs(m, op, xb, y);
 #else
     p = 0;
@@ -629,8 +736,9 @@ static void dw_generic(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
   }
 }
 
+#define DW_TAPS 32 /* KH * KW of the blocked depthwise paths: the block's filter and tap offsets live on the stack */
+
 #if EP_CONV_DSP
-#define DW_TAPS 32 /* KH * KW of the SIMD path: its widened filter and tap offsets live on the stack */
 
 /* Channels 0 .. (C & ~3) of one batch, four at a time, every pixel: the block's filter is widened once (SXTB16),
  * each tap's four input bytes are widened by two SXTB16 and multiplied lane by lane (SMLABB / SMLATT). Border
@@ -723,6 +831,110 @@ static int32_t dw_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
 }
 #endif /* EP_CONV_DSP */
 
+#if !EP_CONV_DSP
+#define EP_DW_TAP(T_)                                                       \
+  do {                                                                      \
+    const int8_t *xp_ = src + off[T_], *wp_ = wv + 4 * (T_);                \
+    a0 += xp_[0] * wp_[0];                                                  \
+    a1 += xp_[1] * wp_[1];                                                  \
+    a2 += xp_[2] * wp_[2];                                                  \
+    a3 += xp_[3] * wp_[3];                                                  \
+  } while (0)
+
+/* Plain C twin of dw_simd: channels 0 .. (C & ~3) four at a time, every pixel, the block's filter copied to the stack
+ * once, four accumulators in registers; border pixels read the input zero point for taps outside the image (cancelled
+ * by the bias folded over all taps), so every pixel runs the same code. Returns the channels done. */
+static int32_t dw_blocks(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2], T = KH * KW;
+  const int32_t *bf = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
+  const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w, zp = op->p.conv.zp_out, lo = op->act_min,
+                hi = op->act_max;
+#if EP_CONV_PACKED
+  const int fast = rq_fast_ok(op, (uint32_t)C);
+#else
+  const int fast = 0; /* v6-M: no long multiply, keep ep_srdhm's split product */
+#endif
+  const int8_t *w = (const int8_t *)tw->data;
+  int32_t toff[DW_TAPS], boff[DW_TAPS], c0, t, fy, fx;
+  int8_t wv[4 * DW_TAPS], xw[4 * DW_TAPS];
+  if (T > DW_TAPS) return 0;
+  for (fy = 0, t = 0; fy < KH; fy++) {
+    for (fx = 0; fx < KW; fx++, t++) {
+      toff[t] = (fy * dh * W + fx * dw) * C;
+      boff[t] = 4 * t;
+    }
+  }
+  for (c0 = 0; c0 + 4 <= C; c0 += 4) {
+    rq_t q[4];
+    int32_t e[4], h[4], k, oy, ox;
+    int8_t *yp = y + c0;
+    for (k = 0; k < 4; k++) {
+      q[k] = rq_of(cm[c0 + k], cs[c0 + k]);
+      e[k] = -cs[c0 + k];
+      h[k] = (int32_t)((uint32_t)1 << ((e[k] - 1) & 31));
+    }
+    for (t = 0; t < T; t++) memcpy(wv + 4 * t, w + (size_t)t * C + c0, 4);
+    for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
+      for (ox = 0; ox < OW; ox++, yp += C) {
+        const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+        const int8_t *src;
+        const int32_t *off;
+        int32_t a0 = bf[c0], a1 = bf[c0 + 1], a2 = bf[c0 + 2], a3 = bf[c0 + 3];
+        if (iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + (KW - 1) * dw < W) {
+          src = xb + ((size_t)iy0 * W + ix0) * C + c0;
+          off = toff;
+        } else {
+          for (fy = 0, t = 0; fy < KH; fy++) {
+            const int32_t iy = iy0 + fy * dh;
+            for (fx = 0; fx < KW; fx++, t++) {
+              const int32_t ix = ix0 + fx * dw;
+              if (iy >= 0 && iy < H && ix >= 0 && ix < W) memcpy(xw + 4 * t, xb + ((size_t)iy * W + ix) * C + c0, 4);
+              else memset(xw + 4 * t, (uint8_t)op->p.conv.zp_in, 4);
+            }
+          }
+          src = xw;
+          off = boff;
+        }
+        if (T == 9) { /* 3x3, the common case: unrolled */
+          EP_DW_TAP(0);
+          EP_DW_TAP(1);
+          EP_DW_TAP(2);
+          EP_DW_TAP(3);
+          EP_DW_TAP(4);
+          EP_DW_TAP(5);
+          EP_DW_TAP(6);
+          EP_DW_TAP(7);
+          EP_DW_TAP(8);
+        } else {
+          for (t = 0; t < T; t++) EP_DW_TAP(t);
+        }
+#if EP_CONV_PACKED
+        if (fast) {
+          yp[0] = rq_fast_c(a0, cm[c0], e[0], h[0], zp, lo, hi);
+          yp[1] = rq_fast_c(a1, cm[c0 + 1], e[1], h[1], zp, lo, hi);
+          yp[2] = rq_fast_c(a2, cm[c0 + 2], e[2], h[2], zp, lo, hi);
+          yp[3] = rq_fast_c(a3, cm[c0 + 3], e[3], h[3], zp, lo, hi);
+          continue;
+        }
+#endif
+        yp[0] = rq_apply(a0, q[0], zp, lo, hi);
+        yp[1] = rq_apply(a1, q[1], zp, lo, hi);
+        yp[2] = rq_apply(a2, q[2], zp, lo, hi);
+        yp[3] = rq_apply(a3, q[3], zp, lo, hi);
+      }
+    }
+    (void)fast;
+    (void)e;
+    (void)h;
+  }
+  return c0;
+}
+#undef EP_DW_TAP
+#endif /* !EP_CONV_DSP */
+
 int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
   const int32_t C = ti->dims[3];
@@ -733,7 +945,7 @@ int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
 #if EP_CONV_DSP
     const int32_t done = dw_simd(m, op, xb, y);
 #else
-    const int32_t done = 0;
+    const int32_t done = dw_blocks(m, op, xb, y);
 #endif
     if (done < C) dw_generic(m, op, xb, y, done);
   }

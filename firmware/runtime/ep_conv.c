@@ -738,6 +738,49 @@ static void dw_generic(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
 
 #define DW_TAPS 32 /* KH * KW of the blocked depthwise paths: the block's filter and tap offsets live on the stack */
 
+/* Byte offsets of a depthwise window's taps from its top-left tap in the input (toff) and in a gathered border window
+ * (boff: 4 bytes per tap). Returns the number of taps, 0 if more than DW_TAPS. */
+static int32_t dw_taps(const ep_model_t *m, const ep_op_t *op, int32_t *toff, int32_t *boff) {
+  const ep_tensor_t *tw = &m->tensors[op->in[1]];
+  const int32_t W = m->tensors[op->in[0]].dims[2], C = m->tensors[op->in[0]].dims[3], KH = tw->dims[1], KW = tw->dims[2];
+  int32_t fy, fx, t = 0;
+  if (KH * KW > DW_TAPS) return 0;
+  for (fy = 0; fy < KH; fy++) {
+    for (fx = 0; fx < KW; fx++, t++) {
+      toff[t] = (fy * op->p.conv.dil_h * W + fx * op->p.conv.dil_w) * C;
+      boff[t] = 4 * t;
+    }
+  }
+  return t;
+}
+
+/* Where one pixel's four channels (xb already at the block's first channel) are read, tap by tap: in place (*off =
+ * toff) when the window lies inside the image, else gathered into xw (*off = boff) with the input zero point for
+ * taps outside, which the bias folded over all taps cancels exactly. Branches depend on the geometry only. */
+static inline const int8_t *dw_window(const ep_op_t *op, const int8_t *xb, int32_t H, int32_t W, int32_t C,
+                                      int32_t KH, int32_t KW, int32_t oy, int32_t ox, const int32_t *toff,
+                                      const int32_t *boff, int8_t *xw, const int32_t **off) {
+  const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
+  const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h, ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+  const uint32_t zp4 = (uint32_t)(uint8_t)op->p.conv.zp_in * 0x01010101u;
+  int32_t fy, fx, t = 0;
+  if (iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + (KW - 1) * dw < W) {
+    *off = toff;
+    return xb + ((size_t)iy0 * W + ix0) * C;
+  }
+  for (fy = 0; fy < KH; fy++) {
+    const int32_t iy = iy0 + fy * dh;
+    for (fx = 0; fx < KW; fx++, t++) {
+      const int32_t ix = ix0 + fx * dw;
+      uint32_t v = zp4;
+      if (iy >= 0 && iy < H && ix >= 0 && ix < W) memcpy(&v, xb + ((size_t)iy * W + ix) * C, 4);
+      memcpy(xw + 4 * t, &v, 4);
+    }
+  }
+  *off = boff;
+  return xw;
+}
+
 #if EP_CONV_DSP
 
 /* Channels 0 .. (C & ~3) of one batch, four at a time, every pixel: the block's filter is widened once (SXTB16),
@@ -749,20 +792,14 @@ static int32_t dw_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2], T = KH * KW;
   const int32_t *bf = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
-  const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w, zp = op->p.conv.zp_out;
+  const int32_t zp = op->p.conv.zp_out;
   const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
-  const uint32_t zp4 = (uint32_t)(uint8_t)op->p.conv.zp_in * 0x01010101u;
   const int fast = rq_fast_ok(op, (uint32_t)C);
   const int8_t *w = (const int8_t *)tw->data;
-  int32_t toff[DW_TAPS], boff[DW_TAPS], c0, t, fy, fx;
-  uint32_t wq[2 * DW_TAPS], xw[DW_TAPS];
-  if (T > DW_TAPS) return 0;
-  for (fy = 0, t = 0; fy < KH; fy++) {
-    for (fx = 0; fx < KW; fx++, t++) {
-      toff[t] = (fy * dh * W + fx * dw) * C;
-      boff[t] = 4 * t;
-    }
-  }
+  int32_t toff[DW_TAPS], boff[DW_TAPS], c0, t;
+  uint32_t wq[2 * DW_TAPS];
+  int8_t xw[4 * DW_TAPS];
+  if (dw_taps(m, op, toff, boff) != T) return 0;
   for (c0 = 0; c0 + 4 <= C; c0 += 4) {
     const rq_t q0 = rq_of(cm[c0], cs[c0]), q1 = rq_of(cm[c0 + 1], cs[c0 + 1]);
     const rq_t q2 = rq_of(cm[c0 + 2], cs[c0 + 2]), q3 = rq_of(cm[c0 + 3], cs[c0 + 3]);
@@ -780,26 +817,10 @@ static int32_t dw_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
       wq[2 * t + 1] = sxtb16_r8(v);
     }
     for (oy = 0; oy < OH; oy++) {
-      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
       for (ox = 0; ox < OW; ox++, yp += C) {
-        const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
-        const int8_t *src;
         const int32_t *off;
+        const int8_t *src = dw_window(op, xb + c0, H, W, C, KH, KW, oy, ox, toff, boff, xw, &off);
         int32_t a0 = bf[c0], a1 = bf[c0 + 1], a2 = bf[c0 + 2], a3 = bf[c0 + 3];
-        if (iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + (KW - 1) * dw < W) {
-          src = xb + ((size_t)iy0 * W + ix0) * C + c0;
-          off = toff;
-        } else {
-          for (fy = 0, t = 0; fy < KH; fy++) {
-            const int32_t iy = iy0 + fy * dh;
-            for (fx = 0; fx < KW; fx++, t++) {
-              const int32_t ix = ix0 + fx * dw;
-              xw[t] = iy >= 0 && iy < H && ix >= 0 && ix < W ? ld32u(xb + ((size_t)iy * W + ix) * C + c0) : zp4;
-            }
-          }
-          src = (const int8_t *)xw;
-          off = boff;
-        }
         uint32_t v;
 #define EP_DW_TAP                                                                   \
   do {                                                                              \
@@ -849,23 +870,16 @@ static int32_t dw_blocks(const ep_model_t *m, const ep_op_t *op, const int8_t *x
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2], T = KH * KW;
   const int32_t *bf = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
-  const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w, zp = op->p.conv.zp_out, lo = op->act_min,
-                hi = op->act_max;
+  const int32_t zp = op->p.conv.zp_out, lo = op->act_min, hi = op->act_max;
 #if EP_CONV_PACKED
   const int fast = rq_fast_ok(op, (uint32_t)C);
 #else
   const int fast = 0; /* v6-M: no long multiply, keep ep_srdhm's split product */
 #endif
   const int8_t *w = (const int8_t *)tw->data;
-  int32_t toff[DW_TAPS], boff[DW_TAPS], c0, t, fy, fx;
+  int32_t toff[DW_TAPS], boff[DW_TAPS], c0, t;
   int8_t wv[4 * DW_TAPS], xw[4 * DW_TAPS];
-  if (T > DW_TAPS) return 0;
-  for (fy = 0, t = 0; fy < KH; fy++) {
-    for (fx = 0; fx < KW; fx++, t++) {
-      toff[t] = (fy * dh * W + fx * dw) * C;
-      boff[t] = 4 * t;
-    }
-  }
+  if (dw_taps(m, op, toff, boff) != T) return 0;
   for (c0 = 0; c0 + 4 <= C; c0 += 4) {
     rq_t q[4];
     int32_t e[4], h[4], k, oy, ox;
@@ -877,27 +891,10 @@ static int32_t dw_blocks(const ep_model_t *m, const ep_op_t *op, const int8_t *x
     }
     for (t = 0; t < T; t++) memcpy(wv + 4 * t, w + (size_t)t * C + c0, 4);
     for (oy = 0; oy < OH; oy++) {
-      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
       for (ox = 0; ox < OW; ox++, yp += C) {
-        const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
-        const int8_t *src;
         const int32_t *off;
+        const int8_t *src = dw_window(op, xb + c0, H, W, C, KH, KW, oy, ox, toff, boff, xw, &off);
         int32_t a0 = bf[c0], a1 = bf[c0 + 1], a2 = bf[c0 + 2], a3 = bf[c0 + 3];
-        if (iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + (KW - 1) * dw < W) {
-          src = xb + ((size_t)iy0 * W + ix0) * C + c0;
-          off = toff;
-        } else {
-          for (fy = 0, t = 0; fy < KH; fy++) {
-            const int32_t iy = iy0 + fy * dh;
-            for (fx = 0; fx < KW; fx++, t++) {
-              const int32_t ix = ix0 + fx * dw;
-              if (iy >= 0 && iy < H && ix >= 0 && ix < W) memcpy(xw + 4 * t, xb + ((size_t)iy * W + ix) * C + c0, 4);
-              else memset(xw + 4 * t, (uint8_t)op->p.conv.zp_in, 4);
-            }
-          }
-          src = xw;
-          off = boff;
-        }
         if (T == 9) { /* 3x3, the common case: unrolled */
           EP_DW_TAP(0);
           EP_DW_TAP(1);

@@ -2,13 +2,14 @@
  * Windowed int8 kernels (CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D) and int8 SOFTMAX,
  * bit-exact with TFLM's reference integer kernels. NHWC tensors, batch any, dilation any, SAME/VALID.
  *
- * CONV_2D runs as a FULLY_CONNECTED per output pixel: the pixel's receptive field is gathered into an
- * im2col patch (padding taps hold the input zero point, so they add exactly nothing once the zero-point
- * term is folded into the bias, as in the FC kernel) and the FC dot-product rows (DSP SIMD on M4/M7/M33,
- * v6-M assembly on M0) run over the output channels. A 1x1 convolution reads the input pixel in place.
- * DEPTHWISE_CONV_2D, the pools and SOFTMAX are plain C. SOFTMAX's exp of the 256 possible (x - max)
- * differences is computed once at init by the gemmlowp routine TFLM uses, so invoke is a lookup, a sum,
- * one fixed-point reciprocal per row and one multiply per element.
+ * CONV_2D: each output pixel's receptive field is its input (1x1: the pixel in place; else an im2col patch whose
+ * padding taps hold the input zero point, so they add exactly nothing once the zero-point term is folded into the
+ * bias, as in the FC kernel). Pixels go in pairs: two weight rows against two pixels per pass (DSP: a 2x2 SMLAD
+ * block on int16 lane pairs; Cortex-M3/hosts: one SMLAL per weight on both pixels packed 2^23 apart), then the four
+ * outputs are requantised; v6-M and an odd last pixel use the FC dot rows. DEPTHWISE_CONV_2D: four channels per block
+ * over every pixel (DSP: SXTB16 + SMLABB/SMLATT), border windows gathered with the zero point; the last C mod 4
+ * channels take TFLM's skip-outside-taps loop. The pools and SOFTMAX are plain C; SOFTMAX evaluates the gemmlowp
+ * exp TFLM uses at invoke (masked below diff_min), one fixed-point reciprocal per row.
  */
 #include <math.h>
 #include <string.h>
@@ -310,8 +311,12 @@ static inline int8_t rq_apply(int32_t acc, rq_t q, int32_t zp, int32_t lo, int32
 
 static void rq_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int32_t *cs, int32_t zp,
                     int32_t lo, int32_t hi) {
+#if EP_CONV_DSP || EP_CONV_PACKED
   uint32_t k;
   for (k = 0; k < n; k++) y[k] = rq_apply(acc[k], rq_of(cm[k], cs[k]), zp, lo, hi);
+#else
+  ep_fc_requant_rows(acc, y, n, cm, cs, zp, lo, hi); /* v6-M: the FC's loop compiles shorter there */
+#endif
 }
 
 #if EP_CONV_DSP || EP_CONV_PACKED
@@ -665,6 +670,9 @@ int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
 /* One output pixel of a depthwise convolution whose taps all lie inside the image: accumulators in registers,
  * four channels at a time, from the bias with the zero point folded in. `x` is the input at the window's
  * top-left tap, channel c0; `w` the filter at channel c0; steps in bytes between tap rows / columns. */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers: inlined, v6-M spills the accumulators */
+#endif
 static void dw_interior(const int8_t *x, const int8_t *w, const int32_t *bf, int32_t *acc, int32_t n, int32_t C,
                         int32_t KH, int32_t KW, int32_t row_step, int32_t col_step) {
   int32_t k = 0, fy, fx;
@@ -736,6 +744,7 @@ static void dw_generic(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
   }
 }
 
+#if EP_CONV_DSP || EP_CONV_PACKED
 #define DW_TAPS 32 /* KH * KW of the blocked depthwise paths: the block's filter and tap offsets live on the stack */
 
 /* Byte offsets of a depthwise window's taps from its top-left tap in the input (toff) and in a gathered border window
@@ -780,6 +789,7 @@ static inline const int8_t *dw_window(const ep_op_t *op, const int8_t *xb, int32
   *off = boff;
   return xw;
 }
+#endif /* EP_CONV_DSP || EP_CONV_PACKED */
 
 #if EP_CONV_DSP
 
@@ -852,7 +862,7 @@ static int32_t dw_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
 }
 #endif /* EP_CONV_DSP */
 
-#if !EP_CONV_DSP
+#if EP_CONV_PACKED
 #define EP_DW_TAP(T_)                                                       \
   do {                                                                      \
     const int8_t *xp_ = src + off[T_], *wp_ = wv + 4 * (T_);                \
@@ -871,11 +881,7 @@ static int32_t dw_blocks(const ep_model_t *m, const ep_op_t *op, const int8_t *x
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2], T = KH * KW;
   const int32_t *bf = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
   const int32_t zp = op->p.conv.zp_out, lo = op->act_min, hi = op->act_max;
-#if EP_CONV_PACKED
   const int fast = rq_fast_ok(op, (uint32_t)C);
-#else
-  const int fast = 0; /* v6-M: no long multiply, keep ep_srdhm's split product */
-#endif
   const int8_t *w = (const int8_t *)tw->data;
   int32_t toff[DW_TAPS], boff[DW_TAPS], c0, t;
   int8_t wv[4 * DW_TAPS], xw[4 * DW_TAPS];
@@ -908,7 +914,6 @@ static int32_t dw_blocks(const ep_model_t *m, const ep_op_t *op, const int8_t *x
         } else {
           for (t = 0; t < T; t++) EP_DW_TAP(t);
         }
-#if EP_CONV_PACKED
         if (fast) {
           yp[0] = rq_fast_c(a0, cm[c0], e[0], h[0], zp, lo, hi);
           yp[1] = rq_fast_c(a1, cm[c0 + 1], e[1], h[1], zp, lo, hi);
@@ -916,21 +921,17 @@ static int32_t dw_blocks(const ep_model_t *m, const ep_op_t *op, const int8_t *x
           yp[3] = rq_fast_c(a3, cm[c0 + 3], e[3], h[3], zp, lo, hi);
           continue;
         }
-#endif
         yp[0] = rq_apply(a0, q[0], zp, lo, hi);
         yp[1] = rq_apply(a1, q[1], zp, lo, hi);
         yp[2] = rq_apply(a2, q[2], zp, lo, hi);
         yp[3] = rq_apply(a3, q[3], zp, lo, hi);
       }
     }
-    (void)fast;
-    (void)e;
-    (void)h;
   }
   return c0;
 }
 #undef EP_DW_TAP
-#endif /* !EP_CONV_DSP */
+#endif /* EP_CONV_PACKED */
 
 int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
@@ -941,8 +942,10 @@ int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
     int8_t *y = (int8_t *)to->data + (size_t)b * to->dims[1] * to->dims[2] * C;
 #if EP_CONV_DSP
     const int32_t done = dw_simd(m, op, xb, y);
-#else
+#elif EP_CONV_PACKED
     const int32_t done = dw_blocks(m, op, xb, y);
+#else
+    const int32_t done = 0; /* v6-M: LDRSB has no immediate offset, the stack-held block filter costs more than it saves */
 #endif
     if (done < C) dw_generic(m, op, xb, y, done);
   }

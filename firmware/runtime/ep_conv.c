@@ -763,14 +763,14 @@ static int32_t dw_taps(const ep_model_t *m, const ep_op_t *op, int32_t *toff, in
   return t;
 }
 
-/* Where one pixel's four channels (xb already at the block's first channel) are read, tap by tap: in place (*off =
- * toff) when the window lies inside the image, else gathered into xw (*off = boff) with the input zero point for
- * taps outside, which the bias folded over all taps cancels exactly. Branches depend on the geometry only. */
+/* Where one pixel's four channels (xb already at the block's first channel; the window's top-left tap at iy0, ix0)
+ * are read, tap by tap: in place (*off = toff) when the window lies inside the image, else gathered into xw (*off =
+ * boff) with the input zero point for taps outside, which the bias folded over all taps cancels exactly. Branches
+ * depend on the geometry only. */
 static inline const int8_t *dw_window(const ep_op_t *op, const int8_t *xb, int32_t H, int32_t W, int32_t C,
-                                      int32_t KH, int32_t KW, int32_t oy, int32_t ox, const int32_t *toff,
-                                      const int32_t *boff, int8_t *xw, const int32_t **off) {
+                                      int32_t KH, int32_t KW, int32_t iy0, int32_t ix0, const int32_t *toff,
+                                      const int32_t *boff, uint32_t *xw, const int32_t **off) {
   const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
-  const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h, ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
   const uint32_t zp4 = (uint32_t)(uint8_t)op->p.conv.zp_in * 0x01010101u;
   int32_t fy, fx, t = 0;
   if (iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + (KW - 1) * dw < W) {
@@ -781,13 +781,14 @@ static inline const int8_t *dw_window(const ep_op_t *op, const int8_t *xb, int32
     const int32_t iy = iy0 + fy * dh;
     for (fx = 0; fx < KW; fx++, t++) {
       const int32_t ix = ix0 + fx * dw;
-      uint32_t v = zp4;
+      uint32_t v;
       if (iy >= 0 && iy < H && ix >= 0 && ix < W) memcpy(&v, xb + ((size_t)iy * W + ix) * C, 4);
-      memcpy(xw + 4 * t, &v, 4);
+      else v = zp4;
+      xw[t] = v;
     }
   }
   *off = boff;
-  return xw;
+  return (const int8_t *)xw;
 }
 #endif /* EP_CONV_DSP || EP_CONV_PACKED */
 
@@ -808,7 +809,7 @@ static int32_t dw_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
   const int8_t *w = (const int8_t *)tw->data;
   int32_t toff[DW_TAPS], boff[DW_TAPS], c0, t;
   uint32_t wq[2 * DW_TAPS];
-  int8_t xw[4 * DW_TAPS];
+  uint32_t xw[DW_TAPS];
   if (dw_taps(m, op, toff, boff) != T) return 0;
   for (c0 = 0; c0 + 4 <= C; c0 += 4) {
     const rq_t q0 = rq_of(cm[c0], cs[c0]), q1 = rq_of(cm[c0 + 1], cs[c0 + 1]);
@@ -827,9 +828,11 @@ static int32_t dw_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
       wq[2 * t + 1] = sxtb16_r8(v);
     }
     for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
       for (ox = 0; ox < OW; ox++, yp += C) {
         const int32_t *off;
-        const int8_t *src = dw_window(op, xb + c0, H, W, C, KH, KW, oy, ox, toff, boff, xw, &off);
+        const int8_t *src = dw_window(op, xb + c0, H, W, C, KH, KW, iy0, ox * op->p.conv.stride_w - op->p.conv.pad_w,
+                                      toff, boff, xw, &off);
         int32_t a0 = bf[c0], a1 = bf[c0 + 1], a2 = bf[c0 + 2], a3 = bf[c0 + 3];
         uint32_t v;
 #define EP_DW_TAP                                                                   \
@@ -884,7 +887,8 @@ static int32_t dw_blocks(const ep_model_t *m, const ep_op_t *op, const int8_t *x
   const int fast = rq_fast_ok(op, (uint32_t)C);
   const int8_t *w = (const int8_t *)tw->data;
   int32_t toff[DW_TAPS], boff[DW_TAPS], c0, t;
-  int8_t wv[4 * DW_TAPS], xw[4 * DW_TAPS];
+  int8_t wv[4 * DW_TAPS];
+  uint32_t xw[DW_TAPS];
   if (dw_taps(m, op, toff, boff) != T) return 0;
   for (c0 = 0; c0 + 4 <= C; c0 += 4) {
     rq_t q[4];
@@ -897,9 +901,11 @@ static int32_t dw_blocks(const ep_model_t *m, const ep_op_t *op, const int8_t *x
     }
     for (t = 0; t < T; t++) memcpy(wv + 4 * t, w + (size_t)t * C + c0, 4);
     for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
       for (ox = 0; ox < OW; ox++, yp += C) {
         const int32_t *off;
-        const int8_t *src = dw_window(op, xb + c0, H, W, C, KH, KW, oy, ox, toff, boff, xw, &off);
+        const int8_t *src = dw_window(op, xb + c0, H, W, C, KH, KW, iy0, ox * op->p.conv.stride_w - op->p.conv.pad_w,
+                                      toff, boff, xw, &off);
         int32_t a0 = bf[c0], a1 = bf[c0 + 1], a2 = bf[c0 + 2], a3 = bf[c0 + 3];
         if (T == 9) { /* 3x3, the common case: unrolled */
           EP_DW_TAP(0);

@@ -71,7 +71,7 @@ int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, 
   m->stream_bytes = 0;
   m->steps = 1;
   m->npairs = 0;
-  m->arena_used = m->arena_plan;
+  if (ep_model_plan_inputs(m, 0) != EP_RT_OK) return EP_RT_ERR_ARENA; /* the init plan: cannot fail */
   if (steps == 0 || npairs > EP_RT_MAX_PAIRS || (npairs > 0 && pairs == NULL)) return EP_RT_ERR_SEQUENCE;
   if (stream_input >= m->num_inputs) return EP_RT_ERR_SEQUENCE;
   if (steps == 1 && npairs == 0) return EP_RT_OK; /* plain single-step mode */
@@ -86,12 +86,20 @@ int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, 
     if (to->bytes != ti->bytes || to->dtype != ti->dtype) return EP_RT_ERR_SEQUENCE;
     if (to->dtype != EP_DT_INT8 && to->dtype != EP_DT_FLOAT32) return EP_RT_ERR_SEQUENCE;
   }
+  /* Steps rewrite the streamed and recurrent inputs and reuse the others: every input lives for the whole invoke. */
+  if (ep_model_plan_inputs(m, 1) != EP_RT_OK) {
+    (void)ep_model_plan_inputs(m, 0);
+    return EP_RT_ERR_ARENA;
+  }
   st = &m->tensors[m->inputs[stream_input]];
   start = (m->arena_plan + 15u) & ~15u;
   /* Staging, then one 256-byte carry table per pair: the carry is an int8 -> int8 function. */
   need = (uint64_t)steps * st->bytes;
   need = ((need + 15u) & ~(uint64_t)15u) + 256u * npairs;
-  if (start > m->arena_len || need > (uint64_t)(m->arena_len - start)) return EP_RT_ERR_ARENA;
+  if (start > m->arena_len || need > (uint64_t)(m->arena_len - start)) {
+    (void)ep_model_plan_inputs(m, 0);
+    return EP_RT_ERR_ARENA;
+  }
   m->stream_buf = m->arena + start;
   m->stream_bytes = steps * st->bytes;
   memset(m->stream_buf, 0, m->stream_bytes);
@@ -136,7 +144,9 @@ int ep_model_set_input(ep_model_t *m, uint32_t index, uint32_t offset, const uin
 static int run_list(ep_model_t *m, const uint16_t *r, const uint16_t *end) {
   for (; r != end; r++) {
     const ep_op_t *op = &m->ops[*r];
-    int st = op->fn(m, op);
+    int st;
+    m->fc_tmp = op->tmp;
+    st = op->fn(m, op);
     if (st) return st;
   }
   return EP_RT_OK;
@@ -180,6 +190,7 @@ int ep_model_invoke_op(ep_model_t *m, uint32_t index) {
   if (!ready(m)) return EP_RT_ERR_STATE;
   if (index >= m->num_ops) return EP_RT_ERR_INDEX;
   if (m->ops[index].fused) return EP_RT_OK; /* runs inside its fused op */
+  m->fc_tmp = m->ops[index].tmp;
   return m->ops[index].fn(m, &m->ops[index]);
 }
 

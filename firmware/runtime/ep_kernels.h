@@ -126,6 +126,10 @@ int32_t ep_fp_one_over_one_plus_x(int32_t a);
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op);
 int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op);
 int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op);
+/* Re-plans the arena with the graph inputs live to their last reader (whole == 0: single-step mode, if the model
+ * was loaded with EP_RT_INIT_CONSUME_INPUTS) or for the whole invoke (sequence mode); sets arena_plan and
+ * arena_used (ep_model.c). */
+int ep_model_plan_inputs(ep_model_t *m, int whole);
 /* The kernel of an internal kind (ep_op_t.fn is set from it once the op is final). */
 ep_kernel_fn ep_kernel_for(uint8_t kind); /* NULL: a family this build left out */
 

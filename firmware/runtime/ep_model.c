@@ -395,7 +395,8 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
   }
 }
 
-/* Lifetimes: graph inputs and outputs live for the whole invoke (sequence mode rewrites them between steps). */
+/* Lifetimes in op order. A graph input starts at op 0 and here ends at its last reader (input_lifetimes
+ * settles it once the run list is final); graph outputs live to the end of the invoke. */
 static int compute_lifetimes(ep_model_t *m) {
   uint32_t i, k;
   int16_t last = (int16_t)(m->num_ops ? m->num_ops - 1 : 0);
@@ -407,7 +408,7 @@ static int compute_lifetimes(ep_model_t *m) {
     ep_tensor_t *t = &m->tensors[m->inputs[i]];
     if (t->is_const) return EP_RT_ERR_GRAPH;
     t->first_use = 0;
-    t->last_use = last;
+    t->last_use = 0;
   }
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
@@ -436,51 +437,146 @@ static int compute_lifetimes(ep_model_t *m) {
 
 static uint32_t align_up(uint32_t v) { return (v + (EP_ALIGN - 1u)) & ~(EP_ALIGN - 1u); }
 
-/* Greedy first-fit of activation tensors, largest first, against already placed overlapping lifetimes. */
-static int plan_arena(ep_model_t *m, uint32_t base, uint32_t avail) {
-  uint16_t order[EP_RT_MAX_TENSORS];
-  uint32_t off[EP_RT_MAX_TENSORS];
-  uint8_t placed[EP_RT_MAX_TENSORS];
-  uint32_t n = 0, i, j, high = 0;
-  for (i = 0; i < m->num_tensors; i++) {
-    placed[i] = 0;
-    off[i] = 0;
-    if (!m->tensors[i].is_const && m->tensors[i].first_use >= 0) order[n++] = (uint16_t)i;
-  }
-  for (i = 1; i < n; i++) { /* insertion sort by size, descending; ties by index keep the plan deterministic */
-    uint16_t v = order[i];
-    j = i;
-    while (j > 0 && m->tensors[order[j - 1]].bytes < m->tensors[v].bytes) {
-      order[j] = order[j - 1];
-      j--;
+/* Where a graph input's lifetime ends. With EP_RT_INIT_CONSUME_INPUTS in single-step mode: at its last reader, as
+ * TFLM plans it, so later activations may reuse its bytes (an invoke consumes its inputs). Otherwise, and in
+ * sequence mode (`whole`: the streamed and recurrent inputs are rewritten between steps, the others are set once
+ * for all steps), at the end of the invoke. A fused GRU op reads its x and h at its own index (ep_gru_reads). */
+static void input_lifetimes(ep_model_t *m, int whole) {
+  const int16_t end = (int16_t)(m->num_ops - 1);
+  uint32_t i, j, k;
+  for (i = 0; i < m->num_inputs; i++) {
+    const int16_t ti = m->inputs[i];
+    int16_t last = 0;
+    for (j = 0; j < m->num_ops; j++) {
+      const ep_op_t *op = &m->ops[j];
+      int reads = 0;
+      for (k = 0; k < op->n_in; k++) reads |= op->in[k] == ti;
+      if (op->kind == EP_K_GRU) {
+        int16_t x, h;
+        ep_gru_reads(op, &x, &h);
+        reads |= x == ti || h == ti;
+      }
+      if (reads) last = (int16_t)j;
     }
-    order[j] = v;
+    for (j = 0; j < m->num_outputs; j++)
+      if (m->outputs[j] == ti) last = end;
+    m->tensors[ti].last_use = (whole || !(m->flags & EP_RT_INIT_CONSUME_INPUTS)) ? end : last;
   }
-  for (i = 0; i < n; i++) {
-    ep_tensor_t *t = &m->tensors[order[i]];
-    uint32_t size = align_up(t->bytes), cand = 0;
-    int moved = 1;
-    while (moved) {
-      moved = 0;
-      for (j = 0; j < i; j++) {
-        ep_tensor_t *o = &m->tensors[order[j]];
-        uint32_t os = off[order[j]], oe = os + align_up(o->bytes);
-        if (o->last_use < t->first_use || t->last_use < o->first_use) continue;
-        if (cand < oe && os < cand + size) {
-          cand = oe;
-          moved = 1;
-        }
+}
+
+/* One block the planner places (a tensor, or an op's temporary): aligned size and op-order lifetime. */
+typedef struct {
+  uint32_t size;
+  int16_t first, last;
+} ep_span_t;
+
+/* Lowest offset where `t` overlaps none of the placed blocks `order[0..n)` (offsets `off`) whose lifetime
+ * overlaps its own: TFLM's GreedyMemoryPlanner rule. */
+static uint32_t lowest_fit(const ep_span_t *sp, const uint16_t *order, uint32_t n, const uint32_t *off,
+                           const ep_span_t *t) {
+  uint32_t j, cand = 0;
+  int moved = 1;
+  while (moved) {
+    moved = 0;
+    for (j = 0; j < n; j++) {
+      const ep_span_t *o = &sp[order[j]];
+      const uint32_t os = off[order[j]], oe = os + o->size;
+      if (o->last < t->first || t->last < o->first) continue;
+      if (cand < oe && os < cand + t->size) {
+        cand = oe;
+        moved = 1;
       }
     }
-    off[order[i]] = cand;
-    placed[order[i]] = 1;
-    if (cand + size > high) high = cand + size;
+  }
+  return cand;
+}
+
+/* Bytes of the shared temporary (m->fc_tmp: FC/CONV input widened, im2col patch) the op needs on this core. */
+static uint32_t op_tmp_bytes(const ep_model_t *m, const ep_op_t *op) {
+  if (op->fused) return 0;
+  if (op->kind == EP_K_GRU) return m->fc_tmp_bytes; /* its h widened like an FC input (DSP builds) */
+  if (op->kind == EP_K_FC_I8) return ep_fc_tmp_bytes(op->depth);
+  return ep_conv_tmp_bytes(m, op);
+}
+
+/* Plans the activation tensors from `base`: greedy first fit, largest first, by size and by size x lifetime,
+ * the smaller plan kept (the choice depends on the tensors only, so it is the same on every core). Then each op's
+ * temporary (live during that op only; invoke points m->fc_tmp at it) goes to the lowest offset free of the
+ * tensors live at the op: a core whose temporaries are no larger never plans a larger arena, and one whose are
+ * larger by at most D plans at most D more. */
+static int plan_arena(ep_model_t *m, uint32_t base, uint32_t avail) {
+  ep_span_t sp[EP_RT_MAX_TENSORS];
+  uint16_t order[EP_RT_MAX_TENSORS];
+  uint32_t off[EP_RT_MAX_TENSORS];
+  const uint32_t nt = m->num_tensors;
+  uint32_t n = 0, i, j, how, best_how = 0, high = 0xFFFFFFFFu;
+  for (how = 0; how < 3; how++) { /* the third pass repeats the best order */
+    const uint32_t h = how < 2 ? how : best_how;
+    uint32_t top = 0;
+    n = 0;
+    for (i = 0; i < nt; i++) {
+      const ep_tensor_t *t = &m->tensors[i];
+      if (t->is_const || t->first_use < 0) continue;
+      sp[i].size = align_up(t->bytes);
+      sp[i].first = t->first_use;
+      sp[i].last = t->last_use;
+      order[n++] = (uint16_t)i;
+    }
+    for (i = 1; i < n; i++) { /* insertion sort, descending; ties by index keep the plan deterministic */
+      const uint16_t v = order[i];
+      const uint64_t kv = (uint64_t)sp[v].size * (h ? (uint64_t)(sp[v].last - sp[v].first + 1) : 1u);
+      j = i;
+      while (j > 0 && (uint64_t)sp[order[j - 1]].size *
+                              (h ? (uint64_t)(sp[order[j - 1]].last - sp[order[j - 1]].first + 1) : 1u) < kv) {
+        order[j] = order[j - 1];
+        j--;
+      }
+      order[j] = v;
+    }
+    for (i = 0; i < n; i++) {
+      off[order[i]] = lowest_fit(sp, order, i, off, &sp[order[i]]);
+      if (off[order[i]] + sp[order[i]].size > top) top = off[order[i]] + sp[order[i]].size;
+    }
+    if (how == 2 || top < high) {
+      high = top;
+      best_how = how;
+    }
+  }
+  for (i = 0; i < m->num_ops; i++) {
+    ep_op_t *op = &m->ops[i];
+    ep_span_t t;
+    uint32_t o;
+    op->tmp = NULL;
+    t.size = align_up(op_tmp_bytes(m, op));
+    if (t.size == 0) continue;
+    t.first = t.last = (int16_t)i;
+    o = lowest_fit(sp, order, n, off, &t);
+    if (o + t.size > high) high = o + t.size;
+    op->tmp = m->arena + base + o; /* checked against avail below */
   }
   if (high > avail) return EP_RT_ERR_ARENA;
-  for (i = 0; i < m->num_tensors; i++)
-    if (placed[i]) m->tensors[i].data = m->arena + base + off[i];
+  for (i = 0; i < n; i++) m->tensors[order[i]].data = m->arena + base + off[order[i]];
   m->arena_plan = base + high;
   return 0;
+}
+
+/* Where the planned part of the arena starts: the tensor planned at offset 0. */
+static uint32_t plan_base(const ep_model_t *m) {
+  uint32_t i, lo = m->arena_plan;
+  for (i = 0; i < m->num_tensors; i++) {
+    const ep_tensor_t *t = &m->tensors[i];
+    if (!t->is_const && t->first_use >= 0 && (uint32_t)(t->data - m->arena) < lo) lo = (uint32_t)(t->data - m->arena);
+  }
+  return lo;
+}
+
+int ep_model_plan_inputs(ep_model_t *m, int whole) {
+  const uint32_t base = plan_base(m);
+  int st;
+  input_lifetimes(m, whole);
+  st = plan_arena(m, base, m->arena_len - base);
+  m->arena_used = m->arena_plan;
+  return st;
 }
 
 static int load(ep_model_t *m, const ep_fb_t *fb) {
@@ -566,15 +662,10 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
     if (op->kind == EP_K_FC_I8 && ep_fc_tmp_bytes(op->depth) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_fc_tmp_bytes(op->depth);
     if (ep_conv_tmp_bytes(m, op) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_conv_tmp_bytes(m, op);
   }
-  persist += align_up(m->fc_tmp_bytes);
   TRY(compute_lifetimes(m));
   /* Persistent per-op data first, then the planned activations. */
   base = (uint32_t)(((uintptr_t)m->arena + (EP_ALIGN - 1u)) & ~(uintptr_t)(EP_ALIGN - 1u)) - (uint32_t)(uintptr_t)m->arena;
   if (base > m->arena_len || persist > m->arena_len - base) return EP_RT_ERR_ARENA;
-  if (m->fc_tmp_bytes) {
-    m->fc_tmp = m->arena + base;
-    base += align_up(m->fc_tmp_bytes);
-  }
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
     if (op->scratch_bytes == 0) continue;
@@ -594,6 +685,7 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
     if (op->fn == NULL) return EP_RT_ERR_OP; /* a kernel family this build left out (ep_kernels.h) */
     if (!op->fused) m->run[m->num_run++] = (uint16_t)i;
   }
+  input_lifetimes(m, 0);
   TRY(plan_arena(m, base, m->arena_len - base));
   /* Per-op init data that needs the scratch memory. */
   for (i = 0; i < m->num_ops; i++) {

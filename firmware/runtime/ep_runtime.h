@@ -133,6 +133,7 @@ typedef struct ep_op {
   uint32_t rows, depth, batches; /* FC: weight rows/depth, input batches; other kinds: rows = output elements */
   int32_t *scratch; /* per-op persistent arena data (folded bias, per-channel multipliers, int8 activation table) */
   uint32_t scratch_bytes;
+  uint8_t *tmp; /* its part of the arena while it runs (m->fc_tmp then), or NULL; planned like a tensor */
 } ep_op_t;
 
 struct ep_model {
@@ -148,7 +149,7 @@ struct ep_model {
   ep_tensor_t tensors[EP_RT_MAX_TENSORS];
   ep_op_t ops[EP_RT_MAX_OPS];
   uint64_t macs;
-  uint8_t *fc_tmp; /* shared FC temporary (input widened for the DSP path), in the persistent arena part */
+  uint8_t *fc_tmp; /* the running op's temporary (ep_op_t.tmp: FC/CONV input widened, im2col patch) */
   uint32_t fc_tmp_bytes;
   /* sequence mode */
   uint32_t steps;
@@ -173,6 +174,10 @@ typedef struct ep_model ep_model_t;
 int ep_model_init(ep_model_t *m, const uint8_t *tflite, uint32_t len, uint8_t *arena, uint32_t arena_len);
 /* Load flags. EP_RT_INIT_NO_FUSE keeps the op-by-op reference path (no fused GRU step). */
 #define EP_RT_INIT_NO_FUSE 1u
+/* EP_RT_INIT_CONSUME_INPUTS: in single-step mode a graph input's bytes are reused once its last reader ran, as TFLM
+ * plans them (a smaller arena), so every invoke needs its inputs written again. Without it the inputs survive an
+ * invoke (several invokes on one staged input). Sequence mode always keeps them. */
+#define EP_RT_INIT_CONSUME_INPUTS 2u
 #ifndef EP_RT_DEFAULT_FLAGS
 #define EP_RT_DEFAULT_FLAGS 0u /* what ep_model_init uses; -DEP_RT_DEFAULT_FLAGS=1 builds an op-by-op firmware */
 #endif

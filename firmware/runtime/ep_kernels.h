@@ -154,13 +154,21 @@ static inline void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h) {
 }
 #endif
 
+/* The activation clamp as two independent selects: both bounds are read whatever `v` is, so v7-M and later
+ * compile it to conditional moves (IT blocks), not to a branch on the data (ep_clamp_i32 skips reading `hi` below
+ * `lo`, which GCC turns into a branch). */
+static inline int32_t ep_clamp_sel(int32_t v, int32_t lo, int32_t hi) {
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
 /* int8 ADD/SUB/MUL of one element pair, exactly TFLM's reference arithmetic; `a` is input 0, `b` input 1.
  * Shared by the op-by-op kernel and the fused GRU step so both produce the same bytes. */
 static inline int8_t ep_addsub_i8(const ep_op_t *op, int32_t a, int32_t b, int sub) {
   const int32_t sa = ep_rdbpot(ep_srdhm_2p20(op->p.bin.neg_zp_a + a, op->mult[0]), -op->shift[0]);
   const int32_t sb = ep_rdbpot(ep_srdhm_2p20(op->p.bin.neg_zp_b + b, op->mult[1]), -op->shift[1]);
   const int32_t r = ep_rdbpot(ep_srdhm(sub ? sa - sb : sa + sb, op->mult[2]), -op->shift[2]);
-  return (int8_t)ep_clamp_i32(ep_add_wrap(r, op->p.bin.zp_out), op->act_min, op->act_max);
+  return (int8_t)ep_clamp_sel(ep_add_wrap(r, op->p.bin.zp_out), op->act_min, op->act_max);
 }
 static inline int8_t ep_mul_i8(const ep_op_t *op, int32_t a, int32_t b) {
   const int32_t r = ep_mbqm((op->p.bin.neg_zp_a + a) * (op->p.bin.neg_zp_b + b), op->mult[0], op->shift[0]);

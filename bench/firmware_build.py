@@ -195,12 +195,18 @@ def baked_tflite(baked_dir: Path) -> bytes:
     return bytes(int(x, 16) for x in re.findall(r"0x([0-9a-fA-F]{1,2})", m.group(1)))
 
 
-def plan_model(tflite: bytes, env: str, sequence: dict | None = None) -> ModelPlan:
+#: ``EP_RT_INIT_CONSUME_INPUTS`` (firmware/runtime/ep_runtime.h): inputs end at their last reader, as TFLM plans.
+CONSUME_INPUTS = 2
+
+
+def plan_model(tflite: bytes, env: str, sequence: dict | None = None, flags: int | None = None) -> ModelPlan:
     """Arena and table sizes the firmware of ``env`` needs for ``tflite`` (exactly what its runtime plans).
 
     :param tflite: the model
     :param env: PlatformIO env (decides the DSP temporary)
     :param sequence: the manifest's ``sequence`` block (``steps``, ``stream_input``, ``recurrent``), if any
+    :param flags: ``ep_model_init_ex`` flags to plan with (default: the firmware's own, ``ep_model_init``); e.g.
+        :data:`CONSUME_INPUTS` for an application that writes its inputs before every invoke
     """
     with tempfile.NamedTemporaryFile(suffix=".tflite") as fh:
         fh.write(tflite)
@@ -209,7 +215,8 @@ def plan_model(tflite: bytes, env: str, sequence: dict | None = None) -> ModelPl
         if sequence:
             args += [str(int(sequence["steps"])), str(int(sequence["stream_input"]))]
             args += [f"{int(o)},{int(i)}" for o, i in sequence.get("recurrent", [])]
-        proc = _run(args, "plan", 60)
+        env_vars = None if flags is None else {**os.environ, "EP_PLAN_FLAGS": str(int(flags))}
+        proc = _run(args, "plan", 60, env=env_vars)
     if proc.returncode == 1:
         raise BuildError("model", f"the runtime refuses this model: {proc.stderr.strip()[-300:]}")
     if proc.returncode != 0:

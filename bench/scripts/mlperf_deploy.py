@@ -27,7 +27,13 @@ BOARD = "nucleo_l4r5zi"
 
 
 def measure(name: str, env: str) -> dict[str, Any]:
-    from edgeprune.bench.firmware_build import ENV_LIMITS, STACK_RESERVE, deploy_footprint
+    from edgeprune.bench.firmware_build import (
+        CONSUME_INPUTS,
+        ENV_LIMITS,
+        STACK_RESERVE,
+        deploy_footprint,
+        plan_model,
+    )
     from edgeprune.bench.reference import (
         AD01_SHA256,
         MLPERF,
@@ -46,7 +52,8 @@ def measure(name: str, env: str) -> dict[str, Any]:
     return {
         "model": name, "tflite_bytes": len(tflite), "sha256": AD01_SHA256 if name == "ad01" else MLPERF[name].sha256,
         "env": env, "flash": built.flash_bytes, "ram": built.ram_bytes, "ram_with_stack": ram_with_stack,
-        "arena": built.plan.arena if built.plan else None, "tflm_arena": TFLM_ARENA[name][0], "tflm_arena_cmsis": TFLM_ARENA[name][1],
+        "arena": built.plan.arena if built.plan else None,
+        "arena_consume": plan_model(tflite, env, flags=CONSUME_INPUTS).arena, "tflm_arena": TFLM_ARENA[name][0], "tflm_arena_cmsis": TFLM_ARENA[name][1],
         "fits": built.flash_bytes <= flash_lim and ram_with_stack <= ram_lim, "build_s": round(time.monotonic() - t0, 1),
     }
 
@@ -64,18 +71,23 @@ def section(rows: list[dict[str, Any]], command: str, env: str) -> str:
              f"script's {STACK_RESERVE // 1024} KiB stack reserve",
              "- our arena: the runtime's own planner run on the host for the target (the same C code, incl. the DSP "
              "kernels' scratch); TFLM: `arena_used_bytes()` of TFLM's C++ build on the same QEMU M4 "
-             "(bench/reference/README.md), reference kernels / CMSIS-NN", "",
-             "| model | .tflite B | flash B | RAM B | RAM + stack B | fits L4R5ZI | our arena B | TFLM arena B (ref / CMSIS-NN) | ours / TFLM ref |",
+             "(bench/reference/README.md), reference kernels / CMSIS-NN",
+             "- our arena is planned two ways: as the firmware runs it (graph inputs live for the whole invoke, "
+             "because the measuring firmware runs n inferences on one input), and for an application that writes "
+             "its inputs before every invoke (`EP_RT_INIT_CONSUME_INPUTS`: an input's bytes are reused after its "
+             "last reader, as TFLM plans them); the ratio is the second against TFLM's reference-kernel arena", "",
+             "| model | .tflite B | flash B | RAM B | RAM + stack B | fits L4R5ZI | our arena B (firmware / inputs "
+             "consumed) | TFLM arena B (ref / CMSIS-NN) | ours / TFLM ref |",
              "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
     for r in rows:
-        ratio = f"{r['arena'] / r['tflm_arena']:.3f}" if r["arena"] and r["tflm_arena"] else "-"
+        ratio = f"{r['arena_consume'] / r['tflm_arena']:.3f}"
         lines.append(f"| {r['model']} | {r['tflite_bytes']:,} | {r['flash']:,} | {r['ram']:,} | {r['ram_with_stack']:,} | "
-                     f"{'yes' if r['fits'] else 'NO'} | {r['arena'] or 0:,} | {r['tflm_arena']:,} / {r['tflm_arena_cmsis']:,} | "
+                     f"{'yes' if r['fits'] else 'NO'} | {r['arena'] or 0:,} / {r['arena_consume']:,} | {r['tflm_arena']:,} / {r['tflm_arena_cmsis']:,} | "
                      f"{ratio} |")
     fit = all(r["fits"] for r in rows)
-    smaller = [r["model"] for r in rows if r["arena"] and r["arena"] <= r["tflm_arena"]]
+    smaller = [r["model"] for r in rows if r["arena_consume"] <= r["tflm_arena"]]
     lines += ["", f"- **met: {'yes' if fit else 'NO'}** (every deploy build fits the board); arena no larger than "
-              f"TFLM's: {', '.join(smaller) or 'none'} of {len(rows)}"]
+              f"TFLM's (inputs consumed, as TFLM plans): {', '.join(smaller) or 'none'} of {len(rows)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -30,3 +30,15 @@ def test_bench_prints_deploy_flash_and_ram_of_a_bare_tflite(tmp_path: Path) -> N
     assert "`search` times a real test window" in text  # why the two commands' counts can differ
     skipped = CliRunner().invoke(main, ["bench", str(model), "--repeats", "1", "--agreement", "0", "--no-deploy-build"])
     assert skipped.exit_code == 0 and "deploy build" not in skipped.output
+
+
+def test_planner_plans_consumed_inputs_when_asked() -> None:
+    """`plan_model(..., flags=CONSUME_INPUTS)` plans as an application that writes its inputs before every invoke:
+    VWW's 27 KB input is reused once its last reader ran, so the arena shrinks; the default plan keeps it."""
+    from edgeprune.bench.firmware_build import CONSUME_INPUTS, plan_model
+    from edgeprune.bench.reference import mlperf_bytes
+
+    vww = mlperf_bytes("vww")
+    default, consumed = plan_model(vww, "qemu-m4"), plan_model(vww, "qemu-m4", flags=CONSUME_INPUTS)
+    assert consumed.arena <= default.arena - 96 * 96 * 3 + 1024, (default.arena, consumed.arena)
+    assert (consumed.tensors, consumed.ops, consumed.kernels) == (default.tensors, default.ops, default.kernels)

@@ -5,6 +5,9 @@
  *   ep_arena_plan model.tflite [steps stream_input out,in ...]
  *   -> "arena <bytes> tensors <n> ops <n> fc_max_depth <n> gru <n> conv <n> f32 <n>"
  *
+ * EP_PLAN_FLAGS=<n> in the environment plans with ep_model_init_ex(..., n) instead of the default flags (e.g. 2 =
+ * EP_RT_INIT_CONSUME_INPUTS, an application that writes its inputs before every invoke).
+ *
  * The arena is planned by the same C code the device runs; the one target-dependent part is the int16
  * temporary of the DSP fully-connected path (absent on the host), hence fc_max_depth for the caller.
  * gru/conv/f32 count the ops of each optional kernel family (ep_kernels.h), so a deploy build can leave out a
@@ -35,7 +38,9 @@ int main(int argc, char **argv) {
   static uint8_t buf[16u * 1024u * 1024u] __attribute__((aligned(16)));
   size_t len = fread(buf, 1, sizeof buf, f);
   fclose(f);
-  int st = ep_model_init(&model, buf, (uint32_t)len, arena, ARENA);
+  const char *flags = getenv("EP_PLAN_FLAGS");
+  int st = flags ? ep_model_init_ex(&model, buf, (uint32_t)len, arena, ARENA, (uint32_t)strtoul(flags, NULL, 0))
+                 : ep_model_init(&model, buf, (uint32_t)len, arena, ARENA);
   if (st != EP_RT_OK) {
     fprintf(stderr, "runtime refused the model: %s (%d)\n", ep_rt_status_str(st), st);
     return 1;

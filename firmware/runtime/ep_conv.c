@@ -344,30 +344,78 @@ static inline int8_t rq_fast_c(int32_t acc, int32_t mult, int32_t e, int32_t h, 
 }
 #endif
 
-/* The int8 input of output pixel (oy, ox): the pixel itself for a 1x1 kernel (never padded), else its receptive
- * field gathered into `patch`, padding taps set to the input zero point. Kernel rows lying inside the image are
- * contiguous in NHWC (dilation 1): one copy per row. Branches depend on the geometry only. */
-static const int8_t *conv_input(const ep_op_t *op, const int8_t *xb, int32_t H, int32_t W, int32_t C, int32_t KH,
-                                int32_t KW, int32_t oy, int32_t ox, int8_t *patch) {
-  const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h, ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+/* Small copies and fills for the im2col gather, inline: a row of a small convolution is a few bytes (KW x C), where
+ * a library call costs more than the copy. Word accesses need unaligned loads and stores (not on v6-M: its
+ * library routines there). */
+#if defined(__ARM_ARCH_6M__)
+static inline void copy_bytes(int8_t *d, const int8_t *s, size_t n) { memcpy(d, s, n); }
+static inline void fill_bytes(int8_t *d, uint32_t v4, size_t n) { memset(d, (int)(v4 & 0xffu), n); }
+#else
+static inline void copy_bytes(int8_t *d, const int8_t *s, size_t n) {
+  for (; n >= 4u; n -= 4u, d += 4, s += 4) {
+    uint32_t v;
+    memcpy(&v, s, 4);
+    memcpy(d, &v, 4);
+  }
+  if (n & 2u) {
+    d[0] = s[0];
+    d[1] = s[1];
+    d += 2;
+    s += 2;
+  }
+  if (n & 1u) d[0] = s[0];
+}
+static inline void fill_bytes(int8_t *d, uint32_t v4, size_t n) { /* v4: the byte in all four lanes */
+  for (; n >= 4u; n -= 4u, d += 4) memcpy(d, &v4, 4);
+  if (n & 2u) {
+    d[0] = d[1] = (int8_t)v4;
+    d += 2;
+  }
+  if (n & 1u) d[0] = (int8_t)v4;
+}
+#endif
+
+/* The receptive field of the window at (iy0, ix0) into dst (KH x KW x C bytes). A window crossing the image border
+ * is first filled with the input zero point, then the taps inside are copied over it; with dilation 1 across, the
+ * taps of a kernel row inside the image are contiguous in NHWC: one copy per row. Branches depend on the geometry
+ * only. */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* one copy for the three pixel loops; only the 1x1 test is inlined */
+#endif
+static void gather(const ep_op_t *op, const int8_t *xb, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW,
+                   int32_t iy0, int32_t ix0, int8_t *dst) {
   const size_t row = (size_t)KW * C;
-  int8_t *dst = patch;
+  const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
+  const int inside_h = iy0 >= 0 && iy0 + (KH - 1) * dh < H;
   int32_t fy, fx;
-  if (KH == 1 && KW == 1) return xb + ((size_t)iy0 * W + ix0) * C;
-  for (fy = 0; fy < KH; fy++, dst += row) {
-    const int32_t iy = iy0 + fy * op->p.conv.dil_h;
-    if (iy < 0 || iy >= H) {
-      memset(dst, (uint8_t)op->p.conv.zp_in, row);
-    } else if (op->p.conv.dil_w == 1 && ix0 >= 0 && ix0 + KW <= W) {
-      memcpy(dst, xb + ((size_t)iy * W + ix0) * C, row);
-    } else {
-      for (fx = 0; fx < KW; fx++) {
-        const int32_t ix = ix0 + fx * op->p.conv.dil_w;
-        if (ix >= 0 && ix < W) memcpy(dst + (size_t)fx * C, xb + ((size_t)iy * W + ix) * C, (size_t)C);
-        else memset(dst + (size_t)fx * C, (uint8_t)op->p.conv.zp_in, (size_t)C);
-      }
+  if (dw == 1) {
+    const int32_t lo = ix0 < 0 ? -ix0 : 0, hi0 = W - ix0 < KW ? W - ix0 : KW, hi = hi0 > lo ? hi0 : lo;
+    const size_t a = (size_t)lo * C, n = (size_t)(hi - lo) * C;
+    const int8_t *src = xb + (ix0 + lo) * C;
+    if (!inside_h || n != row) fill_bytes(dst, (uint32_t)(uint8_t)op->p.conv.zp_in * 0x01010101u, (size_t)KH * row);
+    for (fy = 0; fy < KH; fy++, dst += row) {
+      const int32_t iy = iy0 + fy * dh;
+      if (iy >= 0 && iy < H) copy_bytes(dst + a, src + (size_t)iy * W * C, n);
+    }
+    return;
+  }
+  fill_bytes(dst, (uint32_t)(uint8_t)op->p.conv.zp_in * 0x01010101u, (size_t)KH * row);
+  for (fy = 0; fy < KH; fy++) {
+    const int32_t iy = iy0 + fy * dh;
+    for (fx = 0; fx < KW; fx++, dst += C) {
+      const int32_t ix = ix0 + fx * dw;
+      if (iy >= 0 && iy < H && ix >= 0 && ix < W) copy_bytes(dst, xb + ((size_t)iy * W + ix) * C, (size_t)C);
     }
   }
+}
+
+/* The int8 input of output pixel (oy, ox): the pixel itself for a 1x1 kernel (never padded), else its receptive
+ * field gathered into `patch`. */
+static inline const int8_t *conv_input(const ep_op_t *op, const int8_t *xb, int32_t H, int32_t W, int32_t C,
+                                       int32_t KH, int32_t KW, int32_t oy, int32_t ox, int8_t *patch) {
+  const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h, ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+  if (KH == 1 && KW == 1) return xb + ((size_t)iy0 * W + ix0) * C;
+  gather(op, xb, H, W, C, KH, KW, iy0, ix0, patch);
   return patch;
 }
 

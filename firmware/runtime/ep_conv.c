@@ -8,8 +8,9 @@
  * block on int16 lane pairs; Cortex-M3/hosts: one SMLAL per weight on both pixels packed 2^23 apart), then the four
  * outputs are requantised; v6-M and an odd last pixel use the FC dot rows. DEPTHWISE_CONV_2D: four channels per block
  * over every pixel (DSP: SXTB16 + SMLABB/SMLATT), border windows gathered with the zero point; the last C mod 4
- * channels take TFLM's skip-outside-taps loop. The pools and SOFTMAX are plain C; SOFTMAX evaluates the gemmlowp
- * exp TFLM uses at invoke (masked below diff_min), one fixed-point reciprocal per row.
+ * channels take TFLM's skip-outside-taps loop. Pools: DSP cores take four channels per word (max: SSUB8/SEL;
+ * average: SXTAB16 lane sums, windows up to 256 taps), elsewhere C per channel. SOFTMAX is plain C: it evaluates the
+ * gemmlowp exp TFLM uses at invoke (masked below diff_min), one fixed-point reciprocal per row.
  */
 #include <math.h>
 #include <string.h>

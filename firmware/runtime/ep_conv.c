@@ -219,12 +219,20 @@ int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, const void *fb
   }
 }
 
-/* Per-channel bias, multiplier and shift words (CONV: the bias has the zero-point term folded in). */
+/* Per-channel bias and multiplier words, then the right shifts (TFLM's shift negated) as bytes (CONV: the bias has
+ * the zero-point term folded in): 9 bytes per channel (TFLM keeps 8, multiplier and shift words; its bias stays in
+ * the model). */
 uint32_t ep_conv_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
   (void)m;
   /* DEPTHWISE: the bias folded over all taps (interior pixels); border pixels read the model's bias. */
-  if (op->kind == EP_K_CONV_I8 || op->kind == EP_K_DWCONV_I8) return 12u * op->rows;
+  if (op->kind == EP_K_CONV_I8 || op->kind == EP_K_DWCONV_I8) return 9u * op->rows;
   return 0;
+}
+
+/* The int8 right shifts after the bias and multiplier words: -shift of ep_quantize_multiplier (in [-30, 31]),
+ * stored negated because the short requantisation shifts right by it as it is. */
+static inline const int8_t *conv_shifts(const ep_op_t *op, uint32_t channels) {
+  return (const int8_t *)(const void *)(op->scratch + 2u * channels);
 }
 
 static int conv_is_1x1(const ep_model_t *m, const ep_op_t *op) {
@@ -257,6 +265,7 @@ void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
     const uint32_t oc = op->rows;
     const int dw = op->kind == EP_K_DWCONV_I8;
     uint32_t r, d;
+    int32_t shift;
     for (r = 0; r < oc; r++) {
       int32_t bias = b ? (int32_t)ep_le32(b->data + 4u * r) : 0;
       const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
@@ -267,7 +276,8 @@ void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
         s += dw ? ((const int8_t *)w->data)[(size_t)d * oc + r] : ((const int8_t *)w->data)[(size_t)r * op->depth + d];
       op->scratch[r] = (int32_t)((uint32_t)bias - (uint32_t)(int32_t)op->p.conv.zp_in * (uint32_t)s);
       /* TFLM: (double)input_scale * (double)filter_scale / (double)output_scale, per channel. */
-      ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &op->scratch[oc + r], &op->scratch[2u * oc + r]);
+      ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &op->scratch[oc + r], &shift);
+      ((int8_t *)(void *)(op->scratch + 2u * oc))[r] = (int8_t)-shift;
     }
   }
 }
@@ -310,11 +320,11 @@ static inline int8_t rq_apply(int32_t acc, rq_t q, int32_t zp, int32_t lo, int32
   return (int8_t)clamp_bf(ep_add_wrap(v, zp), lo, hi);
 }
 
-static void rq_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int32_t *cs, int32_t zp,
+static void rq_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int8_t *cs, int32_t zp,
                     int32_t lo, int32_t hi) {
 #if EP_CONV_DSP || EP_CONV_PACKED
   uint32_t k;
-  for (k = 0; k < n; k++) y[k] = rq_apply(acc[k], rq_of(cm[k], cs[k]), zp, lo, hi);
+  for (k = 0; k < n; k++) y[k] = rq_apply(acc[k], rq_of(cm[k], -cs[k]), zp, lo, hi);
 #else
   ep_fc_requant_rows(acc, y, n, cm, cs, zp, lo, hi); /* v6-M: the FC's loop compiles shorter there */
 #endif
@@ -329,7 +339,7 @@ static int rq_fast_ok(const ep_op_t *op, uint32_t channels) {
   uint32_t r;
   for (r = 0; r < channels; r++) {
     const int64_t b = op->scratch[r];
-    const int32_t s = op->scratch[2u * channels + r];
+    const int32_t s = -conv_shifts(op, channels)[r];
     if (s > -1 || s < -31 || (b < 0 ? -b : b) >= room) return 0;
   }
   return 1;
@@ -535,7 +545,8 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OW = to->dims[2], npix = to->dims[1] * OW, KH = tw->dims[1], KW = tw->dims[2];
   const uint32_t oc = op->rows, depth = op->depth, groups = depth >> 2, tail = depth & 3u, body = depth & ~3u;
-  const int32_t *bias = op->scratch, *cm = op->scratch + oc, *cs = op->scratch + 2u * oc;
+  const int32_t *bias = op->scratch, *cm = op->scratch + oc;
+  const int8_t *cs = conv_shifts(op, oc);
   const int32_t zp = op->p.conv.zp_out;
   const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
   const int fast = rq_fast_ok(op, oc);
@@ -571,12 +582,12 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
         acc[3] += u1 * tb[d];
       }
       if (fast) {
-        const int32_t e0 = -cs[r], e1 = -cs[r1];
+        const int32_t e0 = cs[r], e1 = cs[r1];
         const int32_t h0 = (int32_t)((uint32_t)1 << (e0 - 1)), h1 = (int32_t)((uint32_t)1 << (e1 - 1));
         v = pack4(rq_fast(acc[0], cm[r], e0, h0, zp), rq_fast(acc[2], cm[r1], e1, h1, zp),
                   rq_fast(acc[1], cm[r], e0, h0, zp), rq_fast(acc[3], cm[r1], e1, h1, zp));
       } else {
-        const rq_t q0 = rq_of(cm[r], cs[r]), q1 = rq_of(cm[r1], cs[r1]);
+        const rq_t q0 = rq_of(cm[r], -cs[r]), q1 = rq_of(cm[r1], -cs[r1]);
         v = pack4(rq_value(acc[0], q0, zp), rq_value(acc[2], q1, zp), rq_value(acc[1], q0, zp),
                   rq_value(acc[3], q1, zp));
       }
@@ -635,7 +646,8 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OW = to->dims[2], npix = to->dims[1] * OW, KH = tw->dims[1], KW = tw->dims[2];
   const uint32_t oc = op->rows, depth = op->depth;
-  const int32_t *bias = op->scratch, *cm = op->scratch + oc, *cs = op->scratch + 2u * oc;
+  const int32_t *bias = op->scratch, *cm = op->scratch + oc;
+  const int8_t *cs = conv_shifts(op, oc);
   const int32_t zp = op->p.conv.zp_out, lo = op->act_min, hi = op->act_max;
   const int fast = rq_fast_ok(op, oc);
   const int8_t *w = (const int8_t *)tw->data;
@@ -659,7 +671,7 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
       acc[2] = acc[3] = bias[r1];
       dot2x2_packed(w + (size_t)r * depth, w + (size_t)r1 * depth, X, depth, acc);
       if (fast) {
-        const int32_t e0 = -cs[r], e1 = -cs[r1];
+        const int32_t e0 = cs[r], e1 = cs[r1];
         const int32_t h0 = (int32_t)((uint32_t)1 << (e0 - 1)), h1 = (int32_t)((uint32_t)1 << (e1 - 1));
         ya[r] = rq_fast_c(acc[0], cm[r], e0, h0, zp, lo, hi);
         yb[r] = rq_fast_c(acc[1], cm[r], e0, h0, zp, lo, hi);
@@ -667,10 +679,10 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
         yb[r1] = rq_fast_c(acc[3], cm[r1], e1, h1, zp, lo, hi);
         continue;
       }
-      q = rq_of(cm[r], cs[r]);
+      q = rq_of(cm[r], -cs[r]);
       ya[r] = rq_apply(acc[0], q, zp, lo, hi);
       yb[r] = rq_apply(acc[1], q, zp, lo, hi);
-      q = rq_of(cm[r1], cs[r1]);
+      q = rq_of(cm[r1], -cs[r1]);
       ya[r1] = rq_apply(acc[2], q, zp, lo, hi);
       yb[r1] = rq_apply(acc[3], q, zp, lo, hi);
     }
@@ -684,7 +696,8 @@ int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2];
   const uint32_t oc = op->rows, depth = op->depth;
-  const int32_t *bias = op->scratch, *cm = op->scratch + oc, *cs = op->scratch + 2u * oc;
+  const int32_t *bias = op->scratch, *cm = op->scratch + oc;
+  const int8_t *cs = conv_shifts(op, oc);
   const int8_t *w = (const int8_t *)tw->data;
   uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
   int8_t *patch = (int8_t *)(m->fc_tmp + widened_bytes(depth));
@@ -755,7 +768,8 @@ static void dw_generic(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2];
-  const int32_t *bf = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
+  const int32_t *bf = op->scratch, *cm = op->scratch + C;
+  const int8_t *cs = conv_shifts(op, (uint32_t)C);
   const uint8_t *bias = (op->n_in == 3 && op->in[2] >= 0) ? m->tensors[op->in[2]].data : NULL; /* int32 LE */
   const int32_t neg_zp = -(int32_t)op->p.conv.zp_in;
   const int32_t dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
@@ -851,7 +865,8 @@ static int32_t dw_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2], T = KH * KW;
-  const int32_t *bf = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
+  const int32_t *bf = op->scratch, *cm = op->scratch + C;
+  const int8_t *cs = conv_shifts(op, (uint32_t)C);
   const int32_t zp = op->p.conv.zp_out;
   const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
   const int fast = rq_fast_ok(op, (uint32_t)C);
@@ -861,14 +876,14 @@ static int32_t dw_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
   uint32_t xw[DW_TAPS];
   if (dw_taps(m, op, toff, boff) != T) return 0;
   for (c0 = 0; c0 + 4 <= C; c0 += 4) {
-    const rq_t q0 = rq_of(cm[c0], cs[c0]), q1 = rq_of(cm[c0 + 1], cs[c0 + 1]);
-    const rq_t q2 = rq_of(cm[c0 + 2], cs[c0 + 2]), q3 = rq_of(cm[c0 + 3], cs[c0 + 3]);
+    const rq_t q0 = rq_of(cm[c0], -cs[c0]), q1 = rq_of(cm[c0 + 1], -cs[c0 + 1]);
+    const rq_t q2 = rq_of(cm[c0 + 2], -cs[c0 + 2]), q3 = rq_of(cm[c0 + 3], -cs[c0 + 3]);
     const int32_t *mq = cm + c0;
     int32_t e[4], h[4], k;
     int8_t *yp = y + c0;
     int32_t oy, ox;
     for (k = 0; k < 4; k++) {
-      e[k] = -cs[c0 + k];
+      e[k] = cs[c0 + k];
       h[k] = (int32_t)((uint32_t)1 << ((e[k] - 1) & 31));
     }
     for (t = 0; t < T; t++) {
@@ -931,7 +946,8 @@ static int32_t dw_blocks(const ep_model_t *m, const ep_op_t *op, const int8_t *x
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], KH = tw->dims[1], KW = tw->dims[2], T = KH * KW;
-  const int32_t *bf = op->scratch, *cm = op->scratch + C, *cs = op->scratch + 2 * C;
+  const int32_t *bf = op->scratch, *cm = op->scratch + C;
+  const int8_t *cs = conv_shifts(op, (uint32_t)C);
   const int32_t zp = op->p.conv.zp_out, lo = op->act_min, hi = op->act_max;
   const int fast = rq_fast_ok(op, (uint32_t)C);
   const int8_t *w = (const int8_t *)tw->data;
@@ -944,8 +960,8 @@ static int32_t dw_blocks(const ep_model_t *m, const ep_op_t *op, const int8_t *x
     int32_t e[4], h[4], k, oy, ox;
     int8_t *yp = y + c0;
     for (k = 0; k < 4; k++) {
-      q[k] = rq_of(cm[c0 + k], cs[c0 + k]);
-      e[k] = -cs[c0 + k];
+      q[k] = rq_of(cm[c0 + k], -cs[c0 + k]);
+      e[k] = cs[c0 + k];
       h[k] = (int32_t)((uint32_t)1 << ((e[k] - 1) & 31));
     }
     for (t = 0; t < T; t++) memcpy(wv + 4 * t, w + (size_t)t * C + c0, 4);

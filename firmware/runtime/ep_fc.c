@@ -272,20 +272,32 @@ static void requant_block(const int32_t *acc, int8_t *y, uint32_t n, int32_t mul
   }
 }
 
-/* The same with per-row multipliers (per-channel weights). */
-static void requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int32_t *cs, int32_t zp,
-                         int32_t lo, int32_t hi) {
+/* One row with its own multiplier and shifts (per-channel weights). */
+static inline int8_t requant_row(int32_t acc, int32_t mult, int32_t left, int32_t right, int32_t zp, int32_t lo,
+                                 int32_t hi) {
+  const int32_t v = ep_rdbpot(ep_srdhm((int32_t)((uint32_t)acc << left), mult), right);
+  return (int8_t)ep_clamp_i32(ep_sat8(ep_add_wrap(v, zp)), lo, hi);
+}
+
+/* The same with per-row multipliers (per-channel weights). Out of line as when the convolutions shared it: inlined,
+ * it changes the FC kernel's register allocation. */
+__attribute__((noinline)) static void requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm,
+                                                   const int32_t *cs, int32_t zp, int32_t lo, int32_t hi) {
   uint32_t k;
   for (k = 0; k < n; k++) {
-    const int32_t shift = cs[k], left = shift > 0 ? shift : 0, right = left - shift;
-    const int32_t v = ep_rdbpot(ep_srdhm((int32_t)((uint32_t)acc[k] << left), cm[k]), right);
-    y[k] = (int8_t)ep_clamp_i32(ep_sat8(ep_add_wrap(v, zp)), lo, hi);
+    const int32_t shift = cs[k], left = shift > 0 ? shift : 0;
+    y[k] = requant_row(acc[k], cm[k], left, left - shift, zp, lo, hi);
   }
 }
 
-void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int32_t *cs, int32_t zp,
+/* The convolutions keep their shifts negated, as bytes (ep_conv.c). */
+void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int8_t *cs, int32_t zp,
                         int32_t lo, int32_t hi) {
-  requant_rows(acc, y, n, cm, cs, zp, lo, hi);
+  uint32_t k;
+  for (k = 0; k < n; k++) {
+    const int32_t e = cs[k], left = (int32_t)((uint32_t)-e & (uint32_t)(e >> 31)); /* a left shift when e < 0 */
+    y[k] = requant_row(acc[k], cm[k], left, left + e, zp, lo, hi);
+  }
 }
 
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {

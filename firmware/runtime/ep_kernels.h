@@ -114,8 +114,8 @@ static inline int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, 
   return EP_RT_ERR_OP;
 }
 #endif
-/* The FC kernel's per-row requantisation (per-channel multipliers), shared with the convolutions. */
-void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int32_t *cs, int32_t zp,
+/* The FC kernel's per-row requantisation (per-channel multipliers), for the convolutions' int8 shifts. */
+void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int8_t *cs, int32_t zp,
                         int32_t lo, int32_t hi);
 /* gemmlowp exp_on_negative_values (a with `ibits` integer bits, 4 or 5; result Q0) and
  * one_over_one_plus_x_for_x_in_0_1 (Q0 in and out), as TFLM's SOFTMAX uses them. */

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgeprune.bench.firmware_build import CONSUME_INPUTS as CONSUME
+from edgeprune.bench.reference import TFLM_ARENA as TFLM_ARENA_REF_CMSIS
 from edgeprune.bench.reference import mlperf_bytes
 
 from .oracle import tflm_interpreter, tflm_run
@@ -14,10 +16,9 @@ from .rt import STATUS
 from .tflbuild import INT8, INT32, Graph, S
 
 OP = S.BuiltinOperator
-CONSUME = 2  # EP_RT_INIT_CONSUME_INPUTS
 
 # TFLM's arena_used_bytes() with the reference kernels on Cortex-M (32-bit; bench/reference/README.md).
-TFLM_ARENA = {"kws": 22_772, "ic": 54_340, "vww": 100_660, "sww": 15_252}
+TFLM_ARENA = {name: TFLM_ARENA_REF_CMSIS[name][0] for name in ("kws", "ic", "vww", "sww")}
 
 
 @pytest.mark.parametrize("name", list(TFLM_ARENA))

@@ -60,7 +60,7 @@ def test_eth_url_errors():
 @pytest.mark.qemu
 def test_uart_and_eth_give_identical_results(full_firmware):
     """One firmware, both wires: identical outputs, and instruction counts repeatable on each wire and equal
-    across wires to one SysTick tick (40 instructions). The wire is idle while the model runs, but the
+    across wires, each to one SysTick tick (40 instructions). The wire is idle while the model runs, but the
     instructions spent receiving the request differ, so the timed window starts at another phase of the
     tick counter (measured: 7,520 vs 7,560 since the runtime's op-list rework)."""
     model = seed_models().fc_square(64, seed=3)
@@ -73,10 +73,12 @@ def test_uart_and_eth_give_identical_results(full_firmware):
             dev.set_input(0, x)
             results[serial] = dev.infer(4)
     assert results["tcp"].outputs == results["eth"].outputs
-    for serial in ("tcp", "eth"):
-        assert len(set(results[serial].counts)) == 1, results[serial].counts  # -icount: exactly repeatable
     tick = 40  # instructions per SysTick tick on mps2 under -icount shift=0 (docs/design.md)
-    assert abs(results["tcp"].counts[0] - results["eth"].counts[0]) <= tick
+    for serial in ("tcp", "eth"):
+        # -icount: the work is the same every run; the tick counter reads it to one tick, at a phase that can
+        # move by one tick between runs when the true count is not a multiple of 40.
+        assert max(results[serial].counts) - min(results[serial].counts) <= tick, results[serial].counts
+    assert abs(results["tcp"].median - results["eth"].median) <= tick
 
 
 @pytest.mark.qemu

@@ -75,5 +75,5 @@ def test_random_windowed_ops_bit_exact(core, tmp_path):
             out = dev.infer(1).outputs[0]
             ref = tflm_run(buf, [x])[0].tobytes()
             if out != ref:
-                bad.append(f"{name} {x.shape}: {sum(a != b for a, b in zip(out, ref))} of {len(ref)} bytes differ")
+                bad.append(f"{name} {x.shape}: {sum(a != b for a, b in zip(out, ref, strict=False))} of {len(ref)} bytes differ")
     assert not bad, "\n".join(bad)

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeprune.host.tasks.intervals import DEFAULT_LEVEL, DEFAULT_SEED, Interval, bootstrap
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -64,15 +66,32 @@ class Quality:
         Name of the metric (``"accuracy"``, ``"rmse"``, ``"return"``).
     details:
         Secondary figures (macro-F1, majority-class accuracy, number of examples or episodes...).
+    samples:
+        What ``value`` is the mean of, one entry per window or episode in a fixed order: 1/0 correct
+        (accuracy), squared error (RMSE: ``value`` is the root of their mean), return (policy). The
+        bootstrap intervals resample them (``edgeprune.host.tasks.intervals``); ``None`` when unknown.
     """
 
     value: float
     std: float | None
     metric: str
     details: dict[str, Any] = field(default_factory=dict)
+    samples: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Quality:
+        samples = d.get("samples")
+        return cls(float(d["value"]), None if d.get("std") is None else float(d["std"]), str(d["metric"]),
+                   dict(d.get("details") or {}), None if samples is None else [float(x) for x in samples])
+
+    def interval(self, level: float = DEFAULT_LEVEL, seed: int = DEFAULT_SEED) -> Interval | None:
+        """The seeded bootstrap interval of ``value`` (``None`` without samples)."""
+        if not self.samples:
+            return None
+        return bootstrap(self.samples, self.metric, level=level, seed=seed)
 
 
 class Task(abc.ABC):

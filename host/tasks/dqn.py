@@ -352,6 +352,7 @@ class DQNTask(Task):
                 "split": split,
                 "env": self.env_id,
             },
+            samples=[float(r) for r in ro.returns],
         )
 
     def evaluate(self, predict: Predict, split: str = "test") -> Quality:

@@ -28,11 +28,16 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+def squared_errors(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Mean squared error of each row: ``rmse`` is the root of their mean (every row has as many outputs)."""
     diff = np.asarray(y_pred, dtype=np.float64).reshape(len(y_true), -1) - np.asarray(
         y_true, dtype=np.float64
     ).reshape(len(y_true), -1)
-    return float(np.sqrt(np.mean(diff**2)))
+    return np.asarray(np.mean(diff**2, axis=1))
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(squared_errors(y_true, y_pred))))
 
 
 def majority_class(y: np.ndarray, num_classes: int) -> int:

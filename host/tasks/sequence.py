@@ -162,6 +162,7 @@ class SequenceTask(Task):
                     "n": len(y),
                     "split": split,
                 },
+                samples=(np.asarray(y) == pred).astype(np.float64).tolist(),
             )
         train_mean = self.data.part("train")[1].mean(axis=0)
         return Quality(
@@ -173,6 +174,7 @@ class SequenceTask(Task):
                 "n": len(y),
                 "split": split,
             },
+            samples=metrics.squared_errors(y, out).tolist(),
         )
 
     def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:

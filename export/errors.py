@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-STAGES = ("onnx", "onnxruntime-parity", "onnx2tf", "tflite", "tflm", "carray", "distill")
+STAGES = ("onnx", "onnxruntime-parity", "onnx2tf", "tflite", "tflm", "carray", "distill", "deploy")
 
 
 class ExportError(Exception):
@@ -12,7 +12,7 @@ class ExportError(Exception):
     ----------
     stage:
         One of ``STAGES``: ``onnx``, ``onnxruntime-parity``, ``onnx2tf``, ``tflite``, ``tflm``, ``carray``,
-        ``distill`` (the optional policy distillation, ``policy_distill``).
+        ``distill`` (the optional policy distillation, ``policy_distill``), ``deploy`` (the deploy library).
     op:
         The layer or operator involved (e.g. ``"Conv1d"``, ``"GATHER"``), or ``None``.
     detail:

@@ -1,0 +1,372 @@
+"""``edgeprune export --deploy DIR``: a self-contained C library of one model for the user's own firmware.
+
+What it writes (atomically: a temporary folder beside ``DIR`` renamed into place):
+
+* ``include/edgeprune_model.h``: the C API (``edgeprune_init`` with the caller's arena, ``edgeprune_invoke``,
+  ``edgeprune_output``; every call returns a status code) and the model's sizes and quantisation as macros;
+* ``src/edgeprune_model.c`` (the API over the runtime), ``src/edgeprune_model_data.c`` (the ``.tflite`` as a
+  16-byte aligned array stamped with its SHA-256 and source);
+* ``src/runtime/``: the runtime sources of ``firmware/runtime`` for only the kernel families the model runs, and
+  ``ep_deploy_config.h`` (table sizes for exactly this model, the families left out, the sequence loop), which
+  every copied header includes first, so any build system compiles ``src/**/*.c`` with no extra flags;
+* ``library.json`` (PlatformIO), ``CMakeLists.txt``, ``deploy.json`` (what was selected and why);
+* ``examples/qemu/``: the ~30-line example application, QEMU board support (startup, semihosting console,
+  stack high-water mark), a CMake toolchain file and project, and a PlatformIO project on the project-local
+  QEMU platform.
+
+Which runtime file belongs to which kernel family is read from the file itself: a source whose whole body sits
+under ``#if EP_RT_<FAMILY> /* the whole file`` (the runtime's convention, see ``ep_kernels.h``) belongs to that
+family; every other runtime source is core and always shipped, so a file added to the runtime is never lost.
+None of the measurement firmware (protocol, link drivers, SHA-256: ``firmware/src``) is shipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeprune.bench.firmware_build import CONSUME_INPUTS, BuildError, plan_model
+from edgeprune.bench.paths import project_root
+from edgeprune.export.errors import ExportError
+
+#: QEMU board file (firmware/platform/boards) of each core the example runs on; its cpu/fpu flags are the build's.
+CORE_BOARDS = {"m0": "qemu_microbit", "m3": "qemu_mps2_an385", "m4": "qemu_mps2_an386", "m7": "qemu_mps2_an500"}
+_FAMILY_RE = re.compile(r"^#if\s+EP_RT_([A-Z0-9_]+)\s*/\*\s*the whole file", re.M)
+_STATUS_RE = re.compile(r"^\s*(EP_RT_(?:OK|ERR_[A-Z_]+))\s*=\s*(-?\d+)", re.M)
+_GUARD_RE = re.compile(r"^#ifndef\s+(\w+)\s*\n#define\s+\1\b[^\n]*\n", re.M)
+_DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4}
+CONFIG_HEADER = "ep_deploy_config.h"
+_C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+
+
+def deploy_sources() -> Path:
+    """``firmware/deploy``: the API, the example and the QEMU board support the library is assembled from."""
+    return project_root() / "firmware" / "deploy"
+
+
+def runtime_dir() -> Path:
+    return project_root() / "firmware" / "runtime"
+
+
+def runtime_families(runtime: Path | None = None) -> dict[str, str | None]:
+    """Each runtime ``.c`` file → the kernel family its whole body belongs to (``"conv"``, ``"gru"``), or ``None``
+    for core files.
+
+    :param runtime: the runtime folder (default ``firmware/runtime``)
+    """
+    runtime = runtime or runtime_dir()
+    out: dict[str, str | None] = {}
+    for src in sorted(runtime.glob("*.c")):
+        m = _FAMILY_RE.search(src.read_text(encoding="utf-8"))
+        out[src.name] = m.group(1).lower() if m else None
+    return out
+
+
+def board_flags(core: str) -> list[str]:
+    """``-mcpu``/``-mthumb``/float-ABI flags of ``core``, read from the QEMU platform's board file."""
+    if core not in CORE_BOARDS:
+        raise ExportError("deploy", detail=f"no example board for core {core!r}; use one of {sorted(CORE_BOARDS)}")
+    board = json.loads((project_root() / "firmware" / "platform" / "boards" / f"{CORE_BOARDS[core]}.json")
+                       .read_text(encoding="utf-8"))["build"]
+    flags = [f"-mcpu={board['cpu']}", "-mthumb"]
+    if board.get("float_abi", "soft") == "hard" and board.get("fpu"):
+        return [*flags, "-mfloat-abi=hard", f"-mfpu={board['fpu']}"]
+    return [*flags, "-mfloat-abi=soft"]
+
+
+#: Compile and link flags of the example, shared by the CMake toolchain file and ``deploy_build`` (same image).
+COMPILE_FLAGS = ["-O2", "-std=c99", "-ffunction-sections", "-fdata-sections", "-fno-common"]
+LINK_FLAGS = ["-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections"]
+LINK_LIBS = ["-lc", "-lm", "-lgcc", "-lnosys"]
+
+
+@dataclass(frozen=True)
+class DeployLibrary:
+    """A written deploy library.
+
+    :param out_dir: the library folder
+    :param name: library name (``library.json``)
+    :param core: core the arena was planned for
+    :param model_bytes: size of the model array
+    :param sha256: SHA-256 of the model bytes
+    :param arena_bytes: ``EDGEPRUNE_ARENA_BYTES``
+    :param kernels: kernel families compiled in
+    :param runtime_files: runtime files shipped (``src/runtime``)
+    :param input_bytes: bytes one ``edgeprune_invoke`` takes
+    :param output_bytes: bytes ``edgeprune_output`` writes
+    :param steps: recurrent steps per prediction (1: not recurrent)
+    """
+
+    out_dir: Path
+    name: str
+    core: str
+    model_bytes: int
+    sha256: str
+    arena_bytes: int
+    kernels: tuple[str, ...]
+    runtime_files: tuple[str, ...]
+    input_bytes: int
+    output_bytes: int
+    steps: int
+    tensors: int = 0
+    ops: int = 0
+    left_out: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["out_dir"] = str(self.out_dir)
+        return d
+
+
+def _c_float(v: float) -> str:
+    return repr(float(v)) if "e" in repr(float(v)) or "." in repr(float(v)) else f"{float(v)}.0"
+
+
+def _io(tflite: bytes, manifest: dict | None) -> tuple[Any, Any, dict | None]:
+    """(stream input tensor, output tensor, sequence block) of a model the deploy API can drive."""
+    from edgeprune.export.tflite_info import read_model
+
+    info = read_model(tflite)
+    seq = (manifest or {}).get("sequence") or None
+    if seq:
+        stream, out = int(seq["stream_input"]), int(seq.get("output", 0))
+        recurrent_in = {int(i) for _, i in seq.get("recurrent", [])}
+        extra = set(range(len(info.inputs))) - recurrent_in - {stream}
+    else:
+        stream, out, extra = 0, 0, set(range(1, len(info.inputs)))
+    if extra:
+        raise ExportError("deploy", detail=f"the deploy API feeds one input; inputs {sorted(extra)} would stay unset")
+    if not info.inputs or out >= len(info.outputs):
+        raise ExportError("deploy", detail="the model has no input, or no output at the manifest's position")
+    return info.tensors[info.inputs[stream]], info.tensors[info.outputs[out]], seq
+
+
+def _nbytes(t: Any) -> int:
+    if t.dtype not in _DTYPE_BYTES:
+        raise ExportError("deploy", detail=f"tensor {t.name!r} has dtype {t.dtype}, which the deploy API cannot size")
+    n = _DTYPE_BYTES[t.dtype]
+    for d in t.shape:
+        n *= int(d)
+    return n
+
+
+def _quant(t: Any) -> tuple[float, int]:
+    return (float(t.scales[0]), int(t.zero_points[0])) if t.scales else (0.0, 0)
+
+
+def _status_enum() -> str:
+    text = (runtime_dir() / "ep_runtime.h").read_text(encoding="utf-8")
+    pairs = _STATUS_RE.findall(text)
+    if not pairs or pairs[0][0] != "EP_RT_OK":
+        raise ExportError("deploy", detail="cannot read the status codes from firmware/runtime/ep_runtime.h")
+    return "\n".join(f"  {name.replace('EP_RT_', 'EDGEPRUNE_')} = {value}," for name, value in pairs)
+
+
+def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int, out: int) -> str:
+    steps = int(seq["steps"]) if seq else 1
+    pairs = [(int(o), int(i)) for o, i in (seq or {}).get("recurrent", [])]
+    lines = [
+        "/* Generated by edgeprune export --deploy for one model; every runtime header includes it first. */",
+        "#ifndef EP_DEPLOY_CONFIG_H",
+        "#define EP_DEPLOY_CONFIG_H",
+        "/* Tables sized for exactly this model (ep_runtime.h: EP_RT_MAX_*). */",
+        f"#define EP_RT_MAX_TENSORS {max(1, plan.tensors)}",
+        f"#define EP_RT_MAX_OPS {max(1, plan.ops)}",
+        "/* Kernel families: 0 = left out (ep_kernels.h), its source file is not shipped. */",
+    ]
+    lines += [f"#define EP_RT_{f.upper()} {int(f in plan.kernels)}" for f in sorted(families)]
+    lines += [
+        f"#define EP_DEPLOY_STEPS {steps}u",
+        f"#define EP_DEPLOY_INPUT {stream}u",
+        f"#define EP_DEPLOY_OUTPUT {out}u",
+        f"#define EP_DEPLOY_NPAIRS {len(pairs)}u",
+        "#define EP_DEPLOY_PAIRS {" + (", ".join(f"{{{o}, {i}}}" for o, i in pairs) or "{0, 0}") + "}",
+        "#endif /* EP_DEPLOY_CONFIG_H */",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _with_config(header: str) -> str:
+    """The runtime header with ``ep_deploy_config.h`` included right inside its include guard."""
+    m = _GUARD_RE.search(header)
+    include = f'#include "{CONFIG_HEADER}" /* added by edgeprune export --deploy */\n'
+    return header[: m.end()] + include + header[m.end():] if m else include + header
+
+
+def _model_source(tflite: bytes, digest: str, source: str) -> str:
+    origin = source.replace("*/", "* /").replace("\n", " ")
+    rows = [", ".join(f"0x{b:02x}" for b in tflite[i:i + 12]) for i in range(0, len(tflite), 12)]
+    return (
+        "/* Generated by edgeprune export --deploy; do not edit.\n"
+        f" * source: {origin}\n * sha256(model): {digest}\n * bytes: {len(tflite)}\n */\n"
+        "#include <stdint.h>\n\n"
+        "extern const uint8_t edgeprune_model_data[];\nextern const uint32_t edgeprune_model_data_len;\n\n"
+        "/* 16-byte aligned: the runtime reads weights in place. */\n"
+        "const uint8_t edgeprune_model_data[] __attribute__((aligned(16))) = {\n  "
+        + ",\n  ".join(rows)
+        + "\n};\n"
+        f"const uint32_t edgeprune_model_data_len = {len(tflite)}u;\n"
+    )
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+
+
+def _cmake(sources: list[str]) -> str:
+    listed = "\n".join(f"  ${{CMAKE_CURRENT_LIST_DIR}}/{s}" for s in sources)
+    return (
+        "# Generated by edgeprune export --deploy: the model and its runtime as one static library.\n"
+        "# add_subdirectory(<this folder> edgeprune) then target_link_libraries(app PRIVATE edgeprune_model).\n"
+        "cmake_minimum_required(VERSION 3.13)\n"
+        "project(edgeprune_model C)\n"
+        f"add_library(edgeprune_model STATIC\n{listed}\n)\n"
+        "target_include_directories(edgeprune_model PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)\n"
+        "set_target_properties(edgeprune_model PROPERTIES C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)\n"
+        "target_link_libraries(edgeprune_model PUBLIC m)\n"
+    )
+
+
+def _example_files(core: str) -> dict[str, str]:
+    """The example project: main.c, board support, toolchain file, CMake and PlatformIO projects."""
+    src = deploy_sources()
+    cpu = " ".join(board_flags(core))
+    toolchain = (
+        f"# arm-none-eabi-gcc for {core} (flags of firmware/platform/boards/{CORE_BOARDS[core]}.json).\n"
+        "set(CMAKE_SYSTEM_NAME Generic)\nset(CMAKE_SYSTEM_PROCESSOR arm)\n"
+        "set(CMAKE_C_COMPILER arm-none-eabi-gcc)\nset(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)\n"
+        f'set(CMAKE_C_FLAGS_INIT "{cpu} {" ".join(COMPILE_FLAGS)}")\n'
+        f'set(CMAKE_EXE_LINKER_FLAGS_INIT "{cpu} {" ".join(LINK_FLAGS)}")\n'
+    )
+    cmake = (
+        "# The deploy example as a plain CMake project:\n"
+        "#   cmake -S . -B build -DCMAKE_TOOLCHAIN_FILE=arm-none-eabi.cmake && cmake --build build\n"
+        "cmake_minimum_required(VERSION 3.13)\nproject(edgeprune_example C)\n"
+        "add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/../.. edgeprune)\n"
+        "add_executable(example.elf src/main.c src/board_qemu.c)\n"
+        "set_target_properties(example.elf PROPERTIES C_STANDARD 99 C_EXTENSIONS OFF)\n"
+        "target_link_libraries(example.elf PRIVATE edgeprune_model c m gcc nosys)\n"
+        "target_link_options(example.elf PRIVATE -T${CMAKE_CURRENT_LIST_DIR}/qemu.ld)\n"
+    )
+    env = {"m0": "qemu-m0", "m3": "qemu-m3", "m4": "qemu-m4", "m7": "qemu-m7"}[core]
+    pio = (
+        "; The deploy example as a PlatformIO project on edgeprune's offline QEMU platform (the checkout that\n"
+        "; exported it). On your board: your platform/board, your startup code instead of src/board_qemu.c.\n"
+        f"[env:{env}]\nplatform = {project_root() / 'firmware' / 'platform'}\n"
+        f"board = {CORE_BOARDS[core]}\n"
+        "board_build.ldscript = qemu.ld\n"
+        "lib_deps = symlink://../..\n"
+    )
+    return {
+        "src/main.c": (src / "example" / "main.c").read_text(encoding="utf-8"),
+        "src/board_qemu.c": (src / "qemu" / "board_qemu.c").read_text(encoding="utf-8"),
+        "qemu.ld": (src / "qemu" / "qemu.ld").read_text(encoding="utf-8"),
+        "arm-none-eabi.cmake": toolchain,
+        "CMakeLists.txt": cmake,
+        "platformio.ini": pio,
+    }
+
+
+def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = None, name: str = "model",
+                 source: str = "", core: str = "m4") -> DeployLibrary:
+    """Write the deploy library of ``tflite`` to ``out_dir`` (replaced only once complete).
+
+    :param tflite: the int8 (or float32) model the runtime runs
+    :param out_dir: the library folder
+    :param manifest: the export manifest (its ``sequence`` block makes a recurrent cell run ``steps`` times)
+    :param name: model name (library name, header comment)
+    :param source: where the model came from (stamped into the model array and ``deploy.json``)
+    :param core: core whose arena plan sizes ``EDGEPRUNE_ARENA_BYTES`` and whose flags the example uses
+    """
+    out_dir = Path(out_dir)
+    stream_t, out_t, seq = _io(tflite, manifest)
+    try:
+        plan = plan_model(tflite, f"qemu-{core}", seq, flags=CONSUME_INPUTS)
+    except BuildError as exc:
+        raise ExportError("deploy", detail=str(exc)) from exc
+    families = runtime_families()
+    known = set(plan.kernels) | {"conv", "f32", "gru"}
+    shipped = [f for f, fam in families.items() if fam is None or fam not in known or fam in plan.kernels]
+    left_out = tuple(f for f in families if f not in shipped)
+    steps = int(seq["steps"]) if seq else 1
+    input_bytes = _nbytes(stream_t) * steps
+    output_bytes = _nbytes(out_t)
+    digest = hashlib.sha256(tflite).hexdigest()
+    lib = DeployLibrary(out_dir.resolve(), f"edgeprune-{_slug(name)}", core, len(tflite), digest, plan.arena,
+                        tuple(plan.kernels), tuple(shipped), input_bytes, output_bytes, steps, plan.tensors,
+                        plan.ops, left_out)
+    in_s, in_zp = _quant(stream_t)
+    out_s, out_zp = _quant(out_t)
+    seq_doc = f" (all {steps} steps of the stream input, step after step)" if steps > 1 else ""
+    header = (deploy_sources() / "edgeprune_model.h.in").read_text(encoding="utf-8")
+    for key, value in {
+        "NAME": name, "SHA256": digest, "MODEL_BYTES": str(len(tflite)),
+        "SOURCE": (source or "-").replace("*/", "* /"), "TARGET": f"Cortex-{core.upper()}",
+        "ARENA": str(plan.arena), "INPUT_BYTES": str(input_bytes), "OUTPUT_BYTES": str(output_bytes),
+        "STEPS": str(steps), "INPUT_IS_FLOAT": str(int(stream_t.dtype == "float32")),
+        "INPUT_T": _C_TYPES.get(stream_t.dtype, "uint8_t"), "INPUT_SCALE": _c_float(in_s), "INPUT_ZP": str(in_zp),
+        "OUTPUT_SCALE": _c_float(out_s), "OUTPUT_ZP": str(out_zp), "STATUS_ENUM": _status_enum(),
+        "INPUT_DOC": f", {stream_t.dtype} {stream_t.shape}{seq_doc}",
+        "OUTPUT_DOC": f", {out_t.dtype} {out_t.shape}",
+    }.items():
+        header = header.replace(f"@{key}@", value)
+    if "@" in header:
+        raise ExportError("deploy", detail="edgeprune_model.h.in has a placeholder the exporter does not fill")
+
+    files: dict[str, str | bytes] = {
+        "include/edgeprune_model.h": header,
+        "src/edgeprune_model.c": (deploy_sources() / "edgeprune_model.c").read_text(encoding="utf-8"),
+        "src/edgeprune_model_data.c": _model_source(tflite, digest, source or name),
+        f"src/runtime/{CONFIG_HEADER}": _config_header(plan, known, seq, int((seq or {}).get("stream_input", 0)),
+                                                       int((seq or {}).get("output", 0))),
+    }
+    for h in sorted(runtime_dir().glob("*.h")):
+        files[f"src/runtime/{h.name}"] = _with_config(h.read_text(encoding="utf-8"))
+    for c in shipped:
+        files[f"src/runtime/{c}"] = (runtime_dir() / c).read_bytes()
+    c_sources = ["src/edgeprune_model.c", "src/edgeprune_model_data.c", *(f"src/runtime/{c}" for c in shipped)]
+    files["CMakeLists.txt"] = _cmake(c_sources)
+    files["library.json"] = json.dumps({
+        "name": lib.name, "version": "1.0.0",
+        "description": f"{name}: int8 model + edgeprune runtime (generated by edgeprune export --deploy)",
+        "license": "Apache-2.0", "frameworks": "*", "platforms": "*",
+        "build": {"srcDir": "src", "includeDir": "include", "flags": ["-std=c99"]},
+        "export": {"include": ["include", "src", "library.json", "CMakeLists.txt"]},
+    }, indent=2) + "\n"
+    files["deploy.json"] = json.dumps({**lib.to_json(), "out_dir": None, "source": source,
+                                       "runtime_families": families}, indent=2) + "\n"
+    for rel, text in _example_files(core).items():
+        files[f"examples/qemu/{rel}"] = text
+    _write_atomically(out_dir, files)
+    return lib
+
+
+def _write_atomically(out_dir: Path, files: dict[str, str | bytes]) -> None:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        for rel, content in files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        old = None
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ExportError("deploy", detail=f"cannot write {out_dir}: {exc}") from exc

@@ -1,0 +1,50 @@
+/*
+ * The deploy library's C API over the edgeprune runtime (runtime/): one model, compiled in, run in the caller's
+ * arena. Sizes and the model's sequence loop come from ep_deploy_config.h, written for this model at export.
+ */
+#include "edgeprune_model.h"
+
+#include <string.h>
+
+#include "runtime/ep_runtime.h"
+
+extern const uint8_t edgeprune_model_data[];
+extern const uint32_t edgeprune_model_data_len;
+
+static ep_model_t model;
+static int ready;
+
+int edgeprune_init(void *arena, size_t arena_bytes) {
+  ready = 0;
+  if (arena == NULL || arena_bytes > UINT32_MAX) return EP_RT_ERR_ARG;
+  /* Every invoke writes its input anew, so the runtime may reuse the input's bytes (TFLM's plan). */
+  int st = ep_model_init_ex(&model, edgeprune_model_data, edgeprune_model_data_len, (uint8_t *)arena,
+                            (uint32_t)arena_bytes, EP_RT_INIT_CONSUME_INPUTS);
+  if (st != EP_RT_OK) return st;
+#if EP_DEPLOY_STEPS > 1 || EP_DEPLOY_NPAIRS > 0
+  static const uint8_t pairs[][2] = EP_DEPLOY_PAIRS;
+  st = ep_model_set_sequence(&model, EP_DEPLOY_STEPS, EP_DEPLOY_INPUT, pairs, EP_DEPLOY_NPAIRS);
+  if (st != EP_RT_OK) return st;
+#endif
+  ready = 1;
+  return EP_RT_OK;
+}
+
+int edgeprune_invoke(const void *input, size_t input_bytes) {
+  if (!ready) return EP_RT_ERR_STATE;
+  if (input == NULL || input_bytes != EDGEPRUNE_INPUT_BYTES) return EP_RT_ERR_RANGE;
+  const int st = ep_model_set_input(&model, EP_DEPLOY_INPUT, 0, (const uint8_t *)input, (uint32_t)input_bytes);
+  return st != EP_RT_OK ? st : ep_model_invoke(&model);
+}
+
+int edgeprune_output(void *output, size_t output_bytes) {
+  ep_tensor_info_t info;
+  if (!ready) return EP_RT_ERR_STATE;
+  const int st = ep_model_io(&model, 1, EP_DEPLOY_OUTPUT, &info);
+  if (st != EP_RT_OK) return st;
+  if (output == NULL || output_bytes < info.bytes) return EP_RT_ERR_RANGE;
+  memcpy(output, info.data, info.bytes);
+  return EP_RT_OK;
+}
+
+const char *edgeprune_status_str(int status) { return ep_rt_status_str(status); }

@@ -1,0 +1,172 @@
+"""``edgeprune export --deploy``: the library a user drops into their firmware, built three ways and run in QEMU.
+
+The example application prints the output of one prediction on a fixed input pattern; every build of it (the
+direct arm-none-eabi-gcc build the search measures, a plain CMake project, a separate PlatformIO project on
+the project-local QEMU platform) must print exactly TFLM's bytes for the same input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeprune.bench.reference import ad01_bytes
+from edgeprune.export.deploy import runtime_families, write_deploy
+from edgeprune.export.deploy_build import build_example, footprint, run_example
+from edgeprune.export.errors import ExportError
+
+GRU_FEATURES, GRU_STEPS = 4, 12
+
+
+def _pattern(n: int) -> np.ndarray:
+    """The example's input pattern (firmware/deploy/example/main.c: PATTERN)."""
+    return ((np.arange(n, dtype=np.uint32) * 37 + 11) & 0xFF).astype(np.uint8).view(np.int8)
+
+
+def _tflm_ad01() -> bytes:
+    from tflite_micro.python.tflite_micro import runtime
+
+    from edgeprune.export.verify import ORACLE_ARENA_DEFAULT
+
+    x = (_pattern(640).astype(np.float32) / np.float32(64.0)).reshape(1, 640)
+    it = runtime.Interpreter.from_bytes(ad01_bytes(), arena_size=ORACLE_ARENA_DEFAULT)
+    it.set_input(x, 0)
+    it.invoke()
+    return np.asarray(it.get_output(0)).tobytes()
+
+
+@pytest.fixture(scope="module")
+def ad01_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("deploy") / "ad01"
+    write_deploy(ad01_bytes(), out, name="mlperf-ad01", source="bench/reference/mlperf_tiny_ad01_int8.tflite")
+    return out
+
+
+@pytest.fixture(scope="module")
+def gru_export(tmp_path_factory: pytest.TempPathFactory):
+    import torch
+
+    from edgeprune.export import export_model
+    from edgeprune.host.models import StackedGRU
+
+    torch.manual_seed(3)
+    model = StackedGRU(GRU_FEATURES, [24, 16], 3, GRU_STEPS)
+    calibration = np.random.default_rng(4).normal(size=(48, GRU_STEPS, GRU_FEATURES)).astype(np.float32)
+    return export_model(model, calibration, tmp_path_factory.mktemp("gru") / "export", name="gru-deploy")
+
+
+def test_runtime_files_are_chosen_by_the_family_the_file_declares(tmp_path):
+    families = runtime_families()
+    assert families["ep_conv.c"] == "conv" and families["ep_gru.c"] == "gru"
+    assert families["ep_model.c"] is None and families["ep_invoke.c"] is None
+    # A file added to the runtime is core (always shipped) unless it says which family it belongs to.
+    (tmp_path / "ep_new.c").write_text("int ep_new(void) { return 1; }\n")
+    (tmp_path / "ep_lstm.c").write_text('#include "x.h"\n#if EP_RT_LSTM /* the whole file; see ep_kernels.h */\n#endif\n')
+    assert runtime_families(tmp_path) == {"ep_lstm.c": "lstm", "ep_new.c": None}
+
+
+def test_ad01_library_ships_only_what_it_runs(ad01_lib):
+    meta = json.loads((ad01_lib / "deploy.json").read_text())
+    runtime = {p.name for p in (ad01_lib / "src" / "runtime").iterdir()}
+    assert meta["kernels"] == [] and {"ep_conv.c", "ep_gru.c"}.isdisjoint(runtime)
+    assert {"ep_model.c", "ep_invoke.c", "ep_fc.c"} <= runtime
+    # Nothing of the measurement firmware: no protocol, link or SHA-256 code.
+    every = " ".join(p.read_text(errors="replace") for p in ad01_lib.rglob("*.[ch]"))
+    assert not re.search(r"ep_protocol|ep_link|ep_sha256|ep_frame", every)
+    for h in (ad01_lib / "src" / "runtime").glob("ep_*.h"):
+        if h.name != "ep_deploy_config.h":
+            assert '#include "ep_deploy_config.h"' in h.read_text(), h.name
+    config = (ad01_lib / "src" / "runtime" / "ep_deploy_config.h").read_text()
+    assert "#define EP_RT_CONV 0" in config and "#define EP_RT_MAX_OPS 12" in config
+    header = (ad01_lib / "include" / "edgeprune_model.h").read_text()
+    assert "861f3de4465a176099248090583ae5b6be00bc6f0c6bac16ce3bda004a7fa9c2" in header
+    assert "EDGEPRUNE_ERR_ARENA = -12," in header and "#define EDGEPRUNE_INPUT_BYTES 2560u" in header
+    lib = json.loads((ad01_lib / "library.json").read_text())
+    assert lib["name"] == "edgeprune-mlperf-ad01" and lib["build"]["srcDir"] == "src"
+    assert (ad01_lib / "examples" / "qemu" / "src" / "main.c").read_text().count("\n") <= 40
+
+
+def test_a_second_input_the_api_cannot_feed_is_refused(tmp_path):
+    from runtime.seed_models import gru_like_cell
+
+    model = gru_like_cell(4, 8, seed=2)  # inputs x and h; without a sequence block h would stay unset
+    with pytest.raises(ExportError, match="one input"):
+        write_deploy(model, tmp_path / "lib")
+    assert not (tmp_path / "lib").exists()
+
+
+@pytest.mark.qemu
+@pytest.mark.tf
+def test_ad01_example_matches_tflm_built_directly(ad01_lib):
+    fp = footprint(ad01_lib, "m4")
+    assert fp.output == _tflm_ad01()
+    assert fp.model_bytes == len(ad01_bytes()) and fp.arena_bytes == json.loads(
+        (ad01_lib / "deploy.json").read_text())["arena_bytes"]
+    assert 0 < fp.code_bytes < 64 * 1024 and 0 < fp.stack_bytes < 32 * 1024
+    assert fp.ram_bytes == fp.static_ram_bytes + fp.stack_bytes >= fp.arena_bytes
+
+
+def _cmake_build(lib: Path, tmp: Path) -> Path:
+    example = lib / "examples" / "qemu"
+    build = tmp / "cmake-build"
+    for cmd in (["cmake", "-S", str(example), "-B", str(build), f"-DCMAKE_TOOLCHAIN_FILE={example / 'arm-none-eabi.cmake'}"],
+                ["cmake", "--build", str(build)]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return build / "example.elf"
+
+
+def _pio_build(lib: Path, tmp: Path) -> Path:
+    """The example as a separate PlatformIO project (its own folder, the library by symlink)."""
+    project = tmp / "pio-project"
+    shutil.copytree(lib / "examples" / "qemu", project, ignore=shutil.ignore_patterns("build-*"))
+    ini = (project / "platformio.ini").read_text().replace("symlink://../..", f"symlink://{lib}")
+    (project / "platformio.ini").write_text(ini)
+    pio = Path(sys.executable).with_name("pio")
+    proc = subprocess.run([str(pio), "run", "-d", str(project)], capture_output=True, text=True, timeout=900,
+                          check=False, env={**os.environ, "PLATFORMIO_BUILD_DIR": str(tmp / "pio-build")})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return tmp / "pio-build" / "qemu-m4" / "firmware.elf"
+
+
+@pytest.mark.qemu
+@pytest.mark.tf
+@pytest.mark.slow
+def test_ad01_example_as_cmake_and_platformio_projects(ad01_lib, tmp_path):
+    expected = _tflm_ad01()
+    direct = build_example(ad01_lib, "m4")
+    for elf in (_cmake_build(ad01_lib, tmp_path), _pio_build(ad01_lib, tmp_path)):
+        run = run_example(elf, "m4")
+        assert run.status == 0 and run.output == expected, run.text[-300:]
+    # The figure the search reports is the image CMake links (archive vs objects: alignment padding only).
+    from edgeprune.bench.firmware_build import elf_sizes
+
+    assert abs(sum(elf_sizes(direct)[:2]) - sum(elf_sizes(tmp_path / "cmake-build" / "example.elf")[:2])) <= 64
+
+
+@pytest.mark.qemu
+@pytest.mark.tf
+@pytest.mark.slow
+@pytest.mark.parametrize("core", ["m4", "m0"])
+def test_gru_export_example_matches_tflm(gru_export, core, tmp_path):
+    """A streaming GRU cell: the library runs all steps per invoke, carrying the state as the oracle does."""
+    from edgeprune.export.verify import TflmRunner
+
+    lib = write_deploy(gru_export.read_tflite(), tmp_path / "lib", manifest=gru_export.manifest, name="gru",
+                       core=core)
+    assert lib.steps == GRU_STEPS and lib.kernels == ("gru",) and "ep_conv.c" not in lib.runtime_files
+    x = _pattern(GRU_STEPS * GRU_FEATURES).reshape(GRU_STEPS, GRU_FEATURES)
+    expected = TflmRunner.oracle(gru_export.read_tflite(), gru_export.manifest).run(x).tobytes()
+    fp = footprint(tmp_path / "lib", core)
+    assert fp.output == expected
+    if core == "m4":
+        run = run_example(_cmake_build(tmp_path / "lib", tmp_path), core)
+        assert run.status == 0 and run.output == expected

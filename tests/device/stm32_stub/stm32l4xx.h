@@ -27,6 +27,7 @@ typedef struct { __IO uint32_t ACR; } FLASH_TypeDef;
 #define RCC_CFGR_HPRE_DIV2 (8u<<4)
 #define RCC_CFGR_SW 3u
 #define RCC_CFGR_SW_PLL 3u
+#define RCC_CFGR_SWS (3u<<2)
 #define RCC_CFGR_SWS_PLL (3u<<2)
 #define RCC_AHB2ENR_GPIOGEN (1u<<6)
 #define RCC_AHB2ENR_GPIOFEN (1u<<5)

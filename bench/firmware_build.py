@@ -35,13 +35,17 @@ ENV_LIMITS: dict[str, tuple[int, int]] = {
     "nucleo_l4r5zi": (2 * 1024 * 1024, 640 * 1024),
     "nucleo_g0b1re": (512 * 1024, 144 * 1024),
     "nucleo_h743zi": (2 * 1024 * 1024, 512 * 1024),  # AXI SRAM; the linker script of the platform decides
+    # STM32 bare builds (issue 26): the board env and its emulated twin build the same image
+    "qemu-b-l475e-iot01a": (1024 * 1024, 96 * 1024), "disco_l475vg_iot01a": (1024 * 1024, 96 * 1024),
+    "qemu-netduinoplus2": (512 * 1024, 128 * 1024), "nucleo_f411re": (512 * 1024, 128 * 1024),
 }
 CORE_ENVS = {"m0": "qemu-m0", "m3": "qemu-m3", "m4": "qemu-m4", "m7": "qemu-m7", "m33": "qemu-m33"}
 # -mcpu of each env (decides whether the runtime's DSP fully-connected path, and its arena temporary, exist).
 ENV_CPU: dict[str, str] = {
     "qemu-m0": "cortex-m0", "qemu-m3": "cortex-m3", "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7",
     "qemu-m33": "cortex-m33", "nucleo_l4r5zi": "cortex-m4", "nucleo_g0b1re": "cortex-m0plus",
-    "nucleo_h743zi": "cortex-m7",
+    "nucleo_h743zi": "cortex-m7", "qemu-b-l475e-iot01a": "cortex-m4", "disco_l475vg_iot01a": "cortex-m4",
+    "qemu-netduinoplus2": "cortex-m4", "nucleo_f411re": "cortex-m4",
 }
 # Stack headroom the linker script reserves beyond .bss/.noinit (ep_cortexm.ld asserts it).
 STACK_RESERVE = 16 * 1024

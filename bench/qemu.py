@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import functools
 import hashlib
 import logging
 import os
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeprune.bench import protocol as P
-from edgeprune.bench.firmware_build import build
+from edgeprune.bench.firmware_build import build, env_build_dir
 from edgeprune.bench.link import Device, FrameError, LinkTimeout
 from edgeprune.bench.paths import project_root
 
@@ -40,16 +41,22 @@ class QemuError(RuntimeError):
 
 @dataclass(frozen=True)
 class Machine:
-    """How to emulate one core.
+    """How to emulate one target.
 
     :param env: PlatformIO env whose ELF runs here
     :param machine: QEMU ``-machine``
     :param extra: further QEMU arguments
+    :param min_qemu: oldest QEMU major version that has ``machine`` (the system QEMU is used when it is new
+        enough, else the project-local one ``make setup`` unpacks, see :func:`qemu_binary`)
+    :param serial_index: which ``-serial`` the firmware's link UART takes (QEMU hands out the board's UARTs in
+        order: the NUCLEO-F411RE image talks on USART2, the second of the F405's)
     """
 
     env: str
     machine: str
     extra: tuple[str, ...] = ()
+    min_qemu: int = 0
+    serial_index: int = 0
 
 
 MACHINES: dict[str, Machine] = {
@@ -60,7 +67,14 @@ MACHINES: dict[str, Machine] = {
     "m4": Machine("qemu-m4", "mps2-an386"),
     "m7": Machine("qemu-m7", "mps2-an500"),
     "m33": Machine("qemu-m33", "mps2-an505"),
+    # The STM32 board images run on QEMU's emulation of their SoC (firmware/port/stm32.c, bare build).
+    "b-l475e-iot01a": Machine("qemu-b-l475e-iot01a", "b-l475e-iot01a", min_qemu=9),
+    "netduinoplus2": Machine("qemu-netduinoplus2", "netduinoplus2", serial_index=1),
 }
+#: Emulated STM32 boards (their images are the board envs' images; README "Real boards").
+STM32_TWINS = ("b-l475e-iot01a", "netduinoplus2")
+#: Where ``make setup`` (tools/provision_qemu10.sh) unpacks Debian's newer QEMU when the system's lacks a machine.
+LOCAL_QEMU = Path(".tools") / "qemu10"
 
 _live: weakref.WeakSet[QemuBoard] = weakref.WeakSet()
 
@@ -84,10 +98,11 @@ ETH_CORES = ("m3", "m4", "m7", "m33")
 
 
 def default_elf(core: str) -> Path:
-    """``.pio/build/qemu-<core>/firmware.elf``, built first if missing or older than any firmware source
-    (an ELF left by an earlier checkout would otherwise refuse ops the runtime has since learned)."""
+    """``.pio/build/qemu-<core>/firmware.elf`` (under ``$PLATFORMIO_BUILD_DIR`` when set), built first if missing
+    or older than any firmware source (an ELF left by an earlier checkout would otherwise refuse ops the runtime
+    has since learned). Two processes needing it at once build it once (``firmware_build.build_lock``)."""
     env = MACHINES[core].env
-    elf = project_root() / ".pio" / "build" / env / "firmware.elf"
+    elf = env_build_dir(env) / "firmware.elf"
     if not elf.is_file() or _firmware_newer_than(elf):
         elf = build(env).elf
         elf.touch()  # PlatformIO leaves an up-to-date ELF alone; mark it checked against today's sources
@@ -110,6 +125,72 @@ def _firmware_newer_than(elf: Path) -> bool:
 ICOUNT = ["-icount", "shift=0"]
 
 
+@dataclass(frozen=True)
+class QemuBinary:
+    """One qemu-system-arm and how to run it.
+
+    :param path: the executable
+    :param version: ``(major, minor, patch)`` from ``--version``
+    :param env: environment variables it needs (the unpacked one loads its own modules, not the system's)
+    :param args: arguments it needs (the unpacked one: ``-audio none``, so no audio module is probed)
+    """
+
+    path: str
+    version: tuple[int, int, int]
+    env: tuple[tuple[str, str], ...] = ()
+    args: tuple[str, ...] = ()
+
+    @property
+    def version_text(self) -> str:
+        return ".".join(map(str, self.version))
+
+
+def _qemu_version(path: str, env: dict[str, str] | None = None) -> tuple[int, int, int] | None:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=15, check=False,
+                             env=env).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"version (\d+)\.(\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+@functools.lru_cache(maxsize=1)
+def system_qemu() -> QemuBinary | None:
+    """The qemu-system-arm on PATH (the one every mps2/microbit count comes from), or None."""
+    exe = shutil.which("qemu-system-arm")
+    version = _qemu_version(exe) if exe else None
+    return QemuBinary(exe, version) if exe and version else None
+
+
+@functools.lru_cache(maxsize=1)
+def local_qemu() -> QemuBinary | None:
+    """The project-local QEMU ``make setup`` unpacked into ``.tools/qemu10``, or None."""
+    root = project_root() / LOCAL_QEMU
+    exe = root / "usr" / "bin" / "qemu-system-arm"
+    if not exe.is_file():
+        return None
+    env = {"QEMU_MODULE_DIR": str(root / "usr" / "lib" / "x86_64-linux-gnu" / "qemu")}
+    version = _qemu_version(str(exe), {**os.environ, **env})
+    return QemuBinary(str(exe), version, tuple(env.items()), ("-audio", "none")) if version else None
+
+
+def qemu_binary(machine: Machine) -> QemuBinary:
+    """The qemu-system-arm that runs ``machine``: the system one when new enough, else the project-local one.
+
+    Raises :class:`QemuError` with the one reason when neither is (so a test that needs the machine fails saying so).
+    """
+    system = system_qemu()
+    if system is not None and system.version[0] >= machine.min_qemu:
+        return system
+    local = local_qemu()
+    if local is not None and local.version[0] >= machine.min_qemu:
+        return local
+    have = f"the system's is {system.version_text}" if system else "none is installed"
+    raise QemuError(f"QEMU >= {machine.min_qemu} is needed for machine {machine.machine} and {have}: run `make setup` "
+                    f"(it unpacks Debian's qemu-system-arm 10 into {LOCAL_QEMU}), or install QEMU >= {machine.min_qemu}")
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: ask Linux to SIGKILL QEMU when the launching process dies.
 
@@ -127,7 +208,7 @@ def _die_with_parent() -> None:
 class QemuBoard:
     """One emulated board running the firmware.
 
-    :param core: ``"m0" | "m3" | "m4" | "m7" | "m33"``
+    :param core: ``"m0" | "m3" | "m4" | "m7" | "m33"``, or an emulated STM32 board (``STM32_TWINS``)
     :param elf: firmware image (default: the env's ``firmware.elf``, built on demand)
     :param serial: how the host reaches the firmware's link: ``"tcp"`` (UART0, ``url`` is
         ``socket://127.0.0.1:PORT``), ``"pty"`` (UART0, ``url`` is ``/dev/pts/N``), ``"eth"`` (the board's
@@ -156,6 +237,7 @@ class QemuBoard:
         self.wait_hello = wait_hello
         self.extra_args = tuple(extra_args)
         self.url = ""
+        self.qemu: QemuBinary | None = None
         self.boot_s: float | None = None
         self.hello = None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -172,9 +254,9 @@ class QemuBoard:
         self.close()
 
     def command(self) -> list[str]:
-        exe = shutil.which("qemu-system-arm")
-        if exe is None:
+        if shutil.which("qemu-system-arm") is None and self.machine.min_qemu == 0:
             raise QemuError("qemu-system-arm not found: apt-get install qemu-system-arm")
+        self.qemu = qemu_binary(self.machine)
         net: list[str] = []
         if self.serial == "tcp":
             self._port = free_port()
@@ -190,8 +272,10 @@ class QemuBoard:
             chardev = "null"
             net = ["-nic", f"socket,udp=127.0.0.1:{self._host_port},localaddr=127.0.0.1:{self._port}"]
         assert self.elf is not None
-        return [exe, "-machine", self.machine.machine, *self.machine.extra, *ICOUNT, *net,
-                "-nographic", "-monitor", "none", "-serial", chardev, "-kernel", str(self.elf), *self.extra_args]
+        serials = ["-serial", "null"] * self.machine.serial_index + ["-serial", chardev]
+        return [self.qemu.path, "-machine", self.machine.machine, *self.machine.extra, *ICOUNT, *net,
+                "-nographic", *self.qemu.args, "-monitor", "none", *serials, "-kernel", str(self.elf),
+                *self.extra_args]
 
     def start(self) -> QemuBoard:
         """Launch QEMU and wait (``boot_timeout_s``) until the UART is reachable and answers HELLO."""
@@ -204,8 +288,9 @@ class QemuBoard:
         cmd = self.command()
         self._log = tempfile.NamedTemporaryFile(prefix="qemu-", suffix=".log")
         # A new session = a new process group, so close() can kill QEMU and anything it spawned.
+        env = {**os.environ, **dict(self.qemu.env)} if self.qemu is not None and self.qemu.env else None
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+                                     start_new_session=True, preexec_fn=_die_with_parent, env=env)
         _live.add(self)
         try:
             self.url = self._wait_endpoint(deadline)

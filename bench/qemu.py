@@ -73,6 +73,8 @@ MACHINES: dict[str, Machine] = {
 }
 #: Emulated STM32 boards (their images are the board envs' images; README "Real boards").
 STM32_TWINS = ("b-l475e-iot01a", "netduinoplus2")
+#: The board an emulated STM32 twin's HELLO names -> its key in MACHINES.
+TWIN_OF_BOARD = {"b-l475e-iot01a": "b-l475e-iot01a", "nucleo-f411re": "netduinoplus2"}
 #: Where ``make setup`` (tools/provision_qemu10.sh) unpacks Debian's newer QEMU when the system's lacks a machine.
 LOCAL_QEMU = Path(".tools") / "qemu10"
 

@@ -94,9 +94,11 @@ def _print_deploy(model: str, manifest_path: str | None, m: Any) -> None:
 
     from edgeprune.bench.firmware_build import BuildError, deploy_env_for, deploy_footprint
     from edgeprune.bench.manifests import load_manifest
+    from edgeprune.bench.qemu import MACHINES, TWIN_OF_BOARD
 
     t, console = m.target, Console()
-    env = deploy_env_for(t["counter"], t["core"], t["board"])
+    twin = TWIN_OF_BOARD.get(t["board"]) if t["counter"] == "icount" else None  # an emulated STM32 board's image
+    env = MACHINES[twin].env if twin else deploy_env_for(t["counter"], t["core"], t["board"])
     if env is None:
         console.print(f"deploy build: no PlatformIO env known for board {t['board']!r}; flash/RAM not measured")
         return

@@ -209,3 +209,16 @@ def footprint(lib_dir: str | Path, core: str = "m4", *, cache_dir: Path | None =
     arena = _symbol_size(elf, "arena")
     return DeployFootprint(core, elf, text + data, model, text + data - model, data + bss, arena, run.stack_bytes,
                            data + bss + run.stack_bytes, run.output)
+
+
+def deploy_and_measure(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = None, name: str = "model",
+                       source: str = "", core: str = "m4") -> tuple[Any, DeployFootprint]:
+    """Write the deploy library of ``tflite`` to ``out_dir`` and measure it (``edgeprune export --deploy``).
+
+    Parameters as :func:`export.deploy.write_deploy`; returns ``(DeployLibrary, DeployFootprint)``. The example's
+    build output stays inside ``out_dir/examples/qemu/build-<core>``.
+    """
+    from edgeprune.export.deploy import write_deploy
+
+    lib = write_deploy(tflite, out_dir, manifest=manifest, name=name, source=source, core=core)
+    return lib, footprint(lib.out_dir, core)

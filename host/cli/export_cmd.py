@@ -78,6 +78,11 @@ def _calibration_note() -> str:
 @click.option("--weights", type=click.Choice(["channel", "tensor"]), default=None,
               help="int8 dense-layer weight scales: per output row (channel) or one per matrix (tensor, 12 B less "
                    "per row). Default: channel; with --run, the layout the search measured.")
+@click.option("--deploy", "deploy", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write a self-contained C library of the model (API header, runtime for only its kernels, "
+                   "library.json, CMakeLists.txt, example) to this folder, and measure its flash/RAM in QEMU.")
+@click.option("--deploy-core", type=click.Choice(["m0", "m3", "m4", "m7"]), default="m4", show_default=True,
+              help="Core the deploy library's arena is planned and its example built for.")
 @friendly_errors
 def command(
     task: str | None,
@@ -91,6 +96,8 @@ def command(
     no_eval: bool,
     distill_int8: bool,
     weights: str | None,
+    deploy: Path | None,
+    deploy_core: str,
 ) -> None:
     """Export a model to an int8 .tflite checked in TFLM, plus model_data.c/.h and manifest.json.
 
@@ -101,6 +108,7 @@ def command(
       edgeprune export --run runs/weather-gru-ppo-20260101
       edgeprune export --model policy.zip --env CartPole-v1 --float32
       edgeprune export --task cartpole-dqn --distill-int8
+      edgeprune export --run runs/w --deploy fw/lib/weather   # + C library for your firmware
     """
     from rich.console import Console
 
@@ -115,6 +123,21 @@ def command(
         exp = export_source(source, out or Path("runs") / "export" / name,
                             quantize="float32" if float32 else "int8", evaluate=not no_eval,
                             distill_int8=distill_int8, weights=weights)
+        deployed = None
+        if deploy is not None:
+            from edgeprune.export.deploy_build import deploy_and_measure
+
+            deployed = deploy_and_measure(exp.result.read_tflite(), deploy, manifest=exp.result.manifest,
+                                          name=str(exp.result.manifest["name"]), source=str(exp.result.out_dir),
+                                          core=deploy_core)
     except (ExportError, SourceError) as exc:
         raise UserError(str(exc)) from exc
-    Console().print(_summary(exp, str(source.task.kind)))
+    table = _summary(exp, str(source.task.kind))
+    if deployed is not None:
+        lib, fp = deployed
+        table.add_row("deploy library", f"{lib.out_dir} (kernels: {', '.join(lib.kernels) or 'core only'})")
+        table.add_row(f"deploy flash ({deploy_core})", f"{fp.flash_bytes:,} B = {fp.model_bytes:,} model + "
+                      f"{fp.code_bytes:,} code (linked example, build)")
+        table.add_row(f"deploy RAM ({deploy_core})", f"{fp.ram_bytes:,} B = {fp.static_ram_bytes:,} static "
+                      f"(arena {fp.arena_bytes:,}) + {fp.stack_bytes:,} stack high-water (qemu)")
+    Console().print(table)

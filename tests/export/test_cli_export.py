@@ -44,6 +44,7 @@ def test_nothing_to_export_is_a_one_line_error() -> None:
 
 
 @pytest.mark.tf
+@pytest.mark.qemu
 def test_bring_your_own_gru_exports_from_the_cli(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("EDGEPRUNE_CACHE", str(tmp_path / "cache"))
     model = trained_gru([12, 8], seed=4, steps=20)
@@ -53,7 +54,8 @@ def test_bring_your_own_gru_exports_from_the_cli(tmp_path: Path, monkeypatch) ->
     np.savez(tmp_path / "data.npz", X=x, y=x[:, -1, :3].argmax(axis=1).astype(np.int64))
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        main, ["export", "--model", str(tmp_path / "gru.pt"), "--data", str(tmp_path / "data.npz"), "--out", str(out)]
+        main, ["export", "--model", str(tmp_path / "gru.pt"), "--data", str(tmp_path / "data.npz"), "--out", str(out),
+               "--deploy", str(tmp_path / "lib")]
     )
     assert result.exit_code == 0, result.output
     assert "weight bytes" in result.output and "accuracy" in result.output
@@ -62,6 +64,11 @@ def test_bring_your_own_gru_exports_from_the_cli(tmp_path: Path, monkeypatch) ->
     assert man["quality"]["metric"] == "accuracy"
     assert abs(man["quality"]["float"] - man["quality"]["exported"]) <= 0.05
     assert (out / "model_data.c").is_file()
+    # --deploy: the C library beside it, measured (flash of the linked example, RAM with the stack high-water).
+    assert "deploy flash (m4)" in result.output and "deploy RAM (m4)" in result.output
+    deployed = json.loads((tmp_path / "lib" / "deploy.json").read_text())
+    assert deployed["steps"] == SEQ and deployed["kernels"] == ["gru"]
+    assert deployed["sha256"] == man["hashes"]["tflite_sha256"]
 
 
 def test_distill_int8_is_refused_for_a_gru(tmp_path) -> None:

@@ -15,6 +15,7 @@ import collections
 import logging
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,28 @@ INSN = re.compile(r"^0x([0-9a-f]+):")
 INVOKE = "ep_model_invoke"
 
 
-def function_counts(trace: Path, window: str = INVOKE) -> tuple[collections.Counter[str], int]:
-    """Guest instructions executed per function inside calls of ``window`` in a ``-d in_asm,exec,nochain``
-    log, and how many such calls there were.
+#: Functions that run the op list: a block outside them entered from them starts the next op.
+DISPATCH = frozenset({INVOKE, "run_list", "run_graph"})
+
+
+@dataclass(frozen=True)
+class Block:
+    """One executed translation block inside a call of the window function.
+
+    :param call: which call (1-based)
+    :param fn: the function the block starts in
+    :param pc: guest address of its first instruction
+    :param n: guest instructions in it
+    """
+
+    call: int
+    fn: str
+    pc: int
+    n: int
+
+
+def executed_blocks(trace: Path, window: str = INVOKE) -> Iterator[Block]:
+    """The blocks executed inside calls of ``window`` in a ``-d in_asm,exec,nochain`` log, in order.
 
     A call starts at the first block of ``window`` and ends at the next block of the function that was running
     before it (its caller): everything between, interrupts included, is the call's, as the device's own count
@@ -37,7 +57,6 @@ def function_counts(trace: Path, window: str = INVOKE) -> tuple[collections.Coun
     """
     size: dict[str, int] = {}  # host code address of a translation -> its guest instructions
     pending: dict[int, list[int]] = collections.defaultdict(list)  # guest pc -> sizes of blocks translated there
-    counts: collections.Counter[str] = collections.Counter()
     calls, caller, prev = 0, None, "?"
     block_pc, block_n = None, 0
     with trace.open(errors="replace") as f:
@@ -56,7 +75,7 @@ def function_counts(trace: Path, window: str = INVOKE) -> tuple[collections.Coun
                 elif caller is not None and fn == caller:
                     caller = None
                 if caller is not None:
-                    counts[fn] += size.get(tc, 0)
+                    yield Block(calls, fn, pc, size.get(tc, 0))
                 prev = fn
             elif line.startswith("IN:"):
                 block_pc, block_n = None, 0
@@ -69,7 +88,60 @@ def function_counts(trace: Path, window: str = INVOKE) -> tuple[collections.Coun
                 elif not line.strip() and block_pc is not None:
                     pending[block_pc].append(block_n)
                     block_pc, block_n = None, 0
+
+
+def function_counts(trace: Path, window: str = INVOKE) -> tuple[collections.Counter[str], int]:
+    """Guest instructions executed per function inside calls of ``window`` (see :func:`executed_blocks`), and
+    how many such calls there were."""
+    counts: collections.Counter[str] = collections.Counter()
+    calls = 0
+    for b in executed_blocks(trace, window):
+        counts[b.fn] += b.n
+        calls = b.call
     return counts, calls
+
+
+def _is_handler(fn: str) -> bool:
+    return fn.endswith("_Handler") or fn.endswith("IRQHandler")
+
+
+def op_counts(trace: Path, model: Any = None) -> tuple[list[dict[str, Any]], int]:
+    """Per op of the run list: instructions (and, with a :class:`~edgeprune.bench.cycle_model.CycleModel`,
+    modelled cycles) summed over every call of ``ep_model_invoke``, and the number of calls.
+
+    An op starts when control leaves the dispatcher (:data:`DISPATCH`) for another function (an interrupt handler
+    entered from the dispatcher does not start one); the dispatcher's own blocks go to the op before them (index
+    -1 before the first). Rows: ``{"op": index, "instructions": n, "cycles": c, "functions": {fn: n}}``.
+    """
+    rows: dict[int, dict[str, Any]] = {}
+    calls, op, prev_fn, last = 0, -1, INVOKE, None
+
+    def account(b: Block, next_pc: int | None) -> None:
+        row = rows.setdefault(b.op, {"op": b.op, "instructions": 0, "cycles": 0, "functions": collections.Counter()})
+        row["instructions"] += b.n
+        row["functions"][b.fn] += b.n
+        if model is not None:
+            row["cycles"] += model.feed(b.pc, b.n, next_pc)
+
+    for b in executed_blocks(trace):
+        if b.call != calls:
+            calls, op, prev_fn = b.call, -1, INVOKE
+        if b.fn not in DISPATCH and prev_fn in DISPATCH and not _is_handler(b.fn):
+            op += 1
+        if not _is_handler(b.fn):
+            prev_fn = b.fn
+        cur = _OpBlock(b.call, b.fn, b.pc, b.n, op)
+        if last is not None:
+            account(last, cur.pc)
+        last = cur
+    if last is not None:
+        account(last, None)
+    return [rows[k] for k in sorted(rows)], calls
+
+
+@dataclass(frozen=True)
+class _OpBlock(Block):
+    op: int = -1
 
 
 def _run(core: str, tflite: bytes, manifest: Any, sample: dict[int, bytes], elf: Path | None, runs: int,
@@ -144,3 +216,72 @@ def profile(model: str | Path, core: str = "m4", runs: int = 4, elf: str | Path 
              device_count)
     return Profile(core, per, device_count, runs)
 
+
+
+@dataclass(frozen=True)
+class OpProfile:
+    """Per-op instructions of one inference, and the cycle model's estimate of them.
+
+    :param core: the QEMU core
+    :param ops: one row per op of the run list, per inference: ``op`` (index), ``instructions`` (``qemu``),
+        ``cycles`` (``model``; 0 without a model), ``functions`` (instructions by function)
+    :param dispatch: instructions per inference in the dispatcher before the first op
+    :param device_count: the firmware's own instruction count of one inference
+    :param estimate: the cycle model's whole-run figures (:class:`~edgeprune.bench.cycle_model.Estimate`,
+        summed over the traced runs), or None
+    :param runs: inferences traced
+    """
+
+    core: str
+    ops: list[dict[str, Any]]
+    dispatch: float
+    device_count: int
+    estimate: Any
+    runs: int
+
+
+def op_profile(model: str | Path, core: str = "m4", runs: int = 1, elf: str | Path | None = None,
+               manifest_path: str | Path | None = None, cycles: bool = True, flash_ws: int = 5,
+               clock_mhz: float = 120.0) -> OpProfile:
+    """Profile ``model`` on QEMU ``core`` op by op, with the cycle model's estimate beside the instruction counts.
+
+    :param model: the .tflite
+    :param core: ``m0`` … ``m33`` (the cycle model covers m3 and m4; elsewhere ``cycles`` must be False)
+    :param runs: inferences traced
+    :param elf: firmware to run (default: the core's build)
+    :param manifest_path: export manifest (default: beside the model, else read from the .tflite)
+    :param cycles: price the trace with :mod:`edgeprune.bench.cycle_model`
+    :param flash_ws: instruction-fetch wait states for the model
+    :param clock_mhz: the model's stated clock
+    """
+    from edgeprune.bench.cycle_model import CycleModel, disassemble
+    from edgeprune.bench.inputs import synthetic_inputs
+    from edgeprune.bench.manifest import Manifest
+    from edgeprune.bench.manifests import load_manifest
+    from edgeprune.bench.qemu import default_elf
+
+    if runs < 1:
+        raise ValueError("runs must be >= 1")
+    model = Path(model)
+    elf_path = Path(elf) if elf is not None else default_elf(core)
+    cm = CycleModel(disassemble(elf_path), core, clock_mhz, flash_ws) if cycles else None
+    tflite = model.read_bytes()
+    manifest = Manifest.from_dict(load_manifest(model, manifest_path, tflite))
+    sample = synthetic_inputs(manifest, 1, seed=0)[0]
+    with tempfile.TemporaryDirectory(prefix="ep-profile-") as tmp:
+        trace = Path(tmp) / "trace.log"
+        device_count = _run(core, tflite, manifest, sample, elf_path, runs, trace)
+        rows, calls = op_counts(trace, cm)
+    if calls == 0:
+        raise ValueError(f"the trace holds no call of {INVOKE}: was the firmware built with the runtime?")
+    per = []
+    dispatch = 0.0
+    for r in rows:
+        row = {"op": r["op"], "instructions": r["instructions"] / calls, "cycles": r["cycles"] / calls,
+               "functions": {k: v / calls for k, v in r["functions"].most_common()}}
+        if r["op"] < 0:
+            dispatch = row["instructions"]
+        else:
+            per.append(row)
+    log.info("op profile of %s on %s: %d ops, device count %d", model.name, core, len(per), device_count)
+    return OpProfile(core, per, dispatch, device_count, cm.est if cm else None, calls)

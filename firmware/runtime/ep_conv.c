@@ -491,6 +491,34 @@ static inline uint32_t clamp4(uint32_t v, uint32_t lo4, uint32_t hi4) {
   return v;
 }
 
+/* One channel's short requantisation with the output zero point folded into the rounding constant:
+ * k = 2^(e-1) + zp * 2^e, so ((p + 2^(e-1) - (p < 0)) >> e) + zp = (p + k - (p < 0)) >> e exactly (adding a
+ * multiple of 2^e before an arithmetic shift). Needs rq_fast_ok and e <= 22 (|p| < 2^30, |zp 2^e| <= 2^29: no
+ * overflow). Laid out for one LDM per output. */
+typedef struct {
+  int32_t m, k, e;
+} rqk_t;
+
+static inline int32_t rq_k(int32_t acc, const rqk_t *q) {
+  int32_t p;
+  __asm__("smmulr %0, %1, %2" : "=r"(p) : "r"((int32_t)((uint32_t)acc << 1)), "r"(q->m));
+  return ep_sat8((q->k + p + (p >> 31)) >> q->e);
+}
+
+/* Whether rq_k is exact for every channel of the op: rq_fast_ok and every right shift e <= 22. */
+static int rqk_ok(const ep_op_t *op, uint32_t channels) {
+  uint32_t r;
+  if (!rq_fast_ok(op, channels)) return 0;
+  for (r = 0; r < channels; r++)
+    if (conv_shifts(op, channels)[r] > 22) return 0;
+  return 1;
+}
+
+static inline void st16u(int8_t *p, uint32_t v) {
+  const uint16_t h = (uint16_t)v;
+  memcpy(p, &h, 2); /* one STRH: v7E-M/v8-M tolerate unaligned halfword stores */
+}
+
 /* One pixel's input (depth & ~3 bytes) widened into its lanes of the two-pixel buffer, whose 4-word groups are
  * [A (x0,x2), A (x1,x3), B (x0,x2), B (x1,x3)]: `xq` is the buffer (pixel A) or the buffer + 2 (pixel B). */
 static void widen_lane(const int8_t *x, uint32_t groups, uint32_t *xq) {
@@ -519,7 +547,10 @@ static void widen_lane(const int8_t *x, uint32_t groups, uint32_t *xq) {
 /* Two weight rows against two widened pixels over `groups` 4-byte groups, added to acc = {row 0 pixel A, row 0
  * pixel B, row 1 A, row 1 B}: each weight word is loaded and widened once for both pixels (16 instructions per
  * 16 MACs). */
-static void dot2x2(const int8_t *w0, const int8_t *w1, const uint32_t *xq, uint32_t groups, int32_t *acc) {
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* two call sites: outlined, the accumulators would go through memory */
+#endif
+static inline void dot2x2(const int8_t *w0, const int8_t *w1, const uint32_t *xq, uint32_t groups, int32_t *acc) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   const uint32_t *xp = xq;
   uint32_t n = groups >> 2, g = groups & 3u, x0, x1, x2, x3, v, t;
@@ -549,7 +580,8 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   const int8_t *cs = conv_shifts(op, oc);
   const int32_t zp = op->p.conv.zp_out;
   const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
-  const int fast = rq_fast_ok(op, oc);
+  const int fast = rq_fast_ok(op, oc), fastk = fast && !(oc & 1u) && rqk_ok(op, oc);
+  const uint32_t zp21 = 2u * (uint32_t)zp + 1u; /* (2 zp + 1) 2^(e-1) = zp 2^e + 2^(e-1): rq_k's constant */
   const int8_t *w = (const int8_t *)tw->data;
   uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
   int8_t *patch = (int8_t *)(m->fc_tmp + widened_bytes(depth));
@@ -566,6 +598,34 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
     widen_lane(x, groups, xq + 2);
     for (d = 0; d < tail; d++) tb[d] = x[body + d];
     if (++ox == OW) ox = 0, oy++;
+    if (fastk) { /* even channel count, zero point folded into the rounding constant: outputs stored as halfwords */
+      const int8_t *w0 = w;
+      for (r = 0; r < oc; r += 2, w0 += 2u * depth) {
+        int32_t acc[4];
+        rqk_t q0, q1;
+        uint32_t v;
+        acc[0] = acc[1] = bias[r];
+        acc[2] = acc[3] = bias[r + 1u];
+        dot2x2(w0, w0 + depth, xq, groups, acc);
+        for (d = 0; d < tail; d++) {
+          const int32_t u0 = w0[body + d], u1 = w0[depth + body + d];
+          acc[0] += u0 * ta[d];
+          acc[1] += u0 * tb[d];
+          acc[2] += u1 * ta[d];
+          acc[3] += u1 * tb[d];
+        }
+        q0.m = cm[r];
+        q0.e = cs[r];
+        q0.k = (int32_t)(zp21 << (q0.e - 1));
+        q1.m = cm[r + 1u];
+        q1.e = cs[r + 1u];
+        q1.k = (int32_t)(zp21 << (q1.e - 1));
+        v = clamp4(pack4(rq_k(acc[0], &q0), rq_k(acc[2], &q1), rq_k(acc[1], &q0), rq_k(acc[3], &q1)), lo4, hi4);
+        st16u(ya + r, v); /* {A r, A r+1} */
+        st16u(yb + r, v >> 16);
+      }
+      continue;
+    }
     for (r = 0; r < oc; r += 2) {
       const uint32_t r1 = r + 1u < oc ? r + 1u : r; /* odd channel count: the last row twice, stored once */
       const int8_t *w0 = w + (size_t)r * depth, *w1 = w + (size_t)r1 * depth;
@@ -927,6 +987,105 @@ static int32_t dw_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb,
   }
   return c0;
 }
+
+/* Whether dw3x3_simd applies: a 3x3 window, and the short requantisation with the zero point folded is exact for
+ * every channel (model constants only). */
+static int dw3x3_ok(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *tw = &m->tensors[op->in[1]];
+  const uint32_t C = op->rows;
+  return tw->dims[1] == 3 && tw->dims[2] == 3 && C >= 4u && rqk_ok(op, C);
+}
+
+/* Three taps of one window row: input words at p, p + cs, p + 2 cs (four channels each), widened filter words at
+ * wq + O (two per tap); p + 2 cs as a scaled register offset (no third address register). */
+#define EP_DW3_TAP(ADDR, O)                      \
+  "ldr %[x], " ADDR "\n\t"                       \
+  "ldrd %[w0], %[w1], [%[wq], #" O "]\n\t"       \
+  "sxtb16 %[t], %[x]\n\t"                        \
+  "sxtb16 %[x], %[x], ror #8\n\t"                \
+  "smlabb %[a0], %[t], %[w0], %[a0]\n\t"         \
+  "smlatt %[a2], %[t], %[w0], %[a2]\n\t"         \
+  "smlabb %[a1], %[x], %[w1], %[a1]\n\t"         \
+  "smlatt %[a3], %[x], %[w1], %[a3]\n\t"
+#define EP_DW3_ROW(O0, O1, O2) \
+  EP_DW3_TAP("[%[p]]", O0) EP_DW3_TAP("[%[p], %[cs]]", O1) EP_DW3_TAP("[%[p], %[cs], lsl #1]", O2)
+
+/* 3x3 DEPTHWISE_CONV_2D on DSP cores, channels 0 .. (C & ~3) four at a time, every pixel: the 36 multiply-adds of a
+ * pixel in one assembly block (74 instructions, the block's widened filter read from the stack by LDRD), window
+ * rows `rs` bytes apart, taps `cs` apart (a border window gathered with the input zero point: 12 and 4), then the
+ * four outputs requantised (rq_k), clamped and stored as one word. Returns the channels done. */
+static int32_t dw3x3_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], OH = to->dims[1], OW = to->dims[2];
+  const int32_t sh = op->p.conv.stride_h, sw = op->p.conv.stride_w, dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
+  const int32_t *bf = op->scratch, *cm = op->scratch + C;
+  const int8_t *cs = conv_shifts(op, (uint32_t)C);
+  const int32_t zp = op->p.conv.zp_out, zp_in4 = (int32_t)((uint32_t)(uint8_t)op->p.conv.zp_in * 0x01010101u);
+  const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
+  const int32_t col = dw * C, row = dh * W * C;
+  const int8_t *w = (const int8_t *)tw->data;
+  int32_t c0;
+  for (c0 = 0; c0 + 4 <= C; c0 += 4) {
+    uint32_t wq[18], xw[9];
+    rqk_t q[4];
+    int32_t k, oy, ox;
+    int8_t *yp = y + c0;
+    const int32_t b0 = bf[c0], b1 = bf[c0 + 1], b2 = bf[c0 + 2], b3 = bf[c0 + 3];
+    for (k = 0; k < 4; k++) {
+      const int32_t e = cs[c0 + k];
+      q[k].m = cm[c0 + k];
+      q[k].e = e;
+      q[k].k = (int32_t)(((uint32_t)1 << (e - 1)) + ((uint32_t)zp << e));
+    }
+    for (k = 0; k < 9; k++) {
+      const uint32_t v = ld32u(w + (size_t)k * C + c0);
+      wq[2 * k] = sxtb16(v);
+      wq[2 * k + 1] = sxtb16_r8(v);
+    }
+    for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * sh - op->p.conv.pad_h;
+      const int rows_in = iy0 >= 0 && iy0 + 2 * dh < H;
+      for (ox = 0; ox < OW; ox++, yp += C) {
+        const int32_t ix0 = ox * sw - op->p.conv.pad_w;
+        const int8_t *p;
+        int32_t cstep, rstep, a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+        uint32_t x, t, w0, w1, v;
+        if (rows_in && ix0 >= 0 && ix0 + 2 * dw < W) {
+          p = xb + ((size_t)iy0 * W + ix0) * C + c0;
+          cstep = col;
+          rstep = row;
+        } else { /* the window's taps, the input zero point outside the image (cancelled by the folded bias) */
+          int32_t fy, fx;
+          for (fy = 0; fy < 3; fy++) {
+            const int32_t iy = iy0 + fy * dh;
+            for (fx = 0; fx < 3; fx++) {
+              const int32_t ix = ix0 + fx * dw;
+              xw[3 * fy + fx] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? ld32u(xb + ((size_t)iy * W + ix) * C + c0)
+                                                                          : (uint32_t)zp_in4;
+            }
+          }
+          p = (const int8_t *)xw;
+          cstep = 4;
+          rstep = 12;
+        }
+        {
+          __asm__ volatile(EP_DW3_ROW("0", "8", "16") "add %[p], %[p], %[rs]\n\t"
+                           EP_DW3_ROW("24", "32", "40") "add %[p], %[p], %[rs]\n\t"
+                           EP_DW3_ROW("48", "56", "64")
+                           : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p), [x] "=&r"(x),
+                             [t] "=&r"(t), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                           : [cs] "r"(cstep), [rs] "r"(rstep), [wq] "r"(wq)
+                           : "memory");
+        }
+        v = clamp4(pack4(rq_k(a0, &q[0]), rq_k(a1, &q[1]), rq_k(a2, &q[2]), rq_k(a3, &q[3])), lo4, hi4);
+        memcpy(yp, &v, 4);
+      }
+    }
+  }
+  return c0;
+}
+#undef EP_DW3_ROW
+#undef EP_DW3_TAP
 #endif /* EP_CONV_DSP */
 
 #if EP_CONV_PACKED
@@ -1012,7 +1171,7 @@ int ep_k_dwconv_i8(const ep_model_t *m, const ep_op_t *op) {
     const int8_t *xb = (const int8_t *)ti->data + (size_t)b * ti->dims[1] * ti->dims[2] * C;
     int8_t *y = (int8_t *)to->data + (size_t)b * to->dims[1] * to->dims[2] * C;
 #if EP_CONV_DSP
-    const int32_t done = dw_simd(m, op, xb, y);
+    const int32_t done = dw3x3_ok(m, op) ? dw3x3_simd(m, op, xb, y) : dw_simd(m, op, xb, y);
 #elif EP_CONV_PACKED
     const int32_t done = dw_blocks(m, op, xb, y);
 #else

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .oracle import tflm_run
+from .qemu_exact import qemu_mismatches
 from .seed_models import conv_multiplier_above_one, pool_2d
 from .test_conv_vs_tflm import _random_conv, conv_model
 from .tflbuild import S
@@ -62,18 +62,5 @@ def test_cases_cover_the_tails():
 
 @pytest.mark.parametrize("core", ["m0", "m3", "m4"])
 def test_random_windowed_ops_bit_exact(core, tmp_path):
-    from edgeprune.bench.firmware_build import CORE_ENVS, build
-    from edgeprune.bench.link import Device
-    from edgeprune.bench.qemu import QemuBoard
-
-    elf = build(CORE_ENVS[core], build_dir=tmp_path / "pio").elf
-    bad = []
-    with QemuBoard(core, elf=elf) as board, Device.open(board.url, 60.0) as dev:
-        for name, buf, x in cases():
-            dev.load_model(buf)
-            dev.set_input(0, x.tobytes())
-            out = dev.infer(1).outputs[0]
-            ref = tflm_run(buf, [x])[0].tobytes()
-            if out != ref:
-                bad.append(f"{name} {x.shape}: {sum(a != b for a, b in zip(out, ref, strict=False))} of {len(ref)} bytes differ")
+    bad = qemu_mismatches(core, tmp_path / "pio", cases())
     assert not bad, "\n".join(bad)

@@ -1,0 +1,30 @@
+"""Run single-input models in the real firmware under QEMU and compare each output with TFLM's bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .oracle import tflm_run
+
+
+def qemu_mismatches(core: str, build_dir: Path, cases: list[tuple[str, bytes, np.ndarray]]) -> list[str]:
+    """Build the core's firmware into ``build_dir``, run every ``(name, model, input)`` once, and describe the
+    outputs that differ from TFLM's (empty when all are byte-identical)."""
+    from edgeprune.bench.firmware_build import CORE_ENVS, build
+    from edgeprune.bench.link import Device
+    from edgeprune.bench.qemu import QemuBoard
+
+    elf = build(CORE_ENVS[core], build_dir=build_dir).elf
+    bad = []
+    with QemuBoard(core, elf=elf) as board, Device.open(board.url, 60.0) as dev:
+        for name, buf, x in cases:
+            dev.load_model(buf)
+            dev.set_input(0, x.tobytes())
+            out = dev.infer(1).outputs[0]
+            ref = tflm_run(buf, [x])[0].tobytes()
+            if out != ref:
+                bad.append(f"{name} {x.shape}: {sum(a != b for a, b in zip(out, ref, strict=False))} of {len(ref)} "
+                           "bytes differ")
+    return bad

@@ -36,9 +36,55 @@ typedef struct {
   rescale_t out;
 } mul_t;
 
+/*
+ * The short chain (ep_gru_prepare decides per layer whether the model's constants allow it; otherwise the
+ * general chain above runs). Every rescale there is `rdbpot(srdhm(y, m), e)` with e >= 1 and |2y| < 2^31:
+ * srdhm(y, m) is then one rounding high multiply of 2y (SMMULR), and the rounding shift is
+ * `(p + 2^(e-1) - (y < 0)) >> e` (the sign of p may be taken from y: they differ only when p = 0, where both
+ * forms give 0). `s` packs e (low byte: register shifts read only that) and 2^(e-1) << 8, so e <= 24.
+ * An ADD input of exactly half the larger input scale (m = 2^30, e = 0: the reference's exact v * 2^19) is
+ * written as m = 2^31 - 1, e = 1, which gives the same value for |v| <= 255; a zero multiplier as e = 1 with a
+ * rounding constant 1 (result 0 for every y).
+ */
+typedef struct {
+  int32_t m, s;
+} rq_t;
+/* ADD/SUB input: y2 = (q - zp) << 21 (twice the reference's << 20), rescaled. */
+typedef struct {
+  int32_t z21;
+  rq_t r;
+} rin_t;
+/* ADD/SUB: one input has the larger scale (its multiplier is exactly 1/2: the reference's (q - zp) * 2^19 with
+ * no rounding), so 2 * (its term) is `z20 + (q << 20)`; the other goes through rin_t. swap: the exact input is
+ * the op's input 1. */
+typedef struct {
+  int32_t z20;
+  rin_t g;
+  rq_t out;
+  int32_t zp;
+  uint32_t swap;
+} fadd_t;
+/* MUL: y2 = (a - zp_a) * (2b - 2zp_b). */
+typedef struct {
+  int32_t za, zb2;
+  rq_t out;
+  int32_t zp;
+} fmul_t;
+typedef struct {
+  fadd_t add_r, add_z, add_n, sub_d, add_h;
+  fmul_t mul_n, mul_z;
+  /* FC outputs: row arrays of m and packed s (per-channel: the FC's own scratch, rewritten at prepare;
+   * per-tensor: one element here, read through jmask = 0), and the output zero point. */
+  const int32_t *fm[FC_COUNT], *fs[FC_COUNT];
+  int32_t fzp[FC_COUNT], one_m[FC_COUNT], one_s[FC_COUNT];
+  uint32_t jmask;
+} fast_t;
+
 /* Persistent record of one fused step (start of the fused op's scratch): op and tensor indices, and the
  * element-wise ops' constants in the form the kernel uses. */
 typedef struct {
+  fast_t f;
+  uint32_t fast; /* 1: the short chain applies (ep_gru_prepare) */
   int16_t fc[FC_COUNT];
   int16_t add_r, add_z, log_r, log_z, mul_n, add_n, tanh_n, sub_d, mul_z, add_h;
   int16_t x, h, out;
@@ -97,6 +143,119 @@ static inline int32_t addsub(const addsub_t *c, int32_t a, int32_t b, int sub) {
 }
 
 static inline int32_t mul(const mul_t *c, int32_t a, int32_t b) { return rescale(&c->out, (c->za + a) * (c->zb + b)); }
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+#define EP_GRU_DSP 1
+#else
+#define EP_GRU_DSP 0
+#endif
+#if defined(__ARM_ARCH_7M__) && defined(__GNUC__)
+#define EP_GRU_V7M 1
+#else
+#define EP_GRU_V7M 0
+#endif
+
+/* rdbpot(srdhm(y, m), e) for y2 = 2y, with m and s of an rq_t (see fast_t). */
+static inline int32_t rq(int32_t y2, int32_t m, int32_t s) {
+#if EP_GRU_DSP
+  int32_t p;
+  __asm__("smmulr %0, %1, %2\n\t"
+          "add %0, %0, %3, lsr #8\n\t"
+          "add %0, %0, %1, asr #31\n\t"
+          "asr %0, %0, %3"
+          : "=&r"(p)
+          : "r"(y2), "r"(m), "r"(s));
+  return p;
+#elif EP_GRU_V7M
+  /* No SMMULR: SMLAL onto (2^(e-1), 2^31) leaves srdhm + 2^(e-1) in the high word. */
+  int32_t lo, hi;
+  __asm__("lsr %1, %3, #8\n\t"
+          "mov %0, #0x80000000\n\t"
+          "smlal %0, %1, %2, %4\n\t"
+          "add %1, %1, %2, asr #31\n\t"
+          "asr %1, %1, %3"
+          : "=&r"(lo), "=&r"(hi)
+          : "r"(y2), "r"(s), "r"(m));
+  (void)lo;
+  return hi;
+#else
+#if defined(EP_QMATH_SPLIT_MUL) && EP_QMATH_SPLIT_MUL
+  int32_t p = ep_srdhm(y2 >> 1, m); /* v6-M: 32-bit partial products (y2 is even) */
+#else
+  int32_t p = (int32_t)(((int64_t)y2 * (int64_t)m + ((int64_t)1 << 31)) >> 32);
+#endif
+  p += (int32_t)((uint32_t)s >> 8) + (y2 >> 31);
+  return p >> (s & 0xFF);
+#endif
+}
+
+static inline int32_t rin(const rin_t *c, int32_t q) { return rq(c->z21 + (int32_t)((uint32_t)q << 21), c->r.m, c->r.s); }
+
+static inline int32_t fadd_out(const fadd_t *c, int32_t y2) { return sat8(rq(y2, c->out.m, c->out.s) + c->zp); }
+
+/* ADD: qe the exact input, qg the other. */
+static inline int32_t fadd(const fadd_t *c, int32_t qe, int32_t qg) {
+  const int32_t g = rin(&c->g, qg);
+  return fadd_out(c, c->z20 + (int32_t)((uint32_t)qe << 20) + g + g);
+}
+
+/* SUB a - b with the exact input a (fsub_a) or b (fsub_b). */
+static inline int32_t fsub_a(const fadd_t *c, int32_t qa, int32_t qb) {
+  const int32_t g = rin(&c->g, qb);
+  return fadd_out(c, c->z20 + (int32_t)((uint32_t)qa << 20) - g - g);
+}
+static inline int32_t fsub_b(const fadd_t *c, int32_t qa, int32_t qb) {
+  const int32_t g = rin(&c->g, qa);
+  return fadd_out(c, g + g - c->z20 - (int32_t)((uint32_t)qb << 20));
+}
+
+static inline int32_t fmul(const fmul_t *c, int32_t a, int32_t b) {
+  return sat8(rq((a + c->za) * (b + b + c->zb2), c->out.m, c->out.s) + c->zp);
+}
+
+/* The packed rounding shift of a (mult, shift) pair, or -1 when the short chain cannot apply it. */
+static int32_t pack_s(int32_t mult, int32_t shift) {
+  int32_t e;
+  if (mult == 0) return (int32_t)((1u << 8) | 1u);
+  if (shift > -1 || shift < -24) return -1;
+  e = -shift;
+  return (int32_t)(((uint32_t)1 << (e - 1 + 8)) | (uint32_t)e);
+}
+
+static int rq_of(rq_t *r, int32_t mult, int32_t shift) {
+  r->m = mult;
+  r->s = pack_s(mult, shift);
+  return r->s < 0 ? -1 : 0;
+}
+
+static int rin_of(rin_t *c, int32_t neg_zp, int32_t mult, int32_t shift) {
+  c->z21 = (int32_t)((uint32_t)neg_zp << 21);
+  if (shift == 0 && mult == (int32_t)(1u << 30)) { /* v * 2^19 exactly */
+    c->r.m = INT32_MAX;
+    c->r.s = (int32_t)((1u << 8) | 1u);
+    return 0;
+  }
+  return rq_of(&c->r, mult, shift);
+}
+
+static int is_exact_half(int32_t mult, int32_t shift) { return shift == 0 && mult == (int32_t)(1u << 30); }
+
+static int fadd_of(fadd_t *c, const ep_op_t *op) {
+  const uint32_t swap = is_exact_half(op->mult[0], op->shift[0]) ? 0u : 1u;
+  c->zp = op->p.bin.zp_out;
+  c->swap = swap;
+  if (!is_exact_half(op->mult[swap], op->shift[swap])) return -1;
+  c->z20 = (int32_t)((uint32_t)(swap ? op->p.bin.neg_zp_b : op->p.bin.neg_zp_a) << 20);
+  return rin_of(&c->g, swap ? op->p.bin.neg_zp_a : op->p.bin.neg_zp_b, op->mult[1u - swap], op->shift[1u - swap]) |
+         rq_of(&c->out, op->mult[2], op->shift[2]);
+}
+
+static int fmul_of(fmul_t *c, const ep_op_t *op) {
+  c->za = op->p.bin.neg_zp_a;
+  c->zb2 = 2 * op->p.bin.neg_zp_b;
+  c->zp = op->p.bin.zp_out;
+  return rq_of(&c->out, op->mult[0], op->shift[0]);
+}
 
 #define EP_GRU_HEAD ((sizeof(ep_gru_t) + 15u) & ~15u)
 
@@ -291,6 +450,67 @@ int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
   return 0;
 }
 
+/* Decides whether layer `g` can take the short chain and fills g->f. Needs the FCs' folded biases and
+ * per-channel multipliers (filled after the arena plan); per-channel shifts are rewritten in place as packed
+ * rq_t shifts (the fused FCs' scratch is read by nothing else). */
+static void prepare_one(ep_model_t *m, ep_gru_t *g) {
+  fast_t *f = &g->f;
+  const ep_op_t *ops = m->ops;
+  uint32_t k, r, per_channel = ops[g->fc[0]].p.fc.per_channel ? 1u : 0u;
+  int bad = 0;
+  g->fast = 0;
+  bad |= fadd_of(&f->add_r, &ops[g->add_r]) | fadd_of(&f->add_z, &ops[g->add_z]) | fadd_of(&f->add_n, &ops[g->add_n]);
+  bad |= fadd_of(&f->sub_d, &ops[g->sub_d]) | fadd_of(&f->add_h, &ops[g->add_h]);
+  bad |= fmul_of(&f->mul_n, &ops[g->mul_n]) | fmul_of(&f->mul_z, &ops[g->mul_z]);
+  if (bad) return;
+  for (k = 0; k < FC_COUNT; k++) {
+    const ep_op_t *fc = &ops[g->fc[k]];
+    /* 2 * acc must fit in int32: |folded bias| + depth * 2^14 < 2^30 (int8 products are at most 2^14). */
+    const uint32_t room = (1u << 30) - fc->depth * (1u << 14);
+    if ((fc->p.fc.per_channel ? 1u : 0u) != per_channel || fc->depth >= (1u << 16)) return;
+    for (r = 0; r < fc->rows; r++) {
+      const int32_t b = fc->scratch[r];
+      if ((b < 0 ? 0u - (uint32_t)b : (uint32_t)b) >= room) return;
+      if (per_channel && pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]) < 0) return;
+    }
+    if (!per_channel && pack_s(fc->mult[0], fc->shift[0]) < 0) return;
+  }
+  for (k = 0; k < FC_COUNT; k++) {
+    ep_op_t *fc = &m->ops[g->fc[k]];
+    f->fzp[k] = fc->p.fc.zp_out;
+    if (per_channel) {
+      for (r = 0; r < fc->rows; r++) fc->scratch[2u * fc->rows + r] = pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]);
+      f->fm[k] = fc->scratch + fc->rows;
+      f->fs[k] = fc->scratch + 2u * fc->rows;
+    } else {
+      rq_t q;
+      (void)rq_of(&q, fc->mult[0], fc->shift[0]);
+      f->one_m[k] = q.m;
+      f->one_s[k] = q.s;
+      f->fm[k] = &f->one_m[k];
+      f->fs[k] = &f->one_s[k];
+    }
+  }
+  f->jmask = per_channel ? ~0u : 0u;
+  /* The fused LOGISTIC/TANH tables (read by nothing else) become value-ordered, indexed by table + 128 + q. */
+  {
+    const int16_t t3[3] = {g->log_r, g->log_z, g->tanh_n};
+    for (k = 0; k < 3u; k++) {
+      int8_t *t = (int8_t *)(void *)m->ops[t3[k]].scratch, lo[128];
+      memcpy(lo, t + 128, 128);
+      memmove(t + 128, t, 128);
+      memcpy(t, lo, 128);
+    }
+  }
+  g->fast = 1;
+}
+
+void ep_gru_prepare(ep_model_t *m) {
+  uint32_t i;
+  for (i = 0; i < m->num_ops; i++)
+    if (m->ops[i].kind == EP_K_GRU) prepare_one(m, (ep_gru_t *)(void *)m->ops[i].scratch);
+}
+
 /* FC output of row j: per-channel multipliers from the FC's scratch, or the per-tensor ones (stride 0). */
 typedef struct {
   const int32_t *mult, *shift;
@@ -302,6 +522,62 @@ static inline int32_t fc_out(const fc_out_t *f, int32_t acc, uint32_t j) {
   const int32_t shift = f->shift[j * f->stride];
   const int32_t shl = shift > 0 ? shift : 0, shr = shl - shift;
   return sat8(rdbpot_m(srdhm((int32_t)((uint32_t)acc << shl), f->mult[j * f->stride]), shr, low_mask(shr)) + f->zp);
+}
+
+/* FC accumulators of role k to int8 in place, rows j0.. of the block. */
+static void fc_q(const fast_t *f, uint32_t k, int32_t *a, uint32_t j0, uint32_t nb) {
+  const int32_t zp = f->fzp[k];
+  uint32_t e;
+  if (f->jmask) {
+    const int32_t *fm = f->fm[k] + j0, *fs = f->fs[k] + j0;
+    for (e = 0; e < nb; e++) a[e] = sat8(rq(a[e] + a[e], fm[e], fs[e]) + zp);
+  } else {
+    const int32_t mm = f->one_m[k], ss = f->one_s[k];
+    for (e = 0; e < nb; e++) a[e] = sat8(rq(a[e] + a[e], mm, ss) + zp);
+  }
+}
+
+/* The short chain over one block (same stages as the general one). */
+static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uint32_t nb, const int8_t *h,
+                       const int8_t *tbl_r, const int8_t *tbl_z, const int8_t *tbl_n, int8_t *out, uint32_t j0) {
+  uint32_t e, k;
+  for (k = 0; k < FC_COUNT; k++) fc_q(f, k, acc[k], j0, nb);
+  {
+    const fadd_t c = f->add_r;
+    const int32_t *pe = c.swap ? acc[FC_HR] : acc[FC_XR], *pg = c.swap ? acc[FC_XR] : acc[FC_HR];
+    for (e = 0; e < nb; e++) acc[FC_XR][e] = tbl_r[fadd(&c, pe[e], pg[e])];
+  }
+  {
+    const fadd_t c = f->add_z;
+    const int32_t *pe = c.swap ? acc[FC_HZ] : acc[FC_XZ], *pg = c.swap ? acc[FC_XZ] : acc[FC_HZ];
+    for (e = 0; e < nb; e++) acc[FC_XZ][e] = tbl_z[fadd(&c, pe[e], pg[e])];
+  }
+  {
+    const fmul_t c = f->mul_n;
+    for (e = 0; e < nb; e++) acc[FC_HN][e] = fmul(&c, acc[FC_XR][e], acc[FC_HN][e]);
+  }
+  {
+    const fadd_t c = f->add_n;
+    const int32_t *pe = c.swap ? acc[FC_HN] : acc[FC_XN], *pg = c.swap ? acc[FC_XN] : acc[FC_HN];
+    for (e = 0; e < nb; e++) acc[FC_XN][e] = tbl_n[fadd(&c, pe[e], pg[e])];
+  }
+  {
+    const fadd_t c = f->sub_d;
+    if (c.swap) {
+      for (e = 0; e < nb; e++) acc[FC_HR][e] = fsub_b(&c, h[e], acc[FC_XN][e]);
+    } else {
+      for (e = 0; e < nb; e++) acc[FC_HR][e] = fsub_a(&c, h[e], acc[FC_XN][e]);
+    }
+  }
+  {
+    const fmul_t c = f->mul_z;
+    for (e = 0; e < nb; e++) acc[FC_HZ][e] = fmul(&c, acc[FC_XZ][e], acc[FC_HR][e]);
+  }
+  {
+    const fadd_t c = f->add_h;
+    const int32_t *pe = c.swap ? acc[FC_HZ] : acc[FC_XN], *pg = c.swap ? acc[FC_XN] : acc[FC_HZ];
+    for (e = 0; e < nb; e++) out[e] = (int8_t)fadd(&c, pe[e], pg[e]);
+  }
 }
 
 int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
@@ -340,6 +616,10 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
       const uint32_t depth = is_h ? n : dx;
       ep_fc_dot_rows(w[k] + (size_t)j0 * depth, is_h ? h : x, is_h ? xq_h : xq_x, fc[k]->scratch + j0, acc[k], nb,
                      depth);
+    }
+    if (g->fast) {
+      chain_fast(&g->f, acc, nb, h + j0, tbl_r + 128, tbl_z + 128, tbl_n + 128, out + j0, j0);
+      continue;
     }
     /* The chain stage by stage over the block, each stage's constants copied to locals so they stay in
      * registers (int8 stores would otherwise force reloads); results go back into the spent accumulators. */

@@ -141,6 +141,8 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op);
 int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used);
 /* The tensors a fused GRU op reads (its op record's inputs are the group's internal tensors). */
 void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h);
+/* After the FCs' init data is filled: chooses each fused layer's element-wise path (ep_gru.c). */
+void ep_gru_prepare(ep_model_t *m);
 #else
 /* Left out: a GRU graph then runs op by op (same bytes, more instructions). */
 static inline int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
@@ -152,6 +154,7 @@ static inline void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h) {
   (void)op;
   *x = *h = 0;
 }
+static inline void ep_gru_prepare(ep_model_t *m) { (void)m; }
 #endif
 
 /* The activation clamp as two independent selects: both bounds are read whatever `v` is, so v7-M and later

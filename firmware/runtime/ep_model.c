@@ -729,6 +729,7 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
       }
     }
   }
+  ep_gru_prepare(m);
   m->arena_used = m->arena_plan;
   return 0;
 }

@@ -6,6 +6,8 @@ A target spec is what ``--device`` (``search``, ``bench``, ``doctor``) and ``--p
 ============================  =================================================================
 ``qemu``                      the emulated Cortex-M4 (``qemu:m4``), launched here
 ``qemu:m0|m3|m4|m7|m33``      an emulated board of that core, launched here
+``qemu:b-l475e-iot01a``       the B-L475E-IOT01A's image on QEMU's emulation of its STM32L475 (QEMU >= 9)
+``qemu:netduinoplus2``        the NUCLEO-F411RE's image on QEMU's netduinoplus2 (STM32F405, same F4 peripherals)
 ``/dev/ttyACM0``              a board's serial port (also ``/dev/ttyUSB0``, ``/dev/pts/N``, ``COM3``)
 ``serial:<USB serial number>``  the board whose USB serial number this is (several boards attached)
 ``socket://host:port``        a serial port over TCP (also ``rfc2217://``, ``loop://``, ``ethudp://``)
@@ -49,6 +51,7 @@ QEMU_CORES: tuple[str, ...] = tuple(MACHINES)
 DEFAULT_QEMU_CORE = "m4"
 URL_SCHEMES = ("socket://", "rfc2217://", "loop://", "ethudp://")
 FORMS = f"qemu, qemu:<{'|'.join(QEMU_CORES)}>, /dev/ttyACM0, /dev/pts/N, serial:<USB serial number>, socket://host:port"
+# (the STM32 twins among QEMU_CORES: bench.qemu.STM32_TWINS)
 # A bare word of this shape naming an attached board was accepted before ``serial:`` existed (deprecated).
 _LEGACY_SERIAL = re.compile(r"^[0-9A-Za-z]{6,}$")
 
@@ -62,7 +65,8 @@ class TargetSpec:
     """A parsed target spec (see the module doc for the forms).
 
     :param kind: ``"qemu"`` (an emulated board started here) or ``"serial"`` (a port, URL or USB serial number)
-    :param core: QEMU core (``m0``..``m33``); empty for serial targets until HELLO says
+    :param core: QEMU target (``m0``..``m33``, or an emulated STM32 board of ``bench.qemu.STM32_TWINS``); empty
+        for serial targets until HELLO says
     :param port: serial device path or URL (serial only; empty when ``usb_serial`` names the board)
     :param usb_serial: USB serial number resolved to a port when opened (serial only)
     """

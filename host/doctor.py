@@ -109,6 +109,7 @@ def check_tools(path: str | None = None) -> list[Check]:
         _tool_check("QEMU", "qemu-system-arm", path, _apt_fix("qemu-system-arm")),
         _tool_check("PlatformIO", "pio", path, SETUP_FIX),
     ]
+    checks.append(check_stm32_emulator())
     core = os.environ.get("PLATFORMIO_CORE_DIR")
     scons = (Path(core) if core else Path.home() / ".platformio") / "packages" / "tool-scons" / "package.json"
     checks.append(
@@ -120,6 +121,20 @@ def check_tools(path: str | None = None) -> list[Check]:
         )
     )
     return checks
+
+
+def check_stm32_emulator() -> Check:
+    """The QEMU that runs ``qemu:b-l475e-iot01a`` (>= 9: the system's when new enough, else ``make setup``'s
+    project-local unpack), with its version; optional, the mps2 targets run on the system QEMU."""
+    from edgeprune.bench.qemu import MACHINES, QemuError, qemu_binary
+
+    machine = MACHINES["b-l475e-iot01a"]
+    name = f"QEMU >= {machine.min_qemu} (qemu:{machine.machine})"
+    try:
+        qemu = qemu_binary(machine)
+    except QemuError as exc:
+        return Check(name, False, str(exc), required=False, fix=SETUP_FIX)
+    return Check(name, True, f"{qemu.path}: QEMU {qemu.version_text}")
 
 
 def check_python_stack() -> list[Check]:

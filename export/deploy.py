@@ -102,6 +102,10 @@ class DeployLibrary:
     :param input_bytes: bytes one ``edgeprune_invoke`` takes
     :param output_bytes: bytes ``edgeprune_output`` writes
     :param steps: recurrent steps per prediction (1: not recurrent)
+    :param tensors: tensors in the model (sizes the runtime's table)
+    :param ops: operators in the model
+    :param left_out: runtime files not shipped (families the model does not run)
+    :param source_sha256: SHA-256 of the ``.tflite`` given (``sha256`` is of the slimmed bytes shipped)
     """
 
     out_dir: Path
@@ -118,6 +122,7 @@ class DeployLibrary:
     tensors: int = 0
     ops: int = 0
     left_out: tuple[str, ...] = field(default_factory=tuple)
+    source_sha256: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -276,7 +281,7 @@ def _example_files(core: str) -> dict[str, str]:
 
 
 def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = None, name: str = "model",
-                 source: str = "", core: str = "m4") -> DeployLibrary:
+                 source: str = "", core: str = "m4", slim: bool = True) -> DeployLibrary:
     """Write the deploy library of ``tflite`` to ``out_dir`` (replaced only once complete).
 
     :param tflite: the int8 (or float32) model the runtime runs
@@ -285,8 +290,14 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     :param name: model name (library name, header comment)
     :param source: where the model came from (stamped into the model array and ``deploy.json``)
     :param core: core whose arena plan sizes ``EDGEPRUNE_ARENA_BYTES`` and whose flags the example uses
+    :param slim: ship the model without names, signatures and metadata (``export.slim``; same outputs)
     """
+    from edgeprune.export.slim import slim_tflite
+
     out_dir = Path(out_dir)
+    source_sha256 = hashlib.sha256(tflite).hexdigest()
+    if slim:
+        tflite = slim_tflite(tflite)
     stream_t, out_t, seq = _io(tflite, manifest)
     try:
         plan = plan_model(tflite, f"qemu-{core}", seq, flags=CONSUME_INPUTS)
@@ -302,14 +313,14 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     digest = hashlib.sha256(tflite).hexdigest()
     lib = DeployLibrary(out_dir.resolve(), f"edgeprune-{_slug(name)}", core, len(tflite), digest, plan.arena,
                         tuple(plan.kernels), tuple(shipped), input_bytes, output_bytes, steps, plan.tensors,
-                        plan.ops, left_out)
+                        plan.ops, left_out, source_sha256)
     in_s, in_zp = _quant(stream_t)
     out_s, out_zp = _quant(out_t)
     seq_doc = f" (all {steps} steps of the stream input, step after step)" if steps > 1 else ""
     header = (deploy_sources() / "edgeprune_model.h.in").read_text(encoding="utf-8")
     for key, value in {
         "NAME": name, "SHA256": digest, "MODEL_BYTES": str(len(tflite)),
-        "SOURCE": (source or "-").replace("*/", "* /"), "TARGET": f"Cortex-{core.upper()}",
+        "SOURCE": (source or "-").replace("*/", "* /") + f" (sha256 {source_sha256})", "TARGET": f"Cortex-{core.upper()}",
         "ARENA": str(plan.arena), "INPUT_BYTES": str(input_bytes), "OUTPUT_BYTES": str(output_bytes),
         "STEPS": str(steps), "INPUT_IS_FLOAT": str(int(stream_t.dtype == "float32")),
         "INPUT_T": _C_TYPES.get(stream_t.dtype, "uint8_t"), "INPUT_SCALE": _c_float(in_s), "INPUT_ZP": str(in_zp),
@@ -324,7 +335,7 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     files: dict[str, str | bytes] = {
         "include/edgeprune_model.h": header,
         "src/edgeprune_model.c": (deploy_sources() / "edgeprune_model.c").read_text(encoding="utf-8"),
-        "src/edgeprune_model_data.c": _model_source(tflite, digest, source or name),
+        "src/edgeprune_model_data.c": _model_source(tflite, digest, f"{source or name} (sha256 {source_sha256})"),
         f"src/runtime/{CONFIG_HEADER}": _config_header(plan, known, seq, int((seq or {}).get("stream_input", 0)),
                                                        int((seq or {}).get("output", 0))),
     }

@@ -94,6 +94,35 @@ def test_ad01_library_ships_only_what_it_runs(ad01_lib):
     assert (ad01_lib / "examples" / "qemu" / "src" / "main.c").read_text().count("\n") <= 40
 
 
+@pytest.mark.tf
+def test_slim_model_keeps_weights_aligned_and_outputs_equal():
+    """Names, signatures, metadata, min/max and the activations' empty buffers go; TFLM computes the same bytes."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    from edgeprune.bench.reference import kws_bytes
+    from edgeprune.export.slim import slim_tflite
+    from edgeprune.export.tflite_info import _schema, read_model
+
+    full = kws_bytes()
+    slim = slim_tflite(full)
+    assert len(slim) < 0.85 * len(full)
+    a, b = read_model(full), read_model(slim)
+    assert a.ops == b.ops and [t.shape for t in a.tensors] == [t.shape for t in b.tensors]
+    assert not any(t.name for t in b.tensors) and not b.signature_inputs
+    model = _schema().Model.GetRootAsModel(bytearray(slim), 0)
+    starts = [model.Buffers(i)._tab.Vector(model.Buffers(i)._tab.Offset(4))
+              for i in range(model.BuffersLength()) if model.Buffers(i).DataLength()]
+    assert starts and all(s % 16 == 0 for s in starts)
+    x = np.random.default_rng(0).integers(-128, 128, a.tensors[a.inputs[0]].shape).astype(np.int8)
+    outs = []
+    for tflite in (full, slim):
+        it = runtime.Interpreter.from_bytes(tflite, arena_size=200_000)
+        it.set_input(x, 0)
+        it.invoke()
+        outs.append(np.asarray(it.get_output(0)).tobytes())
+    assert outs[0] == outs[1]
+
+
 def test_a_second_input_the_api_cannot_feed_is_refused(tmp_path):
     from runtime.seed_models import gru_like_cell
 
@@ -108,8 +137,8 @@ def test_a_second_input_the_api_cannot_feed_is_refused(tmp_path):
 def test_ad01_example_matches_tflm_built_directly(ad01_lib):
     fp = footprint(ad01_lib, "m4")
     assert fp.output == _tflm_ad01()
-    assert fp.model_bytes == len(ad01_bytes()) and fp.arena_bytes == json.loads(
-        (ad01_lib / "deploy.json").read_text())["arena_bytes"]
+    meta = json.loads((ad01_lib / "deploy.json").read_text())
+    assert fp.model_bytes == meta["model_bytes"] < len(ad01_bytes()) and fp.arena_bytes == meta["arena_bytes"]
     assert 0 < fp.code_bytes < 64 * 1024 and 0 < fp.stack_bytes < 32 * 1024
     assert fp.ram_bytes == fp.static_ram_bytes + fp.stack_bytes >= fp.arena_bytes
 

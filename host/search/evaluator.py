@@ -25,7 +25,6 @@ from edgeprune.bench.targets import Target, TargetSpec
 from edgeprune.bench.targets import TargetError as TargetError
 from edgeprune.host.search.types import (
     ENERGY_UJ,
-    FLASH_BYTES,
     HOST_ENERGY_UJ,
     LATENCY_COUNT,
     LATENCY_MS,
@@ -33,7 +32,6 @@ from edgeprune.host.search.types import (
     MODEL_BYTES,
     PARAMS,
     QUALITY,
-    RAM_BYTES,
     SPARSITY,
     EvalResult,
     EvaluatorIdentity,
@@ -142,11 +140,12 @@ class HardwareEvaluator:
     host_energy:
         Shortcut: ``False`` sets ``host_energy_runs`` to 0.
     deploy_build:
-        ``"baseline"`` (default: one real deploy build — firmware with the model compiled in — for the
-        first candidate measured, the baseline; later candidates' flash/RAM are derived from it by
-        swapping the model's bytes and arena, labelled ``derived``), ``"auto"`` (a deploy build per
-        candidate; if PlatformIO cannot run, fall back to the labelled estimate), ``"always"`` (per
-        candidate, failures are errors) or ``"never"`` (model size and arena only, labelled estimate).
+        The objective's flash/RAM are always the candidate's deploy library, built and run for every
+        candidate (``host/search/footprint.py``). This option decides the measurement-image figures beside
+        them (``image_flash_bytes``/``image_ram_bytes``): ``"baseline"`` (default) estimates them for every
+        candidate by one rule from the serial-loading firmware's ELF, labelled ``estimate``; ``"auto"`` makes a
+        PlatformIO deploy build per candidate (falling back to the estimate if PlatformIO cannot run),
+        ``"always"`` too but failures are errors; ``"never"`` leaves them out.
     deploy_env:
         PlatformIO env of the deploy build (default: ``qemu-<core>``; for a serial board, give it).
     artifacts_dir:
@@ -226,7 +225,6 @@ class HardwareEvaluator:
         self._calibration: np.ndarray | None = None
         self._agreement: np.ndarray | None = None
         self._deploy_broken: str | None = None
-        self._base: tuple[int, int, int, int] | None = None
 
     # -- device lifecycle (bench.targets.Target) -----------------------------------------------
     @property
@@ -381,7 +379,7 @@ class HardwareEvaluator:
         self._device_figures(result, measurement, prepared.quality, prepared.config.quantize == "float32")
         if result.error is None and prepared.out_dir is not None:
             started = time.perf_counter()
-            self._memory_figures(result, prepared.exported, prepared.out_dir)
+            self._memory_figures(result, prepared)
             result.timings["deploy-build"] = round(time.perf_counter() - started, 3)
         return result
 
@@ -581,10 +579,24 @@ class HardwareEvaluator:
         shutil.copy2(built.elf, out_dir / "firmware.elf")
         atomic_write_text(out_dir / "deploy.json", json.dumps(deploy_record(built), indent=2))
 
-    def _memory_figures(self, result: EvalResult, exported: Any, out_dir: Path) -> None:
+    def _memory_figures(self, result: EvalResult, prepared: Prepared) -> None:
+        """Flash/RAM by one rule per figure (host/search/footprint.py): the deploy library, measured for every
+        candidate (the objective); the measurement image beside it, built or estimated per ``deploy_build``."""
+        from edgeprune.host.search.footprint import (
+            IMAGE_FLASH_BYTES,
+            IMAGE_RAM_BYTES,
+            deploy_library_figures,
+            image_estimate,
+        )
+
+        hello = getattr(self._target, "hello", None)
+        core = self.spec.core if self.spec.kind == "qemu" else getattr(hello, "core", None)
+        out_dir = Path(str(prepared.out_dir))
+        deploy_library_figures(result.figures, prepared.tflite, prepared.manifest, out_dir, core)
         env = self.deploy_env or (f"qemu-{self.spec.core}" if self.spec.kind == "qemu" else None)
-        wanted = self.deploy_build in ("auto", "always") or (self.deploy_build == "baseline" and self._base is None)
-        if wanted and env is not None and self._deploy_broken is None:
+        if env is None:
+            return
+        if self.deploy_build in ("auto", "always") and self._deploy_broken is None:
             from edgeprune.bench.firmware_build import BuildError, build
 
             try:
@@ -596,35 +608,19 @@ class HardwareEvaluator:
                 if self.deploy_build == "always":
                     raise
                 self._deploy_broken = str(exc).splitlines()[0]
-                log.warning("deploy build unavailable (%s); flash/RAM are estimates from now on", self._deploy_broken)
+                log.warning("deploy build unavailable (%s); image flash/RAM are estimates", self._deploy_broken)
             else:
                 self._keep_deploy(built, out_dir)
-                if self._base is None:
-                    self._base = (built.flash_bytes, built.ram_bytes, exported.tflite_bytes, exported.arena_bytes)
-                result.figures[FLASH_BYTES] = FigureRecord(
-                    built.flash_bytes, "bytes", "build", f"deploy build {env}: .text+.data (model compiled in)"
-                )
-                result.figures[RAM_BYTES] = FigureRecord(
-                    built.ram_bytes, "bytes", "build", f"deploy build {env}: .data+.bss (arena included; stack extra)"
-                )
+                result.figures[IMAGE_FLASH_BYTES] = FigureRecord(
+                    built.flash_bytes, "bytes", "build", f"measurement image {env}: .text+.data (model compiled in)")
+                result.figures[IMAGE_RAM_BYTES] = FigureRecord(
+                    built.ram_bytes, "bytes", "build", f"measurement image {env}: .data+.bss (stack extra)")
                 return
-        if self._base is not None:
-            # The firmware around the model does not change between candidates: only the model's
-            # bytes (flash) and its arena (RAM) do, so one real deploy build anchors the others.
-            flash0, ram0, model0, arena0 = self._base
-            result.figures[FLASH_BYTES] = FigureRecord(
-                flash0 - model0 + exported.tflite_bytes, "bytes", "build",
-                f"derived: first deploy build {env} ({flash0} B) − its model ({model0} B) + this .tflite",
-            )
-            result.figures[RAM_BYTES] = FigureRecord(
-                ram0 - arena0 + exported.arena_bytes, "bytes", "build",
-                f"derived: first deploy build {env} ({ram0} B) − its arena estimate ({arena0} B) + this arena estimate",
-            )
+        if self.deploy_build == "never" or self.spec.kind != "qemu":
             return
-        why = self._deploy_broken or ("deploy builds disabled" if self.deploy_build == "never" else "no deploy env for this target")
-        result.figures[FLASH_BYTES] = FigureRecord(
-            exported.tflite_bytes, "bytes", "build", f"estimate: .tflite size only, firmware excluded ({why})"
-        )
-        result.figures[RAM_BYTES] = FigureRecord(
-            exported.arena_bytes, "bytes", "build", f"estimate: TFLM arena only, firmware excluded ({why})"
-        )
+        from edgeprune.bench.qemu import default_elf
+
+        flash, ram, detail = image_estimate(prepared.tflite, prepared.manifest, env,
+                                            Path(self.elf) if self.elf else default_elf(self.spec.core))
+        result.figures[IMAGE_FLASH_BYTES] = FigureRecord(flash, "bytes", "build", detail)
+        result.figures[IMAGE_RAM_BYTES] = FigureRecord(ram, "bytes", "build", detail)

@@ -17,6 +17,9 @@
 #if EP_RT_GRU /* the whole file; see ep_kernels.h */
 
 #define EP_GRU_BLOCK 16u
+#ifndef EP_GRU_SHORT /* 0: always the general chain (tests compare the two) */
+#define EP_GRU_SHORT 1
+#endif
 
 /* Roles of the six FULLY_CONNECTED ops. */
 enum { FC_XR, FC_HR, FC_XZ, FC_HZ, FC_XN, FC_HN, FC_COUNT };
@@ -459,6 +462,7 @@ static void prepare_one(ep_model_t *m, ep_gru_t *g) {
   uint32_t k, r, per_channel = ops[g->fc[0]].p.fc.per_channel ? 1u : 0u;
   int bad = 0;
   g->fast = 0;
+  if (!EP_GRU_SHORT) return;
   bad |= fadd_of(&f->add_r, &ops[g->add_r]) | fadd_of(&f->add_z, &ops[g->add_z]) | fadd_of(&f->add_n, &ops[g->add_n]);
   bad |= fadd_of(&f->sub_d, &ops[g->sub_d]) | fadd_of(&f->add_h, &ops[g->add_h]);
   bad |= fmul_of(&f->mul_n, &ops[g->mul_n]) | fmul_of(&f->mul_z, &ops[g->mul_z]);
@@ -503,6 +507,13 @@ static void prepare_one(ep_model_t *m, ep_gru_t *g) {
     }
   }
   g->fast = 1;
+}
+
+uint32_t ep_gru_num_short(const ep_model_t *m) {
+  uint32_t i, n = 0;
+  for (i = 0; i < m->num_ops; i++)
+    if (m->ops[i].kind == EP_K_GRU && ((const ep_gru_t *)(const void *)m->ops[i].scratch)->fast) n++;
+  return n;
 }
 
 void ep_gru_prepare(ep_model_t *m) {

@@ -143,6 +143,8 @@ int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used);
 void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h);
 /* After the FCs' init data is filled: chooses each fused layer's element-wise path (ep_gru.c). */
 void ep_gru_prepare(ep_model_t *m);
+/* Fused layers that run the short element-wise chain. */
+uint32_t ep_gru_num_short(const ep_model_t *m);
 #else
 /* Left out: a GRU graph then runs op by op (same bytes, more instructions). */
 static inline int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
@@ -155,6 +157,10 @@ static inline void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h) {
   *x = *h = 0;
 }
 static inline void ep_gru_prepare(ep_model_t *m) { (void)m; }
+static inline uint32_t ep_gru_num_short(const ep_model_t *m) {
+  (void)m;
+  return 0;
+}
 #endif
 
 /* The activation clamp as two independent selects: both bounds are read whatever `v` is, so v7-M and later

@@ -1,0 +1,108 @@
+"""The fused GRU step's short element-wise chain (firmware/runtime/ep_gru.c, issue 27) on random GRUs from the real
+exporter: random feature counts, one or two layers of random (odd and even) hidden sizes, per-channel and per-tensor
+weight scales. On the host the short chain, the general chain (built with -DEP_GRU_SHORT=0), the op-by-op path and
+TFLM give the same bytes; in the firmware under QEMU every core (v6-M split multiply on M0, SMLAL on M3, SMMULR on
+the DSP cores) gives TFLM's bytes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from .rt import NO_FUSE, STATUS, Runtime, build
+
+pytestmark = [pytest.mark.tf, pytest.mark.slow]
+STEPS = 12
+N_MODELS = 5
+
+
+def _shapes() -> list[tuple[int, list[int], str]]:
+    """(features, hidden sizes, weight scales) per model: sizes on both sides of the 16-row block and the 4-row
+    dot groups, the 17 + 30 shape of the default search's winner among them."""
+    rng = np.random.default_rng(27)
+    out = [(4, [17, 30], "tensor")]
+    for k in range(N_MODELS - 1):
+        layers = [int(v) for v in rng.integers(3, 41, size=int(rng.integers(1, 3)))]
+        out.append((int(rng.integers(1, 8)), layers, "channel" if k % 2 == 0 else "tensor"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> list[tuple[str, bytes, dict]]:
+    import torch
+
+    from edgeprune.export.pipeline import export_model
+    from edgeprune.host.models.gru import StackedGRU
+
+    torch.set_num_threads(1)
+    out = []
+    for k, (features, hidden, weights) in enumerate(_shapes()):
+        torch.manual_seed(100 + k)
+        model = StackedGRU(features, hidden, 3, seq_len=STEPS).eval()
+        calib = np.random.default_rng(k).normal(0, 1, (32, STEPS, features)).astype(np.float32)
+        d = tmp_path_factory.mktemp(f"gru{k}")
+        export_model(model, calib, d / "x", weights=weights)
+        name = f"F{features}-{'x'.join(map(str, hidden))}-{weights}"
+        out.append((name, (d / "x" / "model.tflite").read_bytes(), json.loads((d / "x" / "manifest.json").read_text())))
+    return out
+
+
+def _inputs(man: dict, seed: int) -> list[np.ndarray]:
+    seq = man["sequence"]
+    shape = (seq["steps"], *man["inputs"][seq["stream_input"]]["shape"][1:])
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, shape, dtype=np.int8) for _ in range(2)]
+
+
+def _run(rt: Runtime, tflite: bytes, man: dict, xs: list[np.ndarray], flags: int | None) -> list[list[bytes]]:
+    seq = man["sequence"]
+    assert STATUS[rt.init(tflite, flags=flags)] == "OK"
+    assert STATUS[rt.set_sequence(seq["steps"], seq["stream_input"], [tuple(p) for p in seq["recurrent"]])] == "OK"
+    outs = []
+    for x in xs:
+        assert rt.set_input(seq["stream_input"], x.tobytes()) == 0
+        assert rt.invoke() == 0
+        outs.append([rt.output(i).tobytes() for i in range(len(man["outputs"]))])
+    return outs
+
+
+def test_short_chain_equals_general_chain_and_tflm(rt, models, tmp_path):
+    from edgeprune.export.verify import TflmRunner
+
+    general = Runtime(build(tmp_path / "libep_general.so", ["-O2", "-DEP_GRU_SHORT=0"]))
+    for k, (name, tflite, man) in enumerate(models):
+        layers = len(man["sequence"]["recurrent"])
+        xs = _inputs(man, k)
+        short = _run(rt, tflite, man, xs, None)
+        assert (rt.num_fused, rt.num_gru_short) == (layers, layers), name  # every layer on the short chain
+        long = _run(general, tflite, man, xs, None)
+        assert (general.num_fused, general.num_gru_short) == (layers, 0), name
+        ops = _run(rt, tflite, man, xs, NO_FUSE)
+        runner = TflmRunner(tflite, man)
+        for x, s, g, o in zip(xs, short, long, ops, strict=True):
+            assert s == g == o, name  # every output, hidden states included
+            assert s[man["sequence"]["output"]] == runner.run(x).tobytes(), name
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("core", ["m0", "m3", "m4", "m7", "m33"])
+def test_short_chain_on_device(core, models, tmp_path):
+    from edgeprune.bench.firmware_build import CORE_ENVS
+    from edgeprune.bench.firmware_build import build as build_fw
+    from edgeprune.bench.link import Device
+    from edgeprune.bench.qemu import QemuBoard
+    from edgeprune.export.verify import TflmRunner
+
+    elf = build_fw(CORE_ENVS[core], build_dir=tmp_path / "fw").elf
+    with QemuBoard(core, elf=elf) as board, Device.open(board.url, 60.0) as dev:
+        for k, (name, tflite, man) in enumerate(models):
+            seq = man["sequence"]
+            runner = TflmRunner(tflite, man)
+            dev.load_model(tflite)
+            dev.set_sequence(seq["steps"], seq["stream_input"], seq["recurrent"])
+            for x in _inputs(man, 50 + k):
+                dev.set_input(seq["stream_input"], x.tobytes())
+                res = dev.infer(1, timeout_s=120.0)
+                assert res.outputs[seq["output"]] == runner.run(x).tobytes(), (core, name)

@@ -146,7 +146,7 @@ def test_two_candidate_search_through_the_l475_twin_and_its_gru_on_the_f411_twin
     model = exported[0]
     tflite = model.read_bytes()
     manifest = read_manifest(model.parent / "manifest.json")
-    x = task.agreement_inputs(3, "validation")
+    x = task.agreement_inputs(3, "val")
     results = {}
     for spec in ("qemu:netduinoplus2", "qemu:m4"):
         with open_device(spec, timeout_s=60.0) as dev:

@@ -7,6 +7,7 @@ in a separate build dir so it never clobbers the serial-loading firmware.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -15,6 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,6 +282,65 @@ def deploy_environ(env: str, baked_model_dir: str | Path,
             "PLATFORMIO_BUILD_DIR": str(Path(build_dir).resolve())}, plan
 
 
+def env_build_dir(env: str, build_dir: str | Path | None = None) -> Path:
+    """The folder ``pio run -e <env>`` writes: ``<build_dir>/<env>``, else ``$PLATFORMIO_BUILD_DIR/<env>``, else
+    ``.pio/build/<env>``.
+
+    :param env: PlatformIO env or core name
+    :param build_dir: an explicit PlatformIO build dir
+    """
+    env = CORE_ENVS.get(env, env)
+    root = build_dir if build_dir is not None else os.environ.get("PLATFORMIO_BUILD_DIR")
+    return (Path(root).resolve() if root else project_root() / ".pio" / "build") / env
+
+
+#: How often a build waiting for another one's lock checks it again, s.
+LOCK_POLL_S = 0.2
+
+
+@contextmanager
+def build_lock(out_dir: Path, timeout_s: float) -> Iterator[None]:
+    """Hold the lock of one PlatformIO output folder, waiting up to ``timeout_s`` for another process's build.
+
+    Two ``pio run -e qemu-m4`` writing the same ``.pio/build/qemu-m4`` (two benches, a search and a test) race
+    on its objects and one fails at link; the second one waits here and then finds the build up to date. The
+    lock is ``flock`` on ``.<env>.lock`` beside the folder: the kernel releases it when its holder dies.
+
+    :param out_dir: the env's output folder (``env_build_dir``)
+    :param timeout_s: longest wait for another build, s (raises ``BuildError`` stage ``"pio"`` after it)
+    """
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = out_dir.parent / f".{out_dir.name}.lock"
+    fd = os.open(str(lock_path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BuildError("pio", f"another build of {out_dir} (pid {_lock_pid(lock_path)}) held it for "
+                                            f"over {timeout_s:g} s; wait for it to finish or stop it") from None
+                if not waited:
+                    log.info("waiting for another build of %s (pid %s)", out_dir, _lock_pid(lock_path))
+                    waited = True
+                time.sleep(LOCK_POLL_S)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _lock_pid(lock_path: Path) -> str:
+    try:
+        return lock_path.read_text().strip() or "?"
+    except OSError:
+        return "?"
+
+
 def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | Path | None = None,
           *, timeout_s: float = 600.0, no_runtime: bool = False) -> BuildResult:
     """Build ``env`` and return its sizes, checked against the env's memory limits.
@@ -300,10 +363,16 @@ def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | 
         build_dir = baked_env["PLATFORMIO_BUILD_DIR"]
     if no_runtime:
         environ["EP_NO_RUNTIME"] = "1"
-    if build_dir is not None:
-        environ["PLATFORMIO_BUILD_DIR"] = str(Path(build_dir).resolve())
+    out = env_build_dir(env, build_dir)
+    environ["PLATFORMIO_BUILD_DIR"] = str(out.parent)
     cmd = [*_pio(), "run", "-e", env, "-d", str(root)]
     log.info("building %s: %s", env, " ".join(cmd))
+    with build_lock(out, timeout_s):
+        return _build_locked(cmd, env, out, root, environ, timeout_s, plan)
+
+
+def _build_locked(cmd: list[str], env: str, out: Path, root: Path, environ: dict[str, str], timeout_s: float,
+                  plan: ModelPlan | None) -> BuildResult:
     try:
         # In a killable group: a search killed mid-build must not leave pio/SCons/gcc running.
         proc = run_in_group(cmd, timeout_s, cwd=root, env=environ)
@@ -320,7 +389,6 @@ def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | 
                                        "(lower custom_ep_model_max / custom_ep_arena, or a smaller model)")
         tail = "\n".join(out_text.strip().splitlines()[-25:])
         raise BuildError("pio", f"pio run -e {env} failed (exit {proc.returncode}):\n{tail}")
-    out = Path(build_dir).resolve() / env if build_dir is not None else root / ".pio" / "build" / env
     elf = out / "firmware.elf"
     if not elf.is_file():
         raise BuildError("elf", f"pio run succeeded but {elf} is missing")

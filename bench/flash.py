@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeprune.bench.firmware_build import BuildError, build
+from edgeprune.bench.firmware_build import BuildError, build, build_lock, env_build_dir
 from edgeprune.bench.paths import project_root
 from edgeprune.bench.qemu import QemuBoard
 from edgeprune.bench.targets import LINK_ERRORS, Target, TargetError, TargetSpec
@@ -167,8 +167,10 @@ def flash(env: str, port: str, *, timeout_s: float = 180.0, retries: int = 2,
     for attempt in range(1, retries + 2):
         log.info("flashing %s on %s (attempt %d/%d)", env, port, attempt, retries + 1)
         try:
-            proc = subprocess.run(cmd, cwd=cwd, env=child_env, capture_output=True, text=True, timeout=timeout_s,
-                                  check=False)
+            # The upload builds first: the same folder lock as bench.firmware_build.build.
+            with build_lock(env_build_dir(env, child_env.get("PLATFORMIO_BUILD_DIR")), timeout_s):
+                proc = subprocess.run(cmd, cwd=cwd, env=child_env, capture_output=True, text=True, timeout=timeout_s,
+                                      check=False)
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
             failure = FlashError("upload", f"'pio run -t upload' took over {timeout_s:g} s; is the board in "

@@ -76,7 +76,14 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
     from rich.console import Console
 
     from edgeprune.host.search.parallel import parse_workers
-    from edgeprune.host.search.run import DEFAULT_BUDGET, SearchOptions, parse_finetune_steps, run_search
+    from edgeprune.host.search.run import (
+        DEFAULT_BUDGET,
+        SearchInterrupted,
+        SearchOptions,
+        interrupt_handler,
+        parse_finetune_steps,
+        run_search,
+    )
     from edgeprune.host.search.ui import ProgressDisplay, final_table
 
     options = SearchOptions(
@@ -87,19 +94,30 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
         host_energy=not no_host_energy, use_cache=not no_cache,
         workers=parse_workers(workers), ray_address=ray_address,
     )
-    # SIGTERM unwinds like Ctrl-C so the emulator is stopped and the run stays resumable.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # Ctrl-C and SIGTERM unwind the same way: emulators and workers stopped, the run directory kept, and one
+    # line saying how to resume; a second signal does not cut that clean-up short.
+    handler = interrupt_handler()
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
     console = Console() if sys.stdout.isatty() else Console(width=220)
     display = ProgressDisplay(console)
     try:
-        result = run_search(
-            None if resume else options,
-            resume=Path(resume) if resume else None,
-            on_begin=display.begin,
-            on_task_progress=display.task_progress,
-            on_start=display.start,
-            on_outcome=display.update,
-        )
-    finally:
-        display.stop()
+        try:
+            result = run_search(
+                None if resume else options,
+                resume=Path(resume) if resume else None,
+                on_begin=display.begin,
+                on_task_progress=display.task_progress,
+                on_start=display.start,
+                on_outcome=display.update,
+            )
+        finally:
+            display.stop()
+    except KeyboardInterrupt as exc:  # before run_search claimed a run directory
+        how = "SIGTERM" if type(exc).__name__ == "Terminated" else "Ctrl-C"
+        click.echo(str(SearchInterrupted(None, how)), err=True)
+        sys.exit(128 + (signal.SIGTERM if how == "SIGTERM" else signal.SIGINT))
+    except SearchInterrupted as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(128 + (signal.SIGTERM if exc.how == "SIGTERM" else signal.SIGINT))
     final_table(result, console)

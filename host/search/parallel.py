@@ -259,8 +259,8 @@ class ParallelEvaluations:
             else:
                 result, origin, screened = event.outcome
                 self.session.screened += int(screened)
-                self.session.remember(result, origin)
                 self._finish(job, result, origin)
+                self.session.remember(result, origin)  # after the store: a kill between leaves a stored row
         self._dispatch()
 
     def _failed(self, job: _Job, event: Event) -> None:

@@ -8,6 +8,7 @@ processes from writing the same run; the kernel releases it when a process dies,
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fcntl
 import logging
 import os
@@ -22,7 +23,7 @@ from typing import Any
 from edgeprune.host.search.final import REFERENCE_META, reference_quality, score_front_on_test
 from edgeprune.host.search.objective import Constraints
 from edgeprune.host.search.session import Outcome, SearchSession
-from edgeprune.host.search.store import EvalCache, RunStore
+from edgeprune.host.search.store import EvalCache, RunStore, StoreError, StoreFullError
 from edgeprune.host.search.types import Evaluator
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,53 @@ class RunDirError(RuntimeError):
 
 class LimitError(ValueError):
     """A limit that no candidate can meet or that means something else than the user thinks."""
+
+
+class DiskFullError(RunDirError):
+    """The disk filled up during a run; what was stored is intact and ``--resume`` continues it."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be so the same clean-up runs (see ``interrupt_handler``)."""
+
+
+class SearchInterrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a search; its run directory (if it got one) is kept and resumable.
+
+    Parameters
+    ----------
+    run_dir:
+        The run directory, or ``None`` when the search was stopped before it claimed one.
+    how:
+        ``"Ctrl-C"`` or ``"SIGTERM"``.
+    """
+
+    def __init__(self, run_dir: Path | None, how: str) -> None:
+        self.run_dir = run_dir
+        self.how = how
+        if run_dir is None:
+            text = f"interrupted ({how}) before the run directory was created; nothing was written"
+        else:
+            text = (f"interrupted ({how}); every evaluation stored so far is kept: continue with "
+                    f"`edgeprune search --resume {run_dir}`")
+        super().__init__(text)
+
+
+def interrupt_handler() -> Callable[[int, Any], None]:
+    """A SIGINT/SIGTERM handler: the first signal raises ``KeyboardInterrupt`` (``Terminated`` for SIGTERM)
+    where the program is; later ones are ignored so the clean-up it starts (emulators, workers) is not cut."""
+    import signal
+
+    fired: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if fired:
+            log.warning("already stopping; the run directory is being closed")
+            return
+        fired.append(signum)
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    return handler
 
 
 @dataclass
@@ -181,25 +229,45 @@ class SearchResult:
 
 
 class _RunLock:
+    """``<run>/.lock`` held with ``flock`` for the whole life of a command that writes the run.
+
+    The kernel drops the lock when the process dies, even by SIGKILL; the lock follows the file when its
+    directory is renamed, so a run directory assembled under a hidden name is locked before it appears.
+    """
+
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / ".lock"
         self.fd: int | None = None
+        #: This process created the run directory (a failure before anything was measured may remove it).
+        self.created = False
 
-    def __enter__(self) -> _RunLock:
+    def acquire(self) -> _RunLock:
         self.fd = os.open(str(self.path), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             os.close(self.fd)
-            raise RunDirError(f"{self.path.parent} is in use by another edgeprune process; wait for it or pick another --out") from exc
+            self.fd = None
+            raise RunDirError(f"{self.path.parent} is in use by another edgeprune process{_holder(self.path)}; "
+                              "wait for it to end or pick another --out") from exc
         os.ftruncate(self.fd, 0)
         os.write(self.fd, str(os.getpid()).encode())
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> None:
         if self.fd is not None:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
+            self.fd = None
+
+
+def _holder(lock_path: Path) -> str:
+    """`` (pid N)`` of the process that wrote ``lock_path``, when it says."""
+    try:
+        pid = lock_path.read_text().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""
 
 
 def byo_task_name(model: str) -> str:
@@ -269,26 +337,38 @@ def _holds_run(run_dir: Path) -> bool:
         return store.get_meta("options") is not None or bool(store.evaluations())
 
 
-def _create_run_dir(run_dir: Path, options: SearchOptions) -> None:
-    """Make ``run_dir`` with the options already stored, so a kill at any moment of start-up leaves
-    either no run directory or one that ``--resume`` accepts.
+def _claim_run_dir(run_dir: Path, options: SearchOptions) -> _RunLock:
+    """Make ``run_dir`` this process's run, with the options already stored, and return its held lock.
 
-    A new directory is assembled under a hidden name and renamed into place; an existing (empty or
-    foreign) directory gets the store directly.
+    Atomic against a second search given the same ``--out``: exactly one gets it, the other is refused in one
+    line and writes nothing into it. A new directory is assembled (locked) under a hidden name and renamed into
+    place, so a kill at any moment of start-up leaves either no run directory or one ``--resume`` accepts; an
+    existing empty (or foreign) directory is locked first, then gets the store.
     """
     meta = options.to_dict() | {"started": time.time()}
     try:
-        _assemble_run_dir(run_dir, meta)
+        if run_dir.exists():
+            return _claim_existing(run_dir, meta)
+        return _claim_new(run_dir, meta)
     except (OSError, sqlite3.Error) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
         raise RunDirError(f"--out {run_dir}: cannot write the run directory there ({why}); give a writable --out") from exc
 
 
-def _assemble_run_dir(run_dir: Path, meta: dict[str, Any]) -> None:
-    if run_dir.exists():
+def _claim_existing(run_dir: Path, meta: dict[str, Any]) -> _RunLock:
+    lock = _RunLock(run_dir).acquire()
+    try:
+        if _holds_run(run_dir):
+            raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
         with RunStore(run_dir) as store:
             store.set_meta("options", meta)
-        return
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _claim_new(run_dir: Path, meta: dict[str, Any]) -> _RunLock:
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.parent.glob(f".{run_dir.name}.starting-*"):
         pid = stale.name.rpartition("-")[2]
@@ -296,9 +376,28 @@ def _assemble_run_dir(run_dir: Path, meta: dict[str, Any]) -> None:
             shutil.rmtree(stale, ignore_errors=True)
     tmp = run_dir.parent / f".{run_dir.name}.starting-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    with RunStore(tmp) as store:
-        store.set_meta("options", meta)
-    os.rename(tmp, run_dir)
+    tmp.mkdir()
+    lock = _RunLock(tmp)
+    try:
+        lock.acquire()
+        with RunStore(tmp) as store:
+            store.set_meta("options", meta)
+        try:
+            # Replaces nothing but an empty directory: a run directory holds at least its lock file.
+            os.rename(tmp, run_dir)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise RunDirError(f"--out {run_dir} was taken a moment ago by another edgeprune search"
+                              f"{_holder(run_dir / '.lock')}; pick another --out (or --resume {run_dir} once "
+                              "that search has stopped)") from None
+    except BaseException:
+        lock.release()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    lock.path = run_dir / ".lock"
+    lock.created = True
+    return lock
 
 
 def _alive(pid: int) -> bool:
@@ -401,6 +500,7 @@ def run_search(
 
     if resume is not None:
         run_dir = Path(resume)
+        # The whole store is checked here, before the task loads or an emulator boots.
         with RunStore.open_existing(run_dir) as probe:
             stored = probe.get_meta("options")
         if stored is None:
@@ -425,18 +525,45 @@ def run_search(
             from edgeprune.host.search.pool import check_boards
 
             check_boards(devices)
-    created = not run_dir.exists()
-    if resume is None:
-        _create_run_dir(run_dir, options)
+    try:
+        lock = _claim_run_dir(run_dir, options) if resume is None else _RunLock(run_dir).acquire()
+    except Terminated:
+        raise SearchInterrupted(run_dir if run_dir.exists() and resume is not None else None, "SIGTERM") from None
+    except KeyboardInterrupt:
+        raise SearchInterrupted(run_dir if run_dir.exists() and resume is not None else None, "Ctrl-C") from None
     try:
         return _run_locked(options, run_dir, resume, run_strategy, on_outcome, on_start, on_begin,
                            on_task_progress, task, evaluator_factory, cache, worker_factory)
+    except KeyboardInterrupt as exc:
+        # Once claimed, the run directory is the user's: an interrupt never removes it.
+        raise SearchInterrupted(run_dir, "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C") from None
+    except (StoreFullError, OSError) as exc:
+        full = isinstance(exc, StoreFullError) or getattr(exc, "errno", None) == errno.ENOSPC
+        if not full:
+            _discard_if_empty(lock, run_dir, exc)
+            raise
+        detail = "SQLite: database or disk is full" if isinstance(exc, StoreFullError) else \
+            f"{exc.strerror}: {exc.filename}" if getattr(exc, "filename", None) else str(exc)
+        raise DiskFullError(f"the disk holding {run_dir} is full ({detail}); free space on it, then continue with "
+                            f"`edgeprune search --resume {run_dir}` (every evaluation stored so far is kept)") from exc
     except BaseException as exc:
-        # A run that failed before measuring anything (bad task, no device) or whose limits no
-        # candidate can meet leaves no directory behind.
-        if created and resume is None and (isinstance(exc, LimitError) or not _has_evaluations(run_dir)):
-            shutil.rmtree(run_dir, ignore_errors=True)
+        _discard_if_empty(lock, run_dir, exc)
         raise
+    finally:
+        lock.release()
+
+
+def _discard_if_empty(lock: _RunLock, run_dir: Path, exc: BaseException) -> None:
+    """A new run that failed before measuring anything (bad task, no device) or whose limits no candidate can
+    meet leaves no directory behind; a damaged store is never removed (it may be rescued)."""
+    if not lock.created or isinstance(exc, StoreError):
+        return
+    try:
+        empty = isinstance(exc, LimitError) or not _has_evaluations(run_dir)
+    except StoreError:
+        return
+    if empty:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _has_evaluations(run_dir: Path) -> bool:
@@ -464,75 +591,82 @@ def _run_locked(
     from edgeprune.host.search.space import ConfigSpace
     from edgeprune.host.search.strategies.common import StrategyContext
 
-    with _RunLock(run_dir):
-        if on_begin is not None:
-            on_begin(options, run_dir, resume is not None)
-        task = task if task is not None else load_task(options, on_task_progress)
-        store = RunStore(run_dir)
-        own_cache = cache is None and options.use_cache
-        cache = (EvalCache() if own_cache else cache) if options.use_cache else None
-        evaluator = (evaluator_factory or hardware_evaluator)(task, options, run_dir)
-        try:
-            stored = store.get_meta("options") or {}
-            if resume is None or "metric" not in stored:  # a kill at start-up stores options without them
-                meta = options.to_dict() | {
-                    "metric": task.metric,
-                    "higher_is_better": bool(task.higher_is_better),
-                    "task_name": getattr(task, "name", options.task),
-                    "started": stored.get("started", time.time()),
-                }
-                store.set_meta("options", meta)
-            store.set_meta("identity", dataclasses.asdict(evaluator.identity()))
-            session = SearchSession(
-                evaluator,
-                store,
-                cache,
-                strategy=options.strategy,
-                budget=options.budget,
-                constraints=Constraints(options.max_acc_drop, options.flash_kb, options.ram_kb),
-                metric=task.metric,
-                higher_is_better=bool(task.higher_is_better),
-                reference_quality=reference_quality(task),
-                # Host-screened proposals are free but not instant (compress + export): bound a streak.
-                max_screened_streak=max(10, options.budget),
-                reward_mode=options.reward,
-            )
-            if on_outcome is not None:
-                session.on_outcome = lambda o: on_outcome(o, session)
-            # Selection (rewards, limits, front, best) sees validation data only; the seal makes any
-            # read of the test split before the run ends an error instead of a silent leak.
-            task.test_sealed = True
-            store.set_meta(REFERENCE_META, session.reference_quality)
-            space = ConfigSpace(
-                getattr(task, "layer_names", None) or task,
-                finetune_steps=options.finetune_steps,
-                max_finetune_steps=options.max_finetune_steps,
-                distill=options.distill,
-                prune_scale=options.prune_scale,
-                seed=options.seed,
-            )
-            if on_start is not None:
-                on_start(options, run_dir, session)
-            check_baseline_limits(session.ensure_baseline(space.identity()), options)
-            from edgeprune.host.search.engines import start_parallel
+    # The run directory's lock is held by the caller (run_search).
+    if on_begin is not None:
+        on_begin(options, run_dir, resume is not None)
+    task = task if task is not None else load_task(options, on_task_progress)
+    store = RunStore(run_dir)
+    own_cache = cache is None and options.use_cache
+    cache = (EvalCache() if own_cache else cache) if options.use_cache else None
+    evaluator = (evaluator_factory or hardware_evaluator)(task, options, run_dir)
+    try:
+        stored = store.get_meta("options") or {}
+        if resume is None or "metric" not in stored:  # a kill at start-up stores options without them
+            meta = options.to_dict() | {
+                "metric": task.metric,
+                "higher_is_better": bool(task.higher_is_better),
+                "task_name": getattr(task, "name", options.task),
+                "started": stored.get("started", time.time()),
+            }
+            store.set_meta("options", meta)
+        store.set_meta("identity", dataclasses.asdict(evaluator.identity()))
+        session = SearchSession(
+            evaluator,
+            store,
+            cache,
+            strategy=options.strategy,
+            budget=options.budget,
+            constraints=Constraints(options.max_acc_drop, options.flash_kb, options.ram_kb),
+            metric=task.metric,
+            higher_is_better=bool(task.higher_is_better),
+            reference_quality=reference_quality(task),
+            # Host-screened proposals are free but not instant (compress + export): bound a streak.
+            max_screened_streak=max(10, options.budget),
+            reward_mode=options.reward,
+        )
+        if on_outcome is not None:
+            session.on_outcome = lambda o: on_outcome(o, session)
+        # Selection (rewards, limits, front, best) sees validation data only; the seal makes any
+        # read of the test split before the run ends an error instead of a silent leak.
+        task.test_sealed = True
+        store.set_meta(REFERENCE_META, session.reference_quality)
+        space = ConfigSpace(
+            getattr(task, "layer_names", None) or task,
+            finetune_steps=options.finetune_steps,
+            max_finetune_steps=options.max_finetune_steps,
+            distill=options.distill,
+            prune_scale=options.prune_scale,
+            seed=options.seed,
+        )
+        if on_start is not None:
+            on_start(options, run_dir, session)
+        check_baseline_limits(session.ensure_baseline(space.identity()), options)
+        from edgeprune.host.search.engines import start_parallel
 
-            parallel = start_parallel(options, session, evaluator, run_dir, worker_factory)
-            ctx = StrategyContext(session, task, options.seed, run_dir / "agent", space, options.horizon, parallel)
-            try:
-                run_strategy(ctx)
-            finally:
-                if parallel is not None:
-                    parallel.close()
-            store.set_meta("finished", time.time())
-            task.test_sealed = False
-            score_front_on_test(store, evaluator, bool(task.higher_is_better))
-            used, count = store.device_evaluations(), store.count()
+        parallel = start_parallel(options, session, evaluator, run_dir, worker_factory)
+        if parallel is None:
+            # The strategy starts again from its seed; what the store holds is given back, not re-measured.
+            replayed = session.replay_stored()
+            if replayed:
+                log.info("resume: %d stored candidates are replayed to the strategy", replayed)
+        else:
+            session.restore_streaks()
+        ctx = StrategyContext(session, task, options.seed, run_dir / "agent", space, options.horizon, parallel)
+        try:
+            run_strategy(ctx)
         finally:
-            evaluator.close()
-            store.close()
-            if own_cache and cache is not None:
-                cache.close()
-        report = generate_report([run_dir])
+            if parallel is not None:
+                parallel.close()
+        store.set_meta("finished", time.time())
+        task.test_sealed = False
+        score_front_on_test(store, evaluator, bool(task.higher_is_better))
+        used, count = store.device_evaluations(), store.count()
+    finally:
+        evaluator.close()
+        store.close()
+        if own_cache and cache is not None:
+            cache.close()
+    report = generate_report([run_dir])
     from edgeprune.host.report.load import load_run
 
     front = len(load_run(run_dir).front)

@@ -8,15 +8,19 @@ it, so whatever the strategy does next, the evaluation is durable.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import random
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from edgeprune.bench.link import fault_kind
 from edgeprune.host.search.objective import Constraints, Objective, RewardWeights, Verdict
-from edgeprune.host.search.store import EvalCache, RunStore
+from edgeprune.host.search.store import EvalCache, RunStore, StoredEvaluation
 from edgeprune.host.search.types import EvalResult, Evaluator
 
 log = logging.getLogger(__name__)
@@ -84,6 +88,10 @@ class SearchSession:
     device or the budget. A host-screened proposal counts toward ``max_free_proposals`` and toward
     ``max_screened_streak`` (consecutive host-screened proposals without a device evaluation; ``None``:
     no such cap), which bounds the time a strategy stuck below the quality limit can spend.
+
+    Resume replays the store (``replay_stored``): a strategy restarted from its seed proposes again the
+    configs the store holds, in order, and gets the stored outcomes back without the device, so the
+    streaks, the budget spent and the strategy's own state are exactly those of the run that was killed.
     """
 
     def __init__(
@@ -127,20 +135,77 @@ class SearchSession:
         #: where ``evaluate`` goes instead of this process's evaluator.
         self.fixed_identity: Any = None
         self.parallel: Any = None
+        #: Stored candidates not yet proposed again by the restarted strategy (``replay_stored``).
+        self._replay: deque[StoredEvaluation] = deque()
+        self._replay_used = 0
+        #: Why ``exhausted()`` first said yes: ``"budget"``, ``"host-rejections"`` or ``"known-configs"``.
+        self.stop_reason: str | None = None
 
     # -- budget -----------------------------------------------------------------------------------
     @property
     def used(self) -> int:
-        return self.store.device_evaluations()
+        """Budget units spent: while the store is replayed, those of the replayed rows (as the killed run saw)."""
+        return self._replay_used if self._replay else self.store.device_evaluations()
 
     @property
     def remaining(self) -> int:
         return max(0, self.budget - self.used)
 
+    @property
+    def replaying(self) -> bool:
+        """Stored candidates are still being proposed again after a resume."""
+        return bool(self._replay)
+
     def exhausted(self) -> bool:
+        reason = None
         if self.max_screened_streak is not None and self._screened_streak >= self.max_screened_streak:
-            return True
-        return self.remaining == 0 or self._free_streak >= self.max_free_proposals
+            reason = "host-rejections"
+        elif self.remaining == 0:
+            reason = "budget"
+        elif self._free_streak >= self.max_free_proposals:
+            reason = "known-configs"
+        if reason is not None and self.stop_reason is None:
+            self.stop_reason = reason
+        return reason is not None
+
+    def replay_stored(self) -> int:
+        """Answer the next proposals from the stored candidates, in order (call before the strategy starts).
+
+        A strategy restarted from its seed proposes what it proposed before the kill; each proposal that is the
+        next stored row gets that row's outcome back (not recorded again, no device), and the streaks and budget
+        follow the rows as they did when they were recorded. The first proposal that differs (a strategy that is
+        not reproducible, or a store written by an older edgeprune) ends the replay: from there every stored
+        config is still answered from the store (origin ``"run"``), never measured twice. Returns the rows armed.
+        """
+        self._replay = deque(self.store.evaluations("candidate"))
+        self._replay_used = 0
+        return len(self._replay)
+
+    def restore_streaks(self) -> None:
+        """Set the streaks from the stored candidates (a parallel resume, whose order cannot be replayed)."""
+        self._free_streak = self._screened_streak = 0
+        for row in self.store.evaluations("candidate"):
+            self._advance_streaks(row.origin)
+
+    def _replayed(self, config: Any) -> Outcome | None:
+        """The next stored row's outcome when ``config`` is that row's config, else ``None`` (replay ends)."""
+        row = self._replay[0]
+        if row.digest != config.digest():
+            log.warning("resume: the strategy proposed %s where the store holds #%d (%s); %d stored candidates are "
+                        "answered from the store from here on", config.digest()[:10], row.seq, row.digest[:10],
+                        len(self._replay))
+            self._replay.clear()
+            return None
+        self._replay.popleft()
+        assert self.objective is not None
+        verdict = self._verdict(row.result, row.origin)
+        # The strategy learned from the stored verdict; a later edgeprune that judges differently must not
+        # change what the resumed strategy sees.
+        verdict = dataclasses.replace(verdict, feasible=row.feasible, reason=row.reason,
+                                      reward=verdict.reward if row.reward is None else float(row.reward))
+        self._advance_streaks(row.origin)
+        self._replay_used += int(row.counted)
+        return Outcome(row.result, verdict, row.origin, row.seq)
 
     # -- measuring --------------------------------------------------------------------------------
     def identity(self) -> Any:
@@ -160,18 +225,25 @@ class SearchSession:
                 return cached, "cache"
         return None
 
-    def _measure(self, config: Any, screen: bool = False) -> tuple[EvalResult, str]:
+    def _measure(self, config: Any, screen: bool = False) -> tuple[EvalResult, str, bool]:
+        """``(result, origin, fresh)``: fresh when measured now (to be cached once it is stored)."""
         known = self.lookup(config)
         if known is not None:
-            return known
+            return known[0], known[1], False
         objective = self.objective if screen else None
-        result, origin, screened = screen_and_measure(self.evaluator, config, objective, self.constraints.max_acc_drop)
+        with isolated_rng():
+            result, origin, screened = screen_and_measure(self.evaluator, config, objective,
+                                                          self.constraints.max_acc_drop)
         self.screened += int(screened)
-        self.remember(result, origin)
-        return result, origin
+        return result, origin, True
 
     def remember(self, result: EvalResult, origin: str) -> None:
-        """Put a device measurement in the global cache (host-screened and refused ones are not)."""
+        """Put a device measurement in the global cache (host-screened and refused ones are not).
+
+        Called once the result is in the run store: a kill between the two then leaves a stored row that a
+        resume replays, never a cache entry that a resume would take for free as ``"cache"`` where the run
+        that was not killed spent a device evaluation.
+        """
         if origin == "device" and self.cache is not None:
             self.cache.put(self.identity(), result)
 
@@ -180,7 +252,7 @@ class SearchSession:
         stored = self.store.baseline()
         if stored is None:
             started = time.time()
-            result, origin = self._measure(config)
+            result, origin, fresh = self._measure(config)
             if result.error is not None:
                 raise RuntimeError(f"the baseline model failed on the target: {result.error}")
             # Judged like a candidate, so a baseline over a flash limit or below the FP32 reference
@@ -198,6 +270,8 @@ class SearchSession:
                 proposal={"baseline": True},
                 started=started,
             )
+            if fresh:
+                self.remember(result, origin)
         else:
             result = stored.result
         self.objective = self._objective_for(result)
@@ -218,11 +292,30 @@ class SearchSession:
             raise RuntimeError("call ensure_baseline() before evaluate()")
         if self.exhausted():
             raise BudgetExhausted(f"{self.used}/{self.budget} device evaluations used")
+        if self._replay:
+            replayed = self._replayed(config)
+            if replayed is not None:
+                return replayed
         if self.parallel is not None:
             return self.parallel.evaluate(config, proposal)
         started = time.time()
-        result, origin = self._measure(config, screen=True)
-        return self.commit(result, origin, proposal, started)
+        result, origin, fresh = self._measure(config, screen=True)
+        outcome = self.commit(result, origin, proposal, started)
+        if fresh:
+            self.remember(result, origin)
+        return outcome
+
+    def _verdict(self, result: EvalResult, origin: str) -> Verdict:
+        assert self.objective is not None
+        if origin == "host" and result.error is None:
+            return self.objective.screened(result)
+        return self.objective.judge(result)
+
+    def _advance_streaks(self, origin: str) -> None:
+        counted = origin == "device"
+        self._free_streak = 0 if counted else self._free_streak + 1
+        # Answers from the store are instant; a host-screened proposal costs a compress + export.
+        self._screened_streak = self._screened_streak + 1 if origin == "host" else 0 if counted else self._screened_streak
 
     def commit(self, result: EvalResult, origin: str, proposal: dict[str, Any] | None, started: float,
                inflight: str | None = None) -> Outcome:
@@ -231,13 +324,9 @@ class SearchSession:
         ``inflight``: the digest of the store's in-flight row this result ends (dropped in the same transaction).
         """
         assert self.objective is not None
-        verdict = self.objective.judge(result)
-        if origin == "host" and result.error is None:
-            verdict = self.objective.screened(result)
+        verdict = self._verdict(result, origin)
         counted = origin == "device"
-        self._free_streak = 0 if counted else self._free_streak + 1
-        # Answers from the store are instant; a host-screened proposal costs a compress + export.
-        self._screened_streak = self._screened_streak + 1 if origin == "host" else 0 if counted else self._screened_streak
+        self._advance_streaks(origin)
         record: dict[str, Any] = dict(
             kind="candidate",
             strategy=self.strategy,
@@ -263,6 +352,26 @@ class SearchSession:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return outcome
+
+
+@contextmanager
+def isolated_rng() -> Iterator[None]:
+    """Run a measurement without touching the strategy's randomness.
+
+    Compression and fine-tuning seed torch's global generator with the config's seed; an agent sampling from
+    that generator would otherwise act differently after a measurement than after a replayed row, and a
+    resumed run would not be the run that was killed. Python's, NumPy's and torch's global states are put back.
+    """
+    import numpy as np
+    import torch
+
+    py, npy, pt = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(npy)
+        torch.set_rng_state(pt)
 
 
 def screen_and_measure(evaluator: Evaluator, config: Any, objective: Objective | None,

@@ -64,8 +64,71 @@ CREATE TABLE IF NOT EXISTS cache (
 """
 
 
-class StoreVersionError(RuntimeError):
+class StoreError(RuntimeError):
+    """A store that cannot be used; the message says what happened to the file and what to do (one line)."""
+
+
+class StoreVersionError(StoreError):
     """A run directory written by an older edgeprune whose store lacks columns this version reads."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or the file system's quota) holding a store is full; what was committed before is intact."""
+
+
+class StoreCorruptError(StoreError):
+    """A store whose file is empty, is not SQLite, or is damaged inside (truncated, overwritten)."""
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+# SQLite result codes (sqlite3.h) that mean the disk is full or the file is not (or no longer) a database.
+_SQLITE_FULL, _SQLITE_CORRUPT, _SQLITE_NOTADB = 13, 11, 26
+
+
+def store_error(exc: BaseException, path: Path, what: str = "store") -> StoreError:
+    """The one-line ``StoreError`` for an SQLite (or decoding) failure on ``path``.
+
+    :param exc: what SQLite (or ``json``) raised
+    :param path: the SQLite file
+    :param what: ``"store"`` (a run's) or ``"cache"`` (the global evaluation cache): decides the advice
+    """
+    text = str(exc)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == _SQLITE_FULL or "database or disk is full" in text:
+        return StoreFullError(f"no space left for {path} (SQLite: database or disk is full); free space on that "
+                              "disk and run the command again: everything committed before is intact")
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in text or "not a database" in text \
+            or isinstance(exc, (ValueError, KeyError, TypeError)):
+        if what == "cache":
+            return StoreCorruptError(f"the evaluation cache {path} is damaged ({text}); delete it (it only saves "
+                                     "measuring a config twice) or run with --no-cache")
+        return StoreCorruptError(f"{path} is damaged ({text}); restore it from a backup, or rescue its rows with "
+                                 f"`sqlite3 {path} .recover`, or start a new run with another --out")
+    return StoreError(f"cannot use {path} ({text}); check that the disk is writable and mounted")
+
+
+def check_store_file(path: Path) -> None:
+    """Refuse, before anything reads it, a store file that is empty or whose header is not SQLite's."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"cannot read {path} ({exc.strerror or exc})") from exc
+    if not head:
+        raise StoreCorruptError(f"{path} is empty (0 bytes): nothing was ever stored in it; start a new run "
+                                "with another --out (or delete that directory)")
+    if head != SQLITE_HEADER:
+        raise StoreCorruptError(f"{path} is not an SQLite store (its header is overwritten); restore it from a "
+                                "backup, or start a new run with another --out")
+
+
+@contextmanager
+def sqlite_errors(path: Path, what: str = "store") -> Iterator[None]:
+    """Turn SQLite's errors on ``path`` into a one-line ``StoreError`` (see ``store_error``)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise store_error(exc, path, what) from exc
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -101,10 +164,15 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A COMMIT refused (a full disk) leaves the transaction open: end it, keep the first error.
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                log.debug("rollback after a failed transaction: %s", exc)
         raise
-    conn.execute("COMMIT")
 
 
 @dataclass(frozen=True)
@@ -166,20 +234,49 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / RUN_DB_NAME
-        self._conn = _connect(self.path)
-        try:
-            _check_run_columns(self._conn, self.run_dir)
-        except StoreVersionError:
-            self._conn.close()
-            raise
-        self._conn.executescript(_RUN_SCHEMA)
+        with sqlite_errors(self.path):
+            self._conn = _connect(self.path)
+            try:
+                _check_run_columns(self._conn, self.run_dir)
+                self._conn.executescript(_RUN_SCHEMA)
+            except BaseException:
+                self._conn.close()
+                raise
 
     @classmethod
     def open_existing(cls, run_dir: Path) -> RunStore:
-        """Open a run directory that must already hold a store (for ``--resume`` and ``report``)."""
-        if not (Path(run_dir) / RUN_DB_NAME).is_file():
+        """Open a run directory that must already hold a sound store (for ``--resume`` and ``report``).
+
+        Checked before anything slow happens: the file exists, is not empty, starts with SQLite's header,
+        passes SQLite's ``integrity_check``, and every row and metadata value decodes. Raises a one-line
+        ``StoreError`` (``StoreCorruptError`` for damage) otherwise, and ``FileNotFoundError`` for no store.
+        """
+        path = Path(run_dir) / RUN_DB_NAME
+        if not path.is_file():
             raise FileNotFoundError(f"{run_dir} holds no {RUN_DB_NAME}; pass a directory written by `edgeprune search`")
-        return cls(Path(run_dir))
+        check_store_file(path)
+        store = cls(Path(run_dir))
+        try:
+            store.verify()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def verify(self) -> None:
+        """Raise ``StoreCorruptError`` unless SQLite finds the file intact and every row decodes."""
+        with sqlite_errors(self.path):
+            problems = [r[0] for r in self._conn.execute("PRAGMA integrity_check(5)").fetchall()]
+        if problems != ["ok"]:
+            raise StoreCorruptError(f"{self.path} is damaged (SQLite: {problems[0]}); restore it from a backup, or "
+                                    f"rescue its rows with `sqlite3 {self.path} .recover`, or start a new run with "
+                                    "another --out")
+        with sqlite_errors(self.path):
+            keys = [r[0] for r in self._conn.execute("SELECT key FROM meta").fetchall()]
+        for key in keys:
+            self.get_meta(key)
+        self.evaluations()
+        self.inflight()
 
     def close(self) -> None:
         self._conn.close()
@@ -192,12 +289,19 @@ class RunStore:
 
     # -- metadata ---------------------------------------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:
-        with _transaction(self._conn) as c:
+        with sqlite_errors(self.path), _transaction(self._conn) as c:
             c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     def get_meta(self, key: str, default: Any = None) -> Any:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        with sqlite_errors(self.path):
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else self._decode(row[0])
+
+    def _decode(self, text: str) -> Any:
+        try:
+            return json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise store_error(exc, self.path) from exc
 
     # -- evaluations ------------------------------------------------------------------------------
     def record(
@@ -216,7 +320,7 @@ class RunStore:
         finished: float | None = None,
     ) -> int:
         """Commit one evaluation durably and return its sequence number."""
-        with _transaction(self._conn) as c:
+        with sqlite_errors(self.path), _transaction(self._conn) as c:
             return self._record_in(c, kind=kind, strategy=strategy, result=result, origin=origin, counted=counted,
                                    feasible=feasible, reason=reason, reward=reward, proposal=proposal,
                                    started=started, finished=finished)
@@ -251,7 +355,7 @@ class RunStore:
 
     def record_done(self, digest: str, **record: Any) -> int:
         """``record`` an evaluation and drop its in-flight row in one transaction (a crash keeps one or the other)."""
-        with _transaction(self._conn) as c:
+        with sqlite_errors(self.path), _transaction(self._conn) as c:
             seq = self._record_in(c, **record)
             c.execute("DELETE FROM inflight WHERE digest = ?", (digest,))
         return seq
@@ -259,26 +363,36 @@ class RunStore:
     # -- in-flight evaluations (parallel engines) -------------------------------------------------
     def add_inflight(self, digest: str, config_json: str, proposal: dict[str, Any], requeued: int = 0) -> None:
         """Note that ``digest`` was handed to a worker (committed before it is)."""
-        with _transaction(self._conn) as c:
+        with sqlite_errors(self.path), _transaction(self._conn) as c:
             c.execute("INSERT OR REPLACE INTO inflight(digest, config_json, proposal_json, started, requeued)"
                       " VALUES (?,?,?,?,?)", (digest, config_json, json.dumps(proposal), time.time(), int(requeued)))
 
     def inflight(self) -> list[tuple[str, str, dict[str, Any], int]]:
         """``(digest, config_json, proposal, requeued)`` of every evaluation handed out and not recorded."""
-        rows = self._conn.execute(
-            "SELECT digest, config_json, proposal_json, requeued FROM inflight ORDER BY started, digest").fetchall()
-        return [(r[0], r[1], json.loads(r[2]), int(r[3])) for r in rows]
+        with sqlite_errors(self.path):
+            rows = self._conn.execute(
+                "SELECT digest, config_json, proposal_json, requeued FROM inflight ORDER BY started, digest").fetchall()
+        return [(r[0], r[1], self._decode(r[2]), int(r[3])) for r in rows]
 
     def drop_inflight(self, digest: str) -> None:
-        with _transaction(self._conn) as c:
+        with sqlite_errors(self.path), _transaction(self._conn) as c:
             c.execute("DELETE FROM inflight WHERE digest = ?", (digest,))
 
     def _rows(self, where: str = "", args: tuple[Any, ...] = ()) -> list[StoredEvaluation]:
-        rows = self._conn.execute(
-            "SELECT seq, kind, strategy, origin, counted, feasible, reason, reward, result_json, proposal_json,"
-            f" started, finished FROM evaluations {where} ORDER BY seq",
-            args,
-        ).fetchall()
+        with sqlite_errors(self.path):
+            rows = self._conn.execute(
+                "SELECT seq, kind, strategy, origin, counted, feasible, reason, reward, result_json, proposal_json,"
+                f" started, finished FROM evaluations {where} ORDER BY seq",
+                args,
+            ).fetchall()
+        try:
+            return self._stored(rows)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Bytes overwritten inside a row's text: SQLite's pages are intact, the JSON in them is not.
+            raise store_error(exc if not isinstance(exc, AttributeError) else ValueError(str(exc)), self.path) from exc
+
+    @staticmethod
+    def _stored(rows: list[Any]) -> list[StoredEvaluation]:
         return [
             StoredEvaluation(
                 seq=r[0],
@@ -313,11 +427,13 @@ class RunStore:
 
     def device_evaluations(self) -> int:
         """Units of the budget used so far (measurements on the device, baseline excluded)."""
-        row = self._conn.execute("SELECT COUNT(*) FROM evaluations WHERE counted = 1").fetchone()
+        with sqlite_errors(self.path):
+            row = self._conn.execute("SELECT COUNT(*) FROM evaluations WHERE counted = 1").fetchone()
         return int(row[0])
 
     def count(self) -> int:
-        row = self._conn.execute("SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate'").fetchone()
+        with sqlite_errors(self.path):
+            row = self._conn.execute("SELECT COUNT(*) FROM evaluations WHERE kind = 'candidate'").fetchone()
         return int(row[0])
 
 
@@ -337,24 +453,29 @@ class EvalCache:
             path = cache_dir() / CACHE_DB_NAME
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = _connect(self.path)
-        self._conn.executescript(_CACHE_SCHEMA)
+        with sqlite_errors(self.path, "cache"):
+            self._conn = _connect(self.path)
+            self._conn.executescript(_CACHE_SCHEMA)
 
     def close(self) -> None:
         self._conn.close()
 
     def get(self, ident: EvaluatorIdentity, digest: str) -> EvalResult | None:
-        row = self._conn.execute(
-            "SELECT result_json FROM cache WHERE task_hash=? AND digest=? AND target=? AND build_id=?",
-            (ident.task_hash, digest, ident.target, ident.build_id),
-        ).fetchone()
-        return None if row is None else EvalResult.from_dict(json.loads(row[0]))
+        with sqlite_errors(self.path, "cache"):
+            row = self._conn.execute(
+                "SELECT result_json FROM cache WHERE task_hash=? AND digest=? AND target=? AND build_id=?",
+                (ident.task_hash, digest, ident.target, ident.build_id),
+            ).fetchone()
+        try:
+            return None if row is None else EvalResult.from_dict(json.loads(row[0]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise store_error(exc, self.path, "cache") from exc
 
     def put(self, ident: EvaluatorIdentity, result: EvalResult) -> None:
         # Failed candidates are not cached: the failure may be transient (a hung emulator).
         if result.error is not None and not result.error.startswith("ExportError"):
             return
-        with _transaction(self._conn) as c:
+        with sqlite_errors(self.path, "cache"), _transaction(self._conn) as c:
             c.execute(
                 "INSERT OR REPLACE INTO cache(task_hash, digest, target, build_id, result_json, created)"
                 " VALUES (?,?,?,?,?,?)",

@@ -53,8 +53,8 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path, strategy):
     kill_when(proc, run_dir, 3)
     before = _device_rows(run_dir)
     assert 3 <= len(before) < budget
-    agent_state = list((run_dir / "agent").iterdir())
-    assert agent_state, "the strategy saved no state before the kill"
+    # One worker keeps no agent state of its own: the store is replayed to a strategy restarted from its seed.
+    assert not list((run_dir / "agent").glob("ckpt-*"))
 
     res = subprocess.run([sys.executable, str(HERE / "_synthetic_run.py"), str(run_dir), strategy, str(budget), "1",
                           str(cache)], capture_output=True, text=True, timeout=300)

@@ -6,9 +6,12 @@ proposal sequence) and its hyper-parameters. All of them:
 * propose configs and hand them to ``SearchSession.evaluate`` (store → cache → device, committed
   before the result comes back);
 * stop when the session's device-evaluation budget is used;
-* save their own state atomically after every evaluation under ``<run>/agent/`` so a resumed
-  run continues with the same agent. An evaluation committed just before a crash but after the last
-  agent save is not measured again: re-proposing it is answered from the run store (``origin='run'``).
+* with one worker, keep no state of their own: a resumed run starts the strategy again from its seed and
+  the session answers the proposals the store already holds from the store, in order
+  (``SearchSession.replay_stored``), so the resumed run is the run that was killed, to the last row;
+* with parallel workers (whose results come back in no fixed order), save their own state atomically
+  after every evaluation under ``<run>/agent/`` and continue from it; an evaluation committed after the
+  last save is answered from the run store (``origin='run'``), never measured again.
 """
 
 from __future__ import annotations
@@ -170,7 +173,9 @@ def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any], mode: str | 
         )
     cls = PPO if algo == "ppo" else DQN
     ckpt = _Checkpointer(ctx.state_dir)
-    pointer = ckpt.load_pointer()
+    # One worker: the store is the state (replayed); parallel workers: the checkpoint is.
+    checkpoints = ctx.parallel is not None
+    pointer = ckpt.load_pointer() if checkpoints else None
     resumes = 0
     if pointer is not None:
         path = ctx.state_dir / pointer["dir"]
@@ -190,7 +195,8 @@ def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any], mode: str | 
 
     class _SaveAndStop(BaseCallback):
         def _on_step(self) -> bool:
-            ckpt.save(self.model, with_buffer=(algo == "dqn"), extra={"seed": ctx.seed, "resumes": resumes})
+            if checkpoints:
+                ckpt.save(self.model, with_buffer=(algo == "dqn"), extra={"seed": ctx.seed, "resumes": resumes})
             return not session.exhausted()
 
     total = max(1, session.remaining) * 4 + session.max_free_proposals
@@ -214,6 +220,11 @@ def run_optuna(ctx: StrategyContext, make_sampler: Callable[[int], Any]) -> None
     lo, hi = ctx.space.vector_bounds()
     names = ctx.space.vector_names()
     dists: dict[str, optuna.distributions.BaseDistribution] = {n: optuna.distributions.FloatDistribution(float(a), float(b)) for n, a, b in zip(names, lo, hi, strict=True)}
+    if ctx.parallel is None:
+        # One worker: a fresh study from the seed, told the stored outcomes again by the session's replay.
+        study = optuna.create_study(study_name="edgeprune", sampler=make_sampler(ctx.seed), direction="maximize")
+        _optuna_loop(ctx, study, dists, names)
+        return
     storage = optuna.storages.RDBStorage(
         f"sqlite:///{ctx.state_dir / 'optuna.sqlite'}", engine_kwargs={"connect_args": {"timeout": 30}}
     )
@@ -245,12 +256,16 @@ def run_optuna(ctx: StrategyContext, make_sampler: Callable[[int], Any]) -> None
             study.tell(trial.number, state=TrialState.FAIL)
             study.enqueue_trial(dict(trial.params))
 
-    if ctx.parallel is not None:
-        _optuna_batches(ctx, study, dists, config_of)
-        return
+    _optuna_batches(ctx, study, dists, config_of)
+
+
+def _optuna_loop(ctx: StrategyContext, study: Any, dists: dict[str, Any], names: list[str]) -> None:
+    """One trial at a time: ask, evaluate (or replay from the store), tell."""
+    from optuna.trial import TrialState
+
     while not ctx.session.exhausted():
         asked = study.ask(dists)
-        config = config_of(asked.params)
+        config = ctx.space.vector(np.array([asked.params[n] for n in names], dtype=np.float64))
         try:
             outcome = ctx.session.evaluate(config, {"trial": asked.number, "params": dict(asked.params)})
         except BudgetExhausted:
@@ -270,14 +285,15 @@ def run_sequence(ctx: StrategyContext, propose: Proposer, name: str) -> None:
     state_path = ctx.state_dir / f"{name}.json"
     rng = np.random.default_rng(ctx.seed)
     index = 0
-    saved = read_json(state_path)
-    if saved is not None:
-        rng.bit_generator.state = saved["rng"]
-        index = int(saved["index"])
-        log.info("resumed %s at proposal %d", name, index)
     if ctx.parallel is not None:
+        saved = read_json(state_path)
+        if saved is not None:
+            rng.bit_generator.state = saved["rng"]
+            index = int(saved["index"])
+            log.info("resumed %s at proposal %d", name, index)
         _sequence_batches(ctx, propose, state_path, rng, index)
         return
+    # One worker: from the seed every time; a resume's first proposals are answered by the store's replay.
     while not ctx.session.exhausted():
         config, proposal = propose(rng, index)
         if config is None:
@@ -288,7 +304,6 @@ def run_sequence(ctx: StrategyContext, propose: Proposer, name: str) -> None:
         except BudgetExhausted:
             break
         index += 1
-        atomic_write_text(state_path, json.dumps({"index": index, "rng": rng.bit_generator.state}))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from .rt import NO_FUSE, STATUS, Runtime, build
+from .rt import NO_FUSE, Runtime, build
+from .test_gru_fused import _inputs, _run_host
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 STEPS = 12
@@ -49,37 +50,18 @@ def models(tmp_path_factory) -> list[tuple[str, bytes, dict]]:
     return out
 
 
-def _inputs(man: dict, seed: int) -> list[np.ndarray]:
-    seq = man["sequence"]
-    shape = (seq["steps"], *man["inputs"][seq["stream_input"]]["shape"][1:])
-    rng = np.random.default_rng(seed)
-    return [rng.integers(-128, 128, shape, dtype=np.int8) for _ in range(2)]
-
-
-def _run(rt: Runtime, tflite: bytes, man: dict, xs: list[np.ndarray], flags: int | None) -> list[list[bytes]]:
-    seq = man["sequence"]
-    assert STATUS[rt.init(tflite, flags=flags)] == "OK"
-    assert STATUS[rt.set_sequence(seq["steps"], seq["stream_input"], [tuple(p) for p in seq["recurrent"]])] == "OK"
-    outs = []
-    for x in xs:
-        assert rt.set_input(seq["stream_input"], x.tobytes()) == 0
-        assert rt.invoke() == 0
-        outs.append([rt.output(i).tobytes() for i in range(len(man["outputs"]))])
-    return outs
-
-
 def test_short_chain_equals_general_chain_and_tflm(rt, models, tmp_path):
     from edgeprune.export.verify import TflmRunner
 
     general = Runtime(build(tmp_path / "libep_general.so", ["-O2", "-DEP_GRU_SHORT=0"]))
     for k, (name, tflite, man) in enumerate(models):
         layers = len(man["sequence"]["recurrent"])
-        xs = _inputs(man, k)
-        short = _run(rt, tflite, man, xs, None)
+        xs = _inputs(man, 2, seed=k)
+        short = _run_host(rt, tflite, man, xs, None)
         assert (rt.num_fused, rt.num_gru_short) == (layers, layers), name  # every layer on the short chain
-        long = _run(general, tflite, man, xs, None)
+        long = _run_host(general, tflite, man, xs, None)
         assert (general.num_fused, general.num_gru_short) == (layers, 0), name
-        ops = _run(rt, tflite, man, xs, NO_FUSE)
+        ops = _run_host(rt, tflite, man, xs, NO_FUSE)
         runner = TflmRunner(tflite, man)
         for x, s, g, o in zip(xs, short, long, ops, strict=True):
             assert s == g == o, name  # every output, hidden states included
@@ -102,7 +84,7 @@ def test_short_chain_on_device(core, models, tmp_path):
             runner = TflmRunner(tflite, man)
             dev.load_model(tflite)
             dev.set_sequence(seq["steps"], seq["stream_input"], seq["recurrent"])
-            for x in _inputs(man, 50 + k):
+            for x in _inputs(man, 2, seed=50 + k):
                 dev.set_input(seq["stream_input"], x.tobytes())
                 res = dev.infer(1, timeout_s=120.0)
                 assert res.outputs[seq["output"]] == runner.run(x).tobytes(), (core, name)

@@ -52,6 +52,7 @@ class DeployFootprint:
     :param stack_bytes: stack high-water mark of init + one invoke + output, measured in QEMU
     :param ram_bytes: static RAM + stack
     :param output: the example's output bytes
+    :param record_bytes: of the static RAM, the runtime's model record (``ep_model_t``, tables sized for the model)
     """
 
     core: str
@@ -64,6 +65,7 @@ class DeployFootprint:
     stack_bytes: int
     ram_bytes: int
     output: bytes
+    record_bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -208,7 +210,7 @@ def footprint(lib_dir: str | Path, core: str = "m4", *, cache_dir: Path | None =
     model = _symbol_size(elf, "edgeprune_model_data")
     arena = _symbol_size(elf, "arena")
     return DeployFootprint(core, elf, text + data, model, text + data - model, data + bss, arena, run.stack_bytes,
-                           data + bss + run.stack_bytes, run.output)
+                           data + bss + run.stack_bytes, run.output, _symbol_size(elf, "model"))
 
 
 def deploy_and_measure(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = None, name: str = "model",

@@ -592,7 +592,7 @@ class HardwareEvaluator:
         hello = getattr(self._target, "hello", None)
         core = self.spec.core if self.spec.kind == "qemu" else getattr(hello, "core", None)
         out_dir = Path(str(prepared.out_dir))
-        deploy_library_figures(result.figures, prepared.tflite, prepared.manifest, out_dir, core)
+        library = deploy_library_figures(result.figures, prepared.tflite, prepared.manifest, out_dir, core)
         env = self.deploy_env or (f"qemu-{self.spec.core}" if self.spec.kind == "qemu" else None)
         if env is None:
             return
@@ -621,6 +621,7 @@ class HardwareEvaluator:
         from edgeprune.bench.qemu import default_elf
 
         flash, ram, detail = image_estimate(prepared.tflite, prepared.manifest, env,
-                                            Path(self.elf) if self.elf else default_elf(self.spec.core))
+                                            Path(self.elf) if self.elf else default_elf(self.spec.core),
+                                            library.record_bytes if library is not None else None)
         result.figures[IMAGE_FLASH_BYTES] = FigureRecord(flash, "bytes", "build", detail)
         result.figures[IMAGE_RAM_BYTES] = FigureRecord(ram, "bytes", "build", detail)

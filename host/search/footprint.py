@@ -17,6 +17,7 @@ One rule per figure, the same for every candidate whatever the process measured 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ IMAGE_RAM_BYTES = "image_ram_bytes"
 
 
 def deploy_library_figures(figures: dict[str, Any], tflite: bytes, manifest: dict | None, out_dir: Path,
-                           core: str | None) -> None:
+                           core: str | None) -> Any:
     """Put the deploy library's measured flash/RAM into ``figures`` (``FLASH_BYTES``, ``RAM_BYTES``).
 
     :param figures: the candidate's ``EvalResult.figures``
@@ -37,6 +38,7 @@ def deploy_library_figures(figures: dict[str, Any], tflite: bytes, manifest: dic
     :param manifest: its export manifest (``sequence``)
     :param out_dir: its export folder; the library goes to ``out_dir/deploy``
     :param core: the core measured (``m0``/``m3``/``m4``/``m7``); another core or ``None`` gets the labelled estimate
+    :returns: the ``DeployFootprint``, or ``None`` when the figures are the estimate
     """
     from edgeprune.export.deploy import CORE_BOARDS
     from edgeprune.export.deploy_build import deploy_and_measure
@@ -58,12 +60,13 @@ def deploy_library_figures(figures: dict[str, Any], tflite: bytes, manifest: dic
                 fp.ram_bytes, "bytes", "build",
                 f"deploy library on {core}: .data+.bss {fp.static_ram_bytes} (arena {fp.arena_bytes}) + stack "
                 f"high-water {fp.stack_bytes} measured in QEMU")
-            return
+            return fp
     log.warning("deploy library not measured (%s): flash/RAM are the model and its arena only", why)
     figures[FLASH_BYTES] = FigureRecord(len(tflite), "bytes", "build",
                                         f"estimate: model bytes only, runtime code excluded ({why})")
     figures[RAM_BYTES] = FigureRecord(float((manifest or {}).get("arena_bytes", 0)), "bytes", "build",
                                       f"estimate: TFLM arena only, runtime and stack excluded ({why})")
+    return None
 
 
 def _symbol_sizes(elf: Path, names: tuple[str, ...]) -> dict[str, int]:
@@ -79,25 +82,61 @@ def _symbol_sizes(elf: Path, names: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def image_estimate(tflite: bytes, manifest: dict | None, env: str, firmware_elf: Path) -> tuple[int, int, str]:
-    """``(flash, ram, detail)`` of the measurement firmware of ``env`` with ``tflite`` compiled in, estimated by one
-    rule from the serial-loading firmware's ELF: its code and static RAM, with its model buffer removed, the model's
-    bytes added to flash and its RX arena replaced by the arena the runtime plans for this model.
+_MAP_ENTRY = re.compile(r"^ (\.[\w.$]+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+\.o)$")
+_MAP_NAME = re.compile(r"^ (\.[\w.$]+)\s*$")
 
-    Real deploy builds also leave out kernel families the model does not run and size the runtime's tables for it,
-    so the estimate is high by those (measured: ``bench/scripts/deploy_footprint.py``).
+
+def object_flash(map_path: Path) -> dict[str, int]:
+    """Flash bytes (``.text*``, ``.rodata*``, ``.data*`` input sections kept by the linker) per object file name,
+    from a GNU ld map file."""
+    out: dict[str, int] = {}
+    text = map_path.read_text(encoding="utf-8", errors="replace")
+    body = text.split("Linker script and memory map", 1)[-1]
+    name = ""
+    for line in body.splitlines():
+        m = _MAP_NAME.match(line)
+        if m:
+            name = m.group(1)
+            continue
+        m = _MAP_ENTRY.match(line)
+        if m is None:
+            continue
+        name = m.group(1) or name
+        if int(m.group(2), 16) and name.startswith((".text", ".rodata", ".data")):
+            obj = Path(m.group(4)).name
+            out[obj] = out.get(obj, 0) + int(m.group(3), 16)
+    return out
+
+
+def image_estimate(tflite: bytes, manifest: dict | None, env: str, firmware_elf: Path,
+                   record_bytes: int | None = None) -> tuple[int, int, str]:
+    """``(flash, ram, detail)`` of the measurement firmware of ``env`` with ``tflite`` compiled in, estimated by one
+    rule from the serial-loading firmware's ELF and map: its code without the kernel families the model does not
+    run (runtime files whose whole body is one family, ``export.deploy.runtime_families``) plus the model's bytes;
+    its static RAM without its model buffer, with the arena the runtime plans for this model instead of its own and,
+    when ``record_bytes`` is given, the runtime's model record sized for this model (the deploy library's, same
+    tables) instead of the firmware's. Not subtracted: the float32 family's code inside core files.
 
     :param tflite: the model
     :param manifest: its export manifest (the ``sequence`` block sizes a recurrent model's arena)
     :param env: PlatformIO env of the firmware (decides the DSP temporary)
-    :param firmware_elf: the serial-loading firmware of that env
+    :param firmware_elf: the serial-loading firmware of that env (``firmware.map`` beside it)
+    :param record_bytes: size of the runtime's ``ep_model_t`` sized for this model, if known
     """
     from edgeprune.bench.firmware_build import elf_sizes, plan_model
+    from edgeprune.export.deploy import runtime_families
 
     text, data, bss = elf_sizes(firmware_elf)
-    sym = _symbol_sizes(firmware_elf, ("model_buf", "arena"))
+    sym = _symbol_sizes(firmware_elf, ("model_buf", "arena", "model"))
     plan = plan_model(tflite, env, (manifest or {}).get("sequence") or None)
-    flash = text + data + len(tflite)
+    map_path = firmware_elf.with_name("firmware.map")
+    per_object = object_flash(map_path) if map_path.is_file() else {}
+    left_out = sum(per_object.get(c[:-2] + ".o", 0) for c, fam in runtime_families().items()
+                   if fam is not None and fam not in plan.kernels)
+    flash = text + data - left_out + len(tflite)
     ram = data + bss - sym["model_buf"] - sym["arena"] + plan.arena
-    return flash, ram, (f"estimate: measurement firmware {firmware_elf.parent.name} ({text + data} B code, all kernels) "
-                        f"+ this model; RAM with its planned {plan.arena} B arena (stack extra)")
+    if record_bytes:
+        ram += record_bytes - sym["model"]
+    return flash, ram, (f"estimate: measurement firmware {firmware_elf.parent.name} ({text + data} B code, "
+                        f"{left_out} B of kernel families this model does not run left out) + this model; RAM with "
+                        f"its planned {plan.arena} B arena{' and runtime tables' if record_bytes else ''} (stack extra)")

@@ -1,0 +1,171 @@
+"""Issue 27 items 2 and 4, issue 32's footprint rule: flash and RAM as the user pays them, per model.
+
+Usage:
+  python bench/scripts/deploy_footprint.py            # measure, print, write bench/results/deploy_footprint.json
+  python bench/scripts/deploy_footprint.py --write    # ... and the section "Deploy footprint (issue 27)" of BENCHMARKS.md
+  python bench/scripts/deploy_footprint.py --no-image # skip the PlatformIO image builds (the estimate check)
+
+For each model: the .tflite split into weight bytes (int8 constants), bias bytes (int32 constants) and everything
+else (graph, quantisation parameters, names, metadata); the deploy library (``edgeprune export --deploy``) built
+for M4 and run once in QEMU: flash = model + code of the linked example, RAM = static (arena, the runtime's model
+record, the example's buffers) + stack high-water. The weather GRUs are structural twins of the search's models
+(same shapes, random weights, per-tensor int8 as the search exports them): byte counts depend on shapes only.
+The default winner is the 17 + 30-unit best point of the default search (BENCHMARKS.md, "Search targets (issue
+12): default"). Then the measurement image's flash/RAM estimate (host/search/footprint.py) against a real
+PlatformIO deploy build of the same model, with its error.
+
+Targets: the default winner's deploy library ≤ 12 KB flash on M4 (RAM reported); the int8 baseline's deploy flash
+≥ 40× the winner's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bench_common import commit, replace_section
+
+from edgeprune.bench.reference import ad01_bytes, kws_bytes
+from edgeprune.export.deploy_build import deploy_and_measure
+from edgeprune.export.tflite_info import read_model
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results" / "deploy_footprint.json"
+SECTION = "## Deploy footprint (issue 27)"
+log = logging.getLogger("deploy_footprint")
+
+#: Published TFLM footprint claims (not measured here; different builds and models), with their source.
+PUBLISHED = [
+    ("TFLM core runtime, Cortex-M3", "\"just fits in 16 KB\" (TensorFlow docs, quoted in tensorflow/tflite-micro "
+     "issue #3069, which reports the claim out of date: 1.1 MB microlite archive, release build)",
+     "https://github.com/tensorflow/tflite-micro/issues/3069"),
+    ("TFLM minimum", "\"as little as 20 KB of flash and 4 KB of SRAM\" (Warden & Situnayake, TinyML, ch. 17)",
+     "https://www.oreilly.com/library/view/tinyml/9781492052036/ch17.html"),
+]
+
+
+def _gru_twin(hidden: list[int], out: Path, weights: str = "tensor") -> tuple[bytes, dict]:
+    import torch
+
+    from edgeprune.export import export_model
+    from edgeprune.host.models import StackedGRU
+
+    torch.manual_seed(0)
+    model = StackedGRU(4, hidden, 5, 30)
+    calibration = np.random.default_rng(0).normal(size=(64, 30, 4)).astype(np.float32)
+    res = export_model(model, calibration, out, name=f"gru-{'-'.join(map(str, hidden))}", weights=weights)
+    return res.read_tflite(), res.manifest
+
+
+def _split(tflite: bytes) -> dict[str, int]:
+    info = read_model(tflite)
+    weights = sum(t.nbytes for t in info.tensors if t.constant and t.dtype in ("int8", "float32"))
+    bias = sum(t.nbytes for t in info.tensors if t.constant and t.dtype == "int32")
+    return {"tflite": len(tflite), "weights": weights, "bias": bias, "other": len(tflite) - weights - bias}
+
+
+def _measure(name: str, tflite: bytes, manifest: dict | None, work: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    lib, fp = deploy_and_measure(tflite, work / f"lib-{name}", manifest=manifest, name=name, core="m4")
+    row = {"model": name, **_split(tflite), "kernels": list(lib.kernels), **fp.to_json(),
+           "build_run_s": round(time.perf_counter() - started, 1)}
+    row.pop("elf")
+    row.pop("output")
+    log.info("%s: %s", name, row)
+    return row
+
+
+def _image_check(name: str, tflite: bytes, manifest: dict | None, work: Path, record_bytes: int) -> dict[str, Any]:
+    """The image estimate of host/search/footprint.py against a real PlatformIO deploy build."""
+    from edgeprune.bench.firmware_build import deploy_footprint
+    from edgeprune.bench.qemu import default_elf
+    from edgeprune.host.search.footprint import image_estimate
+
+    path = work / f"image-{name}" / "model.tflite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tflite)
+    built = deploy_footprint(path, "qemu-m4", manifest)
+    flash, ram, _ = image_estimate(tflite, manifest, "qemu-m4", default_elf("m4"), record_bytes)
+    return {"model": name, "built_flash": built.flash_bytes, "estimated_flash": flash,
+            "flash_error": (flash - built.flash_bytes) / built.flash_bytes, "built_ram": built.ram_bytes,
+            "estimated_ram": ram, "ram_error": (ram - built.ram_bytes) / built.ram_bytes}
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["| model | .tflite B | weights B | int32 bias B | everything else B | deploy flash B (model + code) "
+             "| deploy RAM B (static + stack) | arena B | kernels |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['tflite']:,} | {r['weights']:,} | {r['bias']:,} | {r['other']:,} "
+                     f"({r['other'] / r['tflite']:.0%}) | {r['flash_bytes']:,} ({r['model_bytes']:,} + "
+                     f"{r['code_bytes']:,}) | {r['ram_bytes']:,} ({r['static_ram_bytes']:,} + {r['stack_bytes']:,}) "
+                     f"| {r['arena_bytes']:,} | {', '.join(r['kernels']) or 'core'} |")
+    return lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--write", action="store_true", help="write the BENCHMARKS.md section")
+    ap.add_argument("--no-image", action="store_true", help="skip the measurement-image estimate check")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    rows: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    channel: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="deploy-footprint-") as tmp:
+        work = Path(tmp)
+        winner = _gru_twin([17, 30], work / "winner")
+        baseline = _gru_twin([256, 256], work / "baseline")
+        small = _gru_twin([32], work / "h32")
+        for weights_mode, hidden in (("channel", [17, 30]), ("channel", [256, 256])):
+            channel[f"gru {hidden[0]}+{hidden[1]}"] = len(_gru_twin(hidden, work / f"ch{hidden[0]}", weights_mode)[0])
+        models = [("weather GRU 17+30 (default winner)", *winner), ("weather GRU 256+256 (int8 baseline)", *baseline),
+                  ("GRU 32", *small), ("MLPerf Tiny AD01", ad01_bytes(), None), ("MLPerf Tiny KWS", kws_bytes(), None)]
+        for name, tflite, manifest in models:
+            rows.append(_measure(name, tflite, manifest, work))
+        if not args.no_image:
+            for (name, tflite, manifest), row in zip(models[:2], rows[:2], strict=True):
+                images.append(_image_check(name, tflite, manifest, work, int(row["record_bytes"])))
+    win, base = rows[0], rows[1]
+    ratio = base["flash_bytes"] / win["flash_bytes"]
+    met_12k, met_40 = win["flash_bytes"] <= 12 * 1024, ratio >= 40
+    result = {"rows": rows, "images": images, "per_channel_tflite": channel, "ratio": ratio,
+              "met_12k": met_12k, "met_40x": met_40, "published": PUBLISHED}
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    lines = [SECTION, "", "- command: `python bench/scripts/deploy_footprint.py --write`",
+             f"- date: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, commit {commit()}",
+             "- deploy library = `edgeprune export --deploy`, example linked with arm-none-eabi-gcc -O2 for Cortex-M4 "
+             "(flash: .text+.rodata+.data of the linked example; RAM: .data+.bss + stack high-water measured in QEMU)",
+             f"- target: default winner's deploy library ≤ 12 KB flash: **{'met' if met_12k else 'not met'}** "
+             f"({win['flash_bytes']:,} B = {win['model_bytes']:,} model + {win['code_bytes']:,} code; "
+             f"RAM {win['ram_bytes']:,} B)",
+             f"- target: int8 baseline's deploy flash ≥ 40× the winner's: **{'met' if met_40 else 'not met'}** "
+             f"({base['flash_bytes']:,} / {win['flash_bytes']:,} = {ratio:.1f}×)", ""]
+    lines += _table(rows)
+    lines += ["", "Per-channel weight scales (the converter's default) against per-tensor (what the search exports "
+              "unless per-channel scores better on validation), .tflite bytes: "
+              + "; ".join(f"{k}: {v:,} per channel vs {r['tflite']:,} per tensor"
+                          for (k, v), r in zip(channel.items(), rows[:2], strict=True))]
+    if images:
+        lines += ["", "Measurement-image estimate (host/search/footprint.py, one rule for every candidate) against a "
+                  "real PlatformIO deploy build of the same model (qemu-m4):", "",
+                  "| model | built flash | estimated | error | built RAM | estimated | error |", "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {i['model']} | {i['built_flash']:,} | {i['estimated_flash']:,} | {i['flash_error']:+.1%} | "
+                  f"{i['built_ram']:,} | {i['estimated_ram']:,} | {i['ram_error']:+.1%} |" for i in images]
+    lines += ["", "Published TFLM footprint claims (not measured here, other builds and models):", ""]
+    lines += [f"- {what}: {claim} — {url}" for what, claim, url in PUBLISHED]
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if args.write:
+        replace_section(ROOT / "BENCHMARKS.md", SECTION, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

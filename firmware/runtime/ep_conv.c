@@ -569,6 +569,43 @@ static inline void dot2x2(const int8_t *w0, const int8_t *w1, const uint32_t *xq
   acc[3] = a11;
 }
 
+/* One op's constants for pair_channels. */
+typedef struct {
+  uint32_t depth, groups, oc, zp21, lo4, hi4;
+  const int32_t *bias, *cm;
+  const int8_t *cs;
+} pair_k_t;
+
+/* Every output channel of one pixel pair, two at a time, for an even channel count, a depth that is a multiple of
+ * 4 and rq_k exact for the op: outputs {A r, A r+1} and {B r, B r+1} stored as halfwords. Its own function so that
+ * the loop's few live values stay in registers around the multiply-accumulate block. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void pair_channels(const int8_t *w, const uint32_t *xq, const pair_k_t *k, int8_t *ya, int8_t *yb) {
+  const uint32_t depth = k->depth, groups = k->groups, zp21 = k->zp21, lo4 = k->lo4, hi4 = k->hi4;
+  const int32_t *bias = k->bias, *cm = k->cm;
+  const int8_t *cs = k->cs;
+  const int8_t *const end = ya + k->oc;
+  for (; ya != end; ya += 2, yb += 2, w += 2u * depth, bias += 2, cm += 2, cs += 2) {
+    int32_t acc[4];
+    rqk_t q0, q1;
+    uint32_t v;
+    acc[0] = acc[1] = bias[0];
+    acc[2] = acc[3] = bias[1];
+    dot2x2(w, w + depth, xq, groups, acc);
+    q0.m = cm[0];
+    q0.e = cs[0];
+    q0.k = (int32_t)(zp21 << (q0.e - 1));
+    q1.m = cm[1];
+    q1.e = cs[1];
+    q1.k = (int32_t)(zp21 << (q1.e - 1));
+    v = clamp4(pack4(rq_k(acc[0], &q0), rq_k(acc[2], &q1), rq_k(acc[1], &q0), rq_k(acc[3], &q1)), lo4, hi4);
+    st16u(ya, v);
+    st16u(yb, v >> 16);
+  }
+}
+
 /* Output pixels in pairs: both inputs widened into one buffer, then two output channels at a time, requantised as
  * they finish (the pair shares each channel's constants). Returns the pixels done (an odd last one is left). */
 static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y) {
@@ -582,10 +619,20 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
   const int fast = rq_fast_ok(op, oc), fastk = fast && !(oc & 1u) && rqk_ok(op, oc);
   const uint32_t zp21 = 2u * (uint32_t)zp + 1u; /* (2 zp + 1) 2^(e-1) = zp 2^e + 2^(e-1): rq_k's constant */
+  pair_k_t pk;
   const int8_t *w = (const int8_t *)tw->data;
   uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
   int8_t *patch = (int8_t *)(m->fc_tmp + widened_bytes(depth));
   int32_t p, oy = 0, ox = 0;
+  pk.depth = depth;
+  pk.groups = groups;
+  pk.oc = oc;
+  pk.bias = bias;
+  pk.cm = cm;
+  pk.cs = cs;
+  pk.zp21 = zp21;
+  pk.lo4 = lo4;
+  pk.hi4 = hi4;
   for (p = 0; p + 1 < npix; p += 2) {
     int8_t ta[4] = {0, 0, 0, 0}, tb[4] = {0, 0, 0, 0};
     int8_t *ya = y + (size_t)p * oc, *yb = ya + oc;
@@ -598,6 +645,10 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
     widen_lane(x, groups, xq + 2);
     for (d = 0; d < tail; d++) tb[d] = x[body + d];
     if (++ox == OW) ox = 0, oy++;
+    if (fastk && tail == 0u) {
+      pair_channels(w, xq, &pk, ya, yb);
+      continue;
+    }
     if (fastk) { /* even channel count, zero point folded into the rounding constant: outputs stored as halfwords */
       const int8_t *w0 = w;
       for (r = 0; r < oc; r += 2, w0 += 2u * depth) {
@@ -1010,75 +1061,127 @@ static int dw3x3_ok(const ep_model_t *m, const ep_op_t *op) {
 #define EP_DW3_ROW(O0, O1, O2) \
   EP_DW3_TAP("[%[p]]", O0) EP_DW3_TAP("[%[p], %[cs]]", O1) EP_DW3_TAP("[%[p], %[cs], lsl #1]", O2)
 
-/* 3x3 DEPTHWISE_CONV_2D on DSP cores, channels 0 .. (C & ~3) four at a time, every pixel: the 36 multiply-adds of a
- * pixel in one assembly block (74 instructions, the block's widened filter read from the stack by LDRD), window
- * rows `rs` bytes apart, taps `cs` apart (a border window gathered with the input zero point: 12 and 4), then the
- * four outputs requantised (rq_k), clamped and stored as one word. Returns the channels done. */
+/* One channel block's constants for dw3_run, read by the assembly at fixed offsets (asserted below). */
+typedef struct {
+  uint32_t wq[18];  /* the block's filter widened: per tap (ch0, ch2), (ch1, ch3) */
+  int32_t bias[4];  /* folded over all taps */
+  rqk_t q[4];       /* rq_k constants per channel */
+  uint32_t lo4, hi4; /* activation range, four lanes */
+  int32_t step;     /* bytes from one window's origin to the next pixel's */
+  int32_t ystep;    /* bytes between output pixels (C) */
+  int8_t *yend;     /* where the run stops */
+} dw3_t;
+typedef char ep_dw3_layout_check[(sizeof(uint32_t) == 4 && sizeof(rqk_t) == 12 && sizeof(int8_t *) == 4) ? 1 : -1];
+
+/* A run of output pixels of one channel block, from y to k->yend: per pixel the 36 multiply-adds (74 instructions),
+ * the four outputs requantised by rq_k (eight instructions each), clamped (SSUB8/SEL) and stored as one word, then
+ * the window moves by k->step. Taps `cs` apart, rows `rs` apart (a gathered border window: 4 and 12, run of one). */
+static inline void dw3_run(const int8_t *p, int32_t cs, int32_t rs, int8_t *y, const dw3_t *k) {
+  int32_t a0, a1, a2, a3;
+  uint32_t x, t, w0, w1;
+  __asm__ volatile(
+      "1:\n\t"
+      "ldrd %[a0], %[a1], [%[k], #72]\n\t"
+      "ldrd %[a2], %[a3], [%[k], #80]\n\t"
+      EP_DW3_ROW("0", "8", "16") "add %[p], %[p], %[rs]\n\t"
+      EP_DW3_ROW("24", "32", "40") "add %[p], %[p], %[rs]\n\t"
+      EP_DW3_ROW("48", "56", "64")
+      "sub %[p], %[p], %[rs], lsl #1\n\t"
+      "ldr %[t], [%[k], #144]\n\t"
+      "add %[p], %[p], %[t]\n\t"
+#define EP_DW3_RQ(A, O, OE)                     \
+  "ldrd %[w0], %[w1], [%[k], #" O "]\n\t"      \
+  "ldr %[x], [%[k], #" OE "]\n\t"              \
+  "lsl %[" A "], %[" A "], #1\n\t"             \
+  "smmulr %[" A "], %[" A "], %[w0]\n\t"       \
+  "add %[t], %[w1], %[" A "]\n\t"              \
+  "add %[t], %[t], %[" A "], asr #31\n\t"      \
+  "asr %[t], %[t], %[x]\n\t"                   \
+  "ssat %[" A "], #8, %[t]\n\t"
+      EP_DW3_RQ("a0", "88", "96") EP_DW3_RQ("a1", "100", "108") EP_DW3_RQ("a2", "112", "120")
+      EP_DW3_RQ("a3", "124", "132")
+#undef EP_DW3_RQ
+      "bfi %[a0], %[a1], #8, #8\n\t"
+      "bfi %[a0], %[a2], #16, #8\n\t"
+      "bfi %[a0], %[a3], #24, #8\n\t"
+      "ldrd %[w0], %[w1], [%[k], #136]\n\t"
+      "ssub8 %[t], %[a0], %[w0]\n\t"
+      "sel %[a0], %[a0], %[w0]\n\t"
+      "ssub8 %[t], %[w1], %[a0]\n\t"
+      "sel %[a0], %[a0], %[w1]\n\t"
+      "str %[a0], [%[y]]\n\t"
+      "ldrd %[t], %[x], [%[k], #148]\n\t"
+      "add %[y], %[y], %[t]\n\t"
+      "cmp %[y], %[x]\n\t"
+      "bne 1b\n\t"
+      : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [p] "+r"(p), [y] "+r"(y), [x] "=&r"(x),
+        [t] "=&r"(t), [w0] "=&r"(w0), [w1] "=&r"(w1)
+      : [cs] "r"(cs), [rs] "r"(rs), [k] "r"(k), [wq] "r"(k)
+      : "cc", "memory");
+}
+
+/* 3x3 DEPTHWISE_CONV_2D on DSP cores, channels 0 .. (C & ~3) four at a time: per output row, the pixels whose
+ * window lies inside the image in one dw3_run, the others (their window gathered with the input zero point for taps
+ * outside, which the bias folded over all taps cancels) one at a time. Returns the channels done. */
 static int32_t dw3x3_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], OH = to->dims[1], OW = to->dims[2];
   const int32_t sh = op->p.conv.stride_h, sw = op->p.conv.stride_w, dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
+  const int32_t ph = op->p.conv.pad_h, pw = op->p.conv.pad_w;
   const int32_t *bf = op->scratch, *cm = op->scratch + C;
   const int8_t *cs = conv_shifts(op, (uint32_t)C);
   const int32_t zp = op->p.conv.zp_out, zp_in4 = (int32_t)((uint32_t)(uint8_t)op->p.conv.zp_in * 0x01010101u);
-  const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
   const int32_t col = dw * C, row = dh * W * C;
   const int8_t *w = (const int8_t *)tw->data;
+  /* Output columns whose window lies inside the image across: ox_lo .. ox_hi - 1 (geometry only). */
+  int32_t ox_lo = (pw + sw - 1) / sw, ox_hi = W - 2 * dw + pw > 0 ? (W - 2 * dw + pw - 1) / sw + 1 : 0;
   int32_t c0;
+  dw3_t k;
+  if (ox_hi > OW) ox_hi = OW;
+  if (ox_lo > ox_hi) ox_lo = ox_hi;
+  k.lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u;
+  k.hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
+  k.step = sw * C;
+  k.ystep = C;
   for (c0 = 0; c0 + 4 <= C; c0 += 4) {
-    uint32_t wq[18], xw[9];
-    rqk_t q[4];
-    int32_t k, oy, ox;
+    uint32_t xw[9];
+    int32_t i, oy, ox;
     int8_t *yp = y + c0;
-    const int32_t b0 = bf[c0], b1 = bf[c0 + 1], b2 = bf[c0 + 2], b3 = bf[c0 + 3];
-    for (k = 0; k < 4; k++) {
-      const int32_t e = cs[c0 + k];
-      q[k].m = cm[c0 + k];
-      q[k].e = e;
-      q[k].k = (int32_t)(((uint32_t)1 << (e - 1)) + ((uint32_t)zp << e));
+    for (i = 0; i < 4; i++) {
+      const int32_t e = cs[c0 + i];
+      k.bias[i] = bf[c0 + i];
+      k.q[i].m = cm[c0 + i];
+      k.q[i].e = e;
+      k.q[i].k = (int32_t)(((uint32_t)1 << (e - 1)) + ((uint32_t)zp << e));
     }
-    for (k = 0; k < 9; k++) {
-      const uint32_t v = ld32u(w + (size_t)k * C + c0);
-      wq[2 * k] = sxtb16(v);
-      wq[2 * k + 1] = sxtb16_r8(v);
+    for (i = 0; i < 9; i++) {
+      const uint32_t v = ld32u(w + (size_t)i * C + c0);
+      k.wq[2 * i] = sxtb16(v);
+      k.wq[2 * i + 1] = sxtb16_r8(v);
     }
     for (oy = 0; oy < OH; oy++) {
-      const int32_t iy0 = oy * sh - op->p.conv.pad_h;
+      const int32_t iy0 = oy * sh - ph;
       const int rows_in = iy0 >= 0 && iy0 + 2 * dh < H;
       for (ox = 0; ox < OW; ox++, yp += C) {
-        const int32_t ix0 = ox * sw - op->p.conv.pad_w;
-        const int8_t *p;
-        int32_t cstep, rstep, a0 = b0, a1 = b1, a2 = b2, a3 = b3;
-        uint32_t x, t, w0, w1, v;
-        if (rows_in && ix0 >= 0 && ix0 + 2 * dw < W) {
-          p = xb + ((size_t)iy0 * W + ix0) * C + c0;
-          cstep = col;
-          rstep = row;
-        } else { /* the window's taps, the input zero point outside the image (cancelled by the folded bias) */
-          int32_t fy, fx;
-          for (fy = 0; fy < 3; fy++) {
-            const int32_t iy = iy0 + fy * dh;
-            for (fx = 0; fx < 3; fx++) {
-              const int32_t ix = ix0 + fx * dw;
-              xw[3 * fy + fx] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? ld32u(xb + ((size_t)iy * W + ix) * C + c0)
-                                                                          : (uint32_t)zp_in4;
-            }
+        const int32_t ix0 = ox * sw - pw;
+        int32_t fy, fx;
+        if (rows_in && ox == ox_lo && ox_hi > ox_lo) { /* the inside run of this row */
+          k.yend = yp + (size_t)(ox_hi - ox_lo) * C;
+          dw3_run(xb + ((size_t)iy0 * W + ix0) * C + c0, col, row, yp, &k);
+          yp = k.yend - C;
+          ox = ox_hi - 1;
+          continue;
+        }
+        for (fy = 0; fy < 3; fy++) {
+          const int32_t iy = iy0 + fy * dh;
+          for (fx = 0; fx < 3; fx++) {
+            const int32_t ix = ix0 + fx * dw;
+            xw[3 * fy + fx] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? ld32u(xb + ((size_t)iy * W + ix) * C + c0)
+                                                                        : (uint32_t)zp_in4;
           }
-          p = (const int8_t *)xw;
-          cstep = 4;
-          rstep = 12;
         }
-        {
-          __asm__ volatile(EP_DW3_ROW("0", "8", "16") "add %[p], %[p], %[rs]\n\t"
-                           EP_DW3_ROW("24", "32", "40") "add %[p], %[p], %[rs]\n\t"
-                           EP_DW3_ROW("48", "56", "64")
-                           : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p), [x] "=&r"(x),
-                             [t] "=&r"(t), [w0] "=&r"(w0), [w1] "=&r"(w1)
-                           : [cs] "r"(cstep), [rs] "r"(rstep), [wq] "r"(wq)
-                           : "memory");
-        }
-        v = clamp4(pack4(rq_k(a0, &q[0]), rq_k(a1, &q[1]), rq_k(a2, &q[2]), rq_k(a3, &q[3])), lo4, hi4);
-        memcpy(yp, &v, 4);
+        k.yend = yp + C;
+        dw3_run((const int8_t *)xw, 4, 12, yp, &k);
       }
     }
   }

@@ -92,7 +92,8 @@
 
 /* Counter kinds (ep_hello_t.counter, ep_infer_reply_t.counter). */
 #define EP_COUNTER_DWT 0u    /* core clock cycles from DWT CYCCNT */
-#define EP_COUNTER_ICOUNT 1u /* instructions under QEMU -icount shift=0 (SysTick ticks x counter_scale_milli / 1000) */
+#define EP_COUNTER_ICOUNT 1u /* instructions under QEMU -icount shift=0 (SysTick ticks x counter_scale_milli / 1000);
+                              * also what the STM32 port falls back to when DWT CYCCNT does not count (QEMU) */
 
 /* Reset reasons (ep_hello_t.reset_reason). */
 #define EP_RESET_POWER_ON 0u

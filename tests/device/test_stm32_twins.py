@@ -25,6 +25,8 @@ from edgeprune.bench.qemu import MACHINES, QemuBoard, QemuError, qemu_binary
 from edgeprune.bench.reference import ad01_path
 from edgeprune.bench.targets import Target
 
+from .test_qemu_faults import _hellos_for
+
 pytestmark = pytest.mark.qemu
 
 #: twin -> (board HELLO names, core clock HELLO reports). The L475's 80 MHz is what the port's PLL setup asks of
@@ -158,17 +160,6 @@ def test_two_candidate_search_through_the_l475_twin_and_its_gru_on_the_f411_twin
     assert m4.model["steps"] == f4.model["steps"] > 1  # a streaming GRU: one invoke per step
     assert abs(f4.figures["count"].value - m4.figures["count"].value) <= \
         f4.target["resolution"] + m4.target["resolution"] + 50
-
-
-def _hellos_for(seconds: float):
-    def job(device: Device) -> int:
-        n, end = 0, time.monotonic() + seconds
-        while time.monotonic() < end:
-            device.hello()
-            n += 1
-        return n
-
-    return job
 
 
 def test_l475_twin_killed_mid_run_is_noticed_restarted_and_the_job_retried(twin_elf):

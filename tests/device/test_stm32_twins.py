@@ -185,3 +185,17 @@ def test_l475_twin_killed_mid_run_is_noticed_restarted_and_the_job_retried(twin_
         assert target.board.proc.pid != first_pid and target.hello.board == "b-l475e-iot01a"
     finally:
         target.close()
+
+
+def test_without_a_new_enough_qemu_the_twin_fails_with_the_one_reason(monkeypatch):
+    import edgeprune.bench.qemu as q
+
+    old = q.QemuBinary("/usr/bin/qemu-system-arm", (7, 2, 22))
+    monkeypatch.setattr(q, "system_qemu", lambda: old)
+    monkeypatch.setattr(q, "local_qemu", lambda: None)
+    assert q.qemu_binary(MACHINES["netduinoplus2"]) is old  # 7.2 has netduinoplus2
+    with pytest.raises(QemuError, match=r"QEMU >= 9 is needed for machine b-l475e-iot01a and the system's is "
+                                        r"7\.2\.22: run `make setup`"):
+        q.qemu_binary(MACHINES["b-l475e-iot01a"])
+    with pytest.raises(QemuError, match="make setup"):
+        QemuBoard("b-l475e-iot01a", elf=__file__).start()  # refused before anything is launched

@@ -85,14 +85,18 @@ def rejection_summary(run: Any) -> list[str]:
     measured = [e for e in rejected if e.result.error is None]
     o, unit = run.options, drop_unit(run.metric)
     lines = [f"Rejected {len(rejected)} of {len(cands)} candidates:"]
+    unused = _unused_budget(run)
     for cat, n in counts.most_common():
         if cat == "quality drop":
             over = [e for e in measured if any(_category(p) == "quality drop" for p in reason_parts(e.reason))]
             best = min((obj.drop(e.result.value("quality")) for e in over), default=math.inf)
+            # A larger budget only helps a run that spent its budget; one that stopped on its streak of host
+            # rejections with budget left needs a looser limit or more fine-tuning.
+            more = " or spend a larger --budget" if unused == 0 else ""
             lines.append(
                 f"  {n} × quality drop over {limit_text(float(o.get('max_acc_drop', 2.0)), run.metric)} "
                 f"(smallest seen {best:.2f} {unit}): allow more with --max-acc-drop, or fine-tune more "
-                f"(--finetune-steps, now {o.get('finetune_steps', '?')}) or spend a larger --budget")
+                f"(--finetune-steps, now {o.get('finetune_steps', '?')}){more}")
         elif cat in ("flash", "RAM"):
             key, flag = (FLASH_BYTES, "--flash-kb") if cat == "flash" else (RAM_BYTES, "--ram-kb")
             limit = o.get("flash_kb" if cat == "flash" else "ram_kb")
@@ -103,4 +107,28 @@ def rejection_summary(run: Any) -> list[str]:
             lines.append(f"  {n} × {cat}: the messages are in report.html (and with -v as they happen)")
         else:
             lines.append(f"  {n} × {cat}")
+    streak = host_rejection_streak(run)
+    if unused and streak:
+        lines.append(f"  the search stopped after {streak} candidates in a row were rejected on the host (int8 quality "
+                     f"in TFLM), with {unused} of {o.get('budget', '?')} device evaluations unused")
     return lines
+
+
+def _unused_budget(run: Any) -> int:
+    """Device evaluations a run left unspent (0 when its budget is unknown)."""
+    budget = run.options.get("budget")
+    if not isinstance(budget, int):
+        return 0
+    used = sum(1 for e in run.evaluations if e.kind == "candidate" and e.counted)
+    return max(0, budget - used)
+
+
+def host_rejection_streak(run: Any) -> int:
+    """Host-screened candidates since the last device evaluation, counted as the search counts its streak
+    (answers from the store or the cache neither add to it nor end it)."""
+    streak = 0
+    for e in run.evaluations:
+        if e.kind != "candidate":
+            continue
+        streak = streak + 1 if e.origin == "host" else 0 if e.counted else streak
+    return streak

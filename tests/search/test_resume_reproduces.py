@@ -114,3 +114,15 @@ def test_killed_and_resumed_run_is_the_unkilled_run(tmp_path, strategy, max_drop
 
     best_a, best_b = load_run(killed).best, load_run(reference).best
     assert (best_a and best_a.digest) == (best_b and best_b.digest)
+
+    # The advice fits why the run stopped (item 7): a larger budget only for a run that spent its budget.
+    from edgeprune.host.search.rejections import rejection_summary
+
+    advice = "\n".join(rejection_summary(load_run(killed)))
+    unused = BUDGET - sum(r[4] for r in expected)
+    assert "quality drop over" in advice, advice
+    if unused:
+        assert "--budget" not in advice, advice
+        assert f"with {unused} of {BUDGET} device evaluations unused" in advice, advice
+    else:
+        assert "spend a larger --budget" in advice, advice

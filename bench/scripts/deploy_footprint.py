@@ -71,10 +71,25 @@ def _split(tflite: bytes) -> dict[str, int]:
     return {"tflite": len(tflite), "weights": weights, "bias": bias, "other": len(tflite) - weights - bias}
 
 
+def _largest_code(elf: Path, n: int = 8) -> list[tuple[str, int]]:
+    """The ``n`` largest functions/read-only objects in flash (the model array left out)."""
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    with open(elf, "rb") as fh:
+        symtab = ELFFile(fh).get_section_by_name(".symtab")
+        assert isinstance(symtab, SymbolTableSection)
+        sizes = {s.name: int(s["st_size"]) for s in symtab.iter_symbols()
+                 if s["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT") and s["st_value"] < 0x20000000
+                 and s.name != "edgeprune_model_data"}
+    return sorted(sizes.items(), key=lambda kv: -kv[1])[:n]
+
+
 def _measure(name: str, tflite: bytes, manifest: dict | None, work: Path) -> dict[str, Any]:
     started = time.perf_counter()
     lib, fp = deploy_and_measure(tflite, work / f"lib-{name}", manifest=manifest, name=name, core="m4")
     row = {"model": name, **_split(tflite), "kernels": list(lib.kernels), **fp.to_json(),
+           "slim_bytes": lib.model_bytes, "largest_code": _largest_code(fp.elf),
            "build_run_s": round(time.perf_counter() - started, 1)}
     row.pop("elf")
     row.pop("output")
@@ -96,6 +111,13 @@ def _image_check(name: str, tflite: bytes, manifest: dict | None, work: Path, re
     return {"model": name, "built_flash": built.flash_bytes, "estimated_flash": flash,
             "flash_error": (flash - built.flash_bytes) / built.flash_bytes, "built_ram": built.ram_bytes,
             "estimated_ram": ram, "ram_error": (ram - built.ram_bytes) / built.ram_bytes}
+
+
+def _instructions(model: Path) -> float:
+    """Instructions per inference on QEMU M4 (the measurement firmware: the same runtime as the library)."""
+    from edgeprune.bench.model_bench import bench_model
+
+    return float(bench_model(model, "qemu:m4", repeats=3, warmup=1).figures["count"].value)
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
@@ -132,10 +154,11 @@ def main() -> int:
         if not args.no_image:
             for (name, tflite, manifest), row in zip(models[:2], rows[:2], strict=True):
                 images.append(_image_check(name, tflite, manifest, work, int(row["record_bytes"])))
+        counts = {key: _instructions(work / key / "model.tflite") for key in ("winner", "baseline")}
     win, base = rows[0], rows[1]
     ratio = base["flash_bytes"] / win["flash_bytes"]
     met_12k, met_40 = win["flash_bytes"] <= 12 * 1024, ratio >= 40
-    result = {"rows": rows, "images": images, "per_channel_tflite": channel, "ratio": ratio,
+    result = {"rows": rows, "images": images, "per_channel_tflite": channel, "ratio": ratio, "instructions": counts,
               "met_12k": met_12k, "met_40x": met_40, "published": PUBLISHED}
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     lines = [SECTION, "", "- command: `python bench/scripts/deploy_footprint.py --write`",
@@ -146,8 +169,17 @@ def main() -> int:
              f"({win['flash_bytes']:,} B = {win['model_bytes']:,} model + {win['code_bytes']:,} code; "
              f"RAM {win['ram_bytes']:,} B)",
              f"- target: int8 baseline's deploy flash ≥ 40× the winner's: **{'met' if met_40 else 'not met'}** "
-             f"({base['flash_bytes']:,} / {win['flash_bytes']:,} = {ratio:.1f}×)", ""]
+             f"({base['flash_bytes']:,} / {win['flash_bytes']:,} = {ratio:.1f}×; model bytes alone "
+             f"{base['model_bytes'] / win['model_bytes']:.1f}×)",
+             f"- instructions per inference, QEMU M4 (qemu, a lower bound on cycles; the runtime at this commit): winner "
+             f"{counts['winner']:,.0f}, baseline {counts['baseline']:,.0f} = {counts['baseline'] / counts['winner']:.1f}× "
+             "(target ≥ 40×, depends on the runtime's small-GRU work: **"
+             f"{'met' if counts['baseline'] / counts['winner'] >= 40 else 'not met'}**)", ""]
     lines += _table(rows)
+    lines += ["", "Deploy flash counts the model as shipped (`export/slim.py`: no names, signatures, metadata, min/max; "
+              "same outputs): " + "; ".join(f"{r['model']} {r['tflite']:,} → {r['slim_bytes']:,} B" for r in rows) + ".",
+              "", f"Where the winner's {win['code_bytes']:,} B of code go (largest symbols, bytes): "
+              + ", ".join(f"`{n}` {b:,}" for n, b in win["largest_code"]) + "."]
     lines += ["", "Per-channel weight scales (the converter's default) against per-tensor (what the search exports "
               "unless per-channel scores better on validation), .tflite bytes: "
               + "; ".join(f"{k}: {v:,} per channel vs {r['tflite']:,} per tensor"

@@ -73,14 +73,18 @@ typedef struct {
   rq_t out;
   int32_t zp;
 } fmul_t;
+#define EP_RNN_FCS 8 /* FULLY_CONNECTED ops of one fused cell at most (LSTM) */
+/* FC outputs: row arrays of m and packed s (per-channel: the FC's own scratch, rewritten at prepare;
+ * per-tensor: one element here, read through jmask = 0), and the output zero point. */
+typedef struct {
+  const int32_t *fm[EP_RNN_FCS], *fs[EP_RNN_FCS];
+  int32_t fzp[EP_RNN_FCS], one_m[EP_RNN_FCS], one_s[EP_RNN_FCS];
+  uint32_t jmask;
+} fcq_t;
 typedef struct {
   fadd_t add_r, add_z, add_n, sub_d, add_h;
   fmul_t mul_n, mul_z;
-  /* FC outputs: row arrays of m and packed s (per-channel: the FC's own scratch, rewritten at prepare;
-   * per-tensor: one element here, read through jmask = 0), and the output zero point. */
-  const int32_t *fm[FC_COUNT], *fs[FC_COUNT];
-  int32_t fzp[FC_COUNT], one_m[FC_COUNT], one_s[FC_COUNT];
-  uint32_t jmask;
+  fcq_t q;
 } fast_t;
 
 /* Persistent record of one fused step (start of the fused op's scratch): op and tensor indices, and the
@@ -404,52 +408,49 @@ static int match(ep_model_t *m, const graph_index_t *gi, int o, ep_gru_t *g) {
 
 static uint32_t widen_bytes(uint32_t depth) { return ((depth & ~3u) * 2u + 15u) & ~15u; }
 
-int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
-  graph_index_t gi;
-  uint32_t i, k;
-  *used = 0;
-  for (i = 0; i < m->num_tensors; i++) {
-    gi.prod[i] = -1;
-    gi.uses[i] = 0;
-  }
-  for (i = 0; i < m->num_ops; i++) {
-    const ep_op_t *op = &m->ops[i];
-    for (k = 0; k < op->n_in; k++)
-      if (op->in[k] >= 0 && gi.uses[op->in[k]] < 255u) gi.uses[op->in[k]]++;
-    for (k = 0; k < op->n_out; k++) gi.prod[op->out[k]] = (int16_t)i;
-  }
-  for (i = 0; i < m->num_outputs; i++)
-    if (gi.uses[m->outputs[i]] < 255u) gi.uses[m->outputs[i]]++;
-  for (i = 0; i < m->num_ops; i++) {
-    ep_gru_t g;
-    ep_op_t *op = &m->ops[i];
-    /* Head + the widened x of the DSP path; reserved on every target so the arena plan is target-free. */
-    uint32_t need;
-    if (op->kind != EP_K_ADD_I8 || op->fused) continue;
-    if (match(m, &gi, (int)i, &g) != 0) continue;
-    need = (uint32_t)EP_GRU_HEAD + widen_bytes(g.depth_x);
-    if (need > avail - *used) return EP_RT_ERR_ARENA;
-    {
-      const int16_t parts[] = {g.fc[0], g.fc[1], g.fc[2], g.fc[3], g.fc[4], g.fc[5], g.add_r, g.add_z,
-                               g.log_r, g.log_z, g.mul_n, g.add_n, g.tanh_n, g.sub_d, g.mul_z};
-      ep_tensor_t *tx = &m->tensors[g.x], *th = &m->tensors[g.h];
-      for (k = 0; k < sizeof parts / sizeof parts[0]; k++) {
-        ep_tensor_t *t = &m->tensors[m->ops[parts[k]].out[0]];
-        m->ops[parts[k]].fused = 1;
-        t->first_use = -1; /* never materialised: left out of the arena plan */
-        t->last_use = -1;
-      }
-      /* The kernel reads x and h while it writes h': keep them alive (and apart from h') until then. */
-      if (tx->last_use < (int16_t)i) tx->last_use = (int16_t)i;
-      if (th->last_use < (int16_t)i) th->last_use = (int16_t)i;
+
+/* The fused LOGISTIC/TANH tables (read by nothing else) become value-ordered, indexed by table + 128 + q. */
+static void value_order(ep_model_t *m, int16_t op) {
+  int8_t *t = (int8_t *)(void *)m->ops[op].scratch, lo[128];
+  memcpy(lo, t + 128, 128);
+  memmove(t + 128, t, 128);
+  memcpy(t, lo, 128);
+}
+
+/* Fills q for the n FCs `fc` if the short chain can requantise them (all per-channel or all per-tensor, every
+ * shift packable, 2 * acc within int32); per-channel shifts are rewritten in place then. -1: it cannot. */
+static int fcq_prepare(ep_model_t *m, fcq_t *q, const int16_t *fc_idx, uint32_t n) {
+  const ep_op_t *ops = m->ops;
+  uint32_t k, r, per_channel = ops[fc_idx[0]].p.fc.per_channel ? 1u : 0u;
+  for (k = 0; k < n; k++) {
+    const ep_op_t *fc = &ops[fc_idx[k]];
+    /* 2 * acc must fit in int32: |folded bias| + depth * 2^14 < 2^30 (int8 products are at most 2^14). */
+    const uint32_t room = (1u << 30) - fc->depth * (1u << 14);
+    if ((fc->p.fc.per_channel ? 1u : 0u) != per_channel || fc->depth >= (1u << 16)) return -1;
+    for (r = 0; r < fc->rows; r++) {
+      const int32_t b = fc->scratch[r];
+      if ((b < 0 ? 0u - (uint32_t)b : (uint32_t)b) >= room) return -1;
+      if (per_channel && pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]) < 0) return -1;
     }
-    op->kind = EP_K_GRU;
-    op->scratch = (int32_t *)(void *)(mem + *used);
-    op->scratch_bytes = need;
-    memcpy(op->scratch, &g, sizeof g);
-    *used += need;
-    m->num_fused++;
+    if (!per_channel && pack_s(fc->mult[0], fc->shift[0]) < 0) return -1;
   }
+  for (k = 0; k < n; k++) {
+    ep_op_t *fc = &m->ops[fc_idx[k]];
+    q->fzp[k] = fc->p.fc.zp_out;
+    if (per_channel) {
+      for (r = 0; r < fc->rows; r++) fc->scratch[2u * fc->rows + r] = pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]);
+      q->fm[k] = fc->scratch + fc->rows;
+      q->fs[k] = fc->scratch + 2u * fc->rows;
+    } else {
+      rq_t v;
+      (void)rq_of(&v, fc->mult[0], fc->shift[0]);
+      q->one_m[k] = v.m;
+      q->one_s[k] = v.s;
+      q->fm[k] = &q->one_m[k];
+      q->fs[k] = &q->one_s[k];
+    }
+  }
+  q->jmask = per_channel ? ~0u : 0u;
   return 0;
 }
 
@@ -459,7 +460,7 @@ int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
 static void prepare_one(ep_model_t *m, ep_gru_t *g) {
   fast_t *f = &g->f;
   const ep_op_t *ops = m->ops;
-  uint32_t k, r, per_channel = ops[g->fc[0]].p.fc.per_channel ? 1u : 0u;
+  uint32_t k;
   int bad = 0;
   g->fast = 0;
   if (!EP_GRU_SHORT) return;
@@ -467,60 +468,15 @@ static void prepare_one(ep_model_t *m, ep_gru_t *g) {
   bad |= fadd_of(&f->sub_d, &ops[g->sub_d]) | fadd_of(&f->add_h, &ops[g->add_h]);
   bad |= fmul_of(&f->mul_n, &ops[g->mul_n]) | fmul_of(&f->mul_z, &ops[g->mul_z]);
   if (bad) return;
-  for (k = 0; k < FC_COUNT; k++) {
-    const ep_op_t *fc = &ops[g->fc[k]];
-    /* 2 * acc must fit in int32: |folded bias| + depth * 2^14 < 2^30 (int8 products are at most 2^14). */
-    const uint32_t room = (1u << 30) - fc->depth * (1u << 14);
-    if ((fc->p.fc.per_channel ? 1u : 0u) != per_channel || fc->depth >= (1u << 16)) return;
-    for (r = 0; r < fc->rows; r++) {
-      const int32_t b = fc->scratch[r];
-      if ((b < 0 ? 0u - (uint32_t)b : (uint32_t)b) >= room) return;
-      if (per_channel && pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]) < 0) return;
-    }
-    if (!per_channel && pack_s(fc->mult[0], fc->shift[0]) < 0) return;
-  }
-  for (k = 0; k < FC_COUNT; k++) {
-    ep_op_t *fc = &m->ops[g->fc[k]];
-    f->fzp[k] = fc->p.fc.zp_out;
-    if (per_channel) {
-      for (r = 0; r < fc->rows; r++) fc->scratch[2u * fc->rows + r] = pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]);
-      f->fm[k] = fc->scratch + fc->rows;
-      f->fs[k] = fc->scratch + 2u * fc->rows;
-    } else {
-      rq_t q;
-      (void)rq_of(&q, fc->mult[0], fc->shift[0]);
-      f->one_m[k] = q.m;
-      f->one_s[k] = q.s;
-      f->fm[k] = &f->one_m[k];
-      f->fs[k] = &f->one_s[k];
-    }
-  }
-  f->jmask = per_channel ? ~0u : 0u;
-  /* The fused LOGISTIC/TANH tables (read by nothing else) become value-ordered, indexed by table + 128 + q. */
+  if (fcq_prepare(m, &f->q, g->fc, FC_COUNT) != 0) return;
   {
     const int16_t t3[3] = {g->log_r, g->log_z, g->tanh_n};
-    for (k = 0; k < 3u; k++) {
-      int8_t *t = (int8_t *)(void *)m->ops[t3[k]].scratch, lo[128];
-      memcpy(lo, t + 128, 128);
-      memmove(t + 128, t, 128);
-      memcpy(t, lo, 128);
-    }
+    for (k = 0; k < 3u; k++) value_order(m, t3[k]);
   }
   g->fast = 1;
 }
 
-uint32_t ep_gru_num_short(const ep_model_t *m) {
-  uint32_t i, n = 0;
-  for (i = 0; i < m->num_ops; i++)
-    if (m->ops[i].kind == EP_K_GRU && ((const ep_gru_t *)(const void *)m->ops[i].scratch)->fast) n++;
-  return n;
-}
 
-void ep_gru_prepare(ep_model_t *m) {
-  uint32_t i;
-  for (i = 0; i < m->num_ops; i++)
-    if (m->ops[i].kind == EP_K_GRU) prepare_one(m, (ep_gru_t *)(void *)m->ops[i].scratch);
-}
 
 /* FC output of row j: per-channel multipliers from the FC's scratch, or the per-tensor ones (stride 0). */
 typedef struct {
@@ -536,7 +492,7 @@ static inline int32_t fc_out(const fc_out_t *f, int32_t acc, uint32_t j) {
 }
 
 /* FC accumulators of role k to int8 in place, rows j0.. of the block. */
-static void fc_q(const fast_t *f, uint32_t k, int32_t *a, uint32_t j0, uint32_t nb) {
+static void fc_q(const fcq_t *f, uint32_t k, int32_t *a, uint32_t j0, uint32_t nb) {
   const int32_t zp = f->fzp[k];
   uint32_t e;
   if (f->jmask) {
@@ -552,7 +508,7 @@ static void fc_q(const fast_t *f, uint32_t k, int32_t *a, uint32_t j0, uint32_t 
 static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uint32_t nb, const int8_t *h,
                        const int8_t *tbl_r, const int8_t *tbl_z, const int8_t *tbl_n, int8_t *out, uint32_t j0) {
   uint32_t e, k;
-  for (k = 0; k < FC_COUNT; k++) fc_q(f, k, acc[k], j0, nb);
+  for (k = 0; k < FC_COUNT; k++) fc_q(&f->q, k, acc[k], j0, nb);
   {
     const fadd_t c = f->add_r;
     const int32_t *pe = c.swap ? acc[FC_HR] : acc[FC_XR], *pg = c.swap ? acc[FC_XR] : acc[FC_HR];
@@ -673,10 +629,324 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
-void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h) {
+/*
+ * Fused LSTM step. The exporter's cell (host/models/lstm.py) per layer:
+ *   i = LOGISTIC(ADD(FC(x), FC(h)))  f = LOGISTIC(...)  g = TANH(...)  o = LOGISTIC(...)
+ *   c' = ADD(MUL(f, c), MUL(i, g))   h' = MUL(o, TANH(c'))
+ * as 26 int8 ops; the fused op (in place of the final MUL) computes blocks of rows of the eight dot products, then
+ * the chain per element, and writes both c' (planned as before: a graph output) and h'.
+ */
+enum { L_XI, L_HI, L_XF, L_HF, L_XG, L_HG, L_XO, L_HO, L_COUNT };
+enum { G_I, G_F, G_G, G_O };
+
+typedef struct {
+  fadd_t add[4], add_c;
+  fmul_t mul_fc, mul_ig, mul_h;
+  fcq_t q;
+  uint32_t fast;
+  int16_t fc[L_COUNT], gate_add[4], act[4];
+  int16_t mul_fc_op, mul_ig_op, add_c_op, tanh_c, mul_h_op;
+  int16_t x, h, c, c_out, h_out;
+  uint16_t hidden, depth_x;
+} ep_lstm_t;
+
+#define EP_LSTM_HEAD ((sizeof(ep_lstm_t) + 15u) & ~15u)
+
+/* Matches the pattern ending in MUL op `o` (h' = o * tanh(c')); fills `l` and returns 0 on success. */
+static int match_lstm(ep_model_t *m, const graph_index_t *gi, int o, ep_lstm_t *l) {
+  const ep_op_t *ops = m->ops;
+  int k, kg0, kg1, kf, add_c, tanh_c, log_o, mul_fc, mul_ig, m0, m1, add[4], act[4];
+  int16_t x, h, c;
+  uint32_t n, e;
+  k = input_from(m, gi, o, EP_K_TANH_I8);
+  if (k < 0) return -1;
+  tanh_c = producer(m, gi, ops[o].in[k], EP_K_TANH_I8);
+  log_o = producer(m, gi, ops[o].in[1 - k], EP_K_LOGISTIC_I8);
+  if (log_o < 0) return -1;
+  add_c = producer(m, gi, ops[tanh_c].in[0], EP_K_ADD_I8);
+  if (add_c < 0) return -1;
+  m0 = producer(m, gi, ops[add_c].in[0], EP_K_MUL_I8);
+  m1 = producer(m, gi, ops[add_c].in[1], EP_K_MUL_I8);
+  if (m0 < 0 || m1 < 0) return -1;
+  kg0 = input_from(m, gi, m0, EP_K_TANH_I8);
+  kg1 = input_from(m, gi, m1, EP_K_TANH_I8);
+  if ((kg0 < 0) == (kg1 < 0)) return -1;
+  mul_ig = kg0 >= 0 ? m0 : m1, mul_fc = kg0 >= 0 ? m1 : m0;
+  k = kg0 >= 0 ? kg0 : kg1;
+  act[G_G] = producer(m, gi, ops[mul_ig].in[k], EP_K_TANH_I8);
+  act[G_I] = producer(m, gi, ops[mul_ig].in[1 - k], EP_K_LOGISTIC_I8);
+  kf = input_from(m, gi, mul_fc, EP_K_LOGISTIC_I8);
+  if (act[G_I] < 0 || kf < 0) return -1;
+  act[G_F] = producer(m, gi, ops[mul_fc].in[kf], EP_K_LOGISTIC_I8);
+  c = ops[mul_fc].in[1 - kf];
+  if (c < 0 || gi->prod[c] >= 0 || m->tensors[c].is_const) return -1;
+  act[G_O] = log_o;
+  /* x and h: the two inputs of the o gate's FCs (which is which does not matter: each FC reads its own). */
+  {
+    const int a = producer(m, gi, ops[log_o].in[0], EP_K_ADD_I8);
+    int f0, f1;
+    if (a < 0) return -1;
+    f0 = producer(m, gi, ops[a].in[0], EP_K_FC_I8);
+    f1 = producer(m, gi, ops[a].in[1], EP_K_FC_I8);
+    if (f0 < 0 || f1 < 0) return -1;
+    x = ops[f0].in[0], h = ops[f1].in[0];
+    if (x == h || x == c || h == c) return -1;
+  }
+  for (k = 0; k < 4; k++)
+    if (gate(m, gi, act[k], x, &add[k], &l->fc[2 * k], &l->fc[2 * k + 1]) != 0 || ops[l->fc[2 * k + 1]].in[0] != h)
+      return -1;
+  n = n_elems(&m->tensors[ops[o].out[0]]);
+  if (n == 0 || n > 0xFFFFu || n_elems(&m->tensors[h]) != n || n_elems(&m->tensors[c]) != n) return -1;
+  for (k = 0; k < L_COUNT; k++) {
+    const ep_op_t *fc = &ops[l->fc[k]];
+    if (fc->batches != 1 || fc->rows != n || gi->uses[fc->out[0]] != 1) return -1;
+    if (fc->act_min != -128 || fc->act_max != 127) return -1;
+  }
+  if (ops[l->fc[L_XI]].depth != ops[l->fc[L_XF]].depth || ops[l->fc[L_XI]].depth != ops[l->fc[L_XG]].depth ||
+      ops[l->fc[L_XI]].depth != ops[l->fc[L_XO]].depth)
+    return -1;
+  {
+    /* Element-wise ops on n elements, no fused clamp; intermediates read only inside the group (c' may also be a
+     * graph output or feed other ops: it is written). */
+    const int ew[] = {add[0], add[1], add[2], add[3], act[0], act[1], act[2], act[3], mul_fc, mul_ig, add_c, tanh_c, o};
+    for (e = 0; e < sizeof ew / sizeof ew[0]; e++) {
+      const ep_op_t *op = &ops[ew[e]];
+      uint32_t i;
+      for (i = 0; i < op->n_in; i++)
+        if (n_elems(&m->tensors[op->in[i]]) != n) return -1;
+      if (n_elems(&m->tensors[op->out[0]]) != n) return -1;
+      if (ew[e] != o && ew[e] != add_c && gi->uses[op->out[0]] != 1) return -1;
+      if (op->kind != EP_K_LOGISTIC_I8 && op->kind != EP_K_TANH_I8 && (op->act_min != -128 || op->act_max != 127))
+        return -1;
+    }
+  }
+  for (k = 0; k < 4; k++) canonical(&m->ops[add[k]], m->ops[add[k]].in[0] == ops[l->fc[2 * k]].out[0] ? 0 : 1);
+  canonical(&m->ops[mul_ig], m->ops[mul_ig].in[0] == ops[act[G_I]].out[0] ? 0 : 1);
+  canonical(&m->ops[mul_fc], m->ops[mul_fc].in[0] == ops[act[G_F]].out[0] ? 0 : 1);
+  canonical(&m->ops[add_c], m->ops[add_c].in[0] == ops[mul_fc].out[0] ? 0 : 1);
+  canonical(&m->ops[o], m->ops[o].in[0] == ops[log_o].out[0] ? 0 : 1);
+  for (k = 0; k < 4; k++) l->gate_add[k] = (int16_t)add[k], l->act[k] = (int16_t)act[k];
+  l->mul_fc_op = (int16_t)mul_fc, l->mul_ig_op = (int16_t)mul_ig, l->add_c_op = (int16_t)add_c;
+  l->tanh_c = (int16_t)tanh_c, l->mul_h_op = (int16_t)o;
+  l->x = x, l->h = h, l->c = c, l->c_out = ops[add_c].out[0], l->h_out = ops[o].out[0];
+  l->hidden = (uint16_t)n;
+  l->depth_x = (uint16_t)ops[l->fc[L_XI]].depth;
+  return 0;
+}
+
+/* Turns a matched LSTM (final MUL op i) into one EP_K_LSTM op; its record goes to `mem`. */
+static void fuse_lstm(ep_model_t *m, uint32_t i, const ep_lstm_t *l, uint8_t *mem, uint32_t need) {
+  const int16_t parts[] = {l->fc[0], l->fc[1], l->fc[2], l->fc[3], l->fc[4], l->fc[5], l->fc[6], l->fc[7],
+                           l->gate_add[0], l->gate_add[1], l->gate_add[2], l->gate_add[3], l->act[0], l->act[1],
+                           l->act[2], l->act[3], l->mul_fc_op, l->mul_ig_op, l->add_c_op, l->tanh_c};
+  const int16_t reads[3] = {l->x, l->h, l->c};
+  ep_op_t *op = &m->ops[i];
+  uint32_t k;
+  for (k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+    m->ops[parts[k]].fused = 1;
+    if (parts[k] == l->add_c_op) continue; /* c' is written by the fused op: it stays planned */
+    m->tensors[m->ops[parts[k]].out[0]].first_use = -1;
+    m->tensors[m->ops[parts[k]].out[0]].last_use = -1;
+  }
+  for (k = 0; k < 3u; k++)
+    if (m->tensors[reads[k]].last_use < (int16_t)i) m->tensors[reads[k]].last_use = (int16_t)i;
+  op->kind = EP_K_LSTM;
+  op->scratch = (int32_t *)(void *)mem;
+  op->scratch_bytes = need;
+  memcpy(op->scratch, l, sizeof *l);
+  m->num_fused++;
+}
+
+static void prepare_lstm(ep_model_t *m, ep_lstm_t *l) {
+  const ep_op_t *ops = m->ops;
+  uint32_t k;
+  int bad = 0;
+  l->fast = 0;
+  if (!EP_GRU_SHORT) return;
+  for (k = 0; k < 4u; k++) bad |= fadd_of(&l->add[k], &ops[l->gate_add[k]]);
+  bad |= fadd_of(&l->add_c, &ops[l->add_c_op]) | fmul_of(&l->mul_fc, &ops[l->mul_fc_op]);
+  bad |= fmul_of(&l->mul_ig, &ops[l->mul_ig_op]) | fmul_of(&l->mul_h, &ops[l->mul_h_op]);
+  if (bad || fcq_prepare(m, &l->q, l->fc, L_COUNT) != 0) return;
+  for (k = 0; k < 4u; k++) value_order(m, l->act[k]);
+  value_order(m, l->tanh_c);
+  l->fast = 1;
+}
+
+/* ADD(x-FC, h-FC) gate into the x-FC's accumulators, through the value-ordered table. */
+static void gate_stage(const fadd_t *cp, int32_t *ax, const int32_t *ah, const int8_t *tbl, uint32_t nb) {
+  const fadd_t c = *cp;
+  const int32_t *pe = c.swap ? ah : ax, *pg = c.swap ? ax : ah;
+  uint32_t e;
+  for (e = 0; e < nb; e++) ax[e] = tbl[fadd(&c, pe[e], pg[e])];
+}
+
+static void chain_lstm_fast(const ep_lstm_t *l, int32_t acc[L_COUNT][EP_GRU_BLOCK], uint32_t nb, const int8_t *c,
+                            const int8_t *const *tbl, int8_t *c_out, int8_t *h_out, uint32_t j0) {
+  uint32_t e, k;
+  for (k = 0; k < L_COUNT; k++) fc_q(&l->q, k, acc[k], j0, nb);
+  for (k = 0; k < 4u; k++) gate_stage(&l->add[k], acc[2 * k], acc[2 * k + 1], tbl[k], nb);
+  {
+    const fmul_t mf = l->mul_fc, mi = l->mul_ig;
+    const fadd_t ca = l->add_c;
+    const int32_t *gi = acc[L_XI], *gf = acc[L_XF], *gg = acc[L_XG];
+    for (e = 0; e < nb; e++) {
+      const int32_t p = fmul(&mf, gf[e], c[e]), q = fmul(&mi, gi[e], gg[e]);
+      c_out[e] = (int8_t)(ca.swap ? fadd(&ca, q, p) : fadd(&ca, p, q));
+    }
+  }
+  {
+    const fmul_t mh = l->mul_h;
+    const int32_t *go = acc[L_XO];
+    const int8_t *tc = tbl[4];
+    for (e = 0; e < nb; e++) h_out[e] = (int8_t)fmul(&mh, go[e], tc[c_out[e]]);
+  }
+}
+
+static void chain_lstm_general(const ep_model_t *m, const ep_lstm_t *l, const fc_out_t *fo,
+                               int32_t acc[L_COUNT][EP_GRU_BLOCK], uint32_t nb, const int8_t *c,
+                               const int8_t *const *tbl, int8_t *c_out, int8_t *h_out, uint32_t j0) {
+  const ep_op_t *ops = m->ops;
+  uint32_t e, k;
+  for (e = 0; e < nb; e++) {
+    int32_t v[4], cv;
+    for (k = 0; k < 4u; k++)
+      v[k] = tbl[k][(uint8_t)ep_addsub_i8(&ops[l->gate_add[k]], fc_out(&fo[2 * k], acc[2 * k][e], j0 + e),
+                                           fc_out(&fo[2 * k + 1], acc[2 * k + 1][e], j0 + e), 0)];
+    cv = ep_addsub_i8(&ops[l->add_c_op], ep_mul_i8(&ops[l->mul_fc_op], v[G_F], c[e]),
+                      ep_mul_i8(&ops[l->mul_ig_op], v[G_I], v[G_G]), 0);
+    c_out[e] = (int8_t)cv;
+    h_out[e] = ep_mul_i8(&ops[l->mul_h_op], v[G_O], tbl[4][(uint8_t)cv]);
+  }
+}
+
+int ep_k_lstm(const ep_model_t *m, const ep_op_t *op) {
+  const ep_lstm_t *l = (const ep_lstm_t *)(const void *)op->scratch;
+  const ep_op_t *ops = m->ops;
+  const int8_t *x = (const int8_t *)m->tensors[l->x].data, *h = (const int8_t *)m->tensors[l->h].data;
+  const int8_t *c = (const int8_t *)m->tensors[l->c].data;
+  int8_t *c_out = (int8_t *)m->tensors[l->c_out].data, *h_out = (int8_t *)m->tensors[l->h_out].data;
+  uint32_t *xq_x = (uint32_t *)(void *)((uint8_t *)op->scratch + EP_LSTM_HEAD);
+  uint32_t *xq_h = (uint32_t *)(void *)m->fc_tmp;
+  const uint32_t n = l->hidden, dx = l->depth_x, off = l->fast ? 128u : 0u;
+  const int8_t *tbl[5];
+  const int8_t *w[L_COUNT];
+  fc_out_t fo[L_COUNT];
+  uint32_t j0, k;
+  for (k = 0; k < 4u; k++) tbl[k] = (const int8_t *)(const void *)ops[l->act[k]].scratch + off;
+  tbl[4] = (const int8_t *)(const void *)ops[l->tanh_c].scratch + off;
+  for (k = 0; k < L_COUNT; k++) {
+    const ep_op_t *fc = &ops[l->fc[k]];
+    w[k] = (const int8_t *)m->tensors[fc->in[1]].data;
+    fo[k].zp = fc->p.fc.zp_out;
+    if (fc->p.fc.per_channel) {
+      fo[k].mult = fc->scratch + fc->rows, fo[k].shift = fc->scratch + 2u * fc->rows, fo[k].stride = 1;
+    } else {
+      fo[k].mult = &fc->mult[0], fo[k].shift = &fc->shift[0], fo[k].stride = 0;
+    }
+  }
+  ep_fc_widen(x, dx, xq_x);
+  ep_fc_widen(h, n, xq_h);
+  for (j0 = 0; j0 < n; j0 += EP_GRU_BLOCK) {
+    int32_t acc[L_COUNT][EP_GRU_BLOCK];
+    const uint32_t nb = n - j0 < EP_GRU_BLOCK ? n - j0 : EP_GRU_BLOCK;
+    for (k = 0; k < L_COUNT; k++) {
+      const int is_h = (int)(k & 1u);
+      const uint32_t depth = is_h ? n : dx;
+      ep_fc_dot_rows(w[k] + (size_t)j0 * depth, is_h ? h : x, is_h ? xq_h : xq_x, ops[l->fc[k]].scratch + j0, acc[k],
+                     nb, depth);
+    }
+    if (l->fast) {
+      chain_lstm_fast(l, acc, nb, c + j0, tbl, c_out + j0, h_out + j0, j0);
+    } else {
+      chain_lstm_general(m, l, fo, acc, nb, c + j0, tbl, c_out + j0, h_out + j0, j0);
+    }
+  }
+  return 0;
+}
+
+uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t) {
   const ep_gru_t *g = (const ep_gru_t *)(const void *)op->scratch;
-  *x = g->x;
-  *h = g->h;
+  if (op->kind == EP_K_LSTM) {
+    const ep_lstm_t *l = (const ep_lstm_t *)(const void *)op->scratch;
+    t[0] = l->x, t[1] = l->h, t[2] = l->c;
+    return 3;
+  }
+  t[0] = g->x, t[1] = g->h;
+  return 2;
+}
+
+int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
+  graph_index_t gi;
+  uint32_t i, k;
+  *used = 0;
+  for (i = 0; i < m->num_tensors; i++) {
+    gi.prod[i] = -1;
+    gi.uses[i] = 0;
+  }
+  for (i = 0; i < m->num_ops; i++) {
+    const ep_op_t *op = &m->ops[i];
+    for (k = 0; k < op->n_in; k++)
+      if (op->in[k] >= 0 && gi.uses[op->in[k]] < 255u) gi.uses[op->in[k]]++;
+    for (k = 0; k < op->n_out; k++) gi.prod[op->out[k]] = (int16_t)i;
+  }
+  for (i = 0; i < m->num_outputs; i++)
+    if (gi.uses[m->outputs[i]] < 255u) gi.uses[m->outputs[i]]++;
+  for (i = 0; i < m->num_ops; i++) {
+    ep_gru_t g;
+    ep_op_t *op = &m->ops[i];
+    /* Head + the widened x of the DSP path; reserved on every target so the arena plan is target-free. */
+    uint32_t need;
+    if (op->kind == EP_K_MUL_I8 && !op->fused) {
+      ep_lstm_t l;
+      if (match_lstm(m, &gi, (int)i, &l) != 0) continue;
+      need = (uint32_t)EP_LSTM_HEAD + widen_bytes(l.depth_x);
+      if (need > avail - *used) return EP_RT_ERR_ARENA;
+      fuse_lstm(m, i, &l, mem + *used, need);
+      *used += need;
+      continue;
+    }
+    if (op->kind != EP_K_ADD_I8 || op->fused) continue;
+    if (match(m, &gi, (int)i, &g) != 0) continue;
+    need = (uint32_t)EP_GRU_HEAD + widen_bytes(g.depth_x);
+    if (need > avail - *used) return EP_RT_ERR_ARENA;
+    {
+      const int16_t parts[] = {g.fc[0], g.fc[1], g.fc[2], g.fc[3], g.fc[4], g.fc[5], g.add_r, g.add_z,
+                               g.log_r, g.log_z, g.mul_n, g.add_n, g.tanh_n, g.sub_d, g.mul_z};
+      ep_tensor_t *tx = &m->tensors[g.x], *th = &m->tensors[g.h];
+      for (k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+        ep_tensor_t *t = &m->tensors[m->ops[parts[k]].out[0]];
+        m->ops[parts[k]].fused = 1;
+        t->first_use = -1; /* never materialised: left out of the arena plan */
+        t->last_use = -1;
+      }
+      /* The kernel reads x and h while it writes h': keep them alive (and apart from h') until then. */
+      if (tx->last_use < (int16_t)i) tx->last_use = (int16_t)i;
+      if (th->last_use < (int16_t)i) th->last_use = (int16_t)i;
+    }
+    op->kind = EP_K_GRU;
+    op->scratch = (int32_t *)(void *)(mem + *used);
+    op->scratch_bytes = need;
+    memcpy(op->scratch, &g, sizeof g);
+    *used += need;
+    m->num_fused++;
+  }
+  return 0;
+}
+
+uint32_t ep_gru_num_short(const ep_model_t *m) {
+  uint32_t i, n = 0;
+  for (i = 0; i < m->num_ops; i++)
+    if ((m->ops[i].kind == EP_K_GRU && ((const ep_gru_t *)(const void *)m->ops[i].scratch)->fast) ||
+        (m->ops[i].kind == EP_K_LSTM && ((const ep_lstm_t *)(const void *)m->ops[i].scratch)->fast))
+      n++;
+  return n;
+}
+
+void ep_gru_prepare(ep_model_t *m) {
+  uint32_t i;
+  for (i = 0; i < m->num_ops; i++)
+    if (m->ops[i].kind == EP_K_GRU) prepare_one(m, (ep_gru_t *)(void *)m->ops[i].scratch);
+    else if (m->ops[i].kind == EP_K_LSTM) prepare_lstm(m, (ep_lstm_t *)(void *)m->ops[i].scratch);
 }
 
 #else

@@ -47,10 +47,10 @@ static void plan_carry(ep_model_t *m) {
     keep[i] = 0;
     for (k = 0; k < op->n_out; k++) keep[i] |= need[op->out[k]];
     if (!keep[i]) continue;
-    if (op->kind == EP_K_GRU) {
-      int16_t x, h;
-      ep_gru_reads(op, &x, &h);
-      need[x] = need[h] = 1;
+    if (ep_is_rnn(op->kind)) {
+      int16_t t[3];
+      const uint32_t nr = ep_rnn_reads(op, t);
+      for (k = 0; k < nr; k++) need[t[k]] = 1;
     } else {
       for (k = 0; k < op->n_in; k++)
         if (op->in[k] >= 0) need[op->in[k]] = 1;

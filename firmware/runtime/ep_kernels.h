@@ -63,6 +63,7 @@ enum {
   EP_K_RELU_F32,
   EP_K_COPY,
   EP_K_GRU, /* fused GRU step (ep_gru.c); its constituent ops are left out of the run list */
+  EP_K_LSTM, /* fused LSTM step (ep_gru.c), likewise */
   EP_K_CONV_I8,    /* CONV_2D (ep_conv.c) */
   EP_K_DWCONV_I8,  /* DEPTHWISE_CONV_2D, depth multiplier 1 */
   EP_K_AVGPOOL_I8, /* AVERAGE_POOL_2D */
@@ -133,14 +134,16 @@ int ep_model_plan_inputs(ep_model_t *m, int whole);
 /* The kernel of an internal kind (ep_op_t.fn is set from it once the op is final). */
 ep_kernel_fn ep_kernel_for(uint8_t kind); /* NULL: a family this build left out */
 
-/* Finds the exporter's GRU-cell op pattern and turns each instance into one EP_K_GRU op (ep_gru.c): its
- * final ADD becomes the fused op, the other 15 are marked `fused`. Runs after per-op preparation and before
+/* Finds the exporter's GRU-cell and LSTM-cell op patterns and turns each instance into one EP_K_GRU / EP_K_LSTM
+ * op (ep_gru.c): its final ADD (GRU) or MUL (LSTM) becomes the fused op, the others are marked `fused`. Runs after per-op preparation and before
  * arena planning; the fused ops' records go to `mem` (16-byte aligned, `avail` bytes), `*used` bytes. */
 #if EP_RT_GRU
 int ep_k_gru(const ep_model_t *m, const ep_op_t *op);
 int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used);
-/* The tensors a fused GRU op reads (its op record's inputs are the group's internal tensors). */
-void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h);
+int ep_k_lstm(const ep_model_t *m, const ep_op_t *op);
+/* The tensors a fused GRU (x, h) or LSTM (x, h, c) op reads into t[0..3) (its op record's inputs are the group's
+ * internal tensors); returns how many. */
+uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t);
 /* After the FCs' init data is filled: chooses each fused layer's element-wise path (ep_gru.c). */
 void ep_gru_prepare(ep_model_t *m);
 /* Fused layers that run the short element-wise chain. */
@@ -152,9 +155,9 @@ static inline int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint3
   *used = 0;
   return EP_RT_OK;
 }
-static inline void ep_gru_reads(const ep_op_t *op, int16_t *x, int16_t *h) {
-  (void)op;
-  *x = *h = 0;
+static inline uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t) {
+  (void)op, (void)t;
+  return 0;
 }
 static inline void ep_gru_prepare(ep_model_t *m) { (void)m; }
 static inline uint32_t ep_gru_num_short(const ep_model_t *m) {
@@ -162,6 +165,9 @@ static inline uint32_t ep_gru_num_short(const ep_model_t *m) {
   return 0;
 }
 #endif
+
+/* A fused recurrent step (ep_gru.c). */
+static inline int ep_is_rnn(uint8_t kind) { return kind == EP_K_GRU || kind == EP_K_LSTM; }
 
 /* The activation clamp as two independent selects: both bounds are read whatever `v` is, so v7-M and later
  * compile it to conditional moves (IT blocks), not to a branch on the data (ep_clamp_i32 skips reading `hi` below

@@ -440,7 +440,7 @@ static uint32_t align_up(uint32_t v) { return (v + (EP_ALIGN - 1u)) & ~(EP_ALIGN
 /* Where a graph input's lifetime ends. With EP_RT_INIT_CONSUME_INPUTS in single-step mode: at its last reader, as
  * TFLM plans it, so later activations may reuse its bytes (an invoke consumes its inputs). Otherwise, and in
  * sequence mode (`whole`: the streamed and recurrent inputs are rewritten between steps, the others are set once
- * for all steps), at the end of the invoke. A fused GRU op reads its x and h at its own index (ep_gru_reads). */
+ * for all steps), at the end of the invoke. A fused GRU/LSTM op reads its x, h (and c) at its own index (ep_rnn_reads). */
 static void input_lifetimes(ep_model_t *m, int whole) {
   const int16_t end = (int16_t)(m->num_ops - 1);
   uint32_t i, j, k;
@@ -451,10 +451,10 @@ static void input_lifetimes(ep_model_t *m, int whole) {
       const ep_op_t *op = &m->ops[j];
       int reads = 0;
       for (k = 0; k < op->n_in; k++) reads |= op->in[k] == ti;
-      if (op->kind == EP_K_GRU) {
-        int16_t x, h;
-        ep_gru_reads(op, &x, &h);
-        reads |= x == ti || h == ti;
+      if (ep_is_rnn(op->kind)) {
+        int16_t t[3];
+        const uint32_t nr = ep_rnn_reads(op, t);
+        for (k = 0; k < nr; k++) reads |= t[k] == ti;
       }
       if (reads) last = (int16_t)j;
     }
@@ -494,7 +494,7 @@ static uint32_t lowest_fit(const ep_span_t *sp, const uint16_t *order, uint32_t 
 /* Bytes of the shared temporary (m->fc_tmp: FC/CONV input widened, im2col patch) the op needs on this core. */
 static uint32_t op_tmp_bytes(const ep_model_t *m, const ep_op_t *op) {
   if (op->fused) return 0;
-  if (op->kind == EP_K_GRU) return m->fc_tmp_bytes; /* its h widened like an FC input (DSP builds) */
+  if (ep_is_rnn(op->kind)) return m->fc_tmp_bytes; /* its h widened like an FC input (DSP builds) */
   if (op->kind == EP_K_FC_I8) return ep_fc_tmp_bytes(op->depth);
   return ep_conv_tmp_bytes(m, op);
 }

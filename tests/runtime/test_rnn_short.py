@@ -1,6 +1,6 @@
-"""The fused GRU step's short element-wise chain (firmware/runtime/ep_gru.c, issue 27) on random GRUs from the real
-exporter: random feature counts, one or two layers of random (odd and even) hidden sizes, per-channel and per-tensor
-weight scales. On the host the short chain, the general chain (built with -DEP_GRU_SHORT=0), the op-by-op path and
+"""The fused GRU and LSTM steps' short element-wise chains (firmware/runtime/ep_gru.c, issue 27) on random GRUs and
+LSTMs from the real exporter: random feature counts, one or two layers of random (odd and even) hidden sizes,
+per-channel and per-tensor weight scales. On the host the short chain, the general chain (built with -DEP_GRU_SHORT=0), the op-by-op path and
 TFLM give the same bytes; in the firmware under QEMU every core (v6-M split multiply on M0, SMLAL on M3, SMMULR on
 the DSP cores) gives TFLM's bytes."""
 
@@ -16,17 +16,18 @@ from .test_gru_fused import _inputs, _run_host
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 STEPS = 12
-N_MODELS = 5
+N_MODELS = 7
 
 
-def _shapes() -> list[tuple[int, list[int], str]]:
-    """(features, hidden sizes, weight scales) per model: sizes on both sides of the 16-row block and the 4-row
-    dot groups, the 17 + 30 shape of the default search's winner among them."""
+def _shapes() -> list[tuple[str, int, list[int], str]]:
+    """(cell, features, hidden sizes, weight scales) per model: sizes on both sides of the 16-row block and the 4-row
+    dot groups, the 17 + 30 shape of the default search's winner among them; GRUs and LSTMs alternate."""
     rng = np.random.default_rng(27)
-    out = [(4, [17, 30], "tensor")]
+    out = [("gru", 4, [17, 30], "tensor")]
     for k in range(N_MODELS - 1):
         layers = [int(v) for v in rng.integers(3, 41, size=int(rng.integers(1, 3)))]
-        out.append((int(rng.integers(1, 8)), layers, "channel" if k % 2 == 0 else "tensor"))
+        out.append(("lstm" if k % 2 == 0 else "gru", int(rng.integers(1, 8)), layers,
+                    "channel" if k % 4 < 2 else "tensor"))
     return out
 
 
@@ -36,16 +37,17 @@ def models(tmp_path_factory) -> list[tuple[str, bytes, dict]]:
 
     from edgeprune.export.pipeline import export_model
     from edgeprune.host.models.gru import StackedGRU
+    from edgeprune.host.models.lstm import StackedLSTM
 
     torch.set_num_threads(1)
     out = []
-    for k, (features, hidden, weights) in enumerate(_shapes()):
+    for k, (cell, features, hidden, weights) in enumerate(_shapes()):
         torch.manual_seed(100 + k)
-        model = StackedGRU(features, hidden, 3, seq_len=STEPS).eval()
+        model = (StackedGRU if cell == "gru" else StackedLSTM)(features, hidden, 3, seq_len=STEPS).eval()
         calib = np.random.default_rng(k).normal(0, 1, (32, STEPS, features)).astype(np.float32)
-        d = tmp_path_factory.mktemp(f"gru{k}")
+        d = tmp_path_factory.mktemp(f"{cell}{k}")
         export_model(model, calib, d / "x", weights=weights)
-        name = f"F{features}-{'x'.join(map(str, hidden))}-{weights}"
+        name = f"{cell}-F{features}-{'x'.join(map(str, hidden))}-{weights}"
         out.append((name, (d / "x" / "model.tflite").read_bytes(), json.loads((d / "x" / "manifest.json").read_text())))
     return out
 
@@ -55,7 +57,7 @@ def test_short_chain_equals_general_chain_and_tflm(rt, models, tmp_path):
 
     general = Runtime(build(tmp_path / "libep_general.so", ["-O2", "-DEP_GRU_SHORT=0"]))
     for k, (name, tflite, man) in enumerate(models):
-        layers = len(man["sequence"]["recurrent"])
+        layers = len(man["sequence"]["recurrent"]) // (2 if name.startswith("lstm") else 1)  # LSTM: h and c pairs
         xs = _inputs(man, 2, seed=k)
         short = _run_host(rt, tflite, man, xs, None)
         assert (rt.num_fused, rt.num_gru_short) == (layers, layers), name  # every layer on the short chain

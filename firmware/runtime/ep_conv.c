@@ -277,6 +277,13 @@ void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
       op->scratch[r] = (int32_t)((uint32_t)bias - (uint32_t)(int32_t)op->p.conv.zp_in * (uint32_t)s);
       /* TFLM: (double)input_scale * (double)filter_scale / (double)output_scale, per channel. */
       ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &op->scratch[oc + r], &shift);
+      /* A channel whose multiplier is 0 (TFLM's multiplier and shift for a scale below 2^-31) outputs the zero point
+       * whatever its accumulator and shift: a zero bias and a right shift of 1 give the same bytes and keep the op on
+       * the short requantisation paths (its bias, at that scale, is often near the int32 limits). */
+      if (op->scratch[oc + r] == 0) {
+        op->scratch[r] = 0;
+        shift = -1;
+      }
       ((int8_t *)(void *)(op->scratch + 2u * oc))[r] = (int8_t)-shift;
     }
   }
@@ -576,34 +583,88 @@ typedef struct {
   const int8_t *cs;
 } pair_k_t;
 
-/* Every output channel of one pixel pair, two at a time, for an even channel count, a depth that is a multiple of
- * 4 and rq_k exact for the op: outputs {A r, A r+1} and {B r, B r+1} stored as halfwords. Its own function so that
- * the loop's few live values stay in registers around the multiply-accumulate block. */
+/* SRDHM(acc, m) for any int32 acc (SMULL, then the 2^30 nudge carried into the high word), then TFLM's rounding
+ * right shift by e >= 1 and the zero point: exact when rqw_ok holds (|p| + 2^(e-1) < 2^31). Four instructions more
+ * than rq_k, for the channels rq_k cannot take (|acc| up to 2^31, shifts up to 31). */
+static inline int32_t rq_wide(int32_t acc, int32_t m, int32_t e, int32_t h, int32_t zp) {
+  uint32_t lo;
+  int32_t hi, p;
+  __asm__("smull %0, %1, %2, %3\n\t"
+          "adds %0, %0, #0x40000000\n\t"
+          "adc %1, %1, #0"
+          : "=&r"(lo), "=&r"(hi)
+          : "r"(acc), "r"(m)
+          : "cc");
+  p = (int32_t)(((uint32_t)hi << 1) | (lo >> 31));
+  return ep_sat8(((p + h + (p >> 31)) >> e) + zp);
+}
+
+/* Whether rq_wide is exact for every channel: a right shift e in [1, 31] and |SRDHM| + 2^(e-1) < 2^31 for the
+ * largest |acc| (|folded bias| + depth 2^14). */
+static int rqw_ok(const ep_op_t *op, uint32_t channels) {
+  uint32_t r;
+  for (r = 0; r < channels; r++) {
+    const int32_t e = conv_shifts(op, channels)[r];
+    const int64_t b = op->scratch[r], bound = (b < 0 ? -b : b) + (int64_t)op->depth * 16384;
+    const int64_t pmax = (bound * op->scratch[channels + r] + ((int64_t)1 << 30)) >> 31;
+    if (e < 1 || e > 31 || bound >= ((int64_t)1 << 31) || pmax + ((int64_t)1 << (e - 1)) >= ((int64_t)1 << 31)) return 0;
+  }
+  return 1;
+}
+
+/* Every output channel of one pixel pair, two at a time, for an even channel count and a depth that is a multiple
+ * of 4: outputs {A r, A r+1} and {B r, B r+1} stored as halfwords; requantised by rq_k (`fold`, when exact for the
+ * op) or rq_wide. Its own function (one per mode) so that the loop's few live values stay in registers around the
+ * multiply-accumulate block. */
 #if defined(__GNUC__)
-__attribute__((noinline))
+__attribute__((always_inline))
 #endif
-static void pair_channels(const int8_t *w, const uint32_t *xq, const pair_k_t *k, int8_t *ya, int8_t *yb) {
+static inline void pair_channels_body(const int8_t *w, const uint32_t *xq, const pair_k_t *k, int8_t *ya, int8_t *yb,
+                                      int fold) {
   const uint32_t depth = k->depth, groups = k->groups, zp21 = k->zp21, lo4 = k->lo4, hi4 = k->hi4;
+  const int32_t zp = (int32_t)(zp21 - 1u) / 2;
   const int32_t *bias = k->bias, *cm = k->cm;
   const int8_t *cs = k->cs;
   const int8_t *const end = ya + k->oc;
   for (; ya != end; ya += 2, yb += 2, w += 2u * depth, bias += 2, cm += 2, cs += 2) {
     int32_t acc[4];
-    rqk_t q0, q1;
     uint32_t v;
     acc[0] = acc[1] = bias[0];
     acc[2] = acc[3] = bias[1];
     dot2x2(w, w + depth, xq, groups, acc);
-    q0.m = cm[0];
-    q0.e = cs[0];
-    q0.k = (int32_t)(zp21 << (q0.e - 1));
-    q1.m = cm[1];
-    q1.e = cs[1];
-    q1.k = (int32_t)(zp21 << (q1.e - 1));
-    v = clamp4(pack4(rq_k(acc[0], &q0), rq_k(acc[2], &q1), rq_k(acc[1], &q0), rq_k(acc[3], &q1)), lo4, hi4);
+    if (fold) {
+      rqk_t q0, q1;
+      q0.m = cm[0];
+      q0.e = cs[0];
+      q0.k = (int32_t)(zp21 << (q0.e - 1));
+      q1.m = cm[1];
+      q1.e = cs[1];
+      q1.k = (int32_t)(zp21 << (q1.e - 1));
+      v = pack4(rq_k(acc[0], &q0), rq_k(acc[2], &q1), rq_k(acc[1], &q0), rq_k(acc[3], &q1));
+    } else {
+      const int32_t m0 = cm[0], m1 = cm[1], e0 = cs[0], e1 = cs[1];
+      const int32_t h0 = (int32_t)((uint32_t)1 << (e0 - 1)), h1 = (int32_t)((uint32_t)1 << (e1 - 1));
+      v = pack4(rq_wide(acc[0], m0, e0, h0, zp), rq_wide(acc[2], m1, e1, h1, zp), rq_wide(acc[1], m0, e0, h0, zp),
+                rq_wide(acc[3], m1, e1, h1, zp));
+    }
+    v = clamp4(v, lo4, hi4);
     st16u(ya, v);
     st16u(yb, v >> 16);
   }
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void pair_channels(const int8_t *w, const uint32_t *xq, const pair_k_t *k, int8_t *ya, int8_t *yb) {
+  pair_channels_body(w, xq, k, ya, yb, 1);
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void pair_channels_wide(const int8_t *w, const uint32_t *xq, const pair_k_t *k, int8_t *ya, int8_t *yb) {
+  pair_channels_body(w, xq, k, ya, yb, 0);
 }
 
 /* Output pixels in pairs: both inputs widened into one buffer, then two output channels at a time, requantised as
@@ -618,6 +679,7 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   const int32_t zp = op->p.conv.zp_out;
   const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
   const int fast = rq_fast_ok(op, oc), fastk = fast && !(oc & 1u) && rqk_ok(op, oc);
+  const int wide = !fastk && !(oc & 1u) && tail == 0u && rqw_ok(op, oc);
   const uint32_t zp21 = 2u * (uint32_t)zp + 1u; /* (2 zp + 1) 2^(e-1) = zp 2^e + 2^(e-1): rq_k's constant */
   pair_k_t pk;
   const int8_t *w = (const int8_t *)tw->data;
@@ -647,6 +709,10 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
     if (++ox == OW) ox = 0, oy++;
     if (fastk && tail == 0u) {
       pair_channels(w, xq, &pk, ya, yb);
+      continue;
+    }
+    if (wide) {
+      pair_channels_wide(w, xq, &pk, ya, yb);
       continue;
     }
     if (fastk) { /* even channel count, zero point folded into the rounding constant: outputs stored as halfwords */

@@ -1,7 +1,8 @@
 """The DSP cores' fast convolution paths (issue 31) give TFLM's bytes in the real firmware under QEMU: the 3x3
 depthwise kernel (one assembly block per pixel and four channels, border windows gathered with the input zero
-point, the zero point folded into the requantisation's rounding constant) and the CONV_2D pair loop for an even
-channel count (halfword stores). Random geometry: images down to 1x1 (every tap of a SAME window outside), strides
+point, the zero point folded into the requantisation's rounding constant; narrow rows from a zero-point-padded strip)
+and the CONV_2D pair loop for an even channel count (halfword stores; the SMULL requantisation for shifts the short
+form cannot take, multiplier-0 channels). Random geometry: images down to 1x1 (every tap of a SAME window outside), strides
 1-2, dilation 2, SAME/VALID, channel tails, every fused activation."""
 
 from __future__ import annotations
@@ -10,10 +11,36 @@ import numpy as np
 import pytest
 
 from .qemu_exact import qemu_mismatches
-from .test_conv_vs_tflm import ACT, PAD, conv_model
+from .test_conv_vs_tflm import ACT, OP, PAD, conv_model
+from .tflbuild import INT8, INT32, Graph
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 SEED = 31
+
+
+def wide_conv(rng: np.random.Generator, kernel: int) -> tuple[bytes, np.ndarray]:
+    """CONV_2D whose requantisation the short form cannot take: channels with a tiny filter scale (right shifts
+    23-31) and a bias near 2^30, one channel below TFLM's 2^-31 multiplier floor (multiplier 0), the rest ordinary."""
+    shape = (1, int(rng.integers(2, 7)), int(rng.integers(2, 7)), 4 * int(rng.integers(1, 5)))
+    oc = 2 * int(rng.integers(2, 9))
+    s_in, z_in = 0.05, int(rng.integers(-20, 20))
+    s_out, z_out = 0.1, int(rng.integers(-100, 100))
+    w_scale = rng.uniform(0.002, 0.03, size=oc)
+    tiny = rng.choice(oc, size=oc // 2, replace=False)
+    w_scale[tiny] = 2.0 ** -rng.uniform(22, 30, size=tiny.size) * s_out / s_in
+    w_scale[tiny[0]] = 1e-13
+    bias = rng.integers(-5000, 5000, size=oc).astype(np.int64)
+    bias[tiny] = rng.choice([-1, 1], size=tiny.size) * rng.integers(2**29, 2**30 + 2**28, size=tiny.size)
+    g = Graph()
+    x = g.tensor(list(shape), INT8, s_in, z_in)
+    wshape = [oc, kernel, kernel, shape[3]]
+    wt = g.tensor(wshape, INT8, w_scale, 0, data=rng.integers(-127, 128, size=wshape, dtype=np.int8), qdim=0)
+    b = g.tensor([oc], INT32, s_in * w_scale, 0, data=bias.astype(np.int32))
+    y = g.tensor([1, shape[1], shape[2], oc], INT8, s_out, z_out)
+    g.inputs, g.outputs = [x], [y]
+    g.op(OP.CONV_2D, [x, wt, b], [y], padding=PAD.SAME, strideH=1, strideW=1, dilationHFactor=1, dilationWFactor=1,
+         fusedActivationFunction=ACT.NONE)
+    return g.build(), rng.integers(-128, 128, shape, dtype=np.int8)
 
 
 def cases() -> list[tuple[str, bytes, np.ndarray]]:
@@ -34,6 +61,8 @@ def cases() -> list[tuple[str, bytes, np.ndarray]]:
         oc = 2 * int(rng.integers(1, 20))
         buf = conv_model(rng, False, i % 3 != 0, PAD.SAME, (1 + i % 2, 1), (1, 1), acts[i % 3], k, shape, oc)
         out.append((f"conv{k} #{i} {shape} oc {oc}", buf, rng.integers(-128, 128, shape, dtype=np.int8)))
+    for i in range(6):  # CONV_2D on the wide requantisation (SMULL), multiplier-0 channels
+        out.append((f"wide conv #{i}", *wide_conv(rng, 1 + 2 * (i % 2))))
     return out
 
 

@@ -352,6 +352,8 @@ class HardwareEvaluator:
             float(prepared.quality.value), prepared.quality.metric, "tflm",
             f"{prepared.quality.metric} on the validation split, TFLM interpreter (not yet run on the device)",
         )
+        if prepared.quality.samples:
+            result.samples[SELECTION_SPLIT] = list(prepared.quality.samples)
         lap("quality")
         return prepared
 
@@ -386,13 +388,20 @@ class HardwareEvaluator:
     def test_quality(self, result: EvalResult) -> Any:
         """Quality of a measured candidate on the **test** split, from its stored export (TFLM, bit-exact
         with the device). Called once per front point after the search has ended."""
+        return self.rescore(result, "test")
+
+    def rescore(self, result: EvalResult, split: str) -> Any:
+        """``Quality`` (with per-window samples) of a stored candidate's export on ``split`` in TFLM.
+
+        :raises FileNotFoundError: the export is gone from the cache
+        """
         from edgeprune.export.verify import predict_fn
 
-        out_dir = Path(result.artifacts["dir"])
-        exported = self._reuse_export(out_dir)
+        out_dir = Path(result.artifacts.get("dir", ""))
+        exported = self._reuse_export(out_dir) if result.artifacts.get("dir") else None
         if exported is None:
             raise FileNotFoundError(f"the export of {result.digest[:10]} is gone from {out_dir}")
-        return self.task.evaluate(predict_fn(exported.read_tflite(), exported.manifest), split="test")
+        return self.task.evaluate(predict_fn(exported.read_tflite(), exported.manifest), split=split)
 
     def _tflm_quality(self, tflite: bytes, manifest: dict[str, Any]) -> Any:
         from edgeprune.export.verify import predict_fn

@@ -34,6 +34,8 @@ def drop_unit(metric: str | None) -> str:
     return _DROP_UNITS.get(metric, f"% of baseline {metric}")
 
 
+#: ``--max-acc-drop``'s default, the one definition the CLI, ``SearchOptions`` and ``Constraints`` share.
+DEFAULT_MAX_ACC_DROP = 1.0
 INFEASIBLE_REWARD = -1.0
 #: Largest reward for quality above the reference, in units of ``max_acc_drop``.
 QUALITY_GAIN_CAP = 0.25
@@ -64,7 +66,7 @@ class Constraints:
         Limits on the deploy build's flash and RAM in KiB (``None``: the target's own capacity only).
     """
 
-    max_acc_drop: float = 2.0
+    max_acc_drop: float = DEFAULT_MAX_ACC_DROP
     flash_kb: float | None = None
     ram_kb: float | None = None
 

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from edgeprune.host.search.objective import Constraints, Objective, drop_unit
+from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints, Objective, drop_unit
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES
 
 # Tasks whose metric is known before the task is loaded.
@@ -53,7 +53,7 @@ def _objective(run: Any) -> Objective | None:
     if run.baseline is None:
         return None
     o = run.options
-    constraints = Constraints(float(o.get("max_acc_drop", 2.0)), o.get("flash_kb"), o.get("ram_kb"))
+    constraints = Constraints(float(o.get("max_acc_drop", DEFAULT_MAX_ACC_DROP)), o.get("flash_kb"), o.get("ram_kb"))
     return Objective(run.baseline.result, run.metric, run.higher_is_better, constraints,
                      reference_quality=getattr(run, "reference_quality", None))
 
@@ -94,7 +94,7 @@ def rejection_summary(run: Any) -> list[str]:
             # rejections with budget left needs a looser limit or more fine-tuning.
             more = " or spend a larger --budget" if unused == 0 else ""
             lines.append(
-                f"  {n} × quality drop over {limit_text(float(o.get('max_acc_drop', 2.0)), run.metric)} "
+                f"  {n} × quality drop over {limit_text(float(o.get('max_acc_drop', DEFAULT_MAX_ACC_DROP)), run.metric)} "
                 f"(smallest seen {best:.2f} {unit}): allow more with --max-acc-drop, or fine-tune more "
                 f"(--finetune-steps, now {o.get('finetune_steps', '?')}){more}")
         elif cat in ("flash", "RAM"):

@@ -90,6 +90,9 @@ class EvalResult:
     artifacts:
         Where the candidate's exported files are (``dir``: folder holding ``model.tflite``,
         ``model_data.c/.h``, ``manifest.json``), so the report can export the best one.
+    samples:
+        Split → per-window (or per-episode) quality samples (``Quality.samples``) behind ``quality``,
+        so its interval and its paired drop against the FP32 model can be computed without re-running it.
     """
 
     config_json: str
@@ -99,6 +102,7 @@ class EvalResult:
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, list[float]] = field(default_factory=dict)
 
     def value(self, name: str) -> float:
         fig = self.figures.get(name)
@@ -113,6 +117,7 @@ class EvalResult:
             "timings": self.timings,
             "error": self.error,
             "artifacts": self.artifacts,
+            "samples": self.samples,
         }
 
     @classmethod
@@ -125,6 +130,7 @@ class EvalResult:
             timings=dict(d.get("timings", {})),
             error=d.get("error"),
             artifacts=dict(d.get("artifacts", {})),
+            samples={k: [float(x) for x in v] for k, v in (d.get("samples") or {}).items()},
         )
 
 

@@ -3,6 +3,7 @@ measured first by a fresh evaluator and second after another one gets the same f
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -52,3 +53,6 @@ def test_flash_and_ram_do_not_depend_on_process_history(tmp_path):
     # The image (measurement firmware + model) is an estimate by its own rule, labelled, and larger.
     assert alone[IMAGE_FLASH_BYTES][2].startswith("estimate: measurement firmware")
     assert alone[IMAGE_FLASH_BYTES][0] > flash and alone[IMAGE_RAM_BYTES][0] > 0
+    # One FULLY_CONNECTED: the convolution and GRU files' code (from the firmware's ld map) is left out.
+    left_out = re.search(r"(\d+) B of kernel families this model does not run left out", alone[IMAGE_FLASH_BYTES][2])
+    assert left_out is not None and int(left_out.group(1)) > 4096

@@ -106,6 +106,83 @@ static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t 
   acc[3] = a3;
 }
 
+/*
+ * Every group of four rows in one assembly loop (the small recurrent layers run many short rows, where dot4's entry,
+ * exit and group loop cost as much as the products): per quad the biases are loaded and the sums stored with one
+ * LDM/STM, the four row pointers continue from the last row, two depth groups per loop pass, the depth % 4 tail as
+ * byte products (SMLABB).
+ *   void ep_dot_quads_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t quads,
+ *                         uint32_t depth, const int8_t *x_tail)
+ * x_tail = x + (depth & ~3); bias and acc word aligned; quads >= 1.
+ */
+void ep_dot_quads_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t quads,
+                      uint32_t depth, const int8_t *x_tail);
+#define EP_Q_STEP(W, A) \
+  "  ldr r11, [" W "], #4\n  sxtb16 r12, r11\n  sxtb16 r11, r11, ror #8\n  smlad " A ", r12, r9, " A "\n  smlad " A ", r11, r10, " A "\n"
+#define EP_Q_GROUP "  ldrd r9, r10, [r8], #8\n" EP_Q_STEP("r4", "r0") EP_Q_STEP("r5", "r1") EP_Q_STEP("r6", "r2") EP_Q_STEP("r7", "r3")
+__asm__(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .global ep_dot_quads_dsp\n"
+    "  .type ep_dot_quads_dsp, %function\n"
+    "  .thumb_func\n"
+    "ep_dot_quads_dsp:\n"
+    "  push {r4-r11, lr}\n"
+    "  sub sp, sp, #16\n" /* [sp]: xq, [sp+4]: bias, [sp+8]: acc; args: quads [sp+52], depth [sp+56], x_tail [sp+60] */
+    "  str r1, [sp]\n"
+    "  str r2, [sp, #4]\n"
+    "  str r3, [sp, #8]\n"
+    "  ldr r12, [sp, #56]\n"
+    "  mov r4, r0\n"
+    "  add r5, r4, r12\n"
+    "  add r6, r5, r12\n"
+    "  add r7, r6, r12\n"
+    "1:\n"
+    "  ldr r12, [sp, #4]\n"
+    "  ldmia r12!, {r0-r3}\n"
+    "  str r12, [sp, #4]\n"
+    "  ldr r8, [sp]\n"
+    "  ldr lr, [sp, #56]\n"
+    "  lsrs lr, lr, #3\n" /* pairs of groups; C: an odd group */
+    "  bcc 2f\n" EP_Q_GROUP
+    "2:\n"
+    "  cmp lr, #0\n"
+    "  beq 4f\n"
+    "3:\n" EP_Q_GROUP EP_Q_GROUP
+    "  subs lr, lr, #1\n"
+    "  bne 3b\n"
+    "4:\n"
+    "  ldr lr, [sp, #56]\n"
+    "  ands lr, lr, #3\n"
+    "  beq 6f\n"
+    "  ldr r8, [sp, #60]\n"
+    "5:\n"
+    "  ldrsb r9, [r8], #1\n"
+    "  ldrsb r11, [r4], #1\n  smlabb r0, r9, r11, r0\n"
+    "  ldrsb r11, [r5], #1\n  smlabb r1, r9, r11, r1\n"
+    "  ldrsb r11, [r6], #1\n  smlabb r2, r9, r11, r2\n"
+    "  ldrsb r11, [r7], #1\n  smlabb r3, r9, r11, r3\n"
+    "  subs lr, lr, #1\n"
+    "  bne 5b\n"
+    "6:\n"
+    "  ldr r12, [sp, #8]\n"
+    "  stmia r12!, {r0-r3}\n"
+    "  str r12, [sp, #8]\n"
+    "  ldr r12, [sp, #56]\n"
+    "  mov r4, r7\n" /* row 3 ended where the next quad's row 0 starts */
+    "  add r5, r4, r12\n"
+    "  add r6, r5, r12\n"
+    "  add r7, r6, r12\n"
+    "  ldr r12, [sp, #52]\n"
+    "  subs r12, r12, #1\n"
+    "  str r12, [sp, #52]\n"
+    "  bne 1b\n"
+    "  add sp, sp, #16\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ep_dot_quads_dsp, .-ep_dot_quads_dsp\n");
+
 static int32_t dot1(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t a) {
   uint32_t n = depth >> 2, d;
   while (n--) {
@@ -242,6 +319,13 @@ void ep_fc_widen(const int8_t *x, uint32_t depth, uint32_t *xq) {
 void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const int32_t *bias, int32_t *acc,
                     uint32_t rows, uint32_t depth) {
   uint32_t r = 0;
+#if EP_FC_DSP
+  /* Short rows only: from 64 on, dot4's 16-group loop body costs less per group. */
+  if (rows >= 4u && depth < 64u && ((uintptr_t)bias & 3u) == 0 && ((uintptr_t)acc & 3u) == 0) {
+    ep_dot_quads_dsp(w, xq, bias, acc, rows >> 2, depth, x + (depth & ~3u));
+    r = rows & ~3u;
+  }
+#endif
   for (; r + 4u <= rows; r += 4u) dot4(w + (size_t)r * depth, x, xq, depth, bias + r, acc + r);
   for (; r < rows; r++) acc[r] = dot1(w + (size_t)r * depth, x, xq, depth, bias[r]);
 }

@@ -232,8 +232,9 @@ static void clock_init(void) {
   (void)RCC->APB1ENR;
   PWR->CR |= PWR_CR_VOS;
   if (flash_latency(FLASH_ACR_LATENCY_3WS)) {
-    RCC->PLLCFGR = (8u << RCC_PLLCFGR_PLLM_Pos) | (100u << RCC_PLLCFGR_PLLN_Pos) | (0u << RCC_PLLCFGR_PLLP_Pos) |
-                   (5u << RCC_PLLCFGR_PLLQ_Pos);
+    /* bits 31:28 are reserved, kept at their reset value (RM0383 6.3.2) */
+    RCC->PLLCFGR = (RCC->PLLCFGR & 0xF0000000u) | (8u << RCC_PLLCFGR_PLLM_Pos) | (100u << RCC_PLLCFGR_PLLN_Pos) |
+                   (0u << RCC_PLLCFGR_PLLP_Pos) | (5u << RCC_PLLCFGR_PLLQ_Pos);
     RCC->CFGR = (RCC->CFGR & ~RCC_CFGR_PPRE1) | RCC_CFGR_PPRE1_DIV2;
     RCC->CR |= RCC_CR_PLLON;
     if (wait_set(&RCC->CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {

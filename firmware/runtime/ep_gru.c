@@ -16,7 +16,7 @@
 
 #if EP_RT_GRU /* the whole file; see ep_kernels.h */
 
-#define EP_GRU_BLOCK 16u
+#define EP_GRU_BLOCK 32u
 #ifndef EP_GRU_SHORT /* 0: always the general chain (tests compare the two) */
 #define EP_GRU_SHORT 1
 #endif

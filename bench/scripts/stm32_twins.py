@@ -114,25 +114,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=ROOT / ".pio" / "stm32-twins-models")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    ap.add_argument("--from-json", type=Path, default=None, help="render (and --write) a --json file, measure nothing")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from edgeprune.bench.reference import ad01_path
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if args.from_json is not None:
+        result = json.loads(args.from_json.read_text())
+        return report(result, args, result.get("commit", "?"), result.get("started", "?"))
     args.cache.mkdir(parents=True, exist_ok=True)
     models = {"MLPerf Tiny AD01": ad01_path, "GRU hidden 32 x 30 steps": lambda: gru32(args.cache),
               "weather-gru baseline (2 x 256, 30 steps)": lambda: weather_gru(args.cache)}
-    result: dict = {"boots": {c: boots(c, args.boots) for c in TARGETS}, "models": {}}
+    result: dict = {"commit": commit(), "started": started, "boots": {c: boots(c, args.boots) for c in TARGETS},
+                    "models": {}}
     for name, model_path in models.items():
         path = model_path()
         result["models"][name] = {c: measure_one(path, c, args.repeats) for c in TARGETS}
         print(name, json.dumps(result["models"][name]), flush=True)  # noqa: T201 - a benchmark script prints
-    text = table(result)
-    print(text)  # noqa: T201
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    return report(result, args, result["commit"], started)
+
+
+def report(result: dict, args: argparse.Namespace, at: str, started: str) -> int:
+    """Print the table and, with ``--write``, put it in BENCHMARKS.md."""
+    text = table(result)
+    print(text)  # noqa: T201
     if args.write:
-        block = (f"{SECTION}\n\n`python bench/scripts/stm32_twins.py --write` at {commit()}, {started}. Instructions "
+        block = (f"{SECTION}\n\n`python bench/scripts/stm32_twins.py --write` at {at}, {started}. Instructions "
                  f"per inference under QEMU -icount shift=0 (median of {args.repeats} runs; a lower bound on cycles; "
                  f"each target's resolution is its instructions per SysTick tick). Every output byte-equal to TFLM "
                  f"on 2 seeded random inputs. The STM32 twins run the board images (firmware/port/stm32.c, bare "

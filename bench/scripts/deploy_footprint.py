@@ -190,6 +190,14 @@ def main() -> int:
                   "| model | built flash | estimated | error | built RAM | estimated | error |", "|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {i['model']} | {i['built_flash']:,} | {i['estimated_flash']:,} | {i['flash_error']:+.1%} | "
                   f"{i['built_ram']:,} | {i['estimated_ram']:,} | {i['ram_error']:+.1%} |" for i in images]
+    from edgeprune.bench.reference import TFLM_ARENA
+
+    ours = {r["model"]: r["arena_bytes"] for r in rows}
+    lines += ["", "TFLM's `arena_used_bytes()` for the same models on the same QEMU M4 build (bench/reference/README.md; "
+              "measured there, not here), against the deploy library's planned arena (inputs consumed, as TFLM plans): "
+              + "; ".join(f"{label}: TFLM {TFLM_ARENA[key][0]:,} B (reference kernels) / {TFLM_ARENA[key][1]:,} B "
+                          f"(CMSIS-NN), ours {ours[label]:,} B"
+                          for key, label in (("ad01", "MLPerf Tiny AD01"), ("kws", "MLPerf Tiny KWS"))) + "."]
     lines += ["", "Published TFLM footprint claims (not measured here, other builds and models):", ""]
     lines += [f"- {what}: {claim} — {url}" for what, claim, url in PUBLISHED]
     text = "\n".join(lines) + "\n"

@@ -30,8 +30,10 @@ Timing tables (zero-wait-state cycles):
 Memory (stated, not measured): data (weights, activations) at zero wait states, as the QEMU firmware holds the
 model in SRAM; a deploy build with the weights in flash would add data wait states this model does not see
 (QEMU's block trace has no data addresses). Instruction fetch from flash at ``flash_ws`` wait states behind an
-instruction cache (STM32L4+ ART: 32 lines of 32 bytes, 1 KB; modelled fully associative, LRU): a miss costs
-``line_bytes / 8 * (flash_ws + 1)`` cycles (the line's four 64-bit flash reads, no overlap with execution).
+instruction cache (STM32L4+ ART: 32 lines of 32 bytes, 1 KB; modelled fully associative, LRU): a block whose lines
+miss stalls for ``line_bytes / 8 * (flash_ws + 1)`` cycles per missed line (its four 64-bit flash reads) less the
+block's own execution cycles (the prefetcher reads on while the block executes). A loop larger than the cache
+misses on every pass under LRU.
 Defaults: the MLPerf Tiny reference board NUCLEO-L4R5ZI at 120 MHz, 5 wait states (RM0432, range 1 boost).
 
 The Cortex-M7 (dual issue) and M33 (pairs some 16-bit instructions) have no per-instruction table in their
@@ -324,7 +326,7 @@ class CycleModel:
 
     def feed(self, pc: int, n: int, next_pc: int | None, weight: int = 1) -> int:
         """Price one execution of the block at ``pc`` holding ``n`` instructions; ``next_pc`` is where control
-        went next (None: unknown, treated as not taken). Returns the zero-wait cycles.
+        went next (None: unknown, treated as not taken). Returns its cycles, fetch stalls included.
 
         :param pc: block start
         :param n: instructions QEMU executed in it
@@ -340,16 +342,19 @@ class CycleModel:
         self.est.cycles += cyc * weight
         for k, v in parts.items():
             self.est.by_class[k] += v * weight
+        stall = 0
         if self.miss_cost and seq:
             for line in range(pc // self.line_bytes, (end - 1) // self.line_bytes + 1):
                 if line in self._cache:
                     self._cache.move_to_end(line)
                     continue
-                self.est.fetch_stall += self.miss_cost
+                stall += self.miss_cost
                 self._cache[line] = None
                 if len(self._cache) > self.cache_lines:
                     self._cache.popitem(last=False)
-        return cyc
+            stall = max(0, stall - cyc)  # the prefetcher reads on while the block executes
+        self.est.fetch_stall += stall * weight
+        return cyc + stall
 
 
 def sequence_cycles(asm_insns: list[Insn], core: str = "m4", taken_last: bool = False) -> int:

@@ -7,8 +7,10 @@
  * bias, as in the FC kernel). Pixels go in pairs: two weight rows against two pixels per pass (DSP: a 2x2 SMLAD
  * block on int16 lane pairs; Cortex-M3/hosts: one SMLAL per weight on both pixels packed 2^23 apart), then the four
  * outputs are requantised; v6-M and an odd last pixel use the FC dot rows. DEPTHWISE_CONV_2D: four channels per block
- * over every pixel (DSP: SXTB16 + SMLABB/SMLATT), border windows gathered with the zero point; the last C mod 4
- * channels take TFLM's skip-outside-taps loop. Pools: DSP cores take four channels per word (max: SSUB8/SEL;
+ * over every pixel (DSP: SXTB16 + SMLABB/SMLATT; 3x3 windows as assembly runs over a row's inside pixels, border rows
+ * from a zero-point-padded strip), border windows gathered with the zero point; the last C mod 4 channels take TFLM's
+ * skip-outside-taps loop. DSP requantisation: the zero point folded into the rounding constant (rq_k) or SRDHM by
+ * SMULL (rq_wide), chosen per op from its constants. Pools: DSP cores take four channels per word (max: SSUB8/SEL;
  * average: SXTAB16 lane sums, windows up to 256 taps), elsewhere C per channel. SOFTMAX is plain C: it evaluates the
  * gemmlowp exp TFLM uses at invoke (masked below diff_min), one fixed-point reciprocal per row.
  */

@@ -82,13 +82,30 @@ def test_loop_from_a_block_trace(tmp_path: Path) -> None:
     assert model.est.instructions == 18
     assert model.est.cycles == 3 * per_pass + 2 * (1 + 2) + 1
     assert model.est.fetch_stall == 0
-    # With wait states the first pass misses the cache (one 32-byte line, 4 x 64-bit reads), the rest hit.
+    # With wait states the first pass misses the cache (one 32-byte line, 4 x 64-bit reads of 6 cycles) and stalls
+    # for what its own execution does not cover; the later passes hit.
     cold = CycleModel(insns, "m4", flash_ws=5)
     for nxt in (0, 0, None):
         cold.feed(0, 6, nxt)
-    assert cold.est.fetch_stall == 4 * 6 and cold.est.total == model.est.cycles + 24
+    first = per_pass + 1 + 2
+    assert cold.est.fetch_stall == 4 * 6 - first and cold.est.total == model.est.cycles + 4 * 6 - first
 
 
 def test_unmodelled_cores_are_refused() -> None:
     with pytest.raises(CycleModelError, match="m7"):
         sequence_cycles([], "m7")
+
+
+def test_a_loop_larger_than_the_cache_misses_every_pass() -> None:
+    from edgeprune.bench.cycle_model import Insn
+
+    n = 40 * 32 // 2  # 40 lines of 16 two-byte instructions: larger than the 32-line cache
+    insns = {2 * i: Insn(2 * i, 2, "nop", "") for i in range(n)}
+    small = {2 * i: Insn(2 * i, 2, "nop", "") for i in range(16 * 32 // 2)}
+    big, fits = CycleModel(insns, "m4", flash_ws=5), CycleModel(small, "m4", flash_ws=5)
+    for _ in range(3):
+        big.feed(0, n, 0)
+        fits.feed(0, len(small), 0)
+    per_line = 4 * 6
+    assert big.est.fetch_stall == 3 * (40 * per_line - n)  # LRU: every pass misses all 40 lines (nops: 1 cycle)
+    assert fits.est.fetch_stall == 16 * per_line - len(small)  # 16 lines fit: only the first pass misses

@@ -48,14 +48,17 @@ typedef struct {
  * An ADD input of exactly half the larger input scale (m = 2^30, e = 0: the reference's exact v * 2^19) is
  * written as m = 2^31 - 1, e = 1, which gives the same value for |v| <= 255; a zero multiplier as e = 1 with a
  * rounding constant 1 (result 0 for every y).
+ * rz_t (ADD, SUB, MUL and per-tensor FC rescales) keeps the rounding constant and the output zero point in one
+ * word, c = 2^(e-1) + zp * 2^e (adding zp * 2^e before the shift adds zp after it), so that SMMLAR forms
+ * srdhm + c in one instruction; prepare checks |p| + |c| < 2^31 from each op's bound on p.
  */
 typedef struct {
-  int32_t m, s;
-} rq_t;
-/* ADD/SUB input: y2 = (q - zp) << 21 (twice the reference's << 20), rescaled. */
+  int32_t m, c, e;
+} rz_t;
+/* ADD/SUB input: y2 = (q - zp) << 21 (twice the reference's << 20), rescaled (c without a zero point). */
 typedef struct {
   int32_t z21;
-  rq_t r;
+  rz_t r;
 } rin_t;
 /* ADD/SUB: one input has the larger scale (its multiplier is exactly 1/2: the reference's (q - zp) * 2^19 with
  * no rounding), so 2 * (its term) is `z20 + (q << 20)`; the other goes through rin_t. swap: the exact input is
@@ -63,22 +66,21 @@ typedef struct {
 typedef struct {
   int32_t z20;
   rin_t g;
-  rq_t out;
-  int32_t zp;
+  rz_t out;
   uint32_t swap;
 } fadd_t;
 /* MUL: y2 = (a - zp_a) * (2b - 2zp_b). */
 typedef struct {
   int32_t za, zb2;
-  rq_t out;
-  int32_t zp;
+  rz_t out;
 } fmul_t;
 #define EP_RNN_FCS 8 /* FULLY_CONNECTED ops of one fused cell at most (LSTM) */
 /* FC outputs: row arrays of m and packed s (per-channel: the FC's own scratch, rewritten at prepare;
- * per-tensor: one element here, read through jmask = 0), and the output zero point. */
+ * per-tensor: an rz_t in `one`), and the output zero point. */
 typedef struct {
   const int32_t *fm[EP_RNN_FCS], *fs[EP_RNN_FCS];
-  int32_t fzp[EP_RNN_FCS], one_m[EP_RNN_FCS], one_s[EP_RNN_FCS];
+  int32_t fzp[EP_RNN_FCS];
+  rz_t one[EP_RNN_FCS]; /* per-tensor */
   uint32_t jmask;
 } fcq_t;
 typedef struct {
@@ -162,7 +164,7 @@ static inline int32_t mul(const mul_t *c, int32_t a, int32_t b) { return rescale
 #define EP_GRU_V7M 0
 #endif
 
-/* rdbpot(srdhm(y, m), e) for y2 = 2y, with m and s of an rq_t (see fast_t). */
+/* rdbpot(srdhm(y, m), e) for y2 = 2y, with m and the packed s (per-channel FC rows, see above). */
 static inline int32_t rq(int32_t y2, int32_t m, int32_t s) {
 #if EP_GRU_DSP
   int32_t p;
@@ -196,9 +198,42 @@ static inline int32_t rq(int32_t y2, int32_t m, int32_t s) {
 #endif
 }
 
-static inline int32_t rin(const rin_t *c, int32_t q) { return rq(c->z21 + (int32_t)((uint32_t)q << 21), c->r.m, c->r.s); }
+/* (srdhm(y, m) + c - (y < 0)) >> e for y2 = 2y: an rz_t rescale, its zero point included. */
+static inline int32_t rqz(int32_t y2, int32_t m, int32_t c, int32_t e) {
+#if EP_GRU_DSP
+  int32_t p;
+  __asm__("smmlar %0, %1, %2, %3\n\t"
+          "add %0, %0, %1, asr #31\n\t"
+          "asr %0, %0, %4"
+          : "=&r"(p)
+          : "r"(y2), "r"(m), "r"(c), "r"(e));
+  return p;
+#elif EP_GRU_V7M
+  int32_t lo, hi = c;
+  __asm__("mov %0, #0x80000000\n\t"
+          "smlal %0, %1, %2, %3\n\t"
+          "add %1, %1, %2, asr #31\n\t"
+          "asr %1, %1, %4"
+          : "=&r"(lo), "+&r"(hi)
+          : "r"(y2), "r"(m), "r"(e));
+  (void)lo;
+  return hi;
+#else
+#if defined(EP_QMATH_SPLIT_MUL) && EP_QMATH_SPLIT_MUL
+  int32_t p = ep_srdhm(y2 >> 1, m);
+#else
+  int32_t p = (int32_t)(((int64_t)y2 * (int64_t)m + ((int64_t)1 << 31)) >> 32);
+#endif
+  p += c + (y2 >> 31);
+  return p >> e;
+#endif
+}
 
-static inline int32_t fadd_out(const fadd_t *c, int32_t y2) { return sat8(rq(y2, c->out.m, c->out.s) + c->zp); }
+static inline int32_t rin(const rin_t *c, int32_t q) {
+  return rqz(c->z21 + (int32_t)((uint32_t)q << 21), c->r.m, c->r.c, c->r.e);
+}
+
+static inline int32_t fadd_out(const fadd_t *c, int32_t y2) { return sat8(rqz(y2, c->out.m, c->out.c, c->out.e)); }
 
 /* ADD: qe the exact input, qg the other. */
 static inline int32_t fadd(const fadd_t *c, int32_t qe, int32_t qg) {
@@ -217,7 +252,7 @@ static inline int32_t fsub_b(const fadd_t *c, int32_t qa, int32_t qb) {
 }
 
 static inline int32_t fmul(const fmul_t *c, int32_t a, int32_t b) {
-  return sat8(rq((a + c->za) * (b + b + c->zb2), c->out.m, c->out.s) + c->zp);
+  return sat8(rqz((a + c->za) * (b + b + c->zb2), c->out.m, c->out.c, c->out.e));
 }
 
 /* The packed rounding shift of a (mult, shift) pair, or -1 when the short chain cannot apply it. */
@@ -229,39 +264,46 @@ static int32_t pack_s(int32_t mult, int32_t shift) {
   return (int32_t)(((uint32_t)1 << (e - 1 + 8)) | (uint32_t)e);
 }
 
-static int rq_of(rq_t *r, int32_t mult, int32_t shift) {
+/* The rz_t of (mult, shift) with output zero point zp, for |p| < 2^pbits; -1 when the short chain cannot apply it. */
+static int rz_of(rz_t *r, int32_t mult, int32_t shift, int32_t zp, int pbits) {
+  int64_t c;
   r->m = mult;
-  r->s = pack_s(mult, shift);
-  return r->s < 0 ? -1 : 0;
+  if (mult == 0) {
+    r->e = 1, c = 1;
+  } else {
+    if (shift > -1 || shift < -31) return -1;
+    r->e = -shift, c = (int64_t)1 << (r->e - 1);
+  }
+  c += (int64_t)zp * ((int64_t)1 << r->e);
+  if ((c < 0 ? -c : c) + ((int64_t)1 << pbits) >= ((int64_t)1 << 31)) return -1;
+  r->c = (int32_t)c;
+  return 0;
 }
 
 static int rin_of(rin_t *c, int32_t neg_zp, int32_t mult, int32_t shift) {
   c->z21 = (int32_t)((uint32_t)neg_zp << 21);
   if (shift == 0 && mult == (int32_t)(1u << 30)) { /* v * 2^19 exactly */
-    c->r.m = INT32_MAX;
-    c->r.s = (int32_t)((1u << 8) | 1u);
+    c->r.m = INT32_MAX, c->r.c = 1, c->r.e = 1;
     return 0;
   }
-  return rq_of(&c->r, mult, shift);
+  return rz_of(&c->r, mult, shift, 0, 28); /* |v * 2^20 * m / 2^31| < 2^28 */
 }
 
 static int is_exact_half(int32_t mult, int32_t shift) { return shift == 0 && mult == (int32_t)(1u << 30); }
 
 static int fadd_of(fadd_t *c, const ep_op_t *op) {
   const uint32_t swap = is_exact_half(op->mult[0], op->shift[0]) ? 0u : 1u;
-  c->zp = op->p.bin.zp_out;
   c->swap = swap;
   if (!is_exact_half(op->mult[swap], op->shift[swap])) return -1;
   c->z20 = (int32_t)((uint32_t)(swap ? op->p.bin.neg_zp_b : op->p.bin.neg_zp_a) << 20);
   return rin_of(&c->g, swap ? op->p.bin.neg_zp_a : op->p.bin.neg_zp_b, op->mult[1u - swap], op->shift[1u - swap]) |
-         rq_of(&c->out, op->mult[2], op->shift[2]);
+         rz_of(&c->out, op->mult[2], op->shift[2], op->p.bin.zp_out, 29); /* |sum| < 2^29 */
 }
 
 static int fmul_of(fmul_t *c, const ep_op_t *op) {
   c->za = op->p.bin.neg_zp_a;
   c->zb2 = 2 * op->p.bin.neg_zp_b;
-  c->zp = op->p.bin.zp_out;
-  return rq_of(&c->out, op->mult[0], op->shift[0]);
+  return rz_of(&c->out, op->mult[0], op->shift[0], op->p.bin.zp_out, 17); /* |product| <= 255 * 255 */
 }
 
 #define EP_GRU_HEAD ((sizeof(ep_gru_t) + 15u) & ~15u)
@@ -432,7 +474,7 @@ static int fcq_prepare(ep_model_t *m, fcq_t *q, const int16_t *fc_idx, uint32_t 
       if ((b < 0 ? 0u - (uint32_t)b : (uint32_t)b) >= room) return -1;
       if (per_channel && pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]) < 0) return -1;
     }
-    if (!per_channel && pack_s(fc->mult[0], fc->shift[0]) < 0) return -1;
+    if (!per_channel && rz_of(&q->one[k], fc->mult[0], fc->shift[0], fc->p.fc.zp_out, 30) != 0) return -1;
   }
   for (k = 0; k < n; k++) {
     ep_op_t *fc = &m->ops[fc_idx[k]];
@@ -441,13 +483,6 @@ static int fcq_prepare(ep_model_t *m, fcq_t *q, const int16_t *fc_idx, uint32_t 
       for (r = 0; r < fc->rows; r++) fc->scratch[2u * fc->rows + r] = pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]);
       q->fm[k] = fc->scratch + fc->rows;
       q->fs[k] = fc->scratch + 2u * fc->rows;
-    } else {
-      rq_t v;
-      (void)rq_of(&v, fc->mult[0], fc->shift[0]);
-      q->one_m[k] = v.m;
-      q->one_s[k] = v.s;
-      q->fm[k] = &q->one_m[k];
-      q->fs[k] = &q->one_s[k];
     }
   }
   q->jmask = per_channel ? ~0u : 0u;
@@ -456,7 +491,7 @@ static int fcq_prepare(ep_model_t *m, fcq_t *q, const int16_t *fc_idx, uint32_t 
 
 /* Decides whether layer `g` can take the short chain and fills g->f. Needs the FCs' folded biases and
  * per-channel multipliers (filled after the arena plan); per-channel shifts are rewritten in place as packed
- * rq_t shifts (the fused FCs' scratch is read by nothing else). */
+ * shifts `s` (the fused FCs' scratch is read by nothing else). */
 static void prepare_one(ep_model_t *m, ep_gru_t *g) {
   fast_t *f = &g->f;
   const ep_op_t *ops = m->ops;
@@ -499,8 +534,9 @@ static void fc_q(const fcq_t *f, uint32_t k, int32_t *a, uint32_t j0, uint32_t n
     const int32_t *fm = f->fm[k] + j0, *fs = f->fs[k] + j0;
     for (e = 0; e < nb; e++) a[e] = sat8(rq(a[e] + a[e], fm[e], fs[e]) + zp);
   } else {
-    const int32_t mm = f->one_m[k], ss = f->one_s[k];
-    for (e = 0; e < nb; e++) a[e] = sat8(rq(a[e] + a[e], mm, ss) + zp);
+    const rz_t z = f->one[k];
+    (void)zp;
+    for (e = 0; e < nb; e++) a[e] = sat8(rqz(a[e] + a[e], z.m, z.c, z.e));
   }
 }
 

@@ -113,13 +113,14 @@ def _object(gcc: str, src: Path, includes: list[Path], flags: list[str], cache: 
 
 
 def build_example(lib_dir: str | Path, core: str = "m4", *, cache_dir: Path | None = None,
-                  timeout_s: float = 300.0) -> Path:
+                  timeout_s: float = 300.0, optimize: str = "-O2") -> Path:
     """Compile the library and its example for ``core`` and link ``examples/qemu/build-<core>/example.elf``.
 
     :param lib_dir: a folder written by ``export.deploy.write_deploy``
     :param core: ``m0``, ``m3``, ``m4`` or ``m7``
     :param cache_dir: object cache (default ``.pio/deploy-obj`` in the project)
     :param timeout_s: limit per compiler run
+    :param optimize: the optimisation flag (the toolchain file's ``-O2``; ``-Os`` shows what a size build costs)
     """
     lib = Path(lib_dir).resolve()
     example = lib / "examples" / "qemu"
@@ -129,12 +130,12 @@ def build_example(lib_dir: str | Path, core: str = "m4", *, cache_dir: Path | No
     cache = cache_dir or project_root() / ".pio" / "deploy-obj"
     cache.mkdir(parents=True, exist_ok=True)
     cpu = board_flags(core)
-    flags = [*cpu, *COMPILE_FLAGS]
+    flags = [*cpu, optimize, *(f for f in COMPILE_FLAGS if not f.startswith("-O"))]
     includes = [lib / "include"]
     sources = [*sorted((lib / "src").glob("*.c")), *sorted((lib / "src" / "runtime").glob("*.c")),
                *sorted((example / "src").glob("*.c"))]
     objects = [_object(gcc, s, includes, flags, cache, timeout_s) for s in sources]
-    out = example / f"build-{core}"
+    out = example / (f"build-{core}" if optimize == "-O2" else f"build-{core}{optimize}")
     out.mkdir(exist_ok=True)
     elf = out / "example.elf"
     proc = _run([gcc, *cpu, *LINK_FLAGS, f"-T{example / 'qemu.ld'}", *map(str, objects), *LINK_LIBS,
@@ -194,15 +195,16 @@ def _symbol_size(elf: Path, name: str) -> int:
 
 
 def footprint(lib_dir: str | Path, core: str = "m4", *, cache_dir: Path | None = None,
-              timeout_s: float = 300.0) -> DeployFootprint:
+              timeout_s: float = 300.0, optimize: str = "-O2") -> DeployFootprint:
     """Flash and RAM of the deploy library at ``lib_dir`` on ``core``: build the example, run it once.
 
     :param lib_dir: a folder written by ``export.deploy.write_deploy``
     :param core: ``m0``, ``m3``, ``m4`` or ``m7``
     :param cache_dir: object cache (default ``.pio/deploy-obj``)
     :param timeout_s: limit per compiler run and for the QEMU run
+    :param optimize: as in :func:`build_example`
     """
-    elf = build_example(lib_dir, core, cache_dir=cache_dir, timeout_s=timeout_s)
+    elf = build_example(lib_dir, core, cache_dir=cache_dir, timeout_s=timeout_s, optimize=optimize)
     run = run_example(elf, core, timeout_s=timeout_s)
     if run.status != 0:
         raise ExportError("deploy", detail=f"the example's calls failed on {core}: {run.text.strip()[-200:]!r}")
@@ -220,7 +222,18 @@ def deploy_and_measure(tflite: bytes, out_dir: str | Path, *, manifest: dict | N
     Parameters as :func:`export.deploy.write_deploy`; returns ``(DeployLibrary, DeployFootprint)``. The example's
     build output stays inside ``out_dir/examples/qemu/build-<core>``.
     """
+    from edgeprune.bench.atomic import LockTimeout, folder_lock
     from edgeprune.export.deploy import write_deploy
 
-    lib = write_deploy(tflite, out_dir, manifest=manifest, name=name, source=source, core=core)
-    return lib, footprint(lib.out_dir, core)
+    # Two searches measuring the same config share its folder in the artifacts cache: one at a time, or the
+    # second replaces the library while the first compiles it.
+    try:
+        with folder_lock(out_dir, DEPLOY_LOCK_S):
+            lib = write_deploy(tflite, out_dir, manifest=manifest, name=name, source=source, core=core)
+            return lib, footprint(lib.out_dir, core)
+    except LockTimeout as exc:
+        raise ExportError("deploy", detail=str(exc)) from None
+
+
+#: Longest wait for another process writing and measuring the same deploy library, s.
+DEPLOY_LOCK_S = 900.0

@@ -242,22 +242,18 @@ static int conv_is_1x1(const ep_model_t *m, const ep_op_t *op) {
   return w->dims[1] == 1 && w->dims[2] == 1;
 }
 
-/* Shared temporary: two pixels' inputs combined (DSP: int16 lane pairs, 4 (depth & ~3) bytes, where the one-pixel FC
- * widening of an odd last pixel fits too; elsewhere one int32 word per depth step, 4 depth bytes, also reserved on
- * v6-M so that every non-DSP target plans the same arena as the host), then the int8 im2col patch (kernels larger
- * than 1x1). The host's figure is never below a DSP target's. */
+/* Shared temporary: two pixels' inputs combined (DSP: int16 lane pairs, 4 ceil4(depth) bytes with a zero-padded last
+ * group, where the one-pixel FC widening of an odd last pixel fits too; elsewhere one int32 word per depth step, 4
+ * depth bytes rounded up to 16, also reserved on v6-M so that every target plans the same arena as the host), then
+ * the int8 im2col patch (kernels larger than 1x1), depth rounded up to whole words. */
 static uint32_t widened_bytes(uint32_t depth) {
-#if EP_CONV_DSP
-  return (4u * (depth & ~3u) + 15u) & ~15u; /* 16-byte aligned patch */
-#else
-  return (4u * depth + 15u) & ~15u;
-#endif
+  return (4u * depth + 15u) & ~15u; /* = 16 ceil(depth / 4): DSP's zero-padded last group fits; 16-byte aligned patch */
 }
 
 uint32_t ep_conv_tmp_bytes(const ep_model_t *m, const ep_op_t *op) {
   if (op->kind != EP_K_CONV_I8) return 0;
   if (conv_is_1x1(m, op)) return widened_bytes(op->depth);
-  return widened_bytes(op->depth) + op->depth;
+  return widened_bytes(op->depth) + ((op->depth + 3u) & ~3u); /* the patch, zero-padded to whole words on DSP */
 }
 
 void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
@@ -682,6 +678,11 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   const uint32_t lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
   const int fast = rq_fast_ok(op, oc), fastk = fast && !(oc & 1u) && rqk_ok(op, oc);
   const int wide = !fastk && !(oc & 1u) && tail == 0u && rqw_ok(op, oc);
+  /* A depth tail in a gathered patch: the patch zero-padded to whole words and one more group, so the weight rows
+   * read up to 3 bytes of the next row (multiplied by the zero lanes); the last channel pair, whose next row would be
+   * past the filter, keeps the byte loop. */
+  const uint32_t padt = fastk && tail != 0u && !(KH == 1 && KW == 1) && oc >= 4u;
+  pair_k_t pkt;
   const uint32_t zp21 = 2u * (uint32_t)zp + 1u; /* (2 zp + 1) 2^(e-1) = zp 2^e + 2^(e-1): rq_k's constant */
   pair_k_t pk;
   const int8_t *w = (const int8_t *)tw->data;
@@ -697,18 +698,27 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   pk.zp21 = zp21;
   pk.lo4 = lo4;
   pk.hi4 = hi4;
+  pkt = pk;
+  pkt.groups = groups + 1u;
+  pkt.oc = oc - 2u;
+  if (padt) memset(patch + depth, 0, 4u - tail);
   for (p = 0; p + 1 < npix; p += 2) {
     int8_t ta[4] = {0, 0, 0, 0}, tb[4] = {0, 0, 0, 0};
     int8_t *ya = y + (size_t)p * oc, *yb = ya + oc;
     const int8_t *x = conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch);
     uint32_t r, d;
-    widen_lane(x, groups, xq);
+    uint32_t r0 = 0;
+    widen_lane(x, groups + padt, xq);
     for (d = 0; d < tail; d++) ta[d] = x[body + d];
     if (++ox == OW) ox = 0, oy++;
     x = conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch);
-    widen_lane(x, groups, xq + 2);
+    widen_lane(x, groups + padt, xq + 2);
     for (d = 0; d < tail; d++) tb[d] = x[body + d];
     if (++ox == OW) ox = 0, oy++;
+    if (padt) {
+      pair_channels(w, xq, &pkt, ya, yb);
+      r0 = oc - 2u;
+    }
     if (fastk && tail == 0u) {
       pair_channels(w, xq, &pk, ya, yb);
       continue;
@@ -718,8 +728,8 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
       continue;
     }
     if (fastk) { /* even channel count, zero point folded into the rounding constant: outputs stored as halfwords */
-      const int8_t *w0 = w;
-      for (r = 0; r < oc; r += 2, w0 += 2u * depth) {
+      const int8_t *w0 = w + (size_t)r0 * depth;
+      for (r = r0; r < oc; r += 2, w0 += 2u * depth) {
         int32_t acc[4];
         rqk_t q0, q1;
         uint32_t v;

@@ -1,8 +1,8 @@
 """The DSP cores' fast convolution paths (issue 31) give TFLM's bytes in the real firmware under QEMU: the 3x3
 depthwise kernel (one assembly block per pixel and four channels, border windows gathered with the input zero
 point, the zero point folded into the requantisation's rounding constant; narrow rows from a zero-point-padded strip)
-and the CONV_2D pair loop for an even channel count (halfword stores; the SMULL requantisation for shifts the short
-form cannot take, multiplier-0 channels). Random geometry: images down to 1x1 (every tap of a SAME window outside), strides
+and the CONV_2D pair loop for an even channel count (halfword stores; small filters widened once per invoke; the
+SMULL requantisation for shifts the short form cannot take, multiplier-0 channels). Random geometry: images down to 1x1 (every tap of a SAME window outside), strides
 1-2, dilation 2, SAME/VALID, channel tails, every fused activation."""
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ def cases() -> list[tuple[str, bytes, np.ndarray]]:
         oc = 2 * int(rng.integers(1, 20))
         buf = conv_model(rng, False, i % 3 != 0, PAD.SAME, (1 + i % 2, 1), (1, 1), acts[i % 3], k, shape, oc)
         out.append((f"conv{k} #{i} {shape} oc {oc}", buf, rng.integers(-128, 128, shape, dtype=np.int8)))
+    for i, (c, oc) in enumerate([(8, 16), (16, 32), (32, 32), (4, 6)]):  # 1x1 filters widened once per invoke
+        shape = (1, int(rng.integers(2, 8)), int(rng.integers(2, 8)), c)
+        buf = conv_model(rng, False, True, PAD.SAME, (1, 1), (1, 1), acts[i % 3], (1, 1), shape, oc)
+        out.append((f"pointwise {c}->{oc}", buf, rng.integers(-128, 128, shape, dtype=np.int8)))
     for i in range(6):  # CONV_2D on the wide requantisation (SMULL), multiplier-0 channels
         out.append((f"wide conv #{i}", *wide_conv(rng, 1 + 2 * (i % 2))))
     return out

@@ -688,6 +688,7 @@ typedef struct {
 
 #define EP_LSTM_HEAD ((sizeof(ep_lstm_t) + 15u) & ~15u)
 
+#if EP_RT_LSTM
 /* Matches the pattern ending in MUL op `o` (h' = o * tanh(c')); fills `l` and returns 0 on success. */
 static int match_lstm(ep_model_t *m, const graph_index_t *gi, int o, ep_lstm_t *l) {
   const ep_op_t *ops = m->ops;
@@ -900,6 +901,8 @@ int ep_k_lstm(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
+#endif /* EP_RT_LSTM */
+
 uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t) {
   const ep_gru_t *g = (const ep_gru_t *)(const void *)op->scratch;
   if (op->kind == EP_K_LSTM) {
@@ -932,13 +935,15 @@ int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
     ep_op_t *op = &m->ops[i];
     /* Head + the widened x of the DSP path; reserved on every target so the arena plan is target-free. */
     uint32_t need;
-    if (op->kind == EP_K_MUL_I8 && !op->fused) {
+    if (EP_RT_LSTM && op->kind == EP_K_MUL_I8 && !op->fused) {
+#if EP_RT_LSTM
       ep_lstm_t l;
       if (match_lstm(m, &gi, (int)i, &l) != 0) continue;
       need = (uint32_t)EP_LSTM_HEAD + widen_bytes(l.depth_x);
       if (need > avail - *used) return EP_RT_ERR_ARENA;
       fuse_lstm(m, i, &l, mem + *used, need);
       *used += need;
+#endif
       continue;
     }
     if (op->kind != EP_K_ADD_I8 || op->fused) continue;
@@ -982,7 +987,9 @@ void ep_gru_prepare(ep_model_t *m) {
   uint32_t i;
   for (i = 0; i < m->num_ops; i++)
     if (m->ops[i].kind == EP_K_GRU) prepare_one(m, (ep_gru_t *)(void *)m->ops[i].scratch);
+#if EP_RT_LSTM
     else if (m->ops[i].kind == EP_K_LSTM) prepare_lstm(m, (ep_lstm_t *)(void *)m->ops[i].scratch);
+#endif
 }
 
 #else

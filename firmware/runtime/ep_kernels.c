@@ -312,7 +312,9 @@ ep_kernel_fn ep_kernel_for(uint8_t kind) {
     case EP_K_COPY: return k_copy;
 #if EP_RT_GRU
     case EP_K_GRU: return ep_k_gru;
+#if EP_RT_LSTM
     case EP_K_LSTM: return ep_k_lstm;
+#endif
 #endif
 #if EP_RT_CONV
     case EP_K_CONV_I8: return ep_k_conv_i8;

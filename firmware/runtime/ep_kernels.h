@@ -11,6 +11,9 @@
 #ifndef EP_RT_GRU
 #define EP_RT_GRU 1
 #endif
+#ifndef EP_RT_LSTM /* the fused LSTM step (inside the GRU family's ep_gru.c; a GRU-only deploy build may set 0) */
+#define EP_RT_LSTM EP_RT_GRU
+#endif
 #ifndef EP_RT_F32 /* float32 FULLY_CONNECTED, LOGISTIC, TANH, RELU (libm's expf/tanhf come with them) */
 #define EP_RT_F32 1
 #endif
@@ -140,7 +143,9 @@ ep_kernel_fn ep_kernel_for(uint8_t kind); /* NULL: a family this build left out 
 #if EP_RT_GRU
 int ep_k_gru(const ep_model_t *m, const ep_op_t *op);
 int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used);
+#if EP_RT_LSTM
 int ep_k_lstm(const ep_model_t *m, const ep_op_t *op);
+#endif
 /* The tensors a fused GRU (x, h) or LSTM (x, h, c) op reads into t[0..3) (its op record's inputs are the group's
  * internal tensors); returns how many. */
 uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t);

@@ -7,7 +7,6 @@ in a separate build dir so it never clobbers the serial-loading firmware.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -16,12 +15,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeprune.bench.atomic import LockTimeout, folder_lock
 from edgeprune.bench.carray import c_source
 from edgeprune.bench.manifest import ManifestError, read_manifest, write_manifest
 from edgeprune.bench.paths import project_root
@@ -294,51 +293,22 @@ def env_build_dir(env: str, build_dir: str | Path | None = None) -> Path:
     return (Path(root).resolve() if root else project_root() / ".pio" / "build") / env
 
 
-#: How often a build waiting for another one's lock checks it again, s.
-LOCK_POLL_S = 0.2
-
-
 @contextmanager
 def build_lock(out_dir: Path, timeout_s: float) -> Iterator[None]:
     """Hold the lock of one PlatformIO output folder, waiting up to ``timeout_s`` for another process's build.
 
     Two ``pio run -e qemu-m4`` writing the same ``.pio/build/qemu-m4`` (two benches, a search and a test) race
-    on its objects and one fails at link; the second one waits here and then finds the build up to date. The
-    lock is ``flock`` on ``.<env>.lock`` beside the folder: the kernel releases it when its holder dies.
+    on its objects and one fails at link; the second one waits here and then finds the build up to date
+    (``bench.atomic.folder_lock``: released by the kernel when its holder dies).
 
     :param out_dir: the env's output folder (``env_build_dir``)
     :param timeout_s: longest wait for another build, s (raises ``BuildError`` stage ``"pio"`` after it)
     """
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = out_dir.parent / f".{out_dir.name}.lock"
-    fd = os.open(str(lock_path), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + timeout_s
-        waited = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise BuildError("pio", f"another build of {out_dir} (pid {_lock_pid(lock_path)}) held it for "
-                                            f"over {timeout_s:g} s; wait for it to finish or stop it") from None
-                if not waited:
-                    log.info("waiting for another build of %s (pid %s)", out_dir, _lock_pid(lock_path))
-                    waited = True
-                time.sleep(LOCK_POLL_S)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        yield
-    finally:
-        os.close(fd)  # releases the flock
-
-
-def _lock_pid(lock_path: Path) -> str:
-    try:
-        return lock_path.read_text().strip() or "?"
-    except OSError:
-        return "?"
+        with folder_lock(out_dir, timeout_s):
+            yield
+    except LockTimeout as exc:
+        raise BuildError("pio", f"another build: {exc}") from None
 
 
 def build(env: str, baked_model_dir: str | Path | None = None, build_dir: str | Path | None = None,

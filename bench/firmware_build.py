@@ -281,6 +281,19 @@ def deploy_environ(env: str, baked_model_dir: str | Path,
             "PLATFORMIO_BUILD_DIR": str(Path(build_dir).resolve())}, plan
 
 
+def pio_envs(project_dir: str | Path | None = None) -> list[str]:
+    """The PlatformIO envs ``platformio.ini`` defines (``[env:<name>]`` sections), in file order.
+
+    :param project_dir: folder holding ``platformio.ini`` (default: the project root)
+    """
+    ini = Path(project_dir) if project_dir is not None else project_root()
+    try:
+        text = (ini / "platformio.ini").read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return re.findall(r"^\[env:([^\]\s]+)\]", text, flags=re.M)
+
+
 def env_build_dir(env: str, build_dir: str | Path | None = None) -> Path:
     """The folder ``pio run -e <env>`` writes: ``<build_dir>/<env>``, else ``$PLATFORMIO_BUILD_DIR/<env>``, else
     ``.pio/build/<env>``.

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.atomic import sweep_stale_tmp
 from edgeprune.bench.firmware_build import CONSUME_INPUTS, BuildError, plan_model
 from edgeprune.bench.paths import project_root
 from edgeprune.export.errors import ExportError
@@ -362,7 +363,9 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
 
 def _write_atomically(out_dir: Path, files: dict[str, str | bytes]) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    sweep_stale_tmp(out_dir.parent, f".{out_dir.name}.tmp-")  # left by a writer killed mid-write
+    sweep_stale_tmp(out_dir.parent, f".{out_dir.name}.old-")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
     try:
         for rel, content in files.items():
             path = tmp / rel

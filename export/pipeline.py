@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeprune.bench.atomic import sweep_stale_tmp
 from edgeprune.export import carray, manifest, verify
 from edgeprune.export import fine_input as fine
 from edgeprune.export.errors import ExportError
@@ -192,7 +193,9 @@ def export_model(
     lap("prepare")
     to_tflite.warm_up()
     lap("import")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    # The writer's pid in the name: a kill -9 mid-export leaves this folder, and the next export sweeps it.
+    sweep_stale_tmp(out_dir.parent, f".{out_dir.name}.tmp-")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
     try:
         onnx_bytes = to_onnx.export_onnx(graph)
         lap("onnx")

@@ -34,6 +34,13 @@ def command(env: str | None, port: str | None, model_dir: str | None, expect_bui
     """
     from edgeprune.bench.flash import FlashError, flash
 
+    if env is not None and not (env == "qemu" or env.startswith("qemu:")):
+        from edgeprune.bench.firmware_build import pio_envs
+
+        known = pio_envs()
+        if env not in known:
+            raise UserError(f"--env {env}: no such PlatformIO env in platformio.ini; pick one of "
+                            f"{', '.join(e for e in known if not e.startswith('qemu'))} (or --device qemu:<core>)")
     if env is None:
         spec = TargetSpec.parse(port) if port is not None else None
         if spec is None or not spec.is_qemu:

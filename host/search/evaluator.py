@@ -117,6 +117,10 @@ def deploy_record(built: Any) -> dict[str, Any]:
 
 
 
+#: Longest wait for another process exporting the same config into the artifacts cache, s.
+EXPORT_LOCK_S = 1800.0
+
+
 class HardwareEvaluator:
     """Runs candidates on a real device link (QEMU or a board on a serial port).
 
@@ -329,18 +333,23 @@ class HardwareEvaluator:
 
         calibration, _ = self._inputs()
         out_dir = self.artifacts_dir / ident.task_hash[:16] / digest[:16]
-        exported = self._reuse_export(out_dir)
-        if exported is None:
-            try:
-                exported, quality = self._export_smallest(compressed.model, calibration, out_dir, config.quantize,
-                                                          compressed.report.get("export") or {})
-            except ExportError as exc:
-                result.error = f"ExportError: {exc}"
-                return prepared
-            lap("export")
-        else:
-            quality = None
-            lap("export-reused")
+        from edgeprune.bench.atomic import folder_lock
+
+        # Another search exporting the same config would replace this folder while it is measured: the second
+        # waits, then reuses the first's export.
+        with folder_lock(out_dir, EXPORT_LOCK_S):
+            exported = self._reuse_export(out_dir)
+            if exported is None:
+                try:
+                    exported, quality = self._export_smallest(compressed.model, calibration, out_dir,
+                                                              config.quantize, compressed.report.get("export") or {})
+                except ExportError as exc:
+                    result.error = f"ExportError: {exc}"
+                    return prepared
+                lap("export")
+            else:
+                quality = None
+                lap("export-reused")
         result.artifacts = {"dir": str(out_dir)}
         prepared.tflite = exported.read_tflite()
         prepared.manifest = exported.manifest

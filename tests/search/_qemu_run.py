@@ -16,8 +16,10 @@ def main() -> None:
 
     torch.set_num_threads(1)
     run_dir, strategy, budget, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+    # "nocache": no global evaluation cache, so two runs side by side do not answer each other's configs.
+    use_cache = not (len(sys.argv) > 5 and sys.argv[5] == "nocache")
     opts = SearchOptions(device="qemu:m4", strategy=strategy, budget=budget, out=run_dir, host_energy=False,
-                         max_acc_drop=50.0, finetune_steps=0, max_finetune_steps=5, repeats=3,
+                         use_cache=use_cache, max_acc_drop=50.0, finetune_steps=0, max_finetune_steps=5, repeats=3,
                          deploy_best=False, evaluator_options=evaluator_options(deploy_build="never"))
     run_search(None if resume else opts, resume=Path(run_dir) if resume else None, task=small_weather_task())
 

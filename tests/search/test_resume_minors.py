@@ -1,0 +1,59 @@
+"""Issue 32, item 7: temporaries of interrupted exports are swept, ``flash --env nope`` names the env.
+
+(The rejection-streak advice is checked on a real stopped run in test_resume_reproduces.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeprune.bench.atomic import sweep_stale_tmp
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    return proc.pid
+
+
+def test_sweep_removes_only_temporaries_of_dead_writers(tmp_path):
+    dead, alive = _dead_pid(), os.getpid()
+    for name in (f".m.tmp-{dead}-abc", f".m.tmp-{alive}-def", ".m.tmp-old", ".m.tmp-young", f".other.tmp-{dead}-x"):
+        (tmp_path / name).mkdir()
+    old = time.time() - 2 * 24 * 3600
+    os.utime(tmp_path / ".m.tmp-old", (old, old))
+    assert sweep_stale_tmp(tmp_path, ".m.tmp-") == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".m.tmp-{alive}-def", ".m.tmp-young",
+                                                          f".other.tmp-{dead}-x"]
+
+
+@pytest.mark.tf
+def test_export_sweeps_what_an_interrupted_export_left(tmp_path):
+    import torch
+
+    from edgeprune.export import export_model
+    from edgeprune.host.models import MLP
+
+    torch.manual_seed(0)
+    out = tmp_path / "0123456789abcdef"
+    stale = tmp_path / f".{out.name}.tmp-{_dead_pid()}-k9"  # what a kill -9 mid-export leaves
+    (stale / "work").mkdir(parents=True)
+    export_model(MLP([4, 8, 2]), np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32), out, name="m")
+    assert (out / "model.tflite").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_flash_unknown_env_is_named(tmp_path):
+    exe = Path(sys.executable).with_name("edgeprune")
+    res = subprocess.run([str(exe), "flash", "--env", "nope"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--env nope: no such PlatformIO env in platformio.ini" in lines[0], lines
+    assert "nucleo_l4r5zi" in lines[0] and "--port" not in lines[0]

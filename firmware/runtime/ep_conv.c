@@ -607,7 +607,7 @@ static inline void dot2x2w(const uint32_t *w0, const uint32_t *w1, const uint32_
   acc[3] = a11;
 }
 
-#define PRE_WORDS 512u /* stack words for filters widened per invoke (oc x depth <= 1024) */
+#define PRE_WORDS 1024u /* stack words (4 KB) for a filter, or a chunk of its rows, widened per invoke */
 
 /* One op's constants for pair_channels. */
 typedef struct {
@@ -735,7 +735,7 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   const int8_t *w = (const int8_t *)tw->data;
   uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
   int8_t *patch = (int8_t *)(m->fc_tmp + widened_bytes(depth));
-  int32_t p, oy = 0, ox = 0;
+  int32_t p = 0, oy = 0, ox = 0;
   pk.depth = depth;
   pk.groups = groups;
   pk.oc = oc;
@@ -749,7 +749,7 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   pkt.groups = groups + 1u;
   pkt.oc = oc - 2u;
   if (padt) memset(patch + depth, 0, 4u - tail);
-  /* A small filter (oc x depth <= 1024, depth a multiple of 4) is widened once per invoke onto the stack: every pixel
+  /* A small filter (oc x depth <= 2048, depth a multiple of 4) is widened once per invoke onto the stack: every pixel
    * pair reads it again. */
   if (fastk && tail == 0u && (size_t)oc * depth <= 2u * PRE_WORDS) {
     const int8_t *src = w;
@@ -760,6 +760,38 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
       wpre[i + 1u] = sxtb16_r8(v);
     }
     pre = 1;
+  }
+  /* A larger 1x1 filter (depth <= 256) in chunks of rows that fit the stack, each widened once and run against every
+   * pixel pair (the pixels are read in place and widened again per chunk, which costs less than widening the
+   * filter per pair). */
+  if (!pre && fastk && tail == 0u && KH == 1 && KW == 1 && depth <= 256u) {
+    const uint32_t rows = (2u * PRE_WORDS / depth) & ~1u;
+    uint32_t r0;
+    for (r0 = 0; r0 < oc; r0 += rows) {
+      const uint32_t n = oc - r0 < rows ? oc - r0 : rows;
+      const int8_t *src = w + (size_t)r0 * depth;
+      pair_k_t pc = pk;
+      uint32_t i;
+      for (i = 0; i < n * depth / 2u; i += 2u, src += 4) {
+        const uint32_t v = ld32u(src);
+        wpre[i] = sxtb16(v);
+        wpre[i + 1u] = sxtb16_r8(v);
+      }
+      pc.oc = n;
+      pc.bias = bias + r0;
+      pc.cm = cm + r0;
+      pc.cs = cs + r0;
+      oy = ox = 0;
+      for (p = 0; p + 1 < npix; p += 2) {
+        int8_t *ya = y + (size_t)p * oc + r0;
+        widen_lane(conv_input(op, xb, H, W, C, 1, 1, oy, ox, patch), groups, xq);
+        if (++ox == OW) ox = 0, oy++;
+        widen_lane(conv_input(op, xb, H, W, C, 1, 1, oy, ox, patch), groups, xq + 2);
+        if (++ox == OW) ox = 0, oy++;
+        pair_channels_pre(wpre, xq, &pc, ya, ya + oc);
+      }
+    }
+    return p;
   }
   for (p = 0; p + 1 < npix; p += 2) {
     int8_t ta[4] = {0, 0, 0, 0}, tb[4] = {0, 0, 0, 0};

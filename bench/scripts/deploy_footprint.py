@@ -33,7 +33,7 @@ import numpy as np
 from bench_common import commit, replace_section
 
 from edgeprune.bench.reference import ad01_bytes, kws_bytes
-from edgeprune.export.deploy_build import deploy_and_measure
+from edgeprune.export.deploy_build import deploy_and_measure, footprint
 from edgeprune.export.tflite_info import read_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,8 +88,10 @@ def _largest_code(elf: Path, n: int = 8) -> list[tuple[str, int]]:
 def _measure(name: str, tflite: bytes, manifest: dict | None, work: Path) -> dict[str, Any]:
     started = time.perf_counter()
     lib, fp = deploy_and_measure(tflite, work / f"lib-{name}", manifest=manifest, name=name, core="m4")
+    small = footprint(lib.out_dir, "m4", optimize="-Os")
     row = {"model": name, **_split(tflite), "kernels": list(lib.kernels), **fp.to_json(),
            "slim_bytes": lib.model_bytes, "largest_code": _largest_code(fp.elf),
+           "os_flash_bytes": small.flash_bytes, "os_code_bytes": small.code_bytes, "os_output_equal": small.output == fp.output,
            "build_run_s": round(time.perf_counter() - started, 1)}
     row.pop("elf")
     row.pop("output")
@@ -178,6 +180,9 @@ def main() -> int:
     lines += _table(rows)
     lines += ["", "Deploy flash counts the model as shipped (`export/slim.py`: no names, signatures, metadata, min/max; "
               "same outputs): " + "; ".join(f"{r['model']} {r['tflite']:,} → {r['slim_bytes']:,} B" for r in rows) + ".",
+              "", "The same libraries compiled -Os instead of -O2 (a user's size build; same output bytes: "
+              f"{all(r['os_output_equal'] for r in rows)}), deploy flash (code): "
+              + "; ".join(f"{r['model']} {r['os_flash_bytes']:,} B ({r['os_code_bytes']:,})" for r in rows) + ".",
               "", f"Where the winner's {win['code_bytes']:,} B of code go (largest symbols, bytes): "
               + ", ".join(f"`{n}` {b:,}" for n, b in win["largest_code"]) + "."]
     lines += ["", "Per-channel weight scales (the converter's default) against per-tensor (what the search exports "

@@ -38,7 +38,10 @@ from edgeprune.bench.paths import project_root
 from edgeprune.export.errors import ExportError
 
 #: QEMU board file (firmware/platform/boards) of each core the example runs on; its cpu/fpu flags are the build's.
-CORE_BOARDS = {"m0": "qemu_microbit", "m3": "qemu_mps2_an385", "m4": "qemu_mps2_an386", "m7": "qemu_mps2_an500"}
+CORE_BOARDS = {"m0": "qemu_microbit", "m3": "qemu_mps2_an385", "m4": "qemu_mps2_an386", "m7": "qemu_mps2_an500",
+               "m33": "qemu_mps2_an505"}
+#: Where flash and RAM start on the AN505 (Cortex-M33, secure aliases); the other boards use qemu.ld's 0 / 0x20000000.
+_AN505_MEMORY = (("ORIGIN = 0x00000000", "ORIGIN = 0x10000000"), ("ORIGIN = 0x20000000", "ORIGIN = 0x38000000"))
 _FAMILY_RE = re.compile(r"^#if\s+EP_RT_([A-Z0-9_]+)\s*/\*\s*the whole file", re.M)
 _STATUS_RE = re.compile(r"^\s*(EP_RT_(?:OK|ERR_[A-Z_]+))\s*=\s*(-?\d+)", re.M)
 _GUARD_RE = re.compile(r"^#ifndef\s+(\w+)\s*\n#define\s+\1\b[^\n]*\n", re.M)
@@ -262,7 +265,13 @@ def _example_files(core: str) -> dict[str, str]:
         "target_link_libraries(example.elf PRIVATE edgeprune_model c m gcc nosys)\n"
         "target_link_options(example.elf PRIVATE -T${CMAKE_CURRENT_LIST_DIR}/qemu.ld)\n"
     )
-    env = {"m0": "qemu-m0", "m3": "qemu-m3", "m4": "qemu-m4", "m7": "qemu-m7"}[core]
+    env = f"qemu-{core}"
+    ld = (src / "qemu" / "qemu.ld").read_text(encoding="utf-8")
+    if core == "m33":
+        for old, new in _AN505_MEMORY:
+            if old not in ld:
+                raise ExportError("deploy", detail=f"firmware/deploy/qemu/qemu.ld lost its '{old}' line")
+            ld = ld.replace(old, new)
     pio = (
         "; The deploy example as a PlatformIO project on edgeprune's offline QEMU platform (the checkout that\n"
         "; exported it). On your board: your platform/board, your startup code instead of src/board_qemu.c.\n"
@@ -274,7 +283,7 @@ def _example_files(core: str) -> dict[str, str]:
     return {
         "src/main.c": (src / "example" / "main.c").read_text(encoding="utf-8"),
         "src/board_qemu.c": (src / "qemu" / "board_qemu.c").read_text(encoding="utf-8"),
-        "qemu.ld": (src / "qemu" / "qemu.ld").read_text(encoding="utf-8"),
+        "qemu.ld": ld,
         "arm-none-eabi.cmake": toolchain,
         "CMakeLists.txt": cmake,
         "platformio.ini": pio,

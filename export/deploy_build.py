@@ -31,6 +31,7 @@ QEMU_MACHINES = {
     "m3": ["-machine", "mps2-an385"],
     "m4": ["-machine", "mps2-an386"],
     "m7": ["-machine", "mps2-an500"],
+    "m33": ["-machine", "mps2-an505"],
 }
 _OUTPUT_RE = re.compile(r"^output ([0-9a-f]*)$", re.M)
 _STATUS_RE = re.compile(r"^status (\d+)$", re.M)
@@ -117,7 +118,7 @@ def build_example(lib_dir: str | Path, core: str = "m4", *, cache_dir: Path | No
     """Compile the library and its example for ``core`` and link ``examples/qemu/build-<core>/example.elf``.
 
     :param lib_dir: a folder written by ``export.deploy.write_deploy``
-    :param core: ``m0``, ``m3``, ``m4`` or ``m7``
+    :param core: ``m0``, ``m3``, ``m4``, ``m7`` or ``m33``
     :param cache_dir: object cache (default ``.pio/deploy-obj`` in the project)
     :param timeout_s: limit per compiler run
     :param optimize: the optimisation flag (the toolchain file's ``-O2``; ``-Os`` shows what a size build costs)
@@ -199,7 +200,7 @@ def footprint(lib_dir: str | Path, core: str = "m4", *, cache_dir: Path | None =
     """Flash and RAM of the deploy library at ``lib_dir`` on ``core``: build the example, run it once.
 
     :param lib_dir: a folder written by ``export.deploy.write_deploy``
-    :param core: ``m0``, ``m3``, ``m4`` or ``m7``
+    :param core: ``m0``, ``m3``, ``m4``, ``m7`` or ``m33``
     :param cache_dir: object cache (default ``.pio/deploy-obj``)
     :param timeout_s: limit per compiler run and for the QEMU run
     :param optimize: as in :func:`build_example`

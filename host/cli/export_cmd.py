@@ -81,7 +81,7 @@ def _calibration_note() -> str:
 @click.option("--deploy", "deploy", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write a self-contained C library of the model (API header, runtime for only its kernels, "
                    "library.json, CMakeLists.txt, example) to this folder, and measure its flash/RAM in QEMU.")
-@click.option("--deploy-core", type=click.Choice(["m0", "m3", "m4", "m7"]), default="m4", show_default=True,
+@click.option("--deploy-core", type=click.Choice(["m0", "m3", "m4", "m7", "m33"]), default="m4", show_default=True,
               help="Core the deploy library's arena is planned and its example built for.")
 @friendly_errors
 def command(

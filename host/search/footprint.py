@@ -37,7 +37,8 @@ def deploy_library_figures(figures: dict[str, Any], tflite: bytes, manifest: dic
     :param tflite: its model
     :param manifest: its export manifest (``sequence``)
     :param out_dir: its export folder; the library goes to ``out_dir/deploy``
-    :param core: the core measured (``m0``/``m3``/``m4``/``m7``); another core or ``None`` gets the labelled estimate
+    :param core: the core measured (``m0``/``m3``/``m4``/``m7``/``m33``); another core or ``None`` gets the labelled
+        estimate
     :returns: the ``DeployFootprint``, or ``None`` when the figures are the estimate
     """
     from edgeprune.export.deploy import CORE_BOARDS

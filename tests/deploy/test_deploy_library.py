@@ -184,7 +184,7 @@ def test_ad01_example_as_cmake_and_platformio_projects(ad01_lib, tmp_path):
 @pytest.mark.qemu
 @pytest.mark.tf
 @pytest.mark.slow
-@pytest.mark.parametrize("core", ["m4", "m0"])
+@pytest.mark.parametrize("core", ["m4", "m0", "m33"])
 def test_gru_export_example_matches_tflm(gru_export, core, tmp_path):
     """A streaming GRU cell: the library runs all steps per invoke, carrying the state as the oracle does."""
     from edgeprune.export.verify import TflmRunner

@@ -4,7 +4,7 @@
 metadata entries with their buffers (the converter's ``min_runtime_version`` and ``CONVERSION_METADATA``), the
 calibration min/max and shape signatures of tensors, and the empty buffer each activation tensor points at (they
 all share buffer 0, the schema's empty sentinel), then repacks the flatbuffer with every buffer's data 16-byte
-aligned, as the converter writes it (the runtime and TFLM read weights in place). Operators, tensors, shapes, quantisation and weight bytes are untouched, so the slim
+aligned, as the converter writes it (the runtime and TFLM read weights in place), and equal vectors written once. Operators, tensors, shapes, quantisation and weight bytes are untouched, so the slim
 model computes the same bytes in TFLM and in the runtime (tests/deploy: byte-equal outputs). Used by the deploy
 library (``edgeprune export --deploy``); the full ``model.tflite`` of an export keeps its names for tools.
 """
@@ -39,7 +39,18 @@ def _pack_aligned(schema: Any, model: Any) -> bytes:
         schema.BufferAddSize(builder, buf.size)
         return schema.BufferEnd(builder)
 
-    builder = flatbuffers.Builder(1024)
+    class SharingBuilder(flatbuffers.Builder):  # type: ignore[misc]
+        """Equal vectors (shapes, per-tensor scales and zero points, op input lists) are written once and shared:
+        flatbuffer vectors are immutable, so several tables may point at one."""
+
+        def CreateNumpyVector(self, x: Any) -> Any:  # noqa: N802 - flatbuffers' name
+            key = (x.dtype.str, x.tobytes())
+            if key not in seen:
+                seen[key] = super().CreateNumpyVector(x)
+            return seen[key]
+
+    seen: dict[tuple[str, bytes], Any] = {}
+    builder = SharingBuilder(1024)
     schema.BufferT.Pack = pack
     try:
         root = model.Pack(builder)

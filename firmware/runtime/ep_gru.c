@@ -4,44 +4,26 @@
  *   n = TANH(ADD(FC(x), MUL(r, FC(h))))  h' = ADD(n, MUL(z, SUB(h, n)))
  * as 16 int8 ops, each writing a tensor the next one re-reads. Every op after the FCs is element-wise, so
  * element j of h' depends only on row j of the six FCs: the fused kernel computes blocks of rows of all six
- * dot products, then the whole chain per element in registers, with each op's own prepared constants and
- * the same arithmetic functions as the op-by-op kernels (ep_kernels.h), hence the same bytes.
+ * dot products, then the whole chain per element (the short chain below: TFLM's arithmetic bit for bit, in
+ * fewer instructions). A layer whose constants the short chain cannot apply is not fused (it runs op by op).
  * The pattern is matched on tensors and op kinds, not on op order; commutative ADD/MUL operands are put in
  * a canonical order by swapping them with their constants (exact: the int8 arithmetic is symmetric).
  */
 #include <string.h>
 
+#include "ep_flatbuf.h"
 #include "ep_kernels.h"
 #include "ep_qmath.h"
 
 #if EP_RT_GRU /* the whole file; see ep_kernels.h */
 
 #define EP_GRU_BLOCK 32u
-#ifndef EP_GRU_SHORT /* 0: always the general chain (tests compare the two) */
-#define EP_GRU_SHORT 1
-#endif
 
 /* Roles of the six FULLY_CONNECTED ops. */
 enum { FC_XR, FC_HR, FC_XZ, FC_HZ, FC_XN, FC_HN, FC_COUNT };
 
-/* A final rescale `sat8(rdbpot(srdhm(x << shl, mult), shr) + zp)` with its rounding mask precomputed. */
-typedef struct {
-  int32_t mult, shl, shr, mask, zp;
-} rescale_t;
-/* int8 ADD/SUB: both inputs rescaled (ep_srdhm_2p20 + rounding shift), then the output rescale. */
-typedef struct {
-  int32_t za, ma, ra, mask_a, zb, mb, rb, mask_b;
-  rescale_t out;
-} addsub_t;
-/* int8 MUL: (a + za) * (b + zb), then the output rescale. */
-typedef struct {
-  int32_t za, zb;
-  rescale_t out;
-} mul_t;
-
 /*
- * The short chain (ep_gru_prepare decides per layer whether the model's constants allow it; otherwise the
- * general chain above runs). Every rescale there is `rdbpot(srdhm(y, m), e)` with e >= 1 and |2y| < 2^31:
+ * The short chain (ep_gru_fuse fuses a layer only if the model's constants allow it). Every rescale there is `rdbpot(srdhm(y, m), e)` with e >= 1 and |2y| < 2^31:
  * srdhm(y, m) is then one rounding high multiply of 2y (SMMULR), and the rounding shift is
  * `(p + 2^(e-1) - (y < 0)) >> e` (the sign of p may be taken from y: they differ only when p = 0, where both
  * forms give 0). `s` packs e (low byte: register shifts read only that) and 2^(e-1) << 8, so e <= 24.
@@ -93,65 +75,13 @@ typedef struct {
  * element-wise ops' constants in the form the kernel uses. */
 typedef struct {
   fast_t f;
-  uint32_t fast; /* 1: the short chain applies (ep_gru_prepare) */
   int16_t fc[FC_COUNT];
   int16_t add_r, add_z, log_r, log_z, mul_n, add_n, tanh_n, sub_d, mul_z, add_h;
   int16_t x, h, out;
   uint16_t hidden, depth_x;
-  addsub_t c_add_r, c_add_z, c_add_n, c_sub_d, c_add_h;
-  mul_t c_mul_n, c_mul_z;
 } ep_gru_t;
 
-static int32_t low_mask(int32_t shr) { return (int32_t)(((uint32_t)1 << shr) - 1u); }
-
-static void rescale_of(rescale_t *c, int32_t mult, int32_t shift, int32_t zp) {
-  c->mult = mult;
-  c->shl = shift > 0 ? shift : 0;
-  c->shr = shift > 0 ? 0 : -shift;
-  c->mask = low_mask(c->shr);
-  c->zp = zp;
-}
-
-static void addsub_of(addsub_t *c, const ep_op_t *op) {
-  c->za = op->p.bin.neg_zp_a, c->ma = op->mult[0], c->ra = -op->shift[0], c->mask_a = low_mask(c->ra);
-  c->zb = op->p.bin.neg_zp_b, c->mb = op->mult[1], c->rb = -op->shift[1], c->mask_b = low_mask(c->rb);
-  rescale_of(&c->out, op->mult[2], op->shift[2], op->p.bin.zp_out);
-}
-
-static void mul_of(mul_t *c, const ep_op_t *op) {
-  c->za = op->p.bin.neg_zp_a, c->zb = op->p.bin.neg_zp_b;
-  rescale_of(&c->out, op->mult[0], op->shift[0], op->p.bin.zp_out);
-}
-
 #define sat8 ep_sat8
-
-/* ep_rdbpot with its mask given. */
-static inline int32_t rdbpot_m(int32_t x, int32_t shr, int32_t mask) {
-  return (x >> shr) + (int32_t)((uint32_t)((mask >> 1) + (int32_t)((uint32_t)x >> 31) - (x & mask)) >> 31);
-}
-
-/* ep_srdhm for mult != INT32_MIN (every multiplier ep_quantize_multiplier yields), where the reference's
- * one saturating case cannot occur. */
-static inline int32_t srdhm(int32_t a, int32_t mult) {
-#if defined(EP_QMATH_SPLIT_MUL) && EP_QMATH_SPLIT_MUL
-  return ep_srdhm(a, mult);
-#else
-  return (int32_t)(((int64_t)a * (int64_t)mult + ((int64_t)1 << 30)) >> 31);
-#endif
-}
-
-static inline int32_t rescale(const rescale_t *c, int32_t x) {
-  return sat8(rdbpot_m(srdhm((int32_t)((uint32_t)x << c->shl), c->mult), c->shr, c->mask) + c->zp);
-}
-
-/* Same bytes as ep_addsub_i8 (tested), with the constants in kernel form and int8 activation range. */
-static inline int32_t addsub(const addsub_t *c, int32_t a, int32_t b, int sub) {
-  const int32_t sa = rdbpot_m(ep_srdhm_2p20(c->za + a, c->ma), c->ra, c->mask_a);
-  const int32_t sb = rdbpot_m(ep_srdhm_2p20(c->zb + b, c->mb), c->rb, c->mask_b);
-  return rescale(&c->out, sub ? sa - sb : sa + sb);
-}
-
-static inline int32_t mul(const mul_t *c, int32_t a, int32_t b) { return rescale(&c->out, (c->za + a) * (c->zb + b)); }
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
 #define EP_GRU_DSP 1
@@ -437,13 +367,6 @@ static int match(ep_model_t *m, const graph_index_t *gi, int o, ep_gru_t *g) {
   g->mul_z = (int16_t)mul_z, g->add_h = (int16_t)o;
   g->x = x, g->h = h, g->out = ops[o].out[0];
   g->hidden = (uint16_t)n;
-  addsub_of(&g->c_add_r, &ops[add_r]);
-  addsub_of(&g->c_add_z, &ops[add_z]);
-  addsub_of(&g->c_add_n, &ops[add_n]);
-  addsub_of(&g->c_sub_d, &ops[sub_d]);
-  addsub_of(&g->c_add_h, &ops[o]);
-  mul_of(&g->c_mul_n, &ops[mul_n]);
-  mul_of(&g->c_mul_z, &ops[mul_z]);
   g->depth_x = (uint16_t)ops[g->fc[FC_XN]].depth;
   return 0;
 }
@@ -459,71 +382,73 @@ static void value_order(ep_model_t *m, int16_t op) {
   memcpy(t, lo, 128);
 }
 
-/* Fills q for the n FCs `fc` if the short chain can requantise them (all per-channel or all per-tensor, every
- * shift packable, 2 * acc within int32); per-channel shifts are rewritten in place then. -1: it cannot. */
-static int fcq_prepare(ep_model_t *m, fcq_t *q, const int16_t *fc_idx, uint32_t n) {
+/* Whether the short chain can requantise the n FCs `fc_idx`: all per-channel or all per-tensor, every shift
+ * packable, 2 * acc within int32. Checked when fusing (before the arena plan) from the model's tensors, with the
+ * same multipliers and folded biases ep_model.c computes at init. */
+static int fc_check(const ep_model_t *m, const int16_t *fc_idx, uint32_t n) {
   const ep_op_t *ops = m->ops;
-  uint32_t k, r, per_channel = ops[fc_idx[0]].p.fc.per_channel ? 1u : 0u;
+  uint32_t k, r, d, per_channel = ops[fc_idx[0]].p.fc.per_channel ? 1u : 0u;
   for (k = 0; k < n; k++) {
     const ep_op_t *fc = &ops[fc_idx[k]];
-    /* 2 * acc must fit in int32: |folded bias| + depth * 2^14 < 2^30 (int8 products are at most 2^14). */
-    const uint32_t room = (1u << 30) - fc->depth * (1u << 14);
-    if ((fc->p.fc.per_channel ? 1u : 0u) != per_channel || fc->depth >= (1u << 16)) return -1;
+    const ep_tensor_t *w = &m->tensors[fc->in[1]], *in0 = &m->tensors[fc->in[0]], *out = &m->tensors[fc->out[0]];
+    const ep_tensor_t *b = (fc->n_in == 3 && fc->in[2] >= 0) ? &m->tensors[fc->in[2]] : NULL;
+    rz_t z;
+    uint32_t room;
+    if ((fc->p.fc.per_channel ? 1u : 0u) != per_channel || fc->depth >= (1u << 15)) return -1;
+    if (!per_channel && rz_of(&z, fc->mult[0], fc->shift[0], fc->p.fc.zp_out, 30) != 0) return -1;
+    room = (1u << 30) - fc->depth * (1u << 14); /* |folded bias| + depth * 2^14 < 2^30 */
     for (r = 0; r < fc->rows; r++) {
-      const int32_t b = fc->scratch[r];
-      if ((b < 0 ? 0u - (uint32_t)b : (uint32_t)b) >= room) return -1;
-      if (per_channel && pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]) < 0) return -1;
+      const int8_t *wr = (const int8_t *)w->data + (size_t)r * fc->depth;
+      int32_t sum = 0, fb;
+      for (d = 0; d < fc->depth; d++) sum += wr[d];
+      fb = (int32_t)((b ? ep_le32(b->data + 4u * r) : 0u) - (uint32_t)fc->p.fc.zp_in * (uint32_t)sum);
+      if ((fb < 0 ? 0u - (uint32_t)fb : (uint32_t)fb) >= room) return -1;
+      if (per_channel) {
+        const uint32_t bits = ep_le32(w->chan_scales + 4u * r);
+        float ws;
+        int32_t mult, shift;
+        memcpy(&ws, &bits, 4);
+        ep_quantize_multiplier((double)in0->scale * (double)ws / (double)out->scale, &mult, &shift);
+        if (pack_s(mult, shift) < 0) return -1;
+      }
     }
-    if (!per_channel && rz_of(&q->one[k], fc->mult[0], fc->shift[0], fc->p.fc.zp_out, 30) != 0) return -1;
   }
-  for (k = 0; k < n; k++) {
-    ep_op_t *fc = &m->ops[fc_idx[k]];
-    q->fzp[k] = fc->p.fc.zp_out;
-    if (per_channel) {
-      for (r = 0; r < fc->rows; r++) fc->scratch[2u * fc->rows + r] = pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]);
-      q->fm[k] = fc->scratch + fc->rows;
-      q->fs[k] = fc->scratch + 2u * fc->rows;
-    }
-  }
-  q->jmask = per_channel ? ~0u : 0u;
   return 0;
 }
 
-/* Decides whether layer `g` can take the short chain and fills g->f. Needs the FCs' folded biases and
- * per-channel multipliers (filled after the arena plan); per-channel shifts are rewritten in place as packed
- * shifts `s` (the fused FCs' scratch is read by nothing else). */
-static void prepare_one(ep_model_t *m, ep_gru_t *g) {
-  fast_t *f = &g->f;
-  const ep_op_t *ops = m->ops;
-  uint32_t k;
-  int bad = 0;
-  g->fast = 0;
-  if (!EP_GRU_SHORT) return;
-  bad |= fadd_of(&f->add_r, &ops[g->add_r]) | fadd_of(&f->add_z, &ops[g->add_z]) | fadd_of(&f->add_n, &ops[g->add_n]);
-  bad |= fadd_of(&f->sub_d, &ops[g->sub_d]) | fadd_of(&f->add_h, &ops[g->add_h]);
-  bad |= fmul_of(&f->mul_n, &ops[g->mul_n]) | fmul_of(&f->mul_z, &ops[g->mul_z]);
-  if (bad) return;
-  if (fcq_prepare(m, &f->q, g->fc, FC_COUNT) != 0) return;
-  {
-    const int16_t t3[3] = {g->log_r, g->log_z, g->tanh_n};
-    for (k = 0; k < 3u; k++) value_order(m, t3[k]);
+/* Fills q for the n FCs `fc_idx` (fc_check passed): per-channel shifts are rewritten in place as packed shifts. */
+static void fcq_prepare(ep_model_t *m, fcq_t *q, const int16_t *fc_idx, uint32_t n) {
+  uint32_t k, r;
+  for (k = 0; k < n; k++) {
+    ep_op_t *fc = &m->ops[fc_idx[k]];
+    q->fzp[k] = fc->p.fc.zp_out;
+    if (fc->p.fc.per_channel) {
+      for (r = 0; r < fc->rows; r++) fc->scratch[2u * fc->rows + r] = pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]);
+      q->fm[k] = fc->scratch + fc->rows;
+      q->fs[k] = fc->scratch + 2u * fc->rows;
+    } else {
+      (void)rz_of(&q->one[k], fc->mult[0], fc->shift[0], fc->p.fc.zp_out, 30);
+    }
   }
-  g->fast = 1;
+  q->jmask = m->ops[fc_idx[0]].p.fc.per_channel ? ~0u : 0u;
 }
 
+/* The element-wise constants of layer `g` in short-chain form (its ops are canonical), and its FCs checked: 0 if
+ * the layer can be fused. */
+static int gru_short(const ep_model_t *m, ep_gru_t *g) {
+  const ep_op_t *ops = m->ops;
+  fast_t *f = &g->f;
+  return fadd_of(&f->add_r, &ops[g->add_r]) | fadd_of(&f->add_z, &ops[g->add_z]) | fadd_of(&f->add_n, &ops[g->add_n]) |
+         fadd_of(&f->sub_d, &ops[g->sub_d]) | fadd_of(&f->add_h, &ops[g->add_h]) | fmul_of(&f->mul_n, &ops[g->mul_n]) |
+         fmul_of(&f->mul_z, &ops[g->mul_z]) | fc_check(m, g->fc, FC_COUNT);
+}
 
-
-/* FC output of row j: per-channel multipliers from the FC's scratch, or the per-tensor ones (stride 0). */
-typedef struct {
-  const int32_t *mult, *shift;
-  uint32_t stride;
-  int32_t zp;
-} fc_out_t;
-
-static inline int32_t fc_out(const fc_out_t *f, int32_t acc, uint32_t j) {
-  const int32_t shift = f->shift[j * f->stride];
-  const int32_t shl = shift > 0 ? shift : 0, shr = shl - shift;
-  return sat8(rdbpot_m(srdhm((int32_t)((uint32_t)acc << shl), f->mult[j * f->stride]), shr, low_mask(shr)) + f->zp);
+/* After the FCs' init data exists: their requantisation constants, and the value-ordered activation tables. */
+static void prepare_one(ep_model_t *m, ep_gru_t *g) {
+  const int16_t t3[3] = {g->log_r, g->log_z, g->tanh_n};
+  uint32_t k;
+  fcq_prepare(m, &g->f.q, g->fc, FC_COUNT);
+  for (k = 0; k < 3u; k++) value_order(m, t3[k]);
 }
 
 /* FC accumulators of role k to int8 in place, rows j0.. of the block. */
@@ -540,7 +465,7 @@ static void fc_q(const fcq_t *f, uint32_t k, int32_t *a, uint32_t j0, uint32_t n
   }
 }
 
-/* The short chain over one block (same stages as the general one). */
+/* The short chain over one block, op by op over its rows. */
 static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uint32_t nb, const int8_t *h,
                        const int8_t *tbl_r, const int8_t *tbl_z, const int8_t *tbl_n, int8_t *out, uint32_t j0) {
   uint32_t e, k;
@@ -586,81 +511,30 @@ static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uin
 int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   const ep_gru_t *g = (const ep_gru_t *)(const void *)op->scratch;
   const ep_op_t *ops = m->ops;
-  const ep_op_t *fc[FC_COUNT];
-  fc_out_t fo[FC_COUNT];
   const int8_t *w[FC_COUNT];
   const int8_t *x = (const int8_t *)m->tensors[g->x].data, *h = (const int8_t *)m->tensors[g->h].data;
-  const int8_t *tbl_r = (const int8_t *)(const void *)ops[g->log_r].scratch;
-  const int8_t *tbl_z = (const int8_t *)(const void *)ops[g->log_z].scratch;
-  const int8_t *tbl_n = (const int8_t *)(const void *)ops[g->tanh_n].scratch;
+  /* value-ordered tables (prepare_one): indexed by table + 128 + q */
+  const int8_t *tbl_r = (const int8_t *)(const void *)ops[g->log_r].scratch + 128;
+  const int8_t *tbl_z = (const int8_t *)(const void *)ops[g->log_z].scratch + 128;
+  const int8_t *tbl_n = (const int8_t *)(const void *)ops[g->tanh_n].scratch + 128;
   int8_t *out = (int8_t *)m->tensors[g->out].data;
   uint32_t *xq_x = (uint32_t *)(void *)((uint8_t *)op->scratch + EP_GRU_HEAD);
   uint32_t *xq_h = (uint32_t *)(void *)m->fc_tmp;
   const uint32_t n = g->hidden, dx = g->depth_x;
   uint32_t j0, k;
-  for (k = 0; k < FC_COUNT; k++) {
-    fc[k] = &ops[g->fc[k]];
-    w[k] = (const int8_t *)m->tensors[fc[k]->in[1]].data;
-    fo[k].zp = fc[k]->p.fc.zp_out;
-    if (fc[k]->p.fc.per_channel) {
-      fo[k].mult = fc[k]->scratch + fc[k]->rows, fo[k].shift = fc[k]->scratch + 2u * fc[k]->rows, fo[k].stride = 1;
-    } else {
-      fo[k].mult = &fc[k]->mult[0], fo[k].shift = &fc[k]->shift[0], fo[k].stride = 0;
-    }
-  }
+  for (k = 0; k < FC_COUNT; k++) w[k] = (const int8_t *)m->tensors[ops[g->fc[k]].in[1]].data;
   ep_fc_widen(x, dx, xq_x);
   ep_fc_widen(h, n, xq_h);
   for (j0 = 0; j0 < n; j0 += EP_GRU_BLOCK) {
     int32_t acc[FC_COUNT][EP_GRU_BLOCK];
     const uint32_t nb = n - j0 < EP_GRU_BLOCK ? n - j0 : EP_GRU_BLOCK;
-    uint32_t e;
     for (k = 0; k < FC_COUNT; k++) {
       const int is_h = (int)(k & 1u);
       const uint32_t depth = is_h ? n : dx;
-      ep_fc_dot_rows(w[k] + (size_t)j0 * depth, is_h ? h : x, is_h ? xq_h : xq_x, fc[k]->scratch + j0, acc[k], nb,
-                     depth);
+      ep_fc_dot_rows(w[k] + (size_t)j0 * depth, is_h ? h : x, is_h ? xq_h : xq_x, ops[g->fc[k]].scratch + j0, acc[k],
+                     nb, depth);
     }
-    if (g->fast) {
-      chain_fast(&g->f, acc, nb, h + j0, tbl_r + 128, tbl_z + 128, tbl_n + 128, out + j0, j0);
-      continue;
-    }
-    /* The chain stage by stage over the block, each stage's constants copied to locals so they stay in
-     * registers (int8 stores would otherwise force reloads); results go back into the spent accumulators. */
-    {
-      const addsub_t c = g->c_add_r;
-      const fc_out_t fx = fo[FC_XR], fh = fo[FC_HR];
-      for (e = 0; e < nb; e++)
-        acc[FC_XR][e] = tbl_r[(uint8_t)addsub(&c, fc_out(&fx, acc[FC_XR][e], j0 + e), fc_out(&fh, acc[FC_HR][e], j0 + e), 0)];
-    }
-    {
-      const addsub_t c = g->c_add_z;
-      const fc_out_t fx = fo[FC_XZ], fh = fo[FC_HZ];
-      for (e = 0; e < nb; e++)
-        acc[FC_XZ][e] = tbl_z[(uint8_t)addsub(&c, fc_out(&fx, acc[FC_XZ][e], j0 + e), fc_out(&fh, acc[FC_HZ][e], j0 + e), 0)];
-    }
-    {
-      const mul_t cm = g->c_mul_n;
-      const fc_out_t fh = fo[FC_HN];
-      for (e = 0; e < nb; e++) acc[FC_HN][e] = mul(&cm, acc[FC_XR][e], fc_out(&fh, acc[FC_HN][e], j0 + e));
-    }
-    {
-      const addsub_t c = g->c_add_n;
-      const fc_out_t fx = fo[FC_XN];
-      for (e = 0; e < nb; e++)
-        acc[FC_XN][e] = tbl_n[(uint8_t)addsub(&c, fc_out(&fx, acc[FC_XN][e], j0 + e), acc[FC_HN][e], 0)];
-    }
-    {
-      const addsub_t c = g->c_sub_d;
-      for (e = 0; e < nb; e++) acc[FC_HR][e] = addsub(&c, h[j0 + e], acc[FC_XN][e], 1);
-    }
-    {
-      const mul_t cm = g->c_mul_z;
-      for (e = 0; e < nb; e++) acc[FC_HZ][e] = mul(&cm, acc[FC_XZ][e], acc[FC_HR][e]);
-    }
-    {
-      const addsub_t c = g->c_add_h;
-      for (e = 0; e < nb; e++) out[j0 + e] = (int8_t)addsub(&c, acc[FC_XN][e], acc[FC_HZ][e], 0);
-    }
+    chain_fast(&g->f, acc, nb, h + j0, tbl_r, tbl_z, tbl_n, out + j0, j0);
   }
   return 0;
 }
@@ -679,7 +553,6 @@ typedef struct {
   fadd_t add[4], add_c;
   fmul_t mul_fc, mul_ig, mul_h;
   fcq_t q;
-  uint32_t fast;
   int16_t fc[L_COUNT], gate_add[4], act[4];
   int16_t mul_fc_op, mul_ig_op, add_c_op, tanh_c, mul_h_op;
   int16_t x, h, c, c_out, h_out;
@@ -794,19 +667,22 @@ static void fuse_lstm(ep_model_t *m, uint32_t i, const ep_lstm_t *l, uint8_t *me
   m->num_fused++;
 }
 
-static void prepare_lstm(ep_model_t *m, ep_lstm_t *l) {
+/* The element-wise constants of LSTM layer `l` in short-chain form, and its FCs checked: 0 if it can be fused. */
+static int lstm_short(const ep_model_t *m, ep_lstm_t *l) {
   const ep_op_t *ops = m->ops;
   uint32_t k;
   int bad = 0;
-  l->fast = 0;
-  if (!EP_GRU_SHORT) return;
   for (k = 0; k < 4u; k++) bad |= fadd_of(&l->add[k], &ops[l->gate_add[k]]);
   bad |= fadd_of(&l->add_c, &ops[l->add_c_op]) | fmul_of(&l->mul_fc, &ops[l->mul_fc_op]);
   bad |= fmul_of(&l->mul_ig, &ops[l->mul_ig_op]) | fmul_of(&l->mul_h, &ops[l->mul_h_op]);
-  if (bad || fcq_prepare(m, &l->q, l->fc, L_COUNT) != 0) return;
+  return bad | fc_check(m, l->fc, L_COUNT);
+}
+
+static void prepare_lstm(ep_model_t *m, ep_lstm_t *l) {
+  uint32_t k;
+  fcq_prepare(m, &l->q, l->fc, L_COUNT);
   for (k = 0; k < 4u; k++) value_order(m, l->act[k]);
   value_order(m, l->tanh_c);
-  l->fast = 1;
 }
 
 /* ADD(x-FC, h-FC) gate into the x-FC's accumulators, through the value-ordered table. */
@@ -839,22 +715,6 @@ static void chain_lstm_fast(const ep_lstm_t *l, int32_t acc[L_COUNT][EP_GRU_BLOC
   }
 }
 
-static void chain_lstm_general(const ep_model_t *m, const ep_lstm_t *l, const fc_out_t *fo,
-                               int32_t acc[L_COUNT][EP_GRU_BLOCK], uint32_t nb, const int8_t *c,
-                               const int8_t *const *tbl, int8_t *c_out, int8_t *h_out, uint32_t j0) {
-  const ep_op_t *ops = m->ops;
-  uint32_t e, k;
-  for (e = 0; e < nb; e++) {
-    int32_t v[4], cv;
-    for (k = 0; k < 4u; k++)
-      v[k] = tbl[k][(uint8_t)ep_addsub_i8(&ops[l->gate_add[k]], fc_out(&fo[2 * k], acc[2 * k][e], j0 + e),
-                                           fc_out(&fo[2 * k + 1], acc[2 * k + 1][e], j0 + e), 0)];
-    cv = ep_addsub_i8(&ops[l->add_c_op], ep_mul_i8(&ops[l->mul_fc_op], v[G_F], c[e]),
-                      ep_mul_i8(&ops[l->mul_ig_op], v[G_I], v[G_G]), 0);
-    c_out[e] = (int8_t)cv;
-    h_out[e] = ep_mul_i8(&ops[l->mul_h_op], v[G_O], tbl[4][(uint8_t)cv]);
-  }
-}
 
 int ep_k_lstm(const ep_model_t *m, const ep_op_t *op) {
   const ep_lstm_t *l = (const ep_lstm_t *)(const void *)op->scratch;
@@ -864,23 +724,13 @@ int ep_k_lstm(const ep_model_t *m, const ep_op_t *op) {
   int8_t *c_out = (int8_t *)m->tensors[l->c_out].data, *h_out = (int8_t *)m->tensors[l->h_out].data;
   uint32_t *xq_x = (uint32_t *)(void *)((uint8_t *)op->scratch + EP_LSTM_HEAD);
   uint32_t *xq_h = (uint32_t *)(void *)m->fc_tmp;
-  const uint32_t n = l->hidden, dx = l->depth_x, off = l->fast ? 128u : 0u;
+  const uint32_t n = l->hidden, dx = l->depth_x;
   const int8_t *tbl[5];
   const int8_t *w[L_COUNT];
-  fc_out_t fo[L_COUNT];
   uint32_t j0, k;
-  for (k = 0; k < 4u; k++) tbl[k] = (const int8_t *)(const void *)ops[l->act[k]].scratch + off;
-  tbl[4] = (const int8_t *)(const void *)ops[l->tanh_c].scratch + off;
-  for (k = 0; k < L_COUNT; k++) {
-    const ep_op_t *fc = &ops[l->fc[k]];
-    w[k] = (const int8_t *)m->tensors[fc->in[1]].data;
-    fo[k].zp = fc->p.fc.zp_out;
-    if (fc->p.fc.per_channel) {
-      fo[k].mult = fc->scratch + fc->rows, fo[k].shift = fc->scratch + 2u * fc->rows, fo[k].stride = 1;
-    } else {
-      fo[k].mult = &fc->mult[0], fo[k].shift = &fc->shift[0], fo[k].stride = 0;
-    }
-  }
+  for (k = 0; k < 4u; k++) tbl[k] = (const int8_t *)(const void *)ops[l->act[k]].scratch + 128; /* value-ordered */
+  tbl[4] = (const int8_t *)(const void *)ops[l->tanh_c].scratch + 128;
+  for (k = 0; k < L_COUNT; k++) w[k] = (const int8_t *)m->tensors[ops[l->fc[k]].in[1]].data;
   ep_fc_widen(x, dx, xq_x);
   ep_fc_widen(h, n, xq_h);
   for (j0 = 0; j0 < n; j0 += EP_GRU_BLOCK) {
@@ -892,11 +742,7 @@ int ep_k_lstm(const ep_model_t *m, const ep_op_t *op) {
       ep_fc_dot_rows(w[k] + (size_t)j0 * depth, is_h ? h : x, is_h ? xq_h : xq_x, ops[l->fc[k]].scratch + j0, acc[k],
                      nb, depth);
     }
-    if (l->fast) {
-      chain_lstm_fast(l, acc, nb, c + j0, tbl, c_out + j0, h_out + j0, j0);
-    } else {
-      chain_lstm_general(m, l, fo, acc, nb, c + j0, tbl, c_out + j0, h_out + j0, j0);
-    }
+    chain_lstm_fast(l, acc, nb, c + j0, tbl, c_out + j0, h_out + j0, j0);
   }
   return 0;
 }
@@ -938,7 +784,7 @@ int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
     if (EP_RT_LSTM && op->kind == EP_K_MUL_I8 && !op->fused) {
 #if EP_RT_LSTM
       ep_lstm_t l;
-      if (match_lstm(m, &gi, (int)i, &l) != 0) continue;
+      if (match_lstm(m, &gi, (int)i, &l) != 0 || lstm_short(m, &l) != 0) continue;
       need = (uint32_t)EP_LSTM_HEAD + widen_bytes(l.depth_x);
       if (need > avail - *used) return EP_RT_ERR_ARENA;
       fuse_lstm(m, i, &l, mem + *used, need);
@@ -947,7 +793,7 @@ int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
       continue;
     }
     if (op->kind != EP_K_ADD_I8 || op->fused) continue;
-    if (match(m, &gi, (int)i, &g) != 0) continue;
+    if (match(m, &gi, (int)i, &g) != 0 || gru_short(m, &g) != 0) continue;
     need = (uint32_t)EP_GRU_HEAD + widen_bytes(g.depth_x);
     if (need > avail - *used) return EP_RT_ERR_ARENA;
     {
@@ -972,15 +818,6 @@ int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
     m->num_fused++;
   }
   return 0;
-}
-
-uint32_t ep_gru_num_short(const ep_model_t *m) {
-  uint32_t i, n = 0;
-  for (i = 0; i < m->num_ops; i++)
-    if ((m->ops[i].kind == EP_K_GRU && ((const ep_gru_t *)(const void *)m->ops[i].scratch)->fast) ||
-        (m->ops[i].kind == EP_K_LSTM && ((const ep_lstm_t *)(const void *)m->ops[i].scratch)->fast))
-      n++;
-  return n;
 }
 
 void ep_gru_prepare(ep_model_t *m) {

@@ -149,10 +149,8 @@ int ep_k_lstm(const ep_model_t *m, const ep_op_t *op);
 /* The tensors a fused GRU (x, h) or LSTM (x, h, c) op reads into t[0..3) (its op record's inputs are the group's
  * internal tensors); returns how many. */
 uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t);
-/* After the FCs' init data is filled: chooses each fused layer's element-wise path (ep_gru.c). */
+/* After the FCs' init data is filled: each fused layer's FC requantisation constants and value-ordered tables. */
 void ep_gru_prepare(ep_model_t *m);
-/* Fused layers that run the short element-wise chain. */
-uint32_t ep_gru_num_short(const ep_model_t *m);
 #else
 /* Left out: a GRU graph then runs op by op (same bytes, more instructions). */
 static inline int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
@@ -165,10 +163,7 @@ static inline uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t) {
   return 0;
 }
 static inline void ep_gru_prepare(ep_model_t *m) { (void)m; }
-static inline uint32_t ep_gru_num_short(const ep_model_t *m) {
-  (void)m;
-  return 0;
-}
+
 #endif
 
 /* A fused recurrent step (ep_gru.c). */

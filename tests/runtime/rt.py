@@ -54,8 +54,6 @@ class Runtime:
         L.ep_model_init_ex.argtypes = [*L.ep_model_init.argtypes, ctypes.c_uint32]
         L.ep_model_num_fused.argtypes = [ctypes.c_void_p]
         L.ep_model_num_fused.restype = ctypes.c_uint32
-        L.ep_host_gru_num_short.argtypes = [ctypes.c_void_p]
-        L.ep_host_gru_num_short.restype = ctypes.c_uint32
         L.ep_model_io.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.POINTER(TensorInfo)]
         L.ep_model_set_input.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint32]
         L.ep_model_set_sequence.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint32]
@@ -88,11 +86,6 @@ class Runtime:
     @property
     def num_fused(self) -> int:
         return int(self.lib.ep_model_num_fused(self.model))
-
-    @property
-    def num_gru_short(self) -> int:
-        """Fused GRU layers that run the short element-wise chain (ep_gru.c)."""
-        return int(self.lib.ep_host_gru_num_short(self.model))
 
     def io(self, is_output: bool, index: int) -> TensorInfo:
         info = TensorInfo()

@@ -1,6 +1,6 @@
 """The fused GRU and LSTM steps' short element-wise chains (firmware/runtime/ep_gru.c, issue 27) on random GRUs and
 LSTMs from the real exporter: random feature counts, one or two layers of random (odd and even) hidden sizes,
-per-channel and per-tensor weight scales. On the host the short chain, the general chain (built with -DEP_GRU_SHORT=0), the op-by-op path and
+per-channel and per-tensor weight scales. On the host every layer fuses, and the fused steps, the op-by-op path and
 TFLM give the same bytes; in the firmware under QEMU every core (v6-M split multiply on M0, SMLAL on M3, SMMULR on
 the DSP cores) gives TFLM's bytes."""
 
@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from .rt import NO_FUSE, Runtime, build
+from .rt import NO_FUSE
 from .test_gru_fused import _inputs, _run_host
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
@@ -52,22 +52,49 @@ def models(tmp_path_factory) -> list[tuple[str, bytes, dict]]:
     return out
 
 
-def test_short_chain_equals_general_chain_and_tflm(rt, models, tmp_path):
+def test_every_layer_fuses_and_equals_op_by_op_and_tflm(rt, models):
     from edgeprune.export.verify import TflmRunner
 
-    general = Runtime(build(tmp_path / "libep_general.so", ["-O2", "-DEP_GRU_SHORT=0"]))
     for k, (name, tflite, man) in enumerate(models):
         layers = len(man["sequence"]["recurrent"]) // (2 if name.startswith("lstm") else 1)  # LSTM: h and c pairs
         xs = _inputs(man, 2, seed=k)
-        short = _run_host(rt, tflite, man, xs, None)
-        assert (rt.num_fused, rt.num_gru_short) == (layers, layers), name  # every layer on the short chain
-        long = _run_host(general, tflite, man, xs, None)
-        assert (general.num_fused, general.num_gru_short) == (layers, 0), name
+        fused = _run_host(rt, tflite, man, xs, None)
+        assert rt.num_fused == layers, name  # every layer runs as one kernel
         ops = _run_host(rt, tflite, man, xs, NO_FUSE)
         runner = TflmRunner(tflite, man)
-        for x, s, g, o in zip(xs, short, long, ops, strict=True):
-            assert s == g == o, name  # every output, hidden states included
-            assert s[man["sequence"]["output"]] == runner.run(x).tobytes(), name
+        for x, f, o in zip(xs, fused, ops, strict=True):
+            assert f == o, name  # every output, hidden states included
+            assert f[man["sequence"]["output"]] == runner.run(x).tobytes(), name
+
+
+def _fc_multiplier_one_half(tflite: bytes) -> bytes:
+    """The model with its first FULLY_CONNECTED's output scale set so that the FC multiplier is 2/3 (shift 0)."""
+    import flatbuffers
+
+    from .tflbuild import S
+
+    model = S.ModelT.InitFromObj(S.Model.GetRootAsModel(tflite, 0))
+    graph = model.subgraphs[0]
+    fc = next(op for op in graph.operators
+              if model.operatorCodes[op.opcodeIndex].builtinCode == S.BuiltinOperator.FULLY_CONNECTED)
+    x, w, y = graph.tensors[fc.inputs[0]], graph.tensors[fc.inputs[1]], graph.tensors[fc.outputs[0]]
+    y.quantization.scale = [float(x.quantization.scale[0] * max(w.quantization.scale) * 1.5)]
+    b = flatbuffers.Builder(0)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_layer_outside_the_short_chain_runs_op_by_op(rt, models):
+    from edgeprune.export.verify import TflmRunner
+
+    name, tflite, man = next(m for m in models if m[0].startswith("gru") and "x" not in m[0].split("-")[2])
+    odd = _fc_multiplier_one_half(tflite)
+    xs = _inputs(man, 2, seed=3)
+    fused = _run_host(rt, odd, man, xs, None)
+    assert rt.num_fused == 0, name  # the short chain needs every FC shift below 0: the layer is left op by op
+    runner = TflmRunner(odd, man)
+    for x, f in zip(xs, fused, strict=True):
+        assert f[man["sequence"]["output"]] == runner.run(x).tobytes(), name
 
 
 @pytest.mark.qemu

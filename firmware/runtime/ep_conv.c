@@ -727,7 +727,7 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
    * read up to 3 bytes of the next row (multiplied by the zero lanes); the last channel pair, whose next row would be
    * past the filter, keeps the byte loop. */
   const uint32_t padt = fastk && tail != 0u && !(KH == 1 && KW == 1) && oc >= 4u;
-  pair_k_t pkt;
+  pair_k_t pkt, pkp;
   uint32_t wpre[PRE_WORDS];
   int pre = 0;
   const uint32_t zp21 = 2u * (uint32_t)zp + 1u; /* (2 zp + 1) 2^(e-1) = zp 2^e + 2^(e-1): rq_k's constant */
@@ -748,19 +748,28 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   pkt = pk;
   pkt.groups = groups + 1u;
   pkt.oc = oc - 2u;
-  if (padt) memset(patch + depth, 0, 4u - tail);
-  /* A small filter (oc x depth <= 2048, depth a multiple of 4) is widened once per invoke onto the stack: every pixel
-   * pair reads it again. */
-  if (fastk && tail == 0u && (size_t)oc * depth <= 2u * PRE_WORDS) {
-    const int8_t *src = w;
-    uint32_t i;
-    for (i = 0; i < oc * depth / 2u; i += 2u, src += 4) {
-      const uint32_t v = ld32u(src);
-      wpre[i] = sxtb16(v);
-      wpre[i + 1u] = sxtb16_r8(v);
+  pkp = pk;
+  /* A small filter (oc x ceil4(depth) <= 2048) is widened once per invoke onto the stack, each row zero-padded to whole
+   * groups: every pixel pair reads it again, and a depth tail becomes one more group (a gathered patch only: a 1x1
+   * input is read in place, its pad bytes are the next pixel's). */
+  if (fastk && (tail == 0u || !(KH == 1 && KW == 1)) && (size_t)oc * (body + 4u * (tail != 0u)) <= 2u * PRE_WORDS) {
+    const uint32_t wg = groups + (tail != 0u);
+    uint32_t r, g, i = 0;
+    for (r = 0; r < oc; r++) {
+      const int8_t *src = w + (size_t)r * depth;
+      for (g = 0; g < wg; g++, src += 4, i += 2u) {
+        uint32_t v = 0;
+        if (g < groups) v = ld32u(src);
+        else memcpy(&v, src, tail); /* the row's last bytes, zeros after */
+        wpre[i] = sxtb16(v);
+        wpre[i + 1u] = sxtb16_r8(v);
+      }
     }
+    pkp.depth = 4u * wg; /* pair_channels_pre's row stride: 2 wg words */
+    pkp.groups = wg;
     pre = 1;
   }
+  if (tail != 0u && (padt || pre)) memset(patch + depth, 0, 4u - tail);
   /* A larger 1x1 filter (depth <= 256) in chunks of rows that fit the stack, each widened once and run against every
    * pixel pair (the pixels are read in place and widened again per chunk, which costs less than widening the
    * filter per pair). */
@@ -799,6 +808,14 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
     const int8_t *x = conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch);
     uint32_t r, d;
     uint32_t r0 = 0;
+    if (pre) {
+      widen_lane(x, pkp.groups, xq);
+      if (++ox == OW) ox = 0, oy++;
+      widen_lane(conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch), pkp.groups, xq + 2);
+      if (++ox == OW) ox = 0, oy++;
+      pair_channels_pre(wpre, xq, &pkp, ya, yb);
+      continue;
+    }
     widen_lane(x, groups + padt, xq);
     for (d = 0; d < tail; d++) ta[d] = x[body + d];
     if (++ox == OW) ox = 0, oy++;
@@ -809,10 +826,6 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
     if (padt) {
       pair_channels(w, xq, &pkt, ya, yb);
       r0 = oc - 2u;
-    }
-    if (pre) {
-      pair_channels_pre(wpre, xq, &pk, ya, yb);
-      continue;
     }
     if (fastk && tail == 0u) {
       pair_channels(w, xq, &pk, ya, yb);

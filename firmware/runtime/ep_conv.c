@@ -607,7 +607,7 @@ static inline void dot2x2w(const uint32_t *w0, const uint32_t *w1, const uint32_
   acc[3] = a11;
 }
 
-#define PRE_WORDS 1024u /* stack words (4 KB) for a filter, or a chunk of its rows, widened per invoke */
+#define PRE_WORDS 1280u /* stack words (5 KB) for a filter, or a chunk of its rows, widened per invoke */
 
 /* One op's constants for pair_channels. */
 typedef struct {
@@ -749,7 +749,7 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   pkt.groups = groups + 1u;
   pkt.oc = oc - 2u;
   pkp = pk;
-  /* A small filter (oc x ceil4(depth) <= 2048) is widened once per invoke onto the stack, each row zero-padded to whole
+  /* A small filter (oc x ceil4(depth) <= 2560) is widened once per invoke onto the stack, each row zero-padded to whole
    * groups: every pixel pair reads it again, and a depth tail becomes one more group (a gathered patch only: a 1x1
    * input is read in place, its pad bytes are the next pixel's). */
   if (fastk && (tail == 0u || !(KH == 1 && KW == 1)) && (size_t)oc * (body + 4u * (tail != 0u)) <= 2u * PRE_WORDS) {

@@ -119,6 +119,8 @@ def deploy_record(built: Any) -> dict[str, Any]:
 
 #: Longest wait for another process exporting the same config into the artifacts cache, s.
 EXPORT_LOCK_S = 1800.0
+#: Written into an export folder once ``_export_smallest`` has chosen its weight scales (its .tflite's SHA-256).
+EXPORT_CHOSEN = "chosen.txt"
 
 
 class HardwareEvaluator:
@@ -338,7 +340,9 @@ class HardwareEvaluator:
         # Another search exporting the same config would replace this folder while it is measured: the second
         # waits, then reuses the first's export.
         with folder_lock(out_dir, EXPORT_LOCK_S):
-            exported = self._reuse_export(out_dir)
+            # Only an export whose weight-scale choice was made: a kill between the per-tensor export and that
+            # choice leaves a complete export a resumed run must not take for the one an unkilled run measures.
+            exported = self._reuse_export(out_dir) if (out_dir / EXPORT_CHOSEN).is_file() else None
             if exported is None:
                 try:
                     exported, quality = self._export_smallest(compressed.model, calibration, out_dir,
@@ -346,6 +350,11 @@ class HardwareEvaluator:
                 except ExportError as exc:
                     result.error = f"ExportError: {exc}"
                     return prepared
+                import hashlib
+
+                from edgeprune.bench.atomic import atomic_write_text
+
+                atomic_write_text(out_dir / EXPORT_CHOSEN, hashlib.sha256(exported.read_tflite()).hexdigest() + "\n")
                 lap("export")
             else:
                 quality = None

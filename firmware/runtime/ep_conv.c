@@ -706,6 +706,14 @@ static void pair_channels_pre(const uint32_t *wpre, const uint32_t *xq, const pa
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
+static void pair_channels_pre_wide(const uint32_t *wpre, const uint32_t *xq, const pair_k_t *k, int8_t *ya,
+                                   int8_t *yb) {
+  pair_channels_body((const int8_t *)(const void *)wpre, xq, k, ya, yb, 0, wpre);
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
 static void pair_channels_wide(const int8_t *w, const uint32_t *xq, const pair_k_t *k, int8_t *ya, int8_t *yb) {
   pair_channels_body(w, xq, k, ya, yb, 0, NULL);
 }
@@ -773,7 +781,7 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   /* A larger 1x1 filter (depth <= 256) in chunks of rows that fit the stack, each widened once and run against every
    * pixel pair (the pixels are read in place and widened again per chunk, which costs less than widening the
    * filter per pair). */
-  if (!pre && fastk && tail == 0u && KH == 1 && KW == 1 && depth <= 256u) {
+  if (!pre && (fastk || wide) && tail == 0u && KH == 1 && KW == 1 && depth <= 256u) {
     const uint32_t rows = (2u * PRE_WORDS / depth) & ~1u;
     uint32_t r0;
     for (r0 = 0; r0 < oc; r0 += rows) {
@@ -797,7 +805,8 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
         if (++ox == OW) ox = 0, oy++;
         widen_lane(conv_input(op, xb, H, W, C, 1, 1, oy, ox, patch), groups, xq + 2);
         if (++ox == OW) ox = 0, oy++;
-        pair_channels_pre(wpre, xq, &pc, ya, ya + oc);
+        if (fastk) pair_channels_pre(wpre, xq, &pc, ya, ya + oc);
+        else pair_channels_pre_wide(wpre, xq, &pc, ya, ya + oc);
       }
     }
     return p;

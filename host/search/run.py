@@ -527,10 +527,10 @@ def run_search(
             check_boards(devices)
     try:
         lock = _claim_run_dir(run_dir, options) if resume is None else _RunLock(run_dir).acquire()
-    except Terminated:
-        raise SearchInterrupted(run_dir if run_dir.exists() and resume is not None else None, "SIGTERM") from None
-    except KeyboardInterrupt:
-        raise SearchInterrupted(run_dir if run_dir.exists() and resume is not None else None, "Ctrl-C") from None
+    except KeyboardInterrupt as exc:
+        # Stopped while claiming: a run directory that got its store is resumable, otherwise nothing is there.
+        claimed = run_dir if (run_dir / "evaluations.sqlite").is_file() else None
+        raise SearchInterrupted(claimed, "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C") from None
     try:
         return _run_locked(options, run_dir, resume, run_strategy, on_outcome, on_start, on_begin,
                            on_task_progress, task, evaluator_factory, cache, worker_factory)

@@ -57,3 +57,35 @@ def test_flash_unknown_env_is_named(tmp_path):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "--env nope: no such PlatformIO env in platformio.ini" in lines[0], lines
     assert "nucleo_l4r5zi" in lines[0] and "--port" not in lines[0]
+
+
+def test_parallel_resume_takes_its_streaks_from_the_store(tmp_path, fake_task):
+    """Workers > 1 cannot replay (results come back in no fixed order), but the streaks still come from the
+    store: a run stopped inside a streak of host rejections does not get a fresh streak on resume."""
+    from edgeprune.host.search.objective import Constraints
+    from edgeprune.host.search.session import SearchSession
+    from edgeprune.host.search.store import RunStore
+    from tests.search.synthetic import SyntheticEvaluator
+
+    ev = SyntheticEvaluator()
+    base = ev.evaluate(_config(fake_task, 0.0))
+    with RunStore(tmp_path / "run") as store:
+        store.record(kind="baseline", strategy="random", result=base, origin="device", counted=False, feasible=True,
+                     reason="", reward=None, proposal={}, started=0.0)
+        origins = ["host", "device", "host", "run", "host", "host"]  # a run answer neither adds to nor ends it
+        for i, origin in enumerate(origins):
+            store.record(kind="candidate", strategy="random", result=ev.evaluate(_config(fake_task, 0.1 + i / 20)),
+                         origin=origin, counted=origin == "device", feasible=False, reason="x", reward=-1.0,
+                         proposal={}, started=0.0)
+        session = SearchSession(ev, store, None, strategy="random", budget=5, constraints=Constraints(1.0),
+                                metric="accuracy", higher_is_better=True, max_screened_streak=3)
+        session.ensure_baseline(_config(fake_task, 0.0))
+        assert not session.exhausted()
+        session.restore_streaks()
+        assert session.exhausted() and session.stop_reason == "host-rejections"
+
+
+def _config(task, prune: float):
+    from edgeprune.host.search.space import ConfigSpace
+
+    return ConfigSpace(task.layer_names, finetune_steps=0).retain(1.0 - prune)

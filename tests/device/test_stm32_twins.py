@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -199,3 +200,21 @@ def test_without_a_new_enough_qemu_the_twin_fails_with_the_one_reason(monkeypatc
         q.qemu_binary(MACHINES["b-l475e-iot01a"])
     with pytest.raises(QemuError, match="make setup"):
         QemuBoard("b-l475e-iot01a", elf=__file__).start()  # refused before anything is launched
+
+
+def test_flash_boots_the_l475_image_and_doctor_names_the_f411_twin(twin_elf):
+    from edgeprune.bench.flash import FlashError, flash_qemu
+    from edgeprune.host.doctor import check_stm32_emulator, check_target
+
+    need_emulator("b-l475e-iot01a")
+    res = flash_qemu("b-l475e-iot01a", elf=twin_elf("b-l475e-iot01a"))
+    try:
+        assert res.env == "qemu:b-l475e-iot01a" and res.hello.board == "b-l475e-iot01a" and res.build_id
+    finally:
+        res.board.close()
+    with pytest.raises(FlashError):
+        flash_qemu("b-l475e-iot01a", elf=twin_elf("b-l475e-iot01a"), expect_build_id="not-this-build")
+    emulator = check_stm32_emulator()
+    assert emulator.ok and re.search(r"QEMU (9|[1-9][0-9])\.", emulator.detail), emulator.detail
+    target = check_target("qemu:netduinoplus2", timeout_s=10.0)
+    assert target.ok and "nucleo-f411re (m4)" in target.detail and "counter icount" in target.detail

@@ -350,8 +350,14 @@ def _claim_run_dir(run_dir: Path, options: SearchOptions) -> _RunLock:
         if run_dir.exists():
             return _claim_existing(run_dir, meta)
         return _claim_new(run_dir, meta)
+    except StoreFullError as exc:
+        raise DiskFullError(f"--out {run_dir}: the disk is full (SQLite: database or disk is full); free space on "
+                            "it and run the command again") from exc
     except (OSError, sqlite3.Error) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
+        if getattr(exc, "errno", None) == errno.ENOSPC:
+            raise DiskFullError(f"--out {run_dir}: the disk is full ({why}); free space on it and run the command "
+                                "again") from exc
         raise RunDirError(f"--out {run_dir}: cannot write the run directory there ({why}); give a writable --out") from exc
 
 

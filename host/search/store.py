@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -104,7 +105,24 @@ def store_error(exc: BaseException, path: Path, what: str = "store") -> StoreErr
                                      "measuring a config twice) or run with --no-cache")
         return StoreCorruptError(f"{path} is damaged ({text}); restore it from a backup, or rescue its rows with "
                                  f"`sqlite3 {path} .recover`, or start a new run with another --out")
+    if _free_bytes(path.parent) < LOW_SPACE_BYTES:
+        # A full disk often reaches SQLite as a failed write of its WAL or shared-memory file (SQLITE_IOERR).
+        return StoreFullError(f"no space left for {path} (SQLite: {text}; the disk has less than "
+                              f"{LOW_SPACE_BYTES // 1024} KiB free); free space on that disk and run the command "
+                              "again: everything committed before is intact")
     return StoreError(f"cannot use {path} ({text}); check that the disk is writable and mounted")
+
+
+#: Free space below which an SQLite I/O error is reported as a full disk, bytes.
+LOW_SPACE_BYTES = 1 << 20
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return LOW_SPACE_BYTES
+    return st.f_bavail * st.f_frsize
 
 
 def check_store_file(path: Path) -> None:

@@ -3,9 +3,10 @@ traceback (issue 32, items 2 and 3): a full disk during a search (which then res
 junk in the middle, with a junk header, or empty — refused by ``search --resume`` before the task loads and by
 ``report``.
 
-The full disk is SQLite's own SQLITE_FULL ("database or disk is full"), raised by capping the run store with
-``PRAGMA max_page_count`` (``_cli_stub_run.py``): the same error code and message a full file system gives the
-store, on every machine (mounting a small tmpfs needs privileges a CI runner may not have).
+The full disk is tested twice: SQLite's own SQLITE_FULL ("database or disk is full"), raised by capping the run
+store with ``PRAGMA max_page_count`` (``_cli_stub_run.py``), which runs on every machine; and a real full file
+system, a small tmpfs in a private mount namespace (``unshare -rm``), where the kernel allows one (skipped where it
+does not: mounting needs privileges a CI runner may lack).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import random
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,41 @@ def test_disk_full_during_a_search_is_one_line_then_the_run_resumes(tmp_path):
     assert after[: len(kept)] == kept
     counted = [d for d, c in after if c]
     assert len(counted) == len(set(counted))  # nothing measured twice
+
+
+FULL_TMPFS = textwrap.dedent("""
+    set -u
+    mount -t tmpfs -o size=8m tmpfs "$MNT" || exit 77
+    head -c $((8 * 1024 * 1024 - 200 * 1024)) /dev/zero > "$MNT/filler"
+    "$PY" "$STUB" search --out "$MNT/run" --strategy random --budget 4 --no-host-energy --max-acc-drop 30 \\
+        --no-cache > "$OUT/1.out" 2> "$OUT/1.err"
+    echo $? > "$OUT/1.rc"
+    rm -f "$MNT/filler"
+    "$PY" "$STUB" search --resume "$MNT/run" > "$OUT/2.out" 2> "$OUT/2.err"
+    echo $? > "$OUT/2.rc"
+    cp -r "$MNT/run" "$OUT/run"
+""")
+
+
+@pytest.mark.slow
+def test_a_real_full_disk_is_one_line_then_the_run_resumes(tmp_path):
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("no unshare(1) to mount a private tmpfs")
+    (tmp_path / "mnt").mkdir()
+    env = {**os.environ, "MNT": str(tmp_path / "mnt"), "OUT": str(tmp_path), "PY": sys.executable, "STUB": str(ENTRY),
+           "EDGEPRUNE_CACHE": str(tmp_path / "cache")}
+    res = subprocess.run([unshare, "-rm", "sh", "-c", FULL_TMPFS], env=env, capture_output=True, text=True, timeout=600)
+    if res.returncode == 77 or not (tmp_path / "1.rc").is_file():
+        pytest.skip(f"cannot mount a tmpfs here: {(res.stderr or res.stdout).strip()[-200:]}")
+    first = subprocess.CompletedProcess([], int((tmp_path / "1.rc").read_text()), (tmp_path / "1.out").read_text(),
+                                        (tmp_path / "1.err").read_text())
+    line = one_line_error(first)
+    assert "full" in line and f"--resume {tmp_path / 'mnt' / 'run'}" in line, line
+    assert (tmp_path / "2.rc").read_text().strip() == "0", (tmp_path / "2.err").read_text()[-3000:]
+    with RunStore.open_existing(tmp_path / "run") as store:
+        counted = [r.digest for r in store.evaluations("candidate") if r.counted]
+    assert len(counted) == 4 == len(set(counted))
 
 
 def _truncate(path: Path) -> None:

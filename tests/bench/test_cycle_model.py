@@ -109,3 +109,43 @@ def test_a_loop_larger_than_the_cache_misses_every_pass() -> None:
     per_line = 4 * 6
     assert big.est.fetch_stall == 3 * (40 * per_line - n)  # LRU: every pass misses all 40 lines (nops: 1 cycle)
     assert fits.est.fetch_stall == 16 * per_line - len(small)  # 16 lines fit: only the first pass misses
+
+
+def test_op_counts_split_an_invoke_by_op(tmp_path: Path) -> None:
+    """bench.qemu_profile.op_counts: an op starts where control leaves the dispatcher; helpers count to their op,
+    an interrupt taken in the dispatcher starts none; the cycle model prices every block it is fed."""
+    from edgeprune.bench.cycle_model import Insn
+    from edgeprune.bench.qemu_profile import op_counts
+
+    def tb(tc: str, pc: int, fn: str) -> str:
+        return f"Trace 0: {tc} [00800408/{pc:08x}/00000110/ff020200] {fn}\n"
+
+    def blk(fn: str, pc: int, n: int) -> str:
+        return f"IN: {fn}\n" + "".join(f"0x{pc + 2 * i:08x}:  bf00       nop\n" for i in range(n)) + "\n"
+
+    log = "".join([
+        blk("do_infer", 0x100, 3), tb("0xa0", 0x100, "do_infer"),
+        blk("ep_model_invoke", 0x200, 4), tb("0xa1", 0x200, "ep_model_invoke"),      # dispatch before any op
+        blk("run_graph", 0x300, 2), tb("0xa2", 0x300, "run_graph"),
+        blk("ep_k_conv_i8", 0x400, 10), tb("0xa3", 0x400, "ep_k_conv_i8"),           # op 0
+        blk("gather", 0x500, 5), tb("0xa4", 0x500, "gather"),                        # its helper
+        tb("0xa3", 0x400, "ep_k_conv_i8"),
+        tb("0xa2", 0x300, "run_graph"),                                              # back: counts to op 0
+        blk("SysTick_Handler", 0x600, 6), tb("0xa5", 0x600, "SysTick_Handler"),      # not an op
+        tb("0xa2", 0x300, "run_graph"),
+        blk("ep_k_pool_i8", 0x700, 7), tb("0xa6", 0x700, "ep_k_pool_i8"),            # op 1
+        tb("0xa2", 0x300, "run_graph"),
+        tb("0xa0", 0x100, "do_infer"),                                               # the call ends
+    ])
+    trace = tmp_path / "trace.log"
+    trace.write_text(log)
+    insns = {a: Insn(a, 2, "nop", "") for a in range(0x100, 0x800, 2)}
+    model = CycleModel(insns, "m4", flash_ws=0)
+    rows, calls = op_counts(trace, model)
+    assert calls == 1
+    by_op = {r["op"]: r for r in rows}
+    assert by_op[-1]["instructions"] == 4 + 2
+    assert by_op[0]["instructions"] == 10 + 5 + 10 + 2 + 6 + 2 and by_op[0]["functions"]["gather"] == 5
+    assert by_op[1]["instructions"] == 7 + 2
+    assert all(r["cycles"] == r["instructions"] for r in rows)  # nops: one cycle each, no branch
+    assert model.est.instructions == sum(r["instructions"] for r in rows)

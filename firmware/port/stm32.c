@@ -138,6 +138,11 @@ static int wait_set(volatile uint32_t *reg, uint32_t mask, uint32_t value) {
 #endif
 
 #if defined(EP_STM32L475) || defined(EP_STM32F411)
+/* Whether an RCC answers: its reset oscillator (MSI on the L4, HSI on the F4) is on and ready out of reset (CR bits 0
+ * and 1, RM0351 6.4.1 / RM0383 6.3.1). QEMU 7.2 models no F4 RCC (reads 0): the PLL would never lock, so its setup is
+ * skipped instead of polled for. */
+static int rcc_present(void) { return (RCC->CR & 3u) == 3u; }
+
 /* Flash wait states before a faster clock (RM0351 3.3.3, RM0383 3.4.1): written, then read back. An ACR that reads
  * 0 after this write is no flash interface at all (QEMU leaves it unimplemented; its flash has no access time),
  * so the clock may still go up; silicon that kept another latency stops the switch. */
@@ -215,7 +220,7 @@ static void clock_init(void) {
 #elif defined(EP_STM32L475)
   /* 80 MHz in range 1 (the reset voltage scaling) needs 4 wait states (RM0351 3.3.3, table 9). PLL from the reset
    * MSI 4 MHz (RM0351 6.2.5): /M 1, xN 40 -> VCO 160 MHz (64..344), /R 2 -> 80 MHz; AHB and APB stay at /1. */
-  if (flash_latency(FLASH_ACR_LATENCY_4WS)) {
+  if (rcc_present() && flash_latency(FLASH_ACR_LATENCY_4WS)) {
     RCC->PLLCFGR = RCC_PLLCFGR_PLLSRC_MSI | (0u << RCC_PLLCFGR_PLLM_Pos) | (40u << RCC_PLLCFGR_PLLN_Pos) |
                    (0u << RCC_PLLCFGR_PLLR_Pos) | RCC_PLLCFGR_PLLREN;
     RCC->CR |= RCC_CR_PLLON;
@@ -231,7 +236,7 @@ static void clock_init(void) {
   RCC->APB1ENR |= RCC_APB1ENR_PWREN;
   (void)RCC->APB1ENR;
   PWR->CR |= PWR_CR_VOS;
-  if (flash_latency(FLASH_ACR_LATENCY_3WS)) {
+  if (rcc_present() && flash_latency(FLASH_ACR_LATENCY_3WS)) {
     /* bits 31:28 are reserved, kept at their reset value (RM0383 6.3.2) */
     RCC->PLLCFGR = (RCC->PLLCFGR & 0xF0000000u) | (8u << RCC_PLLCFGR_PLLM_Pos) | (100u << RCC_PLLCFGR_PLLN_Pos) |
                    (0u << RCC_PLLCFGR_PLLP_Pos) | (5u << RCC_PLLCFGR_PLLQ_Pos);

@@ -609,6 +609,13 @@ static inline void dot2x2w(const uint32_t *w0, const uint32_t *w1, const uint32_
 
 #define PRE_WORDS 1280u /* stack words (5 KB) for a filter, or a chunk of its rows, widened per invoke */
 
+/* Whether widening a 1x1 filter chunk of `rows` rows per invoke pays against `pairs` pixel pairs: per pair and
+ * chunk the widened filter saves about 3.5 instructions per row pair and group while the two pixels are widened again
+ * (about 12 per group), and the chunk's widening (about 5 per row and group) is spread over the pairs. */
+static int chunks_pay(uint32_t pairs, uint32_t rows) {
+  return rows >= 2u && pairs * (7u * rows) > pairs * 48u + 20u * rows;
+}
+
 /* One op's constants for pair_channels. */
 typedef struct {
   uint32_t depth, groups, oc, zp21, lo4, hi4;
@@ -781,7 +788,8 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   /* A larger 1x1 filter (depth <= 256) in chunks of rows that fit the stack, each widened once and run against every
    * pixel pair (the pixels are read in place and widened again per chunk, which costs less than widening the
    * filter per pair). */
-  if (!pre && (fastk || wide) && tail == 0u && KH == 1 && KW == 1 && depth <= 256u) {
+  if (!pre && (fastk || wide) && tail == 0u && KH == 1 && KW == 1 && depth <= 256u &&
+      chunks_pay((uint32_t)npix / 2u, (2u * PRE_WORDS / depth) & ~1u)) {
     const uint32_t rows = (2u * PRE_WORDS / depth) & ~1u;
     uint32_t r0;
     for (r0 = 0; r0 < oc; r0 += rows) {

@@ -275,11 +275,13 @@ class HardwareEvaluator:
     def identity(self) -> EvaluatorIdentity:
         self._ensure()
         if self._task_hash is None:
+            from edgeprune.host.search.footprint import rule_fingerprint
             from edgeprune.host.tasks.cache import digest, source_fingerprint
 
-            # The code that compresses and exports shapes every figure: a change to it must not reuse
-            # results measured by older code (the task hash covers data and baseline only).
-            self._task_hash = digest({"task": str(self.task.content_hash()), "code": source_fingerprint()})
+            # The code that compresses and exports shapes every figure, and the rule that measures flash and
+            # RAM, must not reuse results measured by older code (the task hash covers data and baseline only).
+            self._task_hash = digest({"task": str(self.task.content_hash()), "code": source_fingerprint(),
+                                      "footprint": rule_fingerprint()})
         return EvaluatorIdentity(self._task_hash, self.target_name, str(self.hello.build_id))
 
     # -- inputs -----------------------------------------------------------------------------------

@@ -141,3 +141,19 @@ def image_estimate(tflite: bytes, manifest: dict | None, env: str, firmware_elf:
     return flash, ram, (f"estimate: measurement firmware {firmware_elf.parent.name} ({text + data} B code, "
                         f"{left_out} B of kernel families this model does not run left out) + this model; RAM with "
                         f"its planned {plan.arena} B arena{' and runtime tables' if record_bytes else ''} (stack extra)")
+
+
+def rule_fingerprint() -> str:
+    """Hash of what decides the flash/RAM figures besides the exporter and the firmware (both hashed elsewhere):
+    this module and the deploy library's C sources and example (``firmware/deploy``). Part of the evaluation cache
+    key, so a result measured under another rule (e.g. the measurement image as the objective) is never reused."""
+    import hashlib
+
+    from edgeprune.bench.paths import project_root
+
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    deploy = project_root() / "firmware" / "deploy"
+    for path in sorted(p for p in deploy.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(deploy)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]

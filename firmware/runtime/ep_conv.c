@@ -430,7 +430,17 @@ static void gather(const ep_op_t *op, const int8_t *xb, int32_t H, int32_t W, in
 static inline const int8_t *conv_input(const ep_op_t *op, const int8_t *xb, int32_t H, int32_t W, int32_t C,
                                        int32_t KH, int32_t KW, int32_t oy, int32_t ox, int8_t *patch) {
   const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h, ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+  const int32_t dh = op->p.conv.dil_h;
   if (KH == 1 && KW == 1) return xb + ((size_t)iy0 * W + ix0) * C;
+  if (op->p.conv.dil_w == 1 && iy0 >= 0 && ix0 >= 0 && iy0 + (KH - 1) * dh < H && ix0 + KW <= W) {
+    /* Inside the image, taps contiguous across: one copy per kernel row, inline (the common case). */
+    const size_t n = (size_t)KW * C, step = (size_t)dh * W * C;
+    const int8_t *src = xb + ((size_t)iy0 * W + ix0) * C;
+    int8_t *dst = patch;
+    int32_t fy;
+    for (fy = 0; fy < KH; fy++, src += step, dst += n) copy_bytes(dst, src, n);
+    return patch;
+  }
   gather(op, xb, H, W, C, KH, KW, iy0, ix0, patch);
   return patch;
 }

@@ -661,6 +661,8 @@ static void fuse_lstm(ep_model_t *m, uint32_t i, const ep_lstm_t *l, uint8_t *me
   for (k = 0; k < 3u; k++)
     if (m->tensors[reads[k]].last_use < (int16_t)i) m->tensors[reads[k]].last_use = (int16_t)i;
   op->kind = EP_K_LSTM;
+  op->out[1] = l->c_out; /* it writes c' too (the sequence loop's carry list looks at outputs) */
+  op->n_out = 2;
   op->scratch = (int32_t *)(void *)mem;
   op->scratch_bytes = need;
   memcpy(op->scratch, l, sizeof *l);

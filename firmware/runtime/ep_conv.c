@@ -520,6 +520,13 @@ static inline int32_t rq_k(int32_t acc, const rqk_t *q) {
   return ep_sat8((q->k + p + (p >> 31)) >> q->e);
 }
 
+/* Both int16 lanes doubled (SADD16: no carry between lanes). */
+static inline uint32_t dbl16(uint32_t v) {
+  uint32_t r;
+  __asm__("sadd16 %0, %1, %1" : "=r"(r) : "r"(v));
+  return r;
+}
+
 /* Whether rq_k is exact for every channel of the op: rq_fast_ok and every right shift e <= 22. */
 static int rqk_ok(const ep_op_t *op, uint32_t channels) {
   uint32_t r;
@@ -1276,8 +1283,8 @@ static int dw3x3_ok(const ep_model_t *m, const ep_op_t *op) {
 
 /* One channel block's constants for dw3_run, read by the assembly at fixed offsets (asserted below). */
 typedef struct {
-  uint32_t wq[18];  /* the block's filter widened: per tap (ch0, ch2), (ch1, ch3) */
-  int32_t bias[4];  /* folded over all taps */
+  uint32_t wq[18];  /* the block's filter widened and doubled: per tap (ch0, ch2), (ch1, ch3) */
+  int32_t bias[4];  /* folded over all taps, doubled */
   rqk_t q[4];       /* rq_k constants per channel */
   uint32_t lo4, hi4; /* activation range, four lanes */
   int32_t step;     /* bytes from one window's origin to the next pixel's */
@@ -1287,7 +1294,8 @@ typedef struct {
 typedef char ep_dw3_layout_check[(sizeof(uint32_t) == 4 && sizeof(rqk_t) == 12 && sizeof(int8_t *) == 4) ? 1 : -1];
 
 /* A run of output pixels of one channel block, from y to k->yend: per pixel the 36 multiply-adds (74 instructions),
- * the four outputs requantised by rq_k (eight instructions each), clamped (SSUB8/SEL) and stored as one word, then
+ * the four outputs requantised by rq_k (seven instructions each: filter and bias are stored doubled, so the sums
+ * come out as rq_k's 2 acc, |2 acc| < 2^31 under rq_fast_ok), clamped (SSUB8/SEL) and stored as one word, then
  * the window moves by k->step. Taps `cs` apart, rows `rs` apart (a gathered border window: 4 and 12, run of one). */
 static inline void dw3_run(const int8_t *p, int32_t cs, int32_t rs, int8_t *y, const dw3_t *k) {
   int32_t a0, a1, a2, a3;
@@ -1305,7 +1313,6 @@ static inline void dw3_run(const int8_t *p, int32_t cs, int32_t rs, int8_t *y, c
 #define EP_DW3_RQ(A, O, OE)                     \
   "ldrd %[w0], %[w1], [%[k], #" O "]\n\t"      \
   "ldr %[x], [%[k], #" OE "]\n\t"              \
-  "lsl %[" A "], %[" A "], #1\n\t"             \
   "smmulr %[" A "], %[" A "], %[w0]\n\t"       \
   "add %[t], %[w1], %[" A "]\n\t"              \
   "add %[t], %[t], %[" A "], asr #31\n\t"      \
@@ -1369,15 +1376,15 @@ static int32_t dw3x3_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *
     int8_t *yp = y + c0;
     for (i = 0; i < 4; i++) {
       const int32_t e = cs[c0 + i];
-      k.bias[i] = bf[c0 + i];
+      k.bias[i] = (int32_t)(2u * (uint32_t)bf[c0 + i]); /* doubled with the filter: the MACs give 2 acc */
       k.q[i].m = cm[c0 + i];
       k.q[i].e = e;
       k.q[i].k = (int32_t)(((uint32_t)1 << (e - 1)) + ((uint32_t)zp << e));
     }
     for (i = 0; i < 9; i++) {
       const uint32_t v = ld32u(w + (size_t)i * C + c0);
-      k.wq[2 * i] = sxtb16(v);
-      k.wq[2 * i + 1] = sxtb16_r8(v);
+      k.wq[2 * i] = dbl16(sxtb16(v));
+      k.wq[2 * i + 1] = dbl16(sxtb16_r8(v));
     }
     for (oy = 0; oy < OH; oy++) {
       const int32_t iy0 = oy * sh - ph;

@@ -344,22 +344,30 @@ void ep_fc_widen(const int8_t *x, uint32_t depth, uint32_t *xq) {
 #endif
 }
 
+/* Out of line so that ep_fc_dot_rows' short-row path does not pay dot4's register saves. */
+__attribute__((noinline)) static void dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq,
+                                               const int32_t *bias, int32_t *acc, uint32_t rows, uint32_t depth) {
+  uint32_t r = 0;
+  for (; r + 4u <= rows; r += 4u) dot4(w + (size_t)r * depth, x, xq, depth, bias + r, acc + r);
+  for (; r < rows; r++) acc[r] = dot1(w + (size_t)r * depth, x, xq, depth, bias[r]);
+}
+
 void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const int32_t *bias, int32_t *acc,
                     uint32_t rows, uint32_t depth) {
-  uint32_t r = 0;
 #if EP_FC_DSP
   /* Short rows only: from 64 on, dot4's 16-group loop body costs less per group. */
   if (rows >= 4u && depth < 64u && ((uintptr_t)bias & 3u) == 0 && ((uintptr_t)acc & 3u) == 0) {
+    const uint32_t r = rows & ~3u;
     if (depth == 4u) {
       ep_dot_d4_dsp(w, xq, bias, acc, rows >> 2);
     } else {
       ep_dot_quads_dsp(w, xq, bias, acc, rows >> 2, depth, x + (depth & ~3u));
     }
-    r = rows & ~3u;
+    for (uint32_t k = r; k < rows; k++) acc[k] = dot1(w + (size_t)k * depth, x, xq, depth, bias[k]);
+    return;
   }
 #endif
-  for (; r + 4u <= rows; r += 4u) dot4(w + (size_t)r * depth, x, xq, depth, bias + r, acc + r);
-  for (; r < rows; r++) acc[r] = dot1(w + (size_t)r * depth, x, xq, depth, bias[r]);
+  dot_rows(w, x, xq, bias, acc, rows, depth);
 }
 
 /* ep_mbqm + zero point + clamp over a block of rows with one multiplier, its constants hoisted.

@@ -1340,12 +1340,21 @@ static inline void dw3_run(const int8_t *p, int32_t cs, int32_t rs, int8_t *y, c
       : "cc", "memory");
 }
 
-#define DW3_STRIP 64 /* widest padded strip (words per input row) dw3x3_simd builds on the stack */
+#define DW3_STRIP 512u /* words of padded input rows dw3x3_simd builds on the stack (2 KB) */
+
+/* Whether output row oy of a 3x3 depthwise op runs from a padded strip: it has border windows, its strip rows fit
+ * the buffer, and copying them costs less than gathering the border windows one by one (geometry only). */
+static int strip_row(int32_t oy, int32_t OW, int32_t sh, int32_t ph, int32_t dh, int32_t H, int32_t inside_cols,
+                     int32_t strip_w) {
+  const int32_t iy0 = oy * sh - ph;
+  const int32_t border = iy0 >= 0 && iy0 + 2 * dh < H ? OW - inside_cols : OW;
+  return border > 0 && (2 * dh + 1) * strip_w <= (int32_t)DW3_STRIP && 15 * strip_w < 200 * border;
+}
 
 /* 3x3 DEPTHWISE_CONV_2D on DSP cores, channels 0 .. (C & ~3) four at a time: per output row, the pixels whose
  * window lies inside the image in one dw3_run, the others (their window gathered with the input zero point for taps
  * outside, which the bias folded over all taps cancels) one at a time; or, where that costs less (narrow images,
- * the top and bottom rows), the whole row from a strip of its three input rows padded with the zero point.
+ * the top and bottom rows), whole rows from a strip of their input rows padded with the zero point.
  * Returns the channels done. */
 static int32_t dw3x3_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
@@ -1361,7 +1370,9 @@ static int32_t dw3x3_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *
   int32_t ox_lo = (pw + sw - 1) / sw, ox_hi = W - 2 * dw + pw > 0 ? (W - 2 * dw + pw - 1) / sw + 1 : 0;
   /* Input columns an output row reads, from -pw: the width of a padded strip. */
   const int32_t strip_w = (OW - 1) * sw + 2 * dw + 1;
-  uint32_t strip[3 * DW3_STRIP];
+  /* A strip row: strip_lp zero-point words (left padding), strip_in input pixels, zero-point words to strip_w. */
+  const int32_t strip_lp = pw < strip_w ? pw : strip_w, strip_in = W < strip_w - strip_lp ? W : strip_w - strip_lp;
+  uint32_t strip[DW3_STRIP];
   int32_t c0;
   dw3_t k;
   if (ox_hi > OW) ox_hi = OW;
@@ -1389,27 +1400,34 @@ static int32_t dw3x3_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *
     for (oy = 0; oy < OH; oy++) {
       const int32_t iy0 = oy * sh - ph;
       const int rows_in = iy0 >= 0 && iy0 + 2 * dh < H;
-      const int32_t border = rows_in ? OW - (ox_hi - ox_lo) : OW;
-      if (border > 0 && strip_w <= DW3_STRIP && 15 * strip_w < 200 * border) {
+      if (strip_row(oy, OW, sh, ph, dh, H, ox_hi - ox_lo, strip_w)) {
         /* Cheaper than gathering this row's border windows one by one (about 200 instructions each, against five
-         * per strip word): the three input rows of the whole output row padded with the zero point, one run. */
-        int32_t fy;
-        for (fy = 0; fy < 3; fy++) {
-          const int32_t iy = iy0 + fy * dh;
-          uint32_t *dst = strip + fy * strip_w, *const stop = dst + strip_w;
+         * per strip word): this and the following strip rows, as many as fit, from one strip of their input rows
+         * padded with the zero point (each input row copied once), one run per output row. */
+        int32_t g = 1, r, nrows;
+        while (oy + g < OH && strip_row(oy + g, OW, sh, ph, dh, H, ox_hi - ox_lo, strip_w) &&
+               (g * sh + 2 * dh + 1) * strip_w <= (int32_t)DW3_STRIP)
+          g++;
+        nrows = (g - 1) * sh + 2 * dh + 1;
+        for (r = 0; r < nrows; r++) {
+          const int32_t iy = iy0 + r;
+          uint32_t *dst = strip + r * strip_w;
+          int32_t i = 0;
           if (iy >= 0 && iy < H) {
             const int8_t *src = xb + (size_t)iy * W * C + c0;
-            int32_t ix;
-            for (ix = -pw; ix < 0 && dst != stop; ix++) *dst++ = (uint32_t)zp_in4;
-            for (src += (size_t)ix * C; ix < W && dst != stop; ix++, src += C) *dst++ = ld32u(src);
+            for (; i < strip_lp; i++) dst[i] = (uint32_t)zp_in4;
+            for (; i < strip_lp + strip_in; i++, src += C) dst[i] = ld32u(src);
           }
-          while (dst != stop) *dst++ = (uint32_t)zp_in4;
+          for (; i < strip_w; i++) dst[i] = (uint32_t)zp_in4;
         }
         k.step = 4 * sw;
-        k.yend = yp + (size_t)OW * C;
-        dw3_run((const int8_t *)strip, 4 * dw, 4 * strip_w, yp, &k);
+        for (r = 0; r < g; r++) {
+          k.yend = yp + (size_t)OW * C;
+          dw3_run((const int8_t *)(strip + r * sh * strip_w), 4 * dw, 4 * strip_w * dh, yp, &k);
+          yp = k.yend;
+        }
         k.step = sw * C;
-        yp = k.yend;
+        oy += g - 1;
         continue;
       }
       for (ox = 0; ox < OW; ox++, yp += C) {

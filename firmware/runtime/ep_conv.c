@@ -1348,7 +1348,7 @@ static int strip_row(int32_t oy, int32_t OW, int32_t sh, int32_t ph, int32_t dh,
                      int32_t strip_w) {
   const int32_t iy0 = oy * sh - ph;
   const int32_t border = iy0 >= 0 && iy0 + 2 * dh < H ? OW - inside_cols : OW;
-  return border > 0 && (2 * dh + 1) * strip_w <= (int32_t)DW3_STRIP && 15 * strip_w < 200 * border;
+  return border > 0 && (2 * dh + 1) * strip_w <= (int32_t)DW3_STRIP && 5 * sh * strip_w < 200 * border;
 }
 
 /* 3x3 DEPTHWISE_CONV_2D on DSP cores, channels 0 .. (C & ~3) four at a time: per output row, the pixels whose

@@ -157,6 +157,10 @@ def run_target(name: str, seeds: list[int], reuse: bool) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    # One thread: on a shared 2-core machine several threads per process thrash instead of helping.
+    torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)

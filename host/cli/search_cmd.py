@@ -10,7 +10,9 @@ from pathlib import Path
 import click
 
 from edgeprune.host.cli.errors import friendly_errors
+from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP
 from edgeprune.host.search.strategies import STRATEGIES
+from edgeprune.host.tasks.intervals import DEFAULT_LEVEL
 
 
 @click.command("search")
@@ -31,8 +33,11 @@ from edgeprune.host.search.strategies import STRATEGIES
 @click.option("--budget", type=click.IntRange(1), default=None,
               help="Device evaluations (cache hits are free). Default 20. The time per evaluation depends on the "
                    "model and the machine; the search prints an estimate after the first one.")
-@click.option("--max-acc-drop", type=float, default=1.0, show_default=True,
+@click.option("--max-acc-drop", type=float, default=DEFAULT_MAX_ACC_DROP, show_default=True,
               help="Allowed quality drop, ≥ 0: 2 means 2 pp of accuracy, or 2 % of the baseline's RMSE or return.")
+@click.option("--interval-level", type=float, default=DEFAULT_LEVEL, show_default=True,
+              help="Level of every quality interval (bootstrap over windows or episodes), between 0.5 and 1.")
+@click.option("--wide", is_flag=True, help="Final table with every column and a source in every cell (~250 columns).")
 @click.option("--flash-kb", type=float, default=None, help="Flash limit of the deploy build, KiB.")
 @click.option("--ram-kb", type=float, default=None, help="RAM limit of the deploy build, KiB.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -51,7 +56,8 @@ from edgeprune.host.search.strategies import STRATEGIES
 def command(device: str, task: str, model: str | None, env_id: str | None, data: str | None, strategy: str,
             budget: int | None, max_acc_drop: float, flash_kb: float | None, ram_kb: float | None, seed: int,
             finetune_steps: str | None, no_host_energy: bool, no_cache: bool, out: str | None,
-            resume: str | None, reward: str = "measured", workers: str = "1", ray_address: str | None = None) -> None:
+            resume: str | None, reward: str = "measured", workers: str = "1", ray_address: str | None = None,
+            interval_level: float = DEFAULT_LEVEL, wide: bool = False) -> None:
     """Search compression configs for a model, measuring every candidate on the device.
 
     With no options: the weather GRU on QEMU Cortex-M4 with PPO, energy from the cited model plus
@@ -88,7 +94,8 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
 
     options = SearchOptions(
         device=device, task=task or "weather-gru", model=model, env_id=env_id, data=data, strategy=strategy,
-        budget=budget if budget is not None else DEFAULT_BUDGET, max_acc_drop=max_acc_drop, flash_kb=flash_kb,
+        budget=budget if budget is not None else DEFAULT_BUDGET, max_acc_drop=max_acc_drop,
+        interval_level=interval_level, flash_kb=flash_kb,
         ram_kb=ram_kb, seed=seed, out=out,
         finetune_steps=parse_finetune_steps(finetune_steps), reward=reward,
         host_energy=not no_host_energy, use_cache=not no_cache,
@@ -120,4 +127,4 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
     except SearchInterrupted as exc:
         click.echo(str(exc), err=True)
         sys.exit(128 + (signal.SIGTERM if exc.how == "SIGTERM" else signal.SIGINT))
-    final_table(result, console)
+    final_table(result, console, wide=wide)

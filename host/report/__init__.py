@@ -32,7 +32,8 @@ def generate_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
     best_infos: dict[str, dict] = {}
     last = Path()
     for run in runs:
-        write_front(run.run_dir, run.front, run.test_quality)
+        write_front(run.run_dir, run.front, run.test_quality, run.quality,
+                    run.best.digest if run.best is not None else None)
         info = export_best(run.run_dir, run.best, run.options)
         if info is not None:
             best_infos[str(run.run_dir)] = info

@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,13 +112,38 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_front(run_dir: Path, front: list[FrontPoint], test: dict[str, Any] | None = None) -> tuple[Path, Path]:
+INTERVAL_COLUMNS = ("quality_lo", "quality_hi", "val_drop", "val_drop_lo", "val_drop_hi", "test_quality_lo",
+                    "test_quality_hi", "test_drop", "test_drop_lo", "test_drop_hi")
+
+
+def _interval_cells(figures: Any) -> list[Any]:
+    """The ``INTERVAL_COLUMNS`` of one point from its ``QualityFigures`` (blank where unknown)."""
+    def pair(iv: Any) -> list[Any]:
+        return ["", ""] if iv is None else [iv.lo, iv.hi]
+
+    def triple(iv: Any) -> list[Any]:
+        return ["", "", ""] if iv is None else [iv.value, iv.lo, iv.hi]
+
+    if figures is None:
+        return [""] * len(INTERVAL_COLUMNS)
+    return [*pair(figures.val), *triple(figures.val_drop), *pair(figures.test), *triple(figures.test_drop)]
+
+
+def write_front(run_dir: Path, front: list[FrontPoint], test: dict[str, Any] | None = None,
+                quality_of: Callable[[StoredEvaluation], Any] | None = None,
+                named: str | None = None) -> tuple[Path, Path]:
     """Write ``front.json`` and ``front.csv`` (value and source columns per figure).
 
     ``quality`` is the validation score every selection used; ``test_quality`` is the test-split score
-    measured once after the search (``test``: digest → quality dict)."""
-    test = test or {}
+    measured once after the search (``test``: digest → quality dict). ``quality_of`` gives each point's
+    ``QualityFigures`` (95 % intervals of both scores and paired drops vs FP32, in ``INTERVAL_COLUMNS``);
+    ``named`` is the digest of the run's named best point (column ``named_best``)."""
+    test = {k: {kk: vv for kk, vv in v.items() if kk != "samples"} for k, v in (test or {}).items()}
     pts = [point_dict(p.evaluation, test.get(p.evaluation.digest)) for p in front]
+    for pt, p in zip(pts, front, strict=True):
+        cells = _interval_cells(quality_of(p.evaluation) if quality_of is not None else None)
+        pt["intervals"] = {k: v for k, v in zip(INTERVAL_COLUMNS, cells, strict=True) if v != ""}
+        pt["named_best"] = p.evaluation.digest == named
     json_path = run_dir / "front.json"
     _atomic_write(json_path, json.dumps({"objectives": ["quality", *COSTS], "points": pts}, indent=2))
     buf = io.StringIO()
@@ -126,7 +152,8 @@ def write_front(run_dir: Path, front: list[FrontPoint], test: dict[str, Any] | N
     for k in CSV_FIGURES:
         header += [k, f"{k}_unit", f"{k}_source"]
         if k == QUALITY:
-            header += ["quality_split", "test_quality"]
+            header += ["quality_split", "test_quality", *INTERVAL_COLUMNS]
+    header.append("named_best")
     w.writerow(header)
     for p in front:
         ev = p.evaluation
@@ -137,6 +164,8 @@ def write_front(run_dir: Path, front: list[FrontPoint], test: dict[str, Any] | N
             if k == QUALITY:
                 scored = test.get(ev.digest)
                 row += ["val", "" if scored is None else scored["value"]]
+                row += _interval_cells(quality_of(ev) if quality_of is not None else None)
+        row.append(int(ev.digest == named))
         w.writerow(row)
     csv_path = run_dir / "front.csv"
     _atomic_write(csv_path, buf.getvalue())

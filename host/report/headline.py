@@ -1,20 +1,21 @@
-"""The one line a user runs a search for: how much smaller and faster the best front point is than
+"""The one line a user runs a search for: how much smaller and faster the named best point is than
 the uncompressed int8 model measured on the same target, and what it costs in quality against the
-FP32 model (validation, which selected it; test, measured once afterwards)."""
+FP32 model (validation, which selected it; test, measured once afterwards), each with its interval."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from edgeprune.host.report.load import RunData
+from edgeprune.host.report.quality import QualityFigures, fmt_drop, fmt_score
+from edgeprune.host.search.confirm import verdict_text
 from edgeprune.host.search.types import FLASH_BYTES, LATENCY_COUNT, MACS, PARAMS, QUALITY
 
 
 @dataclass(frozen=True)
 class Headline:
-    """The front point with the largest ``min(instruction ratio, flash ratio)``.
+    """The run's one named best point (``RunData.best``) against the baselines.
 
     Parameters
     ----------
@@ -31,6 +32,12 @@ class Headline:
         The FP32 baseline's validation quality (drops are measured from it) and the int8 baseline's.
     drop:
         Validation drop from the FP32 baseline, in pp for accuracy, % of the baseline otherwise.
+    figures:
+        Intervals of both scores and paired drops (``QualityFigures``), when the run stored samples.
+    verdict:
+        The confirmation stage's statement about the drop (``confirm.verdict_text``), or ``""``.
+    rule:
+        How the point was chosen, in words.
     """
 
     seq: int
@@ -46,19 +53,32 @@ class Headline:
     baseline_test: float | None
     drop: float
     metric: str
+    figures: QualityFigures | None = None
+    verdict: str = ""
+    rule: str = ""
 
     def lines(self) -> list[str]:
         unit = "pp" if self.metric == "accuracy" else "% of baseline"
         ref = "—" if self.reference_val is None else f"{self.reference_val:.4f}"
-        test = "—" if self.test_quality is None else f"{self.test_quality:.4f}"
+        f = self.figures or QualityFigures(None, None, None, None)
+        val = fmt_score(f.val, self.val_quality)
+        test = fmt_score(f.test, self.test_quality)
         base_test = "—" if self.baseline_test is None else f"{self.baseline_test:.4f}"
-        return [
-            f"best front point #{self.seq}: {self.latency_ratio:.1f}x fewer {self.latency_unit}, "
+        level = f"{100 * f.val.level:.0f} %" if f.val is not None else "95 %"
+        drop = fmt_drop(f.val_drop) if f.val_drop is not None else f"{self.drop:+.2f}"
+        out = [
+            f"best point #{self.seq} ({self.rule or 'largest min(instruction, flash) ratio on the front'}): "
+            f"{self.latency_ratio:.1f}x fewer {self.latency_unit}, "
             f"{self.flash_ratio:.1f}x less flash than the uncompressed int8 model on this target "
             f"(params {self.params_ratio:.1f}x, MACs {self.macs_ratio:.1f}x fewer than the FP32 model)",
-            f"  {self.metric}: validation {self.val_quality:.4f} vs FP32 {ref} (drop {self.drop:+.2f} {unit}); "
-            f"test {test} (scored once after the search) vs int8 baseline val {self.baseline_val:.4f} / test {base_test}",
+            f"  {self.metric} [{level} interval]: validation {val} vs FP32 {ref}, drop {drop} {unit} (paired); "
+            f"test {test} (scored once after the search)"
+            + (f", drop {fmt_drop(f.test_drop)} {unit} (paired)" if f.test_drop is not None else "")
+            + f"; int8 baseline val {self.baseline_val:.4f} / test {base_test}",
         ]
+        if self.verdict:
+            out.append(f"  validation: {self.verdict}")
+        return out
 
 
 def _ratio(base: float, value: float) -> float:
@@ -66,17 +86,11 @@ def _ratio(base: float, value: float) -> float:
 
 
 def headline(run: RunData) -> Headline | None:
-    """The headline of a run, or ``None`` without a baseline or a front."""
-    if run.baseline is None or not run.front:
+    """The headline of a run's named best point, or ``None`` without a baseline or a named point."""
+    if run.baseline is None or run.best is None:
         return None
     base = run.baseline.result
-
-    def score(ev: Any) -> float:
-        r = ev.result
-        return min(_ratio(base.value(LATENCY_COUNT), r.value(LATENCY_COUNT)),
-                   _ratio(base.value(FLASH_BYTES), r.value(FLASH_BYTES)))
-
-    best = max((p.evaluation for p in run.front), key=lambda ev: (score(ev), -ev.seq))
+    best = run.best
     r = best.result
     ref = run.reference_quality
     val = r.value(QUALITY)
@@ -86,6 +100,13 @@ def headline(run: RunData) -> Headline | None:
     test = run.test_quality.get(best.digest)
     base_test = run.test_quality.get(run.baseline.digest)
     lat = r.figures.get(LATENCY_COUNT)
+    verdict, rule = "", ""
+    if run.confirmation is not None:
+        ev = run.confirmation.of(best.digest)
+        if ev is not None:
+            verdict = verdict_text(ev, run.confirmation.limit, run.confirmation.unit)
+        rule = ("the cheapest candidate whose drop, shrunk towards what the run's candidates of its size lose, "
+                "is within the limit")
     return Headline(
         seq=best.seq,
         latency_ratio=_ratio(base.value(LATENCY_COUNT), r.value(LATENCY_COUNT)),
@@ -100,4 +121,18 @@ def headline(run: RunData) -> Headline | None:
         baseline_test=None if base_test is None else float(base_test["value"]),
         drop=drop,
         metric=run.metric,
+        figures=run.quality(best),
+        verdict=verdict,
+        rule=rule,
     )
+
+
+def no_best_line(run: RunData) -> str | None:
+    """Why a run names no best point although it has feasible candidates (the confirmation refused them all)."""
+    if run.best is not None or run.confirmation is None or not run.confirmation.points:
+        return None
+    c = run.confirmation
+    closest = min(c.evidence(), key=lambda p: p.shrunk)
+    return (f"no candidate is confirmed within the {c.limit:g} {c.unit} limit: the closest, #{closest.seq}, drops "
+            f"{closest.drop['value']:+.2f} {c.unit} on validation, {closest.shrunk:+.2f} {c.unit} once shrunk towards "
+            "what candidates of its size lose; fine-tune more (--finetune-steps) or allow more (--max-acc-drop)")

@@ -14,8 +14,10 @@ from edgeprune.bench.link import FAULT_KINDS, fault_kind
 from edgeprune.host.report import table as tbl
 from edgeprune.host.report.describe import LAYER_HEADER, describe_config, global_choices, layer_rows
 from edgeprune.host.report.front import unique_candidates
+from edgeprune.host.report.headline import headline
 from edgeprune.host.report.load import RunData
 from edgeprune.host.report.plots import AREA_RADIUS, PointArea
+from edgeprune.host.report.quality import INTERVAL_NOTE, drop_unit_short, fmt_drop, fmt_score
 from edgeprune.host.search.store import StoredEvaluation
 from edgeprune.host.search.types import ENERGY_UJ, FLASH_BYTES, LATENCY_COUNT, MACS, QUALITY
 
@@ -72,14 +74,24 @@ def _quality(ev: StoredEvaluation) -> str:
 def _best(run: RunData, info: dict[str, Any]) -> list[str]:
     """The best candidate: its quality on both splits, its config per layer, then where its files went."""
     rest = {k: v for k, v in info.items() if k != "config"}
-    parts = ["<h3>Best candidate (highest reward, feasible)</h3>"]
+    parts = ["<h3>Named best point</h3>"]
     ev = run.best
     if ev is not None:
         test = run.test_quality.get(ev.digest)
+        q = run.quality(ev)
+        unit = drop_unit_short(run.metric)
         parts.append(_table(
-            ["candidate", f"val {run.metric} (selected on it)", f"test {run.metric} (once, at the end)", "config"],
-            [[f"#{ev.seq}", _quality(ev), tbl.fmt_test(test), describe_config(ev.result.config_json, ev.result.layers)]],
+            ["candidate", f"val {run.metric} [95 % CI] (selected on it)", f"val drop vs FP32, {unit} (paired)",
+             f"test {run.metric} [95 % CI] (once, at the end)", f"test drop vs FP32, {unit} (paired)", "config"],
+            [[f"#{ev.seq}", fmt_score(q.val, ev.result.value(QUALITY)), fmt_drop(q.val_drop),
+              fmt_score(q.test, None if test is None else float(test["value"])), fmt_drop(q.test_drop),
+              describe_config(ev.result.config_json, ev.result.layers)]],
         ))
+        head = headline(run)
+        if head is not None:
+            parts.append(f"<p>{html.escape(head.rule or 'Chosen as the front point with the largest min(instruction, flash) ratio')}. "
+                         f"{html.escape(head.verdict)}</p>")
+        parts.append(f"<p class='note'>{html.escape(INTERVAL_NOTE)}</p>")
     config = info.get("config")
     if config is not None:
         layers = ev.result.layers if ev is not None else None
@@ -152,8 +164,10 @@ def _failures(cands: list[Any]) -> list[str]:
 
 def _front_rows(run: RunData) -> list[list[str]]:
     shown = [p.evaluation for p in run.front]
+    if run.best is not None and run.best.digest not in {e.digest for e in shown}:
+        shown.append(run.best)
     evs = ([run.baseline] if run.baseline is not None else []) + shown
-    rows = tbl.rows(run.baseline, shown, run.test_quality)
+    rows = tbl.rows(run, shown)
     return [[*r, describe_config(e.result.config_json, e.result.layers)] for r, e in zip(rows, evs, strict=True)]
 
 
@@ -170,7 +184,7 @@ def _run_section(run: RunData, best_info: dict[str, Any] | None) -> str:
         "<h3>Search options (those set)</h3>",
         _kv(set_options(run.options)),
         "<h3>Pareto front</h3>",
-        _table([*tbl.header(run.metric), "config"], _front_rows(run)),
+        _table([*tbl.header(run.metric, drop_unit_short(run.metric)), "config"], _front_rows(run)),
     ]
     if best_info:
         parts += _best(run, best_info)

@@ -142,9 +142,12 @@ def plot_front_mapped(runs: list[RunData], path: Path) -> tuple[Path, list[Point
                 base = _finite([run.baseline], name)
                 ax.scatter([x for _, x, _ in base], [y for _, _, y in base], marker="*", s=140, color=color,
                            edgecolor="k", label=f"baseline ({run.label})")
-        ax.set_xlabel(f"{label}: {_unit_source(runs, name)}")
+        ax.set_xlabel(f"{label}: {_unit_source(runs, name)} (log scale)")
+        # Costs span orders of magnitude (a 28x search puts every front point in one corner of a linear axis).
+        if any(x > 0 for a, x, _, _, _ in placed if a is ax):
+            ax.set_xscale("log")
         ax.set_ylabel(f"validation {metric}")
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
     for ax in list(axes.flat)[len(PANELS):]:
         ax.set_visible(False)
     # The legend gathers every panel's kinds: host-screened points appear only on the MAC panel.
@@ -153,11 +156,11 @@ def plot_front_mapped(runs: list[RunData], path: Path) -> tuple[Path, list[Point
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             by_label.setdefault(lab, h)
     labels, handles = list(by_label), list(by_label.values())
-    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=min(4, max(1, len(labels))), frameon=False)
+    # Inside the first panel, where the plot's own bounds keep it whole (a figure legend below was clipped).
+    axes.flat[0].legend(handles, labels, fontsize=6, loc="best", framealpha=0.85)
     fig.suptitle(f"Every evaluated candidate: validation {metric} against each cost "
                  "(front joined and numbered, ★ baseline, × infeasible, □ screened on the host)", fontsize=9)
-    legend_rows = math.ceil(len(labels) / 4)
-    fig.tight_layout(rect=(0, 0.035 * legend_rows + 0.02, 1, 0.96))
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.canvas.draw()
     height = fig.bbox.height
     areas = []

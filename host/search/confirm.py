@@ -12,10 +12,11 @@ The rule (``RULE``) is empirical Bayes over the run's own candidates:
   paired bootstrap standard error ``s_i`` (``intervals.paired_drop``: same windows, so shared
   errors cancel);
 * what a candidate of that size usually loses is the trend ``f(x) = a + b·x`` of ``d`` over
-  ``x = log(MACs of the FP32 model / MACs of the candidate)``, fitted by least squares on every
-  scored candidate of the run (host-screened ones included: they are proposals like any other);
-* the spread of true drops around the trend is ``τ² = max(0, var(d − f) − mean(s²))`` (what is left
-  of the residual variance once the sampling noise is taken out);
+  ``x = log(MACs of the FP32 model / MACs of the candidate)``, fitted robustly (``fit_trend``) on every
+  scored candidate of the run (host-screened ones included: they are proposals like any other, and
+  leaving out those that broke the limit would bias the trend by the very selection it corrects);
+* the spread of true drops around the trend is ``τ² = max(0, spread(d − f)² − median(s²))`` (what is
+  left of the residuals' spread once the sampling noise is taken out);
 * each feasible candidate's drop is shrunk towards the trend by its own noise:
   ``θ_i = f_i + τ² / (τ² + s_i²) · (d_i − f_i)``. A point that agrees with the FP32 model on most
   windows has a small ``s_i`` and keeps its own figure; one that disagrees on many and happened to
@@ -143,17 +144,28 @@ def ratio_score(ev: StoredEvaluation, base: StoredEvaluation) -> float:
 
 
 def fit_trend(x: np.ndarray, d: np.ndarray, s: np.ndarray) -> tuple[float, float, float]:
-    """``(a, b, τ)`` of the module docstring from sizes ``x``, drops ``d`` and their standard errors ``s``."""
+    """``(a, b, τ)`` of the module docstring from sizes ``x``, drops ``d`` and their standard errors ``s``.
+
+    Robust on purpose: a search stores candidates that collapsed (tens of pp lost), and a least-squares fit
+    with a variance of residuals would let those few set both the trend and ``τ`` — ``τ`` would then dwarf
+    every point's noise and nothing would be shrunk. So the slope is Theil–Sen's (median of pairwise slopes),
+    the intercept the median residual, and the spread 1.4826 × the median absolute residual.
+    """
+    if len(d) == 0:
+        return 0.0, 0.0, math.inf
+    b = 0.0
     if len(d) >= MIN_TREND_POINTS and np.ptp(x) > 0:
-        b, a = np.polyfit(x, d, 1)
-        dof = len(d) - 2
-    else:
-        a, b, dof = float(np.mean(d)) if len(d) else 0.0, 0.0, max(len(d) - 1, 1)
-    resid = d - (a + b * x)
-    tau2 = max(0.0, float(np.sum(resid**2)) / dof - float(np.mean(s**2))) if len(d) > 1 else math.inf
-    return float(a), float(b), math.sqrt(tau2)
-
-
+        i, j = np.triu_indices(len(x), k=1)
+        dx = x[j] - x[i]
+        ok = np.abs(dx) > 1e-9
+        if ok.any():
+            b = float(np.median((d[j] - d[i])[ok] / dx[ok]))
+    a = float(np.median(d - b * x))
+    if len(d) < 3:
+        return a, b, math.inf
+    spread = 1.4826 * float(np.median(np.abs(d - (a + b * x))))
+    tau2 = max(0.0, spread**2 - float(np.median(s**2)))
+    return a, b, math.sqrt(tau2)
 def shrink(d: float, s: float, trend: float, tau: float) -> float:
     """The drop pulled towards ``trend`` by its own noise ``s`` against the true spread ``tau``."""
     if not math.isfinite(tau) or s <= 0:

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.host.search.final import REFERENCE_META, reference_quality, score_front_on_test
-from edgeprune.host.search.objective import Constraints
+from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints
 from edgeprune.host.search.session import Outcome, SearchSession
 from edgeprune.host.search.store import EvalCache, RunStore, StoreError, StoreFullError
 from edgeprune.host.search.types import Evaluator
+from edgeprune.host.tasks.intervals import DEFAULT_LEVEL, IntervalError, check_level
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ class SearchOptions:
         Device evaluations (cache hits are free).
     max_acc_drop:
         Allowed quality drop (percentage points for accuracy; percent of baseline for return/RMSE).
+    interval_level:
+        Two-sided level of every quality interval and of the paired drops the confirmation judges (0.5-1).
     flash_kb, ram_kb:
         Hard limits on the deploy build's flash and RAM.
     seed:
@@ -175,7 +178,8 @@ class SearchOptions:
     data_sha256: str | None = None
     strategy: str = "ppo"
     budget: int = DEFAULT_BUDGET
-    max_acc_drop: float = 1.0
+    max_acc_drop: float = DEFAULT_MAX_ACC_DROP
+    interval_level: float = DEFAULT_LEVEL
     flash_kb: float | None = None
     ram_kb: float | None = None
     seed: int = 0
@@ -293,6 +297,10 @@ def prepare_options(options: SearchOptions) -> SearchOptions:
     Raises ``LimitError`` for a limit that is negative, zero or not a number: a negative quality
     drop would demand an improvement, and a zero-size memory limit can never be met.
     """
+    try:
+        check_level(options.interval_level)
+    except IntervalError as exc:
+        raise LimitError(f"--interval-level: {exc}") from exc
     if not _finite(options.max_acc_drop) or options.max_acc_drop < 0:
         raise LimitError(f"--max-acc-drop {options.max_acc_drop:g}: give the allowed quality loss as a number ≥ 0 "
                          "(2 = 2 pp of accuracy, or 2 % of the baseline's RMSE/return)")

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.host.search.rejections import (
-    baseline_verdict,
     limit_text,
     metric_of,
     rejection_summary,
@@ -89,6 +88,8 @@ class ProgressDisplay:
         self.prep_id: Any = None
         self.higher = True
         self.best: tuple[float, float, str] | None = None
+        self.best_samples: list[float] | None = None
+        self.reference: list[float] | None = None
         self.points: list[tuple[float, ...]] = []
 
     def begin(self, options: SearchOptions, run_dir: Path, resumed: bool) -> None:
@@ -112,6 +113,11 @@ class ProgressDisplay:
         if metric_of(options.task) != session.metric:  # describe() could not tell the unit yet
             self.console.print(f"  quality limit: max drop {limit_text(options.max_acc_drop, session.metric)}")
         self.metric = session.metric
+        task = getattr(session.evaluator, "task", None)
+        if task is not None:  # the FP32 model's validation windows: the live drop is paired on them
+            from edgeprune.host.search.final import reference_samples
+
+            self.reference = reference_samples(task, "val")
         if self.prep_id is not None:
             self.progress.update(self.prep_id, completed=1.0, status="baseline ready")
         for ev in session.store.evaluations("candidate"):
@@ -127,6 +133,7 @@ class ProgressDisplay:
         if self.best is None or reward > self.best[0]:
             unit = result.figures[QUALITY].unit if QUALITY in result.figures else ""
             self.best = (reward, q, unit)
+            self.best_samples = (getattr(result, "samples", None) or {}).get("val")
         costs = [result.value(k) for k in ("latency_count", "flash_bytes", "energy_uj")]
         pt = (-q if self.higher else q, *costs)
         if all(math.isfinite(v) for v in pt):
@@ -144,7 +151,22 @@ class ProgressDisplay:
         if self.best is None:
             return "no feasible candidate yet"
         r, q, unit = self.best
-        return f"best reward {r:+.3f} ({unit} {q:.4g})  front {self._front_size()}"
+        return f"best reward {r:+.3f} ({self._quality_text(q, unit)})  front {self._front_size()}"
+
+    def _quality_text(self, q: float, unit: str) -> str:
+        """``accuracy 0.619 [0.550, 0.688], drop −0.53 [−3.17, +2.12] pp vs FP32`` when samples allow."""
+        from edgeprune.host.tasks.intervals import IntervalError, bootstrap, paired_drop
+
+        if not self.best_samples or unit not in ("accuracy", "rmse", "return"):
+            return f"{unit} {q:.4g}"
+        try:
+            text = f"{unit} {bootstrap(self.best_samples, unit).text()}"
+            if self.reference and len(self.reference) == len(self.best_samples):
+                d = paired_drop(self.best_samples, self.reference, unit, self.higher)
+                text += f", drop {d.value:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}] {'pp' if unit == 'accuracy' else '%'} vs FP32"
+        except IntervalError:
+            return f"{unit} {q:.4g}"
+        return text
 
     def _line(self, text: str) -> None:
         elapsed = int(time.monotonic() - self.t0)
@@ -178,31 +200,37 @@ class ProgressDisplay:
         self.progress.stop()
 
 
-def final_table(result: SearchResult, console: Any, limit: int = 15) -> None:
-    """Print the front (and baseline) with every figure's source, then the report path."""
+def final_table(result: SearchResult, console: Any, limit: int = 15, wide: bool = False) -> None:
+    """Print the front (and baseline) with every figure's source, the named best point, then the report path.
+
+    :param wide: every column with its source in each cell (about 250 columns) instead of the compact table
+    """
+    from edgeprune.host.report.headline import headline, no_best_line
     from edgeprune.host.report.load import load_run
+    from edgeprune.host.report.quality import INTERVAL_NOTE
     from edgeprune.host.report.table import rich_table
 
     run = load_run(result.run_dir)
     shown = [p.evaluation for p in run.front][:limit]
+    if run.best is not None and run.best.digest not in {e.digest for e in shown}:
+        shown.append(run.best)
     console.print(
         rich_table(
             f"Pareto front ({len(run.front)} points; {result.device_evaluations} device evaluations, "
             f"{result.evaluations} candidates recorded)",
-            run.metric,
-            baseline_verdict(run),
+            run,
             shown,
-            run.test_quality,
+            wide=wide,
         )
     )
+    console.print(INTERVAL_NOTE, markup=False, highlight=False)
     for line in rejection_summary(run):
         console.print(line, markup=False, highlight=False)
-    if run.best is not None:
-        console.print(f"best (highest reward): #{run.best.seq}  reward {run.best.reward:+.3f}")
-    from edgeprune.host.report.headline import headline
-
     head = headline(run)
     if head is not None:
         for line in head.lines():
             console.print(line, markup=False, highlight=False)
+    missing = no_best_line(run)
+    if missing is not None:
+        console.print(missing, markup=False, highlight=False)
     console.print(f"report: {result.report_html.resolve()}")

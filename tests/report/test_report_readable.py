@@ -116,7 +116,7 @@ def test_report_is_readable(screened_run):
 
     # Configs as per-layer tables, never raw JSON.
     assert '"prune"' not in text and "{&quot;" not in text and "&quot;layers&quot;" not in text
-    best = _section(text, "Best candidate")
+    best = _section(text, "Named best point")
     assert "<th>layer</th><th>units removed</th><th>units kept</th>" in best
     assert describe_config(run.best.result.config_json, run.best.result.layers) in best
 
@@ -128,9 +128,10 @@ def test_report_is_readable(screened_run):
     assert run.options.get("ram_kb") is None
 
     # The split is named on every quality figure: tables, best section, hover text.
-    assert "<th>val accuracy</th>" in _section(text, "Pareto front")
-    assert "test accuracy (once, at the end)" in _section(text, "Pareto front")
-    assert "val accuracy (selected on it)" in best and "test accuracy (once, at the end)" in best
+    assert "<th>val accuracy [95 % CI]</th>" in _section(text, "Pareto front")
+    assert "test accuracy [95 % CI] (once, at the end)" in _section(text, "Pareto front")
+    assert "val accuracy [95 % CI] (selected on it)" in best and "test accuracy [95 % CI] (once, at the end)" in best
+    assert "val drop vs FP32, pp (paired)" in best and "189 windows" in best
     assert "<th>val accuracy</th>" in measured and "<th>val accuracy</th>" in screened
 
 

@@ -99,3 +99,14 @@ def test_without_samples_nothing_is_named() -> None:
     evs, base = _run(lucky_gain=20)
     out = confirm(evs, base, {}, REF.tolist(), "accuracy", True, 1.0)
     assert out.named is None and not out.points and math.isfinite(out.limit)
+
+
+def test_a_few_collapsed_candidates_do_not_set_the_trend_or_its_spread() -> None:
+    """Drops of ~2 pp with 2 pp noise, plus three candidates that collapsed (30-40 pp): still shrunk hard."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 3, 30)
+    d = 2.0 + rng.normal(0, 2.0, 30)
+    d[:3] = [30.0, 35.0, 40.0]
+    a, b, tau = fit_trend(x, d, np.full(30, 2.0))
+    assert abs(a + b * 1.5 - 2.0) < 1.5 and tau < 2.0
+    assert shrink(-0.5, 2.0, a + b * 1.5, tau) > 0.5  # a lucky -0.5 pp is pulled most of the way back

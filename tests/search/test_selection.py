@@ -65,7 +65,7 @@ def test_test_split_is_sealed_during_selection_and_scored_once_after(tmp_path, f
     assert sorted(ev.tested) == sorted(front | {run.baseline.digest})  # once each, nothing else
     assert set(run.test_quality) == front | {run.baseline.digest}
     html = res.report_html.read_text()
-    assert "val accuracy" in html and "test accuracy (once, at the end)" in html
+    assert "val accuracy" in html and "test accuracy [95 % CI] (once, at the end)" in html
 
 
 def test_candidates_over_the_quality_limit_cost_no_device_evaluation(tmp_path, fake_task):

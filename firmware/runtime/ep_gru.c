@@ -383,8 +383,8 @@ static void value_order(ep_model_t *m, int16_t op) {
 }
 
 /* Whether the short chain can requantise the n FCs `fc_idx`: all per-channel or all per-tensor, every shift
- * packable, 2 * acc within int32. Checked when fusing (before the arena plan) from the model's tensors, with the
- * same multipliers and folded biases ep_model.c computes at init. */
+ * packable, 2 * acc within int32. Checked when fusing (before the arena plan) from the model's tensors: the same
+ * multipliers (ep_fc_chan_multiplier) and folded biases ep_model.c computes at init. */
 static int fc_check(const ep_model_t *m, const int16_t *fc_idx, uint32_t n) {
   const ep_op_t *ops = m->ops;
   uint32_t k, r, d, per_channel = ops[fc_idx[0]].p.fc.per_channel ? 1u : 0u;
@@ -404,11 +404,8 @@ static int fc_check(const ep_model_t *m, const int16_t *fc_idx, uint32_t n) {
       fb = (int32_t)((b ? ep_le32(b->data + 4u * r) : 0u) - (uint32_t)fc->p.fc.zp_in * (uint32_t)sum);
       if ((fb < 0 ? 0u - (uint32_t)fb : (uint32_t)fb) >= room) return -1;
       if (per_channel) {
-        const uint32_t bits = ep_le32(w->chan_scales + 4u * r);
-        float ws;
         int32_t mult, shift;
-        memcpy(&ws, &bits, 4);
-        ep_quantize_multiplier((double)in0->scale * (double)ws / (double)out->scale, &mult, &shift);
+        ep_fc_chan_multiplier(in0, w, out, r, &mult, &shift);
         if (pack_s(mult, shift) < 0) return -1;
       }
     }

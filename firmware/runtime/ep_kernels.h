@@ -18,6 +18,8 @@
 #define EP_RT_F32 1
 #endif
 
+#include <string.h>
+
 #include "ep_qmath.h"
 #include "ep_runtime.h"
 
@@ -125,6 +127,17 @@ void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t
  * one_over_one_plus_x_for_x_in_0_1 (Q0 in and out), as TFLM's SOFTMAX uses them. */
 int32_t ep_fp_exp_negative(int32_t a, int ibits);
 int32_t ep_fp_one_over_one_plus_x(int32_t a);
+
+/* Row r's multiplier of a per-channel int8 FC (in0 * w[r] / out): one expression for the init (ep_model.c) and the
+ * fused recurrent step's check before it (ep_gru.c). */
+static inline void ep_fc_chan_multiplier(const ep_tensor_t *in0, const ep_tensor_t *w, const ep_tensor_t *out,
+                                         uint32_t r, int32_t *mult, int32_t *shift) {
+  const uint8_t *p = w->chan_scales + 4u * r;
+  const uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+  float ws;
+  memcpy(&ws, &bits, 4);
+  ep_quantize_multiplier((double)in0->scale * (double)ws / (double)out->scale, mult, shift);
+}
 
 /* FC int8 scratch layout (int32 words): folded bias[rows], then per-channel mult[rows], shift[rows]. */
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op);

@@ -702,11 +702,8 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
         const int8_t *wr = (const int8_t *)w->data + (size_t)r * op->depth;
         for (d = 0; d < op->depth; d++) s += wr[d];
         op->scratch[r] = (int32_t)((b ? ep_le32(b->data + 4u * r) : 0u) - (uint32_t)op->p.fc.zp_in * (uint32_t)s);
-        if (op->p.fc.per_channel) {
-          double ws = (double)rd_f32(w->chan_scales + 4u * r);
-          ep_quantize_multiplier((double)in0->scale * ws / (double)out->scale, &op->scratch[op->rows + r],
-                                 &op->scratch[2u * op->rows + r]);
-        }
+        if (op->p.fc.per_channel)
+          ep_fc_chan_multiplier(in0, w, out, r, &op->scratch[op->rows + r], &op->scratch[2u * op->rows + r]);
       }
     } else if (op->kind >= EP_K_CONV_I8) {
       ep_conv_init(m, op);

@@ -98,7 +98,8 @@ def interrupt_handler() -> Callable[[int, Any], None]:
 
     def handler(signum: int, frame: Any) -> None:
         if fired:
-            log.warning("already stopping; the run directory is being closed")
+            log.warning("already stopping (closing the emulators and the store); `kill -9 %d` forces it, and the "
+                        "run stays resumable", os.getpid())
             return
         fired.append(signum)
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()

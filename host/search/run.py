@@ -23,7 +23,7 @@ from typing import Any
 from edgeprune.host.search.final import REFERENCE_META, reference_quality, score_front_on_test
 from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints
 from edgeprune.host.search.session import Outcome, SearchSession
-from edgeprune.host.search.store import EvalCache, RunStore, StoreError, StoreFullError
+from edgeprune.host.search.store import RUN_DB_NAME, EvalCache, RunStore, StoreError, StoreFullError
 from edgeprune.host.search.types import Evaluator
 from edgeprune.host.tasks.intervals import DEFAULT_LEVEL, IntervalError, check_level
 
@@ -571,7 +571,7 @@ def run_search(
 def _discard_if_empty(lock: _RunLock, run_dir: Path, exc: BaseException) -> None:
     """A new run that failed before measuring anything (bad task, no device) or whose limits no candidate can
     meet leaves no directory behind; a damaged store is never removed (it may be rescued)."""
-    if not lock.created or isinstance(exc, StoreError):
+    if not lock.created or (isinstance(exc, StoreError) and exc.path in (None, run_dir / RUN_DB_NAME)):
         return
     try:
         empty = isinstance(exc, LimitError) or not _has_evaluations(run_dir)

@@ -66,7 +66,10 @@ CREATE TABLE IF NOT EXISTS cache (
 
 
 class StoreError(RuntimeError):
-    """A store that cannot be used; the message says what happened to the file and what to do (one line)."""
+    """A store that cannot be used; the message says what happened to the file and what to do (one line).
+    ``path``: the SQLite file, when known."""
+
+    path: Path | None = None
 
 
 class StoreVersionError(StoreError):
@@ -87,6 +90,13 @@ _SQLITE_FULL, _SQLITE_CORRUPT, _SQLITE_NOTADB = 13, 11, 26
 
 
 def store_error(exc: BaseException, path: Path, what: str = "store") -> StoreError:
+    """The one-line ``StoreError`` for an SQLite (or decoding) failure on ``path`` (kept as its ``path``)."""
+    err = _store_error(exc, path, what)
+    err.path = Path(path)
+    return err
+
+
+def _store_error(exc: BaseException, path: Path, what: str = "store") -> StoreError:
     """The one-line ``StoreError`` for an SQLite (or decoding) failure on ``path``.
 
     :param exc: what SQLite (or ``json``) raised

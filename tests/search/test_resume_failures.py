@@ -153,3 +153,14 @@ def test_damaged_store_is_refused_in_one_line_before_the_task_loads(tmp_path, fi
     line = one_line_error(res)
     assert says in line, line
     assert db.read_bytes() == before, "a refused store was written to"
+
+
+def test_damaged_evaluation_cache_is_one_line_and_leaves_no_run(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "eval_cache.sqlite").write_bytes(b"\x00junk" * 4096)
+    run = tmp_path / "run"
+    res = cli([arg for arg in SEARCH if arg != "--no-cache"] + ["--out", str(run)], tmp_path)
+    line = one_line_error(res)
+    assert f"the evaluation cache {cache / 'eval_cache.sqlite'} is damaged" in line and "--no-cache" in line, line
+    assert not run.exists()  # nothing was measured: the new run directory is not left behind

@@ -164,3 +164,19 @@ def test_damaged_evaluation_cache_is_one_line_and_leaves_no_run(tmp_path):
     line = one_line_error(res)
     assert f"the evaluation cache {cache / 'eval_cache.sqlite'} is damaged" in line and "--no-cache" in line, line
     assert not run.exists()  # nothing was measured: the new run directory is not left behind
+
+
+def test_junk_inside_a_row_with_sound_pages_is_found_by_the_check(tmp_path, finished_run):
+    """Bytes overwritten inside a row's text leave SQLite's pages valid (``integrity_check`` passes): the check
+    decodes every row too."""
+    import sqlite3
+
+    from edgeprune.host.search.store import StoreCorruptError
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    with sqlite3.connect(run / "evaluations.sqlite") as conn:
+        conn.execute("UPDATE evaluations SET result_json = substr(result_json, 1, 40) || '\x07#' WHERE seq = 2")
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with pytest.raises(StoreCorruptError, match="evaluations.sqlite is damaged"):
+        RunStore.open_existing(run)

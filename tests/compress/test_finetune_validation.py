@@ -32,8 +32,10 @@ class _DriftingTask:
     def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x, self.y
 
+    expected_split = "val"
+
     def evaluate_model(self, model: torch.nn.Module, split: str = "test") -> Quality:
-        assert split == "val"
+        assert split == self.expected_split, f"fine-tuning read {split!r}"
         self.calls += 1
         with torch.no_grad():
             pred = model(torch.from_numpy(self.xv)).argmax(1).numpy()
@@ -58,15 +60,10 @@ def test_finetuning_never_ends_below_its_starting_validation_score() -> None:
 class _TunedTask(_DriftingTask):
     """A task with a ``tune`` block: checkpoints must be picked on it, never on validation."""
 
+    expected_split = "tune"  # validation must judge candidates, not make them
+
     def tune_indices(self) -> tuple[np.ndarray, np.ndarray]:
         return np.arange(400), np.arange(400, 512)
-
-    def evaluate_model(self, model: torch.nn.Module, split: str = "test") -> Quality:
-        assert split == "tune", f"fine-tuning read {split!r}: validation must judge candidates, not make them"
-        self.calls += 1
-        with torch.no_grad():
-            pred = model(torch.from_numpy(self.xv)).argmax(1).numpy()
-        return Quality(float((pred == self.yv).mean()), None, "accuracy", {})
 
 
 def test_checkpoints_are_picked_on_the_tune_block_when_the_task_has_one() -> None:

@@ -195,6 +195,7 @@ class SearchSession:
                         "answered from the store from here on", config.digest()[:10], row.seq, row.digest[:10],
                         len(self._replay))
             self._replay.clear()
+            self.restore_streaks()  # every stored row counts toward the streaks, replayed or not
             return None
         self._replay.popleft()
         assert self.objective is not None

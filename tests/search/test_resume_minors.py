@@ -89,3 +89,24 @@ def _config(task, prune: float):
     from edgeprune.host.search.space import ConfigSpace
 
     return ConfigSpace(task.layer_names, finetune_steps=0).retain(1.0 - prune)
+
+
+def test_a_store_the_strategy_does_not_reproduce_is_answered_not_measured_again(tmp_path, fake_task, caplog):
+    """A store whose rows the restarted strategy does not propose again (written by an older edgeprune, or under
+    another seed): the replay ends at the first difference and stored configs are still never measured twice."""
+    from edgeprune.host.search.run import SearchOptions, run_search
+    from edgeprune.host.search.store import RunStore
+    from tests.search.synthetic import SyntheticEvaluator
+
+    ev = SyntheticEvaluator()
+    opts = SearchOptions(strategy="random", budget=2, out=str(tmp_path / "run"), host_energy=False,
+                         max_acc_drop=30.0, use_cache=False, seed=1)
+    run_search(opts, task=fake_task, evaluator_factory=lambda t, o, d: ev)
+    with RunStore(tmp_path / "run") as store:
+        store.set_meta("options", store.get_meta("options") | {"seed": 2, "budget": 4})
+    with caplog.at_level("WARNING"):
+        run_search(None, resume=tmp_path / "run", task=fake_task, evaluator_factory=lambda t, o, d: ev)
+    assert "resume: the strategy proposed" in caplog.text
+    with RunStore(tmp_path / "run") as store:
+        counted = [r.digest for r in store.evaluations("candidate") if r.counted]
+    assert len(counted) == 4 == len(set(counted)) and len(set(ev.calls)) == len(ev.calls)

@@ -50,6 +50,7 @@ class Machine:
         enough, else the project-local one ``make setup`` unpacks, see :func:`qemu_binary`)
     :param serial_index: which ``-serial`` the firmware's link UART takes (QEMU hands out the board's UARTs in
         order: the NUCLEO-F411RE image talks on USART2, the second of the F405's)
+    :param cpu: the Cortex-M core (``m0`` ... ``m33``) a deploy library for this target is built for
     """
 
     env: str
@@ -57,19 +58,20 @@ class Machine:
     extra: tuple[str, ...] = ()
     min_qemu: int = 0
     serial_index: int = 0
+    cpu: str = ""
 
 
 MACHINES: dict[str, Machine] = {
     # QEMU-only enlargement of the nRF51's 256K flash / 16K RAM, so that real models fit (see docs).
     "m0": Machine("qemu-m0", "microbit", ("-global", "nrf51-soc.flash-size=0x80000",
-                                          "-global", "nrf51-soc.sram-size=0x80000")),
-    "m3": Machine("qemu-m3", "mps2-an385"),
-    "m4": Machine("qemu-m4", "mps2-an386"),
-    "m7": Machine("qemu-m7", "mps2-an500"),
-    "m33": Machine("qemu-m33", "mps2-an505"),
+                                          "-global", "nrf51-soc.sram-size=0x80000"), cpu="m0"),
+    "m3": Machine("qemu-m3", "mps2-an385", cpu="m3"),
+    "m4": Machine("qemu-m4", "mps2-an386", cpu="m4"),
+    "m7": Machine("qemu-m7", "mps2-an500", cpu="m7"),
+    "m33": Machine("qemu-m33", "mps2-an505", cpu="m33"),
     # The STM32 board images run on QEMU's emulation of their SoC (firmware/port/stm32.c, bare build).
-    "b-l475e-iot01a": Machine("qemu-b-l475e-iot01a", "b-l475e-iot01a", min_qemu=9),
-    "netduinoplus2": Machine("qemu-netduinoplus2", "netduinoplus2", serial_index=1),
+    "b-l475e-iot01a": Machine("qemu-b-l475e-iot01a", "b-l475e-iot01a", min_qemu=9, cpu="m4"),
+    "netduinoplus2": Machine("qemu-netduinoplus2", "netduinoplus2", serial_index=1, cpu="m4"),
 }
 #: Emulated STM32 boards (their images are the board envs' images; README "Real boards").
 STM32_TWINS = ("b-l475e-iot01a", "netduinoplus2")

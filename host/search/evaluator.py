@@ -20,6 +20,7 @@ import numpy as np
 
 # TargetSpec/TargetError/QEMU_CORES stay importable from here for older callers.
 from edgeprune.bench.atomic import atomic_write_text
+from edgeprune.bench.qemu import MACHINES
 from edgeprune.bench.targets import QEMU_CORES as QEMU_CORES
 from edgeprune.bench.targets import Target, TargetSpec
 from edgeprune.bench.targets import TargetError as TargetError
@@ -619,7 +620,9 @@ class HardwareEvaluator:
         )
 
         hello = getattr(self._target, "hello", None)
-        core = self.spec.core if self.spec.kind == "qemu" else getattr(hello, "core", None)
+        # An emulated STM32 twin is named for its board; its deploy library is built for the board's core.
+        twin = MACHINES.get(str(self.spec.core)) if self.spec.kind == "qemu" else None
+        core = (twin.cpu or self.spec.core) if twin is not None else getattr(hello, "core", None)
         out_dir = Path(str(prepared.out_dir))
         library = deploy_library_figures(result.figures, prepared.tflite, prepared.manifest, out_dir, core)
         env = self.deploy_env or (f"qemu-{self.spec.core}" if self.spec.kind == "qemu" else None)

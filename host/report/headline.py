@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from edgeprune.host.report.load import RunData
 from edgeprune.host.report.quality import QualityFigures, fmt_drop, fmt_score
-from edgeprune.host.search.confirm import verdict_text
+from edgeprune.host.search.confirm import distinguish, verdict_text
+from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP
 from edgeprune.host.search.types import FLASH_BYTES, LATENCY_COUNT, MACS, PARAMS, QUALITY
 
 
@@ -38,6 +39,8 @@ class Headline:
         The confirmation stage's statement about the drop (``confirm.verdict_text``), or ``""``.
     rule:
         How the point was chosen, in words.
+    limit:
+        ``--max-acc-drop`` of the run (the test drop is judged against it too).
     """
 
     seq: int
@@ -56,6 +59,7 @@ class Headline:
     figures: QualityFigures | None = None
     verdict: str = ""
     rule: str = ""
+    limit: float | None = None
 
     def lines(self) -> list[str]:
         unit = "pp" if self.metric == "accuracy" else "% of baseline"
@@ -78,6 +82,8 @@ class Headline:
         ]
         if self.verdict:
             out.append(f"  validation: {self.verdict}")
+        if f.test_drop is not None and self.limit is not None:
+            out.append(f"  test: {distinguish(f.test_drop, self.limit, 'pp' if self.metric == 'accuracy' else '%')}")
         return out
 
 
@@ -124,6 +130,7 @@ def headline(run: RunData) -> Headline | None:
         figures=run.quality(best),
         verdict=verdict,
         rule=rule,
+        limit=float(run.options.get("max_acc_drop", DEFAULT_MAX_ACC_DROP)),
     )
 
 

@@ -89,8 +89,9 @@ def _best(run: RunData, info: dict[str, Any]) -> list[str]:
         ))
         head = headline(run)
         if head is not None:
+            said = " ".join(line.strip() for line in head.lines()[2:])
             parts.append(f"<p>{html.escape(head.rule or 'Chosen as the front point with the largest min(instruction, flash) ratio')}. "
-                         f"{html.escape(head.verdict)}</p>")
+                         f"{html.escape(said)}</p>")
         parts.append(f"<p class='note'>{html.escape(INTERVAL_NOTE)}</p>")
     config = info.get("config")
     if config is not None:

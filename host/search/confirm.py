@@ -240,9 +240,8 @@ def confirm(evaluations: list[StoredEvaluation], baseline: StoredEvaluation | No
     return out
 
 
-def verdict_text(ev: PointEvidence, limit: float, unit: str) -> str:
-    """Whether the drop's interval excludes zero and the limit, in words."""
-    iv = ev.interval
+def distinguish(iv: Interval, limit: float, unit: str) -> str:
+    """Whether a drop's interval excludes zero and the limit, in words."""
     pct = f"{100 * iv.level:.0f} %"
     if iv.lo > 0:
         zero = "a real loss (its interval is above 0)"
@@ -256,8 +255,13 @@ def verdict_text(ev: PointEvidence, limit: float, unit: str) -> str:
         lim = f"beyond the {limit:g} {unit} limit with {pct} confidence"
     else:
         lim = f"not distinguishable from the {limit:g} {unit} limit"
-    return (f"drop {iv.value:+.2f} {unit}, {pct} interval [{iv.lo:+.2f}, {iv.hi:+.2f}]: {zero}; {lim}; "
-            f"shrunk towards the run's trend ({ev.trend:+.2f} {unit} for its size): {ev.shrunk:+.2f} {unit}")
+    return (f"drop {iv.value:+.2f} {unit}, {pct} interval [{iv.lo:+.2f}, {iv.hi:+.2f}]: {zero}; {lim}")
+
+
+def verdict_text(ev: PointEvidence, limit: float, unit: str) -> str:
+    """``distinguish`` for a point's validation drop, and its drop after shrinkage."""
+    return (f"{distinguish(ev.interval, limit, unit)}; shrunk towards the run's trend ({ev.trend:+.2f} {unit} for "
+            f"its size): {ev.shrunk:+.2f} {unit}")
 
 
 def confirm_run(store: RunStore, samples_of: Any, reference: list[float], metric: str, higher_is_better: bool,

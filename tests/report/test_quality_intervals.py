@@ -105,6 +105,7 @@ def test_search_prints_intervals_pairs_drops_and_names_one_point(tmp_path):
     rows = [ln for ln in table.splitlines() if ln.strip()[:1].isdigit() or ln.strip().startswith("base")]
     assert rows and all(ln.count("[") >= 2 for ln in rows), "every row's val score and drop have intervals"
     assert f"best point #{run.best.seq}" in out and "(paired)" in out and "95 % interval" in out
+    assert "  test: drop " in out and "limit" in out.split("  test: drop ")[1].splitlines()[0]
 
     with open(res.run_dir / "front.csv", newline="") as f:
         front = list(csv.DictReader(f))

@@ -66,6 +66,10 @@ def test_stacked_gru_regressor_with_explicit_splits(tmp_path: Path, cache_root: 
     assert task.metric == "rmse" and not task.higher_is_better
     q = task.evaluate_model(task.baseline())
     assert q.details["n"] == 10 and q.value > 0
+    # The RMSE's interval resamples per-window squared errors: RMSE is the root of their mean.
+    assert len(q.samples) == 10 and abs(np.sqrt(np.mean(q.samples)) - q.value) < 1e-9
+    iv = q.interval()
+    assert iv is not None and iv.lo <= q.value <= iv.hi
     assert task.train_arrays()[0].shape == (34, 6, 3)  # the last 6 of 40 training windows pick checkpoints
 
 

@@ -544,10 +544,27 @@ static inline void st16u(int8_t *p, uint32_t v) {
 /* One pixel's input (depth & ~3 bytes) widened into its lanes of the two-pixel buffer, whose 4-word groups are
  * [A (x0,x2), A (x1,x3), B (x0,x2), B (x1,x3)]: `xq` is the buffer (pixel A) or the buffer + 2 (pixel B). */
 static void widen_lane(const int8_t *x, uint32_t groups, uint32_t *xq) {
-  for (; groups != 0u; groups--, x += 4, xq += 4) {
-    const uint32_t v = ld32u(x);
+  uint32_t v, e, o;
+  if (groups & 1u) {
+    v = ld32u(x);
     xq[0] = sxtb16(v);
     xq[1] = sxtb16_r8(v);
+    x += 4;
+    xq += 4;
+  }
+  /* Two groups per pass, each pair of lane words stored by one STRD (the buffer is word aligned). */
+  for (groups >>= 1; groups != 0u; groups--) {
+    __asm__ volatile("ldr %[v], [%[x]], #4\n\t"
+                     "sxtb16 %[e], %[v]\n\t"
+                     "sxtb16 %[o], %[v], ror #8\n\t"
+                     "strd %[e], %[o], [%[q]], #16\n\t"
+                     "ldr %[v], [%[x]], #4\n\t"
+                     "sxtb16 %[e], %[v]\n\t"
+                     "sxtb16 %[o], %[v], ror #8\n\t"
+                     "strd %[e], %[o], [%[q]], #16\n\t"
+                     : [v] "=&r"(v), [e] "=&r"(e), [o] "=&r"(o), [x] "+r"(x), [q] "+r"(xq)
+                     :
+                     : "memory");
   }
 }
 

@@ -1304,7 +1304,7 @@ typedef struct {
   int32_t bias[4];  /* folded over all taps, doubled */
   rqk_t q[4];       /* rq_k constants per channel */
   uint32_t lo4, hi4; /* activation range, four lanes */
-  int32_t step;     /* bytes from one window's origin to the next pixel's */
+  int32_t step;     /* bytes from one window's last row to the next pixel's first: origin step - 2 rs */
   int32_t ystep;    /* bytes between output pixels (C) */
   int8_t *yend;     /* where the run stops */
 } dw3_t;
@@ -1313,7 +1313,8 @@ typedef char ep_dw3_layout_check[(sizeof(uint32_t) == 4 && sizeof(rqk_t) == 12 &
 /* A run of output pixels of one channel block, from y to k->yend: per pixel the 36 multiply-adds (74 instructions),
  * the four outputs requantised by rq_k (seven instructions each: filter and bias are stored doubled, so the sums
  * come out as rq_k's 2 acc, |2 acc| < 2^31 under rq_fast_ok), clamped (SSUB8/SEL) and stored as one word, then
- * the window moves by k->step. Taps `cs` apart, rows `rs` apart (a gathered border window: 4 and 12, run of one). */
+ * the window moves on by k->step from its last row. Taps `cs` apart, rows `rs` apart (a gathered border window: 4
+ * and 12, run of one). */
 static inline void dw3_run(const int8_t *p, int32_t cs, int32_t rs, int8_t *y, const dw3_t *k) {
   int32_t a0, a1, a2, a3;
   uint32_t x, t, w0, w1;
@@ -1324,7 +1325,6 @@ static inline void dw3_run(const int8_t *p, int32_t cs, int32_t rs, int8_t *y, c
       EP_DW3_ROW("0", "8", "16") "add %[p], %[p], %[rs]\n\t"
       EP_DW3_ROW("24", "32", "40") "add %[p], %[p], %[rs]\n\t"
       EP_DW3_ROW("48", "56", "64")
-      "sub %[p], %[p], %[rs], lsl #1\n\t"
       "ldr %[t], [%[k], #144]\n\t"
       "add %[p], %[p], %[t]\n\t"
 #define EP_DW3_RQ(A, O, OE)                     \
@@ -1396,7 +1396,7 @@ static int32_t dw3x3_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *
   if (ox_lo > ox_hi) ox_lo = ox_hi;
   k.lo4 = (uint32_t)(uint8_t)op->act_min * 0x01010101u;
   k.hi4 = (uint32_t)(uint8_t)op->act_max * 0x01010101u;
-  k.step = sw * C;
+  k.step = sw * C - 2 * row;
   k.ystep = C;
   for (c0 = 0; c0 + 4 <= C; c0 += 4) {
     uint32_t xw[9];
@@ -1437,13 +1437,13 @@ static int32_t dw3x3_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *
           }
           for (; i < strip_w; i++) dst[i] = (uint32_t)zp_in4;
         }
-        k.step = 4 * sw;
+        k.step = 4 * sw - 2 * 4 * strip_w * dh;
         for (r = 0; r < g; r++) {
           k.yend = yp + (size_t)OW * C;
           dw3_run((const int8_t *)(strip + r * sh * strip_w), 4 * dw, 4 * strip_w * dh, yp, &k);
           yp = k.yend;
         }
-        k.step = sw * C;
+        k.step = sw * C - 2 * row;
         oy += g - 1;
         continue;
       }

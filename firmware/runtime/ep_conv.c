@@ -681,7 +681,8 @@ static int rqw_ok(const ep_op_t *op, uint32_t channels) {
     const int32_t e = conv_shifts(op, channels)[r];
     const int64_t b = op->scratch[r], bound = (b < 0 ? -b : b) + (int64_t)op->depth * 16384;
     const int64_t pmax = (bound * op->scratch[channels + r] + ((int64_t)1 << 30)) >> 31;
-    if (e < 1 || e > 31 || bound >= ((int64_t)1 << 31) || pmax + ((int64_t)1 << (e - 1)) >= ((int64_t)1 << 31)) return 0;
+    if (e < 1 || e > 31 || bound >= ((int64_t)1 << 31)) return 0;
+    if (pmax + ((int64_t)1 << (e - 1)) >= ((int64_t)1 << 31)) return 0;
   }
   return 1;
 }

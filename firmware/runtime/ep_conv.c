@@ -1360,6 +1360,25 @@ static inline void dw3_run(const int8_t *p, int32_t cs, int32_t rs, int8_t *y, c
 
 #define DW3_STRIP 512u /* words of padded input rows dw3x3_simd builds on the stack (2 KB) */
 
+/* n words, one per pixel C bytes apart, into dst: two per pass (the strip's inner loop). */
+static inline void strip_copy(uint32_t *dst, const int8_t *src, int32_t C, int32_t n) {
+  uint32_t a, b;
+  int32_t pairs = n >> 1;
+  if (n & 1) {
+    *dst++ = ld32u(src);
+    src += C;
+  }
+  for (; pairs != 0; pairs--) {
+    __asm__ volatile("ldr %[a], [%[s]]\n\t"
+                     "ldr %[b], [%[s], %[c]]\n\t"
+                     "add %[s], %[s], %[c], lsl #1\n\t"
+                     "strd %[a], %[b], [%[d]], #8\n\t"
+                     : [a] "=&r"(a), [b] "=&r"(b), [s] "+r"(src), [d] "+r"(dst)
+                     : [c] "r"(C)
+                     : "memory");
+  }
+}
+
 /* Whether output row oy of a 3x3 depthwise op runs from a padded strip: it has border windows, its strip rows fit
  * the buffer, and copying them costs less than gathering the border windows one by one (geometry only). */
 static int strip_row(int32_t oy, int32_t OW, int32_t sh, int32_t ph, int32_t dh, int32_t H, int32_t inside_cols,
@@ -1434,7 +1453,8 @@ static int32_t dw3x3_simd(const ep_model_t *m, const ep_op_t *op, const int8_t *
           if (iy >= 0 && iy < H) {
             const int8_t *src = xb + (size_t)iy * W * C + c0;
             for (; i < strip_lp; i++) dst[i] = (uint32_t)zp_in4;
-            for (; i < strip_lp + strip_in; i++, src += C) dst[i] = ld32u(src);
+            strip_copy(dst + i, src, C, strip_in);
+            i += strip_in;
           }
           for (; i < strip_w; i++) dst[i] = (uint32_t)zp_in4;
         }

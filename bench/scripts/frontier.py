@@ -33,13 +33,16 @@ from edgeprune.bench.reference import MLPERF, mlperf_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 LARGE_FLAGS = "-DEP_MODEL_MAX=409600 -DEP_ARENA_BYTES=163840"
-# Fastest published closed-division cycles (latency x clock), bench/reference/README.md / issue 31.
-PUBLISHED = {
-    "m4": {"ad01": (0.486e6, "Plumerai v1.1"), "kws": (5.18e6, "X-CUBE-AI 9.0 v1.2"),
-           "ic": (19.81e6, "X-CUBE-AI 9.0 v1.2"), "vww": (10.67e6, "X-CUBE-AI 9.0 v1.2")},
-    "m33": {"ad01": (0.514e6, "X-CUBE-AI 10.2 v1.3"), "kws": (4.64e6, "X-CUBE-AI 10.2 v1.3"),
-            "ic": (16.69e6, "Plumerai v1.1"), "vww": (9.48e6, "X-CUBE-AI 10.2 v1.3")},
+# Fastest published closed-division latencies (ms) and the board clock (MHz): cycles = ms x MHz x 1000
+# (bench/reference/README.md, issue 31; results files mlcommons/tiny_results_v1.1-v1.3).
+PUBLISHED_MS = {
+    "m4": (120, {"ad01": (4.052, "Plumerai v1.1"), "kws": (43.19, "X-CUBE-AI 9.0 v1.2"),
+                 "ic": (165.1, "X-CUBE-AI 9.0 v1.2"), "vww": (88.93, "X-CUBE-AI 9.0 v1.2")}),
+    "m33": (160, {"ad01": (3.209, "X-CUBE-AI 10.2 v1.3"), "kws": (29.00, "X-CUBE-AI 10.2 v1.3"),
+                  "ic": (104.3, "Plumerai v1.1"), "vww": (59.27, "X-CUBE-AI 10.2 v1.3")}),
 }
+PUBLISHED = {core: {m: (round(ms * mhz * 1000), who) for m, (ms, who) in models.items()}
+             for core, (mhz, models) in PUBLISHED_MS.items()}
 MODELLED = ("m3", "m4")
 
 
@@ -153,11 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{est.total / pub:.2f}" if est and pub else "-"
             summary.append(f"| {b.name.upper()} | {core.upper()} | {r['macs']:,} | {r['count']:,} | "
                            f"{r['count'] / r['macs']:.2f} | {f'{tf[1]:,}' if tf else '-'} | "
-                           f"{f'{pub / 1e6:.2f} M ({who})' if pub else '-'} | {'yes' if met else 'no'} | {cyc} | "
+                           f"{f'{pub:,} ({who})' if pub else '-'} | {'yes' if met else 'no'} | {cyc} | "
                            f"{ratio} | {'yes' if r['exact'] else 'NO'} |")
             if pub:
-                targets.append(f"- {b.name.upper()} on {core.upper()}: {r['count']:,} instructions vs {pub / 1e6:.3f} M "
-                               f"published cycles -> {'MET' if met else 'NOT MET'} (stretch 0.8x: "
+                targets.append(f"- {b.name.upper()} on {core.upper()}: {r['count']:,} instructions vs {pub:,} "
+                               f"published cycles -> {'MET' if met else 'NOT MET'} (stretch 0.8x = {0.8 * pub:,.0f}: "
                                f"{'MET' if r['count'] <= 0.8 * pub else 'NOT MET'})")
             if est:
                 targets.append(f"  cycle model ({core.upper()} @ {est.clock_mhz:g} MHz, {est.flash_ws} flash wait "

@@ -568,6 +568,31 @@ static void widen_lane(const int8_t *x, uint32_t groups, uint32_t *xq) {
   }
 }
 
+/* `groups` 4-byte groups widened into consecutive word pairs (a filter widened per invoke), two groups per pass. */
+static void widen_seq(const int8_t *x, uint32_t groups, uint32_t *dst) {
+  uint32_t v, e, o;
+  if (groups & 1u) {
+    v = ld32u(x);
+    dst[0] = sxtb16(v);
+    dst[1] = sxtb16_r8(v);
+    x += 4;
+    dst += 2;
+  }
+  for (groups >>= 1; groups != 0u; groups--) {
+    __asm__ volatile("ldr %[v], [%[x]], #4\n\t"
+                     "sxtb16 %[e], %[v]\n\t"
+                     "sxtb16 %[o], %[v], ror #8\n\t"
+                     "strd %[e], %[o], [%[q]], #8\n\t"
+                     "ldr %[v], [%[x]], #4\n\t"
+                     "sxtb16 %[e], %[v]\n\t"
+                     "sxtb16 %[o], %[v], ror #8\n\t"
+                     "strd %[e], %[o], [%[q]], #8\n\t"
+                     : [v] "=&r"(v), [e] "=&r"(e), [o] "=&r"(o), [x] "+r"(x), [q] "+r"(dst)
+                     :
+                     : "memory");
+  }
+}
+
 #define EP_ROW2(W, A, B)                      \
   "ldr %[v], [%[" W "]], #4\n\t"              \
   "sxtb16 %[t], %[v]\n\t"                     \
@@ -807,10 +832,11 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
     uint32_t r, g, i = 0;
     for (r = 0; r < oc; r++) {
       const int8_t *src = w + (size_t)r * depth;
-      for (g = 0; g < wg; g++, src += 4, i += 2u) {
+      widen_seq(src, groups, wpre + i);
+      i += 2u * groups;
+      for (g = groups; g < wg; g++, i += 2u) {
         uint32_t v = 0;
-        if (g < groups) v = ld32u(src);
-        else memcpy(&v, src, tail); /* the row's last bytes, zeros after */
+        memcpy(&v, src + body, tail); /* the row's last bytes, zeros after */
         wpre[i] = sxtb16(v);
         wpre[i + 1u] = sxtb16_r8(v);
       }
@@ -831,12 +857,7 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
       const uint32_t n = oc - r0 < rows ? oc - r0 : rows;
       const int8_t *src = w + (size_t)r0 * depth;
       pair_k_t pc = pk;
-      uint32_t i;
-      for (i = 0; i < n * depth / 2u; i += 2u, src += 4) {
-        const uint32_t v = ld32u(src);
-        wpre[i] = sxtb16(v);
-        wpre[i + 1u] = sxtb16_r8(v);
-      }
+      widen_seq(src, n * groups, wpre);
       pc.oc = n;
       pc.bias = bias + r0;
       pc.cm = cm + r0;

@@ -18,11 +18,14 @@ pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 SEED = 31
 
 
-def wide_conv(rng: np.random.Generator, kernel: int) -> tuple[bytes, np.ndarray]:
+def wide_conv(rng: np.random.Generator, kernel: int, big: bool = False) -> tuple[bytes, np.ndarray]:
     """CONV_2D whose requantisation the short form cannot take: channels with a tiny filter scale (right shifts
-    23-31) and a bias near 2^30, one channel below TFLM's 2^-31 multiplier floor (multiplier 0), the rest ordinary."""
+    23-31) and a bias near 2^30, one channel below TFLM's 2^-31 multiplier floor (multiplier 0), the rest ordinary.
+    `big`: a 1x1 filter too large to widen at once (64 x 64 on a 6x6 image: widened in chunks of rows)."""
     shape = (1, int(rng.integers(2, 7)), int(rng.integers(2, 7)), 4 * int(rng.integers(1, 5)))
     oc = 2 * int(rng.integers(2, 9))
+    if big:
+        shape, oc = (1, 6, 6, 64), 64
     s_in, z_in = 0.05, int(rng.integers(-20, 20))
     s_out, z_out = 0.1, int(rng.integers(-100, 100))
     w_scale = rng.uniform(0.002, 0.03, size=oc)
@@ -61,12 +64,15 @@ def cases() -> list[tuple[str, bytes, np.ndarray]]:
         oc = 2 * int(rng.integers(1, 20))
         buf = conv_model(rng, False, i % 3 != 0, PAD.SAME, (1 + i % 2, 1), (1, 1), acts[i % 3], k, shape, oc)
         out.append((f"conv{k} #{i} {shape} oc {oc}", buf, rng.integers(-128, 128, shape, dtype=np.int8)))
-    for i, (c, oc) in enumerate([(8, 16), (16, 32), (32, 32), (4, 6)]):  # 1x1 filters widened once per invoke
+    for i, (c, oc) in enumerate([(8, 16), (16, 32), (32, 32), (4, 6), (64, 64)]):  # 1x1 filters widened per invoke
         shape = (1, int(rng.integers(2, 8)), int(rng.integers(2, 8)), c)
+        if c == 64:  # too large to widen at once: chunks of rows, enough pixel pairs to pay for them
+            shape = (1, 6, 5, c)
         buf = conv_model(rng, False, True, PAD.SAME, (1, 1), (1, 1), acts[i % 3], (1, 1), shape, oc)
         out.append((f"pointwise {c}->{oc}", buf, rng.integers(-128, 128, shape, dtype=np.int8)))
     for i in range(6):  # CONV_2D on the wide requantisation (SMULL), multiplier-0 channels
         out.append((f"wide conv #{i}", *wide_conv(rng, 1 + 2 * (i % 2))))
+    out.append(("wide conv 64x64 chunked", *wide_conv(rng, 1, big=True)))
     return out
 
 

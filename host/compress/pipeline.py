@@ -64,19 +64,16 @@ def _shape(model: nn.Module) -> list[int]:
 
 
 def _validator(source: Any) -> Any:
-    """Score on the task's checkpoint-picking split (higher is better), or None when there is none.
+    """Score on the task's validation split (higher is better), or None when there is none.
 
-    The ``tune`` block of the training windows where the task has one (``SequenceTask.tune_indices``), so the
-    validation split that judges a candidate played no part in making it; ``val`` otherwise. Policies are
-    excluded: their validation is whole episodes, too slow to run inside fine-tuning.
+    Policies are excluded: their validation is whole episodes, too slow to run inside fine-tuning.
     """
     if not callable(getattr(source, "evaluate_model", None)) or getattr(source, "kind", None) == "policy":
         return None
     sign = 1.0 if getattr(source, "higher_is_better", True) else -1.0
-    split = "tune" if callable(getattr(source, "tune_indices", None)) else "val"  # tasks.base.TUNE (a layer up)
 
     def validate(model: nn.Module) -> float:
-        return sign * float(source.evaluate_model(model, split=split).value)
+        return sign * float(source.evaluate_model(model, split="val").value)
 
     return validate
 

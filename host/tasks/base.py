@@ -40,9 +40,6 @@ Progress = Callable[[str, float], None]
 """``progress(description, fraction_done)``; fraction in [0, 1]."""
 
 SPLITS = ("train", "val", "test")
-#: The last windows of the training split, held out of fine-tuning to pick its checkpoints: validation then
-#: judges candidates with data no step of their making has seen (``SequenceTask.tune_indices``).
-TUNE = "tune"
 
 
 class TaskError(ValueError):
@@ -191,5 +188,5 @@ def torch_predict(model: nn.Module) -> Predict:
 
 
 def check_split(split: str) -> None:
-    if split not in (*SPLITS, TUNE):
-        raise TaskError(f"unknown split {split!r}; expected one of {', '.join((*SPLITS, TUNE))}")
+    if split not in SPLITS:
+        raise TaskError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")

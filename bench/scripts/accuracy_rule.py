@@ -92,7 +92,7 @@ def analyse_run(run_dir: Path) -> dict[str, Any]:
                        "val_drop": p.drop, "trend": p.trend, "shrunk": p.shrunk, "confirmed": p.confirmed,
                        "test_drop": None if tdrop is None else tdrop.to_dict(),
                        "named": {"shrunk": p.digest == conf.named, "point": p.digest == conf.point_rule_named}})
-    return {"run": str(run_dir), "seed": options.get("seed"), "limit": limit, "trend": conf.trend,
+    return {"run": Path(run_dir).name, "seed": options.get("seed"), "limit": limit, "trend": conf.trend,
             "points": points, "named": {"shrunk": _named(points, "shrunk"), "point": _named(points, "point")}}
 
 

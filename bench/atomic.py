@@ -119,7 +119,7 @@ def sweep_stale_tmp(parent: str | Path, prefix: str) -> int:
         pid_text = path.name[len(prefix):].split("-", 1)[0]
         try:
             if pid_text.isdigit():
-                if _pid_alive(int(pid_text)):
+                if pid_alive(int(pid_text)):
                     continue
             elif time.time() - path.stat().st_mtime < STALE_UNOWNED_S:
                 continue
@@ -139,7 +139,8 @@ def glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (one owned by another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

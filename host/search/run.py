@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.atomic import pid_alive
 from edgeprune.host.search.final import REFERENCE_META, reference_quality, score_front_on_test
 from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints
 from edgeprune.host.search.session import Outcome, SearchSession
@@ -387,7 +388,7 @@ def _claim_new(run_dir: Path, meta: dict[str, Any]) -> _RunLock:
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.parent.glob(f".{run_dir.name}.starting-*"):
         pid = stale.name.rpartition("-")[2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     tmp = run_dir.parent / f".{run_dir.name}.starting-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -413,16 +414,6 @@ def _claim_new(run_dir: Path, meta: dict[str, Any]) -> _RunLock:
     lock.path = run_dir / ".lock"
     lock.created = True
     return lock
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def check_baseline_limits(baseline: Any, options: SearchOptions) -> None:

@@ -36,6 +36,8 @@ MSG_SET_BAUD = P.MSG_SET_BAUD
 BAUD_RATES = (2_000_000, 921_600, 460_800, 230_400)
 #: How long a board waits at a new rate for the host's confirming HELLO before it reverts.
 BAUD_GRACE_S = P.BAUD_GRACE_MS / 1000
+BAUD_CONFIRM_TRIES = 3  # HELLOs at a new rate before giving it up (one lost to the UART's switch is not a refusal)
+BAUD_SETTLE_S = 0.005  # the board's reply is out; give it time to rewrite its BRR before we talk at the new rate
 #: INFER deadline on a board once an inference has been timed (``Device.infer_deadline``): this many times the
 #: slowest inference seen on the link, times the request's runs, and never under the floor (seconds). Why 50: the
 #: slowest candidate a search proposes against its int8 baseline is a float32 model on a core without an FPU,
@@ -404,7 +406,7 @@ class Device:
                 continue  # the board refuses this rate: try the next
             self.port.baudrate = rate
             try:
-                self.hello(timeout_s=BAUD_GRACE_S / 2)
+                self._confirm_rate()
             except (LinkTimeout, FrameError) as exc:
                 log.warning("%s: no HELLO at %d baud (%s); back to %d", self.name, rate, type(exc).__name__, old)
                 self.port.baudrate = old
@@ -415,6 +417,24 @@ class Device:
             log.info("%s: link at %d baud (was %d)", self.name, rate, old)
             return rate
         return old
+
+    def _confirm_rate(self) -> None:
+        """HELLO at a new rate, asked up to BAUD_CONFIRM_TRIES times inside the board's grace period.
+
+        A UART drops what arrives while it is disabled for its BRR write (QEMU's STM32L4 USART does, and a busy
+        host can land the first HELLO in that window), so one lost HELLO must not cost the rate. The last reply
+        is due well before the board gives up on the new rate; a late reply to an earlier try is skipped by seq.
+        """
+        time.sleep(BAUD_SETTLE_S)
+        per_try = BAUD_GRACE_S * 0.75 / BAUD_CONFIRM_TRIES
+        for attempt in range(BAUD_CONFIRM_TRIES):
+            try:
+                self.hello(timeout_s=per_try)
+                return
+            except LinkTimeout:
+                if attempt == BAUD_CONFIRM_TRIES - 1:
+                    raise
+                log.debug("%s: HELLO try %d at the new rate lost; asking again", self.name, attempt + 1)
 
     def load_model(self, tflite: bytes, timeout_s: float | None = None) -> LoadResult:
         """Send a model in chunks; the device checks size and SHA-256, then its runtime validates it.

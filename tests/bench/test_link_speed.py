@@ -34,6 +34,17 @@ def test_the_fastest_common_rate_is_negotiated_and_used():
         assert dev.infer(1, fetch_outputs=False).counts == [10_000]
 
 
+def test_a_hello_lost_to_the_uart_switch_does_not_cost_the_rate():
+    # The first HELLO at the new rate lands while the board's UART is disabled for its BRR write (CI saw it on
+    # the L475 twin): asked again within the grace period, the rate holds.
+    cfg = SimConfig(bauds=(921_600,), lost_after_switch=1)
+    with SimDevice(cfg) as sim, Device.open(sim.port, timeout_s=1.0) as dev:
+        assert dev.negotiate_baud() == 921_600
+        time.sleep(BAUD_GRACE_S + 0.2)
+        assert dev.port.baudrate == sim.baud == 921_600
+        dev.load_model(MODEL)
+
+
 def test_a_rate_the_bridge_cannot_carry_falls_back():
     cfg = SimConfig(bauds=(2_000_000, 921_600, 460_800), bridge_max_baud=460_800)
     with SimDevice(cfg) as sim, Device.open(sim.port, timeout_s=1.0) as dev:

@@ -89,6 +89,8 @@ class SimConfig:
     :param bauds: rates SET_BAUD accepts (empty: a firmware without SET_BAUD, which answers UNKNOWN_TYPE)
     :param bridge_max_baud: fastest rate the simulated USB bridge carries; above it bytes do not get through
     :param simulate_rate: take 10 bit times per received byte at the current rate (load times as on a UART)
+    :param lost_after_switch: host writes lost right after each rate switch, as a UART that drops what arrives
+        while it is disabled for its BRR write (QEMU's STM32L4 USART does; a busy host makes it likely)
     """
 
     build_id: str = "sim-0000000-00000000"
@@ -110,6 +112,7 @@ class SimConfig:
     bauds: tuple[int, ...] = ()
     bridge_max_baud: int = 2_000_000
     simulate_rate: bool = False
+    lost_after_switch: int = 0
 
 
 def sim_output(model_sha: bytes, stream: bytes, size: int) -> bytes:
@@ -137,6 +140,7 @@ class SimDevice(PtyPeer):
         self._runs = 0
         self.baud = 115_200
         self._baud_revert: tuple[int, float] | None = None  # (old rate, deadline) until a HELLO confirms
+        self._lose = 0  # host writes still to drop after a switch
         self._boot(P.RESET_POWER_ON)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
@@ -195,6 +199,9 @@ class SimDevice(PtyPeer):
                 return
             if self.config.simulate_rate:
                 time.sleep(len(data) * 10 / self.baud)
+            if self._lose:
+                self._lose -= 1
+                continue
             if self.baud > self.config.bridge_max_baud or (self.config.bauds and self._host_baud() != self.baud):
                 continue  # the two ends disagree on the rate (or the bridge cannot carry it): nothing decodes
             rx += data
@@ -437,6 +444,7 @@ class SimDevice(PtyPeer):
         self._reply(t, seq)  # at the old rate
         self._baud_revert = (self.baud, time.monotonic() + BAUD_GRACE_S)
         self.baud = rate
+        self._lose = self.config.lost_after_switch
 
     def _reset(self, t: int, seq: int, payload: bytes) -> None:
         self._reply(t, seq)

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ep_fc_mixed.h"
 #include "ep_kernels.h"
 #include "ep_qmath.h"
 
@@ -288,6 +289,9 @@ ep_kernel_fn ep_kernel_for(uint8_t kind) {
     case EP_K_REQUANT_I8: return k_requant_i8;
     case EP_K_DEQUANT_I8: return k_dequant_i8;
     case EP_K_FC_I8: return ep_k_fc_i8;
+    case EP_K_FC_I4: return ep_k_fc_i4;
+    case EP_K_FC_I16: return ep_k_fc_i16;
+    case EP_K_REQUANT_I16: return ep_k_requant_i16;
 #if EP_RT_F32
     case EP_K_FC_F32: return ep_k_fc_f32;
 #endif

@@ -67,6 +67,9 @@ enum {
   EP_K_TANH_F32,
   EP_K_RELU_F32,
   EP_K_COPY,
+  EP_K_FC_I4,       /* FULLY_CONNECTED, int4-packed weights (ep_fc_mixed.c) */
+  EP_K_FC_I16,      /* FULLY_CONNECTED, int16 activations, int8 weights (16x8) */
+  EP_K_REQUANT_I16, /* QUANTIZE int8 <-> int16 */
   EP_K_GRU, /* fused GRU step (ep_gru.c); its constituent ops are left out of the run list */
   EP_K_LSTM, /* fused LSTM step (ep_gru.c), likewise */
   EP_K_CONV_I8,    /* CONV_2D (ep_conv.c) */

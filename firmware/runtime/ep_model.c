@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ep_flatbuf.h"
+#include "ep_fc_mixed.h"
 #include "ep_kernels.h"
 #include "ep_qmath.h"
 #include "ep_runtime.h"
@@ -110,7 +111,7 @@ static int parse_tensor(ep_model_t *m, const ep_fb_t *fb, const ep_fb_vec_t *buf
   if (variable || sparsity) return EP_RT_ERR_OP;
   if (shape.n > EP_RT_MAX_DIMS) return EP_RT_ERR_SHAPE;
   esize = dtype_size((uint8_t)type);
-  if (esize == 0) return EP_RT_ERR_DTYPE;
+  if (esize == 0 && ep_mixed_packed_bytes(type, 1) == 0) return EP_RT_ERR_DTYPE;
   t->dtype = (uint8_t)type;
   t->rank = (uint8_t)shape.n;
   for (i = 0; i < shape.n; i++) {
@@ -120,7 +121,7 @@ static int parse_tensor(ep_model_t *m, const ep_fb_t *fb, const ep_fb_vec_t *buf
     n *= (uint64_t)d;
     if (n > 0x10000000u) return EP_RT_ERR_SHAPE;
   }
-  t->bytes = (uint32_t)n * esize;
+  t->bytes = esize ? (uint32_t)n * esize : ep_mixed_packed_bytes(type, n);
   TRY(ep_fb_subtable(fb, tt, F_T_QUANT, &q, &present));
   if (present) TRY(parse_quant(fb, &q, t));
   if (bufidx >= buffers->n) return EP_RT_ERR_BUFFER;
@@ -199,6 +200,7 @@ static int zp8(const ep_tensor_t *t) { return t->zero_point >= -128 && t->zero_p
 /* Scratch bytes an operator needs in the persistent part of the arena. */
 static uint32_t op_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
   if (op->kind >= EP_K_CONV_I8) return ep_conv_scratch_bytes(m, op);
+  if (ep_is_mixed_kind(op->kind)) return ep_fc_mixed_scratch_bytes(op);
   if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->p.fc.per_channel ? 3u : 1u);
   if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) return EP_ACT_TABLE_BYTES;
   if (op->kind == EP_K_QUANT_F2I) return EP_QUANT_TABLE_BYTES;
@@ -236,6 +238,7 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
   switch (builtin) {
     case EP_OP_QUANTIZE:
       if (op->n_in != 1 || op->n_out != 1) return EP_RT_ERR_OP;
+      if (in0->dtype == EP_DT_INT16 || out->dtype == EP_DT_INT16) return ep_quant_mixed_prepare(m, op);
       if (!is_q8(out) || !zp8(out) || elements(in0) != elements(out)) return out->dtype != EP_DT_INT8 ? EP_RT_ERR_DTYPE : EP_RT_ERR_QUANT;
       if (in0->dtype == EP_DT_FLOAT32) {
         op->kind = EP_K_QUANT_F2I;
@@ -279,6 +282,7 @@ static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, const ep_fb_
         m->macs += (uint64_t)op->batches * op->rows * op->depth;
         return act_range_f(op->act, op);
       }
+      if (w->dtype == EP_DT_INT4_TFL || in0->dtype == EP_DT_INT16) return ep_fc_mixed_prepare(m, op);
       if (in0->dtype != EP_DT_INT8 || w->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
       if (b != NULL && b->dtype != EP_DT_INT32) return EP_RT_ERR_DTYPE;
       if (!is_q8(in0) || !is_q8(out) || !w->has_quant || !zp8(in0) || !zp8(out)) return EP_RT_ERR_QUANT;
@@ -496,6 +500,7 @@ static uint32_t op_tmp_bytes(const ep_model_t *m, const ep_op_t *op) {
   if (op->fused) return 0;
   if (ep_is_rnn(op->kind)) return m->fc_tmp_bytes; /* its h widened like an FC input (DSP builds) */
   if (op->kind == EP_K_FC_I8) return ep_fc_tmp_bytes(op->depth);
+  if (ep_is_mixed_kind(op->kind)) return ep_fc_mixed_tmp_bytes(op);
   return ep_conv_tmp_bytes(m, op);
 }
 
@@ -661,6 +666,7 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
     persist += align_up(op->scratch_bytes);
     if (op->kind == EP_K_FC_I8 && ep_fc_tmp_bytes(op->depth) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_fc_tmp_bytes(op->depth);
     if (ep_conv_tmp_bytes(m, op) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_conv_tmp_bytes(m, op);
+    if (ep_fc_mixed_tmp_bytes(op) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_fc_mixed_tmp_bytes(op);
   }
   TRY(compute_lifetimes(m));
   /* Persistent per-op data first, then the planned activations. */
@@ -679,7 +685,8 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
   }
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
-    if (op->kind != EP_K_FC_I8 && op->kind != EP_K_FC_F32 && op->kind < EP_K_CONV_I8)
+    if (op->kind != EP_K_FC_I8 && op->kind != EP_K_FC_F32 && op->kind != EP_K_FC_I4 && op->kind != EP_K_FC_I16 &&
+        op->kind < EP_K_CONV_I8)
       op->rows = elements(&m->tensors[op->out[0]]);
     op->fn = ep_kernel_for(op->kind);
     if (op->fn == NULL) return EP_RT_ERR_OP; /* a kernel family this build left out (ep_kernels.h) */
@@ -707,6 +714,8 @@ static int load(ep_model_t *m, const ep_fb_t *fb) {
       }
     } else if (op->kind >= EP_K_CONV_I8) {
       ep_conv_init(m, op);
+    } else if (ep_is_mixed_kind(op->kind)) {
+      ep_fc_mixed_init(m, op);
     } else if (op->kind == EP_K_QUANT_F2I) {
       const ep_tensor_t *out = &m->tensors[op->out[0]];
       ep_quant_table_init(op->scratch, out->scale, out->zero_point);

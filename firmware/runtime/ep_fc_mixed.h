@@ -1,0 +1,32 @@
+/* Mixed-precision FULLY_CONNECTED (issue 30): int4-packed weights with int8 activations, and int16 activations
+ * with int8 weights ("16x8"), plus the int8 <-> int16 QUANTIZE that joins layers of different precision.
+ * TFLM's reference kernels are the oracle, as for every int8 kernel (ep_fc_mixed.c). */
+#ifndef EP_FC_MIXED_H
+#define EP_FC_MIXED_H
+
+#include "ep_kernels.h"
+
+/* TFLite TensorType INT4: two values per byte, the lower-indexed element in the low nibble, packed over the
+ * flattened tensor (TFLM's UnpackDenseInt4IntoInt8 order). */
+#define EP_DT_INT4_TFL 17u
+
+/* Stored bytes of `elements` values of TFLite type `type` when it is a packed sub-byte type (0 otherwise). */
+uint32_t ep_mixed_packed_bytes(uint32_t type, uint64_t elements);
+
+/* FULLY_CONNECTED whose weights are int4 or whose activations are int16: validates it (rows, depth, batches
+ * already set by the caller) and sets its kind. */
+int ep_fc_mixed_prepare(ep_model_t *m, ep_op_t *op);
+/* QUANTIZE int8 -> int16 or int16 -> int8 (TFLM's Requantize). */
+int ep_quant_mixed_prepare(ep_model_t *m, ep_op_t *op);
+/* Whether `kind` is one of this file's, then its persistent scratch, shared temporary and init. */
+static inline int ep_is_mixed_kind(uint8_t kind) {
+  return kind == EP_K_FC_I4 || kind == EP_K_FC_I16 || kind == EP_K_REQUANT_I16;
+}
+uint32_t ep_fc_mixed_scratch_bytes(const ep_op_t *op);
+uint32_t ep_fc_mixed_tmp_bytes(const ep_op_t *op);
+void ep_fc_mixed_init(const ep_model_t *m, ep_op_t *op);
+int ep_k_fc_i4(const ep_model_t *m, const ep_op_t *op);
+int ep_k_fc_i16(const ep_model_t *m, const ep_op_t *op);
+int ep_k_requant_i16(const ep_model_t *m, const ep_op_t *op);
+
+#endif /* EP_FC_MIXED_H */

@@ -1,0 +1,87 @@
+"""Random single-op models of the mixed-precision kernels (issue 30): int4-weight and 16x8 FULLY_CONNECTED, and
+int8 <-> int16 QUANTIZE. ``tb`` is the flatbuffer builder module (tests/runtime/tflbuild.py), passed in so the
+benchmark script can load it by path."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeprune.export.precision_pack import TFL_INT4, TFL_INT16, TFL_INT64, pack_int4
+
+
+def _raw_tensor(tb, g, shape, ttype, scales, data: bytes | None, name: str) -> int:
+    """A tensor of a type tflbuild does not know (int4, int16, int64): raw bytes, symmetric quantisation."""
+    t = tb.S.TensorT()
+    t.shape, t.type, t.name, t.buffer = list(shape), ttype, name.encode(), 0
+    q = tb.S.QuantizationParametersT()
+    q.scale = [float(s) for s in np.atleast_1d(scales)]
+    q.zeroPoint = [0] * len(q.scale)
+    t.quantization = q
+    if data is not None:
+        b = tb.S.BufferT()
+        b.data = np.frombuffer(data, dtype=np.uint8)
+        g.buffers.append(b)
+        t.buffer = len(g.buffers) - 1
+    g.tensors.append(t)
+    return len(g.tensors) - 1
+
+
+def _weight_scales(rng, rows: int, per_channel: bool, base: float):
+    return rng.uniform(0.5, 2.0, rows) * base if per_channel else base
+
+
+def fc_int4(tb, rng, rows: int, depth: int, batches: int = 1, per_channel: bool = False, bias: bool = True,
+            act: int = 0) -> tuple[bytes, np.ndarray]:
+    """int8 input and output, int4 weights (full [-8, 7] range), int32 bias."""
+    g = tb.Graph()
+    s_in, zp_in = float(rng.uniform(0.01, 0.1)), int(rng.integers(-20, 20))
+    x = g.tensor([batches, depth], tb.INT8, s_in, zp_in)
+    w = rng.integers(-8, 8, (rows, depth))
+    ws = _weight_scales(rng, rows, per_channel, float(rng.uniform(0.02, 0.2)))
+    wi = _raw_tensor(tb, g, [rows, depth], TFL_INT4, ws, pack_int4(w).tobytes(), "w4")
+    ins = [x, wi]
+    if bias:
+        ins.append(g.tensor([rows], tb.INT32, s_in * np.atleast_1d(ws), 0,
+                            data=rng.integers(-3000, 3000, rows).astype(np.int32)))
+    # Output scale from the sums' spread so the int8 outputs use their range (not all saturated).
+    s_out = s_in * float(np.mean(ws)) * 8 * np.sqrt(depth) * 1.5
+    y = g.tensor([batches, rows], tb.INT8, s_out, int(rng.integers(-10, 10)))
+    g.inputs, g.outputs = [x], [y]
+    g.op(tb.S.BuiltinOperator.FULLY_CONNECTED, ins, [y], fusedActivationFunction=act)
+    return g.build(), rng.integers(-128, 128, (batches, depth), dtype=np.int8)
+
+
+def fc_16x8(tb, rng, rows: int, depth: int, batches: int = 1, per_channel: bool = False, bias: str = "int64",
+            act: int = 0) -> tuple[bytes, np.ndarray]:
+    """int16 input and output (zero points 0), int8 weights, int64 / int32 / no bias."""
+    g = tb.Graph()
+    s_in = float(rng.uniform(1e-4, 1e-3))
+    x = _raw_tensor(tb, g, [batches, depth], TFL_INT16, s_in, None, "x16")
+    ws = _weight_scales(rng, rows, per_channel, float(rng.uniform(0.002, 0.02)))
+    wi = g.tensor([rows, depth], tb.INT8, ws, 0, data=rng.integers(-127, 128, (rows, depth)).astype(np.int8))
+    ins = [x, wi]
+    bs = s_in * np.atleast_1d(ws)
+    if bias == "int64":
+        ins.append(_raw_tensor(tb, g, [rows], TFL_INT64, bs, rng.integers(-10**6, 10**6, rows).astype(np.int64).tobytes(), "b64"))
+    elif bias == "int32":
+        ins.append(g.tensor([rows], tb.INT32, bs, 0, data=rng.integers(-10**5, 10**5, rows).astype(np.int32)))
+    s_out = s_in * float(np.mean(ws)) * 16384 * np.sqrt(depth) / 30000 * 127 * 1.5
+    y = _raw_tensor(tb, g, [batches, rows], TFL_INT16, s_out, None, "y16")
+    g.inputs, g.outputs = [x], [y]
+    g.op(tb.S.BuiltinOperator.FULLY_CONNECTED, ins, [y], fusedActivationFunction=act)
+    return g.build(), rng.integers(-32768, 32768, (batches, depth)).astype(np.int16)
+
+
+def requant_i16(tb, rng, n: int, to_int16: bool) -> tuple[bytes, np.ndarray]:
+    """QUANTIZE int8 -> int16 or int16 -> int8 with random scales."""
+    g = tb.Graph()
+    s8, zp8 = float(rng.uniform(0.005, 0.1)), int(rng.integers(-30, 30))
+    s16 = float(rng.uniform(1e-5, 2e-3))
+    t8 = g.tensor([1, n], tb.INT8, s8, zp8)
+    t16 = _raw_tensor(tb, g, [1, n], TFL_INT16, s16, None, "t16")
+    src, dst = (t8, t16) if to_int16 else (t16, t8)
+    g.inputs, g.outputs = [src], [dst]
+    g.op(tb.S.BuiltinOperator.QUANTIZE, [src], [dst])
+    x = (rng.integers(-128, 128, (1, n), dtype=np.int8) if to_int16
+         else rng.integers(-32768, 32768, (1, n)).astype(np.int16))
+    return g.build(), x

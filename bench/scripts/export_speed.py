@@ -28,7 +28,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from edgeprune.export import export_model
     from edgeprune.host.compress import CompressionConfig
-    from edgeprune.host.compress.pipeline import compress
+    from edgeprune.host.compress.compressor import compress
     from edgeprune.host.tasks import get_task
 
     t0 = time.perf_counter()

@@ -48,8 +48,8 @@ def _calibration_note() -> str:
     """Why a search's figures for the same model can differ a little from this export's."""
     import inspect
 
-    from edgeprune.export.task_export import CALIBRATION_INPUTS
     from edgeprune.host.search.evaluator import HardwareEvaluator
+    from edgeprune.host.search.task_export import CALIBRATION_INPUTS
 
     search_n = inspect.signature(HardwareEvaluator.__init__).parameters["calibration_n"].default
     if search_n == CALIBRATION_INPUTS:
@@ -113,7 +113,7 @@ def command(
     from rich.console import Console
 
     from edgeprune.export import ExportError
-    from edgeprune.export.task_export import SourceError, export_source, resolve_source
+    from edgeprune.host.search.task_export import SourceError, export_source, resolve_source
 
     if config is not None and not task:
         raise click.UsageError("--config needs --task (the task whose baseline it compresses)")

@@ -20,8 +20,8 @@ from edgeprune.host.compress.config import (
 from edgeprune.host.compress.errors import CompressError, ConfigError, DataError
 
 _LAZY = {
-    "compress": "pipeline",
-    "Compressed": "pipeline",
+    "compress": "compressor",
+    "Compressed": "compressor",
     "proxies": "cost_proxies",
     "Proxies": "cost_proxies",
     "prune_structured": "structured",

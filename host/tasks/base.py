@@ -4,7 +4,7 @@ environment, and the one quality metric a compressed candidate is judged by.
 Refinements of the interface in docs/design.md (names there are unchanged; these are additions):
 
 * ``Task.evaluate(predict, split="test")``: ``split`` is ``"train" | "val" | "test"``. For a policy the
-  split selects a disjoint block of evaluation-episode seeds (see ``edgeprune.host.tasks.dqn``).
+  split selects a disjoint block of evaluation-episode seeds (see ``edgeprune.host.tasks.policy``).
 * ``Task.input_shape`` (one example, no batch axis: ``(T, F)`` for a GRU, ``(obs_dim,)`` for a policy)
   and ``Task.num_outputs``.
 * ``Task.baseline_metrics()`` returns the metrics JSON stored beside the cached baseline

@@ -84,13 +84,13 @@ def _build(
 
         return DigitsCNNTask(train_config, cache_dir, progress)
     if name == "cartpole-dqn" or name.startswith("dqn:"):
-        from edgeprune.host.tasks.dqn import DQNTask, env_id_for
+        from edgeprune.host.tasks.policy import DQNTask, env_id_for
 
         return DQNTask(env_id_for(name), name=name, train_config=train_config, cache_root=cache_dir, progress=progress)
     if name == "byo-dqn":
         if model is None or env is None:
             raise TaskError("byo-dqn needs --model <SB3 DQN .zip> and --env <gymnasium env id>")
-        from edgeprune.host.tasks.dqn import DQNTask
+        from edgeprune.host.tasks.policy import DQNTask
 
         return DQNTask(env, policy_zip=Path(model), cache_root=cache_dir, progress=progress)
     if name == "byo-gru":

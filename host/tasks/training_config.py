@@ -23,7 +23,7 @@ def config_for(task: str | None, *, seed: int | None = None, timesteps: int | No
             raise TaskError("--timesteps applies to DQN tasks only")
         return GRUTrainConfig() if seed is None else dataclasses.replace(GRUTrainConfig(), seed=seed)
     if task is not None and (task == "cartpole-dqn" or task.startswith("dqn:")):
-        from edgeprune.host.tasks.dqn import DQNTrainConfig
+        from edgeprune.host.tasks.policy import DQNTrainConfig
 
         cfg = DQNTrainConfig()
         if seed is not None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from edgeprune.host.compress.compressor import compress
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig, layer_names_of
 from edgeprune.host.compress.cost_proxies import proxies
-from edgeprune.host.compress.pipeline import compress
 from edgeprune.host.compress.structured import prune_structured
 from edgeprune.host.models import ConvNet
 from edgeprune.host.tasks.model_io import build_model, count_macs, model_config

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from edgeprune.host.compress.compressor import compress
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
-from edgeprune.host.compress.pipeline import compress
 from edgeprune.host.models import LowRankLinear, StackedGRU
 
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from edgeprune.host.compress.compressor import compress
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig, layer_names_of
 from edgeprune.host.compress.cost_proxies import proxies
 from edgeprune.host.compress.finetuning import _fused_layer, finetune, sequence_forward
 from edgeprune.host.compress.lowrank import factorise
-from edgeprune.host.compress.pipeline import compress
 from edgeprune.host.compress.qat import fake_quant
 from edgeprune.host.compress.structured import prune_structured
 from edgeprune.host.models import StackedGRU, StackedLSTM

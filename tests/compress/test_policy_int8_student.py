@@ -1,5 +1,5 @@
 """A DQN policy compressed for int8 with ``distill`` becomes the exporter's int8-aware student of its pruned shape
-(``host/compress/pipeline._int8_aware_policy``): plain int8 of a Q-network flips many greedy actions."""
+(``host/compress/compressor._int8_aware_policy``): plain int8 of a Q-network flips many greedy actions."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from edgeprune.host.compress import CompressionConfig
+from edgeprune.host.compress.compressor import compress
 from edgeprune.host.compress.config import LayerConfig
-from edgeprune.host.compress.pipeline import compress
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from edgeprune.host.compress.compressor import compress
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
 from edgeprune.host.compress.cost_proxies import proxies
 from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.lowrank import factorise
-from edgeprune.host.compress.pipeline import compress
 from edgeprune.host.models import StackedGRU
 
 
@@ -81,7 +81,7 @@ def test_package_api_names_are_not_shadowed_by_submodules() -> None:
     import types
 
     import edgeprune.host.compress as c
-    import edgeprune.host.compress.pipeline  # noqa: F401  (imports every submodule)
+    import edgeprune.host.compress.compressor  # noqa: F401  (imports every submodule)
     from edgeprune.host.compress import cost_proxies, finetuning
 
     assert c.proxies is cost_proxies.proxies and c.finetune is finetuning.finetune

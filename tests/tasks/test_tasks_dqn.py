@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeprune.host.tasks import TaskError, get_task
-from edgeprune.host.tasks.dqn import SPLIT_SEED_BASE, DQNTask, DQNTrainConfig
+from edgeprune.host.tasks.policy import SPLIT_SEED_BASE, DQNTask, DQNTrainConfig
 from edgeprune.host.tasks.rollout import run_episodes
 
 SMALL = DQNTrainConfig(total_timesteps=6_000, eval_every=1_500, eval_episodes=5, learning_starts=500)

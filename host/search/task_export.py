@@ -142,7 +142,7 @@ def resolve_source(
     float_model = built.baseline()
     if config_json is not None:
         from edgeprune.host.compress import CompressionConfig
-        from edgeprune.host.compress.pipeline import compress
+        from edgeprune.host.compress.compressor import compress
 
         cfg = CompressionConfig.from_json(config_json)
         float_model = compress(built, cfg).model

@@ -24,7 +24,6 @@ from edgeprune.bench.qemu import MACHINES
 from edgeprune.bench.targets import QEMU_CORES as QEMU_CORES
 from edgeprune.bench.targets import Target, TargetSpec
 from edgeprune.bench.targets import TargetError as TargetError
-from edgeprune.host.search.timing import Stopwatch
 from edgeprune.host.search.types import (
     ENERGY_UJ,
     HOST_ENERGY_UJ,
@@ -62,8 +61,6 @@ class Prepared:
         The verified export and where it lives.
     quality:
         The int8 model's validation quality from TFLM (a ``Quality``).
-    stopped:
-        A ``fidelity.RungStop`` when the candidate was stopped part-way through fine-tuning (nothing exported).
     """
 
     config: Any
@@ -73,7 +70,6 @@ class Prepared:
     exported: Any = None
     out_dir: Path | None = None
     quality: Any = None
-    stopped: Any = None
 
 
 class ModelTooBig(RuntimeError):
@@ -308,16 +304,12 @@ class HardwareEvaluator:
             return prepared.result
         return self.measure_prepared(prepared)
 
-    #: ``prepare`` takes a ``RungRule`` (``host/search/fidelity.py``); evaluators without it are called without.
-    supports_rungs = True
-
-    def prepare(self, config: Any, rule: Any = None) -> Prepared:
+    def prepare(self, config: Any) -> Prepared:
         """The host half: compress (+ fine-tune), export, and the int8 quality on the validation split
         from the TFLM interpreter — the device's bit-exact oracle, so this quality *is* the device's.
 
         A search uses it to drop candidates whose quality already breaks the limit before spending a
-        device evaluation on them (``SearchSession``). ``rule``: a ``fidelity.RungRule``; a candidate it
-        stops part-way through fine-tuning comes back with ``Prepared.stopped`` set and no export.
+        device evaluation on them (``SearchSession``).
         """
         from edgeprune.export.errors import ExportError
         from edgeprune.host.compress.errors import ConfigError
@@ -336,29 +328,13 @@ class HardwareEvaluator:
 
         from edgeprune.host.compress.compressor import compress
 
-        from edgeprune.host.search.fidelity import rung_hook
-
-        stops: list[Any] = []
-        hook = {} if rule is None else rung_hook(self, config, rule, result, stops)
         try:
-            compressed = compress(self.task, config, **hook)
+            compressed = compress(self.task, config)
         except ConfigError as exc:
             result.error = f"ConfigError: {exc}"
             return prepared
-        spent = time.perf_counter() - clock
-        clock = time.perf_counter()
-        tuned = float(compressed.report.get("finetune_seconds") or 0.0)
-        rungs = result.timings.get("rung-export", 0.0) + result.timings.get("rung-tflm", 0.0)
-        result.timings["finetune"] = round(max(0.0, tuned - rungs), 3)
-        result.timings["compress"] = round(max(0.0, spent - tuned), 3)
+        lap("compress+finetune")
         self._proxy_figures(result, compressed)
-        if stops:
-            prepared.stopped = stops[0]
-            result.figures[QUALITY] = FigureRecord(
-                float(stops[0].quality), self.task.metric, "tflm",
-                f"{self.task.metric} on the validation split, TFLM interpreter, of the weights at fine-tuning step "
-                f"{stops[0].step} of {stops[0].steps} (stopped there: not fully fine-tuned)")
-            return prepared
 
         calibration, _ = self._inputs()
         out_dir = self.artifacts_dir / ident.task_hash[:16] / digest[:16]
@@ -373,8 +349,7 @@ class HardwareEvaluator:
             if exported is None:
                 try:
                     exported, quality = self._export_smallest(compressed.model, calibration, out_dir,
-                                                              config.quantize, compressed.report.get("export") or {},
-                                                              Stopwatch(result.timings))
+                                                              config.quantize, compressed.report.get("export") or {})
                 except ExportError as exc:
                     result.error = f"ExportError: {exc}"
                     return prepared
@@ -383,7 +358,7 @@ class HardwareEvaluator:
                 from edgeprune.bench.atomic import atomic_write_text
 
                 atomic_write_text(out_dir / EXPORT_CHOSEN, hashlib.sha256(exported.read_tflite()).hexdigest() + "\n")
-                clock = time.perf_counter()  # export and TFLM were timed inside, each under its own key
+                lap("export")
             else:
                 quality = None
                 lap("export-reused")
@@ -400,7 +375,7 @@ class HardwareEvaluator:
         )
         if prepared.quality.samples:
             result.samples[SELECTION_SPLIT] = list(prepared.quality.samples)
-        Stopwatch(result.timings).add("tflm", time.perf_counter() - clock)
+        lap("quality")
         return prepared
 
     def measure_prepared(self, prepared: Prepared) -> EvalResult:
@@ -455,8 +430,7 @@ class HardwareEvaluator:
         return self.task.evaluate(predict_fn(tflite, manifest), split=SELECTION_SPLIT)
 
     def _export_smallest(self, model: Any, calibration: np.ndarray, out_dir: Path, quantize: str,
-                         options: dict[str, Any] | None = None,
-                         watch: Stopwatch | None = None) -> tuple[Any, Any]:
+                         options: dict[str, Any] | None = None) -> tuple[Any, Any]:
         """Export with one weight scale per matrix unless that costs validation quality per-row scales keep.
 
         Per-row (per-channel) FULLY_CONNECTED scales cost 12 B of flatbuffer per output row — 74 KB of the
@@ -472,26 +446,18 @@ class HardwareEvaluator:
         from edgeprune.host.tasks.base import torch_predict
 
         opts = dict(options or {})
-        watch = watch or Stopwatch({})
         if quantize != "int8":
-            with watch("export"):
-                exported = export_model(model, calibration, out_dir, quantize=quantize, name="model", **opts)
-            with watch("tflm"):
-                return exported, self._tflm_quality(exported.read_tflite(), exported.manifest)
+            exported = export_model(model, calibration, out_dir, quantize=quantize, name="model", **opts)
+            return exported, self._tflm_quality(exported.read_tflite(), exported.manifest)
         sign = 1.0 if self.task.higher_is_better else -1.0
-        with watch("export"):
-            exported = export_model(model, calibration, out_dir, quantize="int8", name="model", weights="tensor",
-                                    **opts)
-        with watch("tflm"):
-            quality = self._tflm_quality(exported.read_tflite(), exported.manifest)
-            floating = self.task.evaluate(torch_predict(model), split=SELECTION_SPLIT)
+        exported = export_model(model, calibration, out_dir, quantize="int8", name="model", weights="tensor", **opts)
+        quality = self._tflm_quality(exported.read_tflite(), exported.manifest)
+        floating = self.task.evaluate(torch_predict(model), split=SELECTION_SPLIT)
         if sign * (quality.value - floating.value) >= 0:
             return exported, quality
         side = out_dir.with_name(out_dir.name + ".channel")
-        with watch("export"):
-            other = export_model(model, calibration, side, quantize="int8", name="model", weights="channel", **opts)
-        with watch("tflm"):
-            other_quality = self._tflm_quality(other.read_tflite(), other.manifest)
+        other = export_model(model, calibration, side, quantize="int8", name="model", weights="channel", **opts)
+        other_quality = self._tflm_quality(other.read_tflite(), other.manifest)
         if sign * (other_quality.value - quality.value) <= 0:
             shutil.rmtree(side, ignore_errors=True)
             return exported, quality

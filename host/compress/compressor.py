@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -78,14 +79,16 @@ def _validator(source: Any) -> Any:
     return validate
 
 
-def compress(task_or_model: Any, config: CompressionConfig, data: Any = None) -> Compressed:
+def compress(task_or_model: Any, config: CompressionConfig, data: Any = None, *,
+             rungs: Sequence[int] = (), on_rung: Callable[[nn.Module, int], bool] | None = None) -> Compressed:
     """Apply ``config`` to a task's baseline (or a model) deterministically under ``config.seed``.
 
     ``data`` (``(X, y)``, ``(X, y, kind)``, ``TrainData`` or a task) feeds data-driven importance and
     fine-tuning; with a task it defaults to the task's training arrays, and fine-tuning keeps the
     weights that score best on the task's validation split (step 0 included). The input model is not
     modified. Raises ``ConfigError`` when the config does not fit the model, ``DataError`` when it
-    needs data that was not given.
+    needs data that was not given. ``rungs``/``on_rung``: see ``finetune`` (a search's multi-fidelity
+    check, ``host/search/fidelity.py``); ignored with QAT, whose weights are only final once baked.
     """
     if not isinstance(config, CompressionConfig):
         raise ConfigError(f"config must be a CompressionConfig, got {type(config).__name__}")
@@ -113,15 +116,19 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None) ->
     masks = magnitude_masks(model, config)
     apply_masks(model, masks)
     ft = None
+    ft_seconds = 0.0
     if config.finetune_steps > 0:
         assert td is not None
         teacher = copy.deepcopy(base) if config.distill else None
         # A task may set its own learning rate (``finetune_lr``); the default suits the recurrent models.
         lr = getattr(task_or_model, "finetune_lr", None)
+        ft_started = time.perf_counter()
+        hook = {} if config.qat or on_rung is None else {"rungs": tuple(rungs), "on_rung": on_rung}
         ft = finetune(
             model, td, config.finetune_steps, teacher, masks=masks, qat=config.qat, seed=config.seed,
-            validate=_validator(data), **({} if lr is None else {"lr": float(lr)}),
+            validate=_validator(data), **({} if lr is None else {"lr": float(lr)}), **hook,
         )
+        ft_seconds = time.perf_counter() - ft_started
     model.eval()
     int8_student = _int8_aware_policy(task_or_model, base, model, config, masks, ranks)
     if int8_student is not None:
@@ -139,9 +146,10 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None) ->
         "baseline_proxies": proxies(base).to_dict(),
         "finetune": None if ft is None else {
             "steps": ft.steps, "initial_loss": ft.initial_loss, "final_loss": ft.final_loss,
-            "val_scores": ft.val_scores, "best_step": ft.best_step,
+            "val_scores": ft.val_scores, "best_step": ft.best_step, "stopped_at": ft.stopped_at,
         },
         "seconds": time.perf_counter() - started,
+        "finetune_seconds": ft_seconds,
         # Arguments the exporter must be given for this model (an int8-aware policy student's input split).
         "export": export_options,
     }

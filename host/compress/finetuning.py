@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,8 @@ class FinetuneResult:
     best_step:
         The step whose weights were kept (0 = the compressed model before any update), or None
         when no validation ran (then the last step's weights are kept).
+    stopped_at:
+        The rung step at which ``on_rung`` ended the fine-tuning (``None``: it ran its course).
     """
 
     steps: int
@@ -49,6 +51,7 @@ class FinetuneResult:
     losses: list[float] = field(default_factory=list)
     val_scores: list[tuple[int, float]] = field(default_factory=list)
     best_step: int | None = None
+    stopped_at: int | None = None
 
 
 def _plain_linear(p: nn.Module) -> bool:
@@ -164,6 +167,8 @@ def finetune(
     validate_every: int = 25,
     patience: int = 4,
     threads: int = 1,
+    rungs: Sequence[int] = (),
+    on_rung: Callable[[nn.Module, int], bool] | None = None,
 ) -> FinetuneResult:
     """Train ``model`` in place for ``steps`` Adam steps and return the losses.
 
@@ -194,7 +199,7 @@ def finetune(
     torch.set_num_threads(max(1, int(threads)))
     try:
         return _finetune(model, data, steps, teacher, masks, qat, lr, batch_size, alpha, temperature, seed,
-                         validate, validations, validate_every, patience)
+                         validate, validations, validate_every, patience, tuple(rungs), on_rung)
     finally:
         torch.set_num_threads(before)
 
@@ -203,6 +208,7 @@ def _finetune(
     model: nn.Module, data: Any, steps: int, teacher: nn.Module | None, masks: Masks | None, qat: bool,
     lr: float, batch_size: int, alpha: float, temperature: float, seed: int,
     validate: Callable[[nn.Module], float] | None, validations: int, validate_every: int, patience: int,
+    rungs: tuple[int, ...] = (), on_rung: Callable[[nn.Module, int], bool] | None = None,
 ) -> FinetuneResult:
     td = TrainData.from_source(data)
     kind = td.kind
@@ -223,6 +229,17 @@ def _finetune(
     losses: list[float] = []
     val_scores: list[tuple[int, float]] = []
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    stopped_at: int | None = None
+
+    def rung(step: int) -> bool:
+        """Whether fine-tuning goes on past ``step`` (``on_rung`` on a copy of the weights it would keep)."""
+        if on_rung is None or step not in rungs:
+            return True
+        kept = copy.deepcopy(model)
+        if best is not None:
+            kept.load_state_dict(best[2])
+        with torch.random.fork_rng(devices=[]):  # the hook must not move the run's own generators
+            return bool(on_rung(kept.eval(), step))
 
     def checkpoint(step: int) -> None:
         nonlocal best
@@ -261,6 +278,10 @@ def _finetune(
                     if validate is not None and stale >= patience:
                         log.info("fine-tuning stopped early at step %d (best step %s)", step, best[1] if best else None)
                         break
+                if not rung(step):
+                    stopped_at = step
+                    log.info("fine-tuning stopped at rung step %d of %d", step, steps)
+                    break
             if best is not None:
                 model.load_state_dict(best[2])
         if qat:
@@ -269,4 +290,4 @@ def _finetune(
     final = eval_loss()
     best_step = None if best is None else best[1]
     log.info("fine-tuned %d steps: loss %.4g -> %.4g (kept step %s)", steps, initial, final, best_step)
-    return FinetuneResult(len(losses), initial, final, losses, val_scores, best_step)
+    return FinetuneResult(len(losses), initial, final, losses, val_scores, best_step, stopped_at)

@@ -19,7 +19,14 @@ from edgeprune.host.report.load import RunData
 from edgeprune.host.report.plots import AREA_RADIUS, PointArea
 from edgeprune.host.report.quality import INTERVAL_NOTE, drop_unit_short, fmt_drop, fmt_score
 from edgeprune.host.search.store import StoredEvaluation
-from edgeprune.host.search.types import ENERGY_UJ, FLASH_BYTES, LATENCY_COUNT, MACS, QUALITY
+from edgeprune.host.search.types import (
+    ENERGY_UJ,
+    FLASH_BYTES,
+    LATENCY_COUNT,
+    MACS,
+    QUALITY,
+    UNMEASURED_ORIGINS,
+)
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1400px;color:#222}
@@ -115,8 +122,8 @@ def _load_time(ev: StoredEvaluation) -> str:
 def _candidates(run: RunData) -> list[str]:
     """Every evaluated candidate in words; the host-screened ones apart (their quality only, from TFLM)."""
     cands = [e for e in unique_candidates(run.evaluations)]
-    measured = [e for e in cands if e.origin != "host"]
-    host = [e for e in cands if e.origin == "host"]
+    measured = [e for e in cands if e.origin not in UNMEASURED_ORIGINS]
+    host = [e for e in cands if e.origin in UNMEASURED_ORIGINS]
     front = {p.evaluation.digest for p in run.front}
 
     def verdict(e: StoredEvaluation) -> str:
@@ -137,12 +144,12 @@ def _candidates(run: RunData) -> list[str]:
     ]
     if host:
         parts += [
-            "<h3>Screened on the host, never measured on the device</h3>",
+            "<h3>Screened on the host (or stopped part-way through fine-tuning), never measured on the device</h3>",
             "<p class='note'>Their quality comes from the int8 model in TFLM (bit-exact with the device); they have no "
             "latency, flash or energy, so they appear only on the MAC panel of the plot.</p>",
             _table(
-                ["#", "config", f"val {run.metric}", "MACs", "verdict"],
-                [[str(e.seq), describe_config(e.result.config_json, e.result.layers), _quality(e),
+                ["#", "origin", "config", f"val {run.metric}", "MACs", "verdict"],
+                [[str(e.seq), e.origin, describe_config(e.result.config_json, e.result.layers), _quality(e),
                   tbl.fmt_figure(MACS, e.result.figures.get(MACS)), verdict(e)] for e in host],
                 [run.anchor(e.seq) for e in host],
             ),
@@ -161,6 +168,27 @@ def _failures(cands: list[Any]) -> list[str]:
     order = [k for k in FAULT_KINDS if k in kinds] + [k for k in kinds if k not in FAULT_KINDS]
     body = [[k, str(len(kinds[k])), kinds[k][0].result.error or ""] for k in order]
     return ["<h3>Failed evaluations by kind</h3>", _table(["kind", "evaluations", "first reason"], body)]
+
+
+def _time_section(run: RunData) -> list[str]:
+    """Where the wall time went (``host/search/timing.py``): per stage in total and per candidate."""
+    from edgeprune.host.search.store import StoreError
+    from edgeprune.host.search.timing import run_account
+
+    try:
+        acc = run_account(run.run_dir)
+    except StoreError:
+        return []
+    if not acc.per_candidate:
+        return []
+    stages = acc.ordered_stages()
+    head = f"<p>{html.escape(acc.lines()[0])}</p>"
+    total = _table(["stage", "total s", "mean s per candidate"],
+                   [[st, f"{acc.stages.get(st, 0.0):.1f}", f"{acc.mean(st):.2f}"] for st in stages])
+    per = _table(["#", "origin", *stages],
+                 [[str(seq), origin, *(f"{secs.get(st, 0.0):.1f}" for st in stages)]
+                  for seq, origin, secs in acc.per_candidate])
+    return ["<h3>Where the time went</h3>", head, total, "<h4>Per candidate (s)</h4>", per]
 
 
 def _front_rows(run: RunData) -> list[list[str]]:
@@ -190,6 +218,7 @@ def _run_section(run: RunData, best_info: dict[str, Any] | None) -> str:
     if best_info:
         parts += _best(run, best_info)
     parts += _candidates(run)
+    parts += _time_section(run)
     parts += _failures(cands)
     infeasible = [e for e in cands if not e.feasible]
     if infeasible:

@@ -15,7 +15,14 @@ from edgeprune.host.report.describe import describe_config
 from edgeprune.host.report.front import unique_candidates
 from edgeprune.host.report.load import RunData
 from edgeprune.host.search.store import StoredEvaluation
-from edgeprune.host.search.types import ENERGY_UJ, FLASH_BYTES, LATENCY_COUNT, MACS, QUALITY
+from edgeprune.host.search.types import (
+    ENERGY_UJ,
+    FLASH_BYTES,
+    LATENCY_COUNT,
+    MACS,
+    QUALITY,
+    UNMEASURED_ORIGINS,
+)
 
 PANELS = ((LATENCY_COUNT, "latency"), (FLASH_BYTES, "flash"), (ENERGY_UJ, "energy"), (MACS, "MACs"))
 DPI = 90
@@ -74,7 +81,7 @@ def point_title(run: RunData, ev: StoredEvaluation) -> str:
     q = ev.result.figures.get(QUALITY)
     qual = "—" if q is None else f"{q.value:.4g} [{q.source}]"
     verdict = "feasible" if ev.feasible else (ev.reason or "infeasible")
-    where = "screened on the host" if ev.origin == "host" else ev.origin
+    where = {"host": "screened on the host", "stopped": "stopped part-way through fine-tuning"}.get(ev.origin, ev.origin)
     return (f"#{ev.seq} ({where}): {describe_config(ev.result.config_json, ev.result.layers)}; "
             f"val {run.metric} {qual}; {verdict}")
 
@@ -93,8 +100,8 @@ def _groups(run: RunData) -> list[tuple[str, list[StoredEvaluation], dict[str, A
     """Every evaluated candidate of a run, in the groups the plot draws differently."""
     front = {p.evaluation.digest for p in run.front}
     cands = [e for e in unique_candidates(run.evaluations) if e.result.error is None]
-    host = [e for e in cands if e.origin == "host"]
-    measured = [e for e in cands if e.origin != "host"]
+    host = [e for e in cands if e.origin in UNMEASURED_ORIGINS]
+    measured = [e for e in cands if e.origin not in UNMEASURED_ORIGINS]
     return [
         ("feasible", [e for e in measured if e.feasible and e.digest not in front],
          {"marker": "o", "facecolors": "none", "alpha": 0.7, "s": 18}),

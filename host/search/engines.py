@@ -43,7 +43,7 @@ def start_parallel(options: Any, session: SearchSession, evaluator: Any, run_dir
         worker_factory = HardwareWorkers(options.to_dict(), str(run_dir) if ray_address is None else "")
     base = getattr(evaluator, "_base", None)  # the baseline's deploy build (see WorkerContext.deploy_base)
     assert session.objective is not None
-    context = WorkerContext(session.objective, session.constraints.max_acc_drop, base)
+    context = WorkerContext(session.objective, session.constraints.max_acc_drop, base, session.fidelity)
     if ray_address is not None:
         from edgeprune.host.search.ray_pool import RayPool
 

@@ -24,6 +24,7 @@ from edgeprune.bench.qemu import MACHINES
 from edgeprune.bench.targets import QEMU_CORES as QEMU_CORES
 from edgeprune.bench.targets import Target, TargetSpec
 from edgeprune.bench.targets import TargetError as TargetError
+from edgeprune.host.search.timing import Stopwatch
 from edgeprune.host.search.types import (
     ENERGY_UJ,
     HOST_ENERGY_UJ,
@@ -61,6 +62,8 @@ class Prepared:
         The verified export and where it lives.
     quality:
         The int8 model's validation quality from TFLM (a ``Quality``).
+    stopped:
+        A ``fidelity.RungStop`` when the candidate was stopped part-way through fine-tuning (nothing exported).
     """
 
     config: Any
@@ -70,6 +73,7 @@ class Prepared:
     exported: Any = None
     out_dir: Path | None = None
     quality: Any = None
+    stopped: Any = None
 
 
 class ModelTooBig(RuntimeError):
@@ -218,7 +222,7 @@ class HardwareEvaluator:
         self.serial = serial
         self.pidfile = Path(pidfile) if pidfile is not None else None
         if artifacts_dir is None:
-            from edgeprune.host.paths import cache_dir
+            from edgeprune.bench.paths import cache_dir
 
             artifacts_dir = cache_dir() / "artifacts"
         self.artifacts_dir = Path(artifacts_dir)
@@ -304,14 +308,18 @@ class HardwareEvaluator:
             return prepared.result
         return self.measure_prepared(prepared)
 
-    def prepare(self, config: Any) -> Prepared:
+    #: ``prepare`` takes a ``RungRule`` (``host/search/fidelity.py``); evaluators without it are called without.
+    supports_rungs = True
+
+    def prepare(self, config: Any, rule: Any = None) -> Prepared:
         """The host half: compress (+ fine-tune), export, and the int8 quality on the validation split
         from the TFLM interpreter — the device's bit-exact oracle, so this quality *is* the device's.
 
         A search uses it to drop candidates whose quality already breaks the limit before spending a
-        device evaluation on them (``SearchSession``).
+        device evaluation on them (``SearchSession``). ``rule``: a ``fidelity.RungRule``; a candidate it
+        stops part-way through fine-tuning comes back with ``Prepared.stopped`` set and no export.
         """
-        from edgeprune.export.errors import ExportError
+        from edgeprune.bench.errors import ExportError
         from edgeprune.host.compress.errors import ConfigError
 
         digest = config.digest()
@@ -327,14 +335,29 @@ class HardwareEvaluator:
             clock = now
 
         from edgeprune.host.compress.compressor import compress
+        from edgeprune.host.search.fidelity import rung_hook
 
+        stops: list[Any] = []
+        hook = {} if rule is None else rung_hook(self, config, rule, result, stops)
         try:
-            compressed = compress(self.task, config)
+            compressed = compress(self.task, config, **hook)
         except ConfigError as exc:
             result.error = f"ConfigError: {exc}"
             return prepared
-        lap("compress+finetune")
+        spent = time.perf_counter() - clock
+        clock = time.perf_counter()
+        tuned = float(compressed.report.get("finetune_seconds") or 0.0)
+        rungs = result.timings.get("rung-export", 0.0) + result.timings.get("rung-tflm", 0.0)
+        result.timings["finetune"] = round(max(0.0, tuned - rungs), 3)
+        result.timings["compress"] = round(max(0.0, spent - tuned), 3)
         self._proxy_figures(result, compressed)
+        if stops:
+            prepared.stopped = stops[0]
+            result.figures[QUALITY] = FigureRecord(
+                float(stops[0].quality), self.task.metric, "tflm",
+                f"{self.task.metric} on the validation split, TFLM interpreter, of the weights at fine-tuning step "
+                f"{stops[0].step} of {stops[0].steps} (stopped there: not fully fine-tuned)")
+            return prepared
 
         calibration, _ = self._inputs()
         out_dir = self.artifacts_dir / ident.task_hash[:16] / digest[:16]
@@ -349,7 +372,8 @@ class HardwareEvaluator:
             if exported is None:
                 try:
                     exported, quality = self._export_smallest(compressed.model, calibration, out_dir,
-                                                              config.quantize, compressed.report.get("export") or {})
+                                                              config.quantize, compressed.report.get("export") or {},
+                                                              Stopwatch(result.timings))
                 except ExportError as exc:
                     result.error = f"ExportError: {exc}"
                     return prepared
@@ -358,7 +382,7 @@ class HardwareEvaluator:
                 from edgeprune.bench.atomic import atomic_write_text
 
                 atomic_write_text(out_dir / EXPORT_CHOSEN, hashlib.sha256(exported.read_tflite()).hexdigest() + "\n")
-                lap("export")
+                clock = time.perf_counter()  # export and TFLM were timed inside, each under its own key
             else:
                 quality = None
                 lap("export-reused")
@@ -375,13 +399,13 @@ class HardwareEvaluator:
         )
         if prepared.quality.samples:
             result.samples[SELECTION_SPLIT] = list(prepared.quality.samples)
-        lap("quality")
+        Stopwatch(result.timings).add("tflm", time.perf_counter() - clock)
         return prepared
 
     def measure_prepared(self, prepared: Prepared) -> EvalResult:
         """The device half: load, time, compare with TFLM, then flash/RAM of the deploy build."""
+        from edgeprune.bench.errors import ExportError
         from edgeprune.bench.link import LinkError
-        from edgeprune.export.errors import ExportError
 
         result = prepared.result
         _, agreement = self._inputs()
@@ -430,7 +454,8 @@ class HardwareEvaluator:
         return self.task.evaluate(predict_fn(tflite, manifest), split=SELECTION_SPLIT)
 
     def _export_smallest(self, model: Any, calibration: np.ndarray, out_dir: Path, quantize: str,
-                         options: dict[str, Any] | None = None) -> tuple[Any, Any]:
+                         options: dict[str, Any] | None = None,
+                         watch: Stopwatch | None = None) -> tuple[Any, Any]:
         """Export with one weight scale per matrix unless that costs validation quality per-row scales keep.
 
         Per-row (per-channel) FULLY_CONNECTED scales cost 12 B of flatbuffer per output row — 74 KB of the
@@ -446,18 +471,26 @@ class HardwareEvaluator:
         from edgeprune.host.tasks.base import torch_predict
 
         opts = dict(options or {})
+        watch = watch or Stopwatch({})
         if quantize != "int8":
-            exported = export_model(model, calibration, out_dir, quantize=quantize, name="model", **opts)
-            return exported, self._tflm_quality(exported.read_tflite(), exported.manifest)
+            with watch("export"):
+                exported = export_model(model, calibration, out_dir, quantize=quantize, name="model", **opts)
+            with watch("tflm"):
+                return exported, self._tflm_quality(exported.read_tflite(), exported.manifest)
         sign = 1.0 if self.task.higher_is_better else -1.0
-        exported = export_model(model, calibration, out_dir, quantize="int8", name="model", weights="tensor", **opts)
-        quality = self._tflm_quality(exported.read_tflite(), exported.manifest)
-        floating = self.task.evaluate(torch_predict(model), split=SELECTION_SPLIT)
+        with watch("export"):
+            exported = export_model(model, calibration, out_dir, quantize="int8", name="model", weights="tensor",
+                                    **opts)
+        with watch("tflm"):
+            quality = self._tflm_quality(exported.read_tflite(), exported.manifest)
+            floating = self.task.evaluate(torch_predict(model), split=SELECTION_SPLIT)
         if sign * (quality.value - floating.value) >= 0:
             return exported, quality
         side = out_dir.with_name(out_dir.name + ".channel")
-        other = export_model(model, calibration, side, quantize="int8", name="model", weights="channel", **opts)
-        other_quality = self._tflm_quality(other.read_tflite(), other.manifest)
+        with watch("export"):
+            other = export_model(model, calibration, side, quantize="int8", name="model", weights="channel", **opts)
+        with watch("tflm"):
+            other_quality = self._tflm_quality(other.read_tflite(), other.manifest)
         if sign * (other_quality.value - quality.value) <= 0:
             shutil.rmtree(side, ignore_errors=True)
             return exported, quality
@@ -476,7 +509,8 @@ class HardwareEvaluator:
         """
         import hashlib
 
-        from edgeprune.export.manifest import ManifestError, read_manifest, tool_versions
+        from edgeprune.bench.manifest import ManifestError, read_manifest
+        from edgeprune.export.manifest_build import tool_versions
         from edgeprune.export.pipeline import ExportResult
 
         man_path, tfl_path = out_dir / "manifest.json", out_dir / "model.tflite"
@@ -494,7 +528,7 @@ class HardwareEvaluator:
     def _measure(self, tflite: bytes, manifest: dict[str, Any], agreement: np.ndarray,
                  out_dir: Path | None = None) -> Any:
         from edgeprune.bench.measure import measure
-        from edgeprune.export.verify import TflmRunner
+        from edgeprune.bench.tflm import TflmRunner
 
         # Float windows: measure() quantises them with the manifest's input parameters.
         samples = agreement[: max(1, self.agreement_n)]

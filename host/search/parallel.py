@@ -54,11 +54,14 @@ class WorkerContext:
     deploy_base:
         The search's evaluator's first deploy build (flash, RAM, model bytes, arena), so every worker
         derives flash/RAM from the same anchor as a single-worker search instead of building its own.
+    fidelity:
+        Check candidates part-way through fine-tuning (``host/search/fidelity.py``).
     """
 
     objective: Any
     max_acc_drop: float
     deploy_base: tuple[int, int, int, int] | None = None
+    fidelity: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class _Job:
     tries: int = 0
     failures: list[str] = field(default_factory=list)
     avoid: int | None = None
+    proposal_s: float = 0.0
 
 
 def check_identities(expected: EvaluatorIdentity, answered: Sequence[tuple[str, EvaluatorIdentity]]) -> None:
@@ -168,9 +172,18 @@ class ParallelEvaluations:
             return False
         return len(self._inflight) < min(self.capacity, self.session.remaining)
 
-    def submit(self, config: Any, proposal: dict[str, Any] | None = None, tag: Any = None) -> Outcome | None:
+    def submit(self, config: Any, proposal: dict[str, Any] | None = None, tag: Any = None,
+               proposal_s: float | None = None) -> Outcome | None:
         """Answer ``config`` from the store/cache (returns the ``Outcome``) or hand it to a worker (``None``:
-        its outcome comes back from ``wait`` with ``tag``)."""
+        its outcome comes back from ``wait`` with ``tag``). ``proposal_s``: the strategy's time for this
+        proposal when the caller measured it (``SearchSession.evaluate``), else measured here."""
+        spent = self.session.clock.proposed()
+        try:
+            return self._submit(config, proposal, tag, spent if proposal_s is None else proposal_s)
+        finally:
+            self.session.clock.returned()
+
+    def _submit(self, config: Any, proposal: dict[str, Any] | None, tag: Any, proposal_s: float) -> Outcome | None:
         proposal = dict(proposal or {})
         digest = config.digest()
         while digest in self._inflight:  # the same config already out: its result answers this one too
@@ -181,7 +194,7 @@ class ParallelEvaluations:
             return self.session.commit(known[0], known[1], proposal, started, inflight=digest)
         requeued = int(digest in self._requeued)
         self.session.store.add_inflight(digest, config.to_json(), proposal, requeued)
-        job = _Job(next(self._numbers), config, proposal, tag, started)
+        job = _Job(next(self._numbers), config, proposal, tag, started, proposal_s=proposal_s)
         self._inflight[digest] = job
         self._by_number[job.number] = digest
         self._queue.append(job)
@@ -193,12 +206,13 @@ class ParallelEvaluations:
         while not self._ready and self._inflight:
             self._collect()
         ready, self._ready = self._ready, []
+        self.session.clock.returned()
         return ready
 
-    def evaluate(self, config: Any, proposal: dict[str, Any] | None = None) -> Outcome:
+    def evaluate(self, config: Any, proposal: dict[str, Any] | None = None, proposal_s: float | None = None) -> Outcome:
         """One evaluation through the workers, waited for (strategies that take one result at a time)."""
         token = object()
-        outcome = self.submit(config, proposal, tag=token)
+        outcome = self.submit(config, proposal, tag=token, proposal_s=proposal_s)
         held: list[tuple[Any, Outcome]] = []
         while outcome is None:
             for tag, done in self.wait():
@@ -280,6 +294,8 @@ class ParallelEvaluations:
         digest = job.config.digest()
         if job.tries > 1:
             job.proposal["worker_tries"] = job.tries
+        if origin not in ("run", "cache"):
+            result.timings["proposal"] = job.proposal_s
         outcome = self.session.commit(result, origin, job.proposal, job.started, inflight=digest)
         del self._inflight[digest]
         self._by_number.pop(job.number, None)

@@ -66,7 +66,8 @@ def run_job(evaluator: Any, config: Any, context: WorkerContext) -> tuple[Any, s
     """One evaluation in a worker: the same screening and measuring as a single-worker search."""
     from edgeprune.host.search.session import screen_and_measure
 
-    return screen_and_measure(evaluator, config, context.objective, context.max_acc_drop)
+    return screen_and_measure(evaluator, config, context.objective, context.max_acc_drop,
+                              getattr(context, "fidelity", False))
 
 
 def _stop(signum: int, frame: Any) -> None:

@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints, Objective, drop_unit
-from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES
+from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES, UNMEASURED_ORIGINS
 
 # Tasks whose metric is known before the task is loaded.
 _TASK_METRICS = {"weather-gru": "accuracy", "weather-lstm": "accuracy", "digits-cnn": "accuracy", "cartpole-dqn": "return", "byo-dqn": "return"}
@@ -130,5 +130,5 @@ def host_rejection_streak(run: Any) -> int:
     for e in run.evaluations:
         if e.kind != "candidate":
             continue
-        streak = streak + 1 if e.origin == "host" else 0 if e.counted else streak
+        streak = streak + 1 if e.origin in UNMEASURED_ORIGINS else 0 if e.counted else streak
     return streak

@@ -169,6 +169,9 @@ class SearchOptions:
     ray_address:
         Run the evaluations as Ray actors on this cluster (``auto``: the one ``ray start`` made here);
         ``None``: no Ray.
+    multi_fidelity:
+        Check each candidate after a third of its fine-tuning and stop it there when it cannot pass
+        (``edgeprune.host.search.fidelity``); ``False``: every candidate is fine-tuned in full.
     """
 
     device: str = "qemu:m4"
@@ -199,6 +202,7 @@ class SearchOptions:
     evaluator_options: dict[str, Any] = field(default_factory=dict)
     workers: int | str = 1
     ray_address: str | None = None
+    multi_fidelity: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -598,9 +602,11 @@ def _run_locked(
     from edgeprune.host.search.strategies.common import StrategyContext
 
     # The run directory's lock is held by the caller (run_search).
+    began = time.time()
     if on_begin is not None:
         on_begin(options, run_dir, resume is not None)
     task = task if task is not None else load_task(options, on_task_progress)
+    task_s = time.time() - began
     store = RunStore(run_dir)
     own_cache = cache is None and options.use_cache
     cache = (EvalCache() if own_cache else cache) if options.use_cache else None
@@ -629,7 +635,10 @@ def _run_locked(
             # Host-screened proposals are free but not instant (compress + export): bound a streak.
             max_screened_streak=max(10, options.budget),
             reward_mode=options.reward,
+            fidelity=options.multi_fidelity,
         )
+        session.clock.started = began
+        session.clock.add("task-load", task_s)
         if on_outcome is not None:
             session.on_outcome = lambda o: on_outcome(o, session)
         # Selection (rewards, limits, front, best) sees validation data only; the seal makes any
@@ -646,10 +655,12 @@ def _run_locked(
         )
         if on_start is not None:
             on_start(options, run_dir, session)
-        check_baseline_limits(session.ensure_baseline(space.identity()), options)
+        with session.clock.timed("baseline"):
+            check_baseline_limits(session.ensure_baseline(space.identity()), options)
         from edgeprune.host.search.engines import start_parallel
 
-        parallel = start_parallel(options, session, evaluator, run_dir, worker_factory)
+        with session.clock.timed("workers-start"):
+            parallel = start_parallel(options, session, evaluator, run_dir, worker_factory)
         if parallel is None:
             # The strategy starts again from its seed; what the store holds is given back, not re-measured.
             replayed = session.replay_stored()
@@ -665,8 +676,13 @@ def _run_locked(
                 parallel.close()
         store.set_meta("finished", time.time())
         task.test_sealed = False
-        score_front_on_test(store, evaluator, bool(task.higher_is_better))
+        with session.clock.timed("final"):
+            score_front_on_test(store, evaluator, bool(task.higher_is_better))
         used, count = store.device_evaluations(), store.count()
+        from edgeprune.host.search.timing import TIME_META
+
+        workers = parallel.capacity if parallel is not None else 1
+        store.set_meta(TIME_META, list(store.get_meta(TIME_META) or []) + [session.clock.segment(workers)])
     finally:
         evaluator.close()
         store.close()

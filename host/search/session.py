@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import random
 import time
 from collections import deque
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeprune.bench.link import fault_kind
+from edgeprune.host.search.fidelity import STOPPED
 from edgeprune.host.search.objective import Constraints, Objective, RewardWeights, Verdict
 from edgeprune.host.search.store import EvalCache, RunStore, StoredEvaluation
-from edgeprune.host.search.types import EvalResult, Evaluator
+from edgeprune.host.search.timing import Clock
+from edgeprune.host.search.types import UNMEASURED_ORIGINS, EvalResult, Evaluator
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +114,11 @@ class SearchSession:
         on_outcome: Callable[[Outcome], None] | None = None,
         reference_quality: float | None = None,
         reward_mode: str = "measured",
+        fidelity: bool = False,
     ) -> None:
         self.evaluator = evaluator
+        #: Check candidates part-way through fine-tuning (``host/search/fidelity.py``).
+        self.fidelity = bool(fidelity)
         self.store = store
         self.cache = cache
         self.strategy = strategy
@@ -140,6 +146,8 @@ class SearchSession:
         self._replay_used = 0
         #: Why ``exhausted()`` first said yes: ``"budget"``, ``"host-rejections"`` or ``"known-configs"``.
         self.stop_reason: str | None = None
+        #: This process's own time: proposals, bookkeeping, baseline (``edgeprune.host.search.timing``).
+        self.clock = Clock()
 
     # -- budget -----------------------------------------------------------------------------------
     @property
@@ -234,7 +242,7 @@ class SearchSession:
         objective = self.objective if screen else None
         with isolated_rng():
             result, origin, screened = screen_and_measure(self.evaluator, config, objective,
-                                                          self.constraints.max_acc_drop)
+                                                          self.constraints.max_acc_drop, self.fidelity)
         self.screened += int(screened)
         return result, origin, True
 
@@ -293,21 +301,37 @@ class SearchSession:
             raise RuntimeError("call ensure_baseline() before evaluate()")
         if self.exhausted():
             raise BudgetExhausted(f"{self.used}/{self.budget} device evaluations used")
-        if self._replay:
-            replayed = self._replayed(config)
-            if replayed is not None:
-                return replayed
-        if self.parallel is not None:
-            return self.parallel.evaluate(config, proposal)
-        started = time.time()
-        result, origin, fresh = self._measure(config, screen=True)
-        outcome = self.commit(result, origin, proposal, started)
-        if fresh:
-            self.remember(result, origin)
-        return outcome
+        proposal_s = self.clock.proposed()
+        try:
+            if self._replay:
+                replayed = self._replayed(config)
+                if replayed is not None:
+                    return replayed
+            if self.parallel is not None:
+                return self.parallel.evaluate(config, proposal, proposal_s=proposal_s)
+            started = time.time()
+            result, origin, fresh = self._measure(config, screen=True)
+            if fresh:
+                result.timings["proposal"] = proposal_s
+            outcome = self.commit(result, origin, proposal, started)
+            if fresh:
+                with self.clock.timed("bookkeeping"):
+                    self.remember(result, origin)
+            return outcome
+        finally:
+            self.clock.returned()
 
     def _verdict(self, result: EvalResult, origin: str) -> Verdict:
         assert self.objective is not None
+        if origin == STOPPED:
+            from edgeprune.host.search.fidelity import RungStop
+            from edgeprune.host.search.objective import drop_unit
+
+            verdict = self.objective.judge(result)
+            f = result.fidelity
+            stop = RungStop(int(f.get("step", 0)), int(f.get("steps", 0)), float(f.get("quality", math.nan)),
+                            float(f.get("drop", math.nan)), float(f.get("threshold", math.nan)))
+            return dataclasses.replace(verdict, feasible=False, reason=stop.reason(drop_unit(self.metric)))
         if origin == "host" and result.error is None:
             return self.objective.screened(result)
         return self.objective.judge(result)
@@ -315,8 +339,9 @@ class SearchSession:
     def _advance_streaks(self, origin: str) -> None:
         counted = origin == "device"
         self._free_streak = 0 if counted else self._free_streak + 1
-        # Answers from the store are instant; a host-screened proposal costs a compress + export.
-        self._screened_streak = self._screened_streak + 1 if origin == "host" else 0 if counted else self._screened_streak
+        # Answers from the store are instant; a host-screened (or stopped) proposal costs a compress + export.
+        screened = origin in UNMEASURED_ORIGINS
+        self._screened_streak = self._screened_streak + 1 if screened else 0 if counted else self._screened_streak
 
     def commit(self, result: EvalResult, origin: str, proposal: dict[str, Any] | None, started: float,
                inflight: str | None = None) -> Outcome:
@@ -340,7 +365,8 @@ class SearchSession:
             proposal=proposal or {},
             started=started,
         )
-        seq = self.store.record(**record) if inflight is None else self.store.record_done(inflight, **record)
+        with self.clock.timed("bookkeeping"):
+            seq = self.store.record(**record) if inflight is None else self.store.record_done(inflight, **record)
         outcome = Outcome(result, verdict, origin, seq)
         log.info(
             "eval #%d %s (%s): reward %.3f%s",
@@ -376,19 +402,29 @@ def isolated_rng() -> Iterator[None]:
 
 
 def screen_and_measure(evaluator: Evaluator, config: Any, objective: Objective | None,
-                       max_acc_drop: float) -> tuple[EvalResult, str, bool]:
-    """Evaluate ``config`` on ``evaluator``: ``(result, origin, screened)``, origin ``"device"`` or ``"host"``.
+                       max_acc_drop: float, fidelity: bool = False) -> tuple[EvalResult, str, bool]:
+    """Evaluate ``config`` on ``evaluator``: ``(result, origin, screened)``, origin ``"device"``, ``"host"`` or
+    ``"stopped"``.
 
     With an ``objective`` and an evaluator that has ``prepare``, the host half runs first and a candidate
-    whose TFLM quality already breaks ``max_acc_drop`` is not sent to the device (``screened``). The same
+    whose TFLM quality already breaks ``max_acc_drop`` is not sent to the device (``screened``). With
+    ``fidelity`` (and an evaluator that ``supports_rungs``) a candidate is also checked part-way through its
+    fine-tuning and may stop there (``host/search/fidelity.py``; origin ``"stopped"``, screened). The same
     function serves the search's own evaluator and each parallel worker's.
     """
     prepare = getattr(evaluator, "prepare", None)
     if prepare is not None and objective is not None:
-        prepared = prepare(config)
+        if fidelity and getattr(evaluator, "supports_rungs", False):
+            from edgeprune.host.search.fidelity import RungRule
+
+            prepared = prepare(config, rule=RungRule(objective, max_acc_drop))
+        else:
+            prepared = prepare(config)
         result = prepared.result
         if result.error is not None:
             return result, "host", False
+        if getattr(prepared, "stopped", None) is not None:
+            return result, STOPPED, True
         if objective.drop(float(prepared.quality.value)) > max_acc_drop:
             # The int8 quality from TFLM is bit-exact with the device's, so this candidate is
             # infeasible whatever the device would measure: no budget is spent on it.

@@ -21,6 +21,11 @@ RAM_BYTES = "ram_bytes"
 PARAMS = "params"
 MACS = "macs"
 SPARSITY = "sparsity"
+
+#: Origins of candidates judged on the host without the device: ``host`` (its int8 TFLM quality already broke
+#: the limit) and ``stopped`` (stopped at a multi-fidelity rung, not fully fine-tuned). Never measured, never
+#: counted against the budget, never on the front.
+UNMEASURED_ORIGINS: tuple[str, ...] = ("host", "stopped")
 MODEL_BYTES = "model_bytes"
 
 # Objectives of the Pareto front: (figure name, True when larger is better). Quality's direction
@@ -93,6 +98,9 @@ class EvalResult:
     samples:
         Split → per-window (or per-episode) quality samples (``Quality.samples``) behind ``quality``,
         so its interval and its paired drop against the FP32 model can be computed without re-running it.
+    fidelity:
+        The multi-fidelity rung it passed or stopped at (``host/search/fidelity.py``): ``step``, ``steps``,
+        ``quality`` (int8 TFLM validation quality there), ``drop``, ``threshold`` and ``stopped`` (1.0 or 0.0).
     """
 
     config_json: str
@@ -103,6 +111,7 @@ class EvalResult:
     error: str | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
+    fidelity: dict[str, float] = field(default_factory=dict)
 
     def value(self, name: str) -> float:
         fig = self.figures.get(name)
@@ -118,6 +127,7 @@ class EvalResult:
             "error": self.error,
             "artifacts": self.artifacts,
             "samples": self.samples,
+            **({"fidelity": self.fidelity} if self.fidelity else {}),
         }
 
     @classmethod
@@ -131,6 +141,7 @@ class EvalResult:
             error=d.get("error"),
             artifacts=dict(d.get("artifacts", {})),
             samples={k: [float(x) for x in v] for k, v in (d.get("samples") or {}).items()},
+            fidelity={k: float(v) for k, v in (d.get("fidelity") or {}).items()},
         )
 
 

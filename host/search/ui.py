@@ -226,6 +226,10 @@ def final_table(result: SearchResult, console: Any, limit: int = 15, wide: bool 
     console.print(INTERVAL_NOTE, markup=False, highlight=False)
     for line in rejection_summary(run):
         console.print(line, markup=False, highlight=False)
+    from edgeprune.host.search.timing import run_account
+
+    for line in run_account(result.run_dir).lines():
+        console.print(line, markup=False, highlight=False)
     head = headline(run)
     if head is not None:
         for line in head.lines():

@@ -201,6 +201,65 @@ __asm__(
     "  pop {r4-r11, pc}\n"
     "  .size ep_dot2_i4_dsp, .-ep_dot2_i4_dsp\n");
 
+/* Every pair of rows in one call when the depth is a multiple of 8 (rows then start on word groups and follow each
+ * other): per pair the two sums are scaled back (ASR 4) and added to the folded biases, so the per-row cost outside
+ * the products is a few instructions.
+ *   void ep_rows2_i4_dsp(const uint8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t pairs,
+ *                        uint32_t groups)
+ * pairs >= 1, groups >= 1; bias and acc word aligned. */
+void ep_rows2_i4_dsp(const uint8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t pairs,
+                     uint32_t groups);
+__asm__(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .global ep_rows2_i4_dsp\n"
+    "  .type ep_rows2_i4_dsp, %function\n"
+    "  .thumb_func\n"
+    "ep_rows2_i4_dsp:\n"
+    "  push {r4-r11, lr}\n"
+    "  sub sp, sp, #16\n" /* [sp]: xq, [sp+4]: bias, [sp+8]: acc; args: pairs [sp+52], groups [sp+56] */
+    "  str r1, [sp]\n"
+    "  str r2, [sp, #4]\n"
+    "  str r3, [sp, #8]\n"
+    "  ldr r5, [sp, #56]\n"
+    "  mov r2, r0\n"
+    "  add r3, r0, r5, lsl #2\n"
+    "  mov lr, #0xF0F0F0F0\n"
+    "1:\n"
+    "  ldr r4, [sp]\n"
+    "  ldr r5, [sp, #56]\n"
+    "  movs r0, #0\n"
+    "  movs r1, #0\n"
+    "  lsrs r5, r5, #1\n"
+    "  bcc 2f\n" EP_I4_GROUP
+    "2:\n"
+    "  cmp r5, #0\n"
+    "  beq 4f\n"
+    "3:\n" EP_I4_GROUP EP_I4_GROUP
+    "  subs r5, r5, #1\n"
+    "  bne 3b\n"
+    "4:\n"
+    "  ldr r12, [sp, #4]\n"
+    "  ldmia r12!, {r4, r5}\n"
+    "  str r12, [sp, #4]\n"
+    "  add r4, r4, r0, asr #4\n"
+    "  add r5, r5, r1, asr #4\n"
+    "  ldr r12, [sp, #8]\n"
+    "  stmia r12!, {r4, r5}\n"
+    "  str r12, [sp, #8]\n"
+    "  mov r2, r3\n" /* row 1 ended where the next pair's row 0 starts */
+    "  ldr r5, [sp, #56]\n"
+    "  add r3, r2, r5, lsl #2\n"
+    "  ldr r12, [sp, #52]\n"
+    "  subs r12, r12, #1\n"
+    "  str r12, [sp, #52]\n"
+    "  bne 1b\n"
+    "  add sp, sp, #16\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ep_rows2_i4_dsp, .-ep_rows2_i4_dsp\n");
+
 static void widen_i4(const int8_t *x, uint32_t depth, uint32_t *xq) {
   uint32_t k;
   for (k = 0; k + 8u <= depth; k += 8u, xq += 4) {
@@ -229,6 +288,10 @@ static void dot_rows_i4(const uint8_t *w, const int8_t *x, const uint32_t *xq, c
 #if EP_MX_DSP
   {
     const uint32_t groups = depth >> 3, half = depth >> 1, tail = groups * 8u;
+    if (tail == depth && groups && n >= 2u && ((uintptr_t)bias & 3u) == 0 && ((uintptr_t)acc & 3u) == 0) {
+      ep_rows2_i4_dsp(w + (size_t)r0 * half, xq, bias, acc, n >> 1, groups);
+      k = n & ~1u;
+    }
     for (; k < n; k += 2u) {
       const uint8_t *w0 = w + (size_t)(r0 + k) * half;
       const uint8_t *w1 = k + 1u < n ? w0 + half : w0; /* an odd last row is computed twice */

@@ -414,7 +414,7 @@ __attribute__((noinline)) static void requant_rows(const int32_t *acc, int8_t *y
   }
 }
 
-/* The convolutions keep their shifts negated, as bytes (ep_conv.c). */
+/* The convolutions keep their shifts negated, as bytes (ep_window.c). */
 void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t *cm, const int8_t *cs, int32_t zp,
                         int32_t lo, int32_t hi) {
   uint32_t k;

@@ -72,7 +72,7 @@ enum {
   EP_K_REQUANT_I16, /* QUANTIZE int8 <-> int16 */
   EP_K_GRU, /* fused GRU step (ep_gru.c); its constituent ops are left out of the run list */
   EP_K_LSTM, /* fused LSTM step (ep_gru.c), likewise */
-  EP_K_CONV_I8,    /* CONV_2D (ep_conv.c) */
+  EP_K_CONV_I8,    /* CONV_2D (ep_conv.c; the family's shared part in ep_window.c) */
   EP_K_DWCONV_I8,  /* DEPTHWISE_CONV_2D, depth multiplier 1 */
   EP_K_AVGPOOL_I8, /* AVERAGE_POOL_2D */
   EP_K_MAXPOOL_I8, /* MAX_POOL_2D */
@@ -82,10 +82,11 @@ enum {
 /* Quantised activation range of a fused activation on output `out` (TFLM's CalculateActivationRangeQuantized). */
 int ep_act_range_q(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi);
 
-/* Windowed int8 kernels and SOFTMAX (ep_conv.c). ep_conv_prepare validates one op of these builtins from its
- * options table (fb/opts as in ep_model.c; `fbv` is the ep_fb_t) and fills its record; ep_conv_scratch_bytes is
- * its persistent arena data, ep_conv_tmp_bytes the shared temporary it needs (m->fc_tmp: widened input, then the
- * im2col patch); ep_conv_init fills the scratch once it is placed. */
+/* Windowed int8 kernels and SOFTMAX (ep_window.c: the family's shared part; ep_conv.c, ep_dwconv.c, ep_pool.c,
+ * ep_softmax.c: each op's prepare and kernel). ep_conv_prepare validates one op of these builtins from its options
+ * table (fb/opts as in ep_model.c; `fbv` is the ep_fb_t) and fills its record; ep_conv_scratch_bytes is its
+ * persistent arena data, ep_conv_tmp_bytes the shared temporary it needs (m->fc_tmp: widened input, then the im2col
+ * patch); ep_conv_init fills the scratch once it is placed. */
 #if EP_RT_CONV
 int ep_is_conv_builtin(uint32_t builtin);
 int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, const void *fbv, const void *opts, int has_opts,

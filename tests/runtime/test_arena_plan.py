@@ -23,7 +23,7 @@ TFLM_ARENA = {name: TFLM_ARENA_REF_CMSIS[name][0] for name in ("kws", "ic", "vww
 
 @pytest.mark.parametrize("name", list(TFLM_ARENA))
 def test_arena_not_larger_than_tflm(rt, name):
-    """Met for KWS and SWW by the convolutions' int8 shifts (9 bytes per output channel, TFLM 8; ep_conv.c): their
+    """Met for KWS and SWW by the convolutions' int8 shifts (9 bytes per output channel, TFLM 8; ep_window.c): their
     activations already plan at the lower bound (the largest sum of tensors live at one op)."""
     st = rt.init(mlperf_bytes(name), arena_len=512 * 1024, flags=CONSUME)
     assert st == 0, STATUS[st]

@@ -105,6 +105,7 @@ class ModelPlan:
     :param dsp: the target compiles the runtime's DSP fully-connected path
     :param kernels: the optional kernel families (``"conv"``, ``"f32"``, ``"gru"``; firmware/runtime/ep_kernels.h)
         the model runs; the deploy build compiles only these
+    :param kinds: bit mask of the kernel kinds the model's run list calls (``EP_RT_KINDS``), None when unknown
     """
 
     model_bytes: int
@@ -113,6 +114,7 @@ class ModelPlan:
     ops: int
     dsp: bool
     kernels: tuple[str, ...] = ("conv", "f32", "gru")
+    kinds: int | None = None
 
 
 def _pio() -> list[str]:
@@ -233,12 +235,13 @@ def plan_model(tflite: bytes, env: str, sequence: dict | None = None, flags: int
     if m is None:
         raise BuildError("plan", f"unexpected planner output {proc.stdout!r}")
     arena, tensors, ops, depth, gru, conv, f32 = map(int, m.groups())
+    km = re.search(r" kinds (0x[0-9a-f]+)", proc.stdout)
     kernels = tuple(name for name, n in (("conv", conv), ("f32", f32), ("gru", gru)) if n)
     dsp = has_dsp(env)
     if dsp:
         # ep_fc_tmp_bytes(): the DSP path widens the input to int16 pairs, kept 16-byte aligned in the arena.
         arena += (((depth & ~3) * 2) + 15) & ~15
-    return ModelPlan(len(tflite), arena, tensors, ops, dsp, kernels)
+    return ModelPlan(len(tflite), arena, tensors, ops, dsp, kernels, int(km.group(1), 16) if km else None)
 
 
 BAKED_VARS = ("EP_BAKED_MODEL_DIR", "EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS", "EP_BAKED_KERNELS")

@@ -45,6 +45,7 @@ _AN505_MEMORY = (("ORIGIN = 0x00000000", "ORIGIN = 0x10000000"), ("ORIGIN = 0x20
 _FAMILY_RE = re.compile(r"^#if\s+EP_RT_([A-Z0-9_]+)\s*/\*\s*the whole file", re.M)
 _STATUS_RE = re.compile(r"^\s*(EP_RT_(?:OK|ERR_[A-Z_]+))\s*=\s*(-?\d+)", re.M)
 _GUARD_RE = re.compile(r"^#ifndef\s+(\w+)\s*\n#define\s+\1\b[^\n]*\n", re.M)
+_KIND_ENUM_RE = re.compile(r"enum\s*\{\s*(EP_K_NONE\s*=\s*0\s*,.*?)\}", re.S)
 _DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4}
 CONFIG_HEADER = "ep_deploy_config.h"
 _C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
@@ -178,6 +179,27 @@ def _status_enum() -> str:
     return "\n".join(f"  {name.replace('EP_RT_', 'EDGEPRUNE_')} = {value}," for name, value in pairs)
 
 
+def kernel_kinds(runtime: Path | None = None) -> list[str]:
+    """The runtime's kernel kinds (``EP_K_*`` of ``ep_kernels.h``, lower case, without the prefix) by value.
+
+    :param runtime: the runtime folder (default ``firmware/runtime``)
+    """
+    text = ((runtime or runtime_dir()) / "ep_kernels.h").read_text(encoding="utf-8")
+    m = _KIND_ENUM_RE.search(re.sub(r"/\*.*?\*/", "", text, flags=re.S))
+    if m is None:
+        raise ExportError("deploy", detail="cannot read the kernel kinds (EP_K_*) from firmware/runtime/ep_kernels.h")
+    names = [item.split("=")[0].strip() for item in m.group(1).split(",") if item.strip()]
+    return [n.removeprefix("EP_K_").lower() for n in names]
+
+
+def _kinds_used(plan: Any) -> list[str]:
+    """Kernel kinds the model's run list calls (all of them when the planner did not say)."""
+    names = kernel_kinds()
+    if plan.kinds is None:
+        return names
+    return [n for i, n in enumerate(names) if plan.kinds >> i & 1]
+
+
 def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int, out: int) -> str:
     steps = int(seq["steps"]) if seq else 1
     pairs = [(int(o), int(i)) for o, i in (seq or {}).get("recurrent", [])]
@@ -191,6 +213,11 @@ def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int,
         "/* Kernel families: 0 = left out (ep_kernels.h), its source file is not shipped. */",
     ]
     lines += [f"#define EP_RT_{f.upper()} {int(f in plan.kernels)}" for f in sorted(families)]
+    if plan.kinds is not None:
+        used = _kinds_used(plan)
+        lines += ["/* Kernels the run list calls, one bit per EP_K_* kind (ep_kernels.h): " + ", ".join(used) + " */",
+                  f"#define EP_RT_KINDS 0x{plan.kinds:x}ull",
+                  f"#define EP_RT_LSTM {int('lstm' in used)}"]
     lines += [
         f"#define EP_DEPLOY_STEPS {steps}u",
         f"#define EP_DEPLOY_INPUT {stream}u",

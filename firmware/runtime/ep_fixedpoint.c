@@ -106,7 +106,7 @@ static int32_t fp_tanh(int32_t a) {
   return fp_select(zero_mask, 0, fp_select(neg_mask, fp_sub(0, t), t));
 }
 
-int8_t ep_logistic_i8(int32_t input, int32_t radius, int32_t mult, int32_t shift) {
+EP_COLD int8_t ep_logistic_i8(int32_t input, int32_t radius, int32_t mult, int32_t shift) {
   int32_t q4, out;
   if (input <= -radius) return -128;
   if (input >= radius) return 127;
@@ -115,7 +115,7 @@ int8_t ep_logistic_i8(int32_t input, int32_t radius, int32_t mult, int32_t shift
   return (int8_t)ep_clamp_i32(out, -128, 127);
 }
 
-int8_t ep_tanh_i8(int32_t input, int32_t radius, int32_t mult, int32_t shift) {
+EP_COLD int8_t ep_tanh_i8(int32_t input, int32_t radius, int32_t mult, int32_t shift) {
   int32_t q4, out;
   if (input <= -radius) return -128;
   if (input >= radius) return 127;
@@ -128,4 +128,62 @@ int32_t ep_fp_exp_negative(int32_t a, int ibits) { return exp_negative(a, ibits)
 
 int32_t ep_fp_one_over_one_plus_x(int32_t a) {
   return fp_mul_pot(nr_reciprocal_q2(rounding_half_sum(a, Q0_ONE)), 1); /* Rescale<0>(ExactMulByPot<-1>(x)) */
+}
+
+/* A positive float as man * 2^exp with an integer mantissa (subnormals included). */
+static uint32_t f_parts(float f, int *exp) {
+  uint32_t bits;
+  uint32_t be;
+  memcpy(&bits, &f, 4);
+  be = (bits >> 23) & 0xffu;
+  *exp = be ? (int)be - 150 : -149;
+  return be ? (bits & 0x7fffffu) | 0x800000u : bits & 0x7fffffu;
+}
+
+EP_COLD int32_t ep_ratio_q31(float a, float b, float c, int p2, int *e) {
+  int ea, eb, ec, pos;
+  const uint64_t n = (uint64_t)f_parts(a, &ea) * f_parts(b, &eb); /* exact, like (double)a * (double)b */
+  const uint32_t d = f_parts(c, &ec);
+  uint64_t q = 0, m;
+  uint32_t r = 0, sticky;
+  *e = 0;
+  if (n == 0 || d == 0) return 0;
+  /* Long division one quotient bit at a time (no 64-bit division routine): bits 47..0 of n, then zeros, until
+   * the quotient has 55 bits (53 for the double, a round bit, a guard bit); r < 2d < 2^25 throughout. */
+  for (pos = 47; q < ((uint64_t)1 << 54); pos--) {
+    r = 2u * r + (pos >= 0 ? (uint32_t)(n >> pos) & 1u : 0u);
+    q = 2u * q + (r >= d);
+    if (r >= d) r -= d;
+  }
+  sticky = (q & 1u) | (r != 0);
+  m = q >> 2;
+  if (((q >> 1) & 1u) && (sticky || (m & 1u))) m++; /* round to nearest even, as the double division does */
+  pos += 3;                                         /* the value is m * 2^(pos + ea + eb - ec + p2) */
+  if (m == ((uint64_t)1 << 53)) {
+    m >>= 1;
+    pos++;
+  }
+  /* frexp: m / 2^53 in [0.5, 1); round(q * 2^31) rounds half away from zero. */
+  *e = pos + ea + eb - ec + p2 + 53;
+  m = (m + ((uint64_t)1 << 21)) >> 22;
+  if (m == ((uint64_t)1 << 31)) {
+    m >>= 1;
+    *e += 1;
+  }
+  return (int32_t)m;
+}
+
+EP_COLD void ep_quantize_ratio(float a, float b, float c, int p2, int32_t *mult, int32_t *shift) {
+  int e;
+  int32_t q = ep_ratio_q31(a, b, c, p2, &e);
+  if (q == 0 || e < -31) {
+    q = 0;
+    e = 0;
+  }
+  if (e > 30) { /* as ep_quantize_multiplier: saturated */
+    e = 30;
+    q = INT32_MAX;
+  }
+  *mult = q;
+  *shift = e;
 }

@@ -186,7 +186,7 @@ static inline int32_t fmul(const fmul_t *c, int32_t a, int32_t b) {
 }
 
 /* The packed rounding shift of a (mult, shift) pair, or -1 when the short chain cannot apply it. */
-static int32_t pack_s(int32_t mult, int32_t shift) {
+EP_COLD static int32_t pack_s(int32_t mult, int32_t shift) {
   int32_t e;
   if (mult == 0) return (int32_t)((1u << 8) | 1u);
   if (shift > -1 || shift < -24) return -1;
@@ -195,7 +195,7 @@ static int32_t pack_s(int32_t mult, int32_t shift) {
 }
 
 /* The rz_t of (mult, shift) with output zero point zp, for |p| < 2^pbits; -1 when the short chain cannot apply it. */
-static int rz_of(rz_t *r, int32_t mult, int32_t shift, int32_t zp, int pbits) {
+EP_COLD static int rz_of(rz_t *r, int32_t mult, int32_t shift, int32_t zp, int pbits) {
   int64_t c;
   r->m = mult;
   if (mult == 0) {
@@ -210,7 +210,7 @@ static int rz_of(rz_t *r, int32_t mult, int32_t shift, int32_t zp, int pbits) {
   return 0;
 }
 
-static int rin_of(rin_t *c, int32_t neg_zp, int32_t mult, int32_t shift) {
+EP_COLD static int rin_of(rin_t *c, int32_t neg_zp, int32_t mult, int32_t shift) {
   c->z21 = (int32_t)((uint32_t)neg_zp << 21);
   if (shift == 0 && mult == (int32_t)(1u << 30)) { /* v * 2^19 exactly */
     c->r.m = INT32_MAX, c->r.c = 1, c->r.e = 1;
@@ -221,7 +221,7 @@ static int rin_of(rin_t *c, int32_t neg_zp, int32_t mult, int32_t shift) {
 
 static int is_exact_half(int32_t mult, int32_t shift) { return shift == 0 && mult == (int32_t)(1u << 30); }
 
-static int fadd_of(fadd_t *c, const ep_op_t *op) {
+EP_COLD static int fadd_of(fadd_t *c, const ep_op_t *op) {
   const uint32_t swap = is_exact_half(op->mult[0], op->shift[0]) ? 0u : 1u;
   c->swap = swap;
   if (!is_exact_half(op->mult[swap], op->shift[swap])) return -1;
@@ -230,7 +230,7 @@ static int fadd_of(fadd_t *c, const ep_op_t *op) {
          rz_of(&c->out, op->mult[2], op->shift[2], op->p.bin.zp_out, 29); /* |sum| < 2^29 */
 }
 
-static int fmul_of(fmul_t *c, const ep_op_t *op) {
+EP_COLD static int fmul_of(fmul_t *c, const ep_op_t *op) {
   c->za = op->p.bin.neg_zp_a;
   c->zb2 = 2 * op->p.bin.neg_zp_b;
   return rz_of(&c->out, op->mult[0], op->shift[0], op->p.bin.zp_out, 17); /* |product| <= 255 * 255 */
@@ -250,7 +250,7 @@ typedef struct {
   uint8_t uses[EP_RT_MAX_TENSORS];
 } graph_index_t;
 
-static int producer(const ep_model_t *m, const graph_index_t *gi, int16_t t, uint8_t kind) {
+EP_COLD static int producer(const ep_model_t *m, const graph_index_t *gi, int16_t t, uint8_t kind) {
   int16_t p;
   if (t < 0) return -1;
   p = gi->prod[t];
@@ -259,13 +259,13 @@ static int producer(const ep_model_t *m, const graph_index_t *gi, int16_t t, uin
 }
 
 /* Which input of binary op `o` is made by an op of `kind` (0 or 1), -1 if none or both. */
-static int input_from(const ep_model_t *m, const graph_index_t *gi, int o, uint8_t kind) {
+EP_COLD static int input_from(const ep_model_t *m, const graph_index_t *gi, int o, uint8_t kind) {
   const int a = producer(m, gi, m->ops[o].in[0], kind) >= 0, b = producer(m, gi, m->ops[o].in[1], kind) >= 0;
   return a == b ? -1 : (a ? 0 : 1);
 }
 
 /* Puts input `first` of a commutative ADD/MUL in position 0, with its constants. */
-static void canonical(ep_op_t *op, int first) {
+EP_COLD static void canonical(ep_op_t *op, int first) {
   int16_t t;
   int32_t v;
   if (first == 0) return;
@@ -278,7 +278,7 @@ static void canonical(ep_op_t *op, int first) {
 }
 
 /* The gate pre-activation ADD(FC(x), FC(h)) behind a LOGISTIC op: fills the two FC roles, -1 on mismatch. */
-static int gate(const ep_model_t *m, const graph_index_t *gi, int act, int16_t x, int *add, int16_t *fcx,
+EP_COLD static int gate(const ep_model_t *m, const graph_index_t *gi, int act, int16_t x, int *add, int16_t *fcx,
                 int16_t *fch) {
   int a, f0, f1;
   if (act < 0) return -1;
@@ -297,7 +297,7 @@ static int gate(const ep_model_t *m, const graph_index_t *gi, int act, int16_t x
 }
 
 /* Matches the pattern ending in ADD op `o` (h' = n + z*(h-n)); fills `g` and returns 0 on success. */
-static int match(ep_model_t *m, const graph_index_t *gi, int o, ep_gru_t *g) {
+EP_COLD static int match(ep_model_t *m, const graph_index_t *gi, int o, ep_gru_t *g) {
   const ep_op_t *ops = m->ops;
   int side, tanh_n, mul_z, add_n, mul_n, sub_d, log_r, log_z, add_r, add_z, k;
   int16_t x, h;
@@ -375,7 +375,7 @@ static uint32_t widen_bytes(uint32_t depth) { return ((depth & ~3u) * 2u + 15u) 
 
 
 /* The fused LOGISTIC/TANH tables (read by nothing else) become value-ordered, indexed by table + 128 + q. */
-static void value_order(ep_model_t *m, int16_t op) {
+EP_COLD static void value_order(ep_model_t *m, int16_t op) {
   int8_t *t = (int8_t *)(void *)m->ops[op].scratch, lo[128];
   memcpy(lo, t + 128, 128);
   memmove(t + 128, t, 128);
@@ -385,7 +385,7 @@ static void value_order(ep_model_t *m, int16_t op) {
 /* Whether the short chain can requantise the n FCs `fc_idx`: all per-channel or all per-tensor, every shift
  * packable, 2 * acc within int32. Checked when fusing (before the arena plan) from the model's tensors: the same
  * multipliers (ep_fc_chan_multiplier) and folded biases ep_model.c computes at init. */
-static int fc_check(const ep_model_t *m, const int16_t *fc_idx, uint32_t n) {
+EP_COLD static int fc_check(const ep_model_t *m, const int16_t *fc_idx, uint32_t n) {
   const ep_op_t *ops = m->ops;
   uint32_t k, r, d, per_channel = ops[fc_idx[0]].p.fc.per_channel ? 1u : 0u;
   for (k = 0; k < n; k++) {
@@ -414,7 +414,7 @@ static int fc_check(const ep_model_t *m, const int16_t *fc_idx, uint32_t n) {
 }
 
 /* Fills q for the n FCs `fc_idx` (fc_check passed): per-channel shifts are rewritten in place as packed shifts. */
-static void fcq_prepare(ep_model_t *m, fcq_t *q, const int16_t *fc_idx, uint32_t n) {
+EP_COLD static void fcq_prepare(ep_model_t *m, fcq_t *q, const int16_t *fc_idx, uint32_t n) {
   uint32_t k, r;
   for (k = 0; k < n; k++) {
     ep_op_t *fc = &m->ops[fc_idx[k]];
@@ -432,7 +432,7 @@ static void fcq_prepare(ep_model_t *m, fcq_t *q, const int16_t *fc_idx, uint32_t
 
 /* The element-wise constants of layer `g` in short-chain form (its ops are canonical), and its FCs checked: 0 if
  * the layer can be fused. */
-static int gru_short(const ep_model_t *m, ep_gru_t *g) {
+EP_COLD static int gru_short(const ep_model_t *m, ep_gru_t *g) {
   const ep_op_t *ops = m->ops;
   fast_t *f = &g->f;
   return fadd_of(&f->add_r, &ops[g->add_r]) | fadd_of(&f->add_z, &ops[g->add_z]) | fadd_of(&f->add_n, &ops[g->add_n]) |
@@ -441,7 +441,7 @@ static int gru_short(const ep_model_t *m, ep_gru_t *g) {
 }
 
 /* After the FCs' init data exists: their requantisation constants, and the value-ordered activation tables. */
-static void prepare_one(ep_model_t *m, ep_gru_t *g) {
+EP_COLD static void prepare_one(ep_model_t *m, ep_gru_t *g) {
   const int16_t t3[3] = {g->log_r, g->log_z, g->tanh_n};
   uint32_t k;
   fcq_prepare(m, &g->f.q, g->fc, FC_COUNT);
@@ -560,7 +560,7 @@ typedef struct {
 
 #if EP_RT_LSTM
 /* Matches the pattern ending in MUL op `o` (h' = o * tanh(c')); fills `l` and returns 0 on success. */
-static int match_lstm(ep_model_t *m, const graph_index_t *gi, int o, ep_lstm_t *l) {
+EP_COLD static int match_lstm(ep_model_t *m, const graph_index_t *gi, int o, ep_lstm_t *l) {
   const ep_op_t *ops = m->ops;
   int k, kg0, kg1, kf, add_c, tanh_c, log_o, mul_fc, mul_ig, m0, m1, add[4], act[4];
   int16_t x, h, c;
@@ -642,7 +642,7 @@ static int match_lstm(ep_model_t *m, const graph_index_t *gi, int o, ep_lstm_t *
 }
 
 /* Turns a matched LSTM (final MUL op i) into one EP_K_LSTM op; its record goes to `mem`. */
-static void fuse_lstm(ep_model_t *m, uint32_t i, const ep_lstm_t *l, uint8_t *mem, uint32_t need) {
+EP_COLD static void fuse_lstm(ep_model_t *m, uint32_t i, const ep_lstm_t *l, uint8_t *mem, uint32_t need) {
   const int16_t parts[] = {l->fc[0], l->fc[1], l->fc[2], l->fc[3], l->fc[4], l->fc[5], l->fc[6], l->fc[7],
                            l->gate_add[0], l->gate_add[1], l->gate_add[2], l->gate_add[3], l->act[0], l->act[1],
                            l->act[2], l->act[3], l->mul_fc_op, l->mul_ig_op, l->add_c_op, l->tanh_c};
@@ -667,7 +667,7 @@ static void fuse_lstm(ep_model_t *m, uint32_t i, const ep_lstm_t *l, uint8_t *me
 }
 
 /* The element-wise constants of LSTM layer `l` in short-chain form, and its FCs checked: 0 if it can be fused. */
-static int lstm_short(const ep_model_t *m, ep_lstm_t *l) {
+EP_COLD static int lstm_short(const ep_model_t *m, ep_lstm_t *l) {
   const ep_op_t *ops = m->ops;
   uint32_t k;
   int bad = 0;
@@ -677,7 +677,7 @@ static int lstm_short(const ep_model_t *m, ep_lstm_t *l) {
   return bad | fc_check(m, l->fc, L_COUNT);
 }
 
-static void prepare_lstm(ep_model_t *m, ep_lstm_t *l) {
+EP_COLD static void prepare_lstm(ep_model_t *m, ep_lstm_t *l) {
   uint32_t k;
   fcq_prepare(m, &l->q, l->fc, L_COUNT);
   for (k = 0; k < 4u; k++) value_order(m, l->act[k]);
@@ -759,7 +759,7 @@ uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t) {
   return 2;
 }
 
-int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
+EP_COLD int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
   graph_index_t gi;
   uint32_t i, k;
   *used = 0;
@@ -819,7 +819,7 @@ int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *used) {
   return 0;
 }
 
-void ep_gru_prepare(ep_model_t *m) {
+EP_COLD void ep_gru_prepare(ep_model_t *m) {
   uint32_t i;
   for (i = 0; i < m->num_ops; i++)
     if (m->ops[i].kind == EP_K_GRU) prepare_one(m, (ep_gru_t *)(void *)m->ops[i].scratch);

@@ -36,7 +36,7 @@ int ep_model_io(const ep_model_t *m, int is_output, uint32_t index, ep_tensor_in
 }
 
 /* Marks the ops the recurrent outputs depend on (backwards over the run list) into m->run_carry. */
-static void plan_carry(ep_model_t *m) {
+EP_COLD static void plan_carry(ep_model_t *m) {
   uint8_t need[EP_RT_MAX_TENSORS];
   uint8_t keep[EP_RT_MAX_OPS];
   uint32_t i, k, n = 0;
@@ -61,7 +61,7 @@ static void plan_carry(ep_model_t *m) {
   m->num_run_carry = (uint16_t)n;
 }
 
-int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, const uint8_t (*pairs)[2],
+EP_COLD int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, const uint8_t (*pairs)[2],
                           uint32_t npairs) {
   const ep_tensor_t *st;
   uint32_t i, j, start;
@@ -199,29 +199,21 @@ int ep_model_op_builtin(const ep_model_t *m, uint32_t index) {
   return m->ops[index].builtin;
 }
 
-void ep_requantize(const int8_t *src, int8_t *dst, uint32_t n, float s_from, int32_t z_from, float s_to,
+EP_COLD void ep_requantize(const int8_t *src, int8_t *dst, uint32_t n, float s_from, int32_t z_from, float s_to,
                    int32_t z_to) {
   int32_t mult, shift;
   uint32_t i;
   int e = 0;
-  double q;
-  int64_t qf;
   if (s_from == s_to && z_from == z_to) {
     if (dst != src) memmove(dst, src, n);
     return;
   }
   /* Same multiplier split as qmath.quantize_multiplier (no clamp of large shifts, unlike the kernels). */
-  q = frexp((double)s_from / (double)s_to, &e);
-  qf = (int64_t)round(q * 2147483648.0);
-  if (qf == ((int64_t)1 << 31)) {
-    qf /= 2;
-    e += 1;
-  }
-  if (e < -31 || q == 0.0) {
-    qf = 0;
+  mult = ep_ratio_q31(s_from, 1.0f, s_to, 0, &e);
+  if (e < -31 || mult == 0) {
+    mult = 0;
     e = 0;
   }
-  mult = (int32_t)qf;
   shift = e;
   for (i = 0; i < n; i++) {
     int64_t x = (int64_t)src[i] - z_from;

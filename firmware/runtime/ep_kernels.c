@@ -92,14 +92,14 @@ static uint32_t ld_u32(const uint8_t *p) {
 #endif
 
 /* TFLM's float -> int8 QUANTIZE of one value, the reference the tables reproduce (run at init only). */
-static int32_t quantize_ref(float x, float scale, int32_t zp) {
+EP_COLD static int32_t quantize_ref(float x, float scale, int32_t zp) {
   float q = roundf(x / scale);
   /* Out-of-range floats saturate before the int conversion, which would otherwise be UB. */
   int32_t v = q >= 2147483520.0f ? INT32_MAX : (q <= -2147483648.0f ? INT32_MIN : (int32_t)q);
   return ep_clamp_i32(ep_add_wrap(v, zp), -128, 127);
 }
 
-static float key_float(int32_t key) {
+EP_COLD static float key_float(int32_t key) {
   const uint32_t bits = (uint32_t)ep_float_key((uint32_t)key); /* the key map is its own inverse */
   float f;
   memcpy(&f, &bits, 4);
@@ -108,7 +108,7 @@ static float key_float(int32_t key) {
 
 /* Predicates over float keys, false then true as the key grows (NaN keys sit beyond the infinities). */
 enum { P_GE_K, P_SAT_HI, P_NOT_SAT_LO };
-static int pred(int kind, int32_t key, float scale, int32_t zp, int32_t k) {
+EP_COLD static int pred(int kind, int32_t key, float scale, int32_t zp, int32_t k) {
   const float x = key_float(key);
   float q;
   if (x != x) return key > 0;
@@ -122,7 +122,7 @@ static int pred(int kind, int32_t key, float scale, int32_t zp, int32_t k) {
 }
 
 /* Smallest key (over all int32) where the predicate holds; INT32_MAX + 1 is returned as INT32_MAX. */
-static int32_t first_key(int kind, float scale, int32_t zp, int32_t k) {
+EP_COLD static int32_t first_key(int kind, float scale, int32_t zp, int32_t k) {
   int64_t lo = INT32_MIN, hi = (int64_t)INT32_MAX + 1; /* pred(lo - 1) false, pred(hi) true by convention */
   while (lo < hi) {
     const int64_t mid = lo + ((hi - lo) >> 1);
@@ -132,7 +132,7 @@ static int32_t first_key(int kind, float scale, int32_t zp, int32_t k) {
   return hi > INT32_MAX ? INT32_MAX : (int32_t)hi;
 }
 
-void ep_quant_table_init(int32_t *thr, float scale, int32_t zp) {
+EP_COLD void ep_quant_table_init(int32_t *thr, float scale, int32_t zp) {
   int32_t k;
   for (k = -127; k <= 127; k++) thr[k + 127] = first_key(P_GE_K, scale, zp, k);
   thr[255] = INT32_MAX;
@@ -142,7 +142,7 @@ void ep_quant_table_init(int32_t *thr, float scale, int32_t zp) {
   thr[EP_QT_VLO] = quantize_ref(-INFINITY, scale, zp);
 }
 
-void ep_dequant_table_init(uint32_t *tbl, float scale, int32_t zp) {
+EP_COLD void ep_dequant_table_init(uint32_t *tbl, float scale, int32_t zp) {
   int32_t x;
   for (x = -128; x <= 127; x++) {
     /* TFLM multiplies in double then rounds to float; scale (24-bit mantissa) times a 9-bit integer is
@@ -285,47 +285,47 @@ static int k_none(const ep_model_t *m, const ep_op_t *op) {
 
 ep_kernel_fn ep_kernel_for(uint8_t kind) {
   switch (kind) {
-    case EP_K_QUANT_F2I: return k_quant_f2i;
-    case EP_K_REQUANT_I8: return k_requant_i8;
-    case EP_K_DEQUANT_I8: return k_dequant_i8;
-    case EP_K_FC_I8: return ep_k_fc_i8;
-    case EP_K_FC_I4: return ep_k_fc_i4;
-    case EP_K_FC_I16: return ep_k_fc_i16;
-    case EP_K_REQUANT_I16: return ep_k_requant_i16;
+    case EP_K_QUANT_F2I: return EP_KIND_FN(EP_K_QUANT_F2I, k_quant_f2i);
+    case EP_K_REQUANT_I8: return EP_KIND_FN(EP_K_REQUANT_I8, k_requant_i8);
+    case EP_K_DEQUANT_I8: return EP_KIND_FN(EP_K_DEQUANT_I8, k_dequant_i8);
+    case EP_K_FC_I8: return EP_KIND_FN(EP_K_FC_I8, ep_k_fc_i8);
+    case EP_K_FC_I4: return EP_KIND_FN(EP_K_FC_I4, ep_k_fc_i4);
+    case EP_K_FC_I16: return EP_KIND_FN(EP_K_FC_I16, ep_k_fc_i16);
+    case EP_K_REQUANT_I16: return EP_KIND_FN(EP_K_REQUANT_I16, ep_k_requant_i16);
 #if EP_RT_F32
-    case EP_K_FC_F32: return ep_k_fc_f32;
+    case EP_K_FC_F32: return EP_KIND_FN(EP_K_FC_F32, ep_k_fc_f32);
 #endif
-    case EP_K_ADD_I8:
-    case EP_K_SUB_I8:
-    case EP_K_MUL_I8:
-    case EP_K_ADD_F32:
-    case EP_K_SUB_F32:
-    case EP_K_MUL_F32: return ep_k_elementwise;
-    case EP_K_LOGISTIC_I8:
-    case EP_K_TANH_I8: return k_table_i8;
+    case EP_K_ADD_I8: return EP_KIND_FN(EP_K_ADD_I8, ep_k_elementwise);
+    case EP_K_SUB_I8: return EP_KIND_FN(EP_K_SUB_I8, ep_k_elementwise);
+    case EP_K_MUL_I8: return EP_KIND_FN(EP_K_MUL_I8, ep_k_elementwise);
+    case EP_K_ADD_F32: return EP_KIND_FN(EP_K_ADD_F32, ep_k_elementwise);
+    case EP_K_SUB_F32: return EP_KIND_FN(EP_K_SUB_F32, ep_k_elementwise);
+    case EP_K_MUL_F32: return EP_KIND_FN(EP_K_MUL_F32, ep_k_elementwise);
+    case EP_K_LOGISTIC_I8: return EP_KIND_FN(EP_K_LOGISTIC_I8, k_table_i8);
+    case EP_K_TANH_I8: return EP_KIND_FN(EP_K_TANH_I8, k_table_i8);
 #if EP_RT_F32
-    case EP_K_LOGISTIC_F32: return k_logistic_f32;
-    case EP_K_TANH_F32: return k_tanh_f32;
-    case EP_K_RELU_F32: return k_relu_f32;
+    case EP_K_LOGISTIC_F32: return EP_KIND_FN(EP_K_LOGISTIC_F32, k_logistic_f32);
+    case EP_K_TANH_F32: return EP_KIND_FN(EP_K_TANH_F32, k_tanh_f32);
+    case EP_K_RELU_F32: return EP_KIND_FN(EP_K_RELU_F32, k_relu_f32);
 #else
     case EP_K_FC_F32:
     case EP_K_LOGISTIC_F32:
     case EP_K_TANH_F32:
     case EP_K_RELU_F32: return NULL; /* left out of this build: refused at load */
 #endif
-    case EP_K_COPY: return k_copy;
+    case EP_K_COPY: return EP_KIND_FN(EP_K_COPY, k_copy);
 #if EP_RT_GRU
-    case EP_K_GRU: return ep_k_gru;
+    case EP_K_GRU: return EP_KIND_FN(EP_K_GRU, ep_k_gru);
 #if EP_RT_LSTM
-    case EP_K_LSTM: return ep_k_lstm;
+    case EP_K_LSTM: return EP_KIND_FN(EP_K_LSTM, ep_k_lstm);
 #endif
 #endif
 #if EP_RT_CONV
-    case EP_K_CONV_I8: return ep_k_conv_i8;
-    case EP_K_DWCONV_I8: return ep_k_dwconv_i8;
-    case EP_K_AVGPOOL_I8:
-    case EP_K_MAXPOOL_I8: return ep_k_pool_i8;
-    case EP_K_SOFTMAX_I8: return ep_k_softmax_i8;
+    case EP_K_CONV_I8: return EP_KIND_FN(EP_K_CONV_I8, ep_k_conv_i8);
+    case EP_K_DWCONV_I8: return EP_KIND_FN(EP_K_DWCONV_I8, ep_k_dwconv_i8);
+    case EP_K_AVGPOOL_I8: return EP_KIND_FN(EP_K_AVGPOOL_I8, ep_k_pool_i8);
+    case EP_K_MAXPOOL_I8: return EP_KIND_FN(EP_K_MAXPOOL_I8, ep_k_pool_i8);
+    case EP_K_SOFTMAX_I8: return EP_KIND_FN(EP_K_SOFTMAX_I8, ep_k_softmax_i8);
 #endif
     default: return k_none;
   }

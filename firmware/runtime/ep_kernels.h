@@ -17,6 +17,20 @@
 #ifndef EP_RT_F32 /* float32 FULLY_CONNECTED, LOGISTIC, TANH, RELU (libm's expf/tanhf come with them) */
 #define EP_RT_F32 1
 #endif
+/* Kernels compiled in, one bit per EP_K_* kind (1 << kind). A deploy library of one model sets exactly the kinds its
+ * run list uses (the host planner prints them), so the element-wise kernels of ops a fused step replaced, the
+ * requantiser of a model without one, etc. are not linked; a model needing a kind left out is refused at load. */
+#ifndef EP_RT_KINDS
+#define EP_RT_KINDS 0xFFFFFFFFFFFFFFFFull
+#endif
+#define EP_KIND_ON(kind) ((((unsigned long long)(EP_RT_KINDS) >> (kind)) & 1ull) != 0)
+#define EP_KIND_FN(kind, fn) (EP_KIND_ON(kind) ? (fn) : NULL)
+/* Init-only code (parsing, checks, fusion matching) runs once: optimised for size, not speed, with GCC. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define EP_COLD __attribute__((cold))
+#else
+#define EP_COLD
+#endif
 
 #include <string.h>
 
@@ -131,6 +145,11 @@ void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t
  * one_over_one_plus_x_for_x_in_0_1 (Q0 in and out), as TFLM's SOFTMAX uses them. */
 int32_t ep_fp_exp_negative(int32_t a, int ibits);
 int32_t ep_fp_one_over_one_plus_x(int32_t a);
+/* ep_quantize_multiplier((double)a * (double)b / (double)c * 2^p2) for positive floats, bit for bit, in integers
+ * (no double arithmetic linked). ep_ratio_q31 is the unclamped split: the Q31 mantissa (0 for a zero product) and
+ * *e, as frexp + round give them. */
+int32_t ep_ratio_q31(float a, float b, float c, int p2, int *e);
+void ep_quantize_ratio(float a, float b, float c, int p2, int32_t *mult, int32_t *shift);
 
 /* Row r's multiplier of a per-channel int8 FC (in0 * w[r] / out): one expression for the init (ep_model.c) and the
  * fused recurrent step's check before it (ep_gru.c). */
@@ -140,7 +159,7 @@ static inline void ep_fc_chan_multiplier(const ep_tensor_t *in0, const ep_tensor
   const uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
   float ws;
   memcpy(&ws, &bits, 4);
-  ep_quantize_multiplier((double)in0->scale * (double)ws / (double)out->scale, mult, shift);
+  ep_quantize_ratio(in0->scale, ws, out->scale, 0, mult, shift);
 }
 
 /* FC int8 scratch layout (int32 words): folded bias[rows], then per-channel mult[rows], shift[rows]. */

@@ -143,6 +143,16 @@ def test_ad01_example_matches_tflm_built_directly(ad01_lib):
     assert fp.ram_bytes == fp.static_ram_bytes + fp.stack_bytes >= fp.arena_bytes
 
 
+def _symbols(elf: Path) -> set[str]:
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    with open(elf, "rb") as fh:
+        symtab = ELFFile(fh).get_section_by_name(".symtab")
+        assert isinstance(symtab, SymbolTableSection)
+        return {s.name for s in symtab.iter_symbols()}
+
+
 def _cmake_build(lib: Path, tmp: Path) -> Path:
     example = lib / "examples" / "qemu"
     build = tmp / "cmake-build"
@@ -196,6 +206,13 @@ def test_gru_export_example_matches_tflm(gru_export, core, tmp_path):
     expected = TflmRunner.oracle(gru_export.read_tflite(), gru_export.manifest).run(x).tobytes()
     fp = footprint(tmp_path / "lib", core)
     assert fp.output == expected
+    config = (tmp_path / "lib" / "src" / "runtime" / "ep_deploy_config.h").read_text()
+    assert "#define EP_RT_LSTM 0" in config and "fc_i8, gru */" in config
+    # Linked: the fused GRU step and the FC, not the LSTM step, the element-wise kernels it replaced, or double
+    # arithmetic (every multiplier is split in integers).
+    linked = _symbols(fp.elf)
+    assert {"ep_k_gru", "ep_k_fc_i8"} <= linked
+    assert linked.isdisjoint({"ep_k_lstm", "ep_k_elementwise", "__aeabi_dmul", "__aeabi_ddiv", "__aeabi_dadd"})
     if core == "m4":
         run = run_example(_cmake_build(tmp_path / "lib", tmp_path), core)
         assert run.status == 0 and run.output == expected
@@ -218,3 +235,28 @@ def test_kws_convolutions_and_shared_vectors_match_tflm(tmp_path):
     it.set_input(x, 0)
     it.invoke()
     assert footprint(tmp_path / "kws", "m4").output == np.asarray(it.get_output(0)).tobytes()
+
+
+def test_a_build_with_only_the_planned_kinds_runs_the_gru_and_refuses_what_it_left_out(gru_export, tmp_path):
+    """EP_RT_KINDS from the planner (what the deploy config writes): the fused GRU runs with the element-wise
+    kernels it replaced left out, bytes equal to the full runtime's; the same model unfused is refused at load."""
+    from runtime.rt import NO_FUSE, STATUS, Runtime, build
+
+    from edgeprune.bench.firmware_build import CONSUME_INPUTS, plan_model
+    from edgeprune.export.deploy import kernel_kinds
+
+    tflite, man = gru_export.read_tflite(), gru_export.manifest
+    plan = plan_model(tflite, "qemu-m4", man["sequence"], flags=CONSUME_INPUTS)
+    names = kernel_kinds()
+    assert plan.kinds is not None
+    assert {n for i, n in enumerate(names) if plan.kinds >> i & 1} == {"fc_i8", "gru"}
+    lean = Runtime(build(tmp_path / "lean.so", ["-O2", f"-DEP_RT_KINDS={plan.kinds:#x}ull", "-DEP_RT_LSTM=0"]))
+    full = Runtime(build(tmp_path / "full.so"))
+    x = _pattern(GRU_STEPS * GRU_FEATURES).reshape(GRU_STEPS, 1, GRU_FEATURES)
+    outs = []
+    for rt in (lean, full):
+        assert STATUS[rt.init(tflite)] == "OK" and rt.num_fused == 2
+        assert rt.set_sequence(GRU_STEPS, man["sequence"]["stream_input"], man["sequence"]["recurrent"]) == 0
+        outs.append(rt.run([x])[0].tobytes())
+    assert outs[0] == outs[1]
+    assert STATUS[lean.init(tflite, flags=NO_FUSE)] == "OP"

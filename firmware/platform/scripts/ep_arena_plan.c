@@ -3,7 +3,7 @@
  * .tflite and prints what the baked firmware must reserve, so its static buffers are sized for the model.
  *
  *   ep_arena_plan model.tflite [steps stream_input out,in ...]
- *   -> "arena <bytes> tensors <n> ops <n> fc_max_depth <n> gru <n> conv <n> f32 <n>"
+ *   -> "arena <bytes> tensors <n> ops <n> fc_max_depth <n> gru <n> conv <n> f32 <n> kinds <hex mask>"
  *
  * EP_PLAN_FLAGS=<n> in the environment plans with ep_model_init_ex(..., n) instead of the default flags (e.g. 2 =
  * EP_RT_INIT_CONSUME_INPUTS, an application that writes its inputs before every invoke).
@@ -69,8 +69,10 @@ int main(int argc, char **argv) {
     f32 += model.ops[i].kind == EP_K_FC_F32 || model.ops[i].kind == EP_K_LOGISTIC_F32 ||
            model.ops[i].kind == EP_K_TANH_F32 || model.ops[i].kind == EP_K_RELU_F32;
   }
-  printf("arena %u tensors %u ops %u fc_max_depth %u gru %u conv %u f32 %u\n", (unsigned)ep_model_arena_used(&model),
-         (unsigned)model.num_tensors, (unsigned)model.num_ops, (unsigned)depth, (unsigned)gru, (unsigned)conv,
-         (unsigned)f32);
+  unsigned long long kinds = 0; /* EP_RT_KINDS for a build of exactly this model: the kinds its run list calls */
+  for (uint32_t i = 0; i < model.num_run; i++) kinds |= 1ull << model.ops[model.run[i]].kind;
+  printf("arena %u tensors %u ops %u fc_max_depth %u gru %u conv %u f32 %u kinds 0x%llx\n",
+         (unsigned)ep_model_arena_used(&model), (unsigned)model.num_tensors, (unsigned)model.num_ops, (unsigned)depth,
+         (unsigned)gru, (unsigned)conv, (unsigned)f32, kinds);
   return 0;
 }

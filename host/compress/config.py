@@ -22,6 +22,9 @@ from typing import Any
 from edgeprune.host.compress.errors import ConfigError
 
 QUANTIZE_MODES = ("int8", "float32")
+#: Per-layer precision inside an int8 model (issue 30): int8, int4-packed weights with int8 activations, or int16
+#: activations with int8 weights. Mirrors ``edgeprune.export.precision.PRECISIONS`` (tests check they agree).
+PRECISIONS = ("int8", "int4", "16x8")
 IMPORTANCE_KINDS = ("l2", "taylor", "activation")
 #: Structured pruning ratios of the discrete action space (action % 8 indexes this).
 DISCRETE_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -63,8 +66,11 @@ class LayerConfig:
         Low-rank keep fraction in ``(0, 1]``: each weight matrix ``m × n`` becomes rank
         ``ceil(rank_frac · min(m, n))``, applied only where that rank saves work. ``None``: dense.
     quantize:
-        ``None`` (inherit the global mode) or the global mode itself. The device runtime runs one
-        precision per model, so per-layer mixed precision is rejected.
+        ``None`` (inherit the global mode) or the global mode itself (int8 or float32 for the whole model).
+    precision:
+        ``None`` (int8) or one of ``PRECISIONS`` for this layer of an int8 model: ``"int4"`` stores its weights
+        two per byte, ``"16x8"`` runs it with int16 activations. A precision the device runtime has no kernel for
+        (int4 or 16x8 convolutions, 16x8 recurrent gates) is refused here, naming the layer.
     """
 
     name: str
@@ -72,6 +78,7 @@ class LayerConfig:
     sparsity: float = 0.0
     rank_frac: float | None = None
     quantize: str | None = None
+    precision: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -85,6 +92,12 @@ class LayerConfig:
             object.__setattr__(self, "rank_frac", rf)
         if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
             raise ConfigError(f"{self.name}.quantize must be one of {QUANTIZE_MODES} or None, got {self.quantize!r}")
+        if self.precision == "int8":  # the default: stored as None so equal configs hash alike
+            object.__setattr__(self, "precision", None)
+        if self.precision is not None:
+            refusal = precision_refusal(self.name, self.precision)
+            if refusal:
+                raise ConfigError(refusal)
         if self.name == "head" and self.prune > 0:
             raise ConfigError("head.prune must be 0: the readout's outputs are classes/targets; use head.sparsity")
 
@@ -93,13 +106,41 @@ class LayerConfig:
         return self.prune == 0 and self.sparsity == 0 and self.rank_frac is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "prune": self.prune,
             "sparsity": self.sparsity,
             "rank_frac": self.rank_frac,
             "quantize": self.quantize,
         }
+        if self.precision is not None:  # absent when unset, so configs without it keep their digests
+            out["precision"] = self.precision
+        return out
+
+
+def precision_refusal(layer: str, precision: str) -> str | None:
+    """Why layer ``layer`` cannot run at ``precision`` on the device (one line naming it), or ``None``.
+
+    :param layer: config layer name (``gru0``, ``conv1``, ``fc2``, ``head``, ...)
+    :param precision: one of ``PRECISIONS``
+    """
+    if precision not in PRECISIONS:
+        return f"{layer}.precision must be one of {PRECISIONS} or None, got {precision!r}"
+    if layer.startswith("conv") and precision != "int8":
+        return (f"{layer}.precision={precision!r}: the device runtime has no {precision} CONV_2D kernel "
+                "(int8 only; int4 and 16x8 are for FULLY_CONNECTED layers)")
+    if layer.startswith(("gru", "lstm")) and precision == "16x8":
+        return (f"{layer}.precision='16x8': the device runtime has no int16 ADD/MUL/LOGISTIC/TANH for the "
+                "recurrent gates; use int4 (weights) or int8")
+    return None
+
+
+def allowed_precisions(layer: str) -> tuple[str, ...]:
+    """The ``PRECISIONS`` layer ``layer`` can run at on the device (the search space of its precision knob).
+
+    :param layer: config layer name
+    """
+    return tuple(p for p in PRECISIONS if precision_refusal(layer, p) is None)
 
 
 def layer_names_of(obj: Any) -> tuple[str, ...]:
@@ -193,6 +234,9 @@ class CompressionConfig:
             raise ConfigError("distill and qat must be booleans")
         if self.importance not in IMPORTANCE_KINDS:
             raise ConfigError(f"importance must be one of {IMPORTANCE_KINDS}, got {self.importance!r}")
+        narrowed = [lc.name for lc in layers if lc.precision not in (None, "int8")]
+        if narrowed and self.quantize != "int8":
+            raise ConfigError(f"{narrowed[0]}.precision needs quantize='int8' (a float32 model has one precision)")
         if self.qat and (self.quantize != "int8" or self.finetune_steps == 0):
             raise ConfigError("qat=True needs quantize='int8' and finetune_steps > 0")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -251,7 +295,7 @@ class CompressionConfig:
         extra = sorted(set(data) - allowed)
         if extra:
             raise ConfigError(f"unknown config keys {extra}; allowed: {sorted(allowed)}")
-        layer_keys = {"name", "prune", "sparsity", "rank_frac", "quantize"}
+        layer_keys = {"name", "prune", "sparsity", "rank_frac", "quantize", "precision"}
         layers = []
         for item in data.pop("layers", []):
             if not isinstance(item, dict) or set(item) - layer_keys:
@@ -363,9 +407,10 @@ class Knob:
     choices: tuple[str, ...] = ()
 
 
-def vector_knobs(names: Any, max_finetune_steps: int = 500) -> tuple[Knob, ...]:
+def vector_knobs(names: Any, max_finetune_steps: int = 500, precision: bool = False) -> tuple[Knob, ...]:
     """Every searchable knob: per layer ``prune`` (not for the readout), ``sparsity``, ``rank_frac``
-    (``1.0`` decodes to ``None``), then ``quantize``, ``finetune_steps``, ``distill``, ``importance``, ``qat``.
+    (``1.0`` decodes to ``None``), with ``precision=True`` also ``precision`` (a choice among the layer's
+    ``allowed_precisions``), then ``quantize``, ``finetune_steps``, ``distill``, ``importance``, ``qat``.
     """
     names_t = layer_names_of(names)
     ro = readout_name(names_t)
@@ -375,6 +420,8 @@ def vector_knobs(names: Any, max_finetune_steps: int = 500) -> tuple[Knob, ...]:
             knobs.append(Knob(f"{n}.prune", 0.0, MAX_PRUNE))
         knobs.append(Knob(f"{n}.sparsity", 0.0, MAX_SPARSITY))
         knobs.append(Knob(f"{n}.rank_frac", MIN_RANK_FRAC, 1.0))
+        if precision:
+            knobs.append(Knob(f"{n}.precision", 0.0, 1.0, "choice", allowed_precisions(n)))
     knobs += [
         Knob("quantize", 0.0, 1.0, "choice", ("float32", "int8")),
         Knob("finetune_steps", 0.0, float(max_finetune_steps), "int"),
@@ -389,10 +436,12 @@ def _choice_index(x: float, n: int) -> int:
     return min(max(int(math.floor(x * n)), 0), n - 1)
 
 
-def from_vector(vec: Sequence[float], names: Any, max_finetune_steps: int = 500, seed: int = 0) -> CompressionConfig:
-    """Decode an optimiser vector (layout of ``vector_knobs``); values are clipped to the bounds and
-    ``qat`` is dropped when it cannot apply (float32 or no fine-tuning), so every vector is valid."""
-    knobs = vector_knobs(names, max_finetune_steps)
+def from_vector(vec: Sequence[float], names: Any, max_finetune_steps: int = 500, seed: int = 0,
+                precision: bool = False) -> CompressionConfig:
+    """Decode an optimiser vector (layout of ``vector_knobs``, ``precision`` as there); values are clipped to the
+    bounds, ``qat`` is dropped when it cannot apply (float32 or no fine-tuning) and per-layer precisions when the
+    model is float32, so every vector is valid."""
+    knobs = vector_knobs(names, max_finetune_steps, precision)
     if len(vec) != len(knobs):
         raise ConfigError(f"vector has {len(vec)} values, the layout needs {len(knobs)}: {[k.name for k in knobs]}")
     vals: dict[str, Any] = {}
@@ -418,6 +467,7 @@ def from_vector(vec: Sequence[float], names: Any, max_finetune_steps: int = 500,
                 prune=vals.get(f"{n}.prune", 0.0),
                 sparsity=vals[f"{n}.sparsity"],
                 rank_frac=None if rf >= 1.0 - 1e-9 else rf,
+                precision=vals.get(f"{n}.precision") if vals["quantize"] == "int8" else None,
             )
         )
     steps = vals["finetune_steps"]
@@ -433,12 +483,16 @@ def from_vector(vec: Sequence[float], names: Any, max_finetune_steps: int = 500,
     )
 
 
-def to_vector(config: CompressionConfig, names: Any, max_finetune_steps: int = 500) -> list[float]:
+def to_vector(config: CompressionConfig, names: Any, max_finetune_steps: int = 500,
+              precision: bool = False) -> list[float]:
     """Encode ``config`` in the layout of ``vector_knobs`` (choices map to their bin centres)."""
-    knobs = vector_knobs(names, max_finetune_steps)
+    knobs = vector_knobs(names, max_finetune_steps, precision)
     out: list[float] = []
     for k in knobs:
-        if "." in k.name:
+        if k.name.endswith(".precision"):
+            value = config.layer(k.name.split(".", 1)[0]).precision or "int8"
+            out.append((k.choices.index(value) + 0.5) / len(k.choices))
+        elif "." in k.name:
             lname, fname = k.name.split(".", 1)
             v = getattr(config.layer(lname), fname)
             out.append(1.0 if v is None else float(v))

@@ -1,0 +1,79 @@
+"""Per-layer precision in the config (issue 30): the field, the refusal of precisions the device cannot run (one
+line naming the layer, at construction, so before any fine-tuning), the opt-in search-space knob, and the digest of
+configs that do not use it."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeprune.export.precision import PRECISIONS as EXPORT_PRECISIONS
+from edgeprune.host.compress.config import (
+    PRECISIONS,
+    CompressionConfig,
+    LayerConfig,
+    allowed_precisions,
+    from_vector,
+    to_vector,
+    vector_knobs,
+)
+from edgeprune.host.compress.errors import ConfigError
+
+GRU = ("gru0", "gru1", "head")
+
+
+def test_precisions_agree_with_the_exporter():
+    assert PRECISIONS == EXPORT_PRECISIONS
+
+
+@pytest.mark.parametrize("layer,precision,words", [
+    ("gru1", "16x8", ["gru1", "int16", "recurrent"]),
+    ("lstm0", "16x8", ["lstm0", "int16"]),
+    ("conv0", "int4", ["conv0", "int4", "CONV_2D"]),
+    ("conv2", "16x8", ["conv2", "16x8"]),
+    ("fc1", "int3", ["fc1", "int3"]),
+])
+def test_a_precision_the_device_cannot_run_is_refused_naming_the_layer(layer, precision, words):
+    with pytest.raises(ConfigError) as exc:
+        LayerConfig(layer, precision=precision)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert all(w in msg for w in words), msg
+
+
+def test_from_json_refuses_too():
+    text = '{"layers": [{"name": "gru0", "precision": "16x8"}], "quantize": "int8"}'
+    with pytest.raises(ConfigError, match="gru0"):
+        CompressionConfig.from_json(text)
+
+
+@pytest.mark.parametrize("layer,allowed", [("gru0", ("int8", "int4")), ("head", PRECISIONS), ("fc0", PRECISIONS),
+                                           ("conv1", ("int8",)), ("lstm2", ("int8", "int4"))])
+def test_allowed_precisions(layer, allowed):
+    assert allowed_precisions(layer) == allowed
+
+
+def test_precision_needs_an_int8_model():
+    with pytest.raises(ConfigError, match="fc0.precision needs quantize='int8'"):
+        CompressionConfig(layers=(LayerConfig("fc0", precision="int4"),), quantize="float32")
+
+
+def test_unset_and_int8_keep_the_digest_of_configs_without_the_field():
+    plain = CompressionConfig(layers=(LayerConfig("gru0", prune=0.25),))
+    assert CompressionConfig(layers=(LayerConfig("gru0", prune=0.25, precision="int8"),)).digest() == plain.digest()
+    assert "precision" not in plain.to_json()
+    mixed = CompressionConfig(layers=(LayerConfig("gru0", prune=0.25, precision="int4"),))
+    assert mixed.digest() != plain.digest()
+    assert CompressionConfig.from_json(mixed.to_json()) == mixed
+
+
+def test_search_space_knob_is_opt_in_and_round_trips():
+    assert len(vector_knobs(GRU, precision=True)) == len(vector_knobs(GRU)) + len(GRU)
+    cfg = CompressionConfig(layers=(LayerConfig("gru0", precision="int4"), LayerConfig("gru1"),
+                                    LayerConfig("head", precision="16x8")))
+    back = from_vector(to_vector(cfg, GRU, precision=True), GRU, precision=True)
+    assert [back.layer(n).precision for n in GRU] == ["int4", None, "16x8"]
+    # every vector decodes to a config the device can run
+    for x in (0.0, 0.3, 0.6, 0.99):
+        vec = [x] * len(vector_knobs(GRU, precision=True))
+        c = from_vector(vec, GRU, precision=True)
+        assert all(c.layer(n).precision in (None, *allowed_precisions(n)) for n in GRU)

@@ -1,0 +1,107 @@
+"""Per-layer precision export (issue 30) on every model family: the int8 export rewritten with int4-packed weights
+and 16x8 layers loads and runs in TFLM (PyPI tflite-micro), and the device runtime (host build) gives TFLM's bytes;
+int4 weights take half the bytes; layers map to ops by dataflow (recurrent cells) or order (feed-forward)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from export_helpers import FEATURES, SEQ, synthetic_windows
+from runtime.oracle import tflm_run
+from runtime.rt import STATUS, Runtime, build
+
+from edgeprune.export import precision as P
+from edgeprune.export.pipeline import export_model
+from edgeprune.host.models import MLP, ConvNet, StackedGRU, StackedLSTM
+
+pytestmark = [pytest.mark.slow, pytest.mark.tf]
+
+
+def _inputs(manifest: dict, rng: np.random.Generator) -> list[np.ndarray]:
+    return [rng.integers(-128, 128, i["shape"], dtype=np.int8) for i in manifest["inputs"]]
+
+
+def _same_in_tflm_and_runtime(rt, tflite: bytes, manifest: dict, trials: int = 3) -> None:
+    rng = np.random.default_rng(0)
+    st = rt.init(tflite)
+    assert st == 0, STATUS.get(st)
+    for _ in range(trials):
+        xs = _inputs(manifest, rng)
+        ref = tflm_run(tflite, xs, len(manifest["outputs"]))
+        got = rt.run(xs)
+        for a, b in zip(got, ref, strict=True):
+            assert a.tobytes() == b.tobytes()
+
+
+def _check_plans(rt, res, layers, plans, recurrent=None) -> None:
+    tfl = res.read_tflite()
+    ops = P.layer_ops(tfl, layers, recurrent, output_names=[o["name"] for o in res.manifest["outputs"]])
+    base = P.weight_bytes(tfl)
+    for plan in plans:
+        new = P.apply_precision(tfl, {i: plan[name] for i, name in ops.items() if name in plan})
+        _same_in_tflm_and_runtime(rt, new, res.manifest)
+        wb = P.weight_bytes(new)
+        int4_ops = [i for i, name in ops.items() if plan.get(name) == "int4"]
+        assert (wb["int4"] > 0) == bool(int4_ops), plan
+        # every int4 weight takes half a byte (an odd count pads one nibble per op)
+        assert 0 <= wb["int8"] + 2 * wb["int4"] - base["int8"] <= len(int4_ops), plan
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("precision")
+
+
+@pytest.fixture(scope="module")
+def rt(tmp):
+    return Runtime(build(tmp / "libep.so"))
+
+
+def test_gru_int4_and_16x8_head(rt, tmp):
+    torch.manual_seed(0)
+    model = StackedGRU(FEATURES, [12, 10], 3, SEQ).eval()
+    res = export_model(model, synthetic_windows(64), tmp / "gru", weights="tensor")
+    ops = P.layer_ops(res.read_tflite(), [], P.cell_layers("gru", 2), [o["name"] for o in res.manifest["outputs"]])
+    assert sorted(ops.values()).count("gru0") == 6 and sorted(ops.values()).count("gru1") == 6
+    assert list(ops.values()).count("head") == 1
+    _check_plans(rt, res, [], [{"gru0": "int4"}, {"gru0": "int4", "gru1": "int4", "head": "int4"}, {"head": "16x8"}],
+                 P.cell_layers("gru", 2))
+
+
+def test_lstm_int4(rt, tmp):
+    torch.manual_seed(1)
+    model = StackedLSTM(FEATURES, [9], 2, SEQ).eval()
+    res = export_model(model, synthetic_windows(64), tmp / "lstm", weights="tensor")
+    _check_plans(rt, res, [], [{"lstm0": "int4"}, {"lstm0": "int4", "head": "16x8"}], P.cell_layers("lstm", 1))
+
+
+def test_mlp_every_mix(rt, tmp):
+    torch.manual_seed(2)
+    model = MLP([4, 24, 16, 2]).eval()
+    res = export_model(model, np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32), tmp / "mlp")
+    layers = [("fc0", 1), ("fc1", 1), ("fc2", 1)]
+    _check_plans(rt, res, layers, [{"fc1": "int4"}, {"fc0": "16x8", "fc1": "16x8"}, {"fc1": "16x8", "fc2": "16x8"},
+                                   {"fc0": "int4", "fc1": "16x8", "fc2": "int4"}, {"fc0": "16x8", "fc1": "int4"}])
+
+
+def test_cnn_int4_conv_runs_in_tflm_and_is_refused_by_the_runtime(rt, tmp):
+    torch.manual_seed(3)
+    model = ConvNet((8, 8), 1, [6, 8], 4).eval()
+    res = export_model(model, np.random.default_rng(0).normal(size=(32, 8, 8, 1)).astype(np.float32), tmp / "cnn")
+    layers = [("conv0", 1), ("conv1", 1), ("head", 1)]
+    _check_plans(rt, res, layers, [{"head": "int4"}, {"head": "16x8"}])
+    tfl = res.read_tflite()
+    ops = P.layer_ops(tfl, layers)
+    new = P.apply_precision(tfl, {i: "int4" for i in ops})
+    assert P.weight_bytes(new)["int8"] == 0
+    tflm_run(new, _inputs(res.manifest, np.random.default_rng(1)), 1)  # TFLM runs int4 convolutions
+    assert STATUS.get(rt.init(new)) in ("DTYPE", "QUANT")  # the device runtime has no int4 CONV_2D (config refuses)
+
+
+def test_int4_halves_weight_bytes():
+    w = np.random.default_rng(0).normal(size=(64, 64))
+    s = P.int4_scale(w)
+    assert 0.55 * np.abs(w).max() / 7 <= s <= np.abs(w).max() / 7
+    assert np.mean((np.clip(np.round(w / s), -8, 7) * s - w) ** 2) <= np.mean((np.round(w / (np.abs(w).max() / 7)) *
+                                                                               (np.abs(w).max() / 7) - w) ** 2)

@@ -16,9 +16,8 @@ import numpy as np
 from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.figures import Figure
 from edgeprune.bench.inputs import encode_input
-from edgeprune.bench.manifest import Manifest, ManifestLike
-from edgeprune.bench.manifests import bare_manifest
-from edgeprune.export.verify import TflmRunner
+from edgeprune.bench.manifest import Manifest, ManifestLike, bare_manifest
+from edgeprune.bench.tflm import TflmRunner
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Input encoding: what the host sends with SET_INPUT, from float windows, int8 arrays or raw bytes.
 
-A float stream input goes through the exporter's own rule (``export.quantize_input``: the manifest's
+A float stream input goes through the exporter's own rule (``quantize_input``: the manifest's
 folded ``input_norm`` and fine-input split, then the input's quantisation), so the device sees the
 bytes the TFLM oracle and the task's quality figure saw. Other float inputs take their input's scale
 and zero point; int8 arrays and bytes are sent as they are.
@@ -15,7 +15,54 @@ import numpy as np
 
 from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.manifest import Manifest, ManifestLike
-from edgeprune.export.verify import quantize_array, quantize_input
+
+
+def quantize_array(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Float → int8 as TFLite's QUANTIZE does: ``round_half_away(x / scale) + zp``, saturated."""
+    q = np.asarray(x, dtype=np.float32) / np.float32(scale)
+    q = np.sign(q) * np.floor(np.abs(q) + np.float32(0.5))
+    return np.clip(q + zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize_array(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return ((np.asarray(q, dtype=np.int32) - zero_point) * np.float32(scale)).astype(np.float32)
+
+
+def split_float(z: np.ndarray, scale: float, zero_point: int, fine: int) -> np.ndarray:
+    """``[coarse, residual·fine]`` along the last axis, in float (what the exported graph takes)."""
+    z = np.asarray(z, dtype=np.float32)
+    q = np.clip(np.round(z / scale) + zero_point, -128, 127)
+    coarse = ((q - zero_point) * scale).astype(np.float32)
+    return np.concatenate([coarse, (z - coarse) * np.float32(fine)], axis=-1).astype(np.float32)
+
+
+def split_int8(z: np.ndarray, scale: float, zero_point: int, fine: int) -> np.ndarray:
+    """The int8 codes of ``split_float`` on the input's own grid (coarse codes are exact by construction)."""
+    pair = split_float(z, scale, zero_point, fine)
+    return np.clip(np.round(pair / scale) + zero_point, -128, 127).astype(np.int8)
+
+
+def quantize_input(x: np.ndarray, manifest: ManifestLike) -> np.ndarray:
+    """Raw float stream input (``[T, F]``, ``[B, T, F]``, ``[F]`` or ``[B, F]``) → the bytes the device takes.
+
+    Applies the manifest's ``input_norm`` (if any), then the stream input's quantisation; for a float32
+    model only the normalisation. With ``input_norm.fine`` the result has twice the features: the int8
+    code of ``z`` and the code of its rounding residual × ``fine`` (``split_int8``, see ``export.fine_input``). This is what a host must do before ``SET_INPUT``.
+    """
+    man = Manifest.from_dict(manifest)
+    spec = man.inputs[man.stream_input]
+    norm = man.input_norm
+    z = np.asarray(x, dtype=np.float32)
+    if norm is not None:
+        z = ((z - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)).astype(np.float32)
+    fine = int(norm.get("fine", 0)) if norm is not None else 0
+    if fine:
+        if spec.dtype != "int8":
+            return split_float(z, 1.0 / 128.0, 0, fine)
+        return split_int8(z, spec.scale, spec.zero_point, fine)
+    if spec.dtype != "int8":
+        return z
+    return quantize_array(z, spec.scale, spec.zero_point)
 
 
 def typed(manifest: ManifestLike | None) -> Manifest | None:

@@ -3,13 +3,15 @@
 :class:`Manifest` is the typed, versioned form; :func:`read_manifest` and :func:`write_manifest` are the
 one reader and writer of the file. ``Manifest.from_dict(d).to_dict() == d`` for every manifest this or
 an earlier format wrote: fields the code reads are typed, everything else (sizes, parity, quality, ...)
-rides along in ``extra`` untouched, in its original order. ``edgeprune.export.manifest.build`` assembles
-the dict at export time. The type lives here, in the lowest layer, because measurement (bench) reads it and
+rides along in ``extra`` untouched, in its original order. ``edgeprune.export.manifest_build.build`` assembles
+the dict at export time; ``load_manifest`` finds the one a measurement uses (beside the model, or read from a
+bare .tflite by ``bare_manifest``). The type lives here, in the lowest layer, because measurement (bench) reads it and
 may not import export.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.bench.atomic import atomic_write_text
+from edgeprune.bench.errors import MeasureError
+from edgeprune.bench.tflite_info import ModelInfo, read_model
 
 # Bump when a field changes meaning; readers refuse manifests from a newer format instead of misreading them.
 FORMAT_VERSION = 1
@@ -207,3 +211,49 @@ def write_manifest(path: str | Path, manifest: ManifestLike) -> Path:
     """The one writer of ``manifest.json`` (validated, atomic)."""
     typed = Manifest.from_dict(manifest)
     return atomic_write_text(path, json.dumps(typed.to_dict(), indent=2) + "\n")
+
+
+def io_entries(info: ModelInfo, names: list[str], output: bool) -> list[dict[str, Any]]:
+    """I/O tensors in the .tflite's order (``position``), each with the user's name and quant params."""
+    by_index = info.signature_outputs if output else info.signature_inputs
+    order = info.outputs if output else info.inputs
+    name_of = {idx: name for name, idx in by_index.items() if name in names}
+    entries = []
+    for pos, idx in enumerate(order):
+        t = info.tensors[idx]
+        entries.append(
+            {
+                "name": name_of.get(idx, t.name),
+                "position": pos,
+                "tensor": idx,
+                "shape": t.shape,
+                "dtype": t.dtype,
+                "scale": t.scales[0] if t.scales else None,
+                "zero_point": t.zero_points[0] if t.zero_points else None,
+            }
+        )
+    return entries
+
+
+def bare_manifest(tflite_bytes: bytes) -> dict[str, Any]:
+    """A manifest for a .tflite that came without one: its I/O list and quantisation, no sequence."""
+    info = read_model(tflite_bytes)
+    return {"inputs": io_entries(info, [], output=False), "outputs": io_entries(info, [], output=True)}
+
+
+def load_manifest(model_path: str | Path, manifest_path: str | Path | None, tflite_bytes: bytes) -> dict[str, Any]:
+    """The given manifest, else ``manifest.json`` beside the model, else one read from the .tflite."""
+    candidates = [Path(manifest_path)] if manifest_path is not None else [Path(model_path).with_name("manifest.json")]
+    for p in candidates:
+        if p.is_file():
+            try:
+                man = read_manifest(p)
+            except ManifestError as exc:
+                raise MeasureError(str(exc)) from exc
+            want = man.tflite_sha256
+            if want and want != hashlib.sha256(tflite_bytes).hexdigest():
+                raise MeasureError(f"manifest {p} belongs to another model (sha256 differs); pass the right --manifest")
+            return man.to_dict()
+        if manifest_path is not None:
+            raise MeasureError(f"manifest {p} does not exist")
+    return bare_manifest(tflite_bytes)

@@ -38,8 +38,7 @@ from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.figures import Figure, absent
 from edgeprune.bench.inputs import encode_input, set_inputs, synthetic_inputs, typed
 from edgeprune.bench.link import DeviceError
-from edgeprune.bench.manifest import Manifest, ManifestLike
-from edgeprune.bench.manifests import bare_manifest, load_manifest
+from edgeprune.bench.manifest import Manifest, ManifestLike, bare_manifest, load_manifest
 from edgeprune.bench.power.host import host_energy_tflite
 from edgeprune.bench.power.ina import power_figure
 from edgeprune.bench.stats import TUKEY_K, CountStats, summarize_counts, tukey_filter
@@ -221,7 +220,7 @@ def measure(
     :param metric: ``metric(predictions, labels) -> float`` where predictions are the *device*
         outputs dequantised to float, ``[B, C]``
     :param metric_name: name of the metric (e.g. ``"accuracy"``)
-    :param oracle: an object with ``run(x_int8) -> output`` like ``export.verify.TflmRunner``
+    :param oracle: an object with ``run(x_int8) -> output`` like ``bench.tflm.TflmRunner``
         (built from the manifest when agreement is asked and none is given)
     :param macs: MACs per inference, all steps (for counts per MAC); default: what LOAD_MODEL reports
         per invoke × the sequence's steps
@@ -333,7 +332,7 @@ def measure(
 
 def quantize_input(x: Any, manifest: ManifestLike | None, index: int) -> bytes:
     """Deprecated name of :func:`edgeprune.bench.inputs.encode_input` (it returns bytes for SET_INPUT;
-    ``edgeprune.export.quantize_input`` is the exporter's float → int8 array rule)."""
+    ``edgeprune.bench.inputs.quantize_input`` is the exporter's float → int8 array rule)."""
     warnings.warn("edgeprune.bench.measure.quantize_input is deprecated; use edgeprune.bench.inputs.encode_input",
                   DeprecationWarning, stacklevel=2)
     return encode_input(x, manifest, index)

@@ -15,8 +15,7 @@ import numpy as np
 from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.inputs import synthetic_inputs
-from edgeprune.bench.manifest import Manifest
-from edgeprune.bench.manifests import load_manifest
+from edgeprune.bench.manifest import Manifest, load_manifest
 from edgeprune.bench.measure import Measurement, measure
 from edgeprune.bench.power.ppk2 import Ppk2Meter
 from edgeprune.bench.targets import TargetSpec, open_device

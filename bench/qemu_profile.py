@@ -200,8 +200,7 @@ def profile(model: str | Path, core: str = "m4", runs: int = 4, elf: str | Path 
         raise ValueError("runs must be >= 1")
     model = Path(model)
     from edgeprune.bench.inputs import synthetic_inputs
-    from edgeprune.bench.manifest import Manifest
-    from edgeprune.bench.manifests import load_manifest
+    from edgeprune.bench.manifest import Manifest, load_manifest
 
     tflite = model.read_bytes()
     manifest = Manifest.from_dict(load_manifest(model, manifest_path, tflite))
@@ -257,8 +256,7 @@ def op_profile(model: str | Path, core: str = "m4", runs: int = 1, elf: str | Pa
     """
     from edgeprune.bench.cycle_model import CycleModel, disassemble
     from edgeprune.bench.inputs import synthetic_inputs
-    from edgeprune.bench.manifest import Manifest
-    from edgeprune.bench.manifests import load_manifest
+    from edgeprune.bench.manifest import Manifest, load_manifest
     from edgeprune.bench.qemu import default_elf
 
     if runs < 1:

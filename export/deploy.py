@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.bench.atomic import sweep_stale_tmp
+from edgeprune.bench.errors import ExportError
 from edgeprune.bench.firmware_build import CONSUME_INPUTS, BuildError, plan_model
 from edgeprune.bench.paths import project_root
-from edgeprune.export.errors import ExportError
 
 #: QEMU board file (firmware/platform/boards) of each core the example runs on; its cpu/fpu flags are the build's.
 CORE_BOARDS = {"m0": "qemu_microbit", "m3": "qemu_mps2_an385", "m4": "qemu_mps2_an386", "m7": "qemu_mps2_an500",
@@ -141,7 +141,7 @@ def _c_float(v: float) -> str:
 
 def _io(tflite: bytes, manifest: dict | None) -> tuple[Any, Any, dict | None]:
     """(stream input tensor, output tensor, sequence block) of a model the deploy API can drive."""
-    from edgeprune.export.tflite_info import read_model
+    from edgeprune.bench.tflite_info import read_model
 
     info = read_model(tflite)
     seq = (manifest or {}).get("sequence") or None

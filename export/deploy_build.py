@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.errors import ExportError
 from edgeprune.bench.firmware_build import elf_sizes
 from edgeprune.bench.paths import project_root
 from edgeprune.export.deploy import COMPILE_FLAGS, LINK_FLAGS, LINK_LIBS, board_flags
-from edgeprune.export.errors import ExportError
 
 #: QEMU machine arguments of each core the example runs on (bench.qemu.MACHINES holds the same machines).
 QEMU_MACHINES = {

@@ -5,7 +5,7 @@ baseline's greedy action flips for ≈2.4 % of evaluation states from that round
 sit 0.0014 from the decision boundary at the 1st percentile). Feeding ``[q(z), q((z − q(z))·f)]``
 and a first layer ``[W, W/f]`` computes ``W·z`` to a step ``f`` times finer with the same ops
 (one FULLY_CONNECTED with twice the inputs); the device just receives twice the input bytes.
-The manifest's ``input_norm.fine`` records ``f``; ``verify.quantize_input`` builds the pair.
+The manifest's ``input_norm.fine`` records ``f``; ``bench.inputs.quantize_input`` builds the pair.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeprune.export.errors import ExportError
+from edgeprune.bench.errors import ExportError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -26,20 +26,6 @@ def input_grid(z: np.ndarray) -> tuple[float, int]:
     hi = max(float(np.max(z)), 0.0)
     scale = max(hi - lo, 1e-8) / 255.0
     return scale, int(np.clip(np.round(-128 - lo / scale), -128, 127))
-
-
-def split_float(z: np.ndarray, scale: float, zero_point: int, fine: int) -> np.ndarray:
-    """``[coarse, residual·fine]`` along the last axis, in float (what the exported graph takes)."""
-    z = np.asarray(z, dtype=np.float32)
-    q = np.clip(np.round(z / scale) + zero_point, -128, 127)
-    coarse = ((q - zero_point) * scale).astype(np.float32)
-    return np.concatenate([coarse, (z - coarse) * np.float32(fine)], axis=-1).astype(np.float32)
-
-
-def split_int8(z: np.ndarray, scale: float, zero_point: int, fine: int) -> np.ndarray:
-    """The int8 codes of ``split_float`` on the input's own grid (coarse codes are exact by construction)."""
-    pair = split_float(z, scale, zero_point, fine)
-    return np.clip(np.round(pair / scale) + zero_point, -128, 127).astype(np.int8)
 
 
 def split_first_layer(model: nn.Module, fine: int) -> nn.Module:

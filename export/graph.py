@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeprune.export.errors import ExportError
+from edgeprune.bench.errors import ExportError
 
 if TYPE_CHECKING:
     from torch import nn

@@ -17,10 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeprune.bench import carray
 from edgeprune.bench.atomic import sweep_stale_tmp
-from edgeprune.export import carray, manifest, verify
+from edgeprune.bench.errors import ExportError
+from edgeprune.bench.inputs import split_float
+from edgeprune.bench.manifest import write_manifest
+from edgeprune.bench.tflite_info import bind_names, read_model
 from edgeprune.export import fine_input as fine
-from edgeprune.export.errors import ExportError
+from edgeprune.export import manifest_build, verify
 from edgeprune.export.graph import (
     apply_input_norm,
     center_outputs,
@@ -31,7 +35,6 @@ from edgeprune.export.graph import (
     representative_samples,
     torch_outputs,
 )
-from edgeprune.export.tflite_info import bind_names, read_model
 
 if TYPE_CHECKING:
     from torch import nn
@@ -183,7 +186,7 @@ def export_model(
         if norm is None:
             raise ExportError("onnx", detail="fine_input needs normalize_inputs=True (the pair is built on z)")
         folded = fine.split_first_layer(folded, fine_input)
-        z = fine.split_float(z, *fine.input_grid(z), fine_input)
+        z = split_float(z, *fine.input_grid(z), fine_input)
         norm = {**norm, "fine": int(fine_input)}
     graph = prepare(folded)
     src = source or f"{type(model).__name__} inputs={[s.shape for s in graph.inputs]} outputs={[s.shape for s in graph.outputs]}"
@@ -216,7 +219,7 @@ def export_model(
         )
         arena = verify.arena_bytes(tflite)
         parity = {"onnx_max_abs_diff": onnx_diff, "tf_max_abs_diff": tf_diff, "parity_samples": len(parity_samples)}
-        man = manifest.build(
+        man = manifest_build.build(
             name=name, graph=graph, info=info, quantize=quantize, tflite=tflite, onnx_bytes=onnx_bytes,
             arena=arena, parity=parity, source=src, norm=norm,
         )
@@ -234,7 +237,7 @@ def export_model(
         (tmp / "model.onnx").write_bytes(onnx_bytes)
         (tmp / "model_data.c").write_text(c_text)
         (tmp / "model_data.h").write_text(h_text)
-        manifest.write_manifest(tmp / "manifest.json", man)
+        write_manifest(tmp / "manifest.json", man)
         _replace_dir(tmp, out_dir)
         lap("carray")
     except BaseException:

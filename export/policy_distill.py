@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeprune.export.errors import ExportError
+from edgeprune.bench.errors import ExportError
+from edgeprune.bench.manifest import write_manifest
 from edgeprune.export.fine_input import input_grid
 from edgeprune.export.graph import apply_input_norm, input_norm
-from edgeprune.export.manifest import write_manifest
 
 if TYPE_CHECKING:
     import torch

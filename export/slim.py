@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeprune.export.errors import ExportError
+from edgeprune.bench.errors import ExportError
 
 _ALIGN = 16
 
@@ -66,7 +66,7 @@ def slim_tflite(tflite: bytes) -> bytes:
     :param tflite: a TFLite flatbuffer
     :raises ExportError: (stage ``deploy``) not a flatbuffer the schema reads
     """
-    from edgeprune.export.tflite_info import _schema
+    from edgeprune.bench.tflite_info import _schema
 
     schema = _schema()
     try:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.export.errors import ExportError
+from edgeprune.bench.errors import ExportError
 from edgeprune.export.graph import ExportGraph, torch_outputs
 
 log = logging.getLogger(__name__)

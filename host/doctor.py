@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeprune.bench.discovery import DeviceInfo, list_devices
+from edgeprune.bench.paths import project_root
 from edgeprune.bench.targets import TargetSpec, probe
-from edgeprune.host.paths import project_root
 
 # PyPI distributions the toolchain imports, with whether a search cannot run without them.
 PYTHON_STACK: tuple[tuple[str, bool], ...] = (

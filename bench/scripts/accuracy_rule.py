@@ -28,7 +28,7 @@ from typing import Any
 
 from bench_common import commit, mean_std, replace_section, search_or_reuse
 
-from edgeprune.export.manifest import read_manifest
+from edgeprune.bench.manifest import read_manifest
 from edgeprune.export.verify import predict_fn
 from edgeprune.host.report.front import unique_candidates
 from edgeprune.host.search.confirm import Confirmation, confirm

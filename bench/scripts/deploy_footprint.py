@@ -33,8 +33,8 @@ import numpy as np
 from bench_common import commit, replace_section
 
 from edgeprune.bench.reference import ad01_bytes, kws_bytes
+from edgeprune.bench.tflite_info import read_model
 from edgeprune.export.deploy_build import deploy_and_measure, footprint
-from edgeprune.export.tflite_info import read_model
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "deploy_footprint.json"

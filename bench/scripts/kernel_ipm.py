@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.bench.reference import ad01_path
-from edgeprune.export.verify import ORACLE_ARENA_DEFAULT
+from edgeprune.bench.tflm import ORACLE_ARENA_DEFAULT
 
 ROOT = Path(__file__).resolve().parents[2]
 AD01 = ad01_path()  # shipped in bench/reference/, SHA-256 checked

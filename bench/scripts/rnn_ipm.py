@@ -6,7 +6,7 @@ Models go through the real exporter (random weights, 4 features, T = 30 steps, 5
 as `export_model` defaults; rows ending in -t per-tensor, as the search exports first): GRUs of one layer of hidden 16/32/64/256, the weather baseline's 2 x 256, the default
 search's winner shape 17 + 30 (both weight scalings), and LSTMs of hidden 16 and 32. Each runs in the firmware (PlatformIO build into
 --build-dir) under qemu-system-arm -icount shift=0; its output is compared byte for byte with TFLM
-(export.verify.TflmRunner, the same sequence loop). MACs = the model's FULLY_CONNECTED MACs x steps (readout
+(bench.tflm.TflmRunner, the same sequence loop). MACs = the model's FULLY_CONNECTED MACs x steps (readout
 included every step). QEMU counts instructions: a lower bound on cycles, compared only with other QEMU counts.
 Targets (QEMU M4): hidden 32 <= 3.0 instructions/MAC, hidden 16 <= 4.0, 2 x 256 <= 1.7, LSTM within 15 % of the
 GRU of the same hidden size per MAC. Exit status 1 if any output differs from TFLM.
@@ -50,7 +50,7 @@ def models(cache: Path, rng: np.random.Generator) -> list[Bench]:
     """The exported models with TFLM's output for one random int8 input stream each."""
     import torch
 
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
     from edgeprune.host.models.gru import StackedGRU
     from edgeprune.host.models.lstm import StackedLSTM
 

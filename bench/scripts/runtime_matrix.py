@@ -16,7 +16,7 @@ Models (random weights; GRUs and MLPs go through the real exporter, edgeprune.ex
     in sequence mode (instructions per step).
 For each core the firmware is built twice (PlatformIO, into --build-dir): the default (fused GRU step) and
 the op-by-op reference (-DEP_RT_DEFAULT_FLAGS=1). Every output is compared byte for byte with TFLM
-(export.verify.TflmRunner: the same sequence loop). QEMU -icount shift=0 counts instructions, a lower bound
+(bench.tflm.TflmRunner: the same sequence loop). QEMU -icount shift=0 counts instructions, a lower bound
 on cycles; TFLM figures beside ours are the same QEMU's counts (TFLM_QEMU below, copied from the team's
 shared benchmark notes).
 """
@@ -111,7 +111,7 @@ def _export(name: str, model, calib: np.ndarray, cache: Path) -> tuple[bytes, di
 def exported_models(cache: Path, rng: np.random.Generator) -> list[Bench]:
     import torch
 
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
     from edgeprune.host.models.gru import StackedGRU
     from edgeprune.host.models.mlp import MLP
 

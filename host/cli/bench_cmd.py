@@ -93,7 +93,7 @@ def _print_deploy(model: str, manifest_path: str | None, m: Any) -> None:
     from rich.console import Console
 
     from edgeprune.bench.firmware_build import BuildError, deploy_env_for, deploy_footprint
-    from edgeprune.bench.manifests import load_manifest
+    from edgeprune.bench.manifest import load_manifest
     from edgeprune.bench.qemu import MACHINES, TWIN_OF_BOARD
 
     t, console = m.target, Console()

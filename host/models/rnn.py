@@ -151,7 +151,7 @@ class RecurrentStep(nn.Module):
     """Export wrapper: one time step, ``(x_t, *states) → (y, *states')`` in ``state_names`` order.
 
     The firmware runs this graph ``T`` times, feeding each state output back as the matching input
-    (see ``edgeprune.export.qmath.requantize`` for how an int8 state crosses steps).
+    (see ``edgeprune.bench.qmath.requantize`` for how an int8 state crosses steps).
     """
 
     def __init__(self, model: StackedRNN) -> None:

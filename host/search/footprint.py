@@ -41,9 +41,9 @@ def deploy_library_figures(figures: dict[str, Any], tflite: bytes, manifest: dic
         estimate
     :returns: the ``DeployFootprint``, or ``None`` when the figures are the estimate
     """
+    from edgeprune.bench.errors import ExportError
     from edgeprune.export.deploy import CORE_BOARDS
     from edgeprune.export.deploy_build import deploy_and_measure
-    from edgeprune.export.errors import ExportError
 
     why = f"no QEMU example board for core {core}" if core not in CORE_BOARDS else ""
     if not why:

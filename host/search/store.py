@@ -471,12 +471,12 @@ class EvalCache:
     Parameters
     ----------
     path:
-        SQLite file; the default lives under ``edgeprune.host.paths.cache_dir()``.
+        SQLite file; the default lives under ``edgeprune.bench.paths.cache_dir()``.
     """
 
     def __init__(self, path: Path | None = None) -> None:
         if path is None:
-            from edgeprune.host.paths import cache_dir
+            from edgeprune.bench.paths import cache_dir
 
             path = cache_dir() / CACHE_DB_NAME
         self.path = Path(path)

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.export.errors import ExportError
-from edgeprune.export.manifest import write_manifest
+from edgeprune.bench.errors import ExportError
+from edgeprune.bench.manifest import write_manifest
 from edgeprune.export.pipeline import ExportResult, export_model
 from edgeprune.export.verify import predict_fn
 

@@ -220,7 +220,7 @@ class BYOGRUTask(SequenceTask):
     data_path:
         ``.npz`` data file.
     cache_root:
-        Cache root (default ``edgeprune.host.paths.cache_dir()``).
+        Cache root (default ``edgeprune.bench.paths.cache_dir()``).
     seed:
         Seeds the choice of calibration / agreement rows.
     """

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgeprune.host.paths import cache_dir
+from edgeprune.bench.paths import cache_dir
 
 log = logging.getLogger(__name__)
 

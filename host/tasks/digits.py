@@ -164,7 +164,7 @@ class DigitsCNNTask(SequenceTask):
     train_config:
         Hyper-parameters of the baseline (default ``CNNTrainConfig()``).
     cache_root:
-        Cache root (default ``edgeprune.host.paths.cache_dir()``).
+        Cache root (default ``edgeprune.bench.paths.cache_dir()``).
     progress:
         Optional ``progress(description, fraction)`` callback while training.
     """

@@ -237,7 +237,7 @@ class WeatherGRUTask(SequenceTask):
     train_config:
         Hyper-parameters of the baseline (default: 2 × 256 GRU, the reference baseline).
     cache_root:
-        Cache root (default ``edgeprune.host.paths.cache_dir()``).
+        Cache root (default ``edgeprune.bench.paths.cache_dir()``).
     progress:
         Optional ``progress(description, fraction)`` callback while training.
     split:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from edgeprune.bench.paths import project_root
 from edgeprune.host.cli import main
-from edgeprune.host.paths import project_root
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 

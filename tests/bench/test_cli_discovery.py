@@ -75,7 +75,7 @@ def test_bench_list_runs_without_a_model() -> None:
 
 def test_a_manifest_of_another_model_is_refused(tmp_path: Path) -> None:
     from edgeprune.bench.errors import MeasureError
-    from edgeprune.bench.manifests import load_manifest
+    from edgeprune.bench.manifest import load_manifest
 
     man = tmp_path / "manifest.json"
     man.write_text(json.dumps({"hashes": {"tflite_sha256": "0" * 64}, "inputs": [], "outputs": []}))

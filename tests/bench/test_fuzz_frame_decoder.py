@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from edgeprune.bench import protocol as P
 from edgeprune.bench.link import Device, LinkTimeout
-from edgeprune.host.paths import project_root
+from edgeprune.bench.paths import project_root
 
 CORPUS = project_root() / "firmware" / "tests" / "corpus" / "link"
 SEEDS = [p.read_bytes() for p in sorted(CORPUS.glob("*.bin")) + sorted((CORPUS / "regressions").glob("*.bin"))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeprune.bench import agreement, inputs, manifests, measure, model_bench, stats
+from edgeprune.bench import agreement, inputs, manifest, measure, model_bench, stats
 from edgeprune.bench.inputs import encode_input
 
 
@@ -40,4 +40,4 @@ def test_the_old_name_still_works_with_a_deprecation_warning() -> None:
 def test_measure_keeps_its_public_names() -> None:
     assert measure.bench_model is model_bench.bench_model
     assert measure.summarize_counts is stats.summarize_counts and measure.Agreement is agreement.Agreement
-    assert measure.load_manifest is manifests.load_manifest and measure.synthetic_inputs is inputs.synthetic_inputs
+    assert measure.load_manifest is manifest.load_manifest and measure.synthetic_inputs is inputs.synthetic_inputs

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeprune.bench.errors import ExportError
 from edgeprune.bench.reference import ad01_bytes
 from edgeprune.export.deploy import runtime_families, write_deploy
 from edgeprune.export.deploy_build import build_example, footprint, run_example
-from edgeprune.export.errors import ExportError
 
 GRU_FEATURES, GRU_STEPS = 4, 12
 
@@ -34,7 +34,7 @@ def _pattern(n: int) -> np.ndarray:
 def _tflm_ad01() -> bytes:
     from tflite_micro.python.tflite_micro import runtime
 
-    from edgeprune.export.verify import ORACLE_ARENA_DEFAULT
+    from edgeprune.bench.tflm import ORACLE_ARENA_DEFAULT
 
     x = (_pattern(640).astype(np.float32) / np.float32(64.0)).reshape(1, 640)
     it = runtime.Interpreter.from_bytes(ad01_bytes(), arena_size=ORACLE_ARENA_DEFAULT)
@@ -100,8 +100,8 @@ def test_slim_model_keeps_weights_aligned_and_outputs_equal():
     from tflite_micro.python.tflite_micro import runtime
 
     from edgeprune.bench.reference import kws_bytes
+    from edgeprune.bench.tflite_info import _schema, read_model
     from edgeprune.export.slim import slim_tflite
-    from edgeprune.export.tflite_info import _schema, read_model
 
     full = kws_bytes()
     slim = slim_tflite(full)
@@ -197,7 +197,7 @@ def test_ad01_example_as_cmake_and_platformio_projects(ad01_lib, tmp_path):
 @pytest.mark.parametrize("core", ["m4", "m0", "m33"])
 def test_gru_export_example_matches_tflm(gru_export, core, tmp_path):
     """A streaming GRU cell: the library runs all steps per invoke, carrying the state as the oracle does."""
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
 
     lib = write_deploy(gru_export.read_tflite(), tmp_path / "lib", manifest=gru_export.manifest, name="gru",
                        core=core)

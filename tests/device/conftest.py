@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprune.host.paths import project_root
+from edgeprune.bench.paths import project_root
 
 CORES = ["m0", "m3", "m4", "m7", "m33"]
 
@@ -70,7 +70,7 @@ def tflm_output(model: bytes, x, index: int = 0) -> bytes:
     import numpy as np
     from tflite_micro.python.tflite_micro import runtime
 
-    from edgeprune.export.verify import ORACLE_ARENA_DEFAULT
+    from edgeprune.bench.tflm import ORACLE_ARENA_DEFAULT
 
     it = runtime.Interpreter.from_bytes(model, arena_size=ORACLE_ARENA_DEFAULT)
     it.set_input(x, 0)
@@ -79,10 +79,10 @@ def tflm_output(model: bytes, x, index: int = 0) -> bytes:
 
 
 def bake_dir(tmp: Path, model: bytes, name: str, sequence: dict | None = None) -> Path:
-    """An export-like folder (model.tflite, model_data.c/.h, manifest.json) written by export/carray.py."""
+    """An export-like folder (model.tflite, model_data.c/.h, manifest.json) written by bench/carray.py."""
     import json
 
-    from edgeprune.export.carray import c_source
+    from edgeprune.bench.carray import c_source
 
     d = tmp / name
     d.mkdir(parents=True, exist_ok=True)

@@ -51,8 +51,8 @@ def test_a_runtime_without_a_family_refuses_its_ops_at_load(tmp_path):
     import shutil
     import subprocess
 
+    from edgeprune.bench.paths import project_root
     from edgeprune.bench.reference import kws_path
-    from edgeprune.host.paths import project_root
 
     fw = project_root() / "firmware"
     cc = shutil.which("gcc") or shutil.which("cc")
@@ -171,7 +171,7 @@ def test_plain_pio_run_plans_the_same_image(tmp_path):
     import sys
 
     from edgeprune.bench.firmware_build import BAKED_VARS
-    from edgeprune.host.paths import project_root
+    from edgeprune.bench.paths import project_root
 
     folder = bake_dir(tmp_path, seed_models().fc_square(48, seed=1), "fc48")
     fw = build("m4", folder, build_dir=tmp_path / "a")

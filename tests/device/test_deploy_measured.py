@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgeprune.bench.link import Device
-from edgeprune.bench.manifests import bare_manifest
+from edgeprune.bench.manifest import bare_manifest
 from edgeprune.host.search.evaluator import HardwareEvaluator, Prepared
 from edgeprune.host.search.types import LATENCY_COUNT, EvalResult
 

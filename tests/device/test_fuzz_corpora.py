@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeprune.bench.paths import project_root
 from edgeprune.bench.reference import ad01_path
-from edgeprune.host.paths import project_root
 
 from .test_golden import _compile
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgeprune.bench import protocol as P
-from edgeprune.host.paths import project_root
+from edgeprune.bench.paths import project_root
 
 from .conftest import golden_path
 

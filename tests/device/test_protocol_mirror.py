@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from edgeprune.bench import protocol as P
-from edgeprune.host.paths import project_root
+from edgeprune.bench.paths import project_root
 
 HEADER = project_root() / "firmware" / "include" / "ep_protocol.h"
 

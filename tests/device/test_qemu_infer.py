@@ -13,7 +13,7 @@ import pytest
 from edgeprune.bench.link import Device
 from edgeprune.bench.qemu import QemuBoard
 from edgeprune.bench.reference import ad01_path
-from edgeprune.export.verify import ORACLE_ARENA_DEFAULT
+from edgeprune.bench.tflm import ORACLE_ARENA_DEFAULT
 
 from .conftest import CORES
 

@@ -6,8 +6,8 @@ import re
 
 from edgeprune.bench import protocol as P
 from edgeprune.bench.link import DeviceError
+from edgeprune.bench.paths import project_root
 from edgeprune.bench.runtime_status import MEANINGS, RuntimeStatus, describe
-from edgeprune.host.paths import project_root
 
 HEADER = project_root() / "firmware" / "runtime" / "ep_runtime.h"
 

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from edgeprune.host.paths import project_root
+from edgeprune.bench.paths import project_root
 
 FW = project_root() / "firmware"
 STUB = project_root() / "tests" / "device" / "stm32_stub"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from export_helpers import compile_and_dump
 
-from edgeprune.export.carray import c_source
+from edgeprune.bench.carray import c_source
 
 
 @pytest.mark.parametrize("size", [1, 12, 13, 4099])

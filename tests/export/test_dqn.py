@@ -9,8 +9,8 @@ import pytest
 import torch
 from export_helpers import policy_mlp
 
+from edgeprune.bench.tflite_info import read_model
 from edgeprune.export import export_model, predict_fn
-from edgeprune.export.tflite_info import read_model
 from edgeprune.export.verify import ALLOWED_OPS
 
 pytestmark = pytest.mark.tf

@@ -10,9 +10,11 @@ import pytest
 import torch
 from export_helpers import compile_and_dump, compressed_gru, synthetic_windows
 
-from edgeprune.export import TflmRunner, export_model, predict_fn
-from edgeprune.export.tflite_info import read_model
-from edgeprune.export.verify import ALLOWED_OPS, quantize_array
+from edgeprune.bench.inputs import quantize_array
+from edgeprune.bench.tflite_info import read_model
+from edgeprune.bench.tflm import TflmRunner
+from edgeprune.export import export_model, predict_fn
+from edgeprune.export.verify import ALLOWED_OPS
 
 pytestmark = pytest.mark.tf
 
@@ -74,7 +76,7 @@ def straightforward_loop(tflite: bytes, windows_q: np.ndarray, names: dict[str, 
     """The sequence loop written out plainly against TFLM, by tensor name, for comparison with TflmRunner."""
     from tflite_micro.python.tflite_micro import runtime
 
-    from edgeprune.export.qmath import requantize
+    from edgeprune.bench.qmath import requantize
 
     ip = runtime.Interpreter.from_bytes(tflite, arena_size=256 * 1024)
     ins = {s["name"]: s for s in man["inputs"]}

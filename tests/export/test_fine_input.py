@@ -7,11 +7,12 @@ import pytest
 import torch
 from export_helpers import policy_mlp
 
+from edgeprune.bench.errors import ExportError
+from edgeprune.bench.inputs import quantize_input, split_float, split_int8
+from edgeprune.bench.tflite_info import read_model
 from edgeprune.export import export_model, predict_fn
-from edgeprune.export.errors import ExportError
-from edgeprune.export.fine_input import input_grid, split_first_layer, split_float, split_int8
-from edgeprune.export.tflite_info import read_model
-from edgeprune.export.verify import ALLOWED_OPS, quantize_input
+from edgeprune.export.fine_input import input_grid, split_first_layer
+from edgeprune.export.verify import ALLOWED_OPS
 
 
 def test_pair_reconstructs_z_within_a_fine_step() -> None:

@@ -8,7 +8,7 @@ import torch
 from export_helpers import synthetic_windows
 from torch import nn
 
-from edgeprune.export.errors import ExportError
+from edgeprune.bench.errors import ExportError
 from edgeprune.export.graph import prepare, representative_samples
 from edgeprune.host.models import MLP, StackedGRU
 

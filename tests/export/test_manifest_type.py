@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edgeprune.export.manifest import (
+from edgeprune.bench.manifest import (
     FORMAT_VERSION,
     IoSpec,
     Manifest,
@@ -23,7 +23,7 @@ def _io(name: str, pos: int, shape: list[int], scale: float | None = 0.05, zp: i
 
 
 def gru_manifest() -> dict:
-    """Shaped like export.manifest.build() output plus the fields task_export/policy_distill add."""
+    """Shaped like export.manifest_build.build() output plus the fields task_export/policy_distill add."""
     return {
         "format": FORMAT_VERSION, "name": "model", "source": "torch", "kind": "gru", "quantize": "int8",
         "input_names": ["x_t", "h_0"], "output_names": ["y", "h_0_next"],

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from export_helpers import compressed_gru, policy_mlp, synthetic_windows, trained_gru
 
+from edgeprune.bench.errors import ExportError
 from edgeprune.export import to_onnx
-from edgeprune.export.errors import ExportError
 from edgeprune.export.graph import prepare, representative_samples
 
 ELEMENTWISE = {"Gemm", "MatMul", "Add", "Sub", "Mul", "Sigmoid", "Tanh", "Relu"}

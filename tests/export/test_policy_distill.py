@@ -10,7 +10,7 @@ import pytest
 import torch
 from export_helpers import policy_mlp
 
-from edgeprune.export.errors import ExportError
+from edgeprune.bench.errors import ExportError
 from edgeprune.export.policy_distill import DistillConfig, distill_policy
 
 torch.set_num_threads(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeprune.export.qmath import multiply_by_quantized_multiplier, quantize_multiplier, requantize
+from edgeprune.bench.qmath import multiply_by_quantized_multiplier, quantize_multiplier, requantize
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeprune.export.verify import ORACLE_ARENA_DEFAULT
+from edgeprune.bench.tflm import ORACLE_ARENA_DEFAULT
 
 
 def tflm_interpreter(tflite: bytes, arena_size: int = ORACLE_ARENA_DEFAULT):

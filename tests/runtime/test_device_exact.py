@@ -32,7 +32,7 @@ def odd_fc(rows: int = 67, depth: int = 83, seed: int = 5) -> bytes:
 
 
 def tflm_sequence(buf: bytes, xs: np.ndarray, hidden: int) -> np.ndarray:
-    from edgeprune.export.qmath import requantize
+    from edgeprune.bench.qmath import requantize
 
     it = tflm_interpreter(buf)
     hq = it.get_input_details(1)["quantization_parameters"]

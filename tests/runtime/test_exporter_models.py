@@ -1,5 +1,5 @@
 """Models made by the real exporter (edgeprune.export: PyTorch -> ONNX -> TFLite int8) run on the runtime
-byte-identically to export.verify.TflmRunner: 2-layer GRU and LSTM cells streamed in sequence mode and a DQN MLP
+byte-identically to bench.tflm.TflmRunner: 2-layer GRU and LSTM cells streamed in sequence mode and a DQN MLP
 (float32 export too, within tolerance)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def test_exported_recurrent_sequence_bit_exact(rt, tmp_path, cell, weights):
     """GRU (one state per layer, fused kernel) and LSTM (h and c per layer, op by op) cells streamed."""
     import torch
 
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
     from edgeprune.host.models import StackedGRU, StackedLSTM
 
     torch.manual_seed(0)
@@ -56,7 +56,7 @@ def test_exported_recurrent_sequence_bit_exact(rt, tmp_path, cell, weights):
 def test_exported_mlp(rt, tmp_path, quantize):
     import torch
 
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
     from edgeprune.host.models.mlp import MLP
 
     torch.manual_seed(1)
@@ -83,7 +83,7 @@ def test_exported_convnet_bit_exact(rt, tmp_path, channels):
     """A ConvNet (3×3 convs, max pools, global average pool, FC) from the exporter: NHWC image in, byte-equal to TFLM."""
     import torch
 
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
     from edgeprune.host.models import ConvNet
 
     torch.manual_seed(2)

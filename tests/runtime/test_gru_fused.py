@@ -1,5 +1,5 @@
 """The fused GRU step (firmware/runtime/ep_gru.c) on GRUs made by the real exporter: the fused kernel and the
-op-by-op reference path give the same bytes as each other and as export.verify.TflmRunner, on the host build
+op-by-op reference path give the same bytes as each other and as bench.tflm.TflmRunner, on the host build
 and in the firmware on QEMU cores; models that only resemble the pattern stay op-by-op."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _run_host(rt: Runtime, tflite: bytes, man: dict, xs: list[np.ndarray], flags
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SIZES))
 def test_fused_equals_op_by_op_equals_tflm(rt, exported, name):
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
 
     tflite, man = exported[name]
     xs = _inputs(man, 3, seed=len(name))
@@ -90,7 +90,7 @@ def test_fused_and_op_by_op_on_device(core, exported, tmp_path, monkeypatch):
     from edgeprune.bench.firmware_build import CORE_ENVS, build
     from edgeprune.bench.link import Device
     from edgeprune.bench.qemu import QemuBoard
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
 
     elfs = {"fused": build(CORE_ENVS[core], build_dir=tmp_path / "fused").elf}
     # The op-by-op firmware: ep_model_init with EP_RT_INIT_NO_FUSE (PlatformIO appends these flags).

@@ -1,4 +1,4 @@
-"""ep_requantize (C) is byte-identical to export.qmath.requantize (Python) for any scales and zero points."""
+"""ep_requantize (C) is byte-identical to bench.qmath.requantize (Python) for any scales and zero points."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgeprune.export.qmath import requantize
+from edgeprune.bench.qmath import requantize
 
 from .rt import Runtime
 

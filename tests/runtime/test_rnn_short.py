@@ -53,7 +53,7 @@ def models(tmp_path_factory) -> list[tuple[str, bytes, dict]]:
 
 
 def test_every_layer_fuses_and_equals_op_by_op_and_tflm(rt, models):
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
 
     for k, (name, tflite, man) in enumerate(models):
         layers = len(man["sequence"]["recurrent"]) // (2 if name.startswith("lstm") else 1)  # LSTM: h and c pairs
@@ -85,7 +85,7 @@ def _fc_multiplier_one_half(tflite: bytes) -> bytes:
 
 
 def test_layer_outside_the_short_chain_runs_op_by_op(rt, models):
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
 
     name, tflite, man = next(m for m in models if m[0].startswith("gru") and "x" not in m[0].split("-")[2])
     odd = _fc_multiplier_one_half(tflite)
@@ -104,7 +104,7 @@ def test_short_chain_on_device(core, models, tmp_path):
     from edgeprune.bench.firmware_build import build as build_fw
     from edgeprune.bench.link import Device
     from edgeprune.bench.qemu import QemuBoard
-    from edgeprune.export.verify import TflmRunner
+    from edgeprune.bench.tflm import TflmRunner
 
     elf = build_fw(CORE_ENVS[core], build_dir=tmp_path / "fw").elf
     with QemuBoard(core, elf=elf) as board, Device.open(board.url, 60.0) as dev:

@@ -1,5 +1,5 @@
 """Sequence mode: a converter-made int8 GRU cell streamed over T steps equals a TFLM loop that carries
-the hidden state with export.qmath.requantize (the oracle defined in docs/design.md)."""
+the hidden state with bench.qmath.requantize (the oracle defined in docs/design.md)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def gru_cell() -> bytes:
 
 
 def tflm_sequence(buf: bytes, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from edgeprune.export.qmath import requantize
+    from edgeprune.bench.qmath import requantize
 
     it = tflm_interpreter(buf)
     hin = it.get_input_details(1)["quantization_parameters"]

@@ -43,7 +43,7 @@ def _prepared(n: int) -> Prepared:
 @pytest.fixture
 def evaluator_on(monkeypatch, tmp_path):
     # The simulated model is not a real flatbuffer: no TFLM oracle (agreement is off anyway).
-    monkeypatch.setattr("edgeprune.export.verify.TflmRunner.oracle", classmethod(lambda cls, t, m: None))
+    monkeypatch.setattr("edgeprune.bench.tflm.TflmRunner.oracle", classmethod(lambda cls, t, m: None))
     made = []
 
     def make(sim: SimDevice) -> HardwareEvaluator:

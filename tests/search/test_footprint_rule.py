@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from edgeprune.bench.manifests import bare_manifest
+from edgeprune.bench.manifest import bare_manifest
 from edgeprune.host.search.evaluator import HardwareEvaluator, Prepared
 from edgeprune.host.search.footprint import IMAGE_FLASH_BYTES, IMAGE_RAM_BYTES
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES, EvalResult

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.export.errors import ExportError
+from edgeprune.bench.errors import ExportError
 
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8", 6: "bool"}
 

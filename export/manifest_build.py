@@ -1,7 +1,7 @@
-"""Building ``manifest.json`` at export time (``build``) from the export graph and the .tflite's tensors.
+"""Filling in ``manifest.json`` at export time (``build``) from the export graph and the .tflite's tensors.
 
-The typed ``Manifest``, its one reader and one writer live in ``edgeprune.bench.manifest`` (measurement reads
-them and may not import export); they are re-exported here so ``edgeprune.export.manifest`` keeps working.
+The manifest's typed form, its one reader and writer and its I/O entries are ``edgeprune.bench.manifest``;
+this module only assembles an export's fields (graph, sizes, parity, hashes, tool versions).
 """
 
 from __future__ import annotations
@@ -10,33 +10,11 @@ import hashlib
 import importlib.metadata
 from typing import Any
 
-from edgeprune.bench.manifest import (
-    FORMAT_VERSION,
-    IoSpec,
-    Manifest,
-    ManifestError,
-    ManifestLike,
-    SequenceSpec,
-    read_manifest,
-    write_manifest,
-)
+from edgeprune.bench.manifest import FORMAT_VERSION, io_entries
+from edgeprune.bench.tflite_info import ModelInfo
 from edgeprune.export.graph import ExportGraph
-from edgeprune.export.tflite_info import ModelInfo
 
-__all__ = [
-    "FORMAT_VERSION",
-    "IoSpec",
-    "Manifest",
-    "ManifestError",
-    "ManifestLike",
-    "SequenceSpec",
-    "build",
-    "io_entries",
-    "read_manifest",
-    "sequence_block",
-    "tool_versions",
-    "write_manifest",
-]
+__all__ = ["build", "sequence_block", "tool_versions"]
 
 _TOOLS = ("edgeprune", "torch", "onnx", "onnxruntime", "onnx2tf", "tensorflow", "tflite-micro", "numpy")
 
@@ -49,28 +27,6 @@ def tool_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[dist] = "absent"
     return out
-
-
-def io_entries(info: ModelInfo, names: list[str], output: bool) -> list[dict[str, Any]]:
-    """I/O tensors in the .tflite's order (``position``), each with the user's name and quant params."""
-    by_index = info.signature_outputs if output else info.signature_inputs
-    order = info.outputs if output else info.inputs
-    name_of = {idx: name for name, idx in by_index.items() if name in names}
-    entries = []
-    for pos, idx in enumerate(order):
-        t = info.tensors[idx]
-        entries.append(
-            {
-                "name": name_of.get(idx, t.name),
-                "position": pos,
-                "tensor": idx,
-                "shape": t.shape,
-                "dtype": t.dtype,
-                "scale": t.scales[0] if t.scales else None,
-                "zero_point": t.zero_points[0] if t.zero_points else None,
-            }
-        )
-    return entries
 
 
 def sequence_block(graph: ExportGraph, info: ModelInfo) -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeprune.export.errors import ExportError
+from edgeprune.bench.errors import ExportError
 
 #: TFLite ``TensorType`` codes used by the mixed-precision export.
 TFL_INT4, TFL_INT16, TFL_INT64, TFL_INT8, TFL_INT32 = 17, 7, 4, 9, 2

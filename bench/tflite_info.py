@@ -9,7 +9,7 @@ import numpy as np
 
 from edgeprune.bench.errors import ExportError
 
-_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8", 6: "bool"}
+_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8", 6: "bool", 17: "int4"}
 
 
 @dataclass

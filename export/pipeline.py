@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,6 +138,7 @@ def export_model(
     center_q: bool = True,
     fine_input: int = 0,
     weights: str = "channel",
+    precision: Mapping[str, str] | None = None,
 ) -> ExportResult:
     """Export a canonical model (``StackedGRU``/``StackedLSTM``, ``MLP`` or ``ConvNet``) to a TFLM-verified .tflite and C array.
 
@@ -153,6 +155,8 @@ def export_model(
     (manifest ``input_norm.fine``; ``quantize_input`` builds the pair). Needs ``normalize_inputs``.
     ``weights`` (int8 only): ``"channel"`` (per-row FULLY_CONNECTED scales) or ``"tensor"`` (one scale per
     matrix: 12 B less per output row of every layer; manifest ``weight_scales``).
+    ``precision`` (int8 only): config layer → ``"int8"``/``"int4"``/``"16x8"`` (issue 30): the int8 model rewritten
+    by ``export.precision`` (manifest ``precision``; ``weight_bytes`` counts int4 weights at half a byte).
     Raises ``ExportError(stage, op, detail)``; on error ``out_dir`` is left as it was.
     """
     from edgeprune.export import to_onnx, to_tflite
@@ -210,6 +214,14 @@ def export_model(
         lap("onnx2tf")
         tflite = to_tflite.convert_tflite(graph, func, keras_model, samples, quantize, weights)
         lap("tflite")
+        narrowed = {k: v for k, v in (precision or {}).items() if v != "int8"}
+        if narrowed:
+            if quantize != "int8":
+                raise ExportError("tflite", detail="per-layer precision needs quantize='int8'")
+            from edgeprune.export import precision as mixed
+
+            ops = mixed.model_layer_ops(model, tflite, graph.output_names)
+            tflite = mixed.apply_precision(tflite, {i: narrowed[n] for i, n in ops.items() if n in narrowed})
         info = read_model(tflite)
         verify.check_model(info, quantize)
         bind_names(
@@ -225,6 +237,10 @@ def export_model(
         )
         man["output_centered"] = centered
         man["weight_scales"] = weights if quantize == "int8" else None
+        if narrowed:
+            man["precision"] = dict(sorted(narrowed.items()))
+            man["weight_bytes"] += info.weight_bytes("int4")
+            man["sizes"]["weight_bytes"] = man["weight_bytes"]
         verify.smoke_invoke(tflite, man)
         parity.update(_tflm_parity(model, tflite, man, calibration))
         lap("tflm")

@@ -113,6 +113,28 @@ def cell_layers(prefix: str, num_layers: int) -> dict[str, str]:
     return out
 
 
+def model_layer_ops(model: Any, tflite: bytes, output_names: Sequence[str]) -> dict[int, str]:
+    """:func:`layer_ops` for a canonical model (``StackedGRU``/``StackedLSTM``: by dataflow; ``MLP``/``ConvNet``: its
+    layers in order, a low-rank layer counting two ops). Duck-typed: export does not import the host's classes.
+
+    :param model: the model that was exported
+    :param tflite: its int8 export
+    :param output_names: the graph outputs' names by position
+    """
+    prefix = getattr(model, "PREFIX", None)
+    if prefix in ("gru", "lstm"):
+        return layer_ops(tflite, [], cell_layers(prefix, len(model.layers)), output_names)
+
+    def count(m: Any) -> int:
+        return 2 if hasattr(m, "first") and hasattr(m, "second") else 1
+
+    if prefix == "conv":
+        layers = [(f"conv{i}", 1) for i in range(len(model.layers))] + [("head", count(model.head))]
+    else:
+        layers = [(f"fc{i}", count(m)) for i, m in enumerate(model.layers)]
+    return layer_ops(tflite, layers)
+
+
 def _tensor_name(sg: Any, index: int) -> str:
     name = sg.tensors[index].name
     return name.decode() if isinstance(name, bytes) else str(name or "")
@@ -308,6 +330,57 @@ def _drop_unused_buffers(model: Any) -> None:
         m.buffer = index[int(m.buffer)]
 
 
+def whole_model_16x8(model: Any, calibration: np.ndarray, work_dir: str) -> tuple[bytes, dict[str, Any] | None]:
+    """The converter's own 16x8 model (every activation int16, weights int8, int16 I/O) of a canonical model, made as
+    ``export_model`` makes the int8 one (input standardisation folded, same calibration samples). TFLM runs every op
+    of it; the device runtime runs 16x8 FULLY_CONNECTED and int8<->int16 QUANTIZE only, so this is for measuring
+    what 16-bit activations buy (e.g. a recurrent model), not for deployment. Returns the flatbuffer and the input
+    standardisation (``{"mean", "std"}`` or None) the caller applies before quantising.
+
+    :param model: ``StackedGRU``/``StackedLSTM``/``MLP``
+    :param calibration: float model inputs from the training split
+    :param work_dir: scratch folder for onnx2tf
+    """
+    from edgeprune.export import to_onnx, to_tflite
+    from edgeprune.export.graph import (
+        apply_input_norm,
+        check_calibration,
+        fold_input_norm,
+        input_norm,
+        prepare,
+        representative_samples,
+    )
+
+    graph = prepare(model)
+    calibration = check_calibration(graph, calibration)
+    norm = input_norm(calibration) if graph.kind != "cnn" else None
+    graph = prepare(fold_input_norm(model, norm))
+    samples = representative_samples(graph, apply_input_norm(calibration, norm))
+    onnx_bytes = to_onnx.export_onnx(graph)
+    keras_model = to_tflite.onnx_to_keras(graph, onnx_bytes, work_dir)
+    func = to_tflite.signature_function(graph, keras_model)
+    return to_tflite.convert_tflite(graph, func, keras_model, samples, "16x8"), norm
+
+
+def io_positions(tflite: bytes, input_names: Sequence[str], output_names: Sequence[str]) -> tuple[list[int], list[int]]:
+    """Positions in the flatbuffer's input/output lists of the named graph inputs (placeholder names) and outputs
+    (the k-th output of the frozen function is ``Identity_k``), in the order given.
+
+    :param tflite: a converted model
+    :param input_names: graph input names
+    :param output_names: graph output names in the function's order
+    """
+    _, model = _load(tflite)
+    sg = model.subgraphs[0]
+    ins = [_tensor_name(sg, int(t)).split(":")[0] for t in sg.inputs]
+    outs = [_tensor_name(sg, int(t)) for t in sg.outputs]
+    keys = ["Identity" if k == 0 else f"Identity_{k}" for k in range(len(output_names))]
+    try:
+        return [ins.index(n) for n in input_names], [outs.index(k) for k in keys]
+    except ValueError as exc:
+        raise ExportError("tflite", detail=f"cannot bind the graph I/O names {input_names} / {output_names}") from exc
+
+
 def weight_bytes(tflite: bytes) -> dict[str, int]:
     """Bytes of the weighted ops' weights by storage type (``int8``, ``int4``) and of their biases."""
     schema, model = _load(tflite)
@@ -329,4 +402,4 @@ def weight_bytes(tflite: bytes) -> dict[str, int]:
     return out
 
 
-__all__ = ["PRECISIONS", "TFL_INT32", "apply_precision", "int4_scale", "layer_ops", "weight_bytes"]
+__all__ = ["PRECISIONS", "TFL_INT32", "ExportError", "apply_precision", "int4_scale", "layer_ops", "weight_bytes"]

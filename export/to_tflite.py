@@ -160,10 +160,16 @@ def convert_tflite(
         converter.inference_output_type = tf.int8
         # The converter's documented switch for dense layers (TF >= 2.16); conv layers are untouched.
         converter._experimental_disable_per_channel_quantization_for_dense_layers = weights == "tensor"
+    elif quantize == "16x8":  # every activation int16, weights int8 (issue 30; int16 I/O)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([s[n] for n in graph.input_names] for s in samples)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        converter.inference_input_type = tf.int16
+        converter.inference_output_type = tf.int16
     elif quantize == "float32":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     else:
-        raise ExportError("tflite", detail=f"quantize must be 'int8' or 'float32', got {quantize!r}")
+        raise ExportError("tflite", detail=f"quantize must be 'int8', '16x8' or 'float32', got {quantize!r}")
     try:
         with warnings.catch_warnings():
             # "Statistics for quantized inputs were expected": a legacy-int8 hint; the representative

@@ -32,8 +32,9 @@ CONV_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_PO
 ALLOWED_OPS = frozenset(
     {"QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "LOGISTIC", "TANH", "RESHAPE"}
 ) | CONV_OPS
-# int32 appears only as FULLY_CONNECTED biases in an int8 model.
-ALLOWED_DTYPES = {"int8": frozenset({"int8", "int32"}), "float32": frozenset({"float32"})}
+# int32 appears only as FULLY_CONNECTED biases in an int8 model; with per-layer precision (issue 30) int4 weights,
+# int16 activations and int64 biases of FULLY_CONNECTED / QUANTIZE (the runtime refuses them elsewhere at load).
+ALLOWED_DTYPES = {"int8": frozenset({"int8", "int32", "int4", "int16", "int64"}), "float32": frozenset({"float32"})}
 MAX_ARENA = 8 * 1024 * 1024
 
 

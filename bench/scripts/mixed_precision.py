@@ -1,7 +1,8 @@
 """Mixed precision per layer (issue 30): the kernels' instructions per MAC beside int8, and the export figures.
 
 Usage: python bench/scripts/mixed_precision.py kernels [--cores m0 m3 m4 m7 m33] [--runs 3] [--n 256]
-       python bench/scripts/mixed_precision.py sizes    [--tasks weather digits]
+       python bench/scripts/mixed_precision.py sizes    [--tasks weather-gru digits-cnn]
+       python bench/scripts/mixed_precision.py gru16    [--task weather-gru]
 
 ``kernels``: for each core the project firmware is built (PlatformIO, into --build-dir) and run in qemu-system-arm
 with -icount shift=0; over the serial protocol it loads three n x n FULLY_CONNECTED models of the same shape (int8,
@@ -11,6 +12,9 @@ bounds on cycles, comparable only with other QEMU counts. Target (issue 30): int
 
 ``sizes``: exports the task's baseline at int8 and with every FULLY_CONNECTED / CONV_2D weight in int4
 (edgeprune.export.precision), and prints .tflite bytes, weight bytes and the validation metric in TFLM.
+
+``gru16``: the weather GRU's validation metric at float32, int8 and 16x8 (the converter's whole-model 16x8, run in
+TFLM). Target (issue 30): 16x8 within 0.3 pp of float32.
 """
 
 from __future__ import annotations
@@ -73,6 +77,122 @@ def kernels(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _layer_map(model, tflite: bytes, manifest: dict) -> dict[int, str]:
+    """Weighted op index -> config layer of the exported baseline."""
+    from edgeprune.export import precision as P
+    from edgeprune.host.compress.surgery import named_layers
+    from edgeprune.host.models import LowRankLinear, StackedRNN
+
+    names = [o["name"] for o in manifest["outputs"]]
+    if isinstance(model, StackedRNN):
+        return P.layer_ops(tflite, [], P.cell_layers(model.PREFIX, len(model.layers)), names)
+    counts = [(n, sum(2 if isinstance(m, LowRankLinear) else 1 for m in mods)) for n, mods in named_layers(model).items()]
+    return P.layer_ops(tflite, counts)
+
+
+def sizes(args: argparse.Namespace) -> int:
+    """Model bytes and validation metric in TFLM: int8 vs per-layer int4 plans (whole model and device-runnable)."""
+    import tempfile
+
+    from edgeprune.export import precision as P
+    from edgeprune.export.pipeline import export_model
+    from edgeprune.export.verify import predict_fn
+    from edgeprune.host.compress.config import allowed_precisions
+    from edgeprune.host.tasks.registry import get_task
+
+    print("Validation split, PTQ only (no quantisation-aware fine-tuning); every model run in TFLM (PyPI tflite-micro)")
+    hdr = f"{'task':12} {'plan':34} {'.tflite B':>9} {'weights B':>9} {'x int8':>6} {'val':>7} {'drop pp':>7} {'device':>6}"
+    print(hdr)
+    print("-" * len(hdr))
+    for name in args.tasks:
+        task = get_task(name)
+        model = task.baseline()
+        fp = task.evaluate_model(model, "val").value
+        with tempfile.TemporaryDirectory() as tmp:
+            weights = "tensor" if hasattr(model, "PREFIX") and not name.startswith("digits") else "channel"
+            res = export_model(model, task.calibration_inputs(512), Path(tmp) / "m", name=name, weights=weights)
+            tfl, manifest = res.read_tflite(), res.manifest
+        ops = _layer_map(model, tfl, manifest)
+        layers = sorted(set(ops.values()))
+        plans = {"int8": {}, "int4 all": {n: "int4" for n in layers},
+                 "int4 where the device runs it": {n: "int4" for n in layers if "int4" in allowed_precisions(n)}}
+        base_bytes = len(tfl)
+        print(f"{name:12} {'float32':34} {'':>9} {'':>9} {'':>6} {fp:>7.4f} {'':>7}")
+        for label, plan in plans.items():
+            new = P.apply_precision(tfl, {i: plan[n] for i, n in ops.items() if n in plan}) if plan else tfl
+            wb = P.weight_bytes(new)
+            val = task.evaluate(predict_fn(new, manifest), "val").value
+            device = all(p in allowed_precisions(n) for n, p in plan.items())
+            print(f"{name:12} {label:34} {len(new):>9} {wb['int8'] + wb['int4']:>9} {base_bytes / len(new):>6.2f} "
+                  f"{val:>7.4f} {100 * (fp - val):>7.2f} {'yes' if device else 'TFLM':>6}")
+    return 0
+
+
+def _predict_16x8(tflite: bytes, norm: dict | None, input_names: list[str], output_names: list[str]):
+    """Batch predict over [N, T, F] windows with the 16x8 streaming cell in TFLM. The state is carried through float
+    (dequantise the int16 output, quantise to the input's scale): the device's integer carry is not built for int16."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    from edgeprune.export import precision as P
+
+    it = runtime.Interpreter.from_bytes(tflite, arena_size=4 * 1024 * 1024)
+    ins, outs = P.io_positions(tflite, input_names, output_names)
+    qin = [it.get_input_details(i)["quantization_parameters"] for i in ins]
+    qout = [it.get_output_details(i)["quantization_parameters"] for i in outs]
+    mean = np.asarray(norm["mean"], np.float64) if norm else 0.0
+    std = np.asarray(norm["std"], np.float64) if norm else 1.0
+
+    def q(x, p):
+        return np.clip(np.round(x / p["scales"][0]) + p["zero_points"][0], -32768, 32767).astype(np.int16)
+
+    def dq(v, p):
+        return (np.asarray(v, np.float64) - p["zero_points"][0]) * p["scales"][0]
+
+    shapes = [it.get_input_details(i)["shape"] for i in ins]
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        res = []
+        for window in np.asarray(batch, np.float64):
+            state = [np.zeros(shapes[k], np.float64) for k in range(1, len(ins))]
+            for x_t in window:
+                it.set_input(q(((x_t - mean) / std).reshape(shapes[0]), qin[0]), ins[0])
+                for k, h in enumerate(state, start=1):
+                    it.set_input(q(h, qin[k]), ins[k])
+                it.invoke()
+                state = [dq(it.get_output(outs[k]), qout[k]).reshape(shapes[k]) for k in range(1, len(outs))]
+            res.append(dq(it.get_output(outs[0]), qout[0]).reshape(-1))
+        return np.stack(res).astype(np.float32)
+
+    return predict
+
+
+def gru16(args: argparse.Namespace) -> int:
+    """Validation of the weather GRU at float32, int8 and 16x8 (the converter's whole-model 16x8), all in TFLM."""
+    import tempfile
+
+    from edgeprune.export import precision as P
+    from edgeprune.export.graph import prepare
+    from edgeprune.export.pipeline import export_model
+    from edgeprune.export.verify import predict_fn
+    from edgeprune.host.tasks.registry import get_task
+
+    task = get_task(args.task)
+    model = task.baseline()
+    sizes = [layer.hidden_size for layer in model.layers]
+    fp = task.evaluate_model(model, "val").value
+    calib = task.calibration_inputs(512)
+    graph = prepare(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        res = export_model(model, calib, Path(tmp) / "m", name=args.task, weights="tensor")
+        int8 = task.evaluate(predict_fn(res.read_tflite(), res.manifest), "val").value
+        t16, norm = P.whole_model_16x8(model, calib, str(Path(tmp) / "w16"))
+    v16 = task.evaluate(_predict_16x8(t16, norm, graph.input_names, graph.output_names), "val").value
+    print(f"{args.task} {sizes}: validation float32 {fp:.4f}; int8 {int8:.4f} ({100 * (int8 - fp):+.2f} pp); "
+          f"16x8 {v16:.4f} ({100 * (v16 - fp):+.2f} pp; target within 0.3 pp: {'met' if abs(v16 - fp) <= 0.003 else 'NOT met'})")
+    print("16x8 run in TFLM only: the device runtime has no int16 ADD/MUL/LOGISTIC/TANH, so no instructions/MAC")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -81,9 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--runs", type=int, default=3)
     k.add_argument("--n", type=int, default=256)
     k.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
+    z = sub.add_parser("sizes")
+    z.add_argument("--tasks", nargs="+", default=["weather-gru", "digits-cnn"])
+    g = sub.add_parser("gru16")
+    g.add_argument("--task", default="weather-gru")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return kernels(args)
+    return {"kernels": kernels, "sizes": sizes, "gru16": gru16}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -135,6 +135,9 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None, *,
         model, export_options = int8_student
     else:
         export_options = {}
+    precision = {lc.name: lc.precision for lc in config.layers if lc.precision}
+    if precision:  # int4 / 16x8 layers (issue 30) are written by the exporter
+        export_options = {**export_options, "precision": precision}
     prox = proxies(model)
     report: dict[str, Any] = {
         "shape_before": _shape(base),

@@ -105,3 +105,18 @@ def test_int4_halves_weight_bytes():
     assert 0.55 * np.abs(w).max() / 7 <= s <= np.abs(w).max() / 7
     assert np.mean((np.clip(np.round(w / s), -8, 7) * s - w) ** 2) <= np.mean((np.round(w / (np.abs(w).max() / 7)) *
                                                                                (np.abs(w).max() / 7) - w) ** 2)
+
+
+def test_export_model_writes_the_layer_precisions(rt, tmp):
+    torch.manual_seed(4)
+    model = StackedGRU(FEATURES, [16], 3, SEQ).eval()
+    calib = synthetic_windows(64)
+    base = export_model(model, calib, tmp / "g8", weights="tensor")
+    res = export_model(model, calib, tmp / "g4", weights="tensor", precision={"gru0": "int4", "head": "int8"})
+    assert res.manifest["precision"] == {"gru0": "int4"}
+    assert "precision" not in base.manifest
+    gru0 = 3 * 16 * (FEATURES + 16)  # the layer's six gate matrices
+    assert res.manifest["weight_bytes"] == base.manifest["weight_bytes"] - gru0 + gru0 // 2
+    _same_in_tflm_and_runtime(rt, res.read_tflite(), res.manifest)
+    with pytest.raises(P.ExportError, match="quantize='int8'"):
+        export_model(model, calib, tmp / "gf", quantize="float32", precision={"gru0": "int4"})

@@ -7,8 +7,8 @@ SHA-256; no reflash per candidate) → SET_SEQUENCE from the manifest's ``sequen
 
 Statistics (Tukey outlier removal, median, IQR) are in :mod:`edgeprune.bench.stats`, input encoding in
 :mod:`edgeprune.bench.inputs`, oracle agreement in :mod:`edgeprune.bench.agreement`, and benchmarking a
-.tflite file (``edgeprune bench``) in :mod:`edgeprune.bench.model_bench`; their public names are
-re-exported here so ``from edgeprune.bench.measure import ...`` keeps working.
+.tflite file (``edgeprune bench``) in :mod:`edgeprune.bench.model_bench`; import each name from its own
+module.
 
 Counts and clocks. On a real board the counter is the DWT cycle counter (source ``board``) and
 latency = cycles / ``hello().clock_hz``. Under QEMU the count is *instructions* under ``-icount``
@@ -16,7 +16,7 @@ latency = cycles / ``hello().clock_hz``. Under QEMU the count is *instructions* 
 the latency is an *estimate* at a target board's clock (default: the energy table's board for that
 core), labelled as such.
 
-``Figure`` lives in :mod:`edgeprune.bench.figures` and is re-exported here.
+``Figure`` lives in :mod:`edgeprune.bench.figures`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,27 +35,14 @@ from edgeprune.bench.agreement import Agreement, check_agreement
 from edgeprune.bench.energy import EnergyTable, EnergyTableError, load_table, model_energy
 from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.figures import Figure, absent
-from edgeprune.bench.inputs import encode_input, set_inputs, synthetic_inputs, typed
+from edgeprune.bench.inputs import set_inputs, typed
 from edgeprune.bench.link import DeviceError
-from edgeprune.bench.manifest import Manifest, ManifestLike, bare_manifest, load_manifest
+from edgeprune.bench.manifest import Manifest, ManifestLike
 from edgeprune.bench.power.host import host_energy_tflite
 from edgeprune.bench.power.ina import power_figure
-from edgeprune.bench.stats import TUKEY_K, CountStats, summarize_counts, tukey_filter
+from edgeprune.bench.stats import TUKEY_K, CountStats, summarize_counts
 
-__all__ = [
-    "Agreement",
-    "CountStats",
-    "Figure",
-    "Measurement",
-    "MeasureError",
-    "bare_manifest",
-    "encode_input",
-    "load_manifest",
-    "measure",
-    "summarize_counts",
-    "synthetic_inputs",
-    "tukey_filter",
-]
+__all__ = ["Measurement", "configure_sequence", "measure"]
 
 log = logging.getLogger(__name__)
 
@@ -328,20 +314,3 @@ def measure(
         # Agreement left the last agreement sample as the device input; restore the timing input.
         set_inputs(device, inputs, man)
     return Measurement(target, model, stats, unit, figures, counts, agreement, warmup)
-
-
-def quantize_input(x: Any, manifest: ManifestLike | None, index: int) -> bytes:
-    """Deprecated name of :func:`edgeprune.bench.inputs.encode_input` (it returns bytes for SET_INPUT;
-    ``edgeprune.bench.inputs.quantize_input`` is the exporter's float → int8 array rule)."""
-    warnings.warn("edgeprune.bench.measure.quantize_input is deprecated; use edgeprune.bench.inputs.encode_input",
-                  DeprecationWarning, stacklevel=2)
-    return encode_input(x, manifest, index)
-
-
-def __getattr__(name: str) -> Any:
-    # bench_model sits in model_bench, which imports this module; resolve it on first use, not at import.
-    if name == "bench_model":
-        from edgeprune.bench.model_bench import bench_model
-
-        return bench_model
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,12 +18,9 @@ from typing import Any
 
 import numpy as np
 
-# TargetSpec/TargetError/QEMU_CORES stay importable from here for older callers.
 from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.bench.qemu import MACHINES
-from edgeprune.bench.targets import QEMU_CORES as QEMU_CORES
 from edgeprune.bench.targets import Target, TargetSpec
-from edgeprune.bench.targets import TargetError as TargetError
 from edgeprune.host.search.timing import Stopwatch
 from edgeprune.host.search.types import (
     ENERGY_UJ,

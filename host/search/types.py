@@ -63,7 +63,7 @@ class FigureRecord:
 
     @classmethod
     def of(cls, figure: Any, detail: str = "") -> FigureRecord:
-        """Copy any object with ``value``, ``unit``, ``source`` (e.g. ``bench.measure.Figure``)."""
+        """Copy any object with ``value``, ``unit``, ``source`` (e.g. ``bench.figures.Figure``)."""
         return cls(
             float(figure.value),
             str(figure.unit),

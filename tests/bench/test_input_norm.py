@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from edgeprune.bench import agreement, inputs, manifest, measure, model_bench, stats
 from edgeprune.bench.inputs import encode_input
 
 
@@ -28,16 +26,3 @@ def test_without_norm_only_the_quantisation_applies() -> None:
     x = np.array([[0.5, -0.25]], dtype=np.float32)
     got = np.frombuffer(encode_input(x, _manifest(False), 0), dtype=np.int8)
     assert got.tolist() == [13, -2]
-
-
-def test_the_old_name_still_works_with_a_deprecation_warning() -> None:
-    x = np.array([[0.5, -0.25]], dtype=np.float32)
-    with pytest.warns(DeprecationWarning, match="encode_input"):
-        old = measure.quantize_input(x, _manifest(False), 0)
-    assert old == encode_input(x, _manifest(False), 0)
-
-
-def test_measure_keeps_its_public_names() -> None:
-    assert measure.bench_model is model_bench.bench_model
-    assert measure.summarize_counts is stats.summarize_counts and measure.Agreement is agreement.Agreement
-    assert measure.load_manifest is manifest.load_manifest and measure.synthetic_inputs is inputs.synthetic_inputs

@@ -174,7 +174,7 @@ def test_registered_env_steps_through_the_session(tmp_path, fake_task):
 
 
 def test_bad_device_fails_with_one_line_and_leaves_no_run_dir(tmp_path, fake_task):
-    from edgeprune.host.search.evaluator import TargetError
+    from edgeprune.bench.targets import TargetError
 
     out = tmp_path / "never"
     with pytest.raises(TargetError, match="expected qemu"):

@@ -62,6 +62,8 @@ def describe_config(config_json: str | dict[str, Any], layers: Sequence[dict[str
             bits.append(f"{_pct(sparsity)} weights zeroed")
         if rank is not None:
             bits.append(f"rank {_pct(float(rank))}")
+        if lc.get("precision"):  # int4 / 16x8 (issue 30); absent means the model's precision
+            bits.append(str(lc["precision"]))
         if bits:
             parts.append(f"{name} " + " ".join(bits))
     if not parts:
@@ -82,7 +84,7 @@ def layer_rows(config_json: str | dict[str, Any], layers: Sequence[dict[str, Any
         sparsity = float(lc.get("sparsity") or 0.0)
         rank = lc.get("rank_frac")
         out.append([
-            name,
+            f"{name} ({lc['precision']})" if lc.get("precision") else name,
             _pct(prune) if prune > 0 else "—",
             str(kept[name]) if name in kept else "—",
             _pct(sparsity) if sparsity > 0 else "—",

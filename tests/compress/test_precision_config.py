@@ -77,3 +77,12 @@ def test_search_space_knob_is_opt_in_and_round_trips():
         vec = [x] * len(vector_knobs(GRU, precision=True))
         c = from_vector(vec, GRU, precision=True)
         assert all(c.layer(n).precision in (None, *allowed_precisions(n)) for n in GRU)
+
+
+def test_reports_name_each_layers_precision():
+    from edgeprune.host.report.describe import describe_config, layer_rows
+
+    cfg = CompressionConfig(layers=(LayerConfig("gru0", prune=0.5, precision="int4"), LayerConfig("gru1"),
+                                    LayerConfig("head", precision="16x8"))).to_json()
+    assert describe_config(cfg) == "gru0 −50 % units int4, head 16x8, int8"
+    assert [r[0] for r in layer_rows(cfg)] == ["gru0 (int4)", "gru1", "head (16x8)"]

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ep_add.h"
 #include "ep_fc_mixed.h"
 #include "ep_kernels.h"
 #include "ep_qmath.h"
@@ -49,6 +50,8 @@ int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op) {
   uint32_t sa[EP_RT_MAX_DIMS], sb[EP_RT_MAX_DIMS], od[EP_RT_MAX_DIMS], idx[EP_RT_MAX_DIMS];
   uint32_t i;
   int k;
+  /* Large same-shape int8 ADD/SUB: ep_add.c (not linked when the build has neither kind). */
+  if (op->depth && (EP_KIND_ON(EP_K_ADD_I8) || EP_KIND_ON(EP_K_SUB_I8)) && ep_addsub_i8_tables(m, op)) return 0;
   if (op->depth) { /* same shape (prepare's flag): the common case in GRU cells */
     for (i = 0; i < n; i++) {
       if (is_f) stf(to->data + 4u * i, binary_f32(op, ldf(ta->data + 4u * i), ldf(tb->data + 4u * i)));

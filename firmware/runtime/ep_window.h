@@ -1,7 +1,7 @@
 /*
  * What the windowed int8 kernels share (CONV_2D in ep_conv.c, DEPTHWISE_CONV_2D in ep_dwconv.c, the pools in
  * ep_pool.c, SOFTMAX in ep_softmax.c; their common preparation in ep_window.c): which SIMD path a core takes, the
- * options' field layout, the per-channel requantisation variants and the DSP intrinsics they are built from. Internal
+ * options' field layout and the per-channel requantisation variants (the DSP intrinsics: ep_simd.h). Internal
  * to the runtime; ep_kernels.h declares the family's entry points.
  */
 #ifndef EP_WINDOW_H
@@ -12,12 +12,9 @@
 #include "ep_flatbuf.h"
 #include "ep_kernels.h"
 #include "ep_qmath.h"
+#include "ep_simd.h"
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__OPTIMIZE__)
-#define EP_CONV_DSP 1 /* v7E-M / v8-M DSP: SIMD convolution kernels (the same test as ep_fc.c's) */
-#else
-#define EP_CONV_DSP 0
-#endif
+#define EP_CONV_DSP EP_SIMD_DSP /* v7E-M / v8-M DSP: SIMD convolution kernels */
 #if !EP_CONV_DSP && !(defined(__ARM_ARCH_6M__) && defined(__GNUC__))
 #define EP_CONV_PACKED 1 /* v7-M (Cortex-M3) and hosts: two pixels per 32x32->64 multiply-accumulate (SMLAL) */
 #else
@@ -161,32 +158,6 @@ static inline int8_t rq_fast_c(int32_t acc, int32_t mult, int32_t e, int32_t h, 
 #endif
 
 #if EP_CONV_DSP
-static inline uint32_t ld32u(const int8_t *p) {
-  uint32_t v;
-  memcpy(&v, p, 4); /* one LDR: v7E-M/v8-M tolerate unaligned word loads */
-  return v;
-}
-static inline uint32_t sxtb16(uint32_t v) {
-  uint32_t r;
-  __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(v));
-  return r;
-}
-static inline uint32_t sxtb16_r8(uint32_t v) {
-  uint32_t r;
-  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
-  return r;
-}
-static inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
-  int32_t r;
-  __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-  return r;
-}
-static inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
-  int32_t r;
-  __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-  return r;
-}
-
 /* rq_apply before the activation clamp: the value saturated to int8. */
 static inline int32_t rq_value(int32_t acc, rq_t q, int32_t zp) {
   const int32_t a = (int32_t)((uint32_t)acc << q.left);
@@ -205,22 +176,6 @@ static inline int32_t rq_fast(int32_t acc, int32_t mult, int32_t e, int32_t h, i
   return ep_sat8(((p + h + (p >> 31)) >> e) + zp);
 }
 
-/* Four int8 values (already saturated) in one word, then the activation clamp lane by lane: SSUB8 sets the GE
- * flags, SEL picks (a max and a min in four instructions for four outputs). */
-static inline uint32_t pack4(int32_t b0, int32_t b1, int32_t b2, int32_t b3) {
-  uint32_t v = (uint32_t)b0; /* bits 8..31 are all replaced */
-  __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+r"(v) : "r"(b1), "r"(b2), "r"(b3));
-  return v;
-}
-static inline uint32_t clamp4(uint32_t v, uint32_t lo4, uint32_t hi4) {
-  uint32_t t;
-  __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2\n\tssub8 %1, %3, %0\n\tsel %0, %0, %3"
-          : "+r"(v), "=&r"(t)
-          : "r"(lo4), "r"(hi4)
-          : "cc");
-  return v;
-}
-
 /* One channel's short requantisation with the output zero point folded into the rounding constant:
  * k = 2^(e-1) + zp * 2^e, so ((p + 2^(e-1) - (p < 0)) >> e) + zp = (p + k - (p < 0)) >> e exactly (adding a
  * multiple of 2^e before an arithmetic shift). Needs rq_fast_ok and e <= 22 (|p| < 2^30, |zp 2^e| <= 2^29: no
@@ -233,13 +188,6 @@ static inline int32_t rq_k(int32_t acc, const rqk_t *q) {
   int32_t p;
   __asm__("smmulr %0, %1, %2" : "=r"(p) : "r"((int32_t)((uint32_t)acc << 1)), "r"(q->m));
   return ep_sat8((q->k + p + (p >> 31)) >> q->e);
-}
-
-/* Both int16 lanes doubled (SADD16: no carry between lanes). */
-static inline uint32_t dbl16(uint32_t v) {
-  uint32_t r;
-  __asm__("sadd16 %0, %1, %1" : "=r"(r) : "r"(v));
-  return r;
 }
 
 /* Whether rq_k is exact for every channel of the op: rq_fast_ok and every right shift e <= 22. */

@@ -8,6 +8,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from edgeprune.host.report import plots
+from edgeprune.host.report.best import export_best
+from edgeprune.host.report.html import write_html
+from edgeprune.host.report.load import load_run
+from edgeprune.host.search.front import write_front
+
 log = logging.getLogger(__name__)
 
 
@@ -18,14 +24,6 @@ def generate_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
     (default: ``<parent of the first run>/comparison``). Returns the path of the report covering
     every run given (the run's own ``report.html`` when there is one run).
     """
-    # Deferred on purpose: the search itself imports ``edgeprune.host.report.front``, which runs this
-    # package first; loading the evaluator (best.py) and the plots here would tie the search to them.
-    from edgeprune.host.report import plots
-    from edgeprune.host.report.best import export_best
-    from edgeprune.host.report.front import write_front
-    from edgeprune.host.report.html import write_html
-    from edgeprune.host.report.load import load_run
-
     if not run_dirs:
         raise ValueError("give at least one run directory")
     runs = [load_run(Path(d)) for d in run_dirs]

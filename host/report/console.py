@@ -7,6 +7,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from edgeprune.host.report.headline import headline, no_best_line
+from edgeprune.host.report.load import load_run
+from edgeprune.host.report.quality import INTERVAL_NOTE
+from edgeprune.host.report.table import rich_table
 from edgeprune.host.search.rejections import (
     limit_text,
     metric_of,
@@ -15,7 +28,9 @@ from edgeprune.host.search.rejections import (
 )
 from edgeprune.host.search.run import SearchOptions, SearchResult
 from edgeprune.host.search.session import Outcome, SearchSession
+from edgeprune.host.search.timing import run_account
 from edgeprune.host.search.types import QUALITY
+from edgeprune.host.tasks.intervals import IntervalError, bootstrap, paired_drop
 
 
 def describe(options: SearchOptions, run_dir: Path, resumed: bool) -> list[str]:
@@ -55,14 +70,6 @@ class ProgressDisplay:
     """
 
     def __init__(self, console: Any) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
 
         self.console = console
         # Without a terminal (CI, nohup, a pipe) a live bar shows nothing until the end: one line per
@@ -155,8 +162,6 @@ class ProgressDisplay:
 
     def _quality_text(self, q: float, unit: str) -> str:
         """``accuracy 0.619 [0.550, 0.688], drop −0.53 [−3.17, +2.12] pp vs FP32`` when samples allow."""
-        from edgeprune.host.tasks.intervals import IntervalError, bootstrap, paired_drop
-
         if not self.best_samples or unit not in ("accuracy", "rmse", "return"):
             return f"{unit} {q:.4g}"
         try:
@@ -205,11 +210,6 @@ def final_table(result: SearchResult, console: Any, limit: int = 15, wide: bool 
 
     :param wide: every column with its source in each cell (about 250 columns) instead of the compact table
     """
-    from edgeprune.host.report.headline import headline, no_best_line
-    from edgeprune.host.report.load import load_run
-    from edgeprune.host.report.quality import INTERVAL_NOTE
-    from edgeprune.host.report.table import rich_table
-
     run = load_run(result.run_dir)
     shown = [p.evaluation for p in run.front][:limit]
     if run.best is not None and run.best.digest not in {e.digest for e in shown}:
@@ -226,8 +226,6 @@ def final_table(result: SearchResult, console: Any, limit: int = 15, wide: bool 
     console.print(INTERVAL_NOTE, markup=False, highlight=False)
     for line in rejection_summary(run):
         console.print(line, markup=False, highlight=False)
-    from edgeprune.host.search.timing import run_account
-
     for line in run_account(result.run_dir).lines():
         console.print(line, markup=False, highlight=False)
     head = headline(run)

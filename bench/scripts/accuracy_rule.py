@@ -30,8 +30,8 @@ from bench_common import commit, mean_std, replace_section, search_or_reuse
 
 from edgeprune.bench.manifest import read_manifest
 from edgeprune.export.verify import predict_fn
-from edgeprune.host.report.front import unique_candidates
 from edgeprune.host.search.confirm import Confirmation, confirm
+from edgeprune.host.search.front import unique_candidates
 from edgeprune.host.search.store import RunStore, StoredEvaluation
 from edgeprune.host.search.types import QUALITY
 from edgeprune.host.tasks.intervals import paired_drop

@@ -210,8 +210,8 @@ def chosen(ev: Any, run_dir: Path) -> dict[str, Any] | None:
 
 
 def all_points(run_dir: Path) -> list[tuple[float, float]]:
-    from edgeprune.host.report.front import unique_candidates
     from edgeprune.host.report.load import load_run
+    from edgeprune.host.search.front import unique_candidates
 
     run = load_run(run_dir)
     return [(e.result.value(LATENCY_COUNT), e.result.value(QUALITY)) for e in unique_candidates(run.candidates())

@@ -81,6 +81,7 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from rich.console import Console
 
+    from edgeprune.host.report.console import ProgressDisplay, final_table
     from edgeprune.host.search.parallel import parse_workers
     from edgeprune.host.search.run import (
         DEFAULT_BUDGET,
@@ -90,7 +91,6 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
         parse_finetune_steps,
         run_search,
     )
-    from edgeprune.host.search.ui import ProgressDisplay, final_table
 
     options = SearchOptions(
         device=device, task=task or "weather-gru", model=model, env_id=env_id, data=data, strategy=strategy,

@@ -13,11 +13,11 @@ from typing import Any
 from edgeprune.bench.link import FAULT_KINDS, fault_kind
 from edgeprune.host.report import table as tbl
 from edgeprune.host.report.describe import LAYER_HEADER, describe_config, global_choices, layer_rows
-from edgeprune.host.report.front import unique_candidates
 from edgeprune.host.report.headline import headline
 from edgeprune.host.report.load import RunData
 from edgeprune.host.report.plots import AREA_RADIUS, PointArea
 from edgeprune.host.report.quality import INTERVAL_NOTE, drop_unit_short, fmt_drop, fmt_score
+from edgeprune.host.search.front import unique_candidates
 from edgeprune.host.search.store import StoredEvaluation
 from edgeprune.host.search.types import (
     ENERGY_UJ,

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeprune.host.report.front import FrontPoint, best_candidate, pareto_front
 from edgeprune.host.report.quality import QualityFigures, figures_of
 from edgeprune.host.search.confirm import CONFIRM_META, REFERENCE_SAMPLES_META, Confirmation, ratio_score
+from edgeprune.host.search.front import FrontPoint, best_candidate, pareto_front
 from edgeprune.host.search.store import RunStore, StoredEvaluation
 from edgeprune.host.tasks.intervals import DEFAULT_LEVEL
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from edgeprune.host.report.describe import describe_config
-from edgeprune.host.report.front import unique_candidates
 from edgeprune.host.report.load import RunData
+from edgeprune.host.search.front import unique_candidates
 from edgeprune.host.search.store import StoredEvaluation
 from edgeprune.host.search.types import (
     ENERGY_UJ,

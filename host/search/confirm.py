@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.host.report.front import unique_candidates
+from edgeprune.host.search.front import unique_candidates
 from edgeprune.host.search.store import RunStore, StoredEvaluation
 from edgeprune.host.search.types import FLASH_BYTES, LATENCY_COUNT, MACS, QUALITY
 from edgeprune.host.tasks.intervals import DEFAULT_LEVEL, Interval, IntervalError, paired_drop

@@ -74,8 +74,8 @@ def score_front_on_test(store: RunStore, evaluator: Any, higher_is_better: bool,
     """Score the baseline and every front point on the test split once; kept in the run's metadata
     (``test_quality``: digest → quality dict with its per-window samples). Points scored by an earlier
     (interrupted) pass are kept. With ``task``, the FP32 model's test samples are stored too (paired drops)."""
-    from edgeprune.host.report.front import pareto_front
     from edgeprune.host.search.confirm import REFERENCE_SAMPLES_META
+    from edgeprune.host.search.front import pareto_front
 
     task = task if task is not None else getattr(evaluator, "task", None)
     confirmation = None

@@ -71,7 +71,7 @@ def baseline_verdict(run: Any) -> Any:
 
 def rejection_summary(run: Any) -> list[str]:
     """Lines saying how many candidates each limit rejected, the closest miss, and what to try."""
-    from edgeprune.host.report.front import unique_candidates
+    from edgeprune.host.search.front import unique_candidates
 
     obj = _objective(run)
     cands = unique_candidates(run.evaluations)

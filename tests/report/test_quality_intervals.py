@@ -80,7 +80,7 @@ class WindowEvaluator(SyntheticEvaluator):
 def test_search_prints_intervals_pairs_drops_and_names_one_point(tmp_path):
     from rich.console import Console
 
-    from edgeprune.host.search.ui import final_table
+    from edgeprune.host.report.console import final_table
 
     task = WindowTask()
     ev = WindowEvaluator(task)

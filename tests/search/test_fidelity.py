@@ -18,8 +18,8 @@ import torch
 from edgeprune.host.compress.finetuning import finetune
 from edgeprune.host.compress.structured import prune_structured
 from edgeprune.host.models import StackedGRU
-from edgeprune.host.report.front import pareto_front
 from edgeprune.host.search.fidelity import MIN_RUNG_STEPS, RungRule, rung_hook, rung_steps
+from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import Constraints, Objective
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.store import EvalCache, RunStore

@@ -110,7 +110,7 @@ def _console():
 
 
 def test_nothing_feasible_explains_why_with_units_and_baseline_is_not_feasible(tmp_path, fake_task):
-    from edgeprune.host.search.ui import ProgressDisplay, final_table
+    from edgeprune.host.report.console import ProgressDisplay, final_table
 
     console, buf = _console()
     display = ProgressDisplay(console)

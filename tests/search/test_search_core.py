@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from edgeprune.host.report.front import pareto_front
+from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import Constraints
 from edgeprune.host.search.run import RunDirError, SearchOptions, run_search
 from edgeprune.host.search.store import EvalCache, RunStore

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 #: Strategies that learn from one result before proposing the next: they take the pool one at a time.
 # PPO and DQN step one environment per worker together (host/search/vec_env.py): none is left here.
-SEQUENTIAL_STRATEGIES: tuple[str, ...] = ()
+SEQUENTIAL_STRATEGIES: tuple[str, ...] = ("greedy",)
 
 
 def start_parallel(options: Any, session: SearchSession, evaluator: Any, run_dir: Path,

@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-STRATEGIES = ("ppo", "ppo-discrete", "dqn", "tpe", "cmaes", "random", "uniform")
+STRATEGIES = ("ppo", "ppo-discrete", "dqn", "tpe", "cmaes", "random", "uniform", "greedy")
 
 
 def get_strategy(name: str) -> Callable[[Any], None]:

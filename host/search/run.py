@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.bench.atomic import pid_alive
+from edgeprune.bench.targets import DEFAULT_TARGET, TargetSpec, split_specs
 from edgeprune.host.search.final import REFERENCE_META, reference_quality, score_front_on_test
+from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints
 from edgeprune.host.search.session import Outcome, SearchSession
 from edgeprune.host.search.store import RUN_DB_NAME, EvalCache, RunStore, StoreError, StoreFullError
@@ -34,6 +36,9 @@ log = logging.getLogger(__name__)
 # measured 8 evaluations in 1 min 31 s (`edgeprune search --budget 8`, cached baseline, this 2-core
 # machine); 20 leaves room for a loaded machine while giving PPO more than a handful of episodes.
 DEFAULT_BUDGET = 20
+#: Strategies whose proposals follow a seeded sequence: their bounds learn in proposal order, not on arrival
+#: (``bounds.LaggedFeed``), so one worker and two evaluate the same configs.
+SEQUENCE_STRATEGIES = ("random", "uniform")
 #: Fine-tuning sized to how much a candidate removed (``ConfigSpace``/``auto_finetune_steps``), early-
 #: stopped on validation: a fixed 20 steps could not heal a 10× cut.
 DEFAULT_FINETUNE_STEPS: int | str = "auto"
@@ -172,9 +177,12 @@ class SearchOptions:
     multi_fidelity:
         Check each candidate after a third of its fine-tuning and stop it there when it cannot pass
         (``edgeprune.host.search.fidelity``); ``False``: every candidate is fine-tuned in full.
+    bounded:
+        Start every strategy's proposals within per-layer bounds from the baseline's sensitivity and move them
+        with the evidence (``edgeprune.host.search.bounds``); ``False``: the whole space from the start.
     """
 
-    device: str = "qemu:m4"
+    device: str = DEFAULT_TARGET
     task: str = "weather-gru"
     model: str | None = None
     env_id: str | None = None
@@ -203,6 +211,7 @@ class SearchOptions:
     workers: int | str = 1
     ray_address: str | None = None
     multi_fidelity: bool = True
+    bounded: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -222,7 +231,8 @@ class SearchResult:
     run_dir:
         The run directory.
     report_html:
-        Path of ``report.html``.
+        Path of ``report.html`` when ``run_search`` was given a ``write_report`` (the CLI's
+        ``edgeprune.host.report.generate_report``); ``None`` otherwise.
     device_evaluations:
         Budget units used in total (over all resumes).
     evaluations:
@@ -232,7 +242,7 @@ class SearchResult:
     """
 
     run_dir: Path
-    report_html: Path
+    report_html: Path | None
     device_evaluations: int
     evaluations: int
     front_size: int
@@ -462,20 +472,16 @@ BOARD_LINK_TIMEOUT_S = 10.0
 def board_link_options(device: str) -> dict[str, Any]:
     """Evaluator options for the link of ``device`` (the first of a comma-separated list): shorter deadlines on
     a board, so a hung board costs seconds rather than minutes; nothing for an emulator."""
-    from edgeprune.bench.targets import TargetSpec
-
-    if TargetSpec.parse(device.split(",")[0].strip()).is_qemu:
+    if TargetSpec.parse(split_specs(device)[0]).is_qemu:
         return {}
     return {"link_timeout_s": BOARD_LINK_TIMEOUT_S}
 
 
 def hardware_evaluator(task: Any, options: SearchOptions, run_dir: Path) -> Evaluator:
     from edgeprune.host.search.evaluator import HardwareEvaluator
-    from edgeprune.host.search.parallel import split_devices
-
     return HardwareEvaluator(
         task,
-        split_devices(options.device)[0],  # the baseline's device; with several boards, the first
+        split_specs(options.device)[0],  # the baseline's device; with several boards, the first
         repeats=options.repeats,
         host_energy=options.host_energy,
         pidfile=run_dir / ".qemu.pid",
@@ -496,8 +502,9 @@ def run_search(
     evaluator_factory: EvaluatorFactory | None = None,
     cache: EvalCache | None = None,
     worker_factory: Any = None,
+    write_report: Callable[[list[Path]], Path] | None = None,
 ) -> SearchResult:
-    """Run (or resume) a search and write its report; returns where ``report.html`` is.
+    """Run (or resume) a search; returns what it produced.
 
     ``resume``: a run directory from an earlier, interrupted call; its stored options are used and
     the strategy continues from its last saved state. ``on_begin(options, run_dir, resumed)`` is
@@ -505,6 +512,8 @@ def run_search(
     it), ``on_start``/``on_outcome`` drive a progress display. ``task``/``evaluator_factory``/``cache`` replace the defaults (``get_task``,
     ``HardwareEvaluator``, the global cache under ``cache_dir()``). ``worker_factory`` (picklable
     ``(slot, device) -> Evaluator``) replaces ``pool.HardwareWorkers`` for ``workers`` > 1 or Ray.
+    ``write_report(run_dirs) -> Path`` writes the run's report at the end (the CLI passes
+    ``edgeprune.host.report.generate_report``; the report layer sits above the search, so the search only calls it).
     """
     from edgeprune.host.search.strategies import get_strategy
 
@@ -524,11 +533,8 @@ def run_search(
             raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
     run_strategy = get_strategy(options.strategy)
     if evaluator_factory is None:
-        from edgeprune.bench.targets import TargetSpec
-        from edgeprune.host.search.parallel import split_devices
-
-        # A typo or an unplugged board fails now, not after the baseline is trained.
-        devices = split_devices(options.device)
+            # A typo or an unplugged board fails now, not after the baseline is trained.
+        devices = split_specs(options.device)
         for device in devices:
             TargetSpec.parse(device).check()
         if len(devices) > 1 and options.ray_address is None and not TargetSpec.parse(devices[0]).is_qemu:
@@ -543,7 +549,7 @@ def run_search(
         raise SearchInterrupted(claimed, "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C") from None
     try:
         return _run_locked(options, run_dir, resume, run_strategy, on_outcome, on_start, on_begin,
-                           on_task_progress, task, evaluator_factory, cache, worker_factory)
+                           on_task_progress, task, evaluator_factory, cache, worker_factory, write_report)
     except KeyboardInterrupt as exc:
         # Once claimed, the run directory is the user's: an interrupt never removes it.
         raise SearchInterrupted(run_dir, "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C") from None
@@ -596,8 +602,8 @@ def _run_locked(
     evaluator_factory: EvaluatorFactory | None,
     cache: EvalCache | None,
     worker_factory: Any = None,
+    write_report: Callable[[list[Path]], Path] | None = None,
 ) -> SearchResult:
-    from edgeprune.host.report import generate_report
     from edgeprune.host.search.space import ConfigSpace
     from edgeprune.host.search.strategies.common import StrategyContext
 
@@ -657,6 +663,15 @@ def _run_locked(
             on_start(options, run_dir, session)
         with session.clock.timed("baseline"):
             check_baseline_limits(session.ensure_baseline(space.identity()), options)
+        if options.bounded:
+            from edgeprune.host.search.bounds import observe
+            from edgeprune.host.search.sensitivity import search_bounds
+
+            assert session.objective is not None
+            with session.clock.timed("sensitivity"):
+                space.bounds = search_bounds(task, space, session.objective, options.max_acc_drop)
+            if space.bounds is not None and options.strategy not in SEQUENCE_STRATEGIES:
+                session.judged.append(lambda outcome: observe(space.bounds, outcome))
         from edgeprune.host.search.engines import start_parallel
 
         with session.clock.timed("workers-start"):
@@ -688,8 +703,8 @@ def _run_locked(
         store.close()
         if own_cache and cache is not None:
             cache.close()
-    report = generate_report([run_dir])
-    from edgeprune.host.report.load import load_run
-
-    front = len(load_run(run_dir).front)
+    with RunStore.open_existing(run_dir) as finished:
+        hib = bool((finished.get_meta("options", {}) or {}).get("higher_is_better", True))
+        front = len(pareto_front(finished.evaluations(), hib))
+    report = write_report([run_dir]) if write_report is not None else None
     return SearchResult(run_dir, report, used, count, front)

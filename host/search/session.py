@@ -148,6 +148,9 @@ class SearchSession:
         self.stop_reason: str | None = None
         #: This process's own time: proposals, bookkeeping, baseline (``edgeprune.host.search.timing``).
         self.clock = Clock()
+        #: Called with every judged ``Outcome`` in the order the strategy gets them, replayed ones included
+        #: (the search's per-layer bounds learn from them, ``bounds.py``).
+        self.judged: list[Callable[[Outcome], None]] = []
 
     # -- budget -----------------------------------------------------------------------------------
     @property
@@ -214,7 +217,10 @@ class SearchSession:
                                       reward=verdict.reward if row.reward is None else float(row.reward))
         self._advance_streaks(row.origin)
         self._replay_used += int(row.counted)
-        return Outcome(row.result, verdict, row.origin, row.seq)
+        outcome = Outcome(row.result, verdict, row.origin, row.seq)
+        for listener in self.judged:
+            listener(outcome)
+        return outcome
 
     # -- measuring --------------------------------------------------------------------------------
     def identity(self) -> Any:
@@ -368,6 +374,8 @@ class SearchSession:
         with self.clock.timed("bookkeeping"):
             seq = self.store.record(**record) if inflight is None else self.store.record_done(inflight, **record)
         outcome = Outcome(result, verdict, origin, seq)
+        for listener in self.judged:
+            listener(outcome)
         log.info(
             "eval #%d %s (%s): reward %.3f%s",
             seq,

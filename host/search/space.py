@@ -111,6 +111,8 @@ class ConfigSpace:
         self.knobs = vector_knobs(self.names, self.max_finetune_steps)
         # The device runs convolutions in int8 only: a conv model's configs are int8 whatever the proposal.
         self.int8_only = any(n.startswith("conv") for n in self.names)
+        #: Per-layer caps on each knob (``bounds.LayerBounds``), set by the search; ``None``: unbounded.
+        self.bounds: Any = None
 
     # -- mapping ----------------------------------------------------------------------------------
     def prune_rate(self, u: float) -> float:
@@ -128,6 +130,15 @@ class ConfigSpace:
 
     def continuous(self, action: Sequence[float]) -> Any:
         a = [float(v) for v in action]
+        if len(a) == CONTINUOUS_DIM and self.bounds is not None and self.prune_scale == "log":
+            from edgeprune.host.compress.config import readout_name
+
+            ro = readout_name(self.names)
+            hidden = [n for n in self.names if n != ro]
+            # The agent's whole range maps into the caps (deeper layers share a1: the second layer's cap).
+            a[0] = self.bounds.scale(hidden[0], "prune", a[0]) if hidden else a[0]
+            a[1] = self.bounds.scale(hidden[min(1, len(hidden) - 1)], "prune", a[1]) if hidden else a[1]
+            a[2] = self._bounded(f"{ro}.sparsity", a[2])
         if len(a) == CONTINUOUS_DIM:
             a[0], a[1] = self.prune_rate(a[0]), self.prune_rate(a[1])
         return self.canonical(self.cls.from_continuous(a, self.names, **self._globals()))
@@ -152,8 +163,26 @@ class ConfigSpace:
     def vector(self, vec: Sequence[float]) -> Any:
         from edgeprune.host.compress.config import from_vector
 
+        vec = [self._bounded(k.name, v) for k, v in zip(self.knobs, vec, strict=True)]
         raw = [self.prune_rate(v) if self._is_prune(k.name) else float(v) for k, v in zip(self.knobs, vec, strict=True)]
         return self.canonical(from_vector(raw, self.names, self.max_finetune_steps, seed=self.seed))
+
+    def _bounded(self, knob: str, value: float) -> float:
+        """A vector coordinate scaled into its layer's cap (``bounds.py``); unchanged without bounds."""
+        layer, _, kind = knob.rpartition(".")
+        if self.bounds is None or kind not in ("prune", "sparsity", "rank_frac"):
+            return float(value)
+        from edgeprune.host.compress.config import MAX_SPARSITY, MIN_RANK_FRAC
+        from edgeprune.host.search.bounds import RANK_NONE
+
+        v = float(value)
+        if kind == "prune":
+            return self.bounds.scale(layer, "prune", v) if self.prune_scale == "log" else v
+        if kind == "sparsity":
+            return self.bounds.scale(layer, "sparsity", v / MAX_SPARSITY) * MAX_SPARSITY
+        cut = self.bounds.scale(layer, "rank", (1.0 - v) / (1.0 - MIN_RANK_FRAC))
+        rank = 1.0 - cut * (1.0 - MIN_RANK_FRAC)
+        return 1.0 if rank >= RANK_NONE else rank
 
     # -- canonical form ---------------------------------------------------------------------------
     def removed_fraction(self, config: Any) -> float:
@@ -170,6 +199,8 @@ class ConfigSpace:
         from edgeprune.host.compress.config import MAX_PRUNE, LayerConfig
         from edgeprune.host.compress.structured import kept_count
 
+        if self.bounds is not None:
+            config = self.bounds.clip(config)
         layers = []
         for lc in config.layers:
             prune = lc.prune

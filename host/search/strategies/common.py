@@ -282,25 +282,33 @@ Proposer = Callable[[np.random.Generator, int], tuple[Any, dict[str, Any]]]
 
 def run_sequence(ctx: StrategyContext, propose: Proposer, name: str) -> None:
     """Call ``propose(rng, index)`` until the budget is used; RNG state and index saved after each."""
+    from edgeprune.host.search.bounds import LaggedFeed
+
     state_path = ctx.state_dir / f"{name}.json"
     rng = np.random.default_rng(ctx.seed)
     index = 0
+    # The space's bounds move with the outcomes, fed in proposal order (the same configs with 1 or 2 workers).
+    feed = LaggedFeed(ctx.space.bounds)
     if ctx.parallel is not None:
         saved = read_json(state_path)
         if saved is not None:
             rng.bit_generator.state = saved["rng"]
             index = int(saved["index"])
             log.info("resumed %s at proposal %d", name, index)
-        _sequence_batches(ctx, propose, state_path, rng, index)
+            for row in ctx.session.store.evaluations("candidate"):
+                if "index" in row.proposal:
+                    feed.add(int(row.proposal["index"]), row)
+        _sequence_batches(ctx, propose, state_path, rng, index, feed)
         return
     # One worker: from the seed every time; a resume's first proposals are answered by the store's replay.
     while not ctx.session.exhausted():
+        feed.before(index)
         config, proposal = propose(rng, index)
         if config is None:
             break
         proposal["index"] = index
         try:
-            ctx.session.evaluate(config, proposal)
+            feed.add(index, ctx.session.evaluate(config, proposal))
         except BudgetExhausted:
             break
         index += 1
@@ -310,26 +318,47 @@ def run_sequence(ctx: StrategyContext, propose: Proposer, name: str) -> None:
 # Batches for parallel workers (ctx.parallel): as many proposals out as workers and budget allow
 # --------------------------------------------------------------------------------------------------
 def _sequence_batches(ctx: StrategyContext, propose: Proposer, state_path: Path, rng: np.random.Generator,
-                      index: int) -> None:
+                      index: int, feed: Any) -> None:
     """``run_sequence`` with several evaluations in flight: proposals go out in index order, so the configs
-    evaluated are the ones a single worker would evaluate (``ParallelEvaluations.can_submit``)."""
+    evaluated are the ones a single worker would evaluate (``ParallelEvaluations.can_submit``; the bounds see
+    the outcomes ``LaggedFeed`` allows, waiting for one when needed)."""
     par = ctx.parallel
+    pending: set[int] = set()
+
+    def take(tag: Any, outcome: Any) -> None:
+        if isinstance(tag, int):
+            pending.discard(tag)
+            feed.add(tag, outcome)
+
     for config, proposal in par.resume_pending():
-        par.submit(config, proposal)
+        tag = int(proposal["index"]) if "index" in proposal else None
+        if tag is not None:
+            pending.add(tag)
+        answered = par.submit(config, proposal, tag=tag)
+        if answered is not None:
+            take(tag, answered)
     proposing = True
     while True:
         while proposing and par.can_submit():
+            while feed.needed(index) in pending:
+                for tag, outcome in par.wait():
+                    take(tag, outcome)
+            feed.before(index, lost=lambda i: i not in pending)
             config, proposal = propose(rng, index)
             if config is None:
                 proposing = False
                 break
             proposal["index"] = index
-            par.submit(config, proposal)  # noted in flight (or answered) before the state moves past it
+            pending.add(index)
+            answered = par.submit(config, proposal, tag=index)  # noted in flight (or answered) before the state moves
+            if answered is not None:
+                take(index, answered)
             index += 1
             atomic_write_text(state_path, json.dumps({"index": index, "rng": rng.bit_generator.state}))
         if not par.inflight:
             break
-        par.wait()
+        for tag, outcome in par.wait():
+            take(tag, outcome)
 
 
 def _optuna_batches(ctx: StrategyContext, study: Any, dists: dict[str, Any], config_of: Callable[[Any], Any]) -> None:

@@ -139,8 +139,8 @@ def _c_float(v: float) -> str:
     return repr(float(v)) if "e" in repr(float(v)) or "." in repr(float(v)) else f"{float(v)}.0"
 
 
-def _io(tflite: bytes, manifest: dict | None) -> tuple[Any, Any, dict | None]:
-    """(stream input tensor, output tensor, sequence block) of a model the deploy API can drive."""
+def _io(tflite: bytes, manifest: dict | None) -> tuple[Any, Any, dict | None, Any]:
+    """(stream input tensor, output tensor, sequence block, model info) of a model the deploy API can drive."""
     from edgeprune.bench.tflite_info import read_model
 
     info = read_model(tflite)
@@ -155,7 +155,7 @@ def _io(tflite: bytes, manifest: dict | None) -> tuple[Any, Any, dict | None]:
         raise ExportError("deploy", detail=f"the deploy API feeds one input; inputs {sorted(extra)} would stay unset")
     if not info.inputs or out >= len(info.outputs):
         raise ExportError("deploy", detail="the model has no input, or no output at the manifest's position")
-    return info.tensors[info.inputs[stream]], info.tensors[info.outputs[out]], seq
+    return info.tensors[info.inputs[stream]], info.tensors[info.outputs[out]], seq, info
 
 
 def _nbytes(t: Any) -> int:
@@ -200,7 +200,14 @@ def _kinds_used(plan: Any) -> list[str]:
     return [n for i, n in enumerate(names) if plan.kinds >> i & 1]
 
 
-def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int, out: int) -> str:
+def _fc_scalings(info: Any) -> tuple[bool, bool]:
+    """(any per-channel, any per-tensor) int8 FC weights: the rank-2 int8 constants, FULLY_CONNECTED's only."""
+    weights = [t for t in info.tensors if t.constant and t.dtype == "int8" and len(t.shape) == 2]
+    return any(len(t.scales) > 1 for t in weights), any(len(t.scales) <= 1 for t in weights)
+
+
+def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int, out: int,
+                   scalings: tuple[bool, bool] = (True, True)) -> str:
     steps = int(seq["steps"]) if seq else 1
     pairs = [(int(o), int(i)) for o, i in (seq or {}).get("recurrent", [])]
     lines = [
@@ -217,7 +224,10 @@ def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int,
         used = _kinds_used(plan)
         lines += ["/* Kernels the run list calls, one bit per EP_K_* kind (ep_kernels.h): " + ", ".join(used) + " */",
                   f"#define EP_RT_KINDS 0x{plan.kinds:x}ull",
-                  f"#define EP_RT_LSTM {int('lstm' in used)}"]
+                  f"#define EP_RT_LSTM {int('lstm' in used)}",
+                  "/* Weight scalings of the model's int8 FCs: the fused steps compile a chain for these only. */",
+                  f"#define EP_RT_FC_PER_CHANNEL {int(scalings[0])}",
+                  f"#define EP_RT_FC_PER_TENSOR {int(scalings[1])}"]
     lines += [
         f"#define EP_DEPLOY_STEPS {steps}u",
         f"#define EP_DEPLOY_INPUT {stream}u",
@@ -335,7 +345,7 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     source_sha256 = hashlib.sha256(tflite).hexdigest()
     if slim:
         tflite = slim_tflite(tflite)
-    stream_t, out_t, seq = _io(tflite, manifest)
+    stream_t, out_t, seq, info = _io(tflite, manifest)
     try:
         plan = plan_model(tflite, f"qemu-{core}", seq, flags=CONSUME_INPUTS)
     except BuildError as exc:
@@ -374,7 +384,7 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
         "src/edgeprune_model.c": (deploy_sources() / "edgeprune_model.c").read_text(encoding="utf-8"),
         "src/edgeprune_model_data.c": _model_source(tflite, digest, f"{source or name} (sha256 {source_sha256})"),
         f"src/runtime/{CONFIG_HEADER}": _config_header(plan, known, seq, int((seq or {}).get("stream_input", 0)),
-                                                       int((seq or {}).get("output", 0))),
+                                                       int((seq or {}).get("output", 0)), _fc_scalings(info)),
     }
     for h in sorted(runtime_dir().glob("*.h")):
         files[f"src/runtime/{h.name}"] = _with_config(h.read_text(encoding="utf-8"))

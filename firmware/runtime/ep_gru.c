@@ -382,6 +382,14 @@ EP_COLD static void value_order(ep_model_t *m, int16_t op) {
   memcpy(t, lo, 128);
 }
 
+/* Whether a weight row is all zeros (its dot product adds nothing: the FC output is a constant). */
+EP_COLD static int zero_row(const int8_t *w, uint32_t depth) {
+  uint32_t d;
+  for (d = 0; d < depth; d++)
+    if (w[d] != 0) return 0;
+  return 1;
+}
+
 /* Whether the short chain can requantise the n FCs `fc_idx`: all per-channel or all per-tensor, every shift
  * packable, 2 * acc within int32. Checked when fusing (before the arena plan) from the model's tensors: the same
  * multipliers (ep_fc_chan_multiplier) and folded biases ep_model.c computes at init. */
@@ -395,6 +403,7 @@ EP_COLD static int fc_check(const ep_model_t *m, const int16_t *fc_idx, uint32_t
     rz_t z;
     uint32_t room;
     if ((fc->p.fc.per_channel ? 1u : 0u) != per_channel || fc->depth >= (1u << 15)) return -1;
+    if (per_channel ? !EP_RT_FC_PER_CHANNEL : !EP_RT_FC_PER_TENSOR) return -1; /* its chain is not compiled */
     if (!per_channel && rz_of(&z, fc->mult[0], fc->shift[0], fc->p.fc.zp_out, 30) != 0) return -1;
     room = (1u << 30) - fc->depth * (1u << 14); /* |folded bias| + depth * 2^14 < 2^30 */
     for (r = 0; r < fc->rows; r++) {
@@ -402,25 +411,39 @@ EP_COLD static int fc_check(const ep_model_t *m, const int16_t *fc_idx, uint32_t
       int32_t sum = 0, fb;
       for (d = 0; d < fc->depth; d++) sum += wr[d];
       fb = (int32_t)((b ? ep_le32(b->data + 4u * r) : 0u) - (uint32_t)fc->p.fc.zp_in * (uint32_t)sum);
-      if ((fb < 0 ? 0u - (uint32_t)fb : (uint32_t)fb) >= room) return -1;
       if (per_channel) {
         int32_t mult, shift;
         ep_fc_chan_multiplier(in0, w, out, r, &mult, &shift);
-        if (pack_s(mult, shift) < 0) return -1;
+        if (pack_s(mult, shift) < 0 && !zero_row(wr, fc->depth)) return -1;
+        if (pack_s(mult, shift) < 0) continue; /* a constant row: fcq_prepare rewrites it */
       }
+      if ((fb < 0 ? 0u - (uint32_t)fb : (uint32_t)fb) >= room) return -1;
     }
   }
   return 0;
 }
 
-/* Fills q for the n FCs `fc_idx` (fc_check passed): per-channel shifts are rewritten in place as packed shifts. */
+/* Fills q for the n FCs `fc_idx` (fc_check passed): per-channel shifts are rewritten in place as packed shifts.
+ * A row of zero weights whose multiplier the short chain cannot apply (pruning leaves them; the converter gives
+ * them a scale near 1e-8) has a constant output, requant(folded bias): its bias becomes 2 (out - zp) and its
+ * multiplier ~1 (INT32_MAX, shift -1), which gives exactly that output (srdhm(2v, INT32_MAX) = 2v for |v| < 2^8). */
 EP_COLD static void fcq_prepare(ep_model_t *m, fcq_t *q, const int16_t *fc_idx, uint32_t n) {
   uint32_t k, r;
   for (k = 0; k < n; k++) {
     ep_op_t *fc = &m->ops[fc_idx[k]];
     q->fzp[k] = fc->p.fc.zp_out;
     if (fc->p.fc.per_channel) {
-      for (r = 0; r < fc->rows; r++) fc->scratch[2u * fc->rows + r] = pack_s(fc->scratch[fc->rows + r], fc->scratch[2u * fc->rows + r]);
+      const int8_t *w = (const int8_t *)m->tensors[fc->in[1]].data;
+      for (r = 0; r < fc->rows; r++) {
+        int32_t *bias = &fc->scratch[r], *mult = &fc->scratch[fc->rows + r], *shift = &fc->scratch[2u * fc->rows + r];
+        if (pack_s(*mult, *shift) < 0 && zero_row(w + (size_t)r * fc->depth, fc->depth)) {
+          const int32_t y = ep_clamp_i32(ep_mbqm(*bias, *mult, *shift) + fc->p.fc.zp_out, fc->act_min, fc->act_max);
+          *bias = 2 * (y - fc->p.fc.zp_out);
+          *mult = INT32_MAX;
+          *shift = -1;
+        }
+        *shift = pack_s(*mult, *shift);
+      }
       q->fm[k] = fc->scratch + fc->rows;
       q->fs[k] = fc->scratch + 2u * fc->rows;
     } else {
@@ -448,43 +471,66 @@ EP_COLD static void prepare_one(ep_model_t *m, ep_gru_t *g) {
   for (k = 0; k < 3u; k++) value_order(m, t3[k]);
 }
 
-/* FC accumulators of role k to int8 in place, rows j0.. of the block. */
-static void fc_q(const fcq_t *f, uint32_t k, int32_t *a, uint32_t j0, uint32_t nb) {
-  const int32_t zp = f->fzp[k];
+/* One FC's requantisation, copied to the stack before a loop (the compiler then keeps it out of the loop: the loop's
+ * int32 stores could otherwise alias it). */
+typedef struct {
+  const int32_t *fm, *fs;
+  int32_t zp;
+  rz_t one;
+} fq1_t;
+
+static inline __attribute__((always_inline)) fq1_t fq_of(const fcq_t *q, uint32_t k, uint32_t j0, int pc) {
+  fq1_t r;
+  r.fm = pc ? q->fm[k] + j0 : NULL;
+  r.fs = pc ? q->fs[k] + j0 : NULL;
+  r.zp = q->fzp[k];
+  r.one = q->one[k];
+  return r;
+}
+
+/* FC accumulator `a` of row e of the block to int8 (pc: per-channel rows; a constant where it is inlined). */
+static inline __attribute__((always_inline)) int32_t fcq1(const fq1_t *f, int32_t a, uint32_t e, int pc) {
+  if (pc) return sat8(rq(a + a, f->fm[e], f->fs[e]) + f->zp);
+  return sat8(rqz(a + a, f->one.m, f->one.c, f->one.e));
+}
+
+/* A gate's input: table[ADD(FC x, FC h)] of roles kx, kx + 1, both requantised in the loop, in place of the x side. */
+static inline __attribute__((always_inline)) void gate_in(const fadd_t *cp, const fcq_t *q, int32_t *ax,
+                                                          const int32_t *ah, uint32_t kx, const int8_t *tbl,
+                                                          uint32_t nb, uint32_t j0, int pc) {
+  const fadd_t c = *cp;
+  const fq1_t qx = fq_of(q, kx, j0, pc), qh = fq_of(q, kx + 1u, j0, pc);
   uint32_t e;
-  if (f->jmask) {
-    const int32_t *fm = f->fm[k] + j0, *fs = f->fs[k] + j0;
-    for (e = 0; e < nb; e++) a[e] = sat8(rq(a[e] + a[e], fm[e], fs[e]) + zp);
+  if (c.swap) { /* the exact input is the h side's */
+    for (e = 0; e < nb; e++) ax[e] = tbl[fadd(&c, fcq1(&qh, ah[e], e, pc), fcq1(&qx, ax[e], e, pc))];
   } else {
-    const rz_t z = f->one[k];
-    (void)zp;
-    for (e = 0; e < nb; e++) a[e] = sat8(rqz(a[e] + a[e], z.m, z.c, z.e));
+    for (e = 0; e < nb; e++) ax[e] = tbl[fadd(&c, fcq1(&qx, ax[e], e, pc), fcq1(&qh, ah[e], e, pc))];
   }
 }
 
-/* The short chain over one block, op by op over its rows. */
-static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uint32_t nb, const int8_t *h,
-                       const int8_t *tbl_r, const int8_t *tbl_z, const int8_t *tbl_n, int8_t *out, uint32_t j0) {
-  uint32_t e, k;
-  for (k = 0; k < FC_COUNT; k++) fc_q(&f->q, k, acc[k], j0, nb);
-  {
-    const fadd_t c = f->add_r;
-    const int32_t *pe = c.swap ? acc[FC_HR] : acc[FC_XR], *pg = c.swap ? acc[FC_XR] : acc[FC_HR];
-    for (e = 0; e < nb; e++) acc[FC_XR][e] = tbl_r[fadd(&c, pe[e], pg[e])];
-  }
-  {
-    const fadd_t c = f->add_z;
-    const int32_t *pe = c.swap ? acc[FC_HZ] : acc[FC_XZ], *pg = c.swap ? acc[FC_XZ] : acc[FC_HZ];
-    for (e = 0; e < nb; e++) acc[FC_XZ][e] = tbl_z[fadd(&c, pe[e], pg[e])];
-  }
+/* The short chain over one block, op by op over its rows; the FCs' requantisation done by the first op reading
+ * each FC output, so no FC output goes through memory as int8. */
+static inline __attribute__((always_inline)) void chain_body(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK],
+                                                             uint32_t nb, const int8_t *h, const int8_t *tbl_r,
+                                                             const int8_t *tbl_z, const int8_t *tbl_n, int8_t *out,
+                                                             uint32_t j0, int pc) {
+  const fcq_t *q = &f->q;
+  uint32_t e;
+  gate_in(&f->add_r, q, acc[FC_XR], acc[FC_HR], FC_XR, tbl_r, nb, j0, pc);
+  gate_in(&f->add_z, q, acc[FC_XZ], acc[FC_HZ], FC_XZ, tbl_z, nb, j0, pc);
   {
     const fmul_t c = f->mul_n;
-    for (e = 0; e < nb; e++) acc[FC_HN][e] = fmul(&c, acc[FC_XR][e], acc[FC_HN][e]);
+    const fq1_t qn = fq_of(q, FC_HN, j0, pc);
+    for (e = 0; e < nb; e++) acc[FC_HN][e] = fmul(&c, acc[FC_XR][e], fcq1(&qn, acc[FC_HN][e], e, pc));
   }
   {
     const fadd_t c = f->add_n;
-    const int32_t *pe = c.swap ? acc[FC_HN] : acc[FC_XN], *pg = c.swap ? acc[FC_XN] : acc[FC_HN];
-    for (e = 0; e < nb; e++) acc[FC_XN][e] = tbl_n[fadd(&c, pe[e], pg[e])];
+    const fq1_t qx = fq_of(q, FC_XN, j0, pc);
+    if (c.swap) {
+      for (e = 0; e < nb; e++) acc[FC_XN][e] = tbl_n[fadd(&c, acc[FC_HN][e], fcq1(&qx, acc[FC_XN][e], e, pc))];
+    } else {
+      for (e = 0; e < nb; e++) acc[FC_XN][e] = tbl_n[fadd(&c, fcq1(&qx, acc[FC_XN][e], e, pc), acc[FC_HN][e])];
+    }
   }
   {
     const fadd_t c = f->sub_d;
@@ -502,6 +548,15 @@ static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uin
     const fadd_t c = f->add_h;
     const int32_t *pe = c.swap ? acc[FC_HZ] : acc[FC_XN], *pg = c.swap ? acc[FC_XN] : acc[FC_HZ];
     for (e = 0; e < nb; e++) out[e] = (int8_t)fadd(&c, pe[e], pg[e]);
+  }
+}
+
+static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uint32_t nb, const int8_t *h,
+                       const int8_t *tbl_r, const int8_t *tbl_z, const int8_t *tbl_n, int8_t *out, uint32_t j0) {
+  if (EP_RT_FC_PER_CHANNEL && (!EP_RT_FC_PER_TENSOR || f->q.jmask)) {
+    chain_body(f, acc, nb, h, tbl_r, tbl_z, tbl_n, out, j0, 1);
+  } else {
+    chain_body(f, acc, nb, h, tbl_r, tbl_z, tbl_n, out, j0, 0);
   }
 }
 
@@ -559,6 +614,21 @@ typedef struct {
 #define EP_LSTM_HEAD ((sizeof(ep_lstm_t) + 15u) & ~15u)
 
 #if EP_RT_LSTM
+
+/* FC accumulators of role k to int8 in place, rows j0.. of the block. */
+static void fc_q(const fcq_t *f, uint32_t k, int32_t *a, uint32_t j0, uint32_t nb) {
+  const int32_t zp = f->fzp[k];
+  uint32_t e;
+  if (f->jmask) {
+    const int32_t *fm = f->fm[k] + j0, *fs = f->fs[k] + j0;
+    for (e = 0; e < nb; e++) a[e] = sat8(rq(a[e] + a[e], fm[e], fs[e]) + zp);
+  } else {
+    const rz_t z = f->one[k];
+    (void)zp;
+    for (e = 0; e < nb; e++) a[e] = sat8(rqz(a[e] + a[e], z.m, z.c, z.e));
+  }
+}
+
 /* Matches the pattern ending in MUL op `o` (h' = o * tanh(c')); fills `l` and returns 0 on success. */
 EP_COLD static int match_lstm(ep_model_t *m, const graph_index_t *gi, int o, ep_lstm_t *l) {
   const ep_op_t *ops = m->ops;

@@ -25,6 +25,14 @@
 #endif
 #define EP_KIND_ON(kind) ((((unsigned long long)(EP_RT_KINDS) >> (kind)) & 1ull) != 0)
 #define EP_KIND_FN(kind, fn) (EP_KIND_ON(kind) ? (fn) : NULL)
+/* Weight scalings of the int8 FCs the fused recurrent steps compile a chain for (a deploy build sets the one its
+ * model uses; a layer of the other kind is then not fused). */
+#ifndef EP_RT_FC_PER_CHANNEL
+#define EP_RT_FC_PER_CHANNEL 1
+#endif
+#ifndef EP_RT_FC_PER_TENSOR
+#define EP_RT_FC_PER_TENSOR 1
+#endif
 /* Init-only code (parsing, checks, fusion matching) runs once: optimised for size, not speed, with GCC. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define EP_COLD __attribute__((cold))

@@ -30,6 +30,8 @@ enum { OPT_FC = 8, OPT_ADD = 11, OPT_RESHAPE = 17, OPT_MUL = 21, OPT_SUB = 28 };
 /* A build with none of the mixed-precision kinds (EP_RT_KINDS) links none of ep_fc_mixed.c; their dtypes are then
  * refused by the int8 checks. A constant, so the calls below fold away. */
 #define EP_MIXED_ON (EP_KIND_ON(EP_K_FC_I4) || EP_KIND_ON(EP_K_FC_I16) || EP_KIND_ON(EP_K_REQUANT_I16))
+/* Likewise the float paths of the int8 builds: a float op of a kind left out is refused by the int8 checks. */
+#define EP_F32_BIN_ON (EP_KIND_ON(EP_K_ADD_F32) || EP_KIND_ON(EP_K_SUB_F32) || EP_KIND_ON(EP_K_MUL_F32))
 
 #define TRY(expr)          \
   do {                     \
@@ -280,7 +282,7 @@ EP_COLD static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, cons
       if (op->depth > 65536u) return EP_RT_ERR_LIMITS; /* keeps the int32 dot product free of overflow */
       if (elements(out) != op->batches * op->rows) return EP_RT_ERR_SHAPE;
       if (b != NULL && (!b->is_const || elements(b) != op->rows)) return EP_RT_ERR_SHAPE;
-      if (in0->dtype == EP_DT_FLOAT32) {
+      if (EP_KIND_ON(EP_K_FC_F32) && in0->dtype == EP_DT_FLOAT32) {
         if (w->dtype != EP_DT_FLOAT32 || out->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
         if (b != NULL && b->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
         op->kind = EP_K_FC_F32;
@@ -321,7 +323,7 @@ EP_COLD static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, cons
         if (od != (a > c ? a : c)) return EP_RT_ERR_SHAPE;
       }
       op->depth = elements(in0) == elements(out) && elements(in1) == elements(out); /* no broadcast */
-      if (in0->dtype == EP_DT_FLOAT32) {
+      if (EP_F32_BIN_ON && in0->dtype == EP_DT_FLOAT32) {
         if (in1->dtype != EP_DT_FLOAT32 || out->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
         op->kind = builtin == EP_OP_ADD ? EP_K_ADD_F32 : (builtin == EP_OP_SUB ? EP_K_SUB_F32 : EP_K_MUL_F32);
         return act_range_f(op->act, op);
@@ -719,10 +721,10 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
       ep_conv_init(m, op);
     } else if (EP_MIXED_ON && ep_is_mixed_kind(op->kind)) {
       ep_fc_mixed_init(m, op);
-    } else if (op->kind == EP_K_QUANT_F2I) {
+    } else if (EP_KIND_ON(EP_K_QUANT_F2I) && op->kind == EP_K_QUANT_F2I) {
       const ep_tensor_t *out = &m->tensors[op->out[0]];
       ep_quant_table_init(op->scratch, out->scale, out->zero_point);
-    } else if (op->kind == EP_K_DEQUANT_I8) {
+    } else if (EP_KIND_ON(EP_K_DEQUANT_I8) && op->kind == EP_K_DEQUANT_I8) {
       const ep_tensor_t *in0 = &m->tensors[op->in[0]];
       ep_dequant_table_init((uint32_t *)(void *)op->scratch, in0->scale, in0->zero_point);
     } else if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) {

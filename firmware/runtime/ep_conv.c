@@ -385,9 +385,93 @@ static void pair_channels_wide(const int8_t *w, const uint32_t *xq, const pair_k
   pair_channels_body(w, xq, k, ya, yb, 0, NULL);
 }
 
+#define LIVE_MAX 256u /* output channels the live-channel path lists on the stack */
+
+/* Live channels of a 1x1 convolution, two at a time (any two: `idx` lists the pairs' channel numbers), against one
+ * pixel pair: their rows widened beforehand (`wpre`: per pair both rows, depth / 2 words each), requantised by rq_k,
+ * each output stored as a byte at its channel. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void live_pairs(const uint32_t *wpre, const uint32_t *xq, const pair_k_t *k, const uint16_t *idx, int8_t *ya,
+                       int8_t *yb) {
+  const uint32_t depth = k->depth, groups = k->groups, zp21 = k->zp21, lo4 = k->lo4, hi4 = k->hi4;
+  const int32_t *bias = k->bias, *cm = k->cm;
+  const int8_t *cs = k->cs;
+  const uint16_t *const end = idx + 2u * k->oc;
+  for (; idx != end; idx += 2, wpre += depth) {
+    const uint32_t i0 = idx[0], i1 = idx[1];
+    int32_t acc[4];
+    rqk_t q0, q1;
+    uint32_t v;
+    acc[0] = acc[1] = bias[i0];
+    acc[2] = acc[3] = bias[i1];
+    dot2x2w(wpre, wpre + depth / 2u, xq, groups, acc);
+    q0.m = cm[i0];
+    q0.e = cs[i0];
+    q0.k = (int32_t)(zp21 << (q0.e - 1));
+    q1.m = cm[i1];
+    q1.e = cs[i1];
+    q1.k = (int32_t)(zp21 << (q1.e - 1));
+    v = pack4(rq_k(acc[0], &q0), rq_k(acc[2], &q1), rq_k(acc[1], &q0), rq_k(acc[3], &q1));
+    v = clamp4(v, lo4, hi4); /* {A i0, A i1, B i0, B i1} */
+    ya[i0] = (int8_t)v;
+    ya[i1] = (int8_t)(v >> 8);
+    yb[i0] = (int8_t)(v >> 16);
+    yb[i1] = (int8_t)(v >> 24);
+  }
+}
+
+/* A 1x1 convolution with constant channels (multiplier 0, ep_conv_init) in at least an eighth of its outputs: only the
+ * live channels are computed, in pairs, their rows widened per invoke in chunks that fit the stack; every output pixel
+ * first gets the constant channels' bytes (c = zp + bias word) from a template. Needs rq_k exact for the op (the
+ * caller checks). Returns the pixels done (even), 0 when the op does not qualify. */
+static int32_t conv_live(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y, const pair_k_t *pk) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], OW = to->dims[2], npix = to->dims[1] * OW;
+  const uint32_t oc = op->rows, depth = op->depth, groups = depth >> 2;
+  const int32_t *bias = op->scratch, *cm = op->scratch + oc;
+  const int32_t zp = op->p.conv.zp_out;
+  const int8_t *w = (const int8_t *)m->tensors[op->in[1]].data;
+  const uint32_t chunk = PRE_WORDS / depth; /* pairs of widened rows per chunk */
+  uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
+  uint16_t idx[LIVE_MAX + 1u];
+  int8_t tmpl[LIVE_MAX];
+  uint32_t wpre[PRE_WORDS];
+  uint32_t r, nl = 0, npairs, k0;
+  int32_t p = 0, oy, ox;
+  for (r = 0; r < oc; r++) {
+    if (cm[r] != 0) idx[nl++] = (uint16_t)r;
+    tmpl[r] = (int8_t)(zp + bias[r]); /* a constant channel's byte; a live channel's is overwritten */
+  }
+  if (nl == 0u || 8u * nl > 7u * oc || npix < 2) return 0;
+  if (nl & 1u) idx[nl] = idx[nl - 1u]; /* an odd count: the last channel twice, the same byte stored twice */
+  npairs = (nl + 1u) / 2u;
+  for (k0 = 0; k0 < npairs; k0 += chunk) {
+    const uint32_t n = npairs - k0 < chunk ? npairs - k0 : chunk;
+    pair_k_t pc = *pk;
+    for (r = 0; r < 2u * n; r++) widen_seq(w + (size_t)idx[2u * k0 + r] * depth, groups, wpre + r * (depth / 2u));
+    pc.oc = n;
+    oy = ox = 0;
+    for (p = 0; p + 1 < npix; p += 2) {
+      int8_t *ya = y + (size_t)p * oc, *yb = ya + oc;
+      if (k0 == 0u) {
+        copy_bytes(ya, tmpl, oc);
+        copy_bytes(yb, tmpl, oc);
+      }
+      widen_lane(conv_input(op, xb, H, W, C, 1, 1, oy, ox, NULL), groups, xq);
+      if (++ox == OW) ox = 0, oy++;
+      widen_lane(conv_input(op, xb, H, W, C, 1, 1, oy, ox, NULL), groups, xq + 2);
+      if (++ox == OW) ox = 0, oy++;
+      live_pairs(wpre, xq, &pc, idx + 2u * k0, ya, yb);
+    }
+  }
+  return p;
+}
+
 /* Output pixels in pairs: both inputs widened into one buffer, then two output channels at a time, requantised as
  * they finish (the pair shares each channel's constants). Returns the pixels done (an odd last one is left). */
-static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y) {
+static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y, int32_t *fixed) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OW = to->dims[2], npix = to->dims[1] * OW, KH = tw->dims[1], KW = tw->dims[2];
@@ -424,6 +508,15 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   pkt.groups = groups + 1u;
   pkt.oc = oc - 2u;
   pkp = pk;
+  if (KH == 1 && KW == 1 && tail == 0u && depth <= 256u && oc <= LIVE_MAX && 8u * conv_constants(op) >= oc) {
+    if (fast && rqk_ok(op, oc)) {
+      const int32_t done = conv_live(m, op, xb, y, &pk);
+      if (done > 0) {
+        *fixed = done;
+        return done;
+      }
+    }
+  }
   /* A small filter (oc x ceil4(depth) <= 2560) is widened once per invoke onto the stack, each row zero-padded to whole
    * groups: every pixel pair reads it again, and a depth tail becomes one more group (a gathered patch only: a 1x1
    * input is read in place, its pad bytes are the next pixel's). */
@@ -611,7 +704,7 @@ static void dot2x2_packed(const int8_t *w0, const int8_t *w1, const int32_t *X, 
 }
 
 /* Output pixels in pairs (see dot2x2_packed), two output channels at a time. Returns the pixels done. */
-static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y) {
+static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *xb, int8_t *y, int32_t *fixed) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OW = to->dims[2], npix = to->dims[1] * OW, KH = tw->dims[1], KW = tw->dims[2];
@@ -624,6 +717,7 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   int32_t *X = (int32_t *)(void *)m->fc_tmp;
   int8_t *patch = (int8_t *)(m->fc_tmp + widened_bytes(depth));
   int32_t p, oy = 0, ox = 0;
+  (void)fixed; /* no live-channel path here: ep_k_conv_i8 writes the constant channels */
   for (p = 0; p + 1 < npix; p += 2) {
     int8_t *ya = y + (size_t)p * oc, *yb = ya + oc;
     const int8_t *x = conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch);
@@ -661,6 +755,28 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
 }
 #endif /* EP_CONV_PACKED */
 
+/* Pixels p0 .. npix - 1 of one batch: the bytes of the constant channels (multiplier 0, bias word c - zp nonzero:
+ * ep_conv_init), which the kernels left at zp; listed CONV_BLOCK at a time, so that the channels are scanned once. */
+static void const_fix(const ep_op_t *op, int8_t *y, int32_t p0, int32_t npix) {
+  const uint32_t oc = op->rows;
+  const int32_t *bias = op->scratch, *cm = op->scratch + oc;
+  uint32_t ch[CONV_BLOCK];
+  int8_t val[CONV_BLOCK];
+  uint32_t r = 0, n, i;
+  int32_t p;
+  if (conv_constants(op) == 0u || p0 >= npix) return;
+  while (r < oc) {
+    for (n = 0; r < oc && n < CONV_BLOCK; r++) {
+      if (cm[r] == 0 && bias[r] != 0) {
+        ch[n] = r;
+        val[n++] = (int8_t)(op->p.conv.zp_out + bias[r]);
+      }
+    }
+    for (p = p0; p < npix && n != 0u; p++)
+      for (i = 0; i < n; i++) y[(size_t)p * oc + ch[i]] = val[i];
+  }
+}
+
 int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
@@ -675,8 +791,9 @@ int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
   for (b = 0; b < ti->dims[0]; b++) {
     const int8_t *xb = (const int8_t *)ti->data + (size_t)b * H * W * C;
     int8_t *y = (int8_t *)to->data + (size_t)b * OH * OW * oc;
+    int32_t fixed = 0;
 #if EP_CONV_DSP || EP_CONV_PACKED
-    p = conv_pairs(m, op, xb, y);
+    p = conv_pairs(m, op, xb, y, &fixed);
 #else
     p = 0;
 #endif
@@ -695,6 +812,7 @@ int ep_k_conv_i8(const ep_model_t *m, const ep_op_t *op) {
         r += n;
       }
     }
+    const_fix(op, y, fixed, OH * OW);
   }
   return 0;
 }

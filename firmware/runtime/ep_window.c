@@ -113,6 +113,27 @@ uint32_t ep_conv_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
+/* The byte CONV_2D channel r outputs whatever the input, if there is one (a channel whose weights are pruned to 0, or
+ * whose bias holds it below the activation floor): the requantisation is monotone in the accumulator (multiplier
+ * >= 0, no left shift, no int32 wrap), so the smallest and largest accumulators any int8 input gives (each tap at
+ * -128 or 127; im2col padding taps hold the input zero point, inside that range) bound every output. */
+static int conv_constant(const ep_op_t *op, const int8_t *w, uint32_t depth, int32_t fb, int32_t mult, int32_t shift,
+                         int32_t *c) {
+  int64_t lo = fb, hi = fb;
+  int32_t a, b;
+  uint32_t d;
+  for (d = 0; d < depth; d++) {
+    const int32_t v = w[d];
+    lo += v > 0 ? -128 * v : 127 * v;
+    hi += v > 0 ? 127 * v : -128 * v;
+  }
+  if (shift > 0 || mult < 0 || lo < INT32_MIN || hi > INT32_MAX) return 0;
+  a = ep_clamp_i32(ep_add_wrap(ep_mbqm((int32_t)lo, mult, shift), op->p.conv.zp_out), op->act_min, op->act_max);
+  b = ep_clamp_i32(ep_add_wrap(ep_mbqm((int32_t)hi, mult, shift), op->p.conv.zp_out), op->act_min, op->act_max);
+  *c = a;
+  return a == b;
+}
+
 void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
   if (op->kind == EP_K_CONV_I8 || op->kind == EP_K_DWCONV_I8) {
     const ep_tensor_t *in = &m->tensors[op->in[0]], *w = &m->tensors[op->in[1]], *out = &m->tensors[op->out[0]];
@@ -120,7 +141,8 @@ void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
     const uint32_t oc = op->rows;
     const int dw = op->kind == EP_K_DWCONV_I8;
     uint32_t r, d;
-    int32_t shift;
+    int32_t shift, c;
+    op->batches = 0;
     for (r = 0; r < oc; r++) {
       int32_t bias = b ? (int32_t)ep_le32(b->data + 4u * r) : 0;
       const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
@@ -139,6 +161,17 @@ void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
         op->scratch[r] = 0;
         shift = -1;
       }
+      /* A CONV_2D channel whose output is one byte c for every input is stored like a multiplier-0 channel, its bias
+       * word holding c - zp (0 for those): every kernel path then outputs zp there and ep_k_conv_i8 writes c, or
+       * leaves the channel out of its MACs (ep_conv.c). */
+      if (!dw && op->scratch[oc + r] != 0 &&
+          conv_constant(op, (const int8_t *)w->data + (size_t)r * op->depth, op->depth, op->scratch[r],
+                        op->scratch[oc + r], shift, &c)) {
+        op->scratch[r] = c - op->p.conv.zp_out;
+        op->scratch[oc + r] = 0;
+        shift = -1;
+      }
+      if (!dw && op->scratch[oc + r] == 0) op->batches++; /* CONV_2D: its constant channels, counted (ep_window.h) */
       ((int8_t *)(void *)(op->scratch + 2u * oc))[r] = (int8_t)-shift;
     }
   }

@@ -64,6 +64,10 @@ int ep_dwconv_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb
 int ep_pool_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts, int is_max);
 int ep_softmax_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts);
 
+/* A CONV_2D op's constant channels (output one byte whatever the input: multiplier word 0, bias word c - zp), as
+ * ep_conv_init counted them: op->batches, which no windowed kernel uses otherwise. */
+static inline uint32_t conv_constants(const ep_op_t *op) { return op->kind == EP_K_CONV_I8 ? op->batches : 0u; }
+
 /* The int8 right shifts after the bias and multiplier words: -shift of ep_quantize_multiplier (in [-30, 31]),
  * stored negated because the short requantisation shifts right by it as it is. */
 static inline const int8_t *conv_shifts(const ep_op_t *op, uint32_t channels) {

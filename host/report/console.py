@@ -20,6 +20,7 @@ from edgeprune.host.report.headline import headline, no_best_line
 from edgeprune.host.report.load import load_run
 from edgeprune.host.report.quality import INTERVAL_NOTE
 from edgeprune.host.report.table import rich_table
+from edgeprune.host.search.predictor import run_line as predictor_line
 from edgeprune.host.search.rejections import (
     limit_text,
     metric_of,
@@ -228,6 +229,9 @@ def final_table(result: SearchResult, console: Any, limit: int = 15, wide: bool 
         console.print(line, markup=False, highlight=False)
     for line in run_account(result.run_dir).lines():
         console.print(line, markup=False, highlight=False)
+    predicted = predictor_line(run)
+    if predicted is not None:
+        console.print(predicted, markup=False, highlight=False)
     head = headline(run)
     if head is not None:
         for line in head.lines():

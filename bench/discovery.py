@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
+from serial.tools import list_ports
+
 from edgeprune.bench.targets import TargetError, open_device, probe, spec_for_port
 
 log = logging.getLogger(__name__)
@@ -65,8 +67,6 @@ def list_devices(*, probe_hello: bool = True, hello_timeout_s: float = 0.5, usb_
     :param extra_ports: target specs pyserial does not list (ptys, ``socket://`` URLs, ``qemu:<core>``,
         which is launched for the probe) to probe as well
     """
-    from serial.tools import list_ports
-
     found: list[DeviceInfo] = []
     for p in sorted(list_ports.comports(), key=lambda p: p.device):
         info = DeviceInfo(

@@ -14,10 +14,13 @@ import numpy as np
 
 from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.bench.errors import MeasureError
+from edgeprune.bench.firmware_build import deploy_footprint
 from edgeprune.bench.inputs import synthetic_inputs
+from edgeprune.bench.link import LoadResult
 from edgeprune.bench.manifest import Manifest, load_manifest
 from edgeprune.bench.measure import Measurement, measure
 from edgeprune.bench.power.ppk2 import Ppk2Meter
+from edgeprune.bench.qemu import MACHINES
 from edgeprune.bench.targets import TargetSpec, open_device
 
 
@@ -48,7 +51,7 @@ def _json_default(obj: Any) -> Any:
 
 
 def bench_model(model_path: str | Path, device: str, *, manifest_path: str | Path | None = None,
-                repeats: int = 20, warmup: int = 2, agreement: int = 0, energy_board: str | None = None,
+                repeats: int = 20, warmup: int = 2, agreement: int = 4, energy_board: str | None = None,
                 host_energy_runs: int = 0, ppk2_port: str | None = None, ppk2_channel: int = 0,
                 ppk2_mv: int = 3300, timeout_s: float = 10.0, json_out: str | Path | None = None,
                 elf: str | Path | None = None) -> Measurement:
@@ -102,10 +105,6 @@ def _measure_deployed(path: Path, tflite: bytes, manifest: Manifest, device: str
 
     :returns: the measurement and the deploy build's id
     """
-    from edgeprune.bench.firmware_build import deploy_footprint
-    from edgeprune.bench.link import LoadResult
-    from edgeprune.bench.qemu import MACHINES
-
     spec = TargetSpec.parse(device)
     built = deploy_footprint(path, MACHINES[spec.core].env, manifest.to_dict())
     load = LoadResult(arena_used=built.plan.arena if built.plan is not None else 0, macs=0,

@@ -20,6 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.cycle_model import CycleModel, disassemble
+from edgeprune.bench.inputs import set_inputs, synthetic_inputs
+from edgeprune.bench.link import Device
+from edgeprune.bench.manifest import Manifest, load_manifest
+from edgeprune.bench.measure import configure_sequence
+from edgeprune.bench.qemu import QemuBoard, default_elf
+
 log = logging.getLogger(__name__)
 
 TRACE = re.compile(r"^Trace \d+: (0x[0-9a-f]+) \[[0-9a-f]+/([0-9a-f]+)/[0-9a-f]+/[0-9a-f]+\] ?(\S*)")
@@ -148,11 +155,6 @@ class _OpBlock(Block):
 def _run(core: str, tflite: bytes, manifest: Any, sample: dict[int, bytes], elf: Path | None, runs: int,
          trace: Path) -> int:
     """One traced QEMU session: load, set inputs, ``runs`` inferences; the device's count per inference."""
-    from edgeprune.bench.inputs import set_inputs
-    from edgeprune.bench.link import Device
-    from edgeprune.bench.measure import configure_sequence
-    from edgeprune.bench.qemu import QemuBoard
-
     args = ("-d", "in_asm,exec,nochain", "-D", str(trace))
     with QemuBoard(core, elf=elf, serial="tcp", boot_timeout_s=120.0, extra_args=args) as board, \
             Device.open(board.url, 600.0) as dev:
@@ -199,9 +201,6 @@ def profile(model: str | Path, core: str = "m4", runs: int = 4, elf: str | Path 
     if runs < 1:
         raise ValueError("runs must be >= 1")
     model = Path(model)
-    from edgeprune.bench.inputs import synthetic_inputs
-    from edgeprune.bench.manifest import Manifest, load_manifest
-
     tflite = model.read_bytes()
     manifest = Manifest.from_dict(load_manifest(model, manifest_path, tflite))
     sample = synthetic_inputs(manifest, 1, seed=0)[0]
@@ -254,11 +253,6 @@ def op_profile(model: str | Path, core: str = "m4", runs: int = 1, elf: str | Pa
     :param flash_ws: instruction-fetch wait states for the model
     :param clock_mhz: the model's stated clock
     """
-    from edgeprune.bench.cycle_model import CycleModel, disassemble
-    from edgeprune.bench.inputs import synthetic_inputs
-    from edgeprune.bench.manifest import Manifest, load_manifest
-    from edgeprune.bench.qemu import default_elf
-
     if runs < 1:
         raise ValueError("runs must be >= 1")
     model = Path(model)

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
+
 from edgeprune.bench import protocol as P
 from edgeprune.bench.link import (
     BOARD_INFER_DEADLINE,
@@ -49,11 +51,18 @@ log = logging.getLogger(__name__)
 
 QEMU_CORES: tuple[str, ...] = tuple(MACHINES)
 DEFAULT_QEMU_CORE = "m4"
+#: The target of every command given no ``--device`` (the CLI's default and ``SearchOptions.device``).
+DEFAULT_TARGET = f"qemu:{DEFAULT_QEMU_CORE}"
 URL_SCHEMES = ("socket://", "rfc2217://", "loop://", "ethudp://")
 FORMS = f"qemu, qemu:<{'|'.join(QEMU_CORES)}>, /dev/ttyACM0, /dev/pts/N, serial:<USB serial number>, socket://host:port"
 # (the STM32 twins among QEMU_CORES: bench.qemu.STM32_TWINS)
 # A bare word of this shape naming an attached board was accepted before ``serial:`` existed (deprecated).
 _LEGACY_SERIAL = re.compile(r"^[0-9A-Za-z]{6,}$")
+
+
+def split_specs(text: str) -> list[str]:
+    """``--device a,b,c`` → ``["a", "b", "c"]``: the one reading of a list of target specs (one board per worker)."""
+    return [d.strip() for d in str(text).split(",") if d.strip()]
 
 
 class TargetError(ValueError):
@@ -333,8 +342,6 @@ class Target:
             code = proc.poll()
             if code is not None:
                 return f"the emulator exited (code {code})"
-            import psutil
-
             try:
                 if psutil.Process(proc.pid).status() == psutil.STATUS_STOPPED:
                     return "the emulator is stopped (SIGSTOP)"
@@ -424,8 +431,6 @@ def end_stale_qemu(pidfile: Path | None) -> None:
     """End the QEMU an interrupted run noted in ``pidfile`` (only if it is still that emulator)."""
     if pidfile is None or not pidfile.is_file():
         return
-    import psutil
-
     try:
         pid = int(pidfile.read_text().strip())
         proc = psutil.Process(pid)

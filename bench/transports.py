@@ -17,6 +17,9 @@ import struct
 import time
 from urllib.parse import parse_qs, urlparse
 
+import serial
+from serial.tools import list_ports
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BAUD = 115200
@@ -54,8 +57,6 @@ def port_problem(path: str, exc: BaseException) -> str:
 def check_port(path: str) -> None:
     """Open ``path`` as the link will (read-write, exclusive) and close it again, so a port that cannot be
     used fails before any slow work. Raises :class:`PortUnusable`."""
-    import serial
-
     try:
         serial.Serial(path, baudrate=DEFAULT_BAUD, timeout=POLL_S, write_timeout=1.0, exclusive=True).close()
     except (serial.SerialException, OSError) as exc:
@@ -66,8 +67,6 @@ def resolve(port: str) -> str:
     """Map a USB serial number (e.g. an ST-LINK's ``066DFF...``) to its device path; paths and URLs pass."""
     if "://" in port or port.startswith("/") or os.path.exists(port) or port.upper().startswith("COM"):
         return port
-    from serial.tools import list_ports
-
     matches = [p.device for p in list_ports.comports() if p.serial_number and p.serial_number.lower() == port.lower()]
     if not matches:
         raise PortNotFound(f"no attached board has USB serial number {port!r}; list boards with `{LIST_COMMAND}`")
@@ -181,8 +180,6 @@ def open_port(port: str, timeout_s: float, baudrate: int = DEFAULT_BAUD):
     :param timeout_s: write timeout; reads use short polls and the caller's own deadline
     :param baudrate: UART speed (ignored by sockets and ptys)
     """
-    import serial  # imported late: keeps `edgeprune --help` fast
-
     if port.startswith("ethudp://"):
         return open_eth(port, timeout_s)
     path = resolve(port)

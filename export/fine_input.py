@@ -10,6 +10,7 @@ The manifest's ``input_norm.fine`` records ``f``; ``bench.inputs.quantize_input`
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,8 +31,6 @@ def input_grid(z: np.ndarray) -> tuple[float, int]:
 
 def split_first_layer(model: nn.Module, fine: int) -> nn.Module:
     """A copy of an ``MLP`` taking ``[coarse, residual·fine]`` and computing ``model(coarse + residual)``."""
-    import copy
-
     import torch
     from torch import nn as tnn
 

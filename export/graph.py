@@ -11,6 +11,7 @@ over the calibration windows, so the hidden-state inputs see the values they tak
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -232,8 +233,6 @@ def apply_input_norm(x: np.ndarray, norm: dict[str, list[float]] | None) -> np.n
 
 def _fold_into(layer: Any, mean: Any, std: Any) -> Any:
     """A copy of a Linear/LowRankLinear computing ``layer(z·std + mean)`` from ``z``."""
-    import copy
-
     import torch
     from torch import nn
 
@@ -264,8 +263,6 @@ def _fold_into(layer: Any, mean: Any, std: Any) -> Any:
 
 def fold_input_norm(model: nn.Module, norm: dict[str, list[float]] | None) -> nn.Module:
     """A copy of ``model`` taking normalised inputs ``z`` and computing ``model(z·std + mean)``."""
-    import copy
-
     import torch
 
     from edgeprune.host.models import StackedRNN
@@ -293,8 +290,6 @@ def center_outputs(model: nn.Module) -> nn.Module:
     gaps away (the task's baseline scored a return of 11 instead of 415). Subtracting the mean over
     actions is linear, folds into the last layer, and leaves only the advantages to quantise.
     """
-    import copy
-
     import torch
 
     from edgeprune.host.models import LowRankLinear

@@ -25,7 +25,8 @@ from edgeprune.bench.inputs import split_float
 from edgeprune.bench.manifest import write_manifest
 from edgeprune.bench.tflite_info import bind_names, read_model
 from edgeprune.export import fine_input as fine
-from edgeprune.export import manifest_build, verify
+from edgeprune.export import manifest_build, to_onnx, to_tflite, verify
+from edgeprune.export import precision as mixed
 from edgeprune.export.graph import (
     apply_input_norm,
     center_outputs,
@@ -159,8 +160,6 @@ def export_model(
     by ``export.precision`` (manifest ``precision``; ``weight_bytes`` counts int4 weights at half a byte).
     Raises ``ExportError(stage, op, detail)``; on error ``out_dir`` is left as it was.
     """
-    from edgeprune.export import to_onnx, to_tflite
-
     if quantize not in ("int8", "float32"):
         raise ExportError("tflite", detail=f"quantize must be 'int8' or 'float32', got {quantize!r}")
     if weights not in to_tflite.WEIGHT_LAYOUTS:
@@ -218,8 +217,6 @@ def export_model(
         if narrowed:
             if quantize != "int8":
                 raise ExportError("tflite", detail="per-layer precision needs quantize='int8'")
-            from edgeprune.export import precision as mixed
-
             ops = mixed.model_layer_ops(model, tflite, graph.output_names)
             tflite = mixed.apply_precision(tflite, {i: narrowed[n] for i, n in ops.items() if n in narrowed})
         info = read_model(tflite)

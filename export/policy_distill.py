@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ from edgeprune.bench.errors import ExportError
 from edgeprune.bench.manifest import write_manifest
 from edgeprune.export.fine_input import input_grid
 from edgeprune.export.graph import apply_input_norm, input_norm
+from edgeprune.export.pipeline import export_model
+from edgeprune.export.verify import predict_fn
 
 if TYPE_CHECKING:
     import torch
@@ -263,13 +266,7 @@ def export_distilled_policy(
     ``clip(gain·(Q − mean_a Q))``, not Q-values: only the greedy action is meaningful.
     Raises ``ExportError`` (stage ``distill`` or later).
     """
-    import tempfile
-    from dataclasses import asdict, replace
-
     import torch
-
-    from edgeprune.export.pipeline import export_model
-    from edgeprune.export.verify import predict_fn
 
     if seeds < 1:
         raise ExportError("distill", detail=f"seeds must be >= 1, got {seeds}")

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import flatbuffers
+
 from edgeprune.bench.errors import ExportError
+from edgeprune.bench.tflite_info import _schema
 
 _ALIGN = 16
 
 
 def _pack_aligned(schema: Any, model: Any) -> bytes:
-    import flatbuffers
-
     original = schema.BufferT.Pack
 
     def pack(buf: Any, builder: Any) -> Any:
@@ -66,8 +67,6 @@ def slim_tflite(tflite: bytes) -> bytes:
     :param tflite: a TFLite flatbuffer
     :raises ExportError: (stage ``deploy``) not a flatbuffer the schema reads
     """
-    from edgeprune.bench.tflite_info import _schema
-
     schema = _schema()
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(tflite), 0))

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from edgeprune.bench.discovery import DeviceInfo, list_devices
 from edgeprune.bench.paths import project_root
-from edgeprune.bench.targets import TargetSpec, probe
+from edgeprune.bench.qemu import MACHINES, QemuError, qemu_binary
+from edgeprune.bench.targets import DEFAULT_TARGET, TargetSpec, probe
 
 # PyPI distributions the toolchain imports, with whether a search cannot run without them.
 PYTHON_STACK: tuple[tuple[str, bool], ...] = (
@@ -126,8 +127,6 @@ def check_tools(path: str | None = None) -> list[Check]:
 def check_stm32_emulator() -> Check:
     """The QEMU that runs ``qemu:b-l475e-iot01a`` (>= 9: the system's when new enough, else ``make setup``'s
     project-local unpack), with its version; optional, the mps2 targets run on the system QEMU."""
-    from edgeprune.bench.qemu import MACHINES, QemuError, qemu_binary
-
     machine = MACHINES["b-l475e-iot01a"]
     name = f"QEMU >= {machine.min_qemu} (qemu:{machine.machine})"
     try:
@@ -164,7 +163,7 @@ def decide_fallbacks(checks: list[Check], ports: list[DeviceInfo]) -> dict[str, 
         device = "no board attached"
     fallbacks = {
         "device": device,
-        "default target": "qemu:m4 (instruction counts under -icount, a lower bound on cycles)"
+        "default target": f"{DEFAULT_TARGET} (instruction counts under -icount, a lower bound on cycles)"
         if qemu_ok
         else "none: QEMU missing",
         "energy": (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -104,8 +105,6 @@ def host_energy(run_once: Callable[[], Any], n: int, *, country_iso_code: str = 
 
 def tflite_runner(tflite_bytes: bytes, inputs: np.ndarray | None = None) -> Callable[[], Any]:
     """A zero-argument callable running one inference of ``tflite_bytes`` in TensorFlow Lite on the host."""
-    import warnings
-
     import tensorflow as tf
 
     with warnings.catch_warnings():

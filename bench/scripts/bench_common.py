@@ -84,6 +84,7 @@ def search_or_reuse(out: Path, reuse: bool, cache: Any = None, **opts: Any) -> t
     time; with ``reuse``, a finished run already in ``out`` is summarised instead (wall time from its store),
     and ``RunNotFinished`` is raised when there is none (nothing is searched or deleted).
     ``cache``: an evaluation cache to use instead of the global one (needs ``use_cache=True`` in ``opts``)."""
+    from edgeprune.host.report import generate_report
     from edgeprune.host.search.run import SearchOptions, run_search
     from edgeprune.host.search.store import RunStore
 
@@ -100,7 +101,7 @@ def search_or_reuse(out: Path, reuse: bool, cache: Any = None, **opts: Any) -> t
     if out.exists():
         shutil.rmtree(out)
     t0 = time.monotonic()
-    result = run_search(SearchOptions(out=str(out), **opts), cache=cache)
+    result = run_search(SearchOptions(out=str(out), **opts), cache=cache, write_report=generate_report)
     return result.run_dir, time.monotonic() - t0
 
 

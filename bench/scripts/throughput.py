@@ -32,6 +32,7 @@ from typing import Any
 
 from bench_common import commit, replace_section
 
+from edgeprune.host.report import generate_report
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.store import RunStore
 
@@ -88,7 +89,8 @@ def one_run(label: str, opts: dict[str, Any]) -> dict[str, Any]:
     log.info("%s: starting (load %.2f)", label, load_before)
     t0 = time.monotonic()
     # Exports of its own: an export left by an earlier row would be reused and make this row look faster.
-    run_search(SearchOptions(out=str(out), evaluator_options={"artifacts_dir": str(out / "artifacts")}, **opts))
+    run_search(SearchOptions(out=str(out), evaluator_options={"artifacts_dir": str(out / "artifacts")}, **opts),
+               write_report=generate_report)
     wall = time.monotonic() - t0
     summary = summarise(out, wall, label, load_before, os.getloadavg()[0])
     log.info("%s: %s evaluations/min (%s)", label, summary["evals_per_min"], summary)

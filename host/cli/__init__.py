@@ -12,8 +12,10 @@ import logging
 import os
 
 import click
+from rich.logging import RichHandler
 
 from edgeprune.host import __version__
+from edgeprune.host.cli import native_stderr
 
 SUBCOMMANDS = ("train", "search", "export", "flash", "bench", "report", "doctor")
 
@@ -72,10 +74,6 @@ def main(verbose: int) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-        from edgeprune.host.cli import native_stderr
-
         native_stderr.install()
     level = logging.WARNING - 10 * min(verbose, 2)
-    from rich.logging import RichHandler
-
     logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(show_path=False)])

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
-from edgeprune.bench.targets import FORMS, QEMU_CORES
+from edgeprune.bench.discovery import list_devices
+from edgeprune.bench.energy import EnergyTableError
+from edgeprune.bench.errors import MeasureError
+from edgeprune.bench.firmware_build import BuildError, deploy_env_for, deploy_footprint
+from edgeprune.bench.flash import FlashError
+from edgeprune.bench.link import LinkError
+from edgeprune.bench.manifest import load_manifest
+from edgeprune.bench.model_bench import bench_model
+from edgeprune.bench.power import PowerMeterError
+from edgeprune.bench.qemu import MACHINES, TWIN_OF_BOARD
+from edgeprune.bench.qemu_profile import profile
+from edgeprune.bench.targets import DEFAULT_TARGET, FORMS, QEMU_CORES, TargetError, TargetSpec
 from edgeprune.host.cli.errors import UserError, friendly_errors
 
 QEMU_TARGETS = "qemu " + " ".join(f"qemu:{c}" for c in QEMU_CORES)
@@ -35,11 +49,6 @@ def _value(fig: Any) -> str:
 
 
 def _print_devices(extra_ports: list[str]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from edgeprune.bench.discovery import list_devices
-
     devices = list_devices(extra_ports=extra_ports)
     console = Console()
     if not devices:
@@ -58,9 +67,6 @@ def _print_devices(extra_ports: list[str]) -> None:
 
 
 def _print_measurement(m: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     t = m.target
     console = Console()
     title = (f"{m.model.get('path', 'model')} on {t['board'] or t['core']} ({t['core']}, build {t['build_id']})")
@@ -90,12 +96,6 @@ def _print_measurement(m: Any) -> None:
 
 def _print_deploy(model: str, manifest_path: str | None, m: Any) -> None:
     """Flash and RAM of the deploy build (the model compiled in, as it ships), like ``search`` reports them."""
-    from rich.console import Console
-
-    from edgeprune.bench.firmware_build import BuildError, deploy_env_for, deploy_footprint
-    from edgeprune.bench.manifest import load_manifest
-    from edgeprune.bench.qemu import MACHINES, TWIN_OF_BOARD
-
     t, console = m.target, Console()
     twin = TWIN_OF_BOARD.get(t["board"]) if t["counter"] == "icount" else None  # an emulated STM32 board's image
     env = MACHINES[twin].env if twin else deploy_env_for(t["counter"], t["core"], t["board"])
@@ -115,11 +115,6 @@ def _print_deploy(model: str, manifest_path: str | None, m: Any) -> None:
 
 
 def _print_profile(model: str, manifest_path: str | None, core: str, top: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from edgeprune.bench.qemu_profile import profile
-
     console = Console()
     with console.status(f"profiling on QEMU {core} (a traced session)…"):
         prof = profile(model, core, manifest_path=manifest_path)
@@ -134,24 +129,28 @@ def _print_profile(model: str, manifest_path: str | None, core: str, top: int) -
                   "(the difference: the count's own start/stop)", markup=False)
 
 
+#: The library's defaults (``bench_model``), so the CLI and a library caller measure the same way.
+_DEFAULT = {name: p.default for name, p in inspect.signature(bench_model).parameters.items()}
+
+
 @click.command("bench")
 @click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--device", "device_spec", default=None,
-              help=f"Target: {FORMS}. Default qemu:m4; with --list, also probe this target.")
-@click.option("--repeats", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Measured runs.")
-@click.option("--warmup", default=2, show_default=True, type=click.IntRange(0, 1000), help="Discarded runs first.")
+              help=f"Target: {FORMS}. Default {DEFAULT_TARGET}; with --list, also probe this target.")
+@click.option("--repeats", default=_DEFAULT["repeats"], show_default=True, type=click.IntRange(1, 10_000), help="Measured runs.")
+@click.option("--warmup", default=_DEFAULT["warmup"], show_default=True, type=click.IntRange(0, 1000), help="Discarded runs first.")
 @click.option("--manifest", "manifest_path", type=click.Path(exists=True, dir_okay=False),
               help="Export manifest (default: manifest.json beside the model, else read from the .tflite).")
-@click.option("--agreement", default=4, show_default=True, type=click.IntRange(0, 1000),
+@click.option("--agreement", default=_DEFAULT["agreement"], show_default=True, type=click.IntRange(0, 1000),
               help="Inputs whose device outputs are compared with the TFLM oracle.")
 @click.option("--energy-board", default=None, help="Energy-table row for the MCU model (default: the core's).")
-@click.option("--host-energy", "host_energy_runs", default=0, type=click.IntRange(0), show_default=True,
+@click.option("--host-energy", "host_energy_runs", default=_DEFAULT["host_energy_runs"], type=click.IntRange(0), show_default=True,
               help="Also measure host energy with CodeCarbon over N TFLite inferences.")
 @click.option("--ppk2", "ppk2_port", default=None, help="Serial port of a Nordic PPK2 (GPIO-windowed energy).")
-@click.option("--ppk2-channel", default=0, show_default=True, type=click.IntRange(0, 7),
+@click.option("--ppk2-channel", default=_DEFAULT["ppk2_channel"], show_default=True, type=click.IntRange(0, 7),
               help="PPK2 logic input wired to the firmware's inference GPIO.")
-@click.option("--ppk2-mv", default=3300, show_default=True, type=click.IntRange(800, 5000), help="PPK2 supply, mV.")
-@click.option("--timeout", "timeout_s", default=10.0, show_default=True, help="Per-request reply timeout, s.")
+@click.option("--ppk2-mv", default=_DEFAULT["ppk2_mv"], show_default=True, type=click.IntRange(800, 5000), help="PPK2 supply, mV.")
+@click.option("--timeout", "timeout_s", default=_DEFAULT["timeout_s"], show_default=True, help="Per-request reply timeout, s.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the measurement as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List attached devices (USB identity + firmware HELLO).")
 @click.option("--no-deploy-build", is_flag=True, help="Skip the deploy build that gives flash/RAM (cached per model).")
@@ -178,17 +177,9 @@ def command(model: str | None, device_spec: str | None, repeats: int, warmup: in
     if list_only:
         _print_devices([] if device_spec is None else [device_spec])
         return
-    device_spec = device_spec or "qemu:m4"
+    device_spec = device_spec or DEFAULT_TARGET
     if model is None:
         raise UserError("give a MODEL.tflite to measure, or --list to list devices")
-    from edgeprune.bench.energy import EnergyTableError
-    from edgeprune.bench.errors import MeasureError
-    from edgeprune.bench.flash import FlashError
-    from edgeprune.bench.link import LinkError
-    from edgeprune.bench.model_bench import bench_model
-    from edgeprune.bench.power import PowerMeterError
-    from edgeprune.bench.targets import TargetError, TargetSpec
-
     try:
         target = TargetSpec.parse(device_spec)
     except TargetError as exc:

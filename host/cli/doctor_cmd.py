@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from edgeprune.bench.targets import FORMS
 from edgeprune.host.doctor import run_doctor
@@ -21,9 +23,6 @@ def command(search_path: str | None, device: str | None) -> None:
       edgeprune doctor
       edgeprune doctor --device qemu:m4
     """
-    from rich.console import Console
-    from rich.table import Table
-
     report = run_doctor(search_path, device)
     console = Console()
     table = Table(title="edgeprune doctor", show_lines=False)

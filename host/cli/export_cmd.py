@@ -3,18 +3,23 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
+from edgeprune.export import ExportError
+from edgeprune.export.deploy_build import deploy_and_measure
 from edgeprune.host.cli.errors import UserError, friendly_errors
+from edgeprune.host.search.evaluator import HardwareEvaluator
+from edgeprune.host.search.task_export import CALIBRATION_INPUTS, SourceError, export_source, resolve_source
 
 
 def _summary(exp: Any, kind: str) -> Any:
     """The export's figures; an argmax agreement only where outputs are classes or actions (not a regressor)."""
-    from rich.table import Table
-
     man = exp.result.manifest
     sizes, parity = man["sizes"], man["parity"]
     table = Table(title=f"export {man['name']} ({man['quantize']})", show_header=False)
@@ -46,11 +51,6 @@ def _summary(exp: Any, kind: str) -> Any:
 
 def _calibration_note() -> str:
     """Why a search's figures for the same model can differ a little from this export's."""
-    import inspect
-
-    from edgeprune.host.search.evaluator import HardwareEvaluator
-    from edgeprune.host.search.task_export import CALIBRATION_INPUTS
-
     search_n = inspect.signature(HardwareEvaluator.__init__).parameters["calibration_n"].default
     if search_n == CALIBRATION_INPUTS:
         return f"{CALIBRATION_INPUTS} training windows (as in a search)"
@@ -81,7 +81,8 @@ def _calibration_note() -> str:
 @click.option("--deploy", "deploy", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write a self-contained C library of the model (API header, runtime for only its kernels, "
                    "library.json, CMakeLists.txt, example) to this folder, and measure its flash/RAM in QEMU.")
-@click.option("--deploy-core", type=click.Choice(["m0", "m3", "m4", "m7", "m33"]), default="m4", show_default=True,
+@click.option("--deploy-core", type=click.Choice(["m0", "m3", "m4", "m7", "m33"]),
+              default=inspect.signature(deploy_and_measure).parameters["core"].default, show_default=True,
               help="Core the deploy library's arena is planned and its example built for.")
 @friendly_errors
 def command(
@@ -110,11 +111,6 @@ def command(
       edgeprune export --task cartpole-dqn --distill-int8
       edgeprune export --run runs/w --deploy fw/lib/weather   # + C library for your firmware
     """
-    from rich.console import Console
-
-    from edgeprune.export import ExportError
-    from edgeprune.host.search.task_export import SourceError, export_source, resolve_source
-
     if config is not None and not task:
         raise click.UsageError("--config needs --task (the task whose baseline it compresses)")
     try:
@@ -125,8 +121,6 @@ def command(
                             distill_int8=distill_int8, weights=weights)
         deployed = None
         if deploy is not None:
-            from edgeprune.export.deploy_build import deploy_and_measure
-
             deployed = deploy_and_measure(exp.result.read_tflite(), deploy, manifest=exp.result.manifest,
                                           name=str(exp.result.manifest["name"]), source=str(exp.result.out_dir),
                                           core=deploy_core)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
+
 import click
 
+from edgeprune.bench.firmware_build import pio_envs
+from edgeprune.bench.flash import FlashError, flash
 from edgeprune.bench.targets import FORMS, TargetSpec
 from edgeprune.host.cli.errors import UserError, friendly_errors
+
+#: The library's defaults (``bench.flash.flash``).
+_DEFAULT = {name: p.default for name, p in inspect.signature(flash).parameters.items()}
 
 
 @click.command("flash")
@@ -16,8 +23,8 @@ from edgeprune.host.cli.errors import UserError, friendly_errors
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False),
               help="Export directory: deploy build with its model_data.c compiled in.")
 @click.option("--expect-build-id", default=None, help="Build id the board must report (default: that of the build).")
-@click.option("--timeout", "timeout_s", default=180.0, show_default=True, help="Limit for one upload, s.")
-@click.option("--retries", default=2, show_default=True, type=click.IntRange(0, 10), help="Extra upload attempts.")
+@click.option("--timeout", "timeout_s", default=_DEFAULT["timeout_s"], show_default=True, help="Limit for one upload, s.")
+@click.option("--retries", default=_DEFAULT["retries"], show_default=True, type=click.IntRange(0, 10), help="Extra upload attempts.")
 @friendly_errors
 def command(env: str | None, port: str | None, model_dir: str | None, expect_build_id: str | None, timeout_s: float,
             retries: int) -> None:
@@ -32,11 +39,7 @@ def command(env: str | None, port: str | None, model_dir: str | None, expect_bui
       edgeprune flash --env nucleo_l4r5zi --device serial:066DFF515150898367034443
       edgeprune flash --device qemu:m4
     """
-    from edgeprune.bench.flash import FlashError, flash
-
     if env is not None and not (env == "qemu" or env.startswith("qemu:")):
-        from edgeprune.bench.firmware_build import pio_envs
-
         known = pio_envs()
         if env not in known:
             raise UserError(f"--env {env}: no such PlatformIO env in platformio.ini; pick one of "

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from edgeprune.host.cli.errors import friendly_errors
+from edgeprune.host.report import generate_report
 
 
 @click.command("report")
@@ -24,9 +26,5 @@ def command(run_dirs: tuple[str, ...], out: str | None) -> None:
       edgeprune report runs/weather-gru-ppo-20250101-120000
       edgeprune report runs/a runs/b runs/c --out runs/compare
     """
-    from rich.console import Console
-
-    from edgeprune.host.report import generate_report
-
     path = generate_report([Path(d) for d in run_dirs], Path(out) if out else None)
     Console().print(f"report: {path.resolve()}")

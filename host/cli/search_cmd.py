@@ -8,18 +8,30 @@ import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from edgeprune.host.cli.errors import friendly_errors
-from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP
+from edgeprune.host.report import generate_report
+from edgeprune.host.report.console import ProgressDisplay, final_table
+from edgeprune.host.search.parallel import parse_workers
+from edgeprune.host.search.run import (
+    SearchInterrupted,
+    SearchOptions,
+    interrupt_handler,
+    parse_finetune_steps,
+    run_search,
+)
 from edgeprune.host.search.strategies import STRATEGIES
-from edgeprune.host.tasks.intervals import DEFAULT_LEVEL
+
+#: Every option's default is the library's (``SearchOptions``); tests/host/test_option_defaults.py compares them.
+DEFAULTS = SearchOptions()
 
 
 @click.command("search")
-@click.option("--device", default="qemu:m4", show_default=True,
+@click.option("--device", default=DEFAULTS.device, show_default=True,
               help="qemu[:m0|m3|m4|m7|m33], a serial port (/dev/ttyACM0, /dev/pts/N), serial:<USB serial number> "
                    "or socket://HOST:PORT. Several boards, comma-separated: one worker each.")
-@click.option("--workers", default="1", show_default=True,
+@click.option("--workers", default=str(DEFAULTS.workers), show_default=True,
               help="Evaluations at once on this machine: N (each its own QEMU, or one board each) or 'auto' "
                    "(min(cores, boards)).")
 @click.option("--ray-address", default=None,
@@ -29,19 +41,19 @@ from edgeprune.host.tasks.intervals import DEFAULT_LEVEL
               help="Bring your own model file (with --env or --data) instead of --task.")
 @click.option("--env", "env_id", default=None, help="Gymnasium env id for a --model policy.")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None, help="Data file for a --model GRU.")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default="ppo", show_default=True)
+@click.option("--strategy", type=click.Choice(STRATEGIES), default=DEFAULTS.strategy, show_default=True)
 @click.option("--budget", type=click.IntRange(1), default=None,
-              help="Device evaluations (cache hits are free). Default 20. The time per evaluation depends on the "
+              help=f"Device evaluations (cache hits are free). Default {DEFAULTS.budget}. The time per evaluation depends on the "
                    "model and the machine; the search prints an estimate after the first one.")
-@click.option("--max-acc-drop", type=float, default=DEFAULT_MAX_ACC_DROP, show_default=True,
+@click.option("--max-acc-drop", type=float, default=DEFAULTS.max_acc_drop, show_default=True,
               help="Allowed quality drop, ≥ 0: 2 means 2 pp of accuracy, or 2 % of the baseline's RMSE or return.")
-@click.option("--interval-level", type=float, default=DEFAULT_LEVEL, show_default=True,
+@click.option("--interval-level", type=float, default=DEFAULTS.interval_level, show_default=True,
               help="Level of every quality interval (bootstrap over windows or episodes), between 0.5 and 1.")
 @click.option("--wide", is_flag=True, help="Final table with every column and a source in every cell (~250 columns).")
 @click.option("--flash-kb", type=float, default=None, help="Flash limit of the deploy build, KiB.")
 @click.option("--ram-kb", type=float, default=None, help="RAM limit of the deploy build, KiB.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--reward", type=click.Choice(["measured", "proxy"]), default="measured", show_default=True,
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option("--reward", type=click.Choice(["measured", "proxy"]), default=DEFAULTS.reward, show_default=True,
               help="measured: the device's instructions/cycles, energy, flash, RAM; proxy: the published studies' "
                    "FLOPs and parameter reductions (every candidate is still measured and stored).")
 @click.option("--finetune-steps", type=str, default=None,
@@ -56,8 +68,8 @@ from edgeprune.host.tasks.intervals import DEFAULT_LEVEL
 def command(device: str, task: str, model: str | None, env_id: str | None, data: str | None, strategy: str,
             budget: int | None, max_acc_drop: float, flash_kb: float | None, ram_kb: float | None, seed: int,
             finetune_steps: str | None, no_host_energy: bool, no_cache: bool, out: str | None,
-            resume: str | None, reward: str = "measured", workers: str = "1", ray_address: str | None = None,
-            interval_level: float = DEFAULT_LEVEL, wide: bool = False) -> None:
+            resume: str | None, reward: str, workers: str, ray_address: str | None, interval_level: float,
+            wide: bool) -> None:
     """Search compression configs for a model, measuring every candidate on the device.
 
     With no options: the weather GRU on QEMU Cortex-M4 with PPO, energy from the cited model plus
@@ -79,22 +91,9 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
         raise click.UsageError("--data and --env describe a --model; give the model file too")
     # TensorFlow's C++ start-up chatter would bury the progress display; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from rich.console import Console
-
-    from edgeprune.host.report.console import ProgressDisplay, final_table
-    from edgeprune.host.search.parallel import parse_workers
-    from edgeprune.host.search.run import (
-        DEFAULT_BUDGET,
-        SearchInterrupted,
-        SearchOptions,
-        interrupt_handler,
-        parse_finetune_steps,
-        run_search,
-    )
-
     options = SearchOptions(
-        device=device, task=task or "weather-gru", model=model, env_id=env_id, data=data, strategy=strategy,
-        budget=budget if budget is not None else DEFAULT_BUDGET, max_acc_drop=max_acc_drop,
+        device=device, task=task or DEFAULTS.task, model=model, env_id=env_id, data=data, strategy=strategy,
+        budget=budget if budget is not None else DEFAULTS.budget, max_acc_drop=max_acc_drop,
         interval_level=interval_level, flash_kb=flash_kb,
         ram_kb=ram_kb, seed=seed, out=out,
         finetune_steps=parse_finetune_steps(finetune_steps), reward=reward,
@@ -117,6 +116,7 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
                 on_task_progress=display.task_progress,
                 on_start=display.start,
                 on_outcome=display.update,
+                write_report=generate_report,
             )
         finally:
             display.stop()

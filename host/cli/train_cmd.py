@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from edgeprune.host.cli.errors import friendly_errors
+from edgeprune.host.tasks import TaskError, get_task
+from edgeprune.host.tasks.summary import summary_rows
+from edgeprune.host.tasks.training_config import config_for
 
 
 @click.command("train")
@@ -40,14 +46,6 @@ def command(
       edgeprune train --model policy.zip --env CartPole-v1
       edgeprune train --model gru.pt --data data.npz
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
-    from edgeprune.host.tasks import TaskError, get_task
-    from edgeprune.host.tasks.summary import summary_rows
-    from edgeprune.host.tasks.training_config import config_for
-
     try:
         train_config = config_for(task, seed=seed, timesteps=timesteps)
         with Progress(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.bench.firmware_build import BuildError, build
+from edgeprune.bench.targets import TargetSpec, split_specs
 from edgeprune.host.search.evaluator import deploy_record
 from edgeprune.host.search.store import StoredEvaluation
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES
@@ -25,10 +26,9 @@ def deploy_env_for(options: dict[str, Any]) -> str | None:
     env = (options.get("evaluator_options") or {}).get("deploy_env")
     if env:
         return str(env)
-    device = str(options.get("device", ""))
-    if device == "qemu" or device.startswith("qemu:"):
-        return f"qemu-{device.partition(':')[2] or 'm4'}"
-    return None
+    devices = split_specs(str(options.get("device", "")))
+    spec = TargetSpec.parse(devices[0]) if devices else None
+    return f"qemu-{spec.core}" if spec is not None and spec.is_qemu else None
 
 
 def _deploy(folder: Path, src: Path, env: str | None, build_dir: Path, enabled: bool) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from edgeprune.bench.targets import TargetSpec, split_specs
 from edgeprune.host.report.headline import headline, no_best_line
 from edgeprune.host.report.load import load_run
 from edgeprune.host.report.quality import INTERVAL_NOTE
 from edgeprune.host.report.table import rich_table
+from edgeprune.host.search.final import reference_samples
 from edgeprune.host.search.predictor import run_line as predictor_line
 from edgeprune.host.search.rejections import (
     limit_text,
@@ -46,9 +48,9 @@ def describe(options: SearchOptions, run_dir: Path, resumed: bool) -> list[str]:
     if options.ram_kb is not None:
         limits.append(f"RAM ≤ {options.ram_kb:g} KiB")
     device = options.device
-    if device.startswith("qemu"):
-        core = device.partition(":")[2] or "m4"
-        device = f"{device} (QEMU Cortex-{core.upper()}, instruction counts under -icount)"
+    first = TargetSpec.parse(split_specs(device)[0])
+    if first.is_qemu:
+        device = f"{device} (QEMU Cortex-{first.core.upper()}, instruction counts under -icount)"
     return [
         f"edgeprune search {'(resumed) ' if resumed else ''}→ {run_dir}",
         f"  task: {what}   device: {device}",
@@ -123,8 +125,6 @@ class ProgressDisplay:
         self.metric = session.metric
         task = getattr(session.evaluator, "task", None)
         if task is not None:  # the FP32 model's validation windows: the live drop is paired on them
-            from edgeprune.host.search.final import reference_samples
-
             self.reference = reference_samples(task, "val")
         if self.prep_id is not None:
             self.progress.update(self.prep_id, completed=1.0, status="baseline ready")
@@ -239,4 +239,5 @@ def final_table(result: SearchResult, console: Any, limit: int = 15, wide: bool 
     missing = no_best_line(run)
     if missing is not None:
         console.print(missing, markup=False, highlight=False)
-    console.print(f"report: {result.report_html.resolve()}")
+    if result.report_html is not None:  # written when run_search was given write_report (the CLI)
+        console.print(f"report: {result.report_html.resolve()}")

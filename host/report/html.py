@@ -18,7 +18,8 @@ from edgeprune.host.report.load import RunData
 from edgeprune.host.report.plots import AREA_RADIUS, PointArea
 from edgeprune.host.report.quality import INTERVAL_NOTE, drop_unit_short, fmt_drop, fmt_score
 from edgeprune.host.search.front import unique_candidates
-from edgeprune.host.search.store import StoredEvaluation
+from edgeprune.host.search.store import StoredEvaluation, StoreError
+from edgeprune.host.search.timing import run_account
 from edgeprune.host.search.types import (
     ENERGY_UJ,
     FLASH_BYTES,
@@ -172,9 +173,6 @@ def _failures(cands: list[Any]) -> list[str]:
 
 def _time_section(run: RunData) -> list[str]:
     """Where the wall time went (``host/search/timing.py``): per stage in total and per candidate."""
-    from edgeprune.host.search.store import StoreError
-    from edgeprune.host.search.timing import run_account
-
     try:
         acc = run_account(run.run_dir)
     except StoreError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -183,8 +184,6 @@ def compact_rows(run: RunData, shown: list[StoredEvaluation]) -> list[list[str]]
 
 def rich_table(title: str, run: RunData, shown: list[StoredEvaluation], wide: bool = False) -> object:
     """A ``rich.table.Table`` of the run's baseline and ``shown``: compact (fits 120 columns) or ``wide``."""
-    from rich import box
-
     if wide:
         head, body = header(run.metric, drop_unit_short(run.metric)), rows(run, shown)
         table = Table(title=title, show_lines=False, header_style="bold")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from edgeprune.host.search.confirm import REFERENCE_SAMPLES_META, confirm_run
+from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP
 from edgeprune.host.search.store import RunStore
 from edgeprune.host.tasks.intervals import DEFAULT_LEVEL
@@ -49,8 +51,6 @@ def confirm_front(store: RunStore, evaluator: Any, task: Any, limit: float, leve
     Returns the ``Confirmation`` (also stored as the run's ``confirmation`` metadata), or ``None`` when the
     task gives no per-window samples.
     """
-    from edgeprune.host.search.confirm import REFERENCE_SAMPLES_META, confirm_run
-
     ref = reference_samples(task, "val")
     if not ref:
         return None
@@ -74,9 +74,6 @@ def score_front_on_test(store: RunStore, evaluator: Any, higher_is_better: bool,
     """Score the baseline and every front point on the test split once; kept in the run's metadata
     (``test_quality``: digest → quality dict with its per-window samples). Points scored by an earlier
     (interrupted) pass are kept. With ``task``, the FP32 model's test samples are stored too (paired drops)."""
-    from edgeprune.host.search.confirm import REFERENCE_SAMPLES_META
-    from edgeprune.host.search.front import pareto_front
-
     task = task if task is not None else getattr(evaluator, "task", None)
     confirmation = None
     if task is not None:

@@ -16,11 +16,17 @@ One rule per figure, the same for every candidate whatever the process measured 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.errors import ExportError
+from edgeprune.bench.firmware_build import elf_sizes, plan_model
+from edgeprune.bench.paths import project_root
+from edgeprune.export.deploy import CORE_BOARDS, runtime_families
+from edgeprune.export.deploy_build import deploy_and_measure
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES, FigureRecord
 
 log = logging.getLogger(__name__)
@@ -41,10 +47,6 @@ def deploy_library_figures(figures: dict[str, Any], tflite: bytes, manifest: dic
         estimate
     :returns: the ``DeployFootprint``, or ``None`` when the figures are the estimate
     """
-    from edgeprune.bench.errors import ExportError
-    from edgeprune.export.deploy import CORE_BOARDS
-    from edgeprune.export.deploy_build import deploy_and_measure
-
     why = f"no QEMU example board for core {core}" if core not in CORE_BOARDS else ""
     if not why:
         try:
@@ -124,9 +126,6 @@ def image_estimate(tflite: bytes, manifest: dict | None, env: str, firmware_elf:
     :param firmware_elf: the serial-loading firmware of that env (``firmware.map`` beside it)
     :param record_bytes: size of the runtime's ``ep_model_t`` sized for this model, if known
     """
-    from edgeprune.bench.firmware_build import elf_sizes, plan_model
-    from edgeprune.export.deploy import runtime_families
-
     text, data, bss = elf_sizes(firmware_elf)
     sym = _symbol_sizes(firmware_elf, ("model_buf", "arena", "model"))
     plan = plan_model(tflite, env, (manifest or {}).get("sequence") or None)
@@ -147,10 +146,6 @@ def rule_fingerprint() -> str:
     """Hash of what decides the flash/RAM figures besides the exporter and the firmware (both hashed elsewhere):
     this module and the deploy library's C sources and example (``firmware/deploy``). Part of the evaluation cache
     key, so a result measured under another rule (e.g. the measurement image as the objective) is never reused."""
-    import hashlib
-
-    from edgeprune.bench.paths import project_root
-
     h = hashlib.sha256(Path(__file__).read_bytes())
     deploy = project_root() / "firmware" / "deploy"
     for path in sorted(p for p in deploy.rglob("*") if p.is_file()):

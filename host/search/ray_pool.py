@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from edgeprune.bench.targets import TargetSpec
 from edgeprune.host.search.parallel import Event, PoolError, WorkerContext
 from edgeprune.host.search.pool import START_TIMEOUT_S, STOP_TIMEOUT_S, WorkerFactory, open_worker, run_job
 from edgeprune.host.search.types import EvaluatorIdentity
@@ -27,8 +28,6 @@ RESOURCE_PREFIX = "edgeprune_"
 def device_resource(device: str) -> str:
     """The custom resource a node declares for ``device``: ``edgeprune_m4`` for ``qemu:m4``,
     ``edgeprune_board_<SN>`` for ``serial:<SN>`` (a port path names no node, so it is refused)."""
-    from edgeprune.bench.targets import TargetSpec
-
     spec = TargetSpec.parse(device)
     if spec.is_qemu:
         return f"{RESOURCE_PREFIX}{spec.core}"

@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from edgeprune.host.search.front import unique_candidates
 from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints, Objective, drop_unit
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES, UNMEASURED_ORIGINS
 
@@ -71,8 +72,6 @@ def baseline_verdict(run: Any) -> Any:
 
 def rejection_summary(run: Any) -> list[str]:
     """Lines saying how many candidates each limit rejected, the closest miss, and what to try."""
-    from edgeprune.host.search.front import unique_candidates
-
     obj = _objective(run)
     cands = unique_candidates(run.evaluations)
     rejected = [e for e in cands if not e.feasible]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.paths import cache_dir
 from edgeprune.host.search.types import EvalResult, EvaluatorIdentity
 
 log = logging.getLogger(__name__)
@@ -476,8 +477,6 @@ class EvalCache:
 
     def __init__(self, path: Path | None = None) -> None:
         if path is None:
-            from edgeprune.bench.paths import cache_dir
-
             path = cache_dir() / CACHE_DB_NAME
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ measure what int8 costs in the task's own metric. ``edgeprune export`` is a thin
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,11 @@ import numpy as np
 from edgeprune.bench.errors import ExportError
 from edgeprune.bench.manifest import write_manifest
 from edgeprune.export.pipeline import ExportResult, export_model
+from edgeprune.export.policy_distill import export_distilled_policy
 from edgeprune.export.verify import predict_fn
+from edgeprune.host.compress import CompressionConfig
+from edgeprune.host.search.store import RunStore
+from edgeprune.host.tasks import get_task
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +85,6 @@ def best_config_of_run(run_dir: Path) -> tuple[dict[str, Any], str]:
 
 def _measured_weights(evaluation: Any) -> str:
     """The weight-scale layout of the export a search measured (``"channel"`` for older runs)."""
-    import json
-
     art = (evaluation.result.artifacts or {}).get("dir")
     try:
         man = json.loads((Path(art) / "manifest.json").read_text()) if art else {}
@@ -91,8 +94,6 @@ def _measured_weights(evaluation: Any) -> str:
 
 
 def _best_of_run(run_dir: Path) -> tuple[dict[str, Any], Any]:
-    from edgeprune.host.search.store import RunStore
-
     with RunStore.open_existing(run_dir) as store:
         options = store.get_meta("options", {}) or {}
         candidates = [e for e in store.evaluations("candidate") if e.feasible and e.reward is not None]
@@ -113,8 +114,6 @@ def resolve_source(
     env: str | None = None,
 ) -> ModelSource:
     """Locate the model: ``--task`` baseline, ``--task`` + ``--config``, ``--run``, or ``--model`` + data/env."""
-    from edgeprune.host.tasks import get_task
-
     config_json: str | None = None
     label = ""
     weights = "channel"
@@ -141,7 +140,6 @@ def resolve_source(
         raise SourceError("say what to export: --task NAME, --task NAME --config FILE, --run DIR, or --model FILE")
     float_model = built.baseline()
     if config_json is not None:
-        from edgeprune.host.compress import CompressionConfig
         from edgeprune.host.compress.compressor import compress
 
         cfg = CompressionConfig.from_json(config_json)
@@ -175,8 +173,6 @@ def export_source(
     if distill_int8:
         if task.kind != "policy" or quantize != "int8":
             raise ExportError("distill", detail="--distill-int8 is for int8 exports of DQN policies only")
-        from edgeprune.export.policy_distill import export_distilled_policy
-
         result, _ = export_distilled_policy(task, out_dir, name=f"{name}-distilled",
                                             calibration_samples=calibration_inputs)
     else:

@@ -26,6 +26,7 @@ Without them the rows are taken as chronological and split 70 / 15 / 15 in order
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ import numpy as np
 from edgeprune.host.tasks.base import TaskError
 from edgeprune.host.tasks.baselines import ensure_baseline
 from edgeprune.host.tasks.cache import digest, file_sha256
+from edgeprune.host.tasks.gru_train import make_gru_net, make_lstm_net
+from edgeprune.host.tasks.model_io import build_model as build_canonical
 from edgeprune.host.tasks.sequence import SequenceData, SequenceTask
 
 if TYPE_CHECKING:
@@ -47,8 +50,6 @@ SPLIT_KEYS = ("train_idx", "val_idx", "test_idx")
 
 
 def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    import pickle
-
     import torch
 
     if not path.is_file():
@@ -109,16 +110,12 @@ def build_model(config: dict[str, Any], state: dict[str, Any], path: Path) -> nn
     import torch
 
     from edgeprune.host.models import StackedGRU, StackedLSTM
-    from edgeprune.host.tasks.gru_train import make_gru_net, make_lstm_net
-
     for k, v in state.items():
         if not isinstance(v, torch.Tensor):
             raise TaskError(f"{path}: state_dict entry {k} is not a tensor")
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise TaskError(f"{path}: weight {k} holds NaN/inf; the model is not usable")
     if config.get("class") == "ConvNet":
-        from edgeprune.host.tasks.model_io import build_model as build_canonical
-
         try:
             cnn = build_canonical(config)
             cnn.load_state_dict(state)

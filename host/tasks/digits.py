@@ -27,6 +27,7 @@ import numpy as np
 from edgeprune.host.tasks.base import Progress, TaskError
 from edgeprune.host.tasks.baselines import ensure_baseline
 from edgeprune.host.tasks.cache import digest, source_fingerprint
+from edgeprune.host.tasks.gru_train import torch_threads
 from edgeprune.host.tasks.sequence import SequenceData, SequenceTask
 
 if TYPE_CHECKING:
@@ -115,8 +116,6 @@ def train_cnn(data: SequenceData, cfg: CNNTrainConfig, progress: Progress | None
     from torch import nn
 
     from edgeprune.host.models import ConvNet
-    from edgeprune.host.tasks.gru_train import torch_threads
-
     t0 = time.monotonic()
     with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)

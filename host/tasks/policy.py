@@ -15,9 +15,11 @@ for them (the teacher targets for distillation).
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 import pickle
+import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ import numpy as np
 from edgeprune.host.tasks.base import Predict, Progress, Quality, Task, TaskError, torch_predict
 from edgeprune.host.tasks.baselines import ensure_baseline
 from edgeprune.host.tasks.cache import digest, file_sha256, source_fingerprint
+from edgeprune.host.tasks.gru_train import torch_threads
 from edgeprune.host.tasks.rollout import check_spaces, make_env, run_episodes
 
 if TYPE_CHECKING:
@@ -285,12 +288,7 @@ class DQNTask(Task):
         return MLP.from_sequential(copy.deepcopy(sb3.q_net.q_net)).eval()
 
     def _train_sb3(self) -> tuple[nn.Module, dict[str, Any], dict[str, bytes]]:
-        import io
-        import time
-
         from stable_baselines3 import DQN
-
-        from edgeprune.host.tasks.gru_train import torch_threads
 
         cfg = self.train_config
         target = cfg.target_return

@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.host.tasks.base import Progress, Task, TaskError
+from edgeprune.host.tasks.byo_gru import BYOGRUTask
+from edgeprune.host.tasks.digits import DigitsCNNTask
+from edgeprune.host.tasks.policy import DQNTask, env_id_for
+from edgeprune.host.tasks.weather import WeatherGRUTask, parse_cell, parse_name
 
 log = logging.getLogger(__name__)
 
@@ -76,27 +80,17 @@ def _build(
             raise TaskError(f"give a task name ({', '.join(BUILTIN)}) or --model")
         name = byo_kind(model)
     if name.partition(":")[0] in ("weather-gru", "weather-lstm"):
-        from edgeprune.host.tasks.weather import WeatherGRUTask, parse_cell, parse_name
-
         return WeatherGRUTask(train_config, cache_dir, progress, split=parse_name(name), cell=parse_cell(name))
     if name == "digits-cnn":
-        from edgeprune.host.tasks.digits import DigitsCNNTask
-
         return DigitsCNNTask(train_config, cache_dir, progress)
     if name == "cartpole-dqn" or name.startswith("dqn:"):
-        from edgeprune.host.tasks.policy import DQNTask, env_id_for
-
         return DQNTask(env_id_for(name), name=name, train_config=train_config, cache_root=cache_dir, progress=progress)
     if name == "byo-dqn":
         if model is None or env is None:
             raise TaskError("byo-dqn needs --model <SB3 DQN .zip> and --env <gymnasium env id>")
-        from edgeprune.host.tasks.policy import DQNTask
-
         return DQNTask(env, policy_zip=Path(model), cache_root=cache_dir, progress=progress)
     if name == "byo-gru":
         if model is None or data is None:
             raise TaskError("byo-gru needs --model <gru .pt> and --data <data .npz>")
-        from edgeprune.host.tasks.byo_gru import BYOGRUTask
-
         return BYOGRUTask(Path(model), Path(data), cache_dir)
     raise TaskError(f"unknown task {name!r}; expected one of {', '.join(BUILTIN)}")

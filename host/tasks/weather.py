@@ -28,6 +28,7 @@ persistence ("tomorrow's weather = today's").
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import logging
 import math
@@ -92,8 +93,6 @@ class WeatherDays:
 
     def calendar(self) -> np.ndarray:
         """``[D, 2]``: sin/cos of the day of the year (a leap-year-proof angle over 365.25 days)."""
-        import datetime as dt
-
         doy = np.array([dt.date.fromisoformat(d).timetuple().tm_yday for d in self.dates], dtype=np.float64)
         angle = 2.0 * math.pi * (doy - 1.0) / 365.25
         return np.stack([np.sin(angle), np.cos(angle)], axis=1)

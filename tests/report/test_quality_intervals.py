@@ -15,6 +15,7 @@ import numpy as np
 from search.conftest import FakeTask
 from search.synthetic import SyntheticEvaluator
 
+from edgeprune.host.report import generate_report
 from edgeprune.host.report.load import load_run
 from edgeprune.host.search.confirm import CONFIRM_META
 from edgeprune.host.search.run import SearchOptions, run_search
@@ -85,7 +86,8 @@ def test_search_prints_intervals_pairs_drops_and_names_one_point(tmp_path):
     task = WindowTask()
     ev = WindowEvaluator(task)
     opts = SearchOptions(strategy="uniform", budget=8, out=str(tmp_path / "run"), host_energy=False, max_acc_drop=10.0)
-    res = run_search(opts, task=task, evaluator_factory=lambda t, o, d: ev, cache=EvalCache(tmp_path / "c.sqlite"))
+    res = run_search(opts, task=task, evaluator_factory=lambda t, o, d: ev, cache=EvalCache(tmp_path / "c.sqlite"),
+                     write_report=generate_report)
 
     with RunStore.open_existing(res.run_dir) as store:
         conf = store.get_meta(CONFIRM_META)

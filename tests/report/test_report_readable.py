@@ -74,7 +74,7 @@ def screened_run(tmp_path, monkeypatch):
     opts = SearchOptions(strategy="uniform", budget=10, out=str(tmp_path / "run"), host_energy=False,
                          max_acc_drop=10.0, flash_kb=26.0, seed=0, deploy_best=False)
     res = run_search(opts, task=FakeTask(), evaluator_factory=lambda t, o, d: ScreeningEvaluator(),
-                     cache=EvalCache(tmp_path / "cache.sqlite"))
+                     cache=EvalCache(tmp_path / "cache.sqlite"), write_report=generate_report)
     return res
 
 
@@ -140,7 +140,7 @@ def test_comparison_report_keeps_anchors_apart(screened_run, tmp_path):
     opts = SearchOptions(strategy="uniform", budget=3, out=str(other), host_energy=False, max_acc_drop=8.0,
                          deploy_best=False)
     run_search(opts, task=FakeTask(), evaluator_factory=lambda t, o, d: SyntheticEvaluator(),
-               cache=EvalCache(tmp_path / "cache2.sqlite"))
+               cache=EvalCache(tmp_path / "cache2.sqlite"), write_report=generate_report)
     text = generate_report([screened_run.run_dir, other], tmp_path / "cmp").read_text(encoding="utf-8")
     hrefs = {a["href"] for a in _areas(text)}
     assert any(h.startswith("#cand-run-") for h in hrefs) and any(h.startswith("#cand-again-") for h in hrefs)

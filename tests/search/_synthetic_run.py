@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from edgeprune.host.report import generate_report  # noqa: E402
 from edgeprune.host.search.run import SearchOptions, run_search  # noqa: E402
 from edgeprune.host.search.store import EvalCache  # noqa: E402
 from tests.search.conftest import FakeTask  # noqa: E402
@@ -21,7 +22,7 @@ def main() -> None:
     ev = SyntheticEvaluator(delay_s=0.25)
     opts = SearchOptions(strategy=strategy, budget=budget, out=run_dir, host_energy=False, max_acc_drop=30.0)
     run_search(None if resume else opts, resume=Path(run_dir) if resume else None, task=FakeTask(),
-               evaluator_factory=lambda t, o, d: ev, cache=EvalCache(Path(cache)))
+               evaluator_factory=lambda t, o, d: ev, cache=EvalCache(Path(cache)), write_report=generate_report)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ goes on, and the report counts failures by kind (issue 16, deliverable 2)."""
 from __future__ import annotations
 
 from edgeprune.bench.link import DeviceFault, fault_kind
+from edgeprune.host.report import generate_report
 from edgeprune.host.search.objective import Constraints
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.session import SearchSession
@@ -54,7 +55,8 @@ def test_search_goes_on_through_every_fault_kind_and_the_report_counts_them(tmp_
     faults = {n + 2: kind for n, kind in enumerate(KINDS)}  # calls 2..6; the baseline (call 1) is healthy
     ev = FaultyEvaluator(faults)
     opts = SearchOptions(strategy="random", budget=8, out=str(tmp_path / "run"), host_energy=False, max_acc_drop=30.0)
-    res = run_search(opts, task=fake_task, evaluator_factory=lambda t, o, d: ev, cache=EvalCache(tmp_path / "c.sqlite"))
+    res = run_search(opts, task=fake_task, evaluator_factory=lambda t, o, d: ev, cache=EvalCache(tmp_path / "c.sqlite"),
+                     write_report=generate_report)
     with RunStore.open_existing(res.run_dir) as store:
         rows = store.evaluations("candidate")
     assert len([r for r in rows if r.counted]) == 8  # the search spent its whole budget

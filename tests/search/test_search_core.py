@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from edgeprune.host.report import generate_report
 from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import Constraints
 from edgeprune.host.search.run import RunDirError, SearchOptions, run_search
@@ -22,7 +23,7 @@ def _run(tmp_path, fake_task, strategy, budget=6, name="run", evaluator=None, ca
     opts = SearchOptions(strategy=strategy, budget=budget, out=str(tmp_path / name), host_energy=False,
                          max_acc_drop=kw.pop("max_acc_drop", 8.0), **kw)
     res = run_search(opts, task=fake_task, evaluator_factory=lambda t, o, d: ev,
-                     cache=cache or EvalCache(tmp_path / "cache.sqlite"))
+                     cache=cache or EvalCache(tmp_path / "cache.sqlite"), write_report=generate_report)
     return res, ev
 
 
@@ -111,7 +112,6 @@ def test_front_json_points_are_nondominated(tmp_path, fake_task):
 
 
 def test_report_overlays_runs(tmp_path, fake_task):
-    from edgeprune.host.report import generate_report
 
     a, _ = _run(tmp_path, fake_task, "uniform", budget=3, name="a")
     b, _ = _run(tmp_path, fake_task, "random", budget=3, name="b")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeprune.host.report import generate_report
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.strategies import STRATEGIES
@@ -81,7 +82,8 @@ def _search(tmp_path, task, evaluator, cache, strategy, budget, name="run", **kw
     opts = SearchOptions(device="qemu:m4", strategy=strategy, budget=budget, out=str(tmp_path / name),
                          host_energy=False, max_acc_drop=kw.pop("max_acc_drop", 50.0), finetune_steps=0,
                          max_finetune_steps=5, repeats=3, deploy_best=kw.pop("deploy_best", False), **kw)
-    return run_search(opts, task=task, evaluator_factory=lambda t, o, d: _Shared(evaluator), cache=cache)
+    return run_search(opts, task=task, evaluator_factory=lambda t, o, d: _Shared(evaluator), cache=cache,
+                      write_report=generate_report)
 
 
 def _assert_measured_on_qemu(ev):
@@ -167,7 +169,7 @@ def test_serial_pty_device_path(tmp_path, task, artifacts):
                              host_energy=False, max_acc_drop=50.0, finetune_steps=0, repeats=3,
                              evaluator_options=evaluator_options(deploy_build="always", deploy_env="qemu-m4",
                                                                  artifacts_dir=str(artifacts)))
-        res = run_search(opts, task=task, cache=None)
+        res = run_search(opts, task=task, cache=None, write_report=generate_report)
     with RunStore.open_existing(res.run_dir) as store:
         ident = store.get_meta("identity")
         rows = store.evaluations()

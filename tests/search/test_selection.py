@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgeprune.host.report import generate_report
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.tasks.base import Quality
@@ -51,7 +52,8 @@ class SplitSpy(SyntheticEvaluator):
 def _run(tmp_path, task, ev, **kw):
     opts = SearchOptions(strategy="random", budget=kw.pop("budget", 5), out=str(tmp_path / "run"), host_energy=False,
                          max_acc_drop=kw.pop("max_acc_drop", 8.0), **kw)
-    return run_search(opts, task=task, evaluator_factory=lambda t, o, d: ev, cache=EvalCache(tmp_path / "c.sqlite"))
+    return run_search(opts, task=task, evaluator_factory=lambda t, o, d: ev, cache=EvalCache(tmp_path / "c.sqlite"),
+                      write_report=generate_report)
 
 
 def test_test_split_is_sealed_during_selection_and_scored_once_after(tmp_path, fake_task):

@@ -6,10 +6,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.targets import TargetSpec, split_specs
 from edgeprune.host.search.parallel import (
     ParallelEvaluations,
     WorkerContext,
-    split_devices,
     worker_count,
     worker_devices,
 )
@@ -29,9 +29,7 @@ def start_parallel(options: Any, session: SearchSession, evaluator: Any, run_dir
     Called once the baseline is measured: the search's own evaluator then releases its device (a board
     cannot be open twice) and each worker opens its own.
     """
-    from edgeprune.bench.targets import TargetSpec
-
-    devices = split_devices(options.device)
+    devices = split_specs(options.device)
     is_qemu = TargetSpec.parse(devices[0]).is_qemu
     ray_address = getattr(options, "ray_address", None)
     workers = getattr(options, "workers", 1)

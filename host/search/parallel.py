@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from edgeprune.bench.targets import split_specs
 from edgeprune.host.search.session import Outcome, SearchSession
 from edgeprune.host.search.types import EvalResult, EvaluatorIdentity
 
@@ -311,11 +312,6 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def split_devices(device: str) -> list[str]:
-    """``--device a,b,c`` → ``["a", "b", "c"]`` (one board per worker)."""
-    return [d.strip() for d in str(device).split(",") if d.strip()]
-
-
 def parse_workers(text: str | int) -> int | str:
     """``--workers``: a number ≥ 1 or ``"auto"``; ``PoolError`` otherwise."""
     if str(text).strip() == "auto":
@@ -349,7 +345,7 @@ def worker_count(workers: int | str, devices: Sequence[str], is_qemu: bool) -> i
 
 def worker_devices(device: str, n: int) -> list[str]:
     """The device each of ``n`` workers owns: its own emulator of the one QEMU core, or one listed board each."""
-    devices = split_devices(device)
+    devices = split_specs(device)
     if len(devices) == 1:
         return devices * n
     return devices[:n]

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.bench.atomic import pid_alive
+from edgeprune.bench.targets import DEFAULT_TARGET, TargetSpec, split_specs
 from edgeprune.host.search.final import REFERENCE_META, reference_quality, score_front_on_test
+from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints
 from edgeprune.host.search.session import Outcome, SearchSession
 from edgeprune.host.search.store import RUN_DB_NAME, EvalCache, RunStore, StoreError, StoreFullError
@@ -180,7 +182,7 @@ class SearchOptions:
         with the evidence (``edgeprune.host.search.bounds``); ``False``: the whole space from the start.
     """
 
-    device: str = "qemu:m4"
+    device: str = DEFAULT_TARGET
     task: str = "weather-gru"
     model: str | None = None
     env_id: str | None = None
@@ -229,7 +231,8 @@ class SearchResult:
     run_dir:
         The run directory.
     report_html:
-        Path of ``report.html``.
+        Path of ``report.html`` when ``run_search`` was given a ``write_report`` (the CLI's
+        ``edgeprune.host.report.generate_report``); ``None`` otherwise.
     device_evaluations:
         Budget units used in total (over all resumes).
     evaluations:
@@ -239,7 +242,7 @@ class SearchResult:
     """
 
     run_dir: Path
-    report_html: Path
+    report_html: Path | None
     device_evaluations: int
     evaluations: int
     front_size: int
@@ -469,20 +472,16 @@ BOARD_LINK_TIMEOUT_S = 10.0
 def board_link_options(device: str) -> dict[str, Any]:
     """Evaluator options for the link of ``device`` (the first of a comma-separated list): shorter deadlines on
     a board, so a hung board costs seconds rather than minutes; nothing for an emulator."""
-    from edgeprune.bench.targets import TargetSpec
-
-    if TargetSpec.parse(device.split(",")[0].strip()).is_qemu:
+    if TargetSpec.parse(split_specs(device)[0]).is_qemu:
         return {}
     return {"link_timeout_s": BOARD_LINK_TIMEOUT_S}
 
 
 def hardware_evaluator(task: Any, options: SearchOptions, run_dir: Path) -> Evaluator:
     from edgeprune.host.search.evaluator import HardwareEvaluator
-    from edgeprune.host.search.parallel import split_devices
-
     return HardwareEvaluator(
         task,
-        split_devices(options.device)[0],  # the baseline's device; with several boards, the first
+        split_specs(options.device)[0],  # the baseline's device; with several boards, the first
         repeats=options.repeats,
         host_energy=options.host_energy,
         pidfile=run_dir / ".qemu.pid",
@@ -503,8 +502,9 @@ def run_search(
     evaluator_factory: EvaluatorFactory | None = None,
     cache: EvalCache | None = None,
     worker_factory: Any = None,
+    write_report: Callable[[list[Path]], Path] | None = None,
 ) -> SearchResult:
-    """Run (or resume) a search and write its report; returns where ``report.html`` is.
+    """Run (or resume) a search; returns what it produced.
 
     ``resume``: a run directory from an earlier, interrupted call; its stored options are used and
     the strategy continues from its last saved state. ``on_begin(options, run_dir, resumed)`` is
@@ -512,6 +512,8 @@ def run_search(
     it), ``on_start``/``on_outcome`` drive a progress display. ``task``/``evaluator_factory``/``cache`` replace the defaults (``get_task``,
     ``HardwareEvaluator``, the global cache under ``cache_dir()``). ``worker_factory`` (picklable
     ``(slot, device) -> Evaluator``) replaces ``pool.HardwareWorkers`` for ``workers`` > 1 or Ray.
+    ``write_report(run_dirs) -> Path`` writes the run's report at the end (the CLI passes
+    ``edgeprune.host.report.generate_report``; the report layer sits above the search, so the search only calls it).
     """
     from edgeprune.host.search.strategies import get_strategy
 
@@ -531,11 +533,8 @@ def run_search(
             raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
     run_strategy = get_strategy(options.strategy)
     if evaluator_factory is None:
-        from edgeprune.bench.targets import TargetSpec
-        from edgeprune.host.search.parallel import split_devices
-
-        # A typo or an unplugged board fails now, not after the baseline is trained.
-        devices = split_devices(options.device)
+            # A typo or an unplugged board fails now, not after the baseline is trained.
+        devices = split_specs(options.device)
         for device in devices:
             TargetSpec.parse(device).check()
         if len(devices) > 1 and options.ray_address is None and not TargetSpec.parse(devices[0]).is_qemu:
@@ -550,7 +549,7 @@ def run_search(
         raise SearchInterrupted(claimed, "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C") from None
     try:
         return _run_locked(options, run_dir, resume, run_strategy, on_outcome, on_start, on_begin,
-                           on_task_progress, task, evaluator_factory, cache, worker_factory)
+                           on_task_progress, task, evaluator_factory, cache, worker_factory, write_report)
     except KeyboardInterrupt as exc:
         # Once claimed, the run directory is the user's: an interrupt never removes it.
         raise SearchInterrupted(run_dir, "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C") from None
@@ -603,8 +602,8 @@ def _run_locked(
     evaluator_factory: EvaluatorFactory | None,
     cache: EvalCache | None,
     worker_factory: Any = None,
+    write_report: Callable[[list[Path]], Path] | None = None,
 ) -> SearchResult:
-    from edgeprune.host.report import generate_report
     from edgeprune.host.search.space import ConfigSpace
     from edgeprune.host.search.strategies.common import StrategyContext
 
@@ -704,8 +703,8 @@ def _run_locked(
         store.close()
         if own_cache and cache is not None:
             cache.close()
-    report = generate_report([run_dir])
-    from edgeprune.host.report.load import load_run
-
-    front = len(load_run(run_dir).front)
+    with RunStore.open_existing(run_dir) as finished:
+        hib = bool((finished.get_meta("options", {}) or {}).get("higher_is_better", True))
+        front = len(pareto_front(finished.evaluations(), hib))
+    report = write_report([run_dir]) if write_report is not None else None
     return SearchResult(run_dir, report, used, count, front)

@@ -385,36 +385,67 @@ static void pair_channels_wide(const int8_t *w, const uint32_t *xq, const pair_k
   pair_channels_body(w, xq, k, ya, yb, 0, NULL);
 }
 
-#define LIVE_MAX 256u /* output channels the live-channel path lists on the stack */
+#define TAB_PAIRS 32u /* channel pairs whose constants pair_tab takes from a table on the stack (1 KB) */
 
-/* Live channels of a 1x1 convolution, two at a time (any two: `idx` lists the pairs' channel numbers), against one
- * pixel pair: their rows widened beforehand (`wpre`: per pair both rows, depth / 2 words each), requantised by rq_k,
- * each output stored as a byte at its channel. */
+/* Two channels' constants, laid out once per invoke for pair_tab: folded biases, then rq_k's multiplier, rounding
+ * constant and shift for each (their zero point folded in). */
+typedef struct {
+  int32_t b0, b1;
+  rqk_t q0, q1;
+} pair_rq_t;
+
+/* One op's constants for pair_tab besides the table. */
+typedef struct {
+  uint32_t groups, row_words, lo4, hi4;
+} tab_k_t;
+
+/* pair_channels_pre by a table of the channel pairs' constants (`t` to `end`): each pair reads its six constants
+ * where it would otherwise derive them from three arrays and the zero point, and the loop keeps fewer pointers. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void live_pairs(const uint32_t *wpre, const uint32_t *xq, const pair_k_t *k, const uint16_t *idx, int8_t *ya,
-                       int8_t *yb) {
-  const uint32_t depth = k->depth, groups = k->groups, zp21 = k->zp21, lo4 = k->lo4, hi4 = k->hi4;
-  const int32_t *bias = k->bias, *cm = k->cm;
-  const int8_t *cs = k->cs;
-  const uint16_t *const end = idx + 2u * k->oc;
-  for (; idx != end; idx += 2, wpre += depth) {
-    const uint32_t i0 = idx[0], i1 = idx[1];
+static void pair_tab(const uint32_t *wpre, const uint32_t *xq, const pair_rq_t *t, const pair_rq_t *end,
+                     const tab_k_t *k, int8_t *ya, int8_t *yb) {
+  const uint32_t groups = k->groups, rw = k->row_words;
+  for (; t != end; t++, ya += 2, yb += 2, wpre += 2u * rw) {
     int32_t acc[4];
-    rqk_t q0, q1;
     uint32_t v;
-    acc[0] = acc[1] = bias[i0];
-    acc[2] = acc[3] = bias[i1];
-    dot2x2w(wpre, wpre + depth / 2u, xq, groups, acc);
-    q0.m = cm[i0];
-    q0.e = cs[i0];
-    q0.k = (int32_t)(zp21 << (q0.e - 1));
-    q1.m = cm[i1];
-    q1.e = cs[i1];
-    q1.k = (int32_t)(zp21 << (q1.e - 1));
-    v = pack4(rq_k(acc[0], &q0), rq_k(acc[2], &q1), rq_k(acc[1], &q0), rq_k(acc[3], &q1));
-    v = clamp4(v, lo4, hi4); /* {A i0, A i1, B i0, B i1} */
+    acc[0] = acc[1] = t->b0;
+    acc[2] = acc[3] = t->b1;
+    dot2x2w(wpre, wpre + rw, xq, groups, acc);
+    v = pack4(rq_k(acc[0], &t->q0), rq_k(acc[2], &t->q1), rq_k(acc[1], &t->q0), rq_k(acc[3], &t->q1));
+    v = clamp4(v, k->lo4, k->hi4);
+    st16u(ya, v);
+    st16u(yb, v >> 16);
+  }
+}
+
+#define LIVE_MAX 256u /* output channels the live-channel path lists on the stack */
+
+/* A live channel pair's constants (pair_rq_t) and channel numbers, laid out per chunk for live_pairs. */
+typedef struct {
+  pair_rq_t rq;
+  uint32_t i0, i1;
+} live_rq_t;
+
+/* Live channels of a 1x1 convolution, two at a time (any two: each entry names its pair's channels), against one
+ * pixel pair: their rows widened beforehand (`wpre`: per pair both rows, row_words each), requantised by rq_k, each
+ * output stored as a byte at its channel. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void live_pairs(const uint32_t *wpre, const uint32_t *xq, const live_rq_t *t, const live_rq_t *end,
+                       const tab_k_t *k, int8_t *ya, int8_t *yb) {
+  const uint32_t groups = k->groups, rw = k->row_words;
+  for (; t != end; t++, wpre += 2u * rw) {
+    const uint32_t i0 = t->i0, i1 = t->i1;
+    int32_t acc[4];
+    uint32_t v;
+    acc[0] = acc[1] = t->rq.b0;
+    acc[2] = acc[3] = t->rq.b1;
+    dot2x2w(wpre, wpre + rw, xq, groups, acc);
+    v = pack4(rq_k(acc[0], &t->rq.q0), rq_k(acc[2], &t->rq.q1), rq_k(acc[1], &t->rq.q0), rq_k(acc[3], &t->rq.q1));
+    v = clamp4(v, k->lo4, k->hi4); /* {A i0, A i1, B i0, B i1} */
     ya[i0] = (int8_t)v;
     ya[i1] = (int8_t)(v >> 8);
     yb[i0] = (int8_t)(v >> 16);
@@ -431,9 +462,13 @@ static int32_t conv_live(const ep_model_t *m, const ep_op_t *op, const int8_t *x
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], OW = to->dims[2], npix = to->dims[1] * OW;
   const uint32_t oc = op->rows, depth = op->depth, groups = depth >> 2;
   const int32_t *bias = op->scratch, *cm = op->scratch + oc;
+  const int8_t *cs = conv_shifts(op, oc);
   const int32_t zp = op->p.conv.zp_out;
   const int8_t *w = (const int8_t *)m->tensors[op->in[1]].data;
-  const uint32_t chunk = PRE_WORDS / depth; /* pairs of widened rows per chunk */
+  const uint32_t chunk = PRE_WORDS / depth < TAB_PAIRS ? PRE_WORDS / depth : TAB_PAIRS; /* pairs of rows per chunk */
+  const uint32_t zp21 = 2u * (uint32_t)zp + 1u;
+  live_rq_t tab[TAB_PAIRS];
+  tab_k_t tk;
   uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
   uint16_t idx[LIVE_MAX + 1u];
   int8_t tmpl[LIVE_MAX];
@@ -447,11 +482,27 @@ static int32_t conv_live(const ep_model_t *m, const ep_op_t *op, const int8_t *x
   if (nl == 0u || 8u * nl > 7u * oc || npix < 2) return 0;
   if (nl & 1u) idx[nl] = idx[nl - 1u]; /* an odd count: the last channel twice, the same byte stored twice */
   npairs = (nl + 1u) / 2u;
+  tk.groups = groups;
+  tk.row_words = depth / 2u;
+  tk.lo4 = pk->lo4;
+  tk.hi4 = pk->hi4;
   for (k0 = 0; k0 < npairs; k0 += chunk) {
     const uint32_t n = npairs - k0 < chunk ? npairs - k0 : chunk;
-    pair_k_t pc = *pk;
     for (r = 0; r < 2u * n; r++) widen_seq(w + (size_t)idx[2u * k0 + r] * depth, groups, wpre + r * (depth / 2u));
-    pc.oc = n;
+    for (r = 0; r < n; r++) {
+      live_rq_t *e = &tab[r];
+      const uint32_t i0 = idx[2u * (k0 + r)], i1 = idx[2u * (k0 + r) + 1u];
+      e->i0 = i0;
+      e->i1 = i1;
+      e->rq.b0 = bias[i0];
+      e->rq.b1 = bias[i1];
+      e->rq.q0.m = cm[i0];
+      e->rq.q0.e = cs[i0];
+      e->rq.q0.k = (int32_t)(zp21 << (e->rq.q0.e - 1));
+      e->rq.q1.m = cm[i1];
+      e->rq.q1.e = cs[i1];
+      e->rq.q1.k = (int32_t)(zp21 << (e->rq.q1.e - 1));
+    }
     oy = ox = 0;
     for (p = 0; p + 1 < npix; p += 2) {
       int8_t *ya = y + (size_t)p * oc, *yb = ya + oc;
@@ -463,7 +514,7 @@ static int32_t conv_live(const ep_model_t *m, const ep_op_t *op, const int8_t *x
       if (++ox == OW) ox = 0, oy++;
       widen_lane(conv_input(op, xb, H, W, C, 1, 1, oy, ox, NULL), groups, xq + 2);
       if (++ox == OW) ox = 0, oy++;
-      live_pairs(wpre, xq, &pc, idx + 2u * k0, ya, yb);
+      live_pairs(wpre, xq, tab, tab + n, &tk, ya, yb);
     }
   }
   return p;
@@ -488,7 +539,9 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
   const uint32_t padt = fastk && tail != 0u && !(KH == 1 && KW == 1) && oc >= 4u;
   pair_k_t pkt, pkp;
   uint32_t wpre[PRE_WORDS];
-  int pre = 0;
+  pair_rq_t tab[TAB_PAIRS];
+  tab_k_t tk;
+  int pre = 0; /* 1: the filter widened on the stack; 2: and its constants in `tab` */
   const uint32_t zp21 = 2u * (uint32_t)zp + 1u; /* (2 zp + 1) 2^(e-1) = zp 2^e + 2^(e-1): rq_k's constant */
   pair_k_t pk;
   const int8_t *w = (const int8_t *)tw->data;
@@ -537,6 +590,24 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
     pkp.depth = 4u * wg; /* pair_channels_pre's row stride: 2 wg words */
     pkp.groups = wg;
     pre = 1;
+    if (oc <= 2u * TAB_PAIRS) {
+      for (r = 0; r < oc; r += 2u) {
+        pair_rq_t *e = &tab[r / 2u];
+        e->b0 = bias[r];
+        e->b1 = bias[r + 1u];
+        e->q0.m = cm[r];
+        e->q0.e = cs[r];
+        e->q0.k = (int32_t)(zp21 << (e->q0.e - 1));
+        e->q1.m = cm[r + 1u];
+        e->q1.e = cs[r + 1u];
+        e->q1.k = (int32_t)(zp21 << (e->q1.e - 1));
+      }
+      tk.groups = wg;
+      tk.row_words = 2u * wg;
+      tk.lo4 = lo4;
+      tk.hi4 = hi4;
+      pre = 2;
+    }
   }
   if (tail != 0u && (padt || pre)) memset(patch + depth, 0, 4u - tail);
   /* A larger 1x1 filter (depth <= 256) in chunks of rows that fit the stack, each widened once and run against every
@@ -579,7 +650,8 @@ static int32_t conv_pairs(const ep_model_t *m, const ep_op_t *op, const int8_t *
       if (++ox == OW) ox = 0, oy++;
       widen_lane(conv_input(op, xb, H, W, C, KH, KW, oy, ox, patch), pkp.groups, xq + 2);
       if (++ox == OW) ox = 0, oy++;
-      pair_channels_pre(wpre, xq, &pkp, ya, yb);
+      if (pre == 2) pair_tab(wpre, xq, tab, tab + oc / 2u, &tk, ya, yb);
+      else pair_channels_pre(wpre, xq, &pkp, ya, yb);
       continue;
     }
     widen_lane(x, groups + padt, xq);

@@ -103,14 +103,13 @@ class RungStop:
 def rung_hook(evaluator: Any, config: Any, rule: RungRule, result: Any, stops: list[RungStop]) -> dict[str, Any]:
     """``compress`` keyword arguments that check ``config``'s fine-tuning at its rung for ``evaluator``.
 
-    At the rung the kept weights are exported int8 (one weight scale per matrix, as every export is tried
-    first) into a temporary folder and scored in TFLM on validation; the rung's quality and verdict go into
+    At the rung the kept weights are exported as the config says (int8 with one weight scale per matrix, as every
+    export is tried first, or float32) into a temporary folder and scored in TFLM on validation; the rung's quality and verdict go into
     ``result.fidelity`` and its time into ``result.timings`` (``rung-export``, ``rung-tflm``). A stop is appended
     to ``stops``. An export that fails at the rung lets the candidate go on (the final export reports it).
-    Nothing for configs without fine-tuning long enough, QAT, float32 exports or policies (whose validation
-    is whole episodes).
+    Nothing for configs without fine-tuning long enough, QAT or policies (whose validation is whole episodes).
     """
-    if config.quantize != "int8" or config.qat or getattr(evaluator.task, "kind", None) == "policy":
+    if config.quantize not in ("int8", "float32") or config.qat or getattr(evaluator.task, "kind", None) == "policy":
         return {}
     rungs = rung_steps(int(config.finetune_steps))
     if not rungs:
@@ -129,8 +128,9 @@ def rung_hook(evaluator: Any, config: Any, rule: RungRule, result: Any, stops: l
         with tempfile.TemporaryDirectory(prefix="edgeprune-rung-") as tmp:
             try:
                 with watch("rung-export"):
-                    exported = export_model(model, calibration, Path(tmp) / "rung", quantize="int8", name="model",
-                                            weights="tensor")
+                    scales = {"weights": "tensor"} if config.quantize == "int8" else {}
+                    exported = export_model(model, calibration, Path(tmp) / "rung", quantize=config.quantize,
+                                            name="model", **scales)
             except ExportError as exc:
                 log.info("rung export of %s failed (%s): fine-tuning goes on", config.digest()[:10], exc)
                 return True

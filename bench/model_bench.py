@@ -24,20 +24,23 @@ from edgeprune.bench.qemu import MACHINES
 from edgeprune.bench.targets import TargetSpec, open_device
 
 
-class _Baked:
-    """A deploy build's device: the model is compiled in, so LOAD is skipped and ``load`` stands in for its reply.
+class BakedDevice:
+    """A deploy build's device: the model is compiled in, so LOAD is skipped and ``load`` stands in for its reply;
+    everything else goes to the device. Used by ``edgeprune bench`` and the search's deploy measurements.
 
     :param device: the open ``bench.link.Device`` of the deploy build
     :param load: the ``LoadResult`` to report (arena from the build's plan)
+    :param error: raised (with the reason) when the board did not report a baked model
     """
 
-    def __init__(self, device: Any, load: Any) -> None:
+    def __init__(self, device: Any, load: Any, error: type[Exception] = MeasureError) -> None:
         self._device = device
         self._load = load
+        self._error = error
 
     def load_model(self, tflite: bytes, timeout_s: float | None = None) -> Any:
         if not self._device.last_hello.baked_model:
-            raise MeasureError("the deploy build did not report a baked model")
+            raise self._error("the deploy build did not report a baked model")
         return self._load
 
     def __getattr__(self, name: str) -> Any:
@@ -110,4 +113,4 @@ def _measure_deployed(path: Path, tflite: bytes, manifest: Manifest, device: str
     load = LoadResult(arena_used=built.plan.arena if built.plan is not None else 0, macs=0,
                       num_inputs=len(manifest.inputs), num_outputs=len(manifest.outputs))
     with open_device(spec, timeout_s=timeout_s, elf=built.elf) as dev:
-        return measure(_Baked(dev, load), tflite, manifest, x, **kwargs), built.build_id
+        return measure(BakedDevice(dev, load), tflite, manifest, x, **kwargs), built.build_id

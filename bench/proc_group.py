@@ -9,6 +9,7 @@ from our side) by SIGKILLing its whole group — the tool and everything the too
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -31,8 +32,6 @@ def die_with_parent(sig: int = signal.SIGTERM) -> bool:
 
 def _parent_death_signal(sig: int) -> None:
     try:
-        import ctypes
-
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: a timeout or exception still kills the group
         pass

@@ -36,6 +36,8 @@ from edgeprune.bench.atomic import sweep_stale_tmp
 from edgeprune.bench.errors import ExportError
 from edgeprune.bench.firmware_build import CONSUME_INPUTS, BuildError, plan_model
 from edgeprune.bench.paths import project_root
+from edgeprune.bench.tflite_info import read_model
+from edgeprune.export.slim import slim_tflite
 
 #: QEMU board file (firmware/platform/boards) of each core the example runs on; its cpu/fpu flags are the build's.
 CORE_BOARDS = {"m0": "qemu_microbit", "m3": "qemu_mps2_an385", "m4": "qemu_mps2_an386", "m7": "qemu_mps2_an500",
@@ -141,8 +143,6 @@ def _c_float(v: float) -> str:
 
 def _io(tflite: bytes, manifest: dict | None) -> tuple[Any, Any, dict | None, Any]:
     """(stream input tensor, output tensor, sequence block, model info) of a model the deploy API can drive."""
-    from edgeprune.bench.tflite_info import read_model
-
     info = read_model(tflite)
     seq = (manifest or {}).get("sequence") or None
     if seq:
@@ -339,8 +339,6 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     :param core: core whose arena plan sizes ``EDGEPRUNE_ARENA_BYTES`` and whose flags the example uses
     :param slim: ship the model without names, signatures and metadata (``export.slim``; same outputs)
     """
-    from edgeprune.export.slim import slim_tflite
-
     out_dir = Path(out_dir)
     source_sha256 = hashlib.sha256(tflite).hexdigest()
     if slim:

@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.atomic import LockTimeout, folder_lock
 from edgeprune.bench.errors import ExportError
 from edgeprune.bench.firmware_build import elf_sizes
 from edgeprune.bench.paths import project_root
-from edgeprune.export.deploy import COMPILE_FLAGS, LINK_FLAGS, LINK_LIBS, board_flags
+from edgeprune.export.deploy import COMPILE_FLAGS, LINK_FLAGS, LINK_LIBS, board_flags, write_deploy
 
 #: QEMU machine arguments of each core the example runs on (bench.qemu.MACHINES holds the same machines).
 QEMU_MACHINES = {
@@ -223,9 +224,6 @@ def deploy_and_measure(tflite: bytes, out_dir: str | Path, *, manifest: dict | N
     Parameters as :func:`export.deploy.write_deploy`; returns ``(DeployLibrary, DeployFootprint)``. The example's
     build output stays inside ``out_dir/examples/qemu/build-<core>``.
     """
-    from edgeprune.bench.atomic import LockTimeout, folder_lock
-    from edgeprune.export.deploy import write_deploy
-
     # Two searches measuring the same config share its folder in the artifacts cache: one at a time, or the
     # second replaces the library while the first compiles it.
     try:

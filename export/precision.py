@@ -24,7 +24,17 @@ from typing import Any
 import numpy as np
 
 from edgeprune.bench.errors import ExportError
+from edgeprune.export import to_onnx, to_tflite
+from edgeprune.export.graph import (
+    apply_input_norm,
+    check_calibration,
+    fold_input_norm,
+    input_norm,
+    prepare,
+    representative_samples,
+)
 from edgeprune.export.precision_pack import TFL_INT4, TFL_INT8, TFL_INT16, TFL_INT32, TFL_INT64, pack_int4
+from edgeprune.export.slim import _pack_aligned
 
 #: Precisions a layer may take (``float32`` only for a whole float model, not per layer).
 PRECISIONS = ("int8", "int4", "16x8")
@@ -292,8 +302,6 @@ def apply_precision(tflite: bytes, precision: Mapping[int, str]) -> bytes:
     :param precision: weighted op index → precision (ops not listed stay int8)
     :raises ExportError: (stage ``tflite``) an unknown precision, or one the op type has no TFLM kernel for
     """
-    from edgeprune.export.slim import _pack_aligned
-
     schema, model = _load(tflite)
     sg = model.subgraphs[0]
     sixteen: set[int] = set()
@@ -341,16 +349,6 @@ def whole_model_16x8(model: Any, calibration: np.ndarray, work_dir: str) -> tupl
     :param calibration: float model inputs from the training split
     :param work_dir: scratch folder for onnx2tf
     """
-    from edgeprune.export import to_onnx, to_tflite
-    from edgeprune.export.graph import (
-        apply_input_norm,
-        check_calibration,
-        fold_input_norm,
-        input_norm,
-        prepare,
-        representative_samples,
-    )
-
     graph = prepare(model)
     calibration = check_calibration(graph, calibration)
     norm = input_norm(calibration) if graph.kind != "cnn" else None

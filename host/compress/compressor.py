@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgeprune.export.policy_distill import DistillConfig, distill_policy
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of
 from edgeprune.host.compress.cost_proxies import Proxies, proxies
 from edgeprune.host.compress.data import TrainData
@@ -162,8 +163,6 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None, *,
 
 
 def _search_distill() -> Any:
-    from edgeprune.export.policy_distill import DistillConfig
-
     # The exporter's 150-epoch schedule costs minutes per candidate; 30 epochs of 1,024 states at lr 6e-3
     # distilled CartPole's 4-64-64-2 policy into 4-16-16-2 in 27 s on a busy 2-core machine: 98.85 % int8
     # greedy agreement on 2,000 validation states in TFLM, validation return 500.0 ± 0.0.
@@ -189,8 +188,6 @@ def _int8_aware_policy(source: Any, base: nn.Module, model: nn.Module, config: C
         return None
     if not all(callable(getattr(source, f, None)) for f in ("train_arrays", "calibration_inputs")):
         return None  # a bare model or arrays: nothing to distil from or to calibrate on
-    from edgeprune.export.policy_distill import distill_policy
-
     states, _ = source.train_arrays()
     calibration = source.calibration_inputs(512)
     cfg = replace(_search_distill(), seed=config.seed)

@@ -16,10 +16,11 @@ rates, DQN's discrete actions) are clipped to the caps (``clip``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from edgeprune.host.compress.config import MAX_PRUNE, MAX_SPARSITY, MIN_RANK_FRAC
+from edgeprune.host.compress.config import MAX_PRUNE, MAX_SPARSITY, MIN_RANK_FRAC, CompressionConfig
+from edgeprune.host.search.space import MIN_KEEP, RANK_NONE
 
 #: Lowest cap: a search can always reach a cut this hard on every knob.
 CAP_FLOOR = 0.25
@@ -27,14 +28,10 @@ CAP_FLOOR = 0.25
 EXPAND = 0.25
 #: A quality rejection multiplies the caps of the knobs it pushed by this.
 SHRINK = 0.8
-#: Rank fractions at or above this after clipping are no factorisation at all.
-RANK_NONE = 0.99
 KINDS = ("prune", "sparsity", "rank")
 
 
 def _min_keep() -> float:
-    from edgeprune.host.search.space import MIN_KEEP
-
     return MIN_KEEP
 
 
@@ -83,8 +80,6 @@ class LayerBounds:
 
     def clip(self, config: Any) -> Any:
         """``config`` with every knob cut back to its cap."""
-        from dataclasses import replace
-
         layers = []
         for lc in config.layers:
             prune, sparsity, rank = lc.prune, lc.sparsity, lc.rank_frac
@@ -134,8 +129,6 @@ def observe(bounds: LayerBounds | None, judged: Any) -> None:
     """Feed one judged candidate (an ``Outcome`` or a stored row) to ``bounds`` (nothing without bounds)."""
     if bounds is None:
         return
-    from edgeprune.host.compress.config import CompressionConfig
-
     bounds.observe(CompressionConfig.from_json(judged.result.config_json), quality_verdict(judged))
 
 

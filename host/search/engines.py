@@ -13,6 +13,8 @@ from edgeprune.host.search.parallel import (
     worker_count,
     worker_devices,
 )
+from edgeprune.host.search.pool import HardwareWorkers, LocalPool
+from edgeprune.host.search.ray_pool import RayPool
 from edgeprune.host.search.session import SearchSession
 
 log = logging.getLogger(__name__)
@@ -36,19 +38,13 @@ def start_parallel(options: Any, session: SearchSession, evaluator: Any, run_dir
     if ray_address is None and str(workers) == "1" and len(devices) == 1:
         return None
     if worker_factory is None:
-        from edgeprune.host.search.pool import HardwareWorkers
-
         worker_factory = HardwareWorkers(options.to_dict(), str(run_dir) if ray_address is None else "")
     base = getattr(evaluator, "_base", None)  # the baseline's deploy build (see WorkerContext.deploy_base)
     assert session.objective is not None
     context = WorkerContext(session.objective, session.constraints.max_acc_drop, base, session.fidelity)
     if ray_address is not None:
-        from edgeprune.host.search.ray_pool import RayPool
-
         engine: Any = RayPool(ray_address, devices, workers, worker_factory)
     else:
-        from edgeprune.host.search.pool import LocalPool
-
         n = worker_count(workers, devices, is_qemu)
         engine = LocalPool(worker_devices(options.device, n), worker_factory)
     if options.strategy in SEQUENTIAL_STRATEGIES:

@@ -10,7 +10,10 @@ restarted once and the candidate retried.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +21,29 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.bench.atomic import atomic_write_text
-from edgeprune.bench.qemu import MACHINES
+from edgeprune.bench.atomic import atomic_write_text, folder_lock
+from edgeprune.bench.errors import ExportError
+from edgeprune.bench.firmware_build import BuildError, build
+from edgeprune.bench.link import LinkError, LoadResult
+from edgeprune.bench.manifest import ManifestError, read_manifest
+from edgeprune.bench.measure import measure
+from edgeprune.bench.model_bench import BakedDevice
+from edgeprune.bench.paths import cache_dir
+from edgeprune.bench.qemu import MACHINES, default_elf
 from edgeprune.bench.targets import Target, TargetSpec
+from edgeprune.bench.tflm import TflmRunner
+from edgeprune.export.manifest_build import tool_versions
+from edgeprune.export.pipeline import ExportResult, export_model
+from edgeprune.export.verify import predict_fn
+from edgeprune.host.compress.errors import ConfigError
+from edgeprune.host.search.fidelity import rung_hook
+from edgeprune.host.search.footprint import (
+    IMAGE_FLASH_BYTES,
+    IMAGE_RAM_BYTES,
+    deploy_library_figures,
+    image_estimate,
+    rule_fingerprint,
+)
 from edgeprune.host.search.timing import Stopwatch
 from edgeprune.host.search.types import (
     ENERGY_UJ,
@@ -36,6 +59,8 @@ from edgeprune.host.search.types import (
     EvaluatorIdentity,
     FigureRecord,
 )
+from edgeprune.host.tasks.base import torch_predict
+from edgeprune.host.tasks.cache import digest, source_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -75,31 +100,6 @@ class Prepared:
 
 class ModelTooBig(RuntimeError):
     """A candidate's model is larger than the board's load buffer (HELLO's ``max_model``)."""
-
-
-class _Baked:
-    """A deploy build's link: the model is compiled in, so LOAD is skipped; its build's plan stands in
-    for LOAD's reply. Everything else goes to the device.
-
-    Parameters
-    ----------
-    device:
-        The open ``bench.link.Device`` of the deploy build.
-    load:
-        The ``LoadResult`` to report (arena from the build's plan).
-    """
-
-    def __init__(self, device: Any, load: Any) -> None:
-        self._device = device
-        self._load = load
-
-    def load_model(self, tflite: bytes, timeout_s: float | None = None) -> Any:
-        if not self._device.last_hello.baked_model:
-            raise ModelTooBig("the deploy build did not report a baked model")
-        return self._load
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._device, name)
 
 
 def deploy_record(built: Any) -> dict[str, Any]:
@@ -219,8 +219,6 @@ class HardwareEvaluator:
         self.serial = serial
         self.pidfile = Path(pidfile) if pidfile is not None else None
         if artifacts_dir is None:
-            from edgeprune.bench.paths import cache_dir
-
             artifacts_dir = cache_dir() / "artifacts"
         self.artifacts_dir = Path(artifacts_dir)
         self.deploy_dir = Path(deploy_dir) if deploy_dir is not None else self.artifacts_dir / "deploy-build"
@@ -277,9 +275,6 @@ class HardwareEvaluator:
     def identity(self) -> EvaluatorIdentity:
         self._ensure()
         if self._task_hash is None:
-            from edgeprune.host.search.footprint import rule_fingerprint
-            from edgeprune.host.tasks.cache import digest, source_fingerprint
-
             # The code that compresses and exports shapes every figure, and the rule that measures flash and
             # RAM, must not reuse results measured by older code (the task hash covers data and baseline only).
             self._task_hash = digest({"task": str(self.task.content_hash()), "code": source_fingerprint(),
@@ -316,9 +311,6 @@ class HardwareEvaluator:
         device evaluation on them (``SearchSession``). ``rule``: a ``fidelity.RungRule``; a candidate it
         stops part-way through fine-tuning comes back with ``Prepared.stopped`` set and no export.
         """
-        from edgeprune.bench.errors import ExportError
-        from edgeprune.host.compress.errors import ConfigError
-
         digest = config.digest()
         result = EvalResult(config.to_json(), digest)
         ident = self.identity()
@@ -332,8 +324,6 @@ class HardwareEvaluator:
             clock = now
 
         from edgeprune.host.compress.compressor import compress
-        from edgeprune.host.search.fidelity import rung_hook
-
         stops: list[Any] = []
         hook = {} if rule is None else rung_hook(self, config, rule, result, stops)
         try:
@@ -358,8 +348,6 @@ class HardwareEvaluator:
 
         calibration, _ = self._inputs()
         out_dir = self.artifacts_dir / ident.task_hash[:16] / digest[:16]
-        from edgeprune.bench.atomic import folder_lock
-
         # Another search exporting the same config would replace this folder while it is measured: the second
         # waits, then reuses the first's export.
         with folder_lock(out_dir, EXPORT_LOCK_S):
@@ -374,10 +362,6 @@ class HardwareEvaluator:
                 except ExportError as exc:
                     result.error = f"ExportError: {exc}"
                     return prepared
-                import hashlib
-
-                from edgeprune.bench.atomic import atomic_write_text
-
                 atomic_write_text(out_dir / EXPORT_CHOSEN, hashlib.sha256(exported.read_tflite()).hexdigest() + "\n")
                 clock = time.perf_counter()  # export and TFLM were timed inside, each under its own key
             else:
@@ -401,9 +385,6 @@ class HardwareEvaluator:
 
     def measure_prepared(self, prepared: Prepared) -> EvalResult:
         """The device half: load, time, compare with TFLM, then flash/RAM of the deploy build."""
-        from edgeprune.bench.errors import ExportError
-        from edgeprune.bench.link import LinkError
-
         result = prepared.result
         _, agreement = self._inputs()
         started = time.perf_counter()
@@ -437,8 +418,6 @@ class HardwareEvaluator:
 
         :raises FileNotFoundError: the export is gone from the cache
         """
-        from edgeprune.export.verify import predict_fn
-
         out_dir = Path(result.artifacts.get("dir", ""))
         exported = self._reuse_export(out_dir) if result.artifacts.get("dir") else None
         if exported is None:
@@ -446,8 +425,6 @@ class HardwareEvaluator:
         return self.task.evaluate(predict_fn(exported.read_tflite(), exported.manifest), split=split)
 
     def _tflm_quality(self, tflite: bytes, manifest: dict[str, Any]) -> Any:
-        from edgeprune.export.verify import predict_fn
-
         return self.task.evaluate(predict_fn(tflite, manifest), split=SELECTION_SPLIT)
 
     def _export_smallest(self, model: Any, calibration: np.ndarray, out_dir: Path, quantize: str,
@@ -462,11 +439,6 @@ class HardwareEvaluator:
         ``options``: further ``export_model`` arguments the compressed model needs (``Compressed.report["export"]``).
         Returns the chosen export (in ``out_dir``) and its TFLM validation quality.
         """
-        import shutil
-
-        from edgeprune.export.pipeline import export_model
-        from edgeprune.host.tasks.base import torch_predict
-
         opts = dict(options or {})
         watch = watch or Stopwatch({})
         if quantize != "int8":
@@ -491,8 +463,6 @@ class HardwareEvaluator:
         if sign * (other_quality.value - quality.value) <= 0:
             shutil.rmtree(side, ignore_errors=True)
             return exported, quality
-        from edgeprune.export.pipeline import ExportResult
-
         shutil.rmtree(out_dir, ignore_errors=True)
         side.rename(out_dir)
         return ExportResult(out_dir, other.manifest, other.timings), other_quality
@@ -504,12 +474,6 @@ class HardwareEvaluator:
         export_model renames its output into place only when finished, so a manifest whose hash
         matches the .tflite next to it is a whole export; measuring still happens on the device.
         """
-        import hashlib
-
-        from edgeprune.bench.manifest import ManifestError, read_manifest
-        from edgeprune.export.manifest_build import tool_versions
-        from edgeprune.export.pipeline import ExportResult
-
         man_path, tfl_path = out_dir / "manifest.json", out_dir / "model.tflite"
         if not (man_path.is_file() and tfl_path.is_file() and (out_dir / "model_data.c").is_file()):
             return None
@@ -524,9 +488,6 @@ class HardwareEvaluator:
 
     def _measure(self, tflite: bytes, manifest: dict[str, Any], agreement: np.ndarray,
                  out_dir: Path | None = None) -> Any:
-        from edgeprune.bench.measure import measure
-        from edgeprune.bench.tflm import TflmRunner
-
         # Float windows: measure() quantises them with the manifest's input parameters.
         samples = agreement[: max(1, self.agreement_n)]
         kwargs: dict[str, Any] = dict(
@@ -565,10 +526,6 @@ class HardwareEvaluator:
                           kwargs: dict[str, Any]) -> Any:
         """A model larger than the loading firmware's buffer, measured as it would ship: a deploy build with the
         model compiled into flash, booted in its own emulator (nothing is loaded over the link)."""
-        from edgeprune.bench.firmware_build import build
-        from edgeprune.bench.link import LoadResult
-        from edgeprune.bench.measure import measure
-
         env = self.deploy_env or f"qemu-{self.spec.core}"
         built = build(env, baked_model_dir=out_dir, build_dir=self.deploy_dir)  # BuildError: a RuntimeError
         self._keep_deploy(built, out_dir)
@@ -577,7 +534,7 @@ class HardwareEvaluator:
                           num_inputs=len(man.get("inputs", [])), num_outputs=len(man.get("outputs", [])))
         with Target(self.spec, link_timeout_s=self.link_timeout_s, elf=built.elf, wire=self.serial,
                     slow_timeout_s=self._target.slow_timeout_s) as deployed:
-            measurement = deployed.run(lambda device: measure(_Baked(device, load), tflite, manifest, x, **kwargs))
+            measurement = deployed.run(lambda device: measure(BakedDevice(device, load, ModelTooBig), tflite, manifest, x, **kwargs))
         measurement.model["deploy_build"] = built.build_id
         return measurement
 
@@ -634,22 +591,12 @@ class HardwareEvaluator:
     @staticmethod
     def _keep_deploy(built: Any, out_dir: Path) -> None:
         """Keep this candidate's deploy ELF and sizes beside its export (the report reuses them)."""
-        import json
-        import shutil
-
         shutil.copy2(built.elf, out_dir / "firmware.elf")
         atomic_write_text(out_dir / "deploy.json", json.dumps(deploy_record(built), indent=2))
 
     def _memory_figures(self, result: EvalResult, prepared: Prepared) -> None:
         """Flash/RAM by one rule per figure (host/search/footprint.py): the deploy library, measured for every
         candidate (the objective); the measurement image beside it, built or estimated per ``deploy_build``."""
-        from edgeprune.host.search.footprint import (
-            IMAGE_FLASH_BYTES,
-            IMAGE_RAM_BYTES,
-            deploy_library_figures,
-            image_estimate,
-        )
-
         hello = getattr(self._target, "hello", None)
         # An emulated STM32 twin is named for its board; its deploy library is built for the board's core.
         twin = MACHINES.get(str(self.spec.core)) if self.spec.kind == "qemu" else None
@@ -660,8 +607,6 @@ class HardwareEvaluator:
         if env is None:
             return
         if self.deploy_build in ("auto", "always") and self._deploy_broken is None:
-            from edgeprune.bench.firmware_build import BuildError, build
-
             try:
                 built = build(env, baked_model_dir=out_dir, build_dir=self.deploy_dir)
             except BuildError as exc:
@@ -681,8 +626,6 @@ class HardwareEvaluator:
                 return
         if self.deploy_build == "never" or self.spec.kind != "qemu":
             return
-        from edgeprune.bench.qemu import default_elf
-
         flash, ram, detail = image_estimate(prepared.tflite, prepared.manifest, env,
                                             Path(self.elf) if self.elf else default_elf(self.spec.core),
                                             library.record_bytes if library is not None else None)

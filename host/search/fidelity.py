@@ -18,8 +18,14 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from edgeprune.bench.errors import ExportError
+from edgeprune.export.pipeline import export_model
+from edgeprune.host.search.timing import Stopwatch
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +120,6 @@ def rung_hook(evaluator: Any, config: Any, rule: RungRule, result: Any, stops: l
     rungs = rung_steps(int(config.finetune_steps))
     if not rungs:
         return {}
-    import tempfile
-    from pathlib import Path
-
-    from edgeprune.bench.errors import ExportError
-    from edgeprune.export.pipeline import export_model
-    from edgeprune.host.search.timing import Stopwatch
-
     watch = Stopwatch(result.timings)
     calibration, _ = evaluator._inputs()
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edgeprune.bench.targets import split_specs
+from edgeprune.host.compress.config import CompressionConfig
 from edgeprune.host.search.session import Outcome, SearchSession
 from edgeprune.host.search.types import EvalResult, EvaluatorIdentity
 
@@ -236,8 +237,6 @@ class ParallelEvaluations:
 
         What was already re-queued by an earlier resume and is in flight again is recorded as failed.
         """
-        from edgeprune.host.compress.config import CompressionConfig
-
         again: list[tuple[Any, dict[str, Any]]] = []
         for digest, config_json, proposal, requeued in self.session.store.inflight():
             config = CompressionConfig.from_json(config_json)

@@ -14,6 +14,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +23,11 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.proc_group import die_with_parent
+from edgeprune.bench.targets import probe
+from edgeprune.host.search.evaluator import HardwareEvaluator
 from edgeprune.host.search.parallel import Event, PoolError, WorkerContext
+from edgeprune.host.search.session import screen_and_measure
 from edgeprune.host.search.types import EvaluatorIdentity
 
 log = logging.getLogger(__name__)
@@ -44,8 +49,6 @@ def one_thread() -> None:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                 "TF_NUM_INTEROP_THREADS"):
         os.environ[var] = "1"
-    import sys
-
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
 
@@ -64,8 +67,6 @@ def open_worker(factory: WorkerFactory, slot: int, device: str, context: WorkerC
 
 def run_job(evaluator: Any, config: Any, context: WorkerContext) -> tuple[Any, str, bool]:
     """One evaluation in a worker: the same screening and measuring as a single-worker search."""
-    from edgeprune.host.search.session import screen_and_measure
-
     return screen_and_measure(evaluator, config, context.objective, context.max_acc_drop,
                               getattr(context, "fidelity", False))
 
@@ -81,8 +82,6 @@ def _worker_main(factory: WorkerFactory, slot: int, device: str, context: Worker
     # A search killed outright (SIGKILL, OOM) cannot end its workers: the kernel does, so no worker goes on
     # fine-tuning with its emulator for minutes as an orphan (seen before this: a SIGTERMed search's two
     # workers re-parented to init, still busy).
-    from edgeprune.bench.proc_group import die_with_parent
-
     if not die_with_parent(signal.SIGTERM):
         return
     try:
@@ -292,7 +291,8 @@ class HardwareWorkers:
     state_dir: str
 
     def __call__(self, slot: int, device: str) -> Any:
-        from edgeprune.host.search.evaluator import HardwareEvaluator
+        # run.py imports this module (check_boards) and owns SearchOptions/load_task: deferred until those move
+        # below both (issue 28's split of run.py).
         from edgeprune.host.search.run import SearchOptions, board_link_options, load_task
 
         options = SearchOptions.from_dict(self.options)
@@ -313,8 +313,6 @@ class HardwareWorkers:
 
 def check_boards(devices: Sequence[str], timeout_s: float = 2.0) -> None:
     """Every listed board answers HELLO with the same core and firmware build, or ``PoolError`` naming it."""
-    from edgeprune.bench.targets import probe
-
     first: tuple[str, Any] | None = None
     for device in devices:
         hello, reason = probe(device, timeout_s=timeout_s)

@@ -18,11 +18,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from edgeprune.host.compress.config import CompressionConfig
 from edgeprune.host.search.bounds import KINDS, intensity
+from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Objective, drop_unit
 from edgeprune.host.search.types import LATENCY_COUNT, QUALITY
 
 #: Neighbours averaged per prediction.
@@ -73,8 +76,6 @@ class HeldOut:
 
 def held_out(rows: Sequence[Any], drop: Any) -> HeldOut:
     """Leave-one-out error over ``rows`` (stored candidates); ``drop(quality)`` → drop in the limit's unit."""
-    from edgeprune.host.compress.config import CompressionConfig
-
     qx, qy, cx, cy = [], [], [], []
     seen: set[str] = set()
     for row in rows:
@@ -109,10 +110,6 @@ def _loo(xs: list[np.ndarray], ys: list[float], err: Any) -> float:
 
 def run_line(run: Any) -> str | None:
     """The summary line of a loaded run (``report.load.RunData``), ``None`` without a reference quality."""
-    from types import SimpleNamespace
-
-    from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Objective, drop_unit
-
     if run.reference_quality is None:
         return None
     ref = SimpleNamespace(reference_quality=run.reference_quality, metric=run.metric,

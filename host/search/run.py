@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import shutil
+import signal
 import sqlite3
 import time
 from collections.abc import Callable
@@ -22,13 +23,26 @@ from typing import Any
 
 from edgeprune.bench.atomic import pid_alive
 from edgeprune.bench.targets import DEFAULT_TARGET, TargetSpec, split_specs
+from edgeprune.host.compress.errors import ConfigError
+from edgeprune.host.search.bounds import observe
+from edgeprune.host.search.engines import start_parallel
+from edgeprune.host.search.evaluator import HardwareEvaluator
 from edgeprune.host.search.final import REFERENCE_META, reference_quality, score_front_on_test
 from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints
+from edgeprune.host.search.pool import check_boards
+from edgeprune.host.search.sensitivity import search_bounds
 from edgeprune.host.search.session import Outcome, SearchSession
+from edgeprune.host.search.space import ConfigSpace
 from edgeprune.host.search.store import RUN_DB_NAME, EvalCache, RunStore, StoreError, StoreFullError
-from edgeprune.host.search.types import Evaluator
+from edgeprune.host.search.strategies import get_strategy
+from edgeprune.host.search.strategies.common import StrategyContext
+from edgeprune.host.search.timing import TIME_META
+from edgeprune.host.search.types import FLASH_BYTES, MODEL_BYTES, Evaluator
+from edgeprune.host.tasks import get_task
+from edgeprune.host.tasks.cache import file_sha256
 from edgeprune.host.tasks.intervals import DEFAULT_LEVEL, IntervalError, check_level
+from edgeprune.host.tasks.registry import byo_kind
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +66,6 @@ def parse_finetune_steps(text: str | int | None) -> int | str:
         return int(text)
     if str(text).strip() == "auto":
         return "auto"
-    from edgeprune.host.compress.errors import ConfigError
-
     raise ConfigError(f"--finetune-steps must be a non-negative number or 'auto', got {text!r}")
 
 
@@ -98,8 +110,6 @@ class SearchInterrupted(Exception):
 def interrupt_handler() -> Callable[[int, Any], None]:
     """A SIGINT/SIGTERM handler: the first signal raises ``KeyboardInterrupt`` (``Terminated`` for SIGTERM)
     where the program is; later ones are ignored so the clean-up it starts (emulators, workers) is not cut."""
-    import signal
-
     fired: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
@@ -292,14 +302,10 @@ def _holder(lock_path: Path) -> str:
 
 def byo_task_name(model: str) -> str:
     """What a bring-your-own run records as its task, so the stored options never contradict each other."""
-    from edgeprune.host.tasks.registry import byo_kind
-
     return byo_kind(model)
 
 
 def _sha256(path: Path) -> str:
-    from edgeprune.host.tasks.cache import file_sha256
-
     return file_sha256(path)
 
 
@@ -432,8 +438,6 @@ def _claim_new(run_dir: Path, meta: dict[str, Any]) -> _RunLock:
 
 def check_baseline_limits(baseline: Any, options: SearchOptions) -> None:
     """Refuse a flash/RAM limit below what the firmware needs without any model: no candidate can meet it."""
-    from edgeprune.host.search.types import FLASH_BYTES, MODEL_BYTES
-
     flash, model = baseline.figures.get(FLASH_BYTES), baseline.figures.get(MODEL_BYTES)
     if options.flash_kb is None or flash is None or model is None or not flash.detail.startswith(("deploy build", "derived")):
         return
@@ -451,8 +455,6 @@ def default_run_dir(options: SearchOptions) -> Path:
 
 def load_task(options: SearchOptions, progress: Callable[[str, float], None] | None = None) -> Any:
     """The task named by the options (trains and caches the baseline on first use)."""
-    from edgeprune.host.tasks import get_task
-
     if options.model is not None:
         return get_task(None, model=options.model, data=options.data, env=options.env_id, progress=progress)
     return get_task(options.task, progress=progress)
@@ -478,7 +480,6 @@ def board_link_options(device: str) -> dict[str, Any]:
 
 
 def hardware_evaluator(task: Any, options: SearchOptions, run_dir: Path) -> Evaluator:
-    from edgeprune.host.search.evaluator import HardwareEvaluator
     return HardwareEvaluator(
         task,
         split_specs(options.device)[0],  # the baseline's device; with several boards, the first
@@ -515,8 +516,6 @@ def run_search(
     ``write_report(run_dirs) -> Path`` writes the run's report at the end (the CLI passes
     ``edgeprune.host.report.generate_report``; the report layer sits above the search, so the search only calls it).
     """
-    from edgeprune.host.search.strategies import get_strategy
-
     if resume is not None:
         run_dir = Path(resume)
         # The whole store is checked here, before the task loads or an emulator boots.
@@ -538,8 +537,6 @@ def run_search(
         for device in devices:
             TargetSpec.parse(device).check()
         if len(devices) > 1 and options.ray_address is None and not TargetSpec.parse(devices[0]).is_qemu:
-            from edgeprune.host.search.pool import check_boards
-
             check_boards(devices)
     try:
         lock = _claim_run_dir(run_dir, options) if resume is None else _RunLock(run_dir).acquire()
@@ -604,9 +601,6 @@ def _run_locked(
     worker_factory: Any = None,
     write_report: Callable[[list[Path]], Path] | None = None,
 ) -> SearchResult:
-    from edgeprune.host.search.space import ConfigSpace
-    from edgeprune.host.search.strategies.common import StrategyContext
-
     # The run directory's lock is held by the caller (run_search).
     began = time.time()
     if on_begin is not None:
@@ -664,16 +658,11 @@ def _run_locked(
         with session.clock.timed("baseline"):
             check_baseline_limits(session.ensure_baseline(space.identity()), options)
         if options.bounded:
-            from edgeprune.host.search.bounds import observe
-            from edgeprune.host.search.sensitivity import search_bounds
-
             assert session.objective is not None
             with session.clock.timed("sensitivity"):
                 space.bounds = search_bounds(task, space, session.objective, options.max_acc_drop)
             if space.bounds is not None and options.strategy not in SEQUENCE_STRATEGIES:
                 session.judged.append(lambda outcome: observe(space.bounds, outcome))
-        from edgeprune.host.search.engines import start_parallel
-
         with session.clock.timed("workers-start"):
             parallel = start_parallel(options, session, evaluator, run_dir, worker_factory)
         if parallel is None:
@@ -694,8 +683,6 @@ def _run_locked(
         with session.clock.timed("final"):
             score_front_on_test(store, evaluator, bool(task.higher_is_better))
         used, count = store.device_evaluations(), store.count()
-        from edgeprune.host.search.timing import TIME_META
-
         workers = parallel.capacity if parallel is not None else 1
         store.set_meta(TIME_META, list(store.get_meta(TIME_META) or []) + [session.clock.segment(workers)])
     finally:

@@ -15,10 +15,16 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edgeprune.bench.atomic import atomic_write_text
+from edgeprune.bench.paths import cache_dir
+from edgeprune.host.compress.config import readout_name
+from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.search.bounds import CAP_FLOOR, KINDS, LayerBounds, setting
+from edgeprune.host.tasks.cache import digest
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +37,11 @@ _VERSION = "sensitivity/1"
 
 
 def _knobs(names: tuple[str, ...]) -> list[tuple[str, str]]:
-    from edgeprune.host.compress.config import readout_name
-
     ro = readout_name(names)
     return [(n, k) for n in names for k in KINDS if not (k == "prune" and n == ro)]
 
 
 def _config(space: Any, layer: str, kind: str, level: float) -> Any:
-    from dataclasses import replace
-
     base = space.cls.identity(space.names, seed=space.seed)
     value = setting(kind, level)
     field = {"prune": "prune", "sparsity": "sparsity", "rank": "rank_frac"}[kind]
@@ -50,8 +52,6 @@ def _config(space: Any, layer: str, kind: str, level: float) -> Any:
 def measure(task: Any, space: Any) -> dict[str, list[float]]:
     """``"<layer>.<kind>"`` → float validation quality at each of ``LEVELS`` (NaN where the knob cannot apply)."""
     from edgeprune.host.compress.compressor import compress
-    from edgeprune.host.compress.errors import ConfigError
-
     out: dict[str, list[float]] = {}
     for layer, kind in _knobs(space.names):
         qualities = []
@@ -67,9 +67,6 @@ def measure(task: Any, space: Any) -> dict[str, list[float]]:
 
 
 def _cache_path(task: Any, space: Any) -> Path:
-    from edgeprune.bench.paths import cache_dir
-    from edgeprune.host.tasks.cache import digest
-
     key = digest({"task": str(task.content_hash()), "names": list(space.names), "seed": space.seed,
                   "levels": list(LEVELS), "version": _VERSION})
     return cache_dir() / "sensitivity" / f"{key[:24]}.json"
@@ -77,8 +74,6 @@ def _cache_path(task: Any, space: Any) -> Path:
 
 def cached_measure(task: Any, space: Any) -> dict[str, list[float]]:
     """``measure`` from the cache, measured (and cached) on first use."""
-    from edgeprune.bench.atomic import atomic_write_text
-
     path = _cache_path(task, space)
     if path.is_file():
         try:

@@ -19,9 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from edgeprune.bench.link import fault_kind
-from edgeprune.host.search.fidelity import STOPPED
-from edgeprune.host.search.objective import Constraints, Objective, RewardWeights, Verdict
+from edgeprune.host.search.fidelity import STOPPED, RungRule, RungStop
+from edgeprune.host.search.objective import Constraints, Objective, RewardWeights, Verdict, drop_unit
 from edgeprune.host.search.store import EvalCache, RunStore, StoredEvaluation
 from edgeprune.host.search.timing import Clock
 from edgeprune.host.search.types import UNMEASURED_ORIGINS, EvalResult, Evaluator
@@ -330,9 +332,6 @@ class SearchSession:
     def _verdict(self, result: EvalResult, origin: str) -> Verdict:
         assert self.objective is not None
         if origin == STOPPED:
-            from edgeprune.host.search.fidelity import RungStop
-            from edgeprune.host.search.objective import drop_unit
-
             verdict = self.objective.judge(result)
             f = result.fidelity
             stop = RungStop(int(f.get("step", 0)), int(f.get("steps", 0)), float(f.get("quality", math.nan)),
@@ -397,7 +396,6 @@ def isolated_rng() -> Iterator[None]:
     that generator would otherwise act differently after a measurement than after a replayed row, and a
     resumed run would not be the run that was killed. Python's, NumPy's and torch's global states are put back.
     """
-    import numpy as np
     import torch
 
     py, npy, pt = random.getstate(), np.random.get_state(), torch.get_rng_state()
@@ -423,8 +421,6 @@ def screen_and_measure(evaluator: Evaluator, config: Any, objective: Objective |
     prepare = getattr(evaluator, "prepare", None)
     if prepare is not None and objective is not None:
         if fidelity and getattr(evaluator, "supports_rungs", False):
-            from edgeprune.host.search.fidelity import RungRule
-
             prepared = prepare(config, rule=RungRule(objective, max_acc_drop))
         else:
             prepared = prepare(config)

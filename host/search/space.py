@@ -25,10 +25,24 @@ from typing import Any
 
 import numpy as np
 
+from edgeprune.host.compress.config import (
+    MAX_PRUNE,
+    MAX_SPARSITY,
+    MIN_RANK_FRAC,
+    CompressionConfig,
+    LayerConfig,
+    from_vector,
+    layer_names_of,
+    readout_name,
+    vector_knobs,
+)
+
 N_DISCRETE_ACTIONS = 16
 CONTINUOUS_DIM = 4
 #: Smallest fraction of a layer's units the log-scale mapping keeps (u = 1).
 MIN_KEEP = 0.03
+#: Rank fractions at or above this after clipping are no factorisation at all.
+RANK_NONE = 0.99
 #: ``auto`` fine-tuning: ``AUTO_FT_BASE + AUTO_FT_PER_REMOVED · removed`` steps, removed ∈ [0, 1].
 AUTO_FT_BASE, AUTO_FT_PER_REMOVED = 40, 360
 _GRID = 100  # sparsity / rank fractions are snapped to 1/100
@@ -91,8 +105,6 @@ class ConfigSpace:
         seed: int = 0,
         prune_scale: str = "log",
     ) -> None:
-        from edgeprune.host.compress.config import CompressionConfig, layer_names_of, vector_knobs
-
         if prune_scale not in ("log", "linear"):
             raise ValueError(f"prune_scale must be 'log' or 'linear', got {prune_scale!r}")
         if finetune_steps != "auto" and (isinstance(finetune_steps, bool) or not isinstance(finetune_steps, int)):
@@ -131,8 +143,6 @@ class ConfigSpace:
     def continuous(self, action: Sequence[float]) -> Any:
         a = [float(v) for v in action]
         if len(a) == CONTINUOUS_DIM and self.bounds is not None and self.prune_scale == "log":
-            from edgeprune.host.compress.config import readout_name
-
             ro = readout_name(self.names)
             hidden = [n for n in self.names if n != ro]
             # The agent's whole range maps into the caps (deeper layers share a1: the second layer's cap).
@@ -161,8 +171,6 @@ class ConfigSpace:
         return knob.endswith(".prune") and self.prune_scale == "log"
 
     def vector(self, vec: Sequence[float]) -> Any:
-        from edgeprune.host.compress.config import from_vector
-
         vec = [self._bounded(k.name, v) for k, v in zip(self.knobs, vec, strict=True)]
         raw = [self.prune_rate(v) if self._is_prune(k.name) else float(v) for k, v in zip(self.knobs, vec, strict=True)]
         return self.canonical(from_vector(raw, self.names, self.max_finetune_steps, seed=self.seed))
@@ -172,9 +180,6 @@ class ConfigSpace:
         layer, _, kind = knob.rpartition(".")
         if self.bounds is None or kind not in ("prune", "sparsity", "rank_frac"):
             return float(value)
-        from edgeprune.host.compress.config import MAX_SPARSITY, MIN_RANK_FRAC
-        from edgeprune.host.search.bounds import RANK_NONE
-
         v = float(value)
         if kind == "prune":
             return self.bounds.scale(layer, "prune", v) if self.prune_scale == "log" else v
@@ -196,7 +201,6 @@ class ConfigSpace:
 
     def canonical(self, config: Any) -> Any:
         """``config`` snapped to the model it produces (see the module docstring)."""
-        from edgeprune.host.compress.config import MAX_PRUNE, LayerConfig
         from edgeprune.host.compress.structured import kept_count
 
         if self.bounds is not None:

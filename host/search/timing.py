@@ -12,7 +12,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from edgeprune.host.search.store import RunStore
 
 #: Run metadata key: a list of per-process segments (``Clock.segment``).
 TIME_META = "time_accounting"
@@ -206,9 +209,5 @@ def account(rows: Sequence[Any], segments: Sequence[dict[str, Any]] | None) -> T
 
 def run_account(run_dir: Any) -> TimeAccount:
     """The ``TimeAccount`` of the run in ``run_dir`` (read from its store)."""
-    from pathlib import Path
-
-    from edgeprune.host.search.store import RunStore
-
     with RunStore(Path(run_dir)) as store:
         return account(store.evaluations(), store.get_meta(TIME_META))

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeprune.host.search.bounds import LaggedFeed
 from edgeprune.host.search.session import BudgetExhausted, SearchSession
 from edgeprune.host.search.space import ConfigSpace
 
@@ -282,8 +283,6 @@ Proposer = Callable[[np.random.Generator, int], tuple[Any, dict[str, Any]]]
 
 def run_sequence(ctx: StrategyContext, propose: Proposer, name: str) -> None:
     """Call ``propose(rng, index)`` until the budget is used; RNG state and index saved after each."""
-    from edgeprune.host.search.bounds import LaggedFeed
-
     state_path = ctx.state_dir / f"{name}.json"
     rng = np.random.default_rng(ctx.seed)
     index = 0

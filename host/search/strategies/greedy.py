@@ -17,7 +17,9 @@ from dataclasses import replace
 from typing import Any
 
 from edgeprune.host.compress.config import allowed_precisions
+from edgeprune.host.search.session import BudgetExhausted
 from edgeprune.host.search.strategies.common import StrategyContext
+from edgeprune.host.search.strategies.uniform import sweep_rates
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +91,6 @@ def with_precision(config: Any, names: tuple[str, ...], precision: dict[str, str
 
 
 def run(ctx: StrategyContext) -> None:
-    from edgeprune.host.search.session import BudgetExhausted
-    from edgeprune.host.search.strategies.uniform import sweep_rates
-
     space = ctx.space
     kept: dict[str, str] = {}
     index = 0

@@ -406,7 +406,7 @@ __attribute__((noinline))
 #endif
 static void pair_tab(const uint32_t *wpre, const uint32_t *xq, const pair_rq_t *t, const pair_rq_t *end,
                      const tab_k_t *k, int8_t *ya, int8_t *yb) {
-  const uint32_t groups = k->groups, rw = k->row_words;
+  const uint32_t groups = k->groups, rw = k->row_words, lo4 = k->lo4, hi4 = k->hi4;
   for (; t != end; t++, ya += 2, yb += 2, wpre += 2u * rw) {
     int32_t acc[4];
     uint32_t v;
@@ -414,7 +414,7 @@ static void pair_tab(const uint32_t *wpre, const uint32_t *xq, const pair_rq_t *
     acc[2] = acc[3] = t->b1;
     dot2x2w(wpre, wpre + rw, xq, groups, acc);
     v = pack4(rq_k(acc[0], &t->q0), rq_k(acc[2], &t->q1), rq_k(acc[1], &t->q0), rq_k(acc[3], &t->q1));
-    v = clamp4(v, k->lo4, k->hi4);
+    v = clamp4(v, lo4, hi4);
     st16u(ya, v);
     st16u(yb, v >> 16);
   }
@@ -436,7 +436,7 @@ __attribute__((noinline))
 #endif
 static void live_pairs(const uint32_t *wpre, const uint32_t *xq, const live_rq_t *t, const live_rq_t *end,
                        const tab_k_t *k, int8_t *ya, int8_t *yb) {
-  const uint32_t groups = k->groups, rw = k->row_words;
+  const uint32_t groups = k->groups, rw = k->row_words, lo4 = k->lo4, hi4 = k->hi4;
   for (; t != end; t++, wpre += 2u * rw) {
     const uint32_t i0 = t->i0, i1 = t->i1;
     int32_t acc[4];
@@ -445,7 +445,7 @@ static void live_pairs(const uint32_t *wpre, const uint32_t *xq, const live_rq_t
     acc[2] = acc[3] = t->rq.b1;
     dot2x2w(wpre, wpre + rw, xq, groups, acc);
     v = pack4(rq_k(acc[0], &t->rq.q0), rq_k(acc[2], &t->rq.q1), rq_k(acc[1], &t->rq.q0), rq_k(acc[3], &t->rq.q1));
-    v = clamp4(v, k->lo4, k->hi4); /* {A i0, A i1, B i0, B i1} */
+    v = clamp4(v, lo4, hi4); /* {A i0, A i1, B i0, B i1} */
     ya[i0] = (int8_t)v;
     ya[i1] = (int8_t)(v >> 8);
     yb[i0] = (int8_t)(v >> 16);

@@ -25,7 +25,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make demo   - set up and run a search on QEMU Cortex-M4 (weather GRU, PPO)"
 	@echo "make test   - set up and run the test suite"
-	@echo "make lint   - ruff + mypy"
+	@echo "make lint   - ruff + mypy + import layers"
 	@echo "make firmware - build every QEMU firmware env with PlatformIO (offline)"
 
 setup: system venv $(STAMPS)/scons $(STAMPS)/qemu10
@@ -49,7 +49,7 @@ $(STAMPS)/venv: requirements/runtime.txt requirements/dev.txt requirements/ray.t
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(PIP) install -q torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(PIP) install -q -r requirements/runtime.txt -r requirements/dev.txt
-	$(PIP) install -q -r requirements/ray.txt  # the edgeprune[ray] extra, for tests/search/test_ray.py
+	$(PIP) install -q -r requirements/ray.txt  # the edgeprune[ray] extra, for tests/host/search/test_ray.py
 	$(PIP) install -q --no-deps -e .
 	$(PY) tools/check_torch.py
 	@touch $@
@@ -84,6 +84,7 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check host export bench tests tools
 	$(VENV)/bin/mypy host export bench
+	$(VENV)/bin/lint-imports  # the layer contract of pyproject.toml (docs/design.md "Layers")
 
 clean:
 	rm -rf .pio build .pytest_cache .mypy_cache .ruff_cache

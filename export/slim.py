@@ -5,7 +5,7 @@ metadata entries with their buffers (the converter's ``min_runtime_version`` and
 calibration min/max and shape signatures of tensors, and the empty buffer each activation tensor points at (they
 all share buffer 0, the schema's empty sentinel), then repacks the flatbuffer with every buffer's data 16-byte
 aligned, as the converter writes it (the runtime and TFLM read weights in place), and equal vectors written once. Operators, tensors, shapes, quantisation and weight bytes are untouched, so the slim
-model computes the same bytes in TFLM and in the runtime (tests/deploy: byte-equal outputs). Used by the deploy
+model computes the same bytes in TFLM and in the runtime (tests/export/test_deploy_library.py: byte-equal outputs). Used by the deploy
 library (``edgeprune export --deploy``); the full ``model.tflite`` of an export keeps its names for tools.
 """
 

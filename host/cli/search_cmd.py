@@ -23,7 +23,7 @@ from edgeprune.host.search.run import (
 )
 from edgeprune.host.search.strategies import STRATEGIES
 
-#: Every option's default is the library's (``SearchOptions``); tests/host/test_option_defaults.py compares them.
+#: Every option's default is the library's (``SearchOptions``); tests/host/cli/test_option_defaults.py compares them.
 DEFAULTS = SearchOptions()
 
 

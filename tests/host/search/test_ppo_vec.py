@@ -7,12 +7,11 @@ import os
 from collections import Counter
 
 import pytest
+from doubles.parallel_workers import SyntheticWorkers
+from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.store import RunStore
-
-from .parallel_doubles import SyntheticWorkers
-from .synthetic import SyntheticEvaluator
 
 
 @pytest.mark.timeout(240)

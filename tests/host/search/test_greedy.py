@@ -3,12 +3,12 @@ precision kept only when its candidate is feasible; then a retain-rate sweep at 
 
 from __future__ import annotations
 
+from doubles.synthetic_evaluator import SyntheticEvaluator
+
 from edgeprune.host.compress.config import CompressionConfig
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.strategies.greedy import layer_order, trials
-
-from .synthetic import SyntheticEvaluator
 
 
 def test_order_and_batches():

@@ -2,7 +2,7 @@
 wrong-format model and data files, wrong shapes, NaN data, impossible limits, unknown, busy, unusable and
 forbidden serial ports, an unwritable --out, a run directory that is not one or comes from an older version.
 
-Each case runs the real ``edgeprune`` entry point in-process (Click's runner, as tests/host/test_cli.py) and
+Each case runs the real ``edgeprune`` entry point in-process (Click's runner, as tests/host/cli/test_cli.py) and
 must exit non-zero with exactly one line on stderr that names the problem, no traceback, and nothing
 half-written: no run directory (nor a hidden one being assembled) left behind.
 """
@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from search.conftest import FakeTask
-from search.test_run_options import DeployBuildEvaluator
+from doubles.fake_task import FakeTask
 
 from edgeprune.host.cli import main
+from tests.host.search.test_run_options import DeployBuildEvaluator
 
 
 @dataclass(frozen=True)

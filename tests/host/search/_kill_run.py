@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from edgeprune.host.search.run import SearchOptions, run_search  # noqa: E402
-from tests.search.conftest import FakeTask  # noqa: E402
-from tests.search.synthetic import SyntheticEvaluator  # noqa: E402
+from tests.doubles.fake_task import FakeTask  # noqa: E402
+from tests.doubles.synthetic_evaluator import SyntheticEvaluator  # noqa: E402
 
 
 class PhasedEvaluator(SyntheticEvaluator):

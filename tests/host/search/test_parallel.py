@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from doubles.parallel_workers import SyntheticWorkers
+from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.store import RunStore
-
-from .parallel_doubles import SyntheticWorkers
-from .synthetic import SyntheticEvaluator
 
 HERE = Path(__file__).resolve().parent
 

@@ -3,6 +3,8 @@ goes on, and the report counts failures by kind (issue 16, deliverable 2)."""
 
 from __future__ import annotations
 
+from doubles.synthetic_evaluator import SyntheticEvaluator
+
 from edgeprune.bench.link import DeviceFault, fault_kind
 from edgeprune.host.report import generate_report
 from edgeprune.host.search.objective import Constraints
@@ -10,8 +12,6 @@ from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.session import SearchSession
 from edgeprune.host.search.space import ConfigSpace
 from edgeprune.host.search.store import EvalCache, RunStore
-
-from .synthetic import SyntheticEvaluator
 
 KINDS = ("hang", "reset", "corrupt", "wrong-build", "gone")
 

@@ -11,12 +11,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from doubles.parallel_workers import SyntheticWorkers
+from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.store import RunStore
-
-from .parallel_doubles import SyntheticWorkers
-from .synthetic import SyntheticEvaluator
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,7 +35,7 @@ def test_the_search_never_imports_ray():
 def test_a_short_search_runs_on_a_local_ray_head_with_two_slots(tmp_path, fake_task):
     ray = pytest.importorskip("ray", reason="the edgeprune[ray] extra is not installed (make setup installs it)")
     # Ray's workers import the stand-in factory by module name, as the test process does.
-    path = os.pathsep.join([str(HERE.parent), str(HERE.parents[1])])
+    path = os.pathsep.join([str(HERE.parent), str(HERE.parents[1]), str(HERE.parents[2])])
     # Ray's socket paths must fit in 107 bytes: a short temporary directory, not pytest's deep one.
     temp = tempfile.mkdtemp(prefix="ep-ray-")
     ray.init(num_cpus=2, resources={"edgeprune_m4": 2}, include_dashboard=False, logging_level="WARNING",

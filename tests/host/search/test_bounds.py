@@ -8,9 +8,11 @@ import math
 from types import SimpleNamespace
 
 import pytest
+from doubles.parallel_workers import SyntheticWorkers
+from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
-from edgeprune.host.search import sensitivity
+from edgeprune.host.search import run, sensitivity
 from edgeprune.host.search.bounds import (
     CAP_FLOOR,
     EXPAND,
@@ -24,9 +26,6 @@ from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.space import ConfigSpace
 from edgeprune.host.search.store import RunStore
 from edgeprune.host.search.strategies import STRATEGIES
-
-from .parallel_doubles import SyntheticWorkers
-from .synthetic import SyntheticEvaluator
 
 NAMES = ("gru0", "gru1", "head")
 START = {"gru0.prune": 0.25, "gru1.prune": 0.5, "gru0.sparsity": 0.25, "gru1.sparsity": 0.25, "head.sparsity": 0.25,
@@ -92,7 +91,8 @@ def test_the_lagged_feed_sees_outcomes_in_proposal_order_one_behind():
 @pytest.fixture
 def bounded(monkeypatch):
     """Runs of the synthetic task start from ``START`` (its stand-in has no model to measure)."""
-    monkeypatch.setattr(sensitivity, "search_bounds", lambda task, space, objective, limit: LayerBounds(dict(START)))
+    # Patched where the run loop looks it up (host/search/run.py imports it at module top).
+    monkeypatch.setattr(run, "search_bounds", lambda task, space, objective, limit: LayerBounds(dict(START)))
 
 
 def _options(out, strategy="random", budget=6, **kw):

@@ -9,14 +9,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from doubles.fake_task import FakeTask
 from doubles.sim_device import SimConfig, SimDevice
 
 from edgeprune.bench import protocol as P
 from edgeprune.bench.link import fault_kind
 from edgeprune.host.search.evaluator import HardwareEvaluator, Prepared
 from edgeprune.host.search.types import LATENCY_COUNT, EvalResult
-
-from .conftest import FakeTask
 
 MODEL = b"TFL3" + bytes(range(200)) * 5
 MANIFEST = {

@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 import pytest
+from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.report import generate_report
 from edgeprune.host.search.front import pareto_front
@@ -14,8 +15,6 @@ from edgeprune.host.search.objective import Constraints
 from edgeprune.host.search.run import RunDirError, SearchOptions, run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.strategies import STRATEGIES
-
-from .synthetic import SyntheticEvaluator
 
 
 def _run(tmp_path, fake_task, strategy, budget=6, name="run", evaluator=None, cache=None, **kw):

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.compress.finetuning import finetune
 from edgeprune.host.compress.structured import prune_structured
@@ -24,8 +25,6 @@ from edgeprune.host.search.objective import Constraints, Objective
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.timing import TIME_META, run_account
-
-from .synthetic import SyntheticEvaluator
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:

@@ -12,12 +12,12 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from edgeprune.host.search import run as run_mod  # noqa: E402
 from edgeprune.host.search import store as store_mod  # noqa: E402
-from tests.search._kill_run import PhasedEvaluator  # noqa: E402
-from tests.search.conftest import FakeTask  # noqa: E402
+from tests.doubles.fake_task import FakeTask  # noqa: E402
+from tests.host.search._kill_run import PhasedEvaluator  # noqa: E402
 
 
 def _evaluator(task, options, run_dir):

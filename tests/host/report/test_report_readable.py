@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import matplotlib.image as mpimg
 import pytest
-from search.conftest import FakeTask
-from search.synthetic import SyntheticEvaluator
+from doubles.fake_task import FakeTask
+from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.report import generate_report
 from edgeprune.host.report.describe import describe_config, layer_rows

@@ -12,8 +12,8 @@ import io
 from types import SimpleNamespace
 
 import numpy as np
-from search.conftest import FakeTask
-from search.synthetic import SyntheticEvaluator
+from doubles.fake_task import FakeTask
+from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.report import generate_report
 from edgeprune.host.report.load import load_run

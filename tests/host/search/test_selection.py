@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from doubles.synthetic_evaluator import SyntheticEvaluator
+
 from edgeprune.host.report import generate_report
 from edgeprune.host.search.run import SearchOptions, run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.tasks.base import Quality
-
-from .synthetic import SyntheticEvaluator
 
 
 @dataclass

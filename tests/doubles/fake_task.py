@@ -1,6 +1,6 @@
-from __future__ import annotations
+"""A stand-in task for the search machinery: names, metric and hash, no data and no model."""
 
-import pytest
+from __future__ import annotations
 
 
 class FakeTask:
@@ -16,16 +16,3 @@ class FakeTask:
 
     def content_hash(self) -> str:
         return "task-hash-1"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch, tmp_path):
-    import torch
-
-    torch.set_num_threads(1)
-    monkeypatch.setenv("EDGEPRUNE_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def fake_task():
-    return FakeTask()

@@ -65,7 +65,7 @@ def test_parallel_resume_takes_its_streaks_from_the_store(tmp_path, fake_task):
     from edgeprune.host.search.objective import Constraints
     from edgeprune.host.search.session import SearchSession
     from edgeprune.host.search.store import RunStore
-    from tests.search.synthetic import SyntheticEvaluator
+    from tests.doubles.synthetic_evaluator import SyntheticEvaluator
 
     ev = SyntheticEvaluator()
     base = ev.evaluate(_config(fake_task, 0.0))
@@ -96,7 +96,7 @@ def test_a_store_the_strategy_does_not_reproduce_is_answered_not_measured_again(
     another seed): the replay ends at the first difference and stored configs are still never measured twice."""
     from edgeprune.host.search.run import SearchOptions, run_search
     from edgeprune.host.search.store import RunStore
-    from tests.search.synthetic import SyntheticEvaluator
+    from tests.doubles.synthetic_evaluator import SyntheticEvaluator
 
     ev = SyntheticEvaluator()
     opts = SearchOptions(strategy="random", budget=2, out=str(tmp_path / "run"), host_energy=False,

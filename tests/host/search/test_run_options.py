@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from doubles.fake_task import FakeTask
+from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.search.run import LimitError, RunDirError, SearchOptions, run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.types import FLASH_BYTES, MODEL_BYTES, FigureRecord
-
-from .conftest import FakeTask
-from .synthetic import SyntheticEvaluator
 
 HERE = Path(__file__).resolve().parent
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .synthetic import SyntheticEvaluator
+from .synthetic_evaluator import SyntheticEvaluator
 
 
 class WorkerEvaluator(SyntheticEvaluator):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from edgeprune.host.search.run import SearchOptions, run_search  # noqa: E402
-from tests.search.qemu_setup import evaluator_options, small_weather_task  # noqa: E402
+from tests.host.search.qemu_setup import evaluator_options, small_weather_task  # noqa: E402
 
 
 def main() -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from edgeprune.host.search.run import SearchOptions, run_search  # noqa: E402
-from tests.search.conftest import FakeTask  # noqa: E402
-from tests.search.parallel_doubles import SyntheticWorkers  # noqa: E402
-from tests.search.synthetic import SyntheticEvaluator  # noqa: E402
+from tests.doubles.fake_task import FakeTask  # noqa: E402
+from tests.doubles.parallel_workers import SyntheticWorkers  # noqa: E402
+from tests.doubles.synthetic_evaluator import SyntheticEvaluator  # noqa: E402
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """The ``edgeprune`` command line: parsing only; every command calls a library function.
 
-Each subcommand lives in its own module (``host/cli/<name>.py``) next to nothing but its options,
-and imports heavy libraries (torch, TensorFlow) inside the command so ``--help`` stays fast.
+Each subcommand lives in its own module (``host/cli/<name>_cmd.py``) next to nothing but its options. A command's
+module (and the library it calls) is imported only when that command runs; ``edgeprune --help`` lists the commands
+from ``SUBCOMMANDS`` without importing them (tests/host/cli/test_cli.py checks the summaries match).
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from rich.logging import RichHandler
 from edgeprune.host import __version__
 from edgeprune.host.cli import native_stderr
 
-SUBCOMMANDS = ("train", "search", "export", "flash", "bench", "report", "doctor")
+#: Command -> its one-line summary, shown by ``edgeprune --help`` without importing the command's module.
+SUBCOMMANDS = {
+    "train": "Train (or reuse from the cache) a task's baseline and print its metrics.",
+    "search": "Search compression configs for a model, measuring every candidate on the device.",
+    "export": "Export a model to an int8 .tflite checked in TFLM, plus model_data.c/.h and manifest.json.",
+    "flash": "Flash firmware with `pio run -t upload`, then check the board's HELLO reports the new build.",
+    "bench": "Measure an int8 .tflite on a device; every number is printed with its source.",
+    "report": "Regenerate front.json/csv, plots, the best export and report.html of search runs.",
+    "doctor": "Report the toolchain, attached serial devices and the fallbacks a search would use.",
+}
 
 
 def _is_library_error(exc: BaseException) -> bool:
@@ -49,6 +59,12 @@ class _LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in SUBCOMMANDS if importlib.util.find_spec(f"{__name__}.{name}_cmd") is not None]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.list_commands(ctx):

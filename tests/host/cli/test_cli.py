@@ -56,3 +56,21 @@ def test_bugs_keep_their_traceback() -> None:
 
     assert _is_library_error(TaskError("x"))
     assert not _is_library_error(KeyError("x"))
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_group_help_summary_is_the_command_s_own(name: str) -> None:
+    """``edgeprune --help`` shows SUBCOMMANDS' summaries; each must be its command's own first docstring line."""
+    import importlib
+
+    command = importlib.import_module(f"edgeprune.host.cli.{name}_cmd").command
+    assert SUBCOMMANDS[name] == command.get_short_help_str(limit=500)
+
+
+def test_group_help_imports_no_command() -> None:
+    """Listing the commands loads none of them (nor the library behind them): ``edgeprune --help`` stays fast."""
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom edgeprune.host.cli import main\n"
+            "assert CliRunner().invoke(main, ['--help']).exit_code == 0\n"
+            "print(sorted(m for m in sys.modules if m.endswith('_cmd') or m.startswith('edgeprune.host.search')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"

@@ -11,7 +11,8 @@ each output compared byte for byte with TFLM (PyPI tflite-micro). QEMU counts in
 bounds on cycles, comparable only with other QEMU counts. Target (issue 30): int4 on M4 <= 1.3x int8.
 
 ``sizes``: exports the task's baseline at int8 and with every FULLY_CONNECTED / CONV_2D weight in int4
-(edgeprune.export.precision), and prints .tflite bytes, weight bytes and the validation metric in TFLM.
+(edgeprune.export.precision), and prints the .tflite bytes, the device array's bytes (``slim_tflite``: what the
+deploy library stores), weight bytes and the validation metric in TFLM, post-training (no fine-tuning).
 
 ``gru16``: the weather GRU's validation metric at float32, int8 and 16x8 (the converter's whole-model 16x8, run in
 TFLM). Target (issue 30): 16x8 within 0.3 pp of float32.
@@ -96,12 +97,14 @@ def sizes(args: argparse.Namespace) -> int:
 
     from edgeprune.export import precision as P
     from edgeprune.export.pipeline import export_model
-    from edgeprune.export.verify import predict_fn
+    from edgeprune.export.slim import slim_tflite
+    from edgeprune.export.verify import arena_bytes, predict_fn
     from edgeprune.host.compress.config import allowed_precisions
     from edgeprune.host.tasks.registry import get_task
 
     print("Validation split, PTQ only (no quantisation-aware fine-tuning); every model run in TFLM (PyPI tflite-micro)")
-    hdr = f"{'task':12} {'plan':34} {'.tflite B':>9} {'weights B':>9} {'x int8':>6} {'val':>7} {'drop pp':>7} {'device':>6}"
+    hdr = (f"{'task':12} {'plan':30} {'.tflite B':>9} {'x int8':>6} {'device B':>9} {'x int8':>6} {'weights B':>9} "
+           f"{'val':>7} {'drop pp':>7} {'runs on':>7}")
     print(hdr)
     print("-" * len(hdr))
     for name in args.tasks:
@@ -115,16 +118,18 @@ def sizes(args: argparse.Namespace) -> int:
         ops = _layer_map(model, tfl, manifest)
         layers = sorted(set(ops.values()))
         plans = {"int8": {}, "int4 all": {n: "int4" for n in layers},
-                 "int4 where the device runs it": {n: "int4" for n in layers if "int4" in allowed_precisions(n)}}
-        base_bytes = len(tfl)
-        print(f"{name:12} {'float32':34} {'':>9} {'':>9} {'':>6} {fp:>7.4f} {'':>7}")
+                 "int4 where the device has it": {n: "int4" for n in layers if "int4" in allowed_precisions(n)}}
+        base_bytes, base_slim = len(tfl), len(slim_tflite(tfl))
+        print(f"{name:12} {'float32':30} {'':>9} {'':>6} {'':>9} {'':>6} {'':>9} {fp:>7.4f}")
         for label, plan in plans.items():
             new = P.apply_precision(tfl, {i: plan[n] for i, n in ops.items() if n in plan}) if plan else tfl
             wb = P.weight_bytes(new)
-            val = task.evaluate(predict_fn(new, manifest), "val").value
+            # TFLM unpacks int4 weights into its arena: the int8 model's arena is too small for it.
+            val = task.evaluate(predict_fn(new, {**manifest, "arena_bytes": arena_bytes(new)}), "val").value
             device = all(p in allowed_precisions(n) for n, p in plan.items())
-            print(f"{name:12} {label:34} {len(new):>9} {wb['int8'] + wb['int4']:>9} {base_bytes / len(new):>6.2f} "
-                  f"{val:>7.4f} {100 * (fp - val):>7.2f} {'yes' if device else 'TFLM':>6}")
+            slim = len(slim_tflite(new))
+            print(f"{name:12} {label:30} {len(new):>9} {base_bytes / len(new):>6.2f} {slim:>9} {base_slim / slim:>6.2f} "
+                  f"{wb['int8'] + wb['int4']:>9} {val:>7.4f} {100 * (fp - val):>7.2f} {'device' if device else 'TFLM':>7}")
     return 0
 
 
@@ -187,8 +192,10 @@ def gru16(args: argparse.Namespace) -> int:
         int8 = task.evaluate(predict_fn(res.read_tflite(), res.manifest), "val").value
         t16, norm = P.whole_model_16x8(model, calib, str(Path(tmp) / "w16"))
     v16 = task.evaluate(_predict_16x8(t16, norm, graph.input_names, graph.output_names), "val").value
+    loss = 100 * (fp - v16)
     print(f"{args.task} {sizes}: validation float32 {fp:.4f}; int8 {int8:.4f} ({100 * (int8 - fp):+.2f} pp); "
-          f"16x8 {v16:.4f} ({100 * (v16 - fp):+.2f} pp; target within 0.3 pp: {'met' if abs(v16 - fp) <= 0.003 else 'NOT met'})")
+          f"16x8 {v16:.4f} ({-loss:+.2f} pp); target (16x8 loses at most 0.3 pp): {'met' if loss <= 0.3 else 'NOT met'}"
+          f"; |difference| <= 0.3 pp: {'yes' if abs(loss) <= 0.3 else 'no'}")
     print("16x8 run in TFLM only: the device runtime has no int16 ADD/MUL/LOGISTIC/TANH, so no instructions/MAC")
     return 0
 

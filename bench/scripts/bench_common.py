@@ -85,7 +85,8 @@ def search_or_reuse(out: Path, reuse: bool, cache: Any = None, **opts: Any) -> t
     and ``RunNotFinished`` is raised when there is none (nothing is searched or deleted).
     ``cache``: an evaluation cache to use instead of the global one (needs ``use_cache=True`` in ``opts``)."""
     from edgeprune.host.report import generate_report
-    from edgeprune.host.search.run import SearchOptions, run_search
+    from edgeprune.host.search.options import SearchOptions
+    from edgeprune.host.search.run import run_search
     from edgeprune.host.search.store import RunStore
 
     if reuse:

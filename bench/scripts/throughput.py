@@ -33,7 +33,8 @@ from typing import Any
 from bench_common import commit, replace_section
 
 from edgeprune.host.report import generate_report
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]

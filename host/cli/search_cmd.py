@@ -13,14 +13,9 @@ from rich.console import Console
 from edgeprune.host.cli.errors import friendly_errors
 from edgeprune.host.report import generate_report
 from edgeprune.host.report.console import ProgressDisplay, final_table
+from edgeprune.host.search.options import SearchOptions, parse_finetune_steps
 from edgeprune.host.search.parallel import parse_workers
-from edgeprune.host.search.run import (
-    SearchInterrupted,
-    SearchOptions,
-    interrupt_handler,
-    parse_finetune_steps,
-    run_search,
-)
+from edgeprune.host.search.run import SearchInterrupted, interrupt_handler, run_search
 from edgeprune.host.search.strategies import STRATEGIES
 
 #: Every option's default is the library's (``SearchOptions``); tests/host/cli/test_option_defaults.py compares them.

@@ -22,6 +22,7 @@ from edgeprune.host.report.load import load_run
 from edgeprune.host.report.quality import INTERVAL_NOTE
 from edgeprune.host.report.table import rich_table
 from edgeprune.host.search.final import reference_samples
+from edgeprune.host.search.options import SearchOptions
 from edgeprune.host.search.predictor import run_line as predictor_line
 from edgeprune.host.search.rejections import (
     limit_text,
@@ -29,7 +30,7 @@ from edgeprune.host.search.rejections import (
     rejection_summary,
     with_units,
 )
-from edgeprune.host.search.run import SearchOptions, SearchResult
+from edgeprune.host.search.run import SearchResult
 from edgeprune.host.search.session import Outcome, SearchSession
 from edgeprune.host.search.timing import run_account
 from edgeprune.host.search.types import QUALITY

@@ -26,6 +26,7 @@ from typing import Any
 from edgeprune.bench.proc_group import die_with_parent
 from edgeprune.bench.targets import probe
 from edgeprune.host.search.evaluator import HardwareEvaluator
+from edgeprune.host.search.options import SearchOptions, board_link_options, load_task
 from edgeprune.host.search.parallel import Event, PoolError, WorkerContext
 from edgeprune.host.search.session import screen_and_measure
 from edgeprune.host.search.types import EvaluatorIdentity
@@ -291,10 +292,6 @@ class HardwareWorkers:
     state_dir: str
 
     def __call__(self, slot: int, device: str) -> Any:
-        # run.py imports this module (check_boards) and owns SearchOptions/load_task: deferred until those move
-        # below both (issue 28's split of run.py).
-        from edgeprune.host.search.run import SearchOptions, board_link_options, load_task
-
         options = SearchOptions.from_dict(self.options)
         task = load_task(options)
         task.test_sealed = True  # a worker serves selection only: validation data

@@ -17,19 +17,24 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeprune.bench.atomic import pid_alive
-from edgeprune.bench.targets import DEFAULT_TARGET, TargetSpec, split_specs
-from edgeprune.host.compress.errors import ConfigError
+from edgeprune.bench.targets import TargetSpec, split_specs
 from edgeprune.host.search.bounds import observe
 from edgeprune.host.search.engines import start_parallel
 from edgeprune.host.search.evaluator import HardwareEvaluator
 from edgeprune.host.search.final import REFERENCE_META, reference_quality, score_front_on_test
 from edgeprune.host.search.front import pareto_front
-from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints
+from edgeprune.host.search.objective import Constraints
+from edgeprune.host.search.options import (
+    SEQUENCE_STRATEGIES,
+    SearchOptions,
+    board_link_options,
+    load_task,
+)
 from edgeprune.host.search.pool import check_boards
 from edgeprune.host.search.sensitivity import search_bounds
 from edgeprune.host.search.session import Outcome, SearchSession
@@ -39,35 +44,11 @@ from edgeprune.host.search.strategies import get_strategy
 from edgeprune.host.search.strategies.common import StrategyContext
 from edgeprune.host.search.timing import TIME_META
 from edgeprune.host.search.types import FLASH_BYTES, MODEL_BYTES, Evaluator
-from edgeprune.host.tasks import get_task
 from edgeprune.host.tasks.cache import file_sha256
-from edgeprune.host.tasks.intervals import DEFAULT_LEVEL, IntervalError, check_level
+from edgeprune.host.tasks.intervals import IntervalError, check_level
 from edgeprune.host.tasks.registry import byo_kind
 
 log = logging.getLogger(__name__)
-
-# Sized so the default search (weather GRU, QEMU Cortex-M4, PPO) ends within 10 minutes on 2 cores:
-# measured 8 evaluations in 1 min 31 s (`edgeprune search --budget 8`, cached baseline, this 2-core
-# machine); 20 leaves room for a loaded machine while giving PPO more than a handful of episodes.
-DEFAULT_BUDGET = 20
-#: Strategies whose proposals follow a seeded sequence: their bounds learn in proposal order, not on arrival
-#: (``bounds.LaggedFeed``), so one worker and two evaluate the same configs.
-SEQUENCE_STRATEGIES = ("random", "uniform")
-#: Fine-tuning sized to how much a candidate removed (``ConfigSpace``/``auto_finetune_steps``), early-
-#: stopped on validation: a fixed 20 steps could not heal a 10× cut.
-DEFAULT_FINETUNE_STEPS: int | str = "auto"
-
-
-def parse_finetune_steps(text: str | int | None) -> int | str:
-    """``None`` → the default, ``"auto"`` → ``"auto"``, a non-negative integer → itself."""
-    if text is None:
-        return DEFAULT_FINETUNE_STEPS
-    if isinstance(text, int) or str(text).strip().isdigit():
-        return int(text)
-    if str(text).strip() == "auto":
-        return "auto"
-    raise ConfigError(f"--finetune-steps must be a non-negative number or 'auto', got {text!r}")
-
 
 class RunDirError(RuntimeError):
     """The run directory cannot be used (in use by another process, or not a search run)."""
@@ -121,115 +102,6 @@ def interrupt_handler() -> Callable[[int, Any], None]:
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
     return handler
-
-
-@dataclass
-class SearchOptions:
-    """What to search, where to measure, and the limits.
-
-    Parameters
-    ----------
-    device:
-        ``qemu[:m0|m3|m4|m7|m33]``, a serial port (``/dev/ttyACM0``, ``/dev/pts/N``) or ``socket://host:port``.
-    task:
-        Task name (``weather-gru``, ``cartpole-dqn``) or spec understood by ``get_task``.
-    model, env_id, data:
-        Bring-your-own model file with its Gymnasium env id or data file (instead of ``task``).
-        ``prepare_options`` makes the paths absolute, so a run resumes from any directory.
-    model_sha256, data_sha256:
-        SHA-256 of ``model``/``data`` when the run started; ``--resume`` refuses files that changed.
-    strategy:
-        ``ppo``, ``dqn``, ``tpe``, ``cmaes``, ``random`` or ``uniform``.
-    budget:
-        Device evaluations (cache hits are free).
-    max_acc_drop:
-        Allowed quality drop (percentage points for accuracy; percent of baseline for return/RMSE).
-    interval_level:
-        Two-sided level of every quality interval and of the paired drops the confirmation judges (0.5-1).
-    flash_kb, ram_kb:
-        Hard limits on the deploy build's flash and RAM.
-    seed:
-        Seeds the strategy and the configs.
-    out:
-        Run directory (default ``runs/<task>-<strategy>-<time>``).
-    finetune_steps:
-        Fine-tuning steps per candidate: an int, or ``"auto"`` (default: sized to the fraction of
-        weights removed, early-stopped on validation; see ``edgeprune.host.search.space``).
-    max_finetune_steps:
-        Upper bound of the fine-tuning coordinate for TPE / CMA-ES / random (ignored with ``"auto"``).
-    distill:
-        Fine-tune with distillation from the uncompressed model (default on).
-    reward:
-        ``"measured"`` (default) or ``"proxy"`` (the studies' FLOPs/parameter reward; candidates are
-        still measured on the device and stored).
-    prune_scale:
-        ``"log"`` (default: prune coordinates on a log scale of the kept fraction) or ``"linear"``
-        (the studies' mapping).
-    horizon:
-        Candidates per RL episode.
-    repeats:
-        Timed inferences per candidate on the device.
-    host_energy:
-        Also measure host energy with CodeCarbon (source ``host``).
-    use_cache:
-        Consult and fill the global evaluation cache.
-    deploy_best:
-        Deploy-build the best candidate for the report when the evaluator did not already.
-    evaluator_options:
-        Extra keyword arguments for ``HardwareEvaluator`` (e.g. ``agreement_n``).
-    workers:
-        Evaluations at once on this machine (``edgeprune.host.search.parallel``): an int, or ``"auto"``
-        (min(cores, boards); the cores for QEMU). 1 (default): the search's own evaluator, one at a time.
-        ``device`` may list several boards, comma-separated: one worker each.
-    ray_address:
-        Run the evaluations as Ray actors on this cluster (``auto``: the one ``ray start`` made here);
-        ``None``: no Ray.
-    multi_fidelity:
-        Check each candidate after a third of its fine-tuning and stop it there when it cannot pass
-        (``edgeprune.host.search.fidelity``); ``False``: every candidate is fine-tuned in full.
-    bounded:
-        Start every strategy's proposals within per-layer bounds from the baseline's sensitivity and move them
-        with the evidence (``edgeprune.host.search.bounds``); ``False``: the whole space from the start.
-    """
-
-    device: str = DEFAULT_TARGET
-    task: str = "weather-gru"
-    model: str | None = None
-    env_id: str | None = None
-    data: str | None = None
-    model_sha256: str | None = None
-    data_sha256: str | None = None
-    strategy: str = "ppo"
-    budget: int = DEFAULT_BUDGET
-    max_acc_drop: float = DEFAULT_MAX_ACC_DROP
-    interval_level: float = DEFAULT_LEVEL
-    flash_kb: float | None = None
-    ram_kb: float | None = None
-    seed: int = 0
-    out: str | None = None
-    finetune_steps: int | str = DEFAULT_FINETUNE_STEPS
-    distill: bool = True
-    prune_scale: str = "log"
-    reward: str = "measured"
-    max_finetune_steps: int = 60
-    horizon: int = 4
-    repeats: int = 3
-    host_energy: bool = True
-    use_cache: bool = True
-    deploy_best: bool = True
-    evaluator_options: dict[str, Any] = field(default_factory=dict)
-    workers: int | str = 1
-    ray_address: str | None = None
-    multi_fidelity: bool = True
-    bounded: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SearchOptions:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass
@@ -453,31 +325,7 @@ def default_run_dir(options: SearchOptions) -> Path:
     return Path("runs") / f"{name}-{options.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def load_task(options: SearchOptions, progress: Callable[[str, float], None] | None = None) -> Any:
-    """The task named by the options (trains and caches the baseline on first use)."""
-    if options.model is not None:
-        return get_task(None, model=options.model, data=options.data, env=options.env_id, progress=progress)
-    return get_task(options.task, progress=progress)
-
-
 EvaluatorFactory = Callable[[Any, SearchOptions, Path], Evaluator]
-
-#: Deadline of each request on a real board's link, instead of the evaluator's default minute: a healthy board
-#: answers every request but INFER and LOAD_END within milliseconds (the longest frame takes 0.09 s at
-#: 115,200 baud), so 10 s of silence is a hang, not a slow board. INFER's deadline is derived from the
-#: inferences timed so far (``bench.link.BOARD_INFER_DEADLINE``: 50x the slowest per run, floor 10 s), the
-#: first one (the baseline's warm-up) aside, which keeps the minute. An emulator keeps the defaults: its death
-#: is seen at once (its process is polled) and QEMU's speed depends on the host's load.
-BOARD_LINK_TIMEOUT_S = 10.0
-
-
-def board_link_options(device: str) -> dict[str, Any]:
-    """Evaluator options for the link of ``device`` (the first of a comma-separated list): shorter deadlines on
-    a board, so a hung board costs seconds rather than minutes; nothing for an emulator."""
-    if TargetSpec.parse(split_specs(device)[0]).is_qemu:
-        return {}
-    return {"link_timeout_s": BOARD_LINK_TIMEOUT_S}
-
 
 def hardware_evaluator(task: Any, options: SearchOptions, run_dir: Path) -> Evaluator:
     return HardwareEvaluator(

@@ -10,7 +10,7 @@ from doubles.sim_device import Faults, SimConfig, SimDevice
 
 from edgeprune.bench.link import BOARD_INFER_DEADLINE, Device, LinkTimeout
 from edgeprune.bench.targets import Target
-from edgeprune.host.search.run import BOARD_LINK_TIMEOUT_S, board_link_options
+from edgeprune.host.search.options import BOARD_LINK_TIMEOUT_S, board_link_options
 
 MODEL = bytes(range(256)) * 4
 

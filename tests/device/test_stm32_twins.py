@@ -117,7 +117,8 @@ def _search_modules():
 def test_two_candidate_search_through_the_l475_twin_and_its_gru_on_the_f411_twin(tmp_path, monkeypatch):
     from edgeprune.bench.measure import measure
     from edgeprune.bench.targets import open_device
-    from edgeprune.host.search.run import SearchOptions, run_search
+    from edgeprune.host.search.options import SearchOptions
+    from edgeprune.host.search.run import run_search
     from edgeprune.host.search.store import RunStore
 
     need_emulator("b-l475e-iot01a")

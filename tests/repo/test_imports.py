@@ -34,12 +34,8 @@ DEFERRED = {
     "absl": "comes with TensorFlow; its logger is quieted only once TensorFlow is loaded",
 }
 
-#: In-function imports that still dodge an import cycle, each with what breaks it. Only ever shrinks.
-PENDING = {
-    ("edgeprune.host.search.pool", "edgeprune.host.search.run"):
-        "run.py imports pool (check_boards) and owns SearchOptions/load_task/board_link_options, which pool's "
-        "workers need; they move below both when run.py is split (issue 28)",
-}
+#: In-function imports that still dodge an import cycle, each with what breaks it. Only ever shrinks (now empty).
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def _modules() -> dict[str, Path]:

@@ -16,8 +16,8 @@ from edgeprune.bench.model_bench import bench_model
 from edgeprune.bench.targets import DEFAULT_TARGET, TargetSpec
 from edgeprune.export.deploy_build import deploy_and_measure
 from edgeprune.host.cli import bench_cmd, export_cmd, flash_cmd, search_cmd
+from edgeprune.host.search.options import SearchOptions, parse_finetune_steps
 from edgeprune.host.search.parallel import parse_workers
-from edgeprune.host.search.run import SearchOptions, parse_finetune_steps
 
 
 def _signature_defaults(fn: Callable[..., Any]) -> dict[str, Any]:

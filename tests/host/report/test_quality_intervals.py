@@ -18,7 +18,8 @@ from doubles.synthetic_evaluator import SyntheticEvaluator
 from edgeprune.host.report import generate_report
 from edgeprune.host.report.load import load_run
 from edgeprune.host.search.confirm import CONFIRM_META
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.types import QUALITY
 from edgeprune.host.tasks.base import Quality

@@ -18,7 +18,8 @@ from doubles.synthetic_evaluator import SyntheticEvaluator
 from edgeprune.host.report import generate_report
 from edgeprune.host.report.describe import describe_config, layer_rows
 from edgeprune.host.report.load import load_run
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import EvalCache
 from edgeprune.host.search.types import ENERGY_UJ, FLASH_BYTES, LATENCY_COUNT, LATENCY_MS, RAM_BYTES
 

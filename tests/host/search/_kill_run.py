@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from edgeprune.host.search.run import SearchOptions, run_search  # noqa: E402
+from edgeprune.host.search.options import SearchOptions  # noqa: E402
+from edgeprune.host.search.run import run_search
 from tests.doubles.fake_task import FakeTask  # noqa: E402
 from tests.doubles.synthetic_evaluator import SyntheticEvaluator  # noqa: E402
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from edgeprune.host.search.run import SearchOptions, run_search  # noqa: E402
+from edgeprune.host.search.options import SearchOptions  # noqa: E402
+from edgeprune.host.search.run import run_search
 from tests.host.search.qemu_setup import evaluator_options, small_weather_task  # noqa: E402
 
 

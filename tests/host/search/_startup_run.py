@@ -8,7 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from edgeprune.host.search.run import SearchOptions, run_search  # noqa: E402
+from edgeprune.host.search.options import SearchOptions  # noqa: E402
+from edgeprune.host.search.run import run_search
 
 
 def main() -> None:

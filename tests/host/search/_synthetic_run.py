@@ -8,7 +8,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from edgeprune.host.report import generate_report  # noqa: E402
-from edgeprune.host.search.run import SearchOptions, run_search  # noqa: E402
+from edgeprune.host.search.options import SearchOptions  # noqa: E402
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import EvalCache  # noqa: E402
 from tests.doubles.fake_task import FakeTask  # noqa: E402
 from tests.doubles.synthetic_evaluator import SyntheticEvaluator  # noqa: E402

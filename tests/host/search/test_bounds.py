@@ -22,7 +22,8 @@ from edgeprune.host.search.bounds import (
     intensity,
     setting,
 )
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.space import ConfigSpace
 from edgeprune.host.search.store import RunStore
 from edgeprune.host.search.strategies import STRATEGIES

@@ -8,7 +8,8 @@ from doubles.synthetic_evaluator import SyntheticEvaluator
 from edgeprune.bench.link import DeviceFault, fault_kind
 from edgeprune.host.report import generate_report
 from edgeprune.host.search.objective import Constraints
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.session import SearchSession
 from edgeprune.host.search.space import ConfigSpace
 from edgeprune.host.search.store import EvalCache, RunStore

@@ -22,7 +22,8 @@ from edgeprune.host.models import StackedGRU
 from edgeprune.host.search.fidelity import MIN_RUNG_STEPS, RungRule, rung_hook, rung_steps
 from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import Constraints, Objective
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.timing import TIME_META, run_account
 

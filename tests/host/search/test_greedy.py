@@ -6,7 +6,8 @@ from __future__ import annotations
 from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.compress.config import CompressionConfig
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.strategies.greedy import layer_order, trials
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from edgeprune.host.cli.search_cmd import command
 from edgeprune.host.search.objective import Constraints
-from edgeprune.host.search.run import SearchOptions
+from edgeprune.host.search.options import SearchOptions
 
 
 def _cli_default(name: str) -> object:

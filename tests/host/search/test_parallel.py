@@ -15,7 +15,8 @@ import pytest
 from doubles.parallel_workers import SyntheticWorkers
 from doubles.synthetic_evaluator import SyntheticEvaluator
 
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import RunStore
 
 HERE = Path(__file__).resolve().parent

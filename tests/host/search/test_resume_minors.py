@@ -94,7 +94,8 @@ def _config(task, prune: float):
 def test_a_store_the_strategy_does_not_reproduce_is_answered_not_measured_again(tmp_path, fake_task, caplog):
     """A store whose rows the restarted strategy does not propose again (written by an older edgeprune, or under
     another seed): the replay ends at the first difference and stored configs are still never measured twice."""
-    from edgeprune.host.search.run import SearchOptions, run_search
+    from edgeprune.host.search.options import SearchOptions
+    from edgeprune.host.search.run import run_search
     from edgeprune.host.search.store import RunStore
     from tests.doubles.synthetic_evaluator import SyntheticEvaluator
 

@@ -12,7 +12,8 @@ from doubles.synthetic_evaluator import SyntheticEvaluator
 from edgeprune.host.report import generate_report
 from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import Constraints
-from edgeprune.host.search.run import RunDirError, SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import RunDirError, run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.strategies import STRATEGIES
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import RunStore
 
 from .qemu_setup import evaluator_options, small_weather_task

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from edgeprune.host.report import generate_report
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.strategies import STRATEGIES
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.report import generate_report
-from edgeprune.host.search.run import SearchOptions, run_search
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.tasks.base import Quality
 

@@ -213,7 +213,7 @@ def _to_int4(schema: Any, model: Any, op: Any, kind: str) -> None:
         b32 = _data(model, b, np.int32).astype(np.float64)
         b4 = np.round(b32 * s8b / s4)
         _set_data(schema, model, b, np.clip(b4, -(2**31), 2**31 - 1).astype(np.int32).tobytes())
-        _set_quant(schema, b, s_in * s4)
+        _set_quant(schema, b, s_in * (s4 if per_chan else s4[:1]))  # one scale per weight scale (12 B per row else)
 
 
 def _int16_twin(schema: Any, sg: Any, index: int) -> int:

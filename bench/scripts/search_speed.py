@@ -5,6 +5,7 @@ Usage:
   python bench/scripts/search_speed.py budget100 --seeds 0            # the same with --budget 100
   python bench/scripts/search_speed.py strategies --seeds 0 1 2       # 6 strategies x seeds at budget 20
   python bench/scripts/search_speed.py byo-gru --seeds 0              # a 2 x 64 GRU regressor (52 steps), random
+  python bench/scripts/search_speed.py threads                        # ms per fine-tuning step, 1 vs 2 torch threads
   ... --tree PATH --label old   # run the searches of another checkout (e.g. a frozen `git worktree` of an older
                                 # commit) instead of this one; results are kept per label
   ... --summary                 # print the table of every finished run, no new search
@@ -173,6 +174,33 @@ def summarise(run_dir: Path) -> dict[str, Any]:
     return out
 
 
+def threads_case(rounds: int = 3, steps: int = 20) -> dict[str, Any]:
+    """Seconds per Adam step with 1 and 2 torch threads, interleaved (the machine's load moves both alike): the
+    2 x 256 weather GRU (what baseline training runs) and a 17 + 30-unit candidate (what a worker fine-tunes)."""
+    import copy
+
+    from edgeprune.host.compress.compressor import compress
+    from edgeprune.host.compress.finetuning import finetune
+    from edgeprune.host.search.space import ConfigSpace
+    from edgeprune.host.tasks import get_task
+
+    task = get_task("weather-gru")
+    space = ConfigSpace(task, finetune_steps=0)
+    cut = space.canonical(space.cls.from_continuous([0.934, 0.883, 0.0, 1.0], space.names))  # 17 + 30 units
+    models = {"baseline 2x256": task.baseline(), "candidate 17+30": compress(task, cut).model}
+    out: dict[str, Any] = {"load": os.getloadavg()[0]}
+    for name, model in models.items():
+        times: dict[int, list[float]] = {1: [], 2: []}
+        for _ in range(rounds):
+            for threads in (1, 2):
+                m = copy.deepcopy(model)
+                started = time.perf_counter()
+                finetune(m, task, steps, threads=threads)
+                times[threads].append((time.perf_counter() - started) / steps)
+        out[name] = {f"{t} thread(s) ms/step": round(1000 * min(v), 1) for t, v in times.items()}
+    return out
+
+
 def table(records: list[dict[str, Any]]) -> str:
     """A markdown table of the records."""
     head = ("| label | case | strategy | seed | wall s | CPU s | load | device / candidates | host-screened | stopped "
@@ -189,13 +217,16 @@ def table(records: list[dict[str, Any]]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("case", choices=("demo", "budget100", "strategies", "byo-gru"))
+    parser.add_argument("case", choices=("demo", "budget100", "strategies", "byo-gru", "threads"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--tree", type=Path, default=ROOT, help="checkout whose code runs the searches")
     parser.add_argument("--label", default="new", help="name of this code's results (e.g. old, new)")
     parser.add_argument("--summary", action="store_true", help="print the finished runs' table only")
     args = parser.parse_args()
     RUNS.mkdir(parents=True, exist_ok=True)
+    if args.case == "threads":
+        print(json.dumps(threads_case(), indent=1))
+        return 0
     if args.summary:
         records = [json.loads(p.read_text()) for p in sorted(RUNS.glob(f"*-{args.case}-*.json"))]
         print(table(records))

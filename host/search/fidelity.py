@@ -3,7 +3,7 @@
 Successive halving over fine-tuning steps with one rung (η = 3): after a third of its steps, a candidate's
 weights (the best validated so far, what fine-tuning would keep if it ended there) are exported int8 and
 scored in TFLM on the validation split — the device's bit-exact oracle, as at the end. A candidate whose
-int8 drop there is beyond the limit by more than fine-tuning is seen to recover after a third of its steps
+drop there is beyond the limit by more than fine-tuning is seen to recover after a third of its steps
 (``RUNG_MARGIN``) is stopped: stored with origin ``"stopped"``, never counted as measured, never on the front.
 Everything else is fine-tuned to the end along exactly the path it would have taken without the rung
 (``compress.finetuning.finetune``'s hook works on a copy), so what reaches the device is unchanged.
@@ -101,7 +101,7 @@ class RungStop:
 
     def reason(self, unit: str) -> str:
         """The verdict's reason."""
-        return (f"stopped early at fine-tuning step {self.step} of {self.steps}: int8 drop {self.drop:.2f} "
+        return (f"stopped early at fine-tuning step {self.step} of {self.steps}: drop {self.drop:.2f} "
                 f"{unit} in TFLM is beyond what the rest could recover (go-on threshold {self.threshold:.2f}); "
                 "not fully fine-tuned, not sent to the device")
 

@@ -80,3 +80,15 @@ def test_contract_catches_an_upward_import(tmp_path):
     res = _lint(tmp_path, config)
     assert res.returncode != 0
     assert "toy.bench is not allowed to import toy.host" in res.stdout
+
+
+def test_module_names_are_unique():
+    """A module is named for what it holds, once: two ``pipeline.py`` or ``dqn.py`` said nothing about which one
+    an import meant. ``__init__`` and each layer's own ``errors`` module are the only repeated names."""
+    names: dict[str, list[str]] = {}
+    for top in ("host", "export", "bench"):
+        for path in (ROOT / top).rglob("*.py"):
+            if "scripts" not in path.parts and "__pycache__" not in path.parts:
+                names.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    repeated = {n: p for n, p in names.items() if len(p) > 1 and n not in ("__init__", "errors")}
+    assert not repeated

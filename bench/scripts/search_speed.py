@@ -134,7 +134,7 @@ def run_one(label: str, tree: Path, case: str, seed: int, strategy: str | None =
     wall = time.time() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    record = {"label": label, "case": case, "seed": seed, "strategy": strategy or "ppo", "rc": proc.returncode,
+    record = {"label": label, "case": case, "seed": seed, "strategy": strategy or ("random" if case == "byo-gru" else "ppo"), "rc": proc.returncode,
               "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load": os.getloadavg()[0],
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **summarise(out)}
     record_path.write_text(json.dumps(record, indent=1))

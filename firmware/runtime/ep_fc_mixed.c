@@ -272,6 +272,53 @@ static void widen_i4(const int8_t *x, uint32_t depth, uint32_t *xq) {
 }
 #endif
 
+#if !EP_MX_DSP && defined(__ARM_ARCH_7M__) && defined(__GNUC__)
+#define EP_MX_V7M 1
+/*
+ * Cortex-M3 (v7-M, no SIMD): two rows per pass, one weight byte per row and step: SBFX gives the low nibble, ASR the
+ * high one, two MLAs against the input pair loaded by one negative index scaled by 2 (14 instructions per 4 MACs;
+ * GCC's C spills the row pointers).
+ *   void ep_dot2_i4_v7m(int32_t *acc, const int8_t *x_end, const int8_t *w0_end, const int8_t *w1_end,
+ *                       int32_t minus_half)
+ * acc[0..1] hold the folded biases in and the sums out; minus_half = -(depth / 2) < 0.
+ */
+void ep_dot2_i4_v7m(int32_t *acc, const int8_t *x_end, const int8_t *w0_end, const int8_t *w1_end,
+                    int32_t minus_half);
+__asm__(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .global ep_dot2_i4_v7m\n"
+    "  .type ep_dot2_i4_v7m, %function\n"
+    "  .thumb_func\n"
+    "ep_dot2_i4_v7m:\n"
+    "  push {r4-r9, lr}\n"
+    "  ldr r12, [sp, #28]\n"
+    "  ldrd r4, r5, [r0]\n"
+    "  add lr, r1, #1\n"
+    "1:\n"
+    "  ldrsb r6, [r1, r12, lsl #1]\n"
+    "  ldrsb r7, [lr, r12, lsl #1]\n"
+    "  ldrsb r8, [r2, r12]\n"
+    "  sbfx r9, r8, #0, #4\n"
+    "  asrs r8, r8, #4\n"
+    "  mla r4, r9, r6, r4\n"
+    "  mla r4, r8, r7, r4\n"
+    "  ldrsb r8, [r3, r12]\n"
+    "  sbfx r9, r8, #0, #4\n"
+    "  asrs r8, r8, #4\n"
+    "  mla r5, r9, r6, r5\n"
+    "  mla r5, r8, r7, r5\n"
+    "  adds r12, r12, #1\n"
+    "  bne 1b\n"
+    "  strd r4, r5, [r0]\n"
+    "  pop {r4-r9, pc}\n"
+    "  .size ep_dot2_i4_v7m, .-ep_dot2_i4_v7m\n");
+#else
+#define EP_MX_V7M 0
+#endif
+
 /* Rows [r0, r0 + n) of one batch: acc[k] = folded bias + dot product. */
 static void dot_rows_i4(const uint8_t *w, const int8_t *x, const uint32_t *xq, const int32_t *bias, int32_t *acc,
                         uint32_t r0, uint32_t n, uint32_t depth) {
@@ -312,24 +359,41 @@ static void dot_rows_i4(const uint8_t *w, const int8_t *x, const uint32_t *xq, c
 #else
   (void)xq;
   {
-    /* Four rows share each input pair; each weight byte gives its low nibble (even element) and high nibble. */
+    /* Four rows share each input pair; each weight byte gives its low nibble (even element) and high nibble. One
+     * negative index runs over the row ends (as the int8 C kernel does), so the loop keeps every pointer in a
+     * register on v7-M. */
     const uint32_t half = depth >> 1;
+#if EP_MX_V7M
+    for (; k + 2u <= n; k += 2u) {
+      const int8_t *w0_end = (const int8_t *)w + (size_t)(r0 + k + 1u) * half;
+      acc[k] = bias[k];
+      acc[k + 1u] = bias[k + 1u];
+      ep_dot2_i4_v7m(acc + k, x + depth, w0_end, w0_end + half, -(int32_t)half);
+    }
+#endif
     for (; k + 4u <= n; k += 4u) {
-      const int8_t *w0 = (const int8_t *)w + (size_t)(r0 + k) * half;
+      const int8_t *w0 = (const int8_t *)w + (size_t)(r0 + k + 1u) * half;
       const int8_t *w1 = w0 + half, *w2 = w1 + half, *w3 = w2 + half;
+      const int8_t *xe = x + depth;
       uint32_t a0 = (uint32_t)bias[k], a1 = (uint32_t)bias[k + 1u], a2 = (uint32_t)bias[k + 2u],
                a3 = (uint32_t)bias[k + 3u];
-      for (d = 0; d < half; d++) {
-        const int32_t xe = x[2u * d], xo = x[2u * d + 1u];
+      int32_t i = -(int32_t)half;
+      while (i != 0) {
+        const int32_t xl = xe[2 * i], xh = xe[2 * i + 1];
         int32_t v;
-        v = w0[d];
-        a0 += (uint32_t)(((int32_t)((uint32_t)v << 28) >> 28) * xe + (v >> 4) * xo);
-        v = w1[d];
-        a1 += (uint32_t)(((int32_t)((uint32_t)v << 28) >> 28) * xe + (v >> 4) * xo);
-        v = w2[d];
-        a2 += (uint32_t)(((int32_t)((uint32_t)v << 28) >> 28) * xe + (v >> 4) * xo);
-        v = w3[d];
-        a3 += (uint32_t)(((int32_t)((uint32_t)v << 28) >> 28) * xe + (v >> 4) * xo);
+        v = w0[i];
+        a0 += (uint32_t)(((int32_t)((uint32_t)v << 28) >> 28) * xl);
+        a0 += (uint32_t)((v >> 4) * xh);
+        v = w1[i];
+        a1 += (uint32_t)(((int32_t)((uint32_t)v << 28) >> 28) * xl);
+        a1 += (uint32_t)((v >> 4) * xh);
+        v = w2[i];
+        a2 += (uint32_t)(((int32_t)((uint32_t)v << 28) >> 28) * xl);
+        a2 += (uint32_t)((v >> 4) * xh);
+        v = w3[i];
+        a3 += (uint32_t)(((int32_t)((uint32_t)v << 28) >> 28) * xl);
+        a3 += (uint32_t)((v >> 4) * xh);
+        i++;
       }
       acc[k] = (int32_t)a0;
       acc[k + 1u] = (int32_t)a1;

@@ -71,20 +71,23 @@ def test_a_target_negotiates_on_open_and_finds_the_rate_again_after_a_reconnect(
 
 
 def test_load_time_falls_with_the_rate():
-    times = {}
+    # The wall time of a load also holds the host's own overhead, which a busy machine inflates; what the rate
+    # decides is the wire time the board spent receiving, and the wall time can never beat it.
+    times, wire = {}, {}
     for rate in (115_200, 230_400, 460_800, 921_600):
         cfg = SimConfig(bauds=(rate,) if rate > 115_200 else (), simulate_rate=True)
         with SimDevice(cfg) as sim, Device.open(sim.port, timeout_s=5.0) as dev:
             assert dev.negotiate_baud((rate,)) == rate
+            before = sim.wire_s
             dev.load_model(MODEL)
-            times[rate] = dev.last_load_s
+            times[rate], wire[rate] = dev.last_load_s, sim.wire_s - before
     sys.stderr.write("load of 16 KiB on the simulated board: "
-                     + ", ".join(f"{r:,} baud {t:.2f} s" for r, t in times.items()) + "\n")
+                     + ", ".join(f"{r:,} baud {t:.2f} s (wire {wire[r]:.2f} s)" for r, t in times.items()) + "\n")
+    for rate in times:
+        assert times[rate] >= wire[rate] >= len(MODEL) * 10 / rate
+    # The same frames at twice the rate take half the wire time: the load really ran at the negotiated rate.
     rates = sorted(times)
-    assert all(times[a] > times[b] for a, b in zip(rates, rates[1:], strict=False))
-    # 10 bits per byte: the slowest rate is close to its wire time, the fastest at least 4x faster.
-    assert times[115_200] >= len(MODEL) * 10 / 115_200
-    assert times[115_200] > 4 * times[921_600]
+    assert all(abs(wire[a] / wire[b] - b / a) < 0.01 for a, b in zip(rates, rates[1:], strict=False)), wire
 
 
 def test_a_model_the_board_holds_is_not_sent_again():

@@ -141,6 +141,7 @@ class SimDevice(PtyPeer):
         self.baud = 115_200
         self._baud_revert: tuple[int, float] | None = None  # (old rate, deadline) until a HELLO confirms
         self._lose = 0  # host writes still to drop after a switch
+        self.wire_s = 0.0  # time the received bytes took on the wire at the rate in use (simulate_rate)
         self._boot(P.RESET_POWER_ON)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
@@ -198,6 +199,7 @@ class SimDevice(PtyPeer):
             except OSError:
                 return
             if self.config.simulate_rate:
+                self.wire_s += len(data) * 10 / self.baud
                 time.sleep(len(data) * 10 / self.baud)
             if self._lose:
                 self._lose -= 1

@@ -131,3 +131,9 @@ def test_initial_bounds_take_the_highest_level_within_tolerance():
     assert bounds.cap("gru0", "prune") == 0.5  # 2 pp at 0.5, 20 pp at 0.75 (tolerance 10 limits)
     assert bounds.cap("gru1", "prune") == CAP_FLOOR  # the first level already too far: the floor
     assert bounds.cap("head", "rank") == CAP_FLOOR
+
+
+def test_sensitivity_is_measured_once_per_baseline_whatever_the_run_seed(fake_task):
+    one, other = ConfigSpace(NAMES, seed=0), ConfigSpace(NAMES, seed=7)
+    assert sensitivity._cache_path(fake_task, one) == sensitivity._cache_path(fake_task, other)
+    assert sensitivity._config(other, "gru0", "prune", 0.5).seed == sensitivity.SENSITIVITY_SEED

@@ -21,6 +21,7 @@ from typing import Any
 
 from edgeprune.host.compress.config import MAX_PRUNE, MAX_SPARSITY, MIN_RANK_FRAC, CompressionConfig
 from edgeprune.host.search.space import MIN_KEEP, RANK_NONE
+from edgeprune.host.search.types import STOPPED_REASON
 
 #: Lowest cap: a search can always reach a cut this hard on every knob.
 CAP_FLOOR = 0.25
@@ -122,7 +123,7 @@ def quality_verdict(judged: Any) -> bool | None:
     if judged.result.error is not None:
         return None
     reason = verdict.reason or ""
-    return False if ("quality drop" in reason or "stopped early" in reason) else None
+    return False if ("quality drop" in reason or STOPPED_REASON in reason) else None
 
 
 def observe(bounds: LayerBounds | None, judged: Any) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 from edgeprune.bench.errors import ExportError
 from edgeprune.export.pipeline import export_model
 from edgeprune.host.search.timing import Stopwatch
+from edgeprune.host.search.types import STOPPED_REASON
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,10 @@ class RungStop:
 
     def reason(self, unit: str) -> str:
         """The verdict's reason."""
-        return (f"stopped early at fine-tuning step {self.step} of {self.steps}: drop {self.drop:.2f} "
-                f"{unit} in TFLM is beyond what the rest could recover (go-on threshold {self.threshold:.2f}); "
-                "not fully fine-tuned, not sent to the device")
+        # The closing remark in parentheses, as the other host verdicts carry theirs (``reason_parts`` drops it).
+        return (f"{STOPPED_REASON} at fine-tuning step {self.step} of {self.steps}: drop {self.drop:.2f} {unit} in TFLM, "
+                f"beyond what the rest could recover at go-on threshold {self.threshold:.2f} "
+                "(not fully fine-tuned, not sent to the device)")
 
 
 def rung_hook(evaluator: Any, config: Any, rule: RungRule, result: Any, stops: list[RungStop]) -> dict[str, Any]:

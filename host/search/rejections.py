@@ -11,7 +11,7 @@ from typing import Any
 
 from edgeprune.host.search.front import unique_candidates
 from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP, Constraints, Objective, drop_unit
-from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES, UNMEASURED_ORIGINS
+from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES, STOPPED_REASON, UNMEASURED_ORIGINS
 
 # Tasks whose metric is known before the task is loaded.
 _TASK_METRICS = {"weather-gru": "accuracy", "weather-lstm": "accuracy", "digits-cnn": "accuracy", "cartpole-dqn": "return", "byo-dqn": "return"}
@@ -46,6 +46,8 @@ def reason_parts(reason: str) -> list[str]:
 def _category(part: str) -> str:
     if part.startswith("failed: "):
         return "failed: " + part[len("failed: "):].split(":", 1)[0]
+    if part.startswith(STOPPED_REASON):
+        return STOPPED_REASON
     m = re.match(r"[A-Za-z ]+?(?= \d| inf| >|$)", part)
     return m.group(0).strip() if m else part
 
@@ -102,6 +104,9 @@ def rejection_summary(run: Any) -> list[str]:
             best = min((e.result.value(key) for e in measured if math.isfinite(e.result.value(key))), default=math.nan)
             lines.append(f"  {n} × {cat} over {limit:g} KiB (smallest seen {best / 1024:.1f} KiB): raise {flag}, "
                          "or let the search prune harder with a looser --max-acc-drop")
+        elif cat == STOPPED_REASON:
+            lines.append(f"  {n} × stopped early at a fine-tuning rung: the int8 drop in TFLM after a third of the "
+                         "fine-tuning was beyond what the rest could recover (not sent to the device)")
         elif cat.startswith("failed"):
             lines.append(f"  {n} × {cat}: the messages are in report.html (and with -v as they happen)")
         else:

@@ -26,6 +26,9 @@ SPARSITY = "sparsity"
 #: the limit) and ``stopped`` (stopped at a multi-fidelity rung, not fully fine-tuned). Never measured, never
 #: counted against the budget, never on the front.
 UNMEASURED_ORIGINS: tuple[str, ...] = ("host", "stopped")
+#: How the verdict of a candidate stopped at its rung begins (``fidelity.RungStop.reason``; read by the rejection
+#: summary and the per-layer bounds).
+STOPPED_REASON = "stopped early"
 MODEL_BYTES = "model_bytes"
 
 # Objectives of the Pareto front: (figure name, True when larger is better). Quality's direction

@@ -19,10 +19,12 @@ from doubles.synthetic_evaluator import SyntheticEvaluator
 from edgeprune.host.compress.finetuning import finetune
 from edgeprune.host.compress.structured import prune_structured
 from edgeprune.host.models import StackedGRU
+from edgeprune.host.report.load import load_run
 from edgeprune.host.search.fidelity import MIN_RUNG_STEPS, RungRule, rung_hook, rung_steps
 from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import Constraints, Objective
 from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.rejections import rejection_summary
 from edgeprune.host.search.run import run_search
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.timing import TIME_META, run_account
@@ -178,6 +180,12 @@ def test_a_stopped_candidate_is_stored_as_stopped_never_measured(tmp_path, fake_
     assert all(not r.counted and not r.feasible and "stopped early at fine-tuning step 40 of 120" in r.reason
                for r in stopped)
     assert not {r.digest for r in stopped} & {p.evaluation.digest for p in front}
+    # The summary counts them under one line, not once per candidate plus once for their remark.
+    summary = rejection_summary(load_run(res.run_dir))
+    assert [ln for ln in summary if "stopped early" in ln] == [
+        f"  {len(stopped)} × stopped early at a fine-tuning rung: the int8 drop in TFLM after a third of the "
+        "fine-tuning was beyond what the rest could recover (not sent to the device)"]
+    assert not any("not fully fine-tuned" in ln for ln in summary), summary
     assert sum(r.counted for r in rows) == 6  # the budget is device evaluations only
     # Time accounting: every evaluated candidate has its stages, the process its own segment.
     acc = run_account(res.run_dir)

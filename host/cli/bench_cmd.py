@@ -22,7 +22,7 @@ from edgeprune.bench.power import PowerMeterError
 from edgeprune.bench.qemu import MACHINES, TWIN_OF_BOARD
 from edgeprune.bench.qemu_profile import profile
 from edgeprune.bench.targets import DEFAULT_TARGET, FORMS, QEMU_CORES, TargetError, TargetSpec
-from edgeprune.host.cli.errors import UserError, friendly_errors
+from edgeprune.host.cli.friendly_errors import UserError, friendly_errors
 
 QEMU_TARGETS = "qemu " + " ".join(f"qemu:{c}" for c in QEMU_CORES)
 

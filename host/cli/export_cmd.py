@@ -13,7 +13,7 @@ from rich.table import Table
 
 from edgeprune.export import ExportError
 from edgeprune.export.deploy_build import deploy_and_measure
-from edgeprune.host.cli.errors import UserError, friendly_errors
+from edgeprune.host.cli.friendly_errors import UserError, friendly_errors
 from edgeprune.host.search.evaluator import HardwareEvaluator
 from edgeprune.host.search.task_export import CALIBRATION_INPUTS, SourceError, export_source, resolve_source
 

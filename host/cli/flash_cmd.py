@@ -9,7 +9,7 @@ import click
 from edgeprune.bench.firmware_build import pio_envs
 from edgeprune.bench.flash import FlashError, flash
 from edgeprune.bench.targets import FORMS, TargetSpec
-from edgeprune.host.cli.errors import UserError, friendly_errors
+from edgeprune.host.cli.friendly_errors import UserError, friendly_errors
 
 #: The library's defaults (``bench.flash.flash``).
 _DEFAULT = {name: p.default for name, p in inspect.signature(flash).parameters.items()}

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from edgeprune.host.cli.errors import friendly_errors
+from edgeprune.host.cli.friendly_errors import friendly_errors
 from edgeprune.host.report import generate_report
 
 

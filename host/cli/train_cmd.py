@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgeprune.host.cli.errors import friendly_errors
+from edgeprune.host.cli.friendly_errors import friendly_errors
 from edgeprune.host.tasks import TaskError, get_task
 from edgeprune.host.tasks.summary import summary_rows
 from edgeprune.host.tasks.training_config import config_for

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from edgeprune.host.compress.compress_errors import CompressError, ConfigError, DataError
 from edgeprune.host.compress.config import (
     CompressionConfig,
     Knob,
@@ -17,7 +18,6 @@ from edgeprune.host.compress.config import (
     to_vector,
     vector_knobs,
 )
-from edgeprune.host.compress.errors import CompressError, ConfigError, DataError
 
 _LAZY = {
     "compress": "compressor",

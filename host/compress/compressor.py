@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from edgeprune.export.policy_distill import DistillConfig, distill_policy
+from edgeprune.host.compress.compress_errors import ConfigError, DataError
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of
 from edgeprune.host.compress.cost_proxies import Proxies, proxies
 from edgeprune.host.compress.data import TrainData
-from edgeprune.host.compress.errors import ConfigError, DataError
 from edgeprune.host.compress.finetuning import finetune
 from edgeprune.host.compress.lowrank import factorise
 from edgeprune.host.compress.sparsity import apply_masks, layer_sparsity, magnitude_masks

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from edgeprune.host.compress.errors import ConfigError
+from edgeprune.host.compress.compress_errors import ConfigError
 
 QUANTIZE_MODES = ("int8", "float32")
 #: Per-layer precision inside an int8 model (issue 30): int8, int4-packed weights with int8 activations, or int16

@@ -26,7 +26,7 @@ from typing import Any
 
 from torch import nn
 
-from edgeprune.host.compress.errors import ConfigError
+from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.compress.sparsity import weight_sparsity
 from edgeprune.host.compress.surgery import check_model, named_layers, weight_params
 from edgeprune.host.models import MLP, ConvNet, LowRankLinear, StackedGRU, StackedRNN

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from edgeprune.host.compress.errors import DataError
+from edgeprune.host.compress.compress_errors import DataError
 
 KINDS = ("classifier", "regressor", "policy")
 

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of, per_layer
-from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.surgery import check_model
 from edgeprune.host.models import MLP, ConvNet, LowRankLinear, StackedRNN
 

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of, per_layer
-from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.surgery import named_layers, weight_params
 
 Masks = dict[str, torch.Tensor]

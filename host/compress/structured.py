@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgeprune.host.compress.compress_errors import ConfigError, DataError
 from edgeprune.host.compress.config import CompressionConfig, layer_names_of, per_layer, readout_name
 from edgeprune.host.compress.data import TrainData, supervised_loss
-from edgeprune.host.compress.errors import ConfigError, DataError
 from edgeprune.host.compress.surgery import check_model, dense_weight, select_cols, select_rows
 from edgeprune.host.models import MLP, ConvNet, StackedRNN
 

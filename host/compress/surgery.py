@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from edgeprune.host.compress.errors import ConfigError
+from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.models import MLP, ConvNet, LowRankLinear, StackedRNN
 
 LinearLike = nn.Linear | LowRankLinear

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeprune.bench.targets import DEFAULT_TARGET, TargetSpec, split_specs
-from edgeprune.host.compress.errors import ConfigError
+from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.search.objective import DEFAULT_MAX_ACC_DROP
 from edgeprune.host.tasks import get_task
 from edgeprune.host.tasks.intervals import DEFAULT_LEVEL

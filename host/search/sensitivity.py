@@ -23,8 +23,8 @@ from typing import Any
 
 from edgeprune.bench.atomic import atomic_write_text
 from edgeprune.bench.paths import cache_dir
+from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.compress.config import readout_name
-from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.search.bounds import CAP_FLOOR, KINDS, LayerBounds, setting
 from edgeprune.host.tasks.cache import digest
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.compress.config import (
     DISCRETE_RATIOS,
     MAX_PRUNE,
@@ -18,7 +19,6 @@ from edgeprune.host.compress.config import (
     to_vector,
     vector_knobs,
 )
-from edgeprune.host.compress.errors import ConfigError
 
 GRU_NAMES = ("gru0", "gru1", "head")
 MLP_NAMES = ("fc0", "fc1", "fc2")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from edgeprune.host.compress.compress_errors import ConfigError, DataError
 from edgeprune.host.compress.compressor import compress
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
-from edgeprune.host.compress.errors import ConfigError, DataError
 from edgeprune.host.compress.finetuning import finetune
 from edgeprune.host.compress.qat import quantize_weight
 from edgeprune.host.compress.sparsity import apply_masks, magnitude_masks

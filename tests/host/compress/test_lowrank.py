@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgeprune.host.compress.errors import ConfigError
+from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.compress.lowrank import factorise, factorise_linear, rank_for, saves_work
 from edgeprune.host.models import LowRankLinear
 

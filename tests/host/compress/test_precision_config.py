@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from edgeprune.export.precision import PRECISIONS as EXPORT_PRECISIONS
+from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.compress.config import (
     PRECISIONS,
     CompressionConfig,
@@ -16,7 +17,6 @@ from edgeprune.host.compress.config import (
     to_vector,
     vector_knobs,
 )
-from edgeprune.host.compress.errors import ConfigError
 
 GRU = ("gru0", "gru1", "head")
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.compress.compressor import compress
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
 from edgeprune.host.compress.cost_proxies import proxies
-from edgeprune.host.compress.errors import ConfigError
 from edgeprune.host.compress.lowrank import factorise
 from edgeprune.host.models import StackedGRU
 

@@ -33,14 +33,21 @@ from edgeprune.export.graph import (
     prepare,
     representative_samples,
 )
-from edgeprune.export.precision_pack import TFL_INT4, TFL_INT8, TFL_INT16, TFL_INT32, TFL_INT64, pack_int4
+from edgeprune.export.precision_pack import (
+    INT4_CLIP_RATIOS,
+    TFL_INT4,
+    TFL_INT8,
+    TFL_INT16,
+    TFL_INT32,
+    TFL_INT64,
+    pack_int4,
+)
 from edgeprune.export.slim import _pack_aligned
 
 #: Precisions a layer may take (``float32`` only for a whole float model, not per layer).
 PRECISIONS = ("int8", "int4", "16x8")
 WEIGHTED_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
-#: Clipping ratios tried for the int4 scale (1.0 = the largest |w| maps to 7).
-_CLIP_RATIOS = np.linspace(0.55, 1.0, 10)
+_CLIP_RATIOS = np.asarray(INT4_CLIP_RATIOS)
 
 
 def _schema() -> Any:

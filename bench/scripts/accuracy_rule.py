@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from bench_common import commit, mean_std, replace_section, search_or_reuse
 
 from edgeprune.bench.manifest import read_manifest
@@ -163,7 +164,6 @@ def run_target(name: str, seeds: list[int], reuse: bool) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
 
     # One thread: on a shared 2-core machine several threads per process thrash instead of helping.
     torch.set_num_threads(1)

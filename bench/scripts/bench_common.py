@@ -17,6 +17,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from edgeprune.host.compress.config import CompressionConfig
+from edgeprune.host.report import generate_report
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.run import run_search
+from edgeprune.host.search.store import EvalCache, RunStore
+
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("bench_common")
 
@@ -52,8 +58,6 @@ class BaselineOnlyCache:
     candidates do not leak into the cache a later `make demo` reads."""
 
     def __init__(self) -> None:
-        from edgeprune.host.search.store import EvalCache
-
         self.inner = EvalCache()
 
     def get(self, ident: Any, digest: str) -> Any:
@@ -66,8 +70,6 @@ class BaselineOnlyCache:
 
     @staticmethod
     def _is_baseline(result: Any) -> bool:
-        from edgeprune.host.compress.config import CompressionConfig
-
         cfg = CompressionConfig.from_json(result.config_json)
         return bool(cfg.is_identity and cfg.quantize == "int8")
 
@@ -84,11 +86,6 @@ def search_or_reuse(out: Path, reuse: bool, cache: Any = None, **opts: Any) -> t
     time; with ``reuse``, a finished run already in ``out`` is summarised instead (wall time from its store),
     and ``RunNotFinished`` is raised when there is none (nothing is searched or deleted).
     ``cache``: an evaluation cache to use instead of the global one (needs ``use_cache=True`` in ``opts``)."""
-    from edgeprune.host.report import generate_report
-    from edgeprune.host.search.options import SearchOptions
-    from edgeprune.host.search.run import run_search
-    from edgeprune.host.search.store import RunStore
-
     if reuse:
         # --reuse summarises and never searches: an unfinished run is the caller's to report as not run.
         started = finished = None

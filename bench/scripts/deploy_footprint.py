@@ -30,11 +30,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from bench_common import commit, replace_section
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
-from edgeprune.bench.reference import ad01_bytes, kws_bytes
+from edgeprune.bench.firmware_build import deploy_footprint
+from edgeprune.bench.model_bench import bench_model
+from edgeprune.bench.qemu import default_elf
+from edgeprune.bench.reference import TFLM_ARENA, ad01_bytes, kws_bytes
 from edgeprune.bench.tflite_info import read_model
+from edgeprune.export import export_model
 from edgeprune.export.deploy_build import deploy_and_measure, footprint
+from edgeprune.host.models import StackedGRU
+from edgeprune.host.search.footprint import image_estimate
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "deploy_footprint.json"
@@ -52,11 +61,6 @@ PUBLISHED = [
 
 
 def _gru_twin(hidden: list[int], out: Path, weights: str = "tensor") -> tuple[bytes, dict]:
-    import torch
-
-    from edgeprune.export import export_model
-    from edgeprune.host.models import StackedGRU
-
     torch.manual_seed(0)
     model = StackedGRU(4, hidden, 5, 30)
     calibration = np.random.default_rng(0).normal(size=(64, 30, 4)).astype(np.float32)
@@ -73,9 +77,6 @@ def _split(tflite: bytes) -> dict[str, int]:
 
 def _largest_code(elf: Path, n: int = 8) -> list[tuple[str, int]]:
     """The ``n`` largest functions/read-only objects in flash (the model array left out)."""
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
     with open(elf, "rb") as fh:
         symtab = ELFFile(fh).get_section_by_name(".symtab")
         assert isinstance(symtab, SymbolTableSection)
@@ -101,10 +102,6 @@ def _measure(name: str, tflite: bytes, manifest: dict | None, work: Path) -> dic
 
 def _image_check(name: str, tflite: bytes, manifest: dict | None, work: Path, record_bytes: int) -> dict[str, Any]:
     """The image estimate of host/search/footprint.py against a real PlatformIO deploy build."""
-    from edgeprune.bench.firmware_build import deploy_footprint
-    from edgeprune.bench.qemu import default_elf
-    from edgeprune.host.search.footprint import image_estimate
-
     path = work / f"image-{name}" / "model.tflite"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(tflite)
@@ -117,8 +114,6 @@ def _image_check(name: str, tflite: bytes, manifest: dict | None, work: Path, re
 
 def _instructions(model: Path) -> float:
     """Instructions per inference on QEMU M4 (the measurement firmware: the same runtime as the library)."""
-    from edgeprune.bench.model_bench import bench_model
-
     return float(bench_model(model, "qemu:m4", repeats=3, warmup=1, agreement=0).figures["count"].value)
 
 
@@ -195,7 +190,6 @@ def main() -> int:
                   "| model | built flash | estimated | error | built RAM | estimated | error |", "|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {i['model']} | {i['built_flash']:,} | {i['estimated_flash']:,} | {i['flash_error']:+.1%} | "
                   f"{i['built_ram']:,} | {i['estimated_ram']:,} | {i['ram_error']:+.1%} |" for i in images]
-    from edgeprune.bench.reference import TFLM_ARENA
 
     ours = {r["model"]: r["arena_bytes"] for r in rows}
     lines += ["", "TFLM's `arena_used_bytes()` for the same models on the same QEMU M4 build (bench/reference/README.md; "

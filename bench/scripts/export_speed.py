@@ -14,6 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from edgeprune.export import export_model
+from edgeprune.host.compress import CompressionConfig
+from edgeprune.host.compress.compressor import compress
+from edgeprune.host.tasks import get_task
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -23,13 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    import torch
-
     torch.set_num_threads(1)
-    from edgeprune.export import export_model
-    from edgeprune.host.compress import CompressionConfig
-    from edgeprune.host.compress.compressor import compress
-    from edgeprune.host.tasks import get_task
 
     t0 = time.perf_counter()
     task = get_task("weather-gru")

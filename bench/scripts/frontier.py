@@ -20,11 +20,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as S
+
+from edgeprune.bench.firmware_build import CORE_ENVS, build
+from edgeprune.bench.qemu_profile import op_profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from runtime_matrix import TFLM_QEMU, Bench, _tflm, ad01_path, run_core  # noqa: E402
@@ -66,8 +71,6 @@ def bench_of(name: str, rng: np.random.Generator) -> Bench:
 
 def layers(tflite: bytes) -> list[dict]:
     """Op type, output shape and MACs per op in execution order (CONV/DEPTHWISE/FC MACs; others 0)."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as S
-
     names = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
     m = S.ModelT.InitFromObj(S.Model.GetRootAsModel(bytearray(tflite), 0))
     sg = m.subgraphs[0]
@@ -86,10 +89,6 @@ def layers(tflite: bytes) -> list[dict]:
 
 
 def build_elf(core: str, build_dir: Path) -> Path:
-    import os
-
-    from edgeprune.bench.firmware_build import CORE_ENVS, build
-
     saved = os.environ.get("PLATFORMIO_BUILD_FLAGS")
     os.environ["PLATFORMIO_BUILD_FLAGS"] = LARGE_FLAGS
     try:
@@ -126,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-profile", action="store_true", help="skip the traced per-op / cycle-model runs")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from edgeprune.bench.qemu_profile import op_profile
 
     rng = np.random.default_rng(31)
     benches = [bench_of(n, rng) for n in args.models]

@@ -20,7 +20,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tflite_micro.python.tflite_micro import runtime
 
+from edgeprune.bench.firmware_build import CORE_ENVS, build
+from edgeprune.bench.link import Device
+from edgeprune.bench.qemu import QemuBoard
 from edgeprune.bench.reference import ad01_path
 from edgeprune.bench.tflm import ORACLE_ARENA_DEFAULT
 
@@ -63,8 +67,6 @@ def fc_model(n: int = 256, seed: int = 0) -> bytes:
 
 
 def tflm_output(tflite: bytes, x: np.ndarray) -> bytes:
-    from tflite_micro.python.tflite_micro import runtime
-
     it = runtime.Interpreter.from_bytes(tflite, arena_size=ORACLE_ARENA_DEFAULT)
     it.set_input(x, 0)
     it.invoke()
@@ -72,9 +74,6 @@ def tflm_output(tflite: bytes, x: np.ndarray) -> bytes:
 
 
 def run_core(core: str, elf: Path, models: dict[str, tuple[bytes, np.ndarray]], runs: int) -> dict[str, dict]:
-    from edgeprune.bench.link import Device
-    from edgeprune.bench.qemu import QemuBoard
-
     rows: dict[str, dict] = {}
     with QemuBoard(core, elf=elf) as board, Device.open(board.url, 30.0) as dev:
         hello = dev.hello()
@@ -96,8 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-ipm")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-    from edgeprune.bench.firmware_build import CORE_ENVS, build
 
     rng = np.random.default_rng(1)
     models = {"fc256": (fc_model(), rng.integers(-128, 128, (1, 256), dtype=np.int8))}

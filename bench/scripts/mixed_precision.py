@@ -24,9 +24,20 @@ import argparse
 import importlib.util
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+from tflite_micro.python.tflite_micro import runtime
+
+from edgeprune.bench.firmware_build import CORE_ENVS, build
+from edgeprune.export import precision as P
+from edgeprune.export.graph import prepare
+from edgeprune.export.pipeline import export_model
+from edgeprune.export.slim import slim_tflite
+from edgeprune.export.verify import arena_bytes, predict_fn
+from edgeprune.host.compress.config import allowed_precisions
+from edgeprune.host.tasks.registry import get_task
 
 ROOT = Path(__file__).resolve().parents[2]
 INT4_TARGET_M4 = 1.3
@@ -55,8 +66,6 @@ def kernel_models(n: int) -> dict[str, tuple[bytes, np.ndarray]]:
 
 
 def kernels(args: argparse.Namespace) -> int:
-    from edgeprune.bench.firmware_build import CORE_ENVS, build
-
     ipm = _load("ep_kernel_ipm", ROOT / "bench" / "scripts" / "kernel_ipm.py")
     models = kernel_models(args.n)
     print(f"QEMU -icount shift=0 instructions (lower bounds on cycles), median of {args.runs} runs, "
@@ -80,7 +89,7 @@ def kernels(args: argparse.Namespace) -> int:
 
 def _layer_map(model, tflite: bytes, manifest: dict) -> dict[int, str]:
     """Weighted op index -> config layer of the exported baseline."""
-    from edgeprune.export import precision as P
+    # Deferred (they load torch, 1-2 s): the kernels command needs no torch.
     from edgeprune.host.compress.surgery import named_layers
     from edgeprune.host.models import LowRankLinear, StackedRNN
 
@@ -93,15 +102,6 @@ def _layer_map(model, tflite: bytes, manifest: dict) -> dict[int, str]:
 
 def sizes(args: argparse.Namespace) -> int:
     """Model bytes and validation metric in TFLM: int8 vs per-layer int4 plans (whole model and device-runnable)."""
-    import tempfile
-
-    from edgeprune.export import precision as P
-    from edgeprune.export.pipeline import export_model
-    from edgeprune.export.slim import slim_tflite
-    from edgeprune.export.verify import arena_bytes, predict_fn
-    from edgeprune.host.compress.config import allowed_precisions
-    from edgeprune.host.tasks.registry import get_task
-
     print("Validation split, PTQ only (no quantisation-aware fine-tuning); every model run in TFLM (PyPI tflite-micro)")
     hdr = (f"{'task':12} {'plan':30} {'.tflite B':>9} {'x int8':>6} {'device B':>9} {'x int8':>6} {'weights B':>9} "
            f"{'val':>7} {'drop pp':>7} {'runs on':>7}")
@@ -136,10 +136,6 @@ def sizes(args: argparse.Namespace) -> int:
 def _predict_16x8(tflite: bytes, norm: dict | None, input_names: list[str], output_names: list[str]):
     """Batch predict over [N, T, F] windows with the 16x8 streaming cell in TFLM. The state is carried through float
     (dequantise the int16 output, quantise to the input's scale): the device's integer carry is not built for int16."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    from edgeprune.export import precision as P
-
     it = runtime.Interpreter.from_bytes(tflite, arena_size=4 * 1024 * 1024)
     ins, outs = P.io_positions(tflite, input_names, output_names)
     qin = [it.get_input_details(i)["quantization_parameters"] for i in ins]
@@ -173,14 +169,6 @@ def _predict_16x8(tflite: bytes, norm: dict | None, input_names: list[str], outp
 
 def gru16(args: argparse.Namespace) -> int:
     """Validation of the weather GRU at float32, int8 and 16x8 (the converter's whole-model 16x8), all in TFLM."""
-    import tempfile
-
-    from edgeprune.export import precision as P
-    from edgeprune.export.graph import prepare
-    from edgeprune.export.pipeline import export_model
-    from edgeprune.export.verify import predict_fn
-    from edgeprune.host.tasks.registry import get_task
-
     task = get_task(args.task)
     model = task.baseline()
     sizes = [layer.hidden_size for layer in model.layers]

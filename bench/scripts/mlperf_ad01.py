@@ -17,6 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+from edgeprune.bench.energy import cross_check, load_table
+from edgeprune.bench.errors import MeasureError
+from edgeprune.bench.firmware_build import build
+from edgeprune.bench.link import LinkError
+from edgeprune.bench.model_bench import bench_model
+from edgeprune.bench.qemu import MACHINES, QemuError
 from edgeprune.bench.reference import ad01_path
 
 AD01_DEFAULT = ad01_path()  # shipped in bench/reference/, SHA-256 checked
@@ -45,11 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from edgeprune.bench.errors import MeasureError
-    from edgeprune.bench.link import LinkError
-    from edgeprune.bench.model_bench import bench_model
-    from edgeprune.bench.qemu import MACHINES, QemuError
-
     if not args.model.is_file():
         print(f"error: model {args.model} not found", file=sys.stderr)
         return 2
@@ -66,8 +67,6 @@ def main(argv: list[str] | None = None) -> int:
         try:
             elf = None
             if args.build_dir is not None:
-                from edgeprune.bench.firmware_build import build
-
                 elf = build(core, build_dir=args.build_dir).elf
             m = bench_model(args.model, f"qemu:{core}", repeats=args.repeats, warmup=1, agreement=args.agreement,
                             timeout_s=120.0, elf=elf)
@@ -89,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'core':5} {'board @MHz':24} {'runtime':30} {'latency ms':>10} {'cycles/MAC':>10} {'uJ/inf':>7}")
     for core, board, runtime, ms, cpm, uj in PUBLISHED:
         print(f"{core:5} {board:24} {runtime:30} {ms:>10.2f} {cpm:>10.2f} {uj if uj is not None else '-':>7}")
-    from edgeprune.bench.energy import cross_check, load_table
 
     print("\nEnergy-model cross-check (model = published cycles x cited energy per cycle, vs published uJ):")
     for row in load_table().rows.values():

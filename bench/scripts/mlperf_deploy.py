@@ -22,27 +22,20 @@ from typing import Any
 
 from bench_common import ROOT, commit, replace_section
 
+from edgeprune.bench.firmware_build import (
+    CONSUME_INPUTS,
+    ENV_LIMITS,
+    STACK_RESERVE,
+    deploy_footprint,
+    plan_model,
+)
+from edgeprune.bench.reference import AD01_SHA256, MLPERF, TFLM_ARENA, ad01_path, mlperf_bytes, mlperf_path
+
 SECTION = "MLPerf Tiny deploy builds on the reference board (issue 19)"
 BOARD = "nucleo_l4r5zi"
 
 
 def measure(name: str, env: str) -> dict[str, Any]:
-    from edgeprune.bench.firmware_build import (
-        CONSUME_INPUTS,
-        ENV_LIMITS,
-        STACK_RESERVE,
-        deploy_footprint,
-        plan_model,
-    )
-    from edgeprune.bench.reference import (
-        AD01_SHA256,
-        MLPERF,
-        TFLM_ARENA,
-        ad01_path,
-        mlperf_bytes,
-        mlperf_path,
-    )
-
     path = ad01_path() if name == "ad01" else mlperf_path(name)
     tflite = path.read_bytes() if name == "ad01" else mlperf_bytes(name)
     t0 = time.monotonic()
@@ -59,8 +52,6 @@ def measure(name: str, env: str) -> dict[str, Any]:
 
 
 def section(rows: list[dict[str, Any]], command: str, env: str) -> str:
-    from edgeprune.bench.firmware_build import ENV_LIMITS, STACK_RESERVE
-
     flash_lim, ram_lim = ENV_LIMITS[BOARD]
     lines = [f"## {SECTION}", "",
              f"- command: `{command}`", f"- date: {time.strftime('%Y-%m-%d %H:%M')} UTC, commit {commit()}",

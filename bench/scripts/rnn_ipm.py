@@ -23,6 +23,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from edgeprune.bench.firmware_build import CORE_ENVS, build
+from edgeprune.bench.tflm import TflmRunner
+from edgeprune.export.pipeline import export_model
+from edgeprune.host.models.gru import StackedGRU
+from edgeprune.host.models.lstm import StackedLSTM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from runtime_matrix import CLASSES, FEATURES, STEPS, Bench, run_core  # noqa: E402  (sibling script)
@@ -38,8 +45,6 @@ LSTM_VS_GRU = 1.15
 
 def _export(name: str, model, calib: np.ndarray, cache: Path, weights: str) -> tuple[bytes, dict]:
     """The real exporter's .tflite and manifest, cached under ``cache/name``."""
-    from edgeprune.export.pipeline import export_model
-
     out = cache / name
     if not (out / "model.tflite").is_file():
         export_model(model, calib, out, weights=weights)
@@ -48,12 +53,6 @@ def _export(name: str, model, calib: np.ndarray, cache: Path, weights: str) -> t
 
 def models(cache: Path, rng: np.random.Generator) -> list[Bench]:
     """The exported models with TFLM's output for one random int8 input stream each."""
-    import torch
-
-    from edgeprune.bench.tflm import TflmRunner
-    from edgeprune.host.models.gru import StackedGRU
-    from edgeprune.host.models.lstm import StackedLSTM
-
     torch.set_num_threads(1)
     out = []
     kinds = [(n, StackedGRU, h) for n, h in GRUS.items()] + [(n, StackedLSTM, h) for n, h in LSTMS.items()]
@@ -110,8 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-    from edgeprune.bench.firmware_build import CORE_ENVS, build
 
     benches = models(args.build_dir / "models", np.random.default_rng(27))
     results = {core: run_core(core, build(CORE_ENVS[core], build_dir=args.build_dir / "fw").elf, benches, args.runs)

@@ -34,6 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tflite_micro.python.tflite_micro import runtime
+
+from edgeprune.bench.firmware_build import CORE_ENVS, build
+from edgeprune.bench.link import Device, DeviceError
+from edgeprune.bench.qemu import QemuBoard
+from edgeprune.bench.tflm import TflmRunner
+from edgeprune.export.pipeline import export_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_ipm import _builder, fc_model  # noqa: E402  (sibling script: same FC model, same builder)
@@ -100,8 +107,6 @@ class Bench:
 
 
 def _export(name: str, model, calib: np.ndarray, cache: Path) -> tuple[bytes, dict]:
-    from edgeprune.export.pipeline import export_model
-
     out = cache / name
     if not (out / "model.tflite").is_file():
         export_model(model, calib, out)
@@ -109,9 +114,9 @@ def _export(name: str, model, calib: np.ndarray, cache: Path) -> tuple[bytes, di
 
 
 def exported_models(cache: Path, rng: np.random.Generator) -> list[Bench]:
+    # Deferred (torch, 1-2 s): frontier.py imports this module's helpers and needs no torch.
     import torch
 
-    from edgeprune.bench.tflm import TflmRunner
     from edgeprune.host.models.gru import StackedGRU
     from edgeprune.host.models.mlp import MLP
 
@@ -134,8 +139,6 @@ def exported_models(cache: Path, rng: np.random.Generator) -> list[Bench]:
 
 
 def _tflm(tflite: bytes, inputs: list[np.ndarray]) -> bytes:
-    from tflite_micro.python.tflite_micro import runtime
-
     it = runtime.Interpreter.from_bytes(tflite, arena_size=1 << 20)
     for i, v in enumerate(inputs):
         it.set_input(v, i)
@@ -197,9 +200,6 @@ def mlperf_conv_models(rng: np.random.Generator) -> list[Bench]:
 
 
 def run_core(core: str, elf: Path, benches: list[Bench], runs: int) -> dict[str, dict]:
-    from edgeprune.bench.link import Device, DeviceError
-    from edgeprune.bench.qemu import QemuBoard
-
     rows: dict[str, dict] = {}
     with QemuBoard(core, elf=elf) as board, Device.open(board.url, 60.0) as dev:
         TICK[core] = float(dev.hello().counter_scale)  # instructions per counter tick: the resolution
@@ -303,8 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="+", default=None, help="only these rows (names as printed)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-    from edgeprune.bench.firmware_build import CORE_ENVS, build
 
     rng = np.random.default_rng(13)
     benches = exported_models(args.build_dir / "models", rng) + builder_models(rng) + ad01_models(rng)

@@ -24,6 +24,7 @@ point within the first 5 proposals.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -34,6 +35,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from edgeprune.bench.paths import cache_dir
+from edgeprune.host.report.headline import headline
+from edgeprune.host.report.load import load_run
+from edgeprune.host.search.space import ConfigSpace
+from edgeprune.host.search.store import RunStore
+from edgeprune.host.search.timing import TIME_META, account
+from edgeprune.host.tasks import get_task
+from edgeprune.host.tasks.gru_train import make_gru_net
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "runs" / "search_speed"
 STRATEGIES = ("ppo", "dqn", "tpe", "cmaes", "random", "uniform")
@@ -43,8 +55,6 @@ SEARCH_TIMEOUT_S = 3 * 3600
 
 def _cache(label: str) -> Path:
     """The label's cache folder, with the trained baselines of the user's cache copied in."""
-    from edgeprune.bench.paths import cache_dir
-
     path = RUNS / f"cache-{label}"
     if not (path / "baselines").is_dir():
         path.mkdir(parents=True, exist_ok=True)
@@ -71,10 +81,8 @@ def _env(label: str, tree: Path) -> dict[str, str]:
 
 def make_byo_gru(folder: Path, seed: int = 0) -> tuple[Path, Path]:
     """A 2 x 64 GRU regressor over 52 steps of a synthetic 3-feature series, in the bring-your-own format."""
-    import numpy as np
+    # Deferred (torch, 1-2 s): only the byo-gru case builds a model here; the others search in child processes.
     import torch
-
-    from edgeprune.host.tasks.gru_train import make_gru_net
 
     model_path, data_path = folder / "gru2x64.pt", folder / "series.npz"
     if model_path.is_file() and data_path.is_file():
@@ -143,11 +151,6 @@ def run_one(label: str, tree: Path, case: str, seed: int, strategy: str | None =
 
 def summarise(run_dir: Path) -> dict[str, Any]:
     """What a finished run found and where its time went."""
-    from edgeprune.host.report.headline import headline
-    from edgeprune.host.report.load import load_run
-    from edgeprune.host.search.store import RunStore
-    from edgeprune.host.search.timing import TIME_META, account
-
     if not (run_dir / "evaluations.sqlite").is_file():
         return {"error": "no store"}
     with RunStore(run_dir) as store:
@@ -177,12 +180,9 @@ def summarise(run_dir: Path) -> dict[str, Any]:
 def threads_case(rounds: int = 3, steps: int = 20) -> dict[str, Any]:
     """Seconds per Adam step with 1 and 2 torch threads, interleaved (the machine's load moves both alike): the
     2 x 256 weather GRU (what baseline training runs) and a 17 + 30-unit candidate (what a worker fine-tunes)."""
-    import copy
-
+    # Deferred (they load torch): only the threads case fine-tunes in this process; the others search in children.
     from edgeprune.host.compress.compressor import compress
     from edgeprune.host.compress.finetuning import finetune
-    from edgeprune.host.search.space import ConfigSpace
-    from edgeprune.host.tasks import get_task
 
     task = get_task("weather-gru")
     space = ConfigSpace(task, finetune_steps=0)

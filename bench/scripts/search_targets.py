@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from bench_common import BaselineOnlyCache, RunNotFinished, commit, replace_section, search_or_reuse
 
+from edgeprune.host.report import generate_report
 from edgeprune.host.report.headline import headline
 from edgeprune.host.report.load import load_run
 from edgeprune.host.search.types import FLASH_BYTES, LATENCY_COUNT, QUALITY
@@ -62,8 +63,6 @@ def _search(name: str, **opts: Any) -> tuple[Path, float]:
     finally:
         cache.close()
     if REUSE:
-        from edgeprune.host.report import generate_report
-
         generate_report([run_dir])
     return run_dir, wall
 
@@ -94,6 +93,7 @@ def front_rows(run_dir: Path) -> list[dict[str, Any]]:
 def hypervolume(run_dir: Path) -> tuple[float, dict[str, Any]]:
     """Hypervolume (moocore) of the run's front in (instructions/base, flash/base, 1 − val accuracy),
     all minimised; reference point (1, 1, 1 − persistence-free floor) stated in the result."""
+    # Deferred: only the strategies target computes hypervolumes.
     import moocore
 
     run = load_run(run_dir)
@@ -164,6 +164,7 @@ def target_strategies(args: argparse.Namespace) -> dict[str, Any]:
 def _strategies_plot(path: Path, table: dict[str, Any], fronts: dict[str, list[list[tuple[float, float]]]],
                      budget: int) -> Path:
     """Hypervolume per strategy (mean ± std over seeds) beside every run's front (instructions vs val accuracy)."""
+    # Deferred (matplotlib, ~0.5 s): only the strategies target draws a figure.
     import matplotlib
 
     matplotlib.use("Agg")

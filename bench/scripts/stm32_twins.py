@@ -26,14 +26,18 @@ from pathlib import Path
 import numpy as np
 from bench_common import ROOT, commit, replace_section
 
+from edgeprune.bench.firmware_build import BuildError
+from edgeprune.bench.model_bench import bench_model
+from edgeprune.bench.qemu import MACHINES, QemuBoard, default_elf, qemu_binary
+from edgeprune.bench.reference import ad01_path
+from edgeprune.export.pipeline import export_model
+
 TARGETS = ("m4", "b-l475e-iot01a", "netduinoplus2")
 SECTION = "## STM32 boards on QEMU (issue 26)"
 
 
 def boots(core: str, n: int) -> dict:
     """Median wall time from launching QEMU to the firmware's HELLO, over ``n`` boots, and what HELLO says."""
-    from edgeprune.bench.qemu import MACHINES, QemuBoard, default_elf, qemu_binary
-
     elf = default_elf(core)
     times, hello, qemu = [], None, qemu_binary(MACHINES[core])
     for _ in range(n):
@@ -50,9 +54,9 @@ def gru32(cache: Path) -> Path:
     """A hidden-32 streaming GRU (4 features, 30 steps, 5 classes; random weights) through the real exporter."""
     out = cache / "gru32"
     if not (out / "model.tflite").is_file():
+        # Deferred (torch, 1-2 s): boots and --from-json need no model, and a cached export none either.
         import torch
 
-        from edgeprune.export.pipeline import export_model
         from edgeprune.host.models.gru import StackedGRU
 
         torch.manual_seed(1)
@@ -71,9 +75,6 @@ def weather_gru(cache: Path) -> Path:
 
 
 def measure_one(model: Path, core: str, repeats: int) -> dict:
-    from edgeprune.bench.firmware_build import BuildError
-    from edgeprune.bench.model_bench import bench_model
-
     try:
         m = bench_model(model, f"qemu:{core}", repeats=repeats, warmup=1, agreement=2, timeout_s=300.0)
     except BuildError as exc:
@@ -118,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-json", type=Path, default=None, help="render (and --write) a --json file, measure nothing")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from edgeprune.bench.reference import ad01_path
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.from_json is not None:

@@ -23,11 +23,22 @@ import logging
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench_common import ROOT, BaselineOnlyCache, commit, mean_std, pm, replace_section, search_or_reuse
 
+from edgeprune.bench.manifest import read_manifest
+from edgeprune.bench.power.host import host_energy_tflite
+from edgeprune.host.compress.config import CompressionConfig, LayerConfig
+from edgeprune.host.report.describe import describe_config
+from edgeprune.host.report.load import load_run
+from edgeprune.host.search.evaluator import HardwareEvaluator
+from edgeprune.host.search.front import unique_candidates
+from edgeprune.host.search.objective import study_flops_ratio
+from edgeprune.host.search.space import ConfigSpace, auto_finetune_steps
+from edgeprune.host.search.store import RunStore
 from edgeprune.host.search.types import (
     ENERGY_UJ,
     FLASH_BYTES,
@@ -40,6 +51,7 @@ from edgeprune.host.search.types import (
     SPARSITY,
     EvalResult,
 )
+from edgeprune.host.tasks import get_task
 
 SECTION = "Studies (issue 14)"
 METHODS = ("uniform", "tpe", "cmaes", "ppo")
@@ -49,8 +61,6 @@ log = logging.getLogger("studies")
 
 # -- measuring ---------------------------------------------------------------------------------------
 def evaluator(task: Any, device: str, work: Path, host_energy: bool) -> Any:
-    from edgeprune.host.search.evaluator import HardwareEvaluator
-
     work.mkdir(parents=True, exist_ok=True)
     return HardwareEvaluator(task, device, host_energy=host_energy, pidfile=work / ".qemu.pid",
                              deploy_dir=work / ".deploy-build")
@@ -77,9 +87,6 @@ def measure_configs(task: Any, device: str, configs: dict[str, Any], work: Path,
 
 def host_runs(result: EvalResult, n: int, inferences: int) -> list[dict[str, float]]:
     """``n`` CodeCarbon runs of the candidate's .tflite on this host: energy (µJ) and latency (ms) per inference."""
-    from edgeprune.bench.manifest import read_manifest
-    from edgeprune.bench.power.host import host_energy_tflite
-
     folder = Path(result.artifacts["dir"])
     tflite = (folder / "model.tflite").read_bytes()
     steps = read_manifest(folder / "manifest.json").steps
@@ -106,9 +113,6 @@ def test_score(ev: Any, run: Any, stored: Any) -> float | None:
 
 def point(r: EvalResult, base: EvalResult | None, test: float | None = None) -> dict[str, Any]:
     """One measured candidate as a table row; ratios are against ``base`` (the int8 baseline)."""
-    from edgeprune.host.report.describe import describe_config
-    from edgeprune.host.search.objective import study_flops_ratio
-
     sparsity = r.value(SPARSITY)
     density = 1.0 - sparsity if math.isfinite(sparsity) else 1.0
     row = {
@@ -134,6 +138,7 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def _plt() -> Any:
+    # Deferred (matplotlib, ~0.5 s): only the studies that draw a figure need it.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -170,7 +175,6 @@ def _shared_run(args: argparse.Namespace, strategy: str, reward: str, task: str,
     study's task, device, strategy, seed, budget and worker count, instead of a second identical search."""
     if args.measured_runs is None or reward != "measured":
         return None
-    from edgeprune.host.search.store import RunStore
 
     out = args.measured_runs / f"{strategy}-s{seed}"
     if not _finished(out):
@@ -188,8 +192,6 @@ def _shared_run(args: argparse.Namespace, strategy: str, reward: str, task: str,
 
 
 def _finished(run_dir: Path) -> bool:
-    from edgeprune.host.search.store import RunStore
-
     if not (run_dir / "evaluations.sqlite").is_file():
         return False
     with RunStore(run_dir) as store:
@@ -198,8 +200,6 @@ def _finished(run_dir: Path) -> bool:
 
 def chosen(ev: Any, run_dir: Path) -> dict[str, Any] | None:
     """The candidate the run's own reward chose (highest reward among the feasible), as a row."""
-    from edgeprune.host.report.load import load_run
-
     run = load_run(run_dir)
     base = run.baseline.result if run.baseline is not None else None
     if run.best is None:
@@ -210,9 +210,6 @@ def chosen(ev: Any, run_dir: Path) -> dict[str, Any] | None:
 
 
 def all_points(run_dir: Path) -> list[tuple[float, float]]:
-    from edgeprune.host.report.load import load_run
-    from edgeprune.host.search.front import unique_candidates
-
     run = load_run(run_dir)
     return [(e.result.value(LATENCY_COUNT), e.result.value(QUALITY)) for e in unique_candidates(run.candidates())
             if e.result.error is None and e.origin != "host"]
@@ -250,8 +247,6 @@ def fronts_plot(path: Path, title: str, groups: dict[str, list[Path]], marks: di
 
 
 def _weather_refs(args: argparse.Namespace, task: Any, work: Path) -> dict[str, dict[str, Any]]:
-    from edgeprune.host.compress.config import CompressionConfig
-
     cfgs = {"Baseline FP32": CompressionConfig.identity(task, quantize="float32"),
             "int8 (PTQ, uncompressed)": CompressionConfig.identity(task)}
     got = measure_configs(task, args.device, cfgs, work, host_energy=not args.quick)
@@ -275,8 +270,6 @@ def _diffs(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def study_layerwise(args: argparse.Namespace) -> dict[str, Any]:
-    from edgeprune.host.tasks import get_task
-
     task = get_task("weather-gru")
     work = args.runs / "layerwise"
     refs = _weather_refs(args, task, work / "fixed")
@@ -325,9 +318,6 @@ def study_layerwise(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def study_discrete(args: argparse.Namespace) -> dict[str, Any]:
-    from edgeprune.host.compress.config import CompressionConfig, LayerConfig
-    from edgeprune.host.tasks import get_task
-
     task = get_task("weather-gru")
     work = args.runs / "discrete"
     cache = BaselineOnlyCache()
@@ -347,8 +337,6 @@ def study_discrete(args: argparse.Namespace) -> dict[str, Any]:
                 row["label"], row["seed"] = f"ppo-discrete ({reward}, seed {seed})", seed
                 stage1[reward].append(row)
                 if reward not in agent_cfgs:
-                    from edgeprune.host.report.load import load_run
-
                     best = load_run(run_dir).best
                     agent_cfgs[reward] = CompressionConfig.from_json(best.result.config_json)
     finally:
@@ -402,11 +390,6 @@ def _svd_config(task: Any, space: Any, rate: float) -> Any:
 
     The readout stays dense: with two Q-values its only cheaper rank is 1, which makes them proportional
     (measured: return 11.6 of 500 in float, before any quantisation)."""
-    from dataclasses import replace
-
-    from edgeprune.host.compress.config import LayerConfig
-    from edgeprune.host.search.space import auto_finetune_steps
-
     model = task.baseline()
     sizes = list(model.sizes)
     layers = []
@@ -421,10 +404,6 @@ def _svd_config(task: Any, space: Any, rate: float) -> Any:
 
 
 def study_m0dqn(args: argparse.Namespace) -> dict[str, Any]:
-    from edgeprune.host.compress.config import CompressionConfig
-    from edgeprune.host.search.space import ConfigSpace
-    from edgeprune.host.tasks import get_task
-
     task = get_task("cartpole-dqn")
     if args.episodes:
         task.eval_episodes = args.episodes
@@ -463,8 +442,6 @@ def study_m0dqn(args: argparse.Namespace) -> dict[str, Any]:
 
 def _searcher_best(args: argparse.Namespace) -> dict[str, Any] | None:
     """The best point of any finished CartPole search on qemu:m0 under runs/ (None when there is none)."""
-    from edgeprune.host.report.load import load_run
-
     found = None
     for store in sorted((ROOT / "runs").rglob("evaluations.sqlite")):
         try:

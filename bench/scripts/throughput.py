@@ -99,6 +99,7 @@ def one_run(label: str, opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def ray_run(opts: dict[str, Any], slots: int) -> dict[str, Any]:
+    # Deferred: Ray is an optional extra (pip install edgeprune[ray]); only the Ray rows need it.
     import ray
 
     core = opts["device"].partition(":")[2] or "m4"

@@ -3,6 +3,10 @@
 An import inside a function is allowed when the module it loads is heavy: one of ``DEFERRED`` (each with the
 reason it is deferred) or an edgeprune module whose top-level imports reach one of them. Everything else goes
 to the top of the module, where the layer contract (pyproject.toml) can see it.
+
+The benchmark scripts (bench/scripts/) follow the same rule, and each function of theirs that defers an import
+says why in a comment above its first one (which of the script's commands stay light without it): a script that
+needs torch on every path imports it at the top.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ def _modules() -> dict[str, Path]:
 
 
 MODULES = _modules()
+#: The benchmark scripts, named as import-linter names them (``bench.scripts.<stem>``).
+SCRIPTS = {f"bench.scripts.{p.stem}": p for p in sorted((ROOT / "bench" / "scripts").glob("*.py"))}
 
 
 def _resolve(node: ast.ImportFrom | ast.Import, module: str, path: Path) -> list[str]:
@@ -79,7 +85,7 @@ def _walk(tree: ast.AST):
 
 @cache
 def _imports(module: str) -> tuple[tuple[ast.AST, bool, tuple[str, ...]], ...]:
-    path = MODULES[module]
+    path = MODULES.get(module) or SCRIPTS[module]
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return tuple((node, in_fn, tuple(_resolve(node, module, path))) for node, in_fn in _walk(tree))
 
@@ -124,3 +130,49 @@ def light_deferred_imports() -> list[str]:
 def test_only_heavy_dependencies_are_imported_inside_functions() -> None:
     bad = light_deferred_imports()
     assert not bad, "move these imports to the top of their module:\n" + "\n".join(bad)
+
+
+def unexplained_deferrals(source: str) -> list[int]:
+    """Lines of the first import inside each function of ``source`` that no ``#`` comment line sits right above
+    (blank lines between are allowed)."""
+    lines = source.splitlines()
+    bad = []
+    for fn in ast.walk(ast.parse(source)):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        first = min((n.lineno for n, _ in _walk(fn)), default=None)
+        if first is None:
+            continue
+        above = first - 2
+        while above >= 0 and not lines[above].strip():
+            above -= 1
+        if above < 0 or not lines[above].lstrip().startswith("#"):
+            bad.append(first)
+    return bad
+
+
+def script_deferred_imports() -> tuple[list[str], list[str]]:
+    """(light imports inside a script's functions, heavy ones deferred without a reason) over bench/scripts."""
+    light, unexplained = [], []
+    for module, path in SCRIPTS.items():
+        for node, in_fn, targets in _imports(module):
+            if in_fn and not any(is_heavy(t) for t in targets):
+                light.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+        unexplained += [f"{path.relative_to(ROOT)}:{line}" for line in unexplained_deferrals(path.read_text("utf-8"))]
+    return light, unexplained
+
+
+def test_scripts_defer_only_heavy_dependencies_and_say_why() -> None:
+    light, unexplained = script_deferred_imports()
+    assert not light, "move these imports to the top of their script:\n" + "\n".join(light)
+    assert not unexplained, ("say in a comment above the import which commands stay light without it (or import it "
+                             "at the top):\n" + "\n".join(unexplained))
+
+
+def test_the_checks_see_a_light_deferral_and_a_missing_reason() -> None:
+    """The census finds the scripts and tells heavy from light; a deferral without a comment is reported."""
+    assert "bench.scripts.bench_common" in SCRIPTS and len(SCRIPTS) > 10
+    assert is_heavy("torch") and is_heavy("edgeprune.host.models")
+    assert not is_heavy("edgeprune.bench.paths") and not is_heavy("json")
+    src = "def f():\n    import torch\n\n\ndef g():\n    # Deferred: only g needs it.\n\n    import torch\n    import ray\n"
+    assert unexplained_deferrals(src) == [2]

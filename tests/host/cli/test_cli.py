@@ -74,3 +74,30 @@ def test_group_help_imports_no_command() -> None:
             "print(sorted(m for m in sys.modules if m.endswith('_cmd') or m.startswith('edgeprune.host.search')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+#: What a command's ``--help`` must not load: each takes from ~0.5 s (matplotlib) to several seconds (TensorFlow).
+HEAVY = ("matplotlib", "torch", "tensorflow", "onnx", "onnxruntime", "tflite_micro", "ray", "codecarbon",
+         "stable_baselines3", "gymnasium", "optuna")
+
+
+def test_command_help_loads_no_heavy_dependency() -> None:
+    """``edgeprune <command> --help`` (search's included: it imports the run and report library at module top)
+    loads neither matplotlib nor torch nor TensorFlow: the plots import matplotlib where they draw."""
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom edgeprune.host.cli import SUBCOMMANDS, main\n"
+            f"heavy = {HEAVY!r}\n"
+            "for name in SUBCOMMANDS:\n"
+            "    assert CliRunner().invoke(main, [name, '--help']).exit_code == 0, name\n"
+            "    print(name, sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    loaded = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
+    assert set(loaded) == set(SUBCOMMANDS)
+    assert all(v == "[]" for v in loaded.values()), loaded
+
+
+def test_heavy_module_check_sees_an_import() -> None:
+    """The check above reads sys.modules of the child: a child that imports matplotlib is seen doing so."""
+    code = "import sys, matplotlib\nprint(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'torch'}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "['matplotlib']"

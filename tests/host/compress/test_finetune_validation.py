@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from edgeprune.host.compress import CompressionConfig, compress
+from edgeprune.host.compress import CompressionConfig
+from edgeprune.host.compress.compressor import compress
 from edgeprune.host.models import MLP
 from edgeprune.host.tasks.base import Quality
 

@@ -105,3 +105,22 @@ def test_module_name_check_sees_a_repeat():
     assert len(names["__init__"]) > 5
     assert names["errors"] == ["bench/errors.py"]
     assert "bench/scripts/studies.py" in names["studies"]
+
+
+#: Test folders that are not a source folder's mirror, and what they hold instead.
+NOT_MIRRORS = {
+    "tests/repo": "checks of the repository itself (layers, imports, names)",
+    "tests/doubles": "the test doubles, in one place",
+    "tests/device": "end-to-end runs on QEMU boards and their stub, across layers",
+    "tests/device/stm32_stub": "a stub board's firmware for tests/device",
+    "tests/runtime": "the C runtime, firmware/runtime/",
+}
+
+
+def test_tests_mirror_the_source_tree():
+    """tests/<path> tests <path>: each test folder names a source folder (or says above why it does not)."""
+    folders = sorted(str(d.relative_to(ROOT)) for d in (ROOT / "tests").rglob("*")
+                     if d.is_dir() and "__pycache__" not in d.parts and any(d.glob("*.py")))
+    unmatched = [f for f in folders if f not in NOT_MIRRORS and not (ROOT / f.removeprefix("tests/")).is_dir()]
+    assert "tests/host/search" in folders and "tests/bench/scripts" in folders
+    assert not unmatched, f"put these tests beside a mirror of their source folder: {unmatched}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "bench" / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[3] / "bench" / "scripts"
 
 
 def _point(seq: int, ratio: float, val: float, test: float, point: bool, shrunk: bool) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "bench" / "scripts" / "studies.py"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -79,6 +79,8 @@ typedef struct {
   int16_t add_r, add_z, log_r, log_z, mul_n, add_n, tanh_n, sub_d, mul_z, add_h;
   int16_t x, h, out;
   uint16_t hidden, depth_x;
+  uint8_t one_pass; /* the DSP one-pass chain runs this layer (prepare_pass) */
+  uint8_t slot[FC_COUNT]; /* one-pass: accumulator slot of each FC role (each gate's exact input first) */
 } ep_gru_t;
 
 #define sat8 ep_sat8
@@ -463,12 +465,21 @@ EP_COLD static int gru_short(const ep_model_t *m, ep_gru_t *g) {
          fmul_of(&f->mul_z, &ops[g->mul_z]) | fc_check(m, g->fc, FC_COUNT);
 }
 
+#if EP_GRU_DSP
+EP_COLD static void prepare_pass(ep_model_t *m, ep_gru_t *g);
+#endif
+
 /* After the FCs' init data exists: their requantisation constants, and the value-ordered activation tables. */
 EP_COLD static void prepare_one(ep_model_t *m, ep_gru_t *g) {
   const int16_t t3[3] = {g->log_r, g->log_z, g->tanh_n};
   uint32_t k;
   fcq_prepare(m, &g->f.q, g->fc, FC_COUNT);
   for (k = 0; k < 3u; k++) value_order(m, t3[k]);
+#if EP_GRU_DSP
+  prepare_pass(m, g);
+#else
+  g->one_pass = 0;
+#endif
 }
 
 /* One FC's requantisation, copied to the stack before a loop (the compiler then keeps it out of the loop: the loop's
@@ -560,6 +571,155 @@ static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uin
   }
 }
 
+/*
+ * One pass per element (DSP cores, hidden <= EP_GRU_PASS_MAX): the whole short chain of one element in registers,
+ * its constants walked with LDM from a per-layer block (pass_k) and each FC row's requantisation (m, s') read with
+ * one LDRD, where the stage loops above reload spilled constants and store every intermediate. s' packs e (low byte)
+ * and 2^(e-1) + zp * 2^e (upper 24 bits, signed: ASR #8), so the FC's zero point costs nothing. Which input of the
+ * gate ADDs is exact is fixed by the accumulator slots; the other three choices (add_n, sub_d, add_h) are NZCV flags
+ * set once per element (MSR), none of the chain's instructions writes the flags.
+ *   void ep_gru_pass_dsp(const int32_t *acc, const int32_t *rows, const int8_t *h, int8_t *out, int32_t *k)
+ * acc: slot s of element e at acc + 32 s + e; rows: 12 words per element (stride k[PK_STRIDE] bytes, 0 per-tensor).
+ */
+enum { PK_R = 0, PK_MUL_N = 9, PK_ADD_N = 14, PK_Z = 23, PK_SUB = 32, PK_MUL_Z = 40, PK_ADD_H = 45, PK_SELF = 53,
+       PK_STRIDE = 54, PK_FLAGS = 55, PK_END = 56, PK_WORDS = 60 };
+#define EP_GRU_PASS_MAX 64u
+#define PF_ADD_N 0x40000000u /* Z: add_n's exact input is the MUL */
+#define PF_SUB 0x20000000u   /* C: sub_d is fsub_b */
+#define PF_ADD_H 0x10000000u /* V: add_h's exact input is the MUL */
+
+#if EP_GRU_DSP
+void ep_gru_pass_dsp(const int32_t *acc, const int32_t *rows, const int8_t *h, int8_t *out, int32_t *k);
+#define GP_FCQ(D, ACC, ROW)                                                                                          \
+  "  ldr r5, [r0, #" ACC "]\n  ldrd r6, r7, [r1, #" ROW "]\n  lsl r5, r5, #1\n  smmulr " D ", r5, r6\n  add " D ", " \
+  D ", r7, asr #8\n  add " D ", " D ", r5, asr #31\n  asr " D ", " D ", r7\n  ssat " D ", #8, " D "\n"
+#define GP_SUM(E, G, L2, OP)                                                                                          \
+  "  ldmia r4!, {r5, r6, r7, r10}\n  add r5, r5, " G ", lsl #21\n  smmlar r6, r5, r6, r7\n  add r6, r6, r5, asr #31\n" \
+  "  asr r6, r6, r10\n  ldmia r4!, {" L2 "}\n  add r5, r5, " E ", lsl #20\n  " OP " r5, r5, r6, lsl #1\n"
+#define GP_OUT(D) "  smmlar r6, r5, r7, r9\n  add r6, r6, r5, asr #31\n  asr r6, r6, r10\n  ssat " D ", #8, r6\n"
+#define GP_MUL(A, B, D)                                                                                               \
+  "  ldmia r4!, {r5, r6, r7, r9, r10}\n  add r5, r5, " A "\n  add r6, r6, " B ", lsl #1\n  mul r5, r5, r6\n" GP_OUT(D)
+#define GP_T "r5, r7, r9, r10, r11"
+#define GP_N "r5, r7, r9, r10"
+__asm__(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .global ep_gru_pass_dsp\n"
+    "  .type ep_gru_pass_dsp, %function\n"
+    "  .thumb_func\n"
+    "ep_gru_pass_dsp:\n"
+    "  push {r4-r11, lr}\n"
+    "  ldr r4, [sp, #36]\n"
+    "  ldr r6, [r4, #220]\n" /* k[PK_FLAGS] */
+    "1:\n"
+    "  msr APSR_nzcvq, r6\n"
+    /* r = LOGISTIC(ADD(exact, other)) -> r12 */
+    GP_FCQ("r8", "0", "0") GP_FCQ("r9", "128", "8") GP_SUM("r8", "r9", GP_T, "add") GP_OUT("r6")
+    "  ldrsb r12, [r11, r6]\n"
+    /* MUL(r, FC hn) -> r12 */
+    GP_FCQ("r8", "640", "40") GP_MUL("r12", "r8", "r12")
+    /* n = TANH(ADD(FC xn, MUL)) -> r12 */
+    GP_FCQ("r8", "512", "32")
+    "  bne 2f\n  mov r9, r8\n  mov r8, r12\n  mov r12, r9\n"
+    "2:\n" GP_SUM("r8", "r12", GP_T, "add") GP_OUT("r6")
+    "  ldrsb r12, [r11, r6]\n"
+    /* z -> lr */
+    GP_FCQ("r8", "256", "16") GP_FCQ("r9", "384", "24") GP_SUM("r8", "r9", GP_T, "add") GP_OUT("r6")
+    "  ldrsb lr, [r11, r6]\n"
+    /* d = SUB(h, n) -> r8: fsub_a, or fsub_b as -(fsub_a with the roles swapped) */
+    "  ldrsb r8, [r2], #1\n"
+    "  bcs 3f\n" GP_SUM("r8", "r12", GP_N, "sub") "  b 4f\n"
+    "3:\n" GP_SUM("r12", "r8", GP_N, "sub") "  rsb r5, r5, #0\n"
+    "4:\n" GP_OUT("r8")
+    /* p = MUL(z, d) -> r8; h' = ADD(n, p) */
+    GP_MUL("lr", "r8", "r8")
+    "  bvs 5f\n" GP_SUM("r12", "r8", GP_N, "add") "  b 6f\n"
+    "5:\n" GP_SUM("r8", "r12", GP_N, "add")
+    "6:\n" GP_OUT("r6")
+    "  strb r6, [r3], #1\n"
+    "  ldmia r4, {r4, r5, r6, r7}\n" /* self, stride, flags, end */
+    "  add r1, r1, r5\n"
+    "  add r0, r0, #4\n"
+    "  cmp r0, r7\n"
+    "  bne 1b\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ep_gru_pass_dsp, .-ep_gru_pass_dsp\n");
+#endif
+
+/* Bytes the one-pass chain reserves after the widened input (0: the layer runs the stage loops). */
+static uint32_t pass_bytes(uint32_t hidden, int per_channel) {
+  if (hidden > EP_GRU_PASS_MAX) return 0;
+  return 4u * PK_WORDS + 48u * (per_channel ? hidden : 1u);
+}
+
+#if EP_GRU_DSP
+static int32_t *pass_k(const ep_gru_t *g) {
+  return (int32_t *)(void *)((uint8_t *)(uintptr_t)g + EP_GRU_HEAD + widen_bytes(g->depth_x));
+}
+
+EP_COLD static void put_add(int32_t *k, const fadd_t *c, const int8_t *tbl) {
+  k[0] = c->g.z21, k[1] = c->g.r.m, k[2] = c->g.r.c, k[3] = c->g.r.e;
+  k[4] = c->z20, k[5] = c->out.m, k[6] = c->out.c, k[7] = c->out.e;
+  if (tbl) k[8] = (int32_t)(uintptr_t)tbl;
+}
+
+EP_COLD static void put_mul(int32_t *k, const fmul_t *c) {
+  k[0] = c->za, k[1] = c->zb2, k[2] = c->out.m, k[3] = c->out.c, k[4] = c->out.e;
+}
+
+/* One FC row's (m, s') for the pass, or -1 when 2^(e-1) + zp * 2^e does not fit s' (the layer keeps the stage loops). */
+EP_COLD static int row_pair(int32_t *out, int32_t m, int32_t e, int64_t c) {
+  if (c >= ((int64_t)1 << 23) || c < -((int64_t)1 << 23) || e < 1 || e > 31) return -1;
+  out[0] = m;
+  out[1] = (int32_t)(((uint32_t)c << 8) | (uint32_t)e);
+  return 0;
+}
+
+/* The pass's constant block and row table (after fcq_prepare and value_order); g->one_pass = 1 if they fit. */
+EP_COLD static void prepare_pass(ep_model_t *m, ep_gru_t *g) {
+  const fast_t *f = &g->f;
+  const fcq_t *q = &f->q;
+  const int pc = q->jmask != 0;
+  const uint8_t role[FC_COUNT] = {(uint8_t)(f->add_r.swap ? FC_HR : FC_XR), (uint8_t)(f->add_r.swap ? FC_XR : FC_HR),
+                                  (uint8_t)(f->add_z.swap ? FC_HZ : FC_XZ), (uint8_t)(f->add_z.swap ? FC_XZ : FC_HZ),
+                                  FC_XN, FC_HN};
+  int32_t *k = pass_k(g), *rows = k + PK_WORDS;
+  const uint32_t n = g->hidden, nrows = pc ? n : 1u;
+  uint32_t s, r;
+  g->one_pass = 0;
+  if (pass_bytes(n, pc) == 0) return;
+  for (s = 0; s < FC_COUNT; s++) {
+    const uint32_t kr = role[s];
+    g->slot[kr] = (uint8_t)s;
+    for (r = 0; r < nrows; r++) {
+      int rc;
+      if (pc) {
+        const int32_t ps = q->fs[kr][r], e = ps & 0xFF;
+        rc = row_pair(rows + 12u * r + 2u * s, q->fm[kr][r], e,
+                      (int64_t)((uint32_t)ps >> 8) + (int64_t)q->fzp[kr] * ((int64_t)1 << e));
+      } else {
+        rc = row_pair(rows + 12u * r + 2u * s, q->one[kr].m, q->one[kr].e, q->one[kr].c);
+      }
+      if (rc != 0) return;
+    }
+  }
+  put_add(k + PK_R, &f->add_r, (const int8_t *)(const void *)m->ops[g->log_r].scratch + 128);
+  put_mul(k + PK_MUL_N, &f->mul_n);
+  put_add(k + PK_ADD_N, &f->add_n, (const int8_t *)(const void *)m->ops[g->tanh_n].scratch + 128);
+  put_add(k + PK_Z, &f->add_z, (const int8_t *)(const void *)m->ops[g->log_z].scratch + 128);
+  put_add(k + PK_SUB, &f->sub_d, NULL);
+  put_mul(k + PK_MUL_Z, &f->mul_z);
+  put_add(k + PK_ADD_H, &f->add_h, NULL);
+  k[PK_SELF] = (int32_t)(uintptr_t)k;
+  k[PK_STRIDE] = pc ? 48 : 0;
+  k[PK_FLAGS] = (int32_t)((f->add_n.swap ? PF_ADD_N : 0u) | (f->sub_d.swap ? PF_SUB : 0u) |
+                          (f->add_h.swap ? PF_ADD_H : 0u));
+  g->one_pass = 1;
+}
+#endif
+
 int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   const ep_gru_t *g = (const ep_gru_t *)(const void *)op->scratch;
   const ep_op_t *ops = m->ops;
@@ -577,6 +737,26 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   for (k = 0; k < FC_COUNT; k++) w[k] = (const int8_t *)m->tensors[ops[g->fc[k]].in[1]].data;
   ep_fc_widen(x, dx, xq_x);
   ep_fc_widen(h, n, xq_h);
+#if EP_GRU_DSP
+  if (g->one_pass) {
+    int32_t *pk = pass_k(g);
+    const int32_t *rows = pk + PK_WORDS;
+    const uint32_t stride = (uint32_t)pk[PK_STRIDE] / 4u;
+    for (j0 = 0; j0 < n; j0 += EP_GRU_BLOCK) {
+      int32_t acc[FC_COUNT][EP_GRU_BLOCK];
+      const uint32_t nb = n - j0 < EP_GRU_BLOCK ? n - j0 : EP_GRU_BLOCK;
+      for (k = 0; k < FC_COUNT; k++) {
+        const int is_h = (int)(k & 1u);
+        const uint32_t depth = is_h ? n : dx;
+        ep_fc_dot_rows(w[k] + (size_t)j0 * depth, is_h ? h : x, is_h ? xq_h : xq_x, ops[g->fc[k]].scratch + j0,
+                       acc[g->slot[k]], nb, depth);
+      }
+      pk[PK_END] = (int32_t)(uintptr_t)(acc[0] + nb);
+      ep_gru_pass_dsp(acc[0], rows + j0 * stride, h + j0, out + j0, pk);
+    }
+    return 0;
+  }
+#endif
   for (j0 = 0; j0 < n; j0 += EP_GRU_BLOCK) {
     int32_t acc[FC_COUNT][EP_GRU_BLOCK];
     const uint32_t nb = n - j0 < EP_GRU_BLOCK ? n - j0 : EP_GRU_BLOCK;
@@ -863,7 +1043,7 @@ EP_COLD int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *u
     }
     if (op->kind != EP_K_ADD_I8 || op->fused) continue;
     if (match(m, &gi, (int)i, &g) != 0 || gru_short(m, &g) != 0) continue;
-    need = (uint32_t)EP_GRU_HEAD + widen_bytes(g.depth_x);
+    need = (uint32_t)EP_GRU_HEAD + widen_bytes(g.depth_x) + pass_bytes(g.hidden, m->ops[g.fc[0]].p.fc.per_channel);
     if (need > avail - *used) return EP_RT_ERR_ARENA;
     {
       const int16_t parts[] = {g.fc[0], g.fc[1], g.fc[2], g.fc[3], g.fc[4], g.fc[5], g.add_r, g.add_z,

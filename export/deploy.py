@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -38,6 +39,8 @@ from edgeprune.bench.firmware_build import CONSUME_INPUTS, BuildError, plan_mode
 from edgeprune.bench.paths import project_root
 from edgeprune.bench.tflite_info import read_model
 from edgeprune.export.slim import slim_tflite
+
+log = logging.getLogger(__name__)
 
 #: QEMU board file (firmware/platform/boards) of each core the example runs on; its cpu/fpu flags are the build's.
 CORE_BOARDS = {"m0": "qemu_microbit", "m3": "qemu_mps2_an385", "m4": "qemu_mps2_an386", "m7": "qemu_mps2_an500",
@@ -113,6 +116,8 @@ class DeployLibrary:
     :param ops: operators in the model
     :param left_out: runtime files not shipped (families the model does not run)
     :param source_sha256: SHA-256 of the ``.tflite`` given (``sha256`` is of the slimmed bytes shipped)
+    :param prepared: the model ships prepared (``export.deploy_prepare``), not as a ``.tflite``
+    :param weight_bytes: prepared: of ``model_bytes``, the constants the kernels read (weights); the rest is state
     """
 
     out_dir: Path
@@ -130,6 +135,8 @@ class DeployLibrary:
     ops: int = 0
     left_out: tuple[str, ...] = field(default_factory=tuple)
     source_sha256: str = ""
+    prepared: bool = False
+    weight_bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -207,7 +214,7 @@ def _fc_scalings(info: Any) -> tuple[bool, bool]:
 
 
 def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int, out: int,
-                   scalings: tuple[bool, bool] = (True, True)) -> str:
+                   scalings: tuple[bool, bool] = (True, True), prepared: int = 0, wide: bool = False) -> str:
     steps = int(seq["steps"]) if seq else 1
     pairs = [(int(o), int(i)) for o, i in (seq or {}).get("recurrent", [])]
     lines = [
@@ -234,6 +241,9 @@ def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int,
         f"#define EP_DEPLOY_OUTPUT {out}u",
         f"#define EP_DEPLOY_NPAIRS {len(pairs)}u",
         "#define EP_DEPLOY_PAIRS {" + (", ".join(f"{{{o}, {i}}}" for o, i in pairs) or "{0, 0}") + "}",
+        "/* 1: the model ships prepared (runtime/ep_prepared.h: the runtime's state after init, no .tflite). */",
+        f"#define EP_DEPLOY_PREPARED {int(prepared)}",
+        f"#define EP_PREP_WIDE {int(wide)}",
         "#endif /* EP_DEPLOY_CONFIG_H */",
         "",
     ]
@@ -328,7 +338,7 @@ def _example_files(core: str) -> dict[str, str]:
 
 
 def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = None, name: str = "model",
-                 source: str = "", core: str = "m4", slim: bool = True) -> DeployLibrary:
+                 source: str = "", core: str = "m4", slim: bool = True, prepared: bool = True) -> DeployLibrary:
     """Write the deploy library of ``tflite`` to ``out_dir`` (replaced only once complete).
 
     :param tflite: the int8 (or float32) model the runtime runs
@@ -338,6 +348,8 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     :param source: where the model came from (stamped into the model array and ``deploy.json``)
     :param core: core whose arena plan sizes ``EDGEPRUNE_ARENA_BYTES`` and whose flags the example uses
     :param slim: ship the model without names, signatures and metadata (``export.slim``; same outputs)
+    :param prepared: ship the runtime's state after init instead of the model (``export.deploy_prepare``: no
+        parser or planner on the device; needs arm-none-eabi-gcc and qemu-system-arm at export)
     """
     out_dir = Path(out_dir)
     source_sha256 = hashlib.sha256(tflite).hexdigest()
@@ -356,17 +368,45 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     input_bytes = _nbytes(stream_t) * steps
     output_bytes = _nbytes(out_t)
     digest = hashlib.sha256(tflite).hexdigest()
-    lib = DeployLibrary(out_dir.resolve(), f"edgeprune-{_slug(name)}", core, len(tflite), digest, plan.arena,
+    config_args = (plan, known, seq, int((seq or {}).get("stream_input", 0)), int((seq or {}).get("output", 0)),
+                   _fc_scalings(info))
+    files: dict[str, str | bytes] = {
+        "src/edgeprune_model.c": (deploy_sources() / "edgeprune_model.c").read_text(encoding="utf-8"),
+        "src/edgeprune_model_data.c": _model_source(tflite, digest, f"{source or name} (sha256 {source_sha256})"),
+        f"src/runtime/{CONFIG_HEADER}": _config_header(*config_args),
+    }
+    for h in sorted(runtime_dir().glob("*.h")):
+        files[f"src/runtime/{h.name}"] = _with_config(h.read_text(encoding="utf-8"))
+    for c in shipped:
+        files[f"src/runtime/{c}"] = (runtime_dir() / c).read_bytes()
+    c_sources = ["src/edgeprune_model.c", "src/edgeprune_model_data.c", *(f"src/runtime/{c}" for c in shipped)]
+    arena, model_bytes, weight_bytes = plan.arena, len(tflite), 0
+    if prepared and not all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm")):
+        log.warning("deploy: arm-none-eabi-gcc or qemu-system-arm not found, so the model ships as a .tflite with "
+                    "the runtime's parser (install both for the prepared library: no parser on the device)")
+        prepared = False
+    if prepared:
+        ready = _prepare(files, tflite, core, plan.arena, f"{source or name} (sha256 {source_sha256})")
+        files["src/edgeprune_model_data.c"] = ready.source
+        files[f"src/runtime/{CONFIG_HEADER}"] = _config_header(*config_args, prepared=1, wide=ready.wide)
+        for f in ("ep_prepared.h", "ep_prepared.c"):
+            text = (deploy_sources() / f).read_text(encoding="utf-8")
+            files[f"src/runtime/{f}"] = _with_config(text) if f.endswith(".h") else text
+        c_sources.append("src/runtime/ep_prepared.c")
+        arena, model_bytes, weight_bytes = ready.arena_bytes, ready.data_bytes + ready.state_bytes, ready.data_bytes
+    lib = DeployLibrary(out_dir.resolve(), f"edgeprune-{_slug(name)}", core, model_bytes, digest, arena,
                         tuple(plan.kernels), tuple(shipped), input_bytes, output_bytes, steps, plan.tensors,
-                        plan.ops, left_out, source_sha256)
+                        plan.ops, left_out, source_sha256, bool(prepared), weight_bytes)
     in_s, in_zp = _quant(stream_t)
     out_s, out_zp = _quant(out_t)
     seq_doc = f" (all {steps} steps of the stream input, step after step)" if steps > 1 else ""
     header = (deploy_sources() / "edgeprune_model.h.in").read_text(encoding="utf-8")
+    form = ("prepared at export: the runtime's state after init, no parser on the device" if prepared
+            else "names and metadata left out, export/slim.py")
     for key, value in {
-        "NAME": name, "SHA256": digest, "MODEL_BYTES": str(len(tflite)),
+        "NAME": name, "SHA256": digest, "MODEL_BYTES": f"{model_bytes} B; {form}",
         "SOURCE": (source or "-").replace("*/", "* /") + f" (sha256 {source_sha256})", "TARGET": f"Cortex-{core.upper()}",
-        "ARENA": str(plan.arena), "INPUT_BYTES": str(input_bytes), "OUTPUT_BYTES": str(output_bytes),
+        "ARENA": str(arena), "INPUT_BYTES": str(input_bytes), "OUTPUT_BYTES": str(output_bytes),
         "STEPS": str(steps), "INPUT_IS_FLOAT": str(int(stream_t.dtype == "float32")),
         "INPUT_T": _C_TYPES.get(stream_t.dtype, "uint8_t"), "INPUT_SCALE": _c_float(in_s), "INPUT_ZP": str(in_zp),
         "OUTPUT_SCALE": _c_float(out_s), "OUTPUT_ZP": str(out_zp), "STATUS_ENUM": _status_enum(),
@@ -376,19 +416,7 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
         header = header.replace(f"@{key}@", value)
     if "@" in header:
         raise ExportError("deploy", detail="edgeprune_model.h.in has a placeholder the exporter does not fill")
-
-    files: dict[str, str | bytes] = {
-        "include/edgeprune_model.h": header,
-        "src/edgeprune_model.c": (deploy_sources() / "edgeprune_model.c").read_text(encoding="utf-8"),
-        "src/edgeprune_model_data.c": _model_source(tflite, digest, f"{source or name} (sha256 {source_sha256})"),
-        f"src/runtime/{CONFIG_HEADER}": _config_header(plan, known, seq, int((seq or {}).get("stream_input", 0)),
-                                                       int((seq or {}).get("output", 0)), _fc_scalings(info)),
-    }
-    for h in sorted(runtime_dir().glob("*.h")):
-        files[f"src/runtime/{h.name}"] = _with_config(h.read_text(encoding="utf-8"))
-    for c in shipped:
-        files[f"src/runtime/{c}"] = (runtime_dir() / c).read_bytes()
-    c_sources = ["src/edgeprune_model.c", "src/edgeprune_model_data.c", *(f"src/runtime/{c}" for c in shipped)]
+    files["include/edgeprune_model.h"] = header
     files["CMakeLists.txt"] = _cmake(c_sources)
     files["library.json"] = json.dumps({
         "name": lib.name, "version": "1.0.0",
@@ -403,6 +431,20 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
         files[f"examples/qemu/{rel}"] = text
     _write_atomically(out_dir, files)
     return lib
+
+
+def _prepare(files: dict[str, str | bytes], tflite: bytes, core: str, arena: int, origin: str) -> Any:
+    """The prepared model of the parser library ``files`` (``export.deploy_prepare``)."""
+    from edgeprune.export.deploy_prepare import prepare
+
+    with tempfile.TemporaryDirectory(prefix="ep-deploy-src-") as tmp:
+        for rel, content in files.items():
+            path = Path(tmp) / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        header = ("/* Generated by edgeprune export --deploy; do not edit: the model prepared at export (the runtime's "
+                  f"state after init on {core}).\n * source: {origin.replace('*/', '* /')}\n */")
+        return prepare(Path(tmp) / "src", core, arena, tflite, kernel_kinds(), header)
 
 
 def _write_atomically(out_dir: Path, files: dict[str, str | bytes]) -> None:

@@ -47,7 +47,8 @@ class DeployFootprint:
     :param elf: the example's ELF
     :param flash_bytes: ``.text``+``.rodata``+``.data`` of the example ELF (library code + model + the example's
         own few hundred bytes of startup and main)
-    :param model_bytes: of which the model array
+    :param model_bytes: of which the model (``edgeprune_model_*``: the prepared state and weights, or the
+        ``.tflite``)
     :param code_bytes: flash − model (runtime, API, example, libc/libgcc helpers)
     :param static_ram_bytes: ``.data``+``.bss`` (arena + runtime model record + the example's input/output buffers)
     :param arena_bytes: of which the arena
@@ -185,6 +186,20 @@ def run_example(elf: str | Path, core: str = "m4", *, timeout_s: float = 120.0) 
     return ExampleRun(int(status.group(1)), bytes.fromhex(out.group(1)) if out else b"", int(stack.group(1)), text)
 
 
+def _model_flash(elf: Path) -> int:
+    """Flash of the model: every ``edgeprune_model_*`` object (a prepared library's images and weights, or the
+    ``.tflite`` array)."""
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    with open(elf, "rb") as fh:
+        symtab = ELFFile(fh).get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            return 0
+        return sum(int(s["st_size"]) for s in symtab.iter_symbols()
+                   if s.name.startswith("edgeprune_model_") and s["st_info"]["type"] == "STT_OBJECT")
+
+
 def _symbol_size(elf: Path, name: str) -> int:
     from elftools.elf.elffile import ELFFile
     from elftools.elf.sections import SymbolTableSection
@@ -211,7 +226,7 @@ def footprint(lib_dir: str | Path, core: str = "m4", *, cache_dir: Path | None =
     if run.status != 0:
         raise ExportError("deploy", detail=f"the example's calls failed on {core}: {run.text.strip()[-200:]!r}")
     text, data, bss = elf_sizes(elf)
-    model = _symbol_size(elf, "edgeprune_model_data")
+    model = _model_flash(elf)
     arena = _symbol_size(elf, "arena")
     return DeployFootprint(core, elf, text + data, model, text + data - model, data + bss, arena, run.stack_bytes,
                            data + bss + run.stack_bytes, run.output, _symbol_size(elf, "model"))

@@ -1,15 +1,19 @@
 /*
  * The deploy library's C API over the edgeprune runtime (runtime/): one model, compiled in, run in the caller's
- * arena. Sizes and the model's sequence loop come from ep_deploy_config.h, written for this model at export.
+ * arena. Sizes and the model's sequence loop come from ep_deploy_config.h, written for this model at export; a
+ * prepared library (EP_DEPLOY_PREPARED) ships the runtime's state after init instead of the .tflite.
  */
 #include "edgeprune_model.h"
 
 #include <string.h>
 
 #include "runtime/ep_runtime.h"
-
+#if EP_DEPLOY_PREPARED
+#include "runtime/ep_prepared.h"
+#else
 extern const uint8_t edgeprune_model_data[];
 extern const uint32_t edgeprune_model_data_len;
+#endif
 
 static ep_model_t model;
 static int ready;
@@ -17,6 +21,11 @@ static int ready;
 int edgeprune_init(void *arena, size_t arena_bytes) {
   ready = 0;
   if (arena == NULL || arena_bytes > UINT32_MAX) return EP_RT_ERR_ARG;
+#if EP_DEPLOY_PREPARED
+  /* Prepared at export (the runtime's own init, sequence set-up included): only bound to the arena here. */
+  int st = ep_prepared_bind(&model, (uint8_t *)arena, (uint32_t)arena_bytes);
+  if (st != EP_RT_OK) return st;
+#else
   /* Every invoke writes its input anew, so the runtime may reuse the input's bytes (TFLM's plan). */
   int st = ep_model_init_ex(&model, edgeprune_model_data, edgeprune_model_data_len, (uint8_t *)arena,
                             (uint32_t)arena_bytes, EP_RT_INIT_CONSUME_INPUTS);
@@ -25,6 +34,7 @@ int edgeprune_init(void *arena, size_t arena_bytes) {
   static const uint8_t pairs[][2] = EP_DEPLOY_PAIRS;
   st = ep_model_set_sequence(&model, EP_DEPLOY_STEPS, EP_DEPLOY_INPUT, pairs, EP_DEPLOY_NPAIRS);
   if (st != EP_RT_OK) return st;
+#endif
 #endif
   ready = 1;
   return EP_RT_OK;

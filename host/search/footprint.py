@@ -50,14 +50,16 @@ def deploy_library_figures(figures: dict[str, Any], tflite: bytes, manifest: dic
     why = f"no QEMU example board for core {core}" if core not in CORE_BOARDS else ""
     if not why:
         try:
-            _, fp = deploy_and_measure(tflite, out_dir / "deploy", manifest=manifest, name="model",
-                                       source=str(out_dir), core=str(core))
+            lib, fp = deploy_and_measure(tflite, out_dir / "deploy", manifest=manifest, name="model",
+                                         source=str(out_dir), core=str(core))
         except ExportError as exc:
             why = exc.detail.splitlines()[0][:200] if exc.detail else str(exc)[:200]
         else:
+            # Prepared: the model as the runtime's state after init (no parser, no planner on the device).
+            form = "prepared model, no parser" if lib.prepared else ".tflite + parser"
             figures[FLASH_BYTES] = FigureRecord(
                 fp.flash_bytes, "bytes", "build",
-                f"deploy library on {core}: linked example .text+.rodata+.data = {fp.model_bytes} model + "
+                f"deploy library on {core} ({form}): linked example .text+.rodata+.data = {fp.model_bytes} model + "
                 f"{fp.code_bytes} code")
             figures[RAM_BYTES] = FigureRecord(
                 fp.ram_bytes, "bytes", "build",

@@ -134,13 +134,23 @@ def test_a_second_input_the_api_cannot_feed_is_refused(tmp_path):
 
 @pytest.mark.qemu
 @pytest.mark.tf
-def test_ad01_example_matches_tflm_built_directly(ad01_lib):
+def test_ad01_example_matches_tflm_built_directly(ad01_lib, tmp_path):
+    """The prepared library (the runtime's state after init, no parser linked) and the .tflite + parser library
+    print TFLM's bytes; the prepared one is smaller and holds no flatbuffer."""
     fp = footprint(ad01_lib, "m4")
     assert fp.output == _tflm_ad01()
     meta = json.loads((ad01_lib / "deploy.json").read_text())
+    assert meta["prepared"] and 0 < meta["weight_bytes"] < meta["model_bytes"]
     assert fp.model_bytes == meta["model_bytes"] < len(ad01_bytes()) and fp.arena_bytes == meta["arena_bytes"]
     assert 0 < fp.code_bytes < 64 * 1024 and 0 < fp.stack_bytes < 32 * 1024
     assert fp.ram_bytes == fp.static_ram_bytes + fp.stack_bytes >= fp.arena_bytes
+    assert b"TFL3" not in (ad01_lib / "src" / "edgeprune_model_data.c").read_bytes()
+    assert _symbols(fp.elf).isdisjoint({"ep_model_init_ex", "load", "plan_arena", "parse_tensor", "prepare_op"})
+    parser = write_deploy(ad01_bytes(), tmp_path / "parser", name="mlperf-ad01", prepared=False)
+    fp_parser = footprint(parser.out_dir, "m4")
+    assert not parser.prepared and fp_parser.output == fp.output
+    assert {"ep_model_init_ex", "plan_arena"} <= _symbols(fp_parser.elf)
+    assert fp.flash_bytes < fp_parser.flash_bytes and fp.code_bytes < fp_parser.code_bytes
 
 
 def _symbols(elf: Path) -> set[str]:
@@ -213,9 +223,27 @@ def test_gru_export_example_matches_tflm(gru_export, core, tmp_path):
     linked = _symbols(fp.elf)
     assert {"ep_k_gru", "ep_k_fc_i8"} <= linked
     assert linked.isdisjoint({"ep_k_lstm", "ep_k_elementwise", "__aeabi_dmul", "__aeabi_ddiv", "__aeabi_dadd"})
+    assert linked.isdisjoint({"ep_model_init_ex", "ep_gru_fuse", "ep_model_set_sequence"})  # prepared at export
     if core == "m4":
         run = run_example(_cmake_build(tmp_path / "lib", tmp_path), core)
         assert run.status == 0 and run.output == expected
+        parser = write_deploy(gru_export.read_tflite(), tmp_path / "parser", manifest=gru_export.manifest,
+                              name="gru", core=core, prepared=False)
+        assert footprint(parser.out_dir, core).output == expected
+
+
+def test_a_word_that_moved_by_neither_displacement_is_refused():
+    """The snapshot's two runs: a word moved by the arena's displacement becomes an arena offset, one moved by
+    the model's a model offset; any other difference is refused (the prepared state would be wrong)."""
+    from edgeprune.export.deploy_prepare import PrepareError, Snapshot, relocations
+
+    snap = Snapshot({}, (b"", b""), (bytes(64), bytes(64)), (0x1000, 0x9000), (0x20000000, 0x20010000), bytes(256))
+    a = (0x20000010).to_bytes(4, "little") + (0x1020).to_bytes(4, "little") + b"\x07\0\0\0"
+    b = (0x20010010).to_bytes(4, "little") + (0x9020).to_bytes(4, "little") + b"\x07\0\0\0"
+    image, to_arena, to_fb = relocations(a, b, snap, 256)
+    assert (to_arena, to_fb) == ([0], [4]) and image == bytes([0x10, 0, 0, 0, 0x20, 0, 0, 0, 7, 0, 0, 0])
+    with pytest.raises(PrepareError, match="neither"):
+        relocations(a, b[:8] + b"\x08\0\0\0", snap, 256)
 
 
 @pytest.mark.qemu

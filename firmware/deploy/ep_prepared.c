@@ -1,0 +1,47 @@
+/* Binding a prepared model (ep_prepared.h) to the caller's arena: init for a library that ships no parser. */
+#include "ep_prepared.h"
+
+#include <string.h>
+
+#include "ep_kernels.h"
+
+static void unpack(uint8_t *dst, const ep_prep_image_t *im, const uint8_t *arena) {
+  const uint8_t *src = im->bytes;
+  uint8_t *p = dst;
+  uint32_t i, w;
+  memset(dst, 0, im->size);
+  for (i = 0; i < im->nruns; i++) {
+    p += im->skip[2u * i];
+    memcpy(p, src, im->skip[2u * i + 1u]);
+    src += im->skip[2u * i + 1u];
+    p += im->skip[2u * i + 1u];
+  }
+  /* Offsets stored in place of the pointers; words are only 4-byte aligned in the image, hence memcpy. */
+  for (i = 0; i < im->n_arena; i++) {
+    memcpy(&w, dst + im->to_arena[i], 4);
+    w += (uint32_t)(uintptr_t)arena;
+    memcpy(dst + im->to_arena[i], &w, 4);
+  }
+  for (i = 0; i < im->n_data; i++) {
+    memcpy(&w, dst + im->to_data[i], 4);
+    w += (uint32_t)(uintptr_t)edgeprune_model_data;
+    memcpy(dst + im->to_data[i], &w, 4);
+  }
+}
+
+int ep_prepared_bind(ep_model_t *m, uint8_t *arena, uint32_t arena_len) {
+  uint32_t i;
+  if (m == NULL || arena == NULL || ((uintptr_t)arena & 15u) != 0) return EP_RT_ERR_ARG;
+  /* A record of another size was prepared with another runtime or config: refuse it rather than misread it. */
+  if (edgeprune_model_record.size != sizeof *m) return EP_RT_ERR_STATE;
+  if (arena_len < edgeprune_model_arena.size) return EP_RT_ERR_ARENA;
+  unpack((uint8_t *)m, &edgeprune_model_record, arena);
+  unpack(arena, &edgeprune_model_arena, arena);
+  m->arena_len = arena_len;
+  /* Kernel addresses are this build's: looked up by kind, as init does. */
+  for (i = 0; i < m->num_ops; i++) {
+    ep_kernel_fn fn = ep_kernel_for(m->ops[i].kind);
+    m->ops[i].fn = fn != NULL ? fn : ep_kernel_for(EP_K_NONE);
+  }
+  return EP_RT_OK;
+}

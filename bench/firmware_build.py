@@ -7,7 +7,9 @@ in a separate build dir so it never clobbers the serial-loading firmware.
 
 from __future__ import annotations
 
+import configparser
 import hashlib
+import json
 import logging
 import os
 import re
@@ -159,14 +161,19 @@ def _run(cmd: list[str], stage: str, timeout_s: float, **kw: object) -> subproce
         raise BuildError(stage, f"cannot run {cmd[0]}: {exc}") from exc
 
 
-def _planner() -> Path:
-    """The host build of ``firmware/platform/scripts/ep_arena_plan.c`` + the runtime (cached by source hash)."""
+def _planner(dsp: bool, fpu: bool) -> Path:
+    """The host build of ``firmware/platform/scripts/ep_arena_plan.c`` + the runtime for one kind of target (cached by
+    source hash).
+
+    :param dsp: plan as a core with the DSP extension (``EP_PLAN_DSP``: the FC input widening, model-bias FCs)
+    :param fpu: plan as a hard-float core with a single-precision FPU (``EP_PLAN_FPU``: no QUANTIZE/DEQUANTIZE tables)
+    """
     fw = project_root() / "firmware"
     sources = [fw / "platform" / "scripts" / "ep_arena_plan.c", *sorted((fw / "runtime").glob("*.c"))]
     h = hashlib.sha256()
     for src in [*sources, *sorted((fw / "runtime").glob("*.h"))]:
         h.update(src.read_bytes())
-    exe = project_root() / ".pio" / "ep_arena_plan" / f"plan-{h.hexdigest()[:12]}"
+    exe = project_root() / ".pio" / "ep_arena_plan" / f"plan-{h.hexdigest()[:12]}-d{int(dsp)}f{int(fpu)}"
     if exe.is_file():
         return exe
     cc = shutil.which("gcc") or shutil.which("cc")
@@ -174,7 +181,8 @@ def _planner() -> Path:
         raise BuildError("plan", "no host C compiler to plan the arena: apt-get install gcc")
     exe.parent.mkdir(parents=True, exist_ok=True)
     tmp = exe.with_name(exe.name + f".{os.getpid()}.tmp")
-    proc = _run([cc, "-std=c99", "-O1", f"-I{fw / 'runtime'}", *map(str, sources), "-lm", "-o", str(tmp)], "plan", 120)
+    proc = _run([cc, "-std=c99", "-O1", f"-DEP_PLAN_DSP={int(dsp)}", f"-DEP_PLAN_FPU={int(fpu)}", f"-I{fw / 'runtime'}",
+                 *map(str, sources), "-lm", "-o", str(tmp)], "plan", 120)
     if proc.returncode != 0:
         raise BuildError("plan", f"compiling the arena planner failed: {proc.stderr.strip()[-400:]}")
     os.replace(tmp, exe)
@@ -191,6 +199,23 @@ def has_dsp(env: str) -> bool:
         raise BuildError("plan", "arm-none-eabi-gcc not found: apt-get install gcc-arm-none-eabi")
     proc = _run([gcc, f"-mcpu={cpu}", "-mthumb", "-O2", "-dM", "-E", "-x", "c", os.devnull], "plan", 60)
     return bool(re.search(r"^#define __ARM_FEATURE_DSP 1$", proc.stdout, flags=re.M))
+
+
+def has_fpu(env: str) -> bool:
+    """Whether ``env`` builds hard-float for a single-precision FPU (its runtime then keeps no QUANTIZE/DEQUANTIZE
+    tables), from its board file in the project-local platform. A board outside it counts as without one: its plan
+    then reserves the tables, more than such a device needs, never less.
+
+    :param env: PlatformIO env
+    """
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(project_root() / "platformio.ini", encoding="utf-8")
+    board = ini.get(f"env:{env}", "board", fallback="")
+    path = project_root() / "firmware" / "platform" / "boards" / f"{board}.json"
+    if not board or not path.is_file():
+        return False
+    build = json.loads(path.read_text(encoding="utf-8")).get("build", {})
+    return build.get("float_abi", "soft") == "hard" and bool(build.get("fpu"))
 
 
 def baked_tflite(baked_dir: Path) -> bytes:
@@ -220,7 +245,8 @@ def plan_model(tflite: bytes, env: str, sequence: dict | None = None, flags: int
     with tempfile.NamedTemporaryFile(suffix=".tflite") as fh:
         fh.write(tflite)
         fh.flush()
-        args = [str(_planner()), fh.name]
+        dsp = has_dsp(env)
+        args = [str(_planner(dsp, has_fpu(env))), fh.name]
         if sequence:
             args += [str(int(sequence["steps"])), str(int(sequence["stream_input"]))]
             args += [f"{int(o)},{int(i)}" for o, i in sequence.get("recurrent", [])]
@@ -234,13 +260,9 @@ def plan_model(tflite: bytes, env: str, sequence: dict | None = None, flags: int
                   proc.stdout)
     if m is None:
         raise BuildError("plan", f"unexpected planner output {proc.stdout!r}")
-    arena, tensors, ops, depth, gru, conv, f32 = map(int, m.groups())
+    arena, tensors, ops, _depth, gru, conv, f32 = map(int, m.groups())
     km = re.search(r" kinds (0x[0-9a-f]+)", proc.stdout)
     kernels = tuple(name for name, n in (("conv", conv), ("f32", f32), ("gru", gru)) if n)
-    dsp = has_dsp(env)
-    if dsp:
-        # ep_fc_tmp_bytes(): the DSP path widens the input to int16 pairs, kept 16-byte aligned in the arena.
-        arena += (((depth & ~3) * 2) + 15) & ~15
     return ModelPlan(len(tflite), arena, tensors, ops, dsp, kernels, int(km.group(1), 16) if km else None)
 
 

@@ -1,9 +1,10 @@
 /*
  * FULLY_CONNECTED kernels. The int8 result equals TFLM's reference: acc = bias + sum (x - zp_in) w,
  * rescaled by the (per-tensor or per-channel) multiplier, plus zp_out, clamped to the activation range.
- * The input zero-point term is folded into the bias at init, so the hot loop is a plain int8 dot product;
- * only how that int32 sum is formed differs between cores (DSP SIMD on M4/M7/M33, an assembly loop on
- * v6-M, C elsewhere).
+ * The input zero-point term is folded into the bias at init, so the hot loop is a plain int8 dot product
+ * (on DSP cores an unfused FC instead subtracts it while widening its input and reads the model's bias:
+ * ep_fc_model_bias); only how that int32 sum is formed differs between cores (DSP SIMD on M4/M7/M33, an
+ * assembly loop on v6-M, C elsewhere).
  */
 #include <string.h>
 
@@ -22,12 +23,20 @@
 #endif
 
 uint32_t ep_fc_tmp_bytes(uint32_t depth) {
-#if EP_FC_DSP
-  return (depth & ~3u) * 2u; /* the input as int16 lane pairs */
-#else
-  (void)depth;
-  return 0;
-#endif
+  return EP_TGT_DSP ? (depth & ~3u) * 2u : 0u; /* the input as int16 lane pairs */
+}
+
+/* The DSP path widens the input once per invoke anyway: subtracting the input zero point there (SSUB16, exact: x - zp
+ * lies in [-255, 255]) makes the accumulator bias + sum (x - zp) w, TFLM's own, so the model's bias serves as it
+ * is and the folded copy (4 B per row in the arena) is not kept. Only where no depth tail reads the int8 input
+ * (depth % 4 == 0), the bias is word aligned for LDM, and no fused step reads the FC's scratch. */
+const int32_t *ep_fc_model_bias(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *b;
+  if (!EP_TGT_DSP || op->kind != EP_K_FC_I8 || op->fused || op->p.fc.per_channel || (op->depth & 3u) != 0) return NULL;
+  if (op->n_in != 3 || op->in[2] < 0) return NULL;
+  b = &m->tensors[op->in[2]];
+  if (((uintptr_t)b->data & 3u) != 0) return NULL;
+  return (const int32_t *)(const void *)b->data;
 }
 
 #if EP_FC_DSP
@@ -61,6 +70,20 @@ static void widen_input(const int8_t *x, uint32_t depth, uint32_t *xq) {
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(hi) : "r"(v));
     xq[k / 2u] = lo;      /* (x0, x2) */
     xq[k / 2u + 1u] = hi; /* (x1, x3) */
+  }
+}
+
+/* The same for x - zp (zz: zp in both int16 lanes). */
+static void widen_input_zp(const int8_t *x, uint32_t depth, uint32_t *xq, uint32_t zz) {
+  uint32_t k;
+  for (k = 0; k + 4u <= depth; k += 4u) {
+    uint32_t v = ld32(x + k), lo, hi;
+    __asm__("sxtb16 %0, %1" : "=r"(lo) : "r"(v));
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(hi) : "r"(v));
+    __asm__("ssub16 %0, %0, %1" : "+r"(lo) : "r"(zz));
+    __asm__("ssub16 %0, %0, %1" : "+r"(hi) : "r"(zz));
+    xq[k / 2u] = lo;
+    xq[k / 2u + 1u] = hi;
   }
 }
 
@@ -438,7 +461,10 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
     int8_t *yb = y + (size_t)b * op->rows;
     uint32_t *xq = (uint32_t *)(void *)m->fc_tmp;
 #if EP_FC_DSP
-    widen_input(xb, op->depth, xq);
+    if (op->p.fc.zp_widen)
+      widen_input_zp(xb, op->depth, xq, (uint32_t)(uint16_t)op->p.fc.zp_widen * 0x10001u);
+    else
+      widen_input(xb, op->depth, xq);
 #endif
     r = 0;
     while (r < op->rows) {

@@ -83,7 +83,7 @@ int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op) {
 }
 
 /* float32 -> int8 QUANTIZE: FPU arithmetic where the core has a single-precision FPU, else integer thresholds. */
-#if defined(__ARM_FP) && (__ARM_FP & 4) && !defined(EP_RT_INT_EDGES)
+#if EP_TGT_FPU
 #define EP_QUANT_FPU 1
 #else
 #define EP_QUANT_FPU 0
@@ -228,6 +228,15 @@ static int k_requant_i8(const ep_model_t *m, const ep_op_t *op) {
 }
 
 static int k_dequant_i8(const ep_model_t *m, const ep_op_t *op) {
+#if EP_QUANT_FPU
+  /* ep_dequant_table_init's expression per element (same bytes): no 1 KB table in the arena. */
+  UNARY_ARGS;
+  const float scale = ti->scale;
+  const int32_t zp = ti->zero_point;
+  const int8_t *xi = (const int8_t *)ti->data;
+  for (i = 0; i < n; i++) stf(to->data + 4u * i, scale * (float)(xi[i] - zp));
+  return 0;
+#else
   /* 256 results computed at init by the float routine (ep_dequant_table_init): a lookup, no float. */
   UNARY_ARGS;
   const uint32_t *tbl = (const uint32_t *)(const void *)op->scratch;
@@ -237,6 +246,7 @@ static int k_dequant_i8(const ep_model_t *m, const ep_op_t *op) {
     memcpy(to->data + 4u * i, &v, 4);
   }
   return 0;
+#endif
 }
 
 static int k_table_i8(const ep_model_t *m, const ep_op_t *op) {

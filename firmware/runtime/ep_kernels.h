@@ -40,6 +40,25 @@
 #define EP_COLD
 #endif
 
+/* The core the arena is planned for. Its DSP extension decides the FC input widening and whether an FC reads its
+ * bias from the model (ep_fc_model_bias); its single-precision FPU whether QUANTIZE/DEQUANTIZE need tables. A device
+ * build plans for itself; the host planner (firmware/platform/scripts/ep_arena_plan.c) is built once per kind of
+ * target with EP_PLAN_DSP / EP_PLAN_FPU set, so its plan is the device's to the byte. */
+#ifdef EP_PLAN_DSP
+#define EP_TGT_DSP EP_PLAN_DSP
+#elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__OPTIMIZE__)
+#define EP_TGT_DSP 1
+#else
+#define EP_TGT_DSP 0
+#endif
+#ifdef EP_PLAN_FPU
+#define EP_TGT_FPU EP_PLAN_FPU
+#elif defined(__ARM_FP) && (__ARM_FP & 4) && !defined(EP_RT_INT_EDGES)
+#define EP_TGT_FPU 1
+#else
+#define EP_TGT_FPU 0
+#endif
+
 #include <string.h>
 
 #include "ep_qmath.h"
@@ -170,7 +189,10 @@ static inline void ep_fc_chan_multiplier(const ep_tensor_t *in0, const ep_tensor
   ep_quantize_ratio(in0->scale, ws, out->scale, 0, mult, shift);
 }
 
-/* FC int8 scratch layout (int32 words): folded bias[rows], then per-channel mult[rows], shift[rows]. */
+/* FC int8 scratch layout (int32 words): folded bias[rows], then per-channel mult[rows], shift[rows]. An unfused
+ * per-tensor FC on a DSP core instead points `scratch` at the model's own int32 bias and subtracts the input zero point
+ * while widening the input (p.fc.zp_widen): no arena bytes, as TFLM (ep_fc_model_bias says when). */
+const int32_t *ep_fc_model_bias(const ep_model_t *m, const ep_op_t *op);
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op);
 int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op);
 int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op);
@@ -243,11 +265,12 @@ uint32_t ep_fc_tmp_bytes(uint32_t depth);
 /* Widens `x` into `xq` for ep_fc_dot_rows on the DSP path (no-op elsewhere). */
 void ep_fc_widen(const int8_t *x, uint32_t depth, uint32_t *xq);
 
-/* float32 -> int8 QUANTIZE and int8 -> float32 DEQUANTIZE run integer-only from tables filled at init.
+/* float32 -> int8 QUANTIZE and int8 -> float32 DEQUANTIZE run integer-only from tables filled at init, except on
+ * cores with a single-precision FPU, where one float operation per element gives the same bytes and no table is kept.
  * QUANTIZE scratch (int32): 255 ascending float-key thresholds (+1 pad), then the saturation cuts. */
 enum { EP_QT_KHI = 256, EP_QT_KLO, EP_QT_VHI, EP_QT_VLO, EP_QT_WORDS };
-#define EP_QUANT_TABLE_BYTES (4u * EP_QT_WORDS)
-#define EP_DEQUANT_TABLE_BYTES 1024u
+#define EP_QUANT_TABLE_BYTES (EP_TGT_FPU ? 0u : 4u * EP_QT_WORDS)
+#define EP_DEQUANT_TABLE_BYTES (EP_TGT_FPU ? 0u : 1024u)
 void ep_quant_table_init(int32_t *thr, float scale, int32_t zp);
 void ep_dequant_table_init(uint32_t *tbl, float scale, int32_t zp);
 /* Order-preserving int32 key of a float's bits (-0 just below +0, NaNs beyond the infinities). */

@@ -665,7 +665,7 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
     TRY(prepare_op(m, op, builtin, fb, &opts, has_opts, opts_type));
     op->builtin = (uint8_t)builtin;
     op->scratch_bytes = op_scratch_bytes(m, op);
-    persist += align_up(op->scratch_bytes);
+    if (op->kind != EP_K_FC_I8) persist += align_up(op->scratch_bytes); /* FC: placed once fusion is known */
     if (op->kind == EP_K_FC_I8 && ep_fc_tmp_bytes(op->depth) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_fc_tmp_bytes(op->depth);
     if (ep_conv_tmp_bytes(m, op) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_conv_tmp_bytes(m, op);
     if (EP_MIXED_ON && ep_fc_mixed_tmp_bytes(op) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_fc_mixed_tmp_bytes(op);
@@ -676,7 +676,7 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
   if (base > m->arena_len || persist > m->arena_len - base) return EP_RT_ERR_ARENA;
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
-    if (op->scratch_bytes == 0) continue;
+    if (op->scratch_bytes == 0 || op->kind == EP_K_FC_I8) continue;
     op->scratch = (int32_t *)(void *)(m->arena + base);
     base += align_up(op->scratch_bytes);
   }
@@ -684,6 +684,20 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
     uint32_t used = 0;
     TRY(ep_gru_fuse(m, m->arena + base, m->arena_len - base, &used));
     base += used;
+  }
+  for (i = 0; i < m->num_ops; i++) {
+    ep_op_t *op = &m->ops[i];
+    const int32_t *mb;
+    if (op->kind != EP_K_FC_I8) continue;
+    if ((mb = ep_fc_model_bias(m, op)) != NULL) { /* no folded copy: see ep_fc_model_bias */
+      op->scratch = (int32_t *)(uintptr_t)mb;
+      op->scratch_bytes = 0;
+      op->p.fc.zp_widen = (int16_t)op->p.fc.zp_in;
+      continue;
+    }
+    if (align_up(op->scratch_bytes) > m->arena_len - base) return EP_RT_ERR_ARENA;
+    op->scratch = (int32_t *)(void *)(m->arena + base);
+    base += align_up(op->scratch_bytes);
   }
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
@@ -702,7 +716,7 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
   /* Per-op init data that needs the scratch memory. */
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
-    if (op->kind == EP_K_FC_I8) {
+    if (op->kind == EP_K_FC_I8 && op->scratch_bytes != 0) {
       const ep_tensor_t *w = &m->tensors[op->in[1]];
       const ep_tensor_t *in0 = &m->tensors[op->in[0]];
       const ep_tensor_t *out = &m->tensors[op->out[0]];
@@ -721,10 +735,10 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
       ep_conv_init(m, op);
     } else if (EP_MIXED_ON && ep_is_mixed_kind(op->kind)) {
       ep_fc_mixed_init(m, op);
-    } else if (EP_KIND_ON(EP_K_QUANT_F2I) && op->kind == EP_K_QUANT_F2I) {
+    } else if (EP_KIND_ON(EP_K_QUANT_F2I) && op->kind == EP_K_QUANT_F2I && op->scratch_bytes != 0) {
       const ep_tensor_t *out = &m->tensors[op->out[0]];
       ep_quant_table_init(op->scratch, out->scale, out->zero_point);
-    } else if (EP_KIND_ON(EP_K_DEQUANT_I8) && op->kind == EP_K_DEQUANT_I8) {
+    } else if (EP_KIND_ON(EP_K_DEQUANT_I8) && op->kind == EP_K_DEQUANT_I8 && op->scratch_bytes != 0) {
       const ep_tensor_t *in0 = &m->tensors[op->in[0]];
       ep_dequant_table_init((uint32_t *)(void *)op->scratch, in0->scale, in0->zero_point);
     } else if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) {

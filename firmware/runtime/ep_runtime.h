@@ -122,7 +122,7 @@ typedef struct ep_op {
   int32_t mult[3];
   int32_t shift[3];
   union { /* kernel-specific integers, named per kind */
-    struct { int32_t zp_in, zp_out, per_channel; } fc;      /* FC_I8 */
+    struct { int32_t zp_in, zp_out; int16_t per_channel, zp_widen; } fc; /* FC_I8; zp_widen: see ep_fc_model_bias */
     struct { int32_t neg_zp_a, neg_zp_b, zp_out; } bin;     /* ADD/SUB/MUL_I8: -zero point of each input */
     struct { int32_t zp_in, radius; } act;                  /* LOGISTIC/TANH_I8 (table built at init) */
     struct { int32_t zp_in, unused, zp_out; } quant;        /* QUANTIZE: REQUANT_I8 uses both, QUANT_F2I zp_out */

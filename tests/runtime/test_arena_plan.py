@@ -30,6 +30,20 @@ def test_arena_not_larger_than_tflm(rt, name):
     assert rt.lib.ep_model_arena_used(rt.model) <= TFLM_ARENA[name]
 
 
+@pytest.mark.parametrize("core", ["m4", "m7", "m33"])
+def test_mlperf_arena_not_larger_than_tflm_on_dsp_cores(core):
+    """Every MLPerf Tiny model, AD01 included, as the device plans it (the host planner built for the core, which
+    test_device_exact checks against the device): on DSP cores the FCs read the model's bias and the FPU edges keep
+    no tables, so AD01 needs its activations only (TFLM: 4,816 B with reference kernels)."""
+    from edgeprune.bench.firmware_build import plan_model
+    from edgeprune.bench.reference import ad01_bytes
+
+    for name in ("ad01", *TFLM_ARENA):
+        tflite = ad01_bytes() if name == "ad01" else mlperf_bytes(name)
+        arena = plan_model(tflite, f"qemu-{core}", flags=CONSUME).arena
+        assert arena <= TFLM_ARENA_REF_CMSIS[name][0], (name, arena)
+
+
 @pytest.mark.parametrize("name", list(TFLM_ARENA))
 def test_consumed_inputs_plan_is_tflm_exact(rt, name):
     """The smaller plan on the real graphs (IC's residual ADDs read a block input again), inputs written per invoke."""

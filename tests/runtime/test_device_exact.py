@@ -52,7 +52,7 @@ def tflm_sequence(buf: bytes, xs: np.ndarray, hidden: int) -> np.ndarray:
 def test_firmware_kernels_bit_exact(core, tmp_path):
     if not AD01.exists():
         pytest.fail(f"{AD01} missing")
-    from edgeprune.bench.firmware_build import CORE_ENVS, build
+    from edgeprune.bench.firmware_build import CORE_ENVS, build, plan_model
     from edgeprune.bench.link import Device
     from edgeprune.bench.qemu import QemuBoard
 
@@ -61,7 +61,11 @@ def test_firmware_kernels_bit_exact(core, tmp_path):
     with QemuBoard(core, elf=elf) as board, Device.open(board.url, 30.0) as dev:
         ad = AD01.read_bytes()
         x = rng.normal(0, 3, (1, 640)).astype(np.float32)
-        assert dev.load_model(ad).macs == 264_192
+        load = dev.load_model(ad)
+        assert load.macs == 264_192
+        # The host planner built for this kind of core plans the device's arena to the byte (FPU: no QUANTIZE/
+        # DEQUANTIZE tables; DSP: the FCs read the model's bias).
+        assert load.arena_used == plan_model(ad, CORE_ENVS[core]).arena
         dev.set_input(0, x.tobytes())
         assert dev.infer(1).outputs[0] == tflm_run(ad, [x])[0].tobytes()
 

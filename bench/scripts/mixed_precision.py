@@ -1,8 +1,11 @@
 """Mixed precision per layer (issue 30): the kernels' instructions per MAC beside int8, and the export figures.
 
 Usage: python bench/scripts/mixed_precision.py kernels [--cores m0 m3 m4 m7 m33] [--runs 3] [--n 256]
+       python bench/scripts/mixed_precision.py convs    [--cores m0 m3 m4 m7 m33] [--runs 3]
        python bench/scripts/mixed_precision.py sizes    [--tasks weather-gru digits-cnn]
        python bench/scripts/mixed_precision.py gru16    [--task weather-gru]
+       python bench/scripts/mixed_precision.py qat      [--tasks weather-gru digits-cnn] [--steps 300] [--seeds 0]
+                                                        [--stochastic] [--test]
 
 ``kernels``: for each core the project firmware is built (PlatformIO, into --build-dir) and run in qemu-system-arm
 with -icount shift=0; over the serial protocol it loads three n x n FULLY_CONNECTED models of the same shape (int8,
@@ -10,21 +13,33 @@ int4 weights with int8 activations, 16x8) and prints the median instructions per
 each output compared byte for byte with TFLM (PyPI tflite-micro). QEMU counts instructions, not cycles: lower
 bounds on cycles, comparable only with other QEMU counts. Target (issue 30): int4 on M4 <= 1.3x int8.
 
+``convs``: the same for CONV_2D (16x16x32 input, 3x3, 32 filters, SAME, per-channel) and DEPTHWISE_CONV_2D
+(16x16x64, 3x3) with int8 and int4 filters of the same values: instructions per MAC, model and arena bytes. The
+runtime unpacks an int4 filter into the arena at load and runs the int8 kernel, so invoke costs the same.
+
 ``sizes``: exports the task's baseline at int8 and with every FULLY_CONNECTED / CONV_2D weight in int4
 (edgeprune.export.precision), and prints the .tflite bytes, the device array's bytes (``slim_tflite``: what the
 deploy library stores), weight bytes and the validation metric in TFLM, post-training (no fine-tuning).
 
 ``gru16``: the weather GRU's validation metric at float32, int8 and 16x8 (the converter's whole-model 16x8, run in
 TFLM). Target (issue 30): 16x8 within 0.3 pp of float32.
+
+``qat``: every weighted layer of the task's baseline at int4, post-training (PTQ) against quantisation-aware
+fine-tuning (QAT: fake quantisation at int4 with the straight-through estimator, distilled from the float baseline,
+checkpoint kept on validation as ``compress`` does; ``--stochastic``: stochastic weight rounding while training), the
+same seeds for every variant. Each model is exported and run in TFLM; the drop vs FP32 is paired on the same windows
+with its 95 % bootstrap interval (``host.tasks.intervals.paired_drop``). ``--test`` scores each model once on test.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import logging
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +52,7 @@ from edgeprune.export.pipeline import export_model
 from edgeprune.export.slim import slim_tflite
 from edgeprune.export.verify import arena_bytes, predict_fn
 from edgeprune.host.compress.config import allowed_precisions
+from edgeprune.host.tasks.intervals import paired_drop
 from edgeprune.host.tasks.registry import get_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +100,42 @@ def kernels(args: argparse.Namespace) -> int:
         print(f"{core:5} {ipmac['int8']:>10.3f} {ipmac['int4']:>10.3f} {ratio4:>9.2f} {ipmac['16x8']:>10.3f} "
               f"{ratio16:>9.2f} {'yes' if exact else 'NO':>10}")
     print(f"target: int4 on M4 <= {INT4_TARGET_M4}x int8")
+    return 1 if failed else 0
+
+
+def conv_models() -> dict[str, tuple[bytes, np.ndarray]]:
+    """CONV_2D and DEPTHWISE_CONV_2D with int8 and int4 filters of the same values, with inputs."""
+    mm = _load("ep_mixed_models", ROOT / "tests" / "runtime" / "mixed_models.py")
+    ipm = _load("ep_kernel_ipm", ROOT / "bench" / "scripts" / "kernel_ipm.py")
+    tb = ipm._builder()
+    out = {}
+    for op, dw, shape, oc in (("conv", False, (1, 16, 16, 32), 32), ("dwconv", True, (1, 16, 16, 64), 0)):
+        for bits in (8, 4):
+            out[f"{op} int{bits}"] = mm.conv_int4(tb, np.random.default_rng(30), dw, True, shape, (3, 3), oc, act=1,
+                                                  bits=bits)
+    return out
+
+
+def convs(args: argparse.Namespace) -> int:
+    ipm = _load("ep_kernel_ipm", ROOT / "bench" / "scripts" / "kernel_ipm.py")
+    models = conv_models()
+    print(f"QEMU -icount shift=0 instructions (lower bounds on cycles), median of {args.runs} runs; outputs compared "
+          "byte for byte with TFLM; model = .tflite bytes, arena = the runtime's arena after load")
+    hdr = (f"{'core':5} {'op':7} {'int8 i/MAC':>10} {'int4 i/MAC':>10} {'int4/int8':>9} {'int8 model B':>12} "
+           f"{'int4 model B':>12} {'int8 arena':>10} {'int4 arena':>10} {'TFLM-exact':>10}")
+    print(hdr)
+    print("-" * len(hdr))
+    failed = False
+    for core in args.cores:
+        elf = build(CORE_ENVS[core], build_dir=args.build_dir).elf
+        rows = ipm.run_core(core, elf, models, args.runs)
+        for op in ("conv", "dwconv"):
+            r8, r4 = rows[f"{op} int8"], rows[f"{op} int4"]
+            i8, i4 = r8["median"] / r8["macs"], r4["median"] / r4["macs"]
+            exact = r8["exact"] and r4["exact"]
+            failed |= not exact
+            print(f"{core:5} {op:7} {i8:>10.3f} {i4:>10.3f} {i4 / i8:>9.3f} {len(models[op + ' int8'][0]):>12} "
+                  f"{len(models[op + ' int4'][0]):>12} {r8['arena']:>10} {r4['arena']:>10} {'yes' if exact else 'NO':>10}")
     return 1 if failed else 0
 
 
@@ -188,6 +240,74 @@ def gru16(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drop(task, cand, ref) -> str:
+    iv = paired_drop(cand.samples, ref.samples, cand.metric, task.higher_is_better)
+    return f"{iv.value:+6.2f} [{iv.lo:+6.2f}, {iv.hi:+6.2f}]"
+
+
+def _qat_row(task, label: str, model, calib, layout: str, precision, fp: dict, cols: tuple[str, str, str]) -> None:
+    """Export ``model`` (int8, or with ``precision``), score it in TFLM on each split of ``fp``, print one row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        res = export_model(model, calib, Path(tmp) / "m", name=task.name, weights=layout, precision=precision)
+        tfl, man = res.read_tflite(), res.manifest
+    predict = predict_fn(tfl, {**man, "arena_bytes": arena_bytes(tfl)})
+    cells = []
+    for sp, ref in fp.items():
+        q = task.evaluate(predict, sp)
+        cells.append(f"{q.value:>8.4f} {_drop(task, q, ref):>26}")
+    seed, steps, secs = cols
+    print(f"{task.name:12} {label:34} {seed:>4} {steps:>5} {secs:>6} {len(tfl):>9} " + " ".join(cells), flush=True)
+
+
+def _qat_task(args: argparse.Namespace, name: str, splits: list[str]) -> None:
+    # Deferred (they load torch, 1-2 s): the kernels and convs commands need no torch.
+    from edgeprune.host.compress.finetuning import finetune
+    from edgeprune.host.compress.surgery import named_layers
+
+    task = get_task(name)
+    base = task.baseline().eval()
+    plan = {n: "int4" for n in named_layers(base)}
+    layout = "tensor" if getattr(base, "PREFIX", None) in ("gru", "lstm") else "channel"
+    calib = task.calibration_inputs(512)
+    fp = {sp: task.evaluate_model(base, sp) for sp in splits}
+    print(f"{name:12} {'float32':34} {'':>4} {'':>5} {'':>6} {'':>9} "
+          + " ".join(f"{fp[sp].value:>8.4f} {'':>26}" for sp in splits), flush=True)
+    _qat_row(task, "int8 PTQ", base, calib, layout, None, fp, ("", "", ""))
+    _qat_row(task, "int4 PTQ", base, calib, layout, plan, fp, ("", "", ""))
+    sign = 1.0 if task.higher_is_better else -1.0
+
+    def validate(m) -> float:
+        return sign * float(task.evaluate_model(m, "val").value)
+
+    for seed in args.seeds:
+        for stochastic in ([False, True] if args.stochastic else [False]):
+            model = copy.deepcopy(base)
+            started = time.perf_counter()
+            ft = finetune(model, task, args.steps, copy.deepcopy(base), qat=True, precision=plan, weights=layout,
+                          stochastic=stochastic, seed=seed, lr=args.lr, validate=validate)
+            secs = f"{time.perf_counter() - started:.0f}"
+            label = f"int4 QAT{' stochastic' if stochastic else ''} (kept step {ft.best_step})"
+            _qat_row(task, label, model.eval(), calib, layout, plan, fp, (str(seed), str(len(ft.losses)), secs))
+
+
+def qat(args: argparse.Namespace) -> int:
+    """int4 everywhere: PTQ vs QAT (same seeds), exported and scored in TFLM, drops paired against FP32."""
+    # Deferred (1-2 s): the kernels and convs commands need no torch.
+    import torch
+
+    torch.set_num_threads(1)
+    splits = ["val", "test"] if args.test else ["val"]
+    print("int4 weights on every weighted layer; drop vs FP32 in pp, paired on the same windows, 95 % bootstrap "
+          "interval; every quantised model run in TFLM (PyPI tflite-micro)")
+    hdr = f"{'task':12} {'model':34} {'seed':>4} {'steps':>5} {'s':>6} {'.tflite B':>9} " + " ".join(
+        f"{sp + ' acc':>8} {sp + ' drop pp [95 %]':>26}" for sp in splits)
+    print(hdr)
+    print("-" * len(hdr))
+    for name in args.tasks:
+        _qat_task(args, name, splits)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -196,13 +316,24 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--runs", type=int, default=3)
     k.add_argument("--n", type=int, default=256)
     k.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
+    c = sub.add_parser("convs")
+    c.add_argument("--cores", nargs="+", default=["m0", "m3", "m4", "m7", "m33"])
+    c.add_argument("--runs", type=int, default=3)
+    c.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
     z = sub.add_parser("sizes")
     z.add_argument("--tasks", nargs="+", default=["weather-gru", "digits-cnn"])
     g = sub.add_parser("gru16")
     g.add_argument("--task", default="weather-gru")
+    q = sub.add_parser("qat")
+    q.add_argument("--tasks", nargs="+", default=["weather-gru", "digits-cnn"])
+    q.add_argument("--steps", type=int, default=300)
+    q.add_argument("--seeds", type=int, nargs="+", default=[0])
+    q.add_argument("--lr", type=float, default=1e-3)
+    q.add_argument("--stochastic", action="store_true", help="also run each seed with stochastic rounding")
+    q.add_argument("--test", action="store_true", help="score each model once on the test split too")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return {"kernels": kernels, "sizes": sizes, "gru16": gru16}[args.cmd](args)
+    return {"kernels": kernels, "convs": convs, "sizes": sizes, "gru16": gru16, "qat": qat}[args.cmd](args)
 
 
 if __name__ == "__main__":

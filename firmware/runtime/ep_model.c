@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ep_flatbuf.h"
+#include "ep_conv_mixed.h"
 #include "ep_fc_mixed.h"
 #include "ep_kernels.h"
 #include "ep_qmath.h"
@@ -666,6 +667,7 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
     op->builtin = (uint8_t)builtin;
     op->scratch_bytes = op_scratch_bytes(m, op);
     if (op->kind != EP_K_FC_I8) persist += align_up(op->scratch_bytes); /* FC: placed once fusion is known */
+    persist += align_up(ep_conv_int4_bytes(m, op));
     if (op->kind == EP_K_FC_I8 && ep_fc_tmp_bytes(op->depth) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_fc_tmp_bytes(op->depth);
     if (ep_conv_tmp_bytes(m, op) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_conv_tmp_bytes(m, op);
     if (EP_MIXED_ON && ep_fc_mixed_tmp_bytes(op) > m->fc_tmp_bytes) m->fc_tmp_bytes = ep_fc_mixed_tmp_bytes(op);
@@ -680,6 +682,7 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
     op->scratch = (int32_t *)(void *)(m->arena + base);
     base += align_up(op->scratch_bytes);
   }
+  for (i = 0; i < m->num_ops; i++) base += align_up(ep_conv_int4_place(m, &m->ops[i], m->arena + base));
   if (!(m->flags & EP_RT_INIT_NO_FUSE)) {
     uint32_t used = 0;
     TRY(ep_gru_fuse(m, m->arena + base, m->arena_len - base, &used));

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ep_fc_mixed.h"
 #include "ep_window.h"
 
 #if EP_RT_CONV /* the whole file; see ep_kernels.h */
@@ -39,7 +40,8 @@ int ep_win_dims(int32_t in, int32_t k, uint32_t stride, uint32_t dil, uint32_t p
 
 /* The per-channel filter quantisation of CONV (dimension 0) / DEPTHWISE (dimension 3), or per-tensor. */
 int ep_win_filter_quant(const ep_tensor_t *w, uint32_t channels, int32_t qdim) {
-  if (w->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
+  /* int4: unpacked to int8 at load (ep_conv_mixed.c), before any kernel or init reads it */
+  if (w->dtype != EP_DT_INT8 && w->dtype != EP_DT_INT4_TFL) return EP_RT_ERR_DTYPE;
   if (!w->has_quant || w->zero_point != 0) return EP_RT_ERR_QUANT;
   if (w->nchan != 0 && (w->nchan != channels || w->quant_dim != qdim)) return EP_RT_ERR_QUANT;
   return 0;

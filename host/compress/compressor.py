@@ -133,6 +133,8 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None, *,
     model.eval()
     int8_student = _int8_aware_policy(task_or_model, base, model, config, masks, ranks)
     if int8_student is not None:
+            precision={lc.name: lc.precision for lc in config.layers if lc.precision},
+            stochastic=config.stochastic_rounding,
         model, export_options = int8_student
     else:
         export_options = {}

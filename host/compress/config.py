@@ -70,7 +70,7 @@ class LayerConfig:
     precision:
         ``None`` (int8) or one of ``PRECISIONS`` for this layer of an int8 model: ``"int4"`` stores its weights
         two per byte, ``"16x8"`` runs it with int16 activations. A precision the device runtime has no kernel for
-        (int4 or 16x8 convolutions, 16x8 recurrent gates) is refused here, naming the layer.
+        (16x8 convolutions, 16x8 recurrent gates) is refused here, naming the layer.
     """
 
     name: str
@@ -126,9 +126,9 @@ def precision_refusal(layer: str, precision: str) -> str | None:
     """
     if precision not in PRECISIONS:
         return f"{layer}.precision must be one of {PRECISIONS} or None, got {precision!r}"
-    if layer.startswith("conv") and precision != "int8":
-        return (f"{layer}.precision={precision!r}: the device runtime has no {precision} CONV_2D kernel "
-                "(int8 only; int4 and 16x8 are for FULLY_CONNECTED layers)")
+    if layer.startswith("conv") and precision == "16x8":
+        return (f"{layer}.precision='16x8': the device runtime has no 16x8 CONV_2D kernel "
+                "(int8 or int4 filters; 16x8 is for FULLY_CONNECTED layers)")
     if layer.startswith(("gru", "lstm")) and precision == "16x8":
         return (f"{layer}.precision='16x8': the device runtime has no int16 ADD/MUL/LOGISTIC/TANH for the "
                 "recurrent gates; use int4 (weights) or int8")
@@ -196,8 +196,11 @@ class CompressionConfig:
         Unit score for structured pruning: ``"l2"`` (weight norm, no data), ``"activation"``
         (mean |unit output| on training batches) or ``"taylor"`` (``|a · ∂L/∂a|``).
     qat:
-        Fake-quantise int8 weights/activations (straight-through estimator) while fine-tuning;
-        needs ``quantize="int8"`` and ``finetune_steps > 0``.
+        Fake-quantise weights/activations at each layer's precision (int8, or its ``LayerConfig.precision``;
+        straight-through estimator) while fine-tuning; needs ``quantize="int8"`` and ``finetune_steps > 0``.
+    stochastic_rounding:
+        Round the fake-quantised weights stochastically while fine-tuning (the tinyML DQN study's rounding;
+        nearest when the model is scored and baked); needs ``qat=True``. Default off.
     seed:
         Seeds pruning ties, batch sampling and fine-tuning, so a config always gives the same model.
     """
@@ -209,6 +212,7 @@ class CompressionConfig:
     importance: str = "l2"
     qat: bool = False
     seed: int = 0
+    stochastic_rounding: bool = False
     _index: dict[str, LayerConfig] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -239,6 +243,11 @@ class CompressionConfig:
             raise ConfigError(f"{narrowed[0]}.precision needs quantize='int8' (a float32 model has one precision)")
         if self.qat and (self.quantize != "int8" or self.finetune_steps == 0):
             raise ConfigError("qat=True needs quantize='int8' and finetune_steps > 0")
+        if not isinstance(self.stochastic_rounding, bool):
+            raise ConfigError(f"stochastic_rounding must be a boolean, got {self.stochastic_rounding!r}")
+        if self.stochastic_rounding and not self.qat:
+            raise ConfigError("stochastic_rounding=True rounds fake-quantised weights while fine-tuning: it needs "
+                              "qat=True (quantize='int8', finetune_steps > 0)")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be an int >= 0, got {self.seed!r}")
         object.__setattr__(self, "_index", {lc.name: lc for lc in layers})
@@ -273,6 +282,8 @@ class CompressionConfig:
             "importance": self.importance,
             "qat": self.qat,
             "seed": self.seed,
+            # absent when off, so configs without it keep their digests
+            **({"stochastic_rounding": True} if self.stochastic_rounding else {}),
         }
 
     def to_json(self) -> str:
@@ -291,7 +302,8 @@ class CompressionConfig:
         fmt = data.pop("format", FORMAT_VERSION)
         if fmt != FORMAT_VERSION:
             raise ConfigError(f"config format {fmt!r} is not supported (expected {FORMAT_VERSION})")
-        allowed = {"layers", "quantize", "finetune_steps", "distill", "importance", "qat", "seed"}
+        allowed = {"layers", "quantize", "finetune_steps", "distill", "importance", "qat", "seed",
+                   "stochastic_rounding"}
         extra = sorted(set(data) - allowed)
         if extra:
             raise ConfigError(f"unknown config keys {extra}; allowed: {sorted(allowed)}")

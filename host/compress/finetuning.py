@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +157,9 @@ def finetune(
     *,
     masks: Masks | None = None,
     qat: bool = False,
+    precision: Mapping[str, str] | None = None,
+    stochastic: bool = False,
+    weights: str = "channel",
     lr: float = 3e-3,
     batch_size: int = 128,
     alpha: float = 0.5,
@@ -178,7 +181,9 @@ def finetune(
     loss becomes ``alpha · distill + (1 − alpha) · task`` where distill is KL on softened logits
     (classifier, temperature ``temperature``) or MSE to the teacher's outputs/Q-values.
     ``masks`` (from ``magnitude_masks``) are re-applied after every step, so pruned weights stay 0.
-    ``qat=True`` trains through int8 fake quantisation and snaps the weights to the int8 grid.
+    ``qat=True`` trains through fake quantisation and snaps the weights to their grid: int8, or the precision
+    ``precision`` names for a layer (``int4``/``16x8``, see ``qat.fake_quant``), ``weights`` the int8 weight layout
+    (``channel``/``tensor``), ``stochastic`` rounds the weights stochastically while training.
     ``validate`` (model → score on held-out data, higher is better) is called before the first step
     and then every ``min(validate_every, steps // validations)`` steps; the best-scoring weights are
     kept, and training stops early once ``patience`` validations in a row brought no improvement.
@@ -198,15 +203,16 @@ def finetune(
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
     try:
-        return _finetune(model, data, steps, teacher, masks, qat, lr, batch_size, alpha, temperature, seed,
+        quant = {"precision": dict(precision or {}), "stochastic": stochastic, "weights": weights} if qat else None
+        return _finetune(model, data, steps, teacher, masks, quant, lr, batch_size, alpha, temperature, seed,
                          validate, validations, validate_every, patience, tuple(rungs), on_rung)
     finally:
         torch.set_num_threads(before)
 
 
 def _finetune(
-    model: nn.Module, data: Any, steps: int, teacher: nn.Module | None, masks: Masks | None, qat: bool,
-    lr: float, batch_size: int, alpha: float, temperature: float, seed: int,
+    model: nn.Module, data: Any, steps: int, teacher: nn.Module | None, masks: Masks | None,
+    quant: dict[str, Any] | None, lr: float, batch_size: int, alpha: float, temperature: float, seed: int,
     validate: Callable[[nn.Module], float] | None, validations: int, validate_every: int, patience: int,
     rungs: tuple[int, ...] = (), on_rung: Callable[[nn.Module, int], bool] | None = None,
 ) -> FinetuneResult:
@@ -259,7 +265,7 @@ def _finetune(
         stale = 0
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         model.train()
-        ctx = fake_quant(model) if qat else contextlib.nullcontext()
+        ctx = fake_quant(model, seed=seed, **quant) if quant is not None else contextlib.nullcontext()
         with ctx:
             checkpoint(0)
             for step in range(1, steps + 1):
@@ -284,8 +290,8 @@ def _finetune(
                     break
             if best is not None:
                 model.load_state_dict(best[2])
-        if qat:
-            bake_weights(model)
+        if quant is not None:
+            bake_weights(model, quant["precision"], quant["weights"])
     model.eval()
     final = eval_loss()
     best_step = None if best is None else best[1]

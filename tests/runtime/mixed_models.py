@@ -85,3 +85,44 @@ def requant_i16(tb, rng, n: int, to_int16: bool) -> tuple[bytes, np.ndarray]:
     x = (rng.integers(-128, 128, (1, n), dtype=np.int8) if to_int16
          else rng.integers(-32768, 32768, (1, n)).astype(np.int16))
     return g.build(), x
+
+
+def conv_int4(tb, rng, depthwise: bool = False, per_channel: bool = True, shape=(1, 7, 6, 5), kernel=(3, 3),
+              oc: int = 9, stride=(1, 1), padding: int = 0, act: int = 0, bias: bool = True,
+              bits: int = 4) -> tuple[bytes, np.ndarray]:
+    """CONV_2D (or DEPTHWISE_CONV_2D, multiplier 1) with int8 input/output and an int4 filter (full [-8, 7] range,
+    per-channel or per-tensor scales), int32 bias. ``padding``: 0 SAME, 1 VALID. ``bits=8``: the same values stored
+    as an int8 filter (the int8 model of the same shape)."""
+    n, h, w, c = shape
+    kh, kw = kernel
+    if depthwise:
+        oc = c
+
+    def out(size: int, k: int, s: int) -> int:
+        return (size + s - 1) // s if padding == 0 else (size - k + s) // s
+
+    oh, ow = out(h, kh, stride[0]), out(w, kw, stride[1])
+    g = tb.Graph()
+    s_in, zp_in = float(rng.uniform(0.01, 0.1)), int(rng.integers(-20, 20))
+    x = g.tensor([n, h, w, c], tb.INT8, s_in, zp_in)
+    wshape = [1, kh, kw, oc] if depthwise else [oc, kh, kw, c]
+    wv = rng.integers(-8, 8, wshape)
+    ws = _weight_scales(rng, oc, per_channel, float(rng.uniform(0.02, 0.2)))
+    raw = pack_int4(wv).tobytes() if bits == 4 else wv.astype(np.int8).tobytes()
+    wi = _raw_tensor(tb, g, wshape, TFL_INT4 if bits == 4 else tb.INT8, ws, raw, f"w{bits}")
+    if per_channel and depthwise:
+        g.tensors[wi].quantization.quantizedDimension = 3
+    ins = [x, wi]
+    if bias:
+        ins.append(g.tensor([oc], tb.INT32, s_in * np.atleast_1d(ws), 0,
+                            data=rng.integers(-3000, 3000, oc).astype(np.int32)))
+    taps = kh * kw * (1 if depthwise else c)
+    s_out = s_in * float(np.mean(ws)) * 8 * np.sqrt(taps) * 1.5
+    y = g.tensor([n, oh, ow, oc], tb.INT8, s_out, int(rng.integers(-10, 10)))
+    g.inputs, g.outputs = [x], [y]
+    opts = dict(padding=padding, strideH=stride[0], strideW=stride[1], fusedActivationFunction=act)
+    if depthwise:
+        g.op(tb.S.BuiltinOperator.DEPTHWISE_CONV_2D, ins, [y], depthMultiplier=1, **opts)
+    else:
+        g.op(tb.S.BuiltinOperator.CONV_2D, ins, [y], **opts)
+    return g.build(), rng.integers(-128, 128, (n, h, w, c), dtype=np.int8)

@@ -28,8 +28,7 @@ def test_precisions_agree_with_the_exporter():
 @pytest.mark.parametrize("layer,precision,words", [
     ("gru1", "16x8", ["gru1", "int16", "recurrent"]),
     ("lstm0", "16x8", ["lstm0", "int16"]),
-    ("conv0", "int4", ["conv0", "int4", "CONV_2D"]),
-    ("conv2", "16x8", ["conv2", "16x8"]),
+    ("conv2", "16x8", ["conv2", "16x8", "CONV_2D"]),
     ("fc1", "int3", ["fc1", "int3"]),
 ])
 def test_a_precision_the_device_cannot_run_is_refused_naming_the_layer(layer, precision, words):
@@ -47,7 +46,7 @@ def test_from_json_refuses_too():
 
 
 @pytest.mark.parametrize("layer,allowed", [("gru0", ("int8", "int4")), ("head", PRECISIONS), ("fc0", PRECISIONS),
-                                           ("conv1", ("int8",)), ("lstm2", ("int8", "int4"))])
+                                           ("conv1", ("int8", "int4")), ("lstm2", ("int8", "int4"))])
 def test_allowed_precisions(layer, allowed):
     assert allowed_precisions(layer) == allowed
 
@@ -86,3 +85,25 @@ def test_reports_name_each_layers_precision():
                                     LayerConfig("head", precision="16x8"))).to_json()
     assert describe_config(cfg) == "gru0 −50 % units int4, head 16x8, int8"
     assert [r[0] for r in layer_rows(cfg)] == ["gru0 (int4)", "gru1", "head (16x8)"]
+
+
+def test_stochastic_rounding_is_off_by_default_and_keeps_old_digests():
+    base = CompressionConfig(layers=(LayerConfig("fc0", precision="int4"),), finetune_steps=10, qat=True)
+    assert base.stochastic_rounding is False and "stochastic_rounding" not in base.to_dict()
+    on = CompressionConfig.from_json(base.to_json().replace('"seed"', '"stochastic_rounding":true,"seed"'))
+    assert on.stochastic_rounding is True and on.digest() != base.digest()
+    assert CompressionConfig.from_json(on.to_json()) == on
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(qat=False, finetune_steps=10),
+                                    dict(quantize="float32", finetune_steps=10)])
+def test_stochastic_rounding_without_fake_quantised_fine_tuning_is_refused_in_one_line(kwargs):
+    with pytest.raises(ConfigError) as exc:
+        CompressionConfig(stochastic_rounding=True, **kwargs)
+    assert "\n" not in str(exc.value) and ("stochastic_rounding" in str(exc.value) or "qat" in str(exc.value))
+
+
+def test_a_bad_precision_is_refused_before_any_fine_tuning():
+    """compress never starts: the refusal comes from the config itself (LayerConfig), with the layer named."""
+    with pytest.raises(ConfigError, match="conv1.precision='16x8'"):
+        CompressionConfig(layers=(LayerConfig("conv1", precision="16x8"),), finetune_steps=10**6, qat=True)

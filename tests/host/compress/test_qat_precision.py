@@ -1,0 +1,120 @@
+"""Quantisation-aware fine-tuning at each layer's precision (issue 30): the fake quantisation is the exporter's
+(int4 scale search, per tensor for linear layers, per channel for convolutions; int16 outputs for 16x8), baking
+leaves weights the exporter re-quantises without loss, and stochastic rounding is seeded, unbiased and used only
+while training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgeprune.export import precision as P
+from edgeprune.host.compress.compressor import compress
+from edgeprune.host.compress.config import CompressionConfig, LayerConfig
+from edgeprune.host.compress.qat import RangeObserver, bake_weights, fake_quant, int4_scales, quantize_weight
+from edgeprune.host.models import MLP, ConvNet
+
+
+def test_int4_scales_are_the_exporters():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(24, 40, generator=g, dtype=torch.float64)
+    assert float(int4_scales(w, False)) == pytest.approx(P.int4_scale(w.numpy()), rel=1e-12)
+    conv = torch.randn(6, 3, 3, 5, generator=g, dtype=torch.float64)
+    per = int4_scales(conv, True).reshape(-1).numpy()
+    assert np.allclose(per, [P.int4_scale(conv[c].numpy()) for c in range(6)], rtol=1e-12)
+
+
+def _exporter_int4(w: np.ndarray, per_channel: bool, int8_per_channel: bool) -> np.ndarray:
+    """What export.precision does to a float weight: int8 first (as the converter), then int4 of the int8 values."""
+    rows = w.reshape(w.shape[0], -1)
+    amax = np.abs(rows).max(axis=1, keepdims=True) if int8_per_channel else np.abs(rows).max()
+    w8 = np.round(rows / (amax / 127)) * (amax / 127)
+    if per_channel:
+        s4 = np.array([[P.int4_scale(r)] for r in w8])
+    else:
+        s4 = P.int4_scale(w8)
+    return np.clip(np.round(w8 / s4), -8, 7) * s4
+
+
+@pytest.mark.parametrize("int8_per_channel", [True, False])
+def test_baked_int4_weights_survive_the_exporters_requantisation(int8_per_channel):
+    """Per-channel int8 (the CNN's export) keeps every int4 layer exact; per-tensor int8 keeps per-tensor int4
+    (linear layers) exact. (A convolution exported with one int8 scale per tensor is not: its int8 step can exceed a
+    small channel's int4 step before the per-channel int4 rewrite.)"""
+    torch.manual_seed(1)
+    model = ConvNet((6, 6), 2, [5, 7], 3)
+    plan = {"conv0": "int4", "conv1": "int4", "head": "int4"}
+    bake_weights(model, plan)
+    layers = ((model.layers[0], True), (model.layers[1], True), (model.head, False))
+    for mod, per_channel in layers if int8_per_channel else layers[2:]:
+        w = mod.weight.detach().double().numpy()
+        levels = [len(np.unique(r)) for r in w.reshape(w.shape[0], -1)] if per_channel else [len(np.unique(w))]
+        assert max(levels) <= 16
+        again = _exporter_int4(w, per_channel, int8_per_channel)
+        assert np.allclose(again.reshape(w.shape), w, rtol=0, atol=1e-6 * np.abs(w).max())  # float32 weights
+
+
+def test_int8_layers_stay_on_the_int8_grid_beside_int4_ones():
+    torch.manual_seed(2)
+    model = MLP([6, 20, 12, 3])
+    bake_weights(model, {"fc1": "int4"})
+    w0, w1 = model.layers[0].weight.detach(), model.layers[1].weight.detach()
+    assert torch.allclose(quantize_weight(w0), w0, atol=1e-7)
+    assert len(torch.unique(w1)) <= 16 < len(torch.unique(w0))
+
+
+def test_16x8_output_is_fake_quantised_on_an_int16_grid():
+    x = torch.linspace(-3, 5, 4001)
+    err8 = (RangeObserver(bits=8)(x) - x).abs().max()
+    err16 = (RangeObserver(bits=16)(x) - x).abs().max()
+    assert err16 < err8 / 100
+    step = 5 / 32767
+    assert float(err16) <= step / 2 + 1e-7
+
+
+def test_stochastic_rounding_is_seeded_unbiased_and_only_while_training():
+    w = torch.full((1, 4000), 0.3) * torch.linspace(0.9, 1.1, 4000)
+    w[0, 0] = 1.27  # fixes the int8 scale at 0.01: 0.3-ish values sit between grid points
+    gen = lambda: torch.Generator().manual_seed(7)  # noqa: E731
+    a, b = quantize_weight(w, generator=gen()), quantize_weight(w, generator=gen())
+    assert torch.equal(a, b)
+    assert not torch.equal(a, quantize_weight(w))
+    assert float((a - w).mean().abs()) < 2e-4  # unbiased: nearest rounding's bias here is larger
+    model = MLP([4, 8, 2])
+    with fake_quant(model, stochastic=True, seed=3):
+        model.eval()
+        x = torch.randn(5, 4)
+        y1, y2 = model(x), model(x)
+        nearest = torch.nn.functional.linear(x, quantize_weight(model.layers[0].weight), model.layers[0].bias)
+    assert torch.equal(y1, y2)
+    model.train()
+    with fake_quant(model, stochastic=True, seed=3):
+        t1 = model.layers[0](x)
+    assert not torch.allclose(t1, nearest, atol=1e-6)
+
+
+def test_conv_weights_get_straight_through_gradients():
+    torch.manual_seed(4)
+    model = ConvNet((6, 6), 1, [4], 2)
+    with fake_quant(model, {"conv0": "int4"}):
+        model.train()
+        model(torch.randn(3, 6, 6, 1)).sum().backward()
+    assert model.layers[0].weight.grad is not None and float(model.layers[0].weight.grad.abs().sum()) > 0
+    assert "forward" not in model.layers[0].__dict__  # the override is gone after the block
+
+
+def test_compress_fine_tunes_at_the_configured_precision():
+    torch.manual_seed(5)
+    model = MLP([5, 16, 3]).eval()
+    x = torch.randn(256, 5).numpy()
+    y = np.asarray(torch.randint(0, 3, (256,)))
+    cfg = CompressionConfig(layers=(LayerConfig("fc0", precision="int4"),), finetune_steps=6, qat=True,
+                            stochastic_rounding=True, seed=1)
+    out = compress(model, cfg, data=(x, y, "classifier"))
+    again = compress(model, cfg, data=(x, y, "classifier"))
+    w0, w1 = out.model.layers[0].weight.detach(), out.model.layers[1].weight.detach()
+    assert len(torch.unique(w0)) <= 16
+    assert torch.allclose(quantize_weight(w1), w1, atol=1e-7)
+    assert torch.equal(w0, again.model.layers[0].weight.detach())  # seeded, stochastic rounding included
+    assert out.report["export"] == {"precision": {"fc0": "int4"}}

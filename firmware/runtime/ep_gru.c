@@ -582,7 +582,7 @@ static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uin
  * acc: slot s of element e at acc + 32 s + e; rows: 12 words per element (stride k[PK_STRIDE] bytes, 0 per-tensor).
  */
 enum { PK_R = 0, PK_MUL_N = 9, PK_ADD_N = 14, PK_Z = 23, PK_SUB = 32, PK_MUL_Z = 40, PK_ADD_H = 45, PK_SELF = 53,
-       PK_STRIDE = 54, PK_FLAGS = 55, PK_END = 56, PK_WORDS = 60 };
+       PK_STRIDE = 54, PK_FLAGS = 55, PK_END = 56, PK_W = 57, PK_B = 63, PK_WORDS = 72 };
 #define EP_GRU_PASS_MAX 64u
 #define PF_ADD_N 0x40000000u /* Z: add_n's exact input is the MUL */
 #define PF_SUB 0x20000000u   /* C: sub_d is fsub_b */
@@ -712,6 +712,10 @@ EP_COLD static void prepare_pass(ep_model_t *m, ep_gru_t *g) {
   put_add(k + PK_SUB, &f->sub_d, NULL);
   put_mul(k + PK_MUL_Z, &f->mul_z);
   put_add(k + PK_ADD_H, &f->add_h, NULL);
+  for (s = 0; s < FC_COUNT; s++) {
+    k[PK_W + s] = (int32_t)(uintptr_t)m->tensors[m->ops[g->fc[s]].in[1]].data;
+    k[PK_B + s] = (int32_t)(uintptr_t)m->ops[g->fc[s]].scratch;
+  }
   k[PK_SELF] = (int32_t)(uintptr_t)k;
   k[PK_STRIDE] = pc ? 48 : 0;
   k[PK_FLAGS] = (int32_t)((f->add_n.swap ? PF_ADD_N : 0u) | (f->sub_d.swap ? PF_SUB : 0u) |
@@ -720,8 +724,76 @@ EP_COLD static void prepare_pass(ep_model_t *m, ep_gru_t *g) {
 }
 #endif
 
+#if EP_GRU_DSP
+void ep_dot_quads_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t quads,
+                      uint32_t depth, const int8_t *x_tail);
+void ep_dot_d4_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t quads);
+
+/* x as int16 lane pairs (x0, x2), (x1, x3) per word, as ep_fc_widen. */
+static inline __attribute__((always_inline)) void widen(const int8_t *x, uint32_t depth, uint32_t *xq) {
+  uint32_t k;
+  for (k = 0; k + 4u <= depth; k += 4u) {
+    uint32_t v, lo, hi;
+    memcpy(&v, x + k, 4);
+    __asm__("sxtb16 %0, %1" : "=r"(lo) : "r"(v));
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(hi) : "r"(v));
+    xq[k / 2u] = lo;
+    xq[k / 2u + 1u] = hi;
+  }
+}
+
+/* Rows j0.. of FC role k into its accumulator slot. */
+static inline __attribute__((always_inline)) void pass_dot(const int32_t *pk, const ep_gru_t *g, uint32_t k,
+                                                           int32_t acc[FC_COUNT][EP_GRU_BLOCK], uint32_t j0,
+                                                           uint32_t nb, uint32_t depth, const int8_t *xin,
+                                                           const uint32_t *xq) {
+  const int8_t *w = (const int8_t *)(uintptr_t)pk[PK_W + k] + (size_t)j0 * depth;
+  const int32_t *bias = (const int32_t *)(uintptr_t)pk[PK_B + k] + j0;
+  int32_t *a = acc[g->slot[k]];
+  if ((nb & 3u) != 0 || depth >= 64u) {
+    ep_fc_dot_rows(w, xin, xq, bias, a, nb, depth);
+  } else if (depth == 4u) {
+    ep_dot_d4_dsp(w, xq, bias, a, nb >> 2);
+  } else {
+    ep_dot_quads_dsp(w, xq, bias, a, nb >> 2, depth, xin + (depth & ~3u));
+  }
+}
+
+/* One step of a one-pass layer: the six dot products straight into the assembly loops (rows of quads; the
+ * general entry only for a row count not a multiple of 4 or depth 64), then the pass per block. */
+__attribute__((noinline)) static void pass_run(const ep_model_t *m, const ep_gru_t *g, uint32_t *xq_x,
+                                               uint32_t *xq_h) {
+  int32_t *pk = pass_k(g);
+  const int8_t *x = (const int8_t *)m->tensors[g->x].data, *h = (const int8_t *)m->tensors[g->h].data;
+  int8_t *out = (int8_t *)m->tensors[g->out].data;
+  const int32_t *rows = pk + PK_WORDS;
+  const uint32_t n = g->hidden, dx = g->depth_x, stride = (uint32_t)pk[PK_STRIDE] / 4u;
+  uint32_t j0;
+  widen(x, dx, xq_x);
+  widen(h, n, xq_h);
+  for (j0 = 0; j0 < n; j0 += EP_GRU_BLOCK) {
+    int32_t acc[FC_COUNT][EP_GRU_BLOCK];
+    const uint32_t nb = n - j0 < EP_GRU_BLOCK ? n - j0 : EP_GRU_BLOCK;
+    pass_dot(pk, g, FC_XR, acc, j0, nb, dx, x, xq_x);
+    pass_dot(pk, g, FC_HR, acc, j0, nb, n, h, xq_h);
+    pass_dot(pk, g, FC_XZ, acc, j0, nb, dx, x, xq_x);
+    pass_dot(pk, g, FC_HZ, acc, j0, nb, n, h, xq_h);
+    pass_dot(pk, g, FC_XN, acc, j0, nb, dx, x, xq_x);
+    pass_dot(pk, g, FC_HN, acc, j0, nb, n, h, xq_h);
+    pk[PK_END] = (int32_t)(uintptr_t)(acc[0] + nb);
+    ep_gru_pass_dsp(acc[0], rows + j0 * stride, h + j0, out + j0, pk);
+  }
+}
+#endif
+
 int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   const ep_gru_t *g = (const ep_gru_t *)(const void *)op->scratch;
+#if EP_GRU_DSP
+  if (g->one_pass) {
+    pass_run(m, g, (uint32_t *)(void *)((uint8_t *)op->scratch + EP_GRU_HEAD), (uint32_t *)(void *)m->fc_tmp);
+    return 0;
+  }
+#endif
   const ep_op_t *ops = m->ops;
   const int8_t *w[FC_COUNT];
   const int8_t *x = (const int8_t *)m->tensors[g->x].data, *h = (const int8_t *)m->tensors[g->h].data;
@@ -737,26 +809,6 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   for (k = 0; k < FC_COUNT; k++) w[k] = (const int8_t *)m->tensors[ops[g->fc[k]].in[1]].data;
   ep_fc_widen(x, dx, xq_x);
   ep_fc_widen(h, n, xq_h);
-#if EP_GRU_DSP
-  if (g->one_pass) {
-    int32_t *pk = pass_k(g);
-    const int32_t *rows = pk + PK_WORDS;
-    const uint32_t stride = (uint32_t)pk[PK_STRIDE] / 4u;
-    for (j0 = 0; j0 < n; j0 += EP_GRU_BLOCK) {
-      int32_t acc[FC_COUNT][EP_GRU_BLOCK];
-      const uint32_t nb = n - j0 < EP_GRU_BLOCK ? n - j0 : EP_GRU_BLOCK;
-      for (k = 0; k < FC_COUNT; k++) {
-        const int is_h = (int)(k & 1u);
-        const uint32_t depth = is_h ? n : dx;
-        ep_fc_dot_rows(w[k] + (size_t)j0 * depth, is_h ? h : x, is_h ? xq_h : xq_x, ops[g->fc[k]].scratch + j0,
-                       acc[g->slot[k]], nb, depth);
-      }
-      pk[PK_END] = (int32_t)(uintptr_t)(acc[0] + nb);
-      ep_gru_pass_dsp(acc[0], rows + j0 * stride, h + j0, out + j0, pk);
-    }
-    return 0;
-  }
-#endif
   for (j0 = 0; j0 < n; j0 += EP_GRU_BLOCK) {
     int32_t acc[FC_COUNT][EP_GRU_BLOCK];
     const uint32_t nb = n - j0 < EP_GRU_BLOCK ? n - j0 : EP_GRU_BLOCK;

@@ -127,14 +127,14 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None, *,
         hook = {} if config.qat or on_rung is None else {"rungs": tuple(rungs), "on_rung": on_rung}
         ft = finetune(
             model, td, config.finetune_steps, teacher, masks=masks, qat=config.qat, seed=config.seed,
+            precision={lc.name: lc.precision for lc in config.layers if lc.precision},
+            stochastic=config.stochastic_rounding,
             validate=_validator(data), **({} if lr is None else {"lr": float(lr)}), **hook,
         )
         ft_seconds = time.perf_counter() - ft_started
     model.eval()
     int8_student = _int8_aware_policy(task_or_model, base, model, config, masks, ranks)
     if int8_student is not None:
-            precision={lc.name: lc.precision for lc in config.layers if lc.precision},
-            stochastic=config.stochastic_rounding,
         model, export_options = int8_student
     else:
         export_options = {}

@@ -27,8 +27,6 @@ from pathlib import Path
 from edgeprune.bench.errors import ExportError
 from edgeprune.bench.paths import project_root
 
-#: ``EP_K_FC_I8`` (firmware/runtime/ep_kernels.h): its int32 bias is folded into the op's scratch at init.
-_FOLDED_BIAS_KINDS = ("fc_i8",)
 _LAYOUT_RE = re.compile(r"^layout (\w+) ([0-9a-f]{8}) $", re.M)
 _RUN_RE = re.compile(r"^run ([0-9a-f]{8}) ([0-9a-f]{8}) ([0-9a-f]{8}) $", re.M)
 #: Shorter zero gaps stay inside a run: a run costs 4 bytes of header.
@@ -76,7 +74,14 @@ def run_dump(lib_src: Path, core: str, arena: int, model: bytes, *, timeout_s: f
     :param model: the model bytes (a second copy is linked at another address)
     :param timeout_s: limit per compiler run and for the QEMU run
     """
-    from edgeprune.export.deploy import COMPILE_FLAGS, LINK_FLAGS, LINK_LIBS, board_flags, deploy_sources
+    from edgeprune.export.deploy import (
+        COMPILE_FLAGS,
+        LINK_FLAGS,
+        LINK_LIBS,
+        _example_files,
+        board_flags,
+        deploy_sources,
+    )
     from edgeprune.export.deploy_build import _gcc, _object, _run, run_example
 
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
@@ -102,15 +107,16 @@ def run_dump(lib_src: Path, core: str, arena: int, model: bytes, *, timeout_s: f
         if proc.returncode != 0:
             raise PrepareError(f"assembling the model copy failed: {proc.stderr.strip()[-300:]}")
         ld = work / "dump.ld"
-        # The two copies of a large model need more than the example's 256 KiB of RAM: the mps2 boards have 4 MiB.
-        ld.write_text((deploy_sources() / "qemu" / "qemu.ld").read_text(encoding="utf-8")
-                      .replace("LENGTH = 256K", "LENGTH = 4M"), encoding="utf-8")
+        # Two arenas of a large model need more than the example's 256 KiB of RAM: QEMU's mps2-an385/386/500 have
+        # 4 MiB there, its enlarged microbit 512 KiB (the AN505's memory map stays as the example's).
+        ram = {"m0": "512K", "m3": "4M", "m4": "4M", "m7": "4M"}.get(core, "256K")
+        ld.write_text(_example_files(core)["qemu.ld"].replace("LENGTH = 256K", f"LENGTH = {ram}"), encoding="utf-8")
         elf = work / "dump.elf"
         proc = _run([gcc, *cpu, *LINK_FLAGS, f"-T{ld}", *map(str, objects), str(copy_obj), *LINK_LIBS, "-o", str(elf)],
                     timeout_s, "linking the snapshot program")
         if proc.returncode != 0:
             raise PrepareError(f"linking the snapshot program failed: {proc.stderr.strip()[-400:]}")
-        run = run_example(elf, core if core != "m33" else "m4", timeout_s=timeout_s)
+        run = run_example(elf, core, timeout_s=timeout_s)
     if run.status != 0:
         raise PrepareError(f"the runtime refused the model on {core}: {run.text.strip()[-200:]!r}")
     return parse_dump(run.text, model)
@@ -171,6 +177,11 @@ def relocations(a: bytes, b: bytes, snap: Snapshot, fb_len: int) -> tuple[bytear
                                f"{d_arena:#x} nor the model's {d_fb:#x} displacement")
         i = at + 4
     return out, to_arena, to_fb
+
+
+def _field(lay: dict[str, int], name: str, size: int, index: int = 0) -> range:
+    """Byte offsets of field ``name`` (element ``index`` of ``size`` bytes) within its record."""
+    return range(lay[name] + index * size, lay[name] + (index + 1) * size)
 
 
 def _u32(buf: bytes | bytearray, at: int) -> int:
@@ -243,67 +254,77 @@ def emit(snap: Snapshot, fb_len: int, kinds: list[str], header: str) -> Prepared
     n_t, n_ops = u16(lay["num_tensors"]), u16(lay["num_ops"])
     io = {struct.unpack_from("<h", record, lay["inputs"] + 2 * i)[0] for i in range(u16(lay["num_inputs"]))}
     io |= {struct.unpack_from("<h", record, lay["outputs"] + 2 * i)[0] for i in range(u16(lay["num_outputs"]))}
-    folded = {kinds.index(k) for k in _FOLDED_BIAS_KINDS if k in kinds}
-    bias_only: set[int] = set()
+    kind_of = {name: i for i, name in enumerate(kinds)}
+    fc_kind = kind_of.get("fc_i8", -1)
+    bias_only: set[int] = set()  # int32 biases of int8 FCs: folded into the op's scratch at init
+    weights_only: set[int] = set()  # int8 FC weights: the FC and the fused steps read their data pointer only
     other_readers: set[int] = set()
     for i in range(n_ops):
         op = lay["ops"] + i * lay["op"]
         kind, n_in = record[op + lay["o_kind"]], record[op + lay["o_n_in"]]
         for k in range(n_in):
             t = struct.unpack_from("<h", record, op + lay["o_in"] + 2 * k)[0]
-            if t < 0:
-                continue
-            (bias_only if kind in folded and k == 2 else other_readers).add(t)
+            if t >= 0:
+                (bias_only if kind == fc_kind and k == 2 else weights_only if kind == fc_kind and k == 1
+                 else other_readers).add(t)
     bias_only -= other_readers
+    weights_only -= other_readers | io
 
-    constants = []  # (model offset, bytes) of every constant tensor, before any record is cleared
+    constants = {}  # model offset -> bytes of every constant tensor, before any record is cleared
     for i in range(n_t):
         t = lay["tensors"] + i * lay["tensor"]
         if (t + lay["t_data"]) in rec_fb_set:
-            constants.append((_u32(record, t + lay["t_data"]), _u32(record, t + lay["t_bytes"])))
+            off = _u32(record, t + lay["t_data"])
+            constants[off] = max(constants.get(off, 0), _u32(record, t + lay["t_bytes"]))
+    spans: dict[int, int] = {}  # the constants kept: model offset -> bytes
+    for i in range(n_ops):  # an op's scratch may be a constant of the model used as it is (a bias with no zp to fold)
+        at = lay["ops"] + i * lay["op"] + lay["o_scratch"]
+        if at in rec_fb_set:
+            off = _u32(record, at)
+            owner = [(o, n) for o, n in constants.items() if o <= off < o + n]
+            if not owner:
+                raise PrepareError(f"op {i}'s scratch points into the model at {off}, outside every constant tensor")
+            spans[owner[0][0]] = max(spans.get(owner[0][0], 0), owner[0][1])
 
     def clear(at: int, n: int) -> None:
         record[at:at + n] = bytes(n)
         for s in (rec_fb_set, rec_arena_set):
             s.difference_update(range(at, at + n))
 
+    def keep_only(at: int, size: int, keep: set[int]) -> None:
+        for k in range(size):
+            if k not in keep:
+                clear(at + k, 1)
+
     clear(lay["fb"], 4)  # the flatbuffer: read at init only
     clear(lay["fb_len"], 4)
+    fused_keep = {name: {lay["o_fused"], *_field(lay, "o_scratch", 4), *more} for name, more in (
+        ("fc_i8", _field(lay, "o_in", 2, 1)), ("logistic_i8", ()), ("tanh_i8", ()))}
     for i in range(n_ops):
         op = lay["ops"] + i * lay["op"]
         clear(op + lay["o_fn"], 4)  # this build's kernel addresses: set at bind
         if record[op + lay["o_fused"]]:
-            # A part of a fused step never runs; the step reads only its scratch (folded bias, table) and its
-            # operands (weights): every other field was an input to init.
-            keep = {lay["o_kind"], lay["o_fused"], *range(lay["o_in"], lay["o_out"] + 2 * 4),
-                    *range(lay["o_scratch"], lay["o_scratch"] + 4),
-                    *range(lay["o_scratch_bytes"], lay["o_scratch_bytes"] + 4)}
-            for k in range(lay["op"]):
-                if k not in keep:
-                    clear(op + k, 1)
+            # A part of a fused step never runs on its own. The fused GRU/LSTM steps (ep_gru.c) read of their parts
+            # only the FCs' weights (in[1]) and scratch (folded bias, per-channel constants) and the activations'
+            # scratch (tables); their own constants are in their record. Everything else was an input to init.
+            name = kinds[record[op + lay["o_kind"]]] if record[op + lay["o_kind"]] < len(kinds) else ""
+            keep_only(op, lay["op"], fused_keep.get(name, {lay["o_fused"]}))
     for i in range(n_t):
         t = lay["tensors"] + i * lay["tensor"]
-        materialised = (t + lay["t_data"]) in rec_arena_set or (t + lay["t_data"]) in rec_fb_set
+        data = t + lay["t_data"]
+        materialised = data in rec_arena_set or data in rec_fb_set
         if i in bias_only or (not materialised and i not in io):
             clear(t, lay["tensor"])  # folded into its op's scratch, or never materialised (inside a fused step)
             continue
+        if data in rec_fb_set:
+            off = _u32(record, data)
+            spans[off] = max(spans.get(off, 0), constants[off])
+        if i in weights_only:
+            keep_only(t, lay["tensor"], set(_field(lay, "t_data", 4)))
+            continue
         clear(t + lay["t_chan"], 4)  # per-channel scales: init computes the multipliers from them
         clear(t + lay["t_first"], 4)  # planner lifetimes
-    # The constants still pointed at, as one array: each kept tensor's bytes, 16-byte aligned as in the model.
-    spans: dict[int, int] = {}
-    for i in range(n_t):
-        t = lay["tensors"] + i * lay["tensor"]
-        if (t + lay["t_data"]) in rec_fb_set:
-            off, n = _u32(record, t + lay["t_data"]), _u32(record, t + lay["t_bytes"])
-            spans[off] = max(spans.get(off, 0), n)
-    for i in range(n_ops):  # an op's scratch may be a constant of the model used as it is (a bias with no zp to fold)
-        at = lay["ops"] + i * lay["op"] + lay["o_scratch"]
-        if at in rec_fb_set:
-            off = _u32(record, at)
-            owner = [(o, n) for o, n in constants if o <= off < o + n]
-            if not owner:
-                raise PrepareError(f"op {i}'s scratch points into the model at {off}, outside every constant tensor")
-            spans[owner[0][0]] = max(spans.get(owner[0][0], 0), owner[0][1])
+    # The constants still pointed at, as one array, 16-byte aligned as in the model.
     blob = bytearray()
     moved: list[tuple[int, int, int]] = []  # (model offset, length, data offset)
     for off in sorted(spans):

@@ -57,4 +57,19 @@ int edgeprune_output(void *output, size_t output_bytes) {
   return EP_RT_OK;
 }
 
-const char *edgeprune_status_str(int status) { return ep_rt_status_str(status); }
+const char *edgeprune_status_str(int status) {
+#if EP_DEPLOY_PREPARED
+  /* A prepared model is never parsed on the device, so none of the runtime's model errors can occur: only these
+   * (the runtime's full list of messages, ~0.6 KB of flash, is not linked). */
+  switch (status) {
+    case EP_RT_OK: return "ok";
+    case EP_RT_ERR_ARG: return "invalid argument (NULL, or an arena not 16-byte aligned)";
+    case EP_RT_ERR_STATE: return "not initialised (or prepared for another runtime)";
+    case EP_RT_ERR_ARENA: return "arena smaller than EDGEPRUNE_ARENA_BYTES";
+    case EP_RT_ERR_RANGE: return "input or output size differs from EDGEPRUNE_INPUT_BYTES/OUTPUT_BYTES";
+    default: return "runtime error (EDGEPRUNE_ERR_* in edgeprune_model.h)";
+  }
+#else
+  return ep_rt_status_str(status);
+#endif
+}

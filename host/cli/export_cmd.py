@@ -129,7 +129,8 @@ def command(
     table = _summary(exp, str(source.task.kind))
     if deployed is not None:
         lib, fp = deployed
-        table.add_row("deploy library", f"{lib.out_dir} (kernels: {', '.join(lib.kernels) or 'core only'})")
+        form = "model prepared at export, no parser" if lib.prepared else ".tflite + parser"
+        table.add_row("deploy library", f"{lib.out_dir} (kernels: {', '.join(lib.kernels) or 'core only'}; {form})")
         table.add_row(f"deploy flash ({deploy_core})", f"{fp.flash_bytes:,} B = {fp.model_bytes:,} model + "
                       f"{fp.code_bytes:,} code (linked example, build)")
         table.add_row(f"deploy RAM ({deploy_core})", f"{fp.ram_bytes:,} B = {fp.static_ram_bytes:,} static "

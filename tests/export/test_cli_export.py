@@ -69,6 +69,7 @@ def test_bring_your_own_gru_exports_from_the_cli(tmp_path: Path, monkeypatch) ->
     deployed = json.loads((tmp_path / "lib" / "deploy.json").read_text())
     assert deployed["steps"] == SEQ and deployed["kernels"] == ["gru"]
     assert deployed["source_sha256"] == man["hashes"]["tflite_sha256"]
+    assert deployed["prepared"] and "model prepared at export" in result.output
 
 
 def test_distill_int8_is_refused_for_a_gru(tmp_path) -> None:

@@ -140,6 +140,7 @@ def export_model(
     fine_input: int = 0,
     weights: str = "channel",
     precision: Mapping[str, str] | None = None,
+    int4_scales: str = "channel",
 ) -> ExportResult:
     """Export a canonical model (``StackedGRU``/``StackedLSTM``, ``MLP`` or ``ConvNet``) to a TFLM-verified .tflite and C array.
 
@@ -158,6 +159,8 @@ def export_model(
     matrix: 12 B less per output row of every layer; manifest ``weight_scales``).
     ``precision`` (int8 only): config layer → ``"int8"``/``"int4"``/``"16x8"`` (issue 30): the int8 model rewritten
     by ``export.precision`` (manifest ``precision``; ``weight_bytes`` counts int4 weights at half a byte).
+    ``int4_scales``: ``"channel"`` or ``"tensor"``, the scale layout of int4 convolution filters
+    (``precision.apply_precision``; manifest ``int4_scales`` when ``"tensor"``).
     Raises ``ExportError(stage, op, detail)``; on error ``out_dir`` is left as it was.
     """
     if quantize not in ("int8", "float32"):
@@ -218,7 +221,8 @@ def export_model(
             if quantize != "int8":
                 raise ExportError("tflite", detail="per-layer precision needs quantize='int8'")
             ops = mixed.model_layer_ops(model, tflite, graph.output_names)
-            tflite = mixed.apply_precision(tflite, {i: narrowed[n] for i, n in ops.items() if n in narrowed})
+            tflite = mixed.apply_precision(tflite, {i: narrowed[n] for i, n in ops.items() if n in narrowed},
+                                           int4_scales)
         info = read_model(tflite)
         verify.check_model(info, quantize)
         bind_names(
@@ -236,6 +240,8 @@ def export_model(
         man["weight_scales"] = weights if quantize == "int8" else None
         if narrowed:
             man["precision"] = dict(sorted(narrowed.items()))
+            if int4_scales != "channel":
+                man["int4_scales"] = int4_scales
             man["weight_bytes"] += info.weight_bytes("int4")
             man["sizes"]["weight_bytes"] = man["weight_bytes"]
         verify.smoke_invoke(tflite, man)

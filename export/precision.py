@@ -47,6 +47,8 @@ from edgeprune.export.slim import _pack_aligned
 #: Precisions a layer may take (``float32`` only for a whole float model, not per layer).
 PRECISIONS = ("int8", "int4", "16x8")
 WEIGHTED_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
+#: Scale layouts of an int4 convolution filter (``apply_precision``).
+INT4_SCALES = ("channel", "tensor")
 _CLIP_RATIOS = np.asarray(INT4_CLIP_RATIOS)
 
 
@@ -191,7 +193,7 @@ def int4_scale(w: np.ndarray) -> float:
     return best
 
 
-def _to_int4(schema: Any, model: Any, op: Any, kind: str) -> None:
+def _to_int4(schema: Any, model: Any, op: Any, kind: str, conv_per_tensor: bool = False) -> None:
     sg = model.subgraphs[0]
     x, w = sg.tensors[op.inputs[0]], sg.tensors[op.inputs[1]]
     if w.type != TFL_INT8 or w.quantization is None:
@@ -203,7 +205,7 @@ def _to_int4(schema: Any, model: Any, op: Any, kind: str) -> None:
     shape = [1] * wq.ndim
     shape[chan_axis] = -1
     wf = wq * (s8.reshape(shape) if s8.size > 1 else s8[0])
-    if kind == "FULLY_CONNECTED":  # TFLM runs int4 FULLY_CONNECTED per tensor only
+    if kind == "FULLY_CONNECTED" or conv_per_tensor:  # TFLM runs int4 FULLY_CONNECTED per tensor only
         s4 = np.full(rows, int4_scale(wf))
         per_chan = False
     else:
@@ -302,13 +304,18 @@ def _to_16x8(schema: Any, model: Any, chosen: set[int]) -> None:
     # int8 I/O stays int8: a graph output written by a 16x8 op is the QUANTIZE's int8 tensor (unchanged index).
 
 
-def apply_precision(tflite: bytes, precision: Mapping[int, str]) -> bytes:
+def apply_precision(tflite: bytes, precision: Mapping[int, str], int4_scales: str = "channel") -> bytes:
     """The int8 model with the ops in ``precision`` (operator index → ``int8``/``int4``/``16x8``) rewritten.
 
     :param tflite: the converter's int8 model
     :param precision: weighted op index → precision (ops not listed stay int8)
+    :param int4_scales: ``channel`` (one int4 scale per filter of a convolution) or ``tensor`` (one per tensor: 12 B
+        of flatbuffer less per output channel of the filter and of its bias, each a float scale and an int64 zero
+        point; FULLY_CONNECTED is per tensor either way)
     :raises ExportError: (stage ``tflite``) an unknown precision, or one the op type has no TFLM kernel for
     """
+    if int4_scales not in INT4_SCALES:
+        raise ExportError("tflite", detail=f"int4_scales must be one of {INT4_SCALES}, got {int4_scales!r}")
     schema, model = _load(tflite)
     sg = model.subgraphs[0]
     sixteen: set[int] = set()
@@ -319,7 +326,7 @@ def apply_precision(tflite: bytes, precision: Mapping[int, str]) -> bytes:
         if kind not in WEIGHTED_OPS:
             raise ExportError("tflite", op=kind, detail=f"op {i} has no weights; only {WEIGHTED_OPS} take a precision")
         if p == "int4":
-            _to_int4(schema, model, sg.operators[i], kind)
+            _to_int4(schema, model, sg.operators[i], kind, conv_per_tensor=int4_scales == "tensor")
         elif p == "16x8":
             if kind != "FULLY_CONNECTED":
                 raise ExportError("tflite", op=kind, detail="16x8 is exported for FULLY_CONNECTED only")

@@ -5,7 +5,7 @@ Usage: python bench/scripts/mixed_precision.py kernels [--cores m0 m3 m4 m7 m33]
        python bench/scripts/mixed_precision.py sizes    [--tasks weather-gru digits-cnn]
        python bench/scripts/mixed_precision.py gru16    [--task weather-gru]
        python bench/scripts/mixed_precision.py qat      [--tasks weather-gru digits-cnn] [--steps 300] [--seeds 0]
-                                                        [--stochastic] [--test]
+                                                        [--stochastic] [--test] [--int4-scales channel tensor]
 
 ``kernels``: for each core the project firmware is built (PlatformIO, into --build-dir) and run in qemu-system-arm
 with -icount shift=0; over the serial protocol it loads three n x n FULLY_CONNECTED models of the same shape (int8,
@@ -29,6 +29,7 @@ fine-tuning (QAT: fake quantisation at int4 with the straight-through estimator,
 checkpoint kept on validation as ``compress`` does; ``--stochastic``: stochastic weight rounding while training), the
 same seeds for every variant. Each model is exported and run in TFLM; the drop vs FP32 is paired on the same windows
 with its 95 % bootstrap interval (``host.tasks.intervals.paired_drop``). ``--test`` scores each model once on test.
+``--int4-scales channel tensor``: int4 convolution filters with one scale per channel and/or per tensor.
 """
 
 from __future__ import annotations
@@ -245,10 +246,11 @@ def _drop(task, cand, ref) -> str:
     return f"{iv.value:+6.2f} [{iv.lo:+6.2f}, {iv.hi:+6.2f}]"
 
 
-def _qat_row(task, label: str, model, calib, layout: str, precision, fp: dict, cols: tuple[str, str, str]) -> None:
-    """Export ``model`` (int8, or with ``precision``), score it in TFLM on each split of ``fp``, print one row."""
+def _qat_row(task, label: str, model, calib, export: dict, fp: dict, cols: tuple[str, str, str]) -> None:
+    """Export ``model`` with ``export`` (``export_model`` options), score it in TFLM on each split of ``fp``, print
+    one row (.tflite bytes and the device array's, ``slim_tflite``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        res = export_model(model, calib, Path(tmp) / "m", name=task.name, weights=layout, precision=precision)
+        res = export_model(model, calib, Path(tmp) / "m", name=task.name, **export)
         tfl, man = res.read_tflite(), res.manifest
     predict = predict_fn(tfl, {**man, "arena_bytes": arena_bytes(tfl)})
     cells = []
@@ -256,7 +258,8 @@ def _qat_row(task, label: str, model, calib, layout: str, precision, fp: dict, c
         q = task.evaluate(predict, sp)
         cells.append(f"{q.value:>8.4f} {_drop(task, q, ref):>26}")
     seed, steps, secs = cols
-    print(f"{task.name:12} {label:34} {seed:>4} {steps:>5} {secs:>6} {len(tfl):>9} " + " ".join(cells), flush=True)
+    print(f"{task.name:12} {label:40} {seed:>4} {steps:>5} {secs:>6} {len(tfl):>9} {len(slim_tflite(tfl)):>8} "
+          + " ".join(cells), flush=True)
 
 
 def _qat_task(args: argparse.Namespace, name: str, splits: list[str]) -> None:
@@ -270,24 +273,34 @@ def _qat_task(args: argparse.Namespace, name: str, splits: list[str]) -> None:
     layout = "tensor" if getattr(base, "PREFIX", None) in ("gru", "lstm") else "channel"
     calib = task.calibration_inputs(512)
     fp = {sp: task.evaluate_model(base, sp) for sp in splits}
-    print(f"{name:12} {'float32':34} {'':>4} {'':>5} {'':>6} {'':>9} "
+    print(f"{name:12} {'float32':40} {'':>4} {'':>5} {'':>6} {'':>9} {'':>8} "
           + " ".join(f"{fp[sp].value:>8.4f} {'':>26}" for sp in splits), flush=True)
-    _qat_row(task, "int8 PTQ", base, calib, layout, None, fp, ("", "", ""))
-    _qat_row(task, "int4 PTQ", base, calib, layout, plan, fp, ("", "", ""))
+    for weights in ("channel", "tensor"):
+        _qat_row(task, f"int8 PTQ ({weights})", base, calib, {"weights": weights}, fp, ("", "", ""))
+    convs = any(n.startswith("conv") for n in plan)
+    scales = args.int4_scales if convs else ["channel"]  # without convolutions the layouts are the same model
+    for s4 in scales:
+        export = {"weights": layout, "precision": plan, "int4_scales": s4}
+        tag = f" (conv {s4})" if convs else ""
+        _qat_row(task, f"int4 PTQ{tag}", base, calib, export, fp, ("", "", ""))
     sign = 1.0 if task.higher_is_better else -1.0
 
     def validate(m) -> float:
         return sign * float(task.evaluate_model(m, "val").value)
 
-    for seed in args.seeds:
-        for stochastic in ([False, True] if args.stochastic else [False]):
-            model = copy.deepcopy(base)
-            started = time.perf_counter()
-            ft = finetune(model, task, args.steps, copy.deepcopy(base), qat=True, precision=plan, weights=layout,
-                          stochastic=stochastic, seed=seed, lr=args.lr, validate=validate)
-            secs = f"{time.perf_counter() - started:.0f}"
-            label = f"int4 QAT{' stochastic' if stochastic else ''} (kept step {ft.best_step})"
-            _qat_row(task, label, model.eval(), calib, layout, plan, fp, (str(seed), str(len(ft.losses)), secs))
+    for s4 in scales:
+        export = {"weights": layout, "precision": plan, "int4_scales": s4}
+        tag = f" conv {s4}" if convs else ""
+        for seed in args.seeds:
+            for stochastic in ([False, True] if args.stochastic else [False]):
+                model = copy.deepcopy(base)
+                started = time.perf_counter()
+                ft = finetune(model, task, args.steps, copy.deepcopy(base), qat=True, precision=plan, weights=layout,
+                              int4_scales=s4, stochastic=stochastic, seed=seed, lr=args.lr, validate=validate,
+                              patience=args.patience)
+                secs = f"{time.perf_counter() - started:.0f}"
+                label = f"int4 QAT{tag}{' SR' if stochastic else ''} (kept {ft.best_step})"
+                _qat_row(task, label, model.eval(), calib, export, fp, (str(seed), str(len(ft.losses)), secs))
 
 
 def qat(args: argparse.Namespace) -> int:
@@ -299,7 +312,7 @@ def qat(args: argparse.Namespace) -> int:
     splits = ["val", "test"] if args.test else ["val"]
     print("int4 weights on every weighted layer; drop vs FP32 in pp, paired on the same windows, 95 % bootstrap "
           "interval; every quantised model run in TFLM (PyPI tflite-micro)")
-    hdr = f"{'task':12} {'model':34} {'seed':>4} {'steps':>5} {'s':>6} {'.tflite B':>9} " + " ".join(
+    hdr = f"{'task':12} {'model':40} {'seed':>4} {'steps':>5} {'s':>6} {'.tflite B':>9} {'device B':>8} " + " ".join(
         f"{sp + ' acc':>8} {sp + ' drop pp [95 %]':>26}" for sp in splits)
     print(hdr)
     print("-" * len(hdr))
@@ -330,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--seeds", type=int, nargs="+", default=[0])
     q.add_argument("--lr", type=float, default=1e-3)
     q.add_argument("--stochastic", action="store_true", help="also run each seed with stochastic rounding")
+    q.add_argument("--patience", type=int, default=4, help="validations without improvement before stopping")
+    q.add_argument("--int4-scales", nargs="+", default=["channel"], choices=["channel", "tensor"],
+                   help="scale layouts of int4 convolution filters to run")
     q.add_argument("--test", action="store_true", help="score each model once on the test split too")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -160,6 +160,7 @@ def finetune(
     precision: Mapping[str, str] | None = None,
     stochastic: bool = False,
     weights: str = "channel",
+    int4_scales: str = "channel",
     lr: float = 3e-3,
     batch_size: int = 128,
     alpha: float = 0.5,
@@ -183,7 +184,8 @@ def finetune(
     ``masks`` (from ``magnitude_masks``) are re-applied after every step, so pruned weights stay 0.
     ``qat=True`` trains through fake quantisation and snaps the weights to their grid: int8, or the precision
     ``precision`` names for a layer (``int4``/``16x8``, see ``qat.fake_quant``), ``weights`` the int8 weight layout
-    (``channel``/``tensor``), ``stochastic`` rounds the weights stochastically while training.
+    (``channel``/``tensor``), ``int4_scales`` that of int4 convolution filters, ``stochastic`` rounds the weights
+    stochastically while training.
     ``validate`` (model → score on held-out data, higher is better) is called before the first step
     and then every ``min(validate_every, steps // validations)`` steps; the best-scoring weights are
     kept, and training stops early once ``patience`` validations in a row brought no improvement.
@@ -203,7 +205,8 @@ def finetune(
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
     try:
-        quant = {"precision": dict(precision or {}), "stochastic": stochastic, "weights": weights} if qat else None
+        quant = {"precision": dict(precision or {}), "stochastic": stochastic, "weights": weights,
+                 "int4_scales": int4_scales} if qat else None
         return _finetune(model, data, steps, teacher, masks, quant, lr, batch_size, alpha, temperature, seed,
                          validate, validations, validate_every, patience, tuple(rungs), on_rung)
     finally:
@@ -291,7 +294,7 @@ def _finetune(
             if best is not None:
                 model.load_state_dict(best[2])
         if quant is not None:
-            bake_weights(model, quant["precision"], quant["weights"])
+            bake_weights(model, quant["precision"], quant["weights"], quant["int4_scales"])
     model.eval()
     final = eval_loss()
     best_step = None if best is None else best[1]

@@ -160,15 +160,15 @@ def layer_precisions(model: nn.Module, precision: Mapping[str, str] | None) -> d
     return out
 
 
-def _per_channel(m: nn.Module, precision: str, weights: str) -> bool:
-    if precision == "int4":
-        return isinstance(m, nn.Conv2d)  # the exporter's int4 layout, whatever the int8 layout
+def _per_channel(m: nn.Module, precision: str, weights: str, int4_scales: str) -> bool:
+    if precision == "int4":  # the exporter's int4 layout, whatever the int8 layout
+        return isinstance(m, nn.Conv2d) and int4_scales == "channel"
     return weights == "channel"
 
 
 @contextmanager
 def fake_quant(model: nn.Module, precision: Mapping[str, str] | None = None, *, weights: str = "channel",
-               stochastic: bool = False, seed: int = 0) -> Iterator[None]:
+               stochastic: bool = False, seed: int = 0, int4_scales: str = "channel") -> Iterator[None]:
     """Within the block, every ``nn.Linear`` (incl. low-rank factors), ``nn.Conv2d`` and recurrent cell step of
     ``model`` computes with fake-quantised weights and activations at its layer's precision. The overrides are
     instance attributes removed on exit, so the model's class and state dict are untouched.
@@ -178,15 +178,16 @@ def fake_quant(model: nn.Module, precision: Mapping[str, str] | None = None, *, 
     :param weights: int8 weight layout, ``channel`` or ``tensor`` (int4 follows the exporter: see the module)
     :param stochastic: stochastic weight rounding in training mode (nearest in eval mode)
     :param seed: seed of the stochastic rounding's generator
+    :param int4_scales: int4 convolution filters' scales, ``channel`` or ``tensor`` (``precision.apply_precision``)
     """
-    if weights not in WEIGHT_LAYOUTS:
-        raise ValueError(f"weights must be one of {WEIGHT_LAYOUTS}, got {weights!r}")
+    if weights not in WEIGHT_LAYOUTS or int4_scales not in WEIGHT_LAYOUTS:
+        raise ValueError(f"weights and int4_scales must be one of {WEIGHT_LAYOUTS}, got {weights!r}, {int4_scales!r}")
     plan = layer_precisions(model, precision)
     gen = torch.Generator().manual_seed(seed) if stochastic else None
     patched: list[tuple[nn.Module, str]] = []
 
     def linear_forward(lin: nn.Linear, p: str) -> Any:
-        wq, obs = _WeightQuant(p, _per_channel(lin, p, weights), gen), RangeObserver(bits=16 if p == "16x8" else 8)
+        wq, obs = _WeightQuant(p, _per_channel(lin, p, weights, int4_scales), gen), RangeObserver(bits=16 if p == "16x8" else 8)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             return obs(F.linear(x, wq(lin.weight, lin.training), lin.bias))
@@ -194,7 +195,7 @@ def fake_quant(model: nn.Module, precision: Mapping[str, str] | None = None, *, 
         return forward
 
     def conv_forward(conv: nn.Conv2d, p: str) -> Any:
-        wq, obs = _WeightQuant(p, _per_channel(conv, p, weights), gen), RangeObserver()
+        wq, obs = _WeightQuant(p, _per_channel(conv, p, weights, int4_scales), gen), RangeObserver()
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             return obs(conv._conv_forward(x, wq(conv.weight, conv.training), conv.bias))
@@ -231,16 +232,16 @@ def fake_quant(model: nn.Module, precision: Mapping[str, str] | None = None, *, 
             m.__dict__.pop(attr, None)
 
 
-def bake_weights(model: nn.Module, precision: Mapping[str, str] | None = None, weights: str = "channel") -> None:
+def bake_weights(model: nn.Module, precision: Mapping[str, str] | None = None, weights: str = "channel",
+                 int4_scales: str = "channel") -> None:
     """Snap every linear and convolution weight to its grid (zeros stay zero, so masks survive).
 
     :param model: the fine-tuned model
-    :param precision: as in :func:`fake_quant`
-    :param weights: as in :func:`fake_quant`
+    :param precision, weights, int4_scales: as in :func:`fake_quant`
     """
     plan = layer_precisions(model, precision)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.Linear | nn.Conv2d):
                 p = plan.get(id(m), "int8")
-                m.weight.copy_(quantize_weight(m.weight, p, _per_channel(m, p, weights)))
+                m.weight.copy_(quantize_weight(m.weight, p, _per_channel(m, p, weights, int4_scales)))

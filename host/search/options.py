@@ -106,6 +106,12 @@ class SearchOptions:
     bounded:
         Start every strategy's proposals within per-layer bounds from the baseline's sensitivity and move them
         with the evidence (``edgeprune.host.search.bounds``); ``False``: the whole space from the start.
+    qat_steps:
+        ``--strategy greedy``: fine-tune each precision trial this many steps through fake quantisation at its
+        precisions (``CompressionConfig.qat``, distilled from the baseline); 0 (default): post-training trials.
+    stochastic_rounding:
+        Candidates fine-tuned with fake quantisation round their weights stochastically while training
+        (``CompressionConfig.stochastic_rounding``); needs fine-tuning with QAT (greedy: ``qat_steps > 0``). Default off.
     """
 
     device: str = DEFAULT_TARGET
@@ -138,6 +144,8 @@ class SearchOptions:
     ray_address: str | None = None
     multi_fidelity: bool = True
     bounded: bool = True
+    qat_steps: int = 0
+    stochastic_rounding: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

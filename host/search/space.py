@@ -104,6 +104,8 @@ class ConfigSpace:
         distill: bool = False,
         seed: int = 0,
         prune_scale: str = "log",
+        qat_steps: int = 0,
+        stochastic_rounding: bool = False,
     ) -> None:
         if prune_scale not in ("log", "linear"):
             raise ValueError(f"prune_scale must be 'log' or 'linear', got {prune_scale!r}")
@@ -120,6 +122,9 @@ class ConfigSpace:
         self.distill = bool(distill)
         self.seed = int(seed)
         self.prune_scale = prune_scale
+        #: Greedy precision trials: QAT fine-tuning steps (0: post-training); stochastic rounding wherever QAT runs.
+        self.qat_steps = int(qat_steps)
+        self.stochastic_rounding = bool(stochastic_rounding)
         self.knobs = vector_knobs(self.names, self.max_finetune_steps)
         # The device runs convolutions in int8 only: a conv model's configs are int8 whatever the proposal.
         self.int8_only = any(n.startswith("conv") for n in self.names)
@@ -218,7 +223,8 @@ class ConfigSpace:
             sparsity = min(sparsity, (_GRID - 1) / _GRID)
             rank = None if lc.rank_frac is None else max(1, math.floor(lc.rank_frac * _GRID + 0.5)) / _GRID
             quantize = None if self.int8_only else lc.quantize
-            layers.append(LayerConfig(lc.name, prune=prune, sparsity=sparsity, rank_frac=rank, quantize=quantize))
+            layers.append(LayerConfig(lc.name, prune=prune, sparsity=sparsity, rank_frac=rank, quantize=quantize,
+                                      precision=lc.precision if config.quantize == "int8" else None))
         out = replace(config, layers=tuple(layers))
         if self.int8_only and out.quantize != "int8":
             out = replace(out, quantize="int8")
@@ -228,6 +234,10 @@ class ConfigSpace:
             out = replace(out, finetune_steps=auto_finetune_steps(removed) if compressed else 0)
             if out.finetune_steps == 0 and out.qat:
                 out = replace(out, qat=False)
+        if self.stochastic_rounding and out.qat and not out.stochastic_rounding:
+            out = replace(out, stochastic_rounding=True)
+        elif out.stochastic_rounding and not out.qat:
+            out = replace(out, stochastic_rounding=False)
         return out
 
 

@@ -11,6 +11,7 @@ from export_helpers import FEATURES, SEQ, synthetic_windows
 from runtime.oracle import tflm_run
 from runtime.rt import STATUS, Runtime, build
 
+from edgeprune.bench.errors import ExportError
 from edgeprune.export import precision as P
 from edgeprune.export.pipeline import export_model
 from edgeprune.host.models import MLP, ConvNet, StackedGRU, StackedLSTM
@@ -96,6 +97,12 @@ def test_cnn_int4_conv_runs_in_tflm_and_in_the_runtime(rt, tmp):
     new = P.apply_precision(tfl, {i: "int4" for i in ops})
     assert P.weight_bytes(new)["int8"] == 0
     _check_plans(rt, res, layers, [{"conv0": "int4", "conv1": "int4", "head": "int4"}, {"conv1": "int4"}])
+    # one int4 scale per filter tensor: 12 B less per channel of each filter and bias, the same in TFLM and runtime
+    per_tensor = P.apply_precision(tfl, {i: "int4" for i in ops}, int4_scales="tensor")
+    _same_in_tflm_and_runtime(rt, per_tensor, res.manifest)
+    assert len(per_tensor) == len(new) - 12 * 2 * ((6 - 1) + (8 - 1))  # float scale + int64 zero point each
+    with pytest.raises(ExportError, match="int4_scales"):
+        P.apply_precision(tfl, {i: "int4" for i in ops}, int4_scales="row")
 
 
 def test_int4_halves_weight_bytes():

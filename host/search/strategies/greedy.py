@@ -6,8 +6,9 @@ otherwise goes back. Each trial is one evaluation (ceil(L / BATCH) for L layers)
 so those candidates show what int4 weights alone buy on the run's target. The rest of the budget sweeps one retain
 rate for every layer (the ``uniform`` strategy's order) at the precisions kept.
 
-Not reproduced: the study's fixed-point formats with free integer/fraction bits and its stochastic rounding; the
-device runs TFLite's int8/int4/16x8 quantisation only.
+With ``--qat-steps N`` each trial is fine-tuned through fake quantisation at its precisions (``--stochastic-rounding``:
+the study's stochastic rounding while training). Not reproduced: the study's fixed-point formats with free
+integer/fraction bits; the device runs TFLite's int8/int4/16x8 quantisation only.
 """
 
 from __future__ import annotations
@@ -90,6 +91,21 @@ def with_precision(config: Any, names: tuple[str, ...], precision: dict[str, str
     return replace(config, layers=layers)
 
 
+def trial_config(space: Any, precision: dict[str, str]) -> Any:
+    """The config of one precision trial: the baseline at ``precision``, post-training, or with ``space.qat_steps``
+    fine-tuned through fake quantisation at those precisions (distilled from the baseline when the space distils;
+    stochastic rounding when the space asks for it).
+
+    :param space: the run's ``ConfigSpace``
+    :param precision: layer -> precision
+    """
+    config = with_precision(space.identity(), space.names, precision)
+    if space.qat_steps <= 0:
+        return config
+    return replace(config, finetune_steps=space.qat_steps, qat=True, distill=space.distill,
+                   stochastic_rounding=space.stochastic_rounding)
+
+
 def run(ctx: StrategyContext) -> None:
     space = ctx.space
     kept: dict[str, str] = {}
@@ -99,7 +115,7 @@ def run(ctx: StrategyContext) -> None:
             if ctx.session.exhausted():
                 return
             chosen = {**kept, **lowered}
-            outcome = _evaluate(ctx, with_precision(space.identity(), space.names, chosen),
+            outcome = _evaluate(ctx, trial_config(space, chosen),
                                 {"index": index, "greedy": dict(lowered)})
             index += 1
             if outcome.verdict.feasible:

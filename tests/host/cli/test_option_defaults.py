@@ -56,6 +56,8 @@ SEARCH_MAP: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "no_cache": (SEARCH["use_cache"], lambda v: not v),
     "out": (SEARCH["out"], lambda v: v),
     "ray_address": (SEARCH["ray_address"], lambda v: v),
+    "qat_steps": (SEARCH["qat_steps"], lambda v: v),
+    "stochastic_rounding": (SEARCH["stochastic_rounding"], lambda v: v),
 }
 
 

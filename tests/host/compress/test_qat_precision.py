@@ -118,3 +118,13 @@ def test_compress_fine_tunes_at_the_configured_precision():
     assert torch.allclose(quantize_weight(w1), w1, atol=1e-7)
     assert torch.equal(w0, again.model.layers[0].weight.detach())  # seeded, stochastic rounding included
     assert out.report["export"] == {"precision": {"fc0": "int4"}}
+
+
+def test_int4_conv_filters_can_share_one_scale_like_the_exporter():
+    torch.manual_seed(6)
+    model = ConvNet((6, 6), 2, [5], 3)
+    bake_weights(model, {"conv0": "int4"}, int4_scales="tensor")
+    w = model.layers[0].weight.detach().double().numpy()
+    assert len(np.unique(w)) <= 16
+    s = P.int4_scale(w)
+    assert np.allclose(np.clip(np.round(w / s), -8, 7) * s, w, rtol=0, atol=1e-6 * np.abs(w).max())

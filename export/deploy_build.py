@@ -96,11 +96,14 @@ def _gcc() -> str:
 
 def _object(gcc: str, src: Path, includes: list[Path], flags: list[str], cache: Path, timeout_s: float) -> Path:
     """``src`` compiled with ``flags``, from the cache when the same inputs were compiled before."""
-    h = hashlib.sha256("\0".join([*flags, *map(str, includes)]).encode())
+    # The key is what the compiler reads, not where it lies: flags, the source, and every header below the source's
+    # folder and the include folders (a library's API source includes runtime/*.h, whose config changes per model),
+    # so two libraries with the same runtime and config share their objects.
+    h = hashlib.sha256("\0".join(flags).encode())
     h.update(src.read_bytes())
     for inc in [src.parent, *includes]:
-        for header in sorted(inc.glob("*.h")):
-            h.update(header.name.encode())
+        for header in sorted(inc.rglob("*.h")):
+            h.update(str(header.relative_to(inc)).encode())
             h.update(header.read_bytes())
     obj = cache / f"{src.stem}-{h.hexdigest()[:20]}.o"
     if obj.is_file():

@@ -89,7 +89,7 @@ def run_dump(lib_src: Path, core: str, arena: int, model: bytes, *, timeout_s: f
                            "libnewlib-arm-none-eabi qemu-system-arm)")
     gcc = _gcc()
     cpu = board_flags(core)
-    flags = [*cpu, *COMPILE_FLAGS, f"-DEP_DUMP_ARENA={int(arena)}u"]
+    flags = [*cpu, *COMPILE_FLAGS]
     cache = project_root() / ".pio" / "deploy-obj"
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ep-prepare-") as tmp:
@@ -100,8 +100,9 @@ def run_dump(lib_src: Path, core: str, arena: int, model: bytes, *, timeout_s: f
             f'ep_dump_model_copy:\n  .incbin "{work / "model.bin"}"\n', encoding="utf-8")
         sources = [lib_src / "edgeprune_model_data.c", *sorted((lib_src / "runtime").glob("*.c")), dump_source(),
                    deploy_sources() / "qemu" / "board_qemu.c"]
-        # The runtime headers (the model's config among them) are hashed into every object's cache key.
-        objects = [_object(gcc, s, [lib_src, lib_src / "runtime"], flags, cache, timeout_s) for s in sources]
+        # The library's own objects (same flags, same cache): only the snapshot program itself is built anew.
+        objects = [_object(gcc, s, [lib_src], [*flags, f"-DEP_DUMP_ARENA={int(arena)}u"] if s == dump_source()
+                           else flags, cache, timeout_s) for s in sources]
         copy_obj = work / "ep_dump_copy.o"
         proc = _run([gcc, *cpu, "-c", str(work / "ep_dump_copy.S"), "-o", str(copy_obj)], timeout_s, "assembling")
         if proc.returncode != 0:

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from edgeprune.export.precision_pack import INT4_CLIP_RATIOS
 from edgeprune.host.compress.surgery import named_layers
-from edgeprune.host.models import RecurrentLayer
+from edgeprune.host.models import ConvNet, RecurrentLayer
 
 #: EMA factor of the activation range observers (as TF's QAT default).
 EMA_DECAY = 0.99
@@ -194,11 +194,17 @@ def fake_quant(model: nn.Module, precision: Mapping[str, str] | None = None, *, 
 
         return forward
 
+    # A ConvNet's ReLU follows each conv and TFLite fuses it: the int8 output spans [0, max], so the range is observed
+    # after it (ReLU twice is ReLU once, values and gradients).
+    relu_after = {id(c) for c in model.layers} if isinstance(model, ConvNet) else set()
+
     def conv_forward(conv: nn.Conv2d, p: str) -> Any:
         wq, obs = _WeightQuant(p, _per_channel(conv, p, weights, int4_scales), gen), RangeObserver()
+        relu = id(conv) in relu_after
 
         def forward(x: torch.Tensor) -> torch.Tensor:
-            return obs(conv._conv_forward(x, wq(conv.weight, conv.training), conv.bias))
+            y = conv._conv_forward(x, wq(conv.weight, conv.training), conv.bias)
+            return obs(torch.relu(y) if relu else y)
 
         return forward
 

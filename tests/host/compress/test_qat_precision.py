@@ -128,3 +128,17 @@ def test_int4_conv_filters_can_share_one_scale_like_the_exporter():
     assert len(np.unique(w)) <= 16
     s = P.int4_scale(w)
     assert np.allclose(np.clip(np.round(w / s), -8, 7) * s, w, rtol=0, atol=1e-6 * np.abs(w).max())
+
+
+def test_a_convnets_conv_output_is_observed_after_its_fused_relu():
+    """TFLite fuses the ReLU: the int8 output spans [0, max], 255 steps of max / 255 (not of (max - min) / 255)."""
+    torch.manual_seed(7)
+    model = ConvNet((6, 6), 1, [4], 2)
+    x = torch.randn(8, 1, 6, 6) * 3
+    with fake_quant(model):
+        model.eval()
+        y = model.layers[0](x)
+    assert float(y.min()) == 0.0
+    step = float(y.max()) / 255
+    q = (y / step).detach()
+    assert torch.allclose(q, torch.round(q), atol=1e-3)

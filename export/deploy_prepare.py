@@ -180,6 +180,26 @@ def relocations(a: bytes, b: bytes, snap: Snapshot, fb_len: int) -> tuple[bytear
     return out, to_arena, to_fb
 
 
+def _steps(table: bytes) -> bytes | None:
+    """A 256-byte int8 table that rises in value order (stored so, or indexed by the input's byte: value order
+    starts at index 128) as first value, flags and its 255 steps at 1, 2 or 4 bits (ep_prepared.h); ``None`` when it
+    does not rise or a step is larger than 15."""
+    v = [b - 256 if b > 127 else b for b in table]
+    for start in (0, 128):
+        order = v[start:] + v[:start]
+        steps = [b - a for a, b in zip(order, order[1:], strict=False)]
+        if min(steps) < 0:
+            continue
+        bits = next((b for b in (1, 2, 4) if max(steps) < 1 << b), 0)
+        if not bits:
+            return None
+        packed = bytearray((255 * bits + 7) // 8)
+        for k, d in enumerate(steps):
+            packed[k * bits >> 3] |= d << (k * bits & 7)
+        return bytes([order[0] & 0xFF, bits | (0x10 if start else 0)]) + bytes(packed)
+    return None
+
+
 def _field(lay: dict[str, int], name: str, size: int, index: int = 0) -> range:
     """Byte offsets of field ``name`` (element ``index`` of ``size`` bytes) within its record."""
     return range(lay[name] + index * size, lay[name] + (index + 1) * size)
@@ -287,6 +307,24 @@ def emit(snap: Snapshot, fb_len: int, kinds: list[str], header: str) -> Prepared
                 raise PrepareError(f"op {i}'s scratch points into the model at {off}, outside every constant tensor")
             spans[owner[0][0]] = max(spans.get(owner[0][0], 0), owner[0][1])
 
+    tables = bytearray()  # the activation tables as steps (ep_prepared.h); their bytes leave the arena image
+    ntables = 0
+    table_kinds = {kind_of[k] for k in ("logistic_i8", "tanh_i8") if k in kind_of}
+    moving = set(ar_arena) | set(ar_fb)
+    for i in range(n_ops):
+        op = lay["ops"] + i * lay["op"]
+        at = op + lay["o_scratch"]
+        if record[op + lay["o_kind"]] not in table_kinds or at not in rec_arena_set:
+            continue
+        off = _u32(record, at)
+        if _u32(record, op + lay["o_scratch_bytes"]) != 256 or moving & set(range(off - 3, off + 256)):
+            continue
+        packed = _steps(bytes(arena[off:off + 256]))
+        if packed is not None:
+            tables += off.to_bytes(4 if max(len(record), len(arena)) > 0xFFFF else 2, "little") + packed
+            arena[off:off + 256] = bytes(256)
+            ntables += 1
+
     def clear(at: int, n: int) -> None:
         record[at:at + n] = bytes(n)
         for s in (rec_fb_set, rec_arena_set):
@@ -353,16 +391,19 @@ def emit(snap: Snapshot, fb_len: int, kinds: list[str], header: str) -> Prepared
         runs = _runs(image)
         payload = b"".join(bytes(image[s:s + n]) for s, n in runs)
         skips = _skips(runs)
-        # What the linker keeps: each array (one element when empty) and the 28-byte ep_prep_image_t.
+        packed_tables = bytes(tables) if name == "arena" else b""
+        # What the linker keeps: each array (one element when empty) and the 36-byte ep_prep_image_t.
         state += (max(len(payload), 1) + max(2 * len(skips), 1) + (4 if wide else 2) * (max(len(to_arena), 1) +
-                  max(len(to_data), 1)) + 28)
+                  max(len(to_data), 1)) + max(len(packed_tables), 1) + 36)
         p = f"edgeprune_model_{name}"  # every array of the model is named edgeprune_model_*: its flash is counted
         lines += [f"static const uint8_t {p}_bytes[] = {{", _c_bytes(payload or b"\0"), "};",
                   f"static const uint8_t {p}_skip[] = {{" + (", ".join(f"{g}, {n}" for g, n in skips) or "0") + "};"]
         for what, offs in (("to_arena", to_arena), ("to_data", to_data)):
             lines.append(f"static const {off_t} {p}_{what}[] = {{" + (", ".join(map(str, offs)) or "0") + "};")
-        lines += [f"const ep_prep_image_t {p} = {{{p}_bytes, {p}_skip, {p}_to_arena, {p}_to_data, {len(image)}u, "
-                  f"{len(skips)}u, {len(to_arena)}u, {len(to_data)}u}};", ""]
+        lines.append(f"static const uint8_t {p}_tables[] = {{" + _c_bytes(packed_tables or b"\0") + "};")
+        lines += [f"const ep_prep_image_t {p} = {{{p}_bytes, {p}_skip, {p}_to_arena, {p}_to_data, {p}_tables, "
+                  f"{len(image)}u, {len(skips)}u, {len(to_arena)}u, {len(to_data)}u, "
+                  f"{ntables if name == 'arena' else 0}u}};", ""]
         images.append(name)
     lines += ["/* The constants the kernels read at invoke (weights), 16-byte aligned. */",
               "const uint8_t edgeprune_model_data[] __attribute__((aligned(16))) = {", _c_bytes(bytes(blob) or b"\0"),

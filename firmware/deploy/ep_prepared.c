@@ -22,6 +22,27 @@ static void unpack(uint8_t *dst, const ep_prep_image_t *im, const uint8_t *arena
     w += (uint32_t)(uintptr_t)arena;
     memcpy(dst + im->to_arena[i], &w, 4);
   }
+  src = im->tables;
+  for (i = 0; i < im->ntables; i++) {
+    uint32_t off = src[0] | (uint32_t)src[1] << 8, k, bits, start;
+    int32_t v;
+    src += 2;
+#if EP_PREP_WIDE
+    off |= (uint32_t)src[0] << 16 | (uint32_t)src[1] << 24;
+    src += 2;
+#endif
+    v = (int8_t)src[0];
+    bits = src[1] & 7u;
+    start = (src[1] & 0x10u) ? 128u : 0u;
+    src += 2;
+    dst[off + start] = (uint8_t)v;
+    for (k = 1; k < 256u; k++) {
+      const uint32_t at = (k - 1u) * bits;
+      v += (src[at >> 3] >> (at & 7u)) & ((1u << bits) - 1u);
+      dst[off + ((k + start) & 255u)] = (uint8_t)v;
+    }
+    src += (255u * bits + 7u) >> 3;
+  }
   for (i = 0; i < im->n_data; i++) {
     memcpy(&w, dst + im->to_data[i], 4);
     w += (uint32_t)(uintptr_t)edgeprune_model_data;

@@ -17,14 +17,18 @@ typedef uint16_t ep_prep_off_t; /* every image of this model is below 64 KiB */
 
 /* One image (the model record, or the arena's initial contents): `size` bytes, zero but for `nruns` runs of
  * `bytes` (run i: skip[2i] zero bytes, then skip[2i + 1] bytes of `bytes`); then a 32-bit word at each offset of
- * `to_arena` gets the arena's address added, at each of `to_data` the address of edgeprune_model_data. */
+ * `to_arena` gets the arena's address added, at each of `to_data` the address of edgeprune_model_data.
+ * `ntables` 256-byte activation tables (LOGISTIC/TANH: monotonic) are stored as steps: each one in `tables` as its
+ * offset (ep_prep_off_t, little-endian), its first value (int8), a flags byte (bits per step 1/2/4; 0x10: the
+ * table is indexed by the input's byte, so value order starts at index 128), then 255 steps packed from bit 0. */
 typedef struct {
   const uint8_t *bytes;
   const uint8_t *skip;
   const ep_prep_off_t *to_arena;
   const ep_prep_off_t *to_data;
+  const uint8_t *tables;
   uint32_t size, nruns;
-  uint16_t n_arena, n_data;
+  uint16_t n_arena, n_data, ntables;
 } ep_prep_image_t;
 
 extern const uint8_t edgeprune_model_data[]; /* the constants the kernels read (weights), 16-byte aligned */

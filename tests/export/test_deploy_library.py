@@ -288,3 +288,30 @@ def test_a_build_with_only_the_planned_kinds_runs_the_gru_and_refuses_what_it_le
         outs.append(rt.run([x])[0].tobytes())
     assert outs[0] == outs[1]
     assert STATUS[lean.init(tflite, flags=NO_FUSE)] == "OP"
+
+
+def _unsteps(packed: bytes) -> bytes:
+    """ep_prepared.c's decoding of one table (after its offset)."""
+    v, bits, start = packed[0] - 256 * (packed[0] > 127), packed[1] & 7, 128 * bool(packed[1] & 0x10)
+    out = bytearray(256)
+    out[start] = v & 0xFF
+    for k in range(1, 256):
+        at = (k - 1) * bits
+        v += (packed[2 + (at >> 3)] >> (at & 7)) & ((1 << bits) - 1)
+        out[(k + start) & 255] = v & 0xFF
+    return bytes(out)
+
+
+def test_activation_tables_are_stored_as_their_steps():
+    """A rising int8 table (value order, or indexed by the input byte) goes in 1/2/4-bit steps and comes back
+    byte for byte; one that falls, or jumps by more than 15, stays in the arena image as it is."""
+    from edgeprune.export.deploy_prepare import _steps
+
+    logistic = np.round(255 / (1 + np.exp(-np.arange(-128, 128) / 24.0))).astype(np.int32) - 128
+    value_order = logistic.astype(np.int8).tobytes()
+    byte_order = np.roll(logistic, 128).astype(np.int8).tobytes()  # t[(uint8)x]: x = 0..127 first
+    for table in (value_order, byte_order):
+        packed = _steps(table)
+        assert packed is not None and len(packed) == 2 + 64 and _unsteps(packed) == table
+    assert _steps(value_order[::-1]) is None
+    assert _steps(bytes(range(0, 256, 16)) * 16) is None

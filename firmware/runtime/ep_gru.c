@@ -742,14 +742,12 @@ static inline __attribute__((always_inline)) void widen(const int8_t *x, uint32_
   }
 }
 
-/* Rows j0.. of FC role k into its accumulator slot. */
-static inline __attribute__((always_inline)) void pass_dot(const int32_t *pk, const ep_gru_t *g, uint32_t k,
-                                                           int32_t acc[FC_COUNT][EP_GRU_BLOCK], uint32_t j0,
+/* Rows j0.. of the FC with weights w and biases b (pointer words of a pass block) into accumulators a. */
+static inline __attribute__((always_inline)) void dot_into(int32_t w_word, int32_t b_word, int32_t *a, uint32_t j0,
                                                            uint32_t nb, uint32_t depth, const int8_t *xin,
                                                            const uint32_t *xq) {
-  const int8_t *w = (const int8_t *)(uintptr_t)pk[PK_W + k] + (size_t)j0 * depth;
-  const int32_t *bias = (const int32_t *)(uintptr_t)pk[PK_B + k] + j0;
-  int32_t *a = acc[g->slot[k]];
+  const int8_t *w = (const int8_t *)(uintptr_t)w_word + (size_t)j0 * depth;
+  const int32_t *bias = (const int32_t *)(uintptr_t)b_word + j0;
   if ((nb & 3u) != 0 || depth >= 64u) {
     ep_fc_dot_rows(w, xin, xq, bias, a, nb, depth);
   } else if (depth == 4u) {
@@ -757,6 +755,14 @@ static inline __attribute__((always_inline)) void pass_dot(const int32_t *pk, co
   } else {
     ep_dot_quads_dsp(w, xq, bias, a, nb >> 2, depth, xin + (depth & ~3u));
   }
+}
+
+/* Rows j0.. of FC role k into its accumulator slot. */
+static inline __attribute__((always_inline)) void pass_dot(const int32_t *pk, const ep_gru_t *g, uint32_t k,
+                                                           int32_t acc[FC_COUNT][EP_GRU_BLOCK], uint32_t j0,
+                                                           uint32_t nb, uint32_t depth, const int8_t *xin,
+                                                           const uint32_t *xq) {
+  dot_into(pk[PK_W + k], pk[PK_B + k], acc[g->slot[k]], j0, nb, depth, xin, xq);
 }
 
 /* One step of a one-pass layer: the six dot products straight into the assembly loops (rows of quads; the
@@ -841,6 +847,8 @@ typedef struct {
   int16_t mul_fc_op, mul_ig_op, add_c_op, tanh_c, mul_h_op;
   int16_t x, h, c, c_out, h_out;
   uint16_t hidden, depth_x;
+  uint8_t one_pass; /* the DSP one-pass chain runs this layer (prepare_lpass) */
+  uint8_t slot[L_COUNT]; /* one-pass: accumulator slot of each FC role (each gate's exact input first) */
 } ep_lstm_t;
 
 #define EP_LSTM_HEAD ((sizeof(ep_lstm_t) + 15u) & ~15u)
@@ -979,11 +987,20 @@ EP_COLD static int lstm_short(const ep_model_t *m, ep_lstm_t *l) {
   return bad | fc_check(m, l->fc, L_COUNT);
 }
 
+#if EP_GRU_DSP
+EP_COLD static void prepare_lpass(ep_model_t *m, ep_lstm_t *l);
+#endif
+
 EP_COLD static void prepare_lstm(ep_model_t *m, ep_lstm_t *l) {
   uint32_t k;
   fcq_prepare(m, &l->q, l->fc, L_COUNT);
   for (k = 0; k < 4u; k++) value_order(m, l->act[k]);
   value_order(m, l->tanh_c);
+#if EP_GRU_DSP
+  prepare_lpass(m, l);
+#else
+  l->one_pass = 0;
+#endif
 }
 
 /* ADD(x-FC, h-FC) gate into the x-FC's accumulators, through the value-ordered table. */
@@ -1017,8 +1034,146 @@ static void chain_lstm_fast(const ep_lstm_t *l, int32_t acc[L_COUNT][EP_GRU_BLOC
 }
 
 
+
+/*
+ * The LSTM's one pass per element (DSP cores, hidden <= EP_GRU_PASS_MAX), as ep_gru_pass_dsp: gates i, f, g, o
+ * from accumulator slots 2k (exact input) and 2k + 1, p = f * c, q = i * g, c' = ADD(p, q) (Z flag: q exact),
+ * h' = o * TANH(c'). Rows: 16 words per element.
+ *   void ep_lstm_pass_dsp(const int32_t *acc, const int32_t *rows, const int8_t *c, int8_t *c_out, int32_t *k)
+ * h' is stored at c_out + k[LK_MUL_H + 5].
+ */
+enum { LK_I = 0, LK_F = 9, LK_MUL_FC = 18, LK_G = 23, LK_MUL_IG = 32, LK_ADD_C = 37, LK_O = 46, LK_MUL_H = 55,
+       LK_SELF = 61, LK_STRIDE = 62, LK_FLAGS = 63, LK_END = 64, LK_W = 65, LK_B = 73, LK_WORDS = 84 };
+#define LF_ADD_C 0x40000000u /* Z: c' = ADD's exact input is i * g */
+
+#if EP_GRU_DSP
+void ep_lstm_pass_dsp(const int32_t *acc, const int32_t *rows, const int8_t *c, int8_t *c_out, int32_t *k);
+#define LP_GATE(S0, S1, R0, R1, D) \
+  GP_FCQ("r8", S0, R0) GP_FCQ("r9", S1, R1) GP_SUM("r8", "r9", GP_T, "add") GP_OUT("r6") "  ldrsb " D ", [r11, r6]\n"
+__asm__(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .global ep_lstm_pass_dsp\n"
+    "  .type ep_lstm_pass_dsp, %function\n"
+    "  .thumb_func\n"
+    "ep_lstm_pass_dsp:\n"
+    "  push {r4-r11, lr}\n"
+    "  ldr r4, [sp, #36]\n"
+    "  ldr r6, [r4, #252]\n" /* k[LK_FLAGS] */
+    "1:\n"
+    "  msr APSR_nzcvq, r6\n"
+    LP_GATE("0", "128", "0", "8", "r12")      /* i -> r12 */
+    LP_GATE("256", "384", "16", "24", "r11")  /* f -> r11 */
+    "  ldrsb r8, [r2], #1\n"
+    GP_MUL("r11", "r8", "lr")                 /* p = f * c -> lr */
+    LP_GATE("512", "640", "32", "40", "r8")   /* g -> r8 */
+    GP_MUL("r12", "r8", "r12")                /* q = i * g -> r12 */
+    "  beq 3f\n" GP_SUM("lr", "r12", GP_T, "add") "  b 4f\n"
+    "3:\n" GP_SUM("r12", "lr", GP_T, "add")
+    "4:\n" GP_OUT("r6")
+    "  strb r6, [r3]\n"
+    "  ldrsb r12, [r11, r6]\n"                /* TANH(c') -> r12 */
+    LP_GATE("768", "896", "48", "56", "r8")   /* o -> r8 */
+    "  ldmia r4!, {r5, r6, r7, r9, r10, r11}\n"
+    "  add r5, r5, r8\n  add r6, r6, r12, lsl #1\n  mul r5, r5, r6\n" GP_OUT("r6")
+    "  strb r6, [r3, r11]\n"
+    "  add r3, r3, #1\n"
+    "  ldmia r4, {r4, r5, r6, r7}\n" /* self, stride, flags, end */
+    "  add r1, r1, r5\n"
+    "  add r0, r0, #4\n"
+    "  cmp r0, r7\n"
+    "  bne 1b\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ep_lstm_pass_dsp, .-ep_lstm_pass_dsp\n");
+#endif
+
+static uint32_t lpass_bytes(uint32_t hidden, int per_channel) {
+  if (hidden > EP_GRU_PASS_MAX) return 0;
+  return 4u * LK_WORDS + 64u * (per_channel ? hidden : 1u);
+}
+
+#if EP_GRU_DSP
+static int32_t *lpass_k(const ep_lstm_t *l) {
+  return (int32_t *)(void *)((uint8_t *)(uintptr_t)l + EP_LSTM_HEAD + widen_bytes(l->depth_x));
+}
+
+/* The LSTM pass's constant block and rows (after fcq_prepare and value_order); l->one_pass = 1 if they fit. */
+EP_COLD static void prepare_lpass(ep_model_t *m, ep_lstm_t *l) {
+  const fcq_t *q = &l->q;
+  const int pc = q->jmask != 0;
+  int32_t *k = lpass_k(l), *rows = k + LK_WORDS;
+  const uint32_t n = l->hidden, nrows = pc ? n : 1u;
+  static const uint8_t gate_k[4] = {LK_I, LK_F, LK_G, LK_O};
+  uint32_t s, r;
+  l->one_pass = 0;
+  if (lpass_bytes(n, pc) == 0) return;
+  for (s = 0; s < L_COUNT; s++) {
+    const uint32_t g = s / 2u, kr = 2u * g + ((s & 1u) ^ (l->add[g].swap ? 1u : 0u));
+    l->slot[kr] = (uint8_t)s;
+    for (r = 0; r < nrows; r++) {
+      int rc;
+      if (pc) {
+        const int32_t ps = q->fs[kr][r], e = ps & 0xFF;
+        rc = row_pair(rows + 16u * r + 2u * s, q->fm[kr][r], e,
+                      (int64_t)((uint32_t)ps >> 8) + (int64_t)q->fzp[kr] * ((int64_t)1 << e));
+      } else {
+        rc = row_pair(rows + 16u * r + 2u * s, q->one[kr].m, q->one[kr].e, q->one[kr].c);
+      }
+      if (rc != 0) return;
+    }
+  }
+  for (s = 0; s < 4u; s++)
+    put_add(k + gate_k[s], &l->add[s], (const int8_t *)(const void *)m->ops[l->act[s]].scratch + 128);
+  put_mul(k + LK_MUL_FC, &l->mul_fc);
+  put_mul(k + LK_MUL_IG, &l->mul_ig);
+  put_add(k + LK_ADD_C, &l->add_c, (const int8_t *)(const void *)m->ops[l->tanh_c].scratch + 128);
+  put_mul(k + LK_MUL_H, &l->mul_h);
+  for (s = 0; s < L_COUNT; s++) {
+    k[LK_W + s] = (int32_t)(uintptr_t)m->tensors[m->ops[l->fc[s]].in[1]].data;
+    k[LK_B + s] = (int32_t)(uintptr_t)m->ops[l->fc[s]].scratch;
+  }
+  k[LK_SELF] = (int32_t)(uintptr_t)k;
+  k[LK_STRIDE] = pc ? 64 : 0;
+  k[LK_FLAGS] = (int32_t)(l->add_c.swap ? LF_ADD_C : 0u);
+  l->one_pass = 1;
+}
+
+/* One step of a one-pass LSTM layer (as pass_run). */
+__attribute__((noinline)) static void lpass_run(const ep_model_t *m, const ep_lstm_t *l, uint32_t *xq_x,
+                                                uint32_t *xq_h) {
+  int32_t *pk = lpass_k(l);
+  const int8_t *x = (const int8_t *)m->tensors[l->x].data, *h = (const int8_t *)m->tensors[l->h].data;
+  const int8_t *c = (const int8_t *)m->tensors[l->c].data;
+  int8_t *c_out = (int8_t *)m->tensors[l->c_out].data, *h_out = (int8_t *)m->tensors[l->h_out].data;
+  const int32_t *rows = pk + LK_WORDS;
+  const uint32_t n = l->hidden, dx = l->depth_x, stride = (uint32_t)pk[LK_STRIDE] / 4u;
+  uint32_t j0, k;
+  widen(x, dx, xq_x);
+  widen(h, n, xq_h);
+  pk[LK_MUL_H + 5] = (int32_t)(h_out - c_out);
+  for (j0 = 0; j0 < n; j0 += EP_GRU_BLOCK) {
+    int32_t acc[L_COUNT][EP_GRU_BLOCK];
+    const uint32_t nb = n - j0 < EP_GRU_BLOCK ? n - j0 : EP_GRU_BLOCK;
+    for (k = 0; k < L_COUNT; k += 2u) {
+      dot_into(pk[LK_W + k], pk[LK_B + k], acc[l->slot[k]], j0, nb, dx, x, xq_x);
+      dot_into(pk[LK_W + k + 1u], pk[LK_B + k + 1u], acc[l->slot[k + 1u]], j0, nb, n, h, xq_h);
+    }
+    pk[LK_END] = (int32_t)(uintptr_t)(acc[0] + nb);
+    ep_lstm_pass_dsp(acc[0], rows + j0 * stride, c + j0, c_out + j0, pk);
+  }
+}
+#endif
+
 int ep_k_lstm(const ep_model_t *m, const ep_op_t *op) {
   const ep_lstm_t *l = (const ep_lstm_t *)(const void *)op->scratch;
+#if EP_GRU_DSP
+  if (l->one_pass) {
+    lpass_run(m, l, (uint32_t *)(void *)((uint8_t *)op->scratch + EP_LSTM_HEAD), (uint32_t *)(void *)m->fc_tmp);
+    return 0;
+  }
+#endif
   const ep_op_t *ops = m->ops;
   const int8_t *x = (const int8_t *)m->tensors[l->x].data, *h = (const int8_t *)m->tensors[l->h].data;
   const int8_t *c = (const int8_t *)m->tensors[l->c].data;
@@ -1086,7 +1241,7 @@ EP_COLD int ep_gru_fuse(ep_model_t *m, uint8_t *mem, uint32_t avail, uint32_t *u
 #if EP_RT_LSTM
       ep_lstm_t l;
       if (match_lstm(m, &gi, (int)i, &l) != 0 || lstm_short(m, &l) != 0) continue;
-      need = (uint32_t)EP_LSTM_HEAD + widen_bytes(l.depth_x);
+      need = (uint32_t)EP_LSTM_HEAD + widen_bytes(l.depth_x) + lpass_bytes(l.hidden, m->ops[l.fc[0]].p.fc.per_channel);
       if (need > avail - *used) return EP_RT_ERR_ARENA;
       fuse_lstm(m, i, &l, mem + *used, need);
       *used += need;

@@ -117,3 +117,63 @@ def test_short_chain_on_device(core, models, tmp_path):
                 dev.set_input(seq["stream_input"], x.tobytes())
                 res = dev.infer(1, timeout_s=120.0)
                 assert res.outputs[seq["output"]] == runner.run(x).tobytes(), (core, name)
+
+
+def _other_input_orders(tflite: bytes) -> tuple[bytes, dict[str, bool]]:
+    """A one-layer GRU with the x-side FC of the candidate gate at half the MUL's scale and h at twice its scale:
+    the candidate ADD's exact input becomes the MUL and SUB(h, n)'s the h side (the exporter's models have the other
+    order; the DSP one-pass chain takes each order on its own path). Returns the model and which order each op has."""
+    import flatbuffers
+
+    from .tflbuild import S
+
+    model = S.ModelT.InitFromObj(S.Model.GetRootAsModel(tflite, 0))
+    graph = model.subgraphs[0]
+    code = {i: model.operatorCodes[op.opcodeIndex].builtinCode for i, op in enumerate(graph.operators)}
+    prod = {o: i for i, op in enumerate(graph.operators) for o in op.outputs}
+    kind = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
+
+    def src(t: int) -> str:
+        return kind[code[prod[t]]] if t in prod else "input"
+
+    scale = lambda t: graph.tensors[t].quantization.scale[0]  # noqa: E731
+    add_n = next(op for i, op in enumerate(graph.operators) if kind[code[i]] == "ADD"
+                 and sorted(map(src, op.inputs)) == ["FULLY_CONNECTED", "MUL"])
+    sub = next(op for i, op in enumerate(graph.operators) if kind[code[i]] == "SUB")
+    fc_out = next(t for t in add_n.inputs if src(t) == "FULLY_CONNECTED")
+    mul_out = next(t for t in add_n.inputs if src(t) == "MUL")
+    graph.tensors[fc_out].quantization.scale = [float(scale(mul_out) / 2)]
+    add_h = next(op for i, op in enumerate(graph.operators) if kind[code[i]] == "ADD"
+                 and sorted(map(src, op.inputs)) == ["MUL", "TANH"])
+    for t in (sub.inputs[0], add_h.outputs[0]):  # h and h' alike: the state is carried byte for byte
+        graph.tensors[t].quantization.scale = [float(scale(t) * 2)]
+    orders = {"add_n exact MUL": scale(mul_out) > scale(fc_out), "sub exact h": scale(sub.inputs[0]) >= scale(sub.inputs[1])}
+    b = flatbuffers.Builder(0)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output()), orders
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("core", ["m4"])
+def test_other_input_orders_on_device(core, rt, models, tmp_path):
+    from edgeprune.bench.firmware_build import CORE_ENVS
+    from edgeprune.bench.firmware_build import build as build_fw
+    from edgeprune.bench.link import Device
+    from edgeprune.bench.qemu import QemuBoard
+    from edgeprune.bench.tflm import TflmRunner
+
+    name, tflite, man = next(m for m in models if m[0].startswith("gru") and "x" not in m[0].split("-")[2])
+    odd, orders = _other_input_orders(tflite)
+    assert all(orders.values()), orders  # the model takes the paths this test is for
+    xs = _inputs(man, 2, seed=7)
+    _run_host(rt, odd, man, xs, None)
+    assert rt.num_fused == 1, name  # still one fused step
+    seq = man["sequence"]
+    runner = TflmRunner(odd, man)
+    elf = build_fw(CORE_ENVS[core], build_dir=tmp_path / "fw").elf
+    with QemuBoard(core, elf=elf) as board, Device.open(board.url, 60.0) as dev:
+        dev.load_model(odd)
+        dev.set_sequence(seq["steps"], seq["stream_input"], seq["recurrent"])
+        for x in xs:
+            dev.set_input(seq["stream_input"], x.tobytes())
+            assert dev.infer(1, timeout_s=120.0).outputs[seq["output"]] == runner.run(x).tobytes(), name

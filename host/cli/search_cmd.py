@@ -13,9 +13,10 @@ from rich.console import Console
 from edgeprune.host.cli.friendly_errors import friendly_errors
 from edgeprune.host.report import generate_report
 from edgeprune.host.report.console import ProgressDisplay, final_table
+from edgeprune.host.search.interrupts import SearchInterrupted, interrupt_handler
 from edgeprune.host.search.options import SearchOptions, parse_finetune_steps
 from edgeprune.host.search.parallel import parse_workers
-from edgeprune.host.search.run import SearchInterrupted, interrupt_handler, run_search
+from edgeprune.host.search.run import run_search
 from edgeprune.host.search.strategies import STRATEGIES
 
 #: Every option's default is the library's (``SearchOptions``); tests/host/cli/test_option_defaults.py compares them.
@@ -54,12 +55,12 @@ DEFAULTS = SearchOptions()
 @click.option("--finetune-steps", type=str, default=None,
               help="Fine-tuning steps per candidate: a number, or 'auto' (default: sized to how much was removed, "
                    "early-stopped on validation).")
-@click.option("--no-host-energy", is_flag=True, help="Skip CodeCarbon host energy.")
 @click.option("--qat-steps", type=int, default=DEFAULTS.qat_steps, show_default=True,
               help="--strategy greedy: fine-tune each precision trial this many steps with fake quantisation at its "
                    "precisions (0: post-training).")
 @click.option("--stochastic-rounding", is_flag=True,
               help="Round weights stochastically while fine-tuning with fake quantisation (off by default).")
+@click.option("--no-host-energy", is_flag=True, help="Skip CodeCarbon host energy.")
 @click.option("--no-cache", is_flag=True, help="Measure every config even if a earlier run measured it.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/<task>-<strategy>-<time>).")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,

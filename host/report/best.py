@@ -12,7 +12,7 @@ from typing import Any
 
 from edgeprune.bench.firmware_build import BuildError, build
 from edgeprune.bench.targets import TargetSpec, split_specs
-from edgeprune.host.search.evaluator import deploy_record
+from edgeprune.host.search.result_figures import deploy_record
 from edgeprune.host.search.store import StoredEvaluation
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES
 

@@ -30,7 +30,7 @@ from edgeprune.host.search.rejections import (
     rejection_summary,
     with_units,
 )
-from edgeprune.host.search.run import SearchResult
+from edgeprune.host.search.run_loop import SearchResult
 from edgeprune.host.search.session import Outcome, SearchSession
 from edgeprune.host.search.timing import run_account
 from edgeprune.host.search.types import QUALITY

@@ -25,6 +25,7 @@ from typing import Any
 
 from edgeprune.bench.errors import ExportError
 from edgeprune.export.pipeline import export_model
+from edgeprune.host.search.candidate_export import tflm_quality
 from edgeprune.host.search.timing import Stopwatch
 from edgeprune.host.search.types import STOPPED_REASON
 
@@ -108,22 +109,23 @@ class RungStop:
                 "(not fully fine-tuned, not sent to the device)")
 
 
-def rung_hook(evaluator: Any, config: Any, rule: RungRule, result: Any, stops: list[RungStop]) -> dict[str, Any]:
-    """``compress`` keyword arguments that check ``config``'s fine-tuning at its rung for ``evaluator``.
+def rung_hook(task: Any, calibration: Any, config: Any, rule: RungRule, result: Any,
+              stops: list[RungStop]) -> dict[str, Any]:
+    """``compress`` keyword arguments that check ``config``'s fine-tuning at its rung on ``task``.
 
     At the rung the kept weights are exported as the config says (int8 with one weight scale per matrix, as every
     export is tried first, or float32) into a temporary folder and scored in TFLM on validation; the rung's quality and verdict go into
     ``result.fidelity`` and its time into ``result.timings`` (``rung-export``, ``rung-tflm``). A stop is appended
     to ``stops``. An export that fails at the rung lets the candidate go on (the final export reports it).
     Nothing for configs without fine-tuning long enough, QAT or policies (whose validation is whole episodes).
+    ``calibration``: the int8 export's calibration inputs.
     """
-    if config.quantize not in ("int8", "float32") or config.qat or getattr(evaluator.task, "kind", None) == "policy":
+    if config.quantize not in ("int8", "float32") or config.qat or getattr(task, "kind", None) == "policy":
         return {}
     rungs = rung_steps(int(config.finetune_steps))
     if not rungs:
         return {}
     watch = Stopwatch(result.timings)
-    calibration, _ = evaluator._inputs()
 
     def on_rung(model: Any, step: int) -> bool:
         with tempfile.TemporaryDirectory(prefix="edgeprune-rung-") as tmp:
@@ -136,7 +138,7 @@ def rung_hook(evaluator: Any, config: Any, rule: RungRule, result: Any, stops: l
                 log.info("rung export of %s failed (%s): fine-tuning goes on", config.digest()[:10], exc)
                 return True
             with watch("rung-tflm"):
-                quality = evaluator._tflm_quality(exported.read_tflite(), exported.manifest)
+                quality = tflm_quality(task, exported.read_tflite(), exported.manifest)
         value = float(quality.value)
         goes_on = rule.goes_on(value)
         drop = float(rule.objective.drop(value))

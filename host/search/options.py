@@ -1,6 +1,6 @@
 """What a search is asked to do: ``SearchOptions`` with their defaults (shared by the CLI, which reads its option
 defaults from here), and the two things a worker needs to rebuild a search from them (``load_task``,
-``board_link_options``). Below the run loop (``run.py``) and the worker pools (``pool.py``), which both import it.
+``board_link_options``). Below the run loop (``run_loop.py``) and the worker pools (``pool.py``), which both import it.
 """
 
 from __future__ import annotations

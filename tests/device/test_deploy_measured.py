@@ -11,7 +11,8 @@ import pytest
 
 from edgeprune.bench.link import Device
 from edgeprune.bench.manifest import bare_manifest
-from edgeprune.host.search.evaluator import HardwareEvaluator, Prepared
+from edgeprune.host.search.candidate import Prepared
+from edgeprune.host.search.evaluator import HardwareEvaluator
 from edgeprune.host.search.types import LATENCY_COUNT, EvalResult
 
 from .conftest import bake_dir, seed_models

@@ -44,10 +44,10 @@ class Case:
 def _fast_baseline(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A baseline measured in milliseconds (20,000 B of firmware around the model), for limits only a
     measured baseline can refute."""
-    import edgeprune.host.search.run as run
+    import edgeprune.host.search.run_loop as run_loop
 
-    monkeypatch.setattr(run, "load_task", lambda options, progress=None: FakeTask())
-    monkeypatch.setattr(run, "hardware_evaluator", lambda task, options, run_dir: DeployBuildEvaluator())
+    monkeypatch.setattr(run_loop, "load_task", lambda options, progress=None: FakeTask())
+    monkeypatch.setattr(run_loop, "hardware_evaluator", lambda task, options, run_dir: DeployBuildEvaluator())
 
 
 def _byo_files(d: Path) -> None:

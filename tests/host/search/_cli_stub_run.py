@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from edgeprune.host.search import run as run_mod  # noqa: E402
+from edgeprune.host.search import run_loop  # noqa: E402
 from edgeprune.host.search import store as store_mod  # noqa: E402
 from tests.doubles.fake_task import FakeTask  # noqa: E402
 from tests.host.search._kill_run import PhasedEvaluator  # noqa: E402
@@ -35,8 +35,8 @@ def main() -> None:
             Path(marker).write_text("task loaded")
         return FakeTask()
 
-    run_mod.load_task = load_task
-    run_mod.hardware_evaluator = _evaluator
+    run_loop.load_task = load_task
+    run_loop.hardware_evaluator = _evaluator
     pages = os.environ.get("EP_TEST_MAX_PAGES")
     if pages:
         connect = store_mod._connect

@@ -12,7 +12,7 @@ from doubles.parallel_workers import SyntheticWorkers
 from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
-from edgeprune.host.search import run, sensitivity
+from edgeprune.host.search import run_loop, sensitivity
 from edgeprune.host.search.bounds import (
     CAP_FLOOR,
     EXPAND,
@@ -92,8 +92,8 @@ def test_the_lagged_feed_sees_outcomes_in_proposal_order_one_behind():
 @pytest.fixture
 def bounded(monkeypatch):
     """Runs of the synthetic task start from ``START`` (its stand-in has no model to measure)."""
-    # Patched where the run loop looks it up (host/search/run.py imports it at module top).
-    monkeypatch.setattr(run, "search_bounds", lambda task, space, objective, limit: LayerBounds(dict(START)))
+    # Patched where the run loop looks it up (host/search/run_loop.py imports it at module top).
+    monkeypatch.setattr(run_loop, "search_bounds", lambda task, space, objective, limit: LayerBounds(dict(START)))
 
 
 def _options(out, strategy="random", budget=6, **kw):

@@ -101,39 +101,27 @@ class _Task(SimpleNamespace):
         return SimpleNamespace(value=float((pred == y[:64]).mean()), metric="accuracy", samples=[])
 
 
-class _Evaluator:
-    def __init__(self) -> None:
-        self.task = _Task(kind="classifier", metric="accuracy", higher_is_better=True)
-
-    def _inputs(self):
-        return _data()[0][:32], _data()[0][:2]
-
-    def _tflm_quality(self, tflite, manifest):
-        from edgeprune.export.verify import predict_fn
-
-        return self.task.evaluate(predict_fn(tflite, manifest))
-
-
 @pytest.mark.tf
 @pytest.mark.slow
 def test_the_rung_scores_an_int8_export_in_tflm_and_stops_what_cannot_pass():
     from edgeprune.host.compress.config import CompressionConfig
 
-    evaluator = _Evaluator()
+    task = _Task(kind="classifier", metric="accuracy", higher_is_better=True)
+    calibration = _data()[0][:32]
     config = CompressionConfig.identity(("gru0", "gru1", "head")).__class__.from_json(
         CompressionConfig.identity(("gru0", "gru1", "head")).to_json().replace('"finetune_steps":0',
                                                                               '"finetune_steps":120'))
     objective = SimpleNamespace(drop=lambda q: 100.0 * (1.0 - q))  # a reference accuracy of 1.0
     result = SimpleNamespace(timings={}, fidelity={})
     stops: list = []
-    hook = rung_hook(evaluator, config, RungRule(objective, 1.0), result, stops)
+    hook = rung_hook(task, calibration, config, RungRule(objective, 1.0), result, stops)
     assert hook["rungs"] == (40,)
     assert hook["on_rung"](_small(), 40) is False  # an untrained 4-class GRU is far below 100 %
     assert stops and stops[0].step == 40 and stops[0].drop > stops[0].threshold
     assert result.fidelity["stopped"] == 1.0 and 0.0 <= result.fidelity["quality"] <= 1.0
     assert result.timings["rung-export"] > 0 and result.timings["rung-tflm"] > 0
     lenient = RungRule(SimpleNamespace(drop=lambda q: 0.0), 1.0)
-    assert rung_hook(evaluator, config, lenient, result, stops)["on_rung"](_small(), 40) is True
+    assert rung_hook(task, calibration, config, lenient, result, stops)["on_rung"](_small(), 40) is True
 
 
 class _RungEvaluator(SyntheticEvaluator):

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from edgeprune.bench.manifest import bare_manifest
-from edgeprune.host.search.evaluator import HardwareEvaluator, Prepared
+from edgeprune.host.search.candidate import Prepared
+from edgeprune.host.search.evaluator import HardwareEvaluator
 from edgeprune.host.search.footprint import IMAGE_FLASH_BYTES, IMAGE_RAM_BYTES
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES, EvalResult
 
@@ -32,7 +33,7 @@ def _prepared(model: bytes, out_dir: Path) -> Prepared:
 
 
 def _figures(ev: HardwareEvaluator, prepared: Prepared) -> dict[str, tuple[float, str, str]]:
-    ev._memory_figures(prepared.result, prepared)
+    ev.memory.record(prepared.result, prepared, ev.hello)
     figs = prepared.result.figures
     return {k: (figs[k].value, figs[k].source, figs[k].detail.replace(str(prepared.out_dir), "<dir>"))
             for k in (FLASH_BYTES, RAM_BYTES, IMAGE_FLASH_BYTES, IMAGE_RAM_BYTES)}

@@ -18,7 +18,9 @@ from doubles.fake_task import FakeTask
 from doubles.synthetic_evaluator import SyntheticEvaluator
 
 from edgeprune.host.search.options import SearchOptions
-from edgeprune.host.search.run import LimitError, RunDirError, run_search
+from edgeprune.host.search.run import run_search
+from edgeprune.host.search.run_checks import LimitError
+from edgeprune.host.search.run_dir import RunDirError
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.types import FLASH_BYTES, MODEL_BYTES, FigureRecord
 

@@ -13,7 +13,8 @@ from edgeprune.host.report import generate_report
 from edgeprune.host.search.front import pareto_front
 from edgeprune.host.search.objective import Constraints
 from edgeprune.host.search.options import SearchOptions
-from edgeprune.host.search.run import RunDirError, run_search
+from edgeprune.host.search.run import run_search
+from edgeprune.host.search.run_dir import RunDirError
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.strategies import STRATEGIES
 

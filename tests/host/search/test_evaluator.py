@@ -14,7 +14,8 @@ from doubles.sim_device import SimConfig, SimDevice
 
 from edgeprune.bench import protocol as P
 from edgeprune.bench.link import fault_kind
-from edgeprune.host.search.evaluator import HardwareEvaluator, Prepared
+from edgeprune.host.search.candidate import Prepared
+from edgeprune.host.search.evaluator import HardwareEvaluator
 from edgeprune.host.search.types import LATENCY_COUNT, EvalResult
 
 MODEL = b"TFL3" + bytes(range(200)) * 5

@@ -1,17 +1,18 @@
 """The evaluator exports every candidate with one weight scale per matrix unless per-row scales keep validation
-quality that per-tensor loses (``HardwareEvaluator._export_smallest``): real exports, the score stubbed per layout."""
+quality that per-tensor loses (``candidate_export.export_smallest``): real exports, the score stubbed per layout."""
 
 from __future__ import annotations
 
 import json
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
 from edgeprune.host.models import StackedGRU
-from edgeprune.host.search.evaluator import HardwareEvaluator
+from edgeprune.host.search.candidate_export import export_smallest
 
 pytestmark = pytest.mark.tf
 
@@ -25,13 +26,13 @@ def model_and_calibration():
     return model, calib
 
 
-def _evaluator(float_q: float, by_layout: dict[str, float], seen: list[str]) -> SimpleNamespace:
-    def tflm_quality(tflite: bytes, manifest: dict) -> SimpleNamespace:
+def _task_and_score(float_q: float, by_layout: dict[str, float], seen: list[str]) -> tuple[SimpleNamespace, Any]:
+    def score(tflite: bytes, manifest: dict) -> SimpleNamespace:
         seen.append(manifest["weight_scales"])
         return SimpleNamespace(value=by_layout[manifest["weight_scales"]], metric="accuracy")
 
     task = SimpleNamespace(higher_is_better=True, evaluate=lambda predict, split: SimpleNamespace(value=float_q))
-    return SimpleNamespace(task=task, _tflm_quality=tflm_quality)
+    return task, score
 
 
 @pytest.mark.parametrize(
@@ -47,8 +48,8 @@ def test_per_tensor_unless_per_channel_keeps_quality(model_and_calibration, tmp_
     model, calib = model_and_calibration
     seen: list[str] = []
     out = tmp_path / "cand"
-    exported, quality = HardwareEvaluator._export_smallest(_evaluator(float_q, by_layout, seen), model, calib, out,
-                                                           "int8")
+    task, score = _task_and_score(float_q, by_layout, seen)
+    exported, quality = export_smallest(task, model, calib, out, "int8", score=score)
     assert seen == exports
     assert quality.value == by_layout[kept]
     assert exported.out_dir == out.resolve()

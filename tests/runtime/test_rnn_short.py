@@ -120,9 +120,10 @@ def test_short_chain_on_device(core, models, tmp_path):
 
 
 def _other_input_orders(tflite: bytes) -> tuple[bytes, dict[str, bool]]:
-    """A one-layer GRU with the x-side FC of the candidate gate at half the MUL's scale and h at twice its scale:
-    the candidate ADD's exact input becomes the MUL and SUB(h, n)'s the h side (the exporter's models have the other
-    order; the DSP one-pass chain takes each order on its own path). Returns the model and which order each op has."""
+    """A one-layer cell with the exact inputs the exporter's models do not have (the DSP one-pass chains take each
+    input order on its own path). GRU: the candidate ADD's x-side FC at half the MUL's scale and h, h' at twice
+    theirs (the candidate ADD's exact input becomes the MUL, SUB(h, n)'s the h side). LSTM: MUL(f, c) at half
+    MUL(i, g)'s scale (the c' ADD's exact input becomes i * g). Returns the model and whether each order holds."""
     import flatbuffers
 
     from .tflbuild import S
@@ -136,18 +137,31 @@ def _other_input_orders(tflite: bytes) -> tuple[bytes, dict[str, bool]]:
     def src(t: int) -> str:
         return kind[code[prod[t]]] if t in prod else "input"
 
-    scale = lambda t: graph.tensors[t].quantization.scale[0]  # noqa: E731
-    add_n = next(op for i, op in enumerate(graph.operators) if kind[code[i]] == "ADD"
-                 and sorted(map(src, op.inputs)) == ["FULLY_CONNECTED", "MUL"])
-    sub = next(op for i, op in enumerate(graph.operators) if kind[code[i]] == "SUB")
-    fc_out = next(t for t in add_n.inputs if src(t) == "FULLY_CONNECTED")
-    mul_out = next(t for t in add_n.inputs if src(t) == "MUL")
-    graph.tensors[fc_out].quantization.scale = [float(scale(mul_out) / 2)]
-    add_h = next(op for i, op in enumerate(graph.operators) if kind[code[i]] == "ADD"
-                 and sorted(map(src, op.inputs)) == ["MUL", "TANH"])
-    for t in (sub.inputs[0], add_h.outputs[0]):  # h and h' alike: the state is carried byte for byte
-        graph.tensors[t].quantization.scale = [float(scale(t) * 2)]
-    orders = {"add_n exact MUL": scale(mul_out) > scale(fc_out), "sub exact h": scale(sub.inputs[0]) >= scale(sub.inputs[1])}
+    def op_of(name: str, inputs: list[str]):
+        return next(op for i, op in enumerate(graph.operators) if kind[code[i]] == name
+                    and sorted(map(src, op.inputs)) == inputs)
+
+    def scale(t: int) -> float:
+        return graph.tensors[t].quantization.scale[0]
+
+    def set_scale(t: int, v: float) -> None:
+        graph.tensors[t].quantization.scale = [float(v)]
+
+    if any(kind[c] == "SUB" for c in code.values()):  # GRU
+        add_n, sub = op_of("ADD", ["FULLY_CONNECTED", "MUL"]), op_of("SUB", ["TANH", "input"])
+        fc_out = next(t for t in add_n.inputs if src(t) == "FULLY_CONNECTED")
+        mul_out = next(t for t in add_n.inputs if src(t) == "MUL")
+        set_scale(fc_out, scale(mul_out) / 2)
+        for t in (sub.inputs[0], op_of("ADD", ["MUL", "TANH"]).outputs[0]):  # h and h': the state is carried as bytes
+            set_scale(t, scale(t) * 2)
+        orders = {"add_n exact MUL": scale(mul_out) > scale(fc_out),
+                  "sub exact h": scale(sub.inputs[0]) >= scale(sub.inputs[1])}
+    else:  # LSTM
+        add_c = op_of("ADD", ["MUL", "MUL"])
+        ig = next(t for t in add_c.inputs if "TANH" in map(src, graph.operators[prod[t]].inputs))
+        fc = next(t for t in add_c.inputs if t != ig)
+        set_scale(fc, scale(ig) / 2)
+        orders = {"c' exact i * g": scale(ig) > scale(fc)}
     b = flatbuffers.Builder(0)
     b.Finish(model.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output()), orders
@@ -162,18 +176,22 @@ def test_other_input_orders_on_device(core, rt, models, tmp_path):
     from edgeprune.bench.qemu import QemuBoard
     from edgeprune.bench.tflm import TflmRunner
 
-    name, tflite, man = next(m for m in models if m[0].startswith("gru") and "x" not in m[0].split("-")[2])
-    odd, orders = _other_input_orders(tflite)
-    assert all(orders.values()), orders  # the model takes the paths this test is for
-    xs = _inputs(man, 2, seed=7)
-    _run_host(rt, odd, man, xs, None)
-    assert rt.num_fused == 1, name  # still one fused step
-    seq = man["sequence"]
-    runner = TflmRunner(odd, man)
+    cases = []
+    for cell in ("gru", "lstm"):
+        name, tflite, man = next(m for m in models if m[0].startswith(cell) and "x" not in m[0].split("-")[2])
+        odd, orders = _other_input_orders(tflite)
+        assert all(orders.values()), (name, orders)  # the model takes the paths this test is for
+        xs = _inputs(man, 2, seed=7)
+        _run_host(rt, odd, man, xs, None)
+        assert rt.num_fused == 1, name  # still one fused step
+        cases.append((name, odd, man, xs))
     elf = build_fw(CORE_ENVS[core], build_dir=tmp_path / "fw").elf
     with QemuBoard(core, elf=elf) as board, Device.open(board.url, 60.0) as dev:
-        dev.load_model(odd)
-        dev.set_sequence(seq["steps"], seq["stream_input"], seq["recurrent"])
-        for x in xs:
-            dev.set_input(seq["stream_input"], x.tobytes())
-            assert dev.infer(1, timeout_s=120.0).outputs[seq["output"]] == runner.run(x).tobytes(), name
+        for name, odd, man, xs in cases:
+            seq = man["sequence"]
+            runner = TflmRunner(odd, man)
+            dev.load_model(odd)
+            dev.set_sequence(seq["steps"], seq["stream_input"], seq["recurrent"])
+            for x in xs:
+                dev.set_input(seq["stream_input"], x.tobytes())
+                assert dev.infer(1, timeout_s=120.0).outputs[seq["output"]] == runner.run(x).tobytes(), name

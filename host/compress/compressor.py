@@ -26,8 +26,9 @@ from edgeprune.host.compress.data import TrainData
 from edgeprune.host.compress.finetuning import finetune
 from edgeprune.host.compress.lowrank import factorise
 from edgeprune.host.compress.sparsity import apply_masks, layer_sparsity, magnitude_masks
-from edgeprune.host.compress.structured import prune_structured
+from edgeprune.host.compress.structured import kept_count, l2_importance, prune_structured
 from edgeprune.host.compress.surgery import check_model
+from edgeprune.host.compress.warm_start import composes, relative_prune
 from edgeprune.host.models import MLP, ConvNet, StackedRNN
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ def _validator(source: Any) -> Any:
 
 
 def compress(task_or_model: Any, config: CompressionConfig, data: Any = None, *,
-             rungs: Sequence[int] = (), on_rung: Callable[[nn.Module, int], bool] | None = None) -> Compressed:
+             rungs: Sequence[int] = (), on_rung: Callable[[nn.Module, int], bool] | None = None,
+             start: tuple[nn.Module, CompressionConfig] | None = None) -> Compressed:
     """Apply ``config`` to a task's baseline (or a model) deterministically under ``config.seed``.
 
     ``data`` (``(X, y)``, ``(X, y, kind)``, ``TrainData`` or a task) feeds data-driven importance and
@@ -112,7 +114,11 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None, *,
 
     torch.manual_seed(config.seed)
     base = base.eval()
-    model, kept = prune_structured(base, config, data=td, seed=config.seed)
+    if start is None:
+        model, kept = prune_structured(base, config, data=td, seed=config.seed)
+        kept_units = {n: len(v) for n, v in kept.items()}
+    else:
+        model, kept_units = _prune_from(start, base, config, td)
     model, ranks = factorise(model, config)
     masks = magnitude_masks(model, config)
     apply_masks(model, masks)
@@ -145,7 +151,7 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None, *,
     report: dict[str, Any] = {
         "shape_before": _shape(base),
         "shape_after": _shape(model),
-        "kept_units": {n: len(v) for n, v in kept.items()},
+        "kept_units": kept_units,
         "ranks": ranks,
         "layer_sparsity": layer_sparsity(model),
         "masked_params": sorted(masks),
@@ -162,6 +168,27 @@ def compress(task_or_model: Any, config: CompressionConfig, data: Any = None, *,
     log.info("compressed %s -> %s: %d params, %d MACs", report["shape_before"], report["shape_after"],
              prox.params, prox.macs)
     return Compressed(model, prox, config, report)
+
+
+def _prune_from(start: tuple[nn.Module, CompressionConfig], base: nn.Module, config: CompressionConfig,
+                td: TrainData | None) -> tuple[nn.Module, dict[str, int]]:
+    """``config``'s structured pruning applied to an ancestor's model: each layer keeps as many units as pruning
+    the baseline would (``kept_count``), chosen among the ancestor's. Returns the model and its kept unit counts."""
+    start_model, start_config = start
+    if not composes(start_config, config):
+        raise ConfigError(f"config {config.digest()[:10]} is not a further compression of {start_config.digest()[:10]}")
+    base_units = {n: int(v.numel()) for n, v in l2_importance(base).items()}
+    start_units = {n: int(v.numel()) for n, v in l2_importance(start_model).items()}
+    fracs: dict[str, float] = {}
+    kept_units: dict[str, int] = {}
+    for name, units in base_units.items():
+        prune = config.layer(name).prune
+        if prune <= 0:
+            continue
+        kept_units[name] = kept_count(units, prune)
+        fracs[name] = relative_prune(units, start_units[name], kept_units[name])
+    model, _ = prune_structured(start_model.eval(), fracs, importance=config.importance, data=td, seed=config.seed)
+    return model, kept_units
 
 
 def _search_distill() -> Any:

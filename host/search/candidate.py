@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.host.compress.compress_errors import ConfigError
+from edgeprune.host.search.ancestors import Ancestors, warm_startable
 from edgeprune.host.search.result_figures import proxy_figures
 from edgeprune.host.search.types import QUALITY, EvalResult, FigureRecord
 
@@ -42,7 +43,8 @@ class Prepared:
     stopped: Any = None
 
 
-def compress_candidate(task: Any, config: Any, result: EvalResult, hook: dict[str, Any]) -> Any:
+def compress_candidate(task: Any, config: Any, result: EvalResult, hook: dict[str, Any],
+                       ancestors: Ancestors | None = None) -> Any:
     """``config`` applied to ``task``'s baseline (``host.compress.compressor.compress``), or ``None`` with
     ``result.error`` set when the config does not fit the model.
 
@@ -55,15 +57,26 @@ def compress_candidate(task: Any, config: Any, result: EvalResult, hook: dict[st
         time, already under ``rung-*``, taken out of fine-tuning) and the proxy figures go into it.
     hook:
         Further ``compress`` arguments (a rung check: ``fidelity.rung_hook``).
+    ancestors:
+        The task's kept fine-tuned candidates (``None``: no warm starts). A fine-tuned config starts from the
+        closest one it further compresses (``result.artifacts["warm_start_from"]`` names it) and, once fully
+        fine-tuned, is kept for later candidates.
     """
     clock = time.perf_counter()
     from edgeprune.host.compress.compressor import compress  # loads torch
 
+    warm = ancestors is not None and warm_startable(task, config)
+    ancestor = ancestors.closest(config) if warm and ancestors is not None else None
+    start = {} if ancestor is None else {"start": (ancestor.model, ancestor.config)}
     try:
-        compressed = compress(task, config, **hook)
+        compressed = compress(task, config, **hook, **start)
     except ConfigError as exc:
         result.error = f"ConfigError: {exc}"
         return None
+    if ancestor is not None:
+        result.artifacts["warm_start_from"] = ancestor.digest
+    if warm and ancestors is not None and (compressed.report.get("finetune") or {}).get("stopped_at") is None:
+        ancestors.keep(config, compressed.model)
     spent = time.perf_counter() - clock
     tuned = float(compressed.report.get("finetune_seconds") or 0.0)
     rungs = result.timings.get("rung-export", 0.0) + result.timings.get("rung-tflm", 0.0)

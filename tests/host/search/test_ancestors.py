@@ -1,0 +1,67 @@
+"""Warm starts in the search (issue 28, item 3): a fully fine-tuned candidate is kept in the task's artifacts folder,
+and a later candidate that compresses it further starts from it — the result names which one — while a candidate
+with nothing to start from, or a damaged kept entry, fine-tunes from the baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edgeprune.host.compress.config import CompressionConfig, LayerConfig
+from edgeprune.host.models import StackedGRU
+from edgeprune.host.search.ancestors import Ancestors, warm_startable
+from edgeprune.host.search.candidate import compress_candidate
+from edgeprune.host.search.types import EvalResult
+
+
+class _Task:
+    """A 4-class sequence task over arrays: what ``compress`` reads of a task."""
+
+    kind = "classifier"
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        self.model = StackedGRU(input_size=3, hidden_sizes=[8, 6], num_outputs=4, seq_len=5).eval()
+        rng = np.random.default_rng(0)
+        self.x = rng.normal(size=(128, 5, 3)).astype(np.float32)
+        self.y = self.x.sum(axis=1).argmax(axis=1).astype(np.int64)
+
+    def baseline(self):
+        return self.model
+
+    def train_arrays(self):
+        return self.x, self.y
+
+
+def _config(gru0: float, gru1: float, steps: int = 6, qat: bool = False) -> CompressionConfig:
+    return CompressionConfig(layers=(LayerConfig("gru0", prune=gru0), LayerConfig("gru1", prune=gru1)),
+                             finetune_steps=steps, qat=qat)
+
+
+def _prepare(task, config, ancestors) -> EvalResult:
+    result = EvalResult(config.to_json(), config.digest())
+    assert compress_candidate(task, config, result, {}, ancestors) is not None
+    return result
+
+
+def test_a_later_candidate_starts_from_the_closest_kept_one(tmp_path):
+    torch.set_num_threads(1)
+    task, ancestors = _Task(), Ancestors(tmp_path / "finetuned")
+    first, second, third = _config(0.25, 0.0), _config(0.5, 0.0), _config(0.75, 0.5)
+    assert "warm_start_from" not in _prepare(task, first, ancestors).artifacts  # nothing kept yet
+    assert _prepare(task, second, ancestors).artifacts["warm_start_from"] == first.digest()
+    assert _prepare(task, third, ancestors).artifacts["warm_start_from"] == second.digest()  # the closer one
+    assert sorted(p.name for p in (tmp_path / "finetuned").iterdir()) == sorted(
+        f"{c.digest()[:16]}{ext}" for c in (first, second, third) for ext in (".json", ".pt"))
+    # A less compressed candidate has no ancestor among these; a damaged entry is skipped, not fatal.
+    (tmp_path / "finetuned" / "0000000000000000.json").write_text("{not json")
+    assert "warm_start_from" not in _prepare(task, _config(0.0, 0.25), ancestors).artifacts
+
+
+def test_only_plain_fine_tuning_is_warm_started():
+    task = _Task()
+    assert warm_startable(task, _config(0.5, 0.5))
+    assert not warm_startable(task, _config(0.5, 0.5, steps=0))
+    assert not warm_startable(task, _config(0.5, 0.5, qat=True))
+    task.kind = "policy"
+    assert not warm_startable(task, _config(0.5, 0.5))

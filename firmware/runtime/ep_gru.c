@@ -742,11 +742,12 @@ static inline __attribute__((always_inline)) void widen(const int8_t *x, uint32_
   }
 }
 
-/* Depth 16 (a hidden-16 layer's h side): the four rows of a quad through one pointer at fixed offsets and the whole
- * depth unrolled, so that a quad costs its 80 products' instructions and five more (ep_dot_quads_dsp keeps its
- * pointers on the stack between quads).
- *   void ep_gru_dot16_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t quads) */
+/* Depth 16 and 32 (the h side of hidden-16 and -32 layers): the four rows of a quad through one pointer at fixed
+ * offsets and the whole depth unrolled, so that a quad costs its products' instructions and five more
+ * (ep_dot_quads_dsp keeps its pointers on the stack between quads).
+ *   void ep_gru_dotD_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t quads) */
 void ep_gru_dot16_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t quads);
+void ep_gru_dot32_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t quads);
 #define GD_ROW(OFF, A) \
   "  ldr r11, [r4, #" OFF "]\n  sxtb16 r12, r11\n  sxtb16 r11, r11, ror #8\n  smlad " A ", r12, r8, " A "\n" \
   "  smlad " A ", r11, r9, " A "\n"
@@ -774,6 +775,34 @@ __asm__(
     "  bne 1b\n"
     "  pop {r4-r11, pc}\n"
     "  .size ep_gru_dot16_dsp, .-ep_gru_dot16_dsp\n");
+__asm__(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .p2align 2\n"
+    "  .global ep_gru_dot32_dsp\n"
+    "  .type ep_gru_dot32_dsp, %function\n"
+    "  .thumb_func\n"
+    "ep_gru_dot32_dsp:\n"
+    "  push {r4-r11, lr}\n"
+    "  mov r4, r0\n  mov r7, r1\n  mov r5, r2\n  mov r6, r3\n"
+    "  ldr lr, [sp, #36]\n"
+    "1:\n"
+    "  ldmia r5!, {r0-r3}\n"
+    "  ldrd r8, r9, [r7, #0]\n" GD_ROW("0", "r0") GD_ROW("32", "r1") GD_ROW("64", "r2") GD_ROW("96", "r3")
+    "  ldrd r8, r9, [r7, #8]\n" GD_ROW("4", "r0") GD_ROW("36", "r1") GD_ROW("68", "r2") GD_ROW("100", "r3")
+    "  ldrd r8, r9, [r7, #16]\n" GD_ROW("8", "r0") GD_ROW("40", "r1") GD_ROW("72", "r2") GD_ROW("104", "r3")
+    "  ldrd r8, r9, [r7, #24]\n" GD_ROW("12", "r0") GD_ROW("44", "r1") GD_ROW("76", "r2") GD_ROW("108", "r3")
+    "  ldrd r8, r9, [r7, #32]\n" GD_ROW("16", "r0") GD_ROW("48", "r1") GD_ROW("80", "r2") GD_ROW("112", "r3")
+    "  ldrd r8, r9, [r7, #40]\n" GD_ROW("20", "r0") GD_ROW("52", "r1") GD_ROW("84", "r2") GD_ROW("116", "r3")
+    "  ldrd r8, r9, [r7, #48]\n" GD_ROW("24", "r0") GD_ROW("56", "r1") GD_ROW("88", "r2") GD_ROW("120", "r3")
+    "  ldrd r8, r9, [r7, #56]\n" GD_ROW("28", "r0") GD_ROW("60", "r1") GD_ROW("92", "r2") GD_ROW("124", "r3")
+    "  stmia r6!, {r0-r3}\n"
+    "  add r4, r4, #128\n"
+    "  subs lr, lr, #1\n"
+    "  bne 1b\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size ep_gru_dot32_dsp, .-ep_gru_dot32_dsp\n");
 
 /* Rows j0.. of the FC with weights w and biases b (pointer words of a pass block) into accumulators a. */
 static inline __attribute__((always_inline)) void dot_into(int32_t w_word, int32_t b_word, int32_t *a, uint32_t j0,
@@ -787,6 +816,8 @@ static inline __attribute__((always_inline)) void dot_into(int32_t w_word, int32
     ep_dot_d4_dsp(w, xq, bias, a, nb >> 2);
   } else if (depth == 16u) {
     ep_gru_dot16_dsp(w, xq, bias, a, nb >> 2);
+  } else if (depth == 32u) {
+    ep_gru_dot32_dsp(w, xq, bias, a, nb >> 2);
   } else {
     ep_dot_quads_dsp(w, xq, bias, a, nb >> 2, depth, xin + (depth & ~3u));
   }

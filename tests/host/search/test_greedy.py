@@ -3,11 +3,14 @@ precision kept only when its candidate is feasible; then a retain-rate sweep at 
 
 from __future__ import annotations
 
+import pytest
 from doubles.synthetic_evaluator import SyntheticEvaluator
 
-from edgeprune.host.compress.config import CompressionConfig
+from edgeprune.host.compress.config import CompressionConfig, LayerConfig
 from edgeprune.host.search.options import SearchOptions
 from edgeprune.host.search.run import run_search
+from edgeprune.host.search.run_checks import LimitError
+from edgeprune.host.search.space import ConfigSpace
 from edgeprune.host.search.store import EvalCache, RunStore
 from edgeprune.host.search.strategies.greedy import layer_order, trials
 
@@ -16,7 +19,7 @@ def test_order_and_batches():
     names = ("fc0", "fc1", "fc2")
     params = {"kind": "mlp", "sizes": [4, 64, 128, 2]}
     assert layer_order(names, params, None) == ["fc1", "fc0", "fc2"]
-    assert trials(["conv0", "head", "gru1"], batch=2) == [{"head": "int4"}, {"gru1": "int4"}]
+    assert trials(["conv0", "head", "gru1"], batch=2) == [{"conv0": "int4", "head": "int4"}, {"gru1": "int4"}]
 
 
 class _RejectsHead(SyntheticEvaluator):
@@ -47,3 +50,41 @@ def test_greedy_keeps_only_feasible_lowerings(tmp_path, fake_task):
     for c in configs[3:]:
         assert [c.layer(n).precision for n in names] == ["int4", "int4", None]
         assert any(c.layer(n).prune > 0 for n in names)
+
+
+def test_qat_steps_fine_tune_each_trial_at_its_precisions(tmp_path, fake_task):
+    opts = SearchOptions(strategy="greedy", budget=3, out=str(tmp_path / "run"), host_energy=False, max_acc_drop=8.0,
+                         qat_steps=40, stochastic_rounding=True)
+    run_search(opts, task=fake_task, evaluator_factory=lambda t, o, d: SyntheticEvaluator(),
+               cache=EvalCache(tmp_path / "cache.sqlite"))
+    with RunStore.open_existing(tmp_path / "run") as store:
+        configs = [CompressionConfig.from_json(r.result.config_json) for r in store.evaluations("candidate")]
+    assert len(configs) == 3
+    for c in configs:
+        assert c.qat and c.finetune_steps == 40 and c.stochastic_rounding
+        assert any(lc.precision == "int4" for lc in c.layers)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"strategy": "greedy", "stochastic_rounding": True}, "--stochastic-rounding .* add --qat-steps"),
+    ({"strategy": "random", "stochastic_rounding": True, "finetune_steps": 0}, "--stochastic-rounding .* drop"),
+    ({"strategy": "random", "qat_steps": 10}, "--qat-steps .* --strategy greedy"),
+    ({"strategy": "greedy", "qat_steps": -1}, "--qat-steps -1"),
+])
+def test_rounding_and_qat_options_a_run_cannot_use_are_refused_before_anything_runs(tmp_path, fake_task, kwargs,
+                                                                                    message):
+    ev = SyntheticEvaluator()
+    opts = SearchOptions(budget=3, out=str(tmp_path / "run"), host_energy=False, **kwargs)
+    with pytest.raises(LimitError, match=message) as exc:
+        run_search(opts, task=fake_task, evaluator_factory=lambda t, o, d: ev)
+    assert "\n" not in str(exc.value)
+    assert ev.calls == [] and not (tmp_path / "run").exists()
+
+
+def test_canonical_keeps_each_layers_precision_and_sets_stochastic_rounding_where_qat_runs():
+    space = ConfigSpace(("gru0", "gru1", "head"), finetune_steps=20, stochastic_rounding=True)
+    cfg = CompressionConfig(layers=(LayerConfig("gru0", prune=0.3, precision="int4"),), finetune_steps=20, qat=True)
+    out = space.canonical(cfg)
+    assert out.layer("gru0").precision == "int4" and out.stochastic_rounding
+    plain = space.canonical(CompressionConfig(layers=(LayerConfig("gru0", prune=0.3),), finetune_steps=20))
+    assert not plain.stochastic_rounding and not plain.qat

@@ -52,6 +52,8 @@ ENV_CPU: dict[str, str] = {
     "nucleo_h743zi": "cortex-m7", "qemu-b-l475e-iot01a": "cortex-m4", "disco_l475vg_iot01a": "cortex-m4",
     "qemu-netduinoplus2": "cortex-m4", "nucleo_f411re": "cortex-m4",
 }
+# ARMv6-M cores (no CLZ, one index register in the FC loop: the runtime keeps folded FC biases and tables there).
+V6M_CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m1")
 # Stack headroom the linker script reserves beyond .bss/.noinit (ep_cortexm.ld asserts it).
 STACK_RESERVE = 16 * 1024
 
@@ -161,19 +163,20 @@ def _run(cmd: list[str], stage: str, timeout_s: float, **kw: object) -> subproce
         raise BuildError(stage, f"cannot run {cmd[0]}: {exc}") from exc
 
 
-def _planner(dsp: bool, fpu: bool) -> Path:
+def _planner(dsp: bool, fpu: bool, v6m: bool) -> Path:
     """The host build of ``firmware/platform/scripts/ep_arena_plan.c`` + the runtime for one kind of target (cached by
     source hash).
 
     :param dsp: plan as a core with the DSP extension (``EP_PLAN_DSP``: the FC input widening, model-bias FCs)
     :param fpu: plan as a hard-float core with a single-precision FPU (``EP_PLAN_FPU``: no QUANTIZE/DEQUANTIZE tables)
+    :param v6m: plan as an ARMv6-M core (``EP_PLAN_V6M``: FCs keep their folded bias, DEQUANTIZE its table)
     """
     fw = project_root() / "firmware"
     sources = [fw / "platform" / "scripts" / "ep_arena_plan.c", *sorted((fw / "runtime").glob("*.c"))]
     h = hashlib.sha256()
     for src in [*sources, *sorted((fw / "runtime").glob("*.h"))]:
         h.update(src.read_bytes())
-    exe = project_root() / ".pio" / "ep_arena_plan" / f"plan-{h.hexdigest()[:12]}-d{int(dsp)}f{int(fpu)}"
+    exe = project_root() / ".pio" / "ep_arena_plan" / f"plan-{h.hexdigest()[:12]}-d{int(dsp)}f{int(fpu)}v{int(v6m)}"
     if exe.is_file():
         return exe
     cc = shutil.which("gcc") or shutil.which("cc")
@@ -181,7 +184,8 @@ def _planner(dsp: bool, fpu: bool) -> Path:
         raise BuildError("plan", "no host C compiler to plan the arena: apt-get install gcc")
     exe.parent.mkdir(parents=True, exist_ok=True)
     tmp = exe.with_name(exe.name + f".{os.getpid()}.tmp")
-    proc = _run([cc, "-std=c99", "-O1", f"-DEP_PLAN_DSP={int(dsp)}", f"-DEP_PLAN_FPU={int(fpu)}", f"-I{fw / 'runtime'}",
+    proc = _run([cc, "-std=c99", "-O1", f"-DEP_PLAN_DSP={int(dsp)}", f"-DEP_PLAN_FPU={int(fpu)}",
+                 f"-DEP_PLAN_V6M={int(v6m)}", f"-I{fw / 'runtime'}",
                  *map(str, sources), "-lm", "-o", str(tmp)], "plan", 120)
     if proc.returncode != 0:
         raise BuildError("plan", f"compiling the arena planner failed: {proc.stderr.strip()[-400:]}")
@@ -246,7 +250,7 @@ def plan_model(tflite: bytes, env: str, sequence: dict | None = None, flags: int
         fh.write(tflite)
         fh.flush()
         dsp = has_dsp(env)
-        args = [str(_planner(dsp, has_fpu(env))), fh.name]
+        args = [str(_planner(dsp, has_fpu(env), ENV_CPU[env] in V6M_CPUS)), fh.name]
         if sequence:
             args += [str(int(sequence["steps"])), str(int(sequence["stream_input"]))]
             args += [f"{int(o)},{int(i)}" for o, i in sequence.get("recurrent", [])]

@@ -29,14 +29,22 @@ uint32_t ep_fc_tmp_bytes(uint32_t depth) {
 /* The DSP path widens the input once per invoke anyway: subtracting the input zero point there (SSUB16, exact: x - zp
  * lies in [-255, 255]) makes the accumulator bias + sum (x - zp) w, TFLM's own, so the model's bias serves as it
  * is and the folded copy (4 B per row in the arena) is not kept. Only where no depth tail reads the int8 input
- * (depth % 4 == 0), the bias is word aligned for LDM, and no fused step reads the FC's scratch. */
+ * (depth % 4 == 0), the bias is word aligned for LDM, and no fused step reads the FC's scratch. The portable C path
+ * (Cortex-M3, hosts) does the same with the input widened to int16 (LDRSH costs what LDRSB does); v6-M keeps the
+ * folded bias (its loop indexes input and weights with one register). */
 const int32_t *ep_fc_model_bias(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *b;
-  if (!EP_TGT_DSP || op->kind != EP_K_FC_I8 || op->fused || op->p.fc.per_channel || (op->depth & 3u) != 0) return NULL;
+  if (EP_TGT_V6M || op->kind != EP_K_FC_I8 || op->fused || op->p.fc.per_channel) return NULL;
+  if (EP_TGT_DSP && (op->depth & 3u) != 0) return NULL;
   if (op->n_in != 3 || op->in[2] < 0) return NULL;
   b = &m->tensors[op->in[2]];
   if (((uintptr_t)b->data & 3u) != 0) return NULL;
   return (const int32_t *)(const void *)b->data;
+}
+
+uint32_t ep_fc_op_tmp_bytes(const ep_op_t *op) {
+  if (EP_TGT_DSP) return ep_fc_tmp_bytes(op->depth);
+  return EP_TGT_V6M || op->p.fc.zp_widen == 0 ? 0u : op->depth * 2u;
 }
 
 #if EP_FC_DSP
@@ -326,27 +334,35 @@ static int32_t dot1(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32
   return (int32_t)u;
 }
 #else
-/* Portable C (Cortex-M3, hosts): four rows share each input byte. */
+/* Portable C (Cortex-M3, hosts): four rows share each input element; XT is the input's type (int8, or int16 once
+ * widened to x - zp: ep_fc_model_bias). Unsigned accumulators: wrap-around (never reached by sane models) must not
+ * be UB. */
+#define EP_DOT4_C(NAME, XT)                                                                              \
+  static void NAME(const int8_t *w, const XT *x, uint32_t depth, const int32_t *init, int32_t *acc) {    \
+    const XT *xe = x + depth;                                                                            \
+    const int8_t *w0 = w + depth, *w1 = w + 2u * depth, *w2 = w + 3u * depth, *w3 = w + 4u * depth;      \
+    uint32_t a0 = (uint32_t)init[0], a1 = (uint32_t)init[1], a2 = (uint32_t)init[2], a3 = (uint32_t)init[3]; \
+    int32_t i = -(int32_t)depth;                                                                         \
+    while (i != 0) {                                                                                     \
+      int32_t xv = xe[i];                                                                                \
+      a0 += (uint32_t)(w0[i] * xv);                                                                      \
+      a1 += (uint32_t)(w1[i] * xv);                                                                      \
+      a2 += (uint32_t)(w2[i] * xv);                                                                      \
+      a3 += (uint32_t)(w3[i] * xv);                                                                      \
+      i++;                                                                                               \
+    }                                                                                                    \
+    acc[0] = (int32_t)a0;                                                                                \
+    acc[1] = (int32_t)a1;                                                                                \
+    acc[2] = (int32_t)a2;                                                                                \
+    acc[3] = (int32_t)a3;                                                                                \
+  }
+EP_DOT4_C(dot4_c, int8_t)
+EP_DOT4_C(dot4_w, int16_t)
+
 static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, const int32_t *init,
                  int32_t *acc) {
-  const int8_t *xe = x + depth;
-  const int8_t *w0 = w + depth, *w1 = w + 2u * depth, *w2 = w + 3u * depth, *w3 = w + 4u * depth;
-  /* Unsigned accumulators: wrap-around (never reached by sane models) must not be UB. */
-  uint32_t a0 = (uint32_t)init[0], a1 = (uint32_t)init[1], a2 = (uint32_t)init[2], a3 = (uint32_t)init[3];
-  int32_t i = -(int32_t)depth;
   (void)xq;
-  while (i != 0) {
-    int32_t xv = xe[i];
-    a0 += (uint32_t)(w0[i] * xv);
-    a1 += (uint32_t)(w1[i] * xv);
-    a2 += (uint32_t)(w2[i] * xv);
-    a3 += (uint32_t)(w3[i] * xv);
-    i++;
-  }
-  acc[0] = (int32_t)a0;
-  acc[1] = (int32_t)a1;
-  acc[2] = (int32_t)a2;
-  acc[3] = (int32_t)a3;
+  dot4_c(w, x, depth, init, acc);
 }
 
 static int32_t dot1(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, int32_t a) {
@@ -355,6 +371,23 @@ static int32_t dot1(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32
   for (d = 0; d < depth; d++) u += (uint32_t)(w[d] * x[d]);
   return (int32_t)u;
 }
+
+/* dot_rows on the input widened to x - zp (ep_fc_model_bias). */
+#define EP_FC_WIDE_C 1
+__attribute__((noinline)) static void dot_rows_w(const int8_t *w, const int16_t *x, const int32_t *bias, int32_t *acc,
+                                                 uint32_t rows, uint32_t depth) {
+  uint32_t r = 0, d;
+  for (; r + 4u <= rows; r += 4u) dot4_w(w + (size_t)r * depth, x, depth, bias + r, acc + r);
+  for (; r < rows; r++) {
+    const int8_t *wr = w + (size_t)r * depth;
+    uint32_t u = (uint32_t)bias[r];
+    for (d = 0; d < depth; d++) u += (uint32_t)(wr[d] * x[d]);
+    acc[r] = (int32_t)u;
+  }
+}
+#endif
+#ifndef EP_FC_WIDE_C
+#define EP_FC_WIDE_C 0
 #endif
 
 void ep_fc_widen(const int8_t *x, uint32_t depth, uint32_t *xq) {
@@ -465,13 +498,25 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
       widen_input_zp(xb, op->depth, xq, (uint32_t)(uint16_t)op->p.fc.zp_widen * 0x10001u);
     else
       widen_input(xb, op->depth, xq);
+#elif EP_FC_WIDE_C
+    int16_t *xw = (int16_t *)(void *)m->fc_tmp;
+    if (op->p.fc.zp_widen) {
+      const int32_t zp = op->p.fc.zp_widen;
+      uint32_t d;
+      for (d = 0; d < op->depth; d++) xw[d] = (int16_t)(xb[d] - zp);
+    }
 #endif
     r = 0;
     while (r < op->rows) {
       /* Accumulate in blocks of up to 64 rows on the stack, then requantise them. */
       int32_t acc[64];
       uint32_t n = op->rows - r > 64u ? 64u : op->rows - r;
-      ep_fc_dot_rows(w + (size_t)r * op->depth, xb, xq, bias + r, acc, n, op->depth);
+#if EP_FC_WIDE_C
+      if (op->p.fc.zp_widen)
+        dot_rows_w(w + (size_t)r * op->depth, xw, bias + r, acc, n, op->depth);
+      else
+#endif
+        ep_fc_dot_rows(w + (size_t)r * op->depth, xb, xq, bias + r, acc, n, op->depth);
       if (cm) {
         requant_rows(acc, yb + r, n, cm + r, cs + r, zp_out, lo, hi);
       } else {

@@ -145,6 +145,17 @@ EP_COLD void ep_quant_table_init(int32_t *thr, float scale, int32_t zp) {
   thr[EP_QT_VLO] = quantize_ref(-INFINITY, scale, zp);
 }
 
+/* Integer DEQUANTIZE (no FPU, not v6-M: it has no CLZ) is exact while every result is a normal float: with scale's
+ * biased exponent E, the results' exponents lie in [E, E + 9]. */
+#define EP_DEQUANT_INT (!EP_TGT_FPU && !EP_TGT_V6M)
+uint32_t ep_dequant_table_bytes(float scale) {
+  uint32_t b, e;
+  memcpy(&b, &scale, 4);
+  e = (b >> 23) & 0xffu;
+  if (EP_TGT_FPU) return 0;
+  return EP_DEQUANT_INT && e >= 1u && e <= 245u ? 0u : EP_DEQUANT_TABLE_BYTES;
+}
+
 EP_COLD void ep_dequant_table_init(uint32_t *tbl, float scale, int32_t zp) {
   int32_t x;
   for (x = -128; x <= 127; x++) {
@@ -239,6 +250,30 @@ static int k_dequant_i8(const ep_model_t *m, const ep_op_t *op) {
 #else
   /* 256 results computed at init by the float routine (ep_dequant_table_init): a lookup, no float. */
   UNARY_ARGS;
+#if EP_DEQUANT_INT
+  if (op->scratch_bytes == 0) { /* no table (ep_dequant_table_bytes): the float product in integers */
+    /* scale * d is scale's 24-bit significand times |d| <= 255: exact in 32 bits. Normalised by CLZ and rounded to
+     * 24 bits, to nearest with ties to even (the float multiply's rounding), it is the float TFLM's double product
+     * rounds to; d = 0 gives +0. */
+    const int8_t *xi = (const int8_t *)ti->data;
+    const int32_t zp = ti->zero_point;
+    uint32_t sb, mant, e;
+    memcpy(&sb, &ti->scale, 4);
+    mant = (sb & 0x7fffffu) | 0x800000u;
+    e = (sb >> 23) & 0xffu;
+    for (i = 0; i < n; i++) {
+      const int32_t d = xi[i] - zp;
+      const uint32_t neg = (uint32_t)(d >> 31), a = ((uint32_t)d ^ neg) - neg, p = mant * a;
+      const uint32_t z = (uint32_t)__builtin_clz(p | 0x800000u), q = p << z; /* p >= 2^23 unless d == 0 */
+      uint32_t mm = q >> 8, bits;
+      mm += ((q & 0xffu) + (mm & 1u) + 0x7fu) >> 8;
+      bits = ((neg & 0x80000000u) | ((e + 7u - z) << 23)) + mm;
+      bits &= -(uint32_t)(a != 0u);
+      memcpy(to->data + 4u * i, &bits, 4);
+    }
+    return 0;
+  }
+#endif
   const uint32_t *tbl = (const uint32_t *)(const void *)op->scratch;
   const uint8_t *xu = (const uint8_t *)ti->data;
   for (i = 0; i < n; i++) {

@@ -40,16 +40,24 @@
 #define EP_COLD
 #endif
 
-/* The core the arena is planned for. Its DSP extension decides the FC input widening and whether an FC reads its
- * bias from the model (ep_fc_model_bias); its single-precision FPU whether QUANTIZE/DEQUANTIZE need tables. A device
- * build plans for itself; the host planner (firmware/platform/scripts/ep_arena_plan.c) is built once per kind of
- * target with EP_PLAN_DSP / EP_PLAN_FPU set, so its plan is the device's to the byte. */
+/* The core the arena is planned for. Its DSP extension (or v6-M) decides the FC input widening and whether an FC
+ * reads its bias from the model (ep_fc_model_bias); its single-precision FPU (or v6-M) whether QUANTIZE/DEQUANTIZE
+ * need tables. A device build plans for itself; the host planner (firmware/platform/scripts/ep_arena_plan.c) is
+ * built once per kind of target with EP_PLAN_DSP / EP_PLAN_FPU / EP_PLAN_V6M set, so its plan is the device's to
+ * the byte. */
 #ifdef EP_PLAN_DSP
 #define EP_TGT_DSP EP_PLAN_DSP
 #elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__OPTIMIZE__)
 #define EP_TGT_DSP 1
 #else
 #define EP_TGT_DSP 0
+#endif
+#ifdef EP_PLAN_V6M
+#define EP_TGT_V6M EP_PLAN_V6M
+#elif defined(__ARM_ARCH_6M__) && defined(__GNUC__)
+#define EP_TGT_V6M 1
+#else
+#define EP_TGT_V6M 0
 #endif
 #ifdef EP_PLAN_FPU
 #define EP_TGT_FPU EP_PLAN_FPU
@@ -190,9 +198,11 @@ static inline void ep_fc_chan_multiplier(const ep_tensor_t *in0, const ep_tensor
 }
 
 /* FC int8 scratch layout (int32 words): folded bias[rows], then per-channel mult[rows], shift[rows]. An unfused
- * per-tensor FC on a DSP core instead points `scratch` at the model's own int32 bias and subtracts the input zero point
+ * per-tensor FC (not on v6-M) instead points `scratch` at the model's own int32 bias and subtracts the input zero point
  * while widening the input (p.fc.zp_widen): no arena bytes, as TFLM (ep_fc_model_bias says when). */
 const int32_t *ep_fc_model_bias(const ep_model_t *m, const ep_op_t *op);
+/* The temporary an int8 FC op needs while it runs (its input widened; ep_fc_tmp_bytes on DSP cores). */
+uint32_t ep_fc_op_tmp_bytes(const ep_op_t *op);
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op);
 int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op);
 int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op);
@@ -270,7 +280,10 @@ void ep_fc_widen(const int8_t *x, uint32_t depth, uint32_t *xq);
  * QUANTIZE scratch (int32): 255 ascending float-key thresholds (+1 pad), then the saturation cuts. */
 enum { EP_QT_KHI = 256, EP_QT_KLO, EP_QT_VHI, EP_QT_VLO, EP_QT_WORDS };
 #define EP_QUANT_TABLE_BYTES (EP_TGT_FPU ? 0u : 4u * EP_QT_WORDS)
-#define EP_DEQUANT_TABLE_BYTES (EP_TGT_FPU ? 0u : 1024u)
+#define EP_DEQUANT_TABLE_BYTES 1024u
+/* DEQUANTIZE's table bytes for this input scale: none on FPU cores, none elsewhere but v6-M when every result is a
+ * normal float (then computed in integers per element), else 1,024. */
+uint32_t ep_dequant_table_bytes(float scale);
 void ep_quant_table_init(int32_t *thr, float scale, int32_t zp);
 void ep_dequant_table_init(uint32_t *tbl, float scale, int32_t zp);
 /* Order-preserving int32 key of a float's bits (-0 just below +0, NaNs beyond the infinities). */

@@ -212,7 +212,7 @@ EP_COLD static uint32_t op_scratch_bytes(const ep_model_t *m, const ep_op_t *op)
   if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->p.fc.per_channel ? 3u : 1u);
   if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) return EP_ACT_TABLE_BYTES;
   if (op->kind == EP_K_QUANT_F2I) return EP_QUANT_TABLE_BYTES;
-  if (op->kind == EP_K_DEQUANT_I8) return EP_DEQUANT_TABLE_BYTES;
+  if (op->kind == EP_K_DEQUANT_I8) return ep_dequant_table_bytes(m->tensors[op->in[0]].scale);
   return 0;
 }
 
@@ -502,7 +502,7 @@ EP_COLD static uint32_t lowest_fit(const ep_span_t *sp, const uint16_t *order, u
 EP_COLD static uint32_t op_tmp_bytes(const ep_model_t *m, const ep_op_t *op) {
   if (op->fused) return 0;
   if (ep_is_rnn(op->kind)) return m->fc_tmp_bytes; /* its h widened like an FC input (DSP builds) */
-  if (op->kind == EP_K_FC_I8) return ep_fc_tmp_bytes(op->depth);
+  if (op->kind == EP_K_FC_I8) return ep_fc_op_tmp_bytes(op);
   if (EP_MIXED_ON && ep_is_mixed_kind(op->kind)) return ep_fc_mixed_tmp_bytes(op);
   return ep_conv_tmp_bytes(m, op);
 }

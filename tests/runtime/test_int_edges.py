@@ -81,6 +81,17 @@ def test_quantize_and_dequantize_match_tflm(rt, split_rt, which):
     assert len(seen) == 256  # every int8 output value was produced somewhere in the sweep
 
 
+@pytest.mark.parametrize("scale", [2.0**-126, 1.5e-38, 1e-39, 2.0**118 * 1.7, 2.0**119, 3e38])
+def test_dequantize_at_the_exponent_ends(rt, scale):
+    """Without an FPU (hosts, M3) DEQUANTIZE computes the float product in integers while every result is a normal
+    float (scale's biased exponent 1..245) and keeps its table otherwise (subnormal or huge scales): both exact."""
+    allq = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    for zp in (-128, 0, 127):
+        buf = dequant_model(scale, zp)
+        assert STATUS[rt.init(buf)] == "OK"
+        assert np.array_equal(rt.run([allq])[0].view(np.uint32), tflm_run(buf, [allq])[0].view(np.uint32)), zp
+
+
 def test_positive_overflow_saturates(rt):
     x = np.array([[np.inf, 1e38, 3e9 * 0.05, 2.0**31 * 0.05 * 0.999]], np.float32)
     assert STATUS[rt.init(quant_model(4, 0.05, 0))] == "OK"
@@ -89,9 +100,10 @@ def test_positive_overflow_saturates(rt):
 
 @pytest.mark.qemu
 @pytest.mark.slow
-@pytest.mark.parametrize("core", ["m0", "m4"])
+@pytest.mark.parametrize("core", ["m0", "m3", "m4"])
 def test_edges_on_device(core, tmp_path):
-    # M0 runs the threshold search, M4 the FPU path (truncate + exact remainder): both against TFLM.
+    # M0 runs the threshold search and the DEQUANTIZE table, M3 the search and the integer DEQUANTIZE, M4 the FPU
+    # paths (truncate + exact remainder; one float multiply): all against TFLM.
     from edgeprune.bench.firmware_build import CORE_ENVS, build
     from edgeprune.bench.link import Device
     from edgeprune.bench.qemu import QemuBoard

@@ -8,9 +8,9 @@
  * EP_PLAN_FLAGS=<n> in the environment plans with ep_model_init_ex(..., n) instead of the default flags (e.g. 2 =
  * EP_RT_INIT_CONSUME_INPUTS, an application that writes its inputs before every invoke).
  *
- * The arena is planned by the same C code the device runs, built once per kind of target: -DEP_PLAN_DSP=0/1 and
- * -DEP_PLAN_FPU=0/1 (ep_kernels.h) give the sizes that depend on the core (the DSP FC path's int16 input and its
- * model-bias FCs, the integer QUANTIZE/DEQUANTIZE tables of cores without an FPU). fc_max_depth is informative.
+ * The arena is planned by the same C code the device runs, built once per kind of target: -DEP_PLAN_DSP,
+ * -DEP_PLAN_FPU and -DEP_PLAN_V6M (0/1, ep_kernels.h) give the sizes that depend on the core (the FC input widening,
+ * model-bias FCs, the QUANTIZE/DEQUANTIZE tables of cores without an FPU). fc_max_depth is informative.
  * gru/conv/f32 count the ops of each optional kernel family (ep_kernels.h), so a deploy build can leave out a
  * family the model never runs.
  */

@@ -38,15 +38,19 @@ from edgeprune.bench.errors import ExportError
 from edgeprune.bench.firmware_build import CONSUME_INPUTS, BuildError, plan_model
 from edgeprune.bench.paths import project_root
 from edgeprune.bench.tflite_info import read_model
+from edgeprune.export.deploy_prepare import Prepared, prepare
+from edgeprune.export.deploy_tools import (
+    COMPILE_FLAGS,
+    CORE_BOARDS,
+    LINK_FLAGS,
+    board_flags,
+    deploy_sources,
+    example_ld,
+)
 from edgeprune.export.slim import slim_tflite
 
 log = logging.getLogger(__name__)
 
-#: QEMU board file (firmware/platform/boards) of each core the example runs on; its cpu/fpu flags are the build's.
-CORE_BOARDS = {"m0": "qemu_microbit", "m3": "qemu_mps2_an385", "m4": "qemu_mps2_an386", "m7": "qemu_mps2_an500",
-               "m33": "qemu_mps2_an505"}
-#: Where flash and RAM start on the AN505 (Cortex-M33, secure aliases); the other boards use qemu.ld's 0 / 0x20000000.
-_AN505_MEMORY = (("ORIGIN = 0x00000000", "ORIGIN = 0x10000000"), ("ORIGIN = 0x20000000", "ORIGIN = 0x38000000"))
 _FAMILY_RE = re.compile(r"^#if\s+EP_RT_([A-Z0-9_]+)\s*/\*\s*the whole file", re.M)
 _STATUS_RE = re.compile(r"^\s*(EP_RT_(?:OK|ERR_[A-Z_]+))\s*=\s*(-?\d+)", re.M)
 _GUARD_RE = re.compile(r"^#ifndef\s+(\w+)\s*\n#define\s+\1\b[^\n]*\n", re.M)
@@ -54,11 +58,6 @@ _KIND_ENUM_RE = re.compile(r"enum\s*\{\s*(EP_K_NONE\s*=\s*0\s*,.*?)\}", re.S)
 _DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4}
 CONFIG_HEADER = "ep_deploy_config.h"
 _C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
-
-
-def deploy_sources() -> Path:
-    """``firmware/deploy``: the API, the example and the QEMU board support the library is assembled from."""
-    return project_root() / "firmware" / "deploy"
 
 
 def runtime_dir() -> Path:
@@ -77,24 +76,6 @@ def runtime_families(runtime: Path | None = None) -> dict[str, str | None]:
         m = _FAMILY_RE.search(src.read_text(encoding="utf-8"))
         out[src.name] = m.group(1).lower() if m else None
     return out
-
-
-def board_flags(core: str) -> list[str]:
-    """``-mcpu``/``-mthumb``/float-ABI flags of ``core``, read from the QEMU platform's board file."""
-    if core not in CORE_BOARDS:
-        raise ExportError("deploy", detail=f"no example board for core {core!r}; use one of {sorted(CORE_BOARDS)}")
-    board = json.loads((project_root() / "firmware" / "platform" / "boards" / f"{CORE_BOARDS[core]}.json")
-                       .read_text(encoding="utf-8"))["build"]
-    flags = [f"-mcpu={board['cpu']}", "-mthumb"]
-    if board.get("float_abi", "soft") == "hard" and board.get("fpu"):
-        return [*flags, "-mfloat-abi=hard", f"-mfpu={board['fpu']}"]
-    return [*flags, "-mfloat-abi=soft"]
-
-
-#: Compile and link flags of the example, shared by the CMake toolchain file and ``deploy_build`` (same image).
-COMPILE_FLAGS = ["-O2", "-std=c99", "-ffunction-sections", "-fdata-sections", "-fno-common"]
-LINK_FLAGS = ["-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections"]
-LINK_LIBS = ["-lc", "-lm", "-lgcc", "-lnosys"]
 
 
 @dataclass(frozen=True)
@@ -313,12 +294,7 @@ def _example_files(core: str) -> dict[str, str]:
         "target_link_options(example.elf PRIVATE -T${CMAKE_CURRENT_LIST_DIR}/qemu.ld)\n"
     )
     env = f"qemu-{core}"
-    ld = (src / "qemu" / "qemu.ld").read_text(encoding="utf-8")
-    if core == "m33":
-        for old, new in _AN505_MEMORY:
-            if old not in ld:
-                raise ExportError("deploy", detail=f"firmware/deploy/qemu/qemu.ld lost its '{old}' line")
-            ld = ld.replace(old, new)
+    ld = example_ld(core)
     pio = (
         "; The deploy example as a PlatformIO project on edgeprune's offline QEMU platform (the checkout that\n"
         "; exported it). On your board: your platform/board, your startup code instead of src/board_qemu.c.\n"
@@ -433,10 +409,8 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     return lib
 
 
-def _prepare(files: dict[str, str | bytes], tflite: bytes, core: str, arena: int, origin: str) -> Any:
+def _prepare(files: dict[str, str | bytes], tflite: bytes, core: str, arena: int, origin: str) -> Prepared:
     """The prepared model of the parser library ``files`` (``export.deploy_prepare``)."""
-    from edgeprune.export.deploy_prepare import prepare
-
     with tempfile.TemporaryDirectory(prefix="ep-deploy-src-") as tmp:
         for rel, content in files.items():
             path = Path(tmp) / rel

@@ -26,6 +26,18 @@ from pathlib import Path
 
 from edgeprune.bench.errors import ExportError
 from edgeprune.bench.paths import project_root
+from edgeprune.export.deploy_tools import (
+    COMPILE_FLAGS,
+    LINK_FLAGS,
+    LINK_LIBS,
+    arm_gcc,
+    board_flags,
+    compile_object,
+    deploy_sources,
+    example_ld,
+    run_example,
+    run_tool,
+)
 
 _LAYOUT_RE = re.compile(r"^layout (\w+) ([0-9a-f]{8}) $", re.M)
 _RUN_RE = re.compile(r"^run ([0-9a-f]{8}) ([0-9a-f]{8}) ([0-9a-f]{8}) $", re.M)
@@ -74,20 +86,10 @@ def run_dump(lib_src: Path, core: str, arena: int, model: bytes, *, timeout_s: f
     :param model: the model bytes (a second copy is linked at another address)
     :param timeout_s: limit per compiler run and for the QEMU run
     """
-    from edgeprune.export.deploy import (
-        COMPILE_FLAGS,
-        LINK_FLAGS,
-        LINK_LIBS,
-        _example_files,
-        board_flags,
-        deploy_sources,
-    )
-    from edgeprune.export.deploy_build import _gcc, _object, _run, run_example
-
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         raise PrepareError("needs arm-none-eabi-gcc and qemu-system-arm (apt-get install gcc-arm-none-eabi "
                            "libnewlib-arm-none-eabi qemu-system-arm)")
-    gcc = _gcc()
+    gcc = arm_gcc()
     cpu = board_flags(core)
     flags = [*cpu, *COMPILE_FLAGS]
     cache = project_root() / ".pio" / "deploy-obj"
@@ -101,19 +103,19 @@ def run_dump(lib_src: Path, core: str, arena: int, model: bytes, *, timeout_s: f
         sources = [lib_src / "edgeprune_model_data.c", *sorted((lib_src / "runtime").glob("*.c")), dump_source(),
                    deploy_sources() / "qemu" / "board_qemu.c"]
         # The library's own objects (same flags, same cache): only the snapshot program itself is built anew.
-        objects = [_object(gcc, s, [lib_src], [*flags, f"-DEP_DUMP_ARENA={int(arena)}u"] if s == dump_source()
+        objects = [compile_object(gcc, s, [lib_src], [*flags, f"-DEP_DUMP_ARENA={int(arena)}u"] if s == dump_source()
                            else flags, cache, timeout_s) for s in sources]
         copy_obj = work / "ep_dump_copy.o"
-        proc = _run([gcc, *cpu, "-c", str(work / "ep_dump_copy.S"), "-o", str(copy_obj)], timeout_s, "assembling")
+        proc = run_tool([gcc, *cpu, "-c", str(work / "ep_dump_copy.S"), "-o", str(copy_obj)], timeout_s, "assembling")
         if proc.returncode != 0:
             raise PrepareError(f"assembling the model copy failed: {proc.stderr.strip()[-300:]}")
         ld = work / "dump.ld"
         # Two arenas of a large model need more than the example's 256 KiB of RAM: QEMU's mps2-an385/386/500 have
         # 4 MiB there, its enlarged microbit 512 KiB (the AN505's memory map stays as the example's).
         ram = {"m0": "512K", "m3": "4M", "m4": "4M", "m7": "4M"}.get(core, "256K")
-        ld.write_text(_example_files(core)["qemu.ld"].replace("LENGTH = 256K", f"LENGTH = {ram}"), encoding="utf-8")
+        ld.write_text(example_ld(core).replace("LENGTH = 256K", f"LENGTH = {ram}"), encoding="utf-8")
         elf = work / "dump.elf"
-        proc = _run([gcc, *cpu, *LINK_FLAGS, f"-T{ld}", *map(str, objects), str(copy_obj), *LINK_LIBS, "-o", str(elf)],
+        proc = run_tool([gcc, *cpu, *LINK_FLAGS, f"-T{ld}", *map(str, objects), str(copy_obj), *LINK_LIBS, "-o", str(elf)],
                     timeout_s, "linking the snapshot program")
         if proc.returncode != 0:
             raise PrepareError(f"linking the snapshot program failed: {proc.stderr.strip()[-400:]}")

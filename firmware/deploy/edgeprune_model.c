@@ -63,11 +63,11 @@ const char *edgeprune_status_str(int status) {
    * (the runtime's full list of messages, ~0.6 KB of flash, is not linked). */
   switch (status) {
     case EP_RT_OK: return "ok";
-    case EP_RT_ERR_ARG: return "invalid argument (NULL, or an arena not 16-byte aligned)";
-    case EP_RT_ERR_STATE: return "not initialised (or prepared for another runtime)";
-    case EP_RT_ERR_ARENA: return "arena smaller than EDGEPRUNE_ARENA_BYTES";
-    case EP_RT_ERR_RANGE: return "input or output size differs from EDGEPRUNE_INPUT_BYTES/OUTPUT_BYTES";
-    default: return "runtime error (EDGEPRUNE_ERR_* in edgeprune_model.h)";
+    case EP_RT_ERR_ARG: return "NULL or unaligned arena";
+    case EP_RT_ERR_STATE: return "not initialised";
+    case EP_RT_ERR_ARENA: return "arena too small";
+    case EP_RT_ERR_RANGE: return "wrong input/output size";
+    default: return "runtime error";
   }
 #else
   return ep_rt_status_str(status);

@@ -25,8 +25,9 @@ from typing import Any
 from edgeprune.bench.errors import ExportError
 from edgeprune.bench.firmware_build import elf_sizes, plan_model
 from edgeprune.bench.paths import project_root
-from edgeprune.export.deploy import CORE_BOARDS, runtime_families
+from edgeprune.export.deploy import runtime_families
 from edgeprune.export.deploy_build import deploy_and_measure
+from edgeprune.export.deploy_tools import CORE_BOARDS
 from edgeprune.host.search.types import FLASH_BYTES, RAM_BYTES, FigureRecord
 
 log = logging.getLogger(__name__)

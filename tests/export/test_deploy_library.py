@@ -21,7 +21,8 @@ import pytest
 from edgeprune.bench.errors import ExportError
 from edgeprune.bench.reference import ad01_bytes
 from edgeprune.export.deploy import runtime_families, write_deploy
-from edgeprune.export.deploy_build import build_example, footprint, run_example
+from edgeprune.export.deploy_build import build_example, footprint
+from edgeprune.export.deploy_tools import run_example
 
 GRU_FEATURES, GRU_STEPS = 4, 12
 

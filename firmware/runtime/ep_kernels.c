@@ -245,7 +245,14 @@ static int k_dequant_i8(const ep_model_t *m, const ep_op_t *op) {
   const float scale = ti->scale;
   const int32_t zp = ti->zero_point;
   const int8_t *xi = (const int8_t *)ti->data;
-  for (i = 0; i < n; i++) stf(to->data + 4u * i, scale * (float)(xi[i] - zp));
+  float *yf = (float *)(void *)to->data; /* an arena tensor: 16-byte aligned, so VSTR */
+  for (i = 0; i + 4u <= n; i += 4u) { /* four per pass: the loop's compare and branch are a fifth of the work */
+    yf[i] = scale * (float)(xi[i] - zp);
+    yf[i + 1u] = scale * (float)(xi[i + 1u] - zp);
+    yf[i + 2u] = scale * (float)(xi[i + 2u] - zp);
+    yf[i + 3u] = scale * (float)(xi[i + 3u] - zp);
+  }
+  for (; i < n; i++) yf[i] = scale * (float)(xi[i] - zp);
   return 0;
 #else
   /* 256 results computed at init by the float routine (ep_dequant_table_init): a lookup, no float. */

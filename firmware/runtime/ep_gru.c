@@ -90,6 +90,18 @@ typedef struct {
 #else
 #define EP_GRU_DSP 0
 #endif
+/* The one-pass chains and their dot-product loops (DSP cores; EP_RT_RNN_PASS=0 leaves them out, e.g. a deploy build
+ * whose recurrent layers are all over EP_GRU_PASS_MAX units; EP_RT_GRU_DOT16/32=0 the unrolled depth-16/32 loops). */
+#ifndef EP_RT_RNN_PASS
+#define EP_RT_RNN_PASS 1
+#endif
+#ifndef EP_RT_GRU_DOT16
+#define EP_RT_GRU_DOT16 1
+#endif
+#ifndef EP_RT_GRU_DOT32
+#define EP_RT_GRU_DOT32 1
+#endif
+#define EP_GRU_PASS (EP_GRU_DSP && EP_RT_RNN_PASS)
 #if defined(__ARM_ARCH_7M__) && defined(__GNUC__)
 #define EP_GRU_V7M 1
 #else
@@ -465,7 +477,7 @@ EP_COLD static int gru_short(const ep_model_t *m, ep_gru_t *g) {
          fmul_of(&f->mul_z, &ops[g->mul_z]) | fc_check(m, g->fc, FC_COUNT);
 }
 
-#if EP_GRU_DSP
+#if EP_GRU_PASS
 EP_COLD static void prepare_pass(ep_model_t *m, ep_gru_t *g);
 #endif
 
@@ -475,7 +487,7 @@ EP_COLD static void prepare_one(ep_model_t *m, ep_gru_t *g) {
   uint32_t k;
   fcq_prepare(m, &g->f.q, g->fc, FC_COUNT);
   for (k = 0; k < 3u; k++) value_order(m, t3[k]);
-#if EP_GRU_DSP
+#if EP_GRU_PASS
   prepare_pass(m, g);
 #else
   g->one_pass = 0;
@@ -588,7 +600,7 @@ enum { PK_R = 0, PK_MUL_N = 9, PK_ADD_N = 14, PK_Z = 23, PK_SUB = 32, PK_MUL_Z =
 #define PF_SUB 0x20000000u   /* C: sub_d is fsub_b */
 #define PF_ADD_H 0x10000000u /* V: add_h's exact input is the MUL */
 
-#if EP_GRU_DSP
+#if EP_GRU_PASS
 void ep_gru_pass_dsp(const int32_t *acc, const int32_t *rows, const int8_t *h, int8_t *out, int32_t *k);
 #define GP_FCQ(D, ACC, ROW)                                                                                          \
   "  ldr r5, [r0, #" ACC "]\n  ldrd r6, r7, [r1, #" ROW "]\n  lsl r5, r5, #1\n  smmulr " D ", r5, r6\n  add " D ", " \
@@ -654,7 +666,7 @@ static uint32_t pass_bytes(uint32_t hidden, int per_channel) {
   return 4u * PK_WORDS + 48u * (per_channel ? hidden : 1u);
 }
 
-#if EP_GRU_DSP
+#if EP_GRU_PASS
 static int32_t *pass_k(const ep_gru_t *g) {
   return (int32_t *)(void *)((uint8_t *)(uintptr_t)g + EP_GRU_HEAD + widen_bytes(g->depth_x));
 }
@@ -724,21 +736,21 @@ EP_COLD static void prepare_pass(ep_model_t *m, ep_gru_t *g) {
 }
 #endif
 
-#if EP_GRU_DSP
+#if EP_GRU_PASS
 void ep_dot_quads_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t quads,
                       uint32_t depth, const int8_t *x_tail);
 void ep_dot_d4_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, int32_t *acc, uint32_t quads);
 
 /* x as int16 lane pairs (x0, x2), (x1, x3) per word, as ep_fc_widen. */
 static inline __attribute__((always_inline)) void widen(const int8_t *x, uint32_t depth, uint32_t *xq) {
-  uint32_t k;
-  for (k = 0; k + 4u <= depth; k += 4u) {
+  const int8_t *end = x + (depth & ~3u);
+  for (; x != end; x += 4, xq += 2) {
     uint32_t v, lo, hi;
-    memcpy(&v, x + k, 4);
+    memcpy(&v, x, 4);
     __asm__("sxtb16 %0, %1" : "=r"(lo) : "r"(v));
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(hi) : "r"(v));
-    xq[k / 2u] = lo;
-    xq[k / 2u + 1u] = hi;
+    xq[0] = lo;
+    xq[1] = hi;
   }
 }
 
@@ -751,6 +763,7 @@ void ep_gru_dot32_dsp(const int8_t *w, const uint32_t *xq, const int32_t *bias, 
 #define GD_ROW(OFF, A) \
   "  ldr r11, [r4, #" OFF "]\n  sxtb16 r12, r11\n  sxtb16 r11, r11, ror #8\n  smlad " A ", r12, r8, " A "\n" \
   "  smlad " A ", r11, r9, " A "\n"
+#if EP_RT_GRU_DOT16
 __asm__(
     "  .text\n"
     "  .syntax unified\n"
@@ -775,6 +788,8 @@ __asm__(
     "  bne 1b\n"
     "  pop {r4-r11, pc}\n"
     "  .size ep_gru_dot16_dsp, .-ep_gru_dot16_dsp\n");
+#endif
+#if EP_RT_GRU_DOT32
 __asm__(
     "  .text\n"
     "  .syntax unified\n"
@@ -803,6 +818,7 @@ __asm__(
     "  bne 1b\n"
     "  pop {r4-r11, pc}\n"
     "  .size ep_gru_dot32_dsp, .-ep_gru_dot32_dsp\n");
+#endif
 
 /* Rows j0.. of the FC with weights w and biases b (pointer words of a pass block) into accumulators a. */
 static inline __attribute__((always_inline)) void dot_into(int32_t w_word, int32_t b_word, int32_t *a, uint32_t j0,
@@ -814,9 +830,9 @@ static inline __attribute__((always_inline)) void dot_into(int32_t w_word, int32
     ep_fc_dot_rows(w, xin, xq, bias, a, nb, depth);
   } else if (depth == 4u) {
     ep_dot_d4_dsp(w, xq, bias, a, nb >> 2);
-  } else if (depth == 16u) {
+  } else if (EP_RT_GRU_DOT16 && depth == 16u) {
     ep_gru_dot16_dsp(w, xq, bias, a, nb >> 2);
-  } else if (depth == 32u) {
+  } else if (EP_RT_GRU_DOT32 && depth == 32u) {
     ep_gru_dot32_dsp(w, xq, bias, a, nb >> 2);
   } else {
     ep_dot_quads_dsp(w, xq, bias, a, nb >> 2, depth, xin + (depth & ~3u));
@@ -860,7 +876,7 @@ __attribute__((noinline)) static void pass_run(const ep_model_t *m, const ep_gru
 
 int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
   const ep_gru_t *g = (const ep_gru_t *)(const void *)op->scratch;
-#if EP_GRU_DSP
+#if EP_GRU_PASS
   if (g->one_pass) {
     pass_run(m, g, (uint32_t *)(void *)((uint8_t *)op->scratch + EP_GRU_HEAD), (uint32_t *)(void *)m->fc_tmp);
     return 0;
@@ -1053,7 +1069,7 @@ EP_COLD static int lstm_short(const ep_model_t *m, ep_lstm_t *l) {
   return bad | fc_check(m, l->fc, L_COUNT);
 }
 
-#if EP_GRU_DSP
+#if EP_GRU_PASS
 EP_COLD static void prepare_lpass(ep_model_t *m, ep_lstm_t *l);
 #endif
 
@@ -1062,7 +1078,7 @@ EP_COLD static void prepare_lstm(ep_model_t *m, ep_lstm_t *l) {
   fcq_prepare(m, &l->q, l->fc, L_COUNT);
   for (k = 0; k < 4u; k++) value_order(m, l->act[k]);
   value_order(m, l->tanh_c);
-#if EP_GRU_DSP
+#if EP_GRU_PASS
   prepare_lpass(m, l);
 #else
   l->one_pass = 0;
@@ -1112,7 +1128,7 @@ enum { LK_I = 0, LK_F = 9, LK_MUL_FC = 18, LK_G = 23, LK_MUL_IG = 32, LK_ADD_C =
        LK_SELF = 61, LK_STRIDE = 62, LK_FLAGS = 63, LK_END = 64, LK_W = 65, LK_B = 73, LK_WORDS = 84 };
 #define LF_ADD_C 0x40000000u /* Z: c' = ADD's exact input is i * g */
 
-#if EP_GRU_DSP
+#if EP_GRU_PASS
 void ep_lstm_pass_dsp(const int32_t *acc, const int32_t *rows, const int8_t *c, int8_t *c_out, int32_t *k);
 #define LP_GATE(S0, S1, R0, R1, D) \
   GP_FCQ("r8", S0, R0) GP_FCQ("r9", S1, R1) GP_SUM("r8", "r9", GP_T, "add") GP_OUT("r6") "  ldrsb " D ", [r11, r6]\n"
@@ -1160,7 +1176,7 @@ static uint32_t lpass_bytes(uint32_t hidden, int per_channel) {
   return 4u * LK_WORDS + 64u * (per_channel ? hidden : 1u);
 }
 
-#if EP_GRU_DSP
+#if EP_GRU_PASS
 static int32_t *lpass_k(const ep_lstm_t *l) {
   return (int32_t *)(void *)((uint8_t *)(uintptr_t)l + EP_LSTM_HEAD + widen_bytes(l->depth_x));
 }
@@ -1234,7 +1250,7 @@ __attribute__((noinline)) static void lpass_run(const ep_model_t *m, const ep_ls
 
 int ep_k_lstm(const ep_model_t *m, const ep_op_t *op) {
   const ep_lstm_t *l = (const ep_lstm_t *)(const void *)op->scratch;
-#if EP_GRU_DSP
+#if EP_GRU_PASS
   if (l->one_pass) {
     lpass_run(m, l, (uint32_t *)(void *)((uint8_t *)op->scratch + EP_LSTM_HEAD), (uint32_t *)(void *)m->fc_tmp);
     return 0;

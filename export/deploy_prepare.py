@@ -293,7 +293,7 @@ def emit(snap: Snapshot, fb_len: int, kinds: list[str], header: str) -> Prepared
     bias_only -= other_readers
     weights_only -= other_readers | io
 
-    constants = {}  # model offset -> bytes of every constant tensor, before any record is cleared
+    constants: dict[int, int] = {}  # model offset -> bytes of every constant tensor, before any record is cleared
     for i in range(n_t):
         t = lay["tensors"] + i * lay["tensor"]
         if (t + lay["t_data"]) in rec_fb_set:

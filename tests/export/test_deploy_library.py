@@ -316,3 +316,21 @@ def test_activation_tables_are_stored_as_their_steps():
         assert packed is not None and len(packed) == 2 + 64 and _unsteps(packed) == table
     assert _steps(value_order[::-1]) is None
     assert _steps(bytes(range(0, 256, 16)) * 16) is None
+
+
+def test_a_prepared_record_of_another_layout_is_refused_not_misread(ad01_lib, tmp_path):
+    """The prepared model holds the record as the library's core lays it out (32-bit pointers); compiled for this
+    64-bit host, edgeprune_init must refuse it (not initialised) rather than bind it, and an unaligned arena first."""
+    main = tmp_path / "main.c"
+    main.write_text(
+        '#include <stdint.h>\n#include <stdio.h>\n#include "edgeprune_model.h"\n'
+        "static uint8_t arena[EDGEPRUNE_ARENA_BYTES + 16] __attribute__((aligned(16)));\n"
+        'int main(void) { printf("%d %d\\n", edgeprune_init(arena + 1, EDGEPRUNE_ARENA_BYTES),\n'
+        "  edgeprune_init(arena, EDGEPRUNE_ARENA_BYTES)); return 0; }\n")
+    sources = [main, *sorted((ad01_lib / "src").glob("*.c")), *sorted((ad01_lib / "src" / "runtime").glob("*.c"))]
+    exe = tmp_path / "host"
+    proc = subprocess.run(["gcc", "-O1", "-std=c99", f"-I{ad01_lib / 'include'}", *map(str, sources), "-lm", "-o",
+                           str(exe)], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert out == ["-1", "-13"]  # EDGEPRUNE_ERR_ARG, EDGEPRUNE_ERR_STATE

@@ -38,7 +38,7 @@ from edgeprune.bench.errors import ExportError
 from edgeprune.bench.firmware_build import CONSUME_INPUTS, BuildError, plan_model
 from edgeprune.bench.paths import project_root
 from edgeprune.bench.tflite_info import read_model
-from edgeprune.export.deploy_prepare import Prepared, prepare
+from edgeprune.export.deploy_prepare import Prepared, PrepareError, prepare
 from edgeprune.export.deploy_tools import (
     COMPILE_FLAGS,
     CORE_BOARDS,
@@ -361,8 +361,15 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
         log.warning("deploy: arm-none-eabi-gcc or qemu-system-arm not found, so the model ships as a .tflite with "
                     "the runtime's parser (install both for the prepared library: no parser on the device)")
         prepared = False
+    ready = None
     if prepared:
-        ready = _prepare(files, tflite, core, plan.arena, f"{source or name} (sha256 {source_sha256})")
+        try:
+            ready = _prepare(files, tflite, core, plan.arena, f"{source or name} (sha256 {source_sha256})")
+        except PrepareError as exc:
+            # The parser library runs the same init on the device, so it is the same model, only larger.
+            log.warning("deploy: %s; the model ships as a .tflite with the runtime's parser", exc.detail)
+            prepared = False
+    if ready is not None:
         files["src/edgeprune_model_data.c"] = ready.source
         files[f"src/runtime/{CONFIG_HEADER}"] = _config_header(*config_args, prepared=1, wide=ready.wide)
         for f in ("ep_prepared.h", "ep_prepared.c"):

@@ -334,3 +334,26 @@ def test_a_prepared_record_of_another_layout_is_refused_not_misread(ad01_lib, tm
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=True).stdout.split()
     assert out == ["-1", "-13"]  # EDGEPRUNE_ERR_ARG, EDGEPRUNE_ERR_STATE
+
+
+def test_without_qemu_or_when_the_snapshot_fails_the_model_ships_with_the_parser(monkeypatch, tmp_path):
+    """No qemu-system-arm (or arm-none-eabi-gcc), or a snapshot the exporter cannot explain: the .tflite + parser
+    library (the same init, run on the device), said so in deploy.json and the config."""
+    from edgeprune.export import deploy
+    from edgeprune.export.deploy_prepare import PrepareError
+
+    def refuse(*_a, **_k):
+        raise PrepareError("a word at 12 differs between the runs by 0x4")
+
+    for case in ("no qemu", "snapshot fails"):
+        with monkeypatch.context() as mp:
+            if case == "no qemu":
+                mp.setattr(deploy.shutil, "which", lambda tool, real=shutil.which: None if tool == "qemu-system-arm"
+                           else real(tool))
+            else:
+                mp.setattr(deploy, "_prepare", refuse)
+            lib = write_deploy(ad01_bytes(), tmp_path / case.replace(" ", "-"), name="ad01")
+        assert not lib.prepared and json.loads((lib.out_dir / "deploy.json").read_text())["prepared"] is False
+        assert b"0x54, 0x46, 0x4c, 0x33" in (lib.out_dir / "src" / "edgeprune_model_data.c").read_bytes()  # "TFL3"
+        assert "#define EP_DEPLOY_PREPARED 0" in (lib.out_dir / "src" / "runtime" / "ep_deploy_config.h").read_text()
+        assert not (lib.out_dir / "src" / "runtime" / "ep_prepared.c").exists()

@@ -58,6 +58,8 @@ DEFAULTS = SearchOptions()
 @click.option("--qat-steps", type=int, default=DEFAULTS.qat_steps, show_default=True,
               help="--strategy greedy: fine-tune each precision trial this many steps with fake quantisation at its "
                    "precisions (0: post-training).")
+@click.option("--greedy-batch", type=int, default=DEFAULTS.greedy_batch, show_default=True,
+              help="--strategy greedy: layers lowered together per precision trial.")
 @click.option("--stochastic-rounding", is_flag=True,
               help="Round weights stochastically while fine-tuning with fake quantisation (off by default).")
 @click.option("--no-host-energy", is_flag=True, help="Skip CodeCarbon host energy.")
@@ -70,7 +72,7 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
             budget: int | None, max_acc_drop: float, flash_kb: float | None, ram_kb: float | None, seed: int,
             finetune_steps: str | None, no_host_energy: bool, no_cache: bool, out: str | None,
             resume: str | None, reward: str, workers: str, ray_address: str | None, interval_level: float,
-            wide: bool, qat_steps: int, stochastic_rounding: bool) -> None:
+            wide: bool, qat_steps: int, stochastic_rounding: bool, greedy_batch: int) -> None:
     """Search compression configs for a model, measuring every candidate on the device.
 
     With no options: the weather GRU on QEMU Cortex-M4 with PPO, energy from the cited model plus
@@ -100,7 +102,7 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
         finetune_steps=parse_finetune_steps(finetune_steps), reward=reward,
         host_energy=not no_host_energy, use_cache=not no_cache,
         workers=parse_workers(workers), ray_address=ray_address, qat_steps=qat_steps,
-        stochastic_rounding=stochastic_rounding,
+        stochastic_rounding=stochastic_rounding, greedy_batch=greedy_batch,
     )
     # Ctrl-C and SIGTERM unwind the same way: emulators and workers stopped, the run directory kept, and one
     # line saying how to resume; a second signal does not cut that clean-up short.

@@ -109,6 +109,9 @@ class SearchOptions:
     qat_steps:
         ``--strategy greedy``: fine-tune each precision trial this many steps through fake quantisation at its
         precisions (``CompressionConfig.qat``, distilled from the baseline); 0 (default): post-training trials.
+    greedy_batch:
+        ``--strategy greedy``: layers lowered together per precision trial (the study's batches of layers; 1: one layer
+        at a time, largest first).
     stochastic_rounding:
         Candidates fine-tuned with fake quantisation round their weights stochastically while training
         (``CompressionConfig.stochastic_rounding``); needs fine-tuning with QAT (greedy: ``qat_steps > 0``). Default off.
@@ -146,6 +149,7 @@ class SearchOptions:
     bounded: bool = True
     qat_steps: int = 0
     stochastic_rounding: bool = False
+    greedy_batch: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

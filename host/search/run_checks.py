@@ -43,6 +43,10 @@ def prepare_options(options: SearchOptions) -> SearchOptions:
                          "(2 = 2 pp of accuracy, or 2 % of the baseline's RMSE/return)")
     if isinstance(options.qat_steps, bool) or not isinstance(options.qat_steps, int) or options.qat_steps < 0:
         raise LimitError(f"--qat-steps {options.qat_steps!r}: give a number of fine-tuning steps >= 0")
+    if isinstance(options.greedy_batch, bool) or not isinstance(options.greedy_batch, int) or options.greedy_batch < 1:
+        raise LimitError(f"--greedy-batch {options.greedy_batch!r}: give the layers per greedy trial, an int >= 1")
+    if options.greedy_batch != 1 and options.strategy != "greedy":
+        raise LimitError("--greedy-batch sizes the greedy strategy's precision trials: use it with --strategy greedy")
     if options.qat_steps and options.strategy != "greedy":
         raise LimitError("--qat-steps fine-tunes the greedy strategy's precision trials: use it with --strategy greedy "
                          "(the other strategies propose qat and fine-tuning steps themselves)")

@@ -106,6 +106,7 @@ class ConfigSpace:
         prune_scale: str = "log",
         qat_steps: int = 0,
         stochastic_rounding: bool = False,
+        greedy_batch: int = 1,
     ) -> None:
         if prune_scale not in ("log", "linear"):
             raise ValueError(f"prune_scale must be 'log' or 'linear', got {prune_scale!r}")
@@ -125,6 +126,8 @@ class ConfigSpace:
         #: Greedy precision trials: QAT fine-tuning steps (0: post-training); stochastic rounding wherever QAT runs.
         self.qat_steps = int(qat_steps)
         self.stochastic_rounding = bool(stochastic_rounding)
+        #: Greedy precision trials: layers lowered together per trial.
+        self.greedy_batch = int(greedy_batch)
         self.knobs = vector_knobs(self.names, self.max_finetune_steps)
         # The device runs convolutions in int8 only: a conv model's configs are int8 whatever the proposal.
         self.int8_only = any(n.startswith("conv") for n in self.names)

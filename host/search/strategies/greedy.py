@@ -24,7 +24,7 @@ from edgeprune.host.search.strategies.uniform import sweep_rates
 
 log = logging.getLogger(__name__)
 
-#: Layers lowered together per trial.
+#: Layers lowered together per trial unless the run sets ``--greedy-batch``.
 BATCH = 1
 #: Lower precisions in the order tried (the first one a layer allows).
 LADDER = ("int4",)
@@ -111,7 +111,7 @@ def run(ctx: StrategyContext) -> None:
     kept: dict[str, str] = {}
     index = 0
     try:
-        for lowered in trials(layer_order(space.names, space.params, space.widths)):
+        for lowered in trials(layer_order(space.names, space.params, space.widths), getattr(space, "greedy_batch", BATCH)):
             if ctx.session.exhausted():
                 return
             chosen = {**kept, **lowered}

@@ -58,6 +58,7 @@ SEARCH_MAP: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "ray_address": (SEARCH["ray_address"], lambda v: v),
     "qat_steps": (SEARCH["qat_steps"], lambda v: v),
     "stochastic_rounding": (SEARCH["stochastic_rounding"], lambda v: v),
+    "greedy_batch": (SEARCH["greedy_batch"], lambda v: v),
 }
 
 

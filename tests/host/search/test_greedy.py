@@ -70,6 +70,8 @@ def test_qat_steps_fine_tune_each_trial_at_its_precisions(tmp_path, fake_task):
     ({"strategy": "random", "stochastic_rounding": True, "finetune_steps": 0}, "--stochastic-rounding .* drop"),
     ({"strategy": "random", "qat_steps": 10}, "--qat-steps .* --strategy greedy"),
     ({"strategy": "greedy", "qat_steps": -1}, "--qat-steps -1"),
+    ({"strategy": "greedy", "greedy_batch": 0}, "--greedy-batch 0"),
+    ({"strategy": "random", "greedy_batch": 3}, "--greedy-batch .* --strategy greedy"),
 ])
 def test_rounding_and_qat_options_a_run_cannot_use_are_refused_before_anything_runs(tmp_path, fake_task, kwargs,
                                                                                     message):
@@ -88,3 +90,14 @@ def test_canonical_keeps_each_layers_precision_and_sets_stochastic_rounding_wher
     assert out.layer("gru0").precision == "int4" and out.stochastic_rounding
     plain = space.canonical(CompressionConfig(layers=(LayerConfig("gru0", prune=0.3),), finetune_steps=20))
     assert not plain.stochastic_rounding and not plain.qat
+
+
+def test_greedy_batch_lowers_that_many_layers_per_trial(tmp_path, fake_task):
+    opts = SearchOptions(strategy="greedy", budget=1, out=str(tmp_path / "run"), host_energy=False, max_acc_drop=8.0,
+                         greedy_batch=3)
+    run_search(opts, task=fake_task, evaluator_factory=lambda t, o, d: SyntheticEvaluator(),
+               cache=EvalCache(tmp_path / "cache.sqlite"))
+    with RunStore.open_existing(tmp_path / "run") as store:
+        first = CompressionConfig.from_json(store.evaluations("candidate")[0].result.config_json)
+    assert {lc.name: lc.precision for lc in first.layers if lc.precision} == {"gru0": "int4", "gru1": "int4",
+                                                                            "head": "int4"}

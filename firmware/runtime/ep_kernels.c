@@ -188,9 +188,10 @@ static int k_quant_f2i(const ep_model_t *m, const ep_op_t *op) {
   UNARY_ARGS;
   const float scale = to->scale;
   const int32_t zp = op->p.quant.zp_out;
+  const uint8_t *xi = ti->data; /* held in a register: the int8 stores could alias the tensor record */
   int8_t *yo = (int8_t *)to->data;
   for (i = 0; i < n; i++) {
-    const float q = ldf(ti->data + 4u * i) / scale;
+    const float q = ldf(xi + 4u * i) / scale;
     int32_t t;
     if (fabsf(q) < 2147483520.0f) {
       const float f = q - (float)(t = (int32_t)q); /* exact: Sterbenz below 2^23, zero above (q integral) */

@@ -357,3 +357,30 @@ def test_without_qemu_or_when_the_snapshot_fails_the_model_ships_with_the_parser
         assert b"0x54, 0x46, 0x4c, 0x33" in (lib.out_dir / "src" / "edgeprune_model_data.c").read_bytes()  # "TFL3"
         assert "#define EP_DEPLOY_PREPARED 0" in (lib.out_dir / "src" / "runtime" / "ep_deploy_config.h").read_text()
         assert not (lib.out_dir / "src" / "runtime" / "ep_prepared.c").exists()
+
+
+@pytest.mark.qemu
+@pytest.mark.tf
+@pytest.mark.slow
+def test_lstm_export_prepared_matches_tflm(tmp_path):
+    """A per-tensor streaming LSTM (the fused LSTM step reads its parts' weights, scratch and tables from the
+    prepared record): TFLM's bytes on M4, and the same as the .tflite + parser library's."""
+    import torch
+
+    from edgeprune.bench.tflm import TflmRunner
+    from edgeprune.export import export_model
+    from edgeprune.host.models import StackedLSTM
+
+    torch.manual_seed(1)
+    calibration = np.random.default_rng(0).normal(size=(48, GRU_STEPS, GRU_FEATURES)).astype(np.float32)
+    res = export_model(StackedLSTM(GRU_FEATURES, [16, 24], 3, GRU_STEPS), calibration, tmp_path / "export",
+                       name="lstm", weights="tensor")
+    x = _pattern(GRU_STEPS * GRU_FEATURES).reshape(GRU_STEPS, GRU_FEATURES)
+    expected = TflmRunner.oracle(res.read_tflite(), res.manifest).run(x).tobytes()
+    outs = []
+    for prepared in (True, False):
+        lib = write_deploy(res.read_tflite(), tmp_path / f"lib-{prepared}", manifest=res.manifest, name="lstm",
+                           prepared=prepared)
+        assert lib.prepared == prepared
+        outs.append(footprint(lib.out_dir, "m4").output)
+    assert outs == [expected, expected]

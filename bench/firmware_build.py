@@ -110,6 +110,7 @@ class ModelPlan:
     :param kernels: the optional kernel families (``"conv"``, ``"f32"``, ``"gru"``; firmware/runtime/ep_kernels.h)
         the model runs; the deploy build compiles only these
     :param kinds: bit mask of the kernel kinds the model's run list calls (``EP_RT_KINDS``), None when unknown
+    :param rnn: (hidden, input depth) of each fused GRU/LSTM layer, None when unknown
     """
 
     model_bytes: int
@@ -119,6 +120,7 @@ class ModelPlan:
     dsp: bool
     kernels: tuple[str, ...] = ("conv", "f32", "gru")
     kinds: int | None = None
+    rnn: tuple[tuple[int, int], ...] | None = None
 
 
 def _pio() -> list[str]:
@@ -267,7 +269,10 @@ def plan_model(tflite: bytes, env: str, sequence: dict | None = None, flags: int
     arena, tensors, ops, _depth, gru, conv, f32 = map(int, m.groups())
     km = re.search(r" kinds (0x[0-9a-f]+)", proc.stdout)
     kernels = tuple(name for name, n in (("conv", conv), ("f32", f32), ("gru", gru)) if n)
-    return ModelPlan(len(tflite), arena, tensors, ops, dsp, kernels, int(km.group(1), 16) if km else None)
+    rm = re.search(r"^rnn (-|[\dx,]+)$", proc.stdout, re.M)
+    rnn = None if rm is None else tuple(
+        (int(n), int(d)) for n, d in (layer.split("x") for layer in rm.group(1).split(",") if layer != "-"))
+    return ModelPlan(len(tflite), arena, tensors, ops, dsp, kernels, int(km.group(1), 16) if km else None, rnn)
 
 
 BAKED_VARS = ("EP_BAKED_MODEL_DIR", "EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS", "EP_BAKED_KERNELS")

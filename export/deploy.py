@@ -194,8 +194,43 @@ def _fc_scalings(info: Any) -> tuple[bool, bool]:
     return any(len(t.scales) > 1 for t in weights), any(len(t.scales) <= 1 for t in weights)
 
 
+def _gru_constant(name: str, runtime: Path | None = None) -> int:
+    """A ``#define NAME <n>u`` of ``ep_gru.c`` (the one-pass limit and block size the switches mirror)."""
+    text = ((runtime or runtime_dir()) / "ep_gru.c").read_text(encoding="utf-8")
+    m = re.search(rf"^#define\s+{name}\s+(\d+)u?\b", text, re.M)
+    if m is None:
+        raise ExportError("deploy", detail=f"cannot read {name} from firmware/runtime/ep_gru.c")
+    return int(m.group(1))
+
+
+def rnn_switches(rnn: tuple[tuple[int, int], ...], runtime: Path | None = None) -> dict[str, int]:
+    """``EP_RT_RNN_PASS``, ``EP_RT_GRU_DOT16``, ``EP_RT_GRU_DOT32`` for a build of exactly these recurrent layers.
+
+    Mirrors ``ep_gru.c``: a layer of at most ``EP_GRU_PASS_MAX`` units may run the one-pass chain (``pass_bytes``;
+    whether its constants fit is known only at init, so such a layer keeps the switch on); its step runs rows in
+    blocks of ``EP_GRU_BLOCK``, and ``dot_into`` takes the unrolled depth-16/32 loop for a block whose row count is a
+    multiple of 4 on the x side (input depth) or the h side (depth = hidden). A switch left on that the model does not
+    use costs only code; one left off where a layer would use it would cost instructions (same bytes: the general
+    loop), so every layer that could reach it keeps it on.
+
+    :param rnn: (hidden, input depth) of each fused GRU/LSTM layer (``ModelPlan.rnn``)
+    :param runtime: the runtime folder (default ``firmware/runtime``)
+    """
+    pass_max, block = _gru_constant("EP_GRU_PASS_MAX", runtime), _gru_constant("EP_GRU_BLOCK", runtime)
+    depths: set[int] = set()
+    for hidden, depth_x in rnn:
+        if hidden > pass_max:
+            continue
+        for j0 in range(0, hidden, block):
+            if min(hidden - j0, block) % 4 == 0:
+                depths |= {depth_x, hidden}
+    one_pass = any(hidden <= pass_max for hidden, _ in rnn)
+    return {"EP_RT_RNN_PASS": int(one_pass), "EP_RT_GRU_DOT16": int(16 in depths), "EP_RT_GRU_DOT32": int(32 in depths)}
+
+
 def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int, out: int,
-                   scalings: tuple[bool, bool] = (True, True), prepared: int = 0, wide: bool = False) -> str:
+                   scalings: tuple[bool, bool] = (True, True), switches: dict[str, int] | None = None,
+                   prepared: int = 0, wide: bool = False) -> str:
     steps = int(seq["steps"]) if seq else 1
     pairs = [(int(o), int(i)) for o, i in (seq or {}).get("recurrent", [])]
     lines = [
@@ -216,6 +251,11 @@ def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int,
                   "/* Weight scalings of the model's int8 FCs: the fused steps compile a chain for these only. */",
                   f"#define EP_RT_FC_PER_CHANNEL {int(scalings[0])}",
                   f"#define EP_RT_FC_PER_TENSOR {int(scalings[1])}"]
+    if plan.rnn is not None or switches:
+        layers = "unknown" if plan.rnn is None else ", ".join(f"{n} units x {d} inputs" for n, d in plan.rnn) or "none"
+        chosen = {**(rnn_switches(plan.rnn) if plan.rnn is not None else {}), **(switches or {})}
+        lines += [f"/* Recurrent layers ({layers}): the one-pass chain and unrolled dot loops they can use. */",
+                  *(f"#define {k} {v}" for k, v in chosen.items())]
     lines += [
         f"#define EP_DEPLOY_STEPS {steps}u",
         f"#define EP_DEPLOY_INPUT {stream}u",
@@ -314,7 +354,8 @@ def _example_files(core: str) -> dict[str, str]:
 
 
 def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = None, name: str = "model",
-                 source: str = "", core: str = "m4", slim: bool = True, prepared: bool = True) -> DeployLibrary:
+                 source: str = "", core: str = "m4", slim: bool = True, prepared: bool = True,
+                 switches: dict[str, int] | None = None) -> DeployLibrary:
     """Write the deploy library of ``tflite`` to ``out_dir`` (replaced only once complete).
 
     :param tflite: the int8 (or float32) model the runtime runs
@@ -326,6 +367,9 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     :param slim: ship the model without names, signatures and metadata (``export.slim``; same outputs)
     :param prepared: ship the runtime's state after init instead of the model (``export.deploy_prepare``: no
         parser or planner on the device; needs arm-none-eabi-gcc and qemu-system-arm at export)
+    :param switches: runtime build switches set over the ones chosen for the model (:func:`rnn_switches`), e.g.
+        ``{"EP_RT_GRU_DOT16": 0}``: a layer that would have used a code path left out runs the general one (same
+        output bytes, more instructions)
     """
     out_dir = Path(out_dir)
     source_sha256 = hashlib.sha256(tflite).hexdigest()
@@ -345,7 +389,7 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     output_bytes = _nbytes(out_t)
     digest = hashlib.sha256(tflite).hexdigest()
     config_args = (plan, known, seq, int((seq or {}).get("stream_input", 0)), int((seq or {}).get("output", 0)),
-                   _fc_scalings(info))
+                   _fc_scalings(info), switches)
     files: dict[str, str | bytes] = {
         "src/edgeprune_model.c": (deploy_sources() / "edgeprune_model.c").read_text(encoding="utf-8"),
         "src/edgeprune_model_data.c": _model_source(tflite, digest, f"{source or name} (sha256 {source_sha256})"),

@@ -384,3 +384,52 @@ def test_lstm_export_prepared_matches_tflm(tmp_path):
         assert lib.prepared == prepared
         outs.append(footprint(lib.out_dir, "m4").output)
     assert outs == [expected, expected]
+
+
+def test_recurrent_switches_mirror_the_runtime_limits():
+    """The one-pass chain for layers of at most 64 units; the unrolled depth-16/32 loops for a block of rows that is
+    a multiple of 4 (blocks of 32) whose x or h side has that depth."""
+    from edgeprune.export.deploy import rnn_switches
+
+    def on(*layers):
+        return tuple(k for k, v in rnn_switches(layers).items() if v)
+
+    assert on((17, 4), (30, 17)) == ("EP_RT_RNN_PASS",)  # the default winner: rows 17 and 30, no quad of rows
+    assert on((256, 4), (256, 256)) == ()  # the int8 baseline: stage loops only
+    assert on((16, 4)) == ("EP_RT_RNN_PASS", "EP_RT_GRU_DOT16")
+    assert on((32, 16)) == ("EP_RT_RNN_PASS", "EP_RT_GRU_DOT16", "EP_RT_GRU_DOT32")
+    assert on((17, 16)) == ("EP_RT_RNN_PASS",)  # 17 rows: the general row loop
+    assert on((40, 16)) == ("EP_RT_RNN_PASS", "EP_RT_GRU_DOT16")  # the first block's 32 rows
+    assert on((65, 32), (64, 4)) == ("EP_RT_RNN_PASS",)  # 65 units: stage loops; 64 units, depths 4 and 64
+    assert on() == ()
+
+
+@pytest.mark.qemu
+@pytest.mark.tf
+@pytest.mark.slow
+def test_recurrent_code_left_out_or_forced_off_keeps_tflm_bytes(gru_export, tmp_path):
+    """24 + 16 units: the config keeps the one-pass chain and the depth-16 loop (the second layer's h side) and
+    leaves the depth-32 loop out; forced off, the layers run the general loop or the stage loops, same bytes."""
+    from edgeprune.bench.tflm import TflmRunner
+
+    tflite, man = gru_export.read_tflite(), gru_export.manifest
+    x = _pattern(GRU_STEPS * GRU_FEATURES).reshape(GRU_STEPS, GRU_FEATURES)
+    expected = TflmRunner.oracle(tflite, man).run(x).tobytes()
+    chosen = write_deploy(tflite, tmp_path / "chosen", manifest=man, name="gru")
+    config = (chosen.out_dir / "src" / "runtime" / "ep_deploy_config.h").read_text()
+    assert "#define EP_RT_RNN_PASS 1" in config and "#define EP_RT_GRU_DOT16 1" in config
+    assert "#define EP_RT_GRU_DOT32 0" in config
+    fp = footprint(chosen.out_dir, "m4")
+    assert fp.output == expected
+    linked = _symbols(fp.elf)
+    assert {"ep_gru_pass_dsp", "ep_gru_dot16_dsp"} <= linked and "ep_gru_dot32_dsp" not in linked
+    sizes = [fp.code_bytes]
+    for off in ({"EP_RT_GRU_DOT16": 0}, {"EP_RT_RNN_PASS": 0}):
+        lib = write_deploy(tflite, tmp_path / f"off-{len(sizes)}", manifest=man, name="gru", switches=off)
+        fp_off = footprint(lib.out_dir, "m4")
+        assert fp_off.output == expected
+        linked = _symbols(fp_off.elf)
+        assert "ep_gru_dot16_dsp" not in linked
+        assert ("ep_gru_pass_dsp" in linked) == ("EP_RT_RNN_PASS" not in off)
+        sizes.append(fp_off.code_bytes)
+    assert sizes[0] > sizes[1] > sizes[2]

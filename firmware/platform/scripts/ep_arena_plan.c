@@ -3,7 +3,9 @@
  * .tflite and prints what the baked firmware must reserve, so its static buffers are sized for the model.
  *
  *   ep_arena_plan model.tflite [steps stream_input out,in ...]
- *   -> "arena <bytes> tensors <n> ops <n> fc_max_depth <n> gru <n> conv <n> f32 <n> kinds <hex mask>"
+ *   -> "arena <bytes> tensors <n> ops <n> fc_max_depth <n> gru <n> conv <n> f32 <n> kinds <hex mask>
+ *       rnn <hidden>x<input depth>,..."  (each fused GRU/LSTM layer, for the deploy build's EP_RT_RNN_PASS and
+ *       EP_RT_GRU_DOT16/32 switches; "rnn -" when there is none)
  *
  * EP_PLAN_FLAGS=<n> in the environment plans with ep_model_init_ex(..., n) instead of the default flags (e.g. 2 =
  * EP_RT_INIT_CONSUME_INPUTS, an application that writes its inputs before every invoke).
@@ -75,5 +77,15 @@ int main(int argc, char **argv) {
   printf("arena %u tensors %u ops %u fc_max_depth %u gru %u conv %u f32 %u kinds 0x%llx\n",
          (unsigned)ep_model_arena_used(&model), (unsigned)model.num_tensors, (unsigned)model.num_ops, (unsigned)depth,
          (unsigned)gru, (unsigned)conv, (unsigned)f32, kinds);
+  printf("rnn");
+  gru = 0;
+  for (uint32_t i = 0; i < model.num_ops; i++) {
+    int16_t t[3];
+    if (model.ops[i].kind != EP_K_GRU && model.ops[i].kind != EP_K_LSTM) continue;
+    (void)ep_rnn_reads(&model.ops[i], t); /* x [1, depth], h [1, hidden]: the last dims (x may be staged) */
+    const ep_tensor_t *x = &model.tensors[t[0]], *h = &model.tensors[t[1]];
+    printf("%s%ux%u", gru++ ? "," : " ", (unsigned)h->dims[h->rank - 1u], (unsigned)x->dims[x->rank - 1u]);
+  }
+  printf("%s\n", gru ? "" : " -");
   return 0;
 }

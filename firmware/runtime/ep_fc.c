@@ -42,6 +42,24 @@ const int32_t *ep_fc_model_bias(const ep_model_t *m, const ep_op_t *op) {
   return (const int32_t *)(const void *)b->data;
 }
 
+EP_COLD void ep_fc_rq_prepare(ep_op_t *op) {
+  /* rq_k's conditions (ep_window.h): a right shift e in 1..22 and |acc| < 2^30 for every int8 input, bounded from
+   * the bias the accumulator starts from: the folded one plus depth * 2^14 (|x w| <= 128 * 127), or the model's plus
+   * depth * 255 * 128 (|x - zp| <= 255). Decided from the constants only: the count stays independent of the data. */
+  const int32_t e = -op->shift[0];
+  const int64_t room = ((int64_t)1 << 30) - (int64_t)op->depth * (op->p.fc.zp_widen ? 32640 : 16384);
+  uint32_t r;
+  op->mult[2] = 0;
+  if (!EP_FC_DSP || op->p.fc.per_channel || e < 1 || e > 22 || op->mult[0] <= 0) return;
+  for (r = 0; r < op->rows; r++) {
+    const int64_t b = op->scratch[r];
+    if ((b < 0 ? -b : b) >= room) return;
+  }
+  op->mult[1] = (int32_t)((1u << (e - 1)) + (uint32_t)op->p.fc.zp_out * (1u << e)); /* |zp 2^e| <= 2^29 */
+  op->shift[1] = e;
+  op->mult[2] = 1;
+}
+
 uint32_t ep_fc_op_tmp_bytes(const ep_op_t *op) {
   if (EP_TGT_DSP) return ep_fc_tmp_bytes(op->depth);
   return EP_TGT_V6M || op->p.fc.zp_widen == 0 ? 0u : op->depth * 2u;
@@ -452,6 +470,28 @@ static void requant_block(const int32_t *acc, int8_t *y, uint32_t n, int32_t mul
   }
 }
 
+#if EP_FC_DSP
+/* requant_block when ep_fc_rq_prepare allowed it: SRDHM(acc, m) = SMMULR(2 acc, m), and TFLM's rounding shift of
+ * that p plus the zero point is (p + k - (p < 0)) >> e with k = 2^(e-1) + zp 2^e (ep_window.h, rq_k). */
+static void requant_k(const int32_t *acc, int8_t *y, uint32_t n, int32_t mult, int32_t k, int32_t e, int32_t lo,
+                      int32_t hi) {
+  uint32_t i;
+  if (lo == -128 && hi == 127) { /* no activation range inside int8's: the saturation is the clamp */
+    for (i = 0; i < n; i++) {
+      int32_t p;
+      __asm__("smmulr %0, %1, %2" : "=r"(p) : "r"((int32_t)((uint32_t)acc[i] << 1)), "r"(mult));
+      y[i] = (int8_t)ep_sat8((k + p + (p >> 31)) >> e);
+    }
+    return;
+  }
+  for (i = 0; i < n; i++) {
+    int32_t p;
+    __asm__("smmulr %0, %1, %2" : "=r"(p) : "r"((int32_t)((uint32_t)acc[i] << 1)), "r"(mult));
+    y[i] = (int8_t)ep_clamp_i32(ep_sat8((k + p + (p >> 31)) >> e), lo, hi);
+  }
+}
+#endif
+
 /* One row with its own multiplier and shifts (per-channel weights). */
 static inline int8_t requant_row(int32_t acc, int32_t mult, int32_t left, int32_t right, int32_t zp, int32_t lo,
                                  int32_t hi) {
@@ -519,6 +559,10 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
         ep_fc_dot_rows(w + (size_t)r * op->depth, xb, xq, bias + r, acc, n, op->depth);
       if (cm) {
         requant_rows(acc, yb + r, n, cm + r, cs + r, zp_out, lo, hi);
+#if EP_FC_DSP
+      } else if (op->mult[2]) {
+        requant_k(acc, yb + r, n, mult, op->mult[1], op->shift[1], lo, hi);
+#endif
       } else {
         requant_block(acc, yb + r, n, mult, shift, zp_out, lo, hi);
       }

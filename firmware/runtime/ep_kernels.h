@@ -201,6 +201,10 @@ static inline void ep_fc_chan_multiplier(const ep_tensor_t *in0, const ep_tensor
  * per-tensor FC (not on v6-M) instead points `scratch` at the model's own int32 bias and subtracts the input zero point
  * while widening the input (p.fc.zp_widen): no arena bytes, as TFLM (ep_fc_model_bias says when). */
 const int32_t *ep_fc_model_bias(const ep_model_t *m, const ep_op_t *op);
+/* Per-tensor int8 FC on DSP cores: whether the short requantisation (SMMULR, the output zero point folded into the
+ * rounding constant) is exact for every input; sets mult[1] (the constant), shift[1] (the right shift), mult[2] (1 if
+ * so). Called once the bias is folded. */
+void ep_fc_rq_prepare(ep_op_t *op);
 /* The temporary an int8 FC op needs while it runs (its input widened; ep_fc_tmp_bytes on DSP cores). */
 uint32_t ep_fc_op_tmp_bytes(const ep_op_t *op);
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op);

@@ -757,6 +757,8 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
       }
     }
   }
+  for (i = 0; i < m->num_ops; i++) /* after the biases are folded: ep_fc_rq_prepare bounds the accumulator from them */
+    if (m->ops[i].kind == EP_K_FC_I8 && !m->ops[i].fused) ep_fc_rq_prepare(&m->ops[i]);
   ep_gru_prepare(m);
   m->arena_used = m->arena_plan;
   return 0;

@@ -59,16 +59,28 @@ class Ancestors:
 
     def keep(self, config: CompressionConfig, model: Any) -> None:
         """Keep ``config``'s fine-tuned ``model`` (written whole, then renamed into place; the config last, so a
-        config file always names a complete model)."""
+        config file always names a complete model). The first kept model of a config stays: it is the one whose
+        export the artifacts cache holds and reuses (``candidate_export.export_candidate``)."""
         # Deferred: torch (1-2 s to import) is loaded by the time a candidate has been fine-tuned anyway.
         import torch
 
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = self.folder / config.digest()[:16]
+        if stem.with_suffix(".json").is_file():
+            return
         tmp = stem.with_name(f".{stem.name}.{os.getpid()}.pt")
         torch.save(model, tmp)
         os.replace(tmp, stem.with_suffix(".pt"))
         atomic_write_text(stem.with_suffix(".json"), config.to_json())
+
+    def load(self, digest: str) -> Any:
+        """The kept fine-tuned model of the config whose digest is ``digest``, or ``None`` when none is kept."""
+        path = self.folder / f"{digest[:16]}.pt"
+        if not (path.is_file() and path.with_suffix(".json").is_file()):
+            return None
+        import torch  # deferred: see keep()
+
+        return torch.load(path, weights_only=False)
 
     def closest(self, config: CompressionConfig) -> Ancestor | None:
         """The kept candidate closest to ``config`` that ``config`` further compresses (``warm_start.closest``)."""
@@ -101,6 +113,11 @@ def warm_startable(task: Any, config: CompressionConfig) -> bool:
     policy is distilled from the baseline afresh, ``compressor._int8_aware_policy``).
     """
     return config.finetune_steps > 0 and not config.qat and getattr(task, "kind", None) != "policy"
+
+
+def kept_beside(export_dir: Path) -> Ancestors:
+    """The kept fine-tuned candidates of the task a candidate's export folder (``artifacts["dir"]``) belongs to."""
+    return Ancestors(Path(export_dir).parent / FOLDER)
 
 
 def ancestors_of(artifacts_dir: Path, task_hash: str) -> Ancestors:

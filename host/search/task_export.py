@@ -18,6 +18,7 @@ from edgeprune.export.pipeline import ExportResult, export_model
 from edgeprune.export.policy_distill import export_distilled_policy
 from edgeprune.export.verify import predict_fn
 from edgeprune.host.compress import CompressionConfig
+from edgeprune.host.search.ancestors import kept_beside
 from edgeprune.host.search.store import RunStore
 from edgeprune.host.tasks import get_task
 
@@ -143,7 +144,18 @@ def resolve_source(
         from edgeprune.host.compress.compressor import compress
 
         cfg = CompressionConfig.from_json(config_json)
-        float_model = compress(built, cfg).model
+        start = (best.result.artifacts or {}).get("warm_start_from") if run is not None else None
+        if start:
+            # Fine-tuned from an earlier candidate (a warm start): the search's own model, not a re-run from the
+            # baseline, which would give other weights than the ones measured.
+            kept = kept_beside(Path(best.result.artifacts["dir"]))
+            float_model = kept.load(cfg.digest())
+            if float_model is None:
+                raise SourceError(f"the best candidate of {run} was fine-tuned from candidate {start[:10]} and its "
+                                  f"fine-tuned model is no longer in {kept.folder}; export it with --config "
+                                  "(fine-tuned again from the baseline) instead")
+        else:
+            float_model = compress(built, cfg).model
         label = f"{label} ({built.name}, config {cfg.digest()[:12]})"
     return ModelSource(built, float_model.eval(), label, weights)
 

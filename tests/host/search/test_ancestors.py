@@ -5,12 +5,15 @@ with nothing to start from, or a damaged kept entry, fine-tunes from the baselin
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
 from edgeprune.host.models import StackedGRU
+from edgeprune.host.search import task_export
 from edgeprune.host.search.ancestors import Ancestors, warm_startable
 from edgeprune.host.search.candidate import compress_candidate
+from edgeprune.host.search.store import RunStore
 from edgeprune.host.search.types import EvalResult
 
 
@@ -18,6 +21,7 @@ class _Task:
     """A 4-class sequence task over arrays: what ``compress`` reads of a task."""
 
     kind = "classifier"
+    name = "seq4"
 
     def __init__(self) -> None:
         torch.manual_seed(0)
@@ -65,3 +69,50 @@ def test_only_plain_fine_tuning_is_warm_started():
     assert not warm_startable(task, _config(0.5, 0.5, qat=True))
     task.kind = "policy"
     assert not warm_startable(task, _config(0.5, 0.5))
+
+
+def test_the_first_kept_model_of_a_config_stays_and_loads(tmp_path):
+    """The kept model is the one whose export the cache reuses, so a later evaluation of the config (another
+    ancestor, other weights) does not replace it; ``edgeprune export --run`` loads it for a warm-started best."""
+    ancestors = Ancestors(tmp_path / "finetuned")
+    config = _config(0.5, 0.5)
+    first = torch.nn.Linear(2, 2)
+    ancestors.keep(config, first)
+    ancestors.keep(config, torch.nn.Linear(2, 3))
+    loaded = ancestors.load(config.digest())
+    assert torch.equal(loaded.weight, first.weight)
+    assert ancestors.load(_config(0.25, 0.5).digest()) is None
+
+
+
+def _run_with_best(run_dir, export_dir, config, warm_from) -> None:
+    result = EvalResult(config.to_json(), config.digest())
+    result.artifacts = {"dir": str(export_dir), **({"warm_start_from": warm_from} if warm_from else {})}
+    with RunStore(run_dir) as store:
+        store.set_meta("options", {"task": "weather-gru"})
+        store.record(kind="candidate", strategy="random", result=result, origin="device", counted=True, feasible=True,
+                     reason="", reward=1.0, proposal={}, started=0.0)
+
+
+def test_export_of_a_warm_started_best_uses_its_kept_model(tmp_path, monkeypatch):
+    """``edgeprune export --run``: a best fine-tuned from an ancestor is exported from the model the search kept
+    (compressing the config again from the baseline would give other weights); gone, it says what to do."""
+    task = _Task()
+    monkeypatch.setattr(task_export, "get_task", lambda *a, **k: task)
+    config = _config(0.5, 0.5)
+    export_dir = tmp_path / "artifacts" / "taskhash" / config.digest()[:16]
+    kept = Ancestors(export_dir.parent / "finetuned")
+    # Weights no cold compression of the config gives: what a warm start from some ancestor would have made.
+    model = compress_candidate(task, config, EvalResult(config.to_json(), config.digest()), {}, None).model
+    with torch.no_grad():
+        model.head.weight.add_(1.0)
+    kept.keep(config, model)
+    _run_with_best(tmp_path / "run", export_dir, config, "a" * 64)
+    source = task_export.resolve_source(run=tmp_path / "run")
+    assert torch.equal(source.model.head.weight, model.head.weight)
+    _run_with_best(tmp_path / "cold", export_dir, config, None)  # a cold best is compressed again, as before
+    assert not torch.equal(task_export.resolve_source(run=tmp_path / "cold").model.head.weight, model.head.weight)
+    for path in kept.folder.iterdir():
+        path.unlink()
+    with pytest.raises(task_export.SourceError, match="no longer in .*--config"):
+        task_export.resolve_source(run=tmp_path / "run")

@@ -228,6 +228,14 @@ def rnn_switches(rnn: tuple[tuple[int, int], ...], runtime: Path | None = None) 
     return {"EP_RT_RNN_PASS": int(one_pass), "EP_RT_GRU_DOT16": int(16 in depths), "EP_RT_GRU_DOT32": int(32 in depths)}
 
 
+def _stages_optional(plan: Any, switches: dict[str, int] | None) -> bool:
+    """The one pass is compiled and every fused recurrent layer is within its size (``EP_RT_RNN_STAGES=0`` is worth
+    a snapshot try)."""
+    if not plan.rnn or not (switches or {}).get("EP_RT_RNN_PASS", 1):
+        return False
+    return all(hidden <= _gru_constant("EP_GRU_PASS_MAX") for hidden, _ in plan.rnn)
+
+
 def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int, out: int,
                    scalings: tuple[bool, bool] = (True, True), switches: dict[str, int] | None = None,
                    prepared: int = 0, wide: bool = False) -> str:
@@ -407,11 +415,24 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
         prepared = False
     ready = None
     if prepared:
-        try:
-            ready = _prepare(files, tflite, core, plan.arena, f"{source or name} (sha256 {source_sha256})")
-        except PrepareError as exc:
+        # Without the stage loops when every layer may run the one pass: the snapshot refuses the build when a layer's
+        # constants keep it on the stage loops (ep_rnn_staged), and the next attempt keeps them.
+        attempts: list[dict[str, int]] = [{"EP_RT_RNN_STAGES": 0}, {}] if _stages_optional(plan, switches) else [{}]
+        for extra in attempts:
+            config_args = (*config_args[:-1], {**extra, **(switches or {})})
+            files[f"src/runtime/{CONFIG_HEADER}"] = _config_header(*config_args)
+            try:
+                ready = _prepare(files, tflite, core, plan.arena, f"{source or name} (sha256 {source_sha256})")
+                break
+            except PrepareError as exc:
+                failure = exc
+        if ready is None:
             # The parser library runs the same init on the device, so it is the same model, only larger.
-            log.warning("deploy: %s; the model ships as a .tflite with the runtime's parser", exc.detail)
+            log.warning("deploy: %s; the model ships as a .tflite with the runtime's parser", failure.detail)
+            # The parser library keeps the stage loops: nothing checked that its layers run without them.
+            kept = {k: v for k, v in (switches or {}).items() if k != "EP_RT_RNN_STAGES"}
+            config_args = (*config_args[:-1], kept)
+            files[f"src/runtime/{CONFIG_HEADER}"] = _config_header(*config_args)
             prepared = False
     if ready is not None:
         files["src/edgeprune_model_data.c"] = ready.source

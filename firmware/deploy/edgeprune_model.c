@@ -43,17 +43,32 @@ int edgeprune_init(void *arena, size_t arena_bytes) {
 int edgeprune_invoke(const void *input, size_t input_bytes) {
   if (!ready) return EP_RT_ERR_STATE;
   if (input == NULL || input_bytes != EDGEPRUNE_INPUT_BYTES) return EP_RT_ERR_RANGE;
+#if EP_DEPLOY_PREPARED
+  /* Index and size checked at export and above: the staging buffer of the sequence, or the input tensor, directly. */
+  memcpy(model.stream_buf ? model.stream_buf : model.tensors[model.inputs[EP_DEPLOY_INPUT]].data, input, input_bytes);
+  return ep_model_invoke(&model);
+#else
   const int st = ep_model_set_input(&model, EP_DEPLOY_INPUT, 0, (const uint8_t *)input, (uint32_t)input_bytes);
   return st != EP_RT_OK ? st : ep_model_invoke(&model);
+#endif
 }
 
 int edgeprune_output(void *output, size_t output_bytes) {
-  ep_tensor_info_t info;
   if (!ready) return EP_RT_ERR_STATE;
+#if EP_DEPLOY_PREPARED
+  /* The output's index was checked at export: its record directly (ep_model_io's full description is not linked). */
+  const ep_tensor_t *t = &model.tensors[model.outputs[EP_DEPLOY_OUTPUT]];
+  const void *data = t->data;
+  const uint32_t bytes = t->bytes;
+#else
+  ep_tensor_info_t info;
   const int st = ep_model_io(&model, 1, EP_DEPLOY_OUTPUT, &info);
   if (st != EP_RT_OK) return st;
-  if (output == NULL || output_bytes < info.bytes) return EP_RT_ERR_RANGE;
-  memcpy(output, info.data, info.bytes);
+  const void *data = info.data;
+  const uint32_t bytes = info.bytes;
+#endif
+  if (output == NULL || output_bytes < bytes) return EP_RT_ERR_RANGE;
+  memcpy(output, data, bytes);
   return EP_RT_OK;
 }
 

@@ -102,6 +102,12 @@ typedef struct {
 #define EP_RT_GRU_DOT32 1
 #endif
 #define EP_GRU_PASS (EP_GRU_DSP && EP_RT_RNN_PASS)
+/* EP_RT_RNN_STAGES=0 leaves the stage loops out: for a deploy build prepared at export whose layers all run the one
+ * pass (the exporter checks ep_rnn_staged on the target); without the one pass it has nothing else to run. */
+#ifndef EP_RT_RNN_STAGES
+#define EP_RT_RNN_STAGES 1
+#endif
+#define EP_GRU_STAGES (EP_RT_RNN_STAGES || !EP_GRU_PASS)
 #if defined(__ARM_ARCH_7M__) && defined(__GNUC__)
 #define EP_GRU_V7M 1
 #else
@@ -574,6 +580,7 @@ static inline __attribute__((always_inline)) void chain_body(const fast_t *f, in
   }
 }
 
+#if EP_GRU_STAGES
 static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uint32_t nb, const int8_t *h,
                        const int8_t *tbl_r, const int8_t *tbl_z, const int8_t *tbl_n, int8_t *out, uint32_t j0) {
   if (EP_RT_FC_PER_CHANNEL && (!EP_RT_FC_PER_TENSOR || f->q.jmask)) {
@@ -582,6 +589,7 @@ static void chain_fast(const fast_t *f, int32_t acc[FC_COUNT][EP_GRU_BLOCK], uin
     chain_body(f, acc, nb, h, tbl_r, tbl_z, tbl_n, out, j0, 0);
   }
 }
+#endif
 
 /*
  * One pass per element (DSP cores, hidden <= EP_GRU_PASS_MAX): the whole short chain of one element in registers,
@@ -882,6 +890,9 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
     return 0;
   }
 #endif
+#if !EP_GRU_STAGES
+  return EP_RT_ERR_OP;
+#else
   const ep_op_t *ops = m->ops;
   const int8_t *w[FC_COUNT];
   const int8_t *x = (const int8_t *)m->tensors[g->x].data, *h = (const int8_t *)m->tensors[g->h].data;
@@ -909,6 +920,7 @@ int ep_k_gru(const ep_model_t *m, const ep_op_t *op) {
     chain_fast(&g->f, acc, nb, h + j0, tbl_r, tbl_z, tbl_n, out + j0, j0);
   }
   return 0;
+#endif
 }
 
 /*
@@ -937,6 +949,7 @@ typedef struct {
 
 #if EP_RT_LSTM
 
+#if EP_GRU_STAGES
 /* FC accumulators of role k to int8 in place, rows j0.. of the block. */
 static void fc_q(const fcq_t *f, uint32_t k, int32_t *a, uint32_t j0, uint32_t nb) {
   const int32_t zp = f->fzp[k];
@@ -950,6 +963,7 @@ static void fc_q(const fcq_t *f, uint32_t k, int32_t *a, uint32_t j0, uint32_t n
     for (e = 0; e < nb; e++) a[e] = sat8(rqz(a[e] + a[e], z.m, z.c, z.e));
   }
 }
+#endif
 
 /* Matches the pattern ending in MUL op `o` (h' = o * tanh(c')); fills `l` and returns 0 on success. */
 EP_COLD static int match_lstm(ep_model_t *m, const graph_index_t *gi, int o, ep_lstm_t *l) {
@@ -1086,13 +1100,16 @@ EP_COLD static void prepare_lstm(ep_model_t *m, ep_lstm_t *l) {
 }
 
 /* ADD(x-FC, h-FC) gate into the x-FC's accumulators, through the value-ordered table. */
+#if EP_GRU_STAGES
 static void gate_stage(const fadd_t *cp, int32_t *ax, const int32_t *ah, const int8_t *tbl, uint32_t nb) {
   const fadd_t c = *cp;
   const int32_t *pe = c.swap ? ah : ax, *pg = c.swap ? ax : ah;
   uint32_t e;
   for (e = 0; e < nb; e++) ax[e] = tbl[fadd(&c, pe[e], pg[e])];
 }
+#endif
 
+#if EP_GRU_STAGES
 static void chain_lstm_fast(const ep_lstm_t *l, int32_t acc[L_COUNT][EP_GRU_BLOCK], uint32_t nb, const int8_t *c,
                             const int8_t *const *tbl, int8_t *c_out, int8_t *h_out, uint32_t j0) {
   uint32_t e, k;
@@ -1114,6 +1131,7 @@ static void chain_lstm_fast(const ep_lstm_t *l, int32_t acc[L_COUNT][EP_GRU_BLOC
     for (e = 0; e < nb; e++) h_out[e] = (int8_t)fmul(&mh, go[e], tc[c_out[e]]);
   }
 }
+#endif
 
 
 
@@ -1256,6 +1274,9 @@ int ep_k_lstm(const ep_model_t *m, const ep_op_t *op) {
     return 0;
   }
 #endif
+#if !EP_GRU_STAGES
+  return EP_RT_ERR_OP;
+#else
   const ep_op_t *ops = m->ops;
   const int8_t *x = (const int8_t *)m->tensors[l->x].data, *h = (const int8_t *)m->tensors[l->h].data;
   const int8_t *c = (const int8_t *)m->tensors[l->c].data;
@@ -1283,9 +1304,22 @@ int ep_k_lstm(const ep_model_t *m, const ep_op_t *op) {
     chain_lstm_fast(l, acc, nb, c + j0, tbl, c_out + j0, h_out + j0, j0);
   }
   return 0;
+#endif
 }
 
 #endif /* EP_RT_LSTM */
+
+/* Fused layers this build cannot run: ones left to the stage loops (constants the one pass cannot hold) where
+ * EP_RT_RNN_STAGES=0 left those out. The deploy exporter refuses such a build after init (firmware/deploy/prepare). */
+uint32_t ep_rnn_staged(const ep_model_t *m) {
+  uint32_t i, n = 0;
+  for (i = 0; i < m->num_ops && !EP_GRU_STAGES; i++) {
+    const ep_op_t *op = &m->ops[i];
+    if (op->kind == EP_K_GRU) n += !((const ep_gru_t *)(const void *)op->scratch)->one_pass;
+    if (op->kind == EP_K_LSTM) n += !((const ep_lstm_t *)(const void *)op->scratch)->one_pass;
+  }
+  return n;
+}
 
 uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t) {
   const ep_gru_t *g = (const ep_gru_t *)(const void *)op->scratch;

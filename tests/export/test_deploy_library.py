@@ -164,6 +164,14 @@ def _symbols(elf: Path) -> set[str]:
         return {s.name for s in symtab.iter_symbols()}
 
 
+def _symbol_bytes(elf: Path, name: str) -> int:
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as fh:
+        (sym,) = ELFFile(fh).get_section_by_name(".symtab").get_symbol_by_name(name)
+        return int(sym["st_size"])
+
+
 def _cmake_build(lib: Path, tmp: Path) -> Path:
     example = lib / "examples" / "qemu"
     build = tmp / "cmake-build"
@@ -423,6 +431,8 @@ def test_recurrent_code_left_out_or_forced_off_keeps_tflm_bytes(gru_export, tmp_
     assert fp.output == expected
     linked = _symbols(fp.elf)
     assert {"ep_gru_pass_dsp", "ep_gru_dot16_dsp"} <= linked and "ep_gru_dot32_dsp" not in linked
+    # Both layers run the one pass: the GRU kernel is its dispatch only (the stage loops are ~2 KB on M4).
+    assert "#define EP_RT_RNN_STAGES 0" in config and _symbol_bytes(fp.elf, "ep_k_gru") < 128
     sizes = [fp.code_bytes]
     for off in ({"EP_RT_GRU_DOT16": 0}, {"EP_RT_RNN_PASS": 0}):
         lib = write_deploy(tflite, tmp_path / f"off-{len(sizes)}", manifest=man, name="gru", switches=off)
@@ -432,4 +442,38 @@ def test_recurrent_code_left_out_or_forced_off_keeps_tflm_bytes(gru_export, tmp_
         assert "ep_gru_dot16_dsp" not in linked
         assert ("ep_gru_pass_dsp" in linked) == ("EP_RT_RNN_PASS" not in off)
         sizes.append(fp_off.code_bytes)
-    assert sizes[0] > sizes[1] > sizes[2]
+    assert sizes[0] > sizes[1]  # the depth-16 loop left out (without the one pass, the stage loops come back)
+
+
+@pytest.mark.qemu
+@pytest.mark.tf
+@pytest.mark.slow
+def test_a_layer_left_to_the_stage_loops_keeps_them(monkeypatch, tmp_path):
+    """The exporter tries the build without the stage loops whenever every layer may run the one pass; the snapshot
+    refuses it when a layer does not (here 72 units, over the pass's 64, offered as a candidate), and the library keeps
+    the stage loops: prepared, TFLM's bytes. (The 24 + 16 library above has none: the winner's case.)"""
+    import torch
+
+    import edgeprune.export.deploy as deploy
+    from edgeprune.bench.tflm import TflmRunner
+    from edgeprune.export import export_model
+    from edgeprune.host.models import StackedGRU
+
+    torch.manual_seed(5)
+    res = export_model(StackedGRU(GRU_FEATURES, [72], 3, GRU_STEPS),
+                       np.random.default_rng(6).normal(size=(32, GRU_STEPS, GRU_FEATURES)).astype(np.float32),
+                       tmp_path / "export", name="gru72")
+    tflite, man = res.read_tflite(), res.manifest
+    lib = write_deploy(tflite, tmp_path / "lib", manifest=man, name="gru72")
+    config = (lib.out_dir / "src" / "runtime" / "ep_deploy_config.h").read_text()
+    assert lib.prepared and "EP_RT_RNN_STAGES" not in config and "#define EP_RT_RNN_PASS 0" in config
+    x = _pattern(GRU_STEPS * GRU_FEATURES).reshape(GRU_STEPS, GRU_FEATURES)
+    fp = footprint(lib.out_dir, "m4")
+    assert fp.output == TflmRunner.oracle(tflite, man).run(x).tobytes()
+    # The same layer with the one pass compiled and offered without the stage loops: the snapshot refuses that
+    # build (ep_rnn_staged), so the library is the second attempt's, with them.
+    monkeypatch.setattr(deploy, "_stages_optional", lambda plan, switches: True)
+    forced = write_deploy(tflite, tmp_path / "forced", manifest=man, name="gru72", switches={"EP_RT_RNN_PASS": 1})
+    config = (forced.out_dir / "src" / "runtime" / "ep_deploy_config.h").read_text()
+    assert forced.prepared and "EP_RT_RNN_STAGES" not in config
+    assert footprint(forced.out_dir, "m4").output == fp.output

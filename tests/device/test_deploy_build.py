@@ -122,9 +122,10 @@ def test_baked_sequence_model_and_load_refused(full_firmware, tmp_path):
         assert err.value.name == "MODEL_TOO_BIG" and err.value.detail == 0
         again = dev.infer(1)
     assert first.outputs == again.outputs == loaded.outputs
-    # Measured 80 (two SysTick ticks, 0.26 %) since the runtime runs a prepared op list: the deploy build
-    # sizes its op and tensor tables to the model, the serial-loading build to its maximum.
-    assert abs(first.median - loaded.median) <= 0.005 * loaded.median
+    # The deploy build sizes its op and tensor tables to the model, the serial-loading build to its maximum, so
+    # the two differ by a few SysTick ticks: 80 and 160 instructions (0.26 %, 0.51 %) have both been seen on the
+    # same runtime, the tick phase moving with host load. 1 % still fails a build that ran other kernels.
+    assert abs(first.median - loaded.median) <= 0.01 * loaded.median
 
 
 @pytest.mark.slow

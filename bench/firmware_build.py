@@ -111,6 +111,7 @@ class ModelPlan:
         the model runs; the deploy build compiles only these
     :param kinds: bit mask of the kernel kinds the model's run list calls (``EP_RT_KINDS``), None when unknown
     :param rnn: (hidden, input depth) of each fused GRU/LSTM layer, None when unknown
+    :param fc_depth: the deepest FULLY_CONNECTED's input depth (0: none), None when unknown
     """
 
     model_bytes: int
@@ -121,6 +122,7 @@ class ModelPlan:
     kernels: tuple[str, ...] = ("conv", "f32", "gru")
     kinds: int | None = None
     rnn: tuple[tuple[int, int], ...] | None = None
+    fc_depth: int | None = None
 
 
 def _pio() -> list[str]:
@@ -266,13 +268,14 @@ def plan_model(tflite: bytes, env: str, sequence: dict | None = None, flags: int
                   proc.stdout)
     if m is None:
         raise BuildError("plan", f"unexpected planner output {proc.stdout!r}")
-    arena, tensors, ops, _depth, gru, conv, f32 = map(int, m.groups())
+    arena, tensors, ops, fc_depth, gru, conv, f32 = map(int, m.groups())
     km = re.search(r" kinds (0x[0-9a-f]+)", proc.stdout)
     kernels = tuple(name for name, n in (("conv", conv), ("f32", f32), ("gru", gru)) if n)
     rm = re.search(r"^rnn (-|[\dx,]+)$", proc.stdout, re.M)
     rnn = None if rm is None else tuple(
         (int(n), int(d)) for n, d in (layer.split("x") for layer in rm.group(1).split(",") if layer != "-"))
-    return ModelPlan(len(tflite), arena, tensors, ops, dsp, kernels, int(km.group(1), 16) if km else None, rnn)
+    return ModelPlan(len(tflite), arena, tensors, ops, dsp, kernels, int(km.group(1), 16) if km else None, rnn,
+                     fc_depth)
 
 
 BAKED_VARS = ("EP_BAKED_MODEL_DIR", "EP_BAKED_ARENA", "EP_BAKED_MAX_TENSORS", "EP_BAKED_MAX_OPS", "EP_BAKED_KERNELS")

@@ -259,11 +259,21 @@ def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int,
                   "/* Weight scalings of the model's int8 FCs: the fused steps compile a chain for these only. */",
                   f"#define EP_RT_FC_PER_CHANNEL {int(scalings[0])}",
                   f"#define EP_RT_FC_PER_TENSOR {int(scalings[1])}"]
-    if plan.rnn is not None or switches:
-        layers = "unknown" if plan.rnn is None else ", ".join(f"{n} units x {d} inputs" for n, d in plan.rnn) or "none"
-        chosen = {**(rnn_switches(plan.rnn) if plan.rnn is not None else {}), **(switches or {})}
+        if plan.fc_depth is not None:
+            # ep_fc.c's 4-row loop: rows of 64 deep or more (the quad loops take shorter ones) and the convolutions'.
+            deep = plan.fc_depth >= 64 or "conv" in plan.kernels
+            lines += [f"/* FCs up to {plan.fc_depth} deep: the 4-row loop for 64 deep or more and convolutions. */",
+                      f"#define EP_RT_FC_DEEP {int(deep)}"]
+    if plan.rnn is not None:
+        layers = ", ".join(f"{n} units x {d} inputs" for n, d in plan.rnn) or "none"
         lines += [f"/* Recurrent layers ({layers}): the one-pass chain and unrolled dot loops they can use. */",
-                  *(f"#define {k} {v}" for k, v in chosen.items())]
+                  *(f"#define {k} {v}" for k, v in rnn_switches(plan.rnn).items())]
+    for key, value in (switches or {}).items():  # set over the model's choice, or added
+        at = [i for i, line in enumerate(lines) if line.startswith(f"#define {key} ")]
+        if at:
+            lines[at[0]] = f"#define {key} {value}"
+        else:
+            lines.append(f"#define {key} {value}")
     lines += [
         f"#define EP_DEPLOY_STEPS {steps}u",
         f"#define EP_DEPLOY_INPUT {stream}u",

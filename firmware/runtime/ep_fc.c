@@ -21,6 +21,12 @@
 #else
 #define EP_FC_V6M 0
 #endif
+/* EP_RT_FC_DEEP=0 (a deploy build whose FCs are all under 64 deep and which has no convolution) leaves dot4's
+ * 4-row loop out on DSP cores: rows the quad loops do not take then run dot1, as dot_rows' tail does (same bytes). */
+#ifndef EP_RT_FC_DEEP
+#define EP_RT_FC_DEEP 1
+#endif
+#define EP_FC_ROWS4 (EP_RT_FC_DEEP || !EP_FC_DSP)
 
 uint32_t ep_fc_tmp_bytes(uint32_t depth) {
   return EP_TGT_DSP ? (depth & ~3u) * 2u : 0u; /* the input as int16 lane pairs */
@@ -113,6 +119,7 @@ static void widen_input_zp(const int8_t *x, uint32_t depth, uint32_t *xq, uint32
   }
 }
 
+#if EP_FC_ROWS4
 static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t depth, const int32_t *init,
                  int32_t *acc) {
   const int8_t *w0 = w, *w1 = w + depth, *w2 = w + 2u * depth, *w3 = w + 3u * depth;
@@ -154,6 +161,7 @@ static void dot4(const int8_t *w, const int8_t *x, const uint32_t *xq, uint32_t 
   acc[2] = a2;
   acc[3] = a3;
 }
+#endif
 
 /*
  * Every group of four rows in one assembly loop (the small recurrent layers run many short rows, where dot4's entry,
@@ -418,6 +426,7 @@ void ep_fc_widen(const int8_t *x, uint32_t depth, uint32_t *xq) {
 #endif
 }
 
+#if EP_FC_ROWS4
 /* Out of line so that ep_fc_dot_rows' short-row path does not pay dot4's register saves. */
 __attribute__((noinline)) static void dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq,
                                                const int32_t *bias, int32_t *acc, uint32_t rows, uint32_t depth) {
@@ -425,6 +434,7 @@ __attribute__((noinline)) static void dot_rows(const int8_t *w, const int8_t *x,
   for (; r + 4u <= rows; r += 4u) dot4(w + (size_t)r * depth, x, xq, depth, bias + r, acc + r);
   for (; r < rows; r++) acc[r] = dot1(w + (size_t)r * depth, x, xq, depth, bias[r]);
 }
+#endif
 
 void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const int32_t *bias, int32_t *acc,
                     uint32_t rows, uint32_t depth) {
@@ -441,7 +451,11 @@ void ep_fc_dot_rows(const int8_t *w, const int8_t *x, const uint32_t *xq, const 
     return;
   }
 #endif
+#if EP_FC_ROWS4
   dot_rows(w, x, xq, bias, acc, rows, depth);
+#else
+  for (uint32_t k = 0; k < rows; k++) acc[k] = dot1(w + (size_t)k * depth, x, xq, depth, bias[k]);
+#endif
 }
 
 /* ep_mbqm + zero point + clamp over a block of rows with one multiplier, its constants hoisted.
@@ -557,7 +571,7 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
       else
 #endif
         ep_fc_dot_rows(w + (size_t)r * op->depth, xb, xq, bias + r, acc, n, op->depth);
-      if (cm) {
+      if (EP_RT_FC_PER_CHANNEL && cm) {
         requant_rows(acc, yb + r, n, cm + r, cs + r, zp_out, lo, hi);
 #if EP_FC_DSP
       } else if (op->mult[2]) {

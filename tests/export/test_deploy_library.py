@@ -431,6 +431,8 @@ def test_recurrent_code_left_out_or_forced_off_keeps_tflm_bytes(gru_export, tmp_
     assert fp.output == expected
     linked = _symbols(fp.elf)
     assert {"ep_gru_pass_dsp", "ep_gru_dot16_dsp"} <= linked and "ep_gru_dot32_dsp" not in linked
+    # FCs at most 24 deep: the quad loops take every row, so the 4-row loop is not compiled.
+    assert "#define EP_RT_FC_DEEP 0" in config and "dot_rows" not in linked
     # Both layers run the one pass: the GRU kernel is its dispatch only (the stage loops are ~2 KB on M4).
     assert "#define EP_RT_RNN_STAGES 0" in config and _symbol_bytes(fp.elf, "ep_k_gru") < 128
     sizes = [fp.code_bytes]
@@ -477,3 +479,18 @@ def test_a_layer_left_to_the_stage_loops_keeps_them(monkeypatch, tmp_path):
     config = (forced.out_dir / "src" / "runtime" / "ep_deploy_config.h").read_text()
     assert forced.prepared and "EP_RT_RNN_STAGES" not in config
     assert footprint(forced.out_dir, "m4").output == fp.output
+
+
+@pytest.mark.qemu
+@pytest.mark.tf
+def test_deep_fcs_keep_the_four_row_loop_and_run_exact_without_it(ad01_lib, tmp_path):
+    """AD01's FCs are 640 and 128 deep: its library keeps ep_fc.c's 4-row loop; forced out, every such row runs the
+    one-row product instead, with TFLM's bytes (only slower)."""
+    assert "#define EP_RT_FC_DEEP 1" in (ad01_lib / "src" / "runtime" / "ep_deploy_config.h").read_text()
+    assert "dot_rows" in _symbols(footprint(ad01_lib, "m4").elf)
+    lib = write_deploy(ad01_bytes(), tmp_path / "lib", name="mlperf-ad01", switches={"EP_RT_FC_DEEP": 0})
+    config = (lib.out_dir / "src" / "runtime" / "ep_deploy_config.h").read_text()
+    assert config.count("EP_RT_FC_DEEP") == 1 and "#define EP_RT_FC_DEEP 0" in config
+    fp = footprint(lib.out_dir, "m4")
+    assert "dot_rows" not in _symbols(fp.elf)
+    assert fp.output == _tflm_ad01()

@@ -425,9 +425,11 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
         prepared = False
     ready = None
     if prepared:
-        # Without the stage loops when every layer may run the one pass: the snapshot refuses the build when a layer's
-        # constants keep it on the stage loops (ep_rnn_staged), and the next attempt keeps them.
-        attempts: list[dict[str, int]] = [{"EP_RT_RNN_STAGES": 0}, {}] if _stages_optional(plan, switches) else [{}]
+        # First without the code paths the init may not choose (ep_kernels.h): the stage loops when every layer may
+        # run the one pass, the general requantisation of per-tensor FCs. The snapshot refuses that build when the
+        # init chose one for some op (ep_rnn_staged, ep_fc_unbuilt), and the next attempt keeps them.
+        lean = {"EP_RT_FC_RQ_FULL": 0, **({"EP_RT_RNN_STAGES": 0} if _stages_optional(plan, switches) else {})}
+        attempts: list[dict[str, int]] = [lean, {}]
         for extra in attempts:
             config_args = (*config_args[:-1], {**extra, **(switches or {})})
             files[f"src/runtime/{CONFIG_HEADER}"] = _config_header(*config_args)
@@ -440,7 +442,7 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
             # The parser library runs the same init on the device, so it is the same model, only larger.
             log.warning("deploy: %s; the model ships as a .tflite with the runtime's parser", failure.detail)
             # The parser library keeps the stage loops: nothing checked that its layers run without them.
-            kept = {k: v for k, v in (switches or {}).items() if k != "EP_RT_RNN_STAGES"}
+            kept = {k: v for k, v in (switches or {}).items() if k not in ("EP_RT_RNN_STAGES", "EP_RT_FC_RQ_FULL")}
             config_args = (*config_args[:-1], kept)
             files[f"src/runtime/{CONFIG_HEADER}"] = _config_header(*config_args)
             prepared = False

@@ -27,6 +27,12 @@
 #define EP_RT_FC_DEEP 1
 #endif
 #define EP_FC_ROWS4 (EP_RT_FC_DEEP || !EP_FC_DSP)
+/* EP_RT_FC_RQ_FULL=0 (a deploy build prepared at export whose per-tensor FCs all take requant_k, checked with
+ * ep_fc_unbuilt) leaves requant_block out on DSP cores. */
+#ifndef EP_RT_FC_RQ_FULL
+#define EP_RT_FC_RQ_FULL 1
+#endif
+#define EP_FC_RQ_FULL (EP_RT_FC_RQ_FULL || !EP_FC_DSP)
 
 uint32_t ep_fc_tmp_bytes(uint32_t depth) {
   return EP_TGT_DSP ? (depth & ~3u) * 2u : 0u; /* the input as int16 lane pairs */
@@ -534,6 +540,15 @@ void ep_fc_requant_rows(const int32_t *acc, int8_t *y, uint32_t n, const int32_t
   }
 }
 
+uint32_t ep_fc_unbuilt(const ep_model_t *m) {
+  uint32_t i, n = 0;
+  for (i = 0; i < m->num_ops && !EP_FC_RQ_FULL; i++) {
+    const ep_op_t *op = &m->ops[i];
+    n += op->kind == EP_K_FC_I8 && !op->fused && !op->p.fc.per_channel && !op->mult[2];
+  }
+  return n;
+}
+
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
   const int8_t *x = (const int8_t *)m->tensors[op->in[0]].data;
   const int8_t *w = (const int8_t *)m->tensors[op->in[1]].data;
@@ -574,7 +589,7 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
       if (EP_RT_FC_PER_CHANNEL && cm) {
         requant_rows(acc, yb + r, n, cm + r, cs + r, zp_out, lo, hi);
 #if EP_FC_DSP
-      } else if (op->mult[2]) {
+      } else if (!EP_FC_RQ_FULL || op->mult[2]) {
         requant_k(acc, yb + r, n, mult, op->mult[1], op->shift[1], lo, hi);
 #endif
       } else {

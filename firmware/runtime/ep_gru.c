@@ -1309,8 +1309,7 @@ int ep_k_lstm(const ep_model_t *m, const ep_op_t *op) {
 
 #endif /* EP_RT_LSTM */
 
-/* Fused layers this build cannot run: ones left to the stage loops (constants the one pass cannot hold) where
- * EP_RT_RNN_STAGES=0 left those out. The deploy exporter refuses such a build after init (firmware/deploy/prepare). */
+/* Layers left to the stage loops: constants the one pass cannot hold (ep_kernels.h). */
 uint32_t ep_rnn_staged(const ep_model_t *m) {
   uint32_t i, n = 0;
   for (i = 0; i < m->num_ops && !EP_GRU_STAGES; i++) {

@@ -205,6 +205,9 @@ const int32_t *ep_fc_model_bias(const ep_model_t *m, const ep_op_t *op);
  * rounding constant) is exact for every input; sets mult[1] (the constant), shift[1] (the right shift), mult[2] (1 if
  * so). Called once the bias is folded. */
 void ep_fc_rq_prepare(ep_op_t *op);
+/* Unfused per-tensor int8 FCs ep_fc_rq_prepare left to the general requantisation where the build left it out
+ * (EP_RT_FC_RQ_FULL=0 on DSP cores): 0 = this build runs every FC. Checked after init by the deploy exporter. */
+uint32_t ep_fc_unbuilt(const ep_model_t *m);
 /* The temporary an int8 FC op needs while it runs (its input widened; ep_fc_tmp_bytes on DSP cores). */
 uint32_t ep_fc_op_tmp_bytes(const ep_op_t *op);
 int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op);
@@ -229,6 +232,9 @@ int ep_k_lstm(const ep_model_t *m, const ep_op_t *op);
 /* The tensors a fused GRU (x, h) or LSTM (x, h, c) op reads into t[0..3) (its op record's inputs are the group's
  * internal tensors); returns how many. */
 uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t);
+/* Fused layers left to the stage loops where the build left them out (EP_RT_RNN_STAGES=0): 0 = this build runs
+ * every layer. Checked after init by the deploy exporter. */
+uint32_t ep_rnn_staged(const ep_model_t *m);
 /* After the FCs' init data is filled: each fused layer's FC requantisation constants and value-ordered tables. */
 void ep_gru_prepare(ep_model_t *m);
 #else
@@ -243,6 +249,10 @@ static inline uint32_t ep_rnn_reads(const ep_op_t *op, int16_t *t) {
   return 0;
 }
 static inline void ep_gru_prepare(ep_model_t *m) { (void)m; }
+static inline uint32_t ep_rnn_staged(const ep_model_t *m) {
+  (void)m;
+  return 0;
+}
 
 #endif
 

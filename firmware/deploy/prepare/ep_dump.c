@@ -10,15 +10,13 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "runtime/ep_kernels.h"
 #include "runtime/ep_runtime.h"
 
 extern const uint8_t edgeprune_model_data[];
 extern const uint32_t edgeprune_model_data_len;
 extern const uint8_t ep_dump_model_copy[]; /* the same bytes at another address (.incbin, ep_dump_copy.S) */
 void board_puts(const char *s);
-#if EP_RT_GRU
-uint32_t ep_rnn_staged(const ep_model_t *m); /* ep_gru.c: layers a build without the stage loops cannot run */
-#endif
 
 static ep_model_t model;
 static uint8_t arenas[2][EP_DUMP_ARENA] __attribute__((aligned(16)));
@@ -105,12 +103,15 @@ int main(void) {
       st = ep_model_set_sequence(&model, EP_DEPLOY_STEPS, EP_DEPLOY_INPUT, pairs, EP_DEPLOY_NPAIRS);
     }
 #endif
-#if EP_RT_GRU
+    /* A build that left out a path the init chose for some op (ep_kernels.h): the exporter builds it with it. */
     if (st == EP_RT_OK && ep_rnn_staged(&model) != 0) {
       board_puts("refused: a recurrent layer needs the stage loops (EP_RT_RNN_STAGES)\n");
       return 1;
     }
-#endif
+    if (st == EP_RT_OK && ep_fc_unbuilt(&model) != 0) {
+      board_puts("refused: an FC needs the general requantisation (EP_RT_FC_RQ_FULL)\n");
+      return 1;
+    }
     if (st != EP_RT_OK) {
       board_puts("refused ");
       board_puts(ep_rt_status_str(st));

@@ -106,6 +106,12 @@ class SearchOptions:
     bounded:
         Start every strategy's proposals within per-layer bounds from the baseline's sensitivity and move them
         with the evidence (``edgeprune.host.search.bounds``); ``False``: the whole space from the start.
+    warm_start:
+        Fine-tune a candidate that further compresses an already fine-tuned one from the closest such model kept in
+        the artifacts cache, instead of from the baseline (``edgeprune.host.search.ancestors``; measured to converge
+        faster, BENCHMARKS.md issue 28 "Warm starts"). Kept models outlive the run, so with it a run's candidates
+        can depend on earlier runs of the same task; ``False`` (``--no-warm-start``): every candidate from the
+        baseline, a run's result independent of the cache's history.
     qat_steps:
         ``--strategy greedy``: fine-tune each precision trial this many steps through fake quantisation at its
         precisions (``CompressionConfig.qat``, distilled from the baseline); 0 (default): post-training trials.
@@ -147,6 +153,7 @@ class SearchOptions:
     ray_address: str | None = None
     multi_fidelity: bool = True
     bounded: bool = True
+    warm_start: bool = True
     qat_steps: int = 0
     stochastic_rounding: bool = False
     greedy_batch: int = 1

@@ -304,7 +304,7 @@ class HardwareWorkers:
             host_energy=options.host_energy,
             pidfile=state / f".qemu-w{slot}.pid",
             deploy_dir=state / f".deploy-build-w{slot}",
-            **(board_link_options(device) | options.evaluator_options),
+            **({"warm_start": options.warm_start} | board_link_options(device) | options.evaluator_options),
         )
 
 

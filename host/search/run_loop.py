@@ -95,7 +95,7 @@ def hardware_evaluator(task: Any, options: SearchOptions, run_dir: Path) -> Eval
         host_energy=options.host_energy,
         pidfile=run_dir / ".qemu.pid",
         deploy_dir=run_dir / ".deploy-build",
-        **(board_link_options(options.device) | options.evaluator_options),
+        **({"warm_start": options.warm_start} | board_link_options(options.device) | options.evaluator_options),
     )
 
 

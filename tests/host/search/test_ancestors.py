@@ -10,9 +10,12 @@ import torch
 
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
 from edgeprune.host.models import StackedGRU
-from edgeprune.host.search import task_export
+from edgeprune.host.search import pool, task_export
 from edgeprune.host.search.ancestors import Ancestors, warm_startable
 from edgeprune.host.search.candidate import compress_candidate
+from edgeprune.host.search.options import SearchOptions
+from edgeprune.host.search.pool import HardwareWorkers
+from edgeprune.host.search.run_loop import hardware_evaluator
 from edgeprune.host.search.store import RunStore
 from edgeprune.host.search.types import EvalResult
 
@@ -116,3 +119,14 @@ def test_export_of_a_warm_started_best_uses_its_kept_model(tmp_path, monkeypatch
         path.unlink()
     with pytest.raises(task_export.SourceError, match="no longer in .*--config"):
         task_export.resolve_source(run=tmp_path / "run")
+
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_the_run_option_reaches_every_evaluator_the_run_builds(tmp_path, monkeypatch, warm):
+    """``--no-warm-start`` (``SearchOptions.warm_start``) turns warm starts off in the run's own evaluator and in
+    every pool worker's, so a run can be made independent of what earlier runs kept."""
+    options = SearchOptions(warm_start=warm, host_energy=False)
+    assert hardware_evaluator(_Task(), options, tmp_path).warm_start is warm
+    monkeypatch.setattr(pool, "load_task", lambda opts: _Task())
+    assert HardwareWorkers(options.to_dict(), str(tmp_path))(0, options.device).warm_start is warm

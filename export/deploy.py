@@ -43,6 +43,7 @@ from edgeprune.export.deploy_tools import (
     COMPILE_FLAGS,
     CORE_BOARDS,
     LINK_FLAGS,
+    OPT_FLAGS,
     board_flags,
     deploy_sources,
     example_ld,
@@ -99,6 +100,7 @@ class DeployLibrary:
     :param source_sha256: SHA-256 of the ``.tflite`` given (``sha256`` is of the slimmed bytes shipped)
     :param prepared: the model ships prepared (``export.deploy_prepare``), not as a ``.tflite``
     :param weight_bytes: prepared: of ``model_bytes``, the constants the kernels read (weights); the rest is state
+    :param opt: ``"speed"`` (-O2) or ``"size"`` (-Os): the example's toolchain file flag (``OPT_FLAGS``)
     """
 
     out_dir: Path
@@ -118,6 +120,7 @@ class DeployLibrary:
     source_sha256: str = ""
     prepared: bool = False
     weight_bytes: int = 0
+    opt: str = "speed"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -330,15 +333,16 @@ def _cmake(sources: list[str]) -> str:
     )
 
 
-def _example_files(core: str) -> dict[str, str]:
+def _example_files(core: str, opt: str = "speed") -> dict[str, str]:
     """The example project: main.c, board support, toolchain file, CMake and PlatformIO projects."""
+    flags = [OPT_FLAGS[opt], *(f for f in COMPILE_FLAGS if not f.startswith("-O"))]
     src = deploy_sources()
     cpu = " ".join(board_flags(core))
     toolchain = (
         f"# arm-none-eabi-gcc for {core} (flags of firmware/platform/boards/{CORE_BOARDS[core]}.json).\n"
         "set(CMAKE_SYSTEM_NAME Generic)\nset(CMAKE_SYSTEM_PROCESSOR arm)\n"
         "set(CMAKE_C_COMPILER arm-none-eabi-gcc)\nset(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)\n"
-        f'set(CMAKE_C_FLAGS_INIT "{cpu} {" ".join(COMPILE_FLAGS)}")\n'
+        f'set(CMAKE_C_FLAGS_INIT "{cpu} {" ".join(flags)}")\n'
         f'set(CMAKE_EXE_LINKER_FLAGS_INIT "{cpu} {" ".join(LINK_FLAGS)}")\n'
     )
     cmake = (
@@ -373,7 +377,7 @@ def _example_files(core: str) -> dict[str, str]:
 
 def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = None, name: str = "model",
                  source: str = "", core: str = "m4", slim: bool = True, prepared: bool = True,
-                 switches: dict[str, int] | None = None) -> DeployLibrary:
+                 switches: dict[str, int] | None = None, opt: str = "speed") -> DeployLibrary:
     """Write the deploy library of ``tflite`` to ``out_dir`` (replaced only once complete).
 
     :param tflite: the int8 (or float32) model the runtime runs
@@ -388,7 +392,11 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     :param switches: runtime build switches set over the ones chosen for the model (:func:`rnn_switches`), e.g.
         ``{"EP_RT_GRU_DOT16": 0}``: a layer that would have used a code path left out runs the general one (same
         output bytes, more instructions)
+    :param opt: ``"speed"`` (-O2, default) or ``"size"`` (-Os) for the example's toolchain file: a size build of
+        the same library (same output bytes)
     """
+    if opt not in OPT_FLAGS:
+        raise ExportError("deploy", detail=f"--deploy-opt must be one of {', '.join(OPT_FLAGS)}, not {opt!r}")
     out_dir = Path(out_dir)
     source_sha256 = hashlib.sha256(tflite).hexdigest()
     if slim:
@@ -456,7 +464,7 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
         arena, model_bytes, weight_bytes = ready.arena_bytes, ready.data_bytes + ready.state_bytes, ready.data_bytes
     lib = DeployLibrary(out_dir.resolve(), f"edgeprune-{_slug(name)}", core, model_bytes, digest, arena,
                         tuple(plan.kernels), tuple(shipped), input_bytes, output_bytes, steps, plan.tensors,
-                        plan.ops, left_out, source_sha256, bool(prepared), weight_bytes)
+                        plan.ops, left_out, source_sha256, bool(prepared), weight_bytes, opt)
     in_s, in_zp = _quant(stream_t)
     out_s, out_zp = _quant(out_t)
     seq_doc = f" (all {steps} steps of the stream input, step after step)" if steps > 1 else ""
@@ -487,7 +495,7 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
     }, indent=2) + "\n"
     files["deploy.json"] = json.dumps({**lib.to_json(), "out_dir": None, "source": source,
                                        "runtime_families": families}, indent=2) + "\n"
-    for rel, text in _example_files(core).items():
+    for rel, text in _example_files(core, opt).items():
         files[f"examples/qemu/{rel}"] = text
     _write_atomically(out_dir, files)
     return lib

@@ -24,6 +24,7 @@ from edgeprune.export.deploy_tools import (
     COMPILE_FLAGS,
     LINK_FLAGS,
     LINK_LIBS,
+    OPT_FLAGS,
     arm_gcc,
     board_flags,
     compile_object,
@@ -150,7 +151,7 @@ def footprint(lib_dir: str | Path, core: str = "m4", *, cache_dir: Path | None =
 
 
 def deploy_and_measure(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = None, name: str = "model",
-                       source: str = "", core: str = "m4") -> tuple[Any, DeployFootprint]:
+                       source: str = "", core: str = "m4", opt: str = "speed") -> tuple[Any, DeployFootprint]:
     """Write the deploy library of ``tflite`` to ``out_dir`` and measure it (``edgeprune export --deploy``).
 
     Parameters as :func:`export.deploy.write_deploy`; returns ``(DeployLibrary, DeployFootprint)``. The example's
@@ -160,8 +161,8 @@ def deploy_and_measure(tflite: bytes, out_dir: str | Path, *, manifest: dict | N
     # second replaces the library while the first compiles it.
     try:
         with folder_lock(out_dir, DEPLOY_LOCK_S):
-            lib = write_deploy(tflite, out_dir, manifest=manifest, name=name, source=source, core=core)
-            return lib, footprint(lib.out_dir, core)
+            lib = write_deploy(tflite, out_dir, manifest=manifest, name=name, source=source, core=core, opt=opt)
+            return lib, footprint(lib.out_dir, core, optimize=OPT_FLAGS[opt])
     except LockTimeout as exc:
         raise ExportError("deploy", detail=str(exc)) from None
 

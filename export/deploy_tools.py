@@ -45,6 +45,8 @@ def board_flags(core: str) -> list[str]:
 
 #: Compile and link flags of the example, shared by the CMake toolchain file and ``deploy_build`` (same image).
 COMPILE_FLAGS = ["-O2", "-std=c99", "-ffunction-sections", "-fdata-sections", "-fno-common"]
+#: ``edgeprune export --deploy-opt``: the optimisation flag of the library's CMake toolchain file and measured build.
+OPT_FLAGS = {"speed": "-O2", "size": "-Os"}
 LINK_FLAGS = ["-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections"]
 LINK_LIBS = ["-lc", "-lm", "-lgcc", "-lnosys"]
 

@@ -84,6 +84,9 @@ def _calibration_note() -> str:
 @click.option("--deploy-core", type=click.Choice(["m0", "m3", "m4", "m7", "m33"]),
               default=inspect.signature(deploy_and_measure).parameters["core"].default, show_default=True,
               help="Core the deploy library's arena is planned and its example built for.")
+@click.option("--deploy-opt", type=click.Choice(["speed", "size"]), default="speed", show_default=True,
+              help="Optimisation of the deploy library's example build and toolchain file: speed (-O2) or size (-Os: "
+                   "smaller code, same output bytes, a few percent more instructions).")
 @friendly_errors
 def command(
     task: str | None,
@@ -99,6 +102,7 @@ def command(
     weights: str | None,
     deploy: Path | None,
     deploy_core: str,
+    deploy_opt: str,
 ) -> None:
     """Export a model to an int8 .tflite checked in TFLM, plus model_data.c/.h and manifest.json.
 
@@ -123,7 +127,7 @@ def command(
         if deploy is not None:
             deployed = deploy_and_measure(exp.result.read_tflite(), deploy, manifest=exp.result.manifest,
                                           name=str(exp.result.manifest["name"]), source=str(exp.result.out_dir),
-                                          core=deploy_core)
+                                          core=deploy_core, opt=deploy_opt)
     except (ExportError, SourceError) as exc:
         raise UserError(str(exc)) from exc
     table = _summary(exp, str(source.task.kind))
@@ -132,7 +136,7 @@ def command(
         form = "model prepared at export, no parser" if lib.prepared else ".tflite + parser"
         table.add_row("deploy library", f"{lib.out_dir} (kernels: {', '.join(lib.kernels) or 'core only'}; {form})")
         table.add_row(f"deploy flash ({deploy_core})", f"{fp.flash_bytes:,} B = {fp.model_bytes:,} model + "
-                      f"{fp.code_bytes:,} code (linked example, build)")
+                      f"{fp.code_bytes:,} code (linked example, {deploy_opt} build)")
         table.add_row(f"deploy RAM ({deploy_core})", f"{fp.ram_bytes:,} B = {fp.static_ram_bytes:,} static "
                       f"(arena {fp.arena_bytes:,}) + {fp.stack_bytes:,} stack high-water (qemu)")
     Console().print(table)

@@ -55,7 +55,7 @@ def test_bring_your_own_gru_exports_from_the_cli(tmp_path: Path, monkeypatch) ->
     out = tmp_path / "out"
     result = CliRunner().invoke(
         main, ["export", "--model", str(tmp_path / "gru.pt"), "--data", str(tmp_path / "data.npz"), "--out", str(out),
-               "--deploy", str(tmp_path / "lib")]
+               "--deploy", str(tmp_path / "lib"), "--deploy-opt", "size"]
     )
     assert result.exit_code == 0, result.output
     assert "weight bytes" in result.output and "accuracy" in result.output
@@ -70,6 +70,10 @@ def test_bring_your_own_gru_exports_from_the_cli(tmp_path: Path, monkeypatch) ->
     assert deployed["steps"] == SEQ and deployed["kernels"] == ["gru"]
     assert deployed["source_sha256"] == man["hashes"]["tflite_sha256"]
     assert deployed["prepared"] and "model prepared at export" in result.output
+    # --deploy-opt size: the example's toolchain file (and the measured build) at -Os.
+    toolchain = (tmp_path / "lib" / "examples" / "qemu" / "arm-none-eabi.cmake").read_text()
+    assert deployed["opt"] == "size" and " -Os " in toolchain and "-O2" not in toolchain
+    assert "size build" in result.output
 
 
 def test_distill_int8_is_refused_for_a_gru(tmp_path) -> None:

@@ -67,8 +67,8 @@ DEFAULTS = SearchOptions()
 @click.option("--bounds/--no-bounds", "bounded", default=DEFAULTS.bounded, show_default=True,
               help="Start proposals within per-layer bounds from the baseline's sensitivity, widened by evidence.")
 @click.option("--warm-start/--no-warm-start", default=DEFAULTS.warm_start, show_default=True,
-              help="Fine-tune from the closest kept fine-tuned ancestor (cached across runs); --no-warm-start: "
-                   "every candidate from the baseline, independent of earlier runs.")
+              help="Fine-tune from the closest kept fine-tuned ancestor (cached across runs; faster per candidate, "
+                   "off by default until its test drop is measured not to suffer).")
 @click.option("--no-host-energy", is_flag=True, help="Skip CodeCarbon host energy.")
 @click.option("--no-cache", is_flag=True, help="Measure every config even if a earlier run measured it.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/<task>-<strategy>-<time>).")

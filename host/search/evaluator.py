@@ -90,9 +90,9 @@ class HardwareEvaluator:
         bounded time; default the link's 60 s. An emulator's death is noticed at once (its process is polled).
     warm_start:
         Fine-tune a candidate from the closest already-fine-tuned candidate of the same task it further
-        compresses, kept in ``artifacts_dir`` (``host/search/ancestors.py``), instead of from the baseline. On by
-        default: measured to reach the same or better validation quality in fewer steps (BENCHMARKS.md, issue 28,
-        "Warm starts").
+        compresses, kept in ``artifacts_dir`` (``host/search/ancestors.py``), instead of from the baseline. Measured to
+        reach the same or better validation quality in fewer steps, but off by default (``SearchOptions.warm_start``
+        says why: test drop; BENCHMARKS.md, issue 28, "Warm starts").
     """
 
     def __init__(
@@ -117,7 +117,7 @@ class HardwareEvaluator:
         deploy_dir: Path | None = None,
         pidfile: Path | None = None,
         slow_timeout_s: float | None = None,
-        warm_start: bool = True,
+        warm_start: bool = False,
     ) -> None:
         if deploy_build not in ("baseline", "auto", "always", "never"):
             raise ValueError(f"deploy_build must be baseline, auto, always or never, got {deploy_build!r}")

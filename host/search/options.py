@@ -109,9 +109,10 @@ class SearchOptions:
     warm_start:
         Fine-tune a candidate that further compresses an already fine-tuned one from the closest such model kept in
         the artifacts cache, instead of from the baseline (``edgeprune.host.search.ancestors``; measured to converge
-        faster, BENCHMARKS.md issue 28 "Warm starts"). Kept models outlive the run, so with it a run's candidates
-        can depend on earlier runs of the same task; ``False`` (``--no-warm-start``): every candidate from the
-        baseline, a run's result independent of the cache's history.
+        faster, BENCHMARKS.md issue 28 "Warm starts"). Off by default: a warm-started candidate's checkpoint is
+        picked on validation a second time, and the one multi-seed check so far named a warm-started best point that
+        lost 6.88 pp on test (BENCHMARKS.md, "Warm starts"); kept models also outlive the run, so with it a run's
+        candidates depend on earlier runs of the same task. ``True`` (``--warm-start``) opts in.
     qat_steps:
         ``--strategy greedy``: fine-tune each precision trial this many steps through fake quantisation at its
         precisions (``CompressionConfig.qat``, distilled from the baseline); 0 (default): post-training trials.
@@ -153,7 +154,7 @@ class SearchOptions:
     ray_address: str | None = None
     multi_fidelity: bool = True
     bounded: bool = True
-    warm_start: bool = True
+    warm_start: bool = False
     qat_steps: int = 0
     stochastic_rounding: bool = False
     greedy_batch: int = 1

@@ -241,7 +241,7 @@ def _stages_optional(plan: Any, switches: dict[str, int] | None) -> bool:
 
 def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int, out: int,
                    scalings: tuple[bool, bool] = (True, True), switches: dict[str, int] | None = None,
-                   prepared: int = 0, wide: bool = False) -> str:
+                   prepared: int = 0, wide: bool = False, int4: bool = False) -> str:
     steps = int(seq["steps"]) if seq else 1
     pairs = [(int(o), int(i)) for o, i in (seq or {}).get("recurrent", [])]
     lines = [
@@ -286,6 +286,8 @@ def _config_header(plan: Any, families: set[str], seq: dict | None, stream: int,
         "/* 1: the model ships prepared (runtime/ep_prepared.h: the runtime's state after init, no .tflite). */",
         f"#define EP_DEPLOY_PREPARED {int(prepared)}",
         f"#define EP_PREP_WIDE {int(wide)}",
+        "/* 1: int4 convolution filters ship packed, unpacked into the arena at bind (ep_prepared.h). */",
+        f"#define EP_PREP_INT4 {int(int4)}",
         "#endif /* EP_DEPLOY_CONFIG_H */",
         "",
     ]
@@ -456,7 +458,8 @@ def write_deploy(tflite: bytes, out_dir: str | Path, *, manifest: dict | None = 
             prepared = False
     if ready is not None:
         files["src/edgeprune_model_data.c"] = ready.source
-        files[f"src/runtime/{CONFIG_HEADER}"] = _config_header(*config_args, prepared=1, wide=ready.wide)
+        files[f"src/runtime/{CONFIG_HEADER}"] = _config_header(*config_args, prepared=1, wide=ready.wide,
+                                                                int4=ready.int4 > 0)
         for f in ("ep_prepared.h", "ep_prepared.c"):
             text = (deploy_sources() / f).read_text(encoding="utf-8")
             files[f"src/runtime/{f}"] = _with_config(text) if f.endswith(".h") else text

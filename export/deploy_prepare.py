@@ -12,7 +12,8 @@ What is kept of it (``emit``): the record and the arena as zero-run images with 
 offsets; the constants the kernels read at invoke (weights) as one array. Left out, because only init reads them:
 the model flatbuffer, per-channel scale vectors, planner lifetimes, the records of tensors that are never
 materialised (inside a fused step), and the int32 bias of every int8 FULLY_CONNECTED (init folds it into the op's
-scratch, which is kept).
+scratch, which is kept). An int4 convolution filter, which init unpacked into the arena as int8, ships as its nibbles
+(``edgeprune_model_int4``): ``ep_prepared_bind`` unpacks it back to the same arena bytes at the device's start.
 """
 
 from __future__ import annotations
@@ -249,6 +250,7 @@ class Prepared:
     :param data_bytes: the constants kept (weights)
     :param state_bytes: everything else the library stores for the model (images, runs, relocations)
     :param wide: offsets need 32 bits (an image of 64 KiB or more)
+    :param int4: convolution filters kept packed (``edgeprune_model_int4``: bind unpacks them into the arena)
     """
 
     source: str
@@ -256,6 +258,7 @@ class Prepared:
     data_bytes: int
     state_bytes: int
     wide: bool
+    int4: int = 0
 
 
 def emit(snap: Snapshot, fb_len: int, kinds: list[str], header: str) -> Prepared:
@@ -327,6 +330,9 @@ def emit(snap: Snapshot, fb_len: int, kinds: list[str], header: str) -> Prepared
             arena[off:off + 256] = bytes(256)
             ntables += 1
 
+    packed4 = _int4_filters(record, arena, lay, {kind_of[k] for k in ("conv_i8", "dwconv_i8") if k in kind_of},
+                            rec_arena_set, moving)
+
     def clear(at: int, n: int) -> None:
         record[at:at + n] = bytes(n)
         for s in (rec_fb_set, rec_arena_set):
@@ -372,6 +378,10 @@ def emit(snap: Snapshot, fb_len: int, kinds: list[str], header: str) -> Prepared
         blob += bytes(-len(blob) % 16)
         moved.append((off, spans[off], len(blob)))
         blob += snap.model[off:off + spans[off]]
+    int4_table = [len(packed4)]
+    for off, n, nibbles in packed4:  # after the constants: only bind reads them
+        int4_table += [off, n, len(blob)]
+        blob += nibbles
 
     def remap(v: int) -> int:
         for off, n, to in moved:
@@ -410,7 +420,51 @@ def emit(snap: Snapshot, fb_len: int, kinds: list[str], header: str) -> Prepared
     lines += ["/* The constants the kernels read at invoke (weights), 16-byte aligned. */",
               "const uint8_t edgeprune_model_data[] __attribute__((aligned(16))) = {", _c_bytes(bytes(blob) or b"\0"),
               "};", ""]
-    return Prepared("\n".join(lines), len(arena), max(len(blob), 1), state, wide)
+    if packed4:
+        lines += ["/* int4 convolution filters packed in edgeprune_model_data, unpacked into the arena by bind: "
+                  "{count, then arena offset, elements, data offset each}. */",
+                  "const uint32_t edgeprune_model_int4[] = {" + ", ".join(f"{v}u" for v in int4_table) + "};", ""]
+        state += 4 * len(int4_table)
+    return Prepared("\n".join(lines), len(arena), max(len(blob), 1), state, wide, len(packed4))
+
+
+def _int4_filters(record: bytearray, arena: bytearray, lay: dict[str, int], conv_kinds: set[int],
+                  rec_arena: set[int], moving: set[int]) -> list[tuple[int, int, bytes]]:
+    """The int4 filters init unpacked into the arena (ep_conv_mixed.c), packed again and cleared from ``arena``.
+
+    A convolution's filter is a constant; one whose data pointer is into the arena was unpacked there at init. Its
+    int8 bytes are -8..7, so two a byte (TFLM's nibble order, ep_int4_unpack) hold them exactly: the library then
+    ships half of them, and bind writes them back where the snapshot had them. Returns (arena offset, elements,
+    packed bytes) per filter.
+
+    :param record: the model record (pointers as offsets)
+    :param arena: the arena image (pointers as offsets); the filters' bytes are zeroed in it
+    :param lay: the snapshot's struct layout
+    :param conv_kinds: the kernel kinds of CONV_2D and DEPTHWISE_CONV_2D
+    :param rec_arena: offsets of the record's arena pointers
+    :param moving: offsets of the arena image's pointers (a filter overlapping one is left as it is)
+    """
+    out: list[tuple[int, int, bytes]] = []
+    seen: set[int] = set()
+    for i in range(struct.unpack_from("<H", record, lay["num_ops"])[0]):
+        op = lay["ops"] + i * lay["op"]
+        if record[op + lay["o_kind"]] not in conv_kinds or record[op + lay["o_n_in"]] < 2:
+            continue
+        t = lay["tensors"] + struct.unpack_from("<h", record, op + lay["o_in"] + 2)[0] * lay["tensor"]
+        if t + lay["t_data"] not in rec_arena or not record[t + lay["t_const"]]:
+            continue
+        off, n = _u32(record, t + lay["t_data"]), _u32(record, t + lay["t_bytes"])
+        values = [b - 256 if b > 127 else b for b in arena[off:off + n]]
+        if (off in seen or not values or len(values) != n or min(values) < -8 or max(values) > 7
+                or any(off - 3 <= at < off + n for at in moving)):
+            continue
+        seen.add(off)
+        packed = bytearray((n + 1) // 2)
+        for k, v in enumerate(values):
+            packed[k >> 1] |= (v & 15) << (4 * (k & 1))
+        out.append((off, n, bytes(packed)))
+        arena[off:off + n] = bytes(n)
+    return out
 
 
 def _c_bytes(data: bytes) -> str:

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "ep_kernels.h"
+#if EP_PREP_INT4
+#include "ep_conv_mixed.h"
+#endif
 
 static void unpack(uint8_t *dst, const ep_prep_image_t *im, const uint8_t *arena) {
   const uint8_t *src = im->bytes;
@@ -58,6 +61,12 @@ int ep_prepared_bind(ep_model_t *m, uint8_t *arena, uint32_t arena_len) {
   if (arena_len < edgeprune_model_arena.size) return EP_RT_ERR_ARENA;
   unpack((uint8_t *)m, &edgeprune_model_record, arena);
   unpack(arena, &edgeprune_model_arena, arena);
+#if EP_PREP_INT4
+  for (i = 0; i < edgeprune_model_int4[0]; i++) {
+    const uint32_t *f = &edgeprune_model_int4[1u + 3u * i];
+    ep_int4_unpack(arena + f[0], edgeprune_model_data + f[2], f[1]);
+  }
+#endif
   m->arena_len = arena_len;
   /* Kernel addresses are this build's: looked up by kind, as init does. */
   for (i = 0; i < m->num_ops; i++) {

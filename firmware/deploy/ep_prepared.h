@@ -32,6 +32,12 @@ typedef struct {
 } ep_prep_image_t;
 
 extern const uint8_t edgeprune_model_data[]; /* the constants the kernels read (weights), 16-byte aligned */
+#if EP_PREP_INT4
+/* int4 convolution filters kept packed in flash (issue 30): the runtime's init unpacks them into the persistent
+ * arena, so the snapshot's arena image held their int8 bytes; the library stores the nibbles in edgeprune_model_data
+ * instead and bind unpacks them to the same place. {count, then per filter: arena offset, elements, data offset}. */
+extern const uint32_t edgeprune_model_int4[];
+#endif
 extern const ep_prep_image_t edgeprune_model_record, edgeprune_model_arena;
 
 /* Binds the prepared model to `arena` (16-byte aligned, at least edgeprune_model_arena.size bytes). */

@@ -28,6 +28,16 @@ static uint32_t filter_elements(const ep_tensor_t *w) {
   return n;
 }
 
+void ep_int4_unpack(uint8_t *dst, const uint8_t *packed, uint32_t n) {
+  uint32_t i;
+  for (i = 0; i + 1u < n; i += 2u) {
+    const uint32_t b = packed[i >> 1];
+    dst[i] = (uint8_t)(int8_t)((int32_t)((b & 0xfu) ^ 8u) - 8);
+    dst[i + 1u] = (uint8_t)(int8_t)((int32_t)((b >> 4) ^ 8u) - 8);
+  }
+  if (n & 1u) dst[n - 1u] = (uint8_t)(int8_t)((int32_t)((packed[n >> 1] & 0xfu) ^ 8u) - 8);
+}
+
 uint32_t ep_conv_int4_bytes(ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *w = int4_filter(m, op);
   return w ? filter_elements(w) : 0u;
@@ -35,17 +45,10 @@ uint32_t ep_conv_int4_bytes(ep_model_t *m, const ep_op_t *op) {
 
 uint32_t ep_conv_int4_place(ep_model_t *m, const ep_op_t *op, uint8_t *dst) {
   ep_tensor_t *w = int4_filter(m, op);
-  const uint8_t *packed;
-  uint32_t n, i;
+  uint32_t n;
   if (w == NULL) return 0; /* not int4, or a filter shared with an op placed before */
   n = filter_elements(w);
-  packed = w->data;
-  for (i = 0; i + 1u < n; i += 2u) {
-    const uint32_t b = packed[i >> 1];
-    dst[i] = (uint8_t)(int8_t)((int32_t)((b & 0xfu) ^ 8u) - 8);
-    dst[i + 1u] = (uint8_t)(int8_t)((int32_t)((b >> 4) ^ 8u) - 8);
-  }
-  if (n & 1u) dst[n - 1u] = (uint8_t)(int8_t)((int32_t)((packed[n >> 1] & 0xfu) ^ 8u) - 8);
+  ep_int4_unpack(dst, w->data, n);
   w->data = dst;
   w->dtype = EP_DT_INT8;
   w->bytes = n;

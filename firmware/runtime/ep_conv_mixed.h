@@ -5,6 +5,9 @@
 #include "ep_kernels.h"
 
 #if EP_RT_CONV
+/* `n` int4 values packed two a byte (the lower-indexed in the low nibble, TFLM's layout) as int8 at `dst`; also
+ * what a prepared library's bind runs for the filters it keeps packed in flash (ep_prepared.c). */
+void ep_int4_unpack(uint8_t *dst, const uint8_t *packed, uint32_t n);
 /* Persistent arena bytes the prepared convolution `op` needs for its unpacked int4 filter (0: an int8 filter). */
 uint32_t ep_conv_int4_bytes(ep_model_t *m, const ep_op_t *op);
 /* Unpacks the int4 filter of `op` to int8 at `dst` (ep_conv_int4_bytes(op) bytes) and makes the filter tensor that

@@ -99,6 +99,36 @@ def arm_gcc() -> str:
     return gcc
 
 
+_COMMENT = re.compile(rb"/\*.*?\*/|//[^\n]*", re.DOTALL)
+_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"]+)[>"]', re.MULTILINE)
+
+
+def _included_headers(src: Path, includes: list[Path]) -> list[tuple[str, Path]]:
+    """Every project header ``src`` includes, directly or not, as ``(spelling, file)`` in first-seen order.
+
+    A quoted include is looked up beside the including file, then in ``includes``; an angle one in ``includes``
+    only (not found there: a toolchain header, fixed by the compiler's version). Includes under ``#if`` are counted
+    too, which can only make the key stricter.
+    """
+    seen: dict[Path, str] = {}
+    order: list[tuple[str, Path]] = []
+    stack = [src]
+    while stack:
+        current = stack.pop()
+        for quote, spelling in _INCLUDE.findall(current.read_bytes()):
+            name = spelling.decode()
+            dirs = ([current.parent] if quote == b'"' else []) + list(includes)
+            found = next((d / name for d in dirs if (d / name).is_file()), None)
+            if found is None:
+                continue
+            found = found.resolve()
+            if found not in seen:
+                seen[found] = name
+                order.append((name, found))
+                stack.append(found)
+    return order
+
+
 def compile_object(gcc: str, src: Path, includes: list[Path], flags: list[str], cache: Path, timeout_s: float) -> Path:
     """``src`` compiled with ``flags``, from the cache when the same inputs were compiled before.
 
@@ -109,15 +139,15 @@ def compile_object(gcc: str, src: Path, includes: list[Path], flags: list[str], 
     :param cache: object cache folder
     :param timeout_s: limit for the compiler run
     """
-    # The key is what the compiler reads, not where it lies: flags, the source, and every header below the source's
-    # folder and the include folders (a library's API source includes runtime/*.h, whose config changes per model),
-    # so two libraries with the same runtime and config share their objects.
+    # The key is what the compiler reads, not where it lies: flags, the source and the headers it includes, found
+    # as the preprocessor finds them. Hashing every header of the folders instead made each candidate's model header
+    # part of every runtime object's key, so a search recompiled the whole runtime twice per candidate.
     h = hashlib.sha256("\0".join(flags).encode())
     h.update(src.read_bytes())
-    for inc in [src.parent, *includes]:
-        for header in sorted(inc.rglob("*.h")):
-            h.update(str(header.relative_to(inc)).encode())
-            h.update(header.read_bytes())
+    for name, header in _included_headers(src, includes):
+        h.update(name.encode() + b"\0")
+        # A generated config header's comments name the model's sizes; they do not change the object.
+        h.update(_COMMENT.sub(b" ", header.read_bytes()))
     obj = cache / f"{src.stem}-{h.hexdigest()[:20]}.o"
     if obj.is_file():
         return obj

@@ -2,7 +2,8 @@
 
 ``slim_tflite(tflite)`` drops tensor and subgraph names, signature definitions, the model description, the
 metadata entries with their buffers (the converter's ``min_runtime_version`` and ``CONVERSION_METADATA``), the
-calibration min/max and shape signatures of tensors, and the empty buffer each activation tensor points at (they
+calibration min/max, shape signatures and ``has_rank`` flags of tensors, the operator codes' versions (64-80 B of a
+small CNN), and the empty buffer each activation tensor points at (they
 all share buffer 0, the schema's empty sentinel), then repacks the flatbuffer with every buffer's data 16-byte
 aligned, as the converter writes it (the runtime and TFLM read weights in place), and equal vectors written once. Operators, tensors, shapes, quantisation and weight bytes are untouched, so the slim
 model computes the same bytes in TFLM and in the runtime (tests/export/test_deploy_library.py: byte-equal outputs). Used by the deploy
@@ -86,6 +87,7 @@ def slim_tflite(tflite: bytes) -> bytes:
         for t in sg.tensors or []:
             t.name = None
             t.shapeSignature = None  # dynamic-shape hints; the device has static shapes
+            t.hasRank = False  # marks a ranked shape of a dynamic model; a static shape says it (runtimes ignore it)
             if t.quantization is not None:
                 t.quantization.min = t.quantization.max = None  # calibration ranges; scale/zero point rule
             b = int(t.buffer)
@@ -100,4 +102,6 @@ def slim_tflite(tflite: bytes) -> bytes:
                 kept.append(buffers[b])
             t.buffer = renumber[b]
     model.buffers = kept
+    for code in model.operatorCodes or []:
+        code.version = 1  # the converter's kernel-version hint: TFLM and the runtime pick kernels by op code only
     return _pack_aligned(schema, model)

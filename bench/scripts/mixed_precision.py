@@ -4,6 +4,8 @@ Usage: python bench/scripts/mixed_precision.py kernels [--cores m0 m3 m4 m7 m33]
        python bench/scripts/mixed_precision.py convs    [--cores m0 m3 m4 m7 m33] [--runs 3]
        python bench/scripts/mixed_precision.py sizes    [--tasks weather-gru digits-cnn]
        python bench/scripts/mixed_precision.py gru16    [--task weather-gru]
+       python bench/scripts/mixed_precision.py deploy   [--tasks digits-cnn weather-gru] [--core m4]
+       python bench/scripts/mixed_precision.py bytes    [--task digits-cnn]
        python bench/scripts/mixed_precision.py qat      [--tasks weather-gru digits-cnn] [--steps 300] [--seeds 0]
                                                         [--stochastic] [--test] [--int4-scales channel tensor]
 
@@ -20,6 +22,19 @@ runtime unpacks an int4 filter into the arena at load and runs the int8 kernel, 
 ``sizes``: exports the task's baseline at int8 and with every FULLY_CONNECTED / CONV_2D weight in int4
 (edgeprune.export.precision), and prints the .tflite bytes, the device array's bytes (``slim_tflite``: what the
 deploy library stores), weight bytes and the validation metric in TFLM, post-training (no fine-tuning).
+
+``deploy``: the task's baseline at int8 and with int4 weights, each as the deploy library ``edgeprune export
+--deploy`` writes (the model prepared at export; int4 convolution filters ship packed and are unpacked into the
+arena at ``edgeprune_init``), its example linked for --core and run once in QEMU: flash (model + code), RAM (static +
+stack high-water), arena, and whether its output bytes equal the .tflite + parser library's (the runtime's own init
+on the device, TFLM-exact: tests/export). Byte counts depend on shapes, not on the weights' values.
+
+``bytes``: where a model's bytes go, int8 (as the search exports it) against int4 on every weighted layer with
+one scale per convolution filter (the int4 layout that scores best on digits, QAT section of BENCHMARKS.md):
+weights, int32 biases, what ``slim_tflite`` drops (names, signatures, metadata, min/max, empty buffers, ...), and
+of the device array (the slim model): quantisation parameters, shapes, op options, buffer alignment and vector
+headers, the tables themselves. Each part measured by repacking the slim model without it. Sizes depend on shapes,
+not on the weights' values (equal vectors are written once, so two equal scales can save a few bytes).
 
 ``gru16``: the weather GRU's validation metric at float32, int8 and 16x8 (the converter's whole-model 16x8, run in
 TFLM). Target (issue 30): 16x8 within 0.3 pp of float32.
@@ -48,9 +63,11 @@ from tflite_micro.python.tflite_micro import runtime
 
 from edgeprune.bench.firmware_build import CORE_ENVS, build
 from edgeprune.export import precision as P
+from edgeprune.export.deploy import write_deploy
+from edgeprune.export.deploy_build import deploy_and_measure, footprint
 from edgeprune.export.graph import prepare
 from edgeprune.export.pipeline import export_model
-from edgeprune.export.slim import slim_tflite
+from edgeprune.export.slim import _pack_aligned, slim_tflite
 from edgeprune.export.verify import arena_bytes, predict_fn
 from edgeprune.host.compress.config import allowed_precisions
 from edgeprune.host.tasks.intervals import paired_drop
@@ -184,6 +201,117 @@ def sizes(args: argparse.Namespace) -> int:
             print(f"{name:12} {label:30} {len(new):>9} {base_bytes / len(new):>6.2f} {slim:>9} {base_slim / slim:>6.2f} "
                   f"{wb['int8'] + wb['int4']:>9} {val:>7.4f} {100 * (fp - val):>7.2f} {'device' if device else 'TFLM':>7}")
     return 0
+
+
+def deploy(args: argparse.Namespace) -> int:
+    """Deploy flash and RAM of the int8 baseline against int4 plans (prepared library, QEMU)."""
+    print(f"Deploy library (edgeprune export --deploy, prepared model), example on QEMU {args.core}, -O2; "
+          "flash = model + code, RAM = static + stack")
+    hdr = (f"{'task':12} {'plan':34} {'.tflite B':>9} {'flash B':>8} {'model B':>8} {'code B':>7} {'x int8':>6} "
+           f"{'RAM B':>7} {'arena B':>7} {'= parser lib':>12}")
+    print(hdr)
+    print("-" * len(hdr))
+    for name in args.tasks:
+        task = get_task(name)
+        model = task.baseline()
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            res = export_model(model, task.calibration_inputs(512), work / "m", name=name, weights="tensor")
+            tfl, manifest = res.read_tflite(), res.manifest
+            ops = _layer_map(model, tfl, manifest)
+            layers = sorted(set(ops.values()))
+            every = {n: "int4" for n in layers}
+            plans: dict[str, tuple[dict[str, str], str]] = {"int8": ({}, "channel")}
+            if any(n.startswith("conv") for n in layers):
+                plans["int4 convolutions"] = ({n: "int4" for n in layers if n.startswith("conv")}, "channel")
+                plans["int4 every layer"] = (every, "channel")
+                plans["int4 every layer, per-tensor conv"] = (every, "tensor")
+            else:
+                plans["int4 every layer"] = (every, "channel")
+            base_flash = 0
+            for label, (plan, scales) in plans.items():
+                new = (P.apply_precision(tfl, {i: plan[n] for i, n in ops.items() if n in plan}, int4_scales=scales)
+                       if plan else tfl)
+                lib, fp = deploy_and_measure(new, work / _slug(label), manifest=manifest, name=name, core=args.core)
+                parser = write_deploy(new, work / f"{_slug(label)}-parser", manifest=manifest, name=name,
+                                      core=args.core, prepared=False)
+                same = footprint(parser.out_dir, args.core).output == fp.output
+                base_flash = base_flash or fp.flash_bytes
+                print(f"{name:12} {label:34} {len(new):>9} {fp.flash_bytes:>8} {fp.model_bytes:>8} {fp.code_bytes:>7} "
+                      f"{base_flash / fp.flash_bytes:>6.2f} {fp.ram_bytes:>7} {fp.arena_bytes:>7} {str(same):>12}",
+                      flush=True)
+                if not lib.prepared:
+                    print(f"  ({label}: not prepared, shipped with the parser)")
+    return 0
+
+
+def _parts(tflite: bytes) -> dict[str, int]:
+    """Bytes of ``tflite`` by what they hold (see ``bytes`` in the module docstring)."""
+    schema = P._schema()
+    slim = slim_tflite(tflite)
+    base = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(slim), 0))
+    tensors = base.subgraphs[0].tensors
+    wb = P.weight_bytes(tflite)
+
+    def without(edit) -> int:
+        model = copy.deepcopy(base)
+        edit(model)
+        return len(slim) - len(_pack_aligned(schema, model))
+
+    def no_data(m) -> None:
+        for b in m.buffers:
+            b.data = None
+
+    def no_quant(m) -> None:
+        for t in m.subgraphs[0].tensors:
+            t.quantization = None
+
+    def no_shapes(m) -> None:
+        for t in m.subgraphs[0].tensors:
+            t.shape = None
+
+    def no_options(m) -> None:
+        for op in m.subgraphs[0].operators:
+            op.builtinOptions, op.builtinOptionsType = None, 0
+
+    data = without(no_data)
+    parts = {"weights": wb["int8"] + wb["int4"], "int32 biases": wb["bias"],
+             "dropped by slim_tflite": len(tflite) - len(slim),
+             "alignment + buffer headers": data - wb["int8"] - wb["int4"] - wb["bias"],
+             "quantisation parameters": without(no_quant), "shapes": without(no_shapes),
+             "op options": without(no_options)}
+    parts["tables, vectors, op codes, root"] = len(tflite) - sum(parts.values())
+    parts["(tensors, a count)"] = len(tensors)
+    parts["device array (slim)"], parts[".tflite"] = len(slim), len(tflite)
+    return parts
+
+
+def model_bytes(args: argparse.Namespace) -> int:
+    """Where the bytes of the int8 and the all-int4 model of the task's shape go (device array = slim model)."""
+    # Deferred (it loads torch, 1-2 s): the kernels command needs no torch.
+    from edgeprune.host.compress.surgery import named_layers
+
+    task = get_task(args.task)
+    model = task.baseline().eval()
+    plan = {n: "int4" for n in named_layers(model)}
+    with tempfile.TemporaryDirectory() as tmp:
+        calib = task.calibration_inputs(512)
+        i8 = export_model(model, calib, Path(tmp) / "i8", name=args.task, weights="tensor").read_tflite()
+        i4 = export_model(model, calib, Path(tmp) / "i4", name=args.task, weights="tensor", precision=plan,
+                          int4_scales="tensor").read_tflite()
+    a, b = _parts(i8), _parts(i4)
+    print(f"{args.task}: int8 (per-tensor FC weights, per-channel convolution filters, as the search exports it) vs "
+          "int4 on every weighted layer (one scale per filter)")
+    print(f"{'part':34} {'int8 B':>8} {'int4 B':>8}")
+    for k in a:
+        print(f"{k:34} {a[k]:>8} {b[k]:>8}")
+    for k in (".tflite", "device array (slim)"):
+        print(f"{k}: {a[k] / b[k]:.3f}x fewer bytes at int4 (target 1.8x)")
+    return 0
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in label)
 
 
 def _predict_16x8(tflite: bytes, norm: dict | None, input_names: list[str], output_names: list[str]):
@@ -337,6 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     z.add_argument("--tasks", nargs="+", default=["weather-gru", "digits-cnn"])
     g = sub.add_parser("gru16")
     g.add_argument("--task", default="weather-gru")
+    d = sub.add_parser("deploy")
+    d.add_argument("--tasks", nargs="+", default=["digits-cnn", "weather-gru"])
+    d.add_argument("--core", default="m4")
+    y = sub.add_parser("bytes")
+    y.add_argument("--task", default="digits-cnn")
     q = sub.add_parser("qat")
     q.add_argument("--tasks", nargs="+", default=["weather-gru", "digits-cnn"])
     q.add_argument("--steps", type=int, default=300)
@@ -349,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--test", action="store_true", help="score each model once on the test split too")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return {"kernels": kernels, "convs": convs, "sizes": sizes, "gru16": gru16, "qat": qat}[args.cmd](args)
+    return {"kernels": kernels, "convs": convs, "sizes": sizes, "gru16": gru16, "qat": qat,
+            "deploy": deploy, "bytes": model_bytes}[args.cmd](args)
 
 
 if __name__ == "__main__":

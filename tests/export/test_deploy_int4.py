@@ -13,13 +13,15 @@ import pytest
 import torch
 from runtime.oracle import tflm_run
 
+from edgeprune.bench.tflite_info import _schema
 from edgeprune.export import precision as P
 from edgeprune.export.deploy import write_deploy
 from edgeprune.export.deploy_build import footprint
 from edgeprune.export.pipeline import export_model
+from edgeprune.export.slim import slim_tflite
 from edgeprune.host.models import ConvNet
 
-pytestmark = [pytest.mark.qemu, pytest.mark.tf, pytest.mark.slow]
+pytestmark = [pytest.mark.tf]
 
 HW, CHANNELS, CLASSES = 12, [16, 32], 4
 FILTERS = 9 * 1 * CHANNELS[0] + 9 * CHANNELS[0] * CHANNELS[1]  # 3x3 filters' elements
@@ -43,6 +45,8 @@ def _pattern() -> np.ndarray:
     return ((np.arange(n, dtype=np.uint32) * 37 + 11) & 0xFF).astype(np.uint8).view(np.int8).reshape(1, HW, HW, 1)
 
 
+@pytest.mark.qemu
+@pytest.mark.slow
 def test_int4_filters_ship_packed_and_run_tflm_exact(cnn, tmp_path):
     tfl, ops = cnn
     convs = P.apply_precision(tfl, {i: "int4" for i, n in ops.items() if n.startswith("conv")})
@@ -68,6 +72,8 @@ def test_int4_filters_ship_packed_and_run_tflm_exact(cnn, tmp_path):
     assert HEAD / 2 - 16 <= head_saved <= HEAD / 2 + 16, head_saved
 
 
+@pytest.mark.qemu
+@pytest.mark.slow
 def test_int4_filters_on_m0(cnn, tmp_path):
     """The same packed filters bound on an M0 (no unaligned access, no DSP): TFLM's bytes."""
     tfl, ops = cnn
@@ -75,3 +81,15 @@ def test_int4_filters_on_m0(cnn, tmp_path):
     lib = write_deploy(convs, tmp_path / "m0", name="cnn-m0", core="m0")
     assert lib.prepared
     assert footprint(tmp_path / "m0", "m0").output == tflm_run(convs, [_pattern()], 1)[0].tobytes()
+
+
+def test_slim_int4_model_drops_version_hints_and_keeps_tflm_bytes(cnn):
+    """The device array drops has_rank and the op codes' versions (issue 30: bytes a static model on a runtime that
+    picks kernels by op code does not read), int8 and int4 alike; TFLM computes the same bytes from it."""
+    tfl, ops = cnn
+    for full in (tfl, P.apply_precision(tfl, {i: "int4" for i in ops}, int4_scales="tensor")):
+        slim = slim_tflite(full)
+        model = _schema().ModelT.InitFromObj(_schema().Model.GetRootAsModel(bytearray(slim), 0))
+        assert all(c.version == 1 for c in model.operatorCodes)
+        assert not any(t.hasRank for t in model.subgraphs[0].tensors)
+        assert tflm_run(slim, [_pattern()], 1)[0].tobytes() == tflm_run(full, [_pattern()], 1)[0].tobytes()

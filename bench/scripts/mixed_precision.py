@@ -105,8 +105,7 @@ def kernels(args: argparse.Namespace) -> int:
     print(f"QEMU -icount shift=0 instructions (lower bounds on cycles), median of {args.runs} runs, "
           f"{args.n}x{args.n} FULLY_CONNECTED; outputs compared byte for byte with TFLM")
     hdr = f"{'core':5} {'int8 i/MAC':>10} {'int4 i/MAC':>10} {'int4/int8':>9} {'16x8 i/MAC':>10} {'16x8/int8':>9} {'TFLM-exact':>10}"
-    print(hdr)
-    print("-" * len(hdr))
+    _rule(hdr)
     failed = False
     for core in args.cores:
         elf = build(CORE_ENVS[core], build_dir=args.build_dir).elf
@@ -141,8 +140,7 @@ def convs(args: argparse.Namespace) -> int:
           "byte for byte with TFLM; model = .tflite bytes, arena = the runtime's arena after load")
     hdr = (f"{'core':5} {'op':7} {'int8 i/MAC':>10} {'int4 i/MAC':>10} {'int4/int8':>9} {'int8 model B':>12} "
            f"{'int4 model B':>12} {'int8 arena':>10} {'int4 arena':>10} {'TFLM-exact':>10}")
-    print(hdr)
-    print("-" * len(hdr))
+    _rule(hdr)
     failed = False
     for core in args.cores:
         elf = build(CORE_ENVS[core], build_dir=args.build_dir).elf
@@ -170,13 +168,18 @@ def _layer_map(model, tflite: bytes, manifest: dict) -> dict[int, str]:
     return P.layer_ops(tflite, counts)
 
 
+def _rule(hdr: str) -> None:
+    """A table's header line, underlined."""
+    print(hdr)
+    print("-" * len(hdr))
+
+
 def sizes(args: argparse.Namespace) -> int:
     """Model bytes and validation metric in TFLM: int8 vs per-layer int4 plans (whole model and device-runnable)."""
     print("Validation split, PTQ only (no quantisation-aware fine-tuning); every model run in TFLM (PyPI tflite-micro)")
     hdr = (f"{'task':12} {'plan':30} {'.tflite B':>9} {'x int8':>6} {'device B':>9} {'x int8':>6} {'weights B':>9} "
            f"{'val':>7} {'drop pp':>7} {'runs on':>7}")
-    print(hdr)
-    print("-" * len(hdr))
+    _rule(hdr)
     for name in args.tasks:
         task = get_task(name)
         model = task.baseline()
@@ -209,8 +212,7 @@ def deploy(args: argparse.Namespace) -> int:
           "flash = model + code, RAM = static + stack")
     hdr = (f"{'task':12} {'plan':34} {'.tflite B':>9} {'flash B':>8} {'model B':>8} {'code B':>7} {'x int8':>6} "
            f"{'RAM B':>7} {'arena B':>7} {'= parser lib':>12}")
-    print(hdr)
-    print("-" * len(hdr))
+    _rule(hdr)
     for name in args.tasks:
         task = get_task(name)
         model = task.baseline()
@@ -442,8 +444,7 @@ def qat(args: argparse.Namespace) -> int:
           "interval; every quantised model run in TFLM (PyPI tflite-micro)")
     hdr = f"{'task':12} {'model':40} {'seed':>4} {'steps':>5} {'s':>6} {'.tflite B':>9} {'device B':>8} " + " ".join(
         f"{sp + ' acc':>8} {sp + ' drop pp [95 %]':>26}" for sp in splits)
-    print(hdr)
-    print("-" * len(hdr))
+    _rule(hdr)
     for name in args.tasks:
         _qat_task(args, name, splits)
     return 0

@@ -37,8 +37,7 @@ static uint32_t elements(const ep_tensor_t *t) {
   return n;
 }
 
-/* TFLM's CalculateActivationRangeQuantized for an int16 output. */
-static int act_range_16(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi) {
+EP_COLD int ep_act_range_16(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi) {
   int32_t qmin = -32768, qmax = 32767;
 #define EP_QV16(x) (out->zero_point + (int32_t)roundf((x) / out->scale))
   switch (act) {
@@ -93,7 +92,7 @@ int ep_fc_mixed_prepare(ep_model_t *m, ep_op_t *op) {
   op->p.fc.zp_in = b == NULL ? BIAS_NONE : (b->dtype == EP_DT_INT64 ? BIAS_I64 : BIAS_I32);
   op->p.fc.zp_out = 0;
   op->kind = EP_K_FC_I16;
-  return act_range_16(op->act, out, &op->act_min, &op->act_max);
+  return ep_act_range_16(op->act, out, &op->act_min, &op->act_max);
 }
 
 int ep_quant_mixed_prepare(ep_model_t *m, ep_op_t *op) {

@@ -13,6 +13,8 @@
 /* Stored bytes of `elements` values of TFLite type `type` when it is a packed sub-byte type (0 otherwise). */
 uint32_t ep_mixed_packed_bytes(uint32_t type, uint64_t elements);
 
+/* TFLM's CalculateActivationRangeQuantized for an int16 output (16x8 FC and the int16 element-wise ops). */
+int ep_act_range_16(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi);
 /* FULLY_CONNECTED whose weights are int4 or whose activations are int16: validates it (rows, depth, batches
  * already set by the caller) and sets its kind. */
 int ep_fc_mixed_prepare(ep_model_t *m, ep_op_t *op);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ep_add.h"
+#include "ep_elem16.h"
 #include "ep_fc_mixed.h"
 #include "ep_kernels.h"
 #include "ep_qmath.h"
@@ -348,6 +349,11 @@ ep_kernel_fn ep_kernel_for(uint8_t kind) {
     case EP_K_FC_I4: return EP_KIND_FN(EP_K_FC_I4, ep_k_fc_i4);
     case EP_K_FC_I16: return EP_KIND_FN(EP_K_FC_I16, ep_k_fc_i16);
     case EP_K_REQUANT_I16: return EP_KIND_FN(EP_K_REQUANT_I16, ep_k_requant_i16);
+    case EP_K_ADD_I16: return EP_KIND_FN(EP_K_ADD_I16, ep_k_addsub_i16);
+    case EP_K_SUB_I16: return EP_KIND_FN(EP_K_SUB_I16, ep_k_addsub_i16);
+    case EP_K_MUL_I16: return EP_KIND_FN(EP_K_MUL_I16, ep_k_mul_i16);
+    case EP_K_LOGISTIC_I16: return EP_KIND_FN(EP_K_LOGISTIC_I16, ep_k_logistic_i16);
+    case EP_K_TANH_I16: return EP_KIND_FN(EP_K_TANH_I16, ep_k_tanh_i16);
 #if EP_RT_F32
     case EP_K_FC_F32: return EP_KIND_FN(EP_K_FC_F32, ep_k_fc_f32);
 #endif

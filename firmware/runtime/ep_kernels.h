@@ -125,8 +125,16 @@ enum {
   EP_K_DWCONV_I8,  /* DEPTHWISE_CONV_2D, depth multiplier 1 */
   EP_K_AVGPOOL_I8, /* AVERAGE_POOL_2D */
   EP_K_MAXPOOL_I8, /* MAX_POOL_2D */
-  EP_K_SOFTMAX_I8  /* SOFTMAX int8 -> int8 */
+  EP_K_SOFTMAX_I8, /* SOFTMAX int8 -> int8 */
+  EP_K_ADD_I16,      /* int16 element-wise ops of a 16x8 recurrent cell (ep_elem16.c) */
+  EP_K_SUB_I16,
+  EP_K_MUL_I16,
+  EP_K_LOGISTIC_I16,
+  EP_K_TANH_I16
 };
+
+/* The windowed int8 family and SOFTMAX (ep_window.c): the kinds from EP_K_CONV_I8 to EP_K_SOFTMAX_I8. */
+static inline int ep_is_window_kind(uint8_t kind) { return kind >= EP_K_CONV_I8 && kind <= EP_K_SOFTMAX_I8; }
 
 /* Quantised activation range of a fused activation on output `out` (TFLM's CalculateActivationRangeQuantized). */
 int ep_act_range_q(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi);

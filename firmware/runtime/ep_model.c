@@ -9,6 +9,7 @@
 
 #include "ep_flatbuf.h"
 #include "ep_conv_mixed.h"
+#include "ep_elem16.h"
 #include "ep_fc_mixed.h"
 #include "ep_kernels.h"
 #include "ep_qmath.h"
@@ -31,6 +32,9 @@ enum { OPT_FC = 8, OPT_ADD = 11, OPT_RESHAPE = 17, OPT_MUL = 21, OPT_SUB = 28 };
 /* A build with none of the mixed-precision kinds (EP_RT_KINDS) links none of ep_fc_mixed.c; their dtypes are then
  * refused by the int8 checks. A constant, so the calls below fold away. */
 #define EP_MIXED_ON (EP_KIND_ON(EP_K_FC_I4) || EP_KIND_ON(EP_K_FC_I16) || EP_KIND_ON(EP_K_REQUANT_I16))
+/* The int16 element-wise ops of a 16x8 recurrent cell (ep_elem16.c), likewise linked only when a kind is on. */
+#define EP_ELEM16_ON (EP_KIND_ON(EP_K_ADD_I16) || EP_KIND_ON(EP_K_SUB_I16) || EP_KIND_ON(EP_K_MUL_I16) || \
+                      EP_KIND_ON(EP_K_LOGISTIC_I16) || EP_KIND_ON(EP_K_TANH_I16))
 /* Likewise the float paths of the int8 builds: a float op of a kind left out is refused by the int8 checks. */
 #define EP_F32_BIN_ON (EP_KIND_ON(EP_K_ADD_F32) || EP_KIND_ON(EP_K_SUB_F32) || EP_KIND_ON(EP_K_MUL_F32))
 
@@ -207,7 +211,7 @@ static int zp8(const ep_tensor_t *t) { return t->zero_point >= -128 && t->zero_p
 
 /* Scratch bytes an operator needs in the persistent part of the arena. */
 EP_COLD static uint32_t op_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
-  if (op->kind >= EP_K_CONV_I8) return ep_conv_scratch_bytes(m, op);
+  if (ep_is_window_kind(op->kind)) return ep_conv_scratch_bytes(m, op);
   if (EP_MIXED_ON && ep_is_mixed_kind(op->kind)) return ep_fc_mixed_scratch_bytes(op);
   if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->p.fc.per_channel ? 3u : 1u);
   if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) return EP_ACT_TABLE_BYTES;
@@ -329,6 +333,7 @@ EP_COLD static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, cons
         op->kind = builtin == EP_OP_ADD ? EP_K_ADD_F32 : (builtin == EP_OP_SUB ? EP_K_SUB_F32 : EP_K_MUL_F32);
         return act_range_f(op->act, op);
       }
+      if (EP_ELEM16_ON && in0->dtype == EP_DT_INT16) return ep_elem16_prepare(m, op, builtin);
       if (in0->dtype != EP_DT_INT8 || in1->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
       if (!is_q8(in0) || !is_q8(in1) || !is_q8(out) || !zp8(in0) || !zp8(in1) || !zp8(out)) return EP_RT_ERR_QUANT;
       op->p.bin.neg_zp_a = -in0->zero_point;
@@ -362,6 +367,7 @@ EP_COLD static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, cons
         op->kind = builtin == EP_OP_LOGISTIC ? EP_K_LOGISTIC_F32 : EP_K_TANH_F32;
         return 0;
       }
+      if (EP_ELEM16_ON && in0->dtype == EP_DT_INT16) return ep_elem16_prepare(m, op, builtin);
       if (in0->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
       if (!is_q8(in0) || !is_q8(out) || !zp8(in0)) return EP_RT_ERR_QUANT;
       /* The fixed-point kernels produce exactly these output quantisations. */
@@ -705,7 +711,7 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
     if (op->kind != EP_K_FC_I8 && op->kind != EP_K_FC_F32 && op->kind != EP_K_FC_I4 && op->kind != EP_K_FC_I16 &&
-        op->kind < EP_K_CONV_I8)
+        !ep_is_window_kind(op->kind))
       op->rows = elements(&m->tensors[op->out[0]]);
     op->fn = ep_kernel_for(op->kind);
     if (op->fn == NULL) {
@@ -734,7 +740,7 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
         if (op->p.fc.per_channel)
           ep_fc_chan_multiplier(in0, w, out, r, &op->scratch[op->rows + r], &op->scratch[2u * op->rows + r]);
       }
-    } else if (op->kind >= EP_K_CONV_I8) {
+    } else if (ep_is_window_kind(op->kind)) {
       ep_conv_init(m, op);
     } else if (EP_MIXED_ON && ep_is_mixed_kind(op->kind)) {
       ep_fc_mixed_init(m, op);

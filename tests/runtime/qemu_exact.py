@@ -9,9 +9,10 @@ import numpy as np
 from .oracle import tflm_run
 
 
-def qemu_mismatches(core: str, build_dir: Path, cases: list[tuple[str, bytes, np.ndarray]]) -> list[str]:
+def qemu_mismatches(core: str, build_dir: Path, cases: list[tuple[str, bytes, np.ndarray | list[np.ndarray]]]) -> list[str]:
     """Build the core's firmware into ``build_dir``, run every ``(name, model, input)`` once, and describe the
-    outputs that differ from TFLM's (empty when all are byte-identical)."""
+    outputs that differ from TFLM's (empty when all are byte-identical). ``input`` is one array for a one-input
+    model or the list of every input's array; every output is compared."""
     from edgeprune.bench.firmware_build import CORE_ENVS, build
     from edgeprune.bench.link import Device
     from edgeprune.bench.qemu import QemuBoard
@@ -20,11 +21,15 @@ def qemu_mismatches(core: str, build_dir: Path, cases: list[tuple[str, bytes, np
     bad = []
     with QemuBoard(core, elf=elf) as board, Device.open(board.url, 60.0) as dev:
         for name, buf, x in cases:
+            xs = x if isinstance(x, list) else [x]
             dev.load_model(buf)
-            dev.set_input(0, x.tobytes())
-            out = dev.infer(1).outputs[0]
-            ref = tflm_run(buf, [x])[0].tobytes()
-            if out != ref:
-                bad.append(f"{name} {x.shape}: {sum(a != b for a, b in zip(out, ref, strict=False))} of {len(ref)} "
-                           "bytes differ")
+            for i, xi in enumerate(xs):
+                dev.set_input(i, xi.tobytes())
+            outs = dev.infer(1).outputs
+            refs = tflm_run(buf, xs, n_outputs=len(outs))
+            for k, (out, r) in enumerate(zip(outs, refs, strict=True)):
+                ref = r.tobytes()
+                if out != ref:
+                    bad.append(f"{name} {xs[0].shape} output {k}: "
+                               f"{sum(a != b for a, b in zip(out, ref, strict=False))} of {len(ref)} bytes differ")
     return bad

@@ -1,7 +1,8 @@
 """Mixed-precision kernels (issue 30) in the real firmware under QEMU give TFLM's bytes on every core's code path:
 M0 (v6-M C), M3 (C), M4/M7/M33 (DSP: int4 by mask + SXTB16 + SMLAD two rows per pass, 16x8 by SMLALD). Shapes
 cover whole 8-step groups, odd groups, depth tails, odd depths and odd row counts; int4-filter CONV_2D and
-DEPTHWISE_CONV_2D (unpacked at load, then each core's int8 convolution path)."""
+DEPTHWISE_CONV_2D (unpacked at load, then each core's int8 convolution path); the int16 element-wise ops
+(ep_elem16.c) alone and in the converter's 16x8 GRU cell, several steps of it."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import numpy as np
 import pytest
 
 from . import tflbuild as tb
+from .elem16_models import binary16, gru16_cell, unary16
 from .mixed_models import conv_int4, fc_16x8, fc_int4, requant_i16
 from .qemu_exact import qemu_mismatches
 
-pytestmark = [pytest.mark.qemu, pytest.mark.slow]
+pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.tf]
+OP = tb.S.BuiltinOperator
 SHAPES = [(4, 8), (5, 16), (3, 24), (7, 30), (6, 33), (64, 64), (33, 130)]
 
 
@@ -31,6 +34,28 @@ def cases() -> list[tuple[str, bytes, np.ndarray]]:
     return out
 
 
+@pytest.fixture(scope="module")
+def gru16(tmp_path_factory) -> bytes:
+    return gru16_cell(str(tmp_path_factory.mktemp("gru16")), hidden=16)
+
+
+def elem16_cases(gru16: bytes) -> list[tuple[str, bytes, np.ndarray | list[np.ndarray]]]:
+    rng = np.random.default_rng(31)
+    span = np.linspace(-32768, 32767, 1024).astype(np.int16).reshape(1, -1)
+    out: list[tuple[str, bytes, np.ndarray | list[np.ndarray]]] = [
+        ("logistic i16", unary16(tb, OP.LOGISTIC, 9.56149e-05, n=1024), span),
+        ("tanh i16 2^-11", unary16(tb, OP.TANH, 2.0**-11, n=1024), span),
+        ("tanh i16", unary16(tb, OP.TANH, 8.45202e-05, n=1024), span)]
+    for name, op, scales in (("add", OP.ADD, (9.6e-5, 2.7e-5, 9.6e-5)), ("sub", OP.SUB, (2.9e-5, 3.05e-5, 5.5e-5)),
+                             ("mul", OP.MUL, (3.05e-5, 5.5e-5, 4.1e-5))):
+        out.append((f"{name} i16", binary16(tb, op, scales, 257),
+                    [rng.integers(-32768, 32768, (1, 257)).astype(np.int16) for _ in range(2)]))
+    for step in range(3):
+        out.append((f"gru16 cell {step}", gru16, [rng.integers(-25000, 25000, (1, 4)).astype(np.int16),
+                                                  rng.integers(-30000, 30000, (1, 16)).astype(np.int16)]))
+    return out
+
+
 @pytest.mark.parametrize("core", ["m0", "m3", "m4", "m7", "m33"])
-def test_mixed_precision_kernels_match_tflm_in_qemu(core, tmp_path_factory):
-    assert qemu_mismatches(core, tmp_path_factory.mktemp(f"fw-mixed-{core}"), cases()) == []
+def test_mixed_precision_kernels_match_tflm_in_qemu(core, tmp_path_factory, gru16):
+    assert qemu_mismatches(core, tmp_path_factory.mktemp(f"fw-mixed-{core}"), cases() + elem16_cases(gru16)) == []

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -178,3 +180,36 @@ def test_fused_gru_kernel_gives_the_models_gradients_and_steps_aside_for_fake_qu
         reference = m(x)
     with fake_quant(m):
         torch.testing.assert_close(sequence_forward(m, x), reference, rtol=0, atol=1e-6)
+
+
+def test_teacher_outputs_are_computed_once_per_teacher_and_data(gru, seq_data) -> None:
+    """Candidates of one search distil from the same baseline on the same data: its outputs are computed once and
+    the fine-tuned weights are bit-identical to a fine-tune that computed them afresh; another teacher (or other
+    data) is computed anew."""
+    from edgeprune.host.compress import finetuning
+
+    teacher = StackedGRU(3, [8, 6], 4, 5).eval()
+    calls = []
+    hook = teacher.register_forward_hook(lambda *_: calls.append(1))
+    student, _ = prune_structured(teacher, {"gru0": 0.5})
+
+    def run() -> dict[str, torch.Tensor]:
+        model = copy.deepcopy(student)
+        finetune(model, seq_data, steps=20, teacher=teacher, lr=1e-2, alpha=0.5, seed=3)
+        return model.state_dict()
+
+    finetuning._TEACHER_MEMO.clear()
+    fresh = run()
+    first = len(calls)
+    assert first > 0
+    again = run()
+    assert len(calls) == first  # nothing recomputed
+    assert all(torch.equal(fresh[k], again[k]) for k in fresh)
+    finetuning._TEACHER_MEMO.clear()
+    assert all(torch.equal(fresh[k], v) for k, v in run().items())  # the remembered outputs were the real ones
+    assert len(calls) == 2 * first
+    with torch.no_grad():
+        next(teacher.parameters()).add_(0.01)  # another teacher: computed anew
+    run()
+    assert len(calls) == 3 * first
+    hook.remove()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprune.host.cli.search_cmd import DEFAULTS, command
+from edgeprune.host.cli.search_cmd import command
 from edgeprune.host.search.strategies import STRATEGIES
 
 SCRIPTS = Path(__file__).resolve().parents[3] / "bench" / "scripts"
@@ -24,7 +24,7 @@ def test_its_command_lines_parse_as_the_cli_parses_them(case: str, strategy: str
     assert ctx.params["seed"] == 1
     if strategy is not None:
         assert ctx.params["strategy"] == strategy and strategy in STRATEGIES
-    assert ctx.params["budget"] == {"demo": DEFAULTS.budget, "budget100": 100, "strategies": 20}[case]
+    assert ctx.params["budget"] == {"demo": None, "budget100": 100, "strategies": 20}[case]  # None: the default
 
 
 def test_table_and_an_unfinished_run(tmp_path: Path) -> None:

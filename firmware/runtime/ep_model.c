@@ -342,19 +342,14 @@ EP_COLD static int prepare_op(ep_model_t *m, ep_op_t *op, uint32_t builtin, cons
       if (builtin == EP_OP_MUL) {
         op->kind = EP_K_MUL_I8;
         ep_quantize_ratio(in0->scale, in1->scale, out->scale, 0, &op->mult[0], &op->shift[0]);
-      } else if (builtin == EP_OP_ADD) {
-        /* TFLM's ADD computes these ratios in double (twice = 2 max, exact), SUB in float: kept distinct on purpose. */
+      } else {
+        /* Ratios of double quotients (twice = 2 max, exact) for ADD and SUB alike: PyPI tflite-micro's SUB gives
+         * these bytes, not those of the float quotients its sources show (tests/runtime/test_ops_vs_tflm.py). */
         const float mx = in0->scale > in1->scale ? in0->scale : in1->scale;
-        op->kind = EP_K_ADD_I8;
+        op->kind = builtin == EP_OP_ADD ? EP_K_ADD_I8 : EP_K_SUB_I8;
         ep_quantize_ratio(in0->scale, 1.0f, mx, -1, &op->mult[0], &op->shift[0]);
         ep_quantize_ratio(in1->scale, 1.0f, mx, -1, &op->mult[1], &op->shift[1]);
         ep_quantize_ratio(mx, 1.0f, out->scale, -19, &op->mult[2], &op->shift[2]);
-      } else {
-        float twice = 2.0f * (in0->scale > in1->scale ? in0->scale : in1->scale);
-        op->kind = EP_K_SUB_I8;
-        ep_quantize_ratio(in0->scale / twice, 1.0f, 1.0f, 0, &op->mult[0], &op->shift[0]);
-        ep_quantize_ratio(in1->scale / twice, 1.0f, 1.0f, 0, &op->mult[1], &op->shift[1]);
-        ep_quantize_ratio(twice / ((float)(1 << 20) * out->scale), 1.0f, 1.0f, 0, &op->mult[2], &op->shift[2]);
       }
       if (op->shift[0] > 0 || op->shift[1] > 0 || op->shift[2] > 0) return EP_RT_ERR_QUANT;
       return ep_act_range_q(op->act, out, &op->act_min, &op->act_max);

@@ -94,6 +94,23 @@ def test_binary_int8(rt, seed, code, shapes):
     _check(rt, g.build(), [_rand_i8(rng, sa), _rand_i8(rng, sb)])
 
 
+# Scales whose SUB multipliers differ between float and double quotients so that some int8 pair's output byte
+# changes (found by simulating both over every pair).
+SUB_QUOTIENT_SCALES = [((0.09828455746173859, 0.0592825822532177, 0.005608843639492989), (-17, 1, 10)),
+                       ((0.09604888409376144, 0.0730687603354454, 0.09814825654029846), (3, 1, 2))]
+
+
+@pytest.mark.parametrize("scales,zps", SUB_QUOTIENT_SCALES)
+def test_sub_int8_multipliers_are_tflm_s_over_every_input_pair(rt, scales, zps):
+    """TFLM (PyPI) derives SUB's multipliers from double quotients; float ones give other bytes at these scales."""
+    g = Graph()
+    a, b, y = (g.tensor([1, 65536], INT8, s, z) for s, z in zip(scales, zps, strict=True))
+    g.inputs, g.outputs = [a, b], [y]
+    g.op(OP.SUB, [a, b], [y])
+    every = np.arange(-128, 128, dtype=np.int8)
+    _check(rt, g.build(), [np.repeat(every, 256).reshape(1, -1), np.tile(every, 256).reshape(1, -1)])
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_quantize_dequantize_requantize(rt, seed):
     rng = np.random.default_rng(500 + seed)

@@ -70,7 +70,7 @@ class LayerConfig:
     precision:
         ``None`` (int8) or one of ``PRECISIONS`` for this layer of an int8 model: ``"int4"`` stores its weights
         two per byte, ``"16x8"`` runs it with int16 activations. A precision the device runtime has no kernel for
-        (16x8 convolutions, 16x8 recurrent gates) is refused here, naming the layer.
+        (16x8 convolutions) or the exporter cannot write (a 16x8 recurrent cell) is refused here, naming the layer.
     """
 
     name: str
@@ -130,8 +130,9 @@ def precision_refusal(layer: str, precision: str) -> str | None:
         return (f"{layer}.precision='16x8': the device runtime has no 16x8 CONV_2D kernel "
                 "(int8 or int4 filters; 16x8 is for FULLY_CONNECTED layers)")
     if layer.startswith(("gru", "lstm")) and precision == "16x8":
-        return (f"{layer}.precision='16x8': the device runtime has no int16 ADD/MUL/LOGISTIC/TANH for the "
-                "recurrent gates; use int4 (weights) or int8")
+        return (f"{layer}.precision='16x8': the exporter cannot write a 16x8 recurrent cell inside an int8 model "
+                "(its per-layer rewrite takes FULLY_CONNECTED only; the gates' int16 ops run on the device, the "
+                "sequence mode's recurrent carry is int8); use int4 (weights) or int8")
     return None
 
 

@@ -11,9 +11,10 @@ implementation of them.
 What is kept of it (``emit``): the record and the arena as zero-run images with their pointers turned into
 offsets; the constants the kernels read at invoke (weights) as one array. Left out, because only init reads them:
 the model flatbuffer, per-channel scale vectors, planner lifetimes, the records of tensors that are never
-materialised (inside a fused step), and the int32 bias of every int8 FULLY_CONNECTED (init folds it into the op's
-scratch, which is kept). An int4 convolution filter, which init unpacked into the arena as int8, ships as its nibbles
-(``edgeprune_model_int4``): ``ep_prepared_bind`` unpacks it back to the same arena bytes at the device's start.
+materialised (inside a fused step), and the int32 bias of every int8 and int4 FULLY_CONNECTED (init folds it into
+the op's scratch, which is kept). An int4 convolution filter, which init unpacked into the arena as int8, ships as
+its nibbles (``edgeprune_model_int4``): ``ep_prepared_bind`` unpacks it back to the same arena bytes at the device's
+start.
 """
 
 from __future__ import annotations
@@ -281,9 +282,10 @@ def emit(snap: Snapshot, fb_len: int, kinds: list[str], header: str) -> Prepared
     io = {struct.unpack_from("<h", record, lay["inputs"] + 2 * i)[0] for i in range(u16(lay["num_inputs"]))}
     io |= {struct.unpack_from("<h", record, lay["outputs"] + 2 * i)[0] for i in range(u16(lay["num_outputs"]))}
     kind_of = {name: i for i, name in enumerate(kinds)}
-    fc_kind = kind_of.get("fc_i8", -1)
-    bias_only: set[int] = set()  # int32 biases of int8 FCs: folded into the op's scratch at init
-    weights_only: set[int] = set()  # int8 FC weights: the FC and the fused steps read their data pointer only
+    # The int8 and int4 FC kernels read the bias folded into the op's scratch at init (ep_fc.c, ep_fc_mixed.c).
+    fc_kinds = {kind_of[k] for k in ("fc_i8", "fc_i4") if k in kind_of}
+    bias_only: set[int] = set()  # int32 biases of int8/int4 FCs: folded into the op's scratch at init
+    weights_only: set[int] = set()  # FC weights: the FC and the fused steps read their data pointer only
     other_readers: set[int] = set()
     for i in range(n_ops):
         op = lay["ops"] + i * lay["op"]
@@ -291,7 +293,7 @@ def emit(snap: Snapshot, fb_len: int, kinds: list[str], header: str) -> Prepared
         for k in range(n_in):
             t = struct.unpack_from("<h", record, op + lay["o_in"] + 2 * k)[0]
             if t >= 0:
-                (bias_only if kind == fc_kind and k == 2 else weights_only if kind == fc_kind and k == 1
+                (bias_only if kind in fc_kinds and k == 2 else weights_only if kind in fc_kinds and k == 1
                  else other_readers).add(t)
     bias_only -= other_readers
     weights_only -= other_readers | io

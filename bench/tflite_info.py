@@ -97,14 +97,15 @@ class ModelInfo:
         return self.outputs.index(self.signature_outputs[name])
 
 
-def _schema() -> Any:
+def tflite_schema() -> Any:
+    """The TFLite flatbuffer schema module that ships with PyPI ``tflite-micro`` (imported on first use)."""
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
 
     return schema_py_generated
 
 
 def _op_names() -> dict[int, str]:
-    schema = _schema()
+    schema = tflite_schema()
     return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
 
 
@@ -114,7 +115,7 @@ def _text(value: Any) -> str:
 
 def read_model(tflite: bytes) -> ModelInfo:
     """Parse ``tflite`` or raise ``ExportError('tflm')`` if it is not a TFLite flatbuffer."""
-    schema = _schema()
+    schema = tflite_schema()
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(tflite), 0))
     except Exception as exc:  # flatbuffers raises IndexError/struct.error on garbage

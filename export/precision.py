@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgeprune.bench.errors import ExportError
+from edgeprune.bench.tflite_info import tflite_schema
 from edgeprune.export import to_onnx, to_tflite
 from edgeprune.export.graph import (
     apply_input_norm,
@@ -42,7 +43,7 @@ from edgeprune.export.precision_pack import (
     TFL_INT64,
     pack_int4,
 )
-from edgeprune.export.slim import _pack_aligned
+from edgeprune.export.slim import pack_aligned
 
 #: Precisions a layer may take (``float32`` only for a whole float model, not per layer).
 PRECISIONS = ("int8", "int4", "16x8")
@@ -50,12 +51,6 @@ WEIGHTED_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 #: Scale layouts of an int4 convolution filter (``apply_precision``).
 INT4_SCALES = ("channel", "tensor")
 _CLIP_RATIOS = np.asarray(INT4_CLIP_RATIOS)
-
-
-def _schema() -> Any:
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
-
-    return schema_py_generated
 
 
 def _op_name(schema: Any, model: Any, op: Any) -> str:
@@ -66,7 +61,7 @@ def _op_name(schema: Any, model: Any, op: Any) -> str:
 
 
 def _load(tflite: bytes) -> tuple[Any, Any]:
-    schema = _schema()
+    schema = tflite_schema()
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(tflite), 0))
     except Exception as exc:  # noqa: BLE001 - flatbuffers raises IndexError/struct.error on garbage
@@ -334,7 +329,7 @@ def apply_precision(tflite: bytes, precision: Mapping[int, str], int4_scales: st
     if sixteen:
         _to_16x8(schema, model, sixteen)
     _drop_unused_buffers(model)
-    return _pack_aligned(schema, model)
+    return pack_aligned(schema, model)
 
 
 def _drop_unused_buffers(model: Any) -> None:

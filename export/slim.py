@@ -17,12 +17,13 @@ from typing import Any
 import flatbuffers
 
 from edgeprune.bench.errors import ExportError
-from edgeprune.bench.tflite_info import _schema
+from edgeprune.bench.tflite_info import tflite_schema
 
 _ALIGN = 16
 
 
-def _pack_aligned(schema: Any, model: Any) -> bytes:
+def pack_aligned(schema: Any, model: Any) -> bytes:
+    """``model`` (a ``schema.ModelT``) packed with every buffer's data 16-byte aligned, so the C side can read weights in place."""
     original = schema.BufferT.Pack
 
     def pack(buf: Any, builder: Any) -> Any:
@@ -68,7 +69,7 @@ def slim_tflite(tflite: bytes) -> bytes:
     :param tflite: a TFLite flatbuffer
     :raises ExportError: (stage ``deploy``) not a flatbuffer the schema reads
     """
-    schema = _schema()
+    schema = tflite_schema()
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(tflite), 0))
     except Exception as exc:  # noqa: BLE001 - flatbuffers raises IndexError/struct.error on garbage
@@ -104,4 +105,4 @@ def slim_tflite(tflite: bytes) -> bytes:
     model.buffers = kept
     for code in model.operatorCodes or []:
         code.version = 1  # the converter's kernel-version hint: TFLM and the runtime pick kernels by op code only
-    return _pack_aligned(schema, model)
+    return pack_aligned(schema, model)

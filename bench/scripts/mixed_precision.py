@@ -70,13 +70,13 @@ from tflite_micro.python.tflite_micro import runtime
 from edgeprune.bench.firmware_build import CORE_ENVS, build
 from edgeprune.bench.link import Device
 from edgeprune.bench.qemu import QemuBoard
-from edgeprune.bench.tflite_info import read_model
+from edgeprune.bench.tflite_info import read_model, tflite_schema
 from edgeprune.export import precision as P
 from edgeprune.export.deploy import write_deploy
 from edgeprune.export.deploy_build import deploy_and_measure, footprint
 from edgeprune.export.graph import prepare
 from edgeprune.export.pipeline import export_model
-from edgeprune.export.slim import _pack_aligned, slim_tflite
+from edgeprune.export.slim import pack_aligned, slim_tflite
 from edgeprune.export.verify import arena_bytes, predict_fn
 from edgeprune.host.compress.config import allowed_precisions
 from edgeprune.host.tasks.intervals import paired_drop
@@ -258,7 +258,7 @@ def deploy(args: argparse.Namespace) -> int:
 
 def _parts(tflite: bytes) -> dict[str, int]:
     """Bytes of ``tflite`` by what they hold (see ``bytes`` in the module docstring)."""
-    schema = P._schema()
+    schema = tflite_schema()
     slim = slim_tflite(tflite)
     base = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(slim), 0))
     tensors = base.subgraphs[0].tensors
@@ -267,7 +267,7 @@ def _parts(tflite: bytes) -> dict[str, int]:
     def without(edit) -> int:
         model = copy.deepcopy(base)
         edit(model)
-        return len(slim) - len(_pack_aligned(schema, model))
+        return len(slim) - len(pack_aligned(schema, model))
 
     def no_data(m) -> None:
         for b in m.buffers:

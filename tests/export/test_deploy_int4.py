@@ -13,7 +13,7 @@ import pytest
 import torch
 from runtime.oracle import tflm_run
 
-from edgeprune.bench.tflite_info import _schema
+from edgeprune.bench.tflite_info import tflite_schema
 from edgeprune.export import precision as P
 from edgeprune.export.deploy import write_deploy
 from edgeprune.export.deploy_build import footprint
@@ -89,7 +89,7 @@ def test_slim_int4_model_drops_version_hints_and_keeps_tflm_bytes(cnn):
     tfl, ops = cnn
     for full in (tfl, P.apply_precision(tfl, {i: "int4" for i in ops}, int4_scales="tensor")):
         slim = slim_tflite(full)
-        model = _schema().ModelT.InitFromObj(_schema().Model.GetRootAsModel(bytearray(slim), 0))
+        model = tflite_schema().ModelT.InitFromObj(tflite_schema().Model.GetRootAsModel(bytearray(slim), 0))
         assert all(c.version == 1 for c in model.operatorCodes)
         assert not any(t.hasRank for t in model.subgraphs[0].tensors)
         assert tflm_run(slim, [_pattern()], 1)[0].tobytes() == tflm_run(full, [_pattern()], 1)[0].tobytes()

@@ -101,7 +101,7 @@ def test_slim_model_keeps_weights_aligned_and_outputs_equal():
     from tflite_micro.python.tflite_micro import runtime
 
     from edgeprune.bench.reference import kws_bytes
-    from edgeprune.bench.tflite_info import _schema, read_model
+    from edgeprune.bench.tflite_info import read_model, tflite_schema
     from edgeprune.export.slim import slim_tflite
 
     full = kws_bytes()
@@ -110,7 +110,7 @@ def test_slim_model_keeps_weights_aligned_and_outputs_equal():
     a, b = read_model(full), read_model(slim)
     assert a.ops == b.ops and [t.shape for t in a.tensors] == [t.shape for t in b.tensors]
     assert not any(t.name for t in b.tensors) and not b.signature_inputs
-    model = _schema().Model.GetRootAsModel(bytearray(slim), 0)
+    model = tflite_schema().Model.GetRootAsModel(bytearray(slim), 0)
     starts = [model.Buffers(i)._tab.Vector(model.Buffers(i)._tab.Offset(4))
               for i in range(model.BuffersLength()) if model.Buffers(i).DataLength()]
     assert starts and all(s % 16 == 0 for s in starts)

@@ -54,6 +54,7 @@ class PoolVecEnv(VecEnv):
         starved = False
         for i, env in enumerate(self.envs):
             config, proposal = env.propose(self._actions[i])
+            proposal["env"] = i
             if not par.can_submit() and session.lookup(config) is None:
                 starved = True  # no budget left for it: what is out still gets recorded, then the run ends
                 continue

@@ -20,9 +20,10 @@ class WorkerEvaluator(SyntheticEvaluator):
     kills itself too, so that one evaluation can never finish.
     """
 
-    def __init__(self, delay_s: float, control: Path | None) -> None:
+    def __init__(self, delay_s: float, control: Path | None, slow_s: float = 0.0, slow_parity: int | None = None) -> None:
         super().__init__(delay_s=delay_s)
         self.control = control
+        self.slow_s, self.slow_parity = slow_s, slow_parity
 
     def _claim(self, name: str, digest: str) -> bool:
         assert self.control is not None
@@ -39,6 +40,8 @@ class WorkerEvaluator(SyntheticEvaluator):
             if doomed or (self.control / f"poison-{digest}").exists():
                 time.sleep(self.delay_s / 2)  # mid-evaluation
                 os.kill(os.getpid(), signal.SIGKILL)
+        if self.slow_parity is not None and int(digest, 16) % 2 == self.slow_parity:
+            time.sleep(self.slow_s)  # some configs take longer, as a larger model's fine-tuning does
         result = super().evaluate(config)
         result.timings["worker_pid"] = float(os.getpid())
         return result
@@ -54,10 +57,15 @@ class SyntheticWorkers:
         Seconds per evaluation.
     control:
         Directory of the ``die-once`` / ``poison`` cue files (``None``: never die).
+    slow_s, slow_parity:
+        Extra seconds for the configs whose digest (as a number) has this parity (``None``: none slower).
     """
 
     delay_s: float = 0.0
     control: str | None = None
+    slow_s: float = 0.0
+    slow_parity: int | None = None
 
     def __call__(self, slot: int, device: str) -> WorkerEvaluator:
-        return WorkerEvaluator(self.delay_s, Path(self.control) if self.control else None)
+        return WorkerEvaluator(self.delay_s, Path(self.control) if self.control else None, self.slow_s,
+                               self.slow_parity)

@@ -134,10 +134,11 @@ def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any], mode: str | 
     action; default for PPO) or ``"discrete"`` (the discrete study's 16 actions; DQN's only mode)."""
     import gymnasium as gym
     import torch
-    from stable_baselines3 import DQN, PPO
+    from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.utils import set_random_seed
 
+    from edgeprune.host.search.async_rollout import AsyncRolloutPPO
     from edgeprune.host.search.env import ENV_ID, register
 
     torch.set_num_threads(1)
@@ -145,9 +146,9 @@ def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any], mode: str | 
     mode = mode or ("continuous" if algo == "ppo" else "discrete")
     env: Any
     if ctx.parallel is not None and ctx.parallel.capacity > 1:
-        # One environment per worker, stepped together: a step measures `capacity` candidates at once (DQN
-        # stores each transition and trains once per vector step). PPO's rollout keeps its size in
-        # evaluations (n_steps per environment shrinks), so it updates as often as with one worker.
+        # One environment per worker: DQN steps them together (it stores each transition and trains once per
+        # vector step); PPO steps each on its own as its candidate comes back (``async_rollout``). PPO's rollout
+        # keeps its size in evaluations (n_steps per environment shrinks), so it updates as often as with one worker.
         from edgeprune.host.search.env import CompressEnv
         from edgeprune.host.search.vec_env import PoolVecEnv
 
@@ -172,7 +173,7 @@ def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any], mode: str | 
             space=ctx.space,
             disable_env_checker=True,
         )
-    cls = PPO if algo == "ppo" else DQN
+    cls = AsyncRolloutPPO if algo == "ppo" else DQN
     ckpt = _Checkpointer(ctx.state_dir)
     # One worker: the store is the state (replayed); parallel workers: the checkpoint is.
     checkpoints = ctx.parallel is not None

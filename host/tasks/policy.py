@@ -289,6 +289,7 @@ class DQNTask(Task):
 
     def _train_sb3(self) -> tuple[nn.Module, dict[str, Any], dict[str, bytes]]:
         from stable_baselines3 import DQN
+        from stable_baselines3.common.logger import Logger
 
         cfg = self.train_config
         target = cfg.target_return
@@ -317,6 +318,7 @@ class DQNTask(Task):
                     device="cpu",
                     verbose=0,
                 )
+                model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default makes an empty temp folder
                 callback = _StopAndSnapshot(self, cfg, target, self.progress)
                 model.learn(total_timesteps=cfg.total_timesteps, callback=callback)
             finally:

@@ -136,6 +136,7 @@ def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any], mode: str | 
     import torch
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.utils import set_random_seed
 
     from edgeprune.host.search.async_rollout import AsyncRolloutPPO
@@ -192,6 +193,8 @@ def run_sb3(ctx: StrategyContext, algo: str, hyper: dict[str, Any], mode: str | 
         log.info("resumed %s agent at %d steps (resume #%d)", algo, model.num_timesteps, resumes)
     else:
         model = cls("MlpPolicy", env, seed=ctx.seed, device="cpu", verbose=0, **hyper)
+    # SB3's default logger makes an empty SB3-<date> folder in the temp dir on every learn(); the search logs itself
+    model.set_logger(Logger(folder=None, output_formats=[]))
 
     session = ctx.session
 

@@ -1,9 +1,10 @@
-"""PPO and DQN with several workers step one environment per worker together (``PoolVecEnv``): both workers measure,
-the budget is spent exactly, and every environment keeps its own episode."""
+"""PPO and DQN with several workers run one environment per worker (``PoolVecEnv``; DQN steps them together, PPO
+each on its own): both workers measure, the budget is spent exactly, and every environment keeps its own episode."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import Counter
 
 import pytest
@@ -17,7 +18,11 @@ from edgeprune.host.search.store import RunStore
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("strategy", ["ppo", "dqn"])
-def test_sb3_agents_with_two_workers_measure_two_candidates_per_step(tmp_path, fake_task, caplog, strategy):
+def test_sb3_agents_with_two_workers_measure_two_candidates_per_step(tmp_path, fake_task, caplog, strategy,
+                                                                     monkeypatch):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     opts = SearchOptions(strategy=strategy, budget=8, out=str(tmp_path / "run"), host_energy=False, max_acc_drop=30.0,
                          use_cache=False, seed=5, workers=2)
     run_search(opts, task=fake_task, evaluator_factory=lambda t, o, d: SyntheticEvaluator(),
@@ -34,6 +39,8 @@ def test_sb3_agents_with_two_workers_measure_two_candidates_per_step(tmp_path, f
     with RunStore(tmp_path / "run") as store:
         steps = Counter(r.proposal["episode_step"] for r in store.evaluations() if "episode_step" in r.proposal)
     assert steps and all(n % 2 == 0 for n in steps.values()), steps
+    # SB3's default logger makes an empty SB3-<date> folder in the temp dir per run; a search leaves nothing there
+    assert list(scratch.glob("SB3-*")) == []
 
 
 def _chains(run_dir):

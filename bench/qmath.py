@@ -4,7 +4,7 @@ These are the fixed-point rules TFLite kernels use to rescale int32 accumulators
 multiplier turned into a Q31 mantissa and a power-of-two exponent, then a saturating rounding
 doubling high multiply and a rounding right shift). The firmware uses the same rules inside its
 kernels; the host uses them for the one thing TFLM does not do for us: carrying a recurrent model's
-int8 hidden state from one time step's output tensor to the next step's input tensor.
+hidden state (int8, or int16 in a 16x8 model) from one time step's output tensor to the next step's input tensor.
 """
 
 from __future__ import annotations
@@ -77,3 +77,22 @@ def requantize(q: np.ndarray, scale_from: float, zp_from: int, scale_to: float, 
     mult, shift = quantize_multiplier(float(np.float32(scale_from)) / float(np.float32(scale_to)))
     out = zp_to + multiply_by_quantized_multiplier(q.astype(np.int64) - zp_from, mult, shift)
     return np.clip(out, -128, 127).astype(np.int8)
+
+
+def requantize16(q: np.ndarray, scale_from: float, scale_to: float) -> np.ndarray:
+    """Carry int16 values (zero points 0: 16x8 is symmetric) from one scale to another, as ``requantize`` carries
+    int8 ones: a copy when the float32 scales are equal, else the same multiplier split and rounding, saturated to
+    int16. The firmware's ``ep_requantize16`` (sequence mode's int16 carry) computes the same values.
+
+    :param q: int16 values at ``scale_from``
+    :param scale_from: the step's output scale
+    :param scale_to: the next step's input scale
+    """
+    q = np.asarray(q, dtype=np.int16)
+    s_from, s_to = float(np.float32(scale_from)), float(np.float32(scale_to))
+    if s_from == s_to:
+        return q.copy()
+    mult, shift = quantize_multiplier(s_from / s_to)
+    # Past a left shift of 40 every non-zero int16 value saturates int32 anyway; the cap keeps int64 exact.
+    out = multiply_by_quantized_multiplier(q.astype(np.int64), mult, min(shift, 40))
+    return np.clip(out, -32768, 32767).astype(np.int16)

@@ -8,7 +8,8 @@ input/output lists):
 1. every recurrent input ``i`` starts at its zero point (the int8 encoding of h = 0);
 2. for t in 0..steps-1: input ``stream_input`` ← x_t (already quantised with that input's params),
    recurrent inputs ← their carried values; invoke;
-   for each pair ``[o, i]``: carried[i] ← ``qmath.requantize(output o, out scale/zp → input i scale/zp)``;
+   for each pair ``[o, i]``: carried[i] ← ``qmath.requantize(output o, out scale/zp → input i scale/zp)``
+   (``qmath.requantize16`` for the int16 state of a 16x8 model);
 3. the result is output ``output`` after the last step (int8, the device's bytes).
 
 The carried values are re-quantised, not dequantised and re-rounded through float, because the
@@ -99,8 +100,11 @@ class TflmRunner:
         return state
 
     def carry(self, out_pos: int, in_pos: int, value: np.ndarray) -> np.ndarray:
-        """Output ``out_pos`` of one step as input ``in_pos`` of the next (``qmath.requantize`` for int8)."""
+        """Output ``out_pos`` of one step as input ``in_pos`` of the next (``qmath.requantize`` for int8,
+        ``qmath.requantize16`` for int16, a copy for float)."""
         src, dst = self.outputs[out_pos], self.inputs[in_pos]
+        if dst.dtype == "int16":
+            return qmath.requantize16(value, src.scale, dst.scale).reshape(dst.shape)
         if dst.dtype != "int8":
             return np.asarray(value, dtype=self._dtype(dst)).reshape(dst.shape)
         q = qmath.requantize(value, src.scale, src.zero_point, dst.scale, dst.zero_point)

@@ -1,6 +1,6 @@
 /*
  * Running a loaded model: IO access, input staging, single-step and sequence (streaming cell) invoke,
- * and ep_requantize, the recurrent-state carry shared with export/qmath.py.
+ * and ep_requantize / ep_requantize16, the recurrent-state carry shared with bench/qmath.py.
  */
 #include <string.h>
 
@@ -9,6 +9,19 @@
 #include "ep_runtime.h"
 
 #define EP_MAGIC 0x45505254u
+
+/* m->carry_copy[i]: how pair i's output becomes its input between steps. */
+enum { EP_CARRY_TABLE = 0, EP_CARRY_COPY = 1, EP_CARRY_I16 = 2 };
+/* An int16 state exists only in a 16x8 recurrent cell, whose gates need the int16 element-wise kinds: a build
+ * without them (every int8 deploy) has no int16 carry, and the comparisons below fold away. */
+#define EP_CARRY16_ON (EP_KIND_ON(EP_K_ADD_I16) || EP_KIND_ON(EP_K_SUB_I16) || EP_KIND_ON(EP_K_MUL_I16) || \
+                       EP_KIND_ON(EP_K_LOGISTIC_I16) || EP_KIND_ON(EP_K_TANH_I16))
+
+/* The multiplier of an int16 carry, kept in its pair's 256-byte slot (the int8 table's place). */
+typedef struct {
+  int32_t mult;
+  int32_t shift;
+} ep_carry16_t;
 
 static int ready(const ep_model_t *m) { return m != NULL && m->magic == EP_MAGIC; }
 static int seq_active(const ep_model_t *m) { return m->stream_buf != NULL; }
@@ -61,6 +74,50 @@ EP_COLD static void plan_carry(ep_model_t *m) {
   m->num_run_carry = (uint16_t)n;
 }
 
+/* The int16 carry's (multiplier, shift): ep_requantize's split of s_from / s_to (qmath.quantize_multiplier). */
+EP_COLD static int32_t ep_carry16_multiplier(float s_from, float s_to, int32_t *shift) {
+  int e = 0;
+  int32_t mult = ep_ratio_q31(s_from, 1.0f, s_to, 0, &e);
+  if (e < -31 || mult == 0) {
+    mult = 0;
+    e = 0;
+  }
+  *shift = e;
+  return mult;
+}
+
+/* int16 -> int16 at another scale, zero points 0: qmath.requantize16. A state fits 15 bits, so up to a left shift
+ * of 15 the shifted value fits int32 and the kernels' ep_mbqm applies; beyond (a ratio over 2^15, never seen in a
+ * calibrated cell) the value is clamped to int32 first, as qmath clips it. */
+static void carry16(const int16_t *src, int16_t *dst, uint32_t n, int32_t mult, int32_t shift) {
+  uint32_t k;
+  if (shift <= 15) {
+    for (k = 0; k < n; k++) {
+      const int32_t r = ep_mbqm(src[k], mult, shift);
+      dst[k] = (int16_t)(r < -32768 ? -32768 : (r > 32767 ? 32767 : r));
+    }
+    return;
+  }
+  for (k = 0; k < n; k++) {
+    int64_t x = shift >= 40 ? (src[k] > 0 ? INT32_MAX : (src[k] < 0 ? INT32_MIN : 0)) : (int64_t)src[k] << shift;
+    int32_t r;
+    if (x > INT32_MAX) x = INT32_MAX;
+    if (x < INT32_MIN) x = INT32_MIN;
+    r = ep_srdhm((int32_t)x, mult);
+    dst[k] = (int16_t)(r < -32768 ? -32768 : (r > 32767 ? 32767 : r));
+  }
+}
+
+EP_COLD void ep_requantize16(const int16_t *src, int16_t *dst, uint32_t n, float s_from, float s_to) {
+  int32_t shift, mult;
+  if (s_from == s_to) {
+    if (dst != src) memmove(dst, src, 2u * n);
+    return;
+  }
+  mult = ep_carry16_multiplier(s_from, s_to, &shift);
+  carry16(src, dst, n, mult, shift);
+}
+
 EP_COLD int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, const uint8_t (*pairs)[2],
                           uint32_t npairs) {
   const ep_tensor_t *st;
@@ -84,7 +141,11 @@ EP_COLD int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream
     to = &m->tensors[m->outputs[pairs[i][0]]];
     ti = &m->tensors[m->inputs[pairs[i][1]]];
     if (to->bytes != ti->bytes || to->dtype != ti->dtype) return EP_RT_ERR_SEQUENCE;
-    if (to->dtype != EP_DT_INT8 && to->dtype != EP_DT_FLOAT32) return EP_RT_ERR_SEQUENCE;
+    if (EP_CARRY16_ON && to->dtype == EP_DT_INT16) {
+      if (to->zero_point != 0 || ti->zero_point != 0) return EP_RT_ERR_SEQUENCE; /* 16x8 is symmetric */
+    } else if (to->dtype != EP_DT_INT8 && to->dtype != EP_DT_FLOAT32) {
+      return EP_RT_ERR_SEQUENCE;
+    }
   }
   /* Steps rewrite the streamed and recurrent inputs and reuse the others: every input lives for the whole invoke. */
   if (ep_model_plan_inputs(m, 1) != EP_RT_OK) {
@@ -93,7 +154,8 @@ EP_COLD int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream
   }
   st = &m->tensors[m->inputs[stream_input]];
   start = (m->arena_plan + 15u) & ~15u;
-  /* Staging, then one 256-byte carry table per pair: the carry is an int8 -> int8 function. */
+  /* Staging, then one 256-byte carry table per pair: the int8 carry is an int8 -> int8 function (an int16 pair
+   * keeps its multiplier there instead). */
   need = (uint64_t)steps * st->bytes;
   need = ((need + 15u) & ~(uint64_t)15u) + 256u * npairs;
   if (start > m->arena_len || need > (uint64_t)(m->arena_len - start)) {
@@ -107,6 +169,13 @@ EP_COLD int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream
   for (i = 0; i < npairs; i++) {
     const ep_tensor_t *to = &m->tensors[m->outputs[pairs[i][0]]], *ti = &m->tensors[m->inputs[pairs[i][1]]];
     int8_t all[256];
+    if (EP_CARRY16_ON && to->dtype == EP_DT_INT16) {
+      ep_carry16_t c;
+      c.mult = ep_carry16_multiplier(to->scale, ti->scale, &c.shift);
+      memcpy(m->carry_tbl + 256u * i, &c, sizeof c);
+      m->carry_copy[i] = (uint8_t)(to->scale == ti->scale ? EP_CARRY_COPY : EP_CARRY_I16);
+      continue;
+    }
     for (j = 0; j < 256u; j++) all[j] = (int8_t)(uint8_t)j;
     m->carry_copy[i] = (uint8_t)(to->dtype != EP_DT_INT8 || (to->scale == ti->scale && to->zero_point == ti->zero_point));
     ep_requantize(all, (int8_t *)(m->carry_tbl + 256u * i), 256u, to->scale, to->zero_point, ti->scale, ti->zero_point);
@@ -172,8 +241,12 @@ int ep_model_invoke(ep_model_t *m) {
     for (i = 0; i < m->npairs; i++) {
       const ep_tensor_t *to = &m->tensors[m->outputs[m->pairs[i][0]]];
       const ep_tensor_t *ti = &m->tensors[m->inputs[m->pairs[i][1]]];
-      if (m->carry_copy[i]) {
+      if (m->carry_copy[i] == EP_CARRY_COPY) {
         memcpy(ti->data, to->data, to->bytes);
+      } else if (EP_CARRY16_ON && m->carry_copy[i] == EP_CARRY_I16) {
+        ep_carry16_t c;
+        memcpy(&c, m->carry_tbl + 256u * i, sizeof c);
+        carry16((const int16_t *)to->data, (int16_t *)ti->data, to->bytes / 2u, c.mult, c.shift);
       } else {
         const int8_t *tbl = (const int8_t *)(m->carry_tbl + 256u * i);
         const uint8_t *src = to->data;

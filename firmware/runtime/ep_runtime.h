@@ -16,7 +16,8 @@
  *   ep_model_set_sequence(&m, steps, stream_input, pairs, npairs) stages steps x per-step bytes of
  *   the streamed input in the arena; ep_model_set_input(&m, stream_input, offset, ...) then writes into
  *   that staging buffer; each invoke runs `steps` steps, carrying recurrent outputs to inputs with
- *   ep_requantize; state inputs start at their zero point; outputs are those of the last step.
+ *   ep_requantize (int8) or ep_requantize16 (the int16 state of a 16x8 cell); state inputs start at their
+ *   zero point; outputs are those of the last step.
  */
 #ifndef EP_RUNTIME_H
 #define EP_RUNTIME_H
@@ -165,8 +166,10 @@ struct ep_model {
   uint16_t num_run_carry; /* sequence mode: the ops of `run` the recurrent outputs depend on (all but the last
                              step run only these; outputs read after the last step are unchanged) */
   uint16_t run_carry[EP_RT_MAX_OPS];
-  uint8_t *carry_tbl;    /* sequence mode: 256-byte int8 carry table per recurrent pair (ep_requantize of all bytes) */
-  uint8_t carry_copy[EP_RT_MAX_PAIRS]; /* 1: the pair's carry is a plain copy (same quantisation, or float) */
+  uint8_t *carry_tbl;    /* sequence mode: 256-byte int8 carry table per recurrent pair (ep_requantize of all bytes;
+                            an int16 pair keeps its multiplier and shift there) */
+  uint8_t carry_copy[EP_RT_MAX_PAIRS]; /* 0: int8 table, 1: a plain copy (same quantisation, or float), 2: int16
+                                          requantise (ep_invoke.c) */
   uint32_t magic; /* set only after a successful init */
 };
 typedef struct ep_model ep_model_t;
@@ -196,6 +199,8 @@ uint64_t ep_model_macs(const ep_model_t *m); /* per invoke (x steps in sequence 
 const char *ep_rt_status_str(int status);
 void ep_requantize(const int8_t *src, int8_t *dst, uint32_t n, float s_from, int32_t z_from, float s_to,
                    int32_t z_to);
+/* The int16 state carry of a 16x8 cell (zero points 0), as sequence mode applies it (bench/qmath.requantize16). */
+void ep_requantize16(const int16_t *src, int16_t *dst, uint32_t n, float s_from, float s_to);
 
 /* Extensions. */
 uint32_t ep_model_num_ops(const ep_model_t *m);

@@ -35,16 +35,43 @@ def binary16(tb, builtin: int, scales: tuple[float, float, float], n: int, act: 
     return g.build()
 
 
-def gru16_cell(work_dir: str, hidden: int = 16, features: int = 4, layers: int = 1, seed: int = 0) -> bytes:
+def gru16_cell(work_dir: str, hidden: int = 16, features: int = 4, layers: int = 1, seed: int = 0,
+               sizes: list[int] | None = None) -> bytes:
     """A small StackedGRU's streaming step converted by the real converter to 16x8 (every activation int16, int8
-    weights, int64 biases), as ``bench/scripts/mixed_precision.py gru16`` makes the weather GRU's."""
+    weights, int64 biases), as ``bench/scripts/mixed_precision.py gru16`` makes the weather GRU's. ``sizes``: the
+    layers' hidden sizes instead of ``layers`` x ``hidden``. Inputs x_t, h_0, h_1, ...; outputs y, h_0', h_1', ..."""
     import torch
 
     from edgeprune.export import precision as P
     from edgeprune.host.models.gru import StackedGRU
 
     torch.manual_seed(seed)
-    model = StackedGRU(features, [hidden] * layers, 3, seq_len=10).eval()
+    model = StackedGRU(features, list(sizes or [hidden] * layers), 3, seq_len=10).eval()
     calib = np.random.default_rng(seed).normal(size=(64, 10, features)).astype(np.float32)
     tflite, _ = P.whole_model_16x8(model, calib, work_dir)
     return tflite
+
+
+def tflm_sequence16(tflite: bytes, xs: np.ndarray, pairs: list[tuple[int, int]], carry=None) -> list[np.ndarray]:
+    """TFLM run step by step over the int16 stream ``xs`` ([T, 1, F], input 0), each pair's output carried to its
+    input with ``carry(value, scale_from, scale_to)`` (default ``bench.qmath.requantize16``, the device's carry);
+    the states start at 0. Returns every output of the last step."""
+    from edgeprune.bench.qmath import requantize16
+
+    from .oracle import tflm_interpreter
+
+    carry = carry or requantize16
+    it = tflm_interpreter(tflite)
+    n_out = len(pairs) + 1  # the readout, then each layer's new state
+    s_out = {o: float(it.get_output_details(o)["quantization_parameters"]["scales"][0]) for o, _ in pairs}
+    s_in = {i: float(it.get_input_details(i)["quantization_parameters"]["scales"][0]) for _, i in pairs}
+    state = {i: np.zeros(it.get_input_details(i)["shape"], np.int16) for _, i in pairs}
+    outs: list[np.ndarray] = []
+    for x in xs:
+        it.set_input(np.ascontiguousarray(x), 0)
+        for i, h in state.items():
+            it.set_input(h, i)
+        it.invoke()
+        outs = [np.array(it.get_output(k)) for k in range(n_out)]
+        state = {i: carry(outs[o], s_out[o], s_in[i]).reshape(state[i].shape) for o, i in pairs}
+    return outs

@@ -67,6 +67,7 @@ class Runtime:
         L.ep_rt_status_str.restype = ctypes.c_char_p
         L.ep_requantize.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_float, ctypes.c_int32,
                                     ctypes.c_float, ctypes.c_int32]
+        L.ep_requantize16.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_float, ctypes.c_float]
         L.ep_logistic_i8.argtypes = [ctypes.c_int32] * 4
         L.ep_logistic_i8.restype = ctypes.c_int8
         L.ep_tanh_i8.argtypes = [ctypes.c_int32] * 4

@@ -2,7 +2,8 @@
 M0 (v6-M C), M3 (C), M4/M7/M33 (DSP: int4 by mask + SXTB16 + SMLAD two rows per pass, 16x8 by SMLALD). Shapes
 cover whole 8-step groups, odd groups, depth tails, odd depths and odd row counts; int4-filter CONV_2D and
 DEPTHWISE_CONV_2D (unpacked at load, then each core's int8 convolution path); the int16 element-wise ops
-(ep_elem16.c) alone and in the converter's 16x8 GRU cell, several steps of it."""
+(ep_elem16.c) alone and in the converter's 16x8 GRU cell, several steps of it; and that cell (two layers) streamed
+in the device's sequence mode, its int16 state carried by the device (ep_requantize16), against TFLM step by step."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 
 from . import tflbuild as tb
-from .elem16_models import binary16, gru16_cell, unary16
+from .elem16_models import binary16, gru16_cell, tflm_sequence16, unary16
 from .mixed_models import conv_int4, fc_16x8, fc_int4, requant_i16
-from .qemu_exact import qemu_mismatches
+from .qemu_exact import SequenceCase, qemu_mismatches
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.tf]
 OP = tb.S.BuiltinOperator
@@ -56,6 +57,20 @@ def elem16_cases(gru16: bytes) -> list[tuple[str, bytes, np.ndarray | list[np.nd
     return out
 
 
+@pytest.fixture(scope="module")
+def gru16_sequences(tmp_path_factory) -> list[SequenceCase]:
+    """The two-layer 16x8 cell (its second state's input and output scales differ) over 1 and 9 steps."""
+    buf = gru16_cell(str(tmp_path_factory.mktemp("gru16seq")), sizes=[16, 12])
+    rng = np.random.default_rng(32)
+    pairs = [(1, 1), (2, 2)]
+    out = []
+    for steps in (1, 9):
+        xs = rng.integers(-25000, 25000, (steps, 1, 4)).astype(np.int16)
+        out.append((f"gru16 sequence {steps}", buf, steps, pairs, xs, tflm_sequence16(buf, xs, pairs)))
+    return out
+
+
 @pytest.mark.parametrize("core", ["m0", "m3", "m4", "m7", "m33"])
-def test_mixed_precision_kernels_match_tflm_in_qemu(core, tmp_path_factory, gru16):
-    assert qemu_mismatches(core, tmp_path_factory.mktemp(f"fw-mixed-{core}"), cases() + elem16_cases(gru16)) == []
+def test_mixed_precision_kernels_match_tflm_in_qemu(core, tmp_path_factory, gru16, gru16_sequences):
+    assert qemu_mismatches(core, tmp_path_factory.mktemp(f"fw-mixed-{core}"), cases() + elem16_cases(gru16),
+                           gru16_sequences) == []

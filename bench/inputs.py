@@ -3,7 +3,7 @@
 A float stream input goes through the exporter's own rule (``quantize_input``: the manifest's
 folded ``input_norm`` and fine-input split, then the input's quantisation), so the device sees the
 bytes the TFLM oracle and the task's quality figure saw. Other float inputs take their input's scale
-and zero point; int8 arrays and bytes are sent as they are.
+and zero point; int8/int16 arrays and bytes are sent as they are (int16: a whole-model 16x8 export, issue 30).
 """
 
 from __future__ import annotations
@@ -16,12 +16,22 @@ import numpy as np
 from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.manifest import Manifest, ManifestLike
 
+#: The integer I/O types of an export: int8, or int16 for the converter's whole-model 16x8 (issue 30).
+INT_IO = ("int8", "int16")
 
-def quantize_array(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Float → int8 as TFLite's QUANTIZE does: ``round_half_away(x / scale) + zp``, saturated."""
+
+def quantize_array(x: np.ndarray, scale: float, zero_point: int, dtype: str = "int8") -> np.ndarray:
+    """Float → int8 (or int16) as TFLite's QUANTIZE does: ``round_half_away(x / scale) + zp``, saturated.
+
+    :param x: float values
+    :param scale: the tensor's scale
+    :param zero_point: the tensor's zero point
+    :param dtype: ``"int8"`` or ``"int16"``
+    """
     q = np.asarray(x, dtype=np.float32) / np.float32(scale)
     q = np.sign(q) * np.floor(np.abs(q) + np.float32(0.5))
-    return np.clip(q + zero_point, -128, 127).astype(np.int8)
+    lim = np.iinfo(dtype)
+    return np.clip(q + zero_point, lim.min, lim.max).astype(dtype)
 
 
 def dequantize_array(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -60,9 +70,9 @@ def quantize_input(x: np.ndarray, manifest: ManifestLike) -> np.ndarray:
         if spec.dtype != "int8":
             return split_float(z, 1.0 / 128.0, 0, fine)
         return split_int8(z, spec.scale, spec.zero_point, fine)
-    if spec.dtype != "int8":
+    if spec.dtype not in INT_IO:
         return z
-    return quantize_array(z, spec.scale, spec.zero_point)
+    return quantize_array(z, spec.scale, spec.zero_point, spec.dtype)
 
 
 def typed(manifest: ManifestLike | None) -> Manifest | None:
@@ -96,9 +106,9 @@ def encode_input(x: Any, manifest: ManifestLike | None, index: int) -> bytes:
         # The exporter's own rule for its stream input: the folded standardisation (and fine-input
         # split) first, then that input's quantisation.
         arr = quantize_input(arr, man)
-    elif arr.dtype.kind == "f" and want == "int8":
+    elif arr.dtype.kind == "f" and want in INT_IO:
         spec = specs[index]
-        arr = quantize_array(arr, spec.scale, spec.zero_point)
+        arr = quantize_array(arr, spec.scale, spec.zero_point, spec.dtype)
     elif arr.dtype.kind == "f" and want not in ("float32", None):
         raise MeasureError(f"float data for input {index}, which is {want}; give bytes of that type")
     elif want == "float32":
@@ -114,7 +124,7 @@ def set_inputs(device: Any, inputs: Any, manifest: ManifestLike | None) -> None:
 
 
 def synthetic_inputs(manifest: ManifestLike, n: int, seed: int = 0) -> list[dict[int, bytes]]:
-    """``n`` seeded random samples (int8, or float32 for float I/O) for every input the host sets
+    """``n`` seeded random samples (int8, int16, or float32 for float I/O) for every input the host sets
     (not the recurrent ones).
 
     Used when a bare .tflite is benchmarked without a task: timing does not depend on values, and
@@ -131,10 +141,12 @@ def synthetic_inputs(manifest: ManifestLike, n: int, seed: int = 0) -> list[dict
             size = int(np.prod(spec.shape)) * (man.steps if pos == man.stream_input else 1)
             if spec.dtype == "int8":
                 sample[pos] = rng.integers(-128, 128, size=size, dtype=np.int8).tobytes()
+            elif spec.dtype == "int16":
+                sample[pos] = rng.integers(-32768, 32768, size=size, dtype=np.int16).tobytes()
             elif spec.dtype == "float32":
                 # A float input is quantised inside the model (QUANTIZE op); any finite values do.
                 sample[pos] = rng.standard_normal(size).astype(np.float32).tobytes()
             else:
-                raise MeasureError(f"input {pos} is {spec.dtype}; the runtime takes int8 or float32 I/O")
+                raise MeasureError(f"input {pos} is {spec.dtype}; the runtime takes int8, int16 or float32 I/O")
         samples.append(sample)
     return samples

@@ -158,7 +158,10 @@ def export_model(
     ``weights`` (int8 only): ``"channel"`` (per-row FULLY_CONNECTED scales) or ``"tensor"`` (one scale per
     matrix: 12 B less per output row of every layer; manifest ``weight_scales``).
     ``precision`` (int8 only): config layer → ``"int8"``/``"int4"``/``"16x8"`` (issue 30): the int8 model rewritten
-    by ``export.precision`` (manifest ``precision``; ``weight_bytes`` counts int4 weights at half a byte).
+    by ``export.precision`` (manifest ``precision``; ``weight_bytes`` counts int4 weights at half a byte). A GRU/LSTM
+    with every layer (``head`` included) at ``"16x8"`` is the converter's whole-model 16x8 instead: int16 I/O and
+    state (zero points 0), carried between steps by ``qmath.requantize16``; a 16x8 recurrent layer beside an int8
+    or int4 layer is refused.
     ``int4_scales``: ``"channel"`` or ``"tensor"``, the scale layout of int4 convolution filters
     (``precision.apply_precision``; manifest ``int4_scales`` when ``"tensor"``).
     Raises ``ExportError(stage, op, detail)``; on error ``out_dir`` is left as it was.
@@ -167,6 +170,12 @@ def export_model(
         raise ExportError("tflite", detail=f"quantize must be 'int8' or 'float32', got {quantize!r}")
     if weights not in to_tflite.WEIGHT_LAYOUTS:
         raise ExportError("tflite", detail=f"weights must be one of {to_tflite.WEIGHT_LAYOUTS}, got {weights!r}")
+    narrowed = {k: v for k, v in (precision or {}).items() if v != "int8"}
+    if narrowed and quantize != "int8":
+        raise ExportError("tflite", detail="per-layer precision needs quantize='int8'")
+    # A recurrent model with every layer at 16x8 is the converter's own whole-model 16x8 (int16 I/O and state);
+    # anything else narrowed is the int8 model rewritten per layer.
+    whole16 = bool(narrowed) and mixed.whole_16x8(model, narrowed)
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -214,17 +223,14 @@ def export_model(
         func = to_tflite.signature_function(graph, keras_model)
         tf_diff = to_tflite.check_tf_parity(graph, func, parity_samples)
         lap("onnx2tf")
-        tflite = to_tflite.convert_tflite(graph, func, keras_model, samples, quantize, weights)
+        tflite = to_tflite.convert_tflite(graph, func, keras_model, samples, "16x8" if whole16 else quantize, weights)
         lap("tflite")
-        narrowed = {k: v for k, v in (precision or {}).items() if v != "int8"}
-        if narrowed:
-            if quantize != "int8":
-                raise ExportError("tflite", detail="per-layer precision needs quantize='int8'")
+        if narrowed and not whole16:
             ops = mixed.model_layer_ops(model, tflite, graph.output_names)
             tflite = mixed.apply_precision(tflite, {i: narrowed[n] for i, n in ops.items() if n in narrowed},
                                            int4_scales)
         info = read_model(tflite)
-        verify.check_model(info, quantize)
+        verify.check_model(info, quantize, io_dtype="int16" if whole16 else "int8")
         bind_names(
             info,
             [(t.name, list(t.shape)) for t in graph.inputs],
@@ -244,6 +250,7 @@ def export_model(
                 man["int4_scales"] = int4_scales
             man["weight_bytes"] += info.weight_bytes("int4")
             man["sizes"]["weight_bytes"] = man["weight_bytes"]
+            man["sizes"]["bias_bytes"] += info.weight_bytes("int64")  # a 16x8 FULLY_CONNECTED's bias
         verify.smoke_invoke(tflite, man)
         parity.update(_tflm_parity(model, tflite, man, calibration))
         lap("tflm")

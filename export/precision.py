@@ -10,7 +10,8 @@ int8 model (its calibrated activation ranges and int8 weights):
   (:mod:`precision_pack`); the int32 bias is re-scaled to ``s_in * s_w4``.
 * ``16x8`` (FULLY_CONNECTED): the op's input and output become int16 tensors (zero point 0, the int8 tensor's real
   range over 32,767 steps) and its bias int64. Where a neighbour stays int8, a QUANTIZE op converts (int8 -> int16
-  before, int16 -> int8 after), so consecutive 16x8 layers pass int16 between them.
+  before, int16 -> int8 after), so consecutive 16x8 layers pass int16 between them. A recurrent cell at 16x8 is not
+  rewritten: a GRU/LSTM with every layer at 16x8 is the converter's whole-model 16x8 (:func:`whole_16x8`).
 
 Which op is which layer: :func:`layer_ops` (recurrent cells by dataflow from the state inputs, feed-forward models
 in execution order). The result is checked in TFLM by the caller like every export.
@@ -347,11 +348,35 @@ def _drop_unused_buffers(model: Any) -> None:
         m.buffer = index[int(m.buffer)]
 
 
+def whole_16x8(model: Any, precision: Mapping[str, str]) -> bool:
+    """Whether ``precision`` puts every layer of a recurrent model (``StackedGRU``/``StackedLSTM``: its cells and
+    ``head``) at 16x8, so that the export is the converter's whole-model 16x8 (int16 state carried between steps).
+    The per-layer rewrite cannot write a 16x8 cell inside an int8 model, so a 16x8 recurrent layer beside any other
+    precision is refused. Feed-forward models: always False (their 16x8 layers are rewritten per layer).
+
+    :param model: the model exported (duck-typed: ``PREFIX`` and ``layers``)
+    :param precision: config layer → precision (layers not named are int8)
+    :raises ExportError: (stage ``tflite``) a 16x8 recurrent layer beside a layer at another precision
+    """
+    prefix = getattr(model, "PREFIX", None)
+    if prefix not in ("gru", "lstm"):
+        return False
+    names = [f"{prefix}{i}" for i in range(len(model.layers))] + ["head"]
+    cells16 = [n for n in names[:-1] if precision.get(n) == "16x8"]
+    if not cells16:
+        return False
+    other = [n for n in names if precision.get(n, "int8") != "16x8"]
+    if other:
+        raise ExportError("tflite", detail=f"{cells16[0]} at 16x8 needs every layer at 16x8 (the converter's "
+                                           f"whole-model 16x8); {other[0]} is {precision.get(other[0], 'int8')}")
+    return True
+
+
 def whole_model_16x8(model: Any, calibration: np.ndarray, work_dir: str) -> tuple[bytes, dict[str, Any] | None]:
     """The converter's own 16x8 model (every activation int16, weights int8, int16 I/O) of a canonical model, made as
-    ``export_model`` makes the int8 one (input standardisation folded, same calibration samples). TFLM runs every op
-    of it; the device runtime runs 16x8 FULLY_CONNECTED and int8<->int16 QUANTIZE only, so this is for measuring
-    what 16-bit activations buy (e.g. a recurrent model), not for deployment. Returns the flatbuffer and the input
+    ``export_model`` makes the int8 one (input standardisation folded, same calibration samples). The flatbuffer
+    alone, for measuring (``bench/scripts/mixed_precision.py``); ``export_model(..., precision=<every layer
+    "16x8">)`` makes the same model of a GRU/LSTM as a verified export. Returns the flatbuffer and the input
     standardisation (``{"mean", "std"}`` or None) the caller applies before quantising.
 
     :param model: ``StackedGRU``/``StackedLSTM``/``MLP``

@@ -134,9 +134,10 @@ def convert_tflite(
     graph: ExportGraph, func: Any, keras_model: Any, samples: list[dict[str, np.ndarray]], quantize: str = "int8",
     weights: str = "channel",
 ) -> bytes:
-    """TFLiteConverter on the concrete function: full-integer int8 (int8 I/O) or plain float32.
+    """TFLiteConverter on the concrete function: full-integer int8 (int8 I/O), 16x8 (int16 activations and I/O, int8
+    weights) or plain float32.
 
-    int8 uses per-tensor activation scales calibrated on ``samples`` (fed by input name) and, for
+    int8 and 16x8 use per-tensor activation scales calibrated on ``samples`` (fed by input name) and, for
     FULLY_CONNECTED weights, ``weights="channel"`` (the converter's default: a float scale and an int64
     zero point per output row, 12 B each in the flatbuffer) or ``"tensor"`` (one of each per matrix).
     """
@@ -166,6 +167,7 @@ def convert_tflite(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         converter.inference_input_type = tf.int16
         converter.inference_output_type = tf.int16
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = weights == "tensor"
     elif quantize == "float32":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     else:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgeprune.bench.errors import ExportError
-from edgeprune.bench.inputs import dequantize_array, quantize_input
+from edgeprune.bench.inputs import INT_IO, dequantize_array, quantize_input
 from edgeprune.bench.manifest import ManifestLike
 from edgeprune.bench.tflite_info import ModelInfo
 from edgeprune.bench.tflm import TflmRunner, interpreter
@@ -38,8 +38,14 @@ ALLOWED_DTYPES = {"int8": frozenset({"int8", "int32", "int4", "int16", "int64"})
 MAX_ARENA = 8 * 1024 * 1024
 
 
-def check_model(info: ModelInfo, quantize: str = "int8") -> None:
-    """Raise ``ExportError('tflm', op=...)`` unless the model is one the device runtime can run."""
+def check_model(info: ModelInfo, quantize: str = "int8", io_dtype: str = "int8") -> None:
+    """Raise ``ExportError('tflm', op=...)`` unless the model is one the device runtime can run.
+
+    :param info: the model read back
+    :param quantize: ``"int8"`` (integer model, possibly with per-layer precision) or ``"float32"``
+    :param io_dtype: the integer model's I/O type: ``"int8"``, or ``"int16"`` for the converter's whole-model 16x8
+        (zero points 0, as TFLM's int16 kernels require)
+    """
     if info.num_subgraphs != 1:
         raise ExportError("tflm", detail=f"{info.num_subgraphs} subgraphs; the device runs exactly one")
     for op in info.ops:
@@ -56,8 +62,9 @@ def check_model(info: ModelInfo, quantize: str = "int8") -> None:
     if quantize == "int8":
         for idx in info.inputs + info.outputs:
             t = info.tensors[idx]
-            if t.dtype != "int8" or len(t.scales) != 1:
-                raise ExportError("tflm", op=t.name, detail=f"model I/O {t.name!r} must be per-tensor int8")
+            if t.dtype != io_dtype or len(t.scales) != 1 or (io_dtype == "int16" and any(t.zero_points)):
+                raise ExportError("tflm", op=t.name, detail=f"model I/O {t.name!r} must be per-tensor {io_dtype}"
+                                                            f"{' with zero point 0' if io_dtype == 'int16' else ''}")
 
 
 _TOTAL_RE = re.compile(rb"Arena allocation total (\d+) bytes")
@@ -111,7 +118,7 @@ def predict_fn(tflite_bytes: bytes, manifest: ManifestLike) -> Callable[[np.ndar
 
     def predict(batch: np.ndarray) -> np.ndarray:
         raw = runner.run_batch(quantize_input(batch, runner.manifest))
-        if out.dtype == "int8":
+        if out.dtype in INT_IO:
             return dequantize_array(raw, out.scale, out.zero_point)
         return raw.astype(np.float32)
 

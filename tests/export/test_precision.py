@@ -1,6 +1,10 @@
 """Per-layer precision export (issue 30) on every model family: the int8 export rewritten with int4-packed weights
 and 16x8 layers loads and runs in TFLM (PyPI tflite-micro), and the device runtime (host build) gives TFLM's bytes;
-int4 weights take half the bytes; layers map to ops by dataflow (recurrent cells) or order (feed-forward)."""
+int4 weights take half the bytes; layers map to ops by dataflow (recurrent cells) or order (feed-forward).
+
+A GRU/LSTM with every layer at 16x8 is the converter's whole-model 16x8 through the normal pipeline (manifest, C
+array, TFLM verification); the runtime in sequence mode (its own int16 carry) equals TFLM run step by step with
+``bench.qmath.requantize16``, every output byte; a 16x8 cell beside another precision is refused naming the layer."""
 
 from __future__ import annotations
 
@@ -12,9 +16,12 @@ from runtime.oracle import tflm_run
 from runtime.rt import STATUS, Runtime, build
 
 from edgeprune.bench.errors import ExportError
+from edgeprune.bench.inputs import quantize_input
 from edgeprune.bench.tflite_info import tflite_schema
+from edgeprune.bench.tflm import TflmRunner
 from edgeprune.export import precision as P
 from edgeprune.export.pipeline import export_model
+from edgeprune.export.verify import predict_fn
 from edgeprune.host.models import MLP, ConvNet, StackedGRU, StackedLSTM
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf]
@@ -151,3 +158,77 @@ def test_export_model_writes_the_layer_precisions(rt, tmp):
     _same_in_tflm_and_runtime(rt, res.read_tflite(), res.manifest)
     with pytest.raises(P.ExportError, match="quantize='int8'"):
         export_model(model, calib, tmp / "gf", quantize="float32", precision={"gru0": "int4"})
+
+def _every_16x8(model) -> dict[str, str]:
+    return {**{f"{model.PREFIX}{i}": "16x8" for i in range(len(model.layers))}, "head": "16x8"}
+
+
+def _tflm_all_outputs(runner: TflmRunner, x: np.ndarray) -> list[np.ndarray]:
+    """TflmRunner's sequence loop (its own carry), every output of the last step."""
+    state = runner.initial_state()
+    ip = runner.interpreter
+    for t in range(runner.steps):
+        ip.set_input(x[t : t + 1], runner.stream_input)
+        for i, v in state.items():
+            ip.set_input(v, i)
+        ip.invoke()
+        state = {i: runner.carry(o, i, ip.get_output(o)) for o, i in runner.recurrent}
+    return [np.array(ip.get_output(k)) for k in range(len(runner.outputs))]
+
+
+def _check_export(rt, res, model, calib: np.ndarray) -> None:
+    man = res.manifest
+    assert man["precision"] == _every_16x8(model)
+    assert {io["dtype"] for io in man["inputs"] + man["outputs"]} == {"int16"}
+    assert all(io["zero_point"] == 0 for io in man["inputs"] + man["outputs"])
+    assert (res.out_dir / "model_data.c").read_text().count("0x") > len(res.read_tflite()) // 2
+    seq = man["sequence"]
+    pairs = [tuple(p) for p in seq["recurrent"]]
+    # at least one state's scale differs between its output and its input: the carry is a real requantisation
+    assert any(man["outputs"][o]["scale"] != man["inputs"][i]["scale"] for o, i in pairs)
+    tflite = res.read_tflite()
+    runner = TflmRunner.oracle(tflite, man)
+    st = rt.init(tflite, arena_len=1 << 21)
+    assert st == 0, STATUS.get(st)
+    assert STATUS[rt.set_sequence(seq["steps"], seq["stream_input"], pairs)] == "OK"
+    xs = quantize_input(calib[:4], man)
+    assert xs.dtype == np.int16 and xs.shape[1] == SEQ > 1
+    finals = set()
+    for x in xs:
+        ref = _tflm_all_outputs(runner, x)
+        assert rt.set_input(seq["stream_input"], x.tobytes()) == 0
+        assert rt.invoke() == 0
+        for k, r in enumerate(ref):
+            assert rt.output(k).tobytes() == r.tobytes(), f"output {k}"
+        finals.add(ref[seq["output"]].tobytes())
+    assert len(finals) == len(xs)
+    # the export's own TFLM figure: the 16x8 model follows the float one
+    with torch.no_grad():
+        want = model(torch.from_numpy(calib[:16])).numpy()
+    got = predict_fn(tflite, man)(calib[:16])
+    assert np.max(np.abs(got - want)) < 0.02 * max(1.0, float(np.max(np.abs(want))))
+
+
+def test_gru_every_layer_16x8_exports_and_runs_tflm_exact(rt, tmp):
+    torch.manual_seed(5)
+    model = StackedGRU(FEATURES, [12, 10], 3, SEQ).eval()
+    calib = synthetic_windows(64, seed=6)
+    res = export_model(model, calib, tmp / "gru16", precision=_every_16x8(model))
+    _check_export(rt, res, model, calib)
+
+
+def test_lstm_every_layer_16x8_exports_and_runs_tflm_exact(rt, tmp):
+    torch.manual_seed(6)
+    model = StackedLSTM(FEATURES, [10], 2, SEQ).eval()
+    calib = synthetic_windows(64, seed=7)
+    res = export_model(model, calib, tmp / "lstm16", precision=_every_16x8(model))
+    _check_export(rt, res, model, calib)
+
+
+def test_a_16x8_cell_beside_an_int8_layer_is_refused_naming_it(tmp):
+    torch.manual_seed(7)
+    model = StackedGRU(FEATURES, [8, 8], 3, SEQ).eval()
+    with pytest.raises(ExportError, match="gru0 at 16x8 needs every layer at 16x8.*head is int4"):
+        export_model(model, synthetic_windows(32), tmp / "mixed", precision={"gru1": "16x8", "gru0": "16x8",
+                                                                            "head": "int4"})
+    assert not (tmp / "mixed").exists()

@@ -26,8 +26,6 @@ def test_precisions_agree_with_the_exporter():
 
 
 @pytest.mark.parametrize("layer,precision,words", [
-    ("gru1", "16x8", ["gru1", "int16", "recurrent"]),
-    ("lstm0", "16x8", ["lstm0", "int16"]),
     ("conv2", "16x8", ["conv2", "16x8", "CONV_2D"]),
     ("fc1", "int3", ["fc1", "int3"]),
 ])
@@ -37,6 +35,31 @@ def test_a_precision_the_device_cannot_run_is_refused_naming_the_layer(layer, pr
     msg = str(exc.value)
     assert "\n" not in msg
     assert all(w in msg for w in words), msg
+
+
+@pytest.mark.parametrize("layers,words", [
+    ((("gru0", "16x8"),), ["gru0", "16x8", "every layer"]),
+    ((("gru0", "16x8"), ("gru1", "16x8"), ("head", "int4")), ["gru0", "head at int4"]),
+    ((("lstm0", "16x8"), ("head", None)), ["lstm0", "head at int8"]),
+    ((("gru0", "int4"), ("gru1", "16x8"), ("head", "16x8")), ["gru1", "gru0 at int4"]),
+])
+def test_a_16x8_recurrent_layer_beside_another_precision_is_refused_naming_it(layers, words):
+    """The exporter writes a 16x8 cell only as the converter's whole-model 16x8: a mix is refused at construction."""
+    with pytest.raises(ConfigError) as exc:
+        CompressionConfig(layers=tuple(LayerConfig(n, precision=p) for n, p in layers))
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert all(w in msg for w in words), msg
+
+
+@pytest.mark.parametrize("names", [GRU, ("lstm0", "head")])
+def test_every_layer_at_16x8_is_accepted_for_a_recurrent_model(names):
+    cfg = CompressionConfig(layers=tuple(LayerConfig(n, precision="16x8") for n in names))
+    cfg.validate_for(names)
+    assert CompressionConfig.from_json(cfg.to_json()) == cfg
+    # a cell the config does not list stays int8: refused when the model's layers are known (before fine-tuning)
+    with pytest.raises(ConfigError, match=r"gru0.precision='16x8'.*gru2|lstm0.precision='16x8'.*lstm1"):
+        cfg.validate_for((*names[:-1], "gru2" if names[0] == "gru0" else "lstm1", "head"))
 
 
 def test_from_json_refuses_too():

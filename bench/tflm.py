@@ -111,6 +111,14 @@ class TflmRunner:
         return q.reshape(dst.shape)
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        """The output read after the last step (``run_all``'s ``output``)."""
+        return self.run_all(x)[self.output]
+
+    def run_all(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output of the last step (the readout and each layer's new state), in the model's output order.
+
+        :param x: the stream input for one prediction, in the input's dtype (see the class docstring)
+        """
         spec = self.inputs[self.stream_input]
         x = np.asarray(x)
         if x.dtype != self._dtype(spec):
@@ -124,7 +132,7 @@ class TflmRunner:
                 ip.set_input(value, i)
             ip.invoke()
             state = {i: self.carry(o, i, ip.get_output(o)) for o, i in self.recurrent}
-        return np.array(ip.get_output(self.output))
+        return [np.array(ip.get_output(k)) for k in range(len(self.outputs))]
 
     def run_batch(self, xs: np.ndarray) -> np.ndarray:
         """``run`` over a batch; returns ``[B, *output_shape[1:]]``."""

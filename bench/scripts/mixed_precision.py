@@ -37,12 +37,13 @@ of the device array (the slim model): quantisation parameters, shapes, op option
 headers, the tables themselves. Each part measured by repacking the slim model without it. Sizes depend on shapes,
 not on the weights' values (equal vectors are written once, so two equal scales can save a few bytes).
 
-``gru16``: the weather GRU's validation metric at float32, int8 and 16x8 (the converter's whole-model 16x8, run in
-TFLM). Target (issue 30): 16x8 within 0.3 pp of float32. Then both quantised models on the device runtime in QEMU
-on each core (the firmware built into --build-dir, each model uploaded): instructions per step and per MAC (QEMU
--icount: lower bounds on cycles), the 16x8 model's outputs compared with TFLM's bytes at every step of --windows
-validation windows (the int16 state carried as TFLM's run carried it), the int8 model's on random inputs. A core
-whose model buffer is smaller than the model says so. ``--hidden 128 128``: an untrained GRU of that shape (same
+``gru16``: the weather GRU's validation metric at float32, int8 and 16x8 (every layer at 16x8: the converter's
+whole-model 16x8, exported by ``export_model``), run in TFLM with the device's recurrent carry (the int16 state by
+``qmath.requantize16``). Target (issue 30): 16x8 within 0.3 pp of float32. Then both quantised exports on the device
+runtime in QEMU on each core (the firmware built into --build-dir, each model uploaded), each of --windows
+validation windows streamed in the device's sequence mode (its own carry between steps): instructions per step and
+per MAC (one window's median / steps, over one step's MACs; QEMU -icount: lower bounds on cycles) and every output
+after the last step compared with TFLM's bytes. A core whose model buffer is smaller than the model says so. ``--hidden 128 128``: an untrained GRU of that shape (same
 input and classes) instead of the baseline, e.g. for the M0, whose QEMU board holds at most 288 KB of model.
 
 ``qat``: every weighted layer of the task's baseline at int4, post-training (PTQ) against quantisation-aware
@@ -65,16 +66,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tflite_micro.python.tflite_micro import runtime
 
 from edgeprune.bench.firmware_build import CORE_ENVS, build
+from edgeprune.bench.inputs import quantize_input
 from edgeprune.bench.link import Device
 from edgeprune.bench.qemu import QemuBoard
-from edgeprune.bench.tflite_info import read_model, tflite_schema
+from edgeprune.bench.tflite_info import tflite_schema
+from edgeprune.bench.tflm import TflmRunner
 from edgeprune.export import precision as P
 from edgeprune.export.deploy import write_deploy
 from edgeprune.export.deploy_build import deploy_and_measure, footprint
-from edgeprune.export.graph import prepare
 from edgeprune.export.pipeline import export_model
 from edgeprune.export.slim import pack_aligned, slim_tflite
 from edgeprune.export.verify import arena_bytes, predict_fn
@@ -325,123 +326,49 @@ def _slug(label: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in label)
 
 
-class _Cell16:
-    """The 16x8 streaming cell in TFLM over [T, F] windows. The state is carried through float between steps
-    (dequantise the int16 output, quantise to the input's scale): the device's integer carry is not built for int16.
-
-    :param tflite: the converter's whole-model 16x8 flatbuffer
-    :param norm: the input standardisation (``{"mean", "std"}``) or None
-    :param input_names: graph input names (x first, then each layer's state)
-    :param output_names: graph output names (the readout first, then each layer's new state)
-    """
-
-    def __init__(self, tflite: bytes, norm: dict | None, input_names: list[str], output_names: list[str]):
-        self.it = runtime.Interpreter.from_bytes(tflite, arena_size=4 * 1024 * 1024)
-        self.ins, self.outs = P.io_positions(tflite, input_names, output_names)
-        self.qin = [self.it.get_input_details(i)["quantization_parameters"] for i in self.ins]
-        self.qout = [self.it.get_output_details(i)["quantization_parameters"] for i in self.outs]
-        self.shapes = [self.it.get_input_details(i)["shape"] for i in self.ins]
-        self.mean = np.asarray(norm["mean"], np.float64) if norm else 0.0
-        self.std = np.asarray(norm["std"], np.float64) if norm else 1.0
-
-    @staticmethod
-    def _q(x, p) -> np.ndarray:
-        return np.clip(np.round(x / p["scales"][0]) + p["zero_points"][0], -32768, 32767).astype(np.int16)
-
-    @staticmethod
-    def _dq(v, p) -> np.ndarray:
-        return (np.asarray(v, np.float64) - p["zero_points"][0]) * p["scales"][0]
-
-    def steps(self, window: np.ndarray):
-        """Yield, for every step of ``window``, (the int16 inputs in the model's input order, the outputs in its
-        output order) as TFLM ran them; after the last step the readout, dequantised, is ``self.readout``."""
-        state = [np.zeros(self.shapes[k], np.float64) for k in range(1, len(self.ins))]
-        for x_t in np.asarray(window, np.float64):
-            feed = [self._q(((x_t - self.mean) / self.std).reshape(self.shapes[0]), self.qin[0])]
-            feed += [self._q(h, self.qin[k]) for k, h in enumerate(state, start=1)]
-            ordered: list[np.ndarray] = [np.empty(0)] * len(feed)
-            for k, v in enumerate(feed):
-                self.it.set_input(v, self.ins[k])
-                ordered[self.ins[k]] = v
-            self.it.invoke()
-            outs = [np.array(self.it.get_output(j)) for j in range(len(self.outs))]
-            state = [self._dq(outs[self.outs[k]], self.qout[k]).reshape(self.shapes[k]) for k in range(1, len(self.outs))]
-            self.readout = self._dq(outs[self.outs[0]], self.qout[0]).reshape(-1)
-            yield ordered, outs
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """``Task.evaluate``-style batch predict over [N, T, F] windows."""
-        res = []
-        for window in batch:
-            for _ in self.steps(window):
-                pass
-            res.append(self.readout)
-        return np.stack(res).astype(np.float32)
-
-
-def _random_inputs(tflite: bytes, rng: np.random.Generator) -> list[np.ndarray]:
-    """One random array per model input (its dtype and shape), in the model's input order."""
-    info = read_model(tflite)
-    out = []
-    for i in info.inputs:
-        t = info.tensors[i]
-        if t.dtype == "float32":
-            out.append(rng.normal(0, 1, t.shape).astype(np.float32))
-        else:
-            lim = {"int8": 127, "int16": 20000}[t.dtype]
-            out.append(rng.integers(-lim, lim + 1, t.shape).astype(t.dtype))
-    return out
-
-
-def _tflm_outputs(tflite: bytes, xs: list[np.ndarray]) -> list[bytes]:
-    it = runtime.Interpreter.from_bytes(tflite, arena_size=4 * 1024 * 1024)
-    for i, x in enumerate(xs):
-        it.set_input(x, i)
-    it.invoke()
-    return [np.array(it.get_output(j)).tobytes() for j in range(len(read_model(tflite).outputs))]
-
-
-def _device_steps(core: str, elf: Path, models: dict[str, tuple[bytes, list]], runs: int) -> dict[str, dict | None]:
-    """Per model: load it, time one step (median of ``runs`` invokes of its first case, QEMU instructions) and
-    compare every case's outputs with TFLM's bytes. ``models`` maps a name to (flatbuffer, [(inputs, TFLM outputs)]);
-    None for a model larger than the firmware's model buffer."""
+def _device_windows(core: str, elf: Path, models: dict[str, tuple[bytes, dict, np.ndarray]],
+                    runs: int) -> dict[str, dict | None]:
+    """Per model (flatbuffer, manifest, quantised windows): load it, stream each window in the device's sequence
+    mode (its own recurrent carry), time the first (median of ``runs``, QEMU instructions per window) and compare
+    every window's outputs with TFLM's bytes. None for a model larger than the firmware's model buffer."""
     rows: dict[str, dict | None] = {}
     with QemuBoard(core, elf=elf) as board, Device.open(board.url, 60.0) as dev:
         max_model = dev.hello().max_model
-        for name, (tflite, cases) in models.items():
+        for name, (tflite, man, xs) in models.items():
             if len(tflite) > max_model:
                 rows[name] = None
                 continue
-            load = dev.load_model(tflite)
-            dev.set_sequence(1, 0, [])
+            seq = man["sequence"]
+            runner = TflmRunner.oracle(tflite, man)
+            load = dev.load_model(tflite)  # MACs of one step (single-step mode at load)
+            dev.set_sequence(seq["steps"], seq["stream_input"], [tuple(p) for p in seq["recurrent"]])
             median, exact = None, True
-            for xs, refs in cases:
-                for i, x in enumerate(xs):
-                    dev.set_input(i, x.tobytes())
+            for x in xs:
+                dev.set_input(seq["stream_input"], x.tobytes())
                 res = dev.infer(runs if median is None else 1)
                 median = res.median if median is None else median
-                exact &= list(res.outputs) == refs
-            rows[name] = {"median": median, "macs": load.macs, "exact": exact, "cases": len(cases)}
+                exact &= list(res.outputs) == [o.tobytes() for o in runner.run_all(x)]
+            dev.set_sequence(1, 0, [])
+            rows[name] = {"median": median / seq["steps"], "macs": load.macs, "exact": exact, "windows": len(xs)}
     return rows
 
 
-def _gru16_device(args: argparse.Namespace, int8: bytes, t16: bytes, cell: _Cell16, windows: np.ndarray) -> bool:
-    """The int8 and 16x8 models of one GRU shape on the device runtime on each core: instructions per step and per
-    MAC, outputs byte-identical to TFLM (16x8: every step of ``windows`` as TFLM ran them; int8: random inputs)."""
-    rng = np.random.default_rng(30)
-    cases16 = [(xs, [o.tobytes() for o in outs]) for w in windows for xs, outs in cell.steps(w)]
-    x8 = _random_inputs(int8, rng)
-    models = {"int8": (int8, [(x8, _tflm_outputs(int8, x8))]), "16x8": (t16, cases16)}
-    print(f"QEMU -icount shift=0 instructions per step (lower bounds on cycles), median of {args.runs}; .tflite "
-          f"int8 {len(int8):,} B, 16x8 {len(t16):,} B; 16x8 checked on every step of {len(windows)} validation "
-          f"windows ({len(cases16)} steps), int8 on random inputs, both against TFLM byte for byte")
+def _gru16_device(args: argparse.Namespace, exports: dict[str, tuple[bytes, dict]], windows: np.ndarray) -> bool:
+    """The int8 and 16x8 models of one GRU shape on the device runtime on each core, each validation window streamed
+    in sequence mode: instructions per step and per MAC, every window's outputs byte-identical to TFLM's."""
+    models = {k: (tfl, man, quantize_input(windows, man)) for k, (tfl, man) in exports.items()}
+    steps = exports["16x8"][1]["sequence"]["steps"]
+    print(f"QEMU -icount shift=0 instructions per step (lower bounds on cycles): median of {args.runs} runs of one "
+          f"{steps}-step window in the device's sequence mode (its own recurrent carry: int8 table / int16 "
+          f"requantise) / {steps}; .tflite int8 {len(exports['int8'][0]):,} B, 16x8 {len(exports['16x8'][0]):,} B; "
+          f"every output after the last step of {len(windows)} validation windows compared with TFLM byte for byte")
     hdr = (f"{'core':5} {'MACs/step':>10} {'int8 instr':>11} {'int8 i/MAC':>10} {'16x8 instr':>11} "
            f"{'16x8 i/MAC':>10} {'16x8/int8':>9} {'TFLM-exact':>10}")
     _rule(hdr)
     ok = True
     for core in args.cores:
         elf = build(CORE_ENVS[core], build_dir=args.build_dir).elf
-        rows = _device_steps(core, elf, models, args.runs)
+        rows = _device_windows(core, elf, models, args.runs)
         r8, r16 = rows["int8"], rows["16x8"]
         if r8 is None or r16 is None:
             print(f"{core:5} does not fit: the firmware's model buffer is smaller than the model")
@@ -455,8 +382,8 @@ def _gru16_device(args: argparse.Namespace, int8: bytes, t16: bytes, cell: _Cell
 
 
 def gru16(args: argparse.Namespace) -> int:
-    """Validation of the weather GRU at float32, int8 and 16x8 (the converter's whole-model 16x8), all in TFLM;
-    then both quantised models on the device runtime in QEMU (instructions per MAC, TFLM-exact)."""
+    """Validation of the weather GRU at float32, int8 and 16x8 (every layer 16x8: the converter's whole-model 16x8
+    through ``export_model``), all in TFLM with the device's carry; then both on the device runtime in QEMU."""
     task = get_task(args.task)
     model = task.baseline()
     if args.hidden:
@@ -470,26 +397,26 @@ def gru16(args: argparse.Namespace) -> int:
         model = StackedGRU(model.input_size, list(args.hidden), model.num_outputs, seq_len=model.seq_len).eval()
     sizes = [layer.hidden_size for layer in model.layers]
     calib = task.calibration_inputs(512)
-    graph = prepare(model)
+    every16 = {**{f"gru{i}": "16x8" for i in range(len(sizes))}, "head": "16x8"}
+    exports: dict[str, tuple[bytes, dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        res = export_model(model, calib, Path(tmp) / "m", name=args.task, weights="tensor")
-        int8_tfl = res.read_tflite()
-        int8 = task.evaluate(predict_fn(int8_tfl, res.manifest), "val").value
-        t16, norm = P.whole_model_16x8(model, calib, str(Path(tmp) / "w16"))
-    cell = _Cell16(t16, norm, graph.input_names, graph.output_names)
+        for label, opts in (("int8", {"weights": "tensor"}), ("16x8", {"precision": every16})):
+            res = export_model(model, calib, Path(tmp) / label, name=args.task, **opts)
+            exports[label] = (res.read_tflite(), res.manifest)
     if not args.hidden:
         fp = task.evaluate_model(model, "val").value
-        v16 = task.evaluate(cell.predict, "val").value
+        int8, v16 = (task.evaluate(predict_fn(*exports[k]), "val").value for k in ("int8", "16x8"))
         loss = 100 * (fp - v16)
         print(f"{args.task} {sizes}: validation float32 {fp:.4f}; int8 {int8:.4f} ({100 * (int8 - fp):+.2f} pp); "
-              f"16x8 {v16:.4f} ({-loss:+.2f} pp); target (16x8 loses at most 0.3 pp): "
-              f"{'met' if loss <= 0.3 else 'NOT met'}; |difference| <= 0.3 pp: {'yes' if abs(loss) <= 0.3 else 'no'}")
+              f"16x8 {v16:.4f} ({-loss:+.2f} pp; int16 state carried by qmath.requantize16, as the device does); "
+              f"target (16x8 loses at most 0.3 pp): {'met' if loss <= 0.3 else 'NOT met'}; "
+              f"|difference| <= 0.3 pp: {'yes' if abs(loss) <= 0.3 else 'no'}")
     else:
         print(f"{args.task} family, hidden {sizes} (untrained, for instruction counts only)")
     if args.no_device:
         return 0
     windows = task.agreement_inputs(args.windows, "val")
-    return 0 if _gru16_device(args, int8_tfl, t16, cell, windows) else 1
+    return 0 if _gru16_device(args, exports, windows) else 1
 
 
 def _drop(task, cand, ref) -> str:

@@ -163,19 +163,6 @@ def _every_16x8(model) -> dict[str, str]:
     return {**{f"{model.PREFIX}{i}": "16x8" for i in range(len(model.layers))}, "head": "16x8"}
 
 
-def _tflm_all_outputs(runner: TflmRunner, x: np.ndarray) -> list[np.ndarray]:
-    """TflmRunner's sequence loop (its own carry), every output of the last step."""
-    state = runner.initial_state()
-    ip = runner.interpreter
-    for t in range(runner.steps):
-        ip.set_input(x[t : t + 1], runner.stream_input)
-        for i, v in state.items():
-            ip.set_input(v, i)
-        ip.invoke()
-        state = {i: runner.carry(o, i, ip.get_output(o)) for o, i in runner.recurrent}
-    return [np.array(ip.get_output(k)) for k in range(len(runner.outputs))]
-
-
 def _check_export(rt, res, model, calib: np.ndarray) -> None:
     man = res.manifest
     assert man["precision"] == _every_16x8(model)
@@ -195,7 +182,7 @@ def _check_export(rt, res, model, calib: np.ndarray) -> None:
     assert xs.dtype == np.int16 and xs.shape[1] == SEQ > 1
     finals = set()
     for x in xs:
-        ref = _tflm_all_outputs(runner, x)
+        ref = runner.run_all(x)
         assert rt.set_input(seq["stream_input"], x.tobytes()) == 0
         assert rt.invoke() == 0
         for k, r in enumerate(ref):

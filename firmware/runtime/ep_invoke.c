@@ -86,11 +86,20 @@ EP_COLD static int32_t ep_carry16_multiplier(float s_from, float s_to, int32_t *
   return mult;
 }
 
-/* int16 -> int16 at another scale, zero points 0: qmath.requantize16. A state fits 15 bits, so up to a left shift
- * of 15 the shifted value fits int32 and the kernels' ep_mbqm applies; beyond (a ratio over 2^15, never seen in a
- * calibrated cell) the value is clamped to int32 first, as qmath clips it. */
-static void carry16(const int16_t *src, int16_t *dst, uint32_t n, int32_t mult, int32_t shift) {
+/* int16 -> int16 at another scale, zero points 0: qmath.requantize16, with the pair's ep_carry16_t at `slot`. A state
+ * fits 15 bits, so up to a left shift of 15 the shifted value fits int32 and the kernels' ep_mbqm applies; beyond (a
+ * ratio over 2^15, never seen in a calibrated cell) the value is clamped to int32 first, as qmath clips it. Kept out
+ * of line so the int8 carry in ep_model_invoke compiles as it did without it. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void carry16(const int16_t *src, int16_t *dst, uint32_t n, const uint8_t *slot) {
+  ep_carry16_t c;
+  int32_t mult, shift;
   uint32_t k;
+  memcpy(&c, slot, sizeof c);
+  mult = c.mult;
+  shift = c.shift;
   if (shift <= 15) {
     for (k = 0; k < n; k++) {
       const int32_t r = ep_mbqm(src[k], mult, shift);
@@ -109,13 +118,13 @@ static void carry16(const int16_t *src, int16_t *dst, uint32_t n, int32_t mult, 
 }
 
 EP_COLD void ep_requantize16(const int16_t *src, int16_t *dst, uint32_t n, float s_from, float s_to) {
-  int32_t shift, mult;
+  ep_carry16_t c;
   if (s_from == s_to) {
     if (dst != src) memmove(dst, src, 2u * n);
     return;
   }
-  mult = ep_carry16_multiplier(s_from, s_to, &shift);
-  carry16(src, dst, n, mult, shift);
+  c.mult = ep_carry16_multiplier(s_from, s_to, &c.shift);
+  carry16(src, dst, n, (const uint8_t *)&c);
 }
 
 EP_COLD int ep_model_set_sequence(ep_model_t *m, uint32_t steps, uint32_t stream_input, const uint8_t (*pairs)[2],
@@ -244,9 +253,7 @@ int ep_model_invoke(ep_model_t *m) {
       if (m->carry_copy[i] == EP_CARRY_COPY) {
         memcpy(ti->data, to->data, to->bytes);
       } else if (EP_CARRY16_ON && m->carry_copy[i] == EP_CARRY_I16) {
-        ep_carry16_t c;
-        memcpy(&c, m->carry_tbl + 256u * i, sizeof c);
-        carry16((const int16_t *)to->data, (int16_t *)ti->data, to->bytes / 2u, c.mult, c.shift);
+        carry16((const int16_t *)to->data, (int16_t *)ti->data, to->bytes / 2u, m->carry_tbl + 256u * i);
       } else {
         const int8_t *tbl = (const int8_t *)(m->carry_tbl + 256u * i);
         const uint8_t *src = to->data;

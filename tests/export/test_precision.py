@@ -4,7 +4,8 @@ int4 weights take half the bytes; layers map to ops by dataflow (recurrent cells
 
 A GRU/LSTM with every layer at 16x8 is the converter's whole-model 16x8 through the normal pipeline (manifest, C
 array, TFLM verification); the runtime in sequence mode (its own int16 carry) equals TFLM run step by step with
-``bench.qmath.requantize16``, every output byte; a 16x8 cell beside another precision is refused naming the layer."""
+``bench.qmath.requantize16``, every output byte, and so does the GRU's deploy library in QEMU (M4, M0); a 16x8
+cell beside another precision is refused naming the layer."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from edgeprune.bench.inputs import quantize_input
 from edgeprune.bench.tflite_info import tflite_schema
 from edgeprune.bench.tflm import TflmRunner
 from edgeprune.export import precision as P
+from edgeprune.export.deploy import write_deploy
+from edgeprune.export.deploy_build import footprint
 from edgeprune.export.pipeline import export_model
 from edgeprune.export.verify import predict_fn
 from edgeprune.host.models import MLP, ConvNet, StackedGRU, StackedLSTM
@@ -159,6 +162,7 @@ def test_export_model_writes_the_layer_precisions(rt, tmp):
     with pytest.raises(P.ExportError, match="quantize='int8'"):
         export_model(model, calib, tmp / "gf", quantize="float32", precision={"gru0": "int4"})
 
+
 def _every_16x8(model) -> dict[str, str]:
     return {**{f"{model.PREFIX}{i}": "16x8" for i in range(len(model.layers))}, "head": "16x8"}
 
@@ -196,12 +200,33 @@ def _check_export(rt, res, model, calib: np.ndarray) -> None:
     assert np.max(np.abs(got - want)) < 0.02 * max(1.0, float(np.max(np.abs(want))))
 
 
-def test_gru_every_layer_16x8_exports_and_runs_tflm_exact(rt, tmp):
+@pytest.fixture(scope="module")
+def gru16(tmp):
     torch.manual_seed(5)
     model = StackedGRU(FEATURES, [12, 10], 3, SEQ).eval()
     calib = synthetic_windows(64, seed=6)
-    res = export_model(model, calib, tmp / "gru16", precision=_every_16x8(model))
+    return model, calib, export_model(model, calib, tmp / "gru16", precision=_every_16x8(model))
+
+
+def test_gru_every_layer_16x8_exports_and_runs_tflm_exact(rt, gru16):
+    model, calib, res = gru16
     _check_export(rt, res, model, calib)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("core", ["m4", "m0"])
+def test_gru_16x8_deploy_library_matches_tflm(gru16, core, tmp_path):
+    """The all-16x8 GRU as ``edgeprune export --deploy`` ships it (prepared at export: its int16 carry's multiplier
+    is part of the arena image), its example run in QEMU: the output of the example's input pattern (int16 here)
+    equals TFLM's sequence loop with the int16 carry."""
+    _, _, res = gru16
+    tfl = res.read_tflite()
+    lib = write_deploy(tfl, tmp_path / "lib", manifest=res.manifest, name="gru16", core=core)
+    assert lib.prepared
+    # firmware/deploy/example/main.c: input[i] = (EDGEPRUNE_INPUT_T)(i * 37 + 11)
+    x = ((np.arange(SEQ * FEATURES, dtype=np.uint32) * 37 + 11) & 0xFFFF).astype(np.uint16).view(np.int16)
+    expected = TflmRunner.oracle(tfl, res.manifest).run(x.reshape(SEQ, FEATURES)).tobytes()
+    assert footprint(lib.out_dir, core).output == expected
 
 
 def test_lstm_every_layer_16x8_exports_and_runs_tflm_exact(rt, tmp):

@@ -14,7 +14,9 @@ Every search is `edgeprune search` in a subprocess, as a user runs it: wall time
 process tree (search, workers, emulators; `getrusage(RUSAGE_CHILDREN)`) are recorded, the CPU seconds being the
 figure a shared machine's load disturbs least. Each label has its own cache folder (runs/search_speed/cache-<label>)
 holding a copy of the trained baselines only, so a search measures every candidate (and its int8 baseline) afresh
-and only baseline training is skipped ("cached baselines"). Run old and new back to back for a comparison.
+and only baseline training is skipped ("cached baselines"); the evaluation cache an earlier run of the label left is
+removed before each run (two seeds, or a budget-100 run after a demo run, start with the same proposals). Run old and
+new back to back for a comparison.
 
 The BYO regressor: a 2 x 64 GRU trained here on a synthetic 3-feature series (52 steps) and searched with the
 default limit (1 % of the baseline's RMSE) and `--strategy random --budget 1`: the target is a feasible device
@@ -133,6 +135,8 @@ def run_one(label: str, tree: Path, case: str, seed: int, strategy: str | None =
     if out.exists():
         shutil.rmtree(out)  # a run that did not finish: start it again
     env = _env(label, tree)
+    for stale in Path(env["EDGEPRUNE_CACHE"]).glob("eval_cache.sqlite*"):
+        stale.unlink()  # an earlier run's measured candidates: this run would answer repeats from them
     cmd = [str(Path(sys.executable).parent / "edgeprune"), "search", "--out", str(out), *_args(case, seed, strategy)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()

@@ -9,6 +9,7 @@ Usage:
   ... --tree PATH --label old   # run the searches of another checkout (e.g. a frozen `git worktree` of an older
                                 # commit) instead of this one; results are kept per label
   ... --summary                 # print the table of every finished run, no new search
+  ... --search-args=--no-bounds --label nob   # an ablation: more search options for every run of the label (note the =)
 
 Every search is `edgeprune search` in a subprocess, as a user runs it: wall time and the CPU seconds of the whole
 process tree (search, workers, emulators; `getrusage(RUSAGE_CHILDREN)`) are recorded, the CPU seconds being the
@@ -30,6 +31,7 @@ import copy
 import json
 import os
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -125,8 +127,12 @@ def _args(case: str, seed: int, strategy: str | None) -> list[str]:
             "--workers", "auto"]
 
 
-def run_one(label: str, tree: Path, case: str, seed: int, strategy: str | None = None) -> dict[str, Any]:
-    """One search (or its stored record when it already finished): wall, CPU seconds and what it found."""
+def run_one(label: str, tree: Path, case: str, seed: int, strategy: str | None = None,
+            extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One search (or its stored record when it already finished): wall, CPU seconds and what it found.
+
+    :param extra: more ``edgeprune search`` options (an ablation, e.g. ``--no-bounds``), recorded with the result
+    """
     name = f"{label}-{case}" + (f"-{strategy}" if strategy else "") + f"-s{seed}"
     out = RUNS / name
     record_path = RUNS / f"{name}.json"
@@ -137,7 +143,7 @@ def run_one(label: str, tree: Path, case: str, seed: int, strategy: str | None =
     env = _env(label, tree)
     for stale in Path(env["EDGEPRUNE_CACHE"]).glob("eval_cache.sqlite*"):
         stale.unlink()  # an earlier run's measured candidates: this run would answer repeats from them
-    cmd = [str(Path(sys.executable).parent / "edgeprune"), "search", "--out", str(out), *_args(case, seed, strategy)]
+    cmd = [str(Path(sys.executable).parent / "edgeprune"), "search", "--out", str(out), *_args(case, seed, strategy), *extra]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
     with open(RUNS / f"{name}.log", "w") as log_file:
@@ -148,7 +154,8 @@ def run_one(label: str, tree: Path, case: str, seed: int, strategy: str | None =
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     record = {"label": label, "case": case, "seed": seed, "strategy": strategy or ("random" if case == "byo-gru" else "ppo"), "rc": proc.returncode,
               "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load": os.getloadavg()[0],
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **summarise(out)}
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "search_args": list(extra),
+              **summarise(out)}
     record_path.write_text(json.dumps(record, indent=1))
     return record
 
@@ -226,6 +233,8 @@ def main() -> int:
     parser.add_argument("--tree", type=Path, default=ROOT, help="checkout whose code runs the searches")
     parser.add_argument("--label", default="new", help="name of this code's results (e.g. old, new)")
     parser.add_argument("--summary", action="store_true", help="print the finished runs' table only")
+    parser.add_argument("--search-args", default="", help="more `edgeprune search` options for every run of this "
+                        "label, one string (an ablation: '--no-bounds --no-multi-fidelity')")
     args = parser.parse_args()
     RUNS.mkdir(parents=True, exist_ok=True)
     if args.case == "threads":
@@ -238,7 +247,8 @@ def main() -> int:
     records = []
     for seed in args.seeds:
         for strategy in (STRATEGIES if args.case == "strategies" else (None,)):
-            records.append(run_one(args.label, args.tree, args.case, seed, strategy))
+            records.append(run_one(args.label, args.tree, args.case, seed, strategy,
+                                   tuple(shlex.split(args.search_args))))
             print(table(records[-1:]).splitlines()[-1], flush=True)
     print(table(records))
     return 0

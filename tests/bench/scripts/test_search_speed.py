@@ -35,3 +35,10 @@ def test_table_and_an_unfinished_run(tmp_path: Path) -> None:
     lines = search_speed.table([record]).splitlines()
     assert len(lines) == 3 and lines[0].count("|") == lines[2].count("|")
     assert "| new | demo | ppo | 0 | 251 | 400 | 1.5 | 20 / 24 | 4 | 0 | 15.6 | 15.7 | 0.0 | True |" == lines[2]
+
+
+def test_an_ablations_options_reach_the_cli(tmp_path: Path) -> None:
+    """``--search-args=...`` (an ablation) is appended to the search's command line and parses as the CLI's options."""
+    extra = search_speed.shlex.split("--no-bounds --no-multi-fidelity")
+    ctx = command.make_context("search", ["--out", str(tmp_path / "run"), *search_speed._args("demo", 0, None), *extra])
+    assert ctx.params["bounded"] is False and ctx.params["multi_fidelity"] is False

@@ -442,18 +442,6 @@ int ep_k_fc_i4(const ep_model_t *m, const ep_op_t *op) {
 
 /* ---------------------------------------------------------------- int16 activations, int8 weights */
 
-/* TFLM's MultiplyByQuantizedMultiplier for an int64 accumulator: the multiplier rounded to 16 bits. */
-static int32_t mbqm64(int64_t x, int32_t mult, int32_t shift) {
-  const int64_t reduced = mult < 0x7FFF0000 ? (mult + (1 << 15)) >> 16 : 0x7FFF;
-  const int32_t total = 15 - shift;
-  const int64_t r = x * reduced + ((int64_t)1 << (total - 1));
-  return (int32_t)(r >> total);
-}
-
-static inline int64_t ld_i64(const uint8_t *p) {
-  return (int64_t)((uint64_t)ep_le32(p) | (uint64_t)ep_le32(p + 4) << 32);
-}
-
 #if EP_MX_DSP
 /* Two rows, four steps per weight word: SXTB16 of the word (w0,w2) and of it rotated by 8 (w1,w3) against the input
  * reordered into (x0,x2),(x1,x3), 64-bit sums by SMLALD. */
@@ -543,7 +531,7 @@ int ep_k_fc_i16(const ep_model_t *m, const ep_op_t *op) {
         const int32_t mult = cm ? cm[row] : op->mult[0], shift = cm ? cs[row] : op->shift[0];
         int32_t v;
         if (wide) {
-          v = mbqm64(s[k] + (bias ? ld_i64(bias + 8u * row) : 0), mult, shift);
+          v = ep_mbqm64(s[k] + (bias ? ep_ld_i64(bias + 8u * row) : 0), mult, shift);
         } else { /* int32 bias: TFLM accumulates in int32 (wrapping) and rescales as the int8 kernels do */
           v = ep_mbqm((int32_t)((uint32_t)(uint64_t)s[k] + ep_le32(bias + 4u * row)), mult, shift);
         }

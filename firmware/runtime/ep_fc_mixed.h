@@ -4,6 +4,7 @@
 #ifndef EP_FC_MIXED_H
 #define EP_FC_MIXED_H
 
+#include "ep_flatbuf.h"
 #include "ep_kernels.h"
 
 /* TFLite TensorType INT4: two values per byte, the lower-indexed element in the low nibble, packed over the
@@ -15,6 +16,17 @@ uint32_t ep_mixed_packed_bytes(uint32_t type, uint64_t elements);
 
 /* TFLM's CalculateActivationRangeQuantized for an int16 output (16x8 FC and the int16 element-wise ops). */
 int ep_act_range_16(uint8_t act, const ep_tensor_t *out, int32_t *lo, int32_t *hi);
+/* TFLM's MultiplyByQuantizedMultiplier for an int64 accumulator (the multiplier rounded to 16 bits), as its 16x8
+ * FULLY_CONNECTED and CONV_2D rescale with an int64 bias; and a little-endian int64 bias word. */
+static inline int32_t ep_mbqm64(int64_t x, int32_t mult, int32_t shift) {
+  const int64_t reduced = mult < 0x7FFF0000 ? (mult + (1 << 15)) >> 16 : 0x7FFF;
+  const int32_t total = 15 - shift;
+  const int64_t r = x * reduced + ((int64_t)1 << (total - 1));
+  return (int32_t)(r >> total);
+}
+static inline int64_t ep_ld_i64(const uint8_t *p) {
+  return (int64_t)((uint64_t)ep_le32(p) | (uint64_t)ep_le32(p + 4) << 32);
+}
 /* FULLY_CONNECTED whose weights are int4 or whose activations are int16: validates it (rows, depth, batches
  * already set by the caller) and sets its kind. */
 int ep_fc_mixed_prepare(ep_model_t *m, ep_op_t *op);

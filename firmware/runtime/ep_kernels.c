@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ep_add.h"
+#include "ep_conv16.h"
 #include "ep_elem16.h"
 #include "ep_fc_mixed.h"
 #include "ep_kernels.h"
@@ -388,6 +389,9 @@ ep_kernel_fn ep_kernel_for(uint8_t kind) {
     case EP_K_AVGPOOL_I8: return EP_KIND_FN(EP_K_AVGPOOL_I8, ep_k_pool_i8);
     case EP_K_MAXPOOL_I8: return EP_KIND_FN(EP_K_MAXPOOL_I8, ep_k_pool_i8);
     case EP_K_SOFTMAX_I8: return EP_KIND_FN(EP_K_SOFTMAX_I8, ep_k_softmax_i8);
+    case EP_K_CONV_I16: return EP_KIND_FN(EP_K_CONV_I16, ep_k_conv_i16);
+    case EP_K_MAXPOOL_I16: return EP_KIND_FN(EP_K_MAXPOOL_I16, ep_k_pool_i16);
+    case EP_K_AVGPOOL_I16: return EP_KIND_FN(EP_K_AVGPOOL_I16, ep_k_pool_i16);
 #endif
     default: return k_none;
   }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ep_flatbuf.h"
+#include "ep_conv16.h"
 #include "ep_conv_mixed.h"
 #include "ep_elem16.h"
 #include "ep_fc_mixed.h"
@@ -212,6 +213,7 @@ static int zp8(const ep_tensor_t *t) { return t->zero_point >= -128 && t->zero_p
 /* Scratch bytes an operator needs in the persistent part of the arena. */
 EP_COLD static uint32_t op_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
   if (ep_is_window_kind(op->kind)) return ep_conv_scratch_bytes(m, op);
+  if (ep_is_conv16_kind(op->kind)) return ep_conv16_scratch_bytes(op);
   if (EP_MIXED_ON && ep_is_mixed_kind(op->kind)) return ep_fc_mixed_scratch_bytes(op);
   if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->p.fc.per_channel ? 3u : 1u);
   if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) return EP_ACT_TABLE_BYTES;
@@ -706,7 +708,7 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
     if (op->kind != EP_K_FC_I8 && op->kind != EP_K_FC_F32 && op->kind != EP_K_FC_I4 && op->kind != EP_K_FC_I16 &&
-        !ep_is_window_kind(op->kind))
+        !ep_is_window_kind(op->kind) && op->kind != EP_K_CONV_I16)
       op->rows = elements(&m->tensors[op->out[0]]);
     op->fn = ep_kernel_for(op->kind);
     if (op->fn == NULL) {
@@ -737,6 +739,8 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
       }
     } else if (ep_is_window_kind(op->kind)) {
       ep_conv_init(m, op);
+    } else if (op->kind == EP_K_CONV_I16) {
+      ep_conv16_init(m, op);
     } else if (EP_MIXED_ON && ep_is_mixed_kind(op->kind)) {
       ep_fc_mixed_init(m, op);
     } else if (EP_KIND_ON(EP_K_QUANT_F2I) && op->kind == EP_K_QUANT_F2I && op->scratch_bytes != 0) {

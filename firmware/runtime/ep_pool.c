@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "ep_fc_mixed.h"
 #include "ep_window.h"
 
 #if EP_RT_CONV /* the whole file; see ep_kernels.h */
@@ -20,8 +21,9 @@ int ep_pool_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_t
   TRY(ep_fb_scalar(fb, opts, 4, 4, 0, &fh));
   TRY(ep_fb_scalar(fb, opts, 5, 1, 0, &act));
   if (in->rank != 4 || out->rank != 4) return EP_RT_ERR_SHAPE;
-  if (in->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
-  if (!q8(in) || !q8(out)) return EP_RT_ERR_QUANT;
+  const int wide = in->dtype == EP_DT_INT16; /* a 16x8 CNN's pool (kernel: ep_conv16.c) */
+  if (in->dtype != out->dtype || (!wide && in->dtype != EP_DT_INT8)) return EP_RT_ERR_DTYPE;
+  if (wide ? !q16(in) || !q16(out) : !q8(in) || !q8(out)) return EP_RT_ERR_QUANT;
   /* The kernels pass values through unscaled: the same quantisation on both sides. */
   if (in->scale != out->scale || in->zero_point != out->zero_point) return EP_RT_ERR_QUANT;
   if (fw == 0 || fh == 0 || fw > 255u || fh > 255u) return EP_RT_ERR_LIMITS;
@@ -33,6 +35,10 @@ int ep_pool_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_t
   op->p.pool.win_h = (uint8_t)fh;
   op->p.pool.win_w = (uint8_t)fw;
   op->act = (uint8_t)act;
+  if (wide) {
+    op->kind = is_max ? EP_K_MAXPOOL_I16 : EP_K_AVGPOOL_I16;
+    return ep_act_range_16(op->act, out, &op->act_min, &op->act_max);
+  }
   op->kind = is_max ? EP_K_MAXPOOL_I8 : EP_K_AVGPOOL_I8;
   return ep_act_range_q(op->act, out, &op->act_min, &op->act_max);
 }

@@ -38,6 +38,11 @@ static inline int q8(const ep_tensor_t *t) {
   return t->dtype == EP_DT_INT8 && t->has_quant && t->nchan == 0 && t->zero_point >= -128 && t->zero_point <= 127;
 }
 
+/* int16 activations of a 16x8 CNN: TFLM's int16 windowed kernels take zero point 0. */
+static inline int q16(const ep_tensor_t *t) {
+  return t->dtype == EP_DT_INT16 && t->has_quant && t->nchan == 0 && t->zero_point == 0;
+}
+
 /* One CONV_2D or DEPTHWISE_CONV_2D's options, read by its own prepare (their field ids differ). */
 typedef struct {
   uint32_t padding, sw, sh, act, dlw, dlh;

@@ -1,0 +1,202 @@
+/*
+ * The windowed ops of a 16x8 CNN (issue 30), bit-exact with TFLM's reference kernels:
+ *
+ *  - CONV_2D, int16 input/output (zero points 0), int8 filter (per-channel or per-tensor), int64 or int32 bias:
+ *    reference_integer_ops::ConvPerChannel for int16. Taps outside the image add nothing (zero point 0); the sum is
+ *    64-bit with an int64 bias (rescaled by the 64-bit MultiplyByQuantizedMultiplier, the 16x8 FC's), 32-bit and
+ *    wrapping with an int32 bias (the 32-bit one).
+ *  - MAX_POOL_2D and AVERAGE_POOL_2D on int16: windows clipped to the image, TFLM's rounding of the average.
+ *
+ * Plain C: correctness first. The int32 partial sums stay exact over 511 products (|x w| <= 2^22) and are added to
+ * the 64-bit sum once per window when the window is that small, so a core without a 64-bit multiply-add pays the
+ * 64-bit add once per output, not per MAC.
+ */
+#include "ep_conv16.h"
+
+#include "ep_fc_mixed.h"
+#include "ep_window.h"
+
+#if EP_RT_CONV /* the whole file; see ep_kernels.h */
+
+/* p.conv.zp_in of EP_K_CONV_I16: the bias kind (zero points are 0). */
+enum { BIAS_NONE = 0, BIAS_I32 = 1, BIAS_I64 = 2 };
+#define EXACT_MACS 511u /* int32 partial sums of int16 x int8 products are exact over this many */
+
+static float ld_f32(const uint8_t *p) {
+  float f;
+  memcpy(&f, p, 4);
+  return f;
+}
+
+static int conv16_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts) {
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]], *w, *b;
+  ep_win_opts_t o;
+  uint32_t oc;
+  uint64_t depth;
+  TRY(ep_win_conv_head(op, fb, opts, &o));
+  w = &m->tensors[op->in[1]];
+  b = (op->n_in == 3 && op->in[2] >= 0) ? &m->tensors[op->in[2]] : NULL;
+  TRY(ep_fb_scalar(fb, opts, 3, 1, 0, &o.act));
+  TRY(ep_fb_scalar(fb, opts, 4, 4, 1, &o.dlw));
+  TRY(ep_fb_scalar(fb, opts, 5, 4, 1, &o.dlh));
+  if (in->rank != 4 || w->rank != 4 || out->rank != 4 || !w->is_const) return EP_RT_ERR_SHAPE;
+  if (out->dtype != EP_DT_INT16 || w->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
+  /* TFLM's int16 convolution takes symmetric activations. */
+  if (!q16(in) || !q16(out)) return EP_RT_ERR_QUANT;
+  oc = (uint32_t)w->dims[0];
+  if (w->dims[3] != in->dims[3]) return EP_RT_ERR_SHAPE; /* no grouped convolution */
+  TRY(ep_win_filter_quant(w, oc, 0));
+  if (out->dims[0] != in->dims[0] || (uint32_t)out->dims[3] != oc) return EP_RT_ERR_SHAPE;
+  if (b != NULL) {
+    if (!b->is_const || (b->dtype != EP_DT_INT64 && b->dtype != EP_DT_INT32)) return EP_RT_ERR_DTYPE;
+    if (b->rank != 1 || (uint32_t)b->dims[0] != oc) return EP_RT_ERR_SHAPE;
+  }
+  depth = (uint64_t)(uint32_t)w->dims[1] * (uint32_t)w->dims[2] * (uint32_t)in->dims[3];
+  if (depth > 65536u) return EP_RT_ERR_LIMITS;
+  TRY(ep_win_dims(in->dims[1], w->dims[1], o.sh, o.dlh, o.padding, out->dims[1], &op->p.conv.pad_h));
+  TRY(ep_win_dims(in->dims[2], w->dims[2], o.sw, o.dlw, o.padding, out->dims[2], &op->p.conv.pad_w));
+  op->p.conv.stride_h = (uint8_t)o.sh;
+  op->p.conv.stride_w = (uint8_t)o.sw;
+  op->p.conv.dil_h = (uint8_t)o.dlh;
+  op->p.conv.dil_w = (uint8_t)o.dlw;
+  op->p.conv.zp_in = (int8_t)(b == NULL ? BIAS_NONE : (b->dtype == EP_DT_INT64 ? BIAS_I64 : BIAS_I32));
+  op->p.conv.zp_out = 0;
+  op->act = (uint8_t)o.act;
+  op->rows = oc;
+  op->depth = (uint32_t)depth;
+  op->kind = EP_K_CONV_I16;
+  m->macs += (uint64_t)out->dims[0] * (uint32_t)out->dims[1] * (uint32_t)out->dims[2] * oc * depth;
+  return ep_act_range_16(op->act, out, &op->act_min, &op->act_max);
+}
+
+EP_COLD int ep_conv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, const void *opts) {
+  return conv16_prepare(m, op, (const ep_fb_t *)fbv, (const ep_fb_table_t *)opts);
+}
+
+uint32_t ep_conv16_scratch_bytes(const ep_op_t *op) { return op->kind == EP_K_CONV_I16 ? 8u * op->rows : 0u; }
+
+/* Per channel: TFLM's multiplier (double)input_scale * filter_scale / output_scale and its shift. */
+EP_COLD void ep_conv16_init(const ep_model_t *m, ep_op_t *op) {
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *w = &m->tensors[op->in[1]], *out = &m->tensors[op->out[0]];
+  uint32_t r;
+  if (op->kind != EP_K_CONV_I16) return;
+  for (r = 0; r < op->rows; r++) {
+    const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
+    ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &op->scratch[r], &op->scratch[op->rows + r]);
+  }
+}
+
+/* The sum of one output channel over the taps of its window inside the image ([y0, y1) x [x0, x1) of the filter). */
+static int64_t window_sum(const int16_t *x, const int8_t *w, int32_t iy0, int32_t ix0, int32_t y0, int32_t y1,
+                          int32_t x0, int32_t x1, const int32_t *g) {
+  /* g: input width, channels, filter width, dilation h, dilation w */
+  const int32_t W = g[0], C = g[1], KW = g[2], dh = g[3], dw = g[4];
+  int64_t s = 0;
+  int32_t p = 0, n = 0, ky, kx, c;
+  for (ky = y0; ky < y1; ky++) {
+    const int16_t *row = x + ((ptrdiff_t)(iy0 + ky * dh) * W + ix0) * C; /* ix0 < 0 left of the image */
+    const int8_t *wr = w + (size_t)ky * (uint32_t)KW * (uint32_t)C;
+    for (kx = x0; kx < x1; kx++) {
+      const int16_t *xp = row + (size_t)(kx * dw) * (uint32_t)C;
+      const int8_t *wp = wr + (size_t)kx * (uint32_t)C;
+      for (c = 0; c < C; c++) {
+        if (n == (int32_t)EXACT_MACS) {
+          s += p;
+          p = 0;
+          n = 0;
+        }
+        p += (int32_t)wp[c] * xp[c];
+        n++;
+      }
+    }
+  }
+  return s + p;
+}
+
+int ep_k_conv_i16(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
+  const int16_t *x = (const int16_t *)(const void *)ti->data;
+  const int8_t *w = (const int8_t *)tw->data;
+  int16_t *y = (int16_t *)(void *)to->data;
+  const uint8_t *bias = (op->n_in == 3 && op->in[2] >= 0) ? m->tensors[op->in[2]].data : NULL;
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], KH = tw->dims[1], KW = tw->dims[2];
+  const int32_t OH = to->dims[1], OW = to->dims[2], OC = (int32_t)op->rows;
+  const int32_t sh = op->p.conv.stride_h, sw = op->p.conv.stride_w, dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
+  const int32_t *cm = op->scratch, *cs = op->scratch + op->rows;
+  const int32_t g[5] = {W, C, KW, dh, dw};
+  const int bias_kind = op->p.conv.zp_in;
+  int32_t b, oy, ox, oc;
+  for (b = 0; b < ti->dims[0]; b++) {
+    const int16_t *xb = x + (size_t)b * (uint32_t)(H * W * C);
+    for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * sh - op->p.conv.pad_h;
+      /* Filter rows whose input row is inside the image: iy0 + ky dh in [0, H). */
+      const int32_t y0 = iy0 < 0 ? (-iy0 + dh - 1) / dh : 0;
+      const int32_t y1e = (H - iy0 + dh - 1) / dh, y1 = y1e < KH ? y1e : KH;
+      for (ox = 0; ox < OW; ox++) {
+        const int32_t ix0 = ox * sw - op->p.conv.pad_w;
+        const int32_t x0 = ix0 < 0 ? (-ix0 + dw - 1) / dw : 0;
+        const int32_t x1e = (W - ix0 + dw - 1) / dw, x1 = x1e < KW ? x1e : KW;
+        int16_t *yp = y + (((size_t)b * (uint32_t)OH + (uint32_t)oy) * (uint32_t)OW + (uint32_t)ox) * (uint32_t)OC;
+        for (oc = 0; oc < OC; oc++) {
+          const int64_t s = window_sum(xb, w + (size_t)oc * op->depth, iy0, ix0, y0, y1, x0, x1, g);
+          int32_t v;
+          if (bias_kind == BIAS_I32) { /* TFLM accumulates in int32 (wrapping) and rescales as the int8 kernels */
+            v = ep_mbqm((int32_t)((uint32_t)(uint64_t)s + ep_le32(bias + 4u * (uint32_t)oc)), cm[oc], cs[oc]);
+          } else {
+            v = ep_mbqm64(s + (bias_kind == BIAS_I64 ? ep_ld_i64(bias + 8u * (uint32_t)oc) : 0), cm[oc], cs[oc]);
+          }
+          yp[oc] = (int16_t)ep_clamp_i32(v, op->act_min, op->act_max);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* TFLM's int16 average: (sum + count/2) / count for sum > 0, (sum - count/2) / count otherwise (C division). */
+static int32_t avg16(int32_t sum, int32_t count) {
+  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+int ep_k_pool_i16(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *to = &m->tensors[op->out[0]];
+  const int16_t *x = (const int16_t *)(const void *)ti->data;
+  int16_t *y = (int16_t *)(void *)to->data;
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], OH = to->dims[1], OW = to->dims[2];
+  const int32_t FH = op->p.pool.win_h, FW = op->p.pool.win_w;
+  const int is_max = op->kind == EP_K_MAXPOOL_I16;
+  int32_t b, oy, ox, c, fy, fx;
+  for (b = 0; b < ti->dims[0]; b++) {
+    for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * op->p.pool.stride_h - op->p.pool.pad_h;
+      const int32_t y0 = iy0 < 0 ? -iy0 : 0, y1 = H - iy0 < FH ? H - iy0 : FH;
+      for (ox = 0; ox < OW; ox++) {
+        const int32_t ix0 = ox * op->p.pool.stride_w - op->p.pool.pad_w;
+        const int32_t x0 = ix0 < 0 ? -ix0 : 0, x1 = W - ix0 < FW ? W - ix0 : FW;
+        const int32_t count = (y1 - y0) * (x1 - x0);
+        int16_t *yp = y + (((size_t)b * (uint32_t)OH + (uint32_t)oy) * (uint32_t)OW + (uint32_t)ox) * (uint32_t)C;
+        if (count <= 0) return EP_RT_ERR_SHAPE; /* TFLM's AveragePool fails on an empty window */
+        for (c = 0; c < C; c++) {
+          int32_t acc = is_max ? -32768 : 0;
+          for (fy = y0; fy < y1; fy++) {
+            const int16_t *p = x + (((size_t)b * (uint32_t)H + (uint32_t)(iy0 + fy)) * (uint32_t)W) * (uint32_t)C + (uint32_t)c;
+            for (fx = x0; fx < x1; fx++) {
+              const int32_t v = p[(size_t)(ix0 + fx) * (uint32_t)C];
+              if (is_max) acc = v > acc ? v : acc;
+              else acc += v;
+            }
+          }
+          if (!is_max) acc = avg16(acc, count);
+          yp[c] = (int16_t)ep_clamp_i32(acc, op->act_min, op->act_max);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+#else
+/* ISO C wants a translation unit to declare something. */
+typedef int ep_rt_conv16_left_out;
+#endif /* EP_RT_CONV */

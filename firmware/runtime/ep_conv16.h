@@ -1,0 +1,27 @@
+/* The windowed ops of a 16x8 CNN (issue 30): CONV_2D with int16 activations and int8 filters, MAX_POOL_2D and
+ * AVERAGE_POOL_2D on int16, TFLM's reference arithmetic (ep_conv16.c). */
+#ifndef EP_CONV16_H
+#define EP_CONV16_H
+
+#include "ep_kernels.h"
+
+static inline int ep_is_conv16_kind(uint8_t kind) {
+  return kind == EP_K_CONV_I16 || kind == EP_K_MAXPOOL_I16 || kind == EP_K_AVGPOOL_I16;
+}
+
+#if EP_RT_CONV
+/* CONV_2D whose input is int16, called by ep_conv_prepare once the options type matches (fbv/opts as there):
+ * validates the op as TFLM's prepare does and sets its record and kind. (The int16 pools are prepared by
+ * ep_pool_prepare beside the int8 ones.) */
+int ep_conv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, const void *opts);
+/* Persistent arena bytes (CONV_2D: the per-channel multipliers and shifts) and their init once placed. */
+uint32_t ep_conv16_scratch_bytes(const ep_op_t *op);
+void ep_conv16_init(const ep_model_t *m, ep_op_t *op);
+int ep_k_conv_i16(const ep_model_t *m, const ep_op_t *op);
+int ep_k_pool_i16(const ep_model_t *m, const ep_op_t *op);
+#else
+static inline uint32_t ep_conv16_scratch_bytes(const ep_op_t *op) { (void)op; return 0; }
+static inline void ep_conv16_init(const ep_model_t *m, ep_op_t *op) { (void)m; (void)op; }
+#endif
+
+#endif /* EP_CONV16_H */

@@ -349,17 +349,18 @@ def _drop_unused_buffers(model: Any) -> None:
 
 
 def whole_16x8(model: Any, precision: Mapping[str, str]) -> bool:
-    """Whether ``precision`` puts every layer of a recurrent model (``StackedGRU``/``StackedLSTM``: its cells and
-    ``head``) at 16x8, so that the export is the converter's whole-model 16x8 (int16 state carried between steps).
-    The per-layer rewrite cannot write a 16x8 cell inside an int8 model, so a 16x8 recurrent layer beside any other
-    precision is refused. Feed-forward models: always False (their 16x8 layers are rewritten per layer).
+    """Whether ``precision`` puts every layer of a recurrent model or CNN (``StackedGRU``/``StackedLSTM``/``ConvNet``:
+    its cells or convolutions and ``head``) at 16x8, so that the export is the converter's whole-model 16x8 (int16
+    activations; a recurrent state carried between steps in int16). The per-layer rewrite takes FULLY_CONNECTED only,
+    so a 16x8 cell or convolution beside any other precision is refused. MLPs: always False (their 16x8 layers are
+    rewritten per layer).
 
     :param model: the model exported (duck-typed: ``PREFIX`` and ``layers``)
     :param precision: config layer → precision (layers not named are int8)
-    :raises ExportError: (stage ``tflite``) a 16x8 recurrent layer beside a layer at another precision
+    :raises ExportError: (stage ``tflite``) a 16x8 recurrent or convolution layer beside a layer at another precision
     """
     prefix = getattr(model, "PREFIX", None)
-    if prefix not in ("gru", "lstm"):
+    if prefix not in ("gru", "lstm", "conv"):
         return False
     names = [f"{prefix}{i}" for i in range(len(model.layers))] + ["head"]
     cells16 = [n for n in names[:-1] if precision.get(n) == "16x8"]

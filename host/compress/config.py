@@ -35,6 +35,9 @@ MAX_SPARSITY = 0.95
 MIN_RANK_FRAC = 0.05
 FORMAT_VERSION = 1
 
+# Layers exported at 16x8 only as the converter's whole-model 16x8 (every layer int16): the per-layer rewrite of the
+# int8 model takes FULLY_CONNECTED only.
+_WHOLE_16X8 = ("gru", "lstm", "conv")
 _NAME_RE = re.compile(r"^(gru\d+|lstm\d+|conv\d+|fc\d+|head)$")
 _DIGITS = 6  # fractions are stored to 1e-6 so float noise (0.1 * 3) cannot change a digest
 
@@ -70,8 +73,8 @@ class LayerConfig:
     precision:
         ``None`` (int8) or one of ``PRECISIONS`` for this layer of an int8 model: ``"int4"`` stores its weights
         two per byte, ``"16x8"`` runs it with int16 activations. A precision the device runtime has no kernel for
-        (16x8 convolutions) is refused here, naming the layer; a 16x8 recurrent cell only in a model whose every
-        layer is 16x8 (checked by ``CompressionConfig``: the converter's whole-model 16x8).
+        is refused here, naming the layer; a 16x8 recurrent cell or convolution only in a model whose every layer
+        is 16x8 (checked by ``CompressionConfig``: the converter's whole-model 16x8).
     """
 
     name: str
@@ -125,27 +128,26 @@ def precision_refusal(layer: str, precision: str, whole_model: bool = False) -> 
     :param layer: config layer name (``gru0``, ``conv1``, ``fc2``, ``head``, ...)
     :param precision: one of ``PRECISIONS``
     :param whole_model: the layer may be part of a model whose every layer takes ``precision`` (a 16x8 recurrent
-        cell is exported only so; ``CompressionConfig`` checks the rest). False: a layer among other precisions.
+        cell or convolution is exported only so; ``CompressionConfig`` checks the rest). False: a layer among other
+        precisions.
     """
     if precision not in PRECISIONS:
         return f"{layer}.precision must be one of {PRECISIONS} or None, got {precision!r}"
-    if layer.startswith("conv") and precision == "16x8":
-        return (f"{layer}.precision='16x8': the device runtime has no 16x8 CONV_2D kernel "
-                "(int8 or int4 filters; 16x8 is for FULLY_CONNECTED layers)")
-    if layer.startswith(("gru", "lstm")) and precision == "16x8" and not whole_model:
+    if layer.startswith(_WHOLE_16X8) and precision == "16x8" and not whole_model:
         return recurrent_16x8_refusal(layer, "int8")
     return None
 
 
 def recurrent_16x8_refusal(layer: str, other: str, other_precision: str = "int8") -> str:
-    """The one line refusing recurrent layer ``layer`` at 16x8 because layer ``other`` is not.
+    """The one line refusing recurrent or convolution layer ``layer`` at 16x8 because layer ``other`` is not.
 
-    :param layer: the 16x8 recurrent layer
+    :param layer: the 16x8 recurrent (``gru``/``lstm``) or convolution (``conv``) layer
     :param other: a layer of the same model at another precision (``"int8"``: among others, unnamed)
     :param other_precision: ``other``'s precision
     """
     beside = "an int8/int4 model" if other == "int8" else f"{other} at {other_precision}"
-    return (f"{layer}.precision='16x8': a 16x8 recurrent cell is exported only with every layer at 16x8 (the "
+    what = "convolution" if layer.startswith("conv") else "recurrent cell"
+    return (f"{layer}.precision='16x8': a 16x8 {what} is exported only with every layer at 16x8 (the "
             f"converter's whole-model 16x8; the per-layer rewrite takes FULLY_CONNECTED only), not beside {beside}; "
             "set every layer, head included, to 16x8, or use int4 (weights) or int8")
 
@@ -258,7 +260,7 @@ class CompressionConfig:
             raise ConfigError(f"{narrowed[0]}.precision needs quantize='int8' (a float32 model has one precision)")
         cells16 = self._cells_16x8(layers)
         if cells16:
-            # Every recurrent model has a head; validate_for checks the cells not listed here.
+            # Every recurrent model and CNN has a head; validate_for checks the layers not listed here.
             other = [lc for lc in layers if lc.precision != "16x8"]
             if other:
                 raise ConfigError(recurrent_16x8_refusal(cells16[0], other[0].name, other[0].precision or "int8"))
@@ -300,7 +302,7 @@ class CompressionConfig:
 
     @staticmethod
     def _cells_16x8(layers: Sequence[LayerConfig]) -> list[str]:
-        return [lc.name for lc in layers if lc.name.startswith(("gru", "lstm")) and lc.precision == "16x8"]
+        return [lc.name for lc in layers if lc.name.startswith(_WHOLE_16X8) and lc.precision == "16x8"]
 
     # -- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -244,3 +244,36 @@ def test_a_16x8_cell_beside_an_int8_layer_is_refused_naming_it(tmp):
         export_model(model, synthetic_windows(32), tmp / "mixed", precision={"gru1": "16x8", "gru0": "16x8",
                                                                             "head": "int4"})
     assert not (tmp / "mixed").exists()
+
+
+def test_cnn_every_layer_16x8_exports_and_runs_tflm_exact(rt, tmp):
+    """A ConvNet with every layer at 16x8 is the converter's whole-model 16x8 (CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D,
+    FULLY_CONNECTED, all int16, int64 biases): int16 I/O at zero point 0, and the runtime's bytes equal TFLM's on
+    calibration images and on random int16 inputs; TFLM follows the float model; a lone 16x8 convolution is refused
+    naming it, before anything is written."""
+    torch.manual_seed(8)
+    model = ConvNet((8, 8), 1, [4, 6], 5).eval()
+    calib = np.random.default_rng(9).normal(size=(32, 8, 8, 1)).astype(np.float32)
+    res = export_model(model, calib, tmp / "cnn16", precision=_every_16x8(model))
+    man, tflite = res.manifest, res.read_tflite()
+    assert man["precision"] == _every_16x8(model)
+    assert {io["dtype"] for io in man["inputs"] + man["outputs"]} == {"int16"}
+    assert all(io["zero_point"] == 0 for io in man["inputs"] + man["outputs"])
+    st = rt.init(tflite)
+    assert st == 0, STATUS.get(st)
+    rng = np.random.default_rng(10)
+    xs = [*quantize_input(calib[:4], man), *rng.integers(-32768, 32768, (3, 1, 8, 8, 1)).astype(np.int16)]
+    outs = set()
+    for x in xs:
+        x = x.reshape(man["inputs"][0]["shape"]).astype(np.int16)
+        ref = tflm_run(tflite, [x])[0]
+        assert rt.run([x])[0].tobytes() == ref.tobytes()
+        outs.add(ref.tobytes())
+    assert len(outs) == len(xs)
+    with torch.no_grad():
+        want = model(torch.from_numpy(calib[:16])).numpy()
+    got = predict_fn(tflite, man)(calib[:16])
+    assert np.max(np.abs(got - want)) < 0.02 * max(1.0, float(np.max(np.abs(want))))
+    with pytest.raises(ExportError, match="conv0 at 16x8 needs every layer at 16x8.*conv1 is int8"):
+        export_model(model, calib, tmp / "cnn-mixed", precision={"conv0": "16x8", "head": "16x8"})
+    assert not (tmp / "cnn-mixed").exists()

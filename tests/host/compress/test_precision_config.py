@@ -26,8 +26,8 @@ def test_precisions_agree_with_the_exporter():
 
 
 @pytest.mark.parametrize("layer,precision,words", [
-    ("conv2", "16x8", ["conv2", "16x8", "CONV_2D"]),
     ("fc1", "int3", ["fc1", "int3"]),
+    ("conv2", "int2", ["conv2", "int2"]),
 ])
 def test_a_precision_the_device_cannot_run_is_refused_naming_the_layer(layer, precision, words):
     with pytest.raises(ConfigError) as exc:
@@ -42,6 +42,9 @@ def test_a_precision_the_device_cannot_run_is_refused_naming_the_layer(layer, pr
     ((("gru0", "16x8"), ("gru1", "16x8"), ("head", "int4")), ["gru0", "head at int4"]),
     ((("lstm0", "16x8"), ("head", None)), ["lstm0", "head at int8"]),
     ((("gru0", "int4"), ("gru1", "16x8"), ("head", "16x8")), ["gru1", "gru0 at int4"]),
+    ((("conv0", "16x8"), ("conv1", None), ("head", "16x8")), ["conv0", "convolution", "conv1 at int8"]),
+    ((("conv0", "int4"), ("conv1", "16x8"), ("head", "16x8")), ["conv1", "conv0 at int4"]),
+    ((("conv0", "16x8"),), ["conv0", "every layer"]),
 ])
 def test_a_16x8_recurrent_layer_beside_another_precision_is_refused_naming_it(layers, words):
     """The exporter writes a 16x8 cell only as the converter's whole-model 16x8: a mix is refused at construction."""
@@ -52,14 +55,15 @@ def test_a_16x8_recurrent_layer_beside_another_precision_is_refused_naming_it(la
     assert all(w in msg for w in words), msg
 
 
-@pytest.mark.parametrize("names", [GRU, ("lstm0", "head")])
-def test_every_layer_at_16x8_is_accepted_for_a_recurrent_model(names):
+@pytest.mark.parametrize("names,unlisted", [(GRU, "gru2"), (("lstm0", "head"), "lstm1"),
+                                           (("conv0", "conv1", "head"), "conv2")])
+def test_every_layer_at_16x8_is_accepted_for_a_recurrent_model_or_cnn(names, unlisted):
     cfg = CompressionConfig(layers=tuple(LayerConfig(n, precision="16x8") for n in names))
     cfg.validate_for(names)
     assert CompressionConfig.from_json(cfg.to_json()) == cfg
-    # a cell the config does not list stays int8: refused when the model's layers are known (before fine-tuning)
-    with pytest.raises(ConfigError, match=r"gru0.precision='16x8'.*gru2|lstm0.precision='16x8'.*lstm1"):
-        cfg.validate_for((*names[:-1], "gru2" if names[0] == "gru0" else "lstm1", "head"))
+    # a layer the config does not list stays int8: refused when the model's layers are known (before fine-tuning)
+    with pytest.raises(ConfigError, match=rf"{names[0]}.precision='16x8'.*{unlisted}"):
+        cfg.validate_for((*names[:-1], unlisted, "head"))
 
 
 def test_from_json_refuses_too():

@@ -9,6 +9,11 @@ static inline int ep_is_conv16_kind(uint8_t kind) {
   return kind == EP_K_CONV_I16 || kind == EP_K_MAXPOOL_I16 || kind == EP_K_AVGPOOL_I16;
 }
 
+/* A build whose EP_RT_KINDS has none of these kinds (an int8 CNN's deploy library) links none of ep_conv16.c: its int16
+ * windowed ops are then refused at load. */
+#define EP_CONV16_ON \
+  (EP_RT_CONV && (EP_KIND_ON(EP_K_CONV_I16) || EP_KIND_ON(EP_K_MAXPOOL_I16) || EP_KIND_ON(EP_K_AVGPOOL_I16)))
+
 #if EP_RT_CONV
 /* CONV_2D whose input is int16, called by ep_conv_prepare once the options type matches (fbv/opts as there):
  * validates the op as TFLM's prepare does and sets its record and kind. (The int16 pools are prepared by

@@ -213,7 +213,7 @@ static int zp8(const ep_tensor_t *t) { return t->zero_point >= -128 && t->zero_p
 /* Scratch bytes an operator needs in the persistent part of the arena. */
 EP_COLD static uint32_t op_scratch_bytes(const ep_model_t *m, const ep_op_t *op) {
   if (ep_is_window_kind(op->kind)) return ep_conv_scratch_bytes(m, op);
-  if (ep_is_conv16_kind(op->kind)) return ep_conv16_scratch_bytes(op);
+  if (EP_CONV16_ON && ep_is_conv16_kind(op->kind)) return ep_conv16_scratch_bytes(op);
   if (EP_MIXED_ON && ep_is_mixed_kind(op->kind)) return ep_fc_mixed_scratch_bytes(op);
   if (op->kind == EP_K_FC_I8) return op->rows * 4u * (op->p.fc.per_channel ? 3u : 1u);
   if (op->kind == EP_K_LOGISTIC_I8 || op->kind == EP_K_TANH_I8) return EP_ACT_TABLE_BYTES;
@@ -739,7 +739,7 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
       }
     } else if (ep_is_window_kind(op->kind)) {
       ep_conv_init(m, op);
-    } else if (op->kind == EP_K_CONV_I16) {
+    } else if (EP_CONV16_ON && op->kind == EP_K_CONV_I16) {
       ep_conv16_init(m, op);
     } else if (EP_MIXED_ON && ep_is_mixed_kind(op->kind)) {
       ep_fc_mixed_init(m, op);

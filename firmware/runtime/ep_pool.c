@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "ep_conv16.h"
 #include "ep_fc_mixed.h"
 #include "ep_window.h"
 
@@ -21,7 +22,7 @@ int ep_pool_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_t
   TRY(ep_fb_scalar(fb, opts, 4, 4, 0, &fh));
   TRY(ep_fb_scalar(fb, opts, 5, 1, 0, &act));
   if (in->rank != 4 || out->rank != 4) return EP_RT_ERR_SHAPE;
-  const int wide = in->dtype == EP_DT_INT16; /* a 16x8 CNN's pool (kernel: ep_conv16.c) */
+  const int wide = EP_CONV16_ON && in->dtype == EP_DT_INT16; /* a 16x8 CNN's pool (kernel: ep_conv16.c) */
   if (in->dtype != out->dtype || (!wide && in->dtype != EP_DT_INT8)) return EP_RT_ERR_DTYPE;
   if (wide ? !q16(in) || !q16(out) : !q8(in) || !q8(out)) return EP_RT_ERR_QUANT;
   /* The kernels pass values through unscaled: the same quantisation on both sides. */

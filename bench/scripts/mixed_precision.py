@@ -18,7 +18,8 @@ bounds on cycles, comparable only with other QEMU counts. Target (issue 30): int
 
 ``convs``: the same for CONV_2D (16x16x32 input, 3x3, 32 filters, SAME, per-channel) and DEPTHWISE_CONV_2D
 (16x16x64, 3x3) with int8 and int4 filters of the same values: instructions per MAC, model and arena bytes. The
-runtime unpacks an int4 filter into the arena at load and runs the int8 kernel, so invoke costs the same.
+runtime unpacks an int4 filter into the arena at load and runs the int8 kernel, so invoke costs the same. Then the
+CONV_2D of that shape at 16x8 (int16 activations, int8 filter, int64 bias; ep_conv16.c, plain C) beside int8.
 
 ``sizes``: exports the task's baseline at int8 and with every FULLY_CONNECTED / CONV_2D weight in int4
 (edgeprune.export.precision), and prints the .tflite bytes, the device array's bytes (``slim_tflite``: what the
@@ -140,6 +141,7 @@ def conv_models() -> dict[str, tuple[bytes, np.ndarray]]:
         for bits in (8, 4):
             out[f"{op} int{bits}"] = mm.conv_int4(tb, np.random.default_rng(30), dw, True, shape, (3, 3), oc, act=1,
                                                   bits=bits)
+    out["conv 16x8"] = mm.conv_16x8(tb, np.random.default_rng(30), (1, 16, 16, 32), (3, 3), 32, act=1)
     return out
 
 
@@ -162,6 +164,12 @@ def convs(args: argparse.Namespace) -> int:
             failed |= not exact
             print(f"{core:5} {op:7} {i8:>10.3f} {i4:>10.3f} {i4 / i8:>9.3f} {len(models[op + ' int8'][0]):>12} "
                   f"{len(models[op + ' int4'][0]):>12} {r8['arena']:>10} {r4['arena']:>10} {'yes' if exact else 'NO':>10}")
+        r8, r16 = rows["conv int8"], rows["conv 16x8"]
+        i8, i16 = r8["median"] / r8["macs"], r16["median"] / r16["macs"]
+        failed |= not r16["exact"]
+        print(f"{core:5} {'conv':7} 16x8 (int16 activations, int64 bias): {i16:.3f} instr/MAC, {i16 / i8:.2f}x int8; "
+              f"model {len(models['conv 16x8'][0])} B, arena {r16['arena']} B, "
+              f"TFLM-exact {'yes' if r16['exact'] else 'NO'}")
     return 1 if failed else 0
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from . import tflbuild as tb
-from .conv16_models import conv_16x8, pool_16
+from .mixed_models import conv_16x8, pool_16
 from .qemu_exact import qemu_mismatches
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.tf]

@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "ep_conv16.h"
 #include "ep_window.h"
 
 #if EP_RT_CONV /* the whole file; see ep_kernels.h */
@@ -44,6 +45,7 @@ static uint32_t widened_bytes(uint32_t depth) {
 }
 
 uint32_t ep_conv_tmp_bytes(const ep_model_t *m, const ep_op_t *op) {
+  if (EP_CONV16_ON && op->kind == EP_K_CONV_I16) return ep_conv16_tmp_bytes(op);
   if (op->kind != EP_K_CONV_I8) return 0;
   if (conv_is_1x1(m, op)) return widened_bytes(op->depth);
   return widened_bytes(op->depth) + ((op->depth + 3u) & ~3u); /* the patch, zero-padded to whole words on DSP */

@@ -7,9 +7,9 @@
  *    wrapping with an int32 bias (the 32-bit one).
  *  - MAX_POOL_2D and AVERAGE_POOL_2D on int16: windows clipped to the image, TFLM's rounding of the average.
  *
- * Plain C: correctness first. The int32 partial sums stay exact over 511 products (|x w| <= 2^22) and are added to
- * the 64-bit sum once per window when the window is that small, so a core without a 64-bit multiply-add pays the
- * 64-bit add once per output, not per MAC.
+ * CONV_2D gathers each output pixel's int16 im2col patch (taps outside the image 0) and runs the 16x8
+ * FULLY_CONNECTED's row sums over it (ep_fc_mixed.c: SXTB16 + SMLALD two rows per pass on DSP cores, int32 partial
+ * sums over 256-step chunks added into 64 bits elsewhere); the pools are plain C.
  */
 #include "ep_conv16.h"
 
@@ -20,7 +20,6 @@
 
 /* p.conv.zp_in of EP_K_CONV_I16: the bias kind (zero points are 0). */
 enum { BIAS_NONE = 0, BIAS_I32 = 1, BIAS_I64 = 2 };
-#define EXACT_MACS 511u /* int32 partial sums of int16 x int8 products are exact over this many */
 
 static float ld_f32(const uint8_t *p) {
   float f;
@@ -86,31 +85,25 @@ EP_COLD void ep_conv16_init(const ep_model_t *m, ep_op_t *op) {
   }
 }
 
-/* The sum of one output channel over the taps of its window inside the image ([y0, y1) x [x0, x1) of the filter). */
-static int64_t window_sum(const int16_t *x, const int8_t *w, int32_t iy0, int32_t ix0, int32_t y0, int32_t y1,
-                          int32_t x0, int32_t x1, const int32_t *g) {
-  /* g: input width, channels, filter width, dilation h, dilation w */
-  const int32_t W = g[0], C = g[1], KW = g[2], dh = g[3], dw = g[4];
-  int64_t s = 0;
-  int32_t p = 0, n = 0, ky, kx, c;
-  for (ky = y0; ky < y1; ky++) {
-    const int16_t *row = x + ((ptrdiff_t)(iy0 + ky * dh) * W + ix0) * C; /* ix0 < 0 left of the image */
-    const int8_t *wr = w + (size_t)ky * (uint32_t)KW * (uint32_t)C;
-    for (kx = x0; kx < x1; kx++) {
-      const int16_t *xp = row + (size_t)(kx * dw) * (uint32_t)C;
-      const int8_t *wp = wr + (size_t)kx * (uint32_t)C;
-      for (c = 0; c < C; c++) {
-        if (n == (int32_t)EXACT_MACS) {
-          s += p;
-          p = 0;
-          n = 0;
-        }
-        p += (int32_t)wp[c] * xp[c];
-        n++;
-      }
+uint32_t ep_conv16_tmp_bytes(const ep_op_t *op) {
+  if (op->kind != EP_K_CONV_I16) return 0;
+  return ((2u * op->depth + 3u) & ~3u) + (op->depth & ~3u) * 2u;
+}
+
+/* The int16 im2col patch of the output pixel whose window starts at input row iy0, column ix0: KH x KW taps of C
+ * channels in the filter's order, taps outside the image 0 (the zero point: they add nothing, as TFLM skips them). */
+static void gather(const int16_t *x, int16_t *patch, int32_t iy0, int32_t ix0, const int32_t *g) {
+  /* g: input height, width, channels, filter height, width, dilation h, dilation w */
+  const int32_t H = g[0], W = g[1], C = g[2], KH = g[3], KW = g[4], dh = g[5], dw = g[6];
+  int32_t ky, kx;
+  for (ky = 0; ky < KH; ky++) {
+    const int32_t iy = iy0 + ky * dh;
+    for (kx = 0; kx < KW; kx++, patch += C) {
+      const int32_t ix = ix0 + kx * dw;
+      if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(patch, 0, 2u * (uint32_t)C);
+      else memcpy(patch, x + ((ptrdiff_t)iy * W + ix) * C, 2u * (uint32_t)C);
     }
   }
-  return s + p;
 }
 
 int ep_k_conv_i16(const ep_model_t *m, const ep_op_t *op) {
@@ -119,34 +112,37 @@ int ep_k_conv_i16(const ep_model_t *m, const ep_op_t *op) {
   const int8_t *w = (const int8_t *)tw->data;
   int16_t *y = (int16_t *)(void *)to->data;
   const uint8_t *bias = (op->n_in == 3 && op->in[2] >= 0) ? m->tensors[op->in[2]].data : NULL;
-  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], KH = tw->dims[1], KW = tw->dims[2];
-  const int32_t OH = to->dims[1], OW = to->dims[2], OC = (int32_t)op->rows;
-  const int32_t sh = op->p.conv.stride_h, sw = op->p.conv.stride_w, dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
-  const int32_t *cm = op->scratch, *cs = op->scratch + op->rows;
-  const int32_t g[5] = {W, C, KW, dh, dw};
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t OH = to->dims[1], OW = to->dims[2];
+  const int32_t g[7] = {H, W, C, tw->dims[1], tw->dims[2], op->p.conv.dil_h, op->p.conv.dil_w};
+  const uint32_t oc = op->rows, depth = op->depth;
+  const int32_t *cm = op->scratch, *cs = op->scratch + oc;
+  int16_t *patch = (int16_t *)(void *)m->fc_tmp;
+  uint32_t *xq = (uint32_t *)(void *)(m->fc_tmp + ((2u * depth + 3u) & ~3u));
   const int bias_kind = op->p.conv.zp_in;
-  int32_t b, oy, ox, oc;
+  int32_t b, oy, ox;
+  uint32_t r, k;
   for (b = 0; b < ti->dims[0]; b++) {
     const int16_t *xb = x + (size_t)b * (uint32_t)(H * W * C);
     for (oy = 0; oy < OH; oy++) {
-      const int32_t iy0 = oy * sh - op->p.conv.pad_h;
-      /* Filter rows whose input row is inside the image: iy0 + ky dh in [0, H). */
-      const int32_t y0 = iy0 < 0 ? (-iy0 + dh - 1) / dh : 0;
-      const int32_t y1e = (H - iy0 + dh - 1) / dh, y1 = y1e < KH ? y1e : KH;
       for (ox = 0; ox < OW; ox++) {
-        const int32_t ix0 = ox * sw - op->p.conv.pad_w;
-        const int32_t x0 = ix0 < 0 ? (-ix0 + dw - 1) / dw : 0;
-        const int32_t x1e = (W - ix0 + dw - 1) / dw, x1 = x1e < KW ? x1e : KW;
-        int16_t *yp = y + (((size_t)b * (uint32_t)OH + (uint32_t)oy) * (uint32_t)OW + (uint32_t)ox) * (uint32_t)OC;
-        for (oc = 0; oc < OC; oc++) {
-          const int64_t s = window_sum(xb, w + (size_t)oc * op->depth, iy0, ix0, y0, y1, x0, x1, g);
-          int32_t v;
-          if (bias_kind == BIAS_I32) { /* TFLM accumulates in int32 (wrapping) and rescales as the int8 kernels */
-            v = ep_mbqm((int32_t)((uint32_t)(uint64_t)s + ep_le32(bias + 4u * (uint32_t)oc)), cm[oc], cs[oc]);
-          } else {
-            v = ep_mbqm64(s + (bias_kind == BIAS_I64 ? ep_ld_i64(bias + 8u * (uint32_t)oc) : 0), cm[oc], cs[oc]);
+        int16_t *yp = y + (((size_t)b * (uint32_t)OH + (uint32_t)oy) * (uint32_t)OW + (uint32_t)ox) * oc;
+        gather(xb, patch, oy * op->p.conv.stride_h - op->p.conv.pad_h, ox * op->p.conv.stride_w - op->p.conv.pad_w, g);
+        ep_i16_widen(patch, depth, xq);
+        for (r = 0; r < oc; r += 32u) {
+          int64_t s[32];
+          const uint32_t n = oc - r > 32u ? 32u : oc - r;
+          ep_i16_dot_rows(w + (size_t)r * depth, patch, xq, s, n, depth);
+          for (k = 0; k < n; k++) {
+            const uint32_t ch = r + k;
+            int32_t v;
+            if (bias_kind == BIAS_I32) { /* TFLM accumulates in int32 (wrapping) and rescales as the int8 kernels */
+              v = ep_mbqm((int32_t)((uint32_t)(uint64_t)s[k] + ep_le32(bias + 4u * ch)), cm[ch], cs[ch]);
+            } else {
+              v = ep_mbqm64(s[k] + (bias_kind == BIAS_I64 ? ep_ld_i64(bias + 8u * ch) : 0), cm[ch], cs[ch]);
+            }
+            yp[ch] = (int16_t)ep_clamp_i32(v, op->act_min, op->act_max);
           }
-          yp[oc] = (int16_t)ep_clamp_i32(v, op->act_min, op->act_max);
         }
       }
     }

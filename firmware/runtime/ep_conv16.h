@@ -21,6 +21,9 @@ static inline int ep_is_conv16_kind(uint8_t kind) {
 int ep_conv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, const void *opts);
 /* Persistent arena bytes (CONV_2D: the per-channel multipliers and shifts) and their init once placed. */
 uint32_t ep_conv16_scratch_bytes(const ep_op_t *op);
+/* The shared temporary a 16x8 CONV_2D needs while it runs: its int16 im2col patch and the patch reordered for the
+ * 16x8 FC's row sums (the same bytes on every core, so the host planner's arena is the device's). */
+uint32_t ep_conv16_tmp_bytes(const ep_op_t *op);
 void ep_conv16_init(const ep_model_t *m, ep_op_t *op);
 int ep_k_conv_i16(const ep_model_t *m, const ep_op_t *op);
 int ep_k_pool_i16(const ep_model_t *m, const ep_op_t *op);

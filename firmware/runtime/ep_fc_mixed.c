@@ -503,6 +503,22 @@ static void dot_rows_i16(const int8_t *w, const int16_t *x, const uint32_t *xq, 
   }
 }
 
+void ep_i16_widen(const int16_t *x, uint32_t depth, uint32_t *xq) {
+#if EP_MX_DSP
+  uint32_t k;
+  for (k = 0; k + 4u <= depth; k += 4u) {
+    xq[k / 2u] = (uint16_t)x[k] | (uint32_t)(uint16_t)x[k + 2u] << 16;
+    xq[k / 2u + 1u] = (uint16_t)x[k + 1u] | (uint32_t)(uint16_t)x[k + 3u] << 16;
+  }
+#else
+  (void)x, (void)depth, (void)xq;
+#endif
+}
+
+void ep_i16_dot_rows(const int8_t *w, const int16_t *x, const uint32_t *xq, int64_t *s, uint32_t n, uint32_t depth) {
+  dot_rows_i16(w, x, xq, s, n, depth);
+}
+
 int ep_k_fc_i16(const ep_model_t *m, const ep_op_t *op) {
   const int16_t *x = (const int16_t *)(const void *)m->tensors[op->in[0]].data;
   const int8_t *w = (const int8_t *)m->tensors[op->in[1]].data;

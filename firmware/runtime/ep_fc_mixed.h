@@ -36,6 +36,11 @@ int ep_quant_mixed_prepare(ep_model_t *m, ep_op_t *op);
 static inline int ep_is_mixed_kind(uint8_t kind) {
   return kind == EP_K_FC_I4 || kind == EP_K_FC_I16 || kind == EP_K_REQUANT_I16;
 }
+/* The 16x8 FC's row sums, for a 16x8 convolution's im2col patch (ep_conv16.c): ep_i16_widen reorders the int16
+ * input `x` into `xq` ((depth & ~3) * 2 bytes, word aligned; DSP cores only, a no-op elsewhere), then
+ * ep_i16_dot_rows sets s[r] = sum_d w[r * depth + d] x[d] in 64 bits for the n rows of `w`. */
+void ep_i16_widen(const int16_t *x, uint32_t depth, uint32_t *xq);
+void ep_i16_dot_rows(const int8_t *w, const int16_t *x, const uint32_t *xq, int64_t *s, uint32_t n, uint32_t depth);
 uint32_t ep_fc_mixed_scratch_bytes(const ep_op_t *op);
 uint32_t ep_fc_mixed_tmp_bytes(const ep_op_t *op);
 void ep_fc_mixed_init(const ep_model_t *m, ep_op_t *op);

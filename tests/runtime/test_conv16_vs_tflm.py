@@ -19,7 +19,7 @@ CONV_CASES = [  # shape, kernel, oc, stride, padding, act, bias, per_channel, di
     ((1, 9, 7, 16), (3, 3), 12, (2, 2), 1, 1, "none", False, (1, 1)),
     ((1, 6, 9, 4), (3, 2), 5, (1, 2), 0, 3, "int64", False, (1, 1)),
     ((1, 9, 9, 3), (3, 3), 6, (1, 1), 0, 0, "int64", True, (2, 2)),
-    ((1, 5, 5, 64), (3, 3), 3, (1, 1), 0, 0, "int64", True, (1, 1)),  # 576 taps: the int32 partial sums flushed
+    ((1, 5, 5, 64), (3, 3), 3, (1, 1), 0, 0, "int64", True, (1, 1)),  # 576 taps: several int32 partial-sum chunks
 ]
 
 

@@ -1,6 +1,6 @@
 """The 16x8 CNN ops (issue 30, ep_conv16.c: CONV_2D with int16 activations, int16 MAX_POOL_2D and AVERAGE_POOL_2D)
-in the real firmware under QEMU give TFLM's bytes on the v6-M (M0) and DSP (M4) builds: 3x3 and 1x1 kernels, a
-stride, int64/int32 biases, per-tensor scales, a window past 511 taps; pools with clipped windows."""
+in the real firmware under QEMU give TFLM's bytes on the v6-M (M0: C row sums) and DSP (M4: SMLALD) builds: 3x3 and
+1x1 kernels, a stride, int64/int32 biases, per-tensor scales, a 576-tap window, depth tails; clipped pool windows."""
 
 from __future__ import annotations
 

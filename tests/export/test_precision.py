@@ -246,15 +246,20 @@ def test_a_16x8_cell_beside_an_int8_layer_is_refused_naming_it(tmp):
     assert not (tmp / "mixed").exists()
 
 
-def test_cnn_every_layer_16x8_exports_and_runs_tflm_exact(rt, tmp):
+@pytest.fixture(scope="module")
+def cnn16(tmp):
+    torch.manual_seed(8)
+    model = ConvNet((8, 8), 1, [4, 6], 5).eval()
+    calib = np.random.default_rng(9).normal(size=(32, 8, 8, 1)).astype(np.float32)
+    return model, calib, export_model(model, calib, tmp / "cnn16", precision=_every_16x8(model))
+
+
+def test_cnn_every_layer_16x8_exports_and_runs_tflm_exact(rt, tmp, cnn16):
     """A ConvNet with every layer at 16x8 is the converter's whole-model 16x8 (CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D,
     FULLY_CONNECTED, all int16, int64 biases): int16 I/O at zero point 0, and the runtime's bytes equal TFLM's on
     calibration images and on random int16 inputs; TFLM follows the float model; a lone 16x8 convolution is refused
     naming it, before anything is written."""
-    torch.manual_seed(8)
-    model = ConvNet((8, 8), 1, [4, 6], 5).eval()
-    calib = np.random.default_rng(9).normal(size=(32, 8, 8, 1)).astype(np.float32)
-    res = export_model(model, calib, tmp / "cnn16", precision=_every_16x8(model))
+    model, calib, res = cnn16
     man, tflite = res.manifest, res.read_tflite()
     assert man["precision"] == _every_16x8(model)
     assert {io["dtype"] for io in man["inputs"] + man["outputs"]} == {"int16"}
@@ -277,3 +282,16 @@ def test_cnn_every_layer_16x8_exports_and_runs_tflm_exact(rt, tmp):
     with pytest.raises(ExportError, match="conv0 at 16x8 needs every layer at 16x8.*conv1 is int8"):
         export_model(model, calib, tmp / "cnn-mixed", precision={"conv0": "16x8", "head": "16x8"})
     assert not (tmp / "cnn-mixed").exists()
+
+
+@pytest.mark.qemu
+def test_cnn_16x8_deploy_library_matches_tflm(cnn16, tmp_path):
+    """The all-16x8 CNN as ``edgeprune export --deploy`` ships it for M4 (prepared at export, only its kernels linked),
+    its example run in QEMU: the output of the example's int16 input pattern equals TFLM's."""
+    _, _, res = cnn16
+    tfl = res.read_tflite()
+    lib = write_deploy(tfl, tmp_path / "lib", manifest=res.manifest, name="cnn16", core="m4")
+    assert lib.prepared
+    # firmware/deploy/example/main.c: input[i] = (EDGEPRUNE_INPUT_T)(i * 37 + 11)
+    x = ((np.arange(64, dtype=np.uint32) * 37 + 11) & 0xFFFF).astype(np.uint16).view(np.int16).reshape(1, 8, 8, 1)
+    assert footprint(lib.out_dir, "m4").output == tflm_run(tfl, [x])[0].tobytes()

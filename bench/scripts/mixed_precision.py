@@ -5,6 +5,8 @@ Usage: python bench/scripts/mixed_precision.py kernels [--cores m0 m3 m4 m7 m33]
        python bench/scripts/mixed_precision.py sizes    [--tasks weather-gru digits-cnn]
        python bench/scripts/mixed_precision.py gru16    [--task weather-gru] [--cores m0 m3 m4 m7 m33] [--runs 3]
                                                         [--windows 3] [--hidden H ...] [--no-device]
+       python bench/scripts/mixed_precision.py cnn16    [--task digits-cnn] [--cores m0 m3 m4 m7 m33] [--runs 3]
+                                                        [--images 3]
        python bench/scripts/mixed_precision.py deploy   [--tasks digits-cnn weather-gru] [--core m4]
        python bench/scripts/mixed_precision.py bytes    [--task digits-cnn]
        python bench/scripts/mixed_precision.py qat      [--tasks weather-gru digits-cnn] [--steps 300] [--seeds 0]
@@ -24,6 +26,12 @@ CONV_2D of that shape at 16x8 (int16 activations, int8 filter, int64 bias; ep_co
 ``sizes``: exports the task's baseline at int8 and with every FULLY_CONNECTED / CONV_2D weight in int4
 (edgeprune.export.precision), and prints the .tflite bytes, the device array's bytes (``slim_tflite``: what the
 deploy library stores), weight bytes and the validation metric in TFLM, post-training (no fine-tuning).
+
+``cnn16``: the digits CNN's validation metric at float32, int8 and 16x8 (every layer at 16x8: the converter's
+whole-model 16x8 through ``export_model``; CONV_2D and the pools run in ``ep_conv16.c``), in TFLM; then both exports on
+the device runtime in QEMU on each core: instructions per inference and per MAC (median of --runs on the first
+validation image; QEMU -icount: lower bounds on cycles), each of --images validation images' outputs compared with
+TFLM's bytes.
 
 ``deploy``: the task's baseline at int8 and with int4 weights, each as the deploy library ``edgeprune export
 --deploy`` writes (the model prepared at export; int4 convolution filters ship packed and are unpacked into the
@@ -432,6 +440,45 @@ def _drop(task, cand, ref) -> str:
     return f"{iv.value:+6.2f} [{iv.lo:+6.2f}, {iv.hi:+6.2f}]"
 
 
+def cnn16(args: argparse.Namespace) -> int:
+    """The digits CNN at float32, int8 and 16x8 (every layer 16x8) in TFLM, then int8 and 16x8 on each core."""
+    ipm = _load("ep_kernel_ipm", ROOT / "bench" / "scripts" / "kernel_ipm.py")
+    task = get_task(args.task)
+    model = task.baseline()
+    layers = [f"conv{i}" for i in range(len(model.layers))] + ["head"]
+    calib = task.calibration_inputs(512)
+    exports: dict[str, tuple[bytes, dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, opts in (("int8", {}), ("16x8", {"precision": dict.fromkeys(layers, "16x8")})):
+            res = export_model(model, calib, Path(tmp) / label, name=args.task, **opts)
+            exports[label] = (res.read_tflite(), res.manifest)
+    fp = task.evaluate_model(model, "val").value
+    int8, v16 = (task.evaluate(predict_fn(*exports[k]), "val").value for k in ("int8", "16x8"))
+    print(f"{args.task} channels {model.channels}: validation float32 {fp:.4f}; int8 {int8:.4f} "
+          f"({100 * (int8 - fp):+.2f} pp); 16x8 {v16:.4f} ({100 * (v16 - fp):+.2f} pp); .tflite int8 "
+          f"{len(exports['int8'][0]):,} B, 16x8 {len(exports['16x8'][0]):,} B")
+    images = task.agreement_inputs(args.images, "val")
+    print(f"QEMU -icount shift=0 instructions per inference (lower bounds on cycles), median of {args.runs} runs on "
+          f"the first validation image; {len(images)} validation images' outputs compared with TFLM byte for byte")
+    hdr = f"{'core':5} {'MACs':>9} {'int8 instr':>11} {'int8 i/MAC':>10} {'16x8 instr':>11} {'16x8 i/MAC':>10} {'16x8/int8':>9} {'TFLM-exact':>10}"
+    _rule(hdr)
+    ok = True
+    for core in args.cores:
+        elf = build(CORE_ENVS[core], build_dir=args.build_dir).elf
+        exact, rows = True, {}
+        for i, img in enumerate(images):
+            models = {k: (tfl, quantize_input(img[None], man)) for k, (tfl, man) in exports.items()}
+            got = ipm.run_core(core, elf, models, args.runs if i == 0 else 1)
+            rows = rows or got
+            exact &= all(r["exact"] for r in got.values())
+        r8, r16 = rows["int8"], rows["16x8"]
+        i8, i16 = r8["median"] / r8["macs"], r16["median"] / r16["macs"]
+        ok &= exact
+        print(f"{core:5} {r16['macs']:>9,} {r8['median']:>11,.0f} {i8:>10.3f} {r16['median']:>11,.0f} {i16:>10.3f} "
+              f"{i16 / i8:>9.2f} {'yes' if exact else 'NO':>10}")
+    return 0 if ok else 1
+
+
 def _qat_row(task, label: str, model, calib, export: dict, fp: dict, cols: tuple[str, str, str]) -> None:
     """Export ``model`` with ``export`` (``export_model`` options), score it in TFLM on each split of ``fp``, print
     one row (.tflite bytes and the device array's, ``slim_tflite``)."""
@@ -528,6 +575,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--hidden", type=int, nargs="+", help="an untrained GRU of these hidden sizes instead of the baseline")
     g.add_argument("--no-device", action="store_true", help="TFLM validation only")
     g.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
+    n = sub.add_parser("cnn16")
+    n.add_argument("--task", default="digits-cnn")
+    n.add_argument("--cores", nargs="+", default=["m0", "m3", "m4", "m7", "m33"])
+    n.add_argument("--runs", type=int, default=3)
+    n.add_argument("--images", type=int, default=3, help="validation images whose outputs are checked on the device")
+    n.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
     d = sub.add_parser("deploy")
     d.add_argument("--tasks", nargs="+", default=["digits-cnn", "weather-gru"])
     d.add_argument("--core", default="m4")
@@ -545,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--test", action="store_true", help="score each model once on the test split too")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return {"kernels": kernels, "convs": convs, "sizes": sizes, "gru16": gru16, "qat": qat,
+    return {"kernels": kernels, "convs": convs, "sizes": sizes, "gru16": gru16, "cnn16": cnn16, "qat": qat,
             "deploy": deploy, "bytes": model_bytes}[args.cmd](args)
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgeprune.export.precision_pack import TFL_INT16
+
 from . import tflbuild as tb
-from .mixed_models import conv_16x8, pool_16
+from .mixed_models import _raw_tensor, conv_16x8, pool_16
 from .oracle import tflm_run
 from .rt import STATUS
 
@@ -79,3 +81,10 @@ def test_conv_16x8_refusals(rt):
     fb = flatbuffers.Builder(1024)
     fb.Finish(model.Pack(fb), file_identifier=b"TFL3")
     assert STATUS.get(rt.init(bytes(fb.Output()))) == "QUANT"
+    g = tb.Graph()
+    x = _raw_tensor(tb, g, [1, 4, 4, 3], TFL_INT16, 1e-3, None, "x16")
+    w = g.tensor([1, 3, 3, 3], tb.INT8, 0.01, 0, data=rng.integers(-127, 128, (1, 3, 3, 3)).astype(np.int8))
+    y = _raw_tensor(tb, g, [1, 4, 4, 3], TFL_INT16, 2e-3, None, "y16")
+    g.inputs, g.outputs = [x], [y]
+    g.op(tb.S.BuiltinOperator.DEPTHWISE_CONV_2D, [x, w], [y], padding=0, strideH=1, strideW=1, depthMultiplier=1)
+    assert STATUS.get(rt.init(g.build())) == "DTYPE"

@@ -465,7 +465,8 @@ def cnn16(args: argparse.Namespace) -> int:
     ok = True
     for core in args.cores:
         elf = build(CORE_ENVS[core], build_dir=args.build_dir).elf
-        exact, rows = True, {}
+        exact = True
+        rows: dict[str, dict] = {}
         for i, img in enumerate(images):
             models = {k: (tfl, quantize_input(img[None], man)) for k, (tfl, man) in exports.items()}
             got = ipm.run_core(core, elf, models, args.runs if i == 0 else 1)

@@ -117,7 +117,8 @@ uint32_t ep_fc_mixed_scratch_bytes(const ep_op_t *op) {
 }
 
 uint32_t ep_fc_mixed_tmp_bytes(const ep_op_t *op) {
-#if EP_MX_DSP
+  /* EP_TGT_DSP, not EP_MX_DSP: the host planner built for a DSP target must reserve what the device's kernel uses. */
+#if EP_TGT_DSP
   /* int4: the input widened to int16 lane pairs per 8 steps; 16x8: the int16 input reordered per 4 steps. */
   if (op->kind == EP_K_FC_I4) return (op->depth & 1u) ? 0u : (op->depth & ~7u) * 2u;
   if (op->kind == EP_K_FC_I16) return (op->depth & ~3u) * 2u;

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from runtime import tflbuild as tb
+from runtime.mixed_models import fc_16x8, fc_int4
 
 from edgeprune.bench import protocol as P
 from edgeprune.bench.firmware_build import BuildError, build, plan_model
@@ -76,6 +78,17 @@ def test_plan_matches_device_arena(core, full_firmware):
     plan = plan_model(model, f"qemu-{core}")
     assert plan.dsp == (core == "m4") and plan.tensors == 4 and plan.ops == 1
     with QemuBoard(core, elf=full_firmware(core).elf) as board, Device.open(board.url, 10) as dev:
+        assert dev.load_model(model).arena_used == plan.arena
+
+
+@pytest.mark.parametrize("kind", ["int4", "16x8"])
+def test_plan_matches_device_arena_for_mixed_precision_fcs(kind, full_firmware):
+    """An int4 or 16x8 FULLY_CONNECTED reserves a DSP temporary on M4 (its input widened or reordered): the host
+    planner, built for a DSP target, plans it too."""
+    rng = np.random.default_rng(7)
+    model = (fc_int4 if kind == "int4" else fc_16x8)(tb, rng, 32, 64)[0]
+    plan = plan_model(model, "qemu-m4")
+    with QemuBoard("m4", elf=full_firmware("m4").elf) as board, Device.open(board.url, 10) as dev:
         assert dev.load_model(model).arena_used == plan.arena
 
 

@@ -27,6 +27,7 @@ from edgeprune.bench.tflite_info import bind_names, read_model
 from edgeprune.export import fine_input as fine
 from edgeprune.export import manifest_build, to_onnx, to_tflite, verify
 from edgeprune.export import precision as mixed
+from edgeprune.export import precision_stitch as stitch
 from edgeprune.export.graph import (
     apply_input_norm,
     center_outputs,
@@ -160,8 +161,9 @@ def export_model(
     ``precision`` (int8 only): config layer → ``"int8"``/``"int4"``/``"16x8"`` (issue 30): the int8 model rewritten
     by ``export.precision`` (manifest ``precision``; ``weight_bytes`` counts int4 weights at half a byte). A GRU/LSTM
     with every layer (``head`` included) at ``"16x8"`` is the converter's whole-model 16x8 instead: int16 I/O and
-    state (zero points 0), carried between steps by ``qmath.requantize16``; a 16x8 recurrent layer beside an int8
-    or int4 layer is refused.
+    state (zero points 0), carried between steps by ``qmath.requantize16``; a 16x8 cell or convolution beside int8
+    or int4 layers is taken from that conversion (``export.precision_stitch``: its state int16, the stream input
+    int8).
     ``int4_scales``: ``"channel"`` or ``"tensor"``, the scale layout of int4 convolution filters
     (``precision.apply_precision``; manifest ``int4_scales`` when ``"tensor"``).
     Raises ``ExportError(stage, op, detail)``; on error ``out_dir`` is left as it was.
@@ -176,6 +178,7 @@ def export_model(
     # A recurrent model with every layer at 16x8 is the converter's own whole-model 16x8 (int16 I/O and state);
     # anything else narrowed is the int8 model rewritten per layer.
     whole16 = bool(narrowed) and mixed.whole_16x8(model, narrowed)
+    stitched = stitch.stitched_layers(model, narrowed)
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -227,10 +230,18 @@ def export_model(
         lap("tflite")
         if narrowed and not whole16:
             ops = mixed.model_layer_ops(model, tflite, graph.output_names)
-            tflite = mixed.apply_precision(tflite, {i: narrowed[n] for i, n in ops.items() if n in narrowed},
-                                           int4_scales)
+            tflite = mixed.apply_precision(
+                tflite, {i: narrowed[n] for i, n in ops.items() if n in narrowed and n not in stitched}, int4_scales)
+        if stitched:  # 16x8 cells/convolutions beside int8/int4 ones: their ops from the converter's 16x8 model
+            regions = stitch.layer_regions(model, tflite, graph.output_names)
+            sixteen = to_tflite.convert_tflite(graph, func, keras_model, samples, "16x8", weights)
+            pos_in, pos_out = mixed.io_positions(tflite, graph.input_names, graph.output_names)
+            pairs = [(pos_out[graph.output_names.index(o)], pos_in[graph.input_names.index(i)])
+                     for o, i in graph.recurrent]
+            tflite = stitch.stitch_16x8(tflite, sixteen, {n: regions[n] for n in sorted(stitched)}, pairs)
+            lap("tflite")
         info = read_model(tflite)
-        verify.check_model(info, quantize, io_dtype="int16" if whole16 else "int8")
+        verify.check_model(info, quantize, io_dtype="int16" if whole16 else "mixed" if stitched else "int8")
         bind_names(
             info,
             [(t.name, list(t.shape)) for t in graph.inputs],

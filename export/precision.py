@@ -10,8 +10,9 @@ int8 model (its calibrated activation ranges and int8 weights):
   (:mod:`precision_pack`); the int32 bias is re-scaled to ``s_in * s_w4``.
 * ``16x8`` (FULLY_CONNECTED): the op's input and output become int16 tensors (zero point 0, the int8 tensor's real
   range over 32,767 steps) and its bias int64. Where a neighbour stays int8, a QUANTIZE op converts (int8 -> int16
-  before, int16 -> int8 after), so consecutive 16x8 layers pass int16 between them. A recurrent cell at 16x8 is not
-  rewritten: a GRU/LSTM with every layer at 16x8 is the converter's whole-model 16x8 (:func:`whole_16x8`).
+  before, int16 -> int8 after), so consecutive 16x8 layers pass int16 between them. A recurrent cell or convolution
+  at 16x8 is not rewritten here: with every layer at 16x8 the model is the converter's whole-model 16x8
+  (:func:`whole_16x8`), else its 16x8 layers are taken from that conversion (:mod:`precision_stitch`).
 
 Which op is which layer: :func:`layer_ops` (recurrent cells by dataflow from the state inputs, feed-forward models
 in execution order). The result is checked in TFLM by the caller like every export.
@@ -351,26 +352,18 @@ def _drop_unused_buffers(model: Any) -> None:
 def whole_16x8(model: Any, precision: Mapping[str, str]) -> bool:
     """Whether ``precision`` puts every layer of a recurrent model or CNN (``StackedGRU``/``StackedLSTM``/``ConvNet``:
     its cells or convolutions and ``head``) at 16x8, so that the export is the converter's whole-model 16x8 (int16
-    activations; a recurrent state carried between steps in int16). The per-layer rewrite takes FULLY_CONNECTED only,
-    so a 16x8 cell or convolution beside any other precision is refused. MLPs: always False (their 16x8 layers are
-    rewritten per layer).
+    activations and I/O; a recurrent state carried between steps in int16). A 16x8 cell or convolution beside layers
+    at other precisions is stitched from the two conversions instead (``precision_stitch``). MLPs: always False
+    (their 16x8 layers are rewritten per layer).
 
     :param model: the model exported (duck-typed: ``PREFIX`` and ``layers``)
     :param precision: config layer → precision (layers not named are int8)
-    :raises ExportError: (stage ``tflite``) a 16x8 recurrent or convolution layer beside a layer at another precision
     """
     prefix = getattr(model, "PREFIX", None)
     if prefix not in ("gru", "lstm", "conv"):
         return False
     names = [f"{prefix}{i}" for i in range(len(model.layers))] + ["head"]
-    cells16 = [n for n in names[:-1] if precision.get(n) == "16x8"]
-    if not cells16:
-        return False
-    other = [n for n in names if precision.get(n, "int8") != "16x8"]
-    if other:
-        raise ExportError("tflite", detail=f"{cells16[0]} at 16x8 needs every layer at 16x8 (the converter's "
-                                           f"whole-model 16x8); {other[0]} is {precision.get(other[0], 'int8')}")
-    return True
+    return all(precision.get(n) == "16x8" for n in names)
 
 
 def whole_model_16x8(model: Any, calibration: np.ndarray, work_dir: str) -> tuple[bytes, dict[str, Any] | None]:

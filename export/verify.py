@@ -43,8 +43,9 @@ def check_model(info: ModelInfo, quantize: str = "int8", io_dtype: str = "int8")
 
     :param info: the model read back
     :param quantize: ``"int8"`` (integer model, possibly with per-layer precision) or ``"float32"``
-    :param io_dtype: the integer model's I/O type: ``"int8"``, or ``"int16"`` for the converter's whole-model 16x8
-        (zero points 0, as TFLM's int16 kernels require)
+    :param io_dtype: the integer model's I/O type: ``"int8"``, ``"int16"`` for the converter's whole-model 16x8
+        (zero points 0, as TFLM's int16 kernels require), or ``"mixed"`` (each entry one of the two: a 16x8 cell's
+        state beside int8 I/O, ``precision_stitch``)
     """
     if info.num_subgraphs != 1:
         raise ExportError("tflm", detail=f"{info.num_subgraphs} subgraphs; the device runs exactly one")
@@ -62,9 +63,10 @@ def check_model(info: ModelInfo, quantize: str = "int8", io_dtype: str = "int8")
     if quantize == "int8":
         for idx in info.inputs + info.outputs:
             t = info.tensors[idx]
-            if t.dtype != io_dtype or len(t.scales) != 1 or (io_dtype == "int16" and any(t.zero_points)):
-                raise ExportError("tflm", op=t.name, detail=f"model I/O {t.name!r} must be per-tensor {io_dtype}"
-                                                            f"{' with zero point 0' if io_dtype == 'int16' else ''}")
+            want = t.dtype if io_dtype == "mixed" and t.dtype in ("int8", "int16") else io_dtype
+            if t.dtype != want or len(t.scales) != 1 or (want == "int16" and any(t.zero_points)):
+                raise ExportError("tflm", op=t.name, detail=f"model I/O {t.name!r} must be per-tensor {want}"
+                                                            f"{' with zero point 0' if want == 'int16' else ''}")
 
 
 _TOTAL_RE = re.compile(rb"Arena allocation total (\d+) bytes")

@@ -35,9 +35,6 @@ MAX_SPARSITY = 0.95
 MIN_RANK_FRAC = 0.05
 FORMAT_VERSION = 1
 
-# Layers exported at 16x8 only as the converter's whole-model 16x8 (every layer int16): the per-layer rewrite of the
-# int8 model takes FULLY_CONNECTED only.
-_WHOLE_16X8 = ("gru", "lstm", "conv")
 _NAME_RE = re.compile(r"^(gru\d+|lstm\d+|conv\d+|fc\d+|head)$")
 _DIGITS = 6  # fractions are stored to 1e-6 so float noise (0.1 * 3) cannot change a digest
 
@@ -72,9 +69,8 @@ class LayerConfig:
         ``None`` (inherit the global mode) or the global mode itself (int8 or float32 for the whole model).
     precision:
         ``None`` (int8) or one of ``PRECISIONS`` for this layer of an int8 model: ``"int4"`` stores its weights
-        two per byte, ``"16x8"`` runs it with int16 activations. A precision the device runtime has no kernel for
-        is refused here, naming the layer; a 16x8 recurrent cell or convolution only in a model whose every layer
-        is 16x8 (checked by ``CompressionConfig``: the converter's whole-model 16x8).
+        two per byte, ``"16x8"`` runs it with int16 activations (a recurrent cell's carried state too). A
+        precision the device runtime has no kernel for is refused here, naming the layer.
     """
 
     name: str
@@ -99,7 +95,7 @@ class LayerConfig:
         if self.precision == "int8":  # the default: stored as None so equal configs hash alike
             object.__setattr__(self, "precision", None)
         if self.precision is not None:
-            refusal = precision_refusal(self.name, self.precision, whole_model=True)
+            refusal = precision_refusal(self.name, self.precision)
             if refusal:
                 raise ConfigError(refusal)
         if self.name == "head" and self.prune > 0:
@@ -122,34 +118,17 @@ class LayerConfig:
         return out
 
 
-def precision_refusal(layer: str, precision: str, whole_model: bool = False) -> str | None:
-    """Why layer ``layer`` cannot run at ``precision`` on the device (one line naming it), or ``None``.
+def precision_refusal(layer: str, precision: str) -> str | None:
+    """Why layer ``layer`` cannot run at ``precision`` on the device (one line naming it), or ``None``. Every
+    layer kind takes every precision: a 16x8 recurrent cell or convolution beside int8/int4 layers is stitched from
+    the converter's whole-model 16x8 (``export.precision_stitch``), all layers at 16x8 is that model itself.
 
     :param layer: config layer name (``gru0``, ``conv1``, ``fc2``, ``head``, ...)
     :param precision: one of ``PRECISIONS``
-    :param whole_model: the layer may be part of a model whose every layer takes ``precision`` (a 16x8 recurrent
-        cell or convolution is exported only so; ``CompressionConfig`` checks the rest). False: a layer among other
-        precisions.
     """
     if precision not in PRECISIONS:
         return f"{layer}.precision must be one of {PRECISIONS} or None, got {precision!r}"
-    if layer.startswith(_WHOLE_16X8) and precision == "16x8" and not whole_model:
-        return recurrent_16x8_refusal(layer, "int8")
     return None
-
-
-def recurrent_16x8_refusal(layer: str, other: str, other_precision: str = "int8") -> str:
-    """The one line refusing recurrent or convolution layer ``layer`` at 16x8 because layer ``other`` is not.
-
-    :param layer: the 16x8 recurrent (``gru``/``lstm``) or convolution (``conv``) layer
-    :param other: a layer of the same model at another precision (``"int8"``: among others, unnamed)
-    :param other_precision: ``other``'s precision
-    """
-    beside = "an int8/int4 model" if other == "int8" else f"{other} at {other_precision}"
-    what = "convolution" if layer.startswith("conv") else "recurrent cell"
-    return (f"{layer}.precision='16x8': a 16x8 {what} is exported only with every layer at 16x8 (the "
-            f"converter's whole-model 16x8; the per-layer rewrite takes FULLY_CONNECTED only), not beside {beside}; "
-            "set every layer, head included, to 16x8, or use int4 (weights) or int8")
 
 
 def allowed_precisions(layer: str) -> tuple[str, ...]:
@@ -258,14 +237,6 @@ class CompressionConfig:
         narrowed = [lc.name for lc in layers if lc.precision not in (None, "int8")]
         if narrowed and self.quantize != "int8":
             raise ConfigError(f"{narrowed[0]}.precision needs quantize='int8' (a float32 model has one precision)")
-        cells16 = self._cells_16x8(layers)
-        if cells16:
-            # Every recurrent model and CNN has a head; validate_for checks the layers not listed here.
-            other = [lc for lc in layers if lc.precision != "16x8"]
-            if other:
-                raise ConfigError(recurrent_16x8_refusal(cells16[0], other[0].name, other[0].precision or "int8"))
-            if "head" not in names:
-                raise ConfigError(recurrent_16x8_refusal(cells16[0], "head", "int8 (not listed)"))
         if self.qat and (self.quantize != "int8" or self.finetune_steps == 0):
             raise ConfigError("qat=True needs quantize='int8' and finetune_steps > 0")
         if not isinstance(self.stochastic_rounding, bool):
@@ -295,14 +266,7 @@ class CompressionConfig:
         ro = readout_name(names)
         if self.layer(ro).prune > 0:
             raise ConfigError(f"{ro}.prune must be 0: it is the readout; use {ro}.sparsity instead")
-        cells16 = self._cells_16x8(self.layers)
-        missing = [n for n in names if self.layer(n).precision != "16x8"]
-        if cells16 and missing:
-            raise ConfigError(recurrent_16x8_refusal(cells16[0], missing[0], "int8 (not listed)"))
 
-    @staticmethod
-    def _cells_16x8(layers: Sequence[LayerConfig]) -> list[str]:
-        return [lc.name for lc in layers if lc.name.startswith(_WHOLE_16X8) and lc.precision == "16x8"]
 
     # -- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from edgeprune.bench.inputs import split_float
 from edgeprune.bench.manifest import write_manifest
 from edgeprune.bench.tflite_info import bind_names, read_model
 from edgeprune.export import fine_input as fine
-from edgeprune.export import manifest_build, to_onnx, to_tflite, verify
+from edgeprune.export import manifest_build, precision_float, to_onnx, to_tflite, verify
 from edgeprune.export import precision as mixed
 from edgeprune.export import precision_stitch as stitch
 from edgeprune.export.graph import (
@@ -158,8 +158,10 @@ def export_model(
     (manifest ``input_norm.fine``; ``quantize_input`` builds the pair). Needs ``normalize_inputs``.
     ``weights`` (int8 only): ``"channel"`` (per-row FULLY_CONNECTED scales) or ``"tensor"`` (one scale per
     matrix: 12 B less per output row of every layer; manifest ``weight_scales``).
-    ``precision`` (int8 only): config layer → ``"int8"``/``"int4"``/``"16x8"`` (issue 30): the int8 model rewritten
-    by ``export.precision`` (manifest ``precision``; ``weight_bytes`` counts int4 weights at half a byte). A GRU/LSTM
+    ``precision`` (int8 only): config layer → ``"int8"``/``"int4"``/``"16x8"``/``"float32"`` (issue 30): the int8
+    model rewritten by ``export.precision`` (manifest ``precision``; ``weight_bytes`` counts int4 weights at half a
+    byte); a ``"float32"`` layer is left in float by the converter's selective quantisation
+    (``export.precision_float``: its original float weights, counted at 4 B, DEQUANTIZE/QUANTIZE around it). A GRU/LSTM
     with every layer (``head`` included) at ``"16x8"`` is the converter's whole-model 16x8 instead: int16 I/O and
     state (zero points 0), carried between steps by ``qmath.requantize16``; a 16x8 cell or convolution beside int8
     or int4 layers is taken from that conversion (``export.precision_stitch``: its state int16, the stream input
@@ -179,6 +181,9 @@ def export_model(
     # anything else narrowed is the int8 model rewritten per layer.
     whole16 = bool(narrowed) and mixed.whole_16x8(model, narrowed)
     stitched = stitch.stitched_layers(model, narrowed)
+    if stitched and "float32" in narrowed.values():
+        raise ExportError("tflite", detail="a float32 layer beside a 16x8 cell or convolution is not exported (the 16x8 "
+                                           "region is stitched into the plain int8 model)")
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -226,12 +231,20 @@ def export_model(
         func = to_tflite.signature_function(graph, keras_model)
         tf_diff = to_tflite.check_tf_parity(graph, func, parity_samples)
         lap("onnx2tf")
-        tflite = to_tflite.convert_tflite(graph, func, keras_model, samples, "16x8" if whole16 else quantize, weights)
+        floats = sorted(n for n, p in narrowed.items() if p == "float32")
+        ops: dict[int, str] | None = None
+        if floats and not whole16:  # the converter's selective quantisation; other layers' ops found by weight name
+            tflite, calibrated = precision_float.convert_with_float_layers(graph, func, keras_model, samples, model,
+                                                                           floats, weights)
+            ops = precision_float.weighted_layer_ops(model, calibrated, tflite, graph.output_names)
+        else:
+            tflite = to_tflite.convert_tflite(graph, func, keras_model, samples, "16x8" if whole16 else quantize,
+                                              weights)
         lap("tflite")
-        if narrowed and not whole16:
-            ops = mixed.model_layer_ops(model, tflite, graph.output_names)
-            tflite = mixed.apply_precision(
-                tflite, {i: narrowed[n] for i, n in ops.items() if n in narrowed and n not in stitched}, int4_scales)
+        rewrite = {n: p for n, p in narrowed.items() if p != "float32" and n not in stitched}
+        if narrowed and not whole16 and (rewrite or not floats):
+            ops = ops if ops is not None else mixed.model_layer_ops(model, tflite, graph.output_names)
+            tflite = mixed.apply_precision(tflite, {i: rewrite[n] for i, n in ops.items() if n in rewrite}, int4_scales)
         if stitched:  # 16x8 cells/convolutions beside int8/int4 ones: their ops from the converter's 16x8 model
             regions = stitch.layer_regions(model, tflite, graph.output_names)
             sixteen = to_tflite.convert_tflite(graph, func, keras_model, samples, "16x8", weights)
@@ -241,7 +254,8 @@ def export_model(
             tflite = stitch.stitch_16x8(tflite, sixteen, {n: regions[n] for n in sorted(stitched)}, pairs)
             lap("tflite")
         info = read_model(tflite)
-        verify.check_model(info, quantize, io_dtype="int16" if whole16 else "mixed" if stitched else "int8")
+        verify.check_model(info, quantize, io_dtype="int16" if whole16 else "mixed" if stitched else "int8",
+                           float_layers=bool(floats))
         bind_names(
             info,
             [(t.name, list(t.shape)) for t in graph.inputs],
@@ -259,7 +273,8 @@ def export_model(
             man["precision"] = dict(sorted(narrowed.items()))
             if int4_scales != "channel":
                 man["int4_scales"] = int4_scales
-            man["weight_bytes"] += info.weight_bytes("int4")
+            # int4 weights at half a byte; a float32 layer's weights and biases at 4 B
+            man["weight_bytes"] += info.weight_bytes("int4") + info.weight_bytes("float32")
             man["sizes"]["weight_bytes"] = man["weight_bytes"]
             man["sizes"]["bias_bytes"] += info.weight_bytes("int64")  # a 16x8 FULLY_CONNECTED's bias
         verify.smoke_invoke(tflite, man)

@@ -132,7 +132,7 @@ WEIGHT_LAYOUTS = ("channel", "tensor")
 
 def convert_tflite(
     graph: ExportGraph, func: Any, keras_model: Any, samples: list[dict[str, np.ndarray]], quantize: str = "int8",
-    weights: str = "channel",
+    weights: str = "channel", calibrate_only: bool = False,
 ) -> bytes:
     """TFLiteConverter on the concrete function: full-integer int8 (int8 I/O), 16x8 (int16 activations and I/O, int8
     weights) or plain float32.
@@ -140,6 +140,8 @@ def convert_tflite(
     int8 and 16x8 use per-tensor activation scales calibrated on ``samples`` (fed by input name) and, for
     FULLY_CONNECTED weights, ``weights="channel"`` (the converter's default: a float scale and an int64
     zero point per output row, 12 B each in the flatbuffer) or ``"tensor"`` (one of each per matrix).
+    ``calibrate_only`` (int8): the float model with the calibrated ranges recorded, not yet quantised (the input of
+    ``tensorflow.lite.python.convert.mlir_quantize``; ``export.precision_float`` quantises it selectively).
     """
     if weights not in WEIGHT_LAYOUTS:
         raise ExportError("tflite", detail=f"weights must be one of {WEIGHT_LAYOUTS}, got {weights!r}")
@@ -161,6 +163,7 @@ def convert_tflite(
         converter.inference_output_type = tf.int8
         # The converter's documented switch for dense layers (TF >= 2.16); conv layers are untouched.
         converter._experimental_disable_per_channel_quantization_for_dense_layers = weights == "tensor"
+        converter._experimental_calibrate_only = calibrate_only
     elif quantize == "16x8":  # every activation int16, weights int8 (issue 30; int16 I/O)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([s[n] for n in graph.input_names] for s in samples)

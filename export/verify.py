@@ -38,7 +38,7 @@ ALLOWED_DTYPES = {"int8": frozenset({"int8", "int32", "int4", "int16", "int64"})
 MAX_ARENA = 8 * 1024 * 1024
 
 
-def check_model(info: ModelInfo, quantize: str = "int8", io_dtype: str = "int8") -> None:
+def check_model(info: ModelInfo, quantize: str = "int8", io_dtype: str = "int8", float_layers: bool = False) -> None:
     """Raise ``ExportError('tflm', op=...)`` unless the model is one the device runtime can run.
 
     :param info: the model read back
@@ -46,6 +46,7 @@ def check_model(info: ModelInfo, quantize: str = "int8", io_dtype: str = "int8")
     :param io_dtype: the integer model's I/O type: ``"int8"``, ``"int16"`` for the converter's whole-model 16x8
         (zero points 0, as TFLM's int16 kernels require), or ``"mixed"`` (each entry one of the two: a 16x8 cell's
         state beside int8 I/O, ``precision_stitch``)
+    :param float_layers: the integer model has float32 layers (issue 30: float tensors allowed inside, I/O integer)
     """
     if info.num_subgraphs != 1:
         raise ExportError("tflm", detail=f"{info.num_subgraphs} subgraphs; the device runs exactly one")
@@ -56,7 +57,7 @@ def check_model(info: ModelInfo, quantize: str = "int8", io_dtype: str = "int8")
             )
         if op in CONV_OPS and quantize != "int8":
             raise ExportError("tflm", op=op, detail=f"the device runs {op} in int8 only; export with quantize='int8'")
-    allowed = ALLOWED_DTYPES[quantize]
+    allowed = ALLOWED_DTYPES[quantize] | (frozenset({"float32"}) if float_layers else frozenset())
     for t in info.tensors:
         if t.dtype not in allowed:
             raise ExportError("tflm", op=t.name, detail=f"tensor {t.name!r} has dtype {t.dtype}; allowed: {sorted(allowed)}")

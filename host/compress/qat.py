@@ -7,7 +7,9 @@ A layer exported at another precision (issue 30, ``export/precision.py``) is sim
 * ``int4``: weights on [-8, 7] with the scale of least squared rounding error over the exporter's clip ratios
   (``INT4_CLIP_RATIOS``), one scale per tensor for linear layers (TFLM's int4 FULLY_CONNECTED is per tensor), per
   output channel for convolutions; activations int8.
-* ``16x8``: int8 weights, the layer's output int16 (zero point 0, 32,767 steps over the int8 tensor's real range).
+* ``16x8``: int8 weights, the layer's outputs int16 (zero point 0, 32,767 steps over the tensor's real range): a
+  linear layer's or convolution's output, and a recurrent cell's gate pre-activations and carried state (the
+  exporter takes a 16x8 cell whole from the converter's 16x8 model, its state int16 between steps).
 
 The rounding is applied in the forward pass and skipped in the backward pass (straight-through estimator), so the
 weights learn to sit where rounding costs little. Weight rounding is to nearest, or, with ``stochastic=True``,
@@ -30,7 +32,7 @@ from torch.nn import functional as F
 
 from edgeprune.export.precision_pack import INT4_CLIP_RATIOS
 from edgeprune.host.compress.surgery import named_layers
-from edgeprune.host.models import ConvNet, RecurrentLayer
+from edgeprune.host.models import ConvNet, RecurrentLayer, StackedRNN
 
 #: EMA factor of the activation range observers (as TF's QAT default).
 EMA_DECAY = 0.99
@@ -140,8 +142,8 @@ class _WeightQuant:
 
 
 def layer_precisions(model: nn.Module, precision: Mapping[str, str] | None) -> dict[int, str]:
-    """``id(module)`` → precision for every ``nn.Linear``/``nn.Conv2d`` of ``model`` named by a config layer in
-    ``precision`` (a low-rank layer's two factors both take its precision); others are int8.
+    """``id(module)`` → precision for every ``nn.Linear``/``nn.Conv2d`` and recurrent cell of ``model`` named by a
+    config layer in ``precision`` (a low-rank layer's two factors both take its precision); others are int8.
 
     :param model: a canonical model (``StackedGRU``/``StackedLSTM``/``MLP``/``ConvNet``)
     :param precision: config layer name → ``int8``/``int4``/``16x8``
@@ -157,7 +159,15 @@ def layer_precisions(model: nn.Module, precision: Mapping[str, str] | None) -> d
             for m in top.modules():
                 if isinstance(m, nn.Linear | nn.Conv2d):
                     out[id(m)] = p
+    if isinstance(model, StackedRNN):  # the cells themselves: their carried state
+        for i, cell in enumerate(model.layers):
+            if f"{model.PREFIX}{i}" in precision:
+                out[id(cell)] = precision[f"{model.PREFIX}{i}"]
     return out
+
+
+def _bits(precision: str) -> int:
+    return 16 if precision == "16x8" else 8
 
 
 def _per_channel(m: nn.Module, precision: str, weights: str, int4_scales: str) -> bool:
@@ -187,7 +197,7 @@ def fake_quant(model: nn.Module, precision: Mapping[str, str] | None = None, *, 
     patched: list[tuple[nn.Module, str]] = []
 
     def linear_forward(lin: nn.Linear, p: str) -> Any:
-        wq, obs = _WeightQuant(p, _per_channel(lin, p, weights, int4_scales), gen), RangeObserver(bits=16 if p == "16x8" else 8)
+        wq, obs = _WeightQuant(p, _per_channel(lin, p, weights, int4_scales), gen), RangeObserver(bits=_bits(p))
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             return obs(F.linear(x, wq(lin.weight, lin.training), lin.bias))
@@ -199,7 +209,7 @@ def fake_quant(model: nn.Module, precision: Mapping[str, str] | None = None, *, 
     relu_after = {id(c) for c in model.layers} if isinstance(model, ConvNet) else set()
 
     def conv_forward(conv: nn.Conv2d, p: str) -> Any:
-        wq, obs = _WeightQuant(p, _per_channel(conv, p, weights, int4_scales), gen), RangeObserver()
+        wq, obs = _WeightQuant(p, _per_channel(conv, p, weights, int4_scales), gen), RangeObserver(bits=_bits(p))
         relu = id(conv) in relu_after
 
         def forward(x: torch.Tensor) -> torch.Tensor:
@@ -208,10 +218,11 @@ def fake_quant(model: nn.Module, precision: Mapping[str, str] | None = None, *, 
 
         return forward
 
-    def cell_step(layer: RecurrentLayer) -> Any:
-        # One observer per carried state (GRU: h; LSTM: h and c): each is its own int8 tensor on the device.
+    def cell_step(layer: RecurrentLayer, p: str) -> Any:
+        # One observer per carried state (GRU: h; LSTM: h and c): each is its own tensor on the device (int16 in a
+        # 16x8 cell).
         cls_step = type(layer).step
-        observers = [RangeObserver() for _ in layer.STATES]
+        observers = [RangeObserver(bits=_bits(p)) for _ in layer.STATES]
 
         def step(x: torch.Tensor, *state: torch.Tensor) -> Any:
             out = cls_step(layer, x, *state)  # type: ignore[operator]
@@ -230,7 +241,7 @@ def fake_quant(model: nn.Module, precision: Mapping[str, str] | None = None, *, 
                 m.forward = conv_forward(m, plan.get(id(m), "int8"))  # type: ignore[method-assign]
                 patched.append((m, "forward"))
             elif isinstance(m, RecurrentLayer):
-                m.step = cell_step(m)  # type: ignore[method-assign]
+                m.step = cell_step(m, plan.get(id(m), "int8"))  # type: ignore[method-assign]
                 patched.append((m, "step"))
         yield
     finally:

@@ -13,7 +13,7 @@ from edgeprune.export import precision as P
 from edgeprune.host.compress.compressor import compress
 from edgeprune.host.compress.config import CompressionConfig, LayerConfig
 from edgeprune.host.compress.qat import RangeObserver, bake_weights, fake_quant, int4_scales, quantize_weight
-from edgeprune.host.models import MLP, ConvNet
+from edgeprune.host.models import MLP, ConvNet, StackedGRU, StackedLSTM
 
 
 def test_int4_scales_are_the_exporters():
@@ -71,6 +71,29 @@ def test_16x8_output_is_fake_quantised_on_an_int16_grid():
     assert err16 < err8 / 100
     step = 5 / 32767
     assert float(err16) <= step / 2 + 1e-7
+
+
+@pytest.mark.parametrize("cls,plan", [(StackedGRU, {"gru0": "16x8"}), (StackedLSTM, {"lstm1": "16x8"}),
+                                      (ConvNet, {"conv0": "16x8"})])
+def test_a_16x8_cell_or_convolution_is_fake_quantised_at_int16_beside_int8(cls, plan):
+    """The exporter takes a 16x8 cell (state included) or convolution from the converter's 16x8 model: its new state /
+    output falls on an int16 grid (far more than 256 values), the int8 layer's on at most 256."""
+    g = torch.Generator().manual_seed(1)
+    with torch.random.fork_rng():  # the global RNG as the other tests of this module find it
+        torch.manual_seed(0)
+        model = ConvNet((8, 8), 8, [8, 8], 3) if cls is ConvNet else cls(8, [8, 8], 3, 4)
+    if cls is ConvNet:
+        x = torch.randn(64, 8, 8, 8, generator=g)
+        with fake_quant(model, plan):
+            outs = {f"conv{i}": conv(x) for i, conv in enumerate(model.layers)}
+    else:
+        x, h = torch.randn(4096, 8, generator=g), torch.randn(4096, 8, generator=g)
+        with fake_quant(model, plan):
+            outs = {f"{model.PREFIX}{i}": layer.step(x, *([h] * len(layer.STATES)))
+                    for i, layer in enumerate(model.layers)}
+    for name, out in outs.items():
+        values = len(torch.unique(out[0] if isinstance(out, tuple) else out))
+        assert (values > 1000) if plan.get(name) == "16x8" else (values <= 256), (name, values)
 
 
 def test_stochastic_rounding_is_seeded_unbiased_and_only_while_training():

@@ -72,12 +72,16 @@ EP_COLD int ep_conv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, const
   return conv16_prepare(m, op, (const ep_fb_t *)fbv, (const ep_fb_table_t *)opts);
 }
 
-uint32_t ep_conv16_scratch_bytes(const ep_op_t *op) { return op->kind == EP_K_CONV_I16 ? 8u * op->rows : 0u; }
+uint32_t ep_conv16_scratch_bytes(const ep_op_t *op) {
+  if (op->kind == EP_K_DWCONV_I16) return ep_dwconv16_scratch_bytes(op);
+  return op->kind == EP_K_CONV_I16 ? 8u * op->rows : 0u;
+}
 
 /* Per channel: TFLM's multiplier (double)input_scale * filter_scale / output_scale and its shift. */
 EP_COLD void ep_conv16_init(const ep_model_t *m, ep_op_t *op) {
   const ep_tensor_t *in = &m->tensors[op->in[0]], *w = &m->tensors[op->in[1]], *out = &m->tensors[op->out[0]];
   uint32_t r;
+  if (op->kind == EP_K_DWCONV_I16) ep_dwconv16_init(m, op);
   if (op->kind != EP_K_CONV_I16) return;
   for (r = 0; r < op->rows; r++) {
     const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);

@@ -392,6 +392,8 @@ ep_kernel_fn ep_kernel_for(uint8_t kind) {
     case EP_K_CONV_I16: return EP_KIND_FN(EP_K_CONV_I16, ep_k_conv_i16);
     case EP_K_MAXPOOL_I16: return EP_KIND_FN(EP_K_MAXPOOL_I16, ep_k_pool_i16);
     case EP_K_AVGPOOL_I16: return EP_KIND_FN(EP_K_AVGPOOL_I16, ep_k_pool_i16);
+    case EP_K_DWCONV_I16: return EP_KIND_FN(EP_K_DWCONV_I16, ep_k_dwconv_i16);
+    case EP_K_SOFTMAX_I16: return EP_KIND_FN(EP_K_SOFTMAX_I16, ep_k_softmax_i16);
 #endif
     default: return k_none;
   }

@@ -133,7 +133,9 @@ enum {
   EP_K_TANH_I16,
   EP_K_CONV_I16,    /* CONV_2D int16 activations, int8 filter (16x8; ep_conv16.c) */
   EP_K_MAXPOOL_I16, /* MAX_POOL_2D int16 */
-  EP_K_AVGPOOL_I16  /* AVERAGE_POOL_2D int16 */
+  EP_K_AVGPOOL_I16, /* AVERAGE_POOL_2D int16 */
+  EP_K_DWCONV_I16,  /* DEPTHWISE_CONV_2D int16 activations, int8 filter (16x8; ep_dwconv16.c) */
+  EP_K_SOFTMAX_I16  /* SOFTMAX int16 -> int16 (ep_softmax16.c) */
 };
 
 /* The windowed int8 family and SOFTMAX (ep_window.c): the kinds from EP_K_CONV_I8 to EP_K_SOFTMAX_I8. */

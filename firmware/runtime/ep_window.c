@@ -97,8 +97,11 @@ int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, const void *fb
                           : builtin == EP_OP_SOFTMAX           ? OPT_SOFTMAX
                                                                : OPT_POOL;
   if (opts_type != expect || !has_opts) return EP_RT_ERR_OP; /* strides, windows, beta have no usable default */
-  if (EP_CONV16_ON && builtin == EP_OP_CONV_2D && m->tensors[op->in[0]].dtype == EP_DT_INT16)
-    return ep_conv16_prepare(m, op, fbv, optsv);
+  if (EP_CONV16_ON && m->tensors[op->in[0]].dtype == EP_DT_INT16) {
+    if (builtin == EP_OP_CONV_2D) return ep_conv16_prepare(m, op, fbv, optsv);
+    if (builtin == EP_OP_DEPTHWISE_CONV_2D) return ep_dwconv16_prepare(m, op, fbv, optsv);
+    if (builtin == EP_OP_SOFTMAX) return ep_softmax16_prepare(m, op, fbv, optsv);
+  }
   switch (builtin) {
     case EP_OP_CONV_2D: return ep_conv2d_prepare(m, op, fb, opts);
     case EP_OP_DEPTHWISE_CONV_2D: return ep_dwconv_prepare(m, op, fb, opts);

@@ -70,8 +70,8 @@ def test_pool_int16_matches_tflm(rt, case):
 
 
 def test_conv_16x8_refusals(rt):
-    """A non-zero int16 zero point (TFLM's int16 convolution takes 0) and an int16 depthwise convolution (no kernel)
-    are refused at load, not run wrongly."""
+    """A non-zero int16 zero point (TFLM's int16 convolution takes 0) and an int16 depthwise convolution with an int32
+    bias (TFLM reads it as int64) are refused at load, not run wrongly."""
     rng = np.random.default_rng(5)
     buf, _ = conv_16x8(tb, rng, (1, 4, 4, 2), (3, 3), 2)
     model = tb.S.ModelT.InitFromObj(tb.S.Model.GetRootAsModel(bytearray(buf), 0))
@@ -84,7 +84,8 @@ def test_conv_16x8_refusals(rt):
     g = tb.Graph()
     x = _raw_tensor(tb, g, [1, 4, 4, 3], TFL_INT16, 1e-3, None, "x16")
     w = g.tensor([1, 3, 3, 3], tb.INT8, 0.01, 0, data=rng.integers(-127, 128, (1, 3, 3, 3)).astype(np.int8))
+    b = g.tensor([3], tb.INT32, 1e-5, 0, data=np.arange(3, dtype=np.int32))
     y = _raw_tensor(tb, g, [1, 4, 4, 3], TFL_INT16, 2e-3, None, "y16")
     g.inputs, g.outputs = [x], [y]
-    g.op(tb.S.BuiltinOperator.DEPTHWISE_CONV_2D, [x, w], [y], padding=0, strideH=1, strideW=1, depthMultiplier=1)
+    g.op(tb.S.BuiltinOperator.DEPTHWISE_CONV_2D, [x, w, b], [y], padding=0, strideH=1, strideW=1, depthMultiplier=1)
     assert STATUS.get(rt.init(g.build())) == "DTYPE"

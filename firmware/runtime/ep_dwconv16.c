@@ -1,0 +1,226 @@
+/*
+ * DEPTHWISE_CONV_2D of a 16x8 CNN (issue 30): int16 input/output (zero points 0), int8 filter (per-channel or
+ * per-tensor), int64 or no bias, any depth multiplier, strides, dilation, SAME/VALID, fused activation; bit-exact
+ * with TFLM's reference_integer_ops::DepthwiseConvPerChannel for int16 (taps outside the image skipped, the sum in
+ * 64 bits, the 64-bit MultiplyByQuantizedMultiplier with the multiplier rounded to 16 bits).
+ *
+ * A window of at most 511 taps cannot overflow 32 bits (|x w| <= 2^22), so its sum runs in int32 and only the rescale
+ * is 64-bit: (sum + bias) * m16 + round = sum * m16 + K with K = bias * m16 + round folded per channel at init (the same
+ * value modulo 2^64 as TFLM's, so even a wrapping bias gives its bytes), one SMLAL and a shift. Depth multiplier 1 runs
+ * four channels per block (DSP cores: SMLAxy on the int16 pairs with SXTB16-widened filter bytes); other multipliers,
+ * the last C mod 4 channels and windows of more than 511 taps (int64 sums) one channel at a time.
+ */
+#include "ep_conv16.h"
+
+#include "ep_fc_mixed.h"
+#include "ep_window.h"
+
+#if EP_RT_CONV /* the whole file; see ep_kernels.h */
+
+/* Windows of at most this many taps sum in int32: 511 * 2^22 < 2^31. */
+#define DW16_MAX_I32_TAPS 511u
+
+static float ld_f32(const uint8_t *p) {
+  float f;
+  memcpy(&f, p, 4);
+  return f;
+}
+
+EP_COLD int ep_dwconv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, const void *optsv) {
+  const ep_fb_t *fb = (const ep_fb_t *)fbv;
+  const ep_fb_table_t *opts = (const ep_fb_table_t *)optsv;
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]], *w, *b;
+  ep_win_opts_t o;
+  uint32_t dm, oc, taps, r;
+  TRY(ep_win_conv_head(op, fb, opts, &o));
+  w = &m->tensors[op->in[1]];
+  b = (op->n_in == 3 && op->in[2] >= 0) ? &m->tensors[op->in[2]] : NULL;
+  TRY(ep_fb_scalar(fb, opts, 3, 4, 0, &dm));
+  TRY(ep_fb_scalar(fb, opts, 4, 1, 0, &o.act));
+  TRY(ep_fb_scalar(fb, opts, 5, 4, 1, &o.dlw));
+  TRY(ep_fb_scalar(fb, opts, 6, 4, 1, &o.dlh));
+  if (in->rank != 4 || w->rank != 4 || out->rank != 4 || !w->is_const) return EP_RT_ERR_SHAPE;
+  if (out->dtype != EP_DT_INT16 || w->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE; /* TFLM: no int4 filter here */
+  if (!q16(in) || !q16(out)) return EP_RT_ERR_QUANT;
+  if (dm == 0 || dm > 65535u) return EP_RT_ERR_OP;
+  oc = (uint32_t)w->dims[3];
+  if (w->dims[0] != 1 || (uint64_t)(uint32_t)in->dims[3] * dm != oc) return EP_RT_ERR_SHAPE;
+  TRY(ep_win_filter_quant(w, oc, 3));
+  if (out->dims[0] != in->dims[0] || (uint32_t)out->dims[3] != oc) return EP_RT_ERR_SHAPE;
+  /* TFLM's int16 depthwise reads its bias as int64 whatever the tensor's type: an int32 bias is not run wrongly */
+  if (b != NULL && (!b->is_const || b->dtype != EP_DT_INT64)) return EP_RT_ERR_DTYPE;
+  if (b != NULL && (b->rank != 1 || (uint32_t)b->dims[0] != oc)) return EP_RT_ERR_SHAPE;
+  if ((uint64_t)(uint32_t)w->dims[1] * (uint32_t)w->dims[2] > 65536u) return EP_RT_ERR_LIMITS;
+  taps = (uint32_t)w->dims[1] * (uint32_t)w->dims[2];
+  for (r = 0; r < oc; r++) { /* a multiplier of 2^15 or more has no 64-bit rescale (TFLM asserts below 2^7) */
+    const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
+    int32_t mult, shift;
+    ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &mult, &shift);
+    if (shift > 15) return EP_RT_ERR_QUANT;
+  }
+  TRY(ep_win_dims(in->dims[1], w->dims[1], o.sh, o.dlh, o.padding, out->dims[1], &op->p.conv.pad_h));
+  TRY(ep_win_dims(in->dims[2], w->dims[2], o.sw, o.dlw, o.padding, out->dims[2], &op->p.conv.pad_w));
+  op->p.conv.stride_h = (uint8_t)o.sh;
+  op->p.conv.stride_w = (uint8_t)o.sw;
+  op->p.conv.dil_h = (uint8_t)o.dlh;
+  op->p.conv.dil_w = (uint8_t)o.dlw;
+  op->p.conv.zp_in = (int8_t)(b != NULL); /* whether there is a bias (zero points are 0) */
+  op->p.conv.zp_out = 0;
+  op->act = (uint8_t)o.act;
+  op->rows = oc;
+  op->depth = taps;
+  op->batches = dm; /* no windowed int16 kernel reads batches otherwise */
+  op->kind = EP_K_DWCONV_I16;
+  m->macs += (uint64_t)out->dims[0] * (uint32_t)out->dims[1] * (uint32_t)out->dims[2] * oc * taps;
+  return ep_act_range_16(op->act, out, &op->act_min, &op->act_max);
+}
+
+/* Scratch: int64 K[oc] (bias * m16 + rounding), then int32 m16[oc] (TFLM's multiplier rounded to 16 bits) and
+ * int32 total right shift[oc] (15 - TFLM's shift, in [15, 46]). */
+uint32_t ep_dwconv16_scratch_bytes(const ep_op_t *op) { return 16u * op->rows; }
+
+EP_COLD void ep_dwconv16_init(const ep_model_t *m, ep_op_t *op) {
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *w = &m->tensors[op->in[1]], *out = &m->tensors[op->out[0]];
+  const uint8_t *bias = op->p.conv.zp_in ? m->tensors[op->in[2]].data : NULL;
+  const uint32_t oc = op->rows;
+  uint64_t *k = (uint64_t *)(void *)op->scratch;
+  int32_t *red = op->scratch + 2u * oc, *tot = op->scratch + 3u * oc;
+  uint32_t r;
+  for (r = 0; r < oc; r++) {
+    const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
+    int32_t mult, shift;
+    ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &mult, &shift);
+    red[r] = mult < 0x7FFF0000 ? (mult + (1 << 15)) >> 16 : 0x7FFF;
+    tot[r] = 15 - shift;
+    /* modulo 2^64, as TFLM's int64 arithmetic wraps on the targets */
+    k[r] = (bias ? (uint64_t)ep_ld_i64(bias + 8u * r) * (uint64_t)(int64_t)red[r] : 0u) + ((uint64_t)1 << (tot[r] - 1));
+  }
+}
+
+/* TFLM's rescale of channel ch's sum s (already in 64 bits), clamped to the activation range. */
+static inline int16_t rq64(const ep_op_t *op, int64_t s, uint32_t ch) {
+  const uint32_t oc = op->rows;
+  const uint64_t *k = (const uint64_t *)(const void *)op->scratch;
+  const int32_t red = op->scratch[2u * oc + ch], tot = op->scratch[3u * oc + ch];
+  const int64_t r = (int64_t)((uint64_t)s * (uint64_t)(int64_t)red + k[ch]);
+  return (int16_t)ep_clamp_i32((int32_t)(r >> tot), op->act_min, op->act_max);
+}
+
+/* The taps k in [*k0, *k1) of a K-tap window starting at i0 (dilation d) that fall inside [0, n). */
+static void tap_range(int32_t i0, int32_t K, int32_t d, int32_t n, int32_t *k0, int32_t *k1) {
+  int32_t a = 0, b;
+  if (i0 < 0) a = d == 1 ? -i0 : (-i0 + d - 1) / d;
+  b = n - i0 <= 0 ? 0 : (d == 1 ? n - i0 : (n - i0 + d - 1) / d);
+  *k0 = a;
+  *k1 = b < K ? b : K;
+}
+
+#if EP_SIMD_DSP
+static inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+static inline int32_t smlabt(uint32_t a, uint32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+static inline uint32_t ld32h(const int16_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4); /* two int16 lanes in one LDR (unaligned word loads are allowed on these cores) */
+  return v;
+}
+#endif
+
+/* Channels [0, n & ~3) of one output pixel, depth multiplier 1, sums in int32: `x` is the input at the first inside
+ * tap (channel 0), `w` the filter there; rows/cols inside taps, steps in elements between taps. */
+static void dw16_blocks(const ep_op_t *op, const int16_t *x, const int8_t *w, int16_t *y, uint32_t n, int32_t rows,
+                        int32_t cols, int32_t xrow, int32_t xcol, int32_t wrow) {
+  uint32_t c;
+  int32_t ky, kx;
+  for (c = 0; c + 4u <= n; c += 4u) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (ky = 0; ky < rows; ky++) {
+      const int16_t *xp = x + c + (ptrdiff_t)ky * xrow;
+      const int8_t *wp = w + c + (ptrdiff_t)ky * wrow;
+      for (kx = 0; kx < cols; kx++, xp += xcol, wp += n) {
+#if EP_SIMD_DSP
+        const uint32_t ww = ld32u(wp), wa = sxtb16(ww), wb = sxtb16_r8(ww); /* (w0, w2), (w1, w3) */
+        const uint32_t x01 = ld32h(xp), x23 = ld32h(xp + 2);
+        a0 = smlabb(x01, wa, a0);
+        a1 = smlatb(x01, wb, a1);
+        a2 = smlabt(x23, wa, a2);
+        a3 = smlatt(x23, wb, a3);
+#else
+        a0 += xp[0] * wp[0];
+        a1 += xp[1] * wp[1];
+        a2 += xp[2] * wp[2];
+        a3 += xp[3] * wp[3];
+#endif
+      }
+    }
+    y[c] = rq64(op, a0, c);
+    y[c + 1] = rq64(op, a1, c + 1);
+    y[c + 2] = rq64(op, a2, c + 2);
+    y[c + 3] = rq64(op, a3, c + 3);
+  }
+}
+
+/* Output channels [c0, oc) of one output pixel, one at a time, any depth multiplier; int64 sums. */
+static void dw16_single(const ep_op_t *op, const int16_t *x, const int8_t *w, int16_t *y, uint32_t c0, int32_t rows,
+                        int32_t cols, int32_t xrow, int32_t xcol, int32_t wrow) {
+  const uint32_t oc = op->rows, dm = op->batches;
+  uint32_t c;
+  int32_t ky, kx;
+  for (c = c0; c < oc; c++) {
+    int64_t a = 0;
+    for (ky = 0; ky < rows; ky++) {
+      const int16_t *xp = x + c / dm + (ptrdiff_t)ky * xrow;
+      const int8_t *wp = w + c + (ptrdiff_t)ky * wrow;
+      for (kx = 0; kx < cols; kx++, xp += xcol, wp += oc) a += (int32_t)*xp * *wp;
+    }
+    y[c] = rq64(op, a, c);
+  }
+}
+
+int ep_k_dwconv_i16(const ep_model_t *m, const ep_op_t *op) {
+  const ep_tensor_t *ti = &m->tensors[op->in[0]], *tw = &m->tensors[op->in[1]], *to = &m->tensors[op->out[0]];
+  const int16_t *x = (const int16_t *)(const void *)ti->data;
+  const int8_t *w = (const int8_t *)tw->data;
+  int16_t *y = (int16_t *)(void *)to->data;
+  const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], OH = to->dims[1], OW = to->dims[2];
+  const int32_t KH = tw->dims[1], KW = tw->dims[2], dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
+  const uint32_t oc = op->rows;
+  const int fast = op->batches == 1u && op->depth <= DW16_MAX_I32_TAPS;
+  const uint32_t blocked = fast ? oc & ~3u : 0u;
+  int32_t b, oy, ox;
+  for (b = 0; b < ti->dims[0]; b++) {
+    const int16_t *xb = x + (size_t)b * (uint32_t)H * (uint32_t)W * (uint32_t)C;
+    for (oy = 0; oy < OH; oy++) {
+      const int32_t iy0 = oy * op->p.conv.stride_h - op->p.conv.pad_h;
+      int32_t ky0, ky1;
+      tap_range(iy0, KH, dh, H, &ky0, &ky1);
+      for (ox = 0; ox < OW; ox++, y += oc) {
+        const int32_t ix0 = ox * op->p.conv.stride_w - op->p.conv.pad_w;
+        int32_t kx0, kx1, rows, cols;
+        const int16_t *xp;
+        const int8_t *wp;
+        tap_range(ix0, KW, dw, W, &kx0, &kx1);
+        rows = ky1 > ky0 ? ky1 - ky0 : 0;
+        cols = kx1 > kx0 ? kx1 - kx0 : 0;
+        if (cols == 0) rows = 0; /* no tap inside: the bias alone (the pointers below are then not read) */
+        xp = xb + ((ptrdiff_t)(iy0 + ky0 * dh) * W + (ix0 + kx0 * dw)) * C;
+        wp = w + ((ptrdiff_t)ky0 * KW + kx0) * (int32_t)oc;
+        if (blocked) dw16_blocks(op, xp, wp, y, oc, rows, cols, dh * W * C, dw * C, KW * (int32_t)oc);
+        if (blocked < oc) dw16_single(op, xp, wp, y, blocked, rows, cols, dh * W * C, dw * C, KW * (int32_t)oc);
+      }
+    }
+  }
+  return 0;
+}
+
+#else
+/* ISO C wants a translation unit to declare something. */
+typedef int ep_rt_dwconv16_left_out;
+#endif /* EP_RT_CONV */

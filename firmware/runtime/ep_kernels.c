@@ -7,6 +7,7 @@
 
 #include "ep_add.h"
 #include "ep_conv16.h"
+#include "ep_convf.h"
 #include "ep_elem16.h"
 #include "ep_fc_mixed.h"
 #include "ep_kernels.h"
@@ -394,6 +395,11 @@ ep_kernel_fn ep_kernel_for(uint8_t kind) {
     case EP_K_AVGPOOL_I16: return EP_KIND_FN(EP_K_AVGPOOL_I16, ep_k_pool_i16);
     case EP_K_DWCONV_I16: return EP_KIND_FN(EP_K_DWCONV_I16, ep_k_dwconv_i16);
     case EP_K_SOFTMAX_I16: return EP_KIND_FN(EP_K_SOFTMAX_I16, ep_k_softmax_i16);
+#if EP_RT_F32
+    case EP_K_CONV_F32: return EP_KIND_FN(EP_K_CONV_F32, ep_k_conv_f32);
+    case EP_K_MAXPOOL_F32: return EP_KIND_FN(EP_K_MAXPOOL_F32, ep_k_pool_f32);
+    case EP_K_AVGPOOL_F32: return EP_KIND_FN(EP_K_AVGPOOL_F32, ep_k_pool_f32);
+#endif
 #endif
     default: return k_none;
   }

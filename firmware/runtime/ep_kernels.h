@@ -135,7 +135,10 @@ enum {
   EP_K_MAXPOOL_I16, /* MAX_POOL_2D int16 */
   EP_K_AVGPOOL_I16, /* AVERAGE_POOL_2D int16 */
   EP_K_DWCONV_I16,  /* DEPTHWISE_CONV_2D int16 activations, int8 filter (16x8; ep_dwconv16.c) */
-  EP_K_SOFTMAX_I16  /* SOFTMAX int16 -> int16 (ep_softmax16.c) */
+  EP_K_SOFTMAX_I16, /* SOFTMAX int16 -> int16 (ep_softmax16.c) */
+  EP_K_CONV_F32,    /* CONV_2D float32: a float32 layer of an int8 CNN (ep_convf.c) */
+  EP_K_MAXPOOL_F32, /* MAX_POOL_2D float32 */
+  EP_K_AVGPOOL_F32  /* AVERAGE_POOL_2D float32 */
 };
 
 /* The windowed int8 family and SOFTMAX (ep_window.c): the kinds from EP_K_CONV_I8 to EP_K_SOFTMAX_I8. */

@@ -708,7 +708,7 @@ EP_COLD static int load(ep_model_t *m, const ep_fb_t *fb) {
   for (i = 0; i < m->num_ops; i++) {
     ep_op_t *op = &m->ops[i];
     if (op->kind != EP_K_FC_I8 && op->kind != EP_K_FC_F32 && op->kind != EP_K_FC_I4 && op->kind != EP_K_FC_I16 &&
-        !ep_is_window_kind(op->kind) && op->kind != EP_K_CONV_I16 &&
+        !ep_is_window_kind(op->kind) && op->kind != EP_K_CONV_I16 && op->kind != EP_K_CONV_F32 &&
         op->kind != EP_K_DWCONV_I16)
       op->rows = elements(&m->tensors[op->out[0]]);
     op->fn = ep_kernel_for(op->kind);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ep_conv16.h"
+#include "ep_convf.h"
 #include "ep_fc_mixed.h"
 #include "ep_window.h"
 
@@ -23,10 +24,11 @@ int ep_pool_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_t
   TRY(ep_fb_scalar(fb, opts, 5, 1, 0, &act));
   if (in->rank != 4 || out->rank != 4) return EP_RT_ERR_SHAPE;
   const int wide = EP_CONV16_ON && in->dtype == EP_DT_INT16; /* a 16x8 CNN's pool (kernel: ep_conv16.c) */
-  if (in->dtype != out->dtype || (!wide && in->dtype != EP_DT_INT8)) return EP_RT_ERR_DTYPE;
-  if (wide ? !q16(in) || !q16(out) : !q8(in) || !q8(out)) return EP_RT_ERR_QUANT;
+  const int flt = EP_CONVF_ON && in->dtype == EP_DT_FLOAT32; /* a float32 layer's pool (kernel: ep_convf.c) */
+  if (in->dtype != out->dtype || (!wide && !flt && in->dtype != EP_DT_INT8)) return EP_RT_ERR_DTYPE;
+  if (!flt && (wide ? !q16(in) || !q16(out) : !q8(in) || !q8(out))) return EP_RT_ERR_QUANT;
   /* The kernels pass values through unscaled: the same quantisation on both sides. */
-  if (in->scale != out->scale || in->zero_point != out->zero_point) return EP_RT_ERR_QUANT;
+  if (!flt && (in->scale != out->scale || in->zero_point != out->zero_point)) return EP_RT_ERR_QUANT;
   if (fw == 0 || fh == 0 || fw > 255u || fh > 255u) return EP_RT_ERR_LIMITS;
   if (out->dims[0] != in->dims[0] || out->dims[3] != in->dims[3]) return EP_RT_ERR_SHAPE;
   TRY(ep_win_dims(in->dims[1], (int32_t)fh, sh, 1, padding, out->dims[1], &op->p.pool.pad_h));
@@ -36,6 +38,10 @@ int ep_pool_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_t
   op->p.pool.win_h = (uint8_t)fh;
   op->p.pool.win_w = (uint8_t)fw;
   op->act = (uint8_t)act;
+  if (flt) {
+    op->kind = is_max ? EP_K_MAXPOOL_F32 : EP_K_AVGPOOL_F32;
+    return ep_convf_act_range(op);
+  }
   if (wide) {
     op->kind = is_max ? EP_K_MAXPOOL_I16 : EP_K_AVGPOOL_I16;
     return ep_act_range_16(op->act, out, &op->act_min, &op->act_max);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ep_conv16.h"
+#include "ep_convf.h"
 #include "ep_fc_mixed.h"
 #include "ep_window.h"
 
@@ -102,6 +103,8 @@ int ep_conv_prepare(ep_model_t *m, ep_op_t *op, uint32_t builtin, const void *fb
     if (builtin == EP_OP_DEPTHWISE_CONV_2D) return ep_dwconv16_prepare(m, op, fbv, optsv);
     if (builtin == EP_OP_SOFTMAX) return ep_softmax16_prepare(m, op, fbv, optsv);
   }
+  if (EP_RT_F32 && builtin == EP_OP_CONV_2D && m->tensors[op->in[0]].dtype == EP_DT_FLOAT32)
+    return ep_convf_prepare(m, op, fbv, optsv);
   switch (builtin) {
     case EP_OP_CONV_2D: return ep_conv2d_prepare(m, op, fb, opts);
     case EP_OP_DEPTHWISE_CONV_2D: return ep_dwconv_prepare(m, op, fb, opts);

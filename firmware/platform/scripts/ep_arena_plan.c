@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "ep_conv16.h"
+#include "ep_convf.h"
 #include "ep_kernels.h"
 #include "ep_runtime.h"
 
@@ -69,7 +70,8 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < model.num_ops; i++) {
     if (model.ops[i].builtin == 9u && model.ops[i].depth > depth) depth = model.ops[i].depth; /* FULLY_CONNECTED */
     gru += model.ops[i].kind == EP_K_GRU || model.ops[i].kind == EP_K_LSTM; /* the recurrent family (ep_gru.c) */
-    conv += ep_is_window_kind(model.ops[i].kind) || ep_is_conv16_kind(model.ops[i].kind);
+    conv += ep_is_window_kind(model.ops[i].kind) || ep_is_conv16_kind(model.ops[i].kind) ||
+            ep_is_convf_kind(model.ops[i].kind);
     f32 += model.ops[i].kind == EP_K_FC_F32 || model.ops[i].kind == EP_K_LOGISTIC_F32 ||
            model.ops[i].kind == EP_K_TANH_F32 || model.ops[i].kind == EP_K_RELU_F32;
   }

@@ -22,9 +22,10 @@ from typing import Any
 from edgeprune.host.compress.compress_errors import ConfigError
 
 QUANTIZE_MODES = ("int8", "float32")
-#: Per-layer precision inside an int8 model (issue 30): int8, int4-packed weights with int8 activations, or int16
-#: activations with int8 weights. Mirrors ``edgeprune.export.precision.PRECISIONS`` (tests check they agree).
-PRECISIONS = ("int8", "int4", "16x8")
+#: Per-layer precision inside an int8 model (issue 30): int8, int4-packed weights with int8 activations, int16
+#: activations with int8 weights, or float32 (the layer's ops in float, its original weights). Mirrors
+#: ``edgeprune.export.precision_float.LAYER_PRECISIONS`` (tests check they agree).
+PRECISIONS = ("int8", "int4", "16x8", "float32")
 IMPORTANCE_KINDS = ("l2", "taylor", "activation")
 #: Structured pruning ratios of the discrete action space (action % 8 indexes this).
 DISCRETE_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -69,8 +70,10 @@ class LayerConfig:
         ``None`` (inherit the global mode) or the global mode itself (int8 or float32 for the whole model).
     precision:
         ``None`` (int8) or one of ``PRECISIONS`` for this layer of an int8 model: ``"int4"`` stores its weights
-        two per byte, ``"16x8"`` runs it with int16 activations (a recurrent cell's carried state too). A
-        precision the device runtime has no kernel for is refused here, naming the layer.
+        two per byte, ``"16x8"`` runs it with int16 activations (a recurrent cell's carried state too), ``"float32"``
+        runs its ops in float with its float weights (no fake quantisation in QAT). A precision the device runtime
+        has no kernel for is refused here, naming the layer; float32 beside a 16x8 cell or convolution by
+        ``CompressionConfig``.
     """
 
     name: str
@@ -128,6 +131,21 @@ def precision_refusal(layer: str, precision: str) -> str | None:
     """
     if precision not in PRECISIONS:
         return f"{layer}.precision must be one of {PRECISIONS} or None, got {precision!r}"
+    return None
+
+
+def float32_refusal(layers: Sequence[LayerConfig]) -> str | None:
+    """The one line refusing a float32 layer beside a 16x8 recurrent cell or convolution, or ``None``: the 16x8 region
+    is stitched into the plain int8 model (``export.precision_stitch``), the float32 one comes from the converter's
+    selective quantisation (``export.precision_float``), and the exporter makes one or the other.
+
+    :param layers: the configured layers
+    """
+    floats = [lc.name for lc in layers if lc.precision == "float32"]
+    cells16 = [lc.name for lc in layers if lc.precision == "16x8" and lc.name.startswith(("gru", "lstm", "conv"))]
+    if floats and cells16:
+        return (f"{floats[0]}.precision='float32' cannot be exported beside {cells16[0]}.precision='16x8' (a 16x8 "
+                "cell or convolution and a float32 layer in one model); use int8, int4 or 16x8 for one of them")
     return None
 
 
@@ -228,6 +246,9 @@ class CompressionConfig:
                 f"per-layer precision differs from quantize={self.quantize!r} on {', '.join(mixed)}: "
                 "the device runtime runs one precision per model; drop LayerConfig.quantize"
             )
+        refusal = float32_refusal(layers)
+        if refusal:
+            raise ConfigError(refusal)
         if isinstance(self.finetune_steps, bool) or not isinstance(self.finetune_steps, int) or self.finetune_steps < 0:
             raise ConfigError(f"finetune_steps must be an int >= 0, got {self.finetune_steps!r}")
         if not isinstance(self.distill, bool) or not isinstance(self.qat, bool):
@@ -448,8 +469,9 @@ def _choice_index(x: float, n: int) -> int:
 def from_vector(vec: Sequence[float], names: Any, max_finetune_steps: int = 500, seed: int = 0,
                 precision: bool = False) -> CompressionConfig:
     """Decode an optimiser vector (layout of ``vector_knobs``, ``precision`` as there); values are clipped to the
-    bounds, ``qat`` is dropped when it cannot apply (float32 or no fine-tuning) and per-layer precisions when the
-    model is float32, so every vector is valid."""
+    bounds, ``qat`` is dropped when it cannot apply (float32 or no fine-tuning), per-layer precisions when the
+    model is float32, and a float32 layer's precision (to int8) beside a 16x8 cell or convolution, so every vector is
+    valid."""
     knobs = vector_knobs(names, max_finetune_steps, precision)
     if len(vec) != len(knobs):
         raise ConfigError(f"vector has {len(vec)} values, the layout needs {len(knobs)}: {[k.name for k in knobs]}")
@@ -479,6 +501,8 @@ def from_vector(vec: Sequence[float], names: Any, max_finetune_steps: int = 500,
                 precision=vals.get(f"{n}.precision") if vals["quantize"] == "int8" else None,
             )
         )
+    if float32_refusal(layers):  # float32 beside a 16x8 cell/convolution cannot be exported: those layers run int8
+        layers = [replace(lc, precision=None) if lc.precision == "float32" else lc for lc in layers]
     steps = vals["finetune_steps"]
     qat = vals["qat"] and vals["quantize"] == "int8" and steps > 0
     return CompressionConfig(

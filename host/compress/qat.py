@@ -10,6 +10,7 @@ A layer exported at another precision (issue 30, ``export/precision.py``) is sim
 * ``16x8``: int8 weights, the layer's outputs int16 (zero point 0, 32,767 steps over the tensor's real range): a
   linear layer's or convolution's output, and a recurrent cell's gate pre-activations and carried state (the
   exporter takes a 16x8 cell whole from the converter's 16x8 model, its state int16 between steps).
+* ``float32``: nothing simulated (the layer's ops run in float with its own weights; ``export/precision_float.py``).
 
 The rounding is applied in the forward pass and skipped in the backward pass (straight-through estimator), so the
 weights learn to sit where rounding costs little. Weight rounding is to nearest, or, with ``stochastic=True``,
@@ -146,7 +147,7 @@ def layer_precisions(model: nn.Module, precision: Mapping[str, str] | None) -> d
     config layer in ``precision`` (a low-rank layer's two factors both take its precision); others are int8.
 
     :param model: a canonical model (``StackedGRU``/``StackedLSTM``/``MLP``/``ConvNet``)
-    :param precision: config layer name → ``int8``/``int4``/``16x8``
+    :param precision: config layer name → ``int8``/``int4``/``16x8``/``float32``
     """
     out: dict[int, str] = {}
     if not precision:
@@ -234,6 +235,8 @@ def fake_quant(model: nn.Module, precision: Mapping[str, str] | None = None, *, 
 
     try:
         for m in model.modules():
+            if plan.get(id(m)) == "float32":  # runs in float on the device: nothing to simulate
+                continue
             if isinstance(m, nn.Linear):
                 m.forward = linear_forward(m, plan.get(id(m), "int8"))  # type: ignore[method-assign]
                 patched.append((m, "forward"))
@@ -261,4 +264,6 @@ def bake_weights(model: nn.Module, precision: Mapping[str, str] | None = None, w
         for m in model.modules():
             if isinstance(m, nn.Linear | nn.Conv2d):
                 p = plan.get(id(m), "int8")
+                if p == "float32":  # exported with its float weights
+                    continue
                 m.weight.copy_(quantize_weight(m.weight, p, _per_channel(m, p, weights, int4_scales)))

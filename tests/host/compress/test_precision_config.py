@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeprune.export.precision import PRECISIONS as EXPORT_PRECISIONS
+from edgeprune.export.precision_float import LAYER_PRECISIONS as EXPORT_PRECISIONS
 from edgeprune.host.compress.compress_errors import ConfigError
 from edgeprune.host.compress.config import (
     PRECISIONS,
@@ -71,20 +71,55 @@ def test_from_json_refuses_too():
 
 @pytest.mark.parametrize("layer", ["gru0", "head", "fc0", "conv1", "lstm2"])
 def test_allowed_precisions(layer):
-    assert allowed_precisions(layer) == PRECISIONS == ("int8", "int4", "16x8")
+    assert allowed_precisions(layer) == PRECISIONS == ("int8", "int4", "16x8", "float32")
 
 
 def test_the_search_can_decode_a_16x8_recurrent_layer():
-    """The precision knob of gru0 offers 16x8 (its last choice), so a search vector decodes to gru0 at 16x8 beside
+    """The precision knob of gru0 offers 16x8 (its third choice), so a search vector decodes to gru0 at 16x8 beside
     int8 layers, and that config encodes back to the same choice."""
     knobs = vector_knobs(GRU, precision=True)
     k = next(i for i, kn in enumerate(knobs) if kn.name == "gru0.precision")
-    assert knobs[k].choices == ("int8", "int4", "16x8")
+    assert knobs[k].choices == ("int8", "int4", "16x8", "float32")
     vec = to_vector(CompressionConfig(layers=(LayerConfig("gru0"),)), GRU, precision=True)
-    vec[k] = 0.9
+    vec[k] = 0.6
     cfg = from_vector(vec, GRU, precision=True)
     assert [cfg.layer(n).precision for n in GRU] == ["16x8", None, None]
-    assert to_vector(cfg, GRU, precision=True)[k] >= 2 / 3
+    assert 0.5 <= to_vector(cfg, GRU, precision=True)[k] < 0.75
+
+
+@pytest.mark.parametrize("names", [GRU, ("lstm0", "lstm1", "head"), ("fc0", "fc1", "fc2"), ("conv0", "conv1", "head")])
+def test_float32_is_a_per_layer_precision_of_every_family(names):
+    """One layer of each family at float32 beside int8/int4 layers: accepted, round-trips, a search vector decodes to
+    it (the knob's last choice), and QAT may be on (the float layer simply gets no fake quantisation)."""
+    cfg = CompressionConfig(layers=(LayerConfig(names[1], precision="float32"), LayerConfig(names[2], precision="int4")),
+                            finetune_steps=5, qat=True)
+    cfg.validate_for(names)
+    assert CompressionConfig.from_json(cfg.to_json()) == cfg
+    knobs = vector_knobs(names, precision=True)
+    k = next(i for i, kn in enumerate(knobs) if kn.name == f"{names[0]}.precision")
+    vec = to_vector(CompressionConfig(), names, precision=True)
+    vec[k] = 0.99
+    assert from_vector(vec, names, precision=True).layer(names[0]).precision == "float32"
+
+
+@pytest.mark.parametrize("layers,first", [
+    ((("gru0", "16x8"), ("gru1", "float32")), "gru1"),
+    ((("conv0", "float32"), ("conv1", "16x8")), "conv0"),
+])
+def test_float32_beside_a_16x8_cell_or_convolution_is_refused_in_one_line(layers, first):
+    with pytest.raises(ConfigError) as exc:
+        CompressionConfig(layers=tuple(LayerConfig(n, precision=p) for n, p in layers))
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith(f"{first}.precision='float32'"), msg
+
+
+def test_a_search_vector_never_puts_float32_beside_a_16x8_cell():
+    knobs = vector_knobs(GRU, precision=True)
+    vec = to_vector(CompressionConfig(), GRU, precision=True)
+    vec[next(i for i, kn in enumerate(knobs) if kn.name == "gru0.precision")] = 0.6  # 16x8
+    vec[next(i for i, kn in enumerate(knobs) if kn.name == "gru1.precision")] = 0.99  # float32
+    cfg = from_vector(vec, GRU, precision=True)
+    assert [cfg.layer(n).precision for n in GRU] == ["16x8", None, None]
 
 
 def test_precision_needs_an_int8_model():
@@ -98,6 +133,7 @@ def test_unset_and_int8_keep_the_digest_of_configs_without_the_field():
     assert "precision" not in plain.to_json()
     mixed = CompressionConfig(layers=(LayerConfig("gru0", prune=0.25, precision="int4"),))
     assert mixed.digest() != plain.digest()
+    assert CompressionConfig(layers=(LayerConfig("gru0", precision="float32"),)).digest() != plain.digest()
     assert CompressionConfig.from_json(mixed.to_json()) == mixed
 
 

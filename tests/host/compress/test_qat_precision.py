@@ -165,3 +165,45 @@ def test_a_convnets_conv_output_is_observed_after_its_fused_relu():
     step = float(y.max()) / 255
     q = (y / step).detach()
     assert torch.allclose(q, torch.round(q), atol=1e-3)
+
+
+@pytest.mark.parametrize("cls,layer", [(MLP, "fc1"), (StackedGRU, "gru1"), (ConvNet, "conv0")])
+def test_a_float32_layer_gets_no_fake_quantisation(cls, layer):
+    """A float32 layer runs in float on the device (export.precision_float): QAT leaves its weights and outputs exact
+    and bake_weights leaves its weights as trained, while the int8 layers beside it are simulated and snapped."""
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        model = MLP([8, 16, 12, 3]) if cls is MLP else ConvNet((8, 8), 8, [8, 8], 3) if cls is ConvNet else \
+            StackedGRU(8, [8, 8], 3, 4)
+    idx = int(layer[-1])
+    g = torch.Generator().manual_seed(4)
+    lay = model.layers[idx]
+    plain = lay(torch.randn(2, 8, 8, 8, generator=g)) if cls is ConvNet else None
+    mods = [m for m in lay.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)]
+    before = [m.weight.detach().clone() for m in mods]
+    if cls is MLP:
+        x = torch.randn(256, 16, generator=g)
+        with fake_quant(model, {layer: "float32"}):
+            got = lay(x)
+        assert torch.equal(got, lay(x))
+        with fake_quant(model, {layer: "float32"}):
+            other = model.layers[0](torch.randn(256, 8, generator=g))
+        assert len(torch.unique(other)) <= 256
+    elif cls is ConvNet:
+        x = torch.randn(2, 8, 8, 8, generator=g)
+        with fake_quant(model, {layer: "float32"}):
+            got, other = lay(x), model.layers[1](x)
+        assert torch.equal(got, lay(x)) and plain is not None
+        assert len(torch.unique(other)) <= 256 < len(torch.unique(got))
+    else:
+        x, h = torch.randn(512, 8, generator=g), torch.randn(512, 8, generator=g)
+        with fake_quant(model, {layer: "float32"}):
+            got = lay.step(x, h)
+            other = model.layers[0].step(x, h)
+        assert torch.equal(got, lay.step(x, h))
+        assert len(torch.unique(other)) <= 256 < len(torch.unique(got))
+    bake_weights(model, {layer: "float32"})
+    assert all(torch.equal(m.weight, w) for m, w in zip(mods, before, strict=True))
+    w0 = next(m for m in model.layers[1 - idx if idx < 2 else 0].modules()
+              if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)).weight
+    assert torch.allclose(quantize_weight(w0), w0, atol=1e-7)

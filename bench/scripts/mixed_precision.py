@@ -5,6 +5,8 @@ Usage: python bench/scripts/mixed_precision.py kernels [--cores m0 m3 m4 m7 m33]
        python bench/scripts/mixed_precision.py sizes    [--tasks weather-gru digits-cnn]
        python bench/scripts/mixed_precision.py gru16    [--task weather-gru] [--cores m0 m3 m4 m7 m33] [--runs 3]
                                                         [--windows 3] [--hidden H ...] [--no-device]
+       python bench/scripts/mixed_precision.py gru16one [--task weather-gru] [--cores m3 m4 m7 m33] [--runs 3]
+                                                        [--windows 3] [--hidden H ...] [--no-device]
        python bench/scripts/mixed_precision.py cnn16    [--task digits-cnn] [--cores m0 m3 m4 m7 m33] [--runs 3]
                                                         [--images 3]
        python bench/scripts/mixed_precision.py deploy   [--tasks digits-cnn weather-gru] [--core m4]
@@ -54,6 +56,13 @@ validation windows streamed in the device's sequence mode (its own carry between
 per MAC (one window's median / steps, over one step's MACs; QEMU -icount: lower bounds on cycles) and every output
 after the last step compared with TFLM's bytes. A core whose model buffer is smaller than the model says so. ``--hidden 128 128``: an untrained GRU of that shape (same
 input and classes) instead of the baseline, e.g. for the M0, whose QEMU board holds at most 288 KB of model.
+
+``gru16one``: the weather GRU with ONE layer at 16x8 beside int8 layers (gru0 alone, gru1 alone: the layer's ops
+taken from the converter's 16x8 model, its state int16 between steps, QUANTIZE at its edges; ``export.precision_stitch``)
+against int8 and every layer at 16x8, all with per-tensor int8 weight scales: .tflite bytes, validation in TFLM with
+the device's carry and the drop vs float32 with its paired 95 % interval, then each plan on the device runtime in QEMU
+as ``gru16`` (instructions per step and per MAC, every window's outputs compared with TFLM). ``--hidden 128 128
+--cores m0``: the 2x128 shape that fits the M0 board.
 
 ``qat``: every weighted layer of the task's baseline at int4, post-training (PTQ) against quantisation-aware
 fine-tuning (QAT: fake quantisation at int4 with the straight-through estimator, distilled from the float baseline,
@@ -397,10 +406,8 @@ def _gru16_device(args: argparse.Namespace, exports: dict[str, tuple[bytes, dict
     return ok
 
 
-def gru16(args: argparse.Namespace) -> int:
-    """Validation of the weather GRU at float32, int8 and 16x8 (every layer 16x8: the converter's whole-model 16x8
-    through ``export_model``), all in TFLM with the device's carry; then both on the device runtime in QEMU."""
-    task = get_task(args.task)
+def _gru_model(args: argparse.Namespace, task):
+    """The task's baseline GRU, or with ``--hidden`` an untrained GRU of that shape (same input and classes)."""
     model = task.baseline()
     if args.hidden:
         # Same family and input, another shape (untrained: instruction counts do not depend on the weights):
@@ -411,6 +418,14 @@ def gru16(args: argparse.Namespace) -> int:
 
         torch.manual_seed(0)
         model = StackedGRU(model.input_size, list(args.hidden), model.num_outputs, seq_len=model.seq_len).eval()
+    return model
+
+
+def gru16(args: argparse.Namespace) -> int:
+    """Validation of the weather GRU at float32, int8 and 16x8 (every layer 16x8: the converter's whole-model 16x8
+    through ``export_model``), all in TFLM with the device's carry; then both on the device runtime in QEMU."""
+    task = get_task(args.task)
+    model = _gru_model(args, task)
     sizes = [layer.hidden_size for layer in model.layers]
     calib = task.calibration_inputs(512)
     every16 = {**{f"gru{i}": "16x8" for i in range(len(sizes))}, "head": "16x8"}
@@ -433,6 +448,65 @@ def gru16(args: argparse.Namespace) -> int:
         return 0
     windows = task.agreement_inputs(args.windows, "val")
     return 0 if _gru16_device(args, exports, windows) else 1
+
+
+def gru16one(args: argparse.Namespace) -> int:
+    """One GRU layer at 16x8 beside int8 ones (``export.precision_stitch``) against int8 and every layer at 16x8: the
+    validation metric in TFLM with the device's carry (int16 for a 16x8 layer's state), model bytes, then every plan
+    on the device runtime in QEMU on each core (instructions per step and per MAC, outputs TFLM-exact)."""
+    task = get_task(args.task)
+    model = _gru_model(args, task)
+    sizes = [layer.hidden_size for layer in model.layers]
+    names = [f"gru{i}" for i in range(len(sizes))]
+    plans: dict[str, dict[str, str]] = {"int8": {}}
+    plans.update({f"{n} 16x8": {n: "16x8"} for n in names})
+    plans["all 16x8"] = {**{n: "16x8" for n in names}, "head": "16x8"}
+    calib = task.calibration_inputs(512)
+    exports: dict[str, tuple[bytes, dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, plan in plans.items():
+            res = export_model(model, calib, Path(tmp) / _slug(label), name=args.task, weights="tensor",
+                               precision=plan or None)
+            exports[label] = (res.read_tflite(), res.manifest)
+    print(f"{args.task} {sizes}{' (untrained, for instruction counts only)' if args.hidden else ''}; every export "
+          "with per-tensor int8 weight scales (as the search exports); a 16x8 layer's state int16 between steps")
+    fp = None if args.hidden else task.evaluate_model(model, "val")
+    hdr = f"{'plan':10} {'.tflite B':>10} {'x int8':>7} {'I/O types':>28} {'val':>7} {'drop vs FP32 pp [95 %]':>24}"
+    _rule(hdr)
+    for label, (tfl, man) in exports.items():
+        io = ",".join(f"{e['name']}:{e['dtype'][3:]}" for e in man["inputs"] if e["name"] != "x_t")
+        val = drop = ""
+        if fp is not None:
+            cand = task.evaluate(predict_fn(tfl, man), "val")
+            val, drop = f"{cand.value:.4f}", _drop(task, cand, fp)
+        print(f"{label:10} {len(tfl):>10,} {len(exports['int8'][0]) / len(tfl):>7.3f} {io:>28} {val:>7} {drop:>24}")
+    if fp is not None:
+        print(f"float32 validation {fp.value:.4f}")
+    if args.no_device:
+        return 0
+    windows = task.agreement_inputs(args.windows, "val")
+    models = {k: (tfl, man, quantize_input(windows, man)) for k, (tfl, man) in exports.items()}
+    steps = exports["int8"][1]["sequence"]["steps"]
+    print(f"QEMU -icount shift=0 instructions per step (lower bounds on cycles): median of {args.runs} runs of one "
+          f"{steps}-step window in the device's sequence mode / {steps}, per MAC of one step; every output after the "
+          f"last step of {len(windows)} validation windows compared with TFLM byte for byte")
+    hdr = f"{'core':5} {'plan':10} {'MACs/step':>10} {'instr/step':>11} {'instr/MAC':>10} {'x int8':>7} {'TFLM-exact':>10}"
+    _rule(hdr)
+    ok = True
+    for core in args.cores:
+        elf = build(CORE_ENVS[core], build_dir=args.build_dir).elf
+        rows = _device_windows(core, elf, models, args.runs)
+        base = rows["int8"]
+        for label, r in rows.items():
+            if r is None:
+                print(f"{core:5} {label:10} does not fit: the firmware's model buffer is smaller than the model")
+                continue
+            ipm = r["median"] / r["macs"]
+            rel = f"{ipm / (base['median'] / base['macs']):.2f}" if base else ""
+            ok &= r["exact"]
+            print(f"{core:5} {label:10} {r['macs']:>10,} {r['median']:>11,.0f} {ipm:>10.3f} {rel:>7} "
+                  f"{'yes' if r['exact'] else 'NO':>10}")
+    return 0 if ok else 1
 
 
 def _drop(task, cand, ref) -> str:
@@ -576,6 +650,14 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--hidden", type=int, nargs="+", help="an untrained GRU of these hidden sizes instead of the baseline")
     g.add_argument("--no-device", action="store_true", help="TFLM validation only")
     g.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
+    o = sub.add_parser("gru16one")
+    o.add_argument("--task", default="weather-gru")
+    o.add_argument("--cores", nargs="+", default=["m3", "m4", "m7", "m33"])
+    o.add_argument("--runs", type=int, default=3)
+    o.add_argument("--windows", type=int, default=3, help="validation windows whose every step is checked on the device")
+    o.add_argument("--hidden", type=int, nargs="+", help="an untrained GRU of these hidden sizes instead of the baseline")
+    o.add_argument("--no-device", action="store_true", help="TFLM validation only")
+    o.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
     n = sub.add_parser("cnn16")
     n.add_argument("--task", default="digits-cnn")
     n.add_argument("--cores", nargs="+", default=["m0", "m3", "m4", "m7", "m33"])
@@ -599,7 +681,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--test", action="store_true", help="score each model once on the test split too")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return {"kernels": kernels, "convs": convs, "sizes": sizes, "gru16": gru16, "cnn16": cnn16, "qat": qat,
+    return {"kernels": kernels, "convs": convs, "sizes": sizes, "gru16": gru16, "gru16one": gru16one, "cnn16": cnn16,
+            "qat": qat,
             "deploy": deploy, "bytes": model_bytes}[args.cmd](args)
 
 

@@ -116,21 +116,44 @@ static void tap_range(int32_t i0, int32_t K, int32_t d, int32_t n, int32_t *k0, 
 }
 
 #if EP_SIMD_DSP
-static inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
-  int32_t r;
-  __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-  return r;
-}
-static inline int32_t smlabt(uint32_t a, uint32_t b, int32_t acc) {
-  int32_t r;
-  __asm__("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-  return r;
-}
+/* The DSP instructions of a tap, volatile: kept in tap order, GCC would otherwise hoist all nine taps' loads and
+ * widenings ahead of the first multiply-accumulate and spill them. */
+#define DW16_ASM1(op, r, a)                            \
+  do {                                                 \
+    __asm__ volatile(op : "=r"(r) : "r"(a));           \
+  } while (0)
+#define DW16_MLA(op, acc, a, b)                                                       \
+  do {                                                                                \
+    __asm__ volatile(op " %0, %1, %2, %0" : "+r"(acc) : "r"(a), "r"(b));               \
+  } while (0)
 static inline uint32_t ld32h(const int16_t *p) {
   uint32_t v;
   memcpy(&v, p, 4); /* two int16 lanes in one LDR (unaligned word loads are allowed on these cores) */
   return v;
 }
+#endif
+
+/* One tap of four channels into a0..a3 (DSP: one filter word widened by SXTB16 into (w0, w2), (w1, w3); two int16 pairs by SMLAxy). */
+#if EP_SIMD_DSP
+#define DW16_TAP(xp, wp)                                           \
+  do {                                                             \
+    const uint32_t ww_ = ld32u(wp), x01_ = ld32h(xp), x23_ = ld32h((xp) + 2); \
+    uint32_t wa_, wb_;                                             \
+    DW16_ASM1("sxtb16 %0, %1", wa_, ww_);                          \
+    DW16_ASM1("sxtb16 %0, %1, ror #8", wb_, ww_);                  \
+    DW16_MLA("smlabb", a0, x01_, wa_);                             \
+    DW16_MLA("smlatb", a1, x01_, wb_);                             \
+    DW16_MLA("smlabt", a2, x23_, wa_);                             \
+    DW16_MLA("smlatt", a3, x23_, wb_);                             \
+  } while (0)
+#else
+#define DW16_TAP(xp, wp)        \
+  do {                          \
+    a0 += (xp)[0] * (wp)[0];    \
+    a1 += (xp)[1] * (wp)[1];    \
+    a2 += (xp)[2] * (wp)[2];    \
+    a3 += (xp)[3] * (wp)[3];    \
+  } while (0)
 #endif
 
 /* Channels [0, n & ~3) of one output pixel, depth multiplier 1, sums in int32: `x` is the input at the first inside
@@ -144,22 +167,32 @@ static void dw16_blocks(const ep_op_t *op, const int16_t *x, const int8_t *w, in
     for (ky = 0; ky < rows; ky++) {
       const int16_t *xp = x + c + (ptrdiff_t)ky * xrow;
       const int8_t *wp = w + c + (ptrdiff_t)ky * wrow;
-      for (kx = 0; kx < cols; kx++, xp += xcol, wp += n) {
-#if EP_SIMD_DSP
-        const uint32_t ww = ld32u(wp), wa = sxtb16(ww), wb = sxtb16_r8(ww); /* (w0, w2), (w1, w3) */
-        const uint32_t x01 = ld32h(xp), x23 = ld32h(xp + 2);
-        a0 = smlabb(x01, wa, a0);
-        a1 = smlatb(x01, wb, a1);
-        a2 = smlabt(x23, wa, a2);
-        a3 = smlatt(x23, wb, a3);
-#else
-        a0 += xp[0] * wp[0];
-        a1 += xp[1] * wp[1];
-        a2 += xp[2] * wp[2];
-        a3 += xp[3] * wp[3];
-#endif
-      }
+      for (kx = 0; kx < cols; kx++, xp += xcol, wp += n) DW16_TAP(xp, wp);
     }
+    y[c] = rq64(op, a0, c);
+    y[c + 1] = rq64(op, a1, c + 1);
+    y[c + 2] = rq64(op, a2, c + 2);
+    y[c + 3] = rq64(op, a3, c + 3);
+  }
+}
+
+/* A 3x3 window wholly inside the image, depth multiplier 1, channels [0, n & ~3): the nine taps unrolled. */
+static void dw16_3x3(const ep_op_t *op, const int16_t *x, const int8_t *w, int16_t *y, uint32_t n, int32_t xrow,
+                     int32_t xcol) {
+  uint32_t c;
+  for (c = 0; c + 4u <= n; c += 4u) {
+    const int16_t *r0 = x + c, *r1 = r0 + xrow, *r2 = r1 + xrow;
+    const int8_t *wp = w + c;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    DW16_TAP(r0, wp);
+    DW16_TAP(r0 + xcol, wp + n);
+    DW16_TAP(r0 + 2 * xcol, wp + 2u * n);
+    DW16_TAP(r1, wp + 3u * n);
+    DW16_TAP(r1 + xcol, wp + 4u * n);
+    DW16_TAP(r1 + 2 * xcol, wp + 5u * n);
+    DW16_TAP(r2, wp + 6u * n);
+    DW16_TAP(r2 + xcol, wp + 7u * n);
+    DW16_TAP(r2 + 2 * xcol, wp + 8u * n);
     y[c] = rq64(op, a0, c);
     y[c + 1] = rq64(op, a1, c + 1);
     y[c + 2] = rq64(op, a2, c + 2);
@@ -212,7 +245,8 @@ int ep_k_dwconv_i16(const ep_model_t *m, const ep_op_t *op) {
         if (cols == 0) rows = 0; /* no tap inside: the bias alone (the pointers below are then not read) */
         xp = xb + ((ptrdiff_t)(iy0 + ky0 * dh) * W + (ix0 + kx0 * dw)) * C;
         wp = w + ((ptrdiff_t)ky0 * KW + kx0) * (int32_t)oc;
-        if (blocked) dw16_blocks(op, xp, wp, y, oc, rows, cols, dh * W * C, dw * C, KW * (int32_t)oc);
+        if (blocked && rows == 3 && cols == 3 && KH == 3 && KW == 3) dw16_3x3(op, xp, wp, y, oc, dh * W * C, dw * C);
+        else if (blocked) dw16_blocks(op, xp, wp, y, oc, rows, cols, dh * W * C, dw * C, KW * (int32_t)oc);
         if (blocked < oc) dw16_single(op, xp, wp, y, blocked, rows, cols, dh * W * C, dw * C, KW * (int32_t)oc);
       }
     }

@@ -277,12 +277,14 @@ def test_one_16x8_gru_cell_deploy_library_matches_tflm(gru0_16, core, tmp_path):
     _deploy_matches_tflm(gru0_16[3], core, tmp_path)
 
 
-def test_one_16x8_lstm_cell_runs_tflm_exact(rt, tmp):
+def test_one_16x8_lstm_cell_and_head_run_tflm_exact(rt, tmp):
     torch.manual_seed(6)
     model = StackedLSTM(FEATURES, [10, 8], 2, SEQ).eval()
     calib = synthetic_windows(64, seed=7)
-    plan = {"lstm1": "16x8"}
-    _check_export(rt, export_model(model, calib, tmp / "lstm1-16", precision=plan), model, calib, plan)
+    plan = {"lstm1": "16x8", "head": "16x8"}  # the head stitched with the cell: int16 between them, int8 output
+    res = export_model(model, calib, tmp / "lstm1-16", precision=plan)
+    _check_export(rt, res, model, calib, plan)
+    assert res.manifest["op_sequence"][-1] == "QUANTIZE"
 
 
 def test_stitching_refuses_conversions_that_do_not_correspond(gru0_16, cnn16):

@@ -14,7 +14,10 @@ from runtime.rt import STATUS, Runtime, build
 
 from edgeprune.bench.errors import ExportError
 from edgeprune.bench.tflite_info import read_model
+from edgeprune.bench.tflm import TflmRunner
 from edgeprune.export import precision as P
+from edgeprune.export.deploy import write_deploy
+from edgeprune.export.deploy_build import footprint
 from edgeprune.export.pipeline import export_model
 from edgeprune.host.models import MLP, ConvNet, StackedGRU, StackedLSTM
 
@@ -91,3 +94,23 @@ def test_float32_beside_a_stitched_16x8_cell_is_refused(tmp_path):
     with pytest.raises(ExportError, match="float32"):
         export_model(model, calib, tmp_path / "g", precision={"gru0": "16x8", "gru1": "float32"})
     assert not (tmp_path / "g").exists()
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("kind,plan,core", [("cnn", {"conv0": "float32"}, "m4"), ("gru", {"gru1": "float32"}, "m0")])
+def test_a_float32_layer_ships_in_the_deploy_library(tmp_path, kind, plan, core):
+    """The model with a float32 layer as ``edgeprune export --deploy`` ships it (prepared at export; only the kernels
+    its run list uses, the float ones included), its example run in QEMU: TFLM's output bytes for the example's
+    input pattern (firmware/deploy/example/main.c: input[i] = i * 37 + 11)."""
+    model, calib = _case(kind)
+    res = export_model(model, calib, tmp_path / kind, precision=plan)
+    tfl, man = res.read_tflite(), res.manifest
+    lib = write_deploy(tfl, tmp_path / "lib", manifest=man, name=kind, core=core)
+    assert lib.prepared
+    seq = man.get("sequence")
+    shape = man["inputs"][seq["stream_input"] if seq else 0]["shape"]
+    n = int(np.prod(shape)) * (seq["steps"] if seq else 1)
+    x = (np.arange(n, dtype=np.int64) * 37 + 11).astype(np.int8)
+    runner = TflmRunner.oracle(tfl, man)
+    expected = runner.run(x.reshape(seq["steps"], -1) if seq else x.reshape(shape)).tobytes()
+    assert footprint(lib.out_dir, core).output == expected

@@ -73,7 +73,8 @@ int main(int argc, char **argv) {
     conv += ep_is_window_kind(model.ops[i].kind) || ep_is_conv16_kind(model.ops[i].kind) ||
             ep_is_convf_kind(model.ops[i].kind);
     f32 += model.ops[i].kind == EP_K_FC_F32 || model.ops[i].kind == EP_K_LOGISTIC_F32 ||
-           model.ops[i].kind == EP_K_TANH_F32 || model.ops[i].kind == EP_K_RELU_F32;
+           model.ops[i].kind == EP_K_TANH_F32 || model.ops[i].kind == EP_K_RELU_F32 ||
+           ep_is_convf_kind(model.ops[i].kind); /* ep_convf.c is compiled under EP_RT_F32 too */
   }
   unsigned long long kinds = 0; /* EP_RT_KINDS for a build of exactly this model: the kinds its run list calls */
   for (uint32_t i = 0; i < model.num_run; i++) kinds |= 1ull << model.ops[model.run[i]].kind;

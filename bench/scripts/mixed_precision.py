@@ -7,6 +7,9 @@ Usage: python bench/scripts/mixed_precision.py kernels [--cores m0 m3 m4 m7 m33]
                                                         [--windows 3] [--hidden H ...] [--no-device]
        python bench/scripts/mixed_precision.py gru16one [--task weather-gru] [--cores m3 m4 m7 m33] [--runs 3]
                                                         [--windows 3] [--hidden H ...] [--no-device]
+       python bench/scripts/mixed_precision.py float1   [--task weather-gru] [--cores m0 m3 m4 m7 m33] [--runs 3]
+                                                        [--windows 3] [--hidden H ...] [--layers gru1 head]
+                                                        [--no-device]
        python bench/scripts/mixed_precision.py cnn16    [--task digits-cnn] [--cores m0 m3 m4 m7 m33] [--runs 3]
                                                         [--images 3]
        python bench/scripts/mixed_precision.py deploy   [--tasks digits-cnn weather-gru] [--core m4]
@@ -63,6 +66,13 @@ against int8 and every layer at 16x8, all with per-tensor int8 weight scales: .t
 the device's carry and the drop vs float32 with its paired 95 % interval, then each plan on the device runtime in QEMU
 as ``gru16`` (instructions per step and per MAC, every window's outputs compared with TFLM). ``--hidden 128 128
 --cores m0``: the 2x128 shape that fits the M0 board.
+
+``float1``: the weather GRU with ONE layer at float32 inside the int8 model (each of --layers alone: its ops in float
+with the original float weights, DEQUANTIZE/QUANTIZE at its edges; ``export.precision_float``) against int8 and the
+float32 model: .tflite bytes, weight bytes (float at 4 B), validation in TFLM with the device's carry and the drop vs
+float32 with its paired 95 % interval; then int8 and each plan on the device runtime in QEMU as ``gru16one``
+(instructions per step and per MAC, every window's outputs compared with TFLM). A plan larger than a core's model
+buffer says so. ``--hidden 128 128``: a smaller, untrained shape for the instruction counts.
 
 ``qat``: every weighted layer of the task's baseline at int4, post-training (PTQ) against quantisation-aware
 fine-tuning (QAT: fake quantisation at int4 with the straight-through estimator, distilled from the float baseline,
@@ -406,6 +416,19 @@ def _gru16_device(args: argparse.Namespace, exports: dict[str, tuple[bytes, dict
     return ok
 
 
+def _export_plans(args: argparse.Namespace, task, model, plans: dict[str, dict[str, str]]) -> dict[str, tuple[bytes, dict]]:
+    """Each plan (label -> per-layer precision) exported by ``export_model`` with per-tensor int8 weight scales (as the
+    search exports): label -> (flatbuffer, manifest)."""
+    calib = task.calibration_inputs(512)
+    exports: dict[str, tuple[bytes, dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, plan in plans.items():
+            res = export_model(model, calib, Path(tmp) / _slug(label), name=args.task, weights="tensor",
+                               precision=plan or None)
+            exports[label] = (res.read_tflite(), res.manifest)
+    return exports
+
+
 def _gru_model(args: argparse.Namespace, task):
     """The task's baseline GRU, or with ``--hidden`` an untrained GRU of that shape (same input and classes)."""
     model = task.baseline()
@@ -461,36 +484,46 @@ def gru16one(args: argparse.Namespace) -> int:
     plans: dict[str, dict[str, str]] = {"int8": {}}
     plans.update({f"{n} 16x8": {n: "16x8"} for n in names})
     plans["all 16x8"] = {**{n: "16x8" for n in names}, "head": "16x8"}
-    calib = task.calibration_inputs(512)
-    exports: dict[str, tuple[bytes, dict]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, plan in plans.items():
-            res = export_model(model, calib, Path(tmp) / _slug(label), name=args.task, weights="tensor",
-                               precision=plan or None)
-            exports[label] = (res.read_tflite(), res.manifest)
+    exports = _export_plans(args, task, model, plans)
     print(f"{args.task} {sizes}{' (untrained, for instruction counts only)' if args.hidden else ''}; every export "
           "with per-tensor int8 weight scales (as the search exports); a 16x8 layer's state int16 between steps")
-    fp = None if args.hidden else task.evaluate_model(model, "val")
-    hdr = f"{'plan':10} {'.tflite B':>10} {'x int8':>7} {'I/O types':>28} {'val':>7} {'drop vs FP32 pp [95 %]':>24}"
-    _rule(hdr)
-    for label, (tfl, man) in exports.items():
+    def cols(tfl: bytes, man: dict) -> str:
         io = ",".join(f"{e['name']}:{e['dtype'][3:]}" for e in man["inputs"] if e["name"] != "x_t")
+        return f"{len(exports['int8'][0]) / len(tfl):>7.3f} {io:>28}"
+
+    _plan_table(args, task, model, exports, 10, f"{'x int8':>7} {'I/O types':>28}", cols)
+    if args.no_device:
+        return 0
+    return 0 if _plans_on_device(args, exports, task.agreement_inputs(args.windows, "val"), 10) else 1
+
+
+def _plan_table(args: argparse.Namespace, task, model, exports: dict[str, tuple[bytes, dict]], width: int,
+                head: str, cols) -> None:
+    """One row per plan: .tflite bytes, the plan's own columns (``cols(flatbuffer, manifest)`` under ``head``) and,
+    for the baseline (no ``--hidden``), validation in TFLM with the device's carry and its paired drop vs float32."""
+    fp = None if args.hidden else task.evaluate_model(model, "val")
+    _rule(f"{'plan':{width}} {'.tflite B':>10} {head} {'val':>7} {'drop vs FP32 pp [95 %]':>24}")
+    for label, (tfl, man) in exports.items():
         val = drop = ""
         if fp is not None:
             cand = task.evaluate(predict_fn(tfl, man), "val")
             val, drop = f"{cand.value:.4f}", _drop(task, cand, fp)
-        print(f"{label:10} {len(tfl):>10,} {len(exports['int8'][0]) / len(tfl):>7.3f} {io:>28} {val:>7} {drop:>24}")
+        print(f"{label:{width}} {len(tfl):>10,} {cols(tfl, man)} {val:>7} {drop:>24}")
     if fp is not None:
         print(f"float32 validation {fp.value:.4f}")
-    if args.no_device:
-        return 0
-    windows = task.agreement_inputs(args.windows, "val")
+
+
+def _plans_on_device(args: argparse.Namespace, exports: dict[str, tuple[bytes, dict]], windows: np.ndarray,
+                     width: int) -> bool:
+    """Every plan (``int8`` first) on the device runtime in QEMU on each core: instructions per step and per MAC beside
+    int8, every window's outputs compared with TFLM's bytes; a plan larger than the model buffer says so."""
     models = {k: (tfl, man, quantize_input(windows, man)) for k, (tfl, man) in exports.items()}
     steps = exports["int8"][1]["sequence"]["steps"]
     print(f"QEMU -icount shift=0 instructions per step (lower bounds on cycles): median of {args.runs} runs of one "
           f"{steps}-step window in the device's sequence mode / {steps}, per MAC of one step; every output after the "
           f"last step of {len(windows)} validation windows compared with TFLM byte for byte")
-    hdr = f"{'core':5} {'plan':10} {'MACs/step':>10} {'instr/step':>11} {'instr/MAC':>10} {'x int8':>7} {'TFLM-exact':>10}"
+    hdr = (f"{'core':5} {'plan':{width}} {'MACs/step':>10} {'instr/step':>11} {'instr/MAC':>10} {'x int8':>7} "
+           f"{'TFLM-exact':>10}")
     _rule(hdr)
     ok = True
     for core in args.cores:
@@ -499,14 +532,31 @@ def gru16one(args: argparse.Namespace) -> int:
         base = rows["int8"]
         for label, r in rows.items():
             if r is None:
-                print(f"{core:5} {label:10} does not fit: the firmware's model buffer is smaller than the model")
+                print(f"{core:5} {label:{width}} does not fit: the firmware's model buffer is smaller than the model")
                 continue
             ipm = r["median"] / r["macs"]
             rel = f"{ipm / (base['median'] / base['macs']):.2f}" if base else ""
             ok &= r["exact"]
-            print(f"{core:5} {label:10} {r['macs']:>10,} {r['median']:>11,.0f} {ipm:>10.3f} {rel:>7} "
+            print(f"{core:5} {label:{width}} {r['macs']:>10,} {r['median']:>11,.0f} {ipm:>10.3f} {rel:>7} "
                   f"{'yes' if r['exact'] else 'NO':>10}")
-    return 0 if ok else 1
+    return ok
+
+
+def float1(args: argparse.Namespace) -> int:
+    """One GRU layer at float32 inside the int8 model (``export.precision_float``) against int8 and float32: bytes,
+    validation in TFLM with the device's carry, then every plan on the device runtime in QEMU on each core."""
+    task = get_task(args.task)
+    model = _gru_model(args, task)
+    sizes = [layer.hidden_size for layer in model.layers]
+    plans: dict[str, dict[str, str]] = {"int8": {}}
+    plans.update({f"{n} float32": {n: "float32"} for n in args.layers})
+    exports = _export_plans(args, task, model, plans)
+    print(f"{args.task} {sizes}{' (untrained, for instruction counts only)' if args.hidden else ''}; every export "
+          "with per-tensor int8 weight scales (as the search exports); a float32 layer keeps its float weights")
+    _plan_table(args, task, model, exports, 14, f"{'weight B':>10}", lambda tfl, man: f"{man['weight_bytes']:>10,}")
+    if args.no_device:
+        return 0
+    return 0 if _plans_on_device(args, exports, task.agreement_inputs(args.windows, "val"), 14) else 1
 
 
 def _drop(task, cand, ref) -> str:
@@ -628,6 +678,19 @@ def qat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gru_parser(sub, name: str, cores: list[str]) -> argparse.ArgumentParser:
+    """The options the weather-GRU subcommands share (gru16, gru16one, float1)."""
+    p = sub.add_parser(name)
+    p.add_argument("--task", default="weather-gru")
+    p.add_argument("--cores", nargs="+", default=cores)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--windows", type=int, default=3, help="validation windows whose every step is checked on the device")
+    p.add_argument("--hidden", type=int, nargs="+", help="an untrained GRU of these hidden sizes instead of the baseline")
+    p.add_argument("--no-device", action="store_true", help="TFLM validation only")
+    p.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -642,22 +705,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
     z = sub.add_parser("sizes")
     z.add_argument("--tasks", nargs="+", default=["weather-gru", "digits-cnn"])
-    g = sub.add_parser("gru16")
-    g.add_argument("--task", default="weather-gru")
-    g.add_argument("--cores", nargs="+", default=["m0", "m3", "m4", "m7", "m33"])
-    g.add_argument("--runs", type=int, default=3)
-    g.add_argument("--windows", type=int, default=3, help="validation windows whose every step is checked on the device")
-    g.add_argument("--hidden", type=int, nargs="+", help="an untrained GRU of these hidden sizes instead of the baseline")
-    g.add_argument("--no-device", action="store_true", help="TFLM validation only")
-    g.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
-    o = sub.add_parser("gru16one")
-    o.add_argument("--task", default="weather-gru")
-    o.add_argument("--cores", nargs="+", default=["m3", "m4", "m7", "m33"])
-    o.add_argument("--runs", type=int, default=3)
-    o.add_argument("--windows", type=int, default=3, help="validation windows whose every step is checked on the device")
-    o.add_argument("--hidden", type=int, nargs="+", help="an untrained GRU of these hidden sizes instead of the baseline")
-    o.add_argument("--no-device", action="store_true", help="TFLM validation only")
-    o.add_argument("--build-dir", type=Path, default=ROOT / ".pio" / "build-mixed")
+    _gru_parser(sub, "gru16", ["m0", "m3", "m4", "m7", "m33"])
+    _gru_parser(sub, "gru16one", ["m3", "m4", "m7", "m33"])
+    f = _gru_parser(sub, "float1", ["m0", "m3", "m4", "m7", "m33"])
+    f.add_argument("--layers", nargs="+", default=["gru1", "head"], help="layers put at float32, one plan each")
     n = sub.add_parser("cnn16")
     n.add_argument("--task", default="digits-cnn")
     n.add_argument("--cores", nargs="+", default=["m0", "m3", "m4", "m7", "m33"])
@@ -681,7 +732,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--test", action="store_true", help="score each model once on the test split too")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return {"kernels": kernels, "convs": convs, "sizes": sizes, "gru16": gru16, "gru16one": gru16one, "cnn16": cnn16,
+    return {"kernels": kernels, "convs": convs, "sizes": sizes, "gru16": gru16, "gru16one": gru16one, "float1": float1,
+            "cnn16": cnn16,
             "qat": qat,
             "deploy": deploy, "bytes": model_bytes}[args.cmd](args)
 

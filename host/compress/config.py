@@ -199,8 +199,8 @@ class CompressionConfig:
         Per-layer ``LayerConfig``s; layers not listed are left as they are. Names must be unique.
     quantize:
         ``"int8"`` (default: the exporter's full-integer PTQ, per-channel weights, per-tensor
-        activations, calibrated on training data) or ``"float32"``. One mode for the whole model:
-        the device runtime does not support per-layer mixed precision.
+        activations, calibrated on training data) or ``"float32"`` (the whole model in float). Inside an int8
+        model, single layers take another precision through ``LayerConfig.precision`` (float32 included).
     finetune_steps:
         Adam steps after pruning (0 = none).
     distill:

@@ -277,14 +277,18 @@ def test_one_16x8_gru_cell_deploy_library_matches_tflm(gru0_16, core, tmp_path):
     _deploy_matches_tflm(gru0_16[3], core, tmp_path)
 
 
-def test_one_16x8_lstm_cell_and_head_run_tflm_exact(rt, tmp):
+@pytest.mark.parametrize("plan", [{"lstm1": "16x8", "head": "16x8"}, {"lstm0": "16x8", "lstm1": "16x8"}])
+def test_16x8_lstm_cells_beside_int8_run_tflm_exact(rt, tmp, plan):
+    """lstm1 stitched together with the head (int16 between them, a QUANTIZE to the int8 output); both cells at 16x8
+    with an int8 head (int16 from cell to cell, one QUANTIZE in, one out)."""
     torch.manual_seed(6)
     model = StackedLSTM(FEATURES, [10, 8], 2, SEQ).eval()
     calib = synthetic_windows(64, seed=7)
-    plan = {"lstm1": "16x8", "head": "16x8"}  # the head stitched with the cell: int16 between them, int8 output
-    res = export_model(model, calib, tmp / "lstm1-16", precision=plan)
+    res = export_model(model, calib, tmp / ("lstm-" + "-".join(plan)), precision=plan)
     _check_export(rt, res, model, calib, plan)
-    assert res.manifest["op_sequence"][-1] == "QUANTIZE"
+    ops = res.manifest["op_sequence"]
+    assert ops.count("QUANTIZE") == 2
+    assert (ops[-1] == "QUANTIZE") == (plan.get("head") == "16x8")
 
 
 def test_stitching_refuses_conversions_that_do_not_correspond(gru0_16, cnn16):

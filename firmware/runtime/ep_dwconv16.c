@@ -52,11 +52,11 @@ EP_COLD int ep_dwconv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, con
   if (b != NULL && (b->rank != 1 || (uint32_t)b->dims[0] != oc)) return EP_RT_ERR_SHAPE;
   if ((uint64_t)(uint32_t)w->dims[1] * (uint32_t)w->dims[2] > 65536u) return EP_RT_ERR_LIMITS;
   taps = (uint32_t)w->dims[1] * (uint32_t)w->dims[2];
-  for (r = 0; r < oc; r++) { /* a multiplier of 2^15 or more has no 64-bit rescale (TFLM asserts below 2^7) */
+  for (r = 0; r < oc; r++) { /* a multiplier of 2^14 or more has no 64-bit rescale (TFLM asserts below 2^7) */
     const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
     int32_t mult, shift;
     ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &mult, &shift);
-    if (shift > 15) return EP_RT_ERR_QUANT;
+    if (shift > 14) return EP_RT_ERR_QUANT;
   }
   TRY(ep_win_dims(in->dims[1], w->dims[1], o.sh, o.dlh, o.padding, out->dims[1], &op->p.conv.pad_h));
   TRY(ep_win_dims(in->dims[2], w->dims[2], o.sw, o.dlw, o.padding, out->dims[2], &op->p.conv.pad_w));
@@ -75,35 +75,68 @@ EP_COLD int ep_dwconv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, con
   return ep_act_range_16(op->act, out, &op->act_min, &op->act_max);
 }
 
-/* Scratch: int64 K[oc] (bias * m16 + rounding), then int32 m16[oc] (TFLM's multiplier rounded to 16 bits) and
- * int32 total right shift[oc] (15 - TFLM's shift, in [15, 46]). */
+/* Scratch: four int32 words per channel, read together by the rescale: K = bias * m16 + rounding (int64, low word
+ * first), m16 (TFLM's multiplier rounded to 16 bits) and the total right shift (15 - TFLM's shift, in [1, 46]). */
 uint32_t ep_dwconv16_scratch_bytes(const ep_op_t *op) { return 16u * op->rows; }
+
+/* Stores channel r pre-shifted when that is exact for every input: with s = 32 - tot, (sum * m16 + K) << s keeps
+ * every bit of the sum TFLM shifts when it cannot overflow 64 bits (|sum| <= taps * 2^22 and |K| bounded), and its high
+ * word is then TFLM's result: m16 << s and K << s stored, the shift 32, no shift at invoke. */
+EP_COLD static int hi_word(ep_op_t *op, uint64_t k, int32_t red, int32_t tot, uint32_t r) {
+  const uint64_t amax = (uint64_t)op->depth << 22, kabs = (int64_t)k < 0 ? 0u - k : k;
+  const int32_t sh = 32 - tot;
+  if (tot < 16 || tot > 32 || (int64_t)k == INT64_MIN || amax * (uint64_t)red + kabs >= (uint64_t)1 << (63 - sh))
+    return 0;
+  op->scratch[4u * r] = (int32_t)(uint32_t)(k << sh);
+  op->scratch[4u * r + 1u] = (int32_t)(uint32_t)(k << sh >> 32);
+  op->scratch[4u * r + 2u] = (int32_t)((uint32_t)red << sh);
+  op->scratch[4u * r + 3u] = 32;
+  return 1;
+}
 
 EP_COLD void ep_dwconv16_init(const ep_model_t *m, ep_op_t *op) {
   const ep_tensor_t *in = &m->tensors[op->in[0]], *w = &m->tensors[op->in[1]], *out = &m->tensors[op->out[0]];
   const uint8_t *bias = op->p.conv.zp_in ? m->tensors[op->in[2]].data : NULL;
   const uint32_t oc = op->rows;
-  uint64_t *k = (uint64_t *)(void *)op->scratch;
-  int32_t *red = op->scratch + 2u * oc, *tot = op->scratch + 3u * oc;
   uint32_t r;
+  op->p.conv.zp_out = 1; /* every channel pre-shifted (cleared below otherwise): the kernels' short rescale */
   for (r = 0; r < oc; r++) {
     const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
     int32_t mult, shift;
     ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &mult, &shift);
-    red[r] = mult < 0x7FFF0000 ? (mult + (1 << 15)) >> 16 : 0x7FFF;
-    tot[r] = 15 - shift;
+    const int32_t red = mult < 0x7FFF0000 ? (mult + (1 << 15)) >> 16 : 0x7FFF, tot = 15 - shift;
     /* modulo 2^64, as TFLM's int64 arithmetic wraps on the targets */
-    k[r] = (bias ? (uint64_t)ep_ld_i64(bias + 8u * r) * (uint64_t)(int64_t)red[r] : 0u) + ((uint64_t)1 << (tot[r] - 1));
+    const uint64_t k = (bias ? (uint64_t)ep_ld_i64(bias + 8u * r) * (uint64_t)(int64_t)red : 0u) + ((uint64_t)1 << (tot - 1));
+    if (!hi_word(op, k, red, tot, r)) {
+      op->scratch[4u * r] = (int32_t)(uint32_t)k;
+      op->scratch[4u * r + 1u] = (int32_t)(uint32_t)(k >> 32);
+      op->scratch[4u * r + 2u] = red;
+      op->scratch[4u * r + 3u] = tot;
+      op->p.conv.zp_out = 0;
+    }
   }
 }
 
-/* TFLM's rescale of channel ch's sum s (already in 64 bits), clamped to the activation range. */
-static inline int16_t rq64(const ep_op_t *op, int64_t s, uint32_t ch) {
-  const uint32_t oc = op->rows;
-  const uint64_t *k = (const uint64_t *)(const void *)op->scratch;
-  const int32_t red = op->scratch[2u * oc + ch], tot = op->scratch[3u * oc + ch];
-  const int64_t r = (int64_t)((uint64_t)s * (uint64_t)(int64_t)red + k[ch]);
-  return (int16_t)ep_clamp_i32((int32_t)(r >> tot), op->act_min, op->act_max);
+/* TFLM's rescale of a channel's 64-bit sum s (q: the channel's four scratch words), clamped to [lo, hi]. */
+static inline int16_t rq64(const int32_t *q, int64_t s, int32_t lo, int32_t hi) {
+  const uint64_t k = (uint64_t)(uint32_t)q[0] | (uint64_t)(uint32_t)q[1] << 32;
+  const int64_t r = (int64_t)((uint64_t)s * (uint64_t)(int64_t)q[2] + k);
+  return (int16_t)ep_clamp_sel((int32_t)(r >> q[3]), lo, hi);
+}
+
+/* The same for a 32-bit sum of a channel stored pre-shifted: one SMLAL, its high word. */
+static inline int16_t rq_hi(const int32_t *q, int32_t a, int32_t lo, int32_t hi) {
+  const int64_t r = (int64_t)a * q[2] + (int64_t)((uint64_t)(uint32_t)q[0] | (uint64_t)(uint32_t)q[1] << 32);
+  return (int16_t)ep_clamp_sel((int32_t)(r >> 32), lo, hi);
+}
+
+/* The same for a 32-bit sum: one SMLAL, then the low 32 bits of the 64-bit shift (what TFLM's cast to int32 keeps),
+ * from one word when the shift is 32 or more, else from both. */
+static inline int16_t rq32(const int32_t *q, int32_t a, int32_t lo, int32_t hi) {
+  const int64_t r = (int64_t)a * q[2] + (int64_t)((uint64_t)(uint32_t)q[0] | (uint64_t)(uint32_t)q[1] << 32);
+  const int32_t tot = q[3], h = (int32_t)(r >> 32);
+  const int32_t v = tot >= 32 ? h >> (tot - 32) : (int32_t)(((uint32_t)r >> tot) | ((uint32_t)h << (32 - tot)));
+  return (int16_t)ep_clamp_sel(v, lo, hi);
 }
 
 /* The taps k in [*k0, *k1) of a K-tap window starting at i0 (dilation d) that fall inside [0, n). */
@@ -133,6 +166,22 @@ static inline uint32_t ld32h(const int16_t *p) {
 }
 #endif
 
+/* The four sums' outputs: the short rescale when every channel is pre-shifted (p.conv.zp_out, see hi_word). */
+#define DW16_STORE4()                     \
+  do {                                    \
+    if (op->p.conv.zp_out) {              \
+      y[c] = rq_hi(q, a0, lo, hi);        \
+      y[c + 1] = rq_hi(q + 4, a1, lo, hi); \
+      y[c + 2] = rq_hi(q + 8, a2, lo, hi); \
+      y[c + 3] = rq_hi(q + 12, a3, lo, hi); \
+    } else {                              \
+      y[c] = rq32(q, a0, lo, hi);         \
+      y[c + 1] = rq32(q + 4, a1, lo, hi); \
+      y[c + 2] = rq32(q + 8, a2, lo, hi); \
+      y[c + 3] = rq32(q + 12, a3, lo, hi); \
+    }                                     \
+  } while (0)
+
 /* One tap of four channels into a0..a3 (DSP: one filter word widened by SXTB16 into (w0, w2), (w1, w3); two int16 pairs by SMLAxy). */
 #if EP_SIMD_DSP
 #define DW16_TAP(xp, wp)                                           \
@@ -160,29 +209,30 @@ static inline uint32_t ld32h(const int16_t *p) {
  * tap (channel 0), `w` the filter there; rows/cols inside taps, steps in elements between taps. */
 static void dw16_blocks(const ep_op_t *op, const int16_t *x, const int8_t *w, int16_t *y, uint32_t n, int32_t rows,
                         int32_t cols, int32_t xrow, int32_t xcol, int32_t wrow) {
+  const int32_t lo = op->act_min, hi = op->act_max;
   uint32_t c;
   int32_t ky, kx;
   for (c = 0; c + 4u <= n; c += 4u) {
+    const int32_t *q = op->scratch + 4u * c;
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (ky = 0; ky < rows; ky++) {
       const int16_t *xp = x + c + (ptrdiff_t)ky * xrow;
       const int8_t *wp = w + c + (ptrdiff_t)ky * wrow;
       for (kx = 0; kx < cols; kx++, xp += xcol, wp += n) DW16_TAP(xp, wp);
     }
-    y[c] = rq64(op, a0, c);
-    y[c + 1] = rq64(op, a1, c + 1);
-    y[c + 2] = rq64(op, a2, c + 2);
-    y[c + 3] = rq64(op, a3, c + 3);
+    DW16_STORE4();
   }
 }
 
 /* A 3x3 window wholly inside the image, depth multiplier 1, channels [0, n & ~3): the nine taps unrolled. */
 static void dw16_3x3(const ep_op_t *op, const int16_t *x, const int8_t *w, int16_t *y, uint32_t n, int32_t xrow,
                      int32_t xcol) {
+  const int32_t lo = op->act_min, hi = op->act_max;
   uint32_t c;
   for (c = 0; c + 4u <= n; c += 4u) {
     const int16_t *r0 = x + c, *r1 = r0 + xrow, *r2 = r1 + xrow;
     const int8_t *wp = w + c;
+    const int32_t *q = op->scratch + 4u * c;
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     DW16_TAP(r0, wp);
     DW16_TAP(r0 + xcol, wp + n);
@@ -193,10 +243,7 @@ static void dw16_3x3(const ep_op_t *op, const int16_t *x, const int8_t *w, int16
     DW16_TAP(r2, wp + 6u * n);
     DW16_TAP(r2 + xcol, wp + 7u * n);
     DW16_TAP(r2 + 2 * xcol, wp + 8u * n);
-    y[c] = rq64(op, a0, c);
-    y[c + 1] = rq64(op, a1, c + 1);
-    y[c + 2] = rq64(op, a2, c + 2);
-    y[c + 3] = rq64(op, a3, c + 3);
+    DW16_STORE4();
   }
 }
 
@@ -213,7 +260,7 @@ static void dw16_single(const ep_op_t *op, const int16_t *x, const int8_t *w, in
       const int8_t *wp = w + c + (ptrdiff_t)ky * wrow;
       for (kx = 0; kx < cols; kx++, xp += xcol, wp += oc) a += (int32_t)*xp * *wp;
     }
-    y[c] = rq64(op, a, c);
+    y[c] = rq64(op->scratch + 4u * c, a, op->act_min, op->act_max);
   }
 }
 

@@ -13,10 +13,12 @@ from .mixed_models import _out, _raw_tensor
 
 def dwconv_16x8(tb, rng, shape=(1, 7, 6, 5), kernel=(3, 3), dm: int = 1, stride=(1, 1), padding: int = 0,
                 act: int = 0, bias: str = "int64", per_channel: bool = True, dilation=(1, 1),
-                w_values=None) -> tuple[bytes, np.ndarray]:
+                w_values=None, out_ratio: float | None = None, bias_values=None) -> tuple[bytes, np.ndarray]:
     """DEPTHWISE_CONV_2D: int16 input and output (zero points 0), int8 filter [1, kh, kw, c * dm] (per-channel or
     per-tensor scales), int64 / int32 / no bias. ``padding``: 0 SAME, 1 VALID. ``w_values``: the filter (default
-    random in [-127, 127]). Returns the model and a random int16 input."""
+    random in [-127, 127]); ``out_ratio``: the output scale as this multiple of input x mean filter scale (default:
+    from the sums' spread); ``bias_values``: the int64 bias (default random). Returns the model and a random int16
+    input."""
     n, h, w, c = shape
     kh, kw = kernel
     oc = c * dm
@@ -30,12 +32,12 @@ def dwconv_16x8(tb, rng, shape=(1, 7, 6, 5), kernel=(3, 3), dm: int = 1, stride=
     ins = [x, wi]
     bs = s_in * np.atleast_1d(ws)
     if bias == "int64":
-        ins.append(_raw_tensor(tb, g, [oc], TFL_INT64, bs, rng.integers(-10**6, 10**6, oc).astype(np.int64).tobytes(),
-                               "b64"))
+        bv = rng.integers(-10**6, 10**6, oc) if bias_values is None else bias_values
+        ins.append(_raw_tensor(tb, g, [oc], TFL_INT64, bs, np.asarray(bv).astype(np.int64).tobytes(), "b64"))
     elif bias == "int32":
         ins.append(g.tensor([oc], tb.INT32, bs, 0, data=rng.integers(-10**5, 10**5, oc).astype(np.int32)))
     # Output scale from the sums' spread so the int16 outputs use their range (not all saturated).
-    s_out = s_in * float(np.mean(ws)) * 16384 * np.sqrt(kh * kw) / 30000 * 127 * 1.5
+    s_out = s_in * float(np.mean(ws)) * (16384 * np.sqrt(kh * kw) / 30000 * 127 * 1.5 if out_ratio is None else out_ratio)
     y = _raw_tensor(tb, g, [n, oh, ow, oc], TFL_INT16, s_out, None, "y16")
     g.inputs, g.outputs = [x], [y]
     g.op(tb.S.BuiltinOperator.DEPTHWISE_CONV_2D, ins, [y], padding=padding, strideH=stride[0], strideW=stride[1],

@@ -66,6 +66,21 @@ def test_dwconv_16x8_largest_products_match_tflm(rt, kernel):
     np.testing.assert_array_equal(rt.run([x])[0].reshape(ref.shape), ref)
 
 
+@pytest.mark.parametrize("ratio,bias,inputs", [(1.4, [0, 50, -50, 900], 40), (2.0**20, None, 32767),
+                                               (2.0**8, [2**50, -(2**50), 3, -(2**62)], 32767)],
+                         ids=["multiplier-0.7", "multiplier-2^-20", "bias-2^50"])
+def test_dwconv_16x8_rescale_paths_match_tflm(rt, ratio, bias, inputs):
+    """The rescales the short path (the sum's high word) does not take: a multiplier of about 0.7 (TFLM's total
+    shift 15), one of about 2^-20 (shift 34), biases of 2^50 and 2^62 (the shifted sum could overflow 64 bits)."""
+    rng = np.random.default_rng(int(np.log2(ratio)) + 7)
+    buf, _ = dwconv_16x8(tb, rng, (1, 6, 6, 4), out_ratio=ratio, bias_values=bias)
+    x = rng.integers(-inputs, inputs + 1, (1, 6, 6, 4)).astype(np.int16)
+    ref = tflm_run(buf, [x])[0]
+    _load(rt, buf)
+    np.testing.assert_array_equal(rt.run([x])[0].reshape(ref.shape), ref)
+    assert len(np.unique(ref)) > 3
+
+
 def test_dwconv_16x8_refusals(rt):
     """What TFLM's int16 depthwise cannot run right is refused at load: an int32 bias (TFLM reads it as int64) with
     DTYPE, a non-zero int16 zero point with QUANT."""

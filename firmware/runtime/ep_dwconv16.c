@@ -125,10 +125,38 @@ static inline int16_t rq64(const int32_t *q, int64_t s, int32_t lo, int32_t hi) 
 }
 
 /* The same for a 32-bit sum of a channel stored pre-shifted: one SMLAL, its high word. */
-static inline int16_t rq_hi(const int32_t *q, int32_t a, int32_t lo, int32_t hi) {
+static inline int32_t rq_hi(const int32_t *q, int32_t a) {
+#if defined(__GNUC__) && defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
+  /* one SMLAL: GCC otherwise builds the product from UMULL and MLAs once the sum comes out of inline assembly */
+  uint32_t lo = (uint32_t)q[0];
+  int32_t h = q[1];
+  __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(h) : "r"(a), "r"(q[2]));
+  return h;
+#else
   const int64_t r = (int64_t)a * q[2] + (int64_t)((uint64_t)(uint32_t)q[0] | (uint64_t)(uint32_t)q[1] << 32);
-  return (int16_t)ep_clamp_sel((int32_t)(r >> 32), lo, hi);
+  return (int32_t)(r >> 32);
+#endif
 }
+
+/* The activation clamps that are one saturation where the core has SSAT/USAT: no activation (the int16 range) and
+ * ReLU ([0, 32767]); sat_kind says which one an op's range is (0: neither, the two-sided clamp). */
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT && defined(__GNUC__)
+static inline int32_t ssat16(int32_t v) {
+  int32_t r;
+  __asm__("ssat %0, #16, %1" : "=r"(r) : "r"(v));
+  return r;
+}
+static inline int32_t usat15(int32_t v) {
+  int32_t r;
+  __asm__("usat %0, #15, %1" : "=r"(r) : "r"(v));
+  return r;
+}
+static inline int sat_kind(int32_t lo, int32_t hi) { return hi != 32767 ? 0 : lo == -32768 ? 1 : lo == 0 ? 2 : 0; }
+#else
+static inline int32_t ssat16(int32_t v) { return ep_clamp_sel(v, -32768, 32767); }
+static inline int32_t usat15(int32_t v) { return ep_clamp_sel(v, 0, 32767); }
+static inline int sat_kind(int32_t lo, int32_t hi) { (void)lo, (void)hi; return 0; }
+#endif
 
 /* The same for a 32-bit sum: one SMLAL, then the low 32 bits of the 64-bit shift (what TFLM's cast to int32 keeps),
  * from one word when the shift is 32 or more, else from both. */
@@ -167,18 +195,27 @@ static inline uint32_t ld32h(const int16_t *p) {
 #endif
 
 /* The four sums' outputs: the short rescale when every channel is pre-shifted (p.conv.zp_out, see hi_word). */
+#define DW16_OUT4(f)                                \
+  do {                                              \
+    y[c] = (int16_t)f(rq_hi(q, a0));                \
+    y[c + 1] = (int16_t)f(rq_hi(q + 4, a1));        \
+    y[c + 2] = (int16_t)f(rq_hi(q + 8, a2));        \
+    y[c + 3] = (int16_t)f(rq_hi(q + 12, a3));       \
+  } while (0)
+#define DW16_CLAMP(v) ep_clamp_sel(v, lo, hi)
 #define DW16_STORE4()                     \
   do {                                    \
-    if (op->p.conv.zp_out) {              \
-      y[c] = rq_hi(q, a0, lo, hi);        \
-      y[c + 1] = rq_hi(q + 4, a1, lo, hi); \
-      y[c + 2] = rq_hi(q + 8, a2, lo, hi); \
-      y[c + 3] = rq_hi(q + 12, a3, lo, hi); \
-    } else {                              \
+    if (!op->p.conv.zp_out) {             \
       y[c] = rq32(q, a0, lo, hi);         \
       y[c + 1] = rq32(q + 4, a1, lo, hi); \
       y[c + 2] = rq32(q + 8, a2, lo, hi); \
       y[c + 3] = rq32(q + 12, a3, lo, hi); \
+    } else if (sat == 2) {                \
+      DW16_OUT4(usat15);                  \
+    } else if (sat == 1) {                \
+      DW16_OUT4(ssat16);                  \
+    } else {                              \
+      DW16_OUT4(DW16_CLAMP);              \
     }                                     \
   } while (0)
 
@@ -210,6 +247,7 @@ static inline uint32_t ld32h(const int16_t *p) {
 static void dw16_blocks(const ep_op_t *op, const int16_t *x, const int8_t *w, int16_t *y, uint32_t n, int32_t rows,
                         int32_t cols, int32_t xrow, int32_t xcol, int32_t wrow) {
   const int32_t lo = op->act_min, hi = op->act_max;
+  const int sat = sat_kind(lo, hi);
   uint32_t c;
   int32_t ky, kx;
   for (c = 0; c + 4u <= n; c += 4u) {
@@ -228,6 +266,7 @@ static void dw16_blocks(const ep_op_t *op, const int16_t *x, const int8_t *w, in
 static void dw16_3x3(const ep_op_t *op, const int16_t *x, const int8_t *w, int16_t *y, uint32_t n, int32_t xrow,
                      int32_t xcol) {
   const int32_t lo = op->act_min, hi = op->act_max;
+  const int sat = sat_kind(lo, hi);
   uint32_t c;
   for (c = 0; c + 4u <= n; c += 4u) {
     const int16_t *r0 = x + c, *r1 = r0 + xrow, *r2 = r1 + xrow;

@@ -32,7 +32,7 @@ int ep_k_conv_i16(const ep_model_t *m, const ep_op_t *op);
 int ep_k_pool_i16(const ep_model_t *m, const ep_op_t *op);
 /* DEPTHWISE_CONV_2D whose input is int16 (ep_dwconv16.c), called by ep_conv_prepare as ep_conv16_prepare is; its
  * persistent bytes (16 per channel: the bias folded into the 64-bit rounding constant, the 16-bit multiplier, the
- * shift) and their init, reached through ep_conv16_scratch_bytes / ep_conv16_init. */
+ * shift; then the filter widened to int16) and their init, reached through ep_conv16_scratch_bytes / ep_conv16_init. */
 int ep_dwconv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, const void *opts);
 uint32_t ep_dwconv16_scratch_bytes(const ep_op_t *op);
 void ep_dwconv16_init(const ep_model_t *m, ep_op_t *op);

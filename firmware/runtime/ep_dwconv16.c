@@ -6,9 +6,10 @@
  *
  * A window of at most 511 taps cannot overflow 32 bits (|x w| <= 2^22), so its sum runs in int32 and only the rescale
  * is 64-bit: (sum + bias) * m16 + round = sum * m16 + K with K = bias * m16 + round folded per channel at init (the same
- * value modulo 2^64 as TFLM's, so even a wrapping bias gives its bytes), one SMLAL and a shift. Depth multiplier 1 runs
- * four channels per block (DSP cores: SMLAxy on the int16 pairs with SXTB16-widened filter bytes); other multipliers,
- * the last C mod 4 channels and windows of more than 511 taps (int64 sums) one channel at a time.
+ * value modulo 2^64 as TFLM's, so even a wrapping bias gives its bytes), stored pre-shifted where that is exact so the
+ * result is the high word of one SMLAL. Depth multiplier 1 runs four channels per block from a filter copy widened to
+ * int16 at init (DSP cores: SMLABB/SMLATT on int16 pairs; 3x3 windows inside the image unrolled); other multipliers,
+ * the last C mod 4 channels and windows of more than 511 taps (int64 sums) run one channel at a time.
  */
 #include "ep_conv16.h"
 
@@ -75,9 +76,17 @@ EP_COLD int ep_dwconv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, con
   return ep_act_range_16(op->act, out, &op->act_min, &op->act_max);
 }
 
+/* Whether the op runs its channels in 4-channel blocks with int32 sums (depth multiplier 1, at most 511 taps). */
+static int blocked_op(const ep_op_t *op) { return op->batches == 1u && op->depth <= DW16_MAX_I32_TAPS; }
+
 /* Scratch: four int32 words per channel, read together by the rescale: K = bias * m16 + rounding (int64, low word
- * first), m16 (TFLM's multiplier rounded to 16 bits) and the total right shift (15 - TFLM's shift, in [1, 46]). */
-uint32_t ep_dwconv16_scratch_bytes(const ep_op_t *op) { return 16u * op->rows; }
+ * first), m16 (TFLM's multiplier rounded to 16 bits) and the total right shift (15 - TFLM's shift, in [1, 46]). Then,
+ * for a blocked op, the filter of its first C & ~3 channels widened to int16 and ordered block by block, tap by tap,
+ * four channels a tap (two words: SMLABB/SMLATT take both lanes as they are, no widening at invoke; the same bytes on
+ * every core, so every target plans the same arena). */
+uint32_t ep_dwconv16_scratch_bytes(const ep_op_t *op) {
+  return 16u * op->rows + (blocked_op(op) ? (op->rows & ~3u) * op->depth * 2u : 0u);
+}
 
 /* Stores channel r pre-shifted when that is exact for every input: with s = 32 - tot, (sum * m16 + K) << s keeps
  * every bit of the sum TFLM shifts when it cannot overflow 64 bits (|sum| <= taps * 2^22 and |K| bounded), and its high
@@ -114,6 +123,14 @@ EP_COLD void ep_dwconv16_init(const ep_model_t *m, ep_op_t *op) {
       op->scratch[4u * r + 3u] = tot;
       op->p.conv.zp_out = 0;
     }
+  }
+  if (blocked_op(op)) {
+    int16_t *wq = (int16_t *)(void *)(op->scratch + 4u * oc);
+    const int8_t *wt = (const int8_t *)w->data;
+    uint32_t t, j;
+    for (r = 0; r + 4u <= oc; r += 4u)
+      for (t = 0; t < op->depth; t++)
+        for (j = 0; j < 4u; j++) *wq++ = wt[(size_t)t * oc + r + j];
   }
 }
 
@@ -177,12 +194,8 @@ static void tap_range(int32_t i0, int32_t K, int32_t d, int32_t n, int32_t *k0, 
 }
 
 #if EP_SIMD_DSP
-/* The DSP instructions of a tap, volatile: kept in tap order, GCC would otherwise hoist all nine taps' loads and
- * widenings ahead of the first multiply-accumulate and spill them. */
-#define DW16_ASM1(op, r, a)                            \
-  do {                                                 \
-    __asm__ volatile(op : "=r"(r) : "r"(a));           \
-  } while (0)
+/* The multiply-accumulates of a tap, volatile: kept in tap order, GCC would otherwise hoist all nine taps' loads
+ * ahead of the first one and spill them. */
 #define DW16_MLA(op, acc, a, b)                                                       \
   do {                                                                                \
     __asm__ volatile(op " %0, %1, %2, %0" : "+r"(acc) : "r"(a), "r"(b));               \
@@ -219,18 +232,16 @@ static inline uint32_t ld32h(const int16_t *p) {
     }                                     \
   } while (0)
 
-/* One tap of four channels into a0..a3 (DSP: one filter word widened by SXTB16 into (w0, w2), (w1, w3); two int16 pairs by SMLAxy). */
+/* One tap of four channels into a0..a3: `xp` the input (four int16), `wp` the widened filter (four int16; DSP: two
+ * lane pairs into SMLABB/SMLATT). */
 #if EP_SIMD_DSP
-#define DW16_TAP(xp, wp)                                           \
-  do {                                                             \
-    const uint32_t ww_ = ld32u(wp), x01_ = ld32h(xp), x23_ = ld32h((xp) + 2); \
-    uint32_t wa_, wb_;                                             \
-    DW16_ASM1("sxtb16 %0, %1", wa_, ww_);                          \
-    DW16_ASM1("sxtb16 %0, %1, ror #8", wb_, ww_);                  \
-    DW16_MLA("smlabb", a0, x01_, wa_);                             \
-    DW16_MLA("smlatb", a1, x01_, wb_);                             \
-    DW16_MLA("smlabt", a2, x23_, wa_);                             \
-    DW16_MLA("smlatt", a3, x23_, wb_);                             \
+#define DW16_TAP(xp, wp)                                                                                  \
+  do {                                                                                                    \
+    const uint32_t x01_ = ld32h(xp), x23_ = ld32h((xp) + 2), w01_ = ld32h(wp), w23_ = ld32h((wp) + 2);    \
+    DW16_MLA("smlabb", a0, x01_, w01_);                                                                   \
+    DW16_MLA("smlatt", a1, x01_, w01_);                                                                   \
+    DW16_MLA("smlabb", a2, x23_, w23_);                                                                   \
+    DW16_MLA("smlatt", a3, x23_, w23_);                                                                   \
   } while (0)
 #else
 #define DW16_TAP(xp, wp)        \
@@ -243,45 +254,44 @@ static inline uint32_t ld32h(const int16_t *p) {
 #endif
 
 /* Channels [0, n & ~3) of one output pixel, depth multiplier 1, sums in int32: `x` is the input at the first inside
- * tap (channel 0), `w` the filter there; rows/cols inside taps, steps in elements between taps. */
-static void dw16_blocks(const ep_op_t *op, const int16_t *x, const int8_t *w, int16_t *y, uint32_t n, int32_t rows,
-                        int32_t cols, int32_t xrow, int32_t xcol, int32_t wrow) {
+ * tap (channel 0), `w` the widened filter of block 0 at that tap (blocks `bstep` int16 apart, tap rows `wrow`);
+ * rows/cols inside taps, input steps in elements between taps. */
+static void dw16_blocks(const ep_op_t *op, const int16_t *x, const int16_t *w, int16_t *y, uint32_t n, int32_t rows,
+                        int32_t cols, int32_t xrow, int32_t xcol, int32_t wrow, uint32_t bstep) {
   const int32_t lo = op->act_min, hi = op->act_max;
   const int sat = sat_kind(lo, hi);
   uint32_t c;
   int32_t ky, kx;
-  for (c = 0; c + 4u <= n; c += 4u) {
+  for (c = 0; c + 4u <= n; c += 4u, w += bstep) {
     const int32_t *q = op->scratch + 4u * c;
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (ky = 0; ky < rows; ky++) {
-      const int16_t *xp = x + c + (ptrdiff_t)ky * xrow;
-      const int8_t *wp = w + c + (ptrdiff_t)ky * wrow;
-      for (kx = 0; kx < cols; kx++, xp += xcol, wp += n) DW16_TAP(xp, wp);
+      const int16_t *xp = x + c + (ptrdiff_t)ky * xrow, *wp = w + (ptrdiff_t)ky * wrow;
+      for (kx = 0; kx < cols; kx++, xp += xcol, wp += 4) DW16_TAP(xp, wp);
     }
     DW16_STORE4();
   }
 }
 
 /* A 3x3 window wholly inside the image, depth multiplier 1, channels [0, n & ~3): the nine taps unrolled. */
-static void dw16_3x3(const ep_op_t *op, const int16_t *x, const int8_t *w, int16_t *y, uint32_t n, int32_t xrow,
+static void dw16_3x3(const ep_op_t *op, const int16_t *x, const int16_t *w, int16_t *y, uint32_t n, int32_t xrow,
                      int32_t xcol) {
   const int32_t lo = op->act_min, hi = op->act_max;
   const int sat = sat_kind(lo, hi);
   uint32_t c;
-  for (c = 0; c + 4u <= n; c += 4u) {
+  for (c = 0; c + 4u <= n; c += 4u, w += 36) {
     const int16_t *r0 = x + c, *r1 = r0 + xrow, *r2 = r1 + xrow;
-    const int8_t *wp = w + c;
     const int32_t *q = op->scratch + 4u * c;
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    DW16_TAP(r0, wp);
-    DW16_TAP(r0 + xcol, wp + n);
-    DW16_TAP(r0 + 2 * xcol, wp + 2u * n);
-    DW16_TAP(r1, wp + 3u * n);
-    DW16_TAP(r1 + xcol, wp + 4u * n);
-    DW16_TAP(r1 + 2 * xcol, wp + 5u * n);
-    DW16_TAP(r2, wp + 6u * n);
-    DW16_TAP(r2 + xcol, wp + 7u * n);
-    DW16_TAP(r2 + 2 * xcol, wp + 8u * n);
+    DW16_TAP(r0, w);
+    DW16_TAP(r0 + xcol, w + 4);
+    DW16_TAP(r0 + 2 * xcol, w + 8);
+    DW16_TAP(r1, w + 12);
+    DW16_TAP(r1 + xcol, w + 16);
+    DW16_TAP(r1 + 2 * xcol, w + 20);
+    DW16_TAP(r2, w + 24);
+    DW16_TAP(r2 + xcol, w + 28);
+    DW16_TAP(r2 + 2 * xcol, w + 32);
     DW16_STORE4();
   }
 }
@@ -311,8 +321,8 @@ int ep_k_dwconv_i16(const ep_model_t *m, const ep_op_t *op) {
   const int32_t H = ti->dims[1], W = ti->dims[2], C = ti->dims[3], OH = to->dims[1], OW = to->dims[2];
   const int32_t KH = tw->dims[1], KW = tw->dims[2], dh = op->p.conv.dil_h, dw = op->p.conv.dil_w;
   const uint32_t oc = op->rows;
-  const int fast = op->batches == 1u && op->depth <= DW16_MAX_I32_TAPS;
-  const uint32_t blocked = fast ? oc & ~3u : 0u;
+  const uint32_t blocked = blocked_op(op) ? oc & ~3u : 0u;
+  const int16_t *wq = (const int16_t *)(const void *)(op->scratch + 4u * oc);
   int32_t b, oy, ox;
   for (b = 0; b < ti->dims[0]; b++) {
     const int16_t *xb = x + (size_t)b * (uint32_t)H * (uint32_t)W * (uint32_t)C;
@@ -331,8 +341,10 @@ int ep_k_dwconv_i16(const ep_model_t *m, const ep_op_t *op) {
         if (cols == 0) rows = 0; /* no tap inside: the bias alone (the pointers below are then not read) */
         xp = xb + ((ptrdiff_t)(iy0 + ky0 * dh) * W + (ix0 + kx0 * dw)) * C;
         wp = w + ((ptrdiff_t)ky0 * KW + kx0) * (int32_t)oc;
-        if (blocked && rows == 3 && cols == 3 && KH == 3 && KW == 3) dw16_3x3(op, xp, wp, y, oc, dh * W * C, dw * C);
-        else if (blocked) dw16_blocks(op, xp, wp, y, oc, rows, cols, dh * W * C, dw * C, KW * (int32_t)oc);
+        if (blocked && rows == 3 && cols == 3 && KH == 3 && KW == 3) dw16_3x3(op, xp, wq, y, oc, dh * W * C, dw * C);
+        else if (blocked)
+          dw16_blocks(op, xp, wq + ((ptrdiff_t)ky0 * KW + kx0) * 4, y, oc, rows, cols, dh * W * C, dw * C, KW * 4,
+                      4u * op->depth);
         if (blocked < oc) dw16_single(op, xp, wp, y, blocked, rows, cols, dh * W * C, dw * C, KW * (int32_t)oc);
       }
     }

@@ -1,12 +1,17 @@
 """int16 DEPTHWISE_CONV_2D and SOFTMAX (issue 30, ep_dwconv16.c, ep_softmax16.c) in the real firmware under QEMU give
-TFLM's bytes on the v6-M (M0: C blocks, libgcc's 64-bit shifts) and DSP (M4: SMLAxy on int16 pairs) builds: a
+TFLM's bytes on the v6-M (M0: C blocks, libgcc's 64-bit shifts) and DSP (M4: SMLABB/SMLATT on int16 pairs) builds: a
 4-channel block with a tail, depth multiplier 2 with stride and dilation, the int64 window path, and SOFTMAX over a
-dense sweep of input differences and wide rows."""
+dense sweep of input differences and wide rows; and the host planner's arena is the device's for them (the widened
+filter copy in the persistent part)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from edgeprune.bench.firmware_build import CORE_ENVS, build, plan_model
+from edgeprune.bench.link import Device
+from edgeprune.bench.qemu import QemuBoard
 
 from . import tflbuild as tb
 from .models16 import dwconv_16x8, softmax_16
@@ -32,4 +37,9 @@ def cases() -> list[tuple[str, bytes, np.ndarray]]:
 
 @pytest.mark.parametrize("core", ["m0", "m4"])
 def test_dw16_softmax16_match_tflm_in_qemu(core, tmp_path_factory):
-    assert qemu_mismatches(core, tmp_path_factory.mktemp(f"fw-dw16-{core}"), cases()) == []
+    build_dir = tmp_path_factory.mktemp(f"fw-dw16-{core}")
+    assert qemu_mismatches(core, build_dir, cases()) == []
+    elf = build(CORE_ENVS[core], build_dir=build_dir).elf  # the firmware just built (nothing to rebuild)
+    with QemuBoard(core, elf=elf) as board, Device.open(board.url, 30.0) as dev:
+        for name, buf, _ in cases():
+            assert dev.load_model(buf).arena_used == plan_model(buf, CORE_ENVS[core]).arena, name

@@ -2,7 +2,7 @@
 give TFLM's bytes: depthwise with depth multipliers 1-3, strides, dilation, SAME/VALID, fused activations, int64 or no
 bias, per-channel and per-tensor scales, windows on both sides of the 511-tap int32 limit at the largest products;
 SOFTMAX on every input difference at several input scales and betas, wide rows, and its constant tables against
-TFLM's gen_lut reproduced in float32."""
+TFLM's gen_lut reproduced in float32; a model as the TFLite converter's 16x8 mode writes it (depthwise, FC, SOFTMAX)."""
 
 from __future__ import annotations
 
@@ -166,3 +166,30 @@ def test_softmax_int16_tables_are_tflm_gen_lut():
 
     assert table("exp_lut") == tflm_gen_lut(lambda v: np.float32(libm.expf(float(v))), -10.0, 0.0)
     assert table("recip_lut") == tflm_gen_lut(lambda v: np.float32(1) / (np.float32(1) + v), 0.0, 1.0)
+
+
+@pytest.mark.tf
+def test_converter_16x8_depthwise_softmax_model_matches_tflm(rt):
+    """The TFLite converter's own 16x8 output (EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8: int64
+    biases, per-channel filter scales, Q15 softmax): two depthwise convolutions (multiplier 2 + ReLU, stride 2 VALID),
+    FULLY_CONNECTED and SOFTMAX equal TFLM on random int16 inputs."""
+    import tensorflow as tf
+
+    tf.random.set_seed(0)
+    model = tf.keras.Sequential([
+        tf.keras.layers.Input((8, 8, 4), batch_size=1),
+        tf.keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu"),
+        tf.keras.layers.DepthwiseConv2D(3, strides=2, padding="valid"),
+        tf.keras.layers.Flatten(), tf.keras.layers.Dense(10), tf.keras.layers.Softmax()])
+    rng = np.random.default_rng(0)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([rng.normal(0, 1, (1, 8, 8, 4)).astype(np.float32)] for _ in range(20))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int16
+    buf = conv.convert()
+    _load(rt, buf)
+    for _ in range(4):
+        x = rng.integers(-20000, 20000, (1, 8, 8, 4)).astype(np.int16)
+        ref = tflm_run(buf, [x])[0]
+        np.testing.assert_array_equal(rt.run([x])[0].reshape(ref.shape), ref)

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeprune.bench.errors import MeasureError
 from edgeprune.bench.figures import Figure
-from edgeprune.bench.inputs import encode_input
+from edgeprune.bench.inputs import INT_IO, encode_input
 from edgeprune.bench.manifest import Manifest, ManifestLike, bare_manifest
 from edgeprune.bench.tflm import TflmRunner
 
@@ -84,7 +84,7 @@ def check_agreement(device: Any, tflite_bytes: bytes, manifest: ManifestLike | N
     metric_fig = None
     if metric is not None:
         preds = np.stack(device_rows).astype(np.float32)
-        if out_spec.dtype == "int8":
+        if out_spec.dtype in INT_IO:  # a 16x8 model's int16 output is quantised like an int8 one
             preds = (preds - out_spec.zero_point) * np.float32(out_spec.scale)
         value = float(metric(preds, labels))
         metric_fig = Figure(value, metric_name, source,

@@ -53,3 +53,24 @@ def softmax_16(tb, shape, scale: float, beta: float = 1.0, out_scale: float = 1.
     g.inputs, g.outputs = [x], [y]
     g.op(tb.S.BuiltinOperator.SOFTMAX, [x], [y], beta=beta)
     return g.build()
+
+
+def converter_dw_softmax_16x8(seed: int = 0) -> bytes:
+    """A model as the TFLite converter's own 16x8 mode writes it (EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_
+    WEIGHTS_INT8: int64 biases, per-channel filter scales, Q15 softmax, int16 I/O): DEPTHWISE_CONV_2D multiplier 2 +
+    ReLU, DEPTHWISE_CONV_2D stride 2 VALID, RESHAPE, FULLY_CONNECTED, SOFTMAX, on an 8 x 8 x 4 input."""
+    import tensorflow as tf
+
+    tf.random.set_seed(seed)
+    model = tf.keras.Sequential([
+        tf.keras.layers.Input((8, 8, 4), batch_size=1),
+        tf.keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu"),
+        tf.keras.layers.DepthwiseConv2D(3, strides=2, padding="valid"),
+        tf.keras.layers.Flatten(), tf.keras.layers.Dense(10), tf.keras.layers.Softmax()])
+    rng = np.random.default_rng(seed)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([rng.normal(0, 1, (1, 8, 8, 4)).astype(np.float32)] for _ in range(20))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int16
+    return conv.convert()

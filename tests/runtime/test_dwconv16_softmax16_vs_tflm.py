@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from . import tflbuild as tb
-from .models16 import dwconv_16x8, softmax_16
+from .models16 import converter_dw_softmax_16x8, dwconv_16x8, softmax_16
 from .oracle import tflm_run
 from .rt import RUNTIME, STATUS
 
@@ -170,25 +170,11 @@ def test_softmax_int16_tables_are_tflm_gen_lut():
 
 @pytest.mark.tf
 def test_converter_16x8_depthwise_softmax_model_matches_tflm(rt):
-    """The TFLite converter's own 16x8 output (EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8: int64
-    biases, per-channel filter scales, Q15 softmax): two depthwise convolutions (multiplier 2 + ReLU, stride 2 VALID),
-    FULLY_CONNECTED and SOFTMAX equal TFLM on random int16 inputs."""
-    import tensorflow as tf
-
-    tf.random.set_seed(0)
-    model = tf.keras.Sequential([
-        tf.keras.layers.Input((8, 8, 4), batch_size=1),
-        tf.keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu"),
-        tf.keras.layers.DepthwiseConv2D(3, strides=2, padding="valid"),
-        tf.keras.layers.Flatten(), tf.keras.layers.Dense(10), tf.keras.layers.Softmax()])
-    rng = np.random.default_rng(0)
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([rng.normal(0, 1, (1, 8, 8, 4)).astype(np.float32)] for _ in range(20))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    conv.inference_input_type = conv.inference_output_type = tf.int16
-    buf = conv.convert()
+    """The TFLite converter's own 16x8 output (int64 biases, per-channel filter scales, Q15 softmax): two depthwise
+    convolutions (multiplier 2 + ReLU, stride 2 VALID), FULLY_CONNECTED and SOFTMAX equal TFLM on random inputs."""
+    buf = converter_dw_softmax_16x8()
     _load(rt, buf)
+    rng = np.random.default_rng(1)
     for _ in range(4):
         x = rng.integers(-20000, 20000, (1, 8, 8, 4)).astype(np.int16)
         ref = tflm_run(buf, [x])[0]

@@ -18,11 +18,8 @@ int ep_conv2d_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb
   const ep_tensor_t *in = &m->tensors[op->in[0]], *w;
   ep_win_opts_t o;
   uint32_t oc;
-  TRY(ep_win_conv_head(op, fb, opts, &o));
+  TRY(ep_win_conv2d_opts(op, fb, opts, &o));
   w = &m->tensors[op->in[1]];
-  TRY(ep_fb_scalar(fb, opts, 3, 1, 0, &o.act));
-  TRY(ep_fb_scalar(fb, opts, 4, 4, 1, &o.dlw));
-  TRY(ep_fb_scalar(fb, opts, 5, 4, 1, &o.dlh));
   TRY(ep_win_conv_io(m, op));
   oc = (uint32_t)w->dims[0];
   if (w->dims[3] != in->dims[3]) return EP_RT_ERR_SHAPE; /* no grouped convolution */

@@ -32,12 +32,9 @@ static int conv16_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const e
   ep_win_opts_t o;
   uint32_t oc;
   uint64_t depth;
-  TRY(ep_win_conv_head(op, fb, opts, &o));
+  TRY(ep_win_conv2d_opts(op, fb, opts, &o));
   w = &m->tensors[op->in[1]];
   b = (op->n_in == 3 && op->in[2] >= 0) ? &m->tensors[op->in[2]] : NULL;
-  TRY(ep_fb_scalar(fb, opts, 3, 1, 0, &o.act));
-  TRY(ep_fb_scalar(fb, opts, 4, 4, 1, &o.dlw));
-  TRY(ep_fb_scalar(fb, opts, 5, 4, 1, &o.dlh));
   if (in->rank != 4 || w->rank != 4 || out->rank != 4 || !w->is_const) return EP_RT_ERR_SHAPE;
   if (out->dtype != EP_DT_INT16 || w->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
   /* TFLM's int16 convolution takes symmetric activations. */
@@ -52,19 +49,10 @@ static int conv16_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const e
   }
   depth = (uint64_t)(uint32_t)w->dims[1] * (uint32_t)w->dims[2] * (uint32_t)in->dims[3];
   if (depth > 65536u) return EP_RT_ERR_LIMITS;
-  TRY(ep_win_dims(in->dims[1], w->dims[1], o.sh, o.dlh, o.padding, out->dims[1], &op->p.conv.pad_h));
-  TRY(ep_win_dims(in->dims[2], w->dims[2], o.sw, o.dlw, o.padding, out->dims[2], &op->p.conv.pad_w));
-  op->p.conv.stride_h = (uint8_t)o.sh;
-  op->p.conv.stride_w = (uint8_t)o.sw;
-  op->p.conv.dil_h = (uint8_t)o.dlh;
-  op->p.conv.dil_w = (uint8_t)o.dlw;
+  TRY(ep_win_conv_geom(m, op, &o, oc, depth));
   op->p.conv.zp_in = (int8_t)(b == NULL ? BIAS_NONE : (b->dtype == EP_DT_INT64 ? BIAS_I64 : BIAS_I32));
   op->p.conv.zp_out = 0;
-  op->act = (uint8_t)o.act;
-  op->rows = oc;
-  op->depth = (uint32_t)depth;
   op->kind = EP_K_CONV_I16;
-  m->macs += (uint64_t)out->dims[0] * (uint32_t)out->dims[1] * (uint32_t)out->dims[2] * oc * depth;
   return ep_act_range_16(op->act, out, &op->act_min, &op->act_max);
 }
 

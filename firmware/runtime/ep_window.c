@@ -57,6 +57,28 @@ int ep_win_conv_head(const ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *
   return ep_fb_scalar(fb, opts, 2, 4, 0, &o->sh);
 }
 
+int ep_win_conv2d_opts(const ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts, ep_win_opts_t *o) {
+  TRY(ep_win_conv_head(op, fb, opts, o));
+  TRY(ep_fb_scalar(fb, opts, 3, 1, 0, &o->act));
+  TRY(ep_fb_scalar(fb, opts, 4, 4, 1, &o->dlw));
+  return ep_fb_scalar(fb, opts, 5, 4, 1, &o->dlh);
+}
+
+int ep_win_conv_geom(ep_model_t *m, ep_op_t *op, const ep_win_opts_t *o, uint32_t oc, uint64_t depth) {
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]], *w = &m->tensors[op->in[1]];
+  TRY(ep_win_dims(in->dims[1], w->dims[1], o->sh, o->dlh, o->padding, out->dims[1], &op->p.conv.pad_h));
+  TRY(ep_win_dims(in->dims[2], w->dims[2], o->sw, o->dlw, o->padding, out->dims[2], &op->p.conv.pad_w));
+  op->p.conv.stride_h = (uint8_t)o->sh;
+  op->p.conv.stride_w = (uint8_t)o->sw;
+  op->p.conv.dil_h = (uint8_t)o->dlh;
+  op->p.conv.dil_w = (uint8_t)o->dlw;
+  op->act = (uint8_t)o->act;
+  op->rows = oc;
+  op->depth = (uint32_t)depth;
+  m->macs += (uint64_t)out->dims[0] * (uint32_t)out->dims[1] * (uint32_t)out->dims[2] * oc * depth;
+  return 0;
+}
+
 int ep_win_conv_io(const ep_model_t *m, const ep_op_t *op) {
   const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]], *w = &m->tensors[op->in[1]];
   if (in->rank != 4 || w->rank != 4 || out->rank != 4 || !w->is_const) return EP_RT_ERR_SHAPE;
@@ -66,26 +88,16 @@ int ep_win_conv_io(const ep_model_t *m, const ep_op_t *op) {
 }
 
 int ep_win_conv_finish(ep_model_t *m, ep_op_t *op, const ep_win_opts_t *o, uint32_t oc, uint64_t depth, uint8_t kind) {
-  const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]], *w = &m->tensors[op->in[1]];
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]];
   const ep_tensor_t *b = (op->n_in == 3 && op->in[2] >= 0) ? &m->tensors[op->in[2]] : NULL;
-  const uint32_t kh = (uint32_t)w->dims[1], kw = (uint32_t)w->dims[2];
   if (depth > 65536u) return EP_RT_ERR_LIMITS; /* int32 accumulators stay exact */
   if (out->dims[0] != in->dims[0] || (uint32_t)out->dims[3] != oc) return EP_RT_ERR_SHAPE;
   if (b != NULL && (!b->is_const || b->dtype != EP_DT_INT32 || b->rank != 1 || (uint32_t)b->dims[0] != oc))
     return b->dtype != EP_DT_INT32 ? EP_RT_ERR_DTYPE : EP_RT_ERR_SHAPE;
-  TRY(ep_win_dims(in->dims[1], (int32_t)kh, o->sh, o->dlh, o->padding, out->dims[1], &op->p.conv.pad_h));
-  TRY(ep_win_dims(in->dims[2], (int32_t)kw, o->sw, o->dlw, o->padding, out->dims[2], &op->p.conv.pad_w));
-  op->p.conv.stride_h = (uint8_t)o->sh;
-  op->p.conv.stride_w = (uint8_t)o->sw;
-  op->p.conv.dil_h = (uint8_t)o->dlh;
-  op->p.conv.dil_w = (uint8_t)o->dlw;
+  TRY(ep_win_conv_geom(m, op, o, oc, depth));
   op->p.conv.zp_in = (int8_t)in->zero_point;
   op->p.conv.zp_out = (int8_t)out->zero_point;
-  op->act = (uint8_t)o->act;
-  op->rows = oc;
-  op->depth = (uint32_t)depth;
   op->kind = kind;
-  m->macs += (uint64_t)out->dims[0] * (uint32_t)out->dims[1] * (uint32_t)out->dims[2] * oc * depth;
   return ep_act_range_q(op->act, out, &op->act_min, &op->act_max);
 }
 

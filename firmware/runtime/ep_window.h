@@ -55,6 +55,12 @@ int ep_win_dims(int32_t in, int32_t k, uint32_t stride, uint32_t dil, uint32_t p
 int ep_win_filter_quant(const ep_tensor_t *w, uint32_t channels, int32_t qdim);
 /* A convolution's operand count and the options fields both convolutions lead with (padding, strides). */
 int ep_win_conv_head(const ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts, ep_win_opts_t *o);
+/* CONV_2D's options: ep_win_conv_head's, then the fused activation and the dilations (default 1). */
+int ep_win_conv2d_opts(const ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts, ep_win_opts_t *o);
+/* A convolution's window geometry once its operands are checked (any activation type): `out`'s spatial size under
+ * the filter's window (ep_win_dims, both dimensions), then its record (strides, dilations, activation, rows = `oc`
+ * output channels of `depth` MACs each) and its MACs counted. */
+int ep_win_conv_geom(ep_model_t *m, ep_op_t *op, const ep_win_opts_t *o, uint32_t oc, uint64_t depth);
 /* A convolution's operand checks before its filter layout is read: ranks, constant filter, int8 per-tensor input
  * and output. */
 int ep_win_conv_io(const ep_model_t *m, const ep_op_t *op);

@@ -1,7 +1,8 @@
 """float32 for one layer inside an int8 model (issue 30), every family, through ``export_model``: the layer's ops are
 float32 with the original float weights (DEQUANTIZE before, QUANTIZE after, I/O int8), the model loads in TFLM (PyPI
-tflite-micro) and the device runtime (host build) gives TFLM's bytes on every output; int4/16x8 on other layers still
-apply; manifest ``weight_bytes`` counts the float weights at 4 B."""
+tflite-micro) and the device runtime (host build) gives TFLM's bytes on every output, the recurrent ones also over
+whole windows in sequence mode (the device's int8 carry of each state, an LSTM's float cell state quantised at its
+calibrated range); int4/16x8 on other layers still apply; manifest ``weight_bytes`` counts the float weights at 4 B."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from runtime.oracle import tflm_run
 from runtime.rt import STATUS, Runtime, build
 
 from edgeprune.bench.errors import ExportError
+from edgeprune.bench.inputs import quantize_input
 from edgeprune.bench.tflite_info import read_model
 from edgeprune.bench.tflm import TflmRunner
 from edgeprune.export import precision as P
@@ -87,6 +89,16 @@ def test_one_float32_layer_runs_tflm_exact(rt, tmp_path, kind, plan, float_ops):
         for a, b in zip(rt.run(xs), ref, strict=True):
             assert a.tobytes() == b.tobytes()
     assert float_ops <= set(ops)
+    seq = man.get("sequence")
+    if seq:  # the whole window in the device's sequence mode (its int8 carry) against TFLM's step loop
+        pairs = [tuple(p) for p in seq["recurrent"]]
+        runner = TflmRunner.oracle(tfl, man)
+        assert STATUS[rt.set_sequence(seq["steps"], seq["stream_input"], pairs)] == "OK"
+        for x in quantize_input(calib[:3], man):
+            ref = runner.run_all(x)
+            assert rt.set_input(seq["stream_input"], x.tobytes()) == 0 and rt.invoke() == 0
+            for k, r in enumerate(ref):
+                assert rt.output(k).tobytes() == r.tobytes(), f"output {k}"
 
 
 def test_float32_beside_a_stitched_16x8_cell_is_refused(tmp_path):

@@ -267,6 +267,8 @@ def export_model(
             name=name, graph=graph, info=info, quantize=quantize, tflite=tflite, onnx_bytes=onnx_bytes,
             arena=arena, parity=parity, source=src, norm=norm,
         )
+        if whole16:  # the converter's 16x8 mode: int16 activations and I/O, int8 weights
+            man["quantize"] = "16x8"
         man["output_centered"] = centered
         man["weight_scales"] = weights if quantize == "int8" else None
         if narrowed:

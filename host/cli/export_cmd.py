@@ -18,6 +18,13 @@ from edgeprune.host.search.evaluator import HardwareEvaluator
 from edgeprune.host.search.task_export import CALIBRATION_INPUTS, SourceError, export_source, resolve_source
 
 
+def _weights(man: dict[str, Any]) -> str:
+    """The weights' precision in words: one mode, or each layer's where they differ (issue 30)."""
+    mode = "int8" if man["quantize"] == "16x8" else man["quantize"]
+    layers = man.get("precision") or {}
+    return mode if not layers else f"{mode}; " + ", ".join(f"{n} {p}" for n, p in layers.items())
+
+
 def _summary(exp: Any, kind: str) -> Any:
     """The export's figures; an argmax agreement only where outputs are classes or actions (not a regressor)."""
     man = exp.result.manifest
@@ -27,7 +34,7 @@ def _summary(exp: Any, kind: str) -> Any:
         ("source", man["source"]),
         ("output", str(exp.result.out_dir)),
         (".tflite size", f"{sizes['tflite_bytes']:,} B"),
-        ("weight bytes", f"{sizes['weight_bytes']:,} B ({man['quantize']}) + {sizes['bias_bytes']:,} B int32 bias"),
+        ("weight bytes", f"{sizes['weight_bytes']:,} B ({_weights(man)}) + {sizes['bias_bytes']:,} B bias"),
         ("TFLM arena", f"{man['arena_bytes']:,} B (host build)"),
         ("ops", ", ".join(f"{k}×{v}" for k, v in man["ops"].items())),
         ("steps per prediction", str(man["sequence"]["steps"]) if man["sequence"] else "1"),

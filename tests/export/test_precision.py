@@ -176,6 +176,7 @@ def _check_export(rt, res, model, calib: np.ndarray, plan: dict[str, str] | None
     plan = plan or _every_16x8(model)
     assert man["precision"] == plan
     whole = plan == _every_16x8(model)
+    assert man["quantize"] == ("16x8" if whole else "int8")  # the converter mode that made the model
     for io in man["inputs"] + man["outputs"]:
         state16 = io["name"].split("_")[0] in "hc" and plan.get(f"{model.PREFIX}{io['name'].split('_')[1]}") == "16x8"
         assert io["dtype"] == ("int16" if whole or state16 else "int8"), io["name"]
@@ -314,7 +315,7 @@ def test_cnn_every_layer_16x8_exports_and_runs_tflm_exact(rt, tmp, cnn16):
     calibration images and on random int16 inputs; TFLM follows the float model."""
     model, calib, res = cnn16
     man, tflite = res.manifest, res.read_tflite()
-    assert man["precision"] == _every_16x8(model)
+    assert man["precision"] == _every_16x8(model) and man["quantize"] == "16x8"
     assert {io["dtype"] for io in man["inputs"] + man["outputs"]} == {"int16"}
     assert all(io["zero_point"] == 0 for io in man["inputs"] + man["outputs"])
     st = rt.init(tflite)

@@ -62,6 +62,9 @@ DEFAULTS = SearchOptions()
               help="--strategy greedy: layers lowered together per precision trial.")
 @click.option("--stochastic-rounding", is_flag=True,
               help="Round weights stochastically while fine-tuning with fake quantisation (off by default).")
+@click.option("--mixed-precision", is_flag=True,
+              help="tpe/cmaes/random: also choose each layer's precision (int8, int4 weights, 16x8, float32, where "
+                   "the device runs it); greedy searches precision by itself.")
 @click.option("--multi-fidelity/--no-multi-fidelity", default=DEFAULTS.multi_fidelity, show_default=True,
               help="Stop a candidate after a third of its fine-tuning when it cannot pass (recorded as stopped).")
 @click.option("--bounds/--no-bounds", "bounded", default=DEFAULTS.bounded, show_default=True,
@@ -79,8 +82,8 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
             budget: int | None, max_acc_drop: float, flash_kb: float | None, ram_kb: float | None, seed: int,
             finetune_steps: str | None, no_host_energy: bool, no_cache: bool, out: str | None,
             resume: str | None, reward: str, workers: str, ray_address: str | None, interval_level: float,
-            wide: bool, qat_steps: int, stochastic_rounding: bool, greedy_batch: int, multi_fidelity: bool,
-            bounded: bool, warm_start: bool) -> None:
+            wide: bool, qat_steps: int, stochastic_rounding: bool, greedy_batch: int, mixed_precision: bool,
+            multi_fidelity: bool, bounded: bool, warm_start: bool) -> None:
     """Search compression configs for a model, measuring every candidate on the device.
 
     With no options: the weather GRU on QEMU Cortex-M4 with PPO, energy from the cited model plus
@@ -110,7 +113,8 @@ def command(device: str, task: str, model: str | None, env_id: str | None, data:
         finetune_steps=parse_finetune_steps(finetune_steps), reward=reward,
         host_energy=not no_host_energy, use_cache=not no_cache,
         workers=parse_workers(workers), ray_address=ray_address, qat_steps=qat_steps,
-        stochastic_rounding=stochastic_rounding, greedy_batch=greedy_batch, multi_fidelity=multi_fidelity,
+        stochastic_rounding=stochastic_rounding, greedy_batch=greedy_batch, mixed_precision=mixed_precision,
+        multi_fidelity=multi_fidelity,
         bounded=bounded, warm_start=warm_start,
     )
     # Ctrl-C and SIGTERM unwind the same way: emulators and workers stopped, the run directory kept, and one

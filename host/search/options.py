@@ -122,6 +122,11 @@ class SearchOptions:
     stochastic_rounding:
         Candidates fine-tuned with fake quantisation round their weights stochastically while training
         (``CompressionConfig.stochastic_rounding``); needs fine-tuning with QAT (greedy: ``qat_steps > 0``). Default off.
+    mixed_precision:
+        ``tpe``/``cmaes``/``random``: the config vector also chooses each layer's precision among those the device
+        runs it at (``allowed_precisions``: int8, int4 weights, 16x8, float32), so the strategy searches per-layer
+        precision beside pruning (issue 30). ``greedy`` searches precision by itself; PPO, DQN and uniform propose
+        fixed-size actions and refuse it. Default off: every layer int8.
     """
 
     device: str = DEFAULT_TARGET
@@ -158,6 +163,7 @@ class SearchOptions:
     qat_steps: int = 0
     stochastic_rounding: bool = False
     greedy_batch: int = 1
+    mixed_precision: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -207,6 +207,7 @@ def _open_session(options: SearchOptions, run_dir: Path, resume: Path | None, ta
         qat_steps=options.qat_steps,
         stochastic_rounding=options.stochastic_rounding,
         greedy_batch=options.greedy_batch,
+        mixed_precision=options.mixed_precision,
     )
     if calls.on_start is not None:
         calls.on_start(options, run_dir, session)

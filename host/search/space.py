@@ -94,6 +94,11 @@ class ConfigSpace:
         The configs' ``seed`` (pruning ties, fine-tuning batches).
     prune_scale:
         ``"log"`` (default) or ``"linear"``: how a prune coordinate in [0, 1] becomes a rate (see above).
+    qat_steps, stochastic_rounding, greedy_batch:
+        The greedy strategy's precision trials (``SearchOptions``).
+    mixed_precision:
+        The config vector (TPE, CMA-ES, random) also chooses each layer's precision among
+        ``allowed_precisions`` (``vector_knobs(..., precision=True)``); default off (every layer int8).
     """
 
     def __init__(
@@ -107,6 +112,7 @@ class ConfigSpace:
         qat_steps: int = 0,
         stochastic_rounding: bool = False,
         greedy_batch: int = 1,
+        mixed_precision: bool = False,
     ) -> None:
         if prune_scale not in ("log", "linear"):
             raise ValueError(f"prune_scale must be 'log' or 'linear', got {prune_scale!r}")
@@ -128,7 +134,9 @@ class ConfigSpace:
         self.stochastic_rounding = bool(stochastic_rounding)
         #: Greedy precision trials: layers lowered together per trial.
         self.greedy_batch = int(greedy_batch)
-        self.knobs = vector_knobs(self.names, self.max_finetune_steps)
+        #: The config vector also chooses each layer's precision (``--mixed-precision``).
+        self.mixed_precision = bool(mixed_precision)
+        self.knobs = vector_knobs(self.names, self.max_finetune_steps, precision=self.mixed_precision)
         # The device runs convolutions in int8 only: a conv model's configs are int8 whatever the proposal.
         self.int8_only = any(n.startswith("conv") for n in self.names)
         #: Per-layer caps on each knob (``bounds.LayerBounds``), set by the search; ``None``: unbounded.
@@ -181,7 +189,8 @@ class ConfigSpace:
     def vector(self, vec: Sequence[float]) -> Any:
         vec = [self._bounded(k.name, v) for k, v in zip(self.knobs, vec, strict=True)]
         raw = [self.prune_rate(v) if self._is_prune(k.name) else float(v) for k, v in zip(self.knobs, vec, strict=True)]
-        return self.canonical(from_vector(raw, self.names, self.max_finetune_steps, seed=self.seed))
+        return self.canonical(from_vector(raw, self.names, self.max_finetune_steps, seed=self.seed,
+                                          precision=self.mixed_precision))
 
     def _bounded(self, knob: str, value: float) -> float:
         """A vector coordinate scaled into its layer's cap (``bounds.py``); unchanged without bounds."""

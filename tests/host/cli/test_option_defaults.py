@@ -59,6 +59,7 @@ SEARCH_MAP: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "qat_steps": (SEARCH["qat_steps"], lambda v: v),
     "stochastic_rounding": (SEARCH["stochastic_rounding"], lambda v: v),
     "greedy_batch": (SEARCH["greedy_batch"], lambda v: v),
+    "mixed_precision": (SEARCH["mixed_precision"], lambda v: v),
     "multi_fidelity": (SEARCH["multi_fidelity"], lambda v: v),
     "bounded": (SEARCH["bounded"], lambda v: v),
     "warm_start": (SEARCH["warm_start"], lambda v: v),

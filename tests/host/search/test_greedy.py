@@ -72,6 +72,8 @@ def test_qat_steps_fine_tune_each_trial_at_its_precisions(tmp_path, fake_task):
     ({"strategy": "greedy", "qat_steps": -1}, "--qat-steps -1"),
     ({"strategy": "greedy", "greedy_batch": 0}, "--greedy-batch 0"),
     ({"strategy": "random", "greedy_batch": 3}, "--greedy-batch .* --strategy greedy"),
+    ({"strategy": "ppo", "mixed_precision": True}, "--mixed-precision .* --strategy ppo proposes fixed-size actions"),
+    ({"strategy": "greedy", "mixed_precision": True}, "--mixed-precision .* greedy searches precision by itself"),
 ])
 def test_rounding_and_qat_options_a_run_cannot_use_are_refused_before_anything_runs(tmp_path, fake_task, kwargs,
                                                                                     message):
@@ -101,3 +103,25 @@ def test_greedy_batch_lowers_that_many_layers_per_trial(tmp_path, fake_task):
         first = CompressionConfig.from_json(store.evaluations("candidate")[0].result.config_json)
     assert {lc.name: lc.precision for lc in first.layers if lc.precision} == {"gru0": "int4", "gru1": "int4",
                                                                             "head": "int4"}
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe", "cmaes"])
+def test_mixed_precision_lets_vector_strategies_choose_each_layers_precision(tmp_path, fake_task, strategy):
+    """With ``mixed_precision`` the config vector carries one precision choice per layer: over a few proposals the
+    layers take precisions other than int8, each one the layer can run at; without it every layer stays int8."""
+    from edgeprune.host.compress.config import allowed_precisions
+
+    seen: dict[bool, set[str]] = {}
+    for mixed in (False, True):
+        out = tmp_path / f"run-{mixed}"
+        opts = SearchOptions(strategy=strategy, budget=8, out=str(out), host_energy=False, max_acc_drop=8.0,
+                             mixed_precision=mixed, bounded=False)
+        run_search(opts, task=fake_task, evaluator_factory=lambda t, o, d: SyntheticEvaluator(),
+                   cache=EvalCache(tmp_path / f"cache-{mixed}.sqlite"))
+        with RunStore.open_existing(out) as store:
+            configs = [CompressionConfig.from_json(r.result.config_json) for r in store.evaluations("candidate")]
+        assert len(configs) >= 8
+        seen[mixed] = {lc.precision or "int8" for c in configs for lc in c.layers if c.quantize == "int8"}
+        assert all((lc.precision or "int8") in allowed_precisions(lc.name) for c in configs for lc in c.layers)
+    assert seen[False] <= {"int8"}
+    assert len(seen[True] - {"int8"}) >= 2, seen[True]

@@ -8,8 +8,9 @@
  * is 64-bit: (sum + bias) * m16 + round = sum * m16 + K with K = bias * m16 + round folded per channel at init (the same
  * value modulo 2^64 as TFLM's, so even a wrapping bias gives its bytes), stored pre-shifted where that is exact so the
  * result is the high word of one SMLAL. Depth multiplier 1 runs four channels per block from a filter copy widened to
- * int16 at init (DSP cores: SMLABB/SMLATT on int16 pairs; 3x3 windows inside the image unrolled); other multipliers,
- * the last C mod 4 channels and windows of more than 511 taps (int64 sums) run one channel at a time.
+ * int16 at init (DSP cores: SMLABB/SMLATT on int16 pairs; 3x3 windows inside the image unrolled), their sums then
+ * rescaled 64 channels at a time in one short loop per clamp kind (USAT/SSAT for ReLU / none on v7-M and later); other
+ * multipliers, the last C mod 4 channels and windows of more than 511 taps (int64 sums) run one channel at a time.
  */
 #include "ep_conv16.h"
 
@@ -20,6 +21,7 @@
 
 /* Windows of at most this many taps sum in int32: 511 * 2^22 < 2^31. */
 #define DW16_MAX_I32_TAPS 511u
+#define DW16_CHUNK 64u /* channels whose sums wait on the stack for their rescale */
 
 static float ld_f32(const uint8_t *p) {
   float f;
@@ -207,30 +209,26 @@ static inline uint32_t ld32h(const int16_t *p) {
 }
 #endif
 
-/* The four sums' outputs: the short rescale when every channel is pre-shifted (p.conv.zp_out, see hi_word). */
-#define DW16_OUT4(f)                                \
-  do {                                              \
-    y[c] = (int16_t)f(rq_hi(q, a0));                \
-    y[c + 1] = (int16_t)f(rq_hi(q + 4, a1));        \
-    y[c + 2] = (int16_t)f(rq_hi(q + 8, a2));        \
-    y[c + 3] = (int16_t)f(rq_hi(q + 12, a3));       \
-  } while (0)
-#define DW16_CLAMP(v) ep_clamp_sel(v, lo, hi)
-#define DW16_STORE4()                     \
-  do {                                    \
-    if (!op->p.conv.zp_out) {             \
-      y[c] = rq32(q, a0, lo, hi);         \
-      y[c + 1] = rq32(q + 4, a1, lo, hi); \
-      y[c + 2] = rq32(q + 8, a2, lo, hi); \
-      y[c + 3] = rq32(q + 12, a3, lo, hi); \
-    } else if (sat == 2) {                \
-      DW16_OUT4(usat15);                  \
-    } else if (sat == 1) {                \
-      DW16_OUT4(ssat16);                  \
-    } else {                              \
-      DW16_OUT4(DW16_CLAMP);              \
-    }                                     \
-  } while (0)
+/* The rescale of n channels' int32 sums into int16 outputs, one loop per clamp kind so that each is a few
+ * instructions an output (the sums wait in a stack chunk: rescaling inside the tap loops kept too many registers live). */
+static void dw16_rescale(const ep_op_t *op, const int32_t *acc, const int32_t *q, int16_t *y, uint32_t n) {
+  const int32_t lo = op->act_min, hi = op->act_max;
+  uint32_t c;
+  if (!op->p.conv.zp_out) {
+    for (c = 0; c < n; c++, q += 4) y[c] = rq32(q, acc[c], lo, hi);
+    return;
+  }
+  switch (sat_kind(lo, hi)) {
+    case 2:
+      for (c = 0; c < n; c++, q += 4) y[c] = (int16_t)usat15(rq_hi(q, acc[c]));
+      break;
+    case 1:
+      for (c = 0; c < n; c++, q += 4) y[c] = (int16_t)ssat16(rq_hi(q, acc[c]));
+      break;
+    default:
+      for (c = 0; c < n; c++, q += 4) y[c] = (int16_t)ep_clamp_sel(rq_hi(q, acc[c]), lo, hi);
+  }
+}
 
 /* One tap of four channels into a0..a3: `xp` the input (four int16), `wp` the widened filter (four int16; DSP: two
  * lane pairs into SMLABB/SMLATT). */
@@ -252,36 +250,39 @@ static inline uint32_t ld32h(const int16_t *p) {
     a3 += (xp)[3] * (wp)[3];    \
   } while (0)
 #endif
+#define DW16_SUMS4()  \
+  do {                \
+    acc[c] = a0;      \
+    acc[c + 1] = a1;  \
+    acc[c + 2] = a2;  \
+    acc[c + 3] = a3;  \
+  } while (0)
 
-/* Channels [0, n & ~3) of one output pixel, depth multiplier 1, sums in int32: `x` is the input at the first inside
- * tap (channel 0), `w` the widened filter of block 0 at that tap (blocks `bstep` int16 apart, tap rows `wrow`);
- * rows/cols inside taps, input steps in elements between taps. */
-static void dw16_blocks(const ep_op_t *op, const int16_t *x, const int16_t *w, int16_t *y, uint32_t n, int32_t rows,
-                        int32_t cols, int32_t xrow, int32_t xcol, int32_t wrow, uint32_t bstep) {
-  const int32_t lo = op->act_min, hi = op->act_max;
-  const int sat = sat_kind(lo, hi);
+/* The int32 sums of channels [0, n), n a multiple of 4, of one output pixel, depth multiplier 1: `x` is the input at
+ * the first inside tap (channel 0), `w` the widened filter of block 0 at that tap (blocks `bstep` int16 apart, tap
+ * rows `wrow`); rows/cols inside taps, input steps in elements between taps. */
+static void dw16_blocks(const int16_t *x, const int16_t *w, int32_t *acc, uint32_t n, int32_t rows, int32_t cols,
+                        int32_t xrow, int32_t xcol, int32_t wrow, uint32_t bstep) {
   uint32_t c;
   int32_t ky, kx;
-  for (c = 0; c + 4u <= n; c += 4u, w += bstep) {
-    const int32_t *q = op->scratch + 4u * c;
+  for (c = 0; c < n; c += 4u, w += bstep) {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (ky = 0; ky < rows; ky++) {
       const int16_t *xp = x + c + (ptrdiff_t)ky * xrow, *wp = w + (ptrdiff_t)ky * wrow;
       for (kx = 0; kx < cols; kx++, xp += xcol, wp += 4) DW16_TAP(xp, wp);
     }
-    DW16_STORE4();
+    DW16_SUMS4();
   }
 }
 
-/* A 3x3 window wholly inside the image, depth multiplier 1, channels [0, n & ~3): the nine taps unrolled. */
-static void dw16_3x3(const ep_op_t *op, const int16_t *x, const int16_t *w, int16_t *y, uint32_t n, int32_t xrow,
-                     int32_t xcol) {
-  const int32_t lo = op->act_min, hi = op->act_max;
-  const int sat = sat_kind(lo, hi);
+/* The same for a 3x3 window wholly inside the image: the nine taps unrolled. */
+#if defined(__GNUC__) && !defined(__ARM_ARCH_6M__)
+__attribute__((noinline)) /* its own registers: inlined into the pixel loop, it spills the accumulators */
+#endif
+static void dw16_3x3(const int16_t *x, const int16_t *w, int32_t *acc, uint32_t n, int32_t xrow, int32_t xcol) {
   uint32_t c;
-  for (c = 0; c + 4u <= n; c += 4u, w += 36) {
+  for (c = 0; c < n; c += 4u, w += 36) {
     const int16_t *r0 = x + c, *r1 = r0 + xrow, *r2 = r1 + xrow;
-    const int32_t *q = op->scratch + 4u * c;
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     DW16_TAP(r0, w);
     DW16_TAP(r0 + xcol, w + 4);
@@ -292,7 +293,7 @@ static void dw16_3x3(const ep_op_t *op, const int16_t *x, const int16_t *w, int1
     DW16_TAP(r2, w + 24);
     DW16_TAP(r2 + xcol, w + 28);
     DW16_TAP(r2 + 2 * xcol, w + 32);
-    DW16_STORE4();
+    DW16_SUMS4();
   }
 }
 
@@ -323,6 +324,8 @@ int ep_k_dwconv_i16(const ep_model_t *m, const ep_op_t *op) {
   const uint32_t oc = op->rows;
   const uint32_t blocked = blocked_op(op) ? oc & ~3u : 0u;
   const int16_t *wq = (const int16_t *)(const void *)(op->scratch + 4u * oc);
+  int32_t acc[DW16_CHUNK];
+  uint32_t c0;
   int32_t b, oy, ox;
   for (b = 0; b < ti->dims[0]; b++) {
     const int16_t *xb = x + (size_t)b * (uint32_t)H * (uint32_t)W * (uint32_t)C;
@@ -341,10 +344,15 @@ int ep_k_dwconv_i16(const ep_model_t *m, const ep_op_t *op) {
         if (cols == 0) rows = 0; /* no tap inside: the bias alone (the pointers below are then not read) */
         xp = xb + ((ptrdiff_t)(iy0 + ky0 * dh) * W + (ix0 + kx0 * dw)) * C;
         wp = w + ((ptrdiff_t)ky0 * KW + kx0) * (int32_t)oc;
-        if (blocked && rows == 3 && cols == 3 && KH == 3 && KW == 3) dw16_3x3(op, xp, wq, y, oc, dh * W * C, dw * C);
-        else if (blocked)
-          dw16_blocks(op, xp, wq + ((ptrdiff_t)ky0 * KW + kx0) * 4, y, oc, rows, cols, dh * W * C, dw * C, KW * 4,
-                      4u * op->depth);
+        for (c0 = 0; c0 < blocked; c0 += DW16_CHUNK) { /* the sums of up to DW16_CHUNK channels, then their rescale */
+          const uint32_t n = blocked - c0 < DW16_CHUNK ? blocked - c0 : DW16_CHUNK;
+          const int16_t *wc = wq + (size_t)c0 * op->depth;
+          if (rows == 3 && cols == 3 && KH == 3 && KW == 3) dw16_3x3(xp + c0, wc, acc, n, dh * W * C, dw * C);
+          else
+            dw16_blocks(xp + c0, wc + ((ptrdiff_t)ky0 * KW + kx0) * 4, acc, n, rows, cols, dh * W * C, dw * C, KW * 4,
+                        4u * op->depth);
+          dw16_rescale(op, acc, op->scratch + 4u * c0, y + c0, n);
+        }
         if (blocked < oc) dw16_single(op, xp, wp, y, blocked, rows, cols, dh * W * C, dw * C, KW * (int32_t)oc);
       }
     }

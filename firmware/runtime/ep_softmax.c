@@ -11,26 +11,33 @@
 
 #define SOFTMAX_MAX_DEPTH 256u /* keeps the reciprocal's rounding shift within 31 bits */
 
-int ep_softmax_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts) {
+int ep_softmax_shape(const ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts, float *beta) {
   const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]];
   uint32_t beta_bits, i, n = 1;
-  float beta;
-  double real, radius;
   if (op->n_in != 1 || op->n_out != 1) return EP_RT_ERR_OP;
   TRY(ep_fb_scalar(fb, opts, 0, 4, 0, &beta_bits));
-  memcpy(&beta, &beta_bits, 4);
+  memcpy(beta, &beta_bits, 4);
   if (in->rank < 1 || in->rank != out->rank) return EP_RT_ERR_SHAPE;
   for (i = 0; i < in->rank; i++) {
     if (in->dims[i] != out->dims[i]) return EP_RT_ERR_SHAPE;
     n *= (uint32_t)in->dims[i];
   }
+  op->depth = (uint32_t)in->dims[in->rank - 1];
+  if (op->depth == 0) return EP_RT_ERR_SHAPE; /* the loader refuses empty tensors first; no division by 0 here */
+  op->batches = n / op->depth;
+  return 0;
+}
+
+int ep_softmax_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts) {
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]];
+  float beta;
+  double real, radius;
+  TRY(ep_softmax_shape(m, op, fb, opts, &beta));
   if (in->dtype != EP_DT_INT8 || out->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
   if (!q8(in) || !q8(out)) return EP_RT_ERR_QUANT;
   /* TFLM's int8 output quantisation for SOFTMAX (checked there with this tolerance). */
   if (out->zero_point != -128 || fabsf(out->scale - 1.0f / 256.0f) > 0.001f / 256.0f) return EP_RT_ERR_QUANT;
   if (!(beta > 0.0f) || !isfinite(beta)) return EP_RT_ERR_OP;
-  op->depth = (uint32_t)in->dims[in->rank - 1];
-  op->batches = n / op->depth;
   if (op->depth > SOFTMAX_MAX_DEPTH) return EP_RT_ERR_LIMITS;
   /* PreprocessSoftmaxScaling with 5 integer bits, then CalculateInputRadius. */
   real = (double)beta * (double)in->scale * (double)(1 << 26);

@@ -91,25 +91,15 @@ EP_COLD int ep_softmax16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, co
   const ep_fb_t *fb = (const ep_fb_t *)fbv;
   const ep_fb_table_t *opts = (const ep_fb_table_t *)optsv;
   const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]];
-  uint32_t beta_bits, i, n = 1;
   float beta, d;
-  if (op->n_in != 1 || op->n_out != 1) return EP_RT_ERR_OP;
-  TRY(ep_fb_scalar(fb, opts, 0, 4, 0, &beta_bits));
-  memcpy(&beta, &beta_bits, 4);
-  if (in->rank < 1 || in->rank != out->rank) return EP_RT_ERR_SHAPE;
-  for (i = 0; i < in->rank; i++) {
-    if (in->dims[i] != out->dims[i]) return EP_RT_ERR_SHAPE;
-    n *= (uint32_t)in->dims[i];
-  }
+  TRY(ep_softmax_shape(m, op, fb, opts, &beta));
   if (out->dtype != EP_DT_INT16) return EP_RT_ERR_DTYPE;
   /* The input's zero point cancels in x - max; TFLM's output is Q15 (scale 1/32768 within 0.1 %, zero point 0). */
   if (!in->has_quant || in->nchan != 0 || !q16(out)) return EP_RT_ERR_QUANT;
   d = out->scale - 1.0f / 32768.0f;
   if ((d < 0.0f ? -d : d) > 0.001f / 32768.0f) return EP_RT_ERR_QUANT;
   if (!(beta > 0.0f) || !isfinite(beta)) return EP_RT_ERR_OP;
-  op->depth = (uint32_t)in->dims[in->rank - 1];
-  if (op->depth == 0 || op->depth > SOFTMAX16_MAX_DEPTH) return EP_RT_ERR_LIMITS;
-  op->batches = n / op->depth;
+  if (op->depth > SOFTMAX16_MAX_DEPTH) return EP_RT_ERR_LIMITS;
   ep_quantize_multiplier((double)in->scale * (double)beta / (10.0 / 65535.0), &op->mult[0], &op->shift[0]);
   /* a left shift past 15 would overflow 65535 << shift in TFLM's 32-bit rescale (an input scale ~5 per step) */
   if (op->shift[0] > 15) return EP_RT_ERR_QUANT;

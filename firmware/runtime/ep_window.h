@@ -74,6 +74,9 @@ int ep_conv2d_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb
 int ep_dwconv_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts);
 int ep_pool_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts, int is_max);
 int ep_softmax_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts);
+/* What both SOFTMAX prepares check first (ep_softmax.c; ep_softmax16.c): one input and one output of the same shape,
+ * rank >= 1, the last dimension > 0; reads beta and sets op->depth (the last dimension) and op->batches. */
+int ep_softmax_shape(const ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts, float *beta);
 
 /* A CONV_2D op's constant channels (output one byte whatever the input: multiplier word 0, bias word c - zp), as
  * ep_conv_init counted them: op->batches, which no windowed kernel uses otherwise. */

@@ -128,8 +128,9 @@ def test_softmax_int16_rows_match_tflm(rt, shape):
 
 
 def test_softmax_int16_refusals(rt):
-    """TFLM's int16 SOFTMAX output is Q15: another output scale is refused with QUANT."""
+    """TFLM's int16 SOFTMAX output is Q15: another output scale is refused with QUANT; an empty tensor with SHAPE."""
     assert STATUS.get(rt.init(softmax_16(tb, (1, 8), 1e-3, out_scale=1.0 / 256))) == "QUANT"
+    assert STATUS.get(rt.init(softmax_16(tb, (2, 0), 1e-3))) == "SHAPE"
 
 
 def tflm_gen_lut(func, lo: float, hi: float) -> list[int]:

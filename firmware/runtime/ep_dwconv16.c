@@ -55,7 +55,7 @@ EP_COLD int ep_dwconv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, con
   if (b != NULL && (b->rank != 1 || (uint32_t)b->dims[0] != oc)) return EP_RT_ERR_SHAPE;
   if ((uint64_t)(uint32_t)w->dims[1] * (uint32_t)w->dims[2] > 65536u) return EP_RT_ERR_LIMITS;
   taps = (uint32_t)w->dims[1] * (uint32_t)w->dims[2];
-  for (r = 0; r < oc; r++) { /* a multiplier of 2^14 or more has no 64-bit rescale (TFLM asserts below 2^7) */
+  for (r = 0; r < oc; r++) { /* from 2^14 up TFLM's 64-bit rescale has no right shift left (it asserts < 2^7) */
     const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
     int32_t mult, shift;
     ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &mult, &shift);
@@ -68,7 +68,7 @@ EP_COLD int ep_dwconv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, con
   op->p.conv.dil_h = (uint8_t)o.dlh;
   op->p.conv.dil_w = (uint8_t)o.dlw;
   op->p.conv.zp_in = (int8_t)(b != NULL); /* whether there is a bias (zero points are 0) */
-  op->p.conv.zp_out = 0;
+  op->p.conv.zp_out = 0; /* set by the init: every channel's rescale pre-shifted (hi_word) */
   op->act = (uint8_t)o.act;
   op->rows = oc;
   op->depth = taps;

@@ -136,13 +136,14 @@ int ep_k_softmax_i16(const ep_model_t *m, const ep_op_t *op) {
     uint32_t sum = 0;
     for (c = 0; c < depth; c++) mx = x[c] > mx ? x[c] : mx;
     for (c = 0; c < depth; c++) {
-      /* x - max in [-65535, 0] rescaled onto [-65535, 0] ~ [-10, 0], recentred to the table's int16 input */
+      /* x - max (in [-65535, 0]) times beta * scale / (10 / 65535): a real difference of -10 lands on -65535; then
+       * recentred to the table's int16 input */
       const int32_t e = lut16(ep_clamp_i32(ep_mbqm(x[c] - mx, mult, shift) + 32767, -32768, 32767), exp_lut);
       y[c] = (int16_t)e;
       sum += (uint32_t)e;
     }
-    /* the sum (>= the maximum's exp, > 0) normalised to [2^30, 2^31), in Q2.14 minus 1 + 2 (1 / (1 + x) on the
-     * table's symmetric input) */
+    /* the sum (> 0: the maximum's exp is in it) normalised into [2^30, 2^31) and rounded to 17 bits, s in [1, 2] in
+     * Q16; the table takes x = s - 1 on [0, 1], recentred to its int16 input */
     lz = clz32(sum);
     sym = (int32_t)(((sum << (lz - 1)) + (1u << 13)) >> 14) - 98304;
     recip = lut16(ep_clamp_i32(sym, -32768, 32767), recip_lut);

@@ -104,14 +104,22 @@ def host_energy(run_once: Callable[[], Any], n: int, *, country_iso_code: str = 
 
 
 def tflite_runner(tflite_bytes: bytes, inputs: np.ndarray | None = None) -> Callable[[], Any]:
-    """A zero-argument callable running one inference of ``tflite_bytes`` in TensorFlow Lite on the host."""
+    """A zero-argument callable running one inference of ``tflite_bytes`` in TensorFlow Lite on the host.
+
+    :raises PowerMeterError: TensorFlow Lite cannot run the model (TFLM can run ops TFLite's host kernels refuse,
+        e.g. the int8 -> int16 QUANTIZE at the edge of a 16x8 layer)
+    """
     import tensorflow as tf
 
-    with warnings.catch_warnings():
-        # tf.lite.Interpreter's deprecation notice; it is still the host interpreter TF ships.
-        warnings.simplefilter("ignore", UserWarning)
-        interp = tf.lite.Interpreter(model_content=tflite_bytes, num_threads=1)
-    interp.allocate_tensors()
+    try:
+        with warnings.catch_warnings():
+            # tf.lite.Interpreter's deprecation notice; it is still the host interpreter TF ships.
+            warnings.simplefilter("ignore", UserWarning)
+            interp = tf.lite.Interpreter(model_content=tflite_bytes, num_threads=1)
+        interp.allocate_tensors()
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PowerMeterError(f"TensorFlow Lite on the host cannot run this model ({first})") from exc
     inp = interp.get_input_details()[0]
     if inputs is None:
         rng = np.random.default_rng(0)

@@ -136,3 +136,14 @@ def test_ppk2_energy_is_windowed_around_the_timed_runs() -> None:
     assert fig.source == "board" and fig.unit == "uJ"
     assert fig.value == pytest.approx(200 * decoded_ua(6000.0) * 3.0 * 1e-5)
     assert len(fig.extra["energies_uj"]) == 4
+
+
+@pytest.mark.tf
+def test_a_model_tflite_cannot_run_on_the_host_keeps_its_device_figures() -> None:
+    """Host energy runs the model in TensorFlow Lite, which refuses some ops TFLM runs (an int8 -> int16 QUANTIZE);
+    the device's measurement stands, and the host energy says why it is missing."""
+    m = _run(SimConfig(counter="icount", core="m4", base_count=50_000), warmup=0, repeats=3, host_energy_runs=2)
+    assert m.stats.median > 0 and m.figures["latency"].value is not None
+    host = m.figures["energy_host"]
+    assert math.isnan(host.value) and host.source == "host"
+    assert "TensorFlow Lite on the host cannot run this model" in host.detail

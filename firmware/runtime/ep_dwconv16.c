@@ -61,20 +61,11 @@ EP_COLD int ep_dwconv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, con
     ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &mult, &shift);
     if (shift > 14) return EP_RT_ERR_QUANT;
   }
-  TRY(ep_win_dims(in->dims[1], w->dims[1], o.sh, o.dlh, o.padding, out->dims[1], &op->p.conv.pad_h));
-  TRY(ep_win_dims(in->dims[2], w->dims[2], o.sw, o.dlw, o.padding, out->dims[2], &op->p.conv.pad_w));
-  op->p.conv.stride_h = (uint8_t)o.sh;
-  op->p.conv.stride_w = (uint8_t)o.sw;
-  op->p.conv.dil_h = (uint8_t)o.dlh;
-  op->p.conv.dil_w = (uint8_t)o.dlw;
+  TRY(ep_win_conv_geom(m, op, &o, oc, taps));
   op->p.conv.zp_in = (int8_t)(b != NULL); /* whether there is a bias (zero points are 0) */
   op->p.conv.zp_out = 0; /* set by the init: every channel's rescale pre-shifted (hi_word) */
-  op->act = (uint8_t)o.act;
-  op->rows = oc;
-  op->depth = taps;
   op->batches = dm; /* no windowed int16 kernel reads batches otherwise */
   op->kind = EP_K_DWCONV_I16;
-  m->macs += (uint64_t)out->dims[0] * (uint32_t)out->dims[1] * (uint32_t)out->dims[2] * oc * taps;
   return ep_act_range_16(op->act, out, &op->act_min, &op->act_max);
 }
 

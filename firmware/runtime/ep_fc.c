@@ -601,13 +601,13 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
   return 0;
 }
 
+#if EP_RT_F32
 static float ldf(const uint8_t *p) {
   float f;
   memcpy(&f, p, 4);
   return f;
 }
 
-#if EP_RT_F32
 int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op) {
   const uint8_t *x = m->tensors[op->in[0]].data;
   const uint8_t *w = m->tensors[op->in[1]].data;

@@ -61,8 +61,9 @@ def test_a_runtime_without_a_family_refuses_its_ops_at_load(tmp_path):
     assert cc, "the host C compiler is part of the setup (apt gcc)"
     exe = tmp_path / "plan-noconv"
     sources = [fw / "platform" / "scripts" / "ep_arena_plan.c", *sorted((fw / "runtime").glob("*.c"))]
-    subprocess.run([cc, "-std=c99", "-O1", "-DEP_RT_CONV=0", "-DEP_RT_F32=0", f"-I{fw / 'runtime'}",
-                    *map(str, sources), "-lm", "-o", str(exe)], check=True, timeout=180)
+    # -Wall -Wextra -Werror: a kernel family compiled out must leave no unused helper behind
+    subprocess.run([cc, "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-DEP_RT_CONV=0", "-DEP_RT_F32=0",
+                    f"-I{fw / 'runtime'}", *map(str, sources), "-lm", "-o", str(exe)], check=True, timeout=180)
     refused = subprocess.run([str(exe), str(kws_path())], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "refused" in refused.stderr, refused.stderr
     fc = tmp_path / "fc.tflite"

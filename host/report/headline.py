@@ -72,8 +72,8 @@ class Headline:
         drop = fmt_drop(f.val_drop) if f.val_drop is not None else f"{self.drop:+.2f}"
         out = [
             f"best point #{self.seq} ({self.rule or 'largest min(instruction, flash) ratio on the front'}): "
-            f"{self.latency_ratio:.1f}x fewer {self.latency_unit}, "
-            f"{self.flash_ratio:.1f}x less flash than the uncompressed int8 model on this target "
+            f"{times(self.latency_ratio, 'fewer', 'more')} {self.latency_unit}, "
+            f"{times(self.flash_ratio, 'less', 'more')} flash than the uncompressed int8 model on this target "
             f"(params {self.params_ratio:.1f}x, MACs {self.macs_ratio:.1f}x fewer than the FP32 model)",
             f"  {self.metric} [{level} interval]: validation {val} vs FP32 {ref}, drop {drop} {unit} (paired); "
             f"test {test} (scored once after the search)"
@@ -85,6 +85,19 @@ class Headline:
         if f.test_drop is not None and self.limit is not None:
             out.append(f"  test: {distinguish(f.test_drop, self.limit, 'pp' if self.metric == 'accuracy' else '%')}")
         return out
+
+
+def times(ratio: float, fewer: str, more: str) -> str:
+    """``"2.0x fewer"`` for a reduction ``ratio`` (baseline / point) ≥ 1, ``"1.5x more"`` below 1: a point can cost
+    more than the baseline on one axis (a mixed-precision point with 4x less flash runs more instructions).
+
+    :param ratio: baseline figure / the point's figure
+    :param fewer: the word for a reduction ("fewer", "less")
+    :param more: the word for an increase
+    """
+    if not math.isfinite(ratio) or ratio <= 0:
+        return f"{ratio:.1f}x {fewer}"
+    return f"{ratio:.1f}x {fewer}" if ratio >= 1 else f"{1 / ratio:.1f}x {more}"
 
 
 def _ratio(base: float, value: float) -> float:

@@ -2,7 +2,9 @@
 item 2), fitted on a run's own history, with its error on held-out candidates.
 
 Features: each layer knob's intensity (``bounds.intensity``: prune on the log scale of the kept fraction, sparsity,
-rank cut) and whether the export is int8 — all known before anything is compressed. Model: distance-weighted
+rank cut), each layer's weight and activation width (``--mixed-precision``: int4 weights, 16x8, a float32 layer;
+constant, so inert, in a run without per-layer precision) and whether the export is int8 — all known before
+anything is compressed. Model: distance-weighted
 k-nearest neighbours (``K``) in that space, which needs no tuning and no more history than a short run has.
 Held-out error: leave-one-out over the run's candidates whose quality (TFLM or device: bit-exact) or instruction
 count was measured; the run summary and report print it.
@@ -30,12 +32,17 @@ from edgeprune.host.search.types import LATENCY_COUNT, QUALITY
 
 #: Neighbours averaged per prediction.
 K = 3
+#: A layer precision's (weight, activation) widths on one scale (bits / 32): int4 weights are half int8's, 16x8
+#: activations twice int8's, a float32 layer both at 32 bits.
+WIDTHS = {"int8": (0.25, 0.25), "int4": (0.125, 0.25), "16x8": (0.25, 0.5), "float32": (1.0, 1.0)}
 
 
 def features(config: Any) -> np.ndarray:
-    """A config's feature vector (intensity of every layer knob, then 1.0 for an int8 export)."""
+    """A config's feature vector (intensity of every layer knob, every layer's weight and activation width, then
+    1.0 for an int8 export)."""
     out = [intensity(kind, {"prune": lc.prune, "sparsity": lc.sparsity, "rank": lc.rank_frac}[kind])
            for lc in config.layers for kind in KINDS]
+    out += [w for lc in config.layers for w in WIDTHS[lc.precision or "int8"]]
     out.append(1.0 if config.quantize == "int8" else 0.0)
     return np.asarray(out, dtype=np.float64)
 

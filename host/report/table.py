@@ -1,4 +1,4 @@
-"""The results table of the studies (quality, sparsity, params, MACs, latency, energy, flash, RAM),
+"""The results table of the studies (quality, sparsity, params, MACs, weight bytes, latency, energy, flash, RAM),
 every cell with its source, as rows of text shared by the terminal (rich) and the HTML report."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from edgeprune.host.search.types import (
     QUALITY,
     RAM_BYTES,
     SPARSITY,
+    WEIGHT_BYTES,
     FigureRecord,
 )
 
@@ -33,6 +34,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     (SPARSITY, "sparsity"),
     (PARAMS, "params"),
     (MACS, "MACs"),
+    (WEIGHT_BYTES, "weights KiB"),
     (LATENCY_COUNT, "latency (count)"),
     (LATENCY_MS, "latency ms"),
     (ENERGY_UJ, "energy µJ"),
@@ -47,7 +49,7 @@ def fmt_figure(name: str, fig: FigureRecord | None) -> str:
     if fig is None or not math.isfinite(fig.value):
         return "—" if fig is None else f"absent [{fig.source}]"
     v = fig.value
-    if name in (FLASH_BYTES, RAM_BYTES):
+    if name in (FLASH_BYTES, RAM_BYTES, WEIGHT_BYTES):
         return f"{v / 1024:.1f} [{fig.source}]"
     if name == LATENCY_COUNT:
         return f"{v:,.0f} {fig.unit} [{fig.source}]"

@@ -32,7 +32,14 @@ from edgeprune.host.search.device_measure import DeviceMeasurer
 from edgeprune.host.search.fidelity import rung_hook
 from edgeprune.host.search.footprint import rule_fingerprint
 from edgeprune.host.search.result_figures import MemoryFigures, device_figures
-from edgeprune.host.search.types import MODEL_BYTES, QUALITY, EvalResult, EvaluatorIdentity, FigureRecord
+from edgeprune.host.search.types import (
+    MODEL_BYTES,
+    QUALITY,
+    WEIGHT_BYTES,
+    EvalResult,
+    EvaluatorIdentity,
+    FigureRecord,
+)
 from edgeprune.host.tasks.cache import digest, source_fingerprint
 
 
@@ -256,6 +263,10 @@ class HardwareEvaluator:
         prepared.out_dir = out_dir
         prepared.quality = quality
         result.figures[MODEL_BYTES] = FigureRecord(len(prepared.tflite), "bytes", "build", ".tflite flatbuffer size")
+        if exported.manifest.get("weight_bytes") is not None:
+            result.figures[WEIGHT_BYTES] = FigureRecord(
+                float(exported.manifest["weight_bytes"]), "bytes", "build",
+                "weights in the .tflite at their stored widths (int4 half a byte, float32 4 B)")
         result.figures[QUALITY] = FigureRecord(
             float(quality.value), quality.metric, "tflm",
             f"{quality.metric} on the validation split, TFLM interpreter (not yet run on the device)",

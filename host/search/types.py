@@ -30,6 +30,8 @@ UNMEASURED_ORIGINS: tuple[str, ...] = ("host", "stopped")
 #: summary and the per-layer bounds).
 STOPPED_REASON = "stopped early"
 MODEL_BYTES = "model_bytes"
+#: Weight bytes of the exported model as stored: int4 at half a byte, a float32 layer at 4 B (issue 30).
+WEIGHT_BYTES = "weight_bytes"
 
 # Objectives of the Pareto front: (figure name, True when larger is better). Quality's direction
 # depends on the task and is filled in at run time.

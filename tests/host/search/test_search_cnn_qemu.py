@@ -47,6 +47,8 @@ def test_short_cnn_search_measures_pruned_convnets_on_qemu(tmp_path, monkeypatch
         assert "byte-equal to TFLM" in r.figures["quality"].detail
         manifest = json.loads((Path(r.artifacts["dir"]) / "manifest.json").read_text())
         assert manifest["kind"] == "cnn" and manifest["ops"]["CONV_2D"] == 2
+        # the report's weights column: the export's weight bytes, a positive part of the model
+        assert 0 < r.figures["weight_bytes"].value == manifest["weight_bytes"] < r.figures["model_bytes"].value
     deepest = min(measured, key=lambda e: sum(lay.get("kept_units") or 99 for lay in e.result.layers))
     # The most pruned candidate kept fewer channels and ran measurably fewer instructions than the baseline.
     assert deepest.result.figures["latency_count"].value < 0.8 * base.figures["latency_count"].value

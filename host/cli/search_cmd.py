@@ -64,7 +64,8 @@ DEFAULTS = SearchOptions()
               help="Round weights stochastically while fine-tuning with fake quantisation (off by default).")
 @click.option("--mixed-precision", is_flag=True,
               help="tpe/cmaes/random: also choose each layer's precision (int8, int4 weights, 16x8, float32, where "
-                   "the device runs it); greedy searches precision by itself.")
+                   "the device runs it); ppo: a precision level per proposal (hidden 16x8 / int8 / hidden int4 / "
+                   "all int4); greedy searches precision by itself.")
 @click.option("--multi-fidelity/--no-multi-fidelity", default=DEFAULTS.multi_fidelity, show_default=True,
               help="Stop a candidate after a third of its fine-tuning when it cannot pass (recorded as stopped).")
 @click.option("--bounds/--no-bounds", "bounded", default=DEFAULTS.bounded, show_default=True,

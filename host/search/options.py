@@ -125,8 +125,10 @@ class SearchOptions:
     mixed_precision:
         ``tpe``/``cmaes``/``random``: the config vector also chooses each layer's precision among those the device
         runs it at (``allowed_precisions``: int8, int4 weights, 16x8, float32), so the strategy searches per-layer
-        precision beside pruning (issue 30). ``greedy`` searches precision by itself; PPO, DQN and uniform propose
-        fixed-size actions and refuse it. Default off: every layer int8.
+        precision beside pruning (issue 30). ``ppo``: the int8 half of its action's ``a3`` picks one of four
+        precision levels (``space.PRECISION_LEVELS``: hidden 16x8, int8, hidden int4, all int4). ``greedy`` searches
+        precision by itself; ppo-discrete, DQN and uniform have no action for it and refuse it. Default off: every
+        layer int8.
     """
 
     device: str = DEFAULT_TARGET

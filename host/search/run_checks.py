@@ -14,8 +14,9 @@ from edgeprune.host.tasks.cache import file_sha256
 from edgeprune.host.tasks.intervals import IntervalError, check_level
 from edgeprune.host.tasks.registry import byo_kind
 
-#: Strategies whose proposals are the config vector (``vector_knobs``), so ``--mixed-precision`` can add to it.
-MIXED_PRECISION_STRATEGIES = ("tpe", "cmaes", "random")
+#: Strategies ``--mixed-precision`` applies to: the config vector's (``vector_knobs``: a precision per layer) and
+#: PPO's continuous action (``space.PRECISION_LEVELS``: its int8 half split into four precision levels).
+MIXED_PRECISION_STRATEGIES = ("ppo", "tpe", "cmaes", "random")
 
 
 class LimitError(ValueError):
@@ -54,10 +55,10 @@ def prepare_options(options: SearchOptions) -> SearchOptions:
         raise LimitError("--qat-steps fine-tunes the greedy strategy's precision trials: use it with --strategy greedy "
                          "(the other strategies propose qat and fine-tuning steps themselves)")
     if options.mixed_precision and options.strategy not in MIXED_PRECISION_STRATEGIES:
-        raise LimitError(f"--mixed-precision adds a precision per layer to the config vector of "
-                         f"{'/'.join(MIXED_PRECISION_STRATEGIES)}; --strategy {options.strategy} "
+        raise LimitError(f"--mixed-precision lets {'/'.join(MIXED_PRECISION_STRATEGIES)} choose layer precisions; "
+                         f"--strategy {options.strategy} "
                          + ("searches precision by itself: drop the flag" if options.strategy == "greedy"
-                            else "proposes fixed-size actions: use --strategy tpe, cmaes, random or greedy"))
+                            else "has no action for it: use --strategy ppo, tpe, cmaes, random or greedy"))
     if options.stochastic_rounding and (options.finetune_steps == 0 if options.strategy != "greedy"
                                         else options.qat_steps == 0):
         raise LimitError("--stochastic-rounding rounds weights while fine-tuning with fake quantisation: "

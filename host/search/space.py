@@ -31,6 +31,7 @@ from edgeprune.host.compress.config import (
     MIN_RANK_FRAC,
     CompressionConfig,
     LayerConfig,
+    allowed_precisions,
     from_vector,
     layer_names_of,
     readout_name,
@@ -39,6 +40,10 @@ from edgeprune.host.compress.config import (
 
 N_DISCRETE_ACTIONS = 16
 CONTINUOUS_DIM = 4
+#: ``--mixed-precision`` with PPO: the upper half of the action's ``a3`` (int8, as the study has it) split into
+#: four precision levels, wider to narrower, each as (hidden layers, readout). The lower half stays float32.
+PRECISION_LEVELS: tuple[tuple[str, str], ...] = (("16x8", "int8"), ("int8", "int8"), ("int4", "int8"),
+                                                 ("int4", "int4"))
 #: Smallest fraction of a layer's units the log-scale mapping keeps (u = 1).
 MIN_KEEP = 0.03
 #: Rank fractions at or above this after clipping are no factorisation at all.
@@ -167,7 +172,22 @@ class ConfigSpace:
             a[2] = self._bounded(f"{ro}.sparsity", a[2])
         if len(a) == CONTINUOUS_DIM:
             a[0], a[1] = self.prune_rate(a[0]), self.prune_rate(a[1])
-        return self.canonical(self.cls.from_continuous(a, self.names, **self._globals()))
+        config = self.cls.from_continuous(a, self.names, **self._globals())
+        if self.mixed_precision and config.quantize == "int8":
+            config = self._at_level(config, a[3])
+        return self.canonical(config)
+
+    def _at_level(self, config: Any, a3: float) -> Any:
+        """``config`` at the ``PRECISION_LEVELS`` entry that ``a3`` ∈ [0.5, 1] selects (a layer keeps int8 where
+        its level's precision is not one it can run at)."""
+        level = PRECISION_LEVELS[min(max(int((float(a3) - 0.5) * 2 * len(PRECISION_LEVELS)), 0),
+                                     len(PRECISION_LEVELS) - 1)]
+        ro = readout_name(self.names)
+        layers = []
+        for lc in config.layers:
+            want = level[1] if lc.name == ro else level[0]
+            layers.append(replace(lc, precision=want if want in allowed_precisions(lc.name) else None))
+        return replace(config, layers=tuple(layers))
 
     def discrete(self, action: int) -> Any:
         return self.canonical(self.cls.from_discrete(int(action), self.names, **self._globals()))

@@ -72,7 +72,8 @@ def test_qat_steps_fine_tune_each_trial_at_its_precisions(tmp_path, fake_task):
     ({"strategy": "greedy", "qat_steps": -1}, "--qat-steps -1"),
     ({"strategy": "greedy", "greedy_batch": 0}, "--greedy-batch 0"),
     ({"strategy": "random", "greedy_batch": 3}, "--greedy-batch .* --strategy greedy"),
-    ({"strategy": "ppo", "mixed_precision": True}, "--mixed-precision .* --strategy ppo proposes fixed-size actions"),
+    ({"strategy": "dqn", "mixed_precision": True}, "--mixed-precision .* --strategy dqn has no action for it"),
+    ({"strategy": "uniform", "mixed_precision": True}, "--mixed-precision .* --strategy uniform has no action"),
     ({"strategy": "greedy", "mixed_precision": True}, "--mixed-precision .* greedy searches precision by itself"),
 ])
 def test_rounding_and_qat_options_a_run_cannot_use_are_refused_before_anything_runs(tmp_path, fake_task, kwargs,
@@ -105,10 +106,11 @@ def test_greedy_batch_lowers_that_many_layers_per_trial(tmp_path, fake_task):
                                                                             "head": "int4"}
 
 
-@pytest.mark.parametrize("strategy", ["random", "tpe", "cmaes"])
-def test_mixed_precision_lets_vector_strategies_choose_each_layers_precision(tmp_path, fake_task, strategy):
-    """With ``mixed_precision`` the config vector carries one precision choice per layer: over a few proposals the
-    layers take precisions other than int8, each one the layer can run at; without it every layer stays int8."""
+@pytest.mark.parametrize("strategy", ["random", "tpe", "cmaes", "ppo"])
+def test_mixed_precision_lets_strategies_choose_each_layers_precision(tmp_path, fake_task, strategy):
+    """With ``mixed_precision`` the config vector carries one precision choice per layer (PPO: a precision level per
+    action): over a few proposals the layers take precisions other than int8, each one the layer can run at; without
+    it every layer stays int8."""
     from edgeprune.host.compress.config import allowed_precisions
 
     seen: dict[bool, set[str]] = {}
@@ -125,3 +127,21 @@ def test_mixed_precision_lets_vector_strategies_choose_each_layers_precision(tmp
         assert all((lc.precision or "int8") in allowed_precisions(lc.name) for c in configs for lc in c.layers)
     assert seen[False] <= {"int8"}
     assert len(seen[True] - {"int8"}) >= 2, seen[True]
+
+
+def test_ppo_action_precision_levels():
+    """PPO's a3: below 0.5 float32 (the study's), above it four levels from wider to narrower; the readout keeps int8
+    until the last level; without the flag the int8 half is all int8."""
+    mixed = ConfigSpace(("gru0", "gru1", "head"), mixed_precision=True)
+    plain = ConfigSpace(("gru0", "gru1", "head"))
+
+    def precisions(space, a3):
+        c = space.continuous([0.2, 0.2, 0.0, a3])
+        return c.quantize, [c.layer(n).precision or "int8" for n in ("gru0", "gru1", "head")]
+
+    assert precisions(mixed, 0.3) == ("float32", ["int8", "int8", "int8"])
+    assert precisions(mixed, 0.55) == ("int8", ["16x8", "16x8", "int8"])
+    assert precisions(mixed, 0.7) == ("int8", ["int8", "int8", "int8"])
+    assert precisions(mixed, 0.8) == ("int8", ["int4", "int4", "int8"])
+    assert precisions(mixed, 1.0) == ("int8", ["int4", "int4", "int4"])
+    assert precisions(plain, 1.0) == ("int8", ["int8", "int8", "int8"])

@@ -242,7 +242,7 @@ def export_model(
                                               weights)
         lap("tflite")
         rewrite = {n: p for n, p in narrowed.items() if p != "float32" and n not in stitched}
-        if narrowed and not whole16 and (rewrite or not floats):
+        if rewrite and not whole16:  # int4 weights and 16x8 FULLY_CONNECTEDs, op by op
             ops = ops if ops is not None else mixed.model_layer_ops(model, tflite, graph.output_names)
             tflite = mixed.apply_precision(tflite, {i: rewrite[n] for i, n in ops.items() if n in rewrite}, int4_scales)
         if stitched:  # 16x8 cells/convolutions beside int8/int4 ones: their ops from the converter's 16x8 model

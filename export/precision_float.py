@@ -26,10 +26,8 @@ from edgeprune.bench.errors import ExportError
 from edgeprune.export import precision as mixed
 from edgeprune.export import to_tflite
 from edgeprune.export.graph import ExportGraph
-from edgeprune.export.precision_pack import TFL_INT8
+from edgeprune.export.precision_pack import TFL_FLOAT32, TFL_INT8
 from edgeprune.export.slim import pack_aligned
-
-TFL_FLOAT32 = 0  # TensorType FLOAT32
 
 
 def layer_of_ops(model: Any, tflite: bytes, output_names: Sequence[str]) -> dict[int, str]:

@@ -8,7 +8,7 @@ import numpy as np
 from edgeprune.bench.errors import ExportError
 
 #: TFLite ``TensorType`` codes used by the mixed-precision export.
-TFL_INT4, TFL_INT16, TFL_INT64, TFL_INT8, TFL_INT32 = 17, 7, 4, 9, 2
+TFL_FLOAT32, TFL_INT4, TFL_INT16, TFL_INT64, TFL_INT8, TFL_INT32 = 0, 17, 7, 4, 9, 2
 #: Clipping ratios tried for an int4 scale (1.0 = the largest |w| maps to 7). 7/8 is there so weights already on an
 #: int4 grid whose extreme sits at -8 (quantisation-aware fine-tuning bakes them so) keep their own scale.
 INT4_CLIP_RATIOS = tuple(sorted({*np.round(np.linspace(0.55, 1.0, 10), 6).tolist(), 0.875}))

@@ -21,12 +21,6 @@
 /* p.conv.zp_in of EP_K_CONV_I16: the bias kind (zero points are 0). */
 enum { BIAS_NONE = 0, BIAS_I32 = 1, BIAS_I64 = 2 };
 
-static float ld_f32(const uint8_t *p) {
-  float f;
-  memcpy(&f, p, 4);
-  return f;
-}
-
 static int conv16_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts) {
   const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]], *w, *b;
   ep_win_opts_t o;
@@ -39,15 +33,9 @@ static int conv16_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const e
   if (out->dtype != EP_DT_INT16 || w->dtype != EP_DT_INT8) return EP_RT_ERR_DTYPE;
   /* TFLM's int16 convolution takes symmetric activations. */
   if (!q16(in) || !q16(out)) return EP_RT_ERR_QUANT;
-  oc = (uint32_t)w->dims[0];
-  if (w->dims[3] != in->dims[3]) return EP_RT_ERR_SHAPE; /* no grouped convolution */
+  if (b != NULL && (!b->is_const || (b->dtype != EP_DT_INT64 && b->dtype != EP_DT_INT32))) return EP_RT_ERR_DTYPE;
+  TRY(ep_win_conv_shape(m, op, &oc, &depth));
   TRY(ep_win_filter_quant(w, oc, 0));
-  if (out->dims[0] != in->dims[0] || (uint32_t)out->dims[3] != oc) return EP_RT_ERR_SHAPE;
-  if (b != NULL) {
-    if (!b->is_const || (b->dtype != EP_DT_INT64 && b->dtype != EP_DT_INT32)) return EP_RT_ERR_DTYPE;
-    if (b->rank != 1 || (uint32_t)b->dims[0] != oc) return EP_RT_ERR_SHAPE;
-  }
-  depth = (uint64_t)(uint32_t)w->dims[1] * (uint32_t)w->dims[2] * (uint32_t)in->dims[3];
   if (depth > 65536u) return EP_RT_ERR_LIMITS;
   TRY(ep_win_conv_geom(m, op, &o, oc, depth));
   op->p.conv.zp_in = (int8_t)(b == NULL ? BIAS_NONE : (b->dtype == EP_DT_INT64 ? BIAS_I64 : BIAS_I32));
@@ -72,8 +60,7 @@ EP_COLD void ep_conv16_init(const ep_model_t *m, ep_op_t *op) {
   if (op->kind == EP_K_DWCONV_I16) ep_dwconv16_init(m, op);
   if (op->kind != EP_K_CONV_I16) return;
   for (r = 0; r < op->rows; r++) {
-    const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
-    ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &op->scratch[r], &op->scratch[op->rows + r]);
+    ep_win_chan_multiplier(in, w, out, r, &op->scratch[r], &op->scratch[op->rows + r]);
   }
 }
 

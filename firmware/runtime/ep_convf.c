@@ -14,12 +14,6 @@
 
 #if EP_RT_CONV && EP_RT_F32 /* the whole file; see ep_kernels.h */
 
-static float ldf(const uint8_t *p) {
-  float f;
-  memcpy(&f, p, 4);
-  return f;
-}
-
 int ep_convf_act_range(ep_op_t *op) {
   float lo = -FLT_MAX, hi = FLT_MAX;
   switch (op->act) {
@@ -50,14 +44,8 @@ static int conv_prepare(ep_model_t *m, ep_op_t *op, const ep_fb_t *fb, const ep_
   b = (op->n_in == 3 && op->in[2] >= 0) ? &m->tensors[op->in[2]] : NULL;
   if (in->rank != 4 || w->rank != 4 || out->rank != 4 || !w->is_const) return EP_RT_ERR_SHAPE;
   if (out->dtype != EP_DT_FLOAT32 || w->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
-  oc = (uint32_t)w->dims[0];
-  if (w->dims[3] != in->dims[3]) return EP_RT_ERR_SHAPE; /* no grouped convolution */
-  if (out->dims[0] != in->dims[0] || (uint32_t)out->dims[3] != oc) return EP_RT_ERR_SHAPE;
-  if (b != NULL) {
-    if (!b->is_const || b->dtype != EP_DT_FLOAT32) return EP_RT_ERR_DTYPE;
-    if (b->rank != 1 || (uint32_t)b->dims[0] != oc) return EP_RT_ERR_SHAPE;
-  }
-  depth = (uint64_t)(uint32_t)w->dims[1] * (uint32_t)w->dims[2] * (uint32_t)in->dims[3];
+  if (b != NULL && (!b->is_const || b->dtype != EP_DT_FLOAT32)) return EP_RT_ERR_DTYPE;
+  TRY(ep_win_conv_shape(m, op, &oc, &depth));
   TRY(ep_win_conv_geom(m, op, &o, oc, depth));
   op->kind = EP_K_CONV_F32;
   return ep_convf_act_range(op);
@@ -99,10 +87,10 @@ int ep_k_conv_f32(const ep_model_t *m, const ep_op_t *op) {
               if (ix < 0 || ix >= W) continue;
               xp = x + (((size_t)n * H + iy) * W + ix) * C;
               wp = wc + 4u * ((size_t)ky * KW + kx) * C;
-              for (ic = 0; ic < C; ic++) total += xp[ic] * ldf(wp + 4u * ic);
+              for (ic = 0; ic < C; ic++) total += xp[ic] * ep_ld_f32(wp + 4u * ic);
             }
           }
-          *y++ = clampf(total + (bias ? ldf(bias + 4u * c) : 0.0f), lo, hi);
+          *y++ = clampf(total + (bias ? ep_ld_f32(bias + 4u * c) : 0.0f), lo, hi);
         }
       }
     }

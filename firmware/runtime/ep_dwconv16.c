@@ -23,12 +23,6 @@
 #define DW16_MAX_I32_TAPS 511u
 #define DW16_CHUNK 64u /* channels whose sums wait on the stack for their rescale */
 
-static float ld_f32(const uint8_t *p) {
-  float f;
-  memcpy(&f, p, 4);
-  return f;
-}
-
 EP_COLD int ep_dwconv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, const void *optsv) {
   const ep_fb_t *fb = (const ep_fb_t *)fbv;
   const ep_fb_table_t *opts = (const ep_fb_table_t *)optsv;
@@ -56,9 +50,8 @@ EP_COLD int ep_dwconv16_prepare(ep_model_t *m, ep_op_t *op, const void *fbv, con
   if ((uint64_t)(uint32_t)w->dims[1] * (uint32_t)w->dims[2] > 65536u) return EP_RT_ERR_LIMITS;
   taps = (uint32_t)w->dims[1] * (uint32_t)w->dims[2];
   for (r = 0; r < oc; r++) { /* from 2^14 up TFLM's 64-bit rescale has no right shift left (it asserts < 2^7) */
-    const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
     int32_t mult, shift;
-    ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &mult, &shift);
+    ep_win_chan_multiplier(in, w, out, r, &mult, &shift);
     if (shift > 14) return EP_RT_ERR_QUANT;
   }
   TRY(ep_win_conv_geom(m, op, &o, oc, taps));
@@ -103,9 +96,8 @@ EP_COLD void ep_dwconv16_init(const ep_model_t *m, ep_op_t *op) {
   uint32_t r;
   op->p.conv.zp_out = 1; /* every channel pre-shifted (cleared below otherwise): the kernels' short rescale */
   for (r = 0; r < oc; r++) {
-    const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
     int32_t mult, shift;
-    ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &mult, &shift);
+    ep_win_chan_multiplier(in, w, out, r, &mult, &shift);
     const int32_t red = mult < 0x7FFF0000 ? (mult + (1 << 15)) >> 16 : 0x7FFF, tot = 15 - shift;
     /* modulo 2^64, as TFLM's int64 arithmetic wraps on the targets */
     const uint64_t k = (bias ? (uint64_t)ep_ld_i64(bias + 8u * r) * (uint64_t)(int64_t)red : 0u) + ((uint64_t)1 << (tot - 1));

@@ -602,12 +602,6 @@ int ep_k_fc_i8(const ep_model_t *m, const ep_op_t *op) {
 }
 
 #if EP_RT_F32
-static float ldf(const uint8_t *p) {
-  float f;
-  memcpy(&f, p, 4);
-  return f;
-}
-
 int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op) {
   const uint8_t *x = m->tensors[op->in[0]].data;
   const uint8_t *w = m->tensors[op->in[1]].data;
@@ -621,8 +615,8 @@ int ep_k_fc_f32(const ep_model_t *m, const ep_op_t *op) {
     for (r = 0; r < op->rows; r++) {
       float s = 0.0f, v;
       for (d = 0; d < op->depth; d++)
-        s += ldf(x + 4u * ((size_t)b * op->depth + d)) * ldf(w + 4u * ((size_t)r * op->depth + d));
-      if (bias) s += ldf(bias + 4u * r);
+        s += ep_ld_f32(x + 4u * ((size_t)b * op->depth + d)) * ep_ld_f32(w + 4u * ((size_t)r * op->depth + d));
+      if (bias) s += ep_ld_f32(bias + 4u * r);
       v = s < lo ? lo : (s > hi ? hi : s);
       memcpy(y + 4u * ((size_t)b * op->rows + r), &v, 4);
     }

@@ -13,11 +13,6 @@
 #include "ep_kernels.h"
 #include "ep_qmath.h"
 
-static float ldf(const uint8_t *p) {
-  float f;
-  memcpy(&f, p, 4);
-  return f;
-}
 static void stf(uint8_t *p, float f) { memcpy(p, &f, 4); }
 
 static int8_t binary_i8(const ep_op_t *op, int8_t a, int8_t b) {
@@ -57,7 +52,7 @@ int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op) {
   if (op->depth && (EP_KIND_ON(EP_K_ADD_I8) || EP_KIND_ON(EP_K_SUB_I8)) && ep_addsub_i8_tables(m, op)) return 0;
   if (op->depth) { /* same shape (prepare's flag): the common case in GRU cells */
     for (i = 0; i < n; i++) {
-      if (is_f) stf(to->data + 4u * i, binary_f32(op, ldf(ta->data + 4u * i), ldf(tb->data + 4u * i)));
+      if (is_f) stf(to->data + 4u * i, binary_f32(op, ep_ld_f32(ta->data + 4u * i), ep_ld_f32(tb->data + 4u * i)));
       else ((int8_t *)to->data)[i] = binary_i8(op, ((const int8_t *)ta->data)[i], ((const int8_t *)tb->data)[i]);
     }
     return 0;
@@ -75,7 +70,7 @@ int ep_k_elementwise(const ep_model_t *m, const ep_op_t *op) {
       ia += idx[k] * sa[k];
       ib += idx[k] * sb[k];
     }
-    if (is_f) stf(to->data + 4u * i, binary_f32(op, ldf(ta->data + 4u * ia), ldf(tb->data + 4u * ib)));
+    if (is_f) stf(to->data + 4u * i, binary_f32(op, ep_ld_f32(ta->data + 4u * ia), ep_ld_f32(tb->data + 4u * ib)));
     else ((int8_t *)to->data)[i] = binary_i8(op, ((const int8_t *)ta->data)[ia], ((const int8_t *)tb->data)[ib]);
     for (k = EP_RT_MAX_DIMS - 1; k >= 0; k--) { /* odometer increment over the output index */
       if (++idx[k] < od[k]) break;
@@ -194,7 +189,7 @@ static int k_quant_f2i(const ep_model_t *m, const ep_op_t *op) {
   const uint8_t *xi = ti->data; /* held in a register: the int8 stores could alias the tensor record */
   int8_t *yo = (int8_t *)to->data;
   for (i = 0; i < n; i++) {
-    const float q = ldf(xi + 4u * i) / scale;
+    const float q = ep_ld_f32(xi + 4u * i) / scale;
     int32_t t;
     if (fabsf(q) < 2147483520.0f) {
       const float f = q - (float)(t = (int32_t)q); /* exact: Sterbenz below 2^23, zero above (q integral) */
@@ -307,13 +302,13 @@ static int k_table_i8(const ep_model_t *m, const ep_op_t *op) {
 #if EP_RT_F32
 static int k_logistic_f32(const ep_model_t *m, const ep_op_t *op) {
   UNARY_ARGS;
-  for (i = 0; i < n; i++) stf(to->data + 4u * i, logistic_f32(ldf(ti->data + 4u * i)));
+  for (i = 0; i < n; i++) stf(to->data + 4u * i, logistic_f32(ep_ld_f32(ti->data + 4u * i)));
   return 0;
 }
 
 static int k_tanh_f32(const ep_model_t *m, const ep_op_t *op) {
   UNARY_ARGS;
-  for (i = 0; i < n; i++) stf(to->data + 4u * i, tanhf(ldf(ti->data + 4u * i)));
+  for (i = 0; i < n; i++) stf(to->data + 4u * i, tanhf(ep_ld_f32(ti->data + 4u * i)));
   return 0;
 }
 
@@ -323,7 +318,7 @@ static int k_relu_f32(const ep_model_t *m, const ep_op_t *op) {
   memcpy(&lo, &op->act_min, 4);
   memcpy(&hi, &op->act_max, 4);
   for (i = 0; i < n; i++) {
-    float v = ldf(ti->data + 4u * i);
+    float v = ep_ld_f32(ti->data + 4u * i);
     stf(to->data + 4u * i, v < lo ? lo : (v > hi ? hi : v));
   }
   return 0;

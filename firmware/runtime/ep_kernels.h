@@ -72,6 +72,13 @@
 #include "ep_qmath.h"
 #include "ep_runtime.h"
 
+/* A float32 stored little-endian at p (model data and tensors need not be 4-byte aligned). */
+static inline float ep_ld_f32(const uint8_t *p) {
+  float f;
+  memcpy(&f, p, 4);
+  return f;
+}
+
 /* TFLite builtin operator codes the runtime understands. */
 enum {
   EP_OP_ADD = 0,

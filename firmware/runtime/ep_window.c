@@ -13,12 +13,6 @@
 
 #if EP_RT_CONV /* the whole file; see ep_kernels.h */
 
-static float ld_f32(const uint8_t *p) {
-  float f;
-  memcpy(&f, p, 4);
-  return f;
-}
-
 int ep_is_conv_builtin(uint32_t builtin) {
   return builtin == EP_OP_CONV_2D || builtin == EP_OP_DEPTHWISE_CONV_2D || builtin == EP_OP_AVERAGE_POOL_2D ||
          builtin == EP_OP_MAX_POOL_2D || builtin == EP_OP_SOFTMAX;
@@ -76,6 +70,17 @@ int ep_win_conv_geom(ep_model_t *m, ep_op_t *op, const ep_win_opts_t *o, uint32_
   op->rows = oc;
   op->depth = (uint32_t)depth;
   m->macs += (uint64_t)out->dims[0] * (uint32_t)out->dims[1] * (uint32_t)out->dims[2] * oc * depth;
+  return 0;
+}
+
+int ep_win_conv_shape(const ep_model_t *m, const ep_op_t *op, uint32_t *oc, uint64_t *depth) {
+  const ep_tensor_t *in = &m->tensors[op->in[0]], *out = &m->tensors[op->out[0]], *w = &m->tensors[op->in[1]];
+  const ep_tensor_t *b = (op->n_in == 3 && op->in[2] >= 0) ? &m->tensors[op->in[2]] : NULL;
+  *oc = (uint32_t)w->dims[0];
+  if (w->dims[3] != in->dims[3]) return EP_RT_ERR_SHAPE; /* no grouped convolution */
+  if (out->dims[0] != in->dims[0] || (uint32_t)out->dims[3] != *oc) return EP_RT_ERR_SHAPE;
+  if (b != NULL && (b->rank != 1 || (uint32_t)b->dims[0] != *oc)) return EP_RT_ERR_SHAPE;
+  *depth = (uint64_t)(uint32_t)w->dims[1] * (uint32_t)w->dims[2] * (uint32_t)in->dims[3];
   return 0;
 }
 
@@ -168,15 +173,13 @@ void ep_conv_init(const ep_model_t *m, ep_op_t *op) {
     op->batches = 0;
     for (r = 0; r < oc; r++) {
       int32_t bias = b ? (int32_t)ep_le32(b->data + 4u * r) : 0;
-      const double ws = (double)(w->nchan ? ld_f32(w->chan_scales + 4u * r) : w->scale);
       /* Fold the input zero point: sum (x - zp) w = sum x w - zp sum w (DEPTHWISE: over all taps, used for
        * interior pixels; CONV: over the patch, whose padding taps hold the zero point). */
       int32_t s = 0;
       for (d = 0; d < op->depth; d++)
         s += dw ? ((const int8_t *)w->data)[(size_t)d * oc + r] : ((const int8_t *)w->data)[(size_t)r * op->depth + d];
       op->scratch[r] = (int32_t)((uint32_t)bias - (uint32_t)(int32_t)op->p.conv.zp_in * (uint32_t)s);
-      /* TFLM: (double)input_scale * (double)filter_scale / (double)output_scale, per channel. */
-      ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, &op->scratch[oc + r], &shift);
+      ep_win_chan_multiplier(in, w, out, r, &op->scratch[oc + r], &shift);
       /* A channel whose multiplier is 0 (TFLM's multiplier and shift for a scale below 2^-31) outputs the zero point
        * whatever its accumulator and shift: a zero bias and a right shift of 1 give the same bytes and keep the op on
        * the short requantisation paths (its bias, at that scale, is often near the int32 limits). */

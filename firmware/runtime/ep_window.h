@@ -53,6 +53,13 @@ typedef struct {
 int ep_win_dims(int32_t in, int32_t k, uint32_t stride, uint32_t dil, uint32_t padding, int32_t out, int16_t *pad);
 /* The filter quantisation both convolutions need: int8, zero point 0, per-tensor or per-channel along qdim. */
 int ep_win_filter_quant(const ep_tensor_t *w, uint32_t channels, int32_t qdim);
+/* Channel r's multiplier of a convolution (in * w[r] / out) as TFLM computes it for int8 and int16 alike: in double,
+ * from the filter's per-channel scale or its one scale. */
+static inline void ep_win_chan_multiplier(const ep_tensor_t *in, const ep_tensor_t *w, const ep_tensor_t *out,
+                                          uint32_t r, int32_t *mult, int32_t *shift) {
+  const double ws = (double)(w->nchan ? ep_ld_f32(w->chan_scales + 4u * r) : w->scale);
+  ep_quantize_multiplier((double)in->scale * ws / (double)out->scale, mult, shift);
+}
 /* A convolution's operand count and the options fields both convolutions lead with (padding, strides). */
 int ep_win_conv_head(const ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t *opts, ep_win_opts_t *o);
 /* CONV_2D's options: ep_win_conv_head's, then the fused activation and the dilations (default 1). */
@@ -61,6 +68,9 @@ int ep_win_conv2d_opts(const ep_op_t *op, const ep_fb_t *fb, const ep_fb_table_t
  * the filter's window (ep_win_dims, both dimensions), then its record (strides, dilations, activation, rows = `oc`
  * output channels of `depth` MACs each) and its MACs counted. */
 int ep_win_conv_geom(ep_model_t *m, ep_op_t *op, const ep_win_opts_t *o, uint32_t oc, uint64_t depth);
+/* The shapes a CONV_2D has whatever its types, once its operands are 4-D and typed: no grouping, batch and output
+ * channels carried through, a bias (if any) of one value per filter; sets `oc` (filters) and `depth` (MACs each). */
+int ep_win_conv_shape(const ep_model_t *m, const ep_op_t *op, uint32_t *oc, uint64_t *depth);
 /* A convolution's operand checks before its filter layout is read: ranks, constant filter, int8 per-tensor input
  * and output. */
 int ep_win_conv_io(const ep_model_t *m, const ep_op_t *op);
